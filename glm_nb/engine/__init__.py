@@ -1,0 +1,22 @@
+"""The inference engine: checkpoint -> ONNX graph (convert), ONNX Runtime session (Engine), and the
+stateful token loop (Generator). Knows nothing of chat or notebooks."""
+
+from .convert import PRECISIONS, convert
+from .engine import Engine
+from .generator import Generator, GeneratorStats
+from .metadata import ModelMetadata
+from .sampling import SamplingParams, sample
+from .tokenizer import IncrementalDetokenizer, Tokenizer
+
+__all__ = [
+    "convert",
+    "PRECISIONS",
+    "Engine",
+    "Generator",
+    "GeneratorStats",
+    "ModelMetadata",
+    "SamplingParams",
+    "sample",
+    "IncrementalDetokenizer",
+    "Tokenizer",
+]

@@ -1,0 +1,132 @@
+"""`convert()`: a Hugging Face GLM-4-0414 checkpoint folder -> a glm-nb model folder.
+
+The output folder holds `model.onnx` + `model.onnx.data`, the tokenizer files and `glm_nb.json`. Everything is
+written to a temporary sibling folder and renamed into place at the end, so an interrupted or failed conversion
+never leaves a half-written model where a loader would find it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from ..errors import CheckpointError, ConversionError
+from ..models import Checkpoint
+from .glm4_graph import GraphOptions, build_glm4_graph, uses_gqa_rotary
+from .metadata import ModelMetadata
+from .onnx_writer import GraphWriter
+
+__all__ = ["convert", "PRECISIONS"]
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int4")
+_GLM_STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+
+
+def _stop_ids(ckpt: Checkpoint, vocab: dict[str, int]) -> tuple[int, ...]:
+    eos = ckpt.generation_config().get("eos_token_id", ckpt.config.get("eos_token_id"))
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    ids += [vocab[t] for t in _GLM_STOP_TOKENS if t in vocab and vocab[t] not in ids]
+    return tuple(int(i) for i in ids)
+
+
+def _vocab(folder: Path) -> dict[str, int]:
+    return Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab(with_added_tokens=True)
+
+
+def _io_description(writer: GraphWriter) -> tuple[dict, dict]:
+    def describe(values):
+        return {
+            v.name: [v.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]]
+            for v in values
+        }
+
+    return describe(writer.inputs), describe(writer.outputs)
+
+
+def convert(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    precision: str = "fp32",
+    max_length: int | None = None,
+    int4_block_size: int = 32,
+    int4_lm_head: bool = True,
+    int4_compute: str = "fp32",
+    progress: bool = True,
+) -> Path:
+    """Convert checkpoint folder `src` into a glm-nb model folder `out` (replaced if it exists).
+
+    precision: fp32 (CPU), fp16 / bf16 (CUDA), int4 (MatMulNBits weights; `int4_compute` sets the activation
+    dtype: fp32 for CPU, fp16 or bf16 for CUDA). max_length: longest sequence the graph will run (default: the
+    checkpoint's `max_position_embeddings`).
+    """
+    if precision not in PRECISIONS:
+        raise ConversionError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    if int4_compute not in ("fp32", "fp16", "bf16"):
+        raise ConversionError(f"Unknown int4 compute dtype {int4_compute!r}; choose fp32, fp16 or bf16.")
+    ckpt = Checkpoint(src)
+    ckpt.validate_files()
+    if not (ckpt.folder / "tokenizer.json").exists():
+        raise CheckpointError(
+            f"{ckpt.folder} has no tokenizer.json; copy the tokenizer files of the same model into the folder."
+        )
+    spec = ckpt.spec
+    max_length = int(max_length or spec.max_position_embeddings)
+    if max_length < 2:
+        raise ConversionError(f"max_length must be at least 2, got {max_length}.")
+    options = GraphOptions(precision, max_length, int4_block_size, int4_lm_head, int4_compute)
+
+    out = Path(out).expanduser().absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    writer = GraphWriter(tmp)
+    try:
+        steps = spec.num_layers + 2
+        with tqdm(total=steps, desc=f"convert {ckpt.folder.name} ({precision})", unit="step",
+                  disable=not progress) as bar:  # fmt: skip
+            build_glm4_graph(ckpt, writer, options, progress=bar.update)
+            writer.save(graph_name=ckpt.folder.name, metadata={"glm_nb.source": str(ckpt.folder)})
+        for f in ckpt.tokenizer_files():
+            shutil.copy2(f, tmp / f.name)
+        vocab = _vocab(tmp)
+        inputs, outputs = _io_description(writer)
+        ModelMetadata(
+            name=ckpt.config.get("_name_or_path") or ckpt.folder.name,
+            precision=precision,
+            compute_dtype=options.compute,
+            num_layers=spec.num_layers,
+            num_heads=spec.num_heads,
+            num_kv_heads=spec.num_kv_heads,
+            head_dim=spec.head_dim,
+            hidden_size=spec.hidden_size,
+            vocab_size=spec.vocab_size,
+            max_length=max_length,
+            rotary="gqa" if uses_gqa_rotary(spec) else "rotary_embedding",
+            stop_ids=_stop_ids(ckpt, vocab),
+            pad_id=int(ckpt.config.get("pad_token_id") or vocab.get("<|endoftext|>", 0)),
+            inputs=inputs,
+            outputs=outputs,
+            source={"path": str(ckpt.folder), "int4_block_size": int4_block_size, "int4_lm_head": int4_lm_head},
+        ).save(tmp)
+        _replace(tmp, out)
+    except BaseException:
+        writer.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Atomically move the finished folder into place; an existing `out` is replaced only after success."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)

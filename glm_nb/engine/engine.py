@@ -1,0 +1,114 @@
+"""`Engine`: an immutable handle on a converted model: ONNX Runtime session, metadata, tokenizer, template.
+
+The mutable state of a generation (KV cache, tokens) lives in `Generator`; one Engine can serve several
+Generators, one at a time per thread (ONNX Runtime sessions are thread-safe for `run`, but a chat UI should
+still serialise turns, see the chat layer's lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from ..errors import ModelLoadError
+from .metadata import ModelMetadata
+from .tokenizer import Tokenizer, load_chat_template
+
+__all__ = ["Engine", "DEVICES"]
+
+log = logging.getLogger(__name__)
+DEVICES = ("auto", "cuda", "cpu")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class Engine:
+    folder: Path
+    session: ort.InferenceSession
+    metadata: ModelMetadata
+    tokenizer: Tokenizer
+    chat_template: str | None
+    provider: str  # the provider actually running the graph (ORT may silently fall back to CPU)
+    cuda_graph: bool = False
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.provider == CUDA else "cpu"
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        return self.metadata.stop_ids
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | os.PathLike,
+        device: str = "auto",
+        *,
+        threads: int | None = None,
+        cuda_graph: bool = False,
+    ) -> Engine:
+        """Open a model folder made by `glm_nb.convert`. device: "auto" (CUDA when usable), "cuda" or "cpu".
+
+        cuda_graph: capture decode steps as CUDA graphs (CUDA only; see Generator).
+        """
+        folder = Path(folder).expanduser()
+        if device not in DEVICES:
+            raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
+        meta = ModelMetadata.load(folder)
+        model_path = folder / "model.onnx"
+        if not model_path.exists():
+            raise ModelLoadError(f"{folder} has no model.onnx; convert the checkpoint again.")
+        want_cuda = device == "cuda" or (device == "auto" and CUDA in ort.get_available_providers())
+        if device == "cuda" and CUDA not in ort.get_available_providers():
+            raise ModelLoadError(
+                "device='cuda' but this onnxruntime has no CUDA provider "
+                f"(available: {', '.join(ort.get_available_providers())}). "
+                "Install the GPU build: `pip uninstall -y onnxruntime && pip install onnxruntime-gpu`, or use device='cpu'."
+            )
+        if not want_cuda and meta.compute_dtype != "fp32":
+            raise ModelLoadError(
+                f"{folder} was converted for CUDA ({meta.compute_dtype} activations) but no CUDA device is usable "
+                "here. Convert with `--precision fp32` or `--precision int4` for the CPU."
+            )
+        session = _open_session(model_path, want_cuda, threads, cuda_graph)
+        provider = session.get_providers()[0]
+        if want_cuda and provider != CUDA:
+            message = (
+                "onnxruntime could not start the CUDA provider and fell back to the CPU "
+                "(check the CUDA / cuDNN libraries match your onnxruntime-gpu build)."
+            )
+            if device == "cuda" or meta.compute_dtype != "fp32":
+                raise ModelLoadError(message + " Use device='cpu' with an fp32 or int4 model.")
+            log.warning(message)
+        tokenizer = Tokenizer(folder / "tokenizer.json")
+        return cls(folder, session, meta, tokenizer, load_chat_template(folder), provider, cuda_graph and provider == CUDA)
+
+    def describe(self) -> str:
+        m = self.metadata
+        return f"{m.name} · {m.precision} · {self.provider.replace('ExecutionProvider', '')} · context {m.max_length}"
+
+
+def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    providers: list = [CPU]
+    if cuda:
+        cuda_options = {"enable_cuda_graph": "1" if cuda_graph else "0"}
+        providers = [(CUDA, cuda_options), CPU]
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as e:  # ORT raises its own exception types (Fail, InvalidProtobuf, ...) from pybind
+        raise ModelLoadError(
+            f"onnxruntime cannot load {path} ({type(e).__name__}: {str(e)[:300]}). The file is damaged or from an "
+            "incompatible version; convert the checkpoint again."
+        ) from e

@@ -1,0 +1,282 @@
+"""`Generator`: the mutable side of generation: tokens, KV cache, bound buffers, sampling state.
+
+Verbs (after onnxruntime-genai): `append_tokens`, `generate_next_token`, `is_done`, `rewind_to`, plus
+`set_prompt` (prefix reuse) and `score` (logits at every position).
+
+Tokens are fed lazily: the sequence is `tokens`; the KV cache holds the first `kv_len` of them; the rest are
+*pending* and run through the model at the next `generate_next_token`, in one chunk (prefill) or as the single
+token just sampled (decode). So rewinding is only bookkeeping, and a prompt sharing a prefix with what is
+cached costs only its new suffix.
+
+Per step the graph sees (B = batch, S = chunk length, right padding between rows of different length):
+    input_ids [B, S] int64, seqlens_k [B] int32 (= total length - 1), total_sequence_length [] int32,
+    logits_index [B, 1] int64 (last real position of each row in the chunk), position_ids [B, S] (only for
+    graphs whose rotary runs outside GroupQueryAttention), and the KV buffers [B, Nkv, max_len, D].
+Decode binds fixed buffers once and refreshes them in place, so a decode step allocates nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import GenerationError, PromptTooLongError
+from .engine import Engine
+from .kv_cache import KVCache
+from .sampling import SamplingParams, make_rng, sample
+
+__all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT"]
+
+DEFAULT_CONTEXT = 8192  # KV buffer length when the caller gives none (capped by the graph's max_length)
+
+
+@dataclass
+class GeneratorStats:
+    prefill_tokens: int = 0  # prompt tokens run through the model (cumulative)
+    decode_tokens: int = 0  # sampled tokens run through the model (cumulative)
+    reused_tokens: int = 0  # prompt tokens served from the KV cache by set_prompt (cumulative)
+    forward_calls: int = 0
+
+
+class _Buffers:
+    """Fixed-shape inputs/outputs of a decode step, on the engine's device, refreshed in place."""
+
+    def __init__(self, engine: Engine, batch: int, device: str):
+        self.device = device
+        meta = engine.metadata
+        self.input_ids = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1), np.int64), device)
+        self.position_ids = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1), np.int64), device)
+        self.seqlens_k = ort.OrtValue.ortvalue_from_numpy(np.zeros(batch, np.int32), device)
+        self.logits_index = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1), np.int64), device)
+        # total_sequence_length is a CPU input of GroupQueryAttention even on CUDA.
+        self.total_len_host = np.zeros((), np.int32)
+        self.total_len = ort.OrtValue.ortvalue_from_numpy(self.total_len_host)
+        self.logits = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, meta.vocab_size), np.float32), device)
+
+
+class Generator:
+    def __init__(
+        self,
+        engine: Engine,
+        sampling: SamplingParams | None = None,
+        *,
+        batch_size: int = 1,
+        max_length: int | None = None,
+    ):
+        meta = engine.metadata
+        if max_length is not None and max_length > meta.max_length:
+            raise GenerationError(
+                f"max_length {max_length} exceeds what the model was converted for ({meta.max_length}); "
+                f"convert again with `--max-length {max_length}` (the checkpoint's own limit permitting)."
+            )
+        self.engine = engine
+        self.batch_size = batch_size
+        self.max_length = int(max_length or min(meta.max_length, DEFAULT_CONTEXT))
+        self.sampling = sampling or SamplingParams()
+        self.stats = GeneratorStats()
+        self._stop = np.array(sorted(meta.stop_ids), dtype=np.int64)
+        self._needs_positions = meta.rotary != "gqa"
+        device = engine.device
+        self.cache = KVCache(meta, batch_size, self.max_length, device)
+        self._buf = _Buffers(engine, batch_size, device)
+        self._decode = self._new_binding()
+        for name, value in (("input_ids", self._buf.input_ids), ("position_ids", self._buf.position_ids)):
+            if name != "position_ids" or self._needs_positions:
+                self._decode.bind_ortvalue_input(name, value)
+        self._prefill = self._new_binding()
+        self._run_options = ort.RunOptions()
+        self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
+        self._kv_len = np.zeros(batch_size, np.int64)  # tokens of each row already in the KV cache
+        self._new = 0  # tokens sampled since the last prompt change
+        self._done = np.zeros(batch_size, bool)
+        self._rng = make_rng(self.sampling.seed)
+        self._seed = self.sampling.seed
+
+    def _new_binding(self, logits: bool = True) -> ort.IOBinding:
+        binding = self.engine.session.io_binding()
+        self.cache.bind(binding)
+        binding.bind_ortvalue_input("seqlens_k", self._buf.seqlens_k)
+        binding.bind_ortvalue_input("total_sequence_length", self._buf.total_len)
+        if logits:
+            binding.bind_ortvalue_input("logits_index", self._buf.logits_index)
+            binding.bind_ortvalue_output("logits", self._buf.logits)
+        return binding
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    @property
+    def tokens(self) -> list[int]:
+        """The whole sequence (batch 1); `sequence(row)` for a batch."""
+        return list(self._tokens[0])
+
+    def sequence(self, row: int) -> list[int]:
+        return list(self._tokens[row])
+
+    @property
+    def last_token(self) -> int:
+        return self._tokens[0][-1]
+
+    @property
+    def last_tokens(self) -> np.ndarray:
+        return np.array([t[-1] for t in self._tokens], np.int64)
+
+    def is_done(self) -> bool:
+        """True when every row has produced a stop id, reached max_new_tokens, or filled the context."""
+        return bool(self._done.all())
+
+    def row_done(self, row: int) -> bool:
+        return bool(self._done[row])
+
+    # -- verbs ----------------------------------------------------------------------------------------------------
+    def append_tokens(self, ids) -> None:
+        """Append prompt tokens: a list of ids (batch 1) or one list per row."""
+        rows = self._rows(ids)
+        for row, new in enumerate(rows):
+            if len(self._tokens[row]) + len(new) >= self.max_length:
+                raise PromptTooLongError(self._too_long(len(self._tokens[row]) + len(new)))
+        for row, new in enumerate(rows):
+            self._tokens[row].extend(int(t) for t in new)
+        self._new = 0
+        self._done[:] = False
+
+    def set_prompt(self, ids) -> int:
+        """Make the sequence (batch 1) equal `ids`, reusing the longest prefix already in the KV cache.
+        Returns how many tokens were reused; only the rest is run through the model."""
+        if self.batch_size != 1:
+            raise GenerationError("set_prompt works on batch 1; for a batch use rewind_to() and append_tokens().")
+        ids = [int(t) for t in ids]
+        if len(ids) >= self.max_length:
+            raise PromptTooLongError(self._too_long(len(ids)))
+        cached = self._tokens[0][: int(self._kv_len[0])]
+        common = 0
+        for a, b in zip(cached, ids):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(ids) - 1)  # the last prompt token must run to produce logits
+        self.rewind_to(common)
+        self.append_tokens(ids[common:])
+        self.stats.reused_tokens += common
+        return common
+
+    def rewind_to(self, n: int) -> None:
+        """Truncate every row to its first n tokens (the KV cache follows; nothing is recomputed now)."""
+        if n < 0:
+            raise GenerationError(f"rewind_to needs n >= 0, got {n}")
+        for row in range(self.batch_size):
+            del self._tokens[row][n:]
+            # Keep at least the last token pending so that the next step has logits to sample from.
+            self._kv_len[row] = min(self._kv_len[row], max(len(self._tokens[row]) - 1, 0))
+        self._new = 0
+        self._done[:] = False
+
+    def generate_next_token(self) -> None:
+        """Run the pending tokens through the model, sample one token per row and append it."""
+        if self.is_done() and self._new:
+            raise GenerationError("Generation is done; append tokens or rewind before generating more.")
+        if any(len(t) == 0 for t in self._tokens):
+            raise GenerationError("No tokens yet: call append_tokens() or set_prompt() first.")
+        if self.sampling.seed != self._seed:
+            self._rng, self._seed = make_rng(self.sampling.seed), self.sampling.seed
+        logits = self._forward()  # [B, V]
+        next_ids = sample(logits, self.sampling, self._rng, self._tokens)
+        self._new += 1
+        for row, token in enumerate(next_ids):
+            if self._done[row]:
+                token = self.engine.metadata.pad_id  # a finished row idles on padding
+            self._tokens[row].append(int(token))
+            if (
+                token in self._stop
+                or self._new >= self.sampling.max_new_tokens
+                or len(self._tokens[row]) >= self.max_length
+            ):
+                self._done[row] = True
+
+    def score(self, ids) -> np.ndarray:
+        """Logits at every position of `ids` (batch 1) run from an empty cache: [len(ids), V] float32.
+        Afterwards the sequence is `ids`, ready to continue."""
+        if self.batch_size != 1:
+            raise GenerationError("score works on batch 1.")
+        self.rewind_to(0)
+        self.append_tokens(ids)
+        n = len(self._tokens[0])
+        binding = self._new_binding(logits=False)
+        every = ort.OrtValue.ortvalue_from_numpy(np.arange(n, dtype=np.int64)[None], self._buf.device)
+        binding.bind_ortvalue_input("logits_index", every)
+        binding.bind_output("logits", self._buf.device)  # bound last, so it is the last of get_outputs()
+        self._run_chunk(binding, [self._tokens[0]], np.zeros(1, np.int64))
+        self._kv_len[0] = n - 1  # leave the last token pending so generation can continue from here
+        return binding.get_outputs()[-1].numpy()[0]
+
+    # -- the model ------------------------------------------------------------------------------------------------
+    def _forward(self) -> np.ndarray:
+        pending = [t[int(k) :] for t, k in zip(self._tokens, self._kv_len)]
+        counts = np.array([len(p) for p in pending])
+        if counts.max() == 0:
+            raise GenerationError("Internal: nothing pending to run.")  # rewind_to keeps one token pending
+        decode = bool((counts == 1).all()) and self._new > 0
+        if (self._kv_len > 0).any() and len(set(counts.tolist())) > 1:
+            raise GenerationError(
+                "Rows of a batch can differ in prompt length only in the first chunk; append the same number of "
+                "tokens to every row afterwards."
+            )
+        if decode:
+            self._run_decode(pending)
+            self.stats.decode_tokens += int(counts.sum())
+        else:
+            self._run_chunk(self._prefill, pending, self._kv_len)
+            self.stats.prefill_tokens += int(counts.sum())
+        self._kv_len += counts
+        return self._buf.logits.numpy()[:, 0, :]
+
+    def _step_inputs(self, counts: np.ndarray, start: np.ndarray) -> None:
+        """Refresh seqlens_k / total_sequence_length / logits_index in place for a chunk of `counts` per row."""
+        total = start + counts
+        self._buf.seqlens_k.update_inplace((total - 1).astype(np.int32))
+        self._buf.total_len_host[...] = total.max()  # CPU OrtValue sharing this array's memory
+        self._buf.logits_index.update_inplace((counts - 1).astype(np.int64)[:, None])
+        self.stats.forward_calls += 1
+
+    def _run_decode(self, pending: list[list[int]]) -> None:
+        ids = np.array(pending, np.int64)  # [B, 1]
+        self._buf.input_ids.update_inplace(ids)
+        if self._needs_positions:
+            self._buf.position_ids.update_inplace(self._kv_len[:, None].astype(np.int64))
+        self._step_inputs(np.ones(self.batch_size, np.int64), self._kv_len)
+        self.engine.session.run_with_iobinding(self._decode, self._run_options)
+
+    def _run_chunk(self, binding: ort.IOBinding, pending: list[list[int]], start: np.ndarray) -> None:
+        counts = np.array([len(p) for p in pending], np.int64)
+        width = int(counts.max())
+        ids = np.full((len(pending), width), self.engine.metadata.pad_id, np.int64)  # right padding
+        for row, p in enumerate(pending):
+            ids[row, : len(p)] = p
+        device = self._buf.device
+        binding.bind_ortvalue_input("input_ids", ort.OrtValue.ortvalue_from_numpy(ids, device))
+        if self._needs_positions:
+            positions = np.minimum(start[:, None] + np.arange(width)[None], self.max_length - 1)
+            binding.bind_ortvalue_input("position_ids", ort.OrtValue.ortvalue_from_numpy(positions, device))
+        self._step_inputs(counts, start)
+        self.engine.session.run_with_iobinding(binding, self._run_options)
+
+    # -- helpers --------------------------------------------------------------------------------------------------
+    def _rows(self, ids) -> list[list[int]]:
+        ids = list(ids)
+        if ids and not isinstance(ids[0], (list, tuple, np.ndarray)):
+            ids = [ids]
+        if len(ids) != self.batch_size:
+            raise GenerationError(f"Expected {self.batch_size} row(s) of tokens, got {len(ids)}.")
+        return [list(r) for r in ids]
+
+    def _too_long(self, n: int) -> str:
+        limit = self.engine.metadata.max_length
+        more = (
+            f"create the Generator with max_length up to {limit}"
+            if self.max_length < limit
+            else "convert the model with a larger --max-length if the checkpoint supports it"
+        )
+        return (
+            f"The sequence would be {n} tokens but this generator's context holds {self.max_length} "
+            f"(including room for one new token). Shorten the prompt or start a new conversation, or {more}."
+        )

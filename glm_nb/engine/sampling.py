@@ -1,0 +1,116 @@
+"""Token sampling as pure functions over a batch of logits [B, V] (float32, numpy).
+
+Order, as in transformers' logits processors: repetition penalty, temperature, top-k, top-p, then a draw.
+Temperature 0 means greedy. Every function returns a new array and never touches its input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "SamplingParams",
+    "apply_repetition_penalty",
+    "apply_temperature",
+    "apply_top_k",
+    "apply_top_p",
+    "sample",
+    "make_rng",
+]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.0  # 0 = greedy
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    repetition_penalty: float = 1.0  # 1 = off; > 1 discourages tokens already in the sequence
+    seed: int | None = None
+    max_new_tokens: int = 512
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0 or self.top_k == 1
+
+
+def make_rng(seed: int | None) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def apply_repetition_penalty(logits: np.ndarray, previous: list[list[int]], penalty: float) -> np.ndarray:
+    """CTRL-style penalty (as transformers): a seen token's logit is divided by `penalty` if positive, else
+    multiplied by it."""
+    out = logits.copy()
+    if penalty == 1.0:
+        return out
+    for row, tokens in enumerate(previous):
+        seen = np.unique(np.asarray(tokens, dtype=np.int64))
+        seen = seen[seen < out.shape[1]]
+        values = out[row, seen]
+        out[row, seen] = np.where(values > 0, values / penalty, values * penalty)
+    return out
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    return logits / np.float32(temperature)
+
+
+def apply_top_k(logits: np.ndarray, k: int) -> np.ndarray:
+    """Keep the k largest logits of each row (ties at the k-th value kept too), the rest -inf."""
+    if k <= 0 or k >= logits.shape[1]:
+        return logits.copy()
+    kth = np.partition(logits, -k, axis=1)[:, -k][:, None]
+    return np.where(logits < kth, -np.inf, logits).astype(logits.dtype)
+
+
+def apply_top_p(logits: np.ndarray, p: float) -> np.ndarray:
+    """Nucleus: keep the smallest set of most likely tokens whose probability reaches p (at least one)."""
+    if p >= 1.0:
+        return logits.copy()
+    order = np.argsort(-logits, axis=1, kind="stable")
+    sorted_logits = np.take_along_axis(logits, order, axis=1)
+    probs = _softmax(sorted_logits)
+    before = np.cumsum(probs, axis=1) - probs  # probability mass strictly before each token
+    drop_sorted = before >= p
+    drop_sorted[:, 0] = False
+    drop = np.zeros_like(drop_sorted)
+    np.put_along_axis(drop, order, drop_sorted, axis=1)
+    return np.where(drop, -np.inf, logits).astype(logits.dtype)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def sample(
+    logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, previous: list[list[int]] | None = None
+) -> np.ndarray:
+    """One token id per row of `logits` [B, V] -> int64 [B]."""
+    logits = np.asarray(logits, dtype=np.float32)
+    if previous is not None and params.repetition_penalty != 1.0:
+        logits = apply_repetition_penalty(logits, previous, params.repetition_penalty)
+    if params.greedy:
+        return logits.argmax(axis=1).astype(np.int64)
+    logits = apply_temperature(logits, params.temperature)
+    logits = apply_top_k(logits, params.top_k)
+    logits = apply_top_p(logits, params.top_p)
+    probs = _softmax(logits.astype(np.float64))
+    # Inverse-CDF draw per row: one uniform number each, reproducible from the seed.
+    u = rng.random(probs.shape[0])[:, None]
+    cdf = np.cumsum(probs, axis=1)
+    return np.minimum((cdf < u * cdf[:, -1:]).sum(axis=1), probs.shape[1] - 1).astype(np.int64)

@@ -1,0 +1,85 @@
+"""The checkpoint's tokenizer (`tokenizer.json`, through the `tokenizers` library) and an incremental detokenizer.
+
+GLM-4-0414 uses a byte-level BPE: one Chinese character is often two or three tokens, so decoding tokens one at
+a time would print broken characters. `IncrementalDetokenizer` decodes a sliding window and emits text only
+once it no longer ends in an incomplete UTF-8 sequence (U+FFFD), the technique of HF's TextStreamer and vLLM.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import Tokenizer as _HFTokenizer
+
+from ..errors import ModelLoadError
+
+__all__ = ["Tokenizer", "IncrementalDetokenizer", "load_chat_template"]
+
+
+class Tokenizer:
+    """encode/decode with special tokens kept visible: the chat layer parses `<|assistant|>` etc. itself."""
+
+    def __init__(self, path: Path):
+        try:
+            self._tok = _HFTokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception for malformed files
+            raise ModelLoadError(f"Cannot read tokenizer {path}: {e}. Copy tokenizer.json from the checkpoint.") from e
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, adding no special tokens (GLM's template writes `[gMASK]<sop>` itself)."""
+        return self._tok.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids, skip_special_tokens: bool = False) -> str:
+        return self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._tok.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._tok.id_to_token(token_id)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+
+class IncrementalDetokenizer:
+    """Feed token ids one by one; get back only complete new text."""
+
+    def __init__(self, tokenizer: Tokenizer, skip_special_tokens: bool = False):
+        self._tok = tokenizer
+        self._skip = skip_special_tokens
+        self._ids: list[int] = []
+        self._prefix = 0  # ids before this index are fully emitted and only give context
+        self._read = 0  # ids before this index have had their text emitted
+
+    def add(self, token_id: int) -> str:
+        self._ids.append(int(token_id))
+        prefix_text = self._tok.decode(self._ids[self._prefix : self._read], self._skip)
+        full_text = self._tok.decode(self._ids[self._prefix :], self._skip)
+        if full_text.endswith("\ufffd") or len(full_text) <= len(prefix_text):
+            return ""  # an incomplete multi-byte character: wait for the next token
+        self._prefix, self._read = self._read, len(self._ids)
+        return full_text[len(prefix_text) :]
+
+    def flush(self) -> str:
+        """Whatever is left (a dangling partial character becomes U+FFFD, as a final decode would)."""
+        prefix_text = self._tok.decode(self._ids[self._prefix : self._read], self._skip)
+        full_text = self._tok.decode(self._ids[self._prefix :], self._skip)
+        self._prefix = self._read = len(self._ids)
+        return full_text[len(prefix_text) :]
+
+
+def load_chat_template(folder: Path) -> str | None:
+    """The checkpoint's chat template: `chat_template.jinja`, else tokenizer_config.json's `chat_template`."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.exists():
+        return jinja.read_text(encoding="utf-8")
+    config = folder / "tokenizer_config.json"
+    if config.exists():
+        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+        if isinstance(template, list):  # several named templates: take the default one
+            template = next((t["template"] for t in template if t.get("name") == "default"), None)
+        return template
+    return None

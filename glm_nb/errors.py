@@ -1,0 +1,40 @@
+"""One error hierarchy for everything a user of glm-nb can see.
+
+Every message says what went wrong *and* what to do next. Code raises the most specific subclass; callers that
+only want to report a problem catch `GlmError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GlmError",
+    "CheckpointError",
+    "ConversionError",
+    "ModelLoadError",
+    "PromptTooLongError",
+    "GenerationError",
+]
+
+
+class GlmError(Exception):
+    """Base class of every error glm-nb raises on purpose."""
+
+
+class CheckpointError(GlmError):
+    """A source checkpoint folder is missing, incomplete, damaged or of another architecture."""
+
+
+class ConversionError(GlmError):
+    """Converting a checkpoint to ONNX failed (bad option, disk, ...)."""
+
+
+class ModelLoadError(GlmError):
+    """A converted model folder cannot be loaded (missing or corrupted files, wrong version)."""
+
+
+class PromptTooLongError(GlmError):
+    """The prompt (plus what was asked to generate) does not fit the model's context window."""
+
+
+class GenerationError(GlmError):
+    """Generation was asked for something the generator's state cannot do."""

@@ -1,0 +1,106 @@
+"""A memory-mapped reader of `.safetensors` files that hands out one tensor at a time as numpy.
+
+Why our own reader: numpy has no bfloat16, and the `safetensors` package's numpy backend refuses bf16 files;
+GLM-4-0414 checkpoints are bf16. We map the file, read the JSON header, and widen bf16 to fp32 one tensor at a
+time, so converting a 9B checkpoint never holds more than one tensor (plus its converted copy) in memory.
+
+File layout (https://github.com/huggingface/safetensors): 8-byte little-endian header length N, N bytes of
+JSON `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}`, then the raw data,
+offsets relative to the end of the header.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+
+__all__ = ["SafetensorsFile", "bf16_to_fp32"]
+
+_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": np.uint16,  # widened by bf16_to_fp32
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def bf16_to_fp32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 stored as uint16 -> float32 (exact: bf16 is the top half of an fp32)."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+class SafetensorsFile:
+    """One `.safetensors` file, memory-mapped. `tensor(name)` returns a read-only array (bf16 widened to fp32)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as f:
+                raw_len = f.read(8)
+                if len(raw_len) < 8:
+                    raise CheckpointError(self._damaged("it is shorter than a safetensors header"))
+                (header_len,) = struct.unpack("<Q", raw_len)
+                if header_len > min(_MAX_HEADER, size - 8):
+                    raise CheckpointError(self._damaged("its header length is impossible"))
+                header = json.loads(f.read(header_len))
+        except OSError as e:
+            raise CheckpointError(f"Cannot read {self.path}: {e}. Check the file exists and is readable.") from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(self._damaged("its JSON header does not parse")) from e
+        header.pop("__metadata__", None)
+        self._data_start = 8 + header_len
+        self._entries: dict[str, dict] = header
+        data_size = size - self._data_start
+        for name, entry in header.items():
+            begin, end = entry["data_offsets"]
+            if end > data_size:
+                raise CheckpointError(
+                    self._damaged(f"tensor {name!r} ends at byte {end} but only {data_size} data bytes are there")
+                )
+            if entry["dtype"] not in _DTYPES:
+                raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {entry['dtype']}.")
+
+    def _damaged(self, why: str) -> str:
+        return (
+            f"{self.path} is damaged or truncated ({why}). Download the checkpoint again "
+            "(an interrupted download leaves truncated shards)."
+        )
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._entries[name]["shape"])
+
+    def dtype(self, name: str) -> str:
+        return self._entries[name]["dtype"]
+
+    def tensor(self, name: str) -> np.ndarray:
+        """The tensor as numpy; bf16 becomes fp32, other dtypes are a read-only view of the mapped file.
+
+        Each call maps only this tensor's bytes; the mapping goes away with the returned array, so pages read
+        during a conversion do not pile up in the process's resident memory.
+        """
+        entry = self._entries[name]
+        begin, end = entry["data_offsets"]
+        shape = tuple(entry["shape"])
+        dtype = _DTYPES[entry["dtype"]]
+        if end == begin:
+            return np.zeros(shape, dtype=np.float32 if entry["dtype"] == "BF16" else dtype)
+        array = np.memmap(self.path, dtype=dtype, mode="r", offset=self._data_start + begin, shape=shape)
+        if entry["dtype"] == "BF16":
+            return bf16_to_fp32(array)
+        return array
