@@ -1,9 +1,10 @@
 """The inference engine: checkpoint -> ONNX graph (convert), ONNX Runtime session (Engine), and the
 stateful token loop (Generator). Knows nothing of chat or notebooks."""
 
-from .convert import PRECISIONS, convert
+from .conversion import PRECISIONS, convert
 from .engine import Engine
 from .generator import Generator, GeneratorStats
+from .loading import open_model
 from .metadata import ModelMetadata
 from .sampling import SamplingParams, sample
 from .tokenizer import IncrementalDetokenizer, Tokenizer
@@ -13,6 +14,7 @@ __all__ = [
     "PRECISIONS",
     "Engine",
     "Generator",
+    "open_model",
     "GeneratorStats",
     "ModelMetadata",
     "SamplingParams",

@@ -155,7 +155,7 @@ class Generator:
                 break
             common += 1
         common = min(common, len(ids) - 1)  # the last prompt token must run to produce logits
-        self.rewind_to(common)
+        self._truncate(common, keep_last_pending=False)  # the suffix appended next gives the logits
         self.append_tokens(ids[common:])
         self.stats.reused_tokens += common
         return common
@@ -164,10 +164,14 @@ class Generator:
         """Truncate every row to its first n tokens (the KV cache follows; nothing is recomputed now)."""
         if n < 0:
             raise GenerationError(f"rewind_to needs n >= 0, got {n}")
+        # Keep the last token pending so that the next step has logits to sample from.
+        self._truncate(n, keep_last_pending=True)
+
+    def _truncate(self, n: int, keep_last_pending: bool) -> None:
         for row in range(self.batch_size):
             del self._tokens[row][n:]
-            # Keep at least the last token pending so that the next step has logits to sample from.
-            self._kv_len[row] = min(self._kv_len[row], max(len(self._tokens[row]) - 1, 0))
+            in_cache = len(self._tokens[row]) - (1 if keep_last_pending else 0)
+            self._kv_len[row] = min(self._kv_len[row], max(in_cache, 0))
         self._new = 0
         self._done[:] = False
 

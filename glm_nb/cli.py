@@ -1,0 +1,128 @@
+"""The `glm-nb` command line: convert checkpoints, generate text.
+
+    glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N]
+    glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
+from .engine.run import generate
+from .errors import GlmError
+
+__all__ = ["main"]
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--prompt-ids wants comma-separated integers, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glm-nb", description="GLM-4-0414 models on ONNX Runtime, for Jupyter.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="convert a Hugging Face GLM-4-0414 checkpoint folder to an ONNX model")
+    c.add_argument("src", help="checkpoint folder (config.json, *.safetensors, tokenizer files)")
+    c.add_argument("-o", "--output", required=True, help="output folder (replaced when the conversion succeeds)")
+    c.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32 (CPU), fp16/bf16 (CUDA), int4 (MatMulNBits weights)")  # fmt: skip
+    c.add_argument("--max-length", type=int, default=None, help="longest sequence (default: the checkpoint's)")
+    c.add_argument("--int4-block-size", type=int, default=32, help="int4 quantization block (16..128)")
+    c.add_argument("--int4-compute", default="fp32", choices=("fp32", "fp16", "bf16"),
+                   help="activation dtype of an int4 model: fp32 for CPU, fp16/bf16 for CUDA")  # fmt: skip
+    c.add_argument("--no-int4-lm-head", action="store_true", help="keep lm_head in float in an int4 model")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("generate", help="generate text from a converted model or a checkpoint folder")
+    g.add_argument("model", help="converted model folder, or a checkpoint folder (converted once, cached)")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompt", help="raw prompt text (no chat template)")
+    src.add_argument("--prompt-ids", type=_ids, help="raw prompt token ids, comma separated")
+    src.add_argument("--chat", help="a user message, rendered with the model's chat template")
+    g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--repetition-penalty", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    g.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
+    g.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
+    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    return parser
+
+
+def _chat_prompt(engine, text: str) -> str:
+    from .chat.template import render_user_prompt  # the chat layer is above the engine; the CLI above both
+
+    return render_user_prompt(engine.chat_template, text)
+
+
+def _generate(args) -> int:
+    engine = open_model(args.model, device=args.device, precision=args.precision, threads=args.threads,
+                        progress=not args.json)  # fmt: skip
+    if args.prompt_ids is not None:
+        prompt = args.prompt_ids
+    else:
+        text = args.prompt if args.prompt is not None else _chat_prompt(engine, args.chat)
+        prompt = engine.tokenizer.encode(text)
+    sampling = SamplingParams(
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty, seed=args.seed, max_new_tokens=args.max_new_tokens,
+    )  # fmt: skip
+    gen = Generator(engine, sampling, max_length=args.max_length)
+    detok = IncrementalDetokenizer(engine.tokenizer)
+    stops = set(engine.stop_ids)
+
+    def stream(token: int) -> None:
+        if not args.json and token not in stops:
+            sys.stdout.write(detok.add(token))
+            sys.stdout.flush()
+
+    result = generate(gen, prompt, on_token=stream)
+    text_ids = result.token_ids[:-1] if result.stopped_on is not None else result.token_ids
+    if args.json:
+        print(json.dumps({
+            "token_ids": result.token_ids,
+            "text": engine.tokenizer.decode(text_ids),
+            "prompt_tokens": result.prompt_tokens,
+            "ttft_ms": round(result.ttft_ms, 3),
+            "decode_tok_s": round(result.decode_tok_s, 2),
+            "provider": engine.provider,
+        }, ensure_ascii=False))  # fmt: skip
+    else:
+        sys.stdout.write(detok.flush() + "\n")
+        print(
+            f"[{engine.describe()}] prompt {result.prompt_tokens} tokens, {len(result.token_ids)} new, "
+            f"TTFT {result.ttft_ms:.1f} ms, {result.decode_tok_s:.1f} tok/s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "convert":
+            out = convert(
+                args.src, args.output, precision=args.precision, max_length=args.max_length,
+                int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
+                int4_compute=args.int4_compute, progress=not args.quiet,
+            )  # fmt: skip
+            print(out)
+            return 0
+        return _generate(args)
+    except GlmError as e:
+        print(f"glm-nb: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("glm-nb: interrupted", file=sys.stderr)
+        return 130

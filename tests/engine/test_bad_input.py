@@ -1,0 +1,103 @@
+"""Bad input gets a GlmError that says what to do, and nothing half-written is left behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from glm_nb.engine import Engine, convert
+from glm_nb.errors import CheckpointError, ConversionError, GlmError, ModelLoadError
+
+
+def copy_checkpoint(tiny, tmp_path):
+    dst = tmp_path / "ckpt"
+    shutil.copytree(tiny.src, dst)
+    return dst
+
+
+def assert_nothing_written(tmp_path):
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_folder_without_config_json(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="config.json"):
+        convert(tmp_path / "empty", tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_another_architecture(tiny, tmp_path):
+    src = copy_checkpoint(tiny, tmp_path)
+    config = json.loads((src / "config.json").read_text())
+    config.update(architectures=["LlamaForCausalLM"], model_type="llama")
+    (src / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="LlamaForCausalLM model, not Glm4ForCausalLM"):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_missing_shard(tmp_path):
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    src = make_tiny_checkpoint(tmp_path / "sharded", max_shard_size="40KB")
+    shard = sorted(src.glob("model-*.safetensors"))[1]
+    shard.unlink()
+    with pytest.raises(CheckpointError, match=f"missing shard.*{shard.name}"):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_truncated_safetensors(tiny, tmp_path):
+    src = copy_checkpoint(tiny, tmp_path)
+    weights = src / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated.*Download the checkpoint again"):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_unknown_precision(tiny, tmp_path):
+    with pytest.raises(ConversionError, match="choose one of fp32, fp16, bf16, int4"):
+        convert(tiny.src, tmp_path / "out", precision="int3", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_failure_midway_keeps_an_existing_output_and_leaves_no_partial_folder(tiny, tmp_path, monkeypatch):
+    out = convert(tiny.src, tmp_path / "out", progress=False)
+    before = sorted(p.name for p in out.iterdir())
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("glm_nb.engine.conversion.shutil.copy2", explode)
+    with pytest.raises(OSError, match="disk full"):
+        convert(tiny.src, out, precision="int4", progress=False)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert json.loads((out / "glm_nb.json").read_text())["precision"] == "fp32"
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_corrupted_model_onnx(tiny, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny.out, broken)
+    (broken / "model.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ModelLoadError, match="convert the checkpoint again"):
+        Engine.load(broken, device="cpu")
+
+
+def test_loading_a_folder_that_is_not_a_converted_model(tiny):
+    with pytest.raises(ModelLoadError, match="glm-nb convert"):
+        Engine.load(tiny.src, device="cpu")
+
+
+def test_half_precision_model_without_cuda_says_what_to_convert_instead(tiny, tmp_path):
+    out = convert(tiny.src, tmp_path / "fp16", precision="fp16", progress=False)
+    with pytest.raises(ModelLoadError, match="--precision fp32"):
+        Engine.load(out, device="cpu")
+
+
+def test_every_error_is_a_glm_error():
+    assert all(issubclass(e, GlmError) for e in (CheckpointError, ConversionError, ModelLoadError))

@@ -1,0 +1,148 @@
+"""Generator state: rewind, prefix reuse, batching, stopping, the shared KV buffers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glm_nb.engine import Generator, SamplingParams
+from glm_nb.errors import GenerationError, PromptTooLongError
+
+PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
+
+
+def run(gen: Generator, n: int) -> list[int]:
+    out = []
+    for _ in range(n):
+        gen.generate_next_token()
+        out.append(gen.last_token)
+    return out
+
+
+def fresh(engine, prompt, n, **sampling) -> list[int]:
+    gen = Generator(engine, SamplingParams(max_new_tokens=1000, **sampling), max_length=128)
+    gen._stop = np.array([], np.int64)
+    gen.append_tokens(prompt)
+    return run(gen, n)
+
+
+def test_rewind_then_regenerate_equals_a_fresh_run(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128)
+    gen._stop = np.array([], np.int64)
+    gen.append_tokens(PROMPT)
+    first = run(gen, 20)
+    gen.rewind_to(len(PROMPT) + 5)
+    assert gen.tokens == PROMPT + first[:5]
+    again = run(gen, 15)
+    assert again == first[5:]
+    gen.rewind_to(len(PROMPT))
+    gen.append_tokens([33])
+    assert run(gen, 10) == fresh(tiny.engine, PROMPT + [33], 10)
+
+
+def test_prefix_reuse_prefills_only_the_new_suffix(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=4), max_length=128)
+    assert gen.set_prompt(PROMPT) == 0
+    run(gen, 4)
+    assert gen.stats.prefill_tokens == len(PROMPT)
+    second = gen.tokens + [5, 6, 7]  # the conversation goes on: old prompt + answer + new user tokens
+    reused = gen.set_prompt(second)
+    assert reused == len(PROMPT) + 3  # everything that went through the model already (the 4th answer token did not)
+    gen.generate_next_token()
+    assert gen.stats.prefill_tokens == len(PROMPT) + (len(second) - reused)
+    assert gen.last_token == fresh(tiny.engine, second, 1)[0]
+
+
+def test_set_prompt_with_a_diverging_prompt_recomputes_from_the_divergence(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128)
+    gen.set_prompt(PROMPT)
+    gen.generate_next_token()
+    other = PROMPT[:4] + [99, 98, 97]
+    assert gen.set_prompt(other) == 4
+    assert run(gen, 6) == fresh(tiny.engine, other, 6)
+
+
+def test_set_prompt_of_an_identical_prompt_reruns_only_its_last_token(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128)
+    gen.set_prompt(PROMPT)
+    gen.generate_next_token()
+    before = gen.stats.prefill_tokens
+    assert gen.set_prompt(PROMPT) == len(PROMPT) - 1
+    gen.generate_next_token()
+    assert gen.stats.prefill_tokens == before + 1
+
+
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
+def test_batch_of_two_prompts_of_different_lengths_equals_two_single_runs(fixture, request):
+    engine = request.getfixturevalue(fixture).engine
+    short, long = PROMPT[:5], PROMPT + [21, 22, 23]
+    gen = Generator(engine, SamplingParams(max_new_tokens=1000), batch_size=2, max_length=128)
+    gen._stop = np.array([], np.int64)
+    gen.append_tokens([short, long])
+    logits_first = []
+    for _ in range(12):
+        gen.generate_next_token()
+        logits_first.append(gen._buf.logits.numpy()[:, 0].copy())
+    assert gen.sequence(0)[5:] == fresh(engine, short, 12)
+    assert gen.sequence(1)[len(long) :] == fresh(engine, long, 12)
+    single = Generator(engine, max_length=64).score(short)[-1]
+    assert np.abs(logits_first[0][0] - single).max() <= 1e-4
+
+
+def test_stops_on_a_stop_id_and_on_max_new_tokens(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=5), max_length=128)
+    gen.set_prompt(PROMPT)
+    n = 0
+    while not gen.is_done():
+        gen.generate_next_token()
+        n += 1
+    assert n == 5 or gen.last_token in tiny.engine.stop_ids
+    with pytest.raises(GenerationError, match="done"):
+        gen.generate_next_token()
+    # Force a stop: make the greedy pick a stop id by putting it in the stop set.
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=50), max_length=128)
+    gen.set_prompt(PROMPT)
+    gen.generate_next_token()
+    first = gen.last_token
+    gen.set_prompt(PROMPT)
+    gen._stop = np.array([first], np.int64)
+    gen.generate_next_token()
+    assert gen.is_done() and gen.last_token == first
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error(tiny):
+    gen = Generator(tiny.engine, max_length=16)
+    with pytest.raises(PromptTooLongError, match="context holds 16"):
+        gen.set_prompt(list(range(20)))
+    with pytest.raises(PromptTooLongError):
+        gen.append_tokens(list(range(16)))
+    with pytest.raises(GenerationError, match="convert again"):
+        Generator(tiny.engine, max_length=10_000)
+
+
+def test_generation_stops_when_the_context_fills(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=16)
+    gen._stop = np.array([], np.int64)
+    gen.set_prompt(PROMPT)
+    while not gen.is_done():
+        gen.generate_next_token()
+    assert len(gen.tokens) == 16
+
+
+def test_sampling_is_reproducible_from_a_seed(tiny):
+    kw = dict(temperature=1.0, top_p=0.9, top_k=50, seed=1234)
+    a, b = fresh(tiny.engine, PROMPT, 16, **kw), fresh(tiny.engine, PROMPT, 16, **kw)
+    c = fresh(tiny.engine, PROMPT, 16, **{**kw, "seed": 99})
+    assert a == b and a != c
+
+
+def test_kv_buffers_are_written_in_place_and_never_reallocated(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=64)
+    pointers = [v.data_ptr() for v in gen.cache.keys + gen.cache.values]
+    gen.set_prompt(PROMPT)
+    run(gen, 3)
+    key0 = gen.cache.keys[0].numpy()  # [B, Nkv, max_len, D]; CPU values share memory
+    filled = len(PROMPT) + 2  # the 3rd sampled token is still pending
+    assert np.abs(key0[0, :, :filled]).sum(axis=-1).min() > 0
+    assert [v.data_ptr() for v in gen.cache.keys + gen.cache.values] == pointers
+    assert gen.cache.keys[0].shape() == [1, tiny.engine.metadata.num_kv_heads, 64, tiny.engine.metadata.head_dim]

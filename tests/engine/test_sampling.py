@@ -1,0 +1,63 @@
+"""Sampling functions: pure, numpy, transformers' semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glm_nb.engine.sampling import (
+    SamplingParams,
+    apply_repetition_penalty,
+    apply_top_k,
+    apply_top_p,
+    make_rng,
+    sample,
+)
+
+
+def test_greedy_takes_the_argmax_per_row():
+    logits = np.array([[0.1, 3.0, 0.2], [5.0, 1.0, 0.0]], np.float32)
+    assert sample(logits, SamplingParams(), make_rng(0)).tolist() == [1, 0]
+
+
+def test_top_k_keeps_exactly_the_k_largest():
+    out = apply_top_k(np.array([[1.0, 4.0, 3.0, 2.0]], np.float32), 2)
+    assert np.isinf(out[0, [0, 3]]).all() and out[0, 1] == 4.0 and out[0, 2] == 3.0
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    probs = np.array([[0.5, 0.3, 0.15, 0.05]])
+    out = apply_top_p(np.log(probs).astype(np.float32), 0.75)
+    assert np.isfinite(out[0, :2]).all() and np.isinf(out[0, 2:]).all()
+    # The most likely token survives even when p is tiny.
+    assert np.isfinite(apply_top_p(np.log(probs).astype(np.float32), 0.01)[0, 0])
+
+
+def test_repetition_penalty_follows_transformers_sign_rule():
+    logits = np.array([[2.0, -2.0, 1.0]], np.float32)
+    out = apply_repetition_penalty(logits, [[0, 1]], 2.0)
+    assert out.tolist() == [[1.0, -4.0, 1.0]]
+    assert logits.tolist() == [[2.0, -2.0, 1.0]]  # input untouched
+
+
+def test_sampling_follows_the_distribution():
+    logits = np.log(np.array([[0.7, 0.2, 0.1]], np.float32))
+    rng = make_rng(0)
+    draws = [int(sample(logits, SamplingParams(temperature=1.0), rng)[0]) for _ in range(4000)]
+    freq = np.bincount(draws, minlength=3) / len(draws)
+    assert np.abs(freq - [0.7, 0.2, 0.1]).max() < 0.03
+
+
+def test_low_temperature_sharpens():
+    logits = np.array([[1.0, 0.0]], np.float32)
+    rng = make_rng(1)
+    draws = [int(sample(logits, SamplingParams(temperature=0.05), rng)[0]) for _ in range(200)]
+    assert sum(draws) == 0
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(temperature=-1), dict(top_p=0), dict(top_p=1.5), dict(top_k=-1), dict(max_new_tokens=0)]
+)
+def test_invalid_parameters_are_rejected_with_the_valid_range(bad):
+    with pytest.raises(ValueError, match="must be"):
+        SamplingParams(**bad)

@@ -1,0 +1,30 @@
+"""Tokenizer wrapper and the incremental detokenizer (no broken UTF-8 mid-character)."""
+
+from __future__ import annotations
+
+from glm_nb.engine import IncrementalDetokenizer
+
+
+def test_special_token_strings_encode_to_their_ids_and_decode_back(tiny):
+    tok = tiny.engine.tokenizer
+    ids = tok.encode("[gMASK]<sop><|user|>\nHi<|assistant|>")
+    assert ids[:3] == [tok.token_to_id("[gMASK]"), tok.token_to_id("<sop>"), tok.token_to_id("<|user|>")]
+    assert tok.decode(ids) == "[gMASK]<sop><|user|>\nHi<|assistant|>"
+
+
+def test_incremental_detokenizer_never_emits_a_broken_character(tiny):
+    tok = tiny.engine.tokenizer
+    text = "你好，北京！天气 sunny 21°C 🌞 done"
+    ids = tok.encode(text)
+    assert len(ids) > len(text) // 2  # multi-byte characters really are split over several tokens here
+    detok = IncrementalDetokenizer(tok)
+    pieces = [detok.add(t) for t in ids]
+    pieces.append(detok.flush())
+    assert all("\ufffd" not in p for p in pieces)
+    assert "".join(pieces) == text
+
+
+def test_stop_ids_come_from_generation_config(tiny):
+    tok = tiny.engine.tokenizer
+    expected = {tok.token_to_id(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")}
+    assert set(tiny.engine.stop_ids) == expected
