@@ -64,7 +64,9 @@ class Generator:
         *,
         batch_size: int = 1,
         max_length: int | None = None,
+        stop_ids: tuple[int, ...] | None = None,
     ):
+        """stop_ids: tokens that end generation (default: the model's; `()` to always run max_new_tokens)."""
         meta = engine.metadata
         if max_length is not None and max_length > meta.max_length:
             raise GenerationError(
@@ -76,7 +78,7 @@ class Generator:
         self.max_length = int(max_length or min(meta.max_length, DEFAULT_CONTEXT))
         self.sampling = sampling or SamplingParams()
         self.stats = GeneratorStats()
-        self._stop = np.array(sorted(meta.stop_ids), dtype=np.int64)
+        self._stop = np.array(sorted(meta.stop_ids if stop_ids is None else stop_ids), dtype=np.int64)
         self._needs_positions = meta.rotary != "gqa"
         device = engine.device
         self.cache = KVCache(meta, batch_size, self.max_length, device)

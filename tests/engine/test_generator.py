@@ -20,15 +20,13 @@ def run(gen: Generator, n: int) -> list[int]:
 
 
 def fresh(engine, prompt, n, **sampling) -> list[int]:
-    gen = Generator(engine, SamplingParams(max_new_tokens=1000, **sampling), max_length=128)
-    gen._stop = np.array([], np.int64)
+    gen = Generator(engine, SamplingParams(max_new_tokens=1000, **sampling), max_length=128, stop_ids=())
     gen.append_tokens(prompt)
     return run(gen, n)
 
 
 def test_rewind_then_regenerate_equals_a_fresh_run(tiny):
-    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128)
-    gen._stop = np.array([], np.int64)
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=())
     gen.append_tokens(PROMPT)
     first = run(gen, 20)
     gen.rewind_to(len(PROMPT) + 5)
@@ -76,8 +74,7 @@ def test_set_prompt_of_an_identical_prompt_reruns_only_its_last_token(tiny):
 def test_batch_of_two_prompts_of_different_lengths_equals_two_single_runs(fixture, request):
     engine = request.getfixturevalue(fixture).engine
     short, long = PROMPT[:5], PROMPT + [21, 22, 23]
-    gen = Generator(engine, SamplingParams(max_new_tokens=1000), batch_size=2, max_length=128)
-    gen._stop = np.array([], np.int64)
+    gen = Generator(engine, SamplingParams(max_new_tokens=1000), batch_size=2, max_length=128, stop_ids=())
     gen.append_tokens([short, long])
     logits_first = []
     for _ in range(12):
@@ -104,8 +101,8 @@ def test_stops_on_a_stop_id_and_on_max_new_tokens(tiny):
     gen.set_prompt(PROMPT)
     gen.generate_next_token()
     first = gen.last_token
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=50), max_length=128, stop_ids=(first,))
     gen.set_prompt(PROMPT)
-    gen._stop = np.array([first], np.int64)
     gen.generate_next_token()
     assert gen.is_done() and gen.last_token == first
 
@@ -121,8 +118,7 @@ def test_prompt_longer_than_the_context_is_a_clear_error(tiny):
 
 
 def test_generation_stops_when_the_context_fills(tiny):
-    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=16)
-    gen._stop = np.array([], np.int64)
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=16, stop_ids=())
     gen.set_prompt(PROMPT)
     while not gen.is_done():
         gen.generate_next_token()

@@ -59,8 +59,8 @@ def test_greedy_tokens_equal_transformers_generate_for_64_tokens(fixture, reques
             torch.tensor([PROMPT]), max_new_tokens=64, min_new_tokens=64, do_sample=False, eos_token_id=None,
             pad_token_id=0,
         )[0, len(PROMPT) :].tolist()  # fmt: skip
-    gen = Generator(tm.engine, SamplingParams(max_new_tokens=64), max_length=128)
-    gen._stop = np.array([], np.int64)  # transformers ran without stop ids; so do we
+    # transformers ran without stop ids; so do we
+    gen = Generator(tm.engine, SamplingParams(max_new_tokens=64), max_length=128, stop_ids=())
     gen.append_tokens(PROMPT)
     while not gen.is_done():
         gen.generate_next_token()
