@@ -1,0 +1,149 @@
+"""JSON schema of a Python function's parameters, from its type hints and docstring.
+
+The schema is what the model reads (GLM's template prints it, indented, in the tools system message), so it is
+kept small: `{"type": "object", "properties": {...}, "required": [...]}` with a `description` per parameter from
+an `Annotated[..., "text"]` hint or the docstring, `enum` for `Literal` and `Enum`, `"nullable": true` for
+`Optional` (as transformers' `get_json_schema` writes it) and a `default` where the default is plain JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from .docstrings import parse_docstring
+from .errors import ToolDefinitionError
+
+__all__ = ["FunctionSchema", "function_schema", "type_schema"]
+
+_SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+@dataclass(frozen=True)
+class FunctionSchema:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    # Per-parameter converters from JSON values back to the annotated Python type (Enum members).
+    converters: Mapping[str, Callable[[Any], Any]]
+
+
+def function_schema(
+    fn: Callable[..., Any], name: str | None = None, description: str | None = None
+) -> FunctionSchema:
+    """Describe `fn` for the model. Raises ToolDefinitionError for a parameter we cannot describe."""
+    tool_name = name or getattr(fn, "__name__", None)
+    if not tool_name or tool_name == "<lambda>":
+        raise ToolDefinitionError("A lambda has no name: give the tool one with Tool.from_function(fn, name='...').")
+    try:
+        signature = inspect.signature(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except (TypeError, ValueError, NameError) as e:
+        raise ToolDefinitionError(f"Cannot read the signature of {tool_name!r} ({e}); use plain type hints.") from e
+    doc = parse_docstring(inspect.getdoc(fn))
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    converters: dict[str, Callable[[Any], Any]] = {}
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(
+                f"Tool {tool_name!r} takes *{param.name}: a tool needs named parameters the model can fill in."
+            )
+        if param.kind == param.POSITIONAL_ONLY:
+            raise ToolDefinitionError(
+                f"Tool {tool_name!r}: parameter {param.name!r} is positional-only; drop the '/'."
+            )
+        if param.name not in hints:
+            raise ToolDefinitionError(
+                f"Tool {tool_name!r}: parameter {param.name!r} has no type hint; annotate it, e.g. `{param.name}: str`."
+            )
+        try:
+            schema = type_schema(hints[param.name])
+        except ToolDefinitionError as e:
+            raise ToolDefinitionError(f"Tool {tool_name!r}, parameter {param.name!r}: {e}") from None
+        if "description" not in schema and doc.params.get(param.name):
+            schema = {**schema, "description": doc.params[param.name]}
+        if param.default is param.empty:
+            required.append(param.name)
+        elif _is_json(default := _plain(param.default)):
+            schema = {**schema, "default": default}
+        properties[param.name] = schema
+        if (convert := _converter(hints[param.name])) is not None:
+            converters[param.name] = convert
+    parameters: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    return FunctionSchema(
+        tool_name, description if description is not None else doc.description, parameters, converters
+    )
+
+
+def type_schema(tp: Any) -> dict[str, Any]:
+    """JSON schema of one type hint."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        schema = type_schema(args[0])
+        text = next((a for a in args[1:] if isinstance(a, str)), None)
+        return {**schema, "description": text} if text else schema
+    if tp is Any or tp is object:
+        return {}
+    if tp is None or tp is type(None):
+        return {"type": "null"}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_schema([member.value for member in tp])
+    if tp in _SCALARS:
+        return {"type": _SCALARS[tp]}
+    if origin is Literal:
+        return _enum_schema(list(args))
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        schema = type_schema(options[0]) if len(options) == 1 else {"anyOf": [type_schema(a) for a in options]}
+        return {**schema, "nullable": True} if len(options) < len(args) else schema
+    if tp in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset, Sequence):
+        item = args[0] if args and (len(args) == 1 or args[1] is Ellipsis) else None
+        return {"type": "array", "items": type_schema(item)} if item is not None else {"type": "array"}
+    if tp is dict or origin in (dict, Mapping):
+        return (
+            {"type": "object", "additionalProperties": type_schema(args[1])} if len(args) == 2 else {"type": "object"}
+        )
+    raise ToolDefinitionError(
+        f"cannot describe type {tp!r} as JSON; use str, int, float, bool, list, dict, Literal, an Enum or Optional."
+    )
+
+
+def _enum_schema(values: list[Any]) -> dict[str, Any]:
+    kinds = {_SCALARS.get(type(v)) for v in values}
+    schema: dict[str, Any] = {"type": kinds.pop()} if len(kinds) == 1 and None not in kinds else {}
+    return {**schema, "enum": values}
+
+
+def _converter(tp: Any) -> Callable[[Any], Any] | None:
+    """JSON value -> annotated type, where they differ (Enum and Optional[Enum]); None where they do not."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return _converter(args[0])
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        inner = _converter(options[0]) if len(options) == 1 else None
+        return None if inner is None else (lambda value: None if value is None else inner(value))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp
+    return None
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True

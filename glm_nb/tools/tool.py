@@ -1,0 +1,138 @@
+"""The tool values: `Tool` (a function the model may call), `ToolCall` (one request) and `ToolResult` (its outcome).
+
+A `Tool` is a name, a description and a JSON schema, plus the Python function when there is one (a tool built
+from an OpenAI-style dict has none: the conversation then stops and hands the call to the caller). Results become
+observation messages: FORMAT.md, "Prompt format" (a tool result is role `observation`), with non-str values written
+as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+from .errors import ToolDefinitionError
+from .schema import function_schema
+
+__all__ = ["Tool", "ToolCall", "ToolResult", "ToolStatus", "tool", "new_call_id", "observation_text"]
+
+# ok: the function returned; invalid: the call was malformed or its arguments did not fit the schema;
+# error: the function raised; timeout: it did not return in time (still running); declined: the confirm hook said
+# no; not_run: the loop stopped before running it (round limit, cancelled, or a tool without a function).
+ToolStatus = Literal["ok", "invalid", "error", "timeout", "declined", "not_run"]
+
+
+def new_call_id() -> str:
+    """An id for a call, as OpenAI-style messages need one to pair a `tool` message with its call."""
+    return f"call_{uuid.uuid4().hex[:16]}"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call. Build one with `@tool`, `Tool.from_function(fn)` or `Tool.from_dict(spec)`."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments object
+    function: Callable[..., Any] | None = field(default=None, compare=False)
+    converters: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_function(
+        cls, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+    ) -> Tool:
+        """A tool whose schema comes from `fn`'s type hints and docstring."""
+        schema = function_schema(fn, name=name, description=description)
+        return cls(schema.name, schema.description, schema.parameters, fn, schema.converters)
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Tool:
+        """A tool from an OpenAI-style dict, `{"type": "function", "function": {...}}` or the bare function dict."""
+        function = spec.get("function", spec) if isinstance(spec, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise ToolDefinitionError(
+                f"Not a tool description: {spec!r}. Write {{'type': 'function', 'function': "
+                "{'name': ..., 'description': ..., 'parameters': {...JSON schema...}}}."
+            )
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(parameters, Mapping):
+            raise ToolDefinitionError(f"Tool {function['name']!r}: 'parameters' must be a JSON schema object.")
+        return cls(function["name"], str(function.get("description") or ""), dict(parameters))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI-style description, also what GLM's chat template prints (`tool.function`)."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+    def __call__(self, **arguments: Any) -> Any:
+        if self.function is None:
+            raise ToolDefinitionError(f"Tool {self.name!r} has no Python function; run the call yourself.")
+        converted = {k: (self.converters[k](v) if k in self.converters else v) for k, v in arguments.items()}
+        return self.function(**converted)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Decorator: `@tool` or `@tool(name=..., description=...)` turns a typed function into a `Tool`.
+
+    The result is still callable like the function (`get_weather(city="Paris")`).
+    """
+    if fn is not None:
+        return Tool.from_function(fn)
+    return lambda f: Tool.from_function(f, name=name, description=description)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for. `error` is set when its text could not be read as a call."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_call_id, compare=False)
+    error: str | None = None
+    raw: str = field(default="", compare=False)  # the model's text for this call, special tokens kept
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as GLM's history carries them (FORMAT.md: `json.dumps(args, ensure_ascii=False)`)."""
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What came of one call: `content` is the observation text the model reads next."""
+
+    call: ToolCall
+    content: str
+    status: ToolStatus = "ok"
+    error: str | None = None  # for the transcript: what went wrong, for a person to read
+    value: Any = field(default=None, compare=False, repr=False)  # what the function returned
+
+    @classmethod
+    def success(cls, call: ToolCall, value: Any) -> ToolResult:
+        return cls(call, observation_text(value), "ok", None, value)
+
+    @classmethod
+    def failure(cls, call: ToolCall, status: ToolStatus, message: str) -> ToolResult:
+        return cls(call, json.dumps({"error": message}, ensure_ascii=False), status, message)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def observation_text(value: Any) -> str:
+    """A tool's return value as observation text: a str as is, anything else as JSON with non-ASCII kept."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

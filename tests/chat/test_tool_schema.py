@@ -1,0 +1,185 @@
+"""Tool schemas from type hints and docstrings (Google, NumPy, reST)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal, Optional
+
+import pytest
+
+from glm_nb.tools import Tool, ToolDefinitionError, parse_docstring, tool
+
+
+class Unit(enum.Enum):
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+def test_scalar_hints_become_json_types():
+    def f(a: str, b: int, c: float, d: bool) -> None:
+        """Do it."""
+
+    properties = Tool.from_function(f).parameters["properties"]
+
+    assert [properties[k]["type"] for k in "abcd"] == ["string", "integer", "number", "boolean"]
+
+
+def test_containers_literal_enum_optional_and_defaults():
+    def f(
+        tags: list[str],
+        table: dict[str, int],
+        mode: Literal["fast", "slow"],
+        unit: Unit = Unit.CELSIUS,
+        limit: Optional[int] = None,  # noqa: UP045  (typing.Union, not types.UnionType)
+        plain: dict = {},  # noqa: B006
+    ) -> None:
+        """Summary."""
+
+    schema = Tool.from_function(f).parameters
+
+    assert schema["required"] == ["tags", "table", "mode"]
+    props = schema["properties"]
+    assert props["tags"] == {"type": "array", "items": {"type": "string"}}
+    assert props["table"] == {"type": "object", "additionalProperties": {"type": "integer"}}
+    assert props["mode"] == {"type": "string", "enum": ["fast", "slow"]}
+    assert props["unit"] == {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"}
+    assert props["limit"] == {"type": "integer", "nullable": True, "default": None}
+    assert props["plain"] == {"type": "object", "default": {}}
+
+
+def test_union_of_two_types_is_any_of():
+    def f(x: int | str) -> None: ...
+
+    assert Tool.from_function(f).parameters["properties"]["x"] == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+
+
+def test_annotated_description_wins_over_docstring():
+    def f(city: Annotated[str, "The city, in English"], days: int = 1) -> None:
+        """Forecast.
+
+        Args:
+            city: ignored, Annotated says it better.
+            days: How many days ahead.
+        """
+
+    t = Tool.from_function(f)
+
+    assert t.description == "Forecast."
+    assert t.parameters["properties"]["city"]["description"] == "The city, in English"
+    assert t.parameters["properties"]["days"]["description"] == "How many days ahead."
+
+
+def test_google_docstring():
+    doc = parse_docstring(
+        """Get the weather.
+
+        Longer text
+        over two lines.
+
+        Args:
+            city (str): The city
+                name.
+            unit: Temperature unit.
+
+        Returns:
+            str: the weather.
+        """
+    )
+
+    assert doc.description == "Get the weather.\n\nLonger text over two lines."
+    assert doc.params == {"city": "The city name.", "unit": "Temperature unit."}
+
+
+def test_numpy_docstring():
+    doc = parse_docstring(
+        """Distance.
+
+        Parameters
+        ----------
+        x, y : float
+            Coordinates
+            in metres.
+        label : str
+            A label.
+
+        Returns
+        -------
+        float
+            The distance.
+        """
+    )
+
+    assert doc.description == "Distance."
+    assert doc.params == {"x": "Coordinates in metres.", "y": "Coordinates in metres.", "label": "A label."}
+
+
+def test_rest_docstring():
+    doc = parse_docstring(
+        """Search.
+
+        :param query: What to look
+            for.
+        :param int limit: How many results.
+        :type query: str
+        :returns: results
+        """
+    )
+
+    assert doc.description == "Search."
+    assert doc.params == {"query": "What to look for.", "limit": "How many results."}
+
+
+def test_decorator_keeps_the_function_callable_and_converts_enums():
+    @tool
+    def describe(unit: Unit, note: str = "") -> str:
+        """Describe a unit."""
+        return f"{unit.name}{note}"
+
+    assert isinstance(describe, Tool)
+    assert describe(unit="fahrenheit") == "FAHRENHEIT"
+
+
+def test_decorator_with_name_and_description():
+    @tool(name="lookup", description="Look a word up.")
+    def f(word: str) -> str:
+        return word
+
+    assert (f.name, f.description) == ("lookup", "Look a word up.")
+
+
+def test_to_dict_and_from_dict_round_trip():
+    @tool
+    def f(word: str) -> str:
+        """Echo."""
+        return word
+
+    again = Tool.from_dict(f.to_dict())
+
+    assert again == f
+    assert again.function is None
+    assert Tool.from_dict(f.to_dict()["function"]) == f
+
+
+def test_lambdas_need_a_name():
+    with pytest.raises(ToolDefinitionError, match="lambda"):
+        Tool.from_function(lambda x: x)
+
+
+def test_missing_hint_varargs_and_unsupported_types_say_what_to_do():
+    def no_hint(x) -> None: ...
+
+    def var(*args: int) -> None: ...
+
+    def odd(x: complex) -> None: ...
+
+    with pytest.raises(ToolDefinitionError, match=r"annotate it, e.g. `x: str`"):
+        Tool.from_function(no_hint)
+    with pytest.raises(ToolDefinitionError, match="named parameters"):
+        Tool.from_function(var)
+    with pytest.raises(ToolDefinitionError, match="use str, int"):
+        Tool.from_function(odd)
+
+
+def test_from_dict_rejects_a_non_tool():
+    with pytest.raises(ToolDefinitionError, match="Not a tool description"):
+        Tool.from_dict({"type": "function"})
