@@ -31,6 +31,7 @@ from .rope import cos_sin_cache
 __all__ = ["GraphOptions", "build_glm4_graph", "uses_gqa_rotary"]
 
 MS = "com.microsoft"
+_CHUNK_BYTES = 256 << 20  # the embedding and lm_head (150k x 4096 for GLM-4-9B) are streamed in chunks this size
 
 
 @dataclass(frozen=True)
@@ -58,27 +59,57 @@ class _Glm4GraphBuilder:
         self.dtype = ONNX_DTYPES[options.compute]
 
     # -- weights ------------------------------------------------------------------------------------------------
-    def _float(self, name: str, array: np.ndarray) -> str:
+    def _cast(self, array: np.ndarray) -> np.ndarray:
+        """float32 -> the storage of the compute dtype (bf16 as uint16 bit patterns)."""
         array = np.asarray(array, dtype=np.float32)
         if self.opt.compute == "bf16":
-            return self.w.weight(name, to_bf16_bits(array), TensorProto.BFLOAT16)
-        if self.opt.compute == "fp16":
-            return self.w.weight(name, array.astype(np.float16))
-        return self.w.weight(name, array)
+            return to_bf16_bits(array)
+        return array.astype(np.float16) if self.opt.compute == "fp16" else array
+
+    def _float(self, name: str, array: np.ndarray) -> str:
+        return self.w.weight(name, self._cast(array), self.dtype)
+
+    def _float_streamed(self, name: str, lazy, transpose: bool) -> str:
+        """A huge [R, C] weight written in chunks: as it is (embedding), or transposed to [C, R] (lm_head)."""
+        rows, cols = lazy.shape
+        if transpose:
+            step = max(1, _CHUNK_BYTES // (4 * rows))
+            chunks = (self._cast(lazy[:, c : c + step].T) for c in range(0, cols, step))
+            return self.w.weight_stream(name, (cols, rows), self.dtype, chunks)
+        step = max(1, _CHUNK_BYTES // (4 * cols))
+        chunks = (self._cast(lazy[r : r + step]) for r in range(0, rows, step))
+        return self.w.weight_stream(name, (rows, cols), self.dtype, chunks)
+
+    def _int4_streamed(self, x: str, lazy, name: str) -> str:
+        """MatMulNBits for a huge [N, K] weight, quantized in row chunks (blocks run along K, rows independent)."""
+        n, k = lazy.shape
+        step = max(1, _CHUNK_BYTES // (4 * k))
+        scales, zeros = [], []
+
+        def packed_chunks():
+            for r in range(0, n, step):
+                q = quantize_int4(lazy[r : r + step], self.opt.int4_block_size)
+                scales.append(q.scales)
+                zeros.append(q.zero_points)
+                yield q.packed
+
+        k_blocks = -(-k // self.opt.int4_block_size)
+        packed = self.w.weight_stream(
+            f"{name}.qweight", (n, k_blocks, self.opt.int4_block_size // 2), TensorProto.UINT8, packed_chunks()
+        )
+        return self._matmul_nbits(x, name, packed, np.concatenate(scales), np.concatenate(zeros), n, k)
+
+    def _matmul_nbits(self, x: str, name: str, packed: str, scales, zeros, n: int, k: int) -> str:
+        inputs = [x, packed, self._float(f"{name}.scales", scales), self.w.weight(f"{name}.qzeros", zeros)]
+        attrs = dict(K=k, N=n, bits=4, block_size=self.opt.int4_block_size, accuracy_level=4)
+        return self.w.node("MatMulNBits", inputs, name=name, domain=MS, **attrs)[0]
 
     def _linear(self, x: str, weight: np.ndarray, name: str, quantize: bool = True) -> str:
         """x @ weight.T for an HF weight [N, K]: MatMul on a pre-transposed copy, or MatMulNBits in int4."""
         n, k = weight.shape
         if self.opt.precision == "int4" and quantize:
             q = quantize_int4(weight, self.opt.int4_block_size)
-            inputs = [
-                x,
-                self.w.weight(f"{name}.qweight", q.packed),
-                self._float(f"{name}.scales", q.scales),
-                self.w.weight(f"{name}.qzeros", q.zero_points),
-            ]
-            attrs = dict(K=k, N=n, bits=4, block_size=self.opt.int4_block_size, accuracy_level=4)
-            return self.w.node("MatMulNBits", inputs, name=name, domain=MS, **attrs)[0]
+            return self._matmul_nbits(x, name, self.w.weight(f"{name}.qweight", q.packed), q.scales, q.zero_points, n, k)
         w_t = self._float(f"{name}.weight_t", np.ascontiguousarray(np.asarray(weight, dtype=np.float32).T))
         return self.w.node("MatMul", [x, w_t], name=name)[0]
 
@@ -110,7 +141,7 @@ class _Glm4GraphBuilder:
         cos, sin = cos_sin_cache(s, self.opt.max_length)
         self.cos, self.sin = self._float("rotary.cos_cache", cos), self._float("rotary.sin_cache", sin)
 
-        embed = self._float("model.embed_tokens.weight", self.ckpt.tensor("model.embed_tokens.weight"))
+        embed = self._float_streamed("model.embed_tokens.weight", self.ckpt.lazy("model.embed_tokens.weight"), False)
         x = w.node("Gather", [embed, "input_ids"], name="embed_tokens")[0]  # [B, S, H]
         progress(1)
         h = self._norm(x, "model.layers.0.input_layernorm.weight", "layers.0.input_layernorm")
@@ -181,7 +212,11 @@ class _Glm4GraphBuilder:
         index = w.node("Unsqueeze", ["logits_index", w.constant("logits_index.axes", [-1])], name="logits_index.3d")[0]
         rows = w.node("GatherND", [h, index], name="logits_rows", batch_dims=1)[0]  # [B, K, H]
         name = "model.embed_tokens.weight" if s.tie_word_embeddings else "lm_head.weight"
-        logits = self._linear(rows, self.ckpt.tensor(name), "lm_head", quantize=self.opt.int4_lm_head)
+        weight = self.ckpt.lazy(name)  # [V, H]
+        if self.opt.precision == "int4" and self.opt.int4_lm_head:
+            logits = self._int4_streamed(rows, weight, "lm_head")
+        else:
+            logits = w.node("MatMul", [rows, self._float_streamed("lm_head.weight_t", weight, True)], name="lm_head")[0]
         if self.opt.compute != "fp32":
             logits = w.node("Cast", [logits], name="logits_fp32", to=TensorProto.FLOAT)[0]
         w.rename_output(logits, "logits")

@@ -82,6 +82,24 @@ class GraphWriter:
         self.initializers.append(tensor)
         return name
 
+    def weight_stream(self, name: str, shape: tuple[int, ...], onnx_type: int, chunks) -> str:
+        """Write initializer `name` from consecutive C-order chunks (never the whole tensor in memory)."""
+        offset = self._data.tell()
+        offset += (-offset) % 4096
+        self._data.seek(offset)
+        length = 0
+        for chunk in chunks:
+            chunk = np.ascontiguousarray(chunk)
+            self._data.write(memoryview(chunk).cast("B"))
+            length += chunk.nbytes
+        tensor = TensorProto(name=name, data_type=onnx_type, dims=shape)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", self.data_file), ("offset", str(offset)), ("length", str(length))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+        self.initializers.append(tensor)
+        return name
+
     def constant(self, name: str, values, dtype=np.int64) -> str:
         return self.weight(name, np.asarray(values, dtype=dtype))
 

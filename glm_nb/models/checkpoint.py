@@ -161,11 +161,19 @@ class Checkpoint:
 
     def tensor(self, name: str) -> np.ndarray:
         """One weight as numpy (bf16 widened to fp32). Raises CheckpointError naming the tensor if it is absent."""
+        self._require(name)
+        return self._file(self._where[name]).tensor(name)
+
+    def lazy(self, name: str):
+        """Like `tensor`, but nothing is read until sliced (for the huge embedding and lm_head)."""
+        self._require(name)
+        return self._file(self._where[name]).lazy(name)
+
+    def _require(self, name: str) -> None:
         if name not in self._where:
             raise CheckpointError(
                 f"{self.folder} lacks tensor {name!r}; the checkpoint is incomplete or not a Glm4ForCausalLM."
             )
-        return self._file(self._where[name]).tensor(name)
 
     def validate_files(self) -> None:
         """Open every shard (header and sizes), so a truncated file is reported before any work is done."""

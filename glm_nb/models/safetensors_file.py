@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 
-__all__ = ["SafetensorsFile", "bf16_to_fp32"]
+__all__ = ["SafetensorsFile", "LazyTensor", "bf16_to_fp32"]
 
 _DTYPES = {
     "F64": np.float64,
@@ -39,6 +39,19 @@ _MAX_HEADER = 100 * 1024 * 1024
 def bf16_to_fp32(bits: np.ndarray) -> np.ndarray:
     """bfloat16 stored as uint16 -> float32 (exact: bf16 is the top half of an fp32)."""
     return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+class LazyTensor:
+    """A tensor left in the mapped file: `shape`, and slicing (`t[a:b]`, `t[:, a:b]`) that reads and widens
+    only the slice. Lets the converter stream a 150k x 4096 embedding in chunks instead of widening it whole."""
+
+    def __init__(self, path: Path, offset: int, dtype: str, shape: tuple[int, ...]):
+        self.path, self.offset, self.dtype, self.shape = path, offset, dtype, shape
+
+    def __getitem__(self, index) -> np.ndarray:
+        array = np.memmap(self.path, dtype=_DTYPES[self.dtype], mode="r", offset=self.offset, shape=self.shape)
+        part = array[index]
+        return bf16_to_fp32(part) if self.dtype == "BF16" else np.array(part)
 
 
 class SafetensorsFile:
@@ -87,6 +100,10 @@ class SafetensorsFile:
 
     def dtype(self, name: str) -> str:
         return self._entries[name]["dtype"]
+
+    def lazy(self, name: str) -> LazyTensor:
+        entry = self._entries[name]
+        return LazyTensor(self.path, self._data_start + entry["data_offsets"][0], entry["dtype"], tuple(entry["shape"]))
 
     def tensor(self, name: str) -> np.ndarray:
         """The tensor as numpy; bf16 becomes fp32, other dtypes are a read-only view of the mapped file.
