@@ -1,0 +1,69 @@
+"""The chat layer: conversations with GLM-4-0414 models, tool calling, GLM-Z1 thinking, Rumination research.
+
+Knows nothing of IPython. Protocol facts: ../shared/glm4/FORMAT.md. Generation goes through the `Backend` seam;
+`LocalBackend` runs our own engine, `ScriptedGenerator` stands in for it in tests and demos.
+"""
+
+from .backend import Backend, CompletionEnd, CompletionItem, CompletionStart, TextChunk
+from .conversation import CHAT_SAMPLING, Z1_SAMPLING, Conversation, as_tool
+from .errors import ChatError, ChatTemplateError, ConversationBusyError, MessageFormatError
+from .events import Done, Event, FinishReason, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
+from .local import LocalBackend
+from .messages import (
+    AssistantMessage,
+    Message,
+    ObservationMessage,
+    SystemMessage,
+    UserMessage,
+    message_from_dict,
+    messages_from_openai,
+    messages_to_openai,
+    messages_to_template,
+)
+from .response import Response
+from .scripted import ScriptedGenerator, ScriptedReply
+from .streaming import AnswerStream, ThinkingSplitter
+from .template import ChatTemplate
+from .turn import TurnOutcome, run_turn
+
+__all__ = [
+    "CHAT_SAMPLING",
+    "Z1_SAMPLING",
+    "AnswerStream",
+    "AssistantMessage",
+    "Backend",
+    "ChatError",
+    "ChatTemplate",
+    "ChatTemplateError",
+    "CompletionEnd",
+    "CompletionItem",
+    "CompletionStart",
+    "Conversation",
+    "ConversationBusyError",
+    "Done",
+    "Event",
+    "FinishReason",
+    "LocalBackend",
+    "Message",
+    "MessageFormatError",
+    "ObservationMessage",
+    "Response",
+    "ScriptedGenerator",
+    "ScriptedReply",
+    "SystemMessage",
+    "TextChunk",
+    "TextDelta",
+    "ThinkingDelta",
+    "ThinkingSplitter",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "TurnOutcome",
+    "Usage",
+    "UserMessage",
+    "as_tool",
+    "message_from_dict",
+    "messages_from_openai",
+    "messages_to_openai",
+    "messages_to_template",
+    "run_turn",
+]

@@ -1,0 +1,72 @@
+"""The seam between conversations and whatever generates text: a `Backend` streams the continuation of a prompt.
+
+Conversations render the prompt themselves (with the checkpoint's template) and parse what comes back, so a
+backend is only "prompt text in, text pieces out": the local engine (`LocalBackend`) is one, and an
+OpenAI-compatible `/v1/completions` server can be another. A completion is an iterator of
+
+    CompletionStart(prompt_tokens, reused_prompt_tokens)     once, after the prompt is in place
+    TextChunk(text, tokens)                                   per generated token (or group of tokens)
+    CompletionEnd(reason, stop, tokens)                       once, last
+
+TextChunk text keeps special tokens such as `<|assistant|>` (FORMAT.md: several tool calls are separated by it);
+the stop token is not in any chunk but named by CompletionEnd (`<|observation|>` means "waiting for a tool
+result"). A chunk may carry empty text (a token that ends inside a multi-byte character): the conversation
+checks its cancel flag on every chunk, so a backend should yield one per token. Closing the iterator early
+(cancel) must leave the backend ready for the next completion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from ..engine import SamplingParams
+
+__all__ = ["Backend", "CompletionEnd", "CompletionItem", "CompletionStart", "TextChunk"]
+
+
+@dataclass(frozen=True)
+class CompletionStart:
+    prompt_tokens: int
+    reused_prompt_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+    tokens: int = 1
+
+
+@dataclass(frozen=True)
+class CompletionEnd:
+    reason: Literal["stop", "length"]  # stop: a stop token (or sequence); length: token limit or full context
+    stop: str | None = None  # the stop token's text, e.g. "<|user|>" or "<|observation|>"
+    tokens: int = 0  # tokens generated but not in any chunk (the stop token)
+
+
+CompletionItem = CompletionStart | TextChunk | CompletionEnd
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Something that continues a prompt. See the module docstring for the stream it must produce."""
+
+    @property
+    def name(self) -> str:
+        """The model's name, for display."""
+        ...
+
+    @property
+    def chat_template(self) -> str | None:
+        """The model's own Jinja chat template, if the backend knows it."""
+        ...
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens prompt + answer can hold, if known."""
+        ...
+
+    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
+        """Stream the continuation of `prompt` (rendered text, special tokens written as text)."""
+        ...

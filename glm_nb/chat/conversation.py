@@ -1,0 +1,242 @@
+"""`Conversation`: history, prompt rendering with the model's template, and the tool-calling loop.
+
+Each turn renders the whole history with the checkpoint's own chat template (FORMAT.md, "Prompt format") and asks
+the backend to continue it; `LocalBackend` reuses the KV cache for the common prefix, so a follow-up turn only
+computes its new tokens. When the model calls tools (FORMAT.md, "What the model emits"), each call is validated
+and run, its result goes back as an observation, and the model continues, until it answers in plain text or
+`max_tool_rounds` is reached. GLM-Z1 (FORMAT.md, "GLM-Z1"): a template whose generation prompt ends with `<think>`
+forces thinking; `force_thinking=True` forces it with any template; history keeps only the answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ..engine import SamplingParams
+from ..errors import PromptTooLongError
+from ..tools import DEFAULT_TIMEOUT_S, ConfirmHook, Tool, ToolCall, ToolResult, run_tool_call
+from .backend import Backend
+from .errors import ChatTemplateError
+from .events import Done, Event, FinishReason, ToolResultEvent, Usage
+from .messages import (
+    AssistantMessage,
+    Message,
+    ObservationMessage,
+    SystemMessage,
+    UserMessage,
+    messages_from_openai,
+    messages_to_openai,
+    messages_to_template,
+)
+from .response import Response
+from .streaming import THINK_OPEN
+from .template import ChatTemplate
+from .turn import run_turn
+
+__all__ = ["CHAT_SAMPLING", "Z1_SAMPLING", "Conversation", "as_tool"]
+
+# FORMAT.md, "Sampling defaults seen in official demos" and "GLM-Z1" (recommended sampling).
+CHAT_SAMPLING = SamplingParams(temperature=0.6, top_p=0.8, max_new_tokens=2048)
+Z1_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=40, max_new_tokens=30000)
+
+ToolLike = Tool | Callable[..., Any] | Mapping[str, Any]
+
+
+def as_tool(spec: ToolLike) -> Tool:
+    """A Tool from a Tool, a typed function, or an OpenAI-style dict."""
+    if isinstance(spec, Tool):
+        return spec
+    if isinstance(spec, Mapping):
+        return Tool.from_dict(spec)
+    return Tool.from_function(spec)
+
+
+class Conversation:
+    """A chat with one model. `send(text)` returns a streaming `Response`; history updates as it streams."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        system: str | None = None,
+        tools: Sequence[ToolLike] = (),
+        messages: Iterable[Message | Mapping[str, Any]] = (),
+        template: str | ChatTemplate | None = None,
+        sampling: SamplingParams | None = None,
+        force_thinking: bool = False,
+        max_tool_rounds: int = 8,
+        tool_timeout: float | None = DEFAULT_TIMEOUT_S,
+        confirm: ConfirmHook | None = None,
+    ):
+        self.backend = backend
+        self.template = _template(template, backend)
+        self.tools: tuple[Tool, ...] = tuple(as_tool(t) for t in tools)
+        self._tool_map = {t.name: t for t in self.tools}
+        self.force_thinking = force_thinking
+        self.max_tool_rounds = max_tool_rounds
+        self.tool_timeout = tool_timeout
+        self.confirm = confirm
+        self._messages: list[Message] = [SystemMessage(system)] if system else []
+        self._messages += messages_from_openai(messages)
+        self.thinking = force_thinking or self._render([UserMessage("?")]).rstrip().endswith(THINK_OPEN)
+        self.sampling = sampling or (Z1_SAMPLING if self.thinking else CHAT_SAMPLING)
+        self._current: Response | None = None
+
+    @classmethod
+    def from_openai(
+        cls,
+        backend: Backend,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        tools: Sequence[ToolLike] = (),
+        **options: Any,
+    ) -> Conversation:
+        """A conversation continuing OpenAI-style `messages` (`role: "tool"` becomes an observation)."""
+        return cls(backend, messages=messages, tools=tools, **options)
+
+    # -- history --------------------------------------------------------------------------------------------------
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(self._messages)
+
+    def add(self, *messages: Message | Mapping[str, Any]) -> None:
+        """Append messages (values or OpenAI/GLM dicts) to the history as they are."""
+        self._finish_current()
+        self._messages += messages_from_openai(messages)
+
+    def add_tool_result(self, call: ToolCall, value: Any) -> None:
+        """Answer a call that was handed back (finish reason "tool_calls"); then `respond()` continues."""
+        self.add(ObservationMessage.from_result(ToolResult.success(call, value)))
+
+    def clear(self) -> None:
+        """Forget the turns; system messages stay."""
+        self._finish_current()
+        self._messages = [m for m in self._messages if isinstance(m, SystemMessage)]
+
+    def to_openai(self) -> list[dict[str, Any]]:
+        return messages_to_openai(self._messages)
+
+    def prompt(self) -> str:
+        """The prompt text the next turn will send (history + tools + generation prompt)."""
+        return self._render(self._messages)
+
+    def _render(self, messages: Sequence[Message]) -> str:
+        text = self.template.render(
+            messages_to_template(messages), tools=[t.to_dict() for t in self.tools], add_generation_prompt=True
+        )
+        if self.force_thinking and not text.rstrip().endswith(THINK_OPEN):
+            text += "\n" + THINK_OPEN  # FORMAT.md, "GLM-Z1": the generation prompt ends `<|assistant|>\n<think>`
+        return text
+
+    # -- turns ----------------------------------------------------------------------------------------------------
+    def send(self, content: str, *, sampling: SamplingParams | None = None) -> Response:
+        """Add a user message and return the (lazy) streaming response to it."""
+        self._finish_current()
+        start = len(self._messages)
+        self._messages.append(UserMessage(content))
+        return self._start(start, sampling)
+
+    def respond(self, *, sampling: SamplingParams | None = None) -> Response:
+        """Let the assistant continue from the history as it is (e.g. after `add_tool_result`)."""
+        self._finish_current()
+        return self._start(len(self._messages), sampling)
+
+    def _start(self, rollback_to: int, sampling: SamplingParams | None) -> Response:
+        response = Response(lambda r: self._reply(r, rollback_to, sampling or self.sampling), self._append)
+        self._current = response
+        return response
+
+    def _append(self, message: Message) -> None:
+        self._messages.append(message)
+
+    def _finish_current(self) -> None:
+        """One response at a time: finish the previous one (cancelled if it was left midway)."""
+        current = self._current
+        if current is not None and not current.done:
+            if current.started:
+                current.cancel()
+            current.finish()
+
+    def _reply(self, response: Response, rollback_to: int, sampling: SamplingParams) -> Iterator[Event]:
+        try:
+            yield from self._tool_loop(response, sampling)
+        except PromptTooLongError:
+            del self._messages[rollback_to:]  # the conversation is as it was before this turn
+            response.forget_messages()
+            raise
+
+    def _tool_loop(self, response: Response, sampling: SamplingParams) -> Iterator[Event]:
+        usage, last = Usage(), None
+        finish: FinishReason | None = None
+        for round_index in range(self.max_tool_rounds + 1):
+            if response.cancelled:
+                break
+            outcome = yield from run_turn(
+                self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record
+            )
+            usage = response.usage_so_far = usage + outcome.usage
+            last = outcome.message
+            finish = self._finish_reason(last, round_index)
+            if finish == "round_limit":
+                yield from self._skip(response, last.tool_calls, "the limit of tool rounds was reached")
+            if finish is not None:
+                break
+            runnable = [c for c in last.tool_calls if not self._handed_back(c)]
+            yield from self._run_calls(response, runnable)
+            if len(runnable) < len(last.tool_calls):
+                finish = "tool_calls"  # tools without a function: the caller runs them, then calls respond()
+                break
+        yield Done(finish or "cancelled", usage, bool(last and last.thinking_cut_off))
+
+    def _finish_reason(self, message: AssistantMessage, round_index: int) -> FinishReason | None:
+        """Why the loop ends after this turn, or None to run its calls and go on."""
+        if message.end == "interrupted":
+            return "cancelled"
+        if message.end == "length":
+            return "length"
+        if not message.tool_calls:
+            return "stop"
+        return "round_limit" if round_index >= self.max_tool_rounds else None
+
+    def _handed_back(self, call: ToolCall) -> bool:
+        """A well-formed call to a tool that has no Python function here (declared with an OpenAI dict)."""
+        tool = self._tool_map.get(call.name)
+        return call.error is None and tool is not None and tool.function is None
+
+    def _run_calls(self, response: Response, calls: Sequence[ToolCall]) -> Iterator[Event]:
+        done = 0
+        try:
+            for call in calls:
+                if response.cancelled:
+                    result = ToolResult.failure(call, "not_run", "Not run: the user cancelled the reply.")
+                else:
+                    result = run_tool_call(call, self._tool_map, timeout=self.tool_timeout, confirm=self.confirm)
+                response.record(ObservationMessage.from_result(result))
+                done += 1
+                yield ToolResultEvent(result)
+        finally:  # interrupted: every call still gets its observation, so history stays well formed
+            for call in calls[done:]:
+                result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
+                response.record(ObservationMessage.from_result(result))
+
+    def _skip(self, response: Response, calls: Sequence[ToolCall], why: str) -> Iterator[Event]:
+        for call in calls:
+            result = ToolResult.failure(call, "not_run", f"Not run: {why}. Answer with what you have.")
+            response.record(ObservationMessage.from_result(result))
+            yield ToolResultEvent(result)
+
+    def __repr__(self) -> str:
+        return f"<Conversation with {self.backend.name}: {len(self._messages)} messages, {len(self.tools)} tools>"
+
+
+def _template(template: str | ChatTemplate | None, backend: Backend) -> ChatTemplate:
+    if isinstance(template, ChatTemplate):
+        return template
+    source = template if template is not None else backend.chat_template
+    if source is None:
+        raise ChatTemplateError(
+            f"{backend.name} has no chat template. Pass template=... (the model's tokenizer_config.json "
+            "'chat_template'), e.g. Conversation(backend, template=open('chat_template.jinja').read())."
+        )
+    return ChatTemplate(source)

@@ -1,0 +1,82 @@
+"""What a streaming response is made of: small frozen events, ending with `Done` and its `Usage`.
+
+    ThinkingDelta*   TextDelta*   (ToolCallEvent+  ToolResultEvent+  ThinkingDelta* TextDelta* ...)*   Done
+
+Deltas concatenate to the message text exactly (leading and trailing whitespace of a section is never sent), so
+a display can append them as they come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..tools import ToolCall, ToolResult
+
+__all__ = ["Done", "Event", "FinishReason", "TextDelta", "ThinkingDelta", "ToolCallEvent", "ToolResultEvent", "Usage"]
+
+# stop: a plain answer; length: the token limit; tool_calls: the model called a tool that has no Python function
+# here (run it and add its result yourself); round_limit: too many tool or research rounds; cancelled: cancel()
+# or an interrupt.
+FinishReason = Literal["stop", "length", "tool_calls", "round_limit", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts and timings of one response (summed over its generations)."""
+
+    prompt_tokens: int = 0  # tokens of the prompt(s), reused ones included
+    reused_prompt_tokens: int = 0  # of those, taken from the KV cache rather than computed
+    new_tokens: int = 0  # tokens generated (the stop token included)
+    time_to_first_token_s: float | None = None  # of the first generation: prompt processing + first token
+    decode_tokens: int = 0  # tokens generated after each generation's first one ...
+    decode_s: float = 0.0  # ... and the time they took
+
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        return self.decode_tokens / self.decode_s if self.decode_s > 0 and self.decode_tokens else None
+
+    @property
+    def prefilled_tokens(self) -> int:
+        """Prompt tokens actually computed."""
+        return self.prompt_tokens - self.reused_prompt_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.reused_prompt_tokens + other.reused_prompt_tokens,
+            self.new_tokens + other.new_tokens,
+            self.time_to_first_token_s if self.time_to_first_token_s is not None else other.time_to_first_token_s,
+            self.decode_tokens + other.decode_tokens,
+            self.decode_s + other.decode_s,
+        )
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    call: ToolCall  # call.error is set for a call the model wrote but that could not be read
+
+
+@dataclass(frozen=True)
+class ToolResultEvent:
+    result: ToolResult  # result.status says ok, invalid, error, timeout, declined or not_run
+
+
+@dataclass(frozen=True)
+class Done:
+    finish_reason: FinishReason
+    usage: Usage
+    thinking_cut_off: bool = False  # the token limit ended the last turn inside its thinking: no answer was written
+
+
+Event = TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | Done

@@ -1,0 +1,131 @@
+"""`LocalBackend`: the `Backend` seam over our own engine's `Generator` (one model, one KV cache).
+
+Each completion hands the whole prompt to `Generator.set_prompt`, which keeps the longest common prefix already
+in the KV cache: a conversation's next turn re-renders the full history, and only the tokens after the previous
+turn's are computed. Tokens are decoded one at a time through the engine's `IncrementalDetokenizer` (special
+tokens kept as text, FORMAT.md "What the model emits"); stop tokens are reported, not decoded.
+
+One generator serves one completion at a time: starting a completion supersedes any earlier one still open (an
+abandoned stream raises GenerationError if resumed), and a lock serialises the generator calls between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+from ..engine import Engine, Generator, IncrementalDetokenizer, SamplingParams
+from ..errors import GenerationError
+from .backend import CompletionEnd, CompletionItem, CompletionStart, TextChunk
+
+__all__ = ["LocalBackend", "GeneratorLike", "TokenizerLike"]
+
+
+class TokenizerLike(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str: ...
+    def token_to_id(self, token: str) -> int | None: ...
+
+
+class GeneratorLike(Protocol):
+    """The part of `glm_nb.engine.Generator` a backend uses (batch 1)."""
+
+    sampling: SamplingParams
+
+    def set_prompt(self, ids: Sequence[int]) -> int: ...
+    def generate_next_token(self) -> None: ...
+    def is_done(self) -> bool: ...
+
+    @property
+    def last_token(self) -> int: ...
+
+
+class LocalBackend:
+    """A `Backend` that generates with a local `Generator`. Usually built with `LocalBackend.from_engine(engine)`."""
+
+    def __init__(
+        self,
+        generator: GeneratorLike,
+        tokenizer: TokenizerLike,
+        *,
+        stop_ids: Iterable[int],
+        chat_template: str | None,
+        name: str = "local model",
+        context_length: int | None = None,
+    ):
+        self.generator = generator
+        self.tokenizer = tokenizer
+        self.stop_ids = frozenset(stop_ids)
+        self._chat_template = chat_template
+        self._name = name
+        self._context_length = context_length
+        self._lock = threading.Lock()
+        self._epoch = 0  # bumped by each completion; an older stream finding it changed was superseded
+
+    @classmethod
+    def from_engine(cls, engine: Engine, sampling: SamplingParams | None = None) -> LocalBackend:
+        """A backend over a fresh `Generator` of a loaded `Engine`."""
+        generator = Generator(engine, sampling=sampling or SamplingParams(), batch_size=1)
+        return cls(
+            generator,
+            engine.tokenizer,
+            stop_ids=engine.stop_ids,
+            chat_template=engine.chat_template,
+            name=engine.metadata.name,
+            context_length=engine.metadata.max_length,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def chat_template(self) -> str | None:
+        return self._chat_template
+
+    @property
+    def context_length(self) -> int | None:
+        return self._context_length
+
+    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
+        ids = self.tokenizer.encode(prompt)
+        with self._lock:
+            self._epoch += 1
+            epoch = self._epoch
+        return self._stream(ids, sampling, epoch)
+
+    def _stream(self, ids: list[int], sampling: SamplingParams, epoch: int) -> Iterator[CompletionItem]:
+        generator = self.generator
+        with self._lock:
+            self._check_current(epoch)
+            generator.sampling = sampling
+            reused = generator.set_prompt(ids)  # raises PromptTooLongError, which says what to do
+        yield CompletionStart(len(ids), reused)
+        detokenizer = IncrementalDetokenizer(self.tokenizer)
+        while True:
+            with self._lock:
+                self._check_current(epoch)
+                if generator.is_done():
+                    break
+                generator.generate_next_token()
+                token = generator.last_token
+            if token in self.stop_ids:
+                yield from self._tail(detokenizer)
+                yield CompletionEnd("stop", self.tokenizer.decode([token]), tokens=1)
+                return
+            yield TextChunk(detokenizer.add(token))
+        yield from self._tail(detokenizer)
+        yield CompletionEnd("length")
+
+    @staticmethod
+    def _tail(detokenizer: IncrementalDetokenizer) -> Iterator[TextChunk]:
+        if text := detokenizer.flush():
+            yield TextChunk(text, tokens=0)
+
+    def _check_current(self, epoch: int) -> None:
+        if epoch != self._epoch:
+            raise GenerationError(
+                "This completion was superseded: a newer one started on the same model. Finish or cancel a "
+                "response before starting the next."
+            )

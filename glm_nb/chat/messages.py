@@ -1,0 +1,203 @@
+"""Message values, and their two dict forms: GLM's template dicts and OpenAI-style chat messages.
+
+FORMAT.md, "Prompt format": a tool call in GLM history is an assistant message with `metadata = <tool name>` and
+`content = <arguments JSON>`; a tool result is role `observation` (OpenAI's `role: "tool"`). FORMAT.md, "GLM-Z1":
+thinking is stripped from history, so an assistant's `thinking` never reaches the template.
+
+    SystemMessage("You are helpful.")            {"role": "system", "content": ...}
+    UserMessage("Weather in Paris?")             {"role": "user", "content": ...}
+    AssistantMessage(text, thinking, calls)      {"role": "assistant", "content": text}
+                                                 + {"role": "assistant", "metadata": name, "content": args} per call
+    ObservationMessage(content, tool_call_id)    {"role": "observation", "content": ...}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..tools import ToolCall, ToolCallFormatError, ToolResult, ToolStatus, parse_arguments
+from .errors import MessageFormatError
+
+__all__ = [
+    "AssistantEnd",
+    "AssistantMessage",
+    "Message",
+    "ObservationMessage",
+    "SystemMessage",
+    "UserMessage",
+    "message_from_dict",
+    "messages_from_openai",
+    "messages_to_openai",
+    "messages_to_template",
+]
+
+# stop: the model ended its turn; tool_calls: it asked for tools; length: the token limit cut it;
+# interrupted: cancelled or interrupted (KeyboardInterrupt) while it was being written.
+AssistantEnd = Literal["stop", "tool_calls", "length", "interrupted"]
+
+
+@dataclass(frozen=True)
+class SystemMessage:
+    content: str
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    content: str
+
+
+@dataclass(frozen=True)
+class AssistantMessage:
+    text: str = ""
+    thinking: str | None = None  # None: no thinking section; "" : an empty one
+    tool_calls: tuple[ToolCall, ...] = ()
+    end: AssistantEnd = "stop"
+    thinking_complete: bool = True  # False when the turn ended inside its thinking (no `</think>` seen)
+
+    @property
+    def thinking_cut_off(self) -> bool:
+        """The token limit ended the turn inside the thinking section: there is no answer."""
+        return self.end == "length" and self.thinking is not None and not self.thinking_complete
+
+
+@dataclass(frozen=True)
+class ObservationMessage:
+    content: str
+    tool_call_id: str | None = None
+    name: str | None = None
+    status: ToolStatus = "ok"
+
+    @classmethod
+    def from_result(cls, result: ToolResult) -> ObservationMessage:
+        return cls(result.content, result.call.id, result.call.name, result.status)
+
+
+Message = SystemMessage | UserMessage | AssistantMessage | ObservationMessage
+
+
+def messages_to_template(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """The dicts GLM's chat template reads (role, content, metadata)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            out.append({"role": "system", "content": message.content})
+        elif isinstance(message, UserMessage):
+            out.append({"role": "user", "content": message.content})
+        elif isinstance(message, ObservationMessage):
+            out.append({"role": "observation", "content": message.content})
+        else:
+            if message.text or not message.tool_calls:
+                out.append({"role": "assistant", "content": message.text})
+            out.extend(_call_dict(call) for call in message.tool_calls if call.name)
+    return out
+
+
+def _call_dict(call: ToolCall) -> dict[str, Any]:
+    # A malformed call goes back as the model wrote it, so that the model sees its mistake next to the error.
+    content = call.arguments_json if call.error is None else call.raw.partition("\n")[2].strip()
+    return {"role": "assistant", "metadata": call.name, "content": content}
+
+
+def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """OpenAI chat-completions messages: tool calls as `tool_calls`, observations as `role: "tool"`, thinking as
+    `reasoning_content` (the name vLLM and DeepSeek use)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            out.append({"role": "system", "content": message.content})
+        elif isinstance(message, UserMessage):
+            out.append({"role": "user", "content": message.content})
+        elif isinstance(message, ObservationMessage):
+            item = {"role": "tool", "content": message.content}
+            if message.tool_call_id:
+                item["tool_call_id"] = message.tool_call_id
+            out.append(item)
+        else:
+            item = {"role": "assistant", "content": message.text}
+            if message.thinking:
+                item["reasoning_content"] = message.thinking
+            if message.tool_calls:
+                item["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
+                    for c in message.tool_calls
+                ]
+            out.append(item)
+    return out
+
+
+def messages_from_openai(items: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
+    """Messages from OpenAI-style or GLM-style dicts (values pass through). A `tool` message takes its tool's name
+    from the call it answers."""
+    out: list[Message] = []
+    names: dict[str, str] = {}
+    for item in items:
+        message = item if not isinstance(item, Mapping) else message_from_dict(item)
+        if isinstance(message, AssistantMessage):
+            names.update({c.id: c.name for c in message.tool_calls})
+        elif isinstance(message, ObservationMessage) and message.name is None and message.tool_call_id in names:
+            message = ObservationMessage(message.content, message.tool_call_id, names[message.tool_call_id])
+        out.append(message)
+    return out
+
+
+def message_from_dict(item: Mapping[str, Any]) -> Message:
+    """One message from an OpenAI-style dict or a GLM template dict."""
+    role = item.get("role")
+    if role in ("system", "developer"):
+        return SystemMessage(_text(item))
+    if role == "user":
+        return UserMessage(_text(item))
+    if role in ("tool", "observation", "function"):
+        return ObservationMessage(_text(item), item.get("tool_call_id"), item.get("name"))
+    if role == "assistant":
+        return _assistant_from_dict(item)
+    raise MessageFormatError(
+        f"Unknown message role {role!r} in {dict(item)!r}; use system, user, assistant, tool or observation."
+    )
+
+
+def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
+    thinking = item.get("reasoning_content") or item.get("thinking") or item.get("reasoning") or None
+    if item.get("metadata"):  # GLM history form of a call: metadata = name, content = arguments JSON
+        return AssistantMessage(tool_calls=(_call(item["metadata"], _text(item)),))
+    calls = []
+    for raw in item.get("tool_calls") or ():
+        function = raw.get("function") if isinstance(raw, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise MessageFormatError(f"A tool call needs {{'function': {{'name': ..., 'arguments': ...}}}}: {raw!r}")
+        call = _call(function["name"], function.get("arguments") or {})
+        calls.append(ToolCall(call.name, call.arguments, raw.get("id") or call.id, call.error, call.raw))
+    return AssistantMessage(_text(item), thinking, tuple(calls), "tool_calls" if calls else "stop")
+
+
+def _call(name: str, arguments: Any) -> ToolCall:
+    if isinstance(arguments, Mapping):
+        return ToolCall(name, dict(arguments))
+    text = str(arguments)
+    try:
+        return ToolCall(name, parse_arguments(text) if text.strip() else {})
+    except ToolCallFormatError as e:
+        return ToolCall(name, {}, error=str(e), raw=f"{name}\n{text}")
+
+
+def _text(item: Mapping[str, Any]) -> str:
+    content = item.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        texts = []
+        for part in content:
+            if not isinstance(part, Mapping) or part.get("type") != "text":
+                raise MessageFormatError(
+                    f"Only text content is supported (GLM-4-0414 is a text model); got part {part!r}."
+                )
+            texts.append(str(part.get("text", "")))
+        return "".join(texts)
+    if isinstance(content, (Mapping, int, float, bool)):
+        return json.dumps(content, ensure_ascii=False)
+    raise MessageFormatError(f"Message content must be text; got {type(content).__name__}.")

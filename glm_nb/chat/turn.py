@@ -1,0 +1,152 @@
+"""One generation: prompt in, events out, one `AssistantMessage` committed to history, however it ends.
+
+`run_turn` is a generator of events whose return value is a `TurnOutcome` (use `yield from`). It checks the
+cancel flag after every chunk (one per token from `LocalBackend`), and commits the message exactly once: at the
+end, when cancelled, and also when a KeyboardInterrupt or a `close()` stops it midway (then marked
+"interrupted", with whatever text was visible), so the history a conversation holds is always well formed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+from ..engine import SamplingParams
+from ..tools import ToolCall, parse_tool_calls
+from .backend import Backend, CompletionEnd, CompletionStart, TextChunk
+from .events import Event, TextDelta, ThinkingDelta, ToolCallEvent, Usage
+from .messages import AssistantEnd, AssistantMessage
+from .streaming import THINK_OPEN, AnswerStream, ThinkingSplitter
+
+__all__ = ["OBSERVATION_TOKEN", "TurnOutcome", "run_turn"]
+
+OBSERVATION_TOKEN = "<|observation|>"  # FORMAT.md: stopping on it means "a tool call waits for its result"
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    message: AssistantMessage
+    stop: str | None  # the stop token that ended the turn, if any
+    usage: Usage
+
+
+def run_turn(
+    backend: Backend,
+    prompt: str,
+    sampling: SamplingParams,
+    *,
+    cancel: threading.Event,
+    commit: Callable[[AssistantMessage], None],
+) -> Generator[Event, None, TurnOutcome]:
+    """Generate one assistant turn for `prompt`, streaming thinking and text deltas, then its tool calls."""
+    state = _TurnState(thinking=prompt.rstrip().endswith(THINK_OPEN))
+    stream = backend.complete(prompt, sampling)
+    end: CompletionEnd | None = None
+    committed = False
+    try:
+        for item in stream:
+            if isinstance(item, TextChunk):
+                state.count(item.tokens)
+                yield from state.feed(item.text)
+            elif isinstance(item, CompletionStart):
+                state.start = item
+            else:
+                end = item
+                state.count(item.tokens)
+                break
+            if cancel.is_set():
+                break
+        yield from state.flush()
+        message = state.message(_end_reason(end), end.stop if end else None)
+        commit(message)
+        committed = True
+        for call in message.tool_calls:
+            yield ToolCallEvent(call)
+        return TurnOutcome(message, end.stop if end else None, state.usage())
+    finally:
+        if not committed:  # KeyboardInterrupt, GeneratorExit or a backend error: keep history well formed
+            commit(state.message("interrupted", None))
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+def _end_reason(end: CompletionEnd | None) -> AssistantEnd:
+    if end is None:
+        return "interrupted"
+    return "length" if end.reason == "length" else "stop"
+
+
+class _TurnState:
+    """The splitters and counters of one turn."""
+
+    def __init__(self, thinking: bool):
+        self.splitter = ThinkingSplitter(thinking)
+        self.answer = AnswerStream()
+        self.thinking: list[str] = []
+        self.start: CompletionStart | None = None
+        self._t0 = time.perf_counter()
+        self._first: float | None = None
+        self._last: float | None = None
+        self._tokens = 0
+        self._first_tokens = 0
+
+    def count(self, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        now = time.perf_counter()
+        if self._first is None:
+            self._first, self._first_tokens = now, tokens
+        self._last = now
+        self._tokens += tokens
+
+    def feed(self, text: str) -> Generator[Event, None, None]:
+        yield from self._events(self.splitter.feed(text))
+
+    def flush(self) -> Generator[Event, None, None]:
+        yield from self._events(self.splitter.flush())
+        if text := self.answer.finish():
+            yield TextDelta(text)
+
+    def _events(self, pieces: list) -> Generator[Event, None, None]:
+        for section, text in pieces:
+            if section == "thinking":
+                self.thinking.append(text)
+                yield ThinkingDelta(text)
+            elif visible := self.answer.feed(text):
+                yield TextDelta(visible)
+
+    def message(self, end: AssistantEnd, stop: str | None) -> AssistantMessage:
+        thinking = "".join(self.thinking) if self.splitter.has_thinking else None
+        complete = self.splitter.closed or not self.splitter.has_thinking
+        calls: tuple[ToolCall, ...] = ()
+        if end != "interrupted":
+            calls = tuple(parse_tool_calls(self.answer.raw))
+            if not calls and stop == OBSERVATION_TOKEN:
+                calls = (_missing_call(self.answer.raw),)
+            if calls and end == "stop":
+                end = "tool_calls"
+        return AssistantMessage(self.answer.text, thinking, calls, end, complete)
+
+    def usage(self) -> Usage:
+        first, last = self._first, self._last
+        return Usage(
+            prompt_tokens=self.start.prompt_tokens if self.start else 0,
+            reused_prompt_tokens=self.start.reused_prompt_tokens if self.start else 0,
+            new_tokens=self._tokens,
+            time_to_first_token_s=None if first is None else first - self._t0,
+            decode_tokens=self._tokens - self._first_tokens,
+            decode_s=0.0 if first is None or last is None else last - first,
+        )
+
+
+def _missing_call(raw: str) -> ToolCall:
+    """The model stopped to wait for a tool result but wrote no readable call."""
+    return ToolCall(
+        "",
+        error="you stopped to wait for a tool result, but wrote no call. Write the tool name on one line, then "
+        'its arguments as one JSON object, e.g.\nget_weather\n{"city": "Paris"}',
+        raw=raw,
+    )

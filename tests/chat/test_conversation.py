@@ -1,0 +1,353 @@
+"""Conversations driven by the scripted generator: turns, KV reuse, the tool loop and every way it can end."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from glm_nb.chat import (
+    AssistantMessage,
+    ChatTemplateError,
+    Conversation,
+    Done,
+    ObservationMessage,
+    ScriptedGenerator,
+    ScriptedReply,
+    TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+    UserMessage,
+)
+from glm_nb.engine import SamplingParams
+from glm_nb.errors import GenerationError, PromptTooLongError
+from glm_nb.tools import tool
+
+
+@tool
+def get_weather(city: str, days: int = 1) -> dict:
+    """Get the weather.
+
+    Args:
+        city: The city.
+        days: Days ahead.
+    """
+    if city == "Atlantis":
+        raise LookupError("no such city")
+    return {"city": city, "temp": 21, "days": days}
+
+
+def _kinds(events):
+    return [type(e).__name__ for e in events]
+
+
+def test_a_plain_answer_streams_and_lands_in_history(scripted):
+    conversation, generator = scripted(["\nHello! 你好。"])
+
+    response = conversation.send("Hi")
+    events = list(response)
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello! 你好。"
+    assert response.text() == "Hello! 你好。"
+    assert events[-1] == Done("stop", response.usage())
+    assert conversation.messages == (UserMessage("Hi"), AssistantMessage("Hello! 你好。"))
+    assert response.usage().prompt_tokens == len(generator.prompts[0])
+    assert response.usage().new_tokens == len(generator.tokenizer.encode("\nHello! 你好。")) + 1  # + <|user|>
+
+
+def test_the_second_turn_prefills_only_its_new_tokens(scripted):
+    conversation, generator = scripted(["\nHello there!", "\nYou are welcome."])
+    conversation.send("Hi").finish()
+    first_turn = len(generator.prompts[0]) + len(generator.tokenizer.encode("\nHello there!"))
+    prefilled_before = generator.stats.prefill_tokens
+
+    usage = conversation.send("Thanks").usage()
+
+    new_prompt_tokens = len(generator.prompts[1]) - first_turn
+    assert usage.reused_prompt_tokens == first_turn
+    assert generator.stats.prefill_tokens - prefilled_before == new_prompt_tokens
+    assert new_prompt_tokens < 10 < first_turn
+
+
+def test_a_tool_call_runs_and_the_model_answers_from_its_result(scripted):
+    conversation, generator = scripted(
+        ['get_weather\n{"city": "北京"}<|observation|>', "\nIt is 21C in 北京."], tools=[get_weather]
+    )
+
+    response = conversation.send("Weather in Beijing?")
+    events = list(response)
+
+    assert _kinds(events)[:2] == ["ToolCallEvent", "ToolResultEvent"]
+    assert events[1].result.content == '{"city": "北京", "temp": 21, "days": 1}'
+    assert response.text() == "It is 21C in 北京."
+    assert [type(m).__name__ for m in conversation.messages] == [
+        "UserMessage",
+        "AssistantMessage",
+        "ObservationMessage",
+        "AssistantMessage",
+    ]
+    second_prompt = generator.tokenizer.decode(generator.prompts[1])
+    assert second_prompt.endswith(
+        '<|assistant|>get_weather \n{"city": "北京"}<|observation|>\n{"city": "北京", "temp": 21, "days": 1}<|assistant|>'
+    )
+    assert "# 可用工具" in second_prompt
+
+
+def test_several_calls_in_one_turn(scripted):
+    conversation, _ = scripted(
+        [
+            'get_weather\n{"city": "Paris"}<|assistant|>get_weather\n{"city": "Rome", "days": 2}<|observation|>',
+            "\nBoth 21C.",
+        ],
+        tools=[get_weather],
+    )
+
+    response = conversation.send("Paris and Rome?")
+
+    assert [c.arguments for c in response.tool_calls()] == [{"city": "Paris"}, {"city": "Rome", "days": 2}]
+    assert [r.status for r in response.tool_results()] == ["ok", "ok"]
+    assert response.text() == "Both 21C."
+
+
+@pytest.mark.parametrize(
+    "bad_call, status, says",
+    [
+        ('get_weather\n{"city": "Par<|observation|>', "invalid", "not a JSON object"),
+        ('get_forecast\n{"city": "Paris"}<|observation|>', "invalid", "Unknown tool 'get_forecast'"),
+        ('get_weather\n{"days": 2}<|observation|>', "invalid", "missing required argument 'city'"),
+        ('get_weather\n{"city": "Paris", "days": "soon"}<|observation|>', "invalid", "'days' must be an integer"),
+        ('get_weather\n{"city": "Atlantis"}<|observation|>', "error", "LookupError: no such city"),
+        ("\nI will call a tool now.<|observation|>", "invalid", "wrote no call"),
+    ],
+)
+def test_a_bad_call_becomes_an_observation_and_the_model_recovers(scripted, bad_call, status, says):
+    conversation, generator = scripted([bad_call, "\nSorry, here is my answer."], tools=[get_weather])
+
+    response = conversation.send("Weather?")
+
+    (result,) = response.tool_results()
+    assert result.status == status
+    assert says in result.error
+    assert isinstance(conversation.messages[2], ObservationMessage)
+    assert says in generator.tokenizer.decode(generator.prompts[1])
+    assert response.text() == "Sorry, here is my answer."
+    assert response.finish_reason == "stop"
+
+
+def test_a_slow_tool_times_out_and_is_reported(scripted):
+    release = threading.Event()
+
+    @tool
+    def slow() -> str:
+        """Takes a while."""
+        release.wait(5)
+        return "late"
+
+    conversation, _ = scripted(["slow\n{}<|observation|>", "\nIt timed out."], tools=[slow], tool_timeout=0.05)
+
+    (result,) = conversation.send("Go").tool_results()
+    release.set()
+
+    assert result.status == "timeout"
+
+
+def test_the_round_limit_stops_the_loop_with_every_call_answered(scripted):
+    call = 'get_weather\n{"city": "Paris"}<|observation|>'
+    conversation, generator = scripted([call, call, call], tools=[get_weather], max_tool_rounds=2)
+
+    response = conversation.send("Loop forever")
+    response.finish()
+
+    assert response.finish_reason == "round_limit"
+    assert [r.status for r in response.tool_results()] == ["ok", "ok", "not_run"]
+    assert isinstance(conversation.messages[-1], ObservationMessage)
+    assert generator.remaining == 0
+
+
+def test_the_confirm_hook_can_decline(scripted):
+    asked = []
+    conversation, _ = scripted(
+        ['get_weather\n{"city": "Paris"}<|observation|>', "\nOK, I will not."],
+        tools=[get_weather],
+        confirm=lambda call: asked.append(call.name) or False,
+    )
+
+    results = conversation.send("Weather?").tool_results()
+
+    assert asked == ["get_weather"]
+    assert results[0].status == "declined"
+
+
+def test_a_tool_without_a_function_is_handed_back(scripted):
+    spec = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    conversation, _ = scripted(['lookup\n{"q": "x"}<|observation|>', "\nFound it."], tools=[spec])
+
+    first = conversation.send("Look it up")
+    assert first.finish_reason is None
+    (call,) = first.tool_calls()
+    assert first.finish_reason == "tool_calls"
+
+    conversation.add_tool_result(call, {"hits": 1})
+    second = conversation.respond()
+
+    assert second.text() == "Found it."
+    assert conversation.to_openai()[2] == {"role": "tool", "content": '{"hits": 1}', "tool_call_id": call.id}
+
+
+def test_cancel_keeps_the_partial_answer_marked_interrupted(scripted):
+    conversation, generator = scripted(["\nOne two three four five six", "\nOK."])
+    response = conversation.send("Count")
+
+    seen = []
+    for event in response:
+        if isinstance(event, TextDelta):
+            seen.append(event.text)
+            if len(seen) == 2:
+                response.cancel()
+
+    assert response.finish_reason == "cancelled"
+    partial = conversation.messages[-1]
+    assert partial.end == "interrupted"
+    assert partial.text == "".join(seen)
+    assert conversation.send("Go on").text() == "OK."
+    assert partial.text in generator.tokenizer.decode(generator.prompts[1])
+
+
+def test_keyboard_interrupt_inside_generation_leaves_history_and_backend_usable(scripted):
+    conversation, _ = scripted([ScriptedReply("\nOne two three four", interrupt_after=4), "\nFine."])
+    response = conversation.send("Count")
+
+    with pytest.raises(KeyboardInterrupt):
+        for _ in response:
+            pass
+
+    assert response.finish_reason == "cancelled"
+    assert conversation.messages[-1].end == "interrupted"
+    assert conversation.send("Again").text() == "Fine."
+
+
+def test_keyboard_interrupt_in_the_callers_loop_is_finished_by_the_next_send(scripted):
+    conversation, _ = scripted(["\nOne two three four five", "\nFine."])
+    first = conversation.send("Count")
+
+    with pytest.raises(KeyboardInterrupt):
+        for event in first:
+            if isinstance(event, TextDelta):
+                raise KeyboardInterrupt
+
+    second = conversation.send("Again")
+
+    assert first.finish_reason == "cancelled"
+    assert [type(m).__name__ for m in conversation.messages] == ["UserMessage", "AssistantMessage", "UserMessage"]
+    assert conversation.messages[1].end == "interrupted"
+    assert second.text() == "Fine."
+
+
+def test_an_interrupt_raised_inside_a_tool_is_reported_as_its_error(scripted):
+    @tool
+    def stop_here() -> str:
+        """Raises KeyboardInterrupt in the worker thread."""
+        raise KeyboardInterrupt
+
+    conversation, _ = scripted(["stop_here\n{}<|observation|>", "\nDone."], tools=[stop_here])
+
+    assert conversation.send("Go").tool_results()[0].status == "error"
+
+
+def test_an_interrupt_while_tools_run_still_answers_every_call(scripted):
+    def confirm(call):
+        raise KeyboardInterrupt  # Ctrl-C while the main thread is in the tool loop
+
+    two_calls = 'get_weather\n{"city": "Paris"}<|assistant|>get_weather\n{"city": "Rome"}<|observation|>'
+    conversation, _ = scripted([two_calls, "\nFine."], tools=[get_weather], confirm=confirm)
+
+    with pytest.raises(KeyboardInterrupt):
+        conversation.send("Weather?").finish()
+
+    observations = [m for m in conversation.messages if isinstance(m, ObservationMessage)]
+    assert [o.status for o in observations] == ["not_run", "not_run"]
+    conversation.confirm = None
+    assert conversation.send("Try again").text() == "Fine."
+
+
+def test_an_unstarted_response_is_run_before_the_next_turn(scripted):
+    conversation, _ = scripted(["\nFirst.", "\nSecond."])
+
+    first = conversation.send("One")
+    second = conversation.send("Two")
+
+    assert first.text() == "First."
+    assert second.text() == "Second."
+    assert [m.content if isinstance(m, UserMessage) else m.text for m in conversation.messages] == [
+        "One",
+        "First.",
+        "Two",
+        "Second.",
+    ]
+
+
+def test_the_token_limit_ends_with_length(scripted):
+    conversation, _ = scripted(["\nA long answer that will be cut"], sampling=SamplingParams(max_new_tokens=3))
+
+    response = conversation.send("Talk")
+    response.finish()
+
+    assert response.finish_reason == "length"
+    assert conversation.messages[-1].end == "length"
+    assert response.usage().new_tokens == 3
+
+
+def test_a_prompt_too_long_leaves_the_conversation_unchanged(tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nNever."], max_length=20)
+    conversation = Conversation(generator.backend(chat_template=glm_template))
+
+    with pytest.raises(PromptTooLongError, match="start a new conversation"):
+        conversation.send("A message far too long for a context of twenty tokens, surely.").finish()
+
+    assert conversation.messages == ()
+
+
+def test_events_replay_when_iterated_again(scripted):
+    conversation, _ = scripted(['get_weather\n{"city": "Paris"}<|observation|>', "\nSunny."], tools=[get_weather])
+    response = conversation.send("Weather?")
+
+    assert list(response) == list(response)
+    assert isinstance(response.events()[0], ToolCallEvent)
+    assert isinstance(response.events()[1], ToolResultEvent)
+
+
+def test_the_template_comes_from_the_backend_or_an_error_says_what_to_do(tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nHi."])
+
+    assert Conversation(generator.backend(chat_template=glm_template)).send("Hi").text() == "Hi."
+    with pytest.raises(ChatTemplateError, match="Pass template="):
+        Conversation(generator.backend(chat_template=None))
+
+
+def test_openai_history_in_and_out(scripted):
+    history = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+    ]
+    conversation, generator = scripted(["\nBye."], messages=history)
+
+    conversation.send("Bye").finish()
+
+    assert conversation.to_openai() == history + [
+        {"role": "user", "content": "Bye"},
+        {"role": "assistant", "content": "Bye."},
+    ]
+    assert generator.tokenizer.decode(generator.prompts[0]).startswith("[gMASK]<sop><|system|>\nBe brief.<|user|>")
+
+
+def test_a_stale_stream_cannot_resume_after_a_newer_completion(tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nOne two", "\nThree"])
+    backend = generator.backend(chat_template=glm_template)
+    old = backend.complete("[gMASK]<sop><|user|>\na<|assistant|>", SamplingParams())
+    next(old)
+    new = backend.complete("[gMASK]<sop><|user|>\nb<|assistant|>", SamplingParams())
+    next(new)
+
+    with pytest.raises(GenerationError, match="superseded"):
+        next(old)

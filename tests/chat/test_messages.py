@@ -1,0 +1,106 @@
+"""Message values <-> OpenAI-style dicts and GLM template dicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.chat import (
+    AssistantMessage,
+    MessageFormatError,
+    ObservationMessage,
+    SystemMessage,
+    UserMessage,
+    message_from_dict,
+    messages_from_openai,
+    messages_to_openai,
+    messages_to_template,
+)
+from glm_nb.tools import ToolCall
+
+OPENAI = [
+    {"role": "developer", "content": "Be brief."},
+    {"role": "user", "content": [{"type": "text", "text": "Weather "}, {"type": "text", "text": "in 北京?"}]},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "北京"}'}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 21}'},
+    {"role": "assistant", "content": "21C.", "reasoning_content": "The tool said 21."},
+]
+
+
+def test_openai_messages_are_read():
+    messages = messages_from_openai(OPENAI)
+
+    assert messages == [
+        SystemMessage("Be brief."),
+        UserMessage("Weather in 北京?"),
+        AssistantMessage(tool_calls=(ToolCall("get_weather", {"city": "北京"}),), end="tool_calls"),
+        ObservationMessage('{"temp": 21}', "c1", "get_weather"),
+        AssistantMessage("21C.", thinking="The tool said 21."),
+    ]
+    assert messages[2].tool_calls[0].id == "c1"
+
+
+def test_openai_round_trip():
+    messages = messages_from_openai(OPENAI)
+
+    assert messages_from_openai(messages_to_openai(messages)) == messages
+
+
+def test_export_writes_tool_role_and_reasoning_content():
+    exported = messages_to_openai(messages_from_openai(OPENAI))
+
+    assert exported[0] == {"role": "system", "content": "Be brief."}
+    assert exported[2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "北京"}'}
+    assert exported[3] == {"role": "tool", "content": '{"temp": 21}', "tool_call_id": "c1"}
+    assert exported[4]["reasoning_content"] == "The tool said 21."
+
+
+def test_glm_history_dicts_are_read():
+    call = message_from_dict({"role": "assistant", "metadata": "get_weather", "content": '{"city": "Paris"}'})
+    observation = message_from_dict({"role": "observation", "content": "sunny"})
+
+    assert call == AssistantMessage(tool_calls=(ToolCall("get_weather", {"city": "Paris"}),))
+    assert observation == ObservationMessage("sunny")
+
+
+def test_template_dicts_leave_thinking_out_and_split_text_from_calls():
+    message = AssistantMessage("Let me check.", thinking="secret", tool_calls=(ToolCall("f", {"a": "é"}),))
+
+    assert messages_to_template([message]) == [
+        {"role": "assistant", "content": "Let me check."},
+        {"role": "assistant", "metadata": "f", "content": '{"a": "é"}'},
+    ]
+
+
+def test_a_malformed_call_goes_back_as_the_model_wrote_it():
+    call = ToolCall("f", error="bad JSON", raw='f\n{"a": ')
+
+    assert messages_to_template([AssistantMessage(tool_calls=(call,))]) == [
+        {"role": "assistant", "metadata": "f", "content": '{"a":'}
+    ]
+
+
+def test_unparseable_openai_arguments_become_a_malformed_call():
+    message = message_from_dict(
+        {"role": "assistant", "tool_calls": [{"id": "x", "function": {"name": "f", "arguments": "{oops"}}]}
+    )
+
+    assert message.tool_calls[0].error is not None
+
+
+@pytest.mark.parametrize(
+    "item, match",
+    [
+        ({"role": "wizard", "content": "x"}, "Unknown message role 'wizard'"),
+        ({"role": "user", "content": [{"type": "image_url", "image_url": {}}]}, "Only text content"),
+        ({"role": "assistant", "tool_calls": [{"id": "x"}]}, "A tool call needs"),
+    ],
+)
+def test_unreadable_messages_say_what_to_do(item, match):
+    with pytest.raises(MessageFormatError, match=match):
+        message_from_dict(item)
