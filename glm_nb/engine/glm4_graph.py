@@ -31,7 +31,7 @@ from .rope import cos_sin_cache
 __all__ = ["GraphOptions", "build_glm4_graph", "uses_gqa_rotary"]
 
 MS = "com.microsoft"
-_CHUNK_BYTES = 256 << 20  # the embedding and lm_head (150k x 4096 for GLM-4-9B) are streamed in chunks this size
+_CHUNK_BYTES = 64 << 20  # the embedding and lm_head (150k x 4096 for GLM-4-9B) are streamed in chunks this size
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,10 @@ class _Glm4GraphBuilder:
     def _float_streamed(self, name: str, lazy, transpose: bool) -> str:
         """A huge [R, C] weight written in chunks: as it is (embedding), or transposed to [C, R] (lm_head)."""
         rows, cols = lazy.shape
-        if transpose:
-            step = max(1, _CHUNK_BYTES // (4 * rows))
-            chunks = (self._cast(lazy[:, c : c + step].T) for c in range(0, cols, step))
-            return self.w.weight_stream(name, (cols, rows), self.dtype, chunks)
         step = max(1, _CHUNK_BYTES // (4 * cols))
+        if transpose:  # rows r..r+step of the source are columns of the output
+            blocks = ((r, self._cast(lazy[r : r + step].T)) for r in range(0, rows, step))
+            return self.w.weight_stream_columns(name, (cols, rows), self.dtype, blocks)
         chunks = (self._cast(lazy[r : r + step]) for r in range(0, rows, step))
         return self.w.weight_stream(name, (rows, cols), self.dtype, chunks)
 

@@ -69,29 +69,45 @@ class GraphWriter:
             self.initializers.append(tensor)
             return name
         align = 64 if array.nbytes < _SMALL else 4096
-        offset = self._data.tell()
-        pad = (-offset) % align
-        self._data.write(b"\0" * pad)
-        offset += pad
+        offset = self._data.seek(0, 2)
+        offset += (-offset) % align
+        self._data.seek(offset)
         self._data.write(memoryview(array).cast("B"))
-        tensor = TensorProto(name=name, data_type=elem_type, dims=array.shape)
-        tensor.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", self.data_file), ("offset", str(offset)), ("length", str(array.nbytes))):
-            entry = tensor.external_data.add()
-            entry.key, entry.value = key, value
-        self.initializers.append(tensor)
-        return name
+        return self._external(name, array.shape, elem_type, offset, array.nbytes)
 
     def weight_stream(self, name: str, shape: tuple[int, ...], onnx_type: int, chunks) -> str:
         """Write initializer `name` from consecutive C-order chunks (never the whole tensor in memory)."""
-        offset = self._data.tell()
-        offset += (-offset) % 4096
-        self._data.seek(offset)
+        offset = self._reserve()
         length = 0
         for chunk in chunks:
             chunk = np.ascontiguousarray(chunk)
             self._data.write(memoryview(chunk).cast("B"))
             length += chunk.nbytes
+        return self._external(name, shape, onnx_type, offset, length)
+
+    def weight_stream_columns(self, name: str, shape: tuple[int, int], onnx_type: int, blocks) -> str:
+        """Write a [rows, cols] initializer from column blocks `(first_col, array[rows, n])`, each placed with
+        one seek per row: a transposed weight is built from row blocks of its source, read contiguously."""
+        rows, cols = shape
+        offset = self._reserve()
+        itemsize = None
+        for first, block in blocks:
+            block = np.ascontiguousarray(block)
+            itemsize = block.itemsize
+            for r in range(rows):
+                self._data.seek(offset + (r * cols + first) * itemsize)
+                self._data.write(memoryview(block[r]).cast("B"))
+        length = rows * cols * (itemsize or 0)
+        self._data.seek(offset + length)
+        return self._external(name, shape, onnx_type, offset, length)
+
+    def _reserve(self) -> int:
+        offset = self._data.seek(0, 2)
+        offset += (-offset) % 4096
+        self._data.seek(offset)
+        return offset
+
+    def _external(self, name: str, shape, onnx_type: int, offset: int, length: int) -> str:
         tensor = TensorProto(name=name, data_type=onnx_type, dims=shape)
         tensor.data_location = TensorProto.EXTERNAL
         for key, value in (("location", self.data_file), ("offset", str(offset)), ("length", str(length))):

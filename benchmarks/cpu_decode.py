@@ -1,0 +1,176 @@
+"""CPU decode benchmark: glm-nb (fp32, int4) against transformers `generate` and onnxruntime-genai.
+
+One random GLM-4-shaped checkpoint (hidden 512, 8 layers, 8 heads, 2 KV heads, head_dim 64, intermediate
+1408, vocab 32000), prompt 32 tokens, 128 new tokens, greedy, 2 threads. Engines run in interleaved rounds
+(one generation each per round) and the table shows medians, so machine noise hits every row alike.
+
+onnxruntime-genai's model builder knows the old ChatGLM but not Glm4ForCausalLM; the script tries it on the
+GLM checkpoint (and reports its refusal), then runs genai on a Llama checkpoint of the same shape as a proxy
+(same matmuls; GLM adds two norms per layer and q/k/v biases), clearly labelled.
+
+    python benchmarks/cpu_decode.py [--rounds 5] [--new-tokens 128] [--long-context 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Glm4Config, Glm4ForCausalLM, LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from glm_nb.engine import Engine, Generator, SamplingParams, convert  # noqa: E402
+from glm_nb.engine.run import generate  # noqa: E402
+
+from tiny_checkpoint import write_tokenizer  # noqa: E402
+
+SHAPE = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2, head_dim=64,
+             intermediate_size=1408, vocab_size=32000, max_position_embeddings=4096, pad_token_id=0,
+             eos_token_id=[1, 2, 3])  # fmt: skip
+THREADS = 2
+
+
+def make_checkpoints(root: Path) -> tuple[Path, Path]:
+    torch.manual_seed(0)
+    glm = Glm4ForCausalLM(Glm4Config(**SHAPE, partial_rotary_factor=0.5, attention_bias=True)).eval()
+    glm.save_pretrained(root / "glm")
+    write_tokenizer(root / "glm")
+    llama = LlamaForCausalLM(LlamaConfig(**SHAPE)).eval()
+    llama.save_pretrained(root / "llama")
+    write_tokenizer(root / "llama")
+    return root / "glm", root / "llama"
+
+
+class GlmNb:
+    def __init__(self, model: Path, max_length: int):
+        self.engine = Engine.load(model, device="cpu", threads=THREADS)
+        self.max_length = max_length
+
+    def run(self, prompt: list[int], new: int) -> tuple[float, float]:
+        gen = Generator(self.engine, SamplingParams(max_new_tokens=new), max_length=self.max_length, stop_ids=())
+        r = generate(gen, prompt)
+        assert len(r.token_ids) == new
+        return r.ttft_ms, r.decode_tok_s
+
+
+class Transformers:
+    def __init__(self, ckpt: Path):
+        torch.set_num_threads(THREADS)
+        self.model = Glm4ForCausalLM.from_pretrained(ckpt, torch_dtype=torch.float32).eval()
+
+    def run(self, prompt: list[int], new: int) -> tuple[float, float]:
+        stamps: list[float] = []
+
+        class Clock:  # a streamer that only records when each token arrives
+            def put(self, value):
+                stamps.append(time.perf_counter())
+
+            def end(self):
+                pass
+
+        start = time.perf_counter()
+        with torch.inference_mode():
+            self.model.generate(torch.tensor([prompt]), max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                                streamer=Clock(), pad_token_id=0)  # fmt: skip
+        first, last = stamps[1], stamps[-1]  # stamps[0] is the prompt itself
+        return 1000 * (first - start), (new - 1) / (last - first)
+
+
+class GenaiProxy:
+    def __init__(self, model_dir: Path):
+        import onnxruntime_genai as og
+
+        self.og = og
+        config = og.Config(str(model_dir))
+        config.clear_providers()
+        self.model = og.Model(config)
+
+    def run(self, prompt: list[int], new: int) -> tuple[float, float]:
+        params = self.og.GeneratorParams(self.model)
+        params.set_search_options(max_length=len(prompt) + new, do_sample=False)
+        gen = self.og.Generator(self.model, params)
+        start = time.perf_counter()
+        gen.append_tokens(prompt)
+        gen.generate_next_token()
+        first = time.perf_counter()
+        n = 1
+        while n < new:
+            gen.generate_next_token()
+            n += 1
+        last = time.perf_counter()
+        return 1000 * (first - start), (new - 1) / (last - first)
+
+
+def genai_build(src: Path, out: Path, precision: str = "fp32") -> str | None:
+    """Run genai's builder; return None on success or its error's last line."""
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(src), "-o", str(out),
+           "-p", precision, "-e", "cpu", "-c", str(out.parent / "genai-cache")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode == 0 and (out / "genai_config.json").exists():
+        return None
+    lines = [ln for ln in (done.stderr + done.stdout).splitlines() if "Error" in ln or "not supported" in ln]
+    return lines[-1].strip()[:200] if lines else f"exit {done.returncode}, no genai_config.json written"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--long-context", type=int, default=2000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    prompt = [int(t) for t in rng.integers(100, 30000, size=32)]
+    long_prompt = [int(t) for t in rng.integers(100, 30000, size=args.long_context)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        glm_ckpt, llama_ckpt = make_checkpoints(root)
+        max_len = args.long_context + args.new_tokens + 8
+        rows: dict[str, object] = {
+            "glm-nb fp32": GlmNb(convert(glm_ckpt, root / "fp32", progress=False), max_len),
+            "glm-nb int4": GlmNb(convert(glm_ckpt, root / "int4", precision="int4", progress=False), max_len),
+            "transformers fp32 (eager generate)": Transformers(glm_ckpt),
+        }
+        notes = []
+        refusal = genai_build(glm_ckpt, root / "genai-glm")
+        notes.append(f"onnxruntime-genai builder on Glm4ForCausalLM: {refusal or 'built (unexpected)'}")
+        proxy_error = genai_build(llama_ckpt, root / "genai-llama")
+        if proxy_error is None:
+            rows["onnxruntime-genai fp32 (Llama proxy, same shape)"] = GenaiProxy(root / "genai-llama")
+        else:
+            notes.append(f"onnxruntime-genai Llama proxy failed to build: {proxy_error}")
+
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
+        long_results: list[float] = []
+        for engine in rows.values():  # warm-up, not timed
+            engine.run(prompt, 8)
+        for _ in range(args.rounds):
+            for name, engine in rows.items():
+                results[name].append(engine.run(prompt, args.new_tokens))
+            long_results.append(rows["glm-nb fp32"].run(long_prompt, args.new_tokens)[1])
+
+    med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in results.items()}
+    hf = med["transformers fp32 (eager generate)"][1]
+    genai = next((v[1] for k, v in med.items() if k.startswith("onnxruntime-genai")), None)
+    print(f"\nCPU decode, {THREADS} threads, prompt 32, {args.new_tokens} new tokens, greedy, "
+          f"{args.rounds} interleaved rounds, medians")  # fmt: skip
+    print(f"{'engine':<50} {'TTFT ms':>9} {'decode tok/s':>13} {'x transformers':>15} {'x genai':>9}")
+    for name, (ttft, tok_s) in med.items():
+        vs_genai = f"{tok_s / genai:.2f}" if genai else "n/a"
+        print(f"{name:<50} {ttft:>9.1f} {tok_s:>13.1f} {tok_s / hf:>15.2f} {vs_genai:>9}")
+    short = med["glm-nb fp32"][1]
+    print(f"\nglm-nb fp32 decode at {args.long_context} tokens of context: {statistics.median(long_results):.1f} tok/s "
+          f"= {statistics.median(long_results) / short:.2f}x its speed at 32")  # fmt: skip
+    for note in notes:
+        print("note:", note)
+
+
+if __name__ == "__main__":
+    main()
