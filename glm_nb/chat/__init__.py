@@ -1,7 +1,8 @@
 """The chat layer: conversations with GLM-4-0414 models, tool calling, GLM-Z1 thinking, Rumination research.
 
 Knows nothing of IPython. Protocol facts: ../shared/glm4/FORMAT.md. Generation goes through the `Backend` seam;
-`LocalBackend` runs our own engine, `ScriptedGenerator` stands in for it in tests and demos.
+`LocalBackend` runs our own engine, `ScriptedGenerator` stands in for it in tests and demos. `Conversation` is
+chat with tools and GLM-Z1 thinking; `Rumination` (in `research`) is the deep-research loop.
 """
 
 from .backend import Backend, CompletionEnd, CompletionItem, CompletionStart, TextChunk
@@ -20,6 +21,16 @@ from .messages import (
     messages_to_openai,
     messages_to_template,
 )
+from .research import (
+    RUMINATION_SAMPLING,
+    LocalCorpus,
+    Report,
+    ResearchResponse,
+    Rumination,
+    SearchBackend,
+    SearchResult,
+    Source,
+)
 from .response import Response
 from .scripted import ScriptedGenerator, ScriptedReply
 from .streaming import AnswerStream, ThinkingSplitter
@@ -28,6 +39,7 @@ from .turn import TurnOutcome, run_turn
 
 __all__ = [
     "CHAT_SAMPLING",
+    "RUMINATION_SAMPLING",
     "Z1_SAMPLING",
     "AnswerStream",
     "AssistantMessage",
@@ -44,12 +56,19 @@ __all__ = [
     "Event",
     "FinishReason",
     "LocalBackend",
+    "LocalCorpus",
     "Message",
     "MessageFormatError",
     "ObservationMessage",
+    "Report",
+    "ResearchResponse",
     "Response",
+    "Rumination",
     "ScriptedGenerator",
     "ScriptedReply",
+    "SearchBackend",
+    "SearchResult",
+    "Source",
     "SystemMessage",
     "TextChunk",
     "TextDelta",

@@ -116,13 +116,14 @@ class AnswerStream:
     """Takes the answer's raw text; returns the part that is certainly visible text, holding back possible calls.
 
     `raw` is everything fed (parse it with `parse_tool_calls` at the end); `text` is the visible text, equal to
-    the concatenation of everything `feed` and `finish` returned.
+    the concatenation of everything `feed` and `finish` returned. With `tool_calls=False` all of it is text.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tool_calls: bool = True) -> None:
         self.raw = ""
         self._segment = ""
-        self._kind = "open"  # of the current segment: "open", "text" or "call"
+        self._kind = "open" if tool_calls else "text"  # of the current segment: "open", "text" or "call"
+        self._calls = tool_calls
         self._tail = ""  # a possible beginning of `<|assistant|>`
         self._trim = Trimmer()
         self._visible: list[str] = []
@@ -159,7 +160,7 @@ class AnswerStream:
 
     def _end_segment(self) -> str:
         held = self._segment if self._kind == "open" else ""  # still undecided at its end: plain text
-        self._segment, self._kind = "", "open"
+        self._segment, self._kind = "", ("open" if self._calls else "text")
         return held
 
     def _emit(self, text: str) -> str:

@@ -39,9 +39,13 @@ def run_turn(
     *,
     cancel: threading.Event,
     commit: Callable[[AssistantMessage], None],
+    tool_calls: bool = True,
 ) -> Generator[Event, None, TurnOutcome]:
-    """Generate one assistant turn for `prompt`, streaming thinking and text deltas, then its tool calls."""
-    state = _TurnState(thinking=prompt.rstrip().endswith(THINK_OPEN))
+    """Generate one assistant turn for `prompt`, streaming thinking and text deltas, then its tool calls.
+
+    tool_calls=False: the answer is read as text only (the Rumination loop parses its own action format).
+    """
+    state = _TurnState(thinking=prompt.rstrip().endswith(THINK_OPEN), tool_calls=tool_calls)
     stream = backend.complete(prompt, sampling)
     end: CompletionEnd | None = None
     committed = False
@@ -82,9 +86,10 @@ def _end_reason(end: CompletionEnd | None) -> AssistantEnd:
 class _TurnState:
     """The splitters and counters of one turn."""
 
-    def __init__(self, thinking: bool):
+    def __init__(self, thinking: bool, tool_calls: bool):
         self.splitter = ThinkingSplitter(thinking)
-        self.answer = AnswerStream()
+        self.answer = AnswerStream(tool_calls)
+        self.tool_calls = tool_calls
         self.thinking: list[str] = []
         self.start: CompletionStart | None = None
         self._t0 = time.perf_counter()
@@ -122,7 +127,7 @@ class _TurnState:
         thinking = "".join(self.thinking) if self.splitter.has_thinking else None
         complete = self.splitter.closed or not self.splitter.has_thinking
         calls: tuple[ToolCall, ...] = ()
-        if end != "interrupted":
+        if end != "interrupted" and self.tool_calls:
             calls = tuple(parse_tool_calls(self.answer.raw))
             if not calls and stop == OBSERVATION_TOKEN:
                 calls = (_missing_call(self.answer.raw),)

@@ -1,0 +1,39 @@
+"""GLM-Z1-Rumination deep research: the search / click / open / finish loop, offline BM25 search over a local
+corpus, pages read locally or through a user-supplied fetcher. See ../shared/glm4/FORMAT.md, "GLM-Z1-Rumination"."""
+
+from .bm25 import BM25, tokenize
+from .pages import DOCUMENT_SUFFIXES, Fetcher, Page, PageError, html_to_text, open_page, read_document
+from .rumination import (
+    MAX_TURNS,
+    RUMINATION_SAMPLING,
+    Report,
+    ResearchResponse,
+    Rumination,
+    Source,
+    parse_action,
+    rumination_system_prompt,
+)
+from .search import LocalCorpus, SearchBackend, SearchResult
+
+__all__ = [
+    "BM25",
+    "DOCUMENT_SUFFIXES",
+    "MAX_TURNS",
+    "RUMINATION_SAMPLING",
+    "Fetcher",
+    "LocalCorpus",
+    "Page",
+    "PageError",
+    "Report",
+    "ResearchResponse",
+    "Rumination",
+    "SearchBackend",
+    "SearchResult",
+    "Source",
+    "html_to_text",
+    "open_page",
+    "parse_action",
+    "read_document",
+    "rumination_system_prompt",
+    "tokenize",
+]

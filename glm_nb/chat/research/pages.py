@@ -1,0 +1,158 @@
+"""Pages for the research loop: read local documents (.md, .txt, .html, .ipynb) and, through a fetcher the user
+supplies, web pages. The main text is what `click` and `open` return to the model (FORMAT.md, "GLM-Z1-Rumination":
+"click/open return the page's main text").
+
+Nothing here touches the network by itself: a URL is opened only by calling the `fetch` callable the user passed
+(e.g. `lambda url: httpx.get(url).text`); without one, opening a URL is an error the model reads. Local paths are
+opened only inside the folders the user allowed (by default, the corpus folder), so a model cannot read
+arbitrary files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ..errors import ChatError
+
+__all__ = ["DOCUMENT_SUFFIXES", "Fetcher", "Page", "PageError", "html_to_text", "open_page", "read_document"]
+
+DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".ipynb")
+Fetcher = Callable[[str], str]  # url -> the page's HTML or text
+
+
+class PageError(ChatError):
+    """A page cannot be opened (no fetcher, outside the allowed folders, unreadable). The research loop shows the
+    message to the model, which can try something else."""
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    title: str
+    text: str
+
+
+def read_document(path: Path) -> Page:
+    """A local document's title and text, by its suffix."""
+    try:
+        raw = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise PageError(f"cannot read {path}: {e.strerror or e}") from e
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        title, text = html_to_text(raw)
+    elif suffix == ".ipynb":
+        title, text = _notebook_text(raw)
+    else:
+        title, text = _markdown_title(raw), raw.strip()
+    return Page(path.resolve().as_uri(), title or path.stem, text)
+
+
+def open_page(target: str, *, fetch: Fetcher | None, roots: Sequence[Path]) -> Page:
+    """Open a file URI, a local path inside `roots`, or a URL / domain through `fetch`."""
+    target = target.strip()
+    parsed = urlparse(target)
+    if parsed.scheme == "file":
+        return _open_local(Path(unquote(parsed.path)), roots)
+    if parsed.scheme not in ("http", "https"):
+        local = Path(target).expanduser()
+        candidates = [local] if local.is_absolute() else [root / local for root in roots]
+        for candidate in candidates:
+            if candidate.exists():
+                return _open_local(candidate, roots)
+        if "/" in target and "." not in target.split("/")[0]:
+            raise PageError(f"no document {target!r} in the corpus; search first, then click a result.")
+        target = f"https://{target}"  # "example.com" or "example.com/page": FORMAT.md's open takes domains too
+    if fetch is None:
+        raise PageError(
+            f"cannot open {target}: this research session has no web access (no fetcher). Use search and click."
+        )
+    try:
+        content = fetch(target)
+    except Exception as e:  # the user's fetcher: whatever it raises is reported to the model, not to the user
+        raise PageError(f"fetching {target} failed: {type(e).__name__}: {e}") from e
+    if re.search(r"<(html|body|p|div|title)\b", content[:5000], re.IGNORECASE):
+        title, text = html_to_text(content)
+    else:
+        title, text = "", content.strip()
+    return Page(target, title or target, text)
+
+
+def _open_local(path: Path, roots: Sequence[Path]) -> Page:
+    resolved = path.expanduser().resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise PageError(f"{path} is outside the folders this research may read.")
+    if not resolved.is_file():
+        raise PageError(f"{path} does not exist.")
+    return read_document(resolved)
+
+
+def _markdown_title(text: str) -> str:
+    match = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def _notebook_text(raw: str) -> tuple[str, str]:
+    try:
+        cells = json.loads(raw).get("cells", [])
+    except (ValueError, AttributeError) as e:
+        raise PageError(f"not a readable notebook: {e}") from e
+    parts, title = [], ""
+    for cell in cells:
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if cell.get("cell_type") == "markdown" and not title:
+            title = _markdown_title(source)
+        if source.strip():
+            parts.append(source.strip())
+    return title, "\n\n".join(parts)
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre", "table"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self._skipping = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        elif not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """(title, main text) of an HTML page: scripts, styles and markup dropped, blocks kept as paragraphs."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return " ".join("".join(parser.title).split()), text

@@ -1,0 +1,269 @@
+"""GLM-Z1-Rumination's research loop (FORMAT.md, "GLM-Z1-Rumination").
+
+The model thinks, then writes one action as JSON, `{"name": "search", "arguments": {"query": "..."}}`; we run it
+and answer with an observation; this repeats (at most 35 turns) until it calls `finish`, after which one more
+generation writes the report, citing sources as `【3†source】`. Actions:
+
+    search(query)    ranked results, each `【{i}†{title}†{url}\\n{snippet}】`, blocks joined by blank lines
+    click(link_id)   the main text of result `link_id`
+    open(url)        the main text of a URL, domain or local path
+    finish()         research done
+
+Result numbers run on across searches within one research session, so every citation names one source. The
+checkpoint's template carries Rumination's fixed system prompt; with a template that has none (e.g. a small test
+model), our own short English instruction for the four actions is used. A malformed action becomes an
+observation saying what was wrong, as for tool calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ...engine import SamplingParams
+from ...tools import Tool, ToolArgumentError, ToolCall, ToolCallFormatError, ToolResult, parse_arguments
+from ...tools import validate_arguments as _validate
+from ..backend import Backend
+from ..conversation import Conversation
+from ..errors import ChatError
+from ..events import Done, Event, FinishReason, ToolCallEvent, ToolResultEvent, Usage
+from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage
+from ..response import Response
+from ..template import ChatTemplate
+from ..turn import TurnOutcome, run_turn
+from .pages import Fetcher, PageError, open_page
+from .search import LocalCorpus, SearchBackend, SearchResult
+
+__all__ = [
+    "MAX_TURNS",
+    "RUMINATION_SAMPLING",
+    "Report",
+    "ResearchResponse",
+    "Rumination",
+    "Source",
+    "parse_action",
+    "rumination_system_prompt",
+]
+
+MAX_TURNS = 35  # FORMAT.md: the reference loop allows at most 35 turns
+RUMINATION_SAMPLING = SamplingParams(temperature=0.95, top_p=0.7, max_new_tokens=16384)
+_CITATION = re.compile(r"【(\d+)†[^】]*】")
+_ACTIONS = {
+    "search": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    "click": {"type": "object", "properties": {"link_id": {"type": "integer"}}, "required": ["link_id"]},
+    "open": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+    "finish": {"type": "object", "properties": {}},
+}
+
+
+def rumination_system_prompt(today: date) -> str:
+    """Our own instruction for templates without Rumination's fixed prompt."""
+    return (
+        "You are a research assistant with a simple browser. Research the user's question step by step, then "
+        f"write a clear, well organised report that answers it. Today is {today.isoformat()}.\n\n"
+        "After thinking, take exactly one action per turn by writing one JSON object, "
+        '{"name": <action>, "arguments": {...}}. Actions:\n'
+        "- search(query: str): search for documents; each result comes back as 【id†title†url】 and a snippet.\n"
+        "- click(link_id: int): read the full text of the search result with that id.\n"
+        "- open(url: str): read the text of a URL, a domain or a file path.\n"
+        "- finish(): stop researching; you will then write the report.\n\n"
+        "Check important facts in more than one source. In the report, cite the sources you used as 【id†source】 "
+        "right after the statements they support."
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    id: int
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Report:
+    text: str  # the final report, citations kept
+    sources: tuple[Source, ...]  # the sources its citations point to, in order of first citation
+
+    def markdown(self) -> str:
+        """The report followed by a numbered list of its sources."""
+        if not self.sources:
+            return self.text
+        lines = [f"- 【{s.id}】 [{s.title}]({s.url})" for s in self.sources]
+        return self.text + "\n\n**Sources**\n\n" + "\n".join(lines)
+
+
+class ResearchResponse(Response):
+    """A `Response` whose stream is a research session; `report()` gives the final report and its sources."""
+
+    def __init__(self, run: Callable[[Response], Iterator[Event]], on_message: Callable[[Message], None]) -> None:
+        super().__init__(run, on_message)
+        self._report = Report("", ())
+
+    def report(self) -> Report:
+        self.finish()
+        return self._report
+
+    def set_report(self, report: Report) -> None:
+        self._report = report
+
+
+def parse_action(text: str) -> ToolCall | None:
+    """The action in a Rumination answer (thinking already removed); None when the text is not an action (a
+    report); a call with `.error` set when it is a malformed one."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.partition("\n")[2].rsplit("```", 1)[0].strip()
+    if not body.startswith("{"):
+        return None
+    try:
+        action = parse_arguments(body)
+    except ToolCallFormatError as e:
+        return ToolCall("", error=str(e), raw=text)
+    name, arguments = action.get("name"), action.get("arguments", {})
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        return ToolCall("", error='write {"name": <action>, "arguments": {...}}', raw=text)
+    if name not in _ACTIONS:
+        return ToolCall(
+            name, arguments, error=f"unknown action {name!r}; use search, click, open or finish", raw=text
+        )
+    try:
+        return ToolCall(name, _validate(Tool(name, "", _ACTIONS[name]), arguments), raw=text)
+    except ToolArgumentError as e:
+        return ToolCall(name, arguments, error="; ".join(e.problems), raw=text)
+
+
+class Rumination:
+    """Deep research with GLM-Z1-Rumination: `Rumination(backend, corpus="docs/").run(question)`."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        search: SearchBackend | None = None,
+        corpus: str | Path | None = None,
+        fetch: Fetcher | None = None,
+        local_roots: Sequence[str | Path] = (),
+        template: str | None = None,
+        sampling: SamplingParams = RUMINATION_SAMPLING,
+        max_turns: int = MAX_TURNS,
+        results_per_search: int = 5,
+        page_chars: int = 8000,
+    ):
+        if search is None and corpus is None:
+            raise ChatError("Give the research something to search: corpus='folder/' or search=YourSearchBackend().")
+        self.backend = backend
+        self.search = search if search is not None else LocalCorpus(corpus)
+        self.fetch = fetch
+        roots = [Path(r).expanduser() for r in local_roots]
+        if isinstance(self.search, LocalCorpus):
+            roots.append(self.search.folder)
+        self.local_roots = tuple(roots)
+        self.template = ChatTemplate(template or backend.chat_template or "")
+        self.sampling = sampling
+        self.max_turns = max_turns
+        self.results_per_search = results_per_search
+        self.page_chars = page_chars
+        probe = self.template.render([{"role": "user", "content": "?"}], add_generation_prompt=True)
+        self.has_own_prompt = "<|system|>" in probe  # the real checkpoint's template carries the fixed prompt
+
+    def run(self, question: str) -> ResearchResponse:
+        """Start researching `question` (lazily, like any Response)."""
+        system = None if self.has_own_prompt else rumination_system_prompt(date.today())
+        conversation = Conversation(self.backend, system=system, template=self.template, force_thinking=True)
+        conversation.add(UserMessage(question))
+        return ResearchResponse(lambda r: self._research(r, conversation), conversation.add)
+
+    def _research(self, response: ResearchResponse, conversation: Conversation) -> Iterator[Event]:
+        session = _Session(self)
+        usage, last = Usage(), None
+        finish: FinishReason | None = None
+        for _ in range(self.max_turns):
+            last = yield from self._turn(response, conversation)
+            usage = response.usage_so_far = usage + last.usage
+            finish = _stopped(last.message)
+            action = None if finish else parse_action(last.message.text)
+            if finish or action is None:
+                finish = finish or "stop"  # plain text instead of an action: the model wrote its report
+                break
+            yield ToolCallEvent(action)
+            if action.name == "finish" and action.error is None:
+                last = yield from self._turn(response, conversation)  # FORMAT.md: one more turn writes the report
+                usage = response.usage_so_far = usage + last.usage
+                finish = _stopped(last.message) or "stop"
+                break
+            result = session.act(action)
+            response.record(ObservationMessage.from_result(result))
+            yield ToolResultEvent(result)
+        if finish == "stop" and last is not None:
+            response.set_report(session.report(last.message.text))
+        yield Done(finish or "round_limit", usage, bool(last and last.message.thinking_cut_off))
+
+    def _turn(self, response: Response, conversation: Conversation) -> Generator[Event, None, TurnOutcome]:
+        return run_turn(
+            self.backend,
+            conversation.prompt(),
+            self.sampling,
+            cancel=response.cancel_event,
+            commit=response.record,
+            tool_calls=False,
+        )
+
+
+def _stopped(message: AssistantMessage) -> FinishReason | None:
+    if message.end == "interrupted":
+        return "cancelled"
+    return "length" if message.end == "length" else None
+
+
+class _Session:
+    """One research session's numbered sources and the actions that read them."""
+
+    def __init__(self, owner: Rumination):
+        self.owner = owner
+        self.sources: dict[int, SearchResult] = {}
+
+    def act(self, call: ToolCall) -> ToolResult:
+        if call.error is not None:
+            return ToolResult.failure(call, "invalid", f"Could not read the action: {call.error}.")
+        try:
+            if call.name == "search":
+                return ToolResult.success(call, self._search(call.arguments["query"]))
+            if call.name == "click":
+                return ToolResult.success(call, self._click(call.arguments["link_id"]))
+            return ToolResult.success(call, self._open(call.arguments["url"]))
+        except PageError as e:
+            return ToolResult.failure(call, "error", str(e))
+        except Exception as e:  # the user's search backend: its failure is the model's observation
+            return ToolResult.failure(call, "error", f"{call.name} failed: {type(e).__name__}: {e}")
+
+    def _search(self, query: str) -> str:
+        results = self.owner.search.search(query, self.owner.results_per_search)
+        if not results:
+            return f"No results for {query!r}. Try other words."
+        first = len(self.sources)
+        blocks = []
+        for i, result in enumerate(results, start=first):
+            self.sources[i] = result
+            blocks.append(f"【{i}†{result.title}†{result.url}\n{result.snippet}】")
+        return "\n\n".join(blocks)
+
+    def _click(self, link_id: int) -> str:
+        if link_id not in self.sources:
+            known = f"0 to {len(self.sources) - 1}" if self.sources else "none yet; search first"
+            raise PageError(f"there is no result {link_id} (results so far: {known}).")
+        return self._open(self.sources[link_id].url)
+
+    def _open(self, url: str) -> str:
+        page = open_page(url, fetch=self.owner.fetch, roots=self.owner.local_roots)
+        text, limit = page.text, self.owner.page_chars
+        if len(text) > limit:
+            text = text[:limit] + f"\n…[{len(text) - limit} more characters not shown]"
+        return text or "(the page has no text)"
+
+    def report(self, text: str) -> Report:
+        cited = dict.fromkeys(int(m) for m in _CITATION.findall(text))
+        sources = tuple(Source(i, self.sources[i].title, self.sources[i].url) for i in cited if i in self.sources)
+        return Report(text, sources)

@@ -1,0 +1,78 @@
+"""Search for the research loop: the `SearchBackend` protocol and `LocalCorpus`, an offline BM25 backend.
+
+FORMAT.md, "GLM-Z1-Rumination": `search(query)` returns results the model reads as `【{i}†{title}†{url}\\n{snippet}】`
+blocks. A backend returns `SearchResult` values; the loop numbers and formats them. `LocalCorpus` indexes a
+folder of .md, .txt, .html and .ipynb files (read once, when it is made) and ranks them with BM25; the snippet is
+the passage of the document that matches the query best.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ..errors import ChatError
+from .bm25 import BM25, tokenize
+from .pages import DOCUMENT_SUFFIXES, Page, read_document
+
+__all__ = ["LocalCorpus", "SearchBackend", "SearchResult"]
+
+_SNIPPET_CHARS = 300
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    title: str
+    url: str
+    snippet: str
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    """Anything that answers a query with ranked results (a web search API, a local index, ...)."""
+
+    def search(self, query: str, limit: int) -> list[SearchResult]: ...
+
+
+class LocalCorpus:
+    """A `SearchBackend` over the documents of a folder (recursively), ranked with BM25, offline."""
+
+    def __init__(self, folder: str | os.PathLike, *, suffixes: tuple[str, ...] = DOCUMENT_SUFFIXES):
+        self.folder = Path(folder).expanduser().resolve()
+        if not self.folder.is_dir():
+            raise ChatError(f"{self.folder} is not a folder: pass the folder holding the documents to search.")
+        paths = sorted(p for p in self.folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        self.pages: list[Page] = [read_document(p) for p in paths]
+        if not self.pages:
+            raise ChatError(f"{self.folder} holds no {', '.join(suffixes)} files to search; add some documents.")
+        self._index = BM25([tokenize(f"{page.title}\n{page.text}") for page in self.pages])
+
+    def search(self, query: str, limit: int = 5) -> list[SearchResult]:
+        terms = tokenize(query)
+        scores = self._index.scores(terms)
+        ranked = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: -scores[i])[:limit]
+        return [self._result(self.pages[i], terms) for i in ranked]
+
+    def _result(self, page: Page, terms: list[str]) -> SearchResult:
+        return SearchResult(page.title, page.url, _best_passage(page.text, set(terms)))
+
+    def __repr__(self) -> str:
+        return f"LocalCorpus({str(self.folder)!r}, {len(self.pages)} documents)"
+
+
+def _best_passage(text: str, terms: set[str]) -> str:
+    """The paragraph with the most distinct query terms (the earliest on a tie), cut to a snippet around the
+    first match."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    # A heading alone says no more than the title beside it: prefer body text.
+    paragraphs = [p for p in paragraphs if not p.startswith("#")] or paragraphs or [text.strip()]
+    best = " ".join(max(paragraphs, key=lambda p: len(terms & set(tokenize(p)))).split())
+    if len(best) <= _SNIPPET_CHARS:
+        return best
+    lowered = best.lower()
+    first = min((at for t in terms if (at := lowered.find(t)) >= 0), default=0)
+    start = max(0, first - _SNIPPET_CHARS // 5)
+    snippet = best[start : start + _SNIPPET_CHARS - 2].strip()
+    return ("…" if start else "") + snippet + ("…" if start + _SNIPPET_CHARS - 2 < len(best) else "")

@@ -1,0 +1,126 @@
+"""Offline search for the research loop: BM25, the local corpus, reading pages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from glm_nb.chat import ChatError
+from glm_nb.chat.research import BM25, LocalCorpus, PageError, html_to_text, open_page, tokenize
+
+
+@pytest.fixture
+def corpus_folder(tmp_path):
+    (tmp_path / "beijing.md").write_text(
+        "# Beijing weather\n\n北京今天晴，气温二十一度。\n\nBeijing is sunny today.\n"
+    )
+    (tmp_path / "notes.txt").write_text("Shopping list: bread, milk.\n\nNothing about weather here except rain.")
+    (tmp_path / "onnx.html").write_text(
+        "<html><head><title>ONNX Runtime</title><script>var weather = 1;</script></head>"
+        "<body><h1>Runtime</h1><p>ONNX Runtime runs graphs.</p><p>It is fast &amp; small.</p></body></html>"
+    )
+    sub = tmp_path / "nb"
+    sub.mkdir()
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# GLM notebook\n", "Intro"]},
+            {"cell_type": "code", "source": "print('glm')"},
+        ]
+    }
+    (sub / "glm.ipynb").write_text(json.dumps(notebook))
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    return tmp_path
+
+
+def test_tokenize_words_and_cjk_characters():
+    assert tokenize("GLM模型 runs ONNX-Runtime, 北京 café_x") == [
+        "glm",
+        "模",
+        "型",
+        "runs",
+        "onnx",
+        "runtime",
+        "北",
+        "京",
+        "café",
+        "x",
+    ]
+
+
+def test_bm25_prefers_rare_terms_and_shorter_documents():
+    docs = [tokenize(t) for t in ["the cat", "the dog", "the cat and the dog and the bird and more words here"]]
+
+    scores = BM25(docs).scores(tokenize("cat"))
+
+    assert scores[0] > scores[2] > 0 == scores[1]
+    assert BM25(docs).scores(["the"])[0] < BM25(docs).scores(["cat"])[0]  # "the" is everywhere: low idf
+
+
+def test_bm25_of_an_unknown_term_is_zero():
+    assert BM25([["a"], ["b"]]).scores(["zzz"]) == [0, 0]
+
+
+def test_the_corpus_reads_every_kind_of_document(corpus_folder):
+    corpus = LocalCorpus(corpus_folder)
+
+    assert sorted(p.title for p in corpus.pages) == ["Beijing weather", "GLM notebook", "ONNX Runtime", "notes"]
+    onnx = next(p for p in corpus.pages if p.title == "ONNX Runtime")
+    assert "var weather" not in onnx.text
+    assert "ONNX Runtime runs graphs.\n\nIt is fast & small." in onnx.text
+
+
+def test_search_ranks_and_snippets(corpus_folder):
+    corpus = LocalCorpus(corpus_folder)
+
+    results = corpus.search("北京天气", limit=3)
+
+    assert results[0].title == "Beijing weather"
+    assert results[0].snippet == "北京今天晴，气温二十一度。"
+    assert results[0].url.startswith("file://") and results[0].url.endswith("beijing.md")
+    assert corpus.search("ONNX graphs")[0].title == "ONNX Runtime"
+    assert corpus.search("nothingmatches") == []
+
+
+def test_an_empty_folder_says_what_to_add(tmp_path):
+    with pytest.raises(ChatError, match="add some documents"):
+        LocalCorpus(tmp_path)
+
+
+def test_open_reads_local_files_only_inside_the_allowed_roots(corpus_folder, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_text("secret")
+
+    assert open_page("beijing.md", fetch=None, roots=[corpus_folder]).title == "Beijing weather"
+    assert "Runtime" in open_page((corpus_folder / "onnx.html").as_uri(), fetch=None, roots=[corpus_folder]).text
+    with pytest.raises(PageError, match="outside the folders"):
+        open_page(str(outside), fetch=None, roots=[corpus_folder])
+
+
+def test_open_reaches_the_web_only_through_the_fetcher(corpus_folder):
+    fetched = []
+
+    def fetch(url):
+        fetched.append(url)
+        return "<html><title>Example</title><body><p>Hello web</p></body></html>"
+
+    with pytest.raises(PageError, match="no web access"):
+        open_page("https://example.com", fetch=None, roots=[corpus_folder])
+    page = open_page("example.com", fetch=fetch, roots=[corpus_folder])
+
+    assert fetched == ["https://example.com"]
+    assert (page.title, page.text) == ("Example", "Hello web")
+
+
+def test_a_failing_fetcher_is_a_page_error(corpus_folder):
+    def fetch(url):
+        raise OSError("network down")
+
+    with pytest.raises(PageError, match="OSError: network down"):
+        open_page("https://example.com/x", fetch=fetch, roots=[corpus_folder])
+
+
+def test_html_to_text_keeps_blocks_apart():
+    title, text = html_to_text("<title> A  page </title><div>one</div><div>two <b>bold</b></div><style>x{}</style>")
+
+    assert (title, text) == ("A page", "one\n\ntwo bold")

@@ -1,0 +1,181 @@
+"""The GLM-Z1-Rumination loop (FORMAT.md): search / click / open / finish, observations, report with sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.chat import Done, ScriptedGenerator, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from glm_nb.chat.research import Rumination, SearchResult, parse_action
+from glm_nb.tools import ToolCall
+
+
+def _action(name: str, arguments: str = "{}", thinking: str = "Next step.") -> str:
+    return f'{thinking}</think>{{"name": "{name}", "arguments": {arguments}}}'
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    (tmp_path / "beijing.md").write_text("# Beijing weather\n\nBeijing is sunny and 21 degrees today.\n")
+    (tmp_path / "rome.md").write_text("# Rome weather\n\nRome is rainy today.\n")
+    return tmp_path
+
+
+def _research(tokenizer, template, replies, **options):
+    generator = ScriptedGenerator(tokenizer, replies)
+    return Rumination(generator.backend(chat_template=template), **options), generator
+
+
+def test_parse_action():
+    assert parse_action('{"name": "search", "arguments": {"query": "x"}}') == ToolCall("search", {"query": "x"})
+    assert parse_action("```json\n{'name': 'click', 'arguments': {'link_id': '2'}}\n```") == ToolCall(
+        "click", {"link_id": 2}
+    )
+    assert parse_action('{"name": "finish", "arguments": {}}') == ToolCall("finish", {})
+    assert parse_action("The report: Beijing is sunny 【0†source】.") is None
+    assert "not a JSON object" in parse_action('{"name": "search", "arguments": ').error
+    assert "unknown action 'browse'" in parse_action('{"name": "browse", "arguments": {}}').error
+    assert "missing required argument 'query'" in parse_action('{"name": "search", "arguments": {}}').error
+
+
+def test_a_full_research_session(tokenizer, glm_template, corpus):
+    replies = [
+        _action("search", '{"query": "Beijing weather"}', thinking="I need facts."),
+        _action("click", '{"link_id": 0}'),
+        _action("finish"),
+        "Time to write.</think>Beijing is sunny, 21 degrees 【0†source】; see also 【9†source】.",
+    ]
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    response = research.run("What is the weather in Beijing?")
+    events = list(response)
+
+    calls = [e.call for e in events if isinstance(e, ToolCallEvent)]
+    results = [e.result for e in events if isinstance(e, ToolResultEvent)]
+    assert [c.name for c in calls] == ["search", "click", "finish"]
+    beijing = (corpus / "beijing.md").resolve().as_uri()
+    assert results[0].content.startswith(
+        f"【0†Beijing weather†{beijing}\nBeijing is sunny and 21 degrees today.】\n\n【1†"
+    )
+    assert results[1].content == "# Beijing weather\n\nBeijing is sunny and 21 degrees today."
+    assert events[-1] == Done("stop", response.usage())
+    report = response.report()
+    assert report.text == "Beijing is sunny, 21 degrees 【0†source】; see also 【9†source】."
+    assert [(s.id, s.title, s.url) for s in report.sources] == [(0, "Beijing weather", beijing)]
+    assert "**Sources**" in report.markdown()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)).endswith("【9†source】.")
+    assert any(isinstance(e, ThinkingDelta) for e in events)
+
+
+def test_prompts_carry_the_fallback_instruction_forced_thinking_and_observations(tokenizer, glm_template, corpus):
+    replies = [
+        _action("search", '{"query": "Rome"}', thinking="Secret plan."),
+        _action("finish"),
+        "Done.</think>Rainy.",
+    ]
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    research.run("Rome?").finish()
+
+    first, second = (tokenizer.decode(p) for p in generator.prompts[:2])
+    assert first.startswith("[gMASK]<sop><|system|>\nYou are a research assistant")
+    assert first.endswith("<|user|>\nRome?<|assistant|>\n<think>")
+    assert (
+        '<|assistant|>\n{"name": "search", "arguments": {"query": "Rome"}}<|observation|>\n【0†Rome weather†'
+        in second
+    )
+    assert "Secret plan" not in second
+
+
+def test_a_template_with_its_own_system_prompt_gets_no_fallback(tokenizer, glm_template, corpus):
+    template = glm_template.replace("[gMASK]<sop>", "[gMASK]<sop><|system|>\nFixed research prompt.", 1)
+    research, generator = _research(tokenizer, template, [_action("finish"), "</think>Report."], corpus=corpus)
+
+    assert research.run("Q").report().text == "Report."
+    assert "You are a research assistant" not in tokenizer.decode(generator.prompts[0])
+
+
+def test_bad_actions_become_observations_and_the_loop_goes_on(tokenizer, glm_template, corpus):
+    replies = [
+        '</think>{"name": "search", "arguments": ',
+        _action("click", '{"link_id": 5}'),
+        _action("open", '{"url": "https://example.com"}'),
+        _action("open", '{"url": "/etc/passwd"}'),
+        _action("finish"),
+        "</think>Nothing found.",
+    ]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    response = research.run("Q")
+    results = response.tool_results()
+
+    assert [r.status for r in results] == ["invalid", "error", "error", "error"]
+    assert "there is no result 5 (results so far: none yet; search first)" in results[1].content
+    assert "no web access" in results[2].content
+    assert "outside the folders" in results[3].content
+    assert response.report().text == "Nothing found."
+
+
+def test_open_uses_the_fetcher(tokenizer, glm_template, corpus):
+    replies = [_action("open", '{"url": "example.com"}'), _action("finish"), "</think>It says hello."]
+    research, _ = _research(
+        tokenizer, glm_template, replies, corpus=corpus, fetch=lambda url: f"<p>Hello from {url}</p>"
+    )
+
+    assert research.run("Q").tool_results()[0].content == "Hello from https://example.com"
+
+
+def test_the_turn_limit_ends_without_a_report(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "weather"}')] * 3
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus, max_turns=2)
+
+    response = research.run("Q")
+    response.finish()
+
+    assert response.finish_reason == "round_limit"
+    assert response.report().text == ""
+    assert generator.remaining == 1
+
+
+def test_result_numbers_run_on_across_searches(tokenizer, glm_template):
+    class TwoResults:
+        def search(self, query, limit):
+            return [SearchResult(f"{query} {i}", f"https://x/{query}/{i}", "s") for i in range(2)]
+
+    replies = [
+        _action("search", '{"query": "a"}'),
+        _action("search", '{"query": "b"}'),
+        _action("finish"),
+        "</think>R 【3†source】",
+    ]
+    research, _ = _research(tokenizer, glm_template, replies, search=TwoResults())
+
+    response = research.run("Q")
+
+    assert response.tool_results()[1].content.startswith("【2†b 0†https://x/b/0\ns】\n\n【3†b 1†")
+    assert [s.title for s in response.report().sources] == ["b 1"]
+
+
+def test_a_failing_search_backend_is_an_observation(tokenizer, glm_template):
+    class Broken:
+        def search(self, query, limit):
+            raise TimeoutError("search service down")
+
+    replies = [_action("search", '{"query": "a"}'), _action("finish"), "</think>No data."]
+    research, _ = _research(tokenizer, glm_template, replies, search=Broken())
+
+    (result,) = research.run("Q").tool_results()
+
+    assert "TimeoutError: search service down" in result.content
+
+
+def test_cancel_stops_the_research(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "weather"}', thinking="A long long long chain of thought.")]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus)
+    response = research.run("Q")
+
+    for event in response:
+        if isinstance(event, ThinkingDelta):
+            response.cancel()
+
+    assert response.finish_reason == "cancelled"
+    assert response.messages()[-1].end == "interrupted"
