@@ -20,6 +20,7 @@ from .messages import (
     messages_from_openai,
     messages_to_openai,
     messages_to_template,
+    neutralize_control_tokens,
 )
 from .research import (
     RUMINATION_SAMPLING,
@@ -84,5 +85,6 @@ __all__ = [
     "messages_from_openai",
     "messages_to_openai",
     "messages_to_template",
+    "neutralize_control_tokens",
     "run_turn",
 ]

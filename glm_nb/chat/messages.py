@@ -22,6 +22,7 @@ from ..tools import ToolCall, ToolCallFormatError, ToolResult, ToolStatus, parse
 from .errors import MessageFormatError
 
 __all__ = [
+    "CONTROL_TOKENS",
     "AssistantEnd",
     "AssistantMessage",
     "Message",
@@ -32,6 +33,7 @@ __all__ = [
     "messages_from_openai",
     "messages_to_openai",
     "messages_to_template",
+    "neutralize_control_tokens",
 ]
 
 # stop: the model ended its turn; tool_calls: it asked for tools; length: the token limit cut it;
@@ -72,7 +74,26 @@ class ObservationMessage:
 
     @classmethod
     def from_result(cls, result: ToolResult) -> ObservationMessage:
-        return cls(result.content, result.call.id, result.call.name, result.status)
+        """The observation the model reads; control tokens in the result are neutralized (see below)."""
+        return cls(neutralize_control_tokens(result.content), result.call.id, result.call.name, result.status)
+
+
+# FORMAT.md, "Tokenizer": these strings are special tokens, and the tokenizer encodes them as such even inside
+# message text. A tool result or a web page containing "<|user|>" would otherwise end the observation and speak
+# as the user (prompt injection).
+CONTROL_TOKENS = (
+    "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>",
+    "[gMASK]", "[sMASK]", "[MASK]", "<sop>", "<eop>",
+)  # fmt: skip
+_WORD_JOINER = "\u2060"  # invisible; splits the string so that it no longer matches a special token
+
+
+def neutralize_control_tokens(text: str) -> str:
+    """`text` with every GLM special-token string broken by an invisible word joiner, so it stays plain text."""
+    for token in CONTROL_TOKENS:
+        if token in text:
+            text = text.replace(token, token[0] + _WORD_JOINER + token[1:])
+    return text
 
 
 Message = SystemMessage | UserMessage | AssistantMessage | ObservationMessage

@@ -10,6 +10,7 @@ from .calls import (
     format_tool_calls,
     parse_arguments,
     parse_tool_calls,
+    strip_code_fence,
 )
 from .docstrings import Docstring, parse_docstring
 from .errors import ToolArgumentError, ToolCallFormatError, ToolDefinitionError, ToolError
@@ -42,6 +43,7 @@ __all__ = [
     "parse_docstring",
     "parse_tool_calls",
     "run_tool_call",
+    "strip_code_fence",
     "tool",
     "type_schema",
     "validate_arguments",

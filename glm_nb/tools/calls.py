@@ -31,6 +31,7 @@ __all__ = [
     "classify_segment",
     "parse_tool_calls",
     "parse_arguments",
+    "strip_code_fence",
     "format_tool_call",
     "format_tool_calls",
 ]
@@ -71,7 +72,7 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
             continue
         name, _, rest = segment.partition("\n")
         try:
-            calls.append(ToolCall(name.strip(), parse_arguments(_strip_fence(rest)), raw=segment))
+            calls.append(ToolCall(name.strip(), parse_arguments(strip_code_fence(rest)), raw=segment))
         except ToolCallFormatError as e:
             calls.append(ToolCall(name.strip(), {}, error=str(e), raw=segment))
     return calls
@@ -107,13 +108,14 @@ def format_tool_calls(calls: list[ToolCall]) -> str:
     return CALL_SEPARATOR.join(format_tool_call(call) for call in calls)
 
 
-def _strip_fence(body: str) -> str:
+def strip_code_fence(body: str) -> str:
+    """`body` without a surrounding Markdown code fence (```json ... ```), stripped."""
     body = body.strip()
     if not body.startswith(_FENCE):
         return body
     body = body.partition("\n")[2]  # drop the opening fence line (```json)
     end = body.rfind(_FENCE)
-    return body[:end] if end >= 0 else body
+    return (body[:end] if end >= 0 else body).strip()
 
 
 def _json_compatible(value: Any) -> Any:

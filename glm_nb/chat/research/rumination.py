@@ -24,7 +24,15 @@ from datetime import date
 from pathlib import Path
 
 from ...engine import SamplingParams
-from ...tools import Tool, ToolArgumentError, ToolCall, ToolCallFormatError, ToolResult, parse_arguments
+from ...tools import (
+    Tool,
+    ToolArgumentError,
+    ToolCall,
+    ToolCallFormatError,
+    ToolResult,
+    parse_arguments,
+    strip_code_fence,
+)
 from ...tools import validate_arguments as _validate
 from ..backend import Backend
 from ..conversation import Conversation
@@ -113,9 +121,7 @@ class ResearchResponse(Response):
 def parse_action(text: str) -> ToolCall | None:
     """The action in a Rumination answer (thinking already removed); None when the text is not an action (a
     report); a call with `.error` set when it is a malformed one."""
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.partition("\n")[2].rsplit("```", 1)[0].strip()
+    body = strip_code_fence(text)
     if not body.startswith("{"):
         return None
     try:
