@@ -69,11 +69,12 @@ class Tool:
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
         }
 
-    def __call__(self, **arguments: Any) -> Any:
+    def __call__(self, *args: Any, **arguments: Any) -> Any:
+        """Call the function; keyword values are converted as the model's JSON would be (e.g. to Enum members)."""
         if self.function is None:
             raise ToolDefinitionError(f"Tool {self.name!r} has no Python function; run the call yourself.")
         converted = {k: (self.converters[k](v) if k in self.converters else v) for k, v in arguments.items()}
-        return self.function(**converted)
+        return self.function(*args, **converted)
 
 
 @overload

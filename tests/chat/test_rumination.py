@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glm_nb.chat import Done, ScriptedGenerator, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from glm_nb.chat import ChatError, Done, ScriptedGenerator, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent
 from glm_nb.chat.research import Rumination, SearchResult, parse_action
 from glm_nb.tools import ToolCall
 
@@ -23,6 +23,15 @@ def corpus(tmp_path):
 def _research(tokenizer, template, replies, **options):
     generator = ScriptedGenerator(tokenizer, replies)
     return Rumination(generator.backend(chat_template=template), **options), generator
+
+
+def test_the_research_needs_exactly_one_thing_to_search(tokenizer, glm_template, corpus):
+    backend = ScriptedGenerator(tokenizer).backend(chat_template=glm_template)
+
+    with pytest.raises(ChatError, match="one thing to search"):
+        Rumination(backend)
+    with pytest.raises(ChatError, match="one thing to search"):
+        Rumination(backend, corpus=corpus, search=object())
 
 
 def test_parse_action():

@@ -137,6 +137,7 @@ def test_decorator_keeps_the_function_callable_and_converts_enums():
 
     assert isinstance(describe, Tool)
     assert describe(unit="fahrenheit") == "FAHRENHEIT"
+    assert describe(Unit.CELSIUS, note="!") == "CELSIUS!"
 
 
 def test_decorator_with_name_and_description():

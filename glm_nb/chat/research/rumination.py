@@ -158,8 +158,8 @@ class Rumination:
         results_per_search: int = 5,
         page_chars: int = 8000,
     ):
-        if search is None and corpus is None:
-            raise ChatError("Give the research something to search: corpus='folder/' or search=YourSearchBackend().")
+        if (search is None) == (corpus is None):
+            raise ChatError("Give the research one thing to search: corpus='folder/' or search=YourSearchBackend().")
         self.backend = backend
         self.search = search if search is not None else LocalCorpus(corpus)
         self.fetch = fetch
