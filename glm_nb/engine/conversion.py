@@ -57,18 +57,25 @@ def convert(
     int4_block_size: int = 32,
     int4_lm_head: bool = True,
     int4_compute: str = "fp32",
+    int4_accuracy_level: int = 4,
+    top_k_output: int = 0,
     progress: bool = True,
 ) -> Path:
     """Convert checkpoint folder `src` into a glm-nb model folder `out` (replaced if it exists).
 
     precision: fp32 (CPU), fp16 / bf16 (CUDA), int4 (MatMulNBits weights; `int4_compute` sets the activation
     dtype: fp32 for CPU, fp16 or bf16 for CUDA). max_length: longest sequence the graph will run (default: the
-    checkpoint's `max_position_embeddings`).
+    checkpoint's `max_position_embeddings`). int4_accuracy_level: MatMulNBits' `accuracy_level` (0..4; on the CPU
+    4 quantizes activations to int8, 0 keeps them in the compute dtype). top_k_output: when > 0 the graph also
+    outputs the k largest logits of each row, so a GPU decode step copies 2k numbers instead of the whole row
+    (see topk_sampling.py).
     """
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
     if int4_compute not in ("fp32", "fp16", "bf16"):
         raise ConversionError(f"Unknown int4 compute dtype {int4_compute!r}; choose fp32, fp16 or bf16.")
+    if int4_accuracy_level not in range(5):
+        raise ConversionError(f"int4_accuracy_level must be 0, 1, 2, 3 or 4, got {int4_accuracy_level!r}.")
     ckpt = Checkpoint(src)
     ckpt.validate_files()
     if not (ckpt.folder / "tokenizer.json").exists():
@@ -79,7 +86,11 @@ def convert(
     max_length = int(max_length or spec.max_position_embeddings)
     if max_length < 2:
         raise ConversionError(f"max_length must be at least 2, got {max_length}.")
-    options = GraphOptions(precision, max_length, int4_block_size, int4_lm_head, int4_compute)
+    if not 0 <= top_k_output <= spec.vocab_size:
+        raise ConversionError(f"top_k_output must be between 0 (off) and the vocabulary size, got {top_k_output}.")
+    options = GraphOptions(
+        precision, max_length, int4_block_size, int4_lm_head, int4_compute, int4_accuracy_level, top_k_output
+    )
 
     out = Path(out).expanduser().absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +122,13 @@ def convert(
             pad_id=int(ckpt.config.get("pad_token_id") or vocab.get("<|endoftext|>", 0)),
             inputs=inputs,
             outputs=outputs,
-            source={"path": str(ckpt.folder), "int4_block_size": int4_block_size, "int4_lm_head": int4_lm_head},
+            source={
+                "path": str(ckpt.folder),
+                "int4_block_size": int4_block_size,
+                "int4_lm_head": int4_lm_head,
+                "int4_accuracy_level": int4_accuracy_level,
+                "top_k_output": top_k_output,
+            },
         ).save(tmp)
         _replace(tmp, out)
     except BaseException:

@@ -10,7 +10,8 @@ One layer (FORMAT.md, "One decoder layer"), x the residual stream [B, S, H]:
     h = post_attention_layernorm(x + a)          SkipSimplifiedLayerNormalization
     m = post_mlp_layernorm(down(silu(gate) * up))   gate, up = split(h @ Wgate_up)
 The final `model.norm` is one more Skip norm; `lm_head` runs only on the rows picked by `logits_index` [B, K]
-(the last real token of each row during prefill and decode, every position when scoring).
+(the last real token of each row during prefill and decode, every position when scoring). With
+`top_k_output=k` a TopK tail also outputs the k largest logits of each of those rows (topk_values, topk_ids).
 
 KV cache inputs/outputs are [B, Nkv, max_len, D]; the generator binds one buffer per layer as both past and
 present, and GroupQueryAttention writes the new rows in place (its shared-buffer mode).
@@ -41,6 +42,8 @@ class GraphOptions:
     int4_block_size: int = 32
     int4_lm_head: bool = True
     int4_compute: str = "fp32"  # activation dtype of an int4 graph: fp32 on CPU, fp16 / bf16 on CUDA
+    int4_accuracy_level: int = 4  # MatMulNBits accuracy_level: 0 = activations as they are, 4 = int8 on CPU
+    top_k_output: int = 0  # k > 0: also output the k largest logits per row (sampling on the device)
 
     @property
     def compute(self) -> str:
@@ -100,7 +103,9 @@ class _Glm4GraphBuilder:
 
     def _matmul_nbits(self, x: str, name: str, packed: str, scales, zeros, n: int, k: int) -> str:
         inputs = [x, packed, self._float(f"{name}.scales", scales), self.w.weight(f"{name}.qzeros", zeros)]
-        attrs = dict(K=k, N=n, bits=4, block_size=self.opt.int4_block_size, accuracy_level=4)
+        attrs = dict(
+            K=k, N=n, bits=4, block_size=self.opt.int4_block_size, accuracy_level=self.opt.int4_accuracy_level
+        )
         return self.w.node("MatMulNBits", inputs, name=name, domain=MS, **attrs)[0]
 
     def _linear(self, x: str, weight: np.ndarray, name: str, quantize: bool = True) -> str:
@@ -220,6 +225,18 @@ class _Glm4GraphBuilder:
             logits = w.node("Cast", [logits], name="logits_fp32", to=TensorProto.FLOAT)[0]
         w.rename_output(logits, "logits")
         w.output("logits", TensorProto.FLOAT, ["batch", "num_logits", s.vocab_size])
+        if self.opt.top_k_output:
+            self._top_k(self.opt.top_k_output)
+
+    def _top_k(self, k: int) -> None:
+        """topk_values [B, K, k] float32 and topk_ids [B, K, k] int64: sorted, ties to the lower id (ONNX TopK),
+        so a decode step can copy 2k numbers per row to the host instead of the whole vocabulary row."""
+        w = self.w
+        values, ids = w.node("TopK", ["logits", w.constant("top_k.k", [k])], n_out=2, name="top_k", axis=-1)
+        outputs = ((values, "topk_values", TensorProto.FLOAT), (ids, "topk_ids", TensorProto.INT64))
+        for produced, final, dtype in outputs:
+            w.rename_output(produced, final)
+            w.output(final, dtype, ["batch", "num_logits", k])
 
 
 def build_glm4_graph(ckpt: Checkpoint, writer: GraphWriter, options: GraphOptions, progress=lambda n: None) -> None:
