@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnxruntime as ort
 
 from ..errors import ModelLoadError
+from .graph_plan import GraphIds
 from .metadata import ModelMetadata
 from .tokenizer import Tokenizer, load_chat_template
 
@@ -34,7 +35,14 @@ class Engine:
     tokenizer: Tokenizer
     chat_template: str | None
     provider: str  # the provider actually running the graph (ORT may silently fall back to CPU)
-    cuda_graph: bool = False
+    cuda_graph: bool = False  # the session may capture decode steps as CUDA graphs (see graph_plan.py)
+    graph_ids: GraphIds = field(default_factory=GraphIds, compare=False, repr=False)  # one per Generator
+
+    @property
+    def top_k_output(self) -> int:
+        """k when the graph also outputs the k largest logits per row (converted with top_k_output), else 0."""
+        spec = self.metadata.outputs.get("topk_values")
+        return int(spec[1][-1]) if spec else 0
 
     @property
     def device(self) -> str:
@@ -55,7 +63,9 @@ class Engine:
     ) -> Engine:
         """Open a model folder made by `glm_nb.convert`. device: "auto" (CUDA when usable), "cuda" or "cpu".
 
-        cuda_graph: capture decode steps as CUDA graphs (CUDA only; see Generator).
+        cuda_graph: capture decode steps as CUDA graphs (CUDA only; see Generator). Every node must then run on the
+        CUDA provider, which holds for fp16 / bf16 / int4-with-fp16-or-bf16 models: GroupQueryAttention has no
+        fp32 CUDA kernel.
         """
         folder = Path(folder).expanduser()
         if device not in DEVICES:
@@ -76,6 +86,14 @@ class Engine:
                 f"{folder} was converted for CUDA ({meta.compute_dtype} activations) but no CUDA device is usable "
                 "here. Convert with `--precision fp32` or `--precision int4` for the CPU."
             )
+        if want_cuda and meta.compute_dtype == "fp32":
+            if cuda_graph:
+                raise ModelLoadError(
+                    f"{folder} computes in fp32, and GroupQueryAttention has CUDA kernels for fp16 and bf16 only, so "
+                    "its attention would run on the CPU, which CUDA graphs forbid. Convert with `--precision bf16` "
+                    "(or fp16, or int4 with `--int4-compute bf16`), or load with cuda_graph=False."
+                )
+            log.warning("%s computes in fp32: attention will run on the CPU. Convert with --precision bf16.", folder)
         session = _open_session(model_path, want_cuda, threads, cuda_graph)
         provider = session.get_providers()[0]
         if want_cuda and provider != CUDA:
@@ -108,6 +126,11 @@ def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool)
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # ORT raises its own exception types (Fail, InvalidProtobuf, ...) from pybind
+        if cuda and cuda_graph and "graph" in str(e).lower():
+            raise ModelLoadError(
+                f"onnxruntime cannot capture {path} as CUDA graphs ({str(e)[:300]}): some node has no CUDA kernel "
+                "for this model's dtype. Load with cuda_graph=False, or convert with `--precision bf16`."
+            ) from e
         raise ModelLoadError(
             f"onnxruntime cannot load {path} ({type(e).__name__}: {str(e)[:300]}). The file is damaged or from an "
             "incompatible version; convert the checkpoint again."

@@ -13,6 +13,12 @@ Per step the graph sees (B = batch, S = chunk length, right padding between rows
     logits_index [B, 1] int64 (last real position of each row in the chunk), position_ids [B, S] (only for
     graphs whose rotary runs outside GroupQueryAttention), and the KV buffers [B, Nkv, max_len, D].
 Decode binds fixed buffers once and refreshes them in place, so a decode step allocates nothing.
+
+On CUDA every one of them is a device OrtValue. A decode step copies the new ids and `seqlens_k` up (12 bytes a
+row) and one of two things down: the k largest logits of each row, when the graph has a top-k tail (converted
+with `top_k_output`) and the sampling settings let those decide the draw exactly (topk_sampling.py), or else
+the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are captured as a CUDA graph
+once per Generator and replayed; prefill and scoring run uncaptured (graph_plan.py says why and how).
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ import onnxruntime as ort
 
 from ..errors import GenerationError, PromptTooLongError
 from .engine import Engine
+from .graph_plan import UNCAPTURED, StepPlan, decode_plan, prefill_plan, run_options_entries
 from .kv_cache import KVCache
 from .sampling import SamplingParams, make_rng, sample
+from .topk_sampling import covers, sample_top_k
 
-__all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT"]
+__all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "READBACKS"]
 
 DEFAULT_CONTEXT = 8192  # KV buffer length when the caller gives none (capped by the graph's max_length)
+READBACKS = ("auto", "logits")  # auto: the device top-k when the graph has one and it decides the draw exactly
 
 
 @dataclass
@@ -46,14 +55,22 @@ class _Buffers:
     def __init__(self, engine: Engine, batch: int, device: str):
         self.device = device
         meta = engine.metadata
-        self.input_ids = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1), np.int64), device)
-        self.position_ids = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1), np.int64), device)
-        self.seqlens_k = ort.OrtValue.ortvalue_from_numpy(np.zeros(batch, np.int32), device)
-        self.logits_index = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1), np.int64), device)
+
+        def zeros(shape, dtype) -> ort.OrtValue:
+            return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype), device)
+
+        self.input_ids = zeros((batch, 1), np.int64)
+        self.position_ids = zeros((batch, 1), np.int64)
+        self.seqlens_k = zeros(batch, np.int32)
+        self.logits_index = zeros((batch, 1), np.int64)  # prefill: last real position of each row's chunk
+        self.decode_logits_index = zeros((batch, 1), np.int64)  # decode: always 0 (one token per row)
         # total_sequence_length is a CPU input of GroupQueryAttention even on CUDA.
         self.total_len_host = np.zeros((), np.int32)
         self.total_len = ort.OrtValue.ortvalue_from_numpy(self.total_len_host)
-        self.logits = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, 1, meta.vocab_size), np.float32), device)
+        self.logits = zeros((batch, 1, meta.vocab_size), np.float32)
+        k = engine.top_k_output
+        self.topk_values = zeros((batch, 1, k), np.float32) if k else None
+        self.topk_ids = zeros((batch, 1, k), np.int64) if k else None
 
 
 class Generator:
@@ -65,15 +82,30 @@ class Generator:
         batch_size: int = 1,
         max_length: int | None = None,
         stop_ids: tuple[int, ...] | None = None,
+        cuda_graph: bool | None = None,
+        readback: str = "auto",
     ):
-        """stop_ids: tokens that end generation (default: the model's; `()` to always run max_new_tokens)."""
+        """stop_ids: tokens that end generation (default: the model's; `()` to always run max_new_tokens).
+
+        cuda_graph: capture decode steps as a CUDA graph (default: whatever the engine was loaded with; False runs
+        them uncaptured on a graph-enabled engine). On the CPU, which captures nothing, True runs decode with
+        exactly the inputs a captured graph would see: that is how the CPU tests check the graph path.
+        readback: "auto" samples from the graph's device top-k when it has one and the sampling settings allow,
+        "logits" always copies the whole last logits row to the host.
+        """
         meta = engine.metadata
         if max_length is not None and max_length > meta.max_length:
             raise GenerationError(
                 f"max_length {max_length} exceeds what the model was converted for ({meta.max_length}); "
                 f"convert again with `--max-length {max_length}` (the checkpoint's own limit permitting)."
             )
+        if readback not in READBACKS:
+            raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")
+        graph = engine.cuda_graph if cuda_graph is None else cuda_graph
+        if graph and engine.device == "cuda" and not engine.cuda_graph:
+            raise GenerationError("cuda_graph=True needs an engine loaded with Engine.load(..., cuda_graph=True).")
         self.engine = engine
+        self.readback = readback
         self.batch_size = batch_size
         self.max_length = int(max_length or min(meta.max_length, DEFAULT_CONTEXT))
         self.sampling = sampling or SamplingParams()
@@ -83,12 +115,15 @@ class Generator:
         device = engine.device
         self.cache = KVCache(meta, batch_size, self.max_length, device)
         self._buf = _Buffers(engine, batch_size, device)
-        self._decode = self._new_binding()
+        self._top_k = engine.top_k_output
+        self._decode = self._new_binding(self._buf.decode_logits_index)
         for name, value in (("input_ids", self._buf.input_ids), ("position_ids", self._buf.position_ids)):
             if name != "position_ids" or self._needs_positions:
                 self._decode.bind_ortvalue_input(name, value)
-        self._prefill = self._new_binding()
-        self._run_options = ort.RunOptions()
+        self._prefill = self._new_binding(self._buf.logits_index)
+        self._graph_id = engine.graph_ids.allocate() if graph else None  # own buffers, own graph
+        self._uncaptured = _run_options(StepPlan(UNCAPTURED, 0))
+        self._decode_options = _run_options(StepPlan(self._graph_id, self.max_length)) if graph else self._uncaptured
         self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
         self._kv_len = np.zeros(batch_size, np.int64)  # tokens of each row already in the KV cache
         self._new = 0  # tokens sampled since the last prompt change
@@ -96,14 +131,19 @@ class Generator:
         self._rng = make_rng(self.sampling.seed)
         self._seed = self.sampling.seed
 
-    def _new_binding(self, logits: bool = True) -> ort.IOBinding:
+    def _new_binding(self, logits_index: ort.OrtValue | None) -> ort.IOBinding:
+        """KV buffers, seqlens_k, total_sequence_length; with a logits_index also the outputs a step is sampled
+        from (logits, and the top-k when the graph has one). score() passes None and binds its own."""
         binding = self.engine.session.io_binding()
         self.cache.bind(binding)
         binding.bind_ortvalue_input("seqlens_k", self._buf.seqlens_k)
         binding.bind_ortvalue_input("total_sequence_length", self._buf.total_len)
-        if logits:
-            binding.bind_ortvalue_input("logits_index", self._buf.logits_index)
+        if logits_index is not None:
+            binding.bind_ortvalue_input("logits_index", logits_index)
             binding.bind_ortvalue_output("logits", self._buf.logits)
+            if self._top_k:
+                binding.bind_ortvalue_output("topk_values", self._buf.topk_values)
+                binding.bind_ortvalue_output("topk_ids", self._buf.topk_ids)
         return binding
 
     # -- state ----------------------------------------------------------------------------------------------------
@@ -185,8 +225,8 @@ class Generator:
             raise GenerationError("No tokens yet: call append_tokens() or set_prompt() first.")
         if self.sampling.seed != self._seed:
             self._rng, self._seed = make_rng(self.sampling.seed), self.sampling.seed
-        logits = self._forward()  # [B, V]
-        next_ids = sample(logits, self.sampling, self._rng, self._tokens)
+        self._forward()
+        next_ids = self._next_ids()
         self._new += 1
         for row, token in enumerate(next_ids):
             if self._done[row]:
@@ -207,7 +247,7 @@ class Generator:
         self.rewind_to(0)
         self.append_tokens(ids)
         n = len(self._tokens[0])
-        binding = self._new_binding(logits=False)
+        binding = self._new_binding(None)
         every = ort.OrtValue.ortvalue_from_numpy(np.arange(n, dtype=np.int64)[None], self._buf.device)
         binding.bind_ortvalue_input("logits_index", every)
         binding.bind_output("logits", self._buf.device)  # bound last, so it is the last of get_outputs()
@@ -215,8 +255,12 @@ class Generator:
         self._kv_len[0] = n - 1  # leave the last token pending so generation can continue from here
         return binding.get_outputs()[-1].numpy()[0]
 
+    def last_logits(self) -> np.ndarray:
+        """The logits the last step was sampled from, copied to the host: [B, V] float32."""
+        return self._buf.logits.numpy()[:, 0, :].copy()
+
     # -- the model ------------------------------------------------------------------------------------------------
-    def _forward(self) -> np.ndarray:
+    def _forward(self) -> None:
         pending = [t[int(k) :] for t, k in zip(self._tokens, self._kv_len)]
         counts = np.array([len(p) for p in pending])
         if counts.max() == 0:
@@ -231,17 +275,23 @@ class Generator:
             self._run_decode(pending)
             self.stats.decode_tokens += int(counts.sum())
         else:
+            self._buf.logits_index.update_inplace((counts - 1).astype(np.int64)[:, None])
             self._run_chunk(self._prefill, pending, self._kv_len)
             self.stats.prefill_tokens += int(counts.sum())
         self._kv_len += counts
-        return self._buf.logits.numpy()[:, 0, :]
 
-    def _step_inputs(self, counts: np.ndarray, start: np.ndarray) -> None:
-        """Refresh seqlens_k / total_sequence_length / logits_index in place for a chunk of `counts` per row."""
-        total = start + counts
-        self._buf.seqlens_k.update_inplace((total - 1).astype(np.int32))
-        self._buf.total_len_host[...] = total.max()  # CPU OrtValue sharing this array's memory
-        self._buf.logits_index.update_inplace((counts - 1).astype(np.int64)[:, None])
+    def _next_ids(self) -> np.ndarray:
+        """One id per row from the step just run: from the device top-k when that decides the draw exactly,
+        else from the whole logits row (copied from the device on CUDA)."""
+        if self._top_k and self.readback == "auto" and covers(self.sampling, self._top_k):
+            values, ids = self._buf.topk_values.numpy()[:, 0], self._buf.topk_ids.numpy()[:, 0]  # [B, k]
+            return sample_top_k(values, ids, self.sampling, self._rng)
+        return sample(self._buf.logits.numpy()[:, 0, :], self.sampling, self._rng, self._tokens)
+
+    def _step_inputs(self, totals: np.ndarray, plan: StepPlan) -> None:
+        """Refresh seqlens_k in place and set total_sequence_length for a step ending at `totals` tokens per row."""
+        self._buf.seqlens_k.update_inplace((totals - 1).astype(np.int32))
+        self._buf.total_len_host[...] = plan.total_length  # CPU OrtValue sharing this array's memory
         self.stats.forward_calls += 1
 
     def _run_decode(self, pending: list[list[int]]) -> None:
@@ -249,8 +299,9 @@ class Generator:
         self._buf.input_ids.update_inplace(ids)
         if self._needs_positions:
             self._buf.position_ids.update_inplace(self._kv_len[:, None].astype(np.int64))
-        self._step_inputs(np.ones(self.batch_size, np.int64), self._kv_len)
-        self.engine.session.run_with_iobinding(self._decode, self._run_options)
+        totals = self._kv_len + 1
+        self._step_inputs(totals, decode_plan(totals, self._graph_id, self.max_length))
+        self.engine.session.run_with_iobinding(self._decode, self._decode_options)
 
     def _run_chunk(self, binding: ort.IOBinding, pending: list[list[int]], start: np.ndarray) -> None:
         counts = np.array([len(p) for p in pending], np.int64)
@@ -263,8 +314,9 @@ class Generator:
         if self._needs_positions:
             positions = np.minimum(start[:, None] + np.arange(width)[None], self.max_length - 1)
             binding.bind_ortvalue_input("position_ids", ort.OrtValue.ortvalue_from_numpy(positions, device))
-        self._step_inputs(counts, start)
-        self.engine.session.run_with_iobinding(binding, self._run_options)
+        totals = start + counts
+        self._step_inputs(totals, prefill_plan(totals))
+        self.engine.session.run_with_iobinding(binding, self._uncaptured)
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:
@@ -286,3 +338,10 @@ class Generator:
             f"The sequence would be {n} tokens but this generator's context holds {self.max_length} "
             f"(including room for one new token). Shorten the prompt or start a new conversation, or {more}."
         )
+
+
+def _run_options(plan: StepPlan) -> ort.RunOptions:
+    options = ort.RunOptions()
+    for key, value in run_options_entries(plan).items():
+        options.add_run_config_entry(key, value)
+    return options

@@ -1,0 +1,305 @@
+"""The GPU decode path's logic, checked on the CPU: CUDA-graph bookkeeping, the inputs a captured decode step
+sees, sampling from a device-side top-k, and the fp16 / bf16 / int4-on-GPU graphs the converter emits.
+
+What needs a real GPU (capture and replay, the CUDA kernels) is in test_cuda.py, skipped without one.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import glm_nb
+from glm_nb.cli import main as cli_main
+from glm_nb.engine import Engine, Generator, SamplingParams
+from glm_nb.engine import generator as generator_module
+from glm_nb.engine.graph_plan import UNCAPTURED, GraphIds, StepPlan, decode_plan, prefill_plan, run_options_entries
+from glm_nb.engine.metadata import ModelMetadata
+from glm_nb.engine.sampling import make_rng, sample
+from glm_nb.engine.tokenizer import Tokenizer
+from glm_nb.engine.topk_sampling import covers, sample_top_k
+from glm_nb.errors import ConversionError, GenerationError
+
+PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
+TOP_K = 8
+
+
+def run(gen: Generator, n: int) -> list[int]:
+    for _ in range(n):
+        gen.generate_next_token()
+    return gen.tokens[-n:]
+
+
+def cpu_engine(folder) -> Engine:
+    """An Engine around a plain CPU session, for graphs Engine.load keeps for CUDA (fp16 compute runs on ORT's CPU
+    provider, slowly; bf16 does not)."""
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    meta = ModelMetadata.load(folder)
+    return Engine(folder, session, meta, Tokenizer(folder / "tokenizer.json"), None, "CPUExecutionProvider")
+
+
+@pytest.fixture(scope="module")
+def topk_engine(tiny, tmp_path_factory):
+    out = glm_nb.convert(tiny.src, tmp_path_factory.mktemp("topk") / "m", top_k_output=TOP_K, progress=False)
+    return Engine.load(out, device="cpu", threads=1)
+
+
+# -- graph-id bookkeeping ---------------------------------------------------------------------------------------
+def test_prefill_runs_uncaptured_with_the_real_total_length():
+    plan = prefill_plan(np.array([5, 12]))
+    assert plan == StepPlan(UNCAPTURED, 12) and not plan.captured
+    assert run_options_entries(plan) == {"gpu_graph_id": "-1"}
+
+
+def test_captured_decode_passes_the_buffer_length_and_its_graph_id():
+    assert decode_plan(np.array([40, 7]), graph_id=3, buffer_length=128) == StepPlan(3, 128)
+    assert decode_plan(np.array([40, 7]), graph_id=None, buffer_length=128) == StepPlan(UNCAPTURED, 40)
+    assert run_options_entries(StepPlan(3, 128)) == {"gpu_graph_id": "3"}
+    with pytest.raises(ValueError, match="exceeds"):
+        decode_plan(np.array([129]), graph_id=3, buffer_length=128)
+
+
+def test_graph_ids_are_unique_across_threads_and_never_zero():
+    ids, seen = GraphIds(), []
+
+    def take():
+        seen.extend(ids.allocate() for _ in range(200))
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 801))
+
+
+def test_each_graph_generator_gets_its_own_id(tiny):
+    a = Generator(tiny.engine, max_length=32, cuda_graph=True)
+    b = Generator(tiny.engine, max_length=32, cuda_graph=True)
+    plain = Generator(tiny.engine, max_length=32)
+    assert a._graph_id != b._graph_id and None not in (a._graph_id, b._graph_id)
+    assert plain._graph_id is None
+
+
+# -- the inputs a captured decode step sees, run on the CPU --------------------------------------------------------
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
+def test_graph_mode_decode_inputs_give_the_same_tokens(fixture, request):
+    """total_sequence_length = buffer length (as under capture) must not change what GroupQueryAttention computes."""
+    engine = request.getfixturevalue(fixture).engine
+    plain = Generator(engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=())
+    graph = Generator(engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=(), cuda_graph=True)
+    for gen in (plain, graph):
+        gen.append_tokens(PROMPT)
+        run(gen, 12)
+        gen.rewind_to(len(PROMPT) + 4)  # prefill again from the middle, then decode on
+        run(gen, 10)
+    assert graph.tokens == plain.tokens
+    assert np.abs(graph.last_logits() - plain.last_logits()).max() <= 1e-5
+
+
+def test_graph_mode_batch_with_ragged_prompts(tiny):
+    short, long = PROMPT[:5], PROMPT + [21, 22, 23]
+    gens = [
+        Generator(tiny.engine, SamplingParams(max_new_tokens=1000), batch_size=2, max_length=64, stop_ids=(), **kw)
+        for kw in ({}, {"cuda_graph": True})
+    ]
+    for gen in gens:
+        gen.append_tokens([short, long])
+        run(gen, 10)
+    assert gens[0].sequence(0) == gens[1].sequence(0) and gens[0].sequence(1) == gens[1].sequence(1)
+
+
+def test_decode_keeps_every_bound_address(topk_engine):
+    """A CUDA graph replays captured addresses: decode must refresh its buffers in place, never rebind them."""
+    gen = Generator(topk_engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=(), cuda_graph=True)
+    buf = gen._buf
+    values = [buf.input_ids, buf.seqlens_k, buf.decode_logits_index, buf.logits, buf.topk_values, buf.topk_ids]
+    values += gen.cache.keys + gen.cache.values
+    before = [v.data_ptr() for v in values]
+    gen.set_prompt(PROMPT)
+    run(gen, 6)
+    assert [v.data_ptr() for v in values] == before
+    assert not buf.decode_logits_index.numpy().any()  # decode picks row 0 of its one-token chunk, always
+
+
+def test_cuda_graph_needs_a_graph_engine_on_cuda(tiny):
+    class FakeCuda:  # an engine that runs on CUDA but was loaded without graphs
+        engine = tiny.engine
+        metadata, graph_ids, cuda_graph, device, top_k_output = engine.metadata, engine.graph_ids, False, "cuda", 0
+
+    with pytest.raises(GenerationError, match="cuda_graph=True"):
+        Generator(FakeCuda(), max_length=32, cuda_graph=True)
+    with pytest.raises(GenerationError, match="readback"):
+        Generator(tiny.engine, max_length=32, readback="top")
+
+
+# -- sampling from a device-side top-k ------------------------------------------------------------------------------
+def test_covers_says_when_the_top_k_decides_the_draw():
+    assert covers(SamplingParams(), 1)  # greedy
+    assert covers(SamplingParams(temperature=0.7, top_k=40, top_p=0.9), 64)
+    assert not covers(SamplingParams(temperature=0.7, top_k=40), 32)  # needs more candidates than there are
+    assert not covers(SamplingParams(temperature=0.7), 64)  # the whole distribution
+    assert not covers(SamplingParams(repetition_penalty=1.2), 64)  # the penalty can move tokens across the cut
+    assert not covers(SamplingParams(), 0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(),
+        SamplingParams(temperature=0.8, top_k=8),
+        SamplingParams(temperature=1.3, top_k=5, top_p=0.7),
+        SamplingParams(temperature=0.6, top_k=16, top_p=0.95),
+    ],
+)
+def test_sampling_from_the_top_k_equals_sampling_from_the_whole_row(params):
+    logits = np.random.default_rng(0).normal(scale=3.0, size=(3, 500)).astype(np.float32)
+    k = 16
+    ids = np.argsort(-logits, axis=1, kind="stable")[:, :k]  # what TopK outputs: sorted, ties to the lower id
+    values = np.take_along_axis(logits, ids, axis=1)
+    for seed in range(25):
+        full = sample(logits, params, make_rng(seed))
+        top = sample_top_k(values, ids, params, make_rng(seed))
+        assert full.tolist() == top.tolist(), seed
+
+
+def test_greedy_ties_go_to_the_lower_id_as_argmax_does():
+    logits = np.zeros((1, 10), np.float32)
+    logits[0, [3, 7]] = 5.0
+    values, ids = np.array([[5.0, 5.0]], np.float32), np.array([[7, 3]])  # candidates in any order
+    assert sample_top_k(values, ids, SamplingParams(), make_rng(0))[0] == sample(logits, SamplingParams(), None)[0]
+
+
+# -- the graph's top-k tail, run on the CPU ----------------------------------------------------------------------------
+def test_top_k_output_is_in_the_graph_and_the_metadata(topk_engine):
+    outputs = {o.name for o in topk_engine.session.get_outputs()}
+    assert {"logits", "topk_values", "topk_ids"} <= outputs
+    assert topk_engine.top_k_output == TOP_K
+    assert topk_engine.metadata.source["top_k_output"] == TOP_K
+
+
+def test_top_k_outputs_are_the_largest_logits_of_the_row(topk_engine):
+    gen = Generator(topk_engine, max_length=64)
+    gen.set_prompt(PROMPT)
+    gen.generate_next_token()
+    logits = gen.last_logits()[0]
+    values, ids = gen._buf.topk_values.numpy()[0, 0], gen._buf.topk_ids.numpy()[0, 0]
+    assert ids.tolist() == np.argsort(-logits, kind="stable")[:TOP_K].tolist()
+    assert np.array_equal(values, logits[ids])
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [dict(), dict(temperature=0.9, top_k=6, top_p=0.9, seed=7), dict(temperature=1.0, top_k=8, seed=3)],
+)
+def test_top_k_readback_generates_what_logits_readback_does(topk_engine, sampling, monkeypatch):
+    calls = []
+    monkeypatch.setattr(generator_module, "sample_top_k", lambda *a: calls.append(1) or sample_top_k(*a))
+    tokens = []
+    for readback in ("auto", "logits"):
+        params = SamplingParams(max_new_tokens=1000, **sampling)
+        gen = Generator(topk_engine, params, max_length=64, stop_ids=(), readback=readback, cuda_graph=True)
+        gen.set_prompt(PROMPT)
+        tokens.append(run(gen, 16))
+    assert tokens[0] == tokens[1]
+    assert len(calls) == 16  # "auto" really sampled from the top-k, "logits" did not
+
+
+def test_settings_the_top_k_cannot_decide_fall_back_to_the_whole_row(topk_engine, tiny):
+    params = SamplingParams(max_new_tokens=1000, temperature=1.0, seed=5, repetition_penalty=1.3)
+    a = Generator(topk_engine, params, max_length=64, stop_ids=())
+    b = Generator(tiny.engine, params, max_length=64, stop_ids=())
+    for gen in (a, b):
+        gen.set_prompt(PROMPT)
+    assert run(a, 10) == run(b, 10)
+
+
+# -- fp16 / bf16 / int4-for-GPU graphs -------------------------------------------------------------------------------
+def _register_ort_layer_norm_schema() -> None:
+    """SimplifiedLayerNormalization is an ONNX Runtime op in the default domain that onnx itself does not define;
+    declare it so that onnx.checker can check the rest of the graph."""
+    try:
+        onnx.defs.get_schema("SimplifiedLayerNormalization", 21, "")
+        return
+    except onnx.defs.SchemaError:
+        pass
+    T = onnx.defs.OpSchema.FormalParameter
+    schema = onnx.defs.OpSchema(
+        "SimplifiedLayerNormalization",
+        "",
+        1,
+        inputs=[T("X", "T"), T("scale", "T")],
+        outputs=[T("Y", "T")],
+        type_constraints=[("T", ["tensor(float)", "tensor(float16)", "tensor(bfloat16)"], "")],
+        attributes=[
+            onnx.defs.OpSchema.Attribute("axis", onnx.defs.OpSchema.AttrType.INT, ""),
+            onnx.defs.OpSchema.Attribute("epsilon", onnx.defs.OpSchema.AttrType.FLOAT, ""),
+            onnx.defs.OpSchema.Attribute("stash_type", onnx.defs.OpSchema.AttrType.INT, ""),
+        ],
+    )
+    onnx.defs.register_schema(schema)
+
+
+FLOAT_TYPES = {"fp16": onnx.TensorProto.FLOAT16, "bf16": onnx.TensorProto.BFLOAT16}
+
+
+@pytest.mark.parametrize(
+    "precision, kwargs",
+    [("fp16", {}), ("bf16", {}), ("int4", {"int4_compute": "fp16"}), ("int4", {"int4_compute": "bf16"})],
+)
+def test_gpu_precisions_emit_valid_typed_graphs(tiny, tmp_path, precision, kwargs):
+    out = glm_nb.convert(tiny.src, tmp_path / "m", precision=precision, top_k_output=4, progress=False, **kwargs)
+    model = onnx.load(str(out / "model.onnx"))
+    _register_ort_layer_norm_schema()
+    onnx.checker.check_model(model, full_check=True)
+    compute = FLOAT_TYPES[kwargs.get("int4_compute", precision)]
+    types = {v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]}
+    assert types["past_key_values.0.key"] == types["present.1.value"] == compute
+    assert types["logits"] == types["topk_values"] == onnx.TensorProto.FLOAT
+    floats = {t.data_type for t in model.graph.initializer} - {onnx.TensorProto.INT64, onnx.TensorProto.UINT8}
+    assert floats == {compute}  # no stray fp32 weight to force a Cast or a CPU fallback
+    try:  # ORT's CPU provider type-checks the whole graph; where it lacks a kernel (bf16 MatMul), it says so
+        ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        assert "NOT_IMPLEMENTED" in str(e), str(e)[:300]
+
+
+def test_fp16_graph_runs_on_the_cpu_close_to_fp32(tiny, tmp_path):
+    out = glm_nb.convert(tiny.src, tmp_path / "fp16", precision="fp16", progress=False)
+    ours = Generator(cpu_engine(out), max_length=64).score(PROMPT)
+    ref = Generator(tiny.engine, max_length=64).score(PROMPT)
+    assert np.isfinite(ours).all()
+    assert np.abs(ours - ref).max() <= 0.02 * np.abs(ref).max()
+
+
+def test_int4_with_fp16_compute_runs_on_the_cpu_close_to_int4_fp32(tiny, tmp_path):
+    kw = dict(precision="int4", int4_accuracy_level=0, progress=False)
+    half = glm_nb.convert(tiny.src, tmp_path / "int4h", int4_compute="fp16", **kw)
+    full = glm_nb.convert(tiny.src, tmp_path / "int4f", **kw)
+    ours = Generator(cpu_engine(half), max_length=64).score(PROMPT)
+    ref = Generator(Engine.load(full, device="cpu"), max_length=64).score(PROMPT)
+    assert np.abs(ours - ref).max() <= 0.02 * np.abs(ref).max()
+
+
+def test_int4_accuracy_level_reaches_every_matmul_nbits(tiny, tmp_path):
+    out = glm_nb.convert(tiny.src, tmp_path / "m", precision="int4", int4_accuracy_level=0, progress=False)
+    nodes = [n for n in onnx.load(str(out / "model.onnx"), load_external_data=False).graph.node]
+    levels = {a.i for n in nodes if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
+    assert levels == {0}
+    with pytest.raises(ConversionError, match="accuracy_level"):
+        glm_nb.convert(tiny.src, tmp_path / "bad", precision="int4", int4_accuracy_level=5, progress=False)
+    with pytest.raises(ConversionError, match="top_k_output"):
+        glm_nb.convert(tiny.src, tmp_path / "bad", top_k_output=-1, progress=False)
+
+
+def test_cli_convert_passes_the_gpu_options(tiny, tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["convert", str(tiny.src), "-o", str(out), "--precision", "int4", "--int4-compute", "fp16"]
+    assert cli_main([*args, "--int4-accuracy-level", "1", "--top-k-output", "5", "--quiet"]) == 0
+    meta = ModelMetadata.load(out)
+    assert meta.compute_dtype == "fp16" and meta.source["int4_accuracy_level"] == 1
+    assert meta.outputs["topk_ids"][1][-1] == 5
