@@ -64,16 +64,16 @@ class LocalBackend:
         self._epoch = 0  # bumped by each completion; an older stream finding it changed was superseded
 
     @classmethod
-    def from_engine(cls, engine: Engine, sampling: SamplingParams | None = None) -> LocalBackend:
-        """A backend over a fresh `Generator` of a loaded `Engine`."""
-        generator = Generator(engine, sampling=sampling or SamplingParams(), batch_size=1)
+    def from_engine(cls, engine: Engine, *, max_length: int | None = None) -> LocalBackend:
+        """A backend over a fresh `Generator` of a loaded `Engine`; `max_length` sizes its KV cache (tokens)."""
+        generator = Generator(engine, SamplingParams(), batch_size=1, max_length=max_length)
         return cls(
             generator,
             engine.tokenizer,
             stop_ids=engine.stop_ids,
             chat_template=engine.chat_template,
             name=engine.metadata.name,
-            context_length=engine.metadata.max_length,
+            context_length=generator.max_length,
         )
 
     @property
