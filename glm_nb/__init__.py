@@ -3,8 +3,24 @@
 Importing this package loads no model and starts nothing.
 """
 
-from .engine import Engine, Generator, IncrementalDetokenizer, SamplingParams, convert
+from .chat import Conversation, LocalBackend, Response, Rumination
+from .engine import Engine, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .errors import GlmError
+from .tools import Tool, tool
 
-__all__ = ["convert", "Engine", "Generator", "SamplingParams", "IncrementalDetokenizer", "GlmError"]
+__all__ = [
+    "convert",
+    "open_model",
+    "Engine",
+    "Generator",
+    "SamplingParams",
+    "IncrementalDetokenizer",
+    "Conversation",
+    "LocalBackend",
+    "Response",
+    "Rumination",
+    "Tool",
+    "tool",
+    "GlmError",
+]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from .chat import ChatTemplate
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .engine.run import generate
 from .errors import GlmError
@@ -66,9 +67,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _chat_prompt(engine, text: str) -> str:
-    from .chat.template import render_user_prompt  # the chat layer is above the engine; the CLI above both
-
-    return render_user_prompt(engine.chat_template, text)
+    if not engine.chat_template:
+        raise GlmError(f"{engine.folder} has no chat template; use --prompt with the raw prompt text instead.")
+    return ChatTemplate(engine.chat_template).render([{"role": "user", "content": text}])
 
 
 def _generate(args) -> int:

@@ -1,0 +1,54 @@
+"""The `glm-nb` command line: convert and generate, in-process and as `python -m glm_nb`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from glm_nb.cli import main
+from glm_nb.engine import Engine, Generator, SamplingParams
+
+
+def test_convert_then_generate_json_equals_the_python_api(tiny, tmp_path, capsys):
+    assert main(["convert", str(tiny.src), "-o", str(tmp_path / "m"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "m"), "--prompt-ids", "7,30,111,42", "--max-new-tokens", "6",
+                 "--json"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"token_ids", "text", "prompt_tokens", "ttft_ms", "decode_tok_s", "provider"}
+    assert result["prompt_tokens"] == 4 and result["provider"] == "CPUExecutionProvider"
+    gen = Generator(Engine.load(tmp_path / "m", device="cpu"), SamplingParams(max_new_tokens=6))
+    gen.set_prompt([7, 30, 111, 42])
+    expected = []
+    while not gen.is_done():
+        gen.generate_next_token()
+        expected.append(gen.last_token)
+    assert result["token_ids"] == expected
+
+
+def test_chat_renders_the_checkpoints_template(tiny, capsys):
+    assert main(["generate", str(tiny.out), "--chat", "你好", "--max-new-tokens", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    tok = tiny.engine.tokenizer
+    assert result["prompt_tokens"] == len(tok.encode("[gMASK]<sop><|user|>\n你好<|assistant|>"))
+
+
+def test_a_checkpoint_folder_is_converted_once_into_the_cache(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    for _ in range(2):
+        assert main(["generate", str(tiny.src), "--prompt", "Hello", "--max-new-tokens", "2", "--json"]) == 0
+    assert len(list((tmp_path / "cache" / "models").iterdir())) == 1
+    capsys.readouterr()
+
+
+def test_errors_exit_2_with_a_message_that_says_what_to_do(tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 2
+    assert "pass the folder that holds config.json" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli(tiny):
+    done = subprocess.run([sys.executable, "-m", "glm_nb", "generate", str(tiny.out), "--prompt", "Hi",
+                           "--max-new-tokens", "3", "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["token_ids"]) == 3
