@@ -17,7 +17,7 @@ from ..engine import SamplingParams
 from ..errors import PromptTooLongError
 from ..tools import DEFAULT_TIMEOUT_S, ConfirmHook, Tool, ToolCall, ToolResult, run_tool_call
 from .backend import Backend
-from .errors import ChatTemplateError
+from .errors import ChatError, ChatTemplateError
 from .events import Done, Event, FinishReason, ToolResultEvent, Usage
 from .messages import (
     AssistantMessage,
@@ -113,6 +113,18 @@ class Conversation:
         """Forget the turns; system messages stay."""
         self._finish_current()
         self._messages = [m for m in self._messages if isinstance(m, SystemMessage)]
+
+    def rewind(self, length: int) -> None:
+        """Keep only the first `length` messages, e.g. `len(conversation.messages)` taken before a turn, to redo
+        it. A running response is cancelled first. The next turn computes only the tokens after what remains in
+        the KV cache (the backend reuses the longest common prefix)."""
+        self._finish_current()
+        if not 0 <= length <= len(self._messages):
+            raise ChatError(
+                f"Cannot rewind to {length} messages: the conversation has {len(self._messages)}. Pass a length "
+                "taken from len(conversation.messages) earlier."
+            )
+        del self._messages[length:]
 
     def to_openai(self) -> list[dict[str, Any]]:
         return messages_to_openai(self._messages)

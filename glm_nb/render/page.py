@@ -1,0 +1,156 @@
+"""A transcript as HTML, markdown and plain text: the fallbacks that keep a saved notebook readable.
+
+Every string from the model or a tool is escaped or goes through `markdown_html` (raw HTML escaped) or an
+artifact (sanitized SVG, sandboxed frame). Styles are inline classes prefixed `glm-nb-`, light and dark friendly.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..chat import Usage
+from .markdown import escape_markdown_html, markdown_html
+
+if TYPE_CHECKING:  # transcript.py imports this module to build its bundle
+    from .transcript import ToolCard, Transcript
+
+__all__ = ["footer_text", "transcript_html", "transcript_markdown", "transcript_plain", "transcripts_html"]
+
+_STYLE = """<style>
+.glm-nb-transcript{font-family:var(--jp-content-font-family,system-ui,sans-serif);line-height:1.5;max-width:60em}
+.glm-nb-transcript details.glm-nb-thinking{border-left:3px solid #9ab;padding:2px 8px;margin:4px 0;opacity:.85}
+.glm-nb-transcript details.glm-nb-thinking summary{cursor:pointer;font-style:italic}
+.glm-nb-tool{border:1px solid #ccd;border-radius:6px;padding:4px 8px;margin:6px 0;font-size:90%}
+.glm-nb-tool .glm-nb-tool-head{font-family:monospace}
+.glm-nb-tool.glm-nb-failed{border-color:#d88}
+.glm-nb-tool pre{margin:4px 0;max-height:14em;overflow:auto;white-space:pre-wrap}
+.glm-nb-footer{color:#888;font-size:85%;margin-top:6px}
+.glm-nb-note{color:#a60;font-size:90%;margin:4px 0}
+.glm-nb-prompt{color:#666;border-left:3px solid #ccc;padding-left:8px;white-space:pre-wrap}
+.glm-nb-svg svg{max-width:100%;height:auto}
+</style>"""
+
+
+def transcript_html(t: Transcript, *, with_style: bool = True, with_prompt: bool = False) -> str:
+    body = []
+    if with_prompt and t.prompt:
+        body.append(f'<div class="glm-nb-prompt">{html.escape(t.prompt)}</div>')
+    last_text = max((i for i, p in enumerate(t.parts) if p.kind == "text"), default=-1)
+    for index, part in enumerate(t.parts):
+        if part.kind == "thinking":
+            body.append(_thinking_html(t, part.text))
+        elif part.kind == "tool" and part.tool is not None:
+            body.append(_tool_html(part.tool))
+        elif index == last_text and not t.streaming:
+            body.append(_answer_html(t))
+        else:
+            body.append(f'<div class="glm-nb-answer">{markdown_html(part.text, artifacts=not t.streaming)}</div>')
+    if t.note:
+        body.append(f'<div class="glm-nb-note">{html.escape(t.note)}</div>')
+    body.append(f'<div class="glm-nb-footer">{html.escape(footer_text(t))}</div>')
+    return (_STYLE if with_style else "") + '<div class="glm-nb-transcript">' + "".join(body) + "</div>"
+
+
+def transcripts_html(transcripts: Sequence[Transcript]) -> str:
+    """Several turns (an exported chat), each with its prompt."""
+    return _STYLE + "<hr>".join(transcript_html(t, with_style=False, with_prompt=True) for t in transcripts)
+
+
+def _thinking_html(t: Transcript, text: str) -> str:
+    if t.thinking_display == "hidden":
+        return ""
+    opened = " open" if t.thinking_display == "shown" or t.streaming else ""
+    words = len(text.split())
+    return (
+        f'<details class="glm-nb-thinking"{opened}><summary>Thinking ({words} words)</summary>'
+        f"{markdown_html(text, artifacts=False)}</details>"
+    )
+
+
+def _answer_html(t: Transcript) -> str:
+    if t.output_format == "markdown":
+        inner = markdown_html(t.answer)
+    elif t.output_format == "text":
+        inner = f'<pre style="white-space:pre-wrap">{html.escape(t.answer)}</pre>'
+    elif t.output_format == "json" and t.artifacts and not t.artifacts[0].error:
+        pretty = json.dumps(t.artifacts[0].value(), ensure_ascii=False, indent=2)
+        inner = f"<pre>{html.escape(pretty)}</pre>"
+    else:  # code, html, svg, or json that does not parse: the artifact (rendered or as source)
+        inner = "".join(a.html() for a in t.artifacts) or markdown_html(t.answer)
+    return f'<div class="glm-nb-answer">{inner}</div>'
+
+
+def _tool_html(card: ToolCard) -> str:
+    failed = card.status not in ("ok", "running")
+    arguments = html.escape(json.dumps(card.arguments, ensure_ascii=False))
+    timing = f" · {card.duration_s:.2f} s" if card.duration_s is not None else ""
+    head = f"🔧 {html.escape(card.name)}({arguments}) · {html.escape(card.status)}{timing}"
+    detail = ""
+    if card.error:
+        detail += f'<div class="glm-nb-note">{html.escape(card.error)}</div>'
+    if card.result is not None and not card.error:
+        detail += f"<details><summary>result</summary><pre>{html.escape(card.result)}</pre></details>"
+    css = "glm-nb-tool glm-nb-failed" if failed else "glm-nb-tool"
+    return f'<div class="{css}"><div class="glm-nb-tool-head">{head}</div>{detail}</div>'
+
+
+def footer_text(t: Transcript) -> str:
+    items = [t.model]
+    if t.variant != "chat":
+        items.append(t.variant)
+    if t.streaming:
+        items.append("generating…")
+    usage = t.usage or Usage()
+    if usage.new_tokens:
+        items.append(f"{usage.new_tokens} tokens")
+    if usage.time_to_first_token_s is not None:
+        items.append(f"first token {usage.time_to_first_token_s:.2f} s")
+    if usage.decode_tokens_per_s is not None:
+        items.append(f"{usage.decode_tokens_per_s:.1f} tok/s")
+    if usage.prompt_tokens:
+        items.append(f"prompt {usage.prompt_tokens} ({usage.reused_prompt_tokens} cached)")
+    reasons = {
+        "cancelled": "⏹ interrupted",
+        "length": "stopped at the token limit",
+        "round_limit": "tool round limit",
+    }
+    if t.finish_reason in reasons:
+        items.append(reasons[t.finish_reason])
+    return " · ".join(items)
+
+
+def transcript_markdown(t: Transcript) -> str:
+    lines = []
+    for part in t.parts:
+        if part.kind == "thinking" and t.thinking_display != "hidden":
+            quoted = "\n".join("> " + line for line in escape_markdown_html(part.text).splitlines())
+            lines.append(f"> **Thinking**\n>\n{quoted}")
+        elif part.kind == "tool" and part.tool is not None:
+            card = part.tool
+            arguments = json.dumps(card.arguments, ensure_ascii=False)
+            lines.append(f"🔧 `{card.name}({arguments})` · {card.status}")
+        elif part.kind == "text":
+            lines.append(escape_markdown_html(part.text))
+    if t.note:
+        lines.append(f"*{escape_markdown_html(t.note)}*")
+    lines.append(f"*{escape_markdown_html(footer_text(t))}*")
+    return "\n\n".join(lines)
+
+
+def transcript_plain(t: Transcript) -> str:
+    lines = []
+    for part in t.parts:
+        if part.kind == "thinking" and t.thinking_display != "hidden":
+            lines.append(f"[thinking: {len(part.text.split())} words]")
+        elif part.kind == "tool" and part.tool is not None:
+            card = part.tool
+            lines.append(f"[tool {card.name}({json.dumps(card.arguments, ensure_ascii=False)}) -> {card.status}]")
+        elif part.kind == "text":
+            lines.append(part.text)
+    if t.note:
+        lines.append(t.note)
+    lines.append(f"-- {footer_text(t)}")
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Artifacts: SVG shown sanitized, HTML only inside a sandboxed frame, every artifact reachable and savable."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from glm_nb.render import Artifact, extract_artifacts, markdown_html
+
+ANSWER = """Here is a drawing:
+
+```svg
+<svg width="10"><circle r="4" onclick="steal()"/></svg>
+```
+
+and a page:
+
+```html
+<button onclick="document.title='x'">hi</button><script>parent.document.body.innerHTML=''</script>
+```
+
+```python
+print("not an artifact")
+```
+"""
+
+
+def test_svg_and_html_blocks_become_artifacts_in_order():
+    artifacts = extract_artifacts(ANSWER)
+
+    assert [a.kind for a in artifacts] == ["svg", "html"]
+    assert "steal" in artifacts[0].source and "steal" not in artifacts[0].html()
+
+
+def test_html_runs_only_in_a_sandbox_without_same_origin():
+    frame = Artifact.from_block("html", "<script>alert(document.cookie)</script>").html()
+
+    iframe = re.search(r"<iframe[^>]*>", frame).group(0)
+    assert 'sandbox="allow-scripts"' in iframe
+    assert "allow-same-origin" not in frame
+    assert "<script>alert" not in frame.split("<iframe", 1)[0]  # nothing of the model's outside the frame
+    srcdoc = html.unescape(re.search(r'srcdoc="([^"]*)"', iframe).group(1))
+    assert "<script>alert(document.cookie)</script>" in srcdoc
+    assert "Content-Security-Policy" in srcdoc and "default-src 'none'" in srcdoc
+
+
+def test_markdown_escapes_raw_html_and_renders_artifacts_in_place():
+    page = markdown_html(ANSWER)
+
+    assert "<script>parent" not in page.split("<iframe", 1)[0]
+    assert 'onclick="' not in re.sub(r'srcdoc="[^"]*"', "", page)  # as a live attribute: nowhere
+    assert 'sandbox="allow-scripts"' in page
+    assert '<code class="language-python">' in page
+
+
+def test_markdown_neither_links_javascript_nor_loads_images():
+    page = markdown_html('[x](javascript:alert(1)) ![pixel](https://tracker.example/p.png) <img src="y">')
+
+    assert 'href="javascript' not in page
+    assert "<img" not in page
+    assert "[image: pixel]" in page
+
+
+def test_an_artifact_saves_its_source(tmp_path):
+    artifact = extract_artifacts(ANSWER)[0]
+
+    path = artifact.save(tmp_path)
+
+    assert path.name == "artifact.svg"
+    assert path.read_text() == artifact.source
+
+
+def test_broken_svg_is_shown_as_escaped_source_with_a_note():
+    artifact = Artifact.from_block("svg", "<svg><rect></svg><script>x</script>")
+
+    assert artifact.error and not artifact.safe
+    assert "&lt;script&gt;" in artifact.html() and "<script>" not in artifact.html()
+
+
+def test_svg_artifact_bundle_offers_sanitized_image():
+    bundle = Artifact.from_block("svg", '<svg><circle r="1" onload="x()"/></svg>')._repr_mimebundle_()
+
+    assert "onload" not in bundle["image/svg+xml"]
+    assert bundle["text/plain"].startswith("<svg>")
