@@ -1,0 +1,206 @@
+"""The deterministic nano-GLM corpus: samples for a split and seed, rendered into weighted training segments.
+
+A training example is a list of `(text, weight)` segments whose texts concatenate to exactly what the chat
+template renders, except that what the model generates is written as the model emits it (a tool call as
+`name\\n{args}`, FORMAT.md "What the model emits") and followed by the token it stops with. Weights follow the
+recipe of issue 5: 1.0 on what the model must write, 0.2 on prompt tokens, 0 on text the model never writes in
+that form (a tool call in history form, a role token inserted by the application).
+
+A copy warm-up task ("Repeat: ...", "Put ... in JSON.") teaches copying values from the prompt early; its share
+decays over training (`copy_share`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .phrasings import PHRASINGS
+from .sample import SPLITS, Picker, Sample
+from .skills import SKILLS, dumps, generate
+from .templates import render
+from .vocab import TRAIN, UNSEEN
+
+__all__ = [
+    "PROMPT_WEIGHT", "REPLY_WEIGHT", "SKILL_WEIGHTS", "Stage", "to_segments", "eval_samples", "stages",
+    "copy_sample", "copy_share", "training_samples", "corpus_text",
+]  # fmt: skip
+
+PROMPT_WEIGHT = 0.2
+REPLY_WEIGHT = 1.0
+SKILL_WEIGHTS = {"chat": 1.0, "weather": 1.5, "weather2": 1.0, "convert": 1.2, "add": 1.0, "search": 1.0,
+                 "svg": 1.5, "html": 1.2, "z1": 0.8, "research": 1.0}  # fmt: skip
+_ROLE_TOKEN = {"user": "<|user|>", "assistant": "<|assistant|>", "observation": "<|observation|>"}
+_TOOL_NOTE = "在调用上述函数时，请使用 Json 格式表示调用的参数。"
+_SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
+_UNSEEN_WORDS = {w for pool in UNSEEN.values() for w in pool}
+_HAN = sorted({ch for pool in TRAIN.values() for w in pool for ch in w if "\u4e00" <= ch <= "\u9fff"})
+
+
+def _tools_block(tools) -> str:
+    parts = ["<|system|>\n# 可用工具\n"]
+    for tool in tools:
+        fn = tool["function"] if tool.get("function") else tool
+        parts.append(f"\n## {fn['name']}\n\n{json.dumps(fn, indent=4, ensure_ascii=False)}\n{_TOOL_NOTE}")
+    return "".join(parts)
+
+
+def _training_view(messages: list[dict], rng: random.Random) -> list[dict]:
+    """Vary which generated messages are trained: half the tool calls that come before a later reply are shown
+    in history form (as the template renders them on the next request), and a third of the samples end early."""
+    gen = [i for i, m in enumerate(messages) if m.get("gen")]
+    out = []
+    for i, m in enumerate(messages):
+        if m.get("gen") and m.get("metadata") and i < gen[-1] and rng.random() < 0.5:
+            m = {k: v for k, v in m.items() if k not in ("gen", "stop")}
+        out.append(m)
+    if len(gen) > 1 and rng.random() < 0.35:
+        k = rng.choice(gen[:-1])
+        last = {**out[k], "stop": out[k].get("stop") or _ROLE_TOKEN[out[k + 1]["role"]]}
+        out = [*out[:k], last]
+    return out
+
+
+def to_segments(sample: Sample, rng: random.Random | None = None) -> list[tuple[str, float]]:
+    """The weighted segments of one sample; with `rng`, the training view (`_training_view`) of it."""
+    messages = [dict(m) for m in sample.messages]
+    if rng is not None:
+        messages = _training_view(messages, rng)
+    P, R = PROMPT_WEIGHT, REPLY_WEIGHT
+    segments = [("[gMASK]<sop>", P)]
+    if sample.tools:
+        segments.append((_tools_block(sample.tools), P))
+    segments += [(f"<|system|>\n{m['content']}", P) for m in messages if m["role"] == "system"]
+    turns = [m for m in messages if m["role"] != "system"]
+    stop = None  # the token the model emitted after the previous generated message
+    for i, m in enumerate(turns):
+        token = _ROLE_TOKEN[m["role"]]
+        segments.append((token, P if stop is None else R if stop == token else 0.0))
+        stop = None
+        meta, content = m.get("metadata"), m["content"]
+        if m["role"] != "assistant":
+            segments.append(("\n" + content, P))
+        elif not m.get("gen"):
+            if meta:
+                segments.append((f"{meta} \n{content}", 0.0))
+            else:
+                segments.append(("\n" + (content.split("</think>")[-1].strip() if sample.z1 else content), P))
+        else:
+            if meta:
+                segments.append((f"{meta}\n{content}", R))
+            elif sample.z1:
+                assert content.startswith("<think>"), content
+                segments += [("\n<think>", P), (content[len("<think>") :], R)]
+            else:
+                segments.append(("\n" + content, R))
+            following = turns[i + 1]["role"] if i + 1 < len(turns) else None
+            stop = m.get("stop") or (_ROLE_TOKEN[following] if following else "<|user|>")
+    if stop is not None:
+        segments.append((stop, R))
+    return segments
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One generation of a sample: the rendered prompt and the messages the model should produce."""
+
+    prompt: str
+    expected: tuple[dict, ...]
+
+
+def stages(sample: Sample) -> list[Stage]:
+    """Each point where the model generates, with the history before it rendered by the chat template."""
+    kind = "z1" if sample.z1 else "chat"
+    out, i, msgs = [], 0, sample.messages
+    while i < len(msgs):
+        if not msgs[i].get("gen"):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(msgs) and msgs[j].get("gen") and msgs[j].get("metadata") and msgs[i].get("metadata"):
+            j += 1  # several calls in one turn are one generation
+        out.append(Stage(render(msgs[:i], sample.tools, kind=kind), tuple(msgs[i:j])))
+        i = j
+    return out
+
+
+def _copy_item(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.35:
+        pool = rng.choice(list(TRAIN.values()))
+        return rng.choice(pool)
+    if r < 0.7:
+        word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3)))
+        word = word.capitalize() if rng.random() < 0.5 else word
+        return word if word not in _UNSEEN_WORDS else "ok"
+    if r < 0.85:
+        return str(rng.randint(0, 10 ** rng.randint(1, 5)))
+    if r < 0.93:
+        return "#" + "".join(rng.choice("0123456789abcdef") for _ in range(6))
+    return "".join(rng.choice(_HAN) for _ in range(rng.randint(1, 3)))
+
+
+def copy_sample(rng: random.Random) -> Sample:
+    """The warm-up task: repeat a random string, or put it in JSON."""
+    lang = "zh" if rng.random() < 0.25 else "en"
+    text = " ".join(_copy_item(rng) for _ in range(rng.randint(1, 12)))
+    if rng.random() < 0.6:
+        prompt, answer = rng.choice(PHRASINGS[f"repeat_{lang}"]), text
+    else:
+        key = rng.choice(("value", "text", "name", "data"))
+        prompt, answer = rng.choice(PHRASINGS[f"json_{lang}"]), dumps({key: text})
+        if key != "value":
+            prompt += f" Key: {key}." if lang == "en" else f"键：{key}。"
+    messages = ({"role": "user", "content": prompt.format(text=text)},
+                {"role": "assistant", "content": answer, "gen": True})  # fmt: skip
+    return Sample("copy", lang, messages, expect={"answer": answer})
+
+
+def copy_share(progress: float) -> float:
+    """The copy task's share of examples at `progress` (0..1) through training: 30%, decaying to 5% by 60%."""
+    return 0.05 + 0.25 * max(0.0, 1.0 - progress / 0.6)
+
+
+def _with_context(sample: Sample, rng: random.Random) -> Sample:
+    """Sometimes put a system prompt or an earlier exchange before the sample (not for Rumination)."""
+    if sample.skill == "research":
+        return sample
+    messages = list(sample.messages)
+    if rng.random() < 0.15:
+        earlier = generate("chat", Picker(rng, "train")).messages
+        messages = [earlier[0], {k: v for k, v in earlier[1].items() if k != "gen"}, *messages]
+    if rng.random() < 0.2:
+        system = "你是一个乐于助人的助手。" if sample.lang == "zh" else "You are a helpful assistant."
+        messages.insert(0, {"role": "system", "content": system})
+    return Sample(sample.skill, sample.lang, tuple(messages), sample.tools, sample.z1, sample.expect)
+
+
+def training_samples(seed: int, progress=lambda: 0.0) -> Iterator[Sample]:
+    """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share."""
+    rng = random.Random(seed)
+    skills, weights = list(SKILL_WEIGHTS), list(SKILL_WEIGHTS.values())
+    while True:
+        if rng.random() < copy_share(progress()):
+            yield copy_sample(rng)
+        else:
+            skill = rng.choices(skills, weights)[0]
+            yield _with_context(generate(skill, Picker(rng, "train")), rng)
+
+
+def eval_samples(skill: str, split: str, n: int, seed: int = 1234) -> list[Sample]:
+    """`n` samples of one skill from a held-out split (`combos`, `phrasings` or `unseen`)."""
+    assert skill in SKILLS and split in SPLITS[1:], (skill, split)
+    rng = random.Random(f"{seed}/{skill}/{split}")
+    return [generate(skill, Picker(rng, split)) for _ in range(n)]
+
+
+def corpus_text(seed: int, n: int) -> Iterator[str]:
+    """Plain text of `n` training examples (for training the tokenizer)."""
+    rng = random.Random(seed)
+    stream = training_samples(seed, progress=lambda: 0.3)
+    for _ in range(n):
+        yield "".join(text for text, _ in to_segments(next(stream), rng))
+    yield string.printable

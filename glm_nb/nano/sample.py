@@ -1,0 +1,104 @@
+"""One corpus example (`Sample`) and the seeded chooser (`Picker`) that keeps the evaluation sets held out.
+
+Splits:
+- `train`: training phrasings and values, and not one of the combinations reserved for evaluation;
+- `combos`: training phrasings and values, in combinations that training never draws (a stable hash of the
+  skill, phrasing and values picks one in ten for evaluation);
+- `phrasings`: the held-out phrasings (every fifth of each list), training values;
+- `unseen`: training phrasings, values from `vocab.UNSEEN` and held-out numbers.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .phrasings import FILLERS
+from .vocab import TRAIN, UNSEEN, number_is_unseen
+
+__all__ = ["SPLITS", "Sample", "Picker", "Retry"]
+
+SPLITS = ("train", "combos", "phrasings", "unseen")
+_HELD_OUT_EVERY = 5
+_COMBO_BUCKETS = 10
+_DEMO_NUMBERS = frozenset({10, 17, 19, 23, 40, 42})  # in the notebooks' demo prompts: always training values
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A dialog in chat-message form. Assistant messages the model must produce carry `"gen": True`, and an
+    optional `"stop"` when the token the model emits after them is not the next message's role token."""
+
+    skill: str
+    lang: str
+    messages: tuple[dict, ...]
+    tools: tuple[dict, ...] | None = None
+    z1: bool = False
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+class Retry(Exception):
+    """The drawn combination belongs to another split: draw again."""
+
+
+class Picker:
+    """Seeded choices for one sample in one split; remembers what it chose, to place the combination."""
+
+    def __init__(self, rng: random.Random, split: str):
+        assert split in SPLITS, split
+        self.rng = rng
+        self.split = split
+        self._key: list[str] = []
+
+    def phrase(self, key: str, options: tuple[str, ...]) -> str:
+        """A phrasing from a list: held-out ones only in the `phrasings` split, never in the others."""
+        held = [i for i in range(len(options)) if i % _HELD_OUT_EVERY == _HELD_OUT_EVERY - 1]
+        if self.split == "phrasings" and held:
+            idx = self.rng.choice(held)
+        else:
+            idx = self.rng.choice([i for i in range(len(options)) if i not in held] or list(range(len(options))))
+        self._key.append(f"{key}#{idx}")
+        return options[idx]
+
+    def value(self, kind: str) -> str:
+        pool = UNSEEN[kind] if self.split == "unseen" else TRAIN[kind]
+        choice = self.rng.choice(pool)
+        self._key.append(choice)
+        return choice
+
+    def values(self, kind: str, n: int) -> list[str]:
+        pool = UNSEEN[kind] if self.split == "unseen" else TRAIN[kind]
+        chosen = self.rng.sample(pool, n)
+        self._key.extend(chosen)
+        return chosen
+
+    def number(self, low: int, high: int, decimals: int = 0) -> int | float:
+        """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""
+        want_unseen = self.split == "unseen"
+        for _ in range(200):
+            n: int | float = self.rng.randint(low, high)
+            if decimals:
+                n = round(n + self.rng.randint(0, 10**decimals - 1) / 10**decimals, decimals)
+            if n in _DEMO_NUMBERS or number_is_unseen(n) == want_unseen:
+                if not (want_unseen and n in _DEMO_NUMBERS):
+                    self._key.append(repr(n))
+                    return n
+        raise Retry
+
+    def digits(self) -> int:
+        """A number of 1 to 4 digits, short ones more often."""
+        width = self.rng.choices((1, 2, 3, 4), weights=(2, 4, 3, 2))[0]
+        return int(self.number(0 if width == 1 else 10 ** (width - 1), 10**width - 1))
+
+    def filler(self, lang: str) -> tuple[str, str]:
+        return self.rng.choice(FILLERS[lang])
+
+    def check_combination(self, skill: str) -> None:
+        """Raise `Retry` when the combination drawn belongs to the other side of the train/combos divide."""
+        if self.split not in ("train", "combos"):
+            return
+        bucket = zlib.crc32("|".join([skill, *self._key]).encode()) % _COMBO_BUCKETS
+        if (bucket == 0) != (self.split == "combos"):
+            raise Retry

@@ -1,0 +1,201 @@
+"""Train nano-GLM: `python -m glm_nb.nano.train --out DIR [--minutes M | --steps N] [--quick]`.
+
+The recipe of issue 5: a tokenizer that keeps values as the same tokens everywhere (tokenizer.py); a copy
+warm-up task decaying from 30% (corpus.copy_share); loss weight 0.2 on prompt tokens and 1.0 on replies; AdamW at
+lr 2e-3 with warmup and cosine decay; batches of a few thousand tokens, examples of similar length together
+(right padding, so causal attention never sees a pad). The model is transformers' `Glm4ForCausalLM`, so the
+checkpoint is an ordinary GLM-4 folder that the engine converts like any other.
+
+Reproducible from `--seed`: with `--minutes`, the step count is fixed once after a short calibration and
+recorded in `nano_train.json`; `--steps` with that number replays the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import Glm4Config, Glm4ForCausalLM
+
+from .corpus import to_segments, training_samples
+from .templates import chat_template
+from .tokenizer import SPECIAL_TOKENS, build_tokenizer, write_tokenizer_files
+
+__all__ = ["MODEL_NAME", "model_config", "train", "main"]
+
+MODEL_NAME = "nano-GLM (demo, ~3M params, not GLM-4)"
+_FULL = dict(vocab=3072, hidden=192, layers=4, heads=6, kv_heads=2, head_dim=32, ffn=512, batch_tokens=3072)
+_QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
+_MAX_LEN = 512  # longest training example, in tokens
+_CALIBRATION_STEPS = 12
+
+
+def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) -> Glm4Config:
+    """A GLM-4-0414 config (head_dim 32 at rotary factor 0.5: the engine's in-kernel rotary path)."""
+    config = Glm4Config(
+        vocab_size=vocab_size, hidden_size=size["hidden"], intermediate_size=size["ffn"],
+        num_hidden_layers=size["layers"], num_attention_heads=size["heads"], num_key_value_heads=size["kv_heads"],
+        head_dim=size["head_dim"], max_position_embeddings=1024, partial_rotary_factor=0.5, rope_theta=10000.0,
+        rms_norm_eps=1e-5, attention_bias=True, tie_word_embeddings=False, initializer_range=0.02,
+        pad_token_id=pad_id, eos_token_id=stop_ids, bos_token_id=None,
+    )  # fmt: skip
+    config._attn_implementation = "sdpa"
+    return config
+
+
+class _Batches:
+    """Weighted token batches from the seeded sample stream, grouped by length."""
+
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress):
+        self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
+        self.samples = training_samples(seed, progress)
+        self.rng = random.Random(seed + 1)
+        self.pad = tokenizer.token_to_id("<|endoftext|>")
+        self.queue: list[tuple[list[int], list[float]]] = []
+
+    def _example(self) -> tuple[list[int], list[float]]:
+        segments = to_segments(next(self.samples), self.rng)
+        encodings = self.tokenizer.encode_batch([text for text, _ in segments], add_special_tokens=False)
+        ids, weights = [], []
+        for (_, weight), enc in zip(segments, encodings):
+            ids += enc.ids
+            weights += [weight] * len(enc.ids)
+        return ids[:_MAX_LEN], weights[:_MAX_LEN]
+
+    def _refill(self) -> None:
+        pool = sorted((self._example() for _ in range(max(64, self.batch_tokens // 16))), key=lambda e: len(e[0]))
+        batches, current = [], []
+        for example in pool:
+            if current and len(example[0]) * (len(current) + 1) > self.batch_tokens:
+                batches.append(current)
+                current = []
+            current.append(example)
+        batches.append(current)
+        self.rng.shuffle(batches)
+        self.queue = batches
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.queue:
+            self._refill()
+        batch = self.queue.pop()
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((len(batch), width), self.pad, dtype=torch.long)  # [B, T]
+        weights = torch.zeros((len(batch), width))  # [B, T], 0 on padding
+        for row, (i, w) in enumerate(batch):
+            ids[row, : len(i)] = torch.tensor(i)
+            weights[row, : len(w)] = torch.tensor(w)
+        return ids, weights
+
+
+def _loss(model, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    logits = model(input_ids=ids).logits[:, :-1]  # [B, T-1, V]: position t predicts token t+1
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1),
+                                           reduction="none")  # fmt: skip
+    w = weights[:, 1:].reshape(-1)
+    return (ce * w).sum() / w.sum().clamp_min(1.0)
+
+
+def _lr(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _optimizer(model, lr: float) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.ndim == 2]
+    rest = [p for n, p in model.named_parameters() if p.ndim != 2]
+    groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+
+
+def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: dict) -> None:
+    """Write the checkpoint folder: safetensors, config (labelled as a demo model), tokenizer, generation config."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    config = json.loads((out / "config.json").read_text())
+    config["_name_or_path"] = MODEL_NAME
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_tokenizer_files(tokenizer, out, chat_template("chat"))
+    generation = {"eos_token_id": stop_ids, "pad_token_id": stop_ids[0], "do_sample": False, "max_new_tokens": 256}
+    (out / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+    (out / "nano_train.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float | None = None,
+          quick: bool = False, lr: float = 2e-3, log=print) -> dict:  # fmt: skip
+    """Train and save a checkpoint to `out`; return the training record."""
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    size = _QUICK if quick else _FULL
+    tokenizer = build_tokenizer(size["vocab"], seed=seed, examples=600 if quick else 6000)
+    stop_ids = [tokenizer.token_to_id(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")]
+    assert all(tokenizer.token_to_id(t) is not None for t in SPECIAL_TOKENS)
+    model = Glm4ForCausalLM(model_config(size, tokenizer.get_vocab_size(), stop_ids[0], stop_ids)).train()
+    params = sum(p.numel() for p in model.parameters())
+    total = steps or 10**9
+    state = {"step": 0}
+    batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
+    optimizer = _optimizer(model, lr)
+    warmup = min(100, max(1, total // 10))
+    record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr}
+    log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
+    start, tokens, last_save, losses = time.time(), 0, time.time(), []
+    step = 0
+    while step < total:
+        state["step"] = step
+        ids, weights = batches.next()
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(step, total, lr, warmup)
+        loss = _loss(model, ids, weights)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += ids.numel()
+        losses.append(loss.item())
+        step += 1
+        elapsed = time.time() - start
+        if steps is None and step == _CALIBRATION_STEPS:
+            total = max(step + 1, int(minutes * 60 / (elapsed / step)))
+            warmup = min(100, total // 10)
+            log(f"calibrated: {elapsed / step:.2f} s/step -> {total} steps in {minutes} min")
+        if step % 25 == 0 or step == total:
+            log(f"step {step}/{total} loss {sum(losses[-25:]) / len(losses[-25:]):.3f} "
+                f"lr {optimizer.param_groups[0]['lr']:.2e} {tokens / elapsed:.0f} tok/s {elapsed / 60:.1f} min")  # fmt: skip
+        if time.time() - last_save > 300 and not quick:
+            record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=True)
+            save_checkpoint(model, tokenizer, out, stop_ids, record)
+            last_save = time.time()
+    elapsed = time.time() - start
+    record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=False,
+                  tokens_per_second=round(tokens / elapsed), final_loss=round(sum(losses[-25:]) / len(losses[-25:]), 4))  # fmt: skip
+    save_checkpoint(model, tokenizer, out, stop_ids, record)
+    log(f"saved {out} after {step} steps, {tokens} tokens, {elapsed / 60:.1f} min")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m glm_nb.nano.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    parser.add_argument("--seed", type=int, default=0)
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="optimizer steps (replays a recorded run)")
+    budget.add_argument("--minutes", type=float, help="wall-clock budget; the step count is fixed after calibration")
+    parser.add_argument("--quick", action="store_true", help="a tiny model for a few steps (what the tests run)")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    args = parser.parse_args(argv)
+    steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
+    train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
+          log=lambda m: print(m, flush=True))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The values nano-GLM's corpus draws from, split into what training sees and what only evaluation sees.
+
+`TRAIN` lists are the training vocabulary; `UNSEEN` lists never appear in a training example, so the
+"never-seen values" evaluation set measures copying rather than memorising. Numbers are split the same way by a
+hash (`number_is_unseen`): a digit-split tokenizer should copy them either way.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+__all__ = ["TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "number_is_unseen"]
+
+_CITIES_EN = (
+    "Paris London Berlin Madrid Rome Tokyo Seoul Sydney Toronto Chicago Boston Denver Dublin Oslo Vienna Prague "
+    "Lisbon Athens Cairo Nairobi Lima Bogota Santiago Mumbai Delhi Bangkok Hanoi Manila Jakarta Singapore "
+    "Istanbul Moscow Warsaw Zurich Geneva Munich Hamburg Milan Naples Seattle Austin Phoenix Miami Atlanta "
+    "Dallas Houston Montreal Vancouver Melbourne Auckland Helsinki Stockholm Copenhagen Brussels Amsterdam "
+    "Budapest Bucharest Sofia Kyiv Riga Tallinn Vilnius Edinburgh Glasgow Manchester Liverpool Lyon Marseille "
+    "Seville Valencia Porto Florence Venice Osaka Kyoto Busan Taipei Dubai Doha Riyadh Tehran Karachi Lahore "
+    "Dhaka Colombo Perth Brisbane Adelaide Calgary Ottawa Havana Quito Caracas"
+).split()
+_CITIES_EN_UNSEEN = (
+    "Reykjavik Casablanca Tbilisi Yerevan Almaty Tashkent Ulaanbaatar Kathmandu Windhoek Accra Dakar Tunis "
+    "Asuncion Montevideo Panama Kingston Anchorage Honolulu Winnipeg Halifax Salzburg Krakow Gdansk Bergen"
+).split()
+_CITIES_ZH = (
+    "北京 上海 广州 深圳 杭州 南京 成都 重庆 武汉 西安 天津 苏州 长沙 郑州 青岛 大连 厦门 昆明 沈阳 哈尔滨 "
+    "济南 合肥 福州 南昌 贵阳 南宁 兰州 太原 石家庄 呼和浩特 乌鲁木齐 拉萨 海口 三亚 宁波 无锡 东京 首尔 巴黎 伦敦"
+).split()
+_CITIES_ZH_UNSEEN = "银川 西宁 珠海 温州 洛阳 桂林 丽江 开封".split()
+
+_COLOURS = (
+    "red blue green yellow orange purple pink black white gray brown cyan magenta navy gold silver maroon "
+    "olive lime indigo violet coral salmon crimson turquoise"
+).split()
+_COLOURS_UNSEEN = "teal orchid khaki plum tomato sienna tan chocolate".split()
+COLOURS_ZH = {
+    "红色": "red", "蓝色": "blue", "绿色": "green", "黄色": "yellow", "橙色": "orange", "紫色": "purple",
+    "粉色": "pink", "黑色": "black", "白色": "white", "灰色": "gray", "棕色": "brown", "金色": "gold",
+    "银色": "silver", "青色": "cyan",
+}  # fmt: skip
+
+SHAPES_ZH = {"圆": "circle", "正方形": "square", "三角形": "triangle", "长方形": "rectangle"}
+CONDITIONS_ZH = ("晴", "多云", "小雨", "阴", "大风", "雷阵雨", "小雪", "有雾")
+_CONDITIONS = ("sunny", "cloudy", "rainy", "windy", "foggy", "snowy", "stormy", "clear", "overcast", "drizzly")
+
+# (from, to, factor, Chinese names): the tool takes the unit symbols; Chinese prompts name them in Chinese.
+UNITS = (
+    ("km", "mi", 0.621371, "公里", "英里"),
+    ("mi", "km", 1.609344, "英里", "公里"),
+    ("kg", "lb", 2.204623, "千克", "磅"),
+    ("lb", "kg", 0.453592, "磅", "千克"),
+    ("m", "ft", 3.280840, "米", "英尺"),
+    ("ft", "m", 0.304800, "英尺", "米"),
+    ("l", "gal", 0.264172, "升", "加仑"),
+    ("cm", "in", 0.393701, "厘米", "英寸"),
+    ("in", "cm", 2.540000, "英寸", "厘米"),
+)
+
+_TOPICS = (
+    "KV cache|chat templates|tool calling|ONNX export|int4 quantization|rotary embeddings|attention heads|"
+    "Jupyter magics|artifacts|streaming output|sampling|temperature|top p|beam search|tokenizers|"
+    "model conversion|CUDA graphs|IO binding|reasoning mode|deep research|system prompts|SVG rendering|"
+    "batch size|context length|YaRN|GPU memory|CPU threads|safetensors|prompt format|stop tokens"
+).split("|")
+_TOPICS_UNSEEN = "memory mapping|graph fusion|warmup steps|cell widgets|error messages|unit tests".split("|")
+_TOPICS_ZH = "模型转换|量化|注意力|推理模式|工具调用|采样|上下文长度|提示格式|流式输出|分词器".split("|")
+_TOPICS_ZH_UNSEEN = "内存映射|单元测试|错误信息".split("|")
+
+_NAMES = (
+    "Alice Bob Carol David Emma Frank Grace Henry Ivy Jack Kate Leo Mia Noah Olivia Paul Quinn Rosa Sam Tina "
+    "Uma Victor Wendy Xavier Yara Zoe Liam Ava Ethan Sofia Lucas Chloe Mateo Nina Omar Priya Ravi Sara Tom"
+).split()
+_NAMES_UNSEEN = "Bjorn Ingrid Kenji Amara Dmitri Fatima Oskar Leilani".split()
+_NAMES_ZH = "小明 小红 李雷 韩梅梅 王芳 张伟 刘洋 陈静 杨帆 赵磊".split()
+_NAMES_ZH_UNSEEN = "周杰 吴敏 孙悦".split()
+
+_LABELS = (
+    "Save Submit Cancel Delete Send Open Close Start Stop Next Back Login Logout Search Download Upload Buy "
+    "Subscribe Share Continue Retry Confirm Reset Apply Edit"
+).split()
+_LABELS_UNSEEN = "Archive Publish Export Refresh Rename Unlock".split()
+_LABELS_ZH = "保存 提交 取消 删除 发送 打开 关闭 开始 下一步 登录 搜索 下载 确定".split()
+_LABELS_ZH_UNSEEN = "发布 导出 刷新".split()
+
+_TITLES = (
+    "Welcome|Hello|Profile|Settings|Weather|News|Tasks|Notes|Dashboard|Summary|Results|Contact|About us|"
+    "Todays plan|Reminder|Status|Shopping list|Team|Pricing|Events"
+).split("|")
+_TITLES_UNSEEN = "Roadmap|Changelog|Inbox|Gallery".split("|")
+
+TRAIN = {
+    "city_en": _CITIES_EN, "city_zh": _CITIES_ZH, "colour": _COLOURS, "topic_en": _TOPICS,
+    "topic_zh": _TOPICS_ZH, "name_en": _NAMES, "name_zh": _NAMES_ZH, "label_en": _LABELS, "label_zh": _LABELS_ZH,
+    "title": _TITLES, "condition": _CONDITIONS,
+}  # fmt: skip
+UNSEEN = {
+    "city_en": _CITIES_EN_UNSEEN, "city_zh": _CITIES_ZH_UNSEEN, "colour": _COLOURS_UNSEEN,
+    "topic_en": _TOPICS_UNSEEN, "topic_zh": _TOPICS_ZH_UNSEEN, "name_en": _NAMES_UNSEEN,
+    "name_zh": _NAMES_ZH_UNSEEN, "label_en": _LABELS_UNSEEN, "label_zh": _LABELS_ZH_UNSEEN,
+    "title": _TITLES_UNSEEN, "condition": _CONDITIONS,
+}  # fmt: skip
+
+
+def number_is_unseen(n: float) -> bool:
+    """Whether a number is held out of training (about one in eight, by a stable hash of its text)."""
+    return zlib.crc32(repr(n).encode()) % 8 == 0
