@@ -1,0 +1,117 @@
+"""The IPython magics: `%glm_model`, `%glm`, `%%glm`, `%%glm_z1`, `%%glm_rumination`. Thin adapters: each parses
+its line once (options.py), then hands the work to the `NotebookSession` and shows what comes back."""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.display import display
+
+from ..errors import GlmError
+from ..render import Transcript
+from .interpolation import interpolate
+from .live import LiveOutput
+from .options import CELL_HELP, GLM_LINE_HELP, MODEL_HELP, parse_cell_line, parse_glm_line, parse_model_line
+from .session import NotebookSession
+from .views import history_view, status_view
+
+__all__ = ["GlmMagics"]
+
+
+@magics_class
+class GlmMagics(Magics):
+    def __init__(self, shell, session: NotebookSession):
+        super().__init__(shell)
+        self.session = session
+        self.live_updates: bool | None = None  # None: update in place when running in a kernel
+
+    def remember_cell(self, info) -> None:
+        """`pre_run_cell` hook: the frontend's id of the cell about to run (None in a terminal)."""
+        self.session.cell_id = getattr(info, "cell_id", None)
+
+    @line_magic("glm_model")
+    def glm_model(self, line: str) -> None:
+        args = parse_model_line(line)
+        if args.help:
+            print(MODEL_HELP)
+            return
+        with _usage_errors():
+            model = self.session.load(args)
+        display(model.card())
+
+    @line_cell_magic("glm")
+    def glm(self, line: str, cell: str | None = None) -> None:
+        if cell is None:
+            self._line(line)
+        else:
+            self._ask("chat", line, cell)
+
+    @line_cell_magic("glm_z1")
+    def glm_z1(self, line: str, cell: str | None = None) -> None:
+        self._ask("z1", line, _cell_only(cell, "glm_z1"))
+
+    @line_cell_magic("glm_rumination")
+    def glm_rumination(self, line: str, cell: str | None = None) -> None:
+        self._ask("rumination", line, _cell_only(cell, "glm_rumination"))
+
+    def _line(self, line: str) -> None:
+        args = parse_glm_line(line)
+        if args.help:
+            print(GLM_LINE_HELP)
+            return
+        if args.command == "config":
+            self.session.defaults = args.settings.over(self.session.defaults)
+        elif args.command == "reset":
+            self.session.reset(args.variant)
+        elif args.command == "history":
+            display(history_view(self.session, args.variant))
+            return
+        display(status_view(self.session))
+
+    def _ask(self, variant: str, line: str, cell: str) -> Transcript | None:
+        args = parse_cell_line(line)
+        if args.help:
+            print(CELL_HELP)
+            return None
+        prompt = interpolate(cell, self.shell.user_ns).strip()
+        if not prompt:
+            raise UsageError(f"The cell is empty: write your message under %%{_MAGIC[variant]}.")
+        session = self.session
+        key = ("cell", session.cell_id) if session.cell_id else ("text", f"{variant}\n{line}\n{cell}")
+        with _usage_errors():
+            model, loaded = session.model_for(variant)
+            if loaded:
+                display(model.card())
+            sink = LiveOutput(live=self._live())
+            transcript = session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
+            if args.output:
+                self.shell.user_ns[args.output] = transcript.value()
+        if transcript.output_format == "code" and transcript.artifacts and not transcript.interrupted:
+            self.shell.set_next_input(transcript.artifacts[0].source.rstrip("\n"), replace=False)
+        return None
+
+    def _live(self) -> bool:
+        if self.live_updates is not None:
+            return self.live_updates
+        return getattr(self.shell, "kernel", None) is not None
+
+
+_MAGIC = {"chat": "glm", "z1": "glm_z1", "rumination": "glm_rumination"}
+
+
+def _cell_only(cell: str | None, name: str) -> str:
+    if cell is None:
+        raise UsageError(f"%{name} is a cell magic: write %%{name} on the first line and your message below it.")
+    return cell
+
+
+class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():`
+    """Show a GlmError as a short message (what to do next), not a traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, GlmError):
+            raise UsageError(str(error)) from error
+        return False

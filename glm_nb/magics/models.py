@@ -1,0 +1,148 @@
+"""What `%glm_model` loads: nano-GLM by default, a local folder, or a hub id downloaded once with a progress bar.
+
+A model here is a `LoadedModel`: the chat `Backend` the magics and the chat panel talk to, and, for our own engine,
+the `Engine` (provider, precision, memory). Checkpoints are converted to ONNX once and cached by
+`glm_nb.engine.open_model`. Downloads go through `huggingface_hub.snapshot_download` (or ModelScope's, when it is
+installed), fetching only what the engine reads: configs, tokenizer, safetensors.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import nano
+from ..chat import Backend, LocalBackend
+from ..engine import Engine, open_model
+from ..errors import ModelLoadError
+from .options import ModelArgs
+
+__all__ = ["DEFAULT_CONTEXT", "LoadedModel", "ModelCard", "download", "load_model", "nano_checkpoint"]
+
+DEFAULT_CONTEXT = 8192  # KV cache tokens unless --context says otherwise (GLM-4-9B: 40 KiB per token in bf16)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.txt", "*.model"]
+_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+
+Downloader = Callable[[str, str], Path]  # (repo id, source) -> local folder
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    label: str
+    backend: Backend
+    engine: Engine | None = None
+    demo: bool = False  # nano-GLM: a demo model, not GLM-4
+    z1_template: str | None = None  # a template that forces thinking, when the model has its own Z1 variant
+    origin: str = ""  # the folder or hub id it came from
+
+    def card(self) -> ModelCard:
+        return ModelCard(self)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What `%glm_model` shows: name, provider, precision, memory; nano-GLM announced as a demo model."""
+
+    model: LoadedModel
+
+    def lines(self) -> list[str]:
+        m, lines = self.model, []
+        if m.demo:
+            lines.append(
+                "nano-GLM is a tiny demo model trained for glm-nb, not GLM-4: it knows the GLM-4 prompt format, tool "
+                "calls and artifacts, but its answers are toys. Switch with `%glm_model THUDM/GLM-4-9B-0414` or "
+                "`%glm_model /path/to/checkpoint`."
+            )
+        lines.append(f"Model: {m.label}" + (f" (from {m.origin})" if m.origin else ""))
+        if m.engine is not None:
+            meta, engine = m.engine.metadata, m.engine
+            lines.append(f"Provider: {engine.provider.replace('ExecutionProvider', '')} · precision {meta.precision}")
+            context = m.backend.context_length or meta.max_length
+            lines.append(
+                f"Memory: weights {_size(_folder_bytes(engine.folder))} · KV cache {_size(_kv_bytes(engine, context))} "
+                f"for {context:,} tokens"
+            )
+        elif m.backend.context_length:
+            lines.append(f"Context: {m.backend.context_length:,} tokens")
+        return lines
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        lines = self.lines()
+        items = "".join(f"<div>{html.escape(line)}</div>" for line in lines)
+        banner = ' style="border-left:4px solid #e69500;padding-left:8px"' if self.model.demo else ""
+        return {"text/plain": "\n".join(lines), "text/html": f'<div class="glm-nb-model"{banner}>{items}</div>'}
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.suffix in (".onnx", ".data", ""))
+
+
+def _kv_bytes(engine: Engine, tokens: int) -> int:
+    meta = engine.metadata
+    # keys and values: [layers][2] x [1, kv_heads, tokens, head_dim]
+    return meta.num_layers * 2 * meta.num_kv_heads * tokens * meta.head_dim * _BYTES.get(meta.compute_dtype, 4)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def nano_checkpoint() -> Path:
+    """The bundled nano-GLM checkpoint folder (GlmError when this install has none)."""
+    return nano.checkpoint_path()
+
+
+def download(repo_id: str, source: str) -> Path:
+    """Download the files the engine needs from `repo_id`, with a progress bar; returns the local folder."""
+    if source == "modelscope":
+        try:
+            # ModelScope is optional (pip install modelscope): imported only when asked for.
+            from modelscope import snapshot_download as modelscope_download
+        except ImportError as e:
+            raise ModelLoadError("--source modelscope needs the modelscope package: `pip install modelscope`.") from e
+        return Path(modelscope_download(repo_id, allow_patterns=_HUB_FILES))
+    from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=_HUB_FILES))
+    except Exception as e:  # network, auth, unknown repo: all reported the same way
+        raise ModelLoadError(
+            f"Could not download {repo_id} from Hugging Face ({type(e).__name__}: {str(e)[:200]}). Check the id and "
+            "your connection, or download it yourself and pass the folder: %glm_model /path/to/folder."
+        ) from e
+
+
+def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progress: bool = True) -> LoadedModel:
+    """Open the model `args` names (nano-GLM when none) on our engine; `downloader` defaults to `download`."""
+    if args.model is None:
+        folder, origin, demo = nano_checkpoint(), "", True
+    else:
+        folder, origin, demo = _resolve(args.model, args.source, downloader or download), args.model, False
+    engine = open_model(folder, device=args.device, precision=args.precision, progress=progress)
+    context = min(args.context or min(engine.metadata.max_length, DEFAULT_CONTEXT), engine.metadata.max_length)
+    backend = LocalBackend.from_engine(engine, max_length=context)
+    label = "nano-GLM" if demo else engine.metadata.name
+    z1 = nano.chat_template("z1") if demo else None
+    return LoadedModel(label, backend, engine, demo, z1, origin)
+
+
+def _resolve(spec: str, source: str, downloader: Downloader) -> Path:
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is a file; pass the folder that holds config.json (or glm_nb.json).")
+        return path
+    if _HUB_ID.match(spec):
+        return downloader(spec, source)
+    raise ModelLoadError(
+        f"There is no folder {spec!r}, and it is not a hub id (owner/name). Pass a local checkpoint folder, or an "
+        "id such as THUDM/GLM-4-9B-0414 (add --source modelscope for ModelScope)."
+    )

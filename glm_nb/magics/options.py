@@ -1,0 +1,197 @@
+"""The magics' lines, parsed once at the boundary into typed frozen values (after jupyter-ai's magics).
+
+IPython's `magic_arguments` builds the parsers (shlex-style splitting, quotes work: `--system "Be brief."`) and
+their help texts, which are also the magics' docstrings, so `%%glm?` and `%%glm --help` show the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from IPython.core import magic_arguments
+from IPython.core.magic_arguments import argument
+
+from ..engine import PRECISIONS, SamplingParams
+from ..render import OUTPUT_FORMATS, OutputFormat, ThinkingDisplay
+
+__all__ = [
+    "CELL_HELP",
+    "GLM_LINE_HELP",
+    "MODEL_HELP",
+    "VARIANTS",
+    "GlmCellArgs",
+    "GlmLineArgs",
+    "ModelArgs",
+    "parse_cell_line",
+    "parse_glm_line",
+    "parse_model_line",
+]
+
+VARIANTS = ("chat", "z1", "rumination")
+SOURCES = ("huggingface", "modelscope")
+
+
+@dataclass(frozen=True)
+class GlmCellArgs:
+    """The options of one `%%glm` / `%%glm_z1` / `%%glm_rumination` cell. None means "the default"."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
+    system: str | None = None
+    new: bool = False
+    tools: tuple[str, ...] | None = None  # None: keep the conversation's tools; (): no tools
+    output_format: OutputFormat | None = None
+    output: str | None = None  # a variable name for the answer
+    thinking: ThinkingDisplay | None = None
+    corpus: str | None = None
+    help: bool = False
+
+    def sampling(self, base: SamplingParams) -> SamplingParams:
+        """`base` with this cell's sampling options applied (raises ValueError on a bad value)."""
+        changes = {
+            name: value
+            for name in ("temperature", "top_p", "top_k", "max_new_tokens", "seed")
+            if (value := getattr(self, name)) is not None
+        }
+        return dataclasses.replace(base, **changes)
+
+    def over(self, defaults: GlmCellArgs) -> GlmCellArgs:
+        """These options, with `defaults` (from `%glm config`) filling what this cell leaves unset."""
+        changes = {
+            f.name: getattr(defaults, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is None and getattr(defaults, f.name) is not None
+        }
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    """`%glm_model [MODEL] [options]`: MODEL is a local folder or a hub id; none means nano-GLM."""
+
+    model: str | None = None
+    source: str = "huggingface"
+    device: str = "auto"
+    precision: str | None = None
+    context: int | None = None
+    variant: str = "all"
+    help: bool = False
+
+
+@dataclass(frozen=True)
+class GlmLineArgs:
+    """`%glm [status|config|history|reset] [options]`."""
+
+    command: str = "status"
+    variant: str | None = None
+    settings: GlmCellArgs = GlmCellArgs()
+    help: bool = False
+
+
+# -- parsers: each decorated function exists only to carry its parser and help text -------------------------------
+def _sampling_arguments(func):
+    for deco in reversed(
+        [
+            argument("-t", "--temperature", type=float, help="Sampling temperature; 0 is greedy."),
+            argument("--top-p", type=float, dest="top_p", help="Nucleus sampling: keep this probability mass."),
+            argument("--top-k", type=int, dest="top_k", help="Keep the k most likely tokens (0: off)."),
+            argument("-n", "--max-new-tokens", type=int, dest="max_new_tokens", help="Most tokens to generate."),
+            argument("--seed", type=int, help="Random seed, for a reproducible sample."),
+            argument("-s", "--system", help="System prompt of the conversation (kept for its later cells)."),
+            argument(
+                "-f",
+                "--format",
+                dest="output_format",
+                choices=OUTPUT_FORMATS,
+                help="How to show the answer: markdown (default), text, code (the code goes into the next cell, "
+                "never run), html (sandboxed frame), svg (sanitized), json (parsed; -o stores the value).",
+            ),  # fmt: skip
+            argument("--thinking", choices=("collapsed", "shown", "hidden"), help="How to show thinking."),
+        ]
+    ):
+        func = deco(func)
+    return func
+
+
+@magic_arguments.magic_arguments(name="%glm, %%glm_z1, %%glm_rumination")
+@argument("-h", "--help", action="store_true", help="Show this help.")
+@_sampling_arguments
+@argument("--new", action="store_true", help="Start a fresh conversation with this cell.")
+@argument(
+    "--tools",
+    help="Comma-separated names of @glm_nb.tool functions (or plain typed functions) in the notebook the model may "
+    "call; kept for later cells; 'none' removes them.",
+)
+@argument("-o", "--output", help="Store the answer in this variable (the parsed value with --format json).")
+@argument("--corpus", help="%%%%glm_rumination: the folder of documents to research (text, markdown and HTML files).")
+def _glm_cell(line):
+    """Ask the model. `%%glm` chats with GLM-4, `%%glm_z1` reasons first (GLM-Z1), `%%glm_rumination` researches
+    a local corpus. The cell is the prompt; `{name}` inserts a notebook variable (`{{` and `}}` write braces).
+    Consecutive cells form one conversation; re-running a cell replaces its turn. Interrupt the kernel to stop
+    generating: the partial answer is kept, marked interrupted."""
+
+
+@magic_arguments.magic_arguments(name="glm_model")
+@argument("-h", "--help", action="store_true", help="Show this help.")
+@argument("model", nargs="?", help="A local checkpoint or converted folder, or a hub id such as THUDM/GLM-4-9B-0414.")
+@argument("--source", choices=SOURCES, default="huggingface", help="The hub to download from (default huggingface).")
+@argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="Where to run (default auto).")
+@argument("--precision", choices=PRECISIONS, help="Weights precision when converting (default fp32 on CPU).")
+@argument("--context", type=int, help="Tokens the KV cache holds (default: the model's, at most 8192).")
+@argument(
+    "--variant", choices=(*VARIANTS, "all"), default="all",
+    help="Which magics use this model (default all; e.g. --variant z1 for a GLM-Z1 checkpoint).",
+)  # fmt: skip
+def _glm_model(line):
+    """Load a model for the magics and the chat panel. Without a model: the bundled nano-GLM, a tiny demo model
+    (not GLM-4). A checkpoint is converted to ONNX once and cached; hub ids are downloaded with a progress bar."""
+
+
+@magic_arguments.magic_arguments(name="glm")
+@argument("-h", "--help", action="store_true", help="Show this help.")
+@argument("command", nargs="?", default="status", choices=("status", "config", "history", "reset"))
+@argument("--variant", choices=VARIANTS, help="history / reset: only this conversation.")
+@_sampling_arguments
+def _glm_line(line):
+    """`%glm status` shows the models and conversations; `%glm config [options]` sets defaults for later cells
+    (e.g. `%glm config -t 0.2 --thinking hidden`); `%glm history` shows the conversations; `%glm reset` forgets
+    them."""
+
+
+CELL_HELP = _glm_cell.__doc__ or ""
+MODEL_HELP = _glm_model.__doc__ or ""
+GLM_LINE_HELP = _glm_line.__doc__ or ""
+
+
+def _tools(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    return () if names in ((), ("none",)) else names
+
+
+def parse_cell_line(line: str) -> GlmCellArgs:
+    """Raises IPython's UsageError (with the problem) on a bad line."""
+    ns = magic_arguments.parse_argstring(_glm_cell, line)
+    return GlmCellArgs(
+        ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system, ns.new, _tools(ns.tools),
+        ns.output_format, ns.output, ns.thinking, ns.corpus, ns.help,
+    )  # fmt: skip
+
+
+def parse_model_line(line: str) -> ModelArgs:
+    ns = magic_arguments.parse_argstring(_glm_model, line)
+    return ModelArgs(ns.model, ns.source, ns.device, ns.precision, ns.context, ns.variant, ns.help)
+
+
+def parse_glm_line(line: str) -> GlmLineArgs:
+    ns = magic_arguments.parse_argstring(_glm_line, line)
+    settings = GlmCellArgs(
+        ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system,
+        output_format=ns.output_format, thinking=ns.thinking,
+    )  # fmt: skip
+    return GlmLineArgs(ns.command, ns.variant, settings, ns.help)

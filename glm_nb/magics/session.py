@@ -1,0 +1,224 @@
+"""`NotebookSession`: the state the magics and the chat panel share, in one kernel. No IPython here.
+
+- Models by variant ("chat", "z1", "rumination"); `%glm_model` sets all three unless told otherwise. The first
+  cell loads nano-GLM if nothing was loaded.
+- One conversation thread per variant: its messages, system prompt, tool names, and which cell wrote which turn.
+  Re-running a cell rewinds the thread to where that cell's turn began (later turns go too), so the history and,
+  through the backend's prefix reuse, the KV cache are as they were before it. Without cell ids (a terminal
+  IPython) a cell is known by its text, and only the last turn is replaced.
+- `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
+  interleave on one KV cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..chat import (
+    CHAT_SAMPLING,
+    RUMINATION_SAMPLING,
+    Z1_SAMPLING,
+    Conversation,
+    Message,
+    ResearchResponse,
+    Response,
+    Rumination,
+    SystemMessage,
+    as_tool,
+)
+from ..errors import GlmError
+from ..render import Transcript, TranscriptBuilder
+from ..tools import Tool
+from .models import LoadedModel, load_model
+from .options import VARIANTS, GlmCellArgs, ModelArgs
+from .replies import ReplySink, stream_reply
+
+__all__ = ["NotebookSession", "current_session", "last"]
+
+_SAMPLING = {"chat": CHAT_SAMPLING, "z1": Z1_SAMPLING, "rumination": RUMINATION_SAMPLING}
+
+
+@dataclass
+class _Thread:
+    """One variant's conversation between cells. messages: without the system prompt, which is kept apart."""
+
+    messages: list[Message] = field(default_factory=list)
+    system: str | None = None
+    tool_names: tuple[str, ...] = ()
+    turns: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # (cell key, messages before it)
+
+    def rewind_for(self, key: tuple[str, str]) -> bool:
+        """Drop the turn `key` wrote, and every later one. By text, only the last turn counts."""
+        for index, (turn_key, start) in enumerate(self.turns):
+            if turn_key == key and (key[0] == "cell" or index == len(self.turns) - 1):
+                del self.messages[start:]
+                del self.turns[index:]
+                return True
+        return False
+
+
+class NotebookSession:
+    def __init__(self, *, loader: Callable[[ModelArgs], LoadedModel] = load_model, refresh_s: float = 0.1):
+        self.models: dict[str, LoadedModel] = {}
+        self.threads: dict[str, _Thread] = {}
+        self.defaults = GlmCellArgs()
+        self.engine_lock = threading.Lock()
+        self.transcripts: list[Transcript] = []
+        self.refresh_s = refresh_s
+        self.cell_id: str | None = None  # of the cell now running, when the frontend sends one
+        self._loader = loader
+
+    # -- models ---------------------------------------------------------------------------------------------------
+    def load(self, args: ModelArgs) -> LoadedModel:
+        model = self._loader(args)
+        self.use(model, args.variant)
+        return model
+
+    def use(self, model: LoadedModel, variant: str = "all") -> None:
+        """Serve `variant` (or all) with `model`; their conversations start afresh."""
+        for name in VARIANTS if variant == "all" else (variant,):
+            self.models[name] = model
+            self.threads.pop(name, None)
+
+    def model_for(self, variant: str) -> tuple[LoadedModel, bool]:
+        """The model for `variant`, and whether it was just loaded (nano-GLM, when nothing was)."""
+        if variant in self.models:
+            return self.models[variant], False
+        return self.load(ModelArgs()), True
+
+    # -- conversations --------------------------------------------------------------------------------------------
+    def reset(self, variant: str | None = None) -> None:
+        for name in VARIANTS if variant is None else (variant,):
+            self.threads.pop(name, None)
+
+    def thread(self, variant: str) -> _Thread:
+        return self.threads.setdefault(variant, _Thread())
+
+    def last(self) -> Transcript:
+        if not self.transcripts:
+            raise GlmError(
+                "No reply yet: run a %%glm cell (after %load_ext glm_nb) or send a message in a ChatPanel."
+            )
+        return self.transcripts[-1]
+
+    def ask(
+        self,
+        variant: str,
+        args: GlmCellArgs,
+        prompt: str,
+        *,
+        namespace: Mapping[str, Any],
+        sink: ReplySink,
+        cell_key: tuple[str, str] | None = None,
+    ) -> Transcript:
+        """Run one cell's turn (or research) and stream it into `sink`."""
+        args = args.over(self.defaults)
+        model, _ = self.model_for(variant)
+        sampling = args.sampling(_SAMPLING[variant])
+        if variant == "rumination":
+            corpus = args.corpus
+            if not corpus:
+                raise GlmError("Tell the research where to look: %%glm_rumination --corpus path/to/documents")
+            response: Response = Rumination(model.backend, corpus=corpus, sampling=sampling).run(prompt)
+            thread = None
+        else:
+            thread = self._thread_for(variant, args, cell_key)
+            tools = _resolve_tools(thread.tool_names, namespace)
+            conversation = Conversation(
+                model.backend, system=thread.system, tools=tools, messages=thread.messages, sampling=sampling,
+                template=model.z1_template if variant == "z1" else None, force_thinking=variant == "z1",
+            )  # fmt: skip
+            response = conversation.send(prompt)
+        template = Transcript(
+            variant, model.label, prompt, output_format=args.output_format or "markdown", sampling=sampling,
+            thinking_display=args.thinking or "collapsed",
+        )  # fmt: skip
+        builder = TranscriptBuilder(template, actions_as_text=variant != "rumination")
+        with self._engine(sink, template):
+            transcript = stream_reply(response, builder, sink, refresh_s=self.refresh_s, final_answer=_report)
+        if thread is not None:
+            start = len(thread.messages)
+            thread.messages = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
+            if cell_key is not None:
+                thread.turns.append((cell_key, start))
+        self.transcripts.append(transcript)
+        return transcript
+
+    def _thread_for(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> _Thread:
+        if args.new:
+            self.threads.pop(variant, None)
+        thread = self.thread(variant)
+        if cell_key is not None:
+            thread.rewind_for(cell_key)
+        if args.system is not None:
+            thread.system = args.system or None
+        if args.tools is not None:
+            thread.tool_names = args.tools
+        return thread
+
+    def _engine(self, sink: ReplySink, template: Transcript) -> _EngineTurn:
+        return _EngineTurn(self.engine_lock, sink, template)
+
+
+class _EngineTurn:
+    """Holds the engine lock for one reply; says so in the output while it waits for another reply to end."""
+
+    def __init__(self, lock: threading.Lock, sink: ReplySink, template: Transcript):
+        self.lock, self.sink, self.template = lock, sink, template
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(blocking=False):
+            note = "Waiting: the model is busy with another reply (the chat panel?). Stop it there, or wait."
+            self.sink.update(_with_note(self.template, note))
+            self.lock.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+
+def _with_note(template: Transcript, note: str) -> Transcript:
+    return Transcript(template.variant, template.model, template.prompt, note=note)
+
+
+def _report(response: Response) -> str | None:
+    """A research response's final answer is its report with the sources listed."""
+    if isinstance(response, ResearchResponse):
+        report = response.report()
+        return report.markdown() if report.text else None
+    return None
+
+
+def _resolve_tools(names: tuple[str, ...], namespace: Mapping[str, Any]) -> list[Tool]:
+    tools = []
+    for name in names:
+        if name not in namespace:
+            raise GlmError(
+                f"No tool {name!r} in the notebook. Define it first, e.g.\n\n@glm_nb.tool\ndef {name}(city: str) "
+                '-> str:\n    """What it does."""\n\nor remove it with --tools none.'
+            )
+        value = namespace[name]
+        if not isinstance(value, Tool) and not callable(value):
+            raise GlmError(
+                f"{name!r} is a {type(value).__name__}, not a function; decorate a function with @glm_nb.tool."
+            )
+        tools.append(as_tool(value))
+    return tools
+
+
+_SESSION: NotebookSession | None = None
+
+
+def current_session() -> NotebookSession:
+    """The kernel's session (made on first use; nothing is loaded until a cell needs a model)."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = NotebookSession()
+    return _SESSION
+
+
+def last() -> Transcript:
+    """The record of the latest reply: `.text`, `.thinking`, `.tool_cards`, `.artifacts`, `.usage`."""
+    return current_session().last()

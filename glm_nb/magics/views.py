@@ -1,0 +1,73 @@
+"""Small displays for `%glm status` and `%glm history` (plain text and escaped HTML)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from dataclasses import dataclass
+
+from ..chat import AssistantMessage, ObservationMessage, SystemMessage, UserMessage
+from .options import VARIANTS
+from .session import NotebookSession
+
+__all__ = ["history_view", "status_view"]
+
+
+@dataclass(frozen=True)
+class _Lines:
+    title: str
+    lines: tuple[str, ...]
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        items = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in self.lines)
+        return {
+            "text/plain": "\n".join([self.title, *self.lines]),
+            "text/html": f"<div><b>{html.escape(self.title)}</b><ul>{items}</ul></div>",
+        }
+
+
+def status_view(session: NotebookSession) -> _Lines:
+    lines = []
+    for variant in VARIANTS:
+        model = session.models.get(variant)
+        thread = session.threads.get(variant)
+        turns = len(thread.turns) if thread else 0
+        messages = len(thread.messages) if thread else 0
+        name = model.label if model else "(none yet: the first cell loads nano-GLM)"
+        lines.append(f"{variant}: {name} · {messages} messages, {turns} cell turns")
+    defaults = {k: v for k, v in dataclasses.asdict(session.defaults).items() if v not in (None, False)}
+    lines.append(f"defaults: {defaults or 'none set (%glm config ...)'}")
+    lines.append(f"replies this session: {len(session.transcripts)}")
+    return _Lines("glm-nb", tuple(lines))
+
+
+def history_view(session: NotebookSession, variant: str | None = None) -> _Lines:
+    lines = []
+    for name in VARIANTS if variant is None else (variant,):
+        thread = session.threads.get(name)
+        if not thread:
+            continue
+        if thread.system:
+            lines.append(f"[{name}] system: {_short(thread.system)}")
+        for message in thread.messages:
+            lines.append(f"[{name}] {_describe(message)}")
+    return _Lines("conversation history", tuple(lines) or ("(empty)",))
+
+
+def _describe(message) -> str:
+    if isinstance(message, UserMessage):
+        return f"user: {_short(message.content)}"
+    if isinstance(message, AssistantMessage):
+        calls = ", ".join(c.name for c in message.tool_calls)
+        mark = " (interrupted)" if message.end == "interrupted" else ""
+        return f"assistant{mark}: {_short(message.text)}" + (f" [calls {calls}]" if calls else "")
+    if isinstance(message, ObservationMessage):
+        return f"observation ({message.name}): {_short(message.content)}"
+    if isinstance(message, SystemMessage):
+        return f"system: {_short(message.content)}"
+    return repr(message)
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

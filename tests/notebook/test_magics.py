@@ -1,0 +1,154 @@
+"""The cell magics through a real InteractiveShell: streaming, the static record, conversations, re-runs."""
+
+from __future__ import annotations
+
+import glm_nb
+from glm_nb.chat import AssistantMessage, UserMessage
+from glm_nb.render import MIME_TYPE
+
+
+def test_a_cell_streams_then_ends_as_a_static_record(kernel):
+    kernel.use(["\nHello **world**, from the model."])
+
+    outputs = kernel.run("%%glm\nSay hello")
+
+    assert kernel.errors == [None]
+    assert len(outputs) >= 3 and all(o["update"] for o in outputs[1:])  # shown once, then updated in place
+    assert outputs[0]["data"][MIME_TYPE]["finish_reason"] is None  # a streaming snapshot
+    final = kernel.final(outputs)
+    record = final["data"][MIME_TYPE]
+    assert record["answer"] == "Hello **world**, from the model."
+    assert record["finish_reason"] == "stop" and record["prompt"] == "Say hello"
+    assert "<strong>world</strong>" in final["data"]["text/html"]
+    assert "Hello **world**" in final["data"]["text/markdown"]
+    assert final["data"]["text/plain"].startswith("Hello **world**")
+    meta = final["metadata"]["glm_nb"]
+    assert meta["model"] == "scripted-GLM" and meta["usage"]["new_tokens"] > 0
+    assert meta["sampling"]["temperature"] == glm_nb.chat.CHAT_SAMPLING.temperature
+
+
+def test_the_footer_reports_tokens_and_speed(kernel):
+    kernel.use(["\nA reasonably long answer with several tokens in it."])
+
+    final = kernel.final(kernel.run("%%glm\nHi"))
+
+    footer = final["data"]["text/plain"].splitlines()[-1]
+    assert "scripted-GLM" in footer and "tokens" in footer and "first token" in footer and "tok/s" in footer
+
+
+def test_sampling_options_reach_the_model(kernel):
+    generator = kernel.use(["\nOk."])
+
+    final = kernel.final(kernel.run("%%glm -t 0.2 --top-p 0.5 --top-k 7 -n 64 --seed 3\nHi"))
+
+    assert final["metadata"]["glm_nb"]["sampling"] == {
+        "temperature": 0.2, "top_k": 7, "top_p": 0.5, "repetition_penalty": 1.0, "seed": 3, "max_new_tokens": 64
+    }  # fmt: skip
+    assert generator.sampling.max_new_tokens == 64
+
+
+def test_consecutive_cells_form_one_conversation(kernel):
+    generator = kernel.use(["\nParis is sunny.", "\nYes, sunny."])
+
+    kernel.run("%%glm\nWeather in Paris?", cell_id="a")
+    kernel.run("%%glm\nAre you sure?", cell_id="b")
+
+    assert "Paris is sunny." in generator.tokenizer.decode(generator.prompts[1])
+    assert generator.stats.reused_tokens >= len(generator.prompts[0]) - 1  # the first turn came from the cache
+
+
+def test_rerunning_a_cell_replaces_its_turn_and_later_ones(kernel):
+    generator = kernel.use(["\nOne.", "\nTwo.", "\nOne again."])
+    kernel.run("%%glm\nfirst", cell_id="a")
+    first_prompt = generator.prompts[0]
+    kernel.run("%%glm\nsecond", cell_id="b")
+
+    kernel.run("%%glm\nfirst, edited", cell_id="a")
+
+    messages = kernel.session.threads["chat"].messages
+    assert [m.content for m in messages if isinstance(m, UserMessage)] == ["first, edited"]
+    assert [m.text for m in messages if isinstance(m, AssistantMessage)] == ["One again."]
+    assert generator.prompts[2][:-8] == first_prompt[: len(generator.prompts[2]) - 8]  # same start as before
+
+
+def test_without_cell_ids_the_same_cell_again_replaces_only_the_last_turn(kernel):
+    kernel.use(["\nA.", "\nA, redone."])
+
+    kernel.run("%%glm\nsame question")
+    kernel.run("%%glm\nsame question")
+
+    messages = kernel.session.threads["chat"].messages
+    assert len([m for m in messages if isinstance(m, UserMessage)]) == 1
+    assert messages[-1].text == "A, redone."
+
+
+def test_new_starts_a_fresh_conversation_and_system_is_kept(kernel):
+    generator = kernel.use(["\nOne.", "\nTwo."])
+    kernel.run("%%glm -s 'Answer in French.'\nfirst", cell_id="a")
+
+    kernel.run("%%glm --new\nsecond", cell_id="b")
+
+    prompt = generator.tokenizer.decode(generator.prompts[1])
+    assert "first" not in prompt and "second" in prompt
+    assert "Answer in French." not in prompt  # --new forgets the system prompt as well
+
+
+def test_names_in_braces_come_from_the_notebook(kernel):
+    generator = kernel.use(["\nOk."])
+    kernel.shell.user_ns["city"] = "Paris"
+
+    kernel.run('%%glm\nWeather in {city}? {unknown} stays, {{city}} is literal, {"json": {"x": 1}} too.')
+
+    prompt = generator.tokenizer.decode(generator.prompts[0])
+    assert 'Weather in Paris? {unknown} stays, {city} is literal, {"json": {"x": 1}} too.' in prompt
+
+
+def test_output_variable_holds_the_answer_or_the_parsed_json(kernel):
+    kernel.use(["\nJust text.", '\n```json\n{"city": "Paris", "temp": 21}\n```'])
+
+    kernel.run("%%glm -o answer\nHi")
+    kernel.run("%%glm -f json -o data\nAs JSON")
+
+    assert kernel.shell.user_ns["answer"] == "Just text."
+    assert kernel.shell.user_ns["data"] == {"city": "Paris", "temp": 21}
+
+
+def test_code_format_puts_the_code_in_the_next_cell_and_never_runs_it(kernel):
+    kernel.use(["\n```python\npwned = True\nprint('hi')\n```"])
+
+    kernel.run("%%glm -f code\nWrite code")
+
+    assert kernel.shell.rl_next_input == "pwned = True\nprint('hi')"
+    assert "pwned" not in kernel.shell.user_ns
+
+
+def test_glm_last_gives_the_latest_record(kernel):
+    kernel.use(["\nHere:\n\n```svg\n<svg><circle r='3' onclick='x()'/></svg>\n```"])
+
+    kernel.run("%%glm\nDraw")
+
+    record = glm_nb.last()
+    assert record.text.startswith("Here:")
+    assert [a.kind for a in record.artifacts] == ["svg"]
+    assert "onclick" not in record.artifacts[0].html()
+
+
+def test_bad_options_and_help_say_what_to_do(kernel, capsys):
+    kernel.use(["\nOk."])
+
+    kernel.run("%%glm --temperature warm\nHi")
+    kernel.run("%%glm --help\nHi")
+
+    assert "temperature" in str(kernel.errors[0])
+    assert "--max-new-tokens" in capsys.readouterr().out
+    assert kernel.errors[1] is None
+
+
+def test_an_empty_cell_and_a_line_use_of_a_cell_magic_are_refused(kernel):
+    kernel.use(["\nOk."])
+
+    kernel.run("%%glm\n   ")
+    kernel.run("%glm_z1 hello")
+
+    assert "empty" in str(kernel.errors[0])
+    assert "cell magic" in str(kernel.errors[1])
