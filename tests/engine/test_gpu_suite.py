@@ -1,0 +1,60 @@
+"""benchmarks/gpu_suite.py --small: the GPU suite's own code paths (random checkpoint, parallel conversions, child
+processes with deadlines, transformers peer, graph-mode and top-k decode, the table) on the CPU with a tiny shape,
+so that the one device call it is written for does not fail on a typo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUITE = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_suite.py"
+
+
+@pytest.mark.slow
+def test_small_suite_runs_every_row_on_the_cpu(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SUITE),
+            "--small",
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+            "--budget",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((out / "gpu_suite.json").read_text())
+    assert results["transformers"]["ok"], results["transformers"]["error"]
+    assert set(results["transformers"]["value"]["decode"]) == {"16", "64", "128"}
+    for label in ("fp32", "int4 (fp32 compute)"):
+        engine = results["variants"][label]["engine"]
+        assert engine["ok"], engine["error"]
+        rows = {r["mode"]: r for r in engine["value"]["rows"]}
+        assert all("error" not in r and r["finite"] for r in rows.values())
+        assert set(rows["graphs on · top-k readback"]["decode"]) == {"16", "64", "128"}
+        assert engine["value"]["ttft_ms"] > 0
+    table = (out / "gpu_suite.txt").read_text()
+    assert "fp32 · graphs off · top-k readback" in table and "transformers generate (sdpa)" in table
+    assert (out / "gpu_suite.log").stat().st_size > 0
+    assert not (tmp_path / "work" / "model-fp32-fp32").exists()  # measured models are deleted
+
+
+def test_suite_refuses_an_unknown_precision(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(SUITE), "--precisions", "bf17", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "unknown precision" in done.stderr
