@@ -1,0 +1,102 @@
+"""%glm_model on the real engine with tiny random checkpoints: local folders, the nano-GLM default, hub ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.errors import GlmError
+from glm_nb.magics import models
+from glm_nb.render import MIME_TYPE
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_a_converted_folder_loads_and_shows_provider_precision_and_memory(kernel, tiny):
+    outputs = kernel.run(f"%glm_model {tiny.out} --device cpu --context 64")
+
+    card = outputs[-1]["data"]["text/plain"]
+    assert kernel.errors == [None]
+    assert "Provider: CPU · precision fp32" in card
+    assert "weights" in card and "KV cache" in card and "for 64 tokens" in card
+    assert "not GLM-4" not in card
+
+
+def test_a_cell_runs_on_the_real_engine_after_loading(kernel, tiny):
+    kernel.run(f"%glm_model {tiny.out} --device cpu --context 128")
+
+    record = kernel.final(kernel.run("%%glm -n 4 -t 0\nHello"))["data"][MIME_TYPE]
+
+    assert record["finish_reason"] in ("stop", "length")
+    assert record["usage"]["new_tokens"] >= 1 and record["model"] == kernel.session.models["chat"].label
+
+
+def test_the_default_is_nano_glm_announced_as_a_demo(kernel, tiny, cache, monkeypatch):
+    monkeypatch.setattr(models, "nano_checkpoint", lambda: tiny.src)
+
+    outputs = kernel.run("%glm_model --device cpu")
+
+    card = outputs[-1]["data"]["text/plain"]
+    assert "nano-GLM is a tiny demo model" in card and "not GLM-4" in card
+    assert kernel.session.models["z1"].z1_template  # Z1 cells use nano-GLM's own Z1 template
+    assert any(cache.rglob("glm_nb.json"))  # converted once into the cache
+
+
+def test_the_first_cell_loads_nano_glm_when_nothing_was_loaded(kernel, tiny, cache, monkeypatch):
+    monkeypatch.setattr(models, "nano_checkpoint", lambda: tiny.src)
+
+    outputs = kernel.run("%%glm -n 2\nHi")
+
+    assert "nano-GLM is a tiny demo model" in outputs[0]["data"]["text/plain"]
+    assert MIME_TYPE in outputs[-1]["data"]
+
+
+def test_a_missing_nano_checkpoint_says_what_to_do(kernel, monkeypatch):
+    def missing():
+        raise GlmError("The bundled nano-GLM checkpoint is missing. Reinstall glm-nb.")
+
+    monkeypatch.setattr(models, "nano_checkpoint", missing)
+
+    kernel.run("%glm_model")
+
+    assert "Reinstall glm-nb" in str(kernel.errors[0])
+
+
+def test_a_hub_id_is_downloaded_then_converted(kernel, tiny, cache, monkeypatch):
+    asked = []
+
+    def fake_download(repo_id, source):
+        asked.append((repo_id, source))
+        return tiny.src
+
+    monkeypatch.setattr(models, "download", fake_download)
+
+    kernel.run("%glm_model THUDM/GLM-4-9B-0414 --source modelscope --device cpu --variant z1")
+
+    assert asked == [("THUDM/GLM-4-9B-0414", "modelscope")]
+    assert kernel.session.models["z1"].origin == "THUDM/GLM-4-9B-0414"
+    assert "chat" not in kernel.session.models  # --variant z1 serves only %%glm_z1
+
+
+def test_neither_folder_nor_hub_id_is_explained(kernel, cache):
+    kernel.run("%glm_model ./no/such/folder/here")
+
+    assert "not a hub id" in str(kernel.errors[0])
+
+
+def test_hub_download_uses_snapshot_download_with_only_the_needed_files(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    seen = {}
+
+    def fake_snapshot(repo_id, allow_patterns):
+        seen.update(repo_id=repo_id, patterns=allow_patterns)
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+
+    assert models.download("THUDM/GLM-4-9B-0414", "huggingface") == tmp_path
+    assert seen["repo_id"] == "THUDM/GLM-4-9B-0414" and "*.safetensors" in seen["patterns"]

@@ -1,0 +1,162 @@
+"""Tool cards, GLM-Z1 thinking, Rumination research and interrupts, through the magics."""
+
+from __future__ import annotations
+
+import pytest
+
+import glm_nb
+from glm_nb.chat import AssistantMessage, ScriptedReply
+from glm_nb.magics import live
+from glm_nb.render import MIME_TYPE
+
+
+@glm_nb.tool
+def get_weather(city: str) -> dict:
+    """Get the weather.
+
+    Args:
+        city: The city.
+    """
+    if city == "Atlantis":
+        raise LookupError("no such city")
+    return {"city": city, "temp": 21}
+
+
+def test_tool_calls_show_as_cards_with_result_and_duration(kernel):
+    kernel.use(['get_weather\n{"city": "Paris"}<|observation|>', "\nIt is 21 degrees in Paris."])
+    kernel.shell.user_ns["get_weather"] = get_weather
+
+    outputs = kernel.run("%%glm --tools get_weather\nWeather in Paris?")
+
+    record = kernel.final(outputs)["data"][MIME_TYPE]
+    tool = next(p for p in record["parts"] if p["type"] == "tool")
+    assert tool["name"] == "get_weather" and tool["arguments"] == {"city": "Paris"}
+    assert tool["status"] == "ok" and '"temp": 21' in tool["result"] and tool["duration_s"] >= 0
+    assert record["answer"] == "It is 21 degrees in Paris."
+    running = [o for o in outputs if any(p.get("status") == "running" for p in o["data"][MIME_TYPE]["parts"])]
+    assert running  # the card appeared while the call was running, before its result
+    assert "🔧 get_weather" in kernel.final(outputs)["data"]["text/html"]
+
+
+def test_a_failing_tool_shows_its_error(kernel):
+    kernel.use(['get_weather\n{"city": "Atlantis"}<|observation|>', "\nI could not find it."])
+    kernel.shell.user_ns["get_weather"] = get_weather
+
+    record = kernel.final(kernel.run("%%glm --tools get_weather\nWeather in Atlantis?"))["data"][MIME_TYPE]
+
+    tool = next(p for p in record["parts"] if p["type"] == "tool")
+    assert tool["status"] == "error" and "no such city" in tool["error"]
+
+
+def test_an_unknown_tool_name_says_how_to_define_it(kernel):
+    kernel.use(["\nOk."])
+
+    kernel.run("%%glm --tools nowhere\nHi")
+
+    assert "@glm_nb.tool" in str(kernel.errors[0])
+
+
+def test_z1_thinking_is_collapsed_shown_or_hidden(kernel):
+    kernel.use(["Paris is in France.</think>\nParis.", "Again.</think>\nParis.", "Quiet.</think>\nParis."])
+
+    collapsed = kernel.final(kernel.run("%%glm_z1\nCapital of France?"))
+    shown = kernel.final(kernel.run("%%glm_z1 --thinking shown\nAnd again?"))
+    hidden = kernel.final(kernel.run("%%glm_z1 --thinking hidden\nOnce more?"))
+
+    assert collapsed["data"][MIME_TYPE]["parts"][0] == {"type": "thinking", "text": "Paris is in France."}
+    assert '<details class="glm-nb-thinking"><summary>' in collapsed["data"]["text/html"]
+    assert '<details class="glm-nb-thinking" open>' in shown["data"]["text/html"]
+    assert "Quiet." not in hidden["data"]["text/html"] and hidden["data"][MIME_TYPE]["answer"] == "Paris."
+    assert glm_nb.last().thinking == "Quiet."
+
+
+def test_z1_prompt_forces_thinking_and_keeps_its_own_conversation(kernel):
+    generator = kernel.use(["\nChat answer.", "Hmm.</think>\nZ1 answer."])
+
+    kernel.run("%%glm\nchat question")
+    kernel.run("%%glm_z1\nz1 question")
+
+    z1_prompt = generator.tokenizer.decode(generator.prompts[1])
+    assert z1_prompt.endswith("<think>") and "chat question" not in z1_prompt
+
+
+def test_rumination_researches_the_corpus_and_reports_with_sources(kernel, tmp_path):
+    (tmp_path / "beijing.md").write_text("# Beijing weather\n\nBeijing is sunny and 21 degrees today.\n")
+    kernel.use(
+        [
+            'I need facts.</think>{"name": "search", "arguments": {"query": "Beijing weather"}}',
+            'Enough.</think>{"name": "finish", "arguments": {}}',
+            "Writing.</think>Beijing is sunny 【0†source】.",
+        ]
+    )
+
+    record = kernel.final(kernel.run(f"%%glm_rumination --corpus {tmp_path}\nWeather in Beijing?"))["data"][MIME_TYPE]
+
+    kinds = [p["type"] for p in record["parts"]]
+    assert kinds.count("tool") == 2 and "thinking" in kinds
+    assert not any(p["type"] == "text" and p["text"].startswith("{") for p in record["parts"])  # actions as cards
+    assert record["answer"].startswith("Beijing is sunny 【0†source】.") and "**Sources**" in record["answer"]
+    assert "beijing.md" in record["answer"]
+
+
+def test_rumination_without_a_corpus_says_where_to_look(kernel):
+    kernel.use([])
+
+    kernel.run("%%glm_rumination\nWeather?")
+
+    assert "--corpus" in str(kernel.errors[0])
+
+
+def test_interrupt_mid_generation_keeps_the_partial_answer_and_the_model_usable(kernel):
+    generator = kernel.use([ScriptedReply("\nA long answer that will be cut short.", interrupt_after=4), "\nFine."])
+
+    cut = kernel.final(kernel.run("%%glm\nTell me a story", cell_id="a"))
+    after = kernel.final(kernel.run("%%glm\nAnd now?", cell_id="b"))
+
+    assert kernel.errors == [None, None]
+    assert cut["data"][MIME_TYPE]["finish_reason"] == "cancelled"
+    assert "interrupted" in cut["data"]["text/plain"]
+    partial = cut["data"][MIME_TYPE]["answer"]
+    assert partial and "A long answer that will be cut short.".startswith(partial)
+    first_reply = kernel.session.threads["chat"].messages[1]
+    assert isinstance(first_reply, AssistantMessage) and first_reply.end == "interrupted"
+    assert after["data"][MIME_TYPE]["answer"] == "Fine."
+    assert partial in generator.tokenizer.decode(generator.prompts[1])  # the partial answer is in history
+
+
+def test_an_interrupt_while_the_display_updates_also_stops_cleanly(kernel, monkeypatch):
+    kernel.use(["\nOne two three four five six seven eight.", "\nNext."])
+    real_update = live.LiveOutput.update
+    calls = []
+
+    def interrupted_update(self, transcript):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_update(self, transcript)
+
+    monkeypatch.setattr(live.LiveOutput, "update", interrupted_update)
+
+    cut = kernel.final(kernel.run("%%glm\nCount"))
+
+    assert cut["data"][MIME_TYPE]["finish_reason"] == "cancelled"
+    assert kernel.session.threads["chat"].messages[-1].end == "interrupted"
+    assert kernel.final(kernel.run("%%glm\nNext?"))["data"][MIME_TYPE]["answer"] == "Next."
+
+
+@pytest.mark.parametrize("command", ["status", "history", "config -t 0.1 --thinking hidden", "reset"])
+def test_the_glm_line_magic(kernel, command):
+    kernel.use(["\nRemembered."])
+    kernel.run("%%glm\nremember me")
+
+    outputs = kernel.run(f"%glm {command}")
+
+    text = outputs[-1]["data"]["text/plain"]
+    if command == "history":
+        assert "user: remember me" in text and "assistant: Remembered." in text
+    elif command == "reset":
+        assert "chat" not in kernel.session.threads
+    elif command.startswith("config"):
+        assert kernel.session.defaults.temperature == 0.1 and "'thinking': 'hidden'" in text
+    else:
+        assert "chat: scripted-GLM · 2 messages, 1 cell turns" in text
