@@ -137,7 +137,7 @@ class NotebookSession:
             thinking_display=args.thinking or "collapsed",
         )  # fmt: skip
         builder = TranscriptBuilder(template, actions_as_text=variant != "rumination")
-        with self._engine(sink, template):
+        with self.engine_turn(sink, template):
             transcript = stream_reply(response, builder, sink, refresh_s=self.refresh_s, final_answer=_report)
         if thread is not None:
             start = len(thread.messages)
@@ -159,7 +159,8 @@ class NotebookSession:
             thread.tool_names = args.tools
         return thread
 
-    def _engine(self, sink: ReplySink, template: Transcript) -> _EngineTurn:
+    def engine_turn(self, sink: ReplySink, template: Transcript) -> _EngineTurn:
+        """`with session.engine_turn(sink, template):` holds the engine for one reply (waiting visibly if busy)."""
         return _EngineTurn(self.engine_lock, sink, template)
 
 

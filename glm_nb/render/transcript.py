@@ -182,11 +182,14 @@ class TranscriptBuilder:
         self._since = clock()
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.deltas = 0  # text and thinking deltas so far: about one per token, for a live tokens/s
 
     def add(self, event: Event) -> None:
         if isinstance(event, ThinkingDelta):
+            self.deltas += 1
             self._extend("thinking", event.text)
         elif isinstance(event, TextDelta):
+            self.deltas += 1
             self._extend("text", event.text)
         elif isinstance(event, ToolCallEvent):
             self._add_call(event)

@@ -1,0 +1,137 @@
+// The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
+// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}).
+// HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
+// sandboxed iframes (no allow-same-origin). Nothing here evaluates model output.
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function turnNode(turn, streaming) {
+  const node = element("div", streaming ? "glm-nb-turn glm-nb-streaming" : "glm-nb-turn");
+  node.append(element("div", "glm-nb-you", turn.prompt || ""));
+  const answer = element("div", "glm-nb-reply");
+  answer.innerHTML = turn.html || "";
+  node.append(answer);
+  return node;
+}
+
+function labelled(text, input) {
+  const label = element("label", "glm-nb-field", text + " ");
+  label.append(input);
+  return label;
+}
+
+function render({ model, el }) {
+  const root = element("div", "glm-nb-panel");
+
+  // settings: variant, temperature, max tokens, system prompt; live tok/s; Clear, Export
+  const settings = element("div", "glm-nb-settings");
+  const variant = element("select");
+  for (const [value, text] of [["chat", "GLM-4 (chat)"], ["z1", "GLM-Z1 (reasoning)"]]) {
+    const option = element("option", "", text);
+    option.value = value;
+    variant.append(option);
+  }
+  const temperature = element("input");
+  Object.assign(temperature, { type: "number", min: 0, max: 2, step: 0.05 });
+  const maxTokens = element("input");
+  Object.assign(maxTokens, { type: "number", min: 1, step: 64 });
+  const system = element("input");
+  Object.assign(system, { type: "text", placeholder: "System prompt (optional)" });
+  const speed = element("span", "glm-nb-speed");
+  const clear = element("button", "", "Clear");
+  const exportButton = element("button", "", "Export");
+  settings.append(
+    labelled("Model", variant), labelled("Temperature", temperature), labelled("Max tokens", maxTokens),
+    system, speed, clear, exportButton,
+  );
+
+  const history = element("div", "glm-nb-history");
+  const status = element("div", "glm-nb-status");
+  const input = element("textarea");
+  Object.assign(input, { rows: 2, placeholder: "Message (Enter sends, Shift+Enter new line)" });
+  const send = element("button", "glm-nb-send", "Send");
+  const stop = element("button", "glm-nb-stop", "Stop");
+  const composer = element("div", "glm-nb-composer");
+  composer.append(input, send, stop);
+  root.append(settings, history, status, composer);
+  el.append(root);
+
+  function drawHistory() {
+    history.replaceChildren(...model.get("turns").map((turn) => turnNode(turn, false)));
+    const live = model.get("live");
+    if (live && live.prompt !== undefined) history.append(turnNode(live, true));
+    history.scrollTop = history.scrollHeight;
+  }
+  function drawState() {
+    const busy = model.get("busy");
+    send.disabled = busy;
+    stop.disabled = !busy;
+    variant.value = model.get("variant");
+    temperature.value = model.get("temperature");
+    maxTokens.value = model.get("max_tokens");
+    if (document.activeElement !== system) system.value = model.get("system");
+    const rate = model.get("tokens_per_s");
+    const name = model.get("model_name");
+    speed.textContent = [name, rate > 0 ? rate.toFixed(1) + " tok/s" : ""].filter(Boolean).join(" · ");
+    status.textContent = model.get("status");
+  }
+  function offerDownload() {
+    const page = model.get("export_html");
+    if (!page) return;
+    const link = element("a");
+    link.href = URL.createObjectURL(new Blob([page], { type: "text/html" }));
+    link.download = "glm-nb-chat.html";
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }
+
+  function submit() {
+    const text = input.value.trim();
+    if (!text || model.get("busy")) return;
+    model.send({ type: "send", text });
+    input.value = "";
+  }
+  function setTrait(name, value) {
+    model.set(name, value);
+    model.save_changes();
+  }
+  const listeners = [
+    [input, "keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    }],
+    [send, "click", submit],
+    [stop, "click", () => model.send({ type: "stop" })],
+    [clear, "click", () => model.send({ type: "clear" })],
+    [exportButton, "click", () => model.send({ type: "export" })],
+    [variant, "change", () => setTrait("variant", variant.value)],
+    [temperature, "change", () => setTrait("temperature", Number(temperature.value))],
+    [maxTokens, "change", () => setTrait("max_tokens", Math.max(1, Math.round(Number(maxTokens.value))))],
+    [system, "change", () => setTrait("system", system.value)],
+  ];
+  for (const [node, name, handler] of listeners) node.addEventListener(name, handler);
+  const traits = [
+    ["change:turns change:live", drawHistory],
+    ["change:busy change:variant change:temperature change:max_tokens change:system change:tokens_per_s "
+      + "change:status change:model_name", drawState],
+    ["change:export_html", offerDownload],
+  ];
+  for (const [events, handler] of traits) model.on(events, handler);
+  drawHistory();
+  drawState();
+
+  return () => {  // clean up when the view is removed
+    for (const [node, name, handler] of listeners) node.removeEventListener(name, handler);
+    for (const [events, handler] of traits) model.off(events, handler);
+    root.remove();
+  };
+}
+
+export default { render };

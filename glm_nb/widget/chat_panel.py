@@ -1,0 +1,197 @@
+"""`ChatPanel`: a chat with the loaded model as a widget (anywidget; its view is chat_panel.js next to this file).
+
+Generation runs in a background thread, so the kernel stays free and Stop works while a reply streams: Stop
+cancels the response (thread-safe), which ends at its next token with the partial answer kept, as an interrupt
+does in a cell. The panel shares the magics' `NotebookSession`: the same models, and the same engine lock, so a
+magic and the panel never interleave on one KV cache (the second waits, and says so). The panel keeps its own
+conversation.
+
+What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
+frames), the same as a cell's static record. Messages from the view: `{"type": "send", "text"}`, `stop`, `clear`,
+`export`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage
+from ..errors import GlmError
+from ..magics.replies import stream_reply
+from ..magics.session import NotebookSession, current_session
+from ..render import MIME_TYPE, Transcript, TranscriptBuilder, transcripts_html
+from ..render.markdown import escape_markdown_html
+from ..render.page import transcript_html, transcript_markdown, transcript_plain
+
+__all__ = ["ChatExport", "ChatPanel"]
+
+_HERE = Path(__file__).parent
+
+
+class ChatPanel(anywidget.AnyWidget):
+    """`glm_nb.ChatPanel()`: type below, Enter sends, Shift+Enter starts a new line, Stop ends a reply early."""
+
+    _esm = _HERE / "chat_panel.js"
+    _css = _HERE / "chat_panel.css"
+
+    turns = t.List(t.Dict(), help="Finished turns: {prompt, html}.").tag(sync=True)
+    live = t.Dict(help="The turn now streaming: {prompt, html}, or {}.").tag(sync=True)
+    busy = t.Bool(False).tag(sync=True)
+    variant = t.Enum(("chat", "z1"), "chat").tag(sync=True)
+    temperature = t.Float(CHAT_SAMPLING.temperature, min=0.0, max=2.0).tag(sync=True)
+    max_tokens = t.Int(1024, min=1).tag(sync=True)
+    system = t.Unicode("").tag(sync=True)
+    tokens_per_s = t.Float(0.0).tag(sync=True)
+    status = t.Unicode("").tag(sync=True)
+    model_name = t.Unicode("").tag(sync=True)
+    export_html = t.Unicode("", help="The last export as a standalone page (the view offers it as a download).").tag(
+        sync=True
+    )
+
+    def __init__(self, session: NotebookSession | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.session = session or current_session()
+        self.transcripts: list[Transcript] = []
+        self._messages: dict[str, list[Message]] = {"chat": [], "z1": []}
+        self._response: Response | None = None
+        self._thread: threading.Thread | None = None
+        self.on_msg(self._on_view_message)
+
+    # -- actions (the view's buttons call these; so can code) ---------------------------------------------------
+    def send(self, text: str) -> threading.Thread:
+        """Start a reply to `text` in a background thread (returned, e.g. to `join()`)."""
+        text = text.strip()
+        if not text:
+            raise GlmError("Nothing to send: type a message first.")
+        if self.busy:
+            raise GlmError("A reply is still streaming: press Stop, or wait for it to finish.")
+        self.busy, self.status = True, ""
+        self._thread = threading.Thread(target=self._reply, args=(text,), name="glm-nb-chat-panel", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """End the streaming reply at its next token; the partial answer stays, marked interrupted."""
+        response = self._response
+        if response is not None:
+            response.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the streaming reply to end; False if it is still running after `timeout` seconds."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def clear(self) -> None:
+        """Forget the conversation (the model stays loaded)."""
+        self.stop()
+        self.wait()
+        self._messages = {"chat": [], "z1": []}
+        self.transcripts = []
+        self.turns, self.live, self.tokens_per_s, self.status = [], {}, 0.0, ""
+
+    def export(self) -> ChatExport:
+        """The conversation as a static record: display it in a cell to keep it in the notebook."""
+        record = ChatExport(tuple(self.transcripts))
+        self.export_html = record.standalone_html()
+        return record
+
+    # -- the background thread ------------------------------------------------------------------------------------
+    def _reply(self, text: str) -> None:
+        try:
+            model, _ = self.session.model_for(self.variant)
+            self.model_name = model.label
+            z1 = self.variant == "z1"
+            base = Z1_SAMPLING if z1 else CHAT_SAMPLING
+            sampling = dataclasses.replace(base, temperature=self.temperature, max_new_tokens=self.max_tokens)
+            conversation = Conversation(
+                model.backend, system=self.system or None, messages=self._messages[self.variant], sampling=sampling,
+                template=model.z1_template if z1 else None, force_thinking=z1,
+            )  # fmt: skip
+            self._response = conversation.send(text)
+            template = Transcript(self.variant, model.label, text, sampling=sampling)
+            builder = TranscriptBuilder(template)
+            sink = _PanelSink(self, builder, text)
+            with self.session.engine_turn(sink, template):
+                transcript = stream_reply(self._response, builder, sink, refresh_s=self.session.refresh_s)
+            self._messages[self.variant] = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
+            self.transcripts.append(transcript)
+            self.session.transcripts.append(transcript)
+        except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
+            self.live = {}
+            self.status = str(e) if isinstance(e, GlmError) else f"{type(e).__name__}: {e}"
+        finally:
+            self._response = None
+            self.busy = False
+
+    def _on_view_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        kind = content.get("type")
+        try:
+            if kind == "send":
+                self.send(str(content.get("text", "")))
+            elif kind == "stop":
+                self.stop()
+            elif kind == "clear":
+                self.clear()
+            elif kind == "export":
+                self.export()
+        except GlmError as e:
+            self.status = str(e)
+
+
+class _PanelSink:
+    """Streams snapshots into the panel's traits; live tok/s from the deltas seen so far."""
+
+    def __init__(self, panel: ChatPanel, builder: TranscriptBuilder, prompt: str):
+        self.panel, self.builder, self.prompt = panel, builder, prompt
+        self._start: float | None = None
+
+    def update(self, transcript: Transcript) -> None:
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        elif now > self._start:
+            self.panel.tokens_per_s = round(self.builder.deltas / (now - self._start), 1)
+        self.panel.live = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False)}
+
+    def finish(self, transcript: Transcript) -> None:
+        rate = transcript.usage.decode_tokens_per_s if transcript.usage else None
+        if rate:
+            self.panel.tokens_per_s = round(rate, 1)
+        turn = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False)}
+        self.panel.turns = [*self.panel.turns, turn]
+        self.panel.live = {}
+
+
+class ChatExport:
+    """A chat panel's conversation as a static output (transcript bundle + html/markdown/plain fallbacks)."""
+
+    def __init__(self, transcripts: tuple[Transcript, ...]):
+        self.transcripts = transcripts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "kind": "chat", "turns": [t.to_json() for t in self.transcripts]}
+
+    def standalone_html(self) -> str:
+        return f'<!doctype html><meta charset="utf-8"><title>glm-nb chat</title>{transcripts_html(self.transcripts)}'
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        markdown = "\n\n---\n\n".join(
+            f"**You:** {escape_markdown_html(t.prompt)}\n\n{transcript_markdown(t)}" for t in self.transcripts
+        )
+        plain = "\n\n".join(f"> {t.prompt}\n{transcript_plain(t)}" for t in self.transcripts)
+        return {
+            MIME_TYPE: self.to_json(),
+            "text/html": transcripts_html(self.transcripts),
+            "text/markdown": markdown or "(empty chat)",
+            "text/plain": plain or "(empty chat)",
+        }

@@ -1,0 +1,168 @@
+"""ChatPanel through its traits and messages: background replies, Stop mid-generation, the shared engine lock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from glm_nb.chat import AssistantMessage, ScriptedGenerator
+from glm_nb.errors import GlmError
+from glm_nb.magics import LoadedModel, NotebookSession
+from glm_nb.render import MIME_TYPE
+from glm_nb.widget import ChatPanel
+
+
+class GatedGenerator(ScriptedGenerator):
+    """Pauses before its `gate_at`-th token until the test opens the gate (no timing involved)."""
+
+    def __init__(self, *args, gate_at: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate_at = gate_at
+        self.reached = threading.Event()
+        self.gate = threading.Event()
+
+    def generate_next_token(self) -> None:
+        if self._new == self.gate_at and not self.gate.is_set():
+            self.reached.set()
+            assert self.gate.wait(10), "the test never opened the gate"
+        super().generate_next_token()
+
+
+@pytest.fixture
+def session():
+    return NotebookSession(refresh_s=0.0)
+
+
+def _serve(session, generator, glm_template, label="scripted-GLM"):
+    backend = generator.backend(chat_template=glm_template, name=label)
+    session.use(LoadedModel(label, backend))
+
+
+def test_a_message_from_the_view_streams_a_reply_in_the_background(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nHello from the **panel**."]), glm_template)
+    panel = ChatPanel(session=session)
+    seen_live = []
+    panel.observe(lambda change: seen_live.append(change["new"]), names="live")
+
+    panel._on_view_message(panel, {"type": "send", "text": "Hi"}, [])
+    assert panel.wait(10)
+
+    assert not panel.busy and panel.live == {}
+    assert [turn["prompt"] for turn in panel.turns] == ["Hi"]
+    assert "<strong>panel</strong>" in panel.turns[0]["html"]
+    assert any(live.get("html") for live in seen_live)  # it streamed before it finished
+    assert panel.model_name == "scripted-GLM" and panel.tokens_per_s >= 0
+    assert session.last().text == "Hello from the **panel**."
+
+
+def test_the_panel_keeps_its_own_conversation_with_its_settings(session, tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nOne.", "\nTwo."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session, system="Be brief.", temperature=0.3, max_tokens=50)
+
+    panel.send("first").join(10)
+    panel.send("second").join(10)
+
+    prompt = tokenizer.decode(generator.prompts[1])
+    assert "Be brief." in prompt and "One." in prompt
+    assert generator.sampling.temperature == 0.3 and generator.sampling.max_new_tokens == 50
+    assert "chat" not in session.threads  # the magics' conversation is separate
+
+
+def test_stop_ends_a_reply_mid_generation_and_the_panel_is_usable_again(session, tokenizer, glm_template):
+    generator = GatedGenerator(tokenizer, ["\nOne two three four five six seven.", "\nAgain."], gate_at=3)
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+
+    thread = panel.send("Count")
+    assert generator.reached.wait(10)
+    assert panel.busy
+    panel._on_view_message(panel, {"type": "stop"}, [])
+    generator.gate.set()
+    thread.join(10)
+
+    assert not panel.busy and "interrupted" in panel.turns[0]["html"]
+    assert panel.transcripts[0].finish_reason == "cancelled"
+    assert isinstance(panel._messages["chat"][-1], AssistantMessage)
+    assert panel._messages["chat"][-1].end == "interrupted"
+    panel.send("More").join(10)
+    assert panel.transcripts[1].text == "Again."
+
+
+def test_a_magic_and_the_panel_never_interleave_on_one_engine(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nAfter the wait."]), glm_template)
+    panel = ChatPanel(session=session)
+    waited = threading.Event()
+    panel.observe(lambda change: "Waiting" in change["new"].get("html", "") and waited.set(), names="live")
+
+    with session.engine_lock:  # as a running %%glm cell holds it
+        thread = panel.send("Hi")
+        assert waited.wait(10)
+        assert panel.busy and not panel.turns
+    thread.join(10)
+
+    assert panel.transcripts[0].text == "After the wait."
+
+
+def test_send_while_busy_or_empty_is_refused_with_a_reason(session, tokenizer, glm_template):
+    generator = GatedGenerator(tokenizer, ["\nSlow reply."], gate_at=1)
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+
+    thread = panel.send("first")
+    assert generator.reached.wait(10)
+    panel._on_view_message(panel, {"type": "send", "text": "second"}, [])
+    busy_status = panel.status
+    generator.gate.set()
+    thread.join(10)
+
+    assert "still streaming" in busy_status
+    with pytest.raises(GlmError, match="Nothing to send"):
+        panel.send("   ")
+
+
+def test_an_error_in_the_background_shows_in_the_panel(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, []), glm_template)  # no reply scripted: the backend fails
+    panel = ChatPanel(session=session)
+
+    panel.send("Hi").join(10)
+
+    assert "script one more reply" in panel.status and not panel.busy
+
+
+def test_z1_variant_thinks_and_clear_forgets(session, tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["Pondering.</think>\nDone.", "\nFresh."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session, variant="z1")
+
+    panel.send("Think").join(10)
+    panel._on_view_message(panel, {"type": "clear"}, [])
+    panel.variant = "chat"
+    panel.send("Hello").join(10)
+
+    assert tokenizer.decode(generator.prompts[0]).endswith("<think>")
+    assert "Think" not in tokenizer.decode(generator.prompts[1])
+    assert [t.text for t in panel.transcripts] == ["Fresh."]
+
+
+def test_export_is_a_static_record_of_the_whole_chat(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nFirst <b>answer</b>.", "\nSecond."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("one").join(10)
+    panel.send("two").join(10)
+
+    panel._on_view_message(panel, {"type": "export"}, [])
+    bundle = panel.export()._repr_mimebundle_()
+
+    assert [turn["prompt"] for turn in bundle[MIME_TYPE]["turns"]] == ["one", "two"]
+    assert "<b>answer" not in bundle["text/html"] and "&lt;b&gt;answer" in bundle["text/html"]
+    assert "**You:** two" in bundle["text/markdown"]
+    assert panel.export_html.startswith("<!doctype html>")
+
+
+def test_the_view_ships_next_to_the_class():
+    panel = ChatPanel(session=NotebookSession())
+
+    assert "export default { render }" in panel._esm
+    assert ".glm-nb-panel" in panel._css
