@@ -3,6 +3,7 @@
     glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
                    [--int4-accuracy-level 0..4] [--top-k-output K]
     glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
+    glm-nb nano path
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .chat import ChatTemplate
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .engine.run import generate
 from .errors import GlmError
+from .nano import checkpoint_path
 
 __all__ = ["main"]
 
@@ -63,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
     g.add_argument("--threads", type=int, default=None)
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~1.3M parameters, not GLM-4)")
+    n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
     return parser
 
 
@@ -117,6 +121,9 @@ def _generate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "nano":
+            print(checkpoint_path())
+            return 0
         if args.command == "convert":
             out = convert(
                 args.src, args.output, precision=args.precision, max_length=args.max_length,

@@ -178,6 +178,20 @@ def _with_context(sample: Sample, rng: random.Random) -> Sample:
     return Sample(sample.skill, sample.lang, tuple(messages), sample.tools, sample.z1, sample.expect)
 
 
+def _chain(first: Sample, rng: random.Random) -> Sample:
+    """One to three dialogs of the same skill as successive turns of one conversation (same tools), so the
+    long tools prompt is shared by several replies; only the last turn's thinking is kept (Z1 strips it)."""
+    if first.skill in ("research", "z1") or rng.random() < 0.4:
+        return first
+    messages = list(first.messages)
+    for _ in range(rng.randint(1, 2)):
+        nxt = generate(first.skill, Picker(rng, "train"))
+        if nxt.tools != first.tools:
+            break
+        messages += nxt.messages
+    return Sample(first.skill, first.lang, tuple(messages), first.tools, first.z1, first.expect)
+
+
 def training_samples(seed: int, progress=lambda: 0.0) -> Iterator[Sample]:
     """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share."""
     rng = random.Random(seed)
@@ -187,7 +201,7 @@ def training_samples(seed: int, progress=lambda: 0.0) -> Iterator[Sample]:
             yield copy_sample(rng)
         else:
             skill = rng.choices(skills, weights)[0]
-            yield _with_context(generate(skill, Picker(rng, "train")), rng)
+            yield _with_context(_chain(generate(skill, Picker(rng, "train")), rng), rng)
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234) -> list[Sample]:

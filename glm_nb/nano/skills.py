@@ -63,7 +63,7 @@ def _lang(p: Picker) -> str:
 def _tools(p: Picker, *names: str) -> tuple[dict, ...]:
     """The needed tools' schemas, sometimes with one unneeded tool beside them."""
     chosen = list(names)
-    if p.rng.random() < 0.3:
+    if p.rng.random() < 0.1:
         chosen.append(p.rng.choice([n for n in TOOLS if n not in names]))
         p.rng.shuffle(chosen)
     return tuple({"type": "function", "function": TOOLS[n]} for n in chosen)

@@ -29,11 +29,11 @@ from .tokenizer import SPECIAL_TOKENS, build_tokenizer, write_tokenizer_files
 
 __all__ = ["MODEL_NAME", "model_config", "train", "main"]
 
-MODEL_NAME = "nano-GLM (demo, ~3M params, not GLM-4)"
-_FULL = dict(vocab=3072, hidden=192, layers=4, heads=6, kv_heads=2, head_dim=32, ffn=512, batch_tokens=3072)
+MODEL_NAME = "nano-GLM (demo, ~1.3M params, not GLM-4)"
+_FULL = dict(vocab=2048, hidden=128, layers=4, heads=4, kv_heads=2, head_dim=32, ffn=384, batch_tokens=3072)
 _QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
 _MAX_LEN = 512  # longest training example, in tokens
-_CALIBRATION_STEPS = 12
+_CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
 
 
 def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) -> Glm4Config:
@@ -146,7 +146,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     warmup = min(100, max(1, total // 10))
     record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr}
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
-    start, tokens, last_save, losses = time.time(), 0, time.time(), []
+    start, tokens, last_save, losses, mark = time.time(), 0, time.time(), [], 0.0
     step = 0
     while step < total:
         state["step"] = step
@@ -162,12 +162,15 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         losses.append(loss.item())
         step += 1
         elapsed = time.time() - start
-        if steps is None and step == _CALIBRATION_STEPS:
-            total = max(step + 1, int(minutes * 60 / (elapsed / step)))
+        if steps is None and step == _CALIBRATION_STEPS[0]:
+            mark = elapsed
+        if steps is None and step == _CALIBRATION_STEPS[1]:
+            pace = (elapsed - mark) / (_CALIBRATION_STEPS[1] - _CALIBRATION_STEPS[0])
+            total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
             warmup = min(100, total // 10)
-            log(f"calibrated: {elapsed / step:.2f} s/step -> {total} steps in {minutes} min")
-        if step % 25 == 0 or step == total:
-            log(f"step {step}/{total} loss {sum(losses[-25:]) / len(losses[-25:]):.3f} "
+            log(f"calibrated: {pace:.2f} s/step -> {total} steps in {minutes} min")
+        if step % 10 == 0 or step == total:
+            log(f"step {step}/{total} loss {sum(losses[-10:]) / len(losses[-10:]):.3f} "
                 f"lr {optimizer.param_groups[0]['lr']:.2e} {tokens / elapsed:.0f} tok/s {elapsed / 60:.1f} min")  # fmt: skip
         if time.time() - last_save > 300 and not quick:
             record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=True)
@@ -175,7 +178,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
             last_save = time.time()
     elapsed = time.time() - start
     record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=False,
-                  tokens_per_second=round(tokens / elapsed), final_loss=round(sum(losses[-25:]) / len(losses[-25:]), 4))  # fmt: skip
+                  tokens_per_second=round(tokens / elapsed), final_loss=round(sum(losses[-10:]) / len(losses[-10:]), 4))  # fmt: skip
     save_checkpoint(model, tokenizer, out, stop_ids, record)
     log(f"saved {out} after {step} steps, {tokens} tokens, {elapsed / 60:.1f} min")
     return record

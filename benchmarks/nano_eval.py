@@ -1,0 +1,108 @@
+"""How good is nano-GLM? Greedy generation through the glm-nb engine on three held-out sets (issue 5).
+
+    python benchmarks/nano_eval.py [--model DIR] [--n 40] [--skills weather svg ...] [--json OUT]
+
+Sets (glm_nb/nano/sample.py): `combos` (training phrasings and values in combinations training never drew),
+`phrasings` (phrasings held out of training, both languages), `unseen` (values never in training). Every
+generation point of a sample is one stage, prompted with the correct history rendered by the chat template.
+One table per skill: per check, the share of stages whose format is right and whose values are right.
+
+Gates: format >= 95% everywhere; values >= 90% on combos and >= 75% on phrasings (unseen: reported only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from glm_nb.engine import Generator, SamplingParams, open_model
+from glm_nb.engine.run import generate
+from glm_nb.nano import checkpoint_path
+from glm_nb.nano.checks import grade
+from glm_nb.nano.corpus import eval_samples, stages
+from glm_nb.nano.skills import SKILLS
+
+SPLITS = ("combos", "phrasings", "unseen")
+GATES = {"format": {"combos": 0.95, "phrasings": 0.95, "unseen": 0.95}, "values": {"combos": 0.90, "phrasings": 0.75}}
+
+
+def run_stage(engine, prompt: str, max_new_tokens: int) -> str:
+    gen = Generator(engine, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens), max_length=1024)
+    result = generate(gen, engine.tokenizer.encode(prompt))
+    return engine.tokenizer.decode(result.token_ids)
+
+
+def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200):
+    """{skill: {split: {check: [format_ok count, values_ok count, total]}}} and a few failures to show."""
+    table = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0])))
+    failures = []
+    for skill in skills:
+        for split in SPLITS:
+            for sample in eval_samples(skill, split, n, seed=seed):
+                for stage in stages(sample):
+                    text = run_stage(engine, stage.prompt, max_new_tokens)
+                    g = grade(skill, stage, text, sample.expect)
+                    cell = table[skill][split][g.check]
+                    cell[0] += g.format_ok
+                    cell[1] += g.values_ok
+                    cell[2] += 1
+                    if not g.values_ok and len(failures) < 200:
+                        failures.append({"skill": skill, "split": split, "check": g.check,
+                                         "prompt": stage.prompt[-160:], "got": text[:300]})  # fmt: skip
+    return table, failures
+
+
+def _pct(k: int, total: int) -> str:
+    return f"{100 * k / total:5.1f}%" if total else "   - "
+
+
+def print_tables(table) -> list[str]:
+    """Print one table per skill; return the gate misses."""
+    misses = []
+    for skill, splits in table.items():
+        checks = sorted({c for s in splits.values() for c in s})
+        print(f"\n### {skill}")
+        print("| set | " + " | ".join(f"{c} format | {c} values" for c in checks) + " | stages |")
+        print("|---|" + "---|---|" * len(checks) + "---|")
+        for split in SPLITS:
+            cells, total = [], 0
+            for c in checks:
+                f, v, t = splits[split][c]
+                total += t
+                cells += [_pct(f, t), _pct(v, t)]
+                for kind, ok in (("format", f), ("values", v)):
+                    gate = GATES[kind].get(split)
+                    if t and gate is not None and ok / t < gate:
+                        misses.append(f"{skill}/{split}/{c} {kind} {100 * ok / t:.1f}% < {100 * gate:.0f}%")
+            print(f"| {split} | " + " | ".join(cells) + f" | {total} |")
+    return misses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint or converted folder (default: bundled)")
+    parser.add_argument("--n", type=int, default=40, help="samples per skill and set")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--skills", nargs="*", default=list(SKILLS), choices=SKILLS)
+    parser.add_argument("--json", type=Path, default=None, help="write the table and failures here")
+    args = parser.parse_args(argv)
+    engine = open_model(args.model or checkpoint_path(), device="cpu", progress=False)
+    start = time.time()
+    table, failures = evaluate(engine, args.skills, args.n, args.seed)
+    print(f"nano-GLM eval: {engine.folder}, n={args.n} per skill and set, greedy, {time.time() - start:.0f} s")
+    misses = print_tables(table)
+    print("\nGates missed:" if misses else "\nAll gates met.")
+    for miss in misses:
+        print(f"- {miss}")
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "misses": misses, "failures": failures},
+                                        ensure_ascii=False, indent=1))  # fmt: skip
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

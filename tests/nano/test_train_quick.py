@@ -1,0 +1,52 @@
+"""The trainer's quick mode: a few steps of a tiny model give a checkpoint the engine converts and runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from glm_nb.engine import Generator, SamplingParams, open_model
+from glm_nb.engine.run import generate
+from glm_nb.nano.templates import chat_template, render
+from glm_nb.nano.train import MODEL_NAME, train
+
+
+@pytest.fixture(scope="module")
+def quick_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nano_quick")
+    record = train(out, steps=3, quick=True, seed=0, log=lambda message: None)
+    return out, record
+
+
+def test_quick_run_writes_a_labelled_checkpoint(quick_checkpoint):
+    out, record = quick_checkpoint
+    config = json.loads((out / "config.json").read_text())
+    assert config["_name_or_path"] == MODEL_NAME and "not GLM-4" in MODEL_NAME
+    assert config["head_dim"] >= 32 and config["architectures"] == ["Glm4ForCausalLM"]
+    assert record["steps"] == 3 and record["tokens"] > 0
+
+
+def test_generation_config_stops_on_the_glm_stop_tokens(quick_checkpoint):
+    out, _ = quick_checkpoint
+    vocab = json.loads((out / "tokenizer.json").read_text())["added_tokens"]
+    ids = {t["content"]: t["id"] for t in vocab}
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation["eos_token_id"] == [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
+
+
+def test_engine_converts_and_generates(quick_checkpoint, tmp_path, monkeypatch):
+    out, _ = quick_checkpoint
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    engine = open_model(out, device="cpu", progress=False)
+    prompt = engine.tokenizer.encode(render([{"role": "user", "content": "Hi, I'm Ada."}]))
+    gen = Generator(engine, SamplingParams(temperature=0.0, max_new_tokens=5), max_length=128)
+    result = generate(gen, prompt)
+    assert 1 <= len(result.token_ids) <= 5
+    assert engine.chat_template == chat_template("chat")
+
+
+def test_same_seed_same_weights(quick_checkpoint, tmp_path):
+    out, _ = quick_checkpoint
+    train(tmp_path, steps=3, quick=True, seed=0, log=lambda message: None)
+    assert (tmp_path / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
