@@ -299,7 +299,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--precisions", default=None, help="comma-separated labels (bf16,fp16,int4-fp16,int4-bf16)")
     parser.add_argument("--budget", type=float, default=450.0, help="seconds for everything (the table included)")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary folder, removed)")
-    parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-suite-out", help="where results are written")
+    parser.add_argument(
+        "--out", default=os.environ.get("OUT") or "/tmp/glm-nb-gpu-suite-out", help="where results are written"
+    )
     return parser.parse_args(argv)
 
 

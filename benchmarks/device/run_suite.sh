@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
 source benchmarks/device/setup_ort.sh || exit 1
-OUT="${OUT:-$PWD/gpu-suite-out}"
+OUT="${OUT:-/tmp/glm-nb-gpu-suite-out}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 timeout 90 python3 -m pytest -q -p no:cacheprovider -m cuda tests/engine/test_cuda.py > "$OUT/cuda_tests.log" 2>&1
