@@ -110,9 +110,10 @@ class Transcript:
         return self.finish_reason is None
 
     def value(self) -> Any:
-        """What `-o NAME` stores: the parsed JSON for the json format, else the answer text."""
+        """What `-o NAME` stores: the parsed JSON for the json format (None when it does not parse: the output's
+        note says why), else the answer text."""
         if self.output_format == "json":
-            return next((a.value() for a in self.artifacts if a.kind == "json"), None)
+            return next((a.value() for a in self.artifacts if a.kind == "json" and not a.error), None)
         return self.answer
 
     def to_json(self) -> dict[str, Any]:
