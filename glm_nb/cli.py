@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
     g.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
     g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--cuda-graph", action="store_true", help="capture decode steps as CUDA graphs (CUDA only)")
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~1.3M parameters, not GLM-4)")
     n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
@@ -78,7 +79,7 @@ def _chat_prompt(engine, text: str) -> str:
 
 def _generate(args) -> int:
     engine = open_model(args.model, device=args.device, precision=args.precision, threads=args.threads,
-                        progress=not args.json)  # fmt: skip
+                        cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
     if args.prompt_ids is not None:
         prompt = args.prompt_ids
     else:

@@ -261,10 +261,13 @@ class Generator:
 
     # -- the model ------------------------------------------------------------------------------------------------
     def _forward(self) -> None:
+        lengths = np.array([len(t) for t in self._tokens])
+        if (self._kv_len >= lengths).all():
+            # Only after an interrupt (Ctrl-C between running the model and appending the sampled token): the
+            # logits of the last token may be gone, so run it again; it rewrites its own KV rows identically.
+            self._kv_len = np.minimum(self._kv_len, lengths - 1)
         pending = [t[int(k) :] for t, k in zip(self._tokens, self._kv_len)]
         counts = np.array([len(p) for p in pending])
-        if counts.max() == 0:
-            raise GenerationError("Internal: nothing pending to run.")  # rewind_to keeps one token pending
         decode = bool((counts == 1).all()) and self._new > 0
         if (self._kv_len > 0).any() and len(set(counts.tolist())) > 1:
             raise GenerationError(

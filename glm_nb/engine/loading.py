@@ -40,13 +40,15 @@ def open_model(
     precision: str | None = None,
     max_length: int | None = None,
     threads: int | None = None,
+    cuda_graph: bool = False,
     progress: bool = True,
 ) -> Engine:
     """An Engine for `path`: a converted folder is loaded as it is; a checkpoint folder is converted first
-    (once, into the cache). precision defaults to fp32 on CPU; pass fp16/bf16/int4 to choose."""
+    (once, into the cache). precision defaults to fp32 on CPU; pass fp16/bf16/int4 to choose.
+    cuda_graph: capture decode steps as CUDA graphs (CUDA with an fp16/bf16/int4-on-half model)."""
     folder = Path(path).expanduser()
     if (folder / METADATA_FILE).exists():
-        return Engine.load(folder, device=device, threads=threads)
+        return Engine.load(folder, device=device, threads=threads, cuda_graph=cuda_graph)
     if not (folder / "config.json").exists():
         raise ModelLoadError(
             f"{folder} is neither a converted glm-nb model ({METADATA_FILE}) nor a checkpoint folder (config.json). "
@@ -56,4 +58,4 @@ def open_model(
     target = converted_path(folder, precision, max_length)
     if not (target / METADATA_FILE).exists():
         convert(folder, target, precision=precision, max_length=max_length, progress=progress)
-    return Engine.load(target, device=device, threads=threads)
+    return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph)

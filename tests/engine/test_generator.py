@@ -142,3 +142,23 @@ def test_kv_buffers_are_written_in_place_and_never_reallocated(tiny):
     assert np.abs(key0[0, :, :filled]).sum(axis=-1).min() > 0
     assert [v.data_ptr() for v in gen.cache.keys + gen.cache.values] == pointers
     assert gen.cache.keys[0].shape() == [1, tiny.engine.metadata.num_kv_heads, 64, tiny.engine.metadata.head_dim]
+
+
+def test_an_interrupt_between_steps_leaves_the_generator_usable_and_exact(tiny, monkeypatch):
+    """Ctrl-C can land after the model ran but before the token was appended; the next step must recover."""
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=())
+    gen.set_prompt(PROMPT)
+    run(gen, 3)
+    real = gen._next_ids
+    calls = {"n": 0}
+
+    def interrupted():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return real()
+
+    monkeypatch.setattr(gen, "_next_ids", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate_next_token()
+    assert run(gen, 5) == fresh(tiny.engine, PROMPT, 8)[3:]
