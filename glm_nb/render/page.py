@@ -131,7 +131,7 @@ def transcript_markdown(t: Transcript) -> str:
         elif part.kind == "tool" and part.tool is not None:
             card = part.tool
             arguments = json.dumps(card.arguments, ensure_ascii=False)
-            lines.append(f"🔧 `{card.name}({arguments})` · {card.status}")
+            lines.append(escape_markdown_html(f"🔧 {card.name}({arguments}) · {card.status}"))
         elif part.kind == "text":
             lines.append(escape_markdown_html(part.text))
     if t.note:

@@ -1,0 +1,105 @@
+"""Transcripts: built from events, rendered as html / markdown / plain with everything from the model escaped."""
+
+from __future__ import annotations
+
+import itertools
+
+from glm_nb.chat import Done, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
+from glm_nb.render import MIME_TYPE, Transcript, TranscriptBuilder
+from glm_nb.tools import ToolCall, ToolResult
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+def _build(events, answer=None, **template):
+    ticks = itertools.count()
+    builder = TranscriptBuilder(Transcript("chat", "m", "prompt", **template), clock=lambda: float(next(ticks)))
+    for event in events:
+        builder.add(event)
+    return builder, builder.finish(answer)
+
+
+def test_events_become_parts_in_order_with_tool_durations():
+    call = ToolCall("get_weather", {"city": "Paris"})
+    events = [
+        ThinkingDelta("Let me "), ThinkingDelta("check."), TextDelta("Checking."), ToolCallEvent(call),
+        ToolResultEvent(ToolResult.success(call, {"temp": 21})), TextDelta("It is "), TextDelta("21."),
+        Done("stop", Usage(new_tokens=9)),
+    ]  # fmt: skip
+
+    _, t = _build(events)
+
+    assert [p.kind for p in t.parts] == ["thinking", "text", "tool", "text"]
+    assert t.thinking == "Let me check." and t.answer == "It is 21."
+    card = t.tool_cards[0]
+    assert card.status == "ok" and card.result == '{"temp": 21}' and card.duration_s == 1.0
+    assert t.finish_reason == "stop" and t.usage.new_tokens == 9
+
+
+def test_a_snapshot_shows_a_running_call_before_its_result():
+    call = ToolCall("slow", {})
+    builder, _ = _build([TextDelta("Wait."), ToolCallEvent(call)])
+
+    snapshot = builder.snapshot()
+
+    assert snapshot.streaming and snapshot.tool_cards[0].status == "running"
+
+
+def test_research_actions_show_as_cards_not_as_json_text():
+    call = ToolCall("search", {"query": "x"})
+    ticks = itertools.count()
+    builder = TranscriptBuilder(Transcript("rumination", "m", "q"), actions_as_text=False, clock=lambda: next(ticks))
+    for event in [ThinkingDelta("hmm"), TextDelta('{"name": "search"}'), ToolCallEvent(call)]:
+        builder.add(event)
+
+    t = builder.finish("The report.", finish_reason="stop")
+
+    assert [p.kind for p in t.parts] == ["thinking", "tool", "text"] and t.answer == "The report."
+
+
+def test_nothing_from_the_model_or_a_tool_is_live_html():
+    call = ToolCall("tool", {"arg": HOSTILE})
+    events = [ThinkingDelta(HOSTILE), ToolCallEvent(call), ToolResultEvent(ToolResult.success(call, HOSTILE)),
+              TextDelta(HOSTILE), Done("stop", Usage())]  # fmt: skip
+    _, t = _build(events, thinking_display="shown")
+
+    data, metadata = t._repr_mimebundle_()
+
+    page = data["text/html"]
+    assert "<script>alert" not in page and "<img" not in page and 'onerror="' not in page
+    assert "&lt;script&gt;" in page
+    assert "<script>" not in data["text/markdown"] and "&lt;script>" in data["text/markdown"]
+    assert data[MIME_TYPE]["answer"] == HOSTILE  # the record keeps the text as written
+    assert metadata["glm_nb"]["model"] == "m"
+
+
+def test_markdown_fallback_keeps_code_blocks_verbatim():
+    _, t = _build([TextDelta("Use <b>:\n\n```html\n<b>bold</b>\n```"), Done("stop", Usage())])
+
+    markdown = t._repr_mimebundle_()[0]["text/markdown"]
+
+    assert "Use &lt;b>:" in markdown and "```html\n<b>bold</b>\n```" in markdown
+
+
+def test_json_that_does_not_parse_leaves_a_note_and_no_value():
+    _, t = _build([TextDelta('{"a": 1,'), Done("stop", Usage())], output_format="json")
+
+    assert t.value() is None and "does not parse" in t.note
+    assert "does not parse" in t._repr_mimebundle_()[0]["text/html"]
+
+
+def test_html_format_frames_the_answer_in_a_sandbox():
+    _, t = _build([TextDelta("```html\n<button>hi</button>\n```"), Done("stop", Usage())], output_format="html")
+
+    page = t._repr_mimebundle_()[0]["text/html"]
+
+    assert t.artifacts[0].kind == "html" and 'sandbox="allow-scripts"' in page and "<button>" not in page
+
+
+def test_an_interrupted_reply_says_so_everywhere():
+    _, t = _build([TextDelta("Partial")])  # no Done: the stream was cut
+
+    data, metadata = t._repr_mimebundle_()
+
+    assert t.interrupted and metadata["glm_nb"]["finish_reason"] == "cancelled"
+    assert "interrupted" in data["text/plain"] and "interrupted" in data["text/html"]
