@@ -65,6 +65,18 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         I'm choosing between {city1} and {city2}. What's the weather in each?
         Look up the weather in {city1}, then in {city2}.
         Get the current weather for {city1} and for {city2}.
+        What's the weather like in {city1} and {city2} today?
+        Give me the weather for {city1} and {city2}.
+        How hot is it in {city1} and in {city2}?
+        Tell me how {city1} and {city2} compare, weather-wise.
+        Is it raining in {city1} or {city2}?
+        Weather check: {city1} and {city2}.
+        Which is colder right now, {city1} or {city2}?
+        I have friends in {city1} and {city2}. How's the weather for them?
+        Show the weather in {city1} and {city2}.
+        Can you get me the temperatures in {city1} and {city2}?
+        Both {city1} and {city2}: what's the weather?
+        Find the current weather in {city1} and also in {city2}.
     """),
     "weather2_zh": _lines("""
         比较一下{city1}和{city2}的天气。
@@ -73,6 +85,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         查一下{city1}和{city2}的天气。
         帮我看看{city1}跟{city2}现在的天气。
         {city1}、{city2}天气
+        {city1}和{city2}今天天气如何？
+        {city1}跟{city2}哪个冷？
+        请告诉我{city1}和{city2}的天气。
+        {city1}和{city2}现在多少度？
     """),
     "convert_en": _lines("""
         Convert {value} {from_name} to {to_name}.
@@ -87,6 +103,14 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Can you convert {value} {from_name} to {to_name} for me?
         {value} {from_name} equals how many {to_name}?
         Turn {value} {from_name} into {to_name}.
+        Please tell me what {value} {from_name} is in {to_name}.
+        Quick conversion: {value} {from_name} to {to_name}.
+        If I have {value} {from_name}, how many {to_name} is that?
+        Convert {value} {from_name} into {to_name}, please.
+        How many {to_name} are in {value} {from_name}?
+        What's {value} {from_name} converted to {to_name}?
+        I'd like {value} {from_name} in {to_name}.
+        Work out {value} {from_name} in {to_name}.
     """),
     "convert_zh": _lines("""
         把{value}{from_name}换算成{to_name}。
@@ -95,6 +119,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         请把{value}{from_name}转换为{to_name}。
         帮我算一下{value}{from_name}合多少{to_name}。
         {value}{from_name}换成{to_name}是多少？
+        {value}{from_name}相当于多少{to_name}？
+        把{value}{from_name}转成{to_name}。
+        请问{value}{from_name}合多少{to_name}？
+        {value}{from_name}折合多少{to_name}？
     """),
     "add_en": _lines("""
         What is {a} plus {b}?
@@ -109,6 +137,14 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         I need the sum of {a} and {b}.
         Compute {a} plus {b}.
         What is the total of {a} and {b}?
+        Add up {a} and {b}.
+        Could you add {a} and {b} for me?
+        Tell me {a} plus {b}.
+        What's the sum of {a} and {b}?
+        {a} plus {b} is what?
+        Please calculate {a} + {b}.
+        Find the sum: {a} + {b}
+        Work out {a} plus {b}.
     """),
     "add_zh": _lines("""
         {a}加{b}等于多少？
@@ -117,6 +153,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         {a}和{b}的和是多少？
         {a} + {b} 是多少？
         请把{a}和{b}加起来。
+        {a}加上{b}是多少？
+        算一下{a}加{b}。
+        请计算{a}与{b}之和。
+        {a}+{b}等于几？
     """),
     "search_en": _lines("""
         Search the docs for {topic}.
@@ -131,6 +171,14 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Look for {topic} in the documentation, please.
         Search the documentation: {topic}
         Where can I read about {topic}?
+        Please search the docs for {topic}.
+        Anything in the docs about {topic}?
+        Check the documentation for {topic}.
+        Search docs: {topic}
+        Help me find docs about {topic}.
+        What does the documentation say on {topic}?
+        Can you look up {topic}?
+        I want to read the docs on {topic}.
     """),
     "search_zh": _lines("""
         在文档里搜索{topic}。
@@ -139,6 +187,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         帮我找找{topic}的资料。
         搜索{topic}
         关于{topic}，文档怎么说？
+        搜一下文档里的{topic}。
+        请在文档中查找{topic}。
+        找一下讲{topic}的文档。
+        我想看看{topic}的文档。
     """),
     "svg_en": _lines("""
         Draw a {colour} {shape} {size_phrase}.
@@ -153,6 +205,14 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Sketch a {colour} {shape} {size_phrase}.
         Give me an SVG with a {colour} {shape} {size_phrase}.
         Generate a {colour} {shape} {size_phrase}.
+        Could you draw a {colour} {shape} {size_phrase}?
+        Make me a {colour} {shape} {size_phrase}.
+        Draw me an SVG: a {colour} {shape} {size_phrase}.
+        I need a {colour} {shape} {size_phrase}.
+        Please create an SVG of a {colour} {shape} {size_phrase}.
+        Paint a {colour} {shape} {size_phrase}.
+        Produce a {colour} {shape} {size_phrase} as an SVG.
+        Let's see a {colour} {shape} {size_phrase}.
     """),
     "svg_zh": _lines("""
         画一个{colour}的{shape}，{size_phrase}。
@@ -161,6 +221,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         帮我画个{colour}{shape}，{size_phrase}。
         生成一个{colour}的{shape}，{size_phrase}。
         我想要一个{colour}的{shape}，{size_phrase}。
+        请用SVG画{colour}的{shape}，{size_phrase}。
+        画个{colour}的{shape}吧，{size_phrase}。
+        给我一个{colour}{shape}的SVG，{size_phrase}。
+        能画一个{colour}的{shape}吗？{size_phrase}。
     """),
     "button_en": _lines("""
         Make a {colour} button that says {label}.
@@ -173,12 +237,15 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         A {colour} button, label {label}.
         Write the HTML for a {colour} button: {label}
         Please make a {label} button in {colour}.
+        Could you create a {colour} button with the label {label}?
+        Design a {colour} button that reads {label}.
     """),
     "button_zh": _lines("""
         做一个{colour}的按钮，上面写着{label}。
         写一个{colour}按钮，文字是{label}。
         生成一个写着{label}的{colour}按钮。
         我需要一个{colour}的{label}按钮。
+        请做一个{colour}的{label}按钮。
     """),
     "card_en": _lines("""
         Make a {colour} card titled {title}.
@@ -189,12 +256,15 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Give me a {colour} card called {title}.
         Write a small {colour} card with the title {title}.
         Please make a card titled {title} in {colour}.
+        Could you make a {colour} card with the heading {title}?
+        Design a {colour} card titled {title}.
     """),
     "card_zh": _lines("""
         做一个{colour}的卡片，标题是{title}。
         生成一张{colour}卡片，标题为{title}。
         写一个标题为{title}的{colour}卡片。
         我需要一张{colour}的卡片，标题{title}。
+        请做一张{colour}的卡片，标题写{title}。
     """),
     "compare_en": _lines("""
         Which is larger, {a} or {b}?
@@ -209,6 +279,14 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Think about it: is {a} bigger than {b}?
         Which is the larger number, {a} or {b}?
         Pick the bigger one: {a} or {b}.
+        Between {a} and {b}, which is larger?
+        Which one is greater, {a} or {b}?
+        Decide which is bigger: {a} or {b}.
+        Is {a} larger than {b}?
+        Which of these is larger: {a} or {b}?
+        Tell me the bigger number: {a} or {b}.
+        Reason it out: {a} or {b}, which is larger?
+        Larger one please: {a}, {b}
     """),
     "compare_zh": _lines("""
         {a}和{b}哪个大？
@@ -217,6 +295,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         {a}与{b}，哪个更大？
         请比较一下{a}和{b}。
         {a}和{b}中哪个数更大？
+        {a}和{b}谁更大？
+        请判断{a}和{b}哪个大。
+        {a}、{b}，哪个数大？
+        想一想，{a}和{b}哪个更大？
     """),
     "research_en": _lines("""
         Research {topic} and write a short report.
@@ -231,6 +313,14 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Give me a researched summary of {topic}.
         Study {topic} and report back.
         Dig into {topic}, please.
+        Please research {topic}.
+        Find sources on {topic} and write a brief report.
+        Could you research {topic} for me?
+        What do sources say about {topic}?
+        Put together a short report on {topic}.
+        Research {topic}, then summarise.
+        I want a short research report on {topic}.
+        Gather information on {topic}.
     """),
     "research_zh": _lines("""
         研究一下{topic}，写个简短报告。
@@ -239,6 +329,10 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         查查{topic}的资料并总结。
         关于{topic}，你能找到什么？
         请研究{topic}。
+        请调查一下{topic}并写报告。
+        帮我研究{topic}。
+        搜集{topic}的资料，写一份简报。
+        关于{topic}，写一份研究报告。
     """),
     "greet_en": _lines("""
         Hi, I'm {name}.
