@@ -98,7 +98,7 @@ def _grade_svg(text: str, expect: dict) -> Grade:
     e = elements[0]
     if shape == "circle":
         size_ok = [e.get("r")] == sizes
-    elif shape == "polygon" or shape == "triangle":
+    elif shape == "triangle":
         size_ok = e.get("points") == f"20,20 20,{sizes[0]} {sizes[0]},{sizes[0]}"
     else:
         size_ok = [e.get("width"), e.get("height")] == (sizes * 2 if shape == "square" else sizes)

@@ -28,8 +28,9 @@ def _schema(name: str, description: str, **params: str) -> dict:
 
 TOOLS = {
     "get_weather": _schema("get_weather", "Current weather for a city", city="string"),
-    "convert_units": _schema("convert_units", "Convert a value between units", value="number",
-                             from_unit="string", to_unit="string"),  # fmt: skip
+    "convert_units": _schema(
+        "convert_units", "Convert a value between units", value="number", from_unit="string", to_unit="string"
+    ),  # fmt: skip
     "add": _schema("add", "Add two numbers", a="number", b="number"),
     "search_docs": _schema("search_docs", "Search the glm-nb documentation", query="string"),
 }
@@ -218,7 +219,11 @@ def _z1(p: Picker) -> Sample:
     lang = _lang(p)
     if p.rng.random() < 0.35:
         question, answer = _fact(p, lang)
-        thought = "用户在问一个简单的问题，我直接回答。" if lang == "zh" else "The user asks a simple question. I answer it directly."
+        thought = (
+            "用户在问一个简单的问题，我直接回答。"
+            if lang == "zh"
+            else "The user asks a simple question. I answer it directly."
+        )
         expect = {"answer": answer}
     else:
         a, b = p.digits(), p.digits()

@@ -66,7 +66,9 @@ def test_renders_exactly_like_the_published_template(hf_tokenizers, case, genera
     kwargs = dict(tools=CASES[case].get("tools"), add_generation_prompt=generation_prompt, tokenize=False)
     expected = published.apply_chat_template(CASES[case]["messages"], **kwargs)
     assert ours.apply_chat_template(CASES[case]["messages"], **kwargs) == expected
-    assert render(CASES[case]["messages"], CASES[case].get("tools"), add_generation_prompt=generation_prompt) == expected
+    assert (
+        render(CASES[case]["messages"], CASES[case].get("tools"), add_generation_prompt=generation_prompt) == expected
+    )
 
 
 def test_z1_forces_thinking_and_strips_it_from_history():
