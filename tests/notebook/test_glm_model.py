@@ -100,3 +100,25 @@ def test_hub_download_uses_snapshot_download_with_only_the_needed_files(monkeypa
 
     assert models.download("THUDM/GLM-4-9B-0414", "huggingface") == tmp_path
     assert seen["repo_id"] == "THUDM/GLM-4-9B-0414" and "*.safetensors" in seen["patterns"]
+
+
+def test_an_interrupt_on_the_real_engine_leaves_it_ready_for_the_next_cell(kernel, tiny, monkeypatch):
+    kernel.run(f"%glm_model {tiny.out} --device cpu --context 256")
+    generator = kernel.session.models["chat"].backend.generator
+    real_step, steps = generator.generate_next_token, []
+
+    def interrupted_step():  # as when Ctrl-C / the kernel's interrupt lands during a decode step
+        steps.append(1)
+        if len(steps) == 5:
+            raise KeyboardInterrupt
+        real_step()
+
+    monkeypatch.setattr(generator, "generate_next_token", interrupted_step)
+    cut = kernel.final(kernel.run("%%glm -n 40 -t 0\nHello", cell_id="a"))["data"][MIME_TYPE]
+    monkeypatch.setattr(generator, "generate_next_token", real_step)
+
+    after = kernel.final(kernel.run("%%glm -n 3 -t 0\nAgain", cell_id="b"))["data"][MIME_TYPE]
+
+    assert cut["finish_reason"] == "cancelled" and len(steps) == 5
+    assert kernel.session.threads["chat"].messages[1].end == "interrupted"
+    assert after["finish_reason"] in ("stop", "length") and after["usage"]["reused_prompt_tokens"] > 0
