@@ -1,0 +1,121 @@
+// The ChatPanel view (glm_nb/widget/chat_panel.js) against a fake anywidget model and a minimal fake DOM.
+// Run by tests/notebook/test_chat_panel_view.py through `node --test`.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+
+class FakeElement {
+  constructor(tag) {
+    Object.assign(this, { tagName: tag, children: [], className: "", textContent: "", innerHTML: "", value: "" });
+    Object.assign(this, { disabled: false, scrollTop: 0, scrollHeight: 100, removed: false, listeners: {} });
+  }
+  append(...nodes) { this.children.push(...nodes); }
+  replaceChildren(...nodes) { this.children = nodes; }
+  addEventListener(name, fn) { (this.listeners[name] ??= []).push(fn); }
+  removeEventListener(name, fn) { this.listeners[name] = (this.listeners[name] || []).filter((f) => f !== fn); }
+  dispatch(name, event = {}) {
+    const full = { preventDefault() { this.prevented = true; }, ...event };
+    for (const fn of this.listeners[name] || []) fn(full);
+    return full;
+  }
+  click() { this.dispatch("click"); }
+  remove() { this.removed = true; }
+  all() { return [this, ...this.children.flatMap((c) => (c instanceof FakeElement ? c.all() : []))]; }
+  find(predicate) { return this.all().find(predicate); }
+}
+
+globalThis.document = { createElement: (tag) => new FakeElement(tag), activeElement: null };
+
+class FakeModel {
+  constructor(state) { Object.assign(this, { state, sent: [], saved: 0, handlers: {} }); }
+  get(name) { return this.state[name]; }
+  set(name, value) { this.state[name] = value; }
+  save_changes() { this.saved += 1; }
+  send(message) { this.sent.push(message); }
+  on(events, fn) { for (const e of events.split(" ")) (this.handlers[e] ??= []).push(fn); }
+  off(events, fn) { for (const e of events.split(" ")) this.handlers[e] = (this.handlers[e] || []).filter((f) => f !== fn); }
+  change(name, value) { this.state[name] = value; for (const fn of this.handlers["change:" + name] || []) fn(); }
+  handlerCount() { return Object.values(this.handlers).reduce((n, list) => n + list.length, 0); }
+}
+
+const source = readFileSync(new URL("../../glm_nb/widget/chat_panel.js", import.meta.url), "utf8");
+const { default: view } = await import("data:text/javascript," + encodeURIComponent(source));
+
+function mount(overrides = {}) {
+  const model = new FakeModel({
+    turns: [], live: {}, busy: false, variant: "chat", temperature: 0.6, max_tokens: 1024, system: "",
+    tokens_per_s: 0, status: "", model_name: "", export_html: "", ...overrides,
+  });
+  const el = new FakeElement("div");
+  const dispose = view.render({ model, el });
+  const pick = (tag, text) => el.find((n) => n.tagName === tag && (text === undefined || n.textContent === text));
+  return { model, el, dispose, pick };
+}
+
+test("turns and the streaming turn are drawn from the model's HTML", () => {
+  const { model, el } = mount({ turns: [{ prompt: "Hi", html: "<p>Hello</p>" }] });
+  model.change("live", { prompt: "More", html: "<p>Stre</p>" });
+  const replies = el.all().filter((n) => n.className === "glm-nb-reply").map((n) => n.innerHTML);
+  const prompts = el.all().filter((n) => n.className === "glm-nb-you").map((n) => n.textContent);
+  assert.deepEqual(replies, ["<p>Hello</p>", "<p>Stre</p>"]);
+  assert.deepEqual(prompts, ["Hi", "More"]);  // the user's text is set as text, never as HTML
+});
+
+test("Enter sends and clears the box; Shift+Enter does not send", () => {
+  const { model, pick } = mount();
+  const input = pick("textarea");
+  input.value = "line one";
+  const shifted = input.dispatch("keydown", { key: "Enter", shiftKey: true });
+  assert.equal(model.sent.length, 0);
+  assert.equal(shifted.prevented, undefined);
+  const plain = input.dispatch("keydown", { key: "Enter", shiftKey: false });
+  assert.deepEqual(model.sent, [{ type: "send", text: "line one" }]);
+  assert.equal(plain.prevented, true);
+  assert.equal(input.value, "");
+});
+
+test("while busy Send is disabled and Stop sends stop", () => {
+  const { model, pick } = mount();
+  assert.equal(pick("button", "Stop").disabled, true);
+  model.change("busy", true);
+  assert.equal(pick("button", "Send").disabled, true);
+  assert.equal(pick("button", "Stop").disabled, false);
+  pick("button", "Stop").click();
+  pick("textarea").value = "ignored while busy";
+  pick("button", "Send").click();
+  assert.deepEqual(model.sent, [{ type: "stop" }]);
+});
+
+test("settings write their traits back to the kernel", () => {
+  const { model, pick } = mount();
+  const select = pick("select");
+  select.value = "z1";
+  select.dispatch("change");
+  assert.equal(model.get("variant"), "z1");
+  assert.ok(model.saved >= 1);
+});
+
+test("live speed and status are shown", () => {
+  const { model, el } = mount({ model_name: "nano-GLM" });
+  model.change("tokens_per_s", 42.25);
+  model.change("status", "A reply is still streaming");
+  assert.equal(el.find((n) => n.className === "glm-nb-speed").textContent, "nano-GLM · 42.3 tok/s");
+  assert.equal(el.find((n) => n.className === "glm-nb-status").textContent, "A reply is still streaming");
+});
+
+test("clear and export send their messages", () => {
+  const { model, pick } = mount();
+  pick("button", "Clear").click();
+  pick("button", "Export").click();
+  assert.deepEqual(model.sent, [{ type: "clear" }, { type: "export" }]);
+});
+
+test("the cleanup removes every listener and the view", () => {
+  const { model, el, dispose } = mount();
+  const input = el.find((n) => n.tagName === "textarea");
+  assert.ok(model.handlerCount() > 0);
+  dispose();
+  assert.equal(model.handlerCount(), 0);
+  assert.equal(Object.values(input.listeners).flat().length, 0);
+  assert.equal(el.children[0].removed, true);
+});
