@@ -112,7 +112,7 @@ class Artifact:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": self.source, "text/html": self.html()}
         if self.kind == "svg" and self.markup and not self.error:
-            bundle["image/svg+xml"] = sanitize_svg(self.source).markup
+            bundle["image/svg+xml"] = sanitize_svg(self.source).markup  # the bare SVG, for frontends that want it
         return bundle
 
 

@@ -13,7 +13,6 @@ and the output metadata carries model, sampling and usage under "glm_nb".
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -293,7 +292,3 @@ def _first_block(answer: str, language: str) -> str:
         return blocks[0][1]
     return strip_code_fence(answer)
 
-
-def dumps(transcript: Transcript) -> str:
-    """The record as JSON text (for saving next to a notebook, or a test's golden file)."""
-    return json.dumps(transcript.to_json(), ensure_ascii=False, indent=2)
