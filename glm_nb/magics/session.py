@@ -125,8 +125,9 @@ class NotebookSession:
             response: Response = Rumination(model.backend, corpus=corpus, sampling=sampling).run(prompt)
             thread = None
         else:
+            kept = () if args.new or variant not in self.threads else self.threads[variant].tool_names
+            tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)  # before changing state
             thread = self._thread_for(variant, args, cell_key)
-            tools = _resolve_tools(thread.tool_names, namespace)
             conversation = Conversation(
                 model.backend, system=thread.system, tools=tools, messages=thread.messages, sampling=sampling,
                 template=model.z1_template if variant == "z1" else None, force_thinking=variant == "z1",

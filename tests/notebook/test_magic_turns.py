@@ -48,12 +48,14 @@ def test_a_failing_tool_shows_its_error(kernel):
     assert tool["status"] == "error" and "no such city" in tool["error"]
 
 
-def test_an_unknown_tool_name_says_how_to_define_it(kernel):
+def test_an_unknown_tool_name_says_how_to_define_it_and_is_not_kept(kernel):
     kernel.use(["\nOk."])
 
     kernel.run("%%glm --tools nowhere\nHi")
+    kernel.run("%%glm\nHi again")
 
     assert "@glm_nb.tool" in str(kernel.errors[0])
+    assert kernel.errors[1] is None
 
 
 def test_z1_thinking_is_collapsed_shown_or_hidden(kernel):
