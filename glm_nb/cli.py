@@ -4,19 +4,23 @@
                    [--int4-accuracy-level 0..4] [--top-k-output K]
     glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
     glm-nb nano path
+    glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
+                 [--max-queue N] [--device auto|cuda|cpu] [--max-length N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from .chat import ChatTemplate
+from .chat import ChatTemplate, LocalBackend
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .engine.run import generate
 from .errors import GlmError
 from .nano import checkpoint_path
+from .serve import serve
 
 __all__ = ["main"]
 
@@ -68,7 +72,39 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~1.3M parameters, not GLM-4)")
     n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub) -> None:
+    s = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API (completions, chat, SSE)")
+    s.add_argument("model", help="converted model folder, or a checkpoint folder (converted once, cached)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed at start)")
+    s.add_argument("--api-key-env", metavar="NAME",
+                   help="require 'Authorization: Bearer KEY' with KEY read from the environment variable NAME")  # fmt: skip
+    s.add_argument("--served-model-name", help="the model name clients use (default: the model's own)")
+    s.add_argument("--max-queue", type=int, default=32, help="requests that may wait for the model (more get 503)")
+    s.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    s.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
+    s.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--cuda-graph", action="store_true", help="capture decode steps as CUDA graphs (CUDA only)")
+    s.add_argument("--quiet", action="store_true", help="no per-request log lines")
+
+
+def _serve(args) -> int:
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise GlmError(f"--api-key-env {args.api_key_env}: that environment variable is empty; set it to the key")
+    engine = open_model(args.model, device=args.device, precision=args.precision, threads=args.threads,
+                        cuda_graph=args.cuda_graph, progress=False)  # fmt: skip
+    backend = LocalBackend.from_engine(engine, max_length=args.max_length)
+    serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
+          max_queue=args.max_queue, quiet=args.quiet)  # fmt: skip
+    return 0
 
 
 def _chat_prompt(engine, text: str) -> str:
@@ -125,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "nano":
             print(checkpoint_path())
             return 0
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "convert":
             out = convert(
                 args.src, args.output, precision=args.precision, max_length=args.max_length,

@@ -1,0 +1,277 @@
+"""`RemoteBackend`: the `Backend` seam over an OpenAI-compatible server's raw completions endpoint.
+
+vLLM or SGLang (tensor-parallel GLM-4-32B-0414 on several GPUs) or `glm-nb serve`. The conversation renders the
+prompt with the checkpoint's own template exactly as for the local engine, and this backend asks the server to
+continue that text (`POST /v1/completions`, streamed), so tool calls, Z1 thinking and Rumination parse the same raw
+text, special tokens kept. The request (see `request_body`) uses OpenAI's completions parameters and these of
+vLLM's documented extra completion parameters (vllm/entrypoints/openai/protocol.py, `CompletionRequest`):
+
+    skip_special_tokens=False            keep `<|assistant|>` between several tool calls (FORMAT.md)
+    spaces_between_special_tokens=False  decode special tokens as they are, no added spaces
+    include_stop_str_in_output=True      send the stop string, so this backend knows which stop ended the turn
+    add_special_tokens=False             the template writes `[gMASK]<sop>` itself (FORMAT.md, "Tokenizer")
+    top_k, repetition_penalty            sent only when not off
+
+Which stop ended the turn comes from the text (the stop string at its end), else from vLLM's `stop_reason` or
+SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). The tokenizer (a local copy of the
+checkpoint's tokenizer files, or the hub by name) counts prompt tokens and gives the chat template.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..engine import SamplingParams, Tokenizer
+from ..engine.tokenizer import load_chat_template
+from .backend import CompletionEnd, CompletionItem, CompletionStart, TextChunk
+from .local import TokenizerLike
+from .remote_http import (
+    RemoteAuthError,
+    RemoteConnectionError,
+    RemoteError,
+    RemoteHTTPError,
+    RemoteStreamError,
+    RemoteTimeoutError,
+    ServerEndpoint,
+)
+from .stop_text import StopText
+
+__all__ = [
+    "GLM_STOP_STRINGS",
+    "RemoteAuthError",
+    "RemoteBackend",
+    "RemoteConnectionError",
+    "RemoteError",
+    "RemoteHTTPError",
+    "RemoteStreamError",
+    "RemoteTimeoutError",
+    "load_tokenizer",
+]
+
+# FORMAT.md, "Tokenizer": the stop ids 151336, 151338, 151329, as text.
+GLM_STOP_STRINGS = ("<|user|>", "<|observation|>", "<|endoftext|>")
+_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"]
+
+
+class RemoteBackend:
+    """A `Backend` that streams from `POST {url}/completions`. Usually built with `RemoteBackend.connect(url)`."""
+
+    def __init__(
+        self,
+        endpoint: ServerEndpoint,
+        tokenizer: TokenizerLike,
+        *,
+        model: str,
+        chat_template: str | None,
+        context_length: int | None = None,
+        stop: Sequence[str] = GLM_STOP_STRINGS,
+    ):
+        self.endpoint = endpoint
+        self.tokenizer = tokenizer
+        self.model = model
+        self.stop = tuple(stop)
+        self._chat_template = chat_template
+        self._context_length = context_length
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        api_key_env: str | None = None,
+        model: str | None = None,
+        tokenizer: str | os.PathLike | None = None,
+        chat_template: str | None = None,
+        timeout: float = 120.0,
+    ) -> RemoteBackend:
+        """Connect to an OpenAI-compatible server and check it serves `model`.
+
+        url: `http://host:port/v1` (`/v1` may be left out). api_key_env: the environment variable holding the
+        server's API key (sent as a bearer token). model: the served model's name (default: the only or first one
+        `GET /v1/models` lists). tokenizer: a folder with the checkpoint's tokenizer.json and tokenizer_config.json,
+        or a hub name such as "THUDM/GLM-4-32B-0414" (default: the model's name). chat_template: overrides the
+        tokenizer's. timeout: seconds to wait to connect and for each streamed piece.
+        """
+        endpoint = ServerEndpoint.from_url(
+            url, api_key=_api_key(api_key_env), timeout_s=timeout, api_key_env=api_key_env
+        )
+        served = _served_models(endpoint)
+        name = _pick_model(endpoint, served, model)
+        tok, template = load_tokenizer(tokenizer if tokenizer is not None else name)
+        context = served.get(name, {}).get("max_model_len")
+        return cls(
+            endpoint,
+            tok,
+            model=name,
+            chat_template=chat_template if chat_template is not None else template,
+            context_length=context if isinstance(context, int) else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+    @property
+    def chat_template(self) -> str | None:
+        return self._chat_template
+
+    @property
+    def context_length(self) -> int | None:
+        return self._context_length
+
+    def request_body(self, prompt: str, sampling: SamplingParams) -> dict[str, Any]:
+        """The JSON body of the completions request for `prompt` (see the module docstring for each field)."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "stop": list(self.stop),
+            "skip_special_tokens": False,
+            "spaces_between_special_tokens": False,
+            "include_stop_str_in_output": True,
+            "add_special_tokens": False,
+        }
+        if sampling.top_k > 0:  # older vLLM rejects top_k=0 (its "off" was -1): leave it out when off
+            body["top_k"] = sampling.top_k
+        if sampling.repetition_penalty != 1.0:
+            body["repetition_penalty"] = sampling.repetition_penalty
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        return body
+
+    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
+        return self._stream(prompt, self.request_body(prompt, sampling))
+
+    def _stream(self, prompt: str, body: dict[str, Any]) -> Iterator[CompletionItem]:
+        events = self.endpoint.stream("/completions", body)
+        stops = StopText(self.stop)
+        finish: Mapping[str, Any] | None = None
+        chunks, used, started = 0, None, False
+        try:
+            for event in events:
+                if not started:  # the first event: the server has the prompt in place
+                    started = True
+                    yield CompletionStart(len(self.tokenizer.encode(prompt)))
+                used = event.get("usage") or used
+                choice = _choice(event)
+                if choice is None:
+                    continue  # the usage-only chunk at the end
+                text, _ = stops.feed(choice.get("text") or "")
+                chunks += 1
+                yield TextChunk(text, tokens=1)
+                if choice.get("finish_reason"):
+                    finish = choice
+        finally:
+            events.close()  # also when the caller cancels: closing the connection stops the server's generation
+        if finish is None:
+            raise RemoteStreamError(
+                f"{self.endpoint.base_url} ended the stream without saying why it stopped; the answer may be "
+                "incomplete. Send the message again."
+            )
+        yield from self._end(finish, stops, chunks, used)
+
+    def _end(self, finish: Mapping[str, Any], stops: StopText, chunks: int, used: Any) -> Iterator[CompletionItem]:
+        reason = finish.get("finish_reason")
+        stop = stops.stop or self._stop_name(finish.get("stop_reason", finish.get("matched_stop")))
+        if stops.stop is None and (tail := stops.flush()):
+            yield TextChunk(tail, tokens=0)
+        total = used.get("completion_tokens") if isinstance(used, Mapping) else None
+        extra = max(total - chunks, 0) if isinstance(total, int) else 0
+        if reason == "length":
+            yield CompletionEnd("length", tokens=extra)
+        elif reason == "stop":
+            yield CompletionEnd("stop", stop, tokens=extra)
+        else:
+            raise RemoteStreamError(
+                f"{self.endpoint.base_url} stopped the generation early (finish_reason {reason!r}); the answer is "
+                "incomplete. Send the message again."
+            )
+
+    def _stop_name(self, value: Any) -> str | None:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int):  # a stop token id (vLLM: generation_config's extra eos ids)
+            return self.tokenizer.decode([value])
+        return None
+
+    def __repr__(self) -> str:
+        return f"<RemoteBackend {self.model} at {self.endpoint.base_url}>"
+
+
+def load_tokenizer(source: str | os.PathLike) -> tuple[Tokenizer, str | None]:
+    """The tokenizer and chat template of a checkpoint: a local folder, or a hub model name (downloads only the
+    tokenizer files, through huggingface_hub's cache)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        folder = _hub_tokenizer_folder(str(source))
+    if not (folder / "tokenizer.json").is_file():
+        raise RemoteError(
+            f"{folder} has no tokenizer.json. Pass tokenizer= a folder with the checkpoint's tokenizer.json and "
+            "tokenizer_config.json (copy them from the model you serve)."
+        )
+    return Tokenizer(folder / "tokenizer.json"), load_chat_template(folder)
+
+
+def _hub_tokenizer_folder(name: str) -> Path:
+    try:
+        # imported here, not at the top: it is slow to import and only a hub name needs it
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise RemoteError(
+            f"{name!r} is not a folder, and huggingface_hub is not installed to fetch it. Pass tokenizer= a folder "
+            "with the checkpoint's tokenizer files, or `pip install huggingface_hub`."
+        ) from e
+    try:
+        return Path(snapshot_download(name, allow_patterns=_TOKENIZER_FILES))
+    except Exception as e:  # huggingface_hub raises many types (offline, 404, gated, bad name)
+        raise RemoteError(
+            f"Cannot get the tokenizer of {name!r} from the Hugging Face hub ({type(e).__name__}: {str(e)[:200]}). "
+            "Pass tokenizer= a local folder with the checkpoint's tokenizer.json and tokenizer_config.json."
+        ) from e
+
+
+def _api_key(env: str | None) -> str | None:
+    if env is None:
+        return None
+    key = os.environ.get(env)
+    if not key:
+        raise RemoteAuthError(
+            f"The environment variable {env} is not set (or empty). Set it to the server's API key, e.g. "
+            f"os.environ[{env!r}] = '...', before connecting."
+        )
+    return key
+
+
+def _served_models(endpoint: ServerEndpoint) -> dict[str, dict[str, Any]]:
+    body = endpoint.get_json("/models")
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise RemoteHTTPError(f"{endpoint.base_url}/models did not list models; is this an OpenAI-compatible server?")
+    return {str(m["id"]): m for m in items if isinstance(m, dict) and "id" in m}
+
+
+def _pick_model(endpoint: ServerEndpoint, served: Mapping[str, Any], model: str | None) -> str:
+    if model is None:
+        if not served:
+            raise RemoteHTTPError(f"{endpoint.base_url} serves no model; start it with one.")
+        return next(iter(served))
+    if model not in served:
+        raise RemoteHTTPError(
+            f"{endpoint.base_url} does not serve {model!r}; it serves {', '.join(served) or 'nothing'}. Pass "
+            "model= one of those."
+        )
+    return model
+
+
+def _choice(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    choices = event.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+        return choices[0]
+    return None

@@ -1,0 +1,139 @@
+"""What one request generates, independent of HTTP: text pieces for `/v1/completions`, chat events for
+`/v1/chat/completions`, each ending with a `Finish`.
+
+Both check a cancel event on every generated token (the client went away, or the server is shutting down) and close
+the backend's stream when they stop, so the model is free for the next request at once. Chat completions go through
+the chat layer's own `run_turn`: the prompt is rendered with the checkpoint's template, Z1 thinking is split off
+(OpenAI's `reasoning_content`, as vLLM names it), and tool calls are parsed from the raw text exactly as
+`Conversation` does (FORMAT.md, "What the model emits").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..chat import (
+    Backend,
+    ChatTemplate,
+    CompletionEnd,
+    CompletionStart,
+    Event,
+    TextChunk,
+    as_tool,
+    messages_to_template,
+)
+from ..chat.messages import AssistantMessage
+from ..chat.stop_text import StopText
+from ..chat.turn import run_turn
+from ..tools import ToolCall, ToolDefinitionError
+from .errors import BadRequestError
+from .requests import ChatRequest, CompletionRequest
+
+__all__ = ["Finish", "chat_prompt", "generate_chat", "generate_text", "strip_special_tokens", "tool_calls_json"]
+
+# FORMAT.md, "Tokenizer": the special tokens of the GLM-4-0414 vocabulary, as text.
+SPECIAL_TOKENS = (
+    "<|endoftext|>", "[MASK]", "[gMASK]", "[sMASK]", "<sop>", "<eop>", "<|system|>", "<|user|>", "<|assistant|>",
+    "<|observation|>", "<|begin_of_image|>", "<|end_of_image|>", "<|begin_of_video|>", "<|end_of_video|>",
+)  # fmt: skip
+
+FinishReason = Literal["stop", "length", "tool_calls", "abort"]
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: FinishReason  # abort: cancelled (client gone or server stopping); nothing is sent for it
+    stop: str | None  # the stop string or token text that ended it
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def strip_special_tokens(text: str) -> str:
+    for token in SPECIAL_TOKENS:
+        text = text.replace(token, "")
+    return text
+
+
+def generate_text(
+    backend: Backend, request: CompletionRequest, cancel: threading.Event
+) -> Generator[str, None, Finish]:
+    """Yield the completion's text piece by piece (one per token, possibly empty); return how it ended."""
+    stops = StopText(request.stop)
+    prompt_tokens = generated = 0
+    end: CompletionEnd | None = None
+    stream = backend.complete(request.prompt, request.sampling)
+    try:
+        for item in stream:
+            if isinstance(item, CompletionStart):
+                prompt_tokens = item.prompt_tokens
+            elif isinstance(item, TextChunk):
+                generated += item.tokens
+                text, stop = stops.feed(item.text)
+                yield _visible(text, request)
+                if stop is not None:
+                    end = CompletionEnd("stop", stop)
+                    break
+            else:
+                generated += item.tokens
+                end = item
+                break
+            if cancel.is_set():
+                break
+    finally:
+        stream.close()
+    if end is None:
+        return Finish("abort", None, prompt_tokens, generated)
+    if stops.stop is None and (tail := stops.flush()):
+        yield _visible(tail, request)
+    if end.reason == "stop" and end.stop and request.include_stop_str_in_output:
+        yield _visible(end.stop, request)
+    return Finish(end.reason, end.stop, prompt_tokens, generated)
+
+
+def _visible(text: str, request: CompletionRequest) -> str:
+    return strip_special_tokens(text) if request.skip_special_tokens else text
+
+
+def chat_prompt(template: ChatTemplate, request: ChatRequest) -> str:
+    """The prompt text for a chat request: its messages and tools rendered with the checkpoint's template."""
+    try:
+        tools = [as_tool(t).to_dict() for t in request.tools]
+    except (ToolDefinitionError, KeyError, TypeError, ValueError) as e:
+        raise BadRequestError(f"A tool definition cannot be read: {e}") from e
+    return template.render(messages_to_template(request.messages), tools=tools, add_generation_prompt=True)
+
+
+def generate_chat(
+    backend: Backend, prompt: str, request: ChatRequest, cancel: threading.Event
+) -> Generator[Event, None, tuple[Finish, list[dict[str, Any]]]]:
+    """Yield the chat layer's events (ThinkingDelta, TextDelta, ToolCallEvent); return how it ended and the
+    OpenAI `tool_calls` of the turn."""
+    committed: list[AssistantMessage] = []
+    outcome = yield from run_turn(backend, prompt, request.sampling, cancel=cancel, commit=committed.append)
+    message, usage = outcome.message, outcome.usage
+    calls = tool_calls_json(message)
+    reason: FinishReason
+    if message.end == "interrupted":
+        reason = "abort"
+    elif message.end == "length":
+        reason = "length"
+    else:
+        reason = "tool_calls" if calls else "stop"
+    return Finish(reason, outcome.stop, usage.prompt_tokens, usage.new_tokens), calls
+
+
+def tool_calls_json(message: AssistantMessage) -> list[dict[str, Any]]:
+    """OpenAI `tool_calls` of an assistant message. A call whose arguments could not be read keeps them as the
+    model wrote them (the client's tool sees the mistake); a stop for a result without any call gives none."""
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments(c)}}
+        for c in message.tool_calls
+        if c.name
+    ]
+
+
+def _arguments(call: ToolCall) -> str:
+    return call.arguments_json if call.error is None else call.raw.partition("\n")[2].strip()
