@@ -86,7 +86,13 @@ class GlmMagics(Magics):
             transcript = session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
             if args.output:
                 self.shell.user_ns[args.output] = transcript.value()
-        if transcript.output_format == "code" and transcript.artifacts and not transcript.interrupted:
+        if transcript.interrupted:
+            # An error ends the cell, so "Run all" stops here as the user asked; the record above stays.
+            raise UsageError(
+                "Interrupted: the partial answer is kept in the conversation, marked interrupted. The model is ready "
+                "for the next cell."
+            )
+        if transcript.output_format == "code" and transcript.artifacts:
             self.shell.set_next_input(transcript.artifacts[0].source.rstrip("\n"), replace=False)
         return None
 
