@@ -117,6 +117,16 @@ function render({ model, el }) {
     [system, "change", () => setTrait("system", system.value)],
   ];
   for (const [node, name, handler] of listeners) node.addEventListener(name, handler);
+  // HTML artifacts report their height from inside their sandboxed frame; size only the frame that sent it.
+  function sizeFrame(event) {
+    const data = event.data;
+    if (!data || typeof data.glmNbFrame !== "string") return;
+    const frame = root.querySelector ? root.querySelector("iframe#" + CSS.escape(data.glmNbFrame)) : null;
+    if (!frame || event.source !== frame.contentWindow) return;
+    const height = Number(data.height);
+    if (height > 0) frame.style.height = Math.min(height + 4, 2000) + "px";
+  }
+  globalThis.addEventListener?.("message", sizeFrame);
   const traits = [
     ["change:turns change:live", drawHistory],
     ["change:busy change:variant change:temperature change:max_tokens change:system change:tokens_per_s "
@@ -129,6 +139,7 @@ function render({ model, el }) {
 
   return () => {  // clean up when the view is removed
     for (const [node, name, handler] of listeners) node.removeEventListener(name, handler);
+    globalThis.removeEventListener?.("message", sizeFrame);
     for (const [events, handler] of traits) model.off(events, handler);
     root.remove();
   };

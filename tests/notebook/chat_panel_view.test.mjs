@@ -25,6 +25,17 @@ class FakeElement {
 }
 
 globalThis.document = { createElement: (tag) => new FakeElement(tag), activeElement: null };
+globalThis.CSS = { escape: (text) => text };
+const windowListeners = [];
+globalThis.addEventListener = (name, fn) => windowListeners.push([name, fn]);
+globalThis.removeEventListener = (name, fn) => {
+  const at = windowListeners.findIndex(([n, f]) => n === name && f === fn);
+  if (at >= 0) windowListeners.splice(at, 1);
+};
+FakeElement.prototype.querySelector = function (selector) {
+  const id = selector.replace(/^iframe#/, "");
+  return this.frames?.[id] ?? null;
+};
 
 class FakeModel {
   constructor(state) { Object.assign(this, { state, sent: [], saved: 0, handlers: {} }); }
@@ -118,4 +129,18 @@ test("the cleanup removes every listener and the view", () => {
   assert.equal(model.handlerCount(), 0);
   assert.equal(Object.values(input.listeners).flat().length, 0);
   assert.equal(el.children[0].removed, true);
+});
+
+test("an HTML artifact's frame is sized only by a message from that frame", () => {
+  const before = windowListeners.length;
+  const { el, dispose } = mount();
+  const frame = { contentWindow: {}, style: { height: "360px" } };
+  el.children[0].frames = { "glm-nb-frame-1": frame };
+  const deliver = (event) => windowListeners.slice(before).forEach(([, fn]) => fn(event));
+  deliver({ source: {}, data: { glmNbFrame: "glm-nb-frame-1", height: 9999 } });  // another window: ignored
+  assert.equal(frame.style.height, "360px");
+  deliver({ source: frame.contentWindow, data: { glmNbFrame: "glm-nb-frame-1", height: 120 } });
+  assert.equal(frame.style.height, "124px");
+  dispose();
+  assert.equal(windowListeners.length, before);
 });
