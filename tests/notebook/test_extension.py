@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,12 @@ def test_unloading_removes_the_magics_and_the_cell_hook(kernel):
 def test_unknown_attributes_still_raise():
     with pytest.raises(AttributeError):
         glm_nb.no_such_thing  # noqa: B018
+
+
+def test_the_demo_command_explains_itself_without_installing_anything():
+    demo = Path(__file__).resolve().parents[2] / "scripts" / "demo"
+
+    run = subprocess.run(["bash", str(demo), "--help"], capture_output=True, text=True, timeout=30)
+
+    assert run.returncode == 0
+    assert "--headless" in run.stdout and "jupyter lab notebooks/quickstart.ipynb" in run.stdout

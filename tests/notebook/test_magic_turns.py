@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import glm_nb
@@ -163,3 +165,31 @@ def test_the_glm_line_magic(kernel, command):
         assert kernel.session.defaults.temperature == 0.1 and "'thinking': 'hidden'" in text
     else:
         assert "chat: scripted-GLM · 2 messages, 1 cell turns" in text
+
+
+def test_a_cell_waits_visibly_while_the_chat_panel_holds_the_engine(kernel, monkeypatch):
+    kernel.use(["\nMy turn now."])
+    held, shown = threading.Event(), threading.Event()
+
+    def panel_reply():  # stands in for the panel's background thread
+        with kernel.session.engine_lock:
+            held.set()
+            assert shown.wait(10)
+
+    real_update = live.LiveOutput.update
+
+    def watching_update(self, transcript):
+        if "Waiting" in transcript.note:
+            shown.set()
+        real_update(self, transcript)
+
+    monkeypatch.setattr(live.LiveOutput, "update", watching_update)
+    panel = threading.Thread(target=panel_reply)
+    panel.start()
+    assert held.wait(10)
+
+    outputs = kernel.run("%%glm\nHello")
+    panel.join(10)
+
+    assert "Waiting" in outputs[0]["data"]["text/plain"]
+    assert kernel.final(outputs)["data"][MIME_TYPE]["answer"] == "My turn now."
