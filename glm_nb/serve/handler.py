@@ -95,7 +95,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     # -- endpoints ------------------------------------------------------------------------------------------------
     def _health(self) -> None:
         queue = self.server.queue
-        self._send_json(200, {"status": "ok", "busy": queue.busy, "waiting": queue.waiting})
+        self._send_json(200, {"status": "ok", "busy": queue.busy, "waiting": queue.waiting, **self.server.counts})
 
     def _models(self) -> None:
         model = {
@@ -180,6 +180,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _stopped_or(self, finish: Finish) -> Finish:
         """An aborted generation: the client is gone (nothing to send) or the server is stopping (say so)."""
+        self.server.count("cancelled" if finish.reason == "abort" else "completed")
         if finish.reason != "abort":
             return finish
         if self.server.stopping.is_set():

@@ -52,6 +52,7 @@ class GlmServer(ThreadingHTTPServer):
         self.started = int(time.time())
         self.stopping = threading.Event()
         self.default_max_tokens = backend.context_length or 4096  # chat: up to the context, as vLLM does
+        self.counts = {"completed": 0, "cancelled": 0}  # generations, for /health
         self._active: set[threading.Event] = set()
         self._lock = threading.Lock()
         try:
@@ -79,6 +80,10 @@ class GlmServer(ThreadingHTTPServer):
         finally:
             with self._lock:
                 self._active.discard(cancel)
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            self.counts[outcome] += 1
 
     def stop(self) -> None:
         """Stop serving (thread-safe; call it from any thread but the one running `serve_forever`)."""
