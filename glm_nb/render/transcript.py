@@ -251,16 +251,30 @@ class TranscriptBuilder:
                 parts.append(Part("text", answer))
         final_answer = parts[-1].text if parts and parts[-1].kind == "text" else ""
         fmt = self._template.output_format
-        artifacts, note = _artifacts(final_answer, fmt)
+        reason = finish_reason or self.finish_reason or "cancelled"
+        artifacts, note = _artifacts(final_answer, fmt) if final_answer else ([], _silence(parts, reason))
         return dataclasses.replace(
             self._template,
             parts=tuple(parts),
             answer=final_answer,
             artifacts=tuple(artifacts),
             usage=usage or self.usage or Usage(),
-            finish_reason=finish_reason or self.finish_reason or "cancelled",
+            finish_reason=reason,
             note=note,
         )
+
+
+def _silence(parts: list[Part], reason: str) -> str:
+    """A note for a reply that shows no answer text, so an empty output is never a mystery."""
+    if any(p.kind == "tool" for p in parts):
+        return ""
+    if reason == "length":
+        thought = any(p.kind == "thinking" for p in parts)
+        where = "while still thinking" if thought else "before writing any answer text"
+        return f"The model reached the token limit {where}; allow more tokens (-n)."
+    if reason == "cancelled":
+        return "Interrupted before any answer text."
+    return "The model wrote no answer text."
 
 
 def _artifacts(answer: str, fmt: str) -> tuple[list[Artifact], str]:
@@ -291,4 +305,3 @@ def _first_block(answer: str, language: str) -> str:
     if len(blocks) == 1:
         return blocks[0][1]
     return strip_code_fence(answer)
-

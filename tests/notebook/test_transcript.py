@@ -103,3 +103,12 @@ def test_an_interrupted_reply_says_so_everywhere():
 
     assert t.interrupted and metadata["glm_nb"]["finish_reason"] == "cancelled"
     assert "interrupted" in data["text/plain"] and "interrupted" in data["text/html"]
+
+
+def test_a_reply_without_answer_text_says_why():
+    _, cut_in_thinking = _build([ThinkingDelta("Still going"), Done("length", Usage())])
+    _, silent = _build([Done("length", Usage())])
+
+    assert "while still thinking" in cut_in_thinking.note and "-n" in cut_in_thinking.note
+    assert "before writing any answer text" in silent.note
+    assert silent.note in silent._repr_mimebundle_()[0]["text/plain"]
