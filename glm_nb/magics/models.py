@@ -66,6 +66,7 @@ class ModelCard:
                 f"Memory: weights {_size(_folder_bytes(engine.folder))} · KV cache {_size(_kv_bytes(engine, context))} "
                 f"for {context:,} tokens"
             )
+            lines.append(f"ONNX model: {engine.folder}")
         elif m.backend.context_length:
             lines.append(f"Context: {m.backend.context_length:,} tokens")
         return lines

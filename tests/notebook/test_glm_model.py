@@ -22,6 +22,7 @@ def test_a_converted_folder_loads_and_shows_provider_precision_and_memory(kernel
     assert kernel.errors == [None]
     assert "Provider: CPU · precision fp32" in card
     assert "weights" in card and "KV cache" in card and "for 64 tokens" in card
+    assert f"ONNX model: {tiny.out}" in card
     assert "not GLM-4" not in card
 
 
