@@ -1,0 +1,156 @@
+"""What RemoteBackend sends, and how it reads which stop ended a turn (no server needed: a fake endpoint)."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.chat import CompletionEnd, TextChunk
+from glm_nb.chat.remote import GLM_STOP_STRINGS, RemoteBackend, RemoteStreamError
+from glm_nb.chat.remote_http import ServerEndpoint
+from glm_nb.chat.stop_text import StopText
+from glm_nb.engine import SamplingParams, Tokenizer
+
+# vLLM's documented /v1/completions parameters: OpenAI's completions fields plus vLLM's "Extra Parameters for
+# Completions API" (docs.vllm.ai, serving/openai_compatible_server; the fields of `CompletionRequest` in
+# vllm/entrypoints/openai/protocol.py, between its completion-sampling-params and completion-extra-params markers).
+VLLM_COMPLETION_PARAMS = {
+    # OpenAI
+    "model", "prompt", "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens", "n",
+    "presence_penalty", "seed", "stop", "stream", "stream_options", "suffix", "temperature", "top_p", "user",
+    # vLLM sampling extras
+    "use_beam_search", "top_k", "min_p", "repetition_penalty", "length_penalty", "stop_token_ids",
+    "include_stop_str_in_output", "ignore_eos", "min_tokens", "skip_special_tokens",
+    "spaces_between_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "prompt_logprobs",
+    # vLLM other extras
+    "add_special_tokens", "response_format", "priority", "request_id", "logits_processors",
+    "return_tokens_as_token_ids", "cache_salt",
+}  # fmt: skip
+
+
+@pytest.fixture
+def backend(tokenizer_folder) -> RemoteBackend:
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    endpoint = ServerEndpoint.from_url("http://127.0.0.1:9/v1")
+    return RemoteBackend(endpoint, tokenizer, model="glm-4-32b", chat_template=None)
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [SamplingParams(), SamplingParams(temperature=0.6, top_p=0.95, top_k=40, repetition_penalty=1.1, seed=3)],
+)
+def test_request_body_uses_only_vllm_documented_parameters(backend, sampling):
+    body = backend.request_body("[gMASK]<sop><|user|>\nHi<|assistant|>", sampling)
+
+    assert set(body) <= VLLM_COMPLETION_PARAMS
+    assert body["prompt"] == "[gMASK]<sop><|user|>\nHi<|assistant|>"
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["stop"] == ["<|user|>", "<|observation|>", "<|endoftext|>"]
+    assert body["skip_special_tokens"] is False and body["spaces_between_special_tokens"] is False
+    assert body["include_stop_str_in_output"] is True and body["add_special_tokens"] is False
+    assert body["max_tokens"] == sampling.max_new_tokens
+
+
+def test_sampling_switched_off_is_left_out(backend):
+    body = backend.request_body("x", SamplingParams(top_k=0, repetition_penalty=1.0))
+
+    assert "top_k" not in body and "repetition_penalty" not in body and "seed" not in body
+
+
+def test_sampling_values_are_sent(backend):
+    body = backend.request_body("x", SamplingParams(temperature=0.6, top_p=0.9, top_k=40, seed=7, max_new_tokens=99))
+
+    assert (body["temperature"], body["top_p"], body["top_k"], body["seed"], body["max_tokens"]) == (
+        0.6,
+        0.9,
+        40,
+        7,
+        99,
+    )
+
+
+class _Endpoint:
+    """Stands in for ServerEndpoint: replays canned SSE events."""
+
+    base_url = "http://fake/v1"
+
+    def __init__(self, events):
+        self.events = events
+
+    def stream(self, path, body):
+        yield from self.events
+
+
+def _run(backend, events):
+    backend.endpoint = _Endpoint(events)
+    return list(backend.complete("prompt", SamplingParams()))
+
+
+def _text(piece, finish=None, **extra):
+    return {"choices": [{"index": 0, "text": piece, "finish_reason": finish, **extra}]}
+
+
+def test_stop_string_in_the_text_is_cut_and_reported(backend):
+    items = _run(
+        backend, [_text("Hello"), _text(" there<|obser"), _text("vation|>", "stop", stop_reason="<|observation|>")]
+    )
+
+    assert "".join(i.text for i in items if isinstance(i, TextChunk)) == "Hello there"
+    assert items[-1] == CompletionEnd("stop", "<|observation|>")
+
+
+def test_stop_token_id_from_vllm_is_read_back(backend, tokenizer_folder):
+    user_id = Tokenizer(tokenizer_folder / "tokenizer.json").token_to_id("<|user|>")
+
+    items = _run(backend, [_text("Hi"), _text("", "stop", stop_reason=user_id)])
+
+    assert items[-1] == CompletionEnd("stop", "<|user|>")
+
+
+def test_matched_stop_from_sglang_is_reported(backend):
+    items = _run(backend, [_text("Hi"), _text("", "stop", matched_stop="<|user|>")])
+
+    assert items[-1] == CompletionEnd("stop", "<|user|>")
+
+
+def test_usage_counts_the_tokens_not_streamed(backend):
+    events = [_text("Hi"), _text("", "stop", stop_reason=None), {"choices": [], "usage": {"completion_tokens": 5}}]
+
+    items = _run(backend, events)
+
+    assert items[-1] == CompletionEnd("stop", None, tokens=3)
+
+
+def test_length_ends_with_length(backend):
+    assert _run(backend, [_text("Hi", "length")])[-1] == CompletionEnd("length")
+
+
+def test_a_stream_without_a_finish_reason_is_an_error(backend):
+    with pytest.raises(RemoteStreamError, match="without saying why"):
+        _run(backend, [_text("Hi")])
+
+
+def test_an_aborted_generation_is_an_error(backend):
+    with pytest.raises(RemoteStreamError, match="abort"):
+        _run(backend, [_text("Hi", "abort")])
+
+
+def test_stop_text_finds_stops_split_across_pieces():
+    stops = StopText(GLM_STOP_STRINGS)
+
+    assert stops.feed("Hello <|u") == ("Hello ", None)
+    assert stops.feed("ser|> ignored") == ("", "<|user|>")
+    assert stops.feed("more") == ("", "<|user|>")
+
+
+def test_stop_text_releases_a_false_start():
+    stops = StopText(GLM_STOP_STRINGS)
+
+    assert stops.feed("a <|") == ("a ", None)
+    assert stops.feed("assistant|>b") == ("<|assistant|>b", None)
+    assert stops.feed("<") == ("", None)
+    assert stops.flush() == "<"
+
+
+@pytest.mark.parametrize("url", ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"])
+def test_base_url_gets_v1_once(url):
+    assert ServerEndpoint.from_url(url).base_url == "http://h:8000/v1"
