@@ -118,6 +118,7 @@ class Transcript:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": SCHEMA_VERSION,
+            "kind": "reply",  # one reply; a chat panel's export is {"kind": "chat", "turns": [reply, ...]}
             "variant": self.variant,
             "model": self.model,
             "prompt": self.prompt,
