@@ -45,7 +45,7 @@ class DecodeQueue:
         ticket = object()
         with self._cond:
             self._check_open()
-            if len(self._waiting) >= self.max_waiting:
+            if (self._busy or self._waiting) and len(self._waiting) >= self.max_waiting:
                 raise ServerBusyError(
                     f"{len(self._waiting)} requests are already waiting for the model; retry in a moment (or start "
                     "the server with a larger --max-queue)."

@@ -121,6 +121,20 @@ def glm_nb_serve(model: Path, log: Path, *extra: str, env: dict[str, str] | None
     return ServerProcess(argv, env, log=log)
 
 
+@pytest.fixture
+def serve_model(tmp_path):
+    """`serve_model(folder, *extra_args, env=None) -> ServerProcess`: `glm-nb serve` processes, stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(model: Path, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+        started.append(glm_nb_serve(model, tmp_path / f"serve{len(started)}.log", *extra, env=env))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def tiny_server(tiny, tmp_path_factory):
     """`glm-nb serve` over the tiny random checkpoint's conversion (plumbing with a real engine)."""

@@ -1,0 +1,79 @@
+"""`glm-nb serve` over a real engine (the tiny random checkpoint): greedy answers through the server equal the
+local engine's, token for token, for plain completions and multi-turn chat; the CLI's own errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.chat import Conversation, LocalBackend, TextDelta
+from glm_nb.chat.remote import RemoteAuthError, RemoteBackend
+from glm_nb.cli import main
+from glm_nb.engine import SamplingParams
+
+GREEDY = SamplingParams(temperature=0.0, max_new_tokens=24)
+
+
+def test_greedy_chat_through_the_server_equals_the_local_engine(tiny, tiny_server):
+    remote = Conversation(RemoteBackend.connect(tiny_server.url, tokenizer=tiny.out), sampling=GREEDY)
+    local = Conversation(LocalBackend.from_engine(tiny.engine), sampling=GREEDY)
+
+    for text in ("Hello! How is the weather in Paris?", "And in Beijing?"):
+        remote_events = list(remote.send(text))
+        local.send(text).finish()
+
+    assert remote.messages == local.messages
+    assert len([e for e in remote_events if isinstance(e, TextDelta)]) > 1  # streamed
+
+
+def test_raw_completion_equals_the_local_engine(tiny, tiny_server):
+    remote = RemoteBackend.connect(tiny_server.url, tokenizer=tiny.out)
+    local = LocalBackend.from_engine(tiny.engine)
+    prompt = "[gMASK]<sop><|user|>\nJupyter notebooks run<|assistant|>"
+
+    remote_items = list(remote.complete(prompt, GREEDY))
+    local_items = list(local.complete(prompt, GREEDY))
+
+    text = lambda items: "".join(getattr(i, "text", "") for i in items)  # noqa: E731
+    assert text(remote_items) == text(local_items)
+    assert remote_items[-1].reason == local_items[-1].reason and remote_items[-1].stop == local_items[-1].stop
+    assert remote_items[0].prompt_tokens == local_items[0].prompt_tokens
+
+
+def test_models_reports_the_name_and_context(tiny, tiny_server):
+    backend = RemoteBackend.connect(tiny_server.url, tokenizer=tiny.out)
+
+    assert backend.name == tiny.engine.metadata.name
+    assert backend.context_length == tiny.engine.metadata.max_length
+
+
+def test_served_model_name_and_api_key(tiny, serve_model, monkeypatch):
+    args = ("--api-key-env", "TINY_KEY", "--served-model-name", "tiny-glm")
+    server = serve_model(tiny.out, *args, env={"TINY_KEY": "s3cret"})
+    monkeypatch.setenv("TINY_KEY", "s3cret")
+
+    backend = RemoteBackend.connect(server.url, api_key_env="TINY_KEY", tokenizer=tiny.out)
+    monkeypatch.setenv("TINY_KEY", "wrong")
+    with pytest.raises(RemoteAuthError, match="TINY_KEY") as caught:
+        RemoteBackend.connect(server.url, api_key_env="TINY_KEY", tokenizer=tiny.out)
+
+    assert backend.name == "tiny-glm"
+    assert "401" in str(caught.value)
+    assert server.stop() == 0  # SIGTERM: a clean exit
+
+
+def test_serve_without_its_key_variable_exits_2_saying_what_to_do(tiny, monkeypatch, capsys):
+    monkeypatch.delenv("UNSET_KEY_VARIABLE", raising=False)
+
+    code = main(["serve", str(tiny.out), "--api-key-env", "UNSET_KEY_VARIABLE"])
+
+    assert code == 2
+    assert "UNSET_KEY_VARIABLE" in capsys.readouterr().err
+
+
+def test_serve_on_a_busy_port_exits_2_saying_what_to_do(tiny, tiny_server, capsys):
+    port = tiny_server.url.rsplit(":", 1)[1].removesuffix("/v1")
+
+    code = main(["serve", str(tiny.out), "--port", port, "--device", "cpu"])
+
+    assert code == 2
+    assert "--port" in capsys.readouterr().err
