@@ -1,7 +1,8 @@
 """The chat layer: conversations with GLM-4-0414 models, tool calling, GLM-Z1 thinking, Rumination research.
 
 Knows nothing of IPython. Protocol facts: ../shared/glm4/FORMAT.md. Generation goes through the `Backend` seam;
-`LocalBackend` runs our own engine, `ScriptedGenerator` stands in for it in tests and demos. `Conversation` is
+`LocalBackend` runs our own engine, `RemoteBackend` an OpenAI-compatible server (vLLM, SGLang, `glm-nb serve`),
+`ScriptedGenerator` stands in for the engine in tests and demos. `Conversation` is
 chat with tools and GLM-Z1 thinking; `Rumination` (in `research`) is the deep-research loop.
 """
 
@@ -21,6 +22,15 @@ from .messages import (
     messages_to_openai,
     messages_to_template,
     neutralize_control_tokens,
+)
+from .remote import (
+    RemoteAuthError,
+    RemoteBackend,
+    RemoteConnectionError,
+    RemoteError,
+    RemoteHTTPError,
+    RemoteStreamError,
+    RemoteTimeoutError,
 )
 from .research import (
     RUMINATION_SAMPLING,
@@ -61,6 +71,13 @@ __all__ = [
     "Message",
     "MessageFormatError",
     "ObservationMessage",
+    "RemoteAuthError",
+    "RemoteBackend",
+    "RemoteConnectionError",
+    "RemoteError",
+    "RemoteHTTPError",
+    "RemoteStreamError",
+    "RemoteTimeoutError",
     "Report",
     "ResearchResponse",
     "Response",

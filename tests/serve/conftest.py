@@ -89,11 +89,14 @@ def tokenizer_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def scripted_server(tmp_path, tokenizer_folder):
-    """`scripted_server(replies, token_delay=0.0, api_key=None) -> ServerProcess` over a scripted model; its
+    """`scripted_server(replies, token_delay=0.0, api_key=None, template=None) -> ServerProcess` over a scripted
+    model (template: a chat template's text, default the published GLM-4 one); its
     `prompts()` lists the prompts it was given (decoded). Stopped at teardown."""
     started: list[ServerProcess] = []
 
-    def start(replies, *, token_delay: float = 0.0, api_key: str | None = None) -> ServerProcess:
+    def start(
+        replies, *, token_delay: float = 0.0, api_key: str | None = None, template: str | None = None
+    ) -> ServerProcess:
         index = len(started)
         replies_file = tmp_path / f"replies{index}.json"
         replies_file.write_text(json.dumps(list(replies)), encoding="utf-8")
@@ -101,6 +104,9 @@ def scripted_server(tmp_path, tokenizer_folder):
         argv = [sys.executable, str(HERE / "scripted_server.py"), "--tokenizer", str(tokenizer_folder),
                 "--replies", str(replies_file), "--token-delay", str(token_delay), "--prompts-log", str(prompts_file)]  # fmt: skip
         env = {}
+        if template is not None:
+            (tmp_path / f"template{index}.jinja").write_text(template, encoding="utf-8")
+            argv += ["--template", str(tmp_path / f"template{index}.jinja")]
         if api_key is not None:
             argv += ["--api-key-env", "SCRIPTED_SERVER_KEY"]
             env["SCRIPTED_SERVER_KEY"] = api_key

@@ -4,7 +4,7 @@ A scripted model is the honest tool where a test needs exact model output (a too
 stream (to stop or kill it midway): the HTTP, SSE and queue code under test is the real server's.
 
     python scripted_server.py --tokenizer DIR --replies replies.json [--token-delay S] [--prompts-log FILE]
-                              [--api-key-env NAME] [--port 0]
+                              [--api-key-env NAME] [--port 0] [--template FILE]
 """
 
 from __future__ import annotations
@@ -50,11 +50,13 @@ def main() -> int:
     parser.add_argument("--api-key-env", default=None)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="scripted")
+    parser.add_argument("--template", type=Path, default=None, help="chat template file (default: the tokenizer's)")
     args = parser.parse_args()
     tokenizer = Tokenizer(args.tokenizer / "tokenizer.json")
     replies = json.loads(args.replies.read_text(encoding="utf-8"))
     generator = _SlowScript(tokenizer, replies, delay=args.token_delay, prompts_log=args.prompts_log)
-    backend = generator.backend(chat_template=load_chat_template(args.tokenizer), name=args.name)
+    template = args.template.read_text(encoding="utf-8") if args.template else load_chat_template(args.tokenizer)
+    backend = generator.backend(chat_template=template, name=args.name)
     api_key = os.environ[args.api_key_env] if args.api_key_env else None
     serve(backend, port=args.port, api_key=api_key, quiet=True)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glm_nb.chat import CompletionEnd, TextChunk
-from glm_nb.chat.remote import GLM_STOP_STRINGS, RemoteBackend, RemoteStreamError
+from glm_nb.chat.remote import GLM_STOP_STRINGS, RemoteBackend, RemoteError, RemoteStreamError, load_tokenizer
 from glm_nb.chat.remote_http import ServerEndpoint
 from glm_nb.chat.stop_text import StopText
 from glm_nb.engine import SamplingParams, Tokenizer
@@ -154,3 +154,24 @@ def test_stop_text_releases_a_false_start():
 @pytest.mark.parametrize("url", ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"])
 def test_base_url_gets_v1_once(url):
     assert ServerEndpoint.from_url(url).base_url == "http://h:8000/v1"
+
+
+def test_a_hub_tokenizer_that_cannot_be_fetched_is_a_clear_error(monkeypatch, tmp_path):
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # no network in tests: the hub answers "offline"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+
+    with pytest.raises(RemoteError, match="Pass tokenizer= a local folder"):
+        load_tokenizer("THUDM/GLM-4-32B-0414")
+
+
+def test_a_tokenizer_folder_without_tokenizer_json_is_a_clear_error(tmp_path):
+    with pytest.raises(RemoteError, match="has no tokenizer.json"):
+        load_tokenizer(tmp_path)
+
+
+def test_a_tokenizer_folder_gives_its_chat_template(tokenizer_folder):
+    tokenizer, template = load_tokenizer(tokenizer_folder)
+
+    assert tokenizer.token_to_id("<|user|>") is not None
+    assert "<|assistant|>" in template

@@ -12,6 +12,7 @@ import pytest
 
 from glm_nb.chat import Conversation, TextDelta
 from glm_nb.chat.remote import RemoteBackend, RemoteHTTPError
+from glm_nb.nano import chat_template
 
 CALL = 'get_weather\n{"city": "Paris"}<|observation|>'
 WEATHER_TOOL = {
@@ -125,6 +126,22 @@ def test_streamed_chat_sends_the_tool_call_after_the_text_it_held_back(scripted_
     assert not any(c["choices"][0]["delta"].get("content") for c in chunks)  # the call's text was not shown
     assert json.loads(second)["choices"][0]["message"]["content"] == "It is 21C."
     assert '<|observation|>\n{"temp": 21}' in server.prompts()[1]
+
+
+def test_chat_completion_of_a_z1_template_returns_reasoning_content(scripted_server):
+    reply = "Two and two make four.</think>\nThe answer is 4."
+    server = scripted_server([reply, reply], template=chat_template("z1"))
+    body = {"messages": [{"role": "user", "content": "2+2?"}]}
+
+    _, _, whole = request(server, "POST", "/chat/completions", body)
+    _, _, streamed = request(server, "POST", "/chat/completions", {**body, "stream": True})
+
+    message = json.loads(whole)["choices"][0]["message"]
+    assert message["reasoning_content"] == "Two and two make four." and message["content"] == "The answer is 4."
+    deltas = [c["choices"][0]["delta"] for c in sse(streamed)]
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == "Two and two make four."
+    assert "".join(d.get("content", "") for d in deltas) == "The answer is 4."
+    assert server.prompts()[0].endswith("<think>")
 
 
 @pytest.mark.parametrize(
