@@ -26,6 +26,7 @@ from typing import Any
 
 from ..engine import SamplingParams, Tokenizer
 from ..engine.tokenizer import load_chat_template
+from ..errors import PromptTooLongError
 from .backend import CompletionEnd, CompletionItem, CompletionStart, TextChunk
 from .local import TokenizerLike
 from .remote_http import (
@@ -150,6 +151,13 @@ class RemoteBackend:
         return self._stream(prompt, self.request_body(prompt, sampling))
 
     def _stream(self, prompt: str, body: dict[str, Any]) -> Iterator[CompletionItem]:
+        prompt_tokens = len(self.tokenizer.encode(prompt))
+        if self._context_length is not None and prompt_tokens >= self._context_length:
+            # checked here, as the local engine does, so that the conversation rolls the turn back the same way
+            raise PromptTooLongError(
+                f"The prompt is {prompt_tokens} tokens but {self.model} holds {self._context_length}. Shorten the "
+                "prompt or start a new conversation."
+            )
         events = self.endpoint.stream("/completions", body)
         stops = StopText(self.stop)
         finish: Mapping[str, Any] | None = None
@@ -158,7 +166,7 @@ class RemoteBackend:
             for event in events:
                 if not started:  # the first event: the server has the prompt in place
                     started = True
-                    yield CompletionStart(len(self.tokenizer.encode(prompt)))
+                    yield CompletionStart(prompt_tokens)
                 used = event.get("usage") or used
                 choice = _choice(event)
                 if choice is None:

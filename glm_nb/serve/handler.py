@@ -56,6 +56,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     # -- routing --------------------------------------------------------------------------------------------------
     def _route(self, routes: dict[str, Callable[[], None]]) -> None:
         self._streaming = False
+        self._on_stream_start: Callable[[], None] | None = None
         path = urlsplit(self.path).path.rstrip("/")
         action = routes.get(path)
         try:
@@ -86,11 +87,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
 
     def _fail(self, status: int, message: str, kind: str) -> None:
-        if self._streaming:  # headers already sent: report inside the stream, then end it
-            self._write_event(_error(message, kind))
-        else:
-            extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-            self._send_json(status, _error(message, kind), extra)
+        try:
+            if self._streaming:  # headers already sent: report inside the stream, then end it
+                self._write_event(_error(message, kind))
+            else:
+                extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+                self._send_json(status, _error(message, kind), extra)
+        except (BrokenPipeError, ConnectionResetError):
+            self.log_message("client disconnected before the error could be sent: %s", message)
 
     # -- endpoints ------------------------------------------------------------------------------------------------
     def _health(self) -> None:
@@ -113,8 +117,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         reply = _Reply("cmpl", "text_completion", self.server.model_name)
         with self._generation() as cancel:
             run = _Returning(generate_text(self.server.backend, request, cancel))
-            if request.stream:
-                self._start_stream()
+            if request.stream:  # headers go with the first event: an error before it is a plain HTTP error
                 for piece in run:
                     if piece:
                         self._write_event(reply.chunk({"text": piece}))
@@ -136,9 +139,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         reply = _Reply("chatcmpl", "chat.completion", self.server.model_name)
         with self._generation() as cancel:
             run = _Returning(generate_chat(self.server.backend, prompt, request, cancel))
-            if request.stream:
-                self._start_stream()
-                self._write_event(reply.chunk({"role": "assistant", "content": ""}))
+            if request.stream:  # headers and the role chunk go with the first event (see _completions)
+                self._on_stream_start = lambda: self._write_event(reply.chunk({"role": "assistant", "content": ""}))
                 for event in run:
                     if delta := _chat_delta(event):
                         self._write_event(reply.chunk(delta))
@@ -217,8 +219,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self._streaming = True
+        if self._on_stream_start is not None:
+            self._on_stream_start()
 
     def _write_event(self, body: Any) -> None:
+        if not self._streaming:
+            self._start_stream()
         payload = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
         self.wfile.write(f"data: {payload}\n\n".encode())
         self.wfile.flush()

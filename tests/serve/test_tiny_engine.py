@@ -3,12 +3,17 @@ local engine's, token for token, for plain completions and multi-turn chat; the 
 
 from __future__ import annotations
 
+import http.client
+import json
+from urllib.parse import urlsplit
+
 import pytest
 
 from glm_nb.chat import Conversation, LocalBackend, TextDelta
 from glm_nb.chat.remote import RemoteAuthError, RemoteBackend
 from glm_nb.cli import main
 from glm_nb.engine import SamplingParams
+from glm_nb.errors import PromptTooLongError
 
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=24)
 
@@ -77,3 +82,28 @@ def test_serve_on_a_busy_port_exits_2_saying_what_to_do(tiny, tiny_server, capsy
 
     assert code == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_a_prompt_too_long_rolls_the_turn_back_as_locally(tiny, tiny_server):
+    remote = Conversation(RemoteBackend.connect(tiny_server.url, tokenizer=tiny.out), sampling=GREEDY)
+    local = Conversation(LocalBackend.from_engine(tiny.engine), sampling=GREEDY)
+    too_long = "weather " * 400
+
+    for conversation in (remote, local):
+        with pytest.raises(PromptTooLongError, match="Shorten the prompt"):
+            conversation.send(too_long).text()
+
+    assert remote.messages == local.messages == ()
+
+
+def test_the_server_answers_a_prompt_too_long_with_a_400_before_streaming(tiny, tiny_server):
+    parts = urlsplit(tiny_server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    body = {"prompt": "weather " * 400, "stream": True}
+
+    connection.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+
+    assert response.status == 400
+    assert "Shorten the prompt" in json.loads(response.read())["error"]["message"]
+    connection.close()
