@@ -42,6 +42,7 @@ R = TypeVar("R")
 class RequestHandler(BaseHTTPRequestHandler):
     server: GlmServer
     server_version = "glm-nb-serve"
+    timeout = 120  # seconds for one socket read or write: a client that sends nothing, or stops reading, is dropped
 
     def do_GET(self) -> None:
         self._route({"/v1/models": self._models, "/health": self._health})
@@ -69,8 +70,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             action()
         except ClientGone:
             self.log_message("client left before its turn: %s", path)
-        except (BrokenPipeError, ConnectionResetError):
-            self.log_message("client disconnected: %s", path)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.log_message("client disconnected or stalled: %s", path)
         except ServeError as e:
             self._fail(e.status, str(e), e.kind)
         except GlmError as e:  # a prompt too long for the context, a template that fails on these messages, ...
@@ -93,7 +94,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             else:
                 extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
                 self._send_json(status, _error(message, kind), extra)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected before the error could be sent: %s", message)
 
     # -- endpoints ------------------------------------------------------------------------------------------------
