@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from glm_nb.engine import open_model
 from glm_nb.errors import GlmError
 from glm_nb.nano import checkpoint_path
 
@@ -149,11 +150,25 @@ def tiny_server(tiny, tmp_path_factory):
     server.stop()
 
 
-def nano_folder() -> Path:
-    """The bundled nano-GLM checkpoint, or skip: the real-behaviour tests need a model that calls tools and thinks."""
+class NanoServed:
+    """The bundled nano-GLM: its checkpoint folder, a local Engine, and `glm-nb serve` over it."""
+
+    def __init__(self, folder: Path, engine, server: ServerProcess):
+        self.folder, self.engine, self.server = folder, engine, server
+
+
+@pytest.fixture(scope="module")
+def nano(tmp_path_factory):
+    """Skips when the checkpoint is missing: the real-behaviour tests need a model that calls tools and thinks.
+    Converted once into a temporary GLM_NB_CACHE, shared by the local engine and the server process."""
     try:
-        return checkpoint_path()
+        folder = checkpoint_path()
     except GlmError:
-        pytest.skip(
-            "needs the bundled nano-GLM checkpoint (glm_nb/nano/checkpoint/), which is not in this checkout yet"
-        )
+        pytest.skip("needs the bundled nano-GLM checkpoint (glm_nb/nano/checkpoint/), which is not in this checkout")
+    cache = str(tmp_path_factory.mktemp("nano-cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GLM_NB_CACHE", cache)
+        engine = open_model(folder, device="cpu", threads=1, progress=False)
+    server = glm_nb_serve(folder, tmp_path_factory.mktemp("nano-serve") / "server.log", env={"GLM_NB_CACHE": cache})
+    yield NanoServed(folder, engine, server)
+    server.stop()
