@@ -171,9 +171,11 @@ class RemoteBackend:
                 choice = _choice(event)
                 if choice is None:
                     continue  # the usage-only chunk at the end
-                text, _ = stops.feed(choice.get("text") or "")
-                chunks += 1
-                yield TextChunk(text, tokens=1)
+                piece = choice.get("text") or ""
+                text, _ = stops.feed(piece)
+                tokens = 1 if piece or not choice.get("finish_reason") else 0  # an empty closing chunk has none
+                chunks += tokens
+                yield TextChunk(text, tokens=tokens)
                 if choice.get("finish_reason"):
                     finish = choice
         finally:
@@ -187,7 +189,8 @@ class RemoteBackend:
 
     def _end(self, finish: Mapping[str, Any], stops: StopText, chunks: int, used: Any) -> Iterator[CompletionItem]:
         reason = finish.get("finish_reason")
-        stop = stops.stop or self._stop_name(finish.get("stop_reason", finish.get("matched_stop")))
+        reported = finish.get("stop_reason")  # vLLM; SGLang says matched_stop
+        stop = stops.stop or self._stop_name(reported if reported is not None else finish.get("matched_stop"))
         if stops.stop is None and (tail := stops.flush()):
             yield TextChunk(tail, tokens=0)
         total = used.get("completion_tokens") if isinstance(used, Mapping) else None

@@ -117,7 +117,7 @@ def test_usage_counts_the_tokens_not_streamed(backend):
 
     items = _run(backend, events)
 
-    assert items[-1] == CompletionEnd("stop", None, tokens=3)
+    assert items[-1] == CompletionEnd("stop", None, tokens=4)  # 5 generated, 1 streamed with text
 
 
 def test_length_ends_with_length(backend):

@@ -23,10 +23,13 @@ def test_greedy_chat_through_the_server_equals_the_local_engine(tiny, tiny_serve
     local = Conversation(LocalBackend.from_engine(tiny.engine), sampling=GREEDY)
 
     for text in ("Hello! How is the weather in Paris?", "And in Beijing?"):
-        remote_events = list(remote.send(text))
-        local.send(text).finish()
+        remote_reply, local_reply = remote.send(text), local.send(text)
+        remote_events = list(remote_reply)
+        local_reply.finish()
 
     assert remote.messages == local.messages
+    assert remote_reply.usage().new_tokens == local_reply.usage().new_tokens
+    assert remote_reply.usage().prompt_tokens == local_reply.usage().prompt_tokens
     assert len([e for e in remote_events if isinstance(e, TextDelta)]) > 1  # streamed
 
 
