@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from glm_nb.chat import Conversation, ScriptedGenerator, TextDelta, ThinkingDelta
+from glm_nb.chat import Conversation, Rumination, ScriptedGenerator, TextDelta, ThinkingDelta
 from glm_nb.chat.remote import (
     RemoteAuthError,
     RemoteBackend,
@@ -210,3 +210,26 @@ def test_the_token_limit_ends_with_length(server_with):
 
     assert reply.finish_reason == "length"
     assert conversation.messages[-1].end == "length"
+
+
+def test_rumination_over_the_server_sends_the_same_prompts_as_the_local_engine(
+    server_with, tokenizer_folder, tmp_path
+):
+    (tmp_path / "beijing.md").write_text("# Beijing weather\n\nBeijing is sunny and 21 degrees today.\n")
+    replies = [
+        'I need facts.</think>{"name": "search", "arguments": {"query": "Beijing weather"}}',
+        'Enough.</think>{"name": "finish", "arguments": {}}',
+        "Time to write.</think>Beijing is sunny, 21 degrees 【0†source】.",
+    ]
+    server = server_with(replies)
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    generator = ScriptedGenerator(tokenizer, replies)
+    remote_backend = connect(server)
+    local = Rumination(generator.backend(chat_template=remote_backend.chat_template), corpus=tmp_path)
+
+    remote_report = Rumination(remote_backend, corpus=tmp_path).run("Weather in Beijing?").report()
+    local_report = local.run("Weather in Beijing?").report()
+
+    assert remote_report.text == local_report.text == "Beijing is sunny, 21 degrees 【0†source】."
+    assert [s.title for s in remote_report.sources] == ["Beijing weather"]
+    assert server.prompts() == [tokenizer.decode(p) for p in generator.prompts]
