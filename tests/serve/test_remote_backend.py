@@ -4,6 +4,7 @@ that the text survives the HTTP + SSE round trip and that the conversation behav
 
 from __future__ import annotations
 
+import signal
 import socket
 
 import pytest
@@ -233,3 +234,26 @@ def test_rumination_over_the_server_sends_the_same_prompts_as_the_local_engine(
     assert remote_report.text == local_report.text == "Beijing is sunny, 21 degrees 【0†source】."
     assert [s.title for s in remote_report.sources] == ["Beijing weather"]
     assert server.prompts() == [tokenizer.decode(p) for p in generator.prompts]
+
+
+def test_an_interrupt_while_waiting_for_the_server_stops_its_generation(server_with):
+    server = server_with([LONG, "\nNext."], token_delay=0.2)
+    conversation = Conversation(connect(server))
+    reply = conversation.send("Tell me about Paris.")
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for event in reply:
+                if isinstance(event, TextDelta):
+                    signal.setitimer(signal.ITIMER_REAL, 0.05)  # lands while blocked reading the next token
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert conversation.messages[-1].end == "interrupted"
+    assert server.wait_health(lambda h: h["cancelled"] == 1)["cancelled"] == 1  # the closed connection stopped it
+    assert conversation.send("And then?").text() == "Next."
