@@ -148,16 +148,20 @@ class RemoteBackend:
         return body
 
     def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
-        return self._stream(prompt, self.request_body(prompt, sampling))
+        return self._stream(prompt, sampling)
 
-    def _stream(self, prompt: str, body: dict[str, Any]) -> Iterator[CompletionItem]:
+    def _stream(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
         prompt_tokens = len(self.tokenizer.encode(prompt))
-        if self._context_length is not None and prompt_tokens >= self._context_length:
-            # checked here, as the local engine does, so that the conversation rolls the turn back the same way
-            raise PromptTooLongError(
-                f"The prompt is {prompt_tokens} tokens but {self.model} holds {self._context_length}. Shorten the "
-                "prompt or start a new conversation."
-            )
+        body = self.request_body(prompt, sampling)
+        if (context := self._context_length) is not None:
+            if prompt_tokens >= context:
+                # checked here, as the local engine does, so that the conversation rolls the turn back the same way
+                raise PromptTooLongError(
+                    f"The prompt is {prompt_tokens} tokens but {self.model} holds {context}. Shorten the prompt or "
+                    "start a new conversation."
+                )
+            # vLLM refuses prompt + max_tokens beyond its context; the local engine stops at the end: do the same
+            body["max_tokens"] = min(body["max_tokens"], context - prompt_tokens)
         events = self.endpoint.stream("/completions", body)
         stops = StopText(self.stop)
         finish: Mapping[str, Any] | None = None

@@ -175,3 +175,21 @@ def test_a_tokenizer_folder_gives_its_chat_template(tokenizer_folder):
 
     assert tokenizer.token_to_id("<|user|>") is not None
     assert "<|assistant|>" in template
+
+
+def test_max_tokens_is_cut_to_the_room_left_in_the_served_context(backend):
+    sent = []
+
+    class Recording(_Endpoint):
+        def stream(self, path, body):
+            sent.append(body)
+            yield from self.events
+
+    backend = RemoteBackend(
+        Recording([_text("Hi", "length")]), backend.tokenizer, model="m", chat_template=None, context_length=50
+    )
+    prompt = "[gMASK]<sop><|user|>\nHello<|assistant|>"
+
+    list(backend.complete(prompt, SamplingParams(max_new_tokens=30000)))
+
+    assert sent[0]["max_tokens"] == 50 - len(backend.tokenizer.encode(prompt))
