@@ -222,3 +222,27 @@ def test_sigterm_mid_stream_tells_the_client_and_exits_cleanly(scripted_server, 
 
     assert server.process.wait(30) == 0
     assert conversation.messages[-1].end == "interrupted"
+
+
+def test_a_client_that_leaves_while_queued_never_runs(scripted_server):
+    server = scripted_server(["\nfirst " * 6, "\nsecond"], token_delay=0.05)
+    first = threading.Thread(
+        target=request, args=(server, "POST", "/completions", {"prompt": "a", "max_tokens": 500})
+    )
+    first.start()
+    server.wait_health(lambda h: h["busy"])
+    parts = urlsplit(server.url)
+    leaving = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    leaving.request(
+        "POST", "/v1/completions", body=json.dumps({"prompt": "b"}), headers={"Content-Type": "application/json"}
+    )
+    assert server.wait_health(lambda h: h["waiting"] == 1)["waiting"] == 1
+
+    leaving.close()  # hangs up while waiting its turn
+    health = server.wait_health(lambda h: h["waiting"] == 0)
+    first.join(60)
+    _, _, raw = request(server, "POST", "/completions", {"prompt": "c", "max_tokens": 500})
+
+    assert health["waiting"] == 0
+    assert json.loads(raw)["choices"][0]["text"] == "\nsecond"  # the reply "b" would have taken is still there
+    assert len(server.prompts()) == 2
