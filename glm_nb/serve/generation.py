@@ -83,7 +83,9 @@ def generate_text(
             if cancel.is_set():
                 break
     finally:
-        stream.close()
+        close = getattr(stream, "close", None)  # a generator: closing it ends the backend's generation now
+        if close is not None:
+            close()
     if end is None:
         return Finish("abort", None, prompt_tokens, generated)
     if stops.stop is None and (tail := stops.flush()):

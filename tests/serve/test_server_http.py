@@ -4,15 +4,18 @@ queue and a clean shutdown. The model is scripted (scripted_server.py), so every
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import threading
 from urllib.parse import urlsplit
 
 import pytest
 
-from glm_nb.chat import Conversation, TextDelta
+from glm_nb.chat import Conversation, ScriptedGenerator, TextDelta
 from glm_nb.chat.remote import RemoteBackend, RemoteHTTPError
+from glm_nb.engine import SamplingParams, Tokenizer
 from glm_nb.nano import chat_template
+from glm_nb.serve import GlmServer, serve
 
 CALL = 'get_weather\n{"city": "Paris"}<|observation|>'
 WEATHER_TOOL = {
@@ -246,3 +249,27 @@ def test_a_client_that_leaves_while_queued_never_runs(scripted_server):
     assert health["waiting"] == 0
     assert json.loads(raw)["choices"][0]["text"] == "\nsecond"  # the reply "b" would have taken is still there
     assert len(server.prompts()) == 2
+
+
+def test_serve_runs_in_a_thread_and_stop_ends_it(tokenizer_folder):
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    backend = ScriptedGenerator(tokenizer, ["\nIn-process."]).backend(chat_template=None, name="inline")
+    ready: list[GlmServer] = []
+    output = io.StringIO()
+    thread = threading.Thread(target=serve, kwargs={"backend": backend, "port": 0, "quiet": True, "out": output,
+                                                    "on_ready": ready.append})  # fmt: skip
+    thread.start()
+    for _ in range(500):  # bounded wait for the server to listen
+        if ready:
+            break
+        threading.Event().wait(0.01)
+    server = ready[0]
+
+    reply = RemoteBackend.connect(server.url, tokenizer=tokenizer_folder)
+    items = list(reply.complete("<|user|>\nHi<|assistant|>", SamplingParams(max_new_tokens=20)))
+    server.stop()
+    thread.join(30)
+
+    assert "".join(getattr(i, "text", "") for i in items) == "\nIn-process."
+    assert not thread.is_alive()
+    assert output.getvalue() == f"glm-nb serve: inline on {server.url}\n"
