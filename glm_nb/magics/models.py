@@ -18,6 +18,7 @@ from .. import nano
 from ..chat import Backend, LocalBackend
 from ..engine import Engine, open_model
 from ..errors import ModelLoadError
+from ..nano.skills import RUMINATION_SYSTEM as NANO_RUMINATION_SYSTEM
 from .options import ModelArgs
 
 __all__ = ["DEFAULT_CONTEXT", "LoadedModel", "ModelCard", "download", "load_model", "nano_checkpoint"]
@@ -37,6 +38,7 @@ class LoadedModel:
     engine: Engine | None = None
     demo: bool = False  # nano-GLM: a demo model, not GLM-4
     z1_template: str | None = None  # a template that forces thinking, when the model has its own Z1 variant
+    rumination_system: str | None = None  # the research instruction the model was trained with, if not the default
     origin: str = ""  # the folder or hub id it came from
 
     def card(self) -> ModelCard:
@@ -132,7 +134,8 @@ def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progres
     backend = LocalBackend.from_engine(engine, max_length=context)
     label = "nano-GLM" if demo else engine.metadata.name
     z1 = nano.chat_template("z1") if demo else None
-    return LoadedModel(label, backend, engine, demo, z1, origin)
+    research = NANO_RUMINATION_SYSTEM if demo else None
+    return LoadedModel(label, backend, engine, demo=demo, z1_template=z1, rumination_system=research, origin=origin)
 
 
 def _resolve(spec: str, source: str, downloader: Downloader) -> Path:

@@ -122,7 +122,8 @@ class NotebookSession:
             corpus = args.corpus
             if not corpus:
                 raise GlmError("Tell the research where to look: %%glm_rumination --corpus path/to/documents")
-            response: Response = Rumination(model.backend, corpus=corpus, sampling=sampling).run(prompt)
+            research = Rumination(model.backend, corpus=corpus, sampling=sampling, system=model.rumination_system)
+            response: Response = research.run(prompt)
             thread = None
         else:
             kept = () if args.new or variant not in self.threads else self.threads[variant].tool_names

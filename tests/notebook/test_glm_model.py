@@ -43,6 +43,7 @@ def test_the_default_is_nano_glm_announced_as_a_demo(kernel, tiny, cache, monkey
     card = outputs[-1]["data"]["text/plain"]
     assert "nano-GLM is a tiny demo model" in card and "not GLM-4" in card
     assert kernel.session.models["z1"].z1_template  # Z1 cells use nano-GLM's own Z1 template
+    assert kernel.session.models["rumination"].rumination_system  # and the research instruction it learned
     assert any(cache.rglob("glm_nb.json"))  # converted once into the cache
 
 

@@ -153,6 +153,7 @@ class Rumination:
         fetch: Fetcher | None = None,
         local_roots: Sequence[str | Path] = (),
         template: str | None = None,
+        system: str | None = None,
         sampling: SamplingParams = RUMINATION_SAMPLING,
         max_turns: int = MAX_TURNS,
         results_per_search: int = 5,
@@ -168,6 +169,7 @@ class Rumination:
             roots.append(self.search.folder)
         self.local_roots = tuple(roots)
         self.template = ChatTemplate(template or backend.chat_template or "")
+        self.system = system  # for a template without the fixed prompt; default: rumination_system_prompt()
         self.sampling = sampling
         self.max_turns = max_turns
         self.results_per_search = results_per_search
@@ -177,7 +179,7 @@ class Rumination:
 
     def run(self, question: str) -> ResearchResponse:
         """Start researching `question` (lazily, like any Response)."""
-        system = None if self.has_own_prompt else rumination_system_prompt(date.today())
+        system = None if self.has_own_prompt else (self.system or rumination_system_prompt(date.today()))
         conversation = Conversation(self.backend, system=system, template=self.template, force_thinking=True)
         conversation.add(UserMessage(question))
         return ResearchResponse(lambda r: self._research(r, conversation), conversation.add)
