@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 from transformers import Glm4Config, Glm4ForCausalLM
 
 from .corpus import to_segments, training_samples
@@ -129,22 +130,33 @@ def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: di
 
 
 def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float | None = None,
-          quick: bool = False, lr: float = 2e-3, log=print) -> dict:  # fmt: skip
-    """Train and save a checkpoint to `out`; return the training record."""
+          quick: bool = False, lr: float = 2e-3, init: Path | None = None, log=print) -> dict:  # fmt: skip
+    """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
+    checkpoint's weights and tokenizer (a second phase, with its own warmup and decay)."""
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     size = _QUICK if quick else _FULL
-    tokenizer = build_tokenizer(size["vocab"], seed=seed, examples=600 if quick else 6000)
+    if init is None:
+        tokenizer = build_tokenizer(size["vocab"], seed=seed, examples=600 if quick else 6000)
+    else:
+        tokenizer = Tokenizer.from_file(str(init / "tokenizer.json"))
+        size = json.loads((init / "nano_train.json").read_text())["size"]
     stop_ids = [tokenizer.token_to_id(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")]
     assert all(tokenizer.token_to_id(t) is not None for t in SPECIAL_TOKENS)
-    model = Glm4ForCausalLM(model_config(size, tokenizer.get_vocab_size(), stop_ids[0], stop_ids)).train()
+    if init is None:
+        model = Glm4ForCausalLM(model_config(size, tokenizer.get_vocab_size(), stop_ids[0], stop_ids))
+    else:
+        model = Glm4ForCausalLM.from_pretrained(init, dtype=torch.float32, attn_implementation="sdpa")
+    model.train()
     params = sum(p.numel() for p in model.parameters())
     total = steps or 10**9
     state = {"step": 0}
     batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
     optimizer = _optimizer(model, lr)
-    warmup = min(100, max(1, total // 10))
+    warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr}
+    if init is not None:
+        record["init"] = json.loads((init / "nano_train.json").read_text())
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
     start, tokens, last_save, losses, mark = time.time(), 0, time.time(), [], 0.0
     step = 0
@@ -167,7 +179,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         if steps is None and step == _CALIBRATION_STEPS[1]:
             pace = (elapsed - mark) / (_CALIBRATION_STEPS[1] - _CALIBRATION_STEPS[0])
             total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
-            warmup = min(100, total // 10)
+            warmup = min(100 if init is None else 30, total // 10)
             log(f"calibrated: {pace:.2f} s/step -> {total} steps in {minutes} min")
         if step % 10 == 0 or step == total:
             log(f"step {step}/{total} loss {sum(losses[-10:]) / len(losses[-10:]):.3f} "
@@ -193,10 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     budget.add_argument("--minutes", type=float, help="wall-clock budget; the step count is fixed after calibration")
     parser.add_argument("--quick", action="store_true", help="a tiny model for a few steps (what the tests run)")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (a second phase)")
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
-          log=lambda m: print(m, flush=True))  # fmt: skip
+          init=args.init, log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 
