@@ -244,7 +244,8 @@ class TranscriptBuilder:
         self, answer: str | None = None, *, finish_reason: str | None = None, usage: Usage | None = None
     ) -> Transcript:
         """The final record. `answer` replaces the streamed last text (e.g. a research report with its sources)."""
-        parts = list(self._parts)
+        reason = finish_reason or self.finish_reason or "cancelled"
+        parts = [_settled(p, reason) for p in self._parts]
         if answer is not None:
             if parts and parts[-1].kind == "text":
                 parts[-1] = Part("text", answer)
@@ -252,7 +253,6 @@ class TranscriptBuilder:
                 parts.append(Part("text", answer))
         final_answer = parts[-1].text if parts and parts[-1].kind == "text" else ""
         fmt = self._template.output_format
-        reason = finish_reason or self.finish_reason or "cancelled"
         artifacts, note = _artifacts(final_answer, fmt) if final_answer else ([], _silence(parts, reason))
         return dataclasses.replace(
             self._template,
@@ -263,6 +263,15 @@ class TranscriptBuilder:
             finish_reason=reason,
             note=note,
         )
+
+
+def _settled(part: Part, reason: str) -> Part:
+    """A card still "running" when the reply ended got no result: Rumination's `finish` (nothing to run: done),
+    or a call left to the caller or cut off by an interrupt (not run)."""
+    if part.tool is None or part.tool.status != "running":
+        return part
+    status = "ok" if reason == "stop" and part.tool.name == "finish" else "not_run"
+    return Part("tool", tool=dataclasses.replace(part.tool, status=status))
 
 
 def _silence(parts: list[Part], reason: str) -> str:

@@ -112,3 +112,13 @@ def test_a_reply_without_answer_text_says_why():
     assert "while still thinking" in cut_in_thinking.note and "-n" in cut_in_thinking.note
     assert "before writing any answer text" in silent.note
     assert silent.note in silent._repr_mimebundle_()[0]["text/plain"]
+
+
+def test_cards_without_a_result_are_settled_when_the_reply_ends():
+    finish, handed_back = ToolCall("finish", {}), ToolCall("lookup", {"q": "x"})
+
+    _, research = _build([ToolCallEvent(finish), TextDelta("Report."), Done("stop", Usage())])
+    _, chat = _build([ToolCallEvent(handed_back), Done("tool_calls", Usage())])
+
+    assert research.tool_cards[0].status == "ok"
+    assert chat.tool_cards[0].status == "not_run"
