@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from tiny_checkpoint import load_reference, make_tiny_checkpoint
-
 import glm_nb
 from glm_nb.engine import Engine
+
+from tiny_checkpoint import load_reference, make_tiny_checkpoint
 
 
 class TinyModel:

@@ -7,10 +7,11 @@ import numpy as np
 import onnx
 import pytest
 
-import numpy_glm4
 from glm_nb.engine import Engine, Generator, convert
 from glm_nb.engine.quantize import dequantize_int4, quantize_int4
 from glm_nb.models import Checkpoint
+
+import numpy_glm4
 
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
 

@@ -9,10 +9,10 @@ import onnx
 import pytest
 import torch
 
-from tiny_checkpoint import load_reference, make_tiny_checkpoint
-
 import glm_nb
 from glm_nb.engine import Engine, Generator, SamplingParams
+
+from tiny_checkpoint import load_reference, make_tiny_checkpoint
 
 TOL = 1e-4
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
