@@ -7,7 +7,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from ..errors import GlmError
+from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript
 from .interpolation import interpolate
 from .live import LiveOutput
@@ -118,6 +118,9 @@ class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():
         return None
 
     def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, PromptTooLongError):
+            hint = " Here: `%%glm --new` starts a new conversation; `%glm reset` forgets them all."
+            raise UsageError(str(error) + hint) from error
         if isinstance(error, GlmError):
             raise UsageError(str(error)) from error
         return False

@@ -152,3 +152,12 @@ def test_an_empty_cell_and_a_line_use_of_a_cell_magic_are_refused(kernel):
 
     assert "empty" in str(kernel.errors[0])
     assert "cell magic" in str(kernel.errors[1])
+
+
+def test_a_conversation_too_long_for_the_context_says_how_to_start_afresh(kernel, tokenizer, glm_template):
+    generator = kernel.use(["\nOk."])
+    generator.max_length = 40
+
+    kernel.run("%%glm\n" + "many words here " * 20)
+
+    assert "%%glm --new" in str(kernel.errors[0])
