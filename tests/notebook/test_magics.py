@@ -154,7 +154,7 @@ def test_an_empty_cell_and_a_line_use_of_a_cell_magic_are_refused(kernel):
     assert "cell magic" in str(kernel.errors[1])
 
 
-def test_a_conversation_too_long_for_the_context_says_how_to_start_afresh(kernel, tokenizer, glm_template):
+def test_a_conversation_too_long_for_the_context_says_how_to_start_afresh(kernel):
     generator = kernel.use(["\nOk."])
     generator.max_length = 40
 
