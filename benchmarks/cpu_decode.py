@@ -14,6 +14,7 @@ GLM checkpoint (and reports its refusal), then runs genai on a Llama checkpoint 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,11 @@ class GenaiProxy:
     def __init__(self, model_dir: Path):
         import onnxruntime_genai as og
 
+        # Same thread count as the other rows (genai's own default differs, which skews a loaded machine).
+        config_path = model_dir / "genai_config.json"
+        genai_config = json.loads(config_path.read_text())
+        genai_config["model"]["decoder"].setdefault("session_options", {})["intra_op_num_threads"] = THREADS
+        config_path.write_text(json.dumps(genai_config, indent=2))
         self.og = og
         config = og.Config(str(model_dir))
         config.clear_providers()
