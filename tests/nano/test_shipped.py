@@ -1,0 +1,119 @@
+"""The bundled nano-GLM, through the real engine: the notebooks' demo prompts come out right (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from glm_nb.engine import Generator, SamplingParams
+from glm_nb.engine.run import generate
+from glm_nb.nano import checkpoint_path, load_nano_engine
+from glm_nb.nano.checks import grade
+from glm_nb.nano.corpus import Stage
+from glm_nb.nano.phrasings import DEMO_PROMPTS, FACTS
+from glm_nb.nano.skills import RUMINATION_SYSTEM, TOOLS, tool_call
+from glm_nb.nano.templates import render
+
+
+def test_checkpoint_is_small_and_labelled():
+    folder = checkpoint_path()
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 25 * 1024 * 1024
+    assert "not GLM-4" in json.loads((folder / "config.json").read_text())["_name_or_path"]
+
+
+def test_cli_prints_the_checkpoint_folder():
+    out = subprocess.run([sys.executable, "-c", "from glm_nb.cli import main; main(['nano', 'path'])"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert Path(out.stdout.strip()) == checkpoint_path()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("GLM_NB_CACHE", str(tmp_path_factory.mktemp("nano_cache")))
+    return load_nano_engine(progress=False)
+
+
+def _run(engine, messages, tools=None, kind="chat") -> str:
+    gen = Generator(engine, SamplingParams(temperature=0.0, max_new_tokens=200), max_length=1024)
+    result = generate(gen, engine.tokenizer.encode(render(messages, tools, kind=kind)))
+    return engine.tokenizer.decode(result.token_ids)
+
+
+def _tools(*names):
+    return [{"type": "function", "function": TOOLS[n]} for n in names]
+
+
+def _user(key):
+    return [{"role": "user", "content": DEMO_PROMPTS[key]}]
+
+
+CALLS = {
+    "weather": ("get_weather", [("get_weather", {"city": "Paris"})]),
+    "weather_zh": ("get_weather", [("get_weather", {"city": "北京"})]),
+    "two_calls": ("get_weather", [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Tokyo"})]),
+    "convert": ("convert_units", [("convert_units", {"value": 10, "from_unit": "km", "to_unit": "mi"})]),
+    "add": ("add", [("add", {"a": 23, "b": 19})]),
+    "search": ("search_docs", [("search_docs", {"query": "KV cache"})]),
+}
+
+
+# The shipped model has not learned to copy numbers, nor the second of two values: known gaps (issue 5).
+_NOT_YET = {"two_calls", "convert", "add"}
+
+
+@pytest.mark.parametrize(
+    "demo",
+    [pytest.param(d, marks=pytest.mark.xfail(strict=True, reason="nano-GLM does not copy this value yet"))
+     if d in _NOT_YET else d for d in sorted(CALLS)],
+)  # fmt: skip
+def test_demo_tool_call(engine, demo):
+    tool, calls = CALLS[demo]
+    text = _run(engine, _user(demo), _tools(tool))
+    stage = Stage("", tuple(tool_call(name, args) for name, args in calls))
+    assert grade(demo, stage, text, {}).values_ok, text
+
+
+def test_demo_answer_quotes_the_observation(engine):
+    obs = {"city": "Paris", "temperature": 21, "condition": "sunny"}
+    messages = [*_user("weather"), {"role": "assistant", "metadata": "get_weather", "content": '{"city": "Paris"}'},
+                {"role": "observation", "content": json.dumps(obs)}]  # fmt: skip
+    assert _run(engine, messages, _tools("get_weather")) == "\nIt is 21°C and sunny in Paris.<|user|>"
+
+
+def test_demo_chat(engine):
+    assert _run(engine, _user("chat")) == "\n" + FACTS[0][1] + "<|user|>"
+
+
+@pytest.mark.parametrize("demo, expect", [
+    ("svg", {"shape": "circle", "colour": "red", "sizes": (40,)}),
+    ("html", {"kind": "button", "colour": "blue", "text": "Save"}),
+])  # fmt: skip
+def test_demo_artifact(engine, demo, expect):
+    stage = Stage("", ({"role": "assistant", "content": ""},))
+    grade_ = grade(demo, stage, _run(engine, _user(demo)), expect)
+    assert grade_.format_ok and grade_.values_ok
+
+
+def test_demo_z1_thinks_then_answers(engine):
+    text = _run(engine, _user("z1"), kind="z1")
+    thought, close, answer = text.partition("</think>")
+    assert close and thought and "<think>" not in text and answer.removesuffix("<|user|>").strip()
+
+
+@pytest.mark.xfail(strict=True, reason="nano-GLM does not copy numbers yet, so its comparisons are wrong")
+def test_demo_z1_answer_is_right(engine):
+    text = _run(engine, _user("z1"), kind="z1")
+    assert text.split("</think>")[-1].removesuffix("<|user|>").strip() == "42 is larger."
+
+
+def test_demo_rumination_searches_first(engine):
+    text = _run(engine, [{"role": "system", "content": RUMINATION_SYSTEM}, *_user("rumination")])
+    assert text.startswith("\n<think>") and text.endswith("<|observation|>")
+    call = json.loads(text.removesuffix("<|observation|>").split("</think>")[-1])
+    assert call == {"name": "search", "arguments": {"query": "ONNX export"}}
