@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import nano
-from ..chat import Backend, LocalBackend
+from ..chat import Backend, LocalBackend, RemoteBackend
 from ..engine import Engine, open_model
 from ..errors import ModelLoadError
 from ..nano.skills import RUMINATION_SYSTEM as NANO_RUMINATION_SYSTEM
@@ -124,7 +124,10 @@ def download(repo_id: str, source: str) -> Path:
 
 
 def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progress: bool = True) -> LoadedModel:
-    """Open the model `args` names (nano-GLM when none) on our engine; `downloader` defaults to `download`."""
+    """Open the model `args` names (nano-GLM when none) on our engine, or connect to a served one (`--remote`);
+    `downloader` defaults to `download`."""
+    if args.remote:
+        return _connect(args)
     if args.model is None:
         folder, origin, demo = nano_checkpoint(), "", True
     else:
@@ -136,6 +139,14 @@ def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progres
     z1 = nano.chat_template("z1") if demo else None
     research = NANO_RUMINATION_SYSTEM if demo else None
     return LoadedModel(label, backend, engine, demo=demo, z1_template=z1, rumination_system=research, origin=origin)
+
+
+def _connect(args: ModelArgs) -> LoadedModel:
+    """A model on an OpenAI-compatible server; MODEL (if given) is the local folder or hub id of its tokenizer."""
+    backend = RemoteBackend.connect(
+        args.remote, api_key_env=args.api_key_env, model=args.served_model, tokenizer=args.model
+    )
+    return LoadedModel(f"{backend.name} (served at {args.remote})", backend, origin=args.remote)
 
 
 def _resolve(spec: str, source: str, downloader: Downloader) -> Path:

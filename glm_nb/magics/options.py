@@ -80,6 +80,9 @@ class ModelArgs:
     context: int | None = None
     variant: str = "all"
     help: bool = False
+    remote: str | None = None  # an OpenAI-compatible server's URL; MODEL then names the tokenizer source
+    served_model: str | None = None  # --model: the served model's name on that server
+    api_key_env: str | None = None  # the environment variable holding the server's API key
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,13 @@ def _glm_cell(line):
     "--variant", choices=(*VARIANTS, "all"), default="all",
     help="Which magics use this model (default all; e.g. --variant z1 for a GLM-Z1 checkpoint).",
 )  # fmt: skip
+@argument("--remote", metavar="URL", help="Use a model served by an OpenAI-compatible server (vLLM, SGLang, "
+          "glm-nb serve) at URL, e.g. http://gpu-box:8000/v1; MODEL is then where its tokenizer comes from (a "
+          "folder or hub id; default: the served model's name).")  # fmt: skip
+@argument("--model", dest="served_model", metavar="NAME", help="--remote: the served model's name (default: the "
+          "server's first).")  # fmt: skip
+@argument("--api-key-env", dest="api_key_env", metavar="NAME", help="--remote: the environment variable that "
+          "holds the server's API key.")  # fmt: skip
 def _glm_model(line):
     """Load a model for the magics and the chat panel. Without a model: the bundled nano-GLM, a tiny demo model
     (not GLM-4). A checkpoint is converted to ONNX once and cached; hub ids are downloaded with a progress bar."""
@@ -185,7 +195,10 @@ def parse_cell_line(line: str) -> GlmCellArgs:
 
 def parse_model_line(line: str) -> ModelArgs:
     ns = magic_arguments.parse_argstring(_glm_model, line)
-    return ModelArgs(ns.model, ns.source, ns.device, ns.precision, ns.context, ns.variant, ns.help)
+    return ModelArgs(
+        ns.model, ns.source, ns.device, ns.precision, ns.context, ns.variant, ns.help,
+        ns.remote, ns.served_model, ns.api_key_env,
+    )  # fmt: skip
 
 
 def parse_glm_line(line: str) -> GlmLineArgs:
