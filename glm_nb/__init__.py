@@ -6,7 +6,7 @@ Importing this package loads no model and starts nothing. In a notebook: `%load_
 import importlib
 from typing import Any
 
-from .chat import Conversation, LocalBackend, Response, Rumination
+from .chat import Conversation, LocalBackend, RemoteBackend, Response, Rumination
 from .engine import Engine, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .errors import GlmError
 from .tools import Tool, tool
@@ -20,6 +20,7 @@ __all__ = [
     "IncrementalDetokenizer",
     "Conversation",
     "LocalBackend",
+    "RemoteBackend",
     "Response",
     "Rumination",
     "Tool",
