@@ -107,7 +107,8 @@ def footer_text(t: Transcript) -> str:
     if usage.new_tokens:
         items.append(f"{usage.new_tokens} tokens")
     if usage.time_to_first_token_s is not None:
-        items.append(f"first token {usage.time_to_first_token_s:.2f} s")
+        ttft = usage.time_to_first_token_s
+        items.append(f"first token {ttft * 1000:.0f} ms" if ttft < 1 else f"first token {ttft:.2f} s")
     if usage.decode_tokens_per_s is not None:
         items.append(f"{usage.decode_tokens_per_s:.1f} tok/s")
     if usage.prompt_tokens:
