@@ -59,9 +59,13 @@ class _Buffers:
         def zeros(shape, dtype) -> ort.OrtValue:
             return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype), device)
 
-        self.input_ids = zeros((batch, 1), np.int64)
+        # Decode inputs have host mirrors: on the CPU the OrtValue wraps the mirror's memory, so writing the mirror
+        # is the whole update; on CUDA `push` copies it up (a few bytes a row).
+        self.input_ids_host = np.zeros((batch, 1), np.int64)
+        self.seqlens_k_host = np.zeros(batch, np.int32)
+        self.input_ids = ort.OrtValue.ortvalue_from_numpy(self.input_ids_host, device)
         self.position_ids = zeros((batch, 1), np.int64)
-        self.seqlens_k = zeros(batch, np.int32)
+        self.seqlens_k = ort.OrtValue.ortvalue_from_numpy(self.seqlens_k_host, device)
         self.logits_index = zeros((batch, 1), np.int64)  # prefill: last real position of each row's chunk
         self.decode_logits_index = zeros((batch, 1), np.int64)  # decode: always 0 (one token per row)
         # total_sequence_length is a CPU input of GroupQueryAttention even on CUDA.
@@ -71,6 +75,11 @@ class _Buffers:
         k = engine.top_k_output
         self.topk_values = zeros((batch, 1, k), np.float32) if k else None
         self.topk_ids = zeros((batch, 1, k), np.int64) if k else None
+
+    def push(self, host: np.ndarray, value: ort.OrtValue) -> None:
+        """Make the device value equal its host mirror (nothing to do on the CPU, where they share memory)."""
+        if self.device != "cpu":
+            value.update_inplace(host)
 
 
 class Generator:
@@ -110,7 +119,7 @@ class Generator:
         self.max_length = int(max_length or min(meta.max_length, DEFAULT_CONTEXT))
         self.sampling = sampling or SamplingParams()
         self.stats = GeneratorStats()
-        self._stop = np.array(sorted(meta.stop_ids if stop_ids is None else stop_ids), dtype=np.int64)
+        self._stop = frozenset(int(t) for t in (meta.stop_ids if stop_ids is None else stop_ids))
         self._needs_positions = meta.rotary != "gqa"
         device = engine.device
         self.cache = KVCache(meta, batch_size, self.max_length, device)
@@ -231,7 +240,8 @@ class Generator:
         for row, token in enumerate(next_ids):
             if self._done[row]:
                 token = self.engine.metadata.pad_id  # a finished row idles on padding
-            self._tokens[row].append(int(token))
+            token = int(token)
+            self._tokens[row].append(token)
             if (
                 token in self._stop
                 or self._new >= self.sampling.max_new_tokens
@@ -261,6 +271,12 @@ class Generator:
 
     # -- the model ------------------------------------------------------------------------------------------------
     def _forward(self) -> None:
+        if self.batch_size == 1 and self._new > 0 and self._kv_len[0] == len(self._tokens[0]) - 1:
+            # The hot path: one sampled token to run (the general bookkeeping below costs ~0.1 ms a token).
+            self._run_decode([self._tokens[0][-1:]])
+            self.stats.decode_tokens += 1
+            self._kv_len[0] += 1
+            return
         lengths = np.array([len(t) for t in self._tokens])
         if (self._kv_len >= lengths).all():
             # Only after an interrupt (Ctrl-C between running the model and appending the sampled token): the
@@ -293,13 +309,14 @@ class Generator:
 
     def _step_inputs(self, totals: np.ndarray, plan: StepPlan) -> None:
         """Refresh seqlens_k in place and set total_sequence_length for a step ending at `totals` tokens per row."""
-        self._buf.seqlens_k.update_inplace((totals - 1).astype(np.int32))
+        self._buf.seqlens_k_host[:] = totals - 1
+        self._buf.push(self._buf.seqlens_k_host, self._buf.seqlens_k)
         self._buf.total_len_host[...] = plan.total_length  # CPU OrtValue sharing this array's memory
         self.stats.forward_calls += 1
 
     def _run_decode(self, pending: list[list[int]]) -> None:
-        ids = np.array(pending, np.int64)  # [B, 1]
-        self._buf.input_ids.update_inplace(ids)
+        self._buf.input_ids_host[:] = pending  # [B, 1]
+        self._buf.push(self._buf.input_ids_host, self._buf.input_ids)
         if self._needs_positions:
             self._buf.position_ids.update_inplace(self._kv_len[:, None].astype(np.int64))
         totals = self._kv_len + 1
