@@ -169,15 +169,13 @@ class Generator:
         return self._tokens[0][-1]
 
     @property
-    def last_tokens(self) -> np.ndarray:
-        return np.array([t[-1] for t in self._tokens], np.int64)
+    def stop_ids(self) -> frozenset[int]:
+        """The tokens that end generation for this generator (the model's unless overridden)."""
+        return self._stop
 
     def is_done(self) -> bool:
         """True when every row has produced a stop id, reached max_new_tokens, or filled the context."""
         return bool(self._done.all())
-
-    def row_done(self, row: int) -> bool:
-        return bool(self._done[row])
 
     # -- verbs ----------------------------------------------------------------------------------------------------
     def append_tokens(self, ids) -> None:
@@ -271,12 +269,6 @@ class Generator:
 
     # -- the model ------------------------------------------------------------------------------------------------
     def _forward(self) -> None:
-        if self.batch_size == 1 and self._new > 0 and self._kv_len[0] == len(self._tokens[0]) - 1:
-            # The hot path: one sampled token to run (the general bookkeeping below costs ~0.1 ms a token).
-            self._run_decode([self._tokens[0][-1:]])
-            self.stats.decode_tokens += 1
-            self._kv_len[0] += 1
-            return
         lengths = np.array([len(t) for t in self._tokens])
         if (self._kv_len >= lengths).all():
             # Only after an interrupt (Ctrl-C between running the model and appending the sampled token): the

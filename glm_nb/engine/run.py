@@ -35,7 +35,7 @@ def generate(gen: Generator, prompt_ids: list[int], on_token: Callable[[int], No
         if on_token:
             on_token(gen.last_token)
     end = time.perf_counter()
-    stop = new[-1] if new and new[-1] in gen.engine.stop_ids else None
+    stop = new[-1] if new and new[-1] in gen.stop_ids else None
     decode_s = end - (first or end)
     return GenerationResult(
         token_ids=new,
