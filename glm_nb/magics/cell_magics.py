@@ -73,7 +73,7 @@ class GlmMagics(Magics):
         if args.help:
             print(CELL_HELP)
             return None
-        prompt = interpolate(cell, self.shell.user_ns).strip()
+        prompt = (cell if args.raw else interpolate(cell, self.shell.user_ns)).strip()
         if not prompt:
             raise UsageError(f"The cell is empty: write your message under %%{_MAGIC[variant]}.")
         session = self.session

@@ -49,6 +49,7 @@ class GlmCellArgs:
     thinking: ThinkingDisplay | None = None
     corpus: str | None = None
     help: bool = False
+    raw: bool = False  # send the cell as written: no `{name}` substitution
 
     def sampling(self, base: SamplingParams) -> SamplingParams:
         """`base` with this cell's sampling options applied (raises ValueError on a bad value)."""
@@ -124,6 +125,7 @@ def _sampling_arguments(func):
 @argument("-h", "--help", action="store_true", help="Show this help.")
 @_sampling_arguments
 @argument("--new", action="store_true", help="Start a fresh conversation with this cell.")
+@argument("--raw", action="store_true", help="Send the cell exactly as written: `{name}` is not replaced.")
 @argument(
     "--tools",
     help="Comma-separated names of @glm_nb.tool functions (or plain typed functions) in the notebook the model may "
@@ -189,7 +191,7 @@ def parse_cell_line(line: str) -> GlmCellArgs:
     ns = magic_arguments.parse_argstring(_glm_cell, line)
     return GlmCellArgs(
         ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system, ns.new, _tools(ns.tools),
-        ns.output_format, ns.output, ns.thinking, ns.corpus, ns.help,
+        ns.output_format, ns.output, ns.thinking, ns.corpus, ns.help, ns.raw,
     )  # fmt: skip
 
 

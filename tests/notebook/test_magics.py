@@ -103,6 +103,16 @@ def test_names_in_braces_come_from_the_notebook(kernel):
     assert 'Weather in Paris? {unknown} stays, {city} is literal, {"json": {"x": 1}} too.' in prompt
 
 
+def test_raw_sends_the_cell_as_written(kernel):
+    generator = kernel.use(["\nOk."])
+    kernel.shell.user_ns["city"] = "Paris"
+
+    kernel.run('%%glm --raw\nprint(f"{city} {{city}}")')
+
+    prompt = generator.tokenizer.decode(generator.prompts[0])
+    assert 'print(f"{city} {{city}}")' in prompt
+
+
 def test_output_variable_holds_the_answer_or_the_parsed_json(kernel):
     kernel.use(["\nJust text.", '\n```json\n{"city": "Paris", "temp": 21}\n```'])
 

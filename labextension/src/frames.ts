@@ -1,0 +1,107 @@
+/**
+ * Artifacts in sandboxed frames (DESIGN.md, decision 6: model output never runs in the page's origin).
+ *
+ * Every frame has `sandbox="allow-scripts"` and never `allow-same-origin`: its document lives in an opaque origin,
+ * so it cannot reach `parent.document`, the notebook's cookies or storage, or navigate the page, and a request it
+ * makes carries no credentials. A Content-Security-Policy at the top of the frame's document keeps it offline
+ * (`default-src 'none'`: no fetch, no external script, image or font). SVG frames do not even get scripts.
+ *
+ * A frame reports its content height with `postMessage`; `FrameSizer` accepts a message only from the window of a
+ * frame it made, and only a number.
+ */
+
+const CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:; " +
+  "media-src data:";
+const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
+const DEFAULT_HEIGHT = 360;
+const MAX_HEIGHT = 2000;
+
+const REPORT_HEIGHT = `<script>(function(){var last=0;function send(){var h=Math.ceil(
+document.documentElement.scrollHeight);if(h!==last){last=h;parent.postMessage({glmNbFrameHeight:h},'*');}}
+addEventListener('load',send);if(window.ResizeObserver){new ResizeObserver(send).observe(document.documentElement);}
+})();</script>`;
+
+function meta(csp: string): string {
+  return `<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${csp}">`;
+}
+
+function frame(srcdoc: string, sandbox: string, className: string, height: number): HTMLIFrameElement {
+  const element = document.createElement('iframe');
+  element.setAttribute('sandbox', sandbox);
+  element.setAttribute('referrerpolicy', 'no-referrer');
+  element.className = className;
+  element.style.height = `${height}px`;
+  element.srcdoc = srcdoc;
+  return element;
+}
+
+/** An HTML artifact: scripts run, in an opaque origin, offline. */
+export function htmlFrame(source: string): HTMLIFrameElement {
+  const doc = meta(CSP) + source + REPORT_HEIGHT;
+  return frame(doc, 'allow-scripts', 'glm-nb-frame glm-nb-html-frame', DEFAULT_HEIGHT);
+}
+
+/** An SVG artifact: no scripts at all; the frame's height follows the drawing's own size. */
+export function svgFrame(source: string): HTMLIFrameElement {
+  const doc =
+    meta(SVG_CSP) + '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}</style>' + source;
+  return frame(doc, '', 'glm-nb-frame glm-nb-svg-frame', svgHeight(source));
+}
+
+/** The height an SVG asks for (height, else the viewBox's aspect), read without running it. */
+export function svgHeight(source: string): number {
+  try {
+    const root = new DOMParser().parseFromString(source, 'image/svg+xml').documentElement;
+    if (root.nodeName.toLowerCase() !== 'svg') {
+      return DEFAULT_HEIGHT;
+    }
+    const height = parseFloat(root.getAttribute('height') ?? '');
+    if (height > 0 && !/%/.test(root.getAttribute('height') ?? '')) {
+      return Math.min(Math.ceil(height) + 8, MAX_HEIGHT);
+    }
+    const box = (root.getAttribute('viewBox') ?? '').split(/[\s,]+/).map(Number);
+    if (box.length === 4 && box[2] > 0 && box[3] > 0) {
+      return Math.min(Math.ceil((box[3] / box[2]) * 480) + 8, MAX_HEIGHT);
+    }
+  } catch {
+    // an unparsable drawing keeps the default frame
+  }
+  return DEFAULT_HEIGHT;
+}
+
+/** Sizes the frames it was given from their own height reports. Dispose it with the renderer. */
+export class FrameSizer {
+  private frames: HTMLIFrameElement[] = [];
+  private readonly listener = (event: MessageEvent) => this.onMessage(event);
+
+  constructor() {
+    window.addEventListener('message', this.listener);
+  }
+
+  watch(element: HTMLIFrameElement): void {
+    this.frames.push(element);
+  }
+
+  /** Take over the frames `other` watches (a redraw drew them), dropping this sizer's old ones. */
+  adopt(other: FrameSizer): void {
+    this.frames = other.frames;
+    other.dispose();
+  }
+
+  dispose(): void {
+    window.removeEventListener('message', this.listener);
+    this.frames = [];
+  }
+
+  private onMessage(event: MessageEvent): void {
+    const target = this.frames.find(f => f.contentWindow !== null && f.contentWindow === event.source);
+    if (!target || typeof event.data !== 'object' || event.data === null) {
+      return;
+    }
+    const height = Number((event.data as { glmNbFrameHeight?: unknown }).glmNbFrameHeight);
+    if (Number.isFinite(height) && height > 0) {
+      target.style.height = `${Math.min(Math.ceil(height) + 4, MAX_HEIGHT)}px`;
+    }
+  }
+}

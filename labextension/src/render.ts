@@ -1,0 +1,266 @@
+/**
+ * A transcript record drawn as chat bubbles: the prompt, then the reply's parts in order (collapsible thinking,
+ * tool-call cards, the answer), its artifacts in sandboxed frames, and the usage footer.
+ *
+ * Model and tool text reaches the page only as text nodes, through JupyterLab's sanitizing markdown renderer
+ * (never as trusted HTML), or inside a sandboxed frame. Code blocks are drawn here (not by markdown) so each gets
+ * "Copy" and "Insert as cell below"; the latter asks the notebook around the output by a DOM event
+ * (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no notebook is there.
+ */
+
+import { FrameSizer, htmlFrame, svgFrame } from './frames';
+import { footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
+
+export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
+
+export interface IInsertCellDetail {
+  source: string;
+}
+
+/** Renders markdown into `host`, sanitized (the mime renderer passes JupyterLab's own). */
+export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
+
+/** Draws `data` into a new element; the caller swaps it in. Rejects with a readable message on a bad record. */
+export async function renderTranscript(
+  data: unknown,
+  markdown: MarkdownRenderer,
+  sizer: FrameSizer
+): Promise<HTMLElement> {
+  const replies = repliesOf(data);
+  const root = el('div', 'glm-nb-lab-transcript');
+  const last = replies[replies.length - 1];
+  root.dataset.state = last ? (last.finish_reason ?? 'streaming') : 'empty';
+  if (!replies.length) {
+    root.appendChild(el('div', 'glm-nb-note', '(empty chat)'));
+  }
+  const pending: Promise<void>[] = [];
+  for (const reply of replies) {
+    root.appendChild(turn(reply, markdown, sizer, pending));
+  }
+  await Promise.all(pending);
+  return root;
+}
+
+function turn(r: IReply, markdown: MarkdownRenderer, sizer: FrameSizer, pending: Promise<void>[]): HTMLElement {
+  const box = el('div', 'glm-nb-turn');
+  if (r.prompt) {
+    const user = el('div', 'glm-nb-bubble glm-nb-user');
+    user.appendChild(el('div', 'glm-nb-user-text', r.prompt));
+    box.appendChild(user);
+  }
+  const bubble = el('div', 'glm-nb-bubble glm-nb-assistant');
+  const streaming = r.finish_reason === null;
+  const lastText = r.parts.map(p => p.type).lastIndexOf('text');
+  r.parts.forEach((part: Part, index) => {
+    if (part.type === 'thinking') {
+      if (r.thinking_display !== 'hidden') {
+        bubble.appendChild(thinking(part.text, streaming || r.thinking_display === 'shown', markdown, pending));
+      }
+    } else if (part.type === 'tool') {
+      bubble.appendChild(toolCard(part));
+    } else {
+      const answer = el('div', 'glm-nb-answer');
+      const format = index === lastText && !streaming ? r.format : 'markdown';
+      fillAnswer(answer, part.text, format, !streaming, markdown, sizer, pending);
+      bubble.appendChild(answer);
+    }
+  });
+  if (r.note) {
+    bubble.appendChild(el('div', 'glm-nb-note', r.note));
+  }
+  bubble.appendChild(el('div', 'glm-nb-footer', footerText(r)));
+  box.appendChild(bubble);
+  return box;
+}
+
+function thinking(text: string, open: boolean, markdown: MarkdownRenderer, pending: Promise<void>[]): HTMLElement {
+  const details = el('details', 'glm-nb-thinking') as HTMLDetailsElement;
+  details.open = open;
+  const words = text.split(/\s+/).filter(Boolean).length;
+  details.appendChild(el('summary', '', `Thinking (${words} words)`));
+  const body = el('div', 'glm-nb-thinking-body');
+  pending.push(renderSafely(markdown, body, text));
+  details.appendChild(body);
+  return details;
+}
+
+function toolCard(card: IToolPart): HTMLElement {
+  const failed = card.status !== 'ok' && card.status !== 'running';
+  const box = el('div', `glm-nb-tool glm-nb-tool-${failed ? 'failed' : card.status}`);
+  const head = el('div', 'glm-nb-tool-head');
+  head.appendChild(el('span', 'glm-nb-tool-name', `🔧 ${card.name}`));
+  head.appendChild(el('code', 'glm-nb-tool-args', JSON.stringify(card.arguments)));
+  const timing = card.duration_s !== null ? ` · ${card.duration_s.toFixed(2)} s` : '';
+  head.appendChild(el('span', 'glm-nb-tool-status', `${card.status}${timing}`));
+  box.appendChild(head);
+  if (card.error) {
+    box.appendChild(el('div', 'glm-nb-note', card.error));
+  } else if (card.result !== null) {
+    const details = el('details', 'glm-nb-tool-result');
+    details.appendChild(el('summary', '', 'result'));
+    details.appendChild(el('pre', '', card.result));
+    box.appendChild(details);
+  }
+  return box;
+}
+
+function fillAnswer(
+  host: HTMLElement,
+  text: string,
+  format: string,
+  artifacts: boolean,
+  markdown: MarkdownRenderer,
+  sizer: FrameSizer,
+  pending: Promise<void>[]
+): void {
+  if (format === 'text') {
+    host.appendChild(el('pre', 'glm-nb-plain', text));
+    return;
+  }
+  if (format === 'json') {
+    host.appendChild(codeBlock('json', prettyJson(text)));
+    return;
+  }
+  let segments: Segment[] = splitFences(text);
+  const bare = text.trim();
+  if ((format === 'svg' && bare.startsWith('<svg')) || (format === 'html' && bare.startsWith('<'))) {
+    if (!segments.some(s => s.kind === 'fence')) {
+      segments = [{ kind: 'fence', language: format, body: bare }];
+    }
+  }
+  for (const segment of segments) {
+    if (segment.kind === 'markdown') {
+      const box = el('div', 'glm-nb-markdown');
+      pending.push(renderSafely(markdown, box, segment.text));
+      host.appendChild(box);
+    } else if (artifacts && (segment.language === 'svg' || segment.language === 'html')) {
+      host.appendChild(artifact(segment.language, segment.body, sizer));
+    } else {
+      host.appendChild(codeBlock(segment.language, segment.body));
+    }
+  }
+}
+
+function artifact(kind: 'svg' | 'html', source: string, sizer: FrameSizer): HTMLElement {
+  const box = el('div', `glm-nb-artifact glm-nb-artifact-${kind}`);
+  const frame = kind === 'svg' ? svgFrame(source) : htmlFrame(source);
+  if (kind === 'html') {
+    sizer.watch(frame);
+  }
+  box.appendChild(frame);
+  const details = el('details', 'glm-nb-artifact-source');
+  details.appendChild(el('summary', '', `${kind} source`));
+  details.appendChild(codeBlock(kind, source));
+  box.appendChild(details);
+  return box;
+}
+
+/** A code block with its language, "Copy" and "Insert as cell below". */
+export function codeBlock(language: string, body: string): HTMLElement {
+  const box = el('div', 'glm-nb-code');
+  const bar = el('div', 'glm-nb-code-bar');
+  bar.appendChild(el('span', 'glm-nb-code-language', language || 'text'));
+  const copy = button('Copy', 'glm-nb-copy', () => copyText(body).then(ok => flash(copy, ok ? 'Copied' : 'Copy failed')));
+  const insert = button('Insert as cell below', 'glm-nb-insert', () => {
+    const unanswered = insert.dispatchEvent(
+      new CustomEvent<IInsertCellDetail>(INSERT_CELL_EVENT, { bubbles: true, cancelable: true, detail: { source: body } })
+    );
+    if (unanswered) {
+      void copyText(body).then(ok => flash(insert, ok ? 'No notebook here: copied' : 'No notebook here'));
+    } else {
+      flash(insert, 'Inserted');
+    }
+  });
+  bar.appendChild(copy);
+  bar.appendChild(insert);
+  box.appendChild(bar);
+  const pre = el('pre', '');
+  pre.appendChild(el('code', language ? `language-${language}` : '', body));
+  box.appendChild(pre);
+  return box;
+}
+
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.appendChild(area);
+    area.select();
+    const ok = document.execCommand('copy');
+    area.remove();
+    return ok;
+  }
+}
+
+function flash(target: HTMLButtonElement, text: string): void {
+  const label = target.dataset.label ?? target.textContent ?? '';
+  target.textContent = text;
+  window.setTimeout(() => (target.textContent = label), 1500);
+}
+
+// Markdown is rendered into an element of this inert document first: nothing in it loads (no image, no media)
+// until `tame` has turned what would fetch into plain links, and only then is it moved into the page.
+let inertDocument: Document | null = null;
+
+async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement, text: string): Promise<void> {
+  inertDocument = inertDocument ?? document.implementation.createHTMLDocument('');
+  const scratch = inertDocument.createElement('div');
+  await markdown(scratch, text);
+  tame(scratch);
+  host.appendChild(document.importNode(scratch, true));
+}
+
+/** Images and media become links (loading them would make the page fetch a URL the model chose, which a prompt
+ * injection could use to leak what it read); links open in a new tab without a referrer; no inline styles. */
+function tame(host: HTMLElement): void {
+  host.querySelectorAll('img, video, audio, source, track, picture, object, embed, iframe').forEach(media => {
+    const link = host.ownerDocument.createElement('a');
+    link.href = media.getAttribute('src') ?? '';
+    link.textContent = `[${media.tagName.toLowerCase()}: ${media.getAttribute('alt') || media.getAttribute('src') || ''}]`;
+    media.replaceWith(link);
+  });
+  host.querySelectorAll('[style], [srcset], [poster], [background]').forEach(node => {
+    ['style', 'srcset', 'poster', 'background'].forEach(name => node.removeAttribute(name));
+  });
+  host.querySelectorAll('a').forEach(a => {
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+  });
+}
+
+function prettyJson(text: string): string {
+  const body = splitFences(text).find(s => s.kind === 'fence');
+  const raw = body && body.kind === 'fence' ? body.body : text;
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
+}
+
+function button(label: string, className: string, onClick: () => void): HTMLButtonElement {
+  const b = el('button', `glm-nb-button ${className}`, label) as HTMLButtonElement;
+  b.type = 'button';
+  b.dataset.label = label;
+  b.addEventListener('click', event => {
+    event.stopPropagation();
+    onClick();
+  });
+  return b;
+}
+
+function el(tag: string, className: string, text?: string): HTMLElement {
+  const element = document.createElement(tag);
+  if (className) {
+    element.className = className;
+  }
+  if (text !== undefined) {
+    element.textContent = text;
+  }
+  return element;
+}

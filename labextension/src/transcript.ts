@@ -1,0 +1,223 @@
+/**
+ * The transcript record (`application/vnd.glm-nb.transcript+json`) and the pure functions the renderer and the
+ * commands need. No DOM and no JupyterLab imports here, so `node --test` runs these as they are.
+ *
+ * The record is written by `glm_nb.render.Transcript.to_json` (one reply) or `ChatExport.to_json` (a chat panel's
+ * turns). Everything in it came from a model or a tool: it is data to show, never markup to trust.
+ */
+
+export const MIME_TYPE = 'application/vnd.glm-nb.transcript+json';
+
+export interface ITextPart {
+  type: 'thinking' | 'text';
+  text: string;
+}
+
+export interface IToolPart {
+  type: 'tool';
+  name: string;
+  arguments: Record<string, unknown>;
+  status: string;
+  result: string | null;
+  error: string | null;
+  duration_s: number | null;
+}
+
+export type Part = ITextPart | IToolPart;
+
+export interface IUsage {
+  prompt_tokens?: number;
+  reused_prompt_tokens?: number;
+  new_tokens?: number;
+  time_to_first_token_s?: number | null;
+  decode_tokens_per_s?: number | null;
+}
+
+export interface IReply {
+  kind: 'reply';
+  variant: string;
+  model: string;
+  prompt: string;
+  parts: Part[];
+  answer: string;
+  format: string;
+  usage: IUsage | null;
+  finish_reason: string | null;
+  thinking_display: 'collapsed' | 'shown' | 'hidden';
+  note: string;
+}
+
+/** What a renderer shows for one record: its replies, in order. */
+export function repliesOf(data: unknown): IReply[] {
+  if (!isObject(data)) {
+    throw new Error('This glm-nb transcript is not a JSON object.');
+  }
+  if (data.kind === 'chat') {
+    const turns = Array.isArray(data.turns) ? data.turns : [];
+    return turns.map(turn => reply(turn));
+  }
+  return [reply(data)];
+}
+
+function reply(data: unknown): IReply {
+  if (!isObject(data) || !Array.isArray(data.parts)) {
+    throw new Error('This glm-nb transcript has no parts: it was written by another version of glm-nb.');
+  }
+  const parts: Part[] = [];
+  for (const raw of data.parts) {
+    if (!isObject(raw)) {
+      continue;
+    }
+    if (raw.type === 'tool') {
+      parts.push({
+        type: 'tool',
+        name: str(raw.name),
+        arguments: isObject(raw.arguments) ? raw.arguments : {},
+        status: str(raw.status) || 'running',
+        result: typeof raw.result === 'string' ? raw.result : null,
+        error: typeof raw.error === 'string' ? raw.error : null,
+        duration_s: typeof raw.duration_s === 'number' ? raw.duration_s : null
+      });
+    } else if (raw.type === 'thinking' || raw.type === 'text') {
+      parts.push({ type: raw.type, text: str(raw.text) });
+    }
+  }
+  const display = str(data.thinking_display);
+  return {
+    kind: 'reply',
+    variant: str(data.variant) || 'chat',
+    model: str(data.model),
+    prompt: str(data.prompt),
+    parts,
+    answer: str(data.answer),
+    format: str(data.format) || 'markdown',
+    usage: isObject(data.usage) ? (data.usage as IUsage) : null,
+    finish_reason: typeof data.finish_reason === 'string' ? data.finish_reason : null,
+    thinking_display: display === 'shown' || display === 'hidden' ? display : 'collapsed',
+    note: str(data.note)
+  };
+}
+
+/** The usage line under a reply, the same words as the Python fallback (`glm_nb.render.footer_text`). */
+export function footerText(r: IReply): string {
+  const items = [r.model];
+  if (r.variant !== 'chat') {
+    items.push(r.variant);
+  }
+  if (r.finish_reason === null) {
+    items.push('generating…');
+  }
+  const usage = r.usage ?? {};
+  if (usage.new_tokens) {
+    items.push(`${usage.new_tokens} tokens`);
+  }
+  const ttft = usage.time_to_first_token_s;
+  if (typeof ttft === 'number') {
+    items.push(ttft < 1 ? `first token ${Math.round(ttft * 1000)} ms` : `first token ${ttft.toFixed(2)} s`);
+  }
+  if (typeof usage.decode_tokens_per_s === 'number') {
+    items.push(`${usage.decode_tokens_per_s.toFixed(1)} tok/s`);
+  }
+  if (usage.prompt_tokens) {
+    items.push(`prompt ${usage.prompt_tokens} (${usage.reused_prompt_tokens ?? 0} cached)`);
+  }
+  const reasons: Record<string, string> = {
+    cancelled: '⏹ interrupted',
+    length: 'stopped at the token limit',
+    round_limit: 'tool round limit'
+  };
+  if (r.finish_reason !== null && r.finish_reason in reasons) {
+    items.push(reasons[r.finish_reason]);
+  }
+  return items.filter(Boolean).join(' · ');
+}
+
+export type Segment = { kind: 'markdown'; text: string } | { kind: 'fence'; language: string; body: string };
+
+/**
+ * Markdown cut at its fenced code blocks (``` or ~~~, up to three spaces of indent, closed by a fence of the same
+ * character at least as long, or by the end of the text as CommonMark does). The renderer draws `svg` and `html`
+ * fences as artifacts and the rest as code with copy / insert buttons.
+ */
+export function splitFences(markdown: string): Segment[] {
+  const segments: Segment[] = [];
+  const lines = markdown.split('\n');
+  let text: string[] = [];
+  let i = 0;
+  const flush = () => {
+    if (text.length && text.join('\n').trim()) {
+      segments.push({ kind: 'markdown', text: text.join('\n') });
+    }
+    text = [];
+  };
+  while (i < lines.length) {
+    const open = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$/.exec(lines[i]);
+    if (!open) {
+      text.push(lines[i]);
+      i++;
+      continue;
+    }
+    flush();
+    const fence = open[1];
+    const indent = lines[i].length - lines[i].trimStart().length;
+    const body: string[] = [];
+    i++;
+    while (i < lines.length) {
+      const close = new RegExp(`^ {0,3}${fence[0] === '`' ? '`' : '~'}{${fence.length},}\\s*$`).exec(lines[i]);
+      if (close) {
+        i++;
+        break;
+      }
+      body.push(indent ? lines[i].replace(new RegExp(`^ {0,${indent}}`), '') : lines[i]);
+      i++;
+    }
+    segments.push({ kind: 'fence', language: open[2].toLowerCase(), body: body.join('\n') });
+  }
+  flush();
+  return segments;
+}
+
+/** Terminal colour codes out of a traceback. */
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, '');
+}
+
+export interface ICellError {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+const TRACEBACK_LINES = 40;
+
+/**
+ * The source of the `%%glm` cell that "Explain this cell" inserts. `--raw` keeps `{name}` in the quoted code as
+ * written (the magic would otherwise put notebook values there). A fence longer than any run of backticks in the
+ * quoted text keeps the quote in one block.
+ */
+export function explainCellSource(source: string, language: string, errors: ICellError[]): string {
+  const lines = ['%%glm --raw'];
+  lines.push(errors.length ? 'Explain what this cell does, why it fails, and how to fix it.' : 'Explain what this cell does.');
+  lines.push('', ...fenced(source.replace(/\s+$/, ''), language));
+  for (const error of errors) {
+    const traceback = stripAnsi(error.traceback.join('\n')).split('\n');
+    const tail = traceback.slice(-TRACEBACK_LINES).join('\n').trim();
+    lines.push('', 'The error:', ...fenced(tail || `${error.ename}: ${error.evalue}`, ''));
+  }
+  return lines.join('\n');
+}
+
+function fenced(text: string, language: string): string[] {
+  const longest = Math.max(2, ...(text.match(/`+/g) ?? []).map(run => run.length));
+  const fence = '`'.repeat(longest + 1);
+  return [fence + language, text, fence];
+}
+
+function isObject(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}

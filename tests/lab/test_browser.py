@@ -1,0 +1,243 @@
+"""The JupyterLab extension in a real browser: a real `jupyter lab`, Debian's chromium, nano-GLM as the model.
+Each test writes a fresh notebook, opens it and works it as a user does; screenshots go to test-output/lab/."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from glm_nb.nano.phrasings import DEMO_PROMPTS
+from glm_nb.render import MIME_TYPE
+
+from lab_page import SCREENSHOTS
+
+pytestmark = pytest.mark.slow
+
+LOAD = "%load_ext glm_nb"
+
+# nano-GLM answers in a fraction of a second here; 60 ms a token keeps a reply on screen long enough for a person
+# (or this test) to watch it grow and press Stop in the middle of it. The model still writes every token.
+SLOW_TOKENS = """\
+import time
+from glm_nb.magics.session import current_session
+
+generator = current_session().model_for("chat")[0].backend.generator
+_next_token = generator.generate_next_token
+
+def _slow_next_token(*args, **kwargs):
+    time.sleep(0.06)
+    return _next_token(*args, **kwargs)
+
+generator.generate_next_token = _slow_next_token"""
+
+# An untrusted page, as a model could write it: every way out of its frame it tries is logged into the page itself.
+HOSTILE_PAGE = """\
+<pre id="log"></pre>
+<script>
+const log = (what, outcome) => { document.getElementById('log').textContent += what + ': ' + outcome + '\\n'; };
+const attempt = (what, action) => {
+  try { log(what, 'allowed ' + String(action()).slice(0, 60)); } catch (e) { log(what, 'blocked ' + e.name); }
+};
+attempt('parent.document', () => { window.parent.document.title = 'pwned'; return window.parent.document.title; });
+attempt('parent.location', () => parent.location.href);
+attempt('navigate parent', () => { parent.location.href = 'about:blank#pwned'; return 'navigated'; });
+attempt('document.cookie', () => document.cookie);
+attempt('localStorage', () => localStorage.getItem('x'));
+fetch('/api/kernels', {credentials: 'include'}).then(
+  r => log('fetch', 'allowed ' + r.status), e => log('fetch', 'blocked ' + e.name));
+</script>"""
+
+HOSTILE_CELL = f'''\
+from glm_nb.render import Part, Transcript, extract_artifacts
+
+answer = r"""Here is the page you asked for.
+
+```html
+{HOSTILE_PAGE}
+```"""
+Transcript("chat", "an untrusted model", "Make me a page", parts=(Part("text", answer),), answer=answer,
+           artifacts=tuple(extract_artifacts(answer)), finish_reason="stop")'''
+
+
+def test_a_glm_cell_streams_then_ends_as_a_transcript_drawn_by_the_extension(lab):
+    lab.new_notebook("stream.ipynb", [LOAD, SLOW_TOKENS, f"%%glm -t 0\n{DEMO_PROMPTS['chat']}"])
+    lab.open("stream.ipynb")
+    lab.watch_states()
+
+    lab.run_all()
+    transcript = lab.finished_transcript()
+
+    states = lab.states()
+    partial = {length for state, length in states if state == "streaming" and length > 0}
+    assert len(partial) >= 2, states  # the answer was drawn growing, more than once
+    assert states[-1][0] == "stop", states
+    assert transcript.locator(".glm-nb-user").inner_text() == DEMO_PROMPTS["chat"]
+    assert len(transcript.locator(".glm-nb-answer").inner_text().strip()) > 10
+    footer = transcript.locator(".glm-nb-footer").inner_text()
+    assert "nano-GLM" in footer and "tokens" in footer and "tok/s" in footer
+    # the extension drew it (its class), not the text/html fallback of the same bundle
+    assert lab.page.locator(".jp-NotebookPanel:visible .glm-nb-transcript").count() == 0
+
+
+def test_svg_and_html_artifacts_are_visible_and_a_code_block_inserts_a_cell(lab):
+    lab.new_notebook("artifacts.ipynb", [LOAD, f"%%glm -t 0\n{DEMO_PROMPTS['svg']}", f"%%glm -t 0 --new\n{DEMO_PROMPTS['html']}"])  # fmt: skip
+    lab.open("artifacts.ipynb")
+
+    lab.run_all()
+    svg_reply = lab.finished_transcript(0)
+    html_reply = lab.finished_transcript(1)
+
+    frame = svg_reply.locator("iframe.glm-nb-svg-frame")
+    expect(frame).to_be_visible()
+    assert frame.get_attribute("sandbox") == ""  # a drawing gets no scripts at all
+    circle = svg_reply.frame_locator("iframe.glm-nb-svg-frame").locator("svg circle")
+    expect(circle).to_be_visible()
+    box = circle.bounding_box()
+    assert box and box["width"] > 20 and box["height"] > 20
+    assert circle.get_attribute("fill") == "red"
+    svg_reply.screenshot(path=str(_shot("svg-artifact")))
+
+    page_frame = html_reply.locator("iframe.glm-nb-html-frame")
+    expect(page_frame).to_be_visible()
+    assert page_frame.get_attribute("sandbox") == "allow-scripts"
+    expect(html_reply.frame_locator("iframe.glm-nb-html-frame").locator("button")).to_contain_text("Save")
+
+    # "Insert as cell below" on the drawing's source: a new cell under the %%glm cell, holding the SVG
+    cells = lab.cells().count()
+    svg_reply.locator(".glm-nb-artifact-source summary").click()
+    svg_reply.locator(".glm-nb-artifact-source .glm-nb-insert").click()
+    expect(lab.cells()).to_have_count(cells + 1)
+    assert lab.source(2).startswith("<svg")
+
+
+def test_an_html_artifact_cannot_reach_the_notebook(lab):
+    lab.new_notebook("hostile.ipynb", [LOAD, HOSTILE_CELL, "x = 1"])
+    lab.open("hostile.ipynb")
+    url, title = lab.page.url, lab.page.title()
+    kernels = lab.server.api("kernels")
+    lab_cookies = lab.page.context.cookies()
+
+    lab.run_all()
+    transcript = lab.finished_transcript()
+    frame = transcript.locator("iframe.glm-nb-html-frame")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    log = transcript.frame_locator("iframe.glm-nb-html-frame").locator("#log")
+    expect(log).to_contain_text("fetch:", timeout=15_000)
+    lab.page.wait_for_timeout(1000)  # room for a navigation or a late change to show itself
+
+    outcomes = dict(line.split(": ", 1) for line in log.inner_text().strip().splitlines())
+    assert set(outcomes) == {"parent.document", "parent.location", "navigate parent", "document.cookie",
+                             "localStorage", "fetch"}, outcomes  # fmt: skip
+    for what, outcome in outcomes.items():
+        if what == "navigate parent":
+            continue  # Chrome may refuse it silently rather than throw: the page's own URL says whether it worked
+        assert outcome.startswith("blocked"), (what, outcome)
+    assert lab.page.url == url and "#pwned" not in lab.page.url
+    assert lab.page.title() == title and "pwned" not in lab.page.title()
+    assert lab.cells().count() == 3 and lab.source(2) == "x = 1"
+    assert [k["id"] for k in lab.server.api("kernels")] == [k["id"] for k in kernels] or kernels == []
+    assert lab.page.context.cookies() == lab_cookies
+    transcript.screenshot(path=str(_shot("hostile-html")))
+
+
+def test_the_chat_panel_streams_stops_and_sends_again(lab):
+    panel = "from glm_nb import ChatPanel\n\npanel = ChatPanel(temperature=0)\npanel"
+    lab.new_notebook("panel.ipynb", [LOAD, SLOW_TOKENS, panel])
+    lab.open("panel.ipynb")
+    lab.run_all()
+    view = lab.page.locator(".glm-nb-panel")
+    expect(view).to_be_visible(timeout=60_000)
+    lab.wait_idle()
+
+    view.locator("textarea").fill(DEMO_PROMPTS["chat"])
+    view.locator("button.glm-nb-send").click()
+    live = view.locator(".glm-nb-streaming .glm-nb-reply")
+    expect(live).not_to_have_text("", timeout=30_000)
+    seen = {len(live.inner_text())}
+    for _ in range(20):
+        lab.page.wait_for_timeout(100)
+        if live.count():
+            seen.add(len(live.inner_text()))
+    assert len(seen) >= 2, seen  # the reply grew while we watched: tokens stream
+    view.locator("button.glm-nb-stop").click()
+
+    expect(view.locator("button.glm-nb-send")).to_be_enabled(timeout=30_000)
+    first = view.locator(".glm-nb-history > .glm-nb-turn").first
+    expect(first).to_contain_text("interrupted")
+
+    view.locator("textarea").fill(DEMO_PROMPTS["chat"])
+    view.locator("textarea").press("Enter")
+    expect(view.locator(".glm-nb-history > .glm-nb-turn:not(.glm-nb-streaming)")).to_have_count(2, timeout=60_000)
+    second = view.locator(".glm-nb-history > .glm-nb-turn").nth(1)
+    assert "interrupted" not in second.inner_text()
+    assert first.locator(".glm-nb-answer").inner_text().strip()  # the partial answer was kept
+    assert len(second.locator(".glm-nb-answer").inner_text().strip()) > 10
+    assert (
+        lab.page.locator(
+            ".jp-NotebookPanel:visible .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        ).count()
+        == 0
+    )
+    view.screenshot(path=str(_shot("chat-panel")))
+
+
+def test_a_saved_notebook_reopened_with_no_kernel_shows_its_transcripts(lab, viewer_server):
+    lab.new_notebook("saved.ipynb", [LOAD, f"%%glm -t 0\n{DEMO_PROMPTS['chat']}", f"%%glm -t 0\n{DEMO_PROMPTS['svg']}"])  # fmt: skip
+    lab.open("saved.ipynb")
+    lab.run_all()
+    answer = lab.finished_transcript(0).locator(".glm-nb-answer").inner_text()
+    lab.finished_transcript(1)
+    lab.save()
+    saved = [o for o in lab.saved_outputs("saved.ipynb") if MIME_TYPE in o.get("data", {})]
+    assert len(saved) == 2 and all(o["data"][MIME_TYPE]["finish_reason"] == "stop" for o in saved)
+
+    (viewer_server.root / "saved.ipynb").write_text(json.dumps(lab.server.api("contents/saved.ipynb")["content"]))
+    viewer = type(lab)(lab.page.context.new_page(), viewer_server)
+    viewer.open("saved.ipynb", kernel=False)
+
+    expect(viewer.transcripts()).to_have_count(2, timeout=30_000)
+    assert viewer.transcripts().nth(0).locator(".glm-nb-answer").inner_text() == answer
+    expect(viewer.transcripts().nth(1).frame_locator("iframe.glm-nb-svg-frame").locator("svg circle")).to_be_visible()
+    assert viewer_server.api("kernels") == []  # nothing ran: the outputs came from the file
+    viewer.page.screenshot(path=str(_shot("reopened-without-kernel")), full_page=True)
+
+
+def test_insert_a_glm_cell_and_explain_a_cell(lab):
+    lab.new_notebook("commands.ipynb", [LOAD, "values = [1, 2, 3]\n{'mean': sum(values) / 0}"])
+    lab.open("commands.ipynb")
+    lab.run_all()
+    expect(
+        lab.cell(1).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    ).to_contain_text("ZeroDivisionError")
+
+    # Explain this cell (context menu): a %%glm cell below, quoting the source as written and its error
+    lab.select(1)
+    lab.context_menu(1, "Explain this cell with GLM")
+    expect(lab.cells()).to_have_count(3)
+    explain = lab.source(2)
+    assert explain.startswith("%%glm --raw\nExplain what this cell does, why it fails")
+    assert "{'mean': sum(values) / 0}" in explain and "ZeroDivisionError" in explain
+    lab.page.keyboard.press("Shift+Enter")
+    expect(lab.transcripts()).to_have_count(1, timeout=60_000)
+    lab.finished_transcript(0)
+    user = lab.transcripts().nth(0).locator(".glm-nb-user").inner_text()
+    assert "{'mean': sum(values) / 0}" in user  # --raw: the braces were not taken for a notebook variable
+
+    # Insert a %%glm cell below (palette), type, run
+    lab.select(0)
+    lab.palette("Insert a %%glm cell below")
+    expect(lab.cells()).to_have_count(5)  # Shift+Enter above added an empty cell at the end
+    assert lab.source(1).strip() == "%%glm"
+    expect(lab.cell(1).locator(".cm-editor.cm-focused")).to_have_count(1)  # ready to type the message
+    lab.page.keyboard.type(DEMO_PROMPTS["chat"])
+    lab.page.keyboard.press("Shift+Enter")
+    expect(lab.transcripts()).to_have_count(2, timeout=60_000)
+    reply = lab.finished_transcript(0)
+    assert reply.locator(".glm-nb-user").inner_text() == DEMO_PROMPTS["chat"]
+
+
+def _shot(name: str):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
