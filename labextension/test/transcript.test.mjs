@@ -1,0 +1,89 @@
+// The extension's pure logic (src/transcript.ts, compiled to lib/), under Node's test runner.
+// Run: npm test (tsc first), or through pytest (tests/lab/test_extension_logic.py).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { explainCellSource, footerText, repliesOf, splitFences, stripAnsi } from '../lib/transcript.js';
+
+const reply = {
+  version: 1, kind: 'reply', variant: 'z1', model: 'nano-GLM', prompt: 'Hi',
+  parts: [{ type: 'thinking', text: 'hmm' }, { type: 'tool', name: 'add', arguments: { a: 1 }, status: 'ok',
+    result: '2', error: null, duration_s: 0.5, call_id: 'c1' }, { type: 'text', text: 'Two.' }],
+  answer: 'Two.', format: 'markdown', artifacts: [],
+  usage: { prompt_tokens: 12, reused_prompt_tokens: 4, new_tokens: 9, time_to_first_token_s: 0.0123,
+    decode_tokens_per_s: 250.04 },
+  sampling: null, finish_reason: 'stop', thinking_display: 'collapsed', note: '',
+};
+
+test('a reply record reads back with its parts in order', () => {
+  const [r] = repliesOf(reply);
+  assert.deepEqual(r.parts.map(p => p.type), ['thinking', 'tool', 'text']);
+  assert.equal(r.parts[1].duration_s, 0.5);
+  assert.equal(r.thinking_display, 'collapsed');
+});
+
+test('a chat export gives one reply per turn; an empty chat gives none', () => {
+  assert.equal(repliesOf({ kind: 'chat', turns: [reply, reply] }).length, 2);
+  assert.deepEqual(repliesOf({ kind: 'chat', turns: [] }), []);
+});
+
+test('a record that is not a transcript is refused with a reason', () => {
+  assert.throws(() => repliesOf('text'), /not a JSON object/);
+  assert.throws(() => repliesOf({ kind: 'reply' }), /no parts/);
+});
+
+test('unknown part types and wrong field types are dropped, not trusted', () => {
+  const [r] = repliesOf({ ...reply, parts: [{ type: 'script', text: 'x' }, { type: 'text', text: 5 }],
+    thinking_display: 'weird' });
+  assert.deepEqual(r.parts, [{ type: 'text', text: '' }]);
+  assert.equal(r.thinking_display, 'collapsed');
+});
+
+test('the footer says the same as the Python fallback', () => {
+  const [r] = repliesOf(reply);
+  assert.equal(footerText(r),
+    'nano-GLM · z1 · 9 tokens · first token 12 ms · 250.0 tok/s · prompt 12 (4 cached)');
+  const [streaming] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: null });
+  assert.equal(footerText(streaming), 'nano-GLM · generating…');
+  const [cut] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: 'cancelled' });
+  assert.equal(footerText(cut), 'nano-GLM · ⏹ interrupted');
+});
+
+test('markdown is cut at its fences, whatever their kind', () => {
+  const text = 'Look:\n\n```svg\n<svg/>\n```\nand\n~~~~ html\n<b>x</b>\n~~~~\n';
+  assert.deepEqual(splitFences(text), [
+    { kind: 'markdown', text: 'Look:\n' },
+    { kind: 'fence', language: 'svg', body: '<svg/>' },
+    { kind: 'markdown', text: 'and' },
+    { kind: 'fence', language: 'html', body: '<b>x</b>' },
+  ]);
+});
+
+test('a fence closes only on its own character and length; an unclosed one runs to the end', () => {
+  const text = '````md\n```py\nx\n```\n````\n```\nopen';
+  assert.deepEqual(splitFences(text), [
+    { kind: 'fence', language: 'md', body: '```py\nx\n```' },
+    { kind: 'fence', language: '', body: 'open' },
+  ]);
+});
+
+test('explain quotes the source as written, --raw, with the error free of colour codes', () => {
+  const source = "d = {'a': 1}\nprint(f'{d}')\n";
+  const traceback = ['\u001b[0;31mKeyError\u001b[0m Traceback', "\u001b[0;31mKeyError\u001b[0m: 'b'"];
+  const cell = explainCellSource(source, 'python', [{ ename: 'KeyError', evalue: "'b'", traceback }]);
+  assert.equal(cell, [
+    '%%glm --raw', 'Explain what this cell does, why it fails, and how to fix it.', '',
+    '```python', "d = {'a': 1}", "print(f'{d}')", '```', '',
+    'The error:', '```', 'KeyError Traceback', "KeyError: 'b'", '```',
+  ].join('\n'));
+});
+
+test('explain without an error asks only what the cell does; backticks in the source lengthen the fence', () => {
+  const cell = explainCellSource('s = """\n```\n"""', 'python', []);
+  assert.ok(cell.startsWith('%%glm --raw\nExplain what this cell does.\n\n````python\n'));
+  assert.ok(cell.endsWith('\n````'));
+});
+
+test('stripAnsi removes colour codes only', () => {
+  assert.equal(stripAnsi('\u001b[1;32mok\u001b[0m [1]'), 'ok [1]');
+});
