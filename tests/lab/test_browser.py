@@ -104,12 +104,55 @@ def test_svg_and_html_artifacts_are_visible_and_a_code_block_inserts_a_cell(lab)
     assert page_frame.get_attribute("sandbox") == "allow-scripts"
     expect(html_reply.frame_locator("iframe.glm-nb-html-frame").locator("button")).to_contain_text("Save")
 
-    # "Insert as cell below" on the drawing's source: a new cell under the %%glm cell, holding the SVG
+    # "Copy" and "Insert as cell below" on the drawing's source (the latter: a new cell under the %%glm cell)
     cells = lab.cells().count()
     svg_reply.locator(".glm-nb-artifact-source summary").click()
+    svg_reply.locator(".glm-nb-artifact-source .glm-nb-copy").click()
+    expect(svg_reply.locator(".glm-nb-artifact-source .glm-nb-copy")).to_have_text("Copied")
+    assert lab.page.evaluate("navigator.clipboard.readText()").startswith("<svg")
     svg_reply.locator(".glm-nb-artifact-source .glm-nb-insert").click()
     expect(lab.cells()).to_have_count(cells + 1)
     assert lab.source(2).startswith("<svg")
+
+
+WEATHER_TOOL = '''\
+import glm_nb
+
+@glm_nb.tool
+def get_weather(city: str) -> dict:
+    """Current weather for a city"""
+    return {"city": city, "temperature": 21, "condition": "sunny"}'''
+
+
+def test_tool_cards_and_collapsible_thinking(lab):
+    cells = [LOAD, WEATHER_TOOL, f"%%glm -t 0 --tools get_weather\n{DEMO_PROMPTS['weather']}",
+             f"%%glm_z1 -t 0\n{DEMO_PROMPTS['z1']}"]  # fmt: skip
+    lab.new_notebook("tools.ipynb", cells)
+    lab.open("tools.ipynb")
+
+    lab.run_all()
+    tool_reply, z1_reply = lab.finished_transcript(0), lab.finished_transcript(1)
+
+    card = tool_reply.locator(".glm-nb-tool")
+    expect(card).to_have_count(1)
+    assert card.locator(".glm-nb-tool-name").inner_text() == "🔧 get_weather"
+    assert json.loads(card.locator(".glm-nb-tool-args").inner_text()) == {"city": "Paris"}
+    assert card.locator(".glm-nb-tool-status").inner_text().startswith("ok · ")
+    card.locator(".glm-nb-tool-result summary").click()
+    assert json.loads(card.locator(".glm-nb-tool-result pre").inner_text())["temperature"] == 21
+    assert "21" in tool_reply.locator(".glm-nb-answer").inner_text()  # the answer quotes the observation
+
+    thinking = z1_reply.locator("details.glm-nb-thinking")
+    expect(thinking).to_have_count(1)
+    assert thinking.get_attribute("open") is None  # collapsed once the answer is there
+    expect(thinking.locator(".glm-nb-thinking-body")).to_be_hidden()
+    thinking.locator("summary").click()
+    expect(thinking.locator(".glm-nb-thinking-body")).to_be_visible()
+    assert thinking.locator("summary").inner_text().startswith("Thinking (")
+    assert z1_reply.locator(".glm-nb-answer").inner_text().strip()
+    assert "z1" in z1_reply.locator(".glm-nb-footer").inner_text()
+    tool_reply.screenshot(path=str(_shot("tool-card")))
+    z1_reply.screenshot(path=str(_shot("z1-thinking")))
 
 
 def test_an_html_artifact_cannot_reach_the_notebook(lab):
