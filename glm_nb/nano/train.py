@@ -35,6 +35,7 @@ _FULL = dict(vocab=2048, hidden=128, layers=4, heads=4, kv_heads=2, head_dim=32,
 _QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
 _MAX_LEN = 512  # longest training example, in tokens
 _CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
+_CALIBRATION_STEPS_COMPILED = (100, 200)  # torch.compile recompiles for new batch shapes in the first ~100 steps
 
 
 def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) -> Glm4Config:
@@ -130,9 +131,12 @@ def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: di
 
 
 def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float | None = None,
-          quick: bool = False, lr: float = 2e-3, init: Path | None = None, log=print) -> dict:  # fmt: skip
+          quick: bool = False, lr: float = 2e-3, init: Path | None = None, compile: bool = False,
+          log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
-    checkpoint's weights and tokenizer (a second phase, with its own warmup and decay)."""
+    checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
+    through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
+    recipe, but not bit-identical to an uncompiled run)."""
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     size = _QUICK if quick else _FULL
@@ -148,13 +152,16 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     else:
         model = Glm4ForCausalLM.from_pretrained(init, dtype=torch.float32, attn_implementation="sdpa")
     model.train()
+    forward = torch.compile(model, dynamic=True) if compile else model
+    calibration = _CALIBRATION_STEPS_COMPILED if compile else _CALIBRATION_STEPS
     params = sum(p.numel() for p in model.parameters())
     total = steps or 10**9
     state = {"step": 0}
     batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
-    record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr}
+    record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr,
+              "compiled": compile}  # fmt: skip
     if init is not None:
         record["init"] = json.loads((init / "nano_train.json").read_text())
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
@@ -165,7 +172,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         ids, weights = batches.next()
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, total, lr, warmup)
-        loss = _loss(model, ids, weights)
+        loss = _loss(forward, ids, weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -174,10 +181,10 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         losses.append(loss.item())
         step += 1
         elapsed = time.time() - start
-        if steps is None and step == _CALIBRATION_STEPS[0]:
+        if steps is None and step == calibration[0]:
             mark = elapsed
-        if steps is None and step == _CALIBRATION_STEPS[1]:
-            pace = (elapsed - mark) / (_CALIBRATION_STEPS[1] - _CALIBRATION_STEPS[0])
+        if steps is None and step == calibration[1]:
+            pace = (elapsed - mark) / (calibration[1] - calibration[0])
             total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
             warmup = min(100 if init is None else 30, total // 10)
             log(f"calibrated: {pace:.2f} s/step -> {total} steps in {minutes} min")
@@ -206,10 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny model for a few steps (what the tests run)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (a second phase)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (~1.6x faster on 2 cores)")
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
-          init=args.init, log=lambda m: print(m, flush=True))  # fmt: skip
+          init=args.init, compile=args.compile, log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 
