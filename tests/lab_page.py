@@ -115,10 +115,19 @@ class Lab:
             expect(item).to_be_visible()
             item.click()
 
-    def save(self) -> None:
-        self.page.keyboard.press("Escape")
+    def save(self, name: str, ready=lambda outputs: True, timeout_s: float = 20) -> list[dict[str, Any]]:
+        """Ctrl+S in the notebook, then wait until the file on the server has outputs that satisfy `ready`
+        (the save is asynchronous); returns those outputs."""
+        self.select(0)
         self.page.keyboard.press("Control+s")
-        expect(self.page.locator(".jp-mod-current .jp-mod-dirty")).to_have_count(0, timeout=10_000)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            outputs = self.saved_outputs(name)
+            if ready(outputs):
+                return outputs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} was not saved with the outputs expected: {outputs!r:.2000}")
+            time.sleep(0.3)
 
     # -- commands -----------------------------------------------------------------------------------------------------
     def palette(self, label: str) -> None:

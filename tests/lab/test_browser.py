@@ -232,9 +232,8 @@ def test_a_saved_notebook_reopened_with_no_kernel_shows_its_transcripts(lab, vie
     lab.run_all()
     answer = lab.finished_transcript(0).locator(".glm-nb-answer").inner_text()
     lab.finished_transcript(1)
-    lab.save()
-    saved = [o for o in lab.saved_outputs("saved.ipynb") if MIME_TYPE in o.get("data", {})]
-    assert len(saved) == 2 and all(o["data"][MIME_TYPE]["finish_reason"] == "stop" for o in saved)
+    outputs = lab.save("saved.ipynb", ready=lambda outputs: len(_transcripts(outputs)) == 2)
+    assert all(o["data"][MIME_TYPE]["finish_reason"] == "stop" for o in _transcripts(outputs))
 
     (viewer_server.root / "saved.ipynb").write_text(json.dumps(lab.server.api("contents/saved.ipynb")["content"]))
     viewer = type(lab)(lab.page.context.new_page(), viewer_server)
@@ -279,6 +278,10 @@ def test_insert_a_glm_cell_and_explain_a_cell(lab):
     expect(lab.transcripts()).to_have_count(2, timeout=60_000)
     reply = lab.finished_transcript(0)
     assert reply.locator(".glm-nb-user").inner_text() == DEMO_PROMPTS["chat"]
+
+
+def _transcripts(outputs):
+    return [o for o in outputs if MIME_TYPE in o.get("data", {})]
 
 
 def _shot(name: str):
