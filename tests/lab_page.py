@@ -3,7 +3,6 @@ matters (palette, context menu, buttons, typing) and through the REST API for se
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,6 @@ def notebook_json(cells: list[str], kernel: str | None = "python3") -> dict[str,
 class Lab:
     def __init__(self, page: Page, server):
         self.page, self.server = page, server
-        self.console_errors: list[str] = []
-        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
 
     # -- files and opening ----------------------------------------------------------------------------------------
     def new_notebook(self, name: str, cells: list[str]) -> None:
@@ -171,6 +168,3 @@ class Lab:
     def saved_outputs(self, name: str) -> list[dict[str, Any]]:
         content = self.server.api(f"contents/{name}")["content"]
         return [output for cell in content["cells"] for output in cell.get("outputs", [])]
-
-    def dump(self, name: str) -> str:
-        return json.dumps(self.server.api(f"contents/{name}")["content"], indent=1)[:4000]

@@ -25,8 +25,6 @@ from lab_page import SCREENSHOTS, Lab
 
 CHROMIUM = os.environ.get("GLM_NB_CHROMIUM", "/usr/bin/chromium")
 
-pytestmark = pytest.mark.slow
-
 
 def _need_chromium() -> None:
     if Path(CHROMIUM).exists():
