@@ -70,7 +70,7 @@ export function svgHeight(source: string): number {
   return DEFAULT_HEIGHT;
 }
 
-/** Sizes the frames it was given from their own height reports. Dispose it with the renderer. */
+/** Sizes the HTML frames of one output from their own height reports. Dispose it with the renderer. */
 export class FrameSizer {
   private frames: HTMLIFrameElement[] = [];
   private readonly listener = (event: MessageEvent) => this.onMessage(event);
@@ -79,14 +79,9 @@ export class FrameSizer {
     window.addEventListener('message', this.listener);
   }
 
-  watch(element: HTMLIFrameElement): void {
-    this.frames.push(element);
-  }
-
-  /** Take over the frames `other` watches (a redraw drew them), dropping this sizer's old ones. */
-  adopt(other: FrameSizer): void {
-    this.frames = other.frames;
-    other.dispose();
+  /** The frames now on screen in `host` (a redraw replaces them all). */
+  watch(host: HTMLElement): void {
+    this.frames = Array.from(host.querySelectorAll<HTMLIFrameElement>('iframe.glm-nb-html-frame'));
   }
 
   dispose(): void {

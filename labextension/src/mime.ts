@@ -43,22 +43,19 @@ export class TranscriptRenderer extends Widget implements IRenderMime.IRenderer 
         translator: this.options.translator
       });
     let content: HTMLElement;
-    const sizer = new FrameSizer();
     try {
-      content = await renderTranscript(model.data[MIME_TYPE], markdown, sizer);
+      content = await renderTranscript(model.data[MIME_TYPE], markdown);
     } catch (error) {
-      sizer.dispose();
       content = document.createElement('div');
       content.className = 'glm-nb-note';
       content.textContent = `glm-nb could not draw this transcript: ${(error as Error).message}`;
     }
     if (generation < this.shown || this.isDisposed) {
-      sizer.dispose(); // a newer update of the same output is on screen already
-      return;
+      return; // a newer update of the same output is on screen already
     }
     this.shown = generation;
-    this.sizer.adopt(sizer);
     this.node.replaceChildren(content);
+    this.sizer.watch(content);
   }
 
   dispose(): void {

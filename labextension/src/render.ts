@@ -8,7 +8,7 @@
  * (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no notebook is there.
  */
 
-import { FrameSizer, htmlFrame, svgFrame } from './frames';
+import { htmlFrame, svgFrame } from './frames';
 import { footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
@@ -21,11 +21,7 @@ export interface IInsertCellDetail {
 export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
 
 /** Draws `data` into a new element; the caller swaps it in. Rejects with a readable message on a bad record. */
-export async function renderTranscript(
-  data: unknown,
-  markdown: MarkdownRenderer,
-  sizer: FrameSizer
-): Promise<HTMLElement> {
+export async function renderTranscript(data: unknown, markdown: MarkdownRenderer): Promise<HTMLElement> {
   const replies = repliesOf(data);
   const root = el('div', 'glm-nb-lab-transcript');
   const last = replies[replies.length - 1];
@@ -35,13 +31,13 @@ export async function renderTranscript(
   }
   const pending: Promise<void>[] = [];
   for (const reply of replies) {
-    root.appendChild(turn(reply, markdown, sizer, pending));
+    root.appendChild(turn(reply, markdown, pending));
   }
   await Promise.all(pending);
   return root;
 }
 
-function turn(r: IReply, markdown: MarkdownRenderer, sizer: FrameSizer, pending: Promise<void>[]): HTMLElement {
+function turn(r: IReply, markdown: MarkdownRenderer, pending: Promise<void>[]): HTMLElement {
   const box = el('div', 'glm-nb-turn');
   if (r.prompt) {
     const user = el('div', 'glm-nb-bubble glm-nb-user');
@@ -61,7 +57,7 @@ function turn(r: IReply, markdown: MarkdownRenderer, sizer: FrameSizer, pending:
     } else {
       const answer = el('div', 'glm-nb-answer');
       const format = index === lastText && !streaming ? r.format : 'markdown';
-      fillAnswer(answer, part.text, format, !streaming, markdown, sizer, pending);
+      fillAnswer(answer, part.text, format, !streaming, markdown, pending);
       bubble.appendChild(answer);
     }
   });
@@ -110,7 +106,6 @@ function fillAnswer(
   format: string,
   artifacts: boolean,
   markdown: MarkdownRenderer,
-  sizer: FrameSizer,
   pending: Promise<void>[]
 ): void {
   if (format === 'text') {
@@ -134,20 +129,16 @@ function fillAnswer(
       pending.push(renderSafely(markdown, box, segment.text));
       host.appendChild(box);
     } else if (artifacts && (segment.language === 'svg' || segment.language === 'html')) {
-      host.appendChild(artifact(segment.language, segment.body, sizer));
+      host.appendChild(artifact(segment.language, segment.body));
     } else {
       host.appendChild(codeBlock(segment.language, segment.body));
     }
   }
 }
 
-function artifact(kind: 'svg' | 'html', source: string, sizer: FrameSizer): HTMLElement {
+function artifact(kind: 'svg' | 'html', source: string): HTMLElement {
   const box = el('div', `glm-nb-artifact glm-nb-artifact-${kind}`);
-  const frame = kind === 'svg' ? svgFrame(source) : htmlFrame(source);
-  if (kind === 'html') {
-    sizer.watch(frame);
-  }
-  box.appendChild(frame);
+  box.appendChild(kind === 'svg' ? svgFrame(source) : htmlFrame(source));
   const details = el('details', 'glm-nb-artifact-source');
   details.appendChild(el('summary', '', `${kind} source`));
   details.appendChild(codeBlock(kind, source));
@@ -156,7 +147,7 @@ function artifact(kind: 'svg' | 'html', source: string, sizer: FrameSizer): HTML
 }
 
 /** A code block with its language, "Copy" and "Insert as cell below". */
-export function codeBlock(language: string, body: string): HTMLElement {
+function codeBlock(language: string, body: string): HTMLElement {
   const box = el('div', 'glm-nb-code');
   const bar = el('div', 'glm-nb-code-bar');
   bar.appendChild(el('span', 'glm-nb-code-language', language || 'text'));
