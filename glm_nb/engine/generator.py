@@ -71,10 +71,16 @@ class _Buffers:
         # total_sequence_length is a CPU input of GroupQueryAttention even on CUDA.
         self.total_len_host = np.zeros((), np.int32)
         self.total_len = ort.OrtValue.ortvalue_from_numpy(self.total_len_host)
-        self.logits = zeros((batch, 1, meta.vocab_size), np.float32)
+        # On the CPU the step writes the logits straight into this array (no copy to read them).
+        self.logits_host = np.zeros((batch, 1, meta.vocab_size), np.float32)
+        self.logits = ort.OrtValue.ortvalue_from_numpy(self.logits_host, device)
         k = engine.top_k_output
         self.topk_values = zeros((batch, 1, k), np.float32) if k else None
         self.topk_ids = zeros((batch, 1, k), np.int64) if k else None
+
+    def last_logits(self) -> np.ndarray:
+        """[B, V]: the decode logits, a view of the bound buffer on the CPU, a copy from the device on CUDA."""
+        return (self.logits_host if self.device == "cpu" else self.logits.numpy())[:, 0, :]
 
     def push(self, host: np.ndarray, value: ort.OrtValue) -> None:
         """Make the device value equal its host mirror (nothing to do on the CPU, where they share memory)."""
@@ -134,7 +140,7 @@ class Generator:
         self._uncaptured = _run_options(StepPlan(UNCAPTURED, 0))
         self._decode_options = _run_options(StepPlan(self._graph_id, self.max_length)) if graph else self._uncaptured
         self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
-        self._kv_len = np.zeros(batch_size, np.int64)  # tokens of each row already in the KV cache
+        self._kv_len = [0] * batch_size  # tokens of each row already in the KV cache
         self._new = 0  # tokens sampled since the last prompt change
         self._done = np.zeros(batch_size, bool)
         self._rng = make_rng(self.sampling.seed)
@@ -265,31 +271,37 @@ class Generator:
 
     def last_logits(self) -> np.ndarray:
         """The logits the last step was sampled from, copied to the host: [B, V] float32."""
-        return self._buf.logits.numpy()[:, 0, :].copy()
+        return self._buf.last_logits().copy()
 
     # -- the model ------------------------------------------------------------------------------------------------
     def _forward(self) -> None:
-        lengths = np.array([len(t) for t in self._tokens])
-        if (self._kv_len >= lengths).all():
+        lengths = [len(t) for t in self._tokens]
+        if self._new > 0 and all(n - k == 1 for n, k in zip(lengths, self._kv_len)):
+            # Decode, the hot path: plain ints, no numpy bookkeeping (a step of a small model is ~1 ms).
+            self._run_decode(self._kv_len)
+            self.stats.decode_tokens += len(lengths)
+            self._kv_len = lengths
+            return
+        kv = np.array(self._kv_len, np.int64)
+        if (kv >= lengths).all():
             # Only after an interrupt (Ctrl-C between running the model and appending the sampled token): the
             # logits of the last token may be gone, so run it again; it rewrites its own KV rows identically.
-            self._kv_len = np.minimum(self._kv_len, lengths - 1)
-        pending = [t[int(k) :] for t, k in zip(self._tokens, self._kv_len)]
-        counts = np.array([len(p) for p in pending])
-        decode = bool((counts == 1).all()) and self._new > 0
-        if (self._kv_len > 0).any() and len(set(counts.tolist())) > 1:
+            kv = np.minimum(kv, np.array(lengths) - 1)
+        pending = [t[int(k) :] for t, k in zip(self._tokens, kv)]
+        counts = np.array([len(p) for p in pending], np.int64)
+        if (kv > 0).any() and len(set(counts.tolist())) > 1:
             raise GenerationError(
                 "Rows of a batch can differ in prompt length only in the first chunk; append the same number of "
                 "tokens to every row afterwards."
             )
-        if decode:
-            self._run_decode(pending)
+        if (counts == 1).all() and self._new > 0:
+            self._run_decode(kv.tolist())
             self.stats.decode_tokens += int(counts.sum())
         else:
-            self._buf.logits_index.update_inplace((counts - 1).astype(np.int64)[:, None])
-            self._run_chunk(self._prefill, pending, self._kv_len)
+            self._buf.logits_index.update_inplace((counts - 1)[:, None])
+            self._run_chunk(self._prefill, pending, kv)
             self.stats.prefill_tokens += int(counts.sum())
-        self._kv_len += counts
+        self._kv_len = (kv + counts).tolist()
 
     def _next_ids(self) -> np.ndarray:
         """One id per row from the step just run: from the device top-k when that decides the draw exactly,
@@ -297,21 +309,24 @@ class Generator:
         if self._top_k and self.readback == "auto" and covers(self.sampling, self._top_k):
             values, ids = self._buf.topk_values.numpy()[:, 0], self._buf.topk_ids.numpy()[:, 0]  # [B, k]
             return sample_top_k(values, ids, self.sampling, self._rng)
-        return sample(self._buf.logits.numpy()[:, 0, :], self.sampling, self._rng, self._tokens)
+        return sample(self._buf.last_logits(), self.sampling, self._rng, self._tokens)
 
-    def _step_inputs(self, totals: np.ndarray, plan: StepPlan) -> None:
+    def _step_inputs(self, totals, plan: StepPlan) -> None:
         """Refresh seqlens_k in place and set total_sequence_length for a step ending at `totals` tokens per row."""
-        self._buf.seqlens_k_host[:] = totals - 1
+        self._buf.seqlens_k_host[:] = [int(t) - 1 for t in totals]
         self._buf.push(self._buf.seqlens_k_host, self._buf.seqlens_k)
         self._buf.total_len_host[...] = plan.total_length  # CPU OrtValue sharing this array's memory
         self.stats.forward_calls += 1
 
-    def _run_decode(self, pending: list[list[int]]) -> None:
-        self._buf.input_ids_host[:] = pending  # [B, 1]
-        self._buf.push(self._buf.input_ids_host, self._buf.input_ids)
+    def _run_decode(self, kv_len: list[int]) -> None:
+        """One step over the last token of each row, whose position is `kv_len` (the tokens before it)."""
+        ids = self._buf.input_ids_host  # [B, 1]
+        for row, tokens in enumerate(self._tokens):
+            ids[row, 0] = tokens[-1]
+        self._buf.push(ids, self._buf.input_ids)
         if self._needs_positions:
-            self._buf.position_ids.update_inplace(self._kv_len[:, None].astype(np.int64))
-        totals = self._kv_len + 1
+            self._buf.position_ids.update_inplace(np.array(kv_len, np.int64)[:, None])
+        totals = [k + 1 for k in kv_len]
         self._step_inputs(totals, decode_plan(totals, self._graph_id, self.max_length))
         self.engine.session.run_with_iobinding(self._decode, self._decode_options)
 

@@ -23,8 +23,6 @@ import itertools
 import threading
 from dataclasses import dataclass
 
-import numpy as np
-
 __all__ = ["UNCAPTURED", "StepPlan", "GraphIds", "prefill_plan", "decode_plan", "run_options_entries"]
 
 UNCAPTURED = -1  # the gpu_graph_id that means "run normally, capture nothing"
@@ -42,18 +40,20 @@ class StepPlan:
         return self.graph_id != UNCAPTURED
 
 
-def prefill_plan(totals: np.ndarray) -> StepPlan:
-    """A chunk of several tokens (shapes vary): uncaptured, with the real longest total length."""
-    return StepPlan(UNCAPTURED, int(np.max(totals)))
+def prefill_plan(totals) -> StepPlan:
+    """A chunk of several tokens (shapes vary): uncaptured, with the real longest total length. `totals`: the
+    length of each row after the step (a sequence of ints)."""
+    return StepPlan(UNCAPTURED, int(max(totals)))
 
 
-def decode_plan(totals: np.ndarray, graph_id: int | None, buffer_length: int) -> StepPlan:
+def decode_plan(totals, graph_id: int | None, buffer_length: int) -> StepPlan:
     """One token per row. With a graph id the step is captured/replayed and must pass the buffer length (see the
     module docstring); without one it runs uncaptured with the real longest total."""
+    longest = int(max(totals))
     if graph_id is None:
-        return StepPlan(UNCAPTURED, int(np.max(totals)))
-    if int(np.max(totals)) > buffer_length:
-        raise ValueError(f"total length {int(np.max(totals))} exceeds the KV buffer ({buffer_length})")
+        return StepPlan(UNCAPTURED, longest)
+    if longest > buffer_length:
+        raise ValueError(f"total length {longest} exceeds the KV buffer ({buffer_length})")
     return StepPlan(graph_id, int(buffer_length))
 
 
