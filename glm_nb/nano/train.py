@@ -1,13 +1,16 @@
 """Train nano-GLM: `python -m glm_nb.nano.train --out DIR [--minutes M | --steps N] [--quick]`.
 
 The recipe of issue 5: a tokenizer that keeps values as the same tokens everywhere (tokenizer.py); a copy
-warm-up task decaying from 30% (corpus.copy_share); loss weight 0.2 on prompt tokens and 1.0 on replies; AdamW at
-lr 2e-3 with warmup and cosine decay; batches of a few thousand tokens, examples of similar length together
-(right padding, so causal attention never sees a pad). The model is transformers' `Glm4ForCausalLM`, so the
-checkpoint is an ordinary GLM-4 folder that the engine converts like any other.
+warm-up task decaying from 30% (corpus.copy_share); loss weight 0.2 on prompt tokens, 1.0 on replies and 2.0 on
+the digits of replies (DIGIT_WEIGHT); AdamW at lr 2e-3 with warmup and cosine decay; batches of a few thousand
+tokens, examples of similar length together (right padding, so causal attention never sees a pad). The model
+is transformers' `Glm4ForCausalLM`, so the checkpoint is an ordinary GLM-4 folder that the engine converts like
+any other.
 
-Reproducible from `--seed`: with `--minutes`, the step count is fixed once after a short calibration and
-recorded in `nano_train.json`; `--steps` with that number replays the same run.
+Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
+every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
+longer examples cost more per step); the final count is recorded in `nano_train.json`, and `--steps` with that
+number replays the run (the learning rate of its first steps then differs by a percent or two).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import Glm4Config, Glm4ForCausalLM
 
-from .corpus import to_segments, training_samples
+from .corpus import REPLY_WEIGHT, to_segments, training_samples
 from .templates import chat_template
 from .tokenizer import SPECIAL_TOKENS, build_tokenizer, write_tokenizer_files
 
@@ -34,8 +37,10 @@ MODEL_NAME = "nano-GLM (demo, ~1.3M params, not GLM-4)"
 _FULL = dict(vocab=2048, hidden=128, layers=4, heads=4, kv_heads=2, head_dim=32, ffn=384, batch_tokens=3072)
 _QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
 _MAX_LEN = 512  # longest training example, in tokens
+DIGIT_WEIGHT = 2.0  # a reply's digits weigh double: one wrong digit and a copied number is wrong
 _CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
 _CALIBRATION_STEPS_COMPILED = (100, 200)  # torch.compile recompiles for new batch shapes in the first ~100 steps
+_REPLAN_EVERY = 250  # with --minutes, revise the step count from the recent pace this often, until 60% progress
 
 
 def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) -> Glm4Config:
@@ -59,6 +64,7 @@ class _Batches:
         self.samples = training_samples(seed, progress)
         self.rng = random.Random(seed + 1)
         self.pad = tokenizer.token_to_id("<|endoftext|>")
+        self.digits = {tokenizer.token_to_id(str(d)) for d in range(10)} - {None}
         self.queue: list[tuple[list[int], list[float]]] = []
 
     def _example(self) -> tuple[list[int], list[float]]:
@@ -67,7 +73,10 @@ class _Batches:
         ids, weights = [], []
         for (_, weight), enc in zip(segments, encodings):
             ids += enc.ids
-            weights += [weight] * len(enc.ids)
+            if weight == REPLY_WEIGHT:
+                weights += [weight * DIGIT_WEIGHT if t in self.digits else weight for t in enc.ids]
+            else:
+                weights += [weight] * len(enc.ids)
         return ids[:_MAX_LEN], weights[:_MAX_LEN]
 
     def _refill(self) -> None:
@@ -161,7 +170,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr,
-              "compiled": compile}  # fmt: skip
+              "compiled": compile, "digit_weight": DIGIT_WEIGHT}  # fmt: skip
     if init is not None:
         record["init"] = json.loads((init / "nano_train.json").read_text())
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
@@ -183,11 +192,15 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         elapsed = time.time() - start
         if steps is None and step == calibration[0]:
             mark = elapsed
-        if steps is None and step == calibration[1]:
-            pace = (elapsed - mark) / (calibration[1] - calibration[0])
+        replan = step > calibration[1] and (step - calibration[1]) % _REPLAN_EVERY == 0 and step < 0.6 * total
+        if steps is None and (step == calibration[1] or replan):
+            pace = (elapsed - mark) / (step - calibration[0] if step == calibration[1] else _REPLAN_EVERY)
             total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
-            warmup = min(100 if init is None else 30, total // 10)
-            log(f"calibrated: {pace:.2f} s/step -> {total} steps in {minutes} min")
+            if step == calibration[1]:
+                warmup = min(100 if init is None else 30, total // 10)
+            mark = elapsed
+            record.setdefault("plan", []).append([step, total])
+            log(f"pace {pace:.2f} s/step -> {total} steps in {minutes} min")
         if step % 10 == 0 or step == total:
             log(f"step {step}/{total} loss {sum(losses[-10:]) / len(losses[-10:]):.3f} "
                 f"lr {optimizer.param_groups[0]['lr']:.2e} {tokens / elapsed:.0f} tok/s {elapsed / 60:.1f} min")  # fmt: skip
