@@ -2,8 +2,7 @@
 
 One layer (FORMAT.md, "One decoder layer"), x the residual stream [B, S, H]:
     h = input_layernorm(x)                       SkipSimplifiedLayerNormalization (also yields x = x + prev)
-    qkv = h @ Wqkv + bqkv                        one packed MatMul: [B, S, (Nh + 2 Nkv) D] (fp32: the q rows
-                                                 carry the softmax scale 1/sqrt(D), attention runs at scale 1)
+    qkv = h @ Wqkv + bqkv                        one packed MatMul: [B, S, (Nh + 2 Nkv) D]
     a, present_k, present_v = GroupQueryAttention(qkv, past_k, past_v, seqlens_k, total_len, cos, sin)
                                                  interleaved partial rotary inside the kernel, or
                                                  com.microsoft.RotaryEmbedding first when rot/2 % 8 != 0
@@ -180,26 +179,17 @@ class _Glm4GraphBuilder:
     def _attention(self, i: int, h: str) -> str:
         s, w, p = self.spec, self.w, f"model.layers.{i}.self_attn"
         q_size, kv_size = s.num_heads * s.head_dim, s.num_kv_heads * s.head_dim
-        # fp32 graphs fold the softmax scale into the q rows (attention at scale 1): the CPU kernel then multiplies
-        # q by the keys with MLAS's single-row path instead of repacking every head's keys at each decode step.
-        scale = float(s.head_dim**-0.5)
-        fold = self.opt.compute == "fp32"
         wqkv = np.concatenate([self.ckpt.tensor(f"{p}.{n}_proj.weight") for n in "qkv"], axis=0)
-        wqkv = wqkv.astype(np.float32, copy=False)
-        if fold:
-            wqkv[:q_size] *= scale
         qkv = self._linear(h, wqkv, f"layers.{i}.attn.qkv_proj")  # [B, S, (Nh + 2 Nkv) D]
         del wqkv
         if s.attention_bias:
-            bias = np.concatenate([self.ckpt.tensor(f"{p}.{n}_proj.bias") for n in "qkv"]).astype(np.float32)
-            if fold:
-                bias[:q_size] *= scale
+            bias = np.concatenate([self.ckpt.tensor(f"{p}.{n}_proj.bias") for n in "qkv"])
             qkv = w.node("Add", [qkv, self._float(f"{p}.qkv_proj.bias", bias)], name=f"layers.{i}.attn.qkv_bias")[0]
 
         kv_shape = ["batch", s.num_kv_heads, "max_length", s.head_dim]
         past_k = w.input(f"past_key_values.{i}.key", self.dtype, kv_shape)
         past_v = w.input(f"past_key_values.{i}.value", self.dtype, kv_shape)
-        common = dict(num_heads=s.num_heads, kv_num_heads=s.num_kv_heads, scale=1.0 if fold else scale)
+        common = dict(num_heads=s.num_heads, kv_num_heads=s.num_kv_heads, scale=float(s.head_dim**-0.5))
         if uses_gqa_rotary(s):
             inputs = [qkv, "", "", past_k, past_v, "seqlens_k", "total_sequence_length", self.cos, self.sin]
             rotary = dict(do_rotary=1, rotary_interleaved=1)
