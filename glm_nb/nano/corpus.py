@@ -4,8 +4,7 @@ A training example is a list of `(text, weight)` segments whose texts concatenat
 template renders, except that what the model generates is written as the model emits it (a tool call as
 `name\\n{args}`, FORMAT.md "What the model emits") and followed by the token it stops with. Weights follow the
 recipe of issue 5: 1.0 on what the model must write, 0.2 on prompt tokens, 0 on text the model never writes in
-that form (a tool call in history form, a role token inserted by the application, the `<think>` a Z1 template
-puts into the prompt).
+that form (a tool call in history form, a role token inserted by the application).
 
 A copy warm-up task ("Repeat: ...", "Put ... in JSON.") teaches copying values from the prompt early; its share
 decays over training (`copy_share`).
@@ -32,7 +31,7 @@ __all__ = [
 
 PROMPT_WEIGHT = 0.2
 REPLY_WEIGHT = 1.0
-SKILL_WEIGHTS = {"chat": 1.0, "weather": 1.5, "weather2": 1.5, "convert": 1.2, "add": 1.0, "search": 1.0,
+SKILL_WEIGHTS = {"chat": 1.0, "weather": 1.5, "weather2": 1.0, "convert": 1.2, "add": 1.0, "search": 1.0,
                  "svg": 1.5, "html": 1.2, "z1": 0.8, "research": 1.0}  # fmt: skip
 _ROLE_TOKEN = {"user": "<|user|>", "assistant": "<|assistant|>", "observation": "<|observation|>"}
 _TOOL_NOTE = "在调用上述函数时，请使用 Json 格式表示调用的参数。"
@@ -94,9 +93,7 @@ def to_segments(sample: Sample, rng: random.Random | None = None) -> list[tuple[
                 segments.append((f"{meta}\n{content}", R))
             elif sample.z1:
                 assert content.startswith("<think>"), content
-                # The Z1 template writes "<think>" into the prompt, so it is never the model's to emit: trained at
-                # weight 0, or plain chat learns to open a think block after <|assistant|> too.
-                segments += [("\n<think>", 0.0), (content[len("<think>") :], R)]
+                segments += [("\n<think>", P), (content[len("<think>") :], R)]
             else:
                 segments.append(("\n" + content, R))
             following = turns[i + 1]["role"] if i + 1 < len(turns) else None

@@ -64,14 +64,6 @@ def test_z1_stage_prompt_forces_thinking():
     assert corpus.stages(sample)[0].prompt.endswith("<|assistant|>\n<think>")
 
 
-def test_the_forced_think_is_not_trained():
-    """The Z1 template writes <think> itself; trained, it leaks into plain chat (a think block after a question)."""
-    segments = corpus.to_segments(generate("z1", Picker(random.Random(1), "train")))
-    opening = [w for t, w in segments if t == "\n<think>"]
-    assert opening == [0.0]
-    assert any(w == corpus.REPLY_WEIGHT and "</think>" in t for t, w in segments)
-
-
 def test_unseen_split_uses_only_unseen_values():
     cities = set(UNSEEN["city_en"]) | set(UNSEEN["city_zh"])
     for sample in corpus.eval_samples("weather", "unseen", 30):
