@@ -3,6 +3,7 @@
 The node is the one the engine builds for the cpu_decode.py shape (8 query heads, 2 KV heads, head_dim 64, packed
 QKV, interleaved rotary inside the kernel), fed one new token over a shared-buffer KV cache of `--max-length`
 rows that already holds `context - 1` tokens. Rounds interleave the configurations; the table shows medians.
+Idle threads do not spin (the sessions would steal each other's cores), so a call also pays the wake-up.
 
     python benchmarks/gqa_cpu.py [--contexts 32 500 2000] [--threads 1 2] [--rounds 9]
 """
@@ -43,6 +44,8 @@ def session(max_length: int, threads: int) -> ort.InferenceSession:
     )
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    # Several sessions live side by side here: threads spinning idle in one would steal the cores of the next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
