@@ -276,6 +276,10 @@ class Generator:
     # -- the model ------------------------------------------------------------------------------------------------
     def _forward(self) -> None:
         lengths = [len(t) for t in self._tokens]
+        if all(k >= n for k, n in zip(self._kv_len, lengths)):
+            # Only after an interrupt (Ctrl-C between running the model and appending the sampled token): the
+            # logits of the last token may be gone, so run it again; it rewrites its own KV rows identically.
+            self._kv_len = [min(k, n - 1) for k, n in zip(self._kv_len, lengths)]
         if self._new > 0 and all(n - k == 1 for n, k in zip(lengths, self._kv_len)):
             # Decode, the hot path: plain ints, no numpy bookkeeping (a step of a small model is ~1 ms).
             self._run_decode(self._kv_len)
@@ -283,10 +287,6 @@ class Generator:
             self._kv_len = lengths
             return
         kv = np.array(self._kv_len, np.int64)
-        if (kv >= lengths).all():
-            # Only after an interrupt (Ctrl-C between running the model and appending the sampled token): the
-            # logits of the last token may be gone, so run it again; it rewrites its own KV rows identically.
-            kv = np.minimum(kv, np.array(lengths) - 1)
         pending = [t[int(k) :] for t, k in zip(self._tokens, kv)]
         counts = np.array([len(p) for p in pending], np.int64)
         if (kv > 0).any() and len(set(counts.tolist())) > 1:
@@ -294,13 +294,9 @@ class Generator:
                 "Rows of a batch can differ in prompt length only in the first chunk; append the same number of "
                 "tokens to every row afterwards."
             )
-        if (counts == 1).all() and self._new > 0:
-            self._run_decode(kv.tolist())
-            self.stats.decode_tokens += int(counts.sum())
-        else:
-            self._buf.logits_index.update_inplace((counts - 1)[:, None])
-            self._run_chunk(self._prefill, pending, kv)
-            self.stats.prefill_tokens += int(counts.sum())
+        self._buf.logits_index.update_inplace((counts - 1)[:, None])
+        self._run_chunk(self._prefill, pending, kv)
+        self.stats.prefill_tokens += int(counts.sum())
         self._kv_len = (kv + counts).tolist()
 
     def _next_ids(self) -> np.ndarray:

@@ -174,7 +174,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if init is not None:
         record["init"] = json.loads((init / "nano_train.json").read_text())
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
-    start, tokens, last_save, losses, mark = time.time(), 0, time.time(), [], 0.0
+    start, tokens, last_save, losses, mark = time.time(), 0, time.time(), [], (0, 0.0)
     step = 0
     while step < total:
         state["step"] = step
@@ -191,14 +191,14 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         step += 1
         elapsed = time.time() - start
         if steps is None and step == calibration[0]:
-            mark = elapsed
-        replan = step > calibration[1] and (step - calibration[1]) % _REPLAN_EVERY == 0 and step < 0.6 * total
-        if steps is None and (step == calibration[1] or replan):
-            pace = (elapsed - mark) / (step - calibration[0] if step == calibration[1] else _REPLAN_EVERY)
+            mark = (step, elapsed)
+        later = step > calibration[1] and (step - calibration[1]) % _REPLAN_EVERY == 0 and step < 0.6 * total
+        if steps is None and (step == calibration[1] or later):
+            pace = (elapsed - mark[1]) / (step - mark[0])  # seconds a step since the last plan
             total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
             if step == calibration[1]:
                 warmup = min(100 if init is None else 30, total // 10)
-            mark = elapsed
+            mark = (step, elapsed)
             record.setdefault("plan", []).append([step, total])
             log(f"pace {pace:.2f} s/step -> {total} steps in {minutes} min")
         if step % 10 == 0 or step == total:

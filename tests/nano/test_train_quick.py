@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from tokenizers import Tokenizer
 
 from glm_nb.engine import Generator, SamplingParams, open_model
 from glm_nb.engine.run import generate
+from glm_nb.nano import checkpoint_path
+from glm_nb.nano.corpus import PROMPT_WEIGHT, REPLY_WEIGHT
 from glm_nb.nano.templates import chat_template, render
-from glm_nb.nano.train import MODEL_NAME, train
+from glm_nb.nano.train import DIGIT_WEIGHT, MODEL_NAME, _Batches, train
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +53,17 @@ def test_same_seed_same_weights(quick_checkpoint, tmp_path):
     out, _ = quick_checkpoint
     train(tmp_path, steps=3, quick=True, seed=0, log=lambda message: None)
     assert (tmp_path / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+
+def test_digits_of_replies_weigh_double():
+    """DIGIT_WEIGHT applies to what the model writes, not to the prompt's digits."""
+    tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
+    batches = _Batches(tokenizer, seed=0, batch_tokens=512, progress=lambda: 1.0)
+    digits = {tokenizer.token_to_id(str(d)) for d in range(10)}
+    seen = set()
+    for _ in range(200):
+        ids, weights = batches._example()
+        seen |= {(t in digits, w) for t, w in zip(ids, weights) if w}
+    assert (True, REPLY_WEIGHT * DIGIT_WEIGHT) in seen and (True, PROMPT_WEIGHT) in seen
+    assert (False, REPLY_WEIGHT) in seen and (True, REPLY_WEIGHT) not in seen
+    assert (False, REPLY_WEIGHT * DIGIT_WEIGHT) not in seen
