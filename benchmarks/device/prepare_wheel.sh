@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 VERSION="${1:-1.30.0}"
-CHUNK_BYTES=$((59 * 1024 * 1024))  # under 60 MiB, leaving room for the working tree in the same call
 WHEELS=.device/wheels
 CHUNKS=.device/chunks
 PY=.venv/bin/python
@@ -39,6 +38,20 @@ if "libcudart.so.13" not in needs:
     sys.exit("error: this wheel is not a CUDA 13 build; the device image's CUDA libraries are CUDA 13")
 PY
 
+# One call carries at most 64 MiB, and the working tree (tracked and untracked-not-ignored files) travels with every
+# call: a chunk gets what is left, less 1 MiB for the manifest and growth, and the wheel is cut into equal chunks.
+LIMIT=$((64 * 1024 * 1024))
+TREE=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 -r stat -c %s -- 2>/dev/null \
+  | awk '{s += $1} END {print s + 0}')
+ROOM=$((LIMIT - TREE - 1024 * 1024))
+if [ "$ROOM" -lt $((16 * 1024 * 1024)) ]; then
+  echo "error: the working tree ($((TREE / 1024 / 1024)) MiB) leaves too little room per call for wheel chunks" >&2
+  exit 1
+fi
+SIZE=$(stat -c %s "$WHEEL")
+PARTS=$(( (SIZE + ROOM - 1) / ROOM ))
+CHUNK_BYTES=$(( (SIZE + PARTS - 1) / PARTS ))
+echo "working tree $((TREE / 1024)) KiB: $PARTS chunks of $((CHUNK_BYTES / 1024)) KiB"
 split -b "$CHUNK_BYTES" -d -a 2 "$WHEEL" "$CHUNKS/ort.part-"
 {
   echo "wheel=$(basename "$WHEEL")"

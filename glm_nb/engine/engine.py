@@ -121,7 +121,10 @@ def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool)
         options.inter_op_num_threads = 1
     providers: list = [CPU]
     if cuda:
-        cuda_options = {"enable_cuda_graph": "1" if cuda_graph else "0"}
+        # Weights go straight to cudaMalloc and the arena grows by what is asked, not to the next power of two:
+        # otherwise a 17 GB model can hold ~30 GB of device memory.
+        options.add_session_config_entry("session.use_device_allocator_for_initializers", "1")
+        cuda_options = {"enable_cuda_graph": "1" if cuda_graph else "0", "arena_extend_strategy": "kSameAsRequested"}
         providers = [(CUDA, cuda_options), CPU]
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
