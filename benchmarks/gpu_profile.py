@@ -1,0 +1,212 @@
+"""Where a GPU decode step's time goes, kernel by kernel, for a GLM-4-9B-width model of a few layers (issue 3).
+
+    python3 benchmarks/gpu_profile.py --out "$OUT"     # on the GPU machine, after `source benchmarks/device/setup_ort.sh`
+    python3 benchmarks/gpu_profile.py --small          # the same code paths on the CPU (no kernels to record)
+
+1. a random bf16 checkpoint at the real width (FORMAT.md) with `--layers` layers;
+2. conversions to each variant (bf16 with and without the top-k tail, int4 with fp16 compute at block sizes 32
+   and 128), in parallel processes;
+3. per variant: decode tok/s after a 128-token prompt with CUDA graphs on and off, then the CUDA kernels of
+   `--steps` decode steps, graphs off and on, recorded by torch's profiler (CUPTI sees every kernel of the process,
+   ONNX Runtime's included), summed per kernel name: calls and microseconds per step, and the GPU's busy time
+   against the wall time of a step (busy < wall: the GPU waits on the host);
+4. the same GEMV shapes through torch (cuBLAS) as a yardstick of what a bf16 matrix-vector product attains.
+
+Output: OUT/gpu_profile.txt (tables) and OUT/gpu_profile.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import gpu_suite_tasks as tasks  # noqa: E402
+
+VARIANTS = {  # label -> glm_nb.convert options
+    "bf16": dict(precision="bf16", top_k_output=64),
+    "bf16 no top-k": dict(precision="bf16", top_k_output=0),
+    "int4-fp16 b32": dict(precision="int4", int4_compute="fp16", top_k_output=64),
+    "int4-fp16 b128": dict(precision="int4", int4_compute="fp16", int4_block_size=128, top_k_output=64),
+}
+SMALL_VARIANTS = {"fp32": dict(precision="fp32", top_k_output=8), "int4 b32": dict(precision="int4", top_k_output=8)}
+PROMPT = 128
+
+
+def _convert(args: tuple[str, str, dict, int]) -> float:
+    from glm_nb.engine import convert
+
+    src, out, options, max_length = args
+    start = time.perf_counter()
+    convert(src, out, max_length=max_length, progress=False, **options)
+    return time.perf_counter() - start
+
+
+def _kernel_table(prof, steps: int) -> tuple[list[dict], float]:
+    """Kernels (and memcpys) of the recorded steps, summed per name, per step; and the GPU busy µs per step."""
+    import torch
+
+    per_name: dict[str, list[float]] = defaultdict(list)
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            per_name[event.name].append(event.time_range.elapsed_us())
+    rows = [
+        {"kernel": name, "calls": len(times) / steps, "us": sum(times) / steps, "us_per_call": statistics.mean(times)}
+        for name, times in per_name.items()
+    ]
+    rows.sort(key=lambda r: -r["us"])
+    return rows, sum(r["us"] for r in rows)
+
+
+def _profile(gen, steps: int, profiled: bool) -> dict:
+    """Wall µs per decode step (median) and, when `profiled`, the kernels of `steps` more steps."""
+    walls = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        gen.generate_next_token()
+        walls.append(time.perf_counter() - t)
+    result = {"wall_us": 1e6 * statistics.median(walls)}
+    if profiled:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(steps):
+                gen.generate_next_token()
+        result["kernels"], result["busy_us"] = _kernel_table(prof, steps)
+    return result
+
+
+def measure(folder: Path, steps: int, cuda: bool) -> dict:
+    from glm_nb.engine import Engine, Generator, SamplingParams
+
+    engine = Engine.load(folder, device="cuda" if cuda else "cpu", cuda_graph=cuda)
+    rng = np.random.default_rng(0)
+    out = {"provider": engine.provider}
+    for graph in (False, True):
+        gen = Generator(engine, SamplingParams(max_new_tokens=10**9), max_length=PROMPT + 4 * steps + 64,
+                        stop_ids=(), cuda_graph=graph)  # fmt: skip
+        gen.set_prompt(rng.integers(2, engine.metadata.vocab_size - 1, PROMPT).tolist())
+        for _ in range(8):  # prefill, then warm-up steps (a graph is captured here)
+            gen.generate_next_token()
+        out["graphs on" if graph else "graphs off"] = _profile(gen, steps, profiled=cuda)
+    return out
+
+
+def gemv_reference(hidden: int, shapes: list[tuple[int, int]]) -> list[dict]:
+    """bf16 y = x W^T for x [1, K] through torch (cuBLAS): µs and GB/s of weight read, median of 50."""
+    import torch
+
+    rows = []
+    for n, k in shapes:
+        w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16)
+        x = torch.randn(1, k, device="cuda", dtype=torch.bfloat16)
+        times = []
+        for i in range(60):
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+            torch.nn.functional.linear(x, w)
+            end.record()
+            end.synchronize()
+            if i >= 10:
+                times.append(begin.elapsed_time(end) * 1e3)
+        us = statistics.median(times)
+        rows.append({"n": n, "k": k, "us": us, "gb_s": 2 * n * k / us / 1e3})
+    return rows
+
+
+def render(results: dict) -> str:
+    lines = [f"glm-nb GPU decode profile · {results['device']} · {results['layers']} layers at the real width"]
+    for label, r in results["variants"].items():
+        if "error" in r:
+            lines.append(f"\n## {label}: {r['error']}")
+            continue
+        lines.append(f"\n## {label} (converted in {r['convert_s']:.0f} s, weights read per step "
+                     f"{r['weights_read'] / 1e9:.2f} GB)")  # fmt: skip
+        for mode in ("graphs off", "graphs on"):
+            m = r[mode]
+            busy = f", GPU busy {m['busy_us']:.0f} µs" if "busy_us" in m else ""
+            lines.append(f"{mode}: wall {m['wall_us']:.0f} µs/step ({1e6 / m['wall_us']:.1f} tok/s){busy}")
+        for mode in ("graphs on", "graphs off"):  # the first that recorded kernels (CUPTI may miss graph nodes)
+            kernels = r[mode].get("kernels", [])
+            if kernels:
+                lines.append(f"kernels per step, {mode} (top 30 of {len(kernels)}):")
+                lines.append(f"{'µs':>8} {'calls':>6} {'µs/call':>8}  kernel")
+                for k in kernels[:30]:
+                    lines.append(f"{k['us']:8.1f} {k['calls']:6.1f} {k['us_per_call']:8.2f}  {k['kernel'][:150]}")
+                break
+    if results.get("gemv"):
+        lines.append("\ntorch bf16 GEMV (cuBLAS), x [1, K] · W[N, K]^T:")
+        for g in results["gemv"]:
+            lines.append(f"  N {g['n']:6d} K {g['k']:6d}: {g['us']:7.1f} µs, {g['gb_s']:6.0f} GB/s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--out", default=os.environ.get("OUT") or "/tmp/glm-nb-gpu-profile-out")
+    parser.add_argument("--work", default="/tmp/glm-nb-gpu-profile")
+    args = parser.parse_args(argv)
+    import onnxruntime as ort
+
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers() and not args.small
+    if cuda:
+        import torch
+
+        torch.cuda.init()  # before ONNX Runtime touches the device, so CUPTI sees its kernels
+    work, out = Path(args.work), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.small:
+        shape = dict(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=32, intermediate=96, vocab=512)
+        variants = SMALL_VARIANTS
+    else:
+        shape = dict(hidden=4096, layers=args.layers, heads=32, kv_heads=2, head_dim=128, intermediate=13696,
+                     vocab=151552)  # fmt: skip
+        variants = VARIANTS
+    max_length = 1024
+    tasks.write_checkpoint({"folder": str(work / "checkpoint"), "shape": shape | {"max_position": max_length}})
+    results = {"device": "CPU", "layers": shape["layers"], "variants": {}}
+    jobs = {label: (str(work / "checkpoint"), str(work / re.sub(r"\W+", "-", label)), options, max_length)
+            for label, options in variants.items()}  # fmt: skip
+    with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+        futures = {label: pool.submit(_convert, job) for label, job in jobs.items()}
+        seconds = {label: f.result() for label, f in futures.items()}
+    for label, job in jobs.items():
+        folder = Path(job[1])
+        try:
+            sizes = tasks._initializer_bytes(folder)
+            read = sum(n for name, n in sizes.items() if not name.startswith(("model.embed_tokens", "rotary.")))
+            results["variants"][label] = {"convert_s": seconds[label], "weights_read": read}
+            results["variants"][label] |= measure(folder, args.steps, cuda)
+        except Exception as e:  # one variant failing must not hide the others
+            results["variants"][label] = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
+        print(f"{label}: done", flush=True)
+    if cuda:
+        import torch
+
+        results["device"] = torch.cuda.get_device_name()
+        h, i, v = shape["hidden"], shape["intermediate"], shape["vocab"]
+        results["gemv"] = gemv_reference(h, [(4608, h), (h, h), (2 * i, h), (h, i), (v, h)])
+    text = render(results)
+    print(text)
+    (out / "gpu_profile.txt").write_text(text + "\n")
+    (out / "gpu_profile.json").write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
