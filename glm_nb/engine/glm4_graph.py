@@ -6,7 +6,7 @@ One layer (FORMAT.md, "One decoder layer"), x the residual stream [B, S, H]:
     a, present_k, present_v = GroupQueryAttention(qkv, past_k, past_v, seqlens_k, total_len, cos, sin)
                                                  interleaved partial rotary inside the kernel, or
                                                  com.microsoft.RotaryEmbedding first when rot/2 % 8 != 0
-    a = post_self_attn_layernorm(a @ Wo)         SimplifiedLayerNormalization
+    a = post_self_attn_layernorm(a @ Wo)         SimplifiedLayerNormalization (fp16 / bf16: Skip norm, zero skip)
     h = post_attention_layernorm(x + a)          SkipSimplifiedLayerNormalization
     m = post_mlp_layernorm(down(silu(gate) * up))   gate, up = split(h @ Wgate_up)
 The final `model.norm` is one more Skip norm; `lm_head` runs only on the rows picked by `logits_index` [B, K]
@@ -60,6 +60,7 @@ class _Glm4GraphBuilder:
     def __init__(self, ckpt: Checkpoint, writer: GraphWriter, options: GraphOptions):
         self.ckpt, self.spec, self.w, self.opt = ckpt, ckpt.spec, writer, options
         self.dtype = ONNX_DTYPES[options.compute]
+        self.zeros: str | None = None  # set in build() for fp16 / bf16 graphs
 
     # -- weights ------------------------------------------------------------------------------------------------
     def _cast(self, array: np.ndarray) -> np.ndarray:
@@ -118,7 +119,15 @@ class _Glm4GraphBuilder:
         return self.w.node("MatMul", [x, w_t], name=name)[0]
 
     def _norm(self, x: str, weight_name: str, name: str) -> str:
+        """RMSNorm without a residual. In fp16 / bf16 graphs (CUDA) it runs as the Skip norm with a zero skip: on an
+        H200 ONNX Runtime's SimplifiedLayerNormalization kernel took 7.3 µs for one 4096-wide row, its
+        SkipSimplifiedLayerNormalization 2.2 µs, and GLM-4 has two such norms per layer (benchmarks/gpu_profile.py)."""
         gamma = self._float(weight_name, self.ckpt.tensor(weight_name))
+        if self.zeros is not None:
+            return self.w.node(
+                "SkipSimplifiedLayerNormalization", [x, self.zeros, gamma], name=name, domain=MS,
+                epsilon=self.spec.rms_norm_eps,
+            )[0]  # fmt: skip
         return self.w.node(
             "SimplifiedLayerNormalization", [x, gamma], name=name, axis=-1,
             epsilon=self.spec.rms_norm_eps, stash_type=1,
@@ -147,6 +156,8 @@ class _Glm4GraphBuilder:
 
         embed = self._float_streamed("model.embed_tokens.weight", self.ckpt.lazy("model.embed_tokens.weight"), False)
         x = w.node("Gather", [embed, "input_ids"], name="embed_tokens")[0]  # [B, S, H]
+        # The zero skip of the plain norms (see _norm): one [B, S, H] tensor a step, shared by every layer.
+        self.zeros = w.node("Sub", [x, x], name="zeros")[0] if self.opt.compute != "fp32" else None
         progress(1)
         h = self._norm(x, "model.layers.0.input_layernorm.weight", "layers.0.input_layernorm")
         for i in range(s.num_layers):

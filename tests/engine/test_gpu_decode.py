@@ -268,6 +268,23 @@ def test_gpu_precisions_emit_valid_typed_graphs(tiny, tmp_path, precision, kwarg
         assert "NOT_IMPLEMENTED" in str(e), str(e)[:300]
 
 
+def test_half_graphs_run_every_norm_as_the_fast_skip_norm(tiny, tmp_path):
+    """fp16 / bf16 graphs (CUDA) run the plain RMSNorms as SkipSimplifiedLayerNormalization with one shared zero
+    skip (3x faster on the GPU); fp32 graphs (CPU) keep SimplifiedLayerNormalization."""
+    layers = tiny.engine.metadata.num_layers
+    for precision, kwargs in (("fp16", {}), ("bf16", {}), ("int4", {"int4_compute": "bf16"}), ("fp32", {})):
+        out = glm_nb.convert(tiny.src, tmp_path / precision, precision=precision, progress=False, **kwargs)
+        ops = [n.op_type for n in onnx.load(str(out / "model.onnx"), load_external_data=False).graph.node]
+        if precision == "fp32":
+            assert (ops.count("SimplifiedLayerNormalization"), ops.count("SkipSimplifiedLayerNormalization")) == (
+                2 * layers + 1, 2 * layers)
+            assert "Sub" not in ops
+        else:
+            assert "SimplifiedLayerNormalization" not in ops
+            assert ops.count("SkipSimplifiedLayerNormalization") == 4 * layers + 1
+            assert ops.count("Sub") == 1
+
+
 def test_fp16_graph_runs_on_the_cpu_close_to_fp32(tiny, tmp_path):
     out = glm_nb.convert(tiny.src, tmp_path / "fp16", precision="fp16", progress=False)
     ours = Generator(cpu_engine(out), max_length=64).score(PROMPT)
