@@ -65,10 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--repetition-penalty", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    g.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
+    g.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="when MODEL is a checkpoint folder (default: bf16 on CUDA, fp32 on the CPU)")  # fmt: skip
     g.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
     g.add_argument("--threads", type=int, default=None)
-    g.add_argument("--cuda-graph", action="store_true", help="capture decode steps as CUDA graphs (CUDA only)")
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="capture decode steps as CUDA graphs (default: on for fp16/bf16 models on CUDA)")  # fmt: skip
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~1.3M parameters, not GLM-4)")
     n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
@@ -89,7 +91,8 @@ def _add_serve_parser(sub) -> None:
     s.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
     s.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
     s.add_argument("--threads", type=int, default=None)
-    s.add_argument("--cuda-graph", action="store_true", help="capture decode steps as CUDA graphs (CUDA only)")
+    s.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="capture decode steps as CUDA graphs (default: on for fp16/bf16 models on CUDA)")  # fmt: skip
     s.add_argument("--quiet", action="store_true", help="no per-request log lines")
 
 

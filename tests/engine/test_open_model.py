@@ -1,0 +1,54 @@
+"""open_model: which conversion a checkpoint gets for the device it will run on, and when CUDA graphs are used."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.engine import loading
+from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
+from glm_nb.errors import ModelLoadError
+
+
+def test_the_cpu_gets_fp32_and_int4_with_fp32_activations():
+    assert conversion_for(False) == ConversionChoice("fp32")
+    assert conversion_for(False, "int4") == ConversionChoice("int4", "fp32", 0)
+
+
+def test_a_gpu_gets_bf16_int4_on_fp16_and_a_device_top_k():
+    assert conversion_for(True) == ConversionChoice("bf16", "fp32", 64)
+    assert conversion_for(True, "int4") == ConversionChoice("int4", "fp16", 64)
+    assert conversion_for(True, "fp16").precision == "fp16"
+
+
+def test_each_choice_has_its_own_cache_entry(tiny):
+    keys = {conversion_for(cuda, p).key for cuda in (False, True) for p in (None, "int4", "fp16")}
+    assert len(keys) == 6
+    assert conversion_for(False).key == "fp32"  # the CPU keys of earlier versions: their caches stay valid
+    assert conversion_for(False, "int4").key == "int4"
+    assert len({converted_path(tiny.src, key, None) for key in keys}) == 6
+
+
+def test_open_model_on_the_cpu_converts_fp32_without_graphs(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+    engine = open_model(tiny.src, device="cpu", progress=False)
+    assert engine.metadata.precision == "fp32" and not engine.cuda_graph
+    assert engine.folder == converted_path(tiny.src, "fp32", None)
+    again = open_model(engine.folder, progress=False)  # a converted folder loads as it is
+    assert again.folder == engine.folder and not again.cuda_graph
+
+
+def test_auto_without_a_working_cuda_provider_stays_on_the_cpu(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+    monkeypatch.setattr(loading, "_CUDA_USABLE", None)
+    monkeypatch.setattr(loading, "_probe_cuda", lambda: False)  # the GPU build on a machine without a GPU
+    listed = loading.ort.get_available_providers
+    monkeypatch.setattr(loading.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *listed()])
+    assert not loading.cuda_usable()
+    monkeypatch.setattr(loading.ort, "get_available_providers", listed)
+    engine = open_model(tiny.src, progress=False)
+    assert engine.metadata.precision == "fp32" and engine.provider == "CPUExecutionProvider"
+
+
+def test_an_unknown_device_is_refused(tiny):
+    with pytest.raises(ModelLoadError, match="Unknown device"):
+        open_model(tiny.src, device="tpu")
