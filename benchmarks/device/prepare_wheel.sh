@@ -66,8 +66,9 @@ echo "Device calls, back to back (see benchmarks/device/README.md):"
 last=$(ls "$CHUNKS"/ort.part-* | tail -n 1)
 for part in "$CHUNKS"/ort.part-*; do
   if [ "$part" = "$last" ]; then
-    echo "  run(command='bash benchmarks/device/receive_chunk.sh && bash benchmarks/device/run_suite.sh'," \
-         "carry=['$part', '$CHUNKS/manifest.txt'], timeout_s=580)"
+    echo "  run(command='bash benchmarks/device/receive_chunk.sh && bash benchmarks/device/cuda_tests.sh'," \
+         "carry=['$part', '$CHUNKS/manifest.txt'], timeout_s=200)"
+    echo "  run(command='CUDA_TESTS=0 SUITE_SECONDS=300 bash benchmarks/device/run_suite.sh', timeout_s=400)"
   else
     echo "  run(command='bash benchmarks/device/receive_chunk.sh', carry=['$part', '$CHUNKS/manifest.txt'], timeout_s=120)"
   fi

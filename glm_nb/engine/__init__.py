@@ -4,7 +4,7 @@ stateful token loop (Generator). Knows nothing of chat or notebooks."""
 from .conversion import PRECISIONS, convert
 from .engine import Engine
 from .generator import Generator, GeneratorStats
-from .loading import open_model
+from .loading import conversion_for, open_model
 from .metadata import ModelMetadata
 from .sampling import SamplingParams, sample
 from .tokenizer import IncrementalDetokenizer, Tokenizer
@@ -15,6 +15,7 @@ __all__ = [
     "Engine",
     "Generator",
     "open_model",
+    "conversion_for",
     "GeneratorStats",
     "ModelMetadata",
     "SamplingParams",

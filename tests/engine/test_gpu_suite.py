@@ -58,3 +58,25 @@ def test_suite_refuses_an_unknown_precision(tmp_path):
         timeout=60,
     )
     assert done.returncode != 0 and "unknown precision" in done.stderr
+
+
+@pytest.mark.slow
+def test_small_profile_measures_every_variant_on_the_cpu(tmp_path):
+    """benchmarks/gpu_profile.py --small: conversions shared between variants, decode timed with graphs on and off,
+    the report written (the kernel tables need CUPTI, so only the GPU fills them)."""
+    out = tmp_path / "out"
+    script = SUITE.with_name("gpu_profile.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "--small", "--steps", "4", "--out", str(out), "--work", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((out / "gpu_profile.json").read_text())
+    assert set(results["variants"]) == {"fp32", "int4 b32"}
+    for variant in results["variants"].values():
+        assert "error" not in variant, variant.get("error")
+        assert variant["weights_read"] > 0
+        assert variant["graphs on"]["wall_us"] > 0 and variant["graphs off"]["wall_us"] > 0
+    assert "## int4 b32" in (out / "gpu_profile.txt").read_text()
