@@ -105,6 +105,8 @@ def render_table(results: dict) -> str:
         v = hf["value"]
         bytes_ = _Bytes(s, hf_bytes["weights_read"], hf_bytes["per_layer"], hf_bytes["dtype"]) if hf_bytes else None
         rows.append(_row(hf_label, v["decode"], bytes_, results, {"ttft_ms": v["ttft_ms"], "peak": hf["peak_bytes"]}))
+        if v.get("forward"):  # the model's forward in a loop: transformers without generate()'s own overhead
+            rows.append(_row("transformers forward loop (sdpa)", v["forward"], bytes_, results, {}))
     elif hf:
         rows.append([hf_label + note(f"transformers: {hf['error']}")] + ["-"] * (len(header) - 1))
 

@@ -6,7 +6,8 @@ Progress goes to stderr; the last line on stdout is `RESULT {json}`. Tasks:
     checkpoint    write a random bf16 GLM-4 checkpoint straight to safetensors (no torch init of 9B parameters)
     convert       glm_nb.convert it, and count the bytes a decode step reads
     bandwidth     device-to-device copy bandwidth through torch (bytes read + bytes written, per second)
-    transformers  transformers' Glm4ForCausalLM `generate` (sdpa; bf16 on a GPU): TTFT and decode tok/s
+    transformers  transformers' Glm4ForCausalLM `generate` (sdpa; bf16 on a GPU): TTFT and decode tok/s, and the
+                  same model's forward in a plain loop (what generate() itself costs shows as the difference)
     engine        glm-nb on ONNX Runtime: TTFT, decode tok/s with CUDA graphs on / off and top-k / whole-row readback
 
 A child per measurement means a crash, a hang or an out-of-memory costs one row, not the suite, and every
@@ -211,15 +212,32 @@ def transformers_decode(a: dict) -> dict:
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
+    @torch.no_grad()
+    def forward_loop(prompt_len: int, new: int) -> float:
+        """tok/s of the model's own forward, token by token with its cache and a greedy argmax: no generate()."""
+        ids = torch.tensor(rng.integers(2, a["vocab"] - 1, prompt_len)[None], device=model.device)
+        out = model(ids, use_cache=True)
+        past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        if cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(new):
+            out = model(token, past_key_values=past, use_cache=True)
+            past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        if cuda:
+            torch.cuda.synchronize()
+        return new / (time.perf_counter() - t)
+
     timed(32, 4)  # warm-up: kernels, allocator
     ttft = statistics.median(timed(a["ttft_prompt"], 1) for _ in range(3))
-    decode, n = {}, a["decode_tokens"]
+    decode, forward, n = {}, {}, a["decode_tokens"]
     for ctx in a["contexts"]:
         log(f"transformers: decode at {ctx}")
         one, many = timed(ctx, 1), timed(ctx, 1 + n)
         decode[str(ctx)] = n / max(many - one, 1e-9)
-    return {"ttft_ms": 1e3 * ttft, "decode": decode, "load_s": load_s, "transformers": transformers.__version__,
-            "dtype": "bf16" if cuda else "fp32"}  # fmt: skip
+        forward[str(ctx)] = forward_loop(ctx, n)
+    return {"ttft_ms": 1e3 * ttft, "decode": decode, "forward": forward, "load_s": load_s,
+            "transformers": transformers.__version__, "dtype": "bf16" if cuda else "fp32"}  # fmt: skip
 
 
 # -- glm-nb on ONNX Runtime ---------------------------------------------------------------------------------------

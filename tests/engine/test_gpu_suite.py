@@ -37,6 +37,7 @@ def test_small_suite_runs_every_row_on_the_cpu(tmp_path):
     results = json.loads((out / "gpu_suite.json").read_text())
     assert results["transformers"]["ok"], results["transformers"]["error"]
     assert set(results["transformers"]["value"]["decode"]) == {"16", "64", "128"}
+    assert set(results["transformers"]["value"]["forward"]) == {"16", "64", "128"}
     for label in ("fp32", "int4 (fp32 compute)"):
         engine = results["variants"][label]["engine"]
         assert engine["ok"], engine["error"]
@@ -46,6 +47,7 @@ def test_small_suite_runs_every_row_on_the_cpu(tmp_path):
         assert engine["value"]["ttft_ms"] > 0
     table = (out / "gpu_suite.txt").read_text()
     assert "fp32 · graphs off · top-k readback" in table and "transformers generate (sdpa)" in table
+    assert "transformers forward loop (sdpa)" in table
     assert (out / "gpu_suite.log").stat().st_size > 0
     assert not (tmp_path / "work" / "model-fp32-fp32").exists()  # measured models are deleted
 
