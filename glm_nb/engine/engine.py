@@ -121,8 +121,9 @@ def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool)
         options.inter_op_num_threads = 1
     providers: list = [CPU]
     if cuda:
-        # Weights go straight to cudaMalloc and the arena grows by what is asked, not to the next power of two:
-        # otherwise a 17 GB model can hold ~30 GB of device memory.
+        # Weights go straight to cudaMalloc, outside the arena, and the arena grows by what is asked rather than to
+        # the next power of two, so the memory a model holds is close to what it needs (14.3 GiB for the 10.6 GB
+        # 20-layer bf16 suite model with an 8k KV cache, on the H200).
         options.add_session_config_entry("session.use_device_allocator_for_initializers", "1")
         cuda_options = {"enable_cuda_graph": "1" if cuda_graph else "0", "arena_extend_strategy": "kSameAsRequested"}
         providers = [(CUDA, cuda_options), CPU]
