@@ -67,3 +67,18 @@ def test_digits_of_replies_weigh_double():
     assert (True, REPLY_WEIGHT * DIGIT_WEIGHT) in seen and (True, PROMPT_WEIGHT) in seen
     assert (False, REPLY_WEIGHT) in seen and (True, REPLY_WEIGHT) not in seen
     assert (False, REPLY_WEIGHT * DIGIT_WEIGHT) not in seen
+
+
+def test_batch_size_and_device_are_chosen_and_recorded(tmp_path):
+    record = train(tmp_path, steps=2, quick=True, seed=0, batch_tokens=700, log=lambda message: None)
+    assert record["size"]["batch_tokens"] == 700 and record["device"] == "cpu"
+    assert record["tokens"] <= 2 * 700
+    assert json.loads((tmp_path / "nano_train.json").read_text())["size"]["batch_tokens"] == 700
+
+
+def test_cuda_without_a_gpu_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="no GPU"):
+        train(tmp_path, steps=1, quick=True, device="cuda", log=lambda message: None)
+    with pytest.raises(ValueError, match="cpu or cuda"):
+        train(tmp_path, steps=1, quick=True, device="tpu", log=lambda message: None)
