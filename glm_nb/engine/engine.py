@@ -19,7 +19,7 @@ from .graph_plan import GraphIds
 from .metadata import ModelMetadata
 from .tokenizer import Tokenizer, load_chat_template
 
-__all__ = ["Engine", "DEVICES"]
+__all__ = ["Engine", "DEVICES", "cuda_usable"]
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cuda", "cpu")
@@ -74,7 +74,7 @@ class Engine:
         model_path = folder / "model.onnx"
         if not model_path.exists():
             raise ModelLoadError(f"{folder} has no model.onnx; convert the checkpoint again.")
-        want_cuda = device == "cuda" or (device == "auto" and CUDA in ort.get_available_providers())
+        want_cuda = device == "cuda" or (device == "auto" and cuda_usable())
         if device == "cuda" and CUDA not in ort.get_available_providers():
             raise ModelLoadError(
                 "device='cuda' but this onnxruntime has no CUDA provider "
@@ -110,6 +110,32 @@ class Engine:
     def describe(self) -> str:
         m = self.metadata
         return f"{m.name} · {m.precision} · {self.provider.replace('ExecutionProvider', '')} · context {m.max_length}"
+
+
+def cuda_usable() -> bool:
+    """Whether ONNX Runtime really starts its CUDA provider here (the GPU build lists it even without a GPU)."""
+    global _CUDA_USABLE
+    if _CUDA_USABLE is None:
+        _CUDA_USABLE = CUDA in ort.get_available_providers() and _probe_cuda()
+    return _CUDA_USABLE
+
+
+_CUDA_USABLE: bool | None = None
+
+
+def _probe_cuda() -> bool:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=[CUDA, CPU])
+    except Exception:  # a broken CUDA install: the CPU will do
+        return False
+    return session.get_providers()[0] == CUDA
 
 
 def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool) -> ort.InferenceSession:

@@ -11,14 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnxruntime as ort
-
 from ..errors import ModelLoadError
 from .conversion import convert
-from .engine import CUDA, DEVICES, Engine
+from .engine import DEVICES, Engine, cuda_usable
 from .metadata import METADATA_FILE, ModelMetadata
 
-__all__ = ["cache_dir", "converted_path", "open_model", "conversion_for", "cuda_usable", "ConversionChoice"]
+__all__ = ["cache_dir", "converted_path", "open_model", "conversion_for", "ConversionChoice"]
 
 
 def cache_dir() -> Path:
@@ -59,32 +57,6 @@ def conversion_for(cuda: bool, precision: str | None = None) -> ConversionChoice
         return ConversionChoice(precision or "fp32")
     precision = precision or "bf16"
     return ConversionChoice(precision, "fp16" if precision == "int4" else "fp32", top_k_output=64)
-
-
-def cuda_usable() -> bool:
-    """Whether ONNX Runtime really starts its CUDA provider here (the GPU build lists it even without a GPU)."""
-    global _CUDA_USABLE
-    if _CUDA_USABLE is None:
-        _CUDA_USABLE = CUDA in ort.get_available_providers() and _probe_cuda()
-    return _CUDA_USABLE
-
-
-_CUDA_USABLE: bool | None = None
-
-
-def _probe_cuda() -> bool:
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=[CUDA, "CPUExecutionProvider"])
-    except Exception:  # a broken CUDA install: the CPU will do
-        return False
-    return session.get_providers()[0] == CUDA
 
 
 def open_model(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from glm_nb.engine import loading
+from glm_nb.engine import engine as engine_module
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
 from glm_nb.errors import ModelLoadError
 
@@ -38,15 +40,19 @@ def test_open_model_on_the_cpu_converts_fp32_without_graphs(tiny, tmp_path, monk
 
 
 def test_auto_without_a_working_cuda_provider_stays_on_the_cpu(tiny, tmp_path, monkeypatch):
+    """The GPU wheel lists CUDA even on a machine without a GPU: auto must not convert for CUDA there, nor ask
+    onnxruntime for the CUDA provider (open_model and Engine.load decide from the same probe)."""
     monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
-    monkeypatch.setattr(loading, "_CUDA_USABLE", None)
-    monkeypatch.setattr(loading, "_probe_cuda", lambda: False)  # the GPU build on a machine without a GPU
-    listed = loading.ort.get_available_providers
-    monkeypatch.setattr(loading.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *listed()])
-    assert not loading.cuda_usable()
-    monkeypatch.setattr(loading.ort, "get_available_providers", listed)
-    engine = open_model(tiny.src, progress=False)
+    monkeypatch.setattr(engine_module, "_CUDA_USABLE", None)
+    probes = []
+    monkeypatch.setattr(engine_module, "_probe_cuda", lambda: probes.append(1) or False)
+    listed = engine_module.ort.get_available_providers
+    monkeypatch.setattr(engine_module.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *listed()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # onnxruntime warns when asked for a provider it lacks
+        engine = open_model(tiny.src, progress=False)
     assert engine.metadata.precision == "fp32" and engine.provider == "CPUExecutionProvider"
+    assert not engine.cuda_graph and probes == [1]  # probed once, then remembered
 
 
 def test_an_unknown_device_is_refused(tiny):
