@@ -114,7 +114,7 @@ def measure(folder: Path, steps: int, cuda: bool, env: dict[str, str]) -> dict:
     return out
 
 
-def gemv_reference(hidden: int, shapes: list[tuple[int, int]]) -> list[dict]:
+def gemv_reference(shapes: list[tuple[int, int]]) -> list[dict]:
     """bf16 y = x W^T for x [1, K] through torch (cuBLAS): µs and GB/s of weight read, median of 50."""
     import torch
 
@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
 
         results["device"] = torch.cuda.get_device_name()
         h, i, v = shape["hidden"], shape["intermediate"], shape["vocab"]
-        results["gemv"] = gemv_reference(h, [(4608, h), (h, h), (2 * i, h), (h, i), (v, h)])
+        qkv = (shape["heads"] + 2 * shape["kv_heads"]) * shape["head_dim"]
+        results["gemv"] = gemv_reference([(qkv, h), (h, h), (2 * i, h), (h, i), (v, h)])
     text = render(results)
     print(text)
     (out / "gpu_profile.txt").write_text(text + "\n")
