@@ -376,6 +376,17 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         把{text}放进JSON。
         用JSON表示{text}。
     """),
+    "each_en": _lines("""
+        Put each in its own JSON object: {items}
+        One JSON object per item: {items}
+        Make a JSON object for each of {items}.
+        Write {items} as separate JSON objects.
+    """),
+    "each_zh": _lines("""
+        把每一项分别放进JSON：{items}
+        给{items}各写一个JSON。
+        分别用JSON表示{items}。
+    """),
 }
 
 # Optional words around a prompt; they are not phrasings, so every split uses all of them.

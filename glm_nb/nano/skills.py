@@ -215,6 +215,33 @@ def _html(p: Picker) -> Sample:
     return Sample("html", lang, messages, expect={"kind": kind, "colour": colour, "text": text})
 
 
+def _digit_count(n: int) -> str:
+    return "1 digit" if n == 1 else f"{n} digits"
+
+
+def _compare_thought(a: int, b: int, lang: str) -> tuple[str, str]:
+    """The thought and answer of a comparison, worked the way a tiny model can follow: digit counts first, and
+    when they are equal, digit pairs from the left up to the first that differs (each step is a copy or a
+    one-digit comparison, and the verdict is read off the last step)."""
+    big, small = max(a, b), min(a, b)
+    da, db = str(a), str(b)
+    if lang == "zh":
+        if len(da) != len(db):
+            steps = f"{a}是{len(da)}位数，{b}是{len(db)}位数。"
+        else:
+            k = next(i for i in range(len(da)) if da[i] != db[i])
+            pairs = [f"{x}={y}" for x, y in zip(da[:k], db[:k])] + [f"{da[k]}{'>' if da[k] > db[k] else '<'}{db[k]}"]
+            steps = f"都是{len(da)}位数。逐位比较：{'，'.join(pairs)}。"
+        return f"比较{a}和{b}。{steps}{big}比{small}大。", f"{big}更大。"
+    if len(da) != len(db):
+        steps = f"{a} has {_digit_count(len(da))}, {b} has {_digit_count(len(db))}. "
+    else:
+        k = next(i for i in range(len(da)) if da[i] != db[i])
+        pairs = [f"{x}={y}" for x, y in zip(da[:k], db[:k])] + [f"{da[k]}{'>' if da[k] > db[k] else '<'}{db[k]}"]
+        steps = f"Both have {_digit_count(len(da))}. Digit by digit: {', '.join(pairs)}. "
+    return f"I compare {a} and {b}. {steps}{big} is larger than {small}.", f"{big} is larger."
+
+
 def _z1(p: Picker) -> Sample:
     lang = _lang(p)
     if p.rng.random() < 0.35:
@@ -229,12 +256,8 @@ def _z1(p: Picker) -> Sample:
         a, b = p.digits(), p.digits()
         if a == b:
             raise Retry
-        big, small = max(a, b), min(a, b)
         question = _user(p, lang, p.phrase(f"compare_{lang}", PHRASINGS[f"compare_{lang}"]), a=a, b=b)["content"]
-        if lang == "zh":
-            thought, answer = f"比较{a}和{b}。{big}比{small}大。", f"{big}更大。"
-        else:
-            thought, answer = f"I compare {a} and {b}. {big} is larger than {small}.", f"{big} is larger."
+        thought, answer = _compare_thought(a, b, lang)
         expect = {"answer": answer}
     messages = ({"role": "user", "content": question},
                 {"role": "assistant", "content": f"<think>{thought}</think>\n{answer}", "gen": True})  # fmt: skip
@@ -260,7 +283,7 @@ def _research(p: Picker) -> Sample:
     zh = lang == "zh"
     steps = (
         (f"我需要搜索{topic}。" if zh else f"I should search for {topic}.", "search", {"query": topic}),
-        (f"第{hit}条结果讲的是{topic}。" if zh else f"Result {hit} is about {topic}.", "click", {"link_id": hit}),
+        (f"{topic}在第{hit}条结果里。" if zh else f"{topic} is in result {hit}.", "click", {"link_id": hit}),
         ("信息已经足够了。" if zh else "I have what I need.", "finish", {}),
     )
     calls = [{"role": "assistant", "gen": True, "stop": "<|observation|>",
