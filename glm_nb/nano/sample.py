@@ -1,8 +1,7 @@
 """One corpus example (`Sample`) and the seeded chooser (`Picker`) that keeps the evaluation sets held out.
 
 Splits:
-- `train`: training phrasings and values (a quarter of its names, cities, topics, labels and titles invented:
-  `vocab.made_up`), and not one of the combinations reserved for evaluation;
+- `train`: training phrasings and values, and not one of the combinations reserved for evaluation;
 - `combos`: training phrasings and values, in combinations that training never draws (a stable hash of the
   skill, phrasing and values picks one in ten for evaluation);
 - `phrasings`: the held-out phrasings (every fifth of each list), training values;
@@ -17,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .phrasings import FILLERS
-from .vocab import MADE_UP_KINDS, TRAIN, UNSEEN, made_up, number_is_unseen
+from .vocab import TRAIN, UNSEEN, number_is_unseen
 
-__all__ = ["SPLITS", "INVENTED_SHARE", "Sample", "Picker", "Retry"]
+__all__ = ["SPLITS", "Sample", "Picker", "Retry"]
 
 SPLITS = ("train", "combos", "phrasings", "unseen")
 _HELD_OUT_EVERY = 5
 _COMBO_BUCKETS = 10
-INVENTED_SHARE = 0.25  # of training's names, cities, topics, labels and titles (see vocab.made_up)
 _DEMO_NUMBERS = frozenset({10, 17, 19, 23, 40, 42})  # in the notebooks' demo prompts: always training values
 
 
@@ -65,31 +63,16 @@ class Picker:
         return options[idx]
 
     def value(self, kind: str) -> str:
-        if self._invents(kind):
-            choice = made_up(kind, self.rng)
-        else:
-            choice = self.rng.choice(UNSEEN[kind] if self.split == "unseen" else TRAIN[kind])
+        pool = UNSEEN[kind] if self.split == "unseen" else TRAIN[kind]
+        choice = self.rng.choice(pool)
         self._key.append(choice)
         return choice
 
     def values(self, kind: str, n: int) -> list[str]:
-        """`n` different values of `kind`."""
-        if self.split != "train" or kind not in MADE_UP_KINDS:
-            chosen = self.rng.sample(UNSEEN[kind] if self.split == "unseen" else TRAIN[kind], n)
-            self._key.extend(chosen)
-            return chosen
-        chosen = []
-        while len(chosen) < n:
-            value = self.value(kind)
-            if value in chosen:
-                self._key.pop()
-            else:
-                chosen.append(value)
+        pool = UNSEEN[kind] if self.split == "unseen" else TRAIN[kind]
+        chosen = self.rng.sample(pool, n)
+        self._key.extend(chosen)
         return chosen
-
-    def _invents(self, kind: str) -> bool:
-        """Training draws an invented value (vocab.made_up) for a share of the values that may be invented."""
-        return self.split == "train" and kind in MADE_UP_KINDS and self.rng.random() < INVENTED_SHARE
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

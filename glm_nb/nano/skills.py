@@ -220,26 +220,29 @@ def _digit_count(n: int) -> str:
 
 
 def _compare_thought(a: int, b: int, lang: str) -> tuple[str, str]:
-    """The thought and answer of a comparison, worked the way a tiny model can follow: digit counts first, and
-    when they are equal, digit pairs from the left up to the first that differs (each step is a copy or a
-    one-digit comparison, and the verdict is read off the last step)."""
+    """The thought and answer of a comparison, worked the way a tiny model can follow: each step compares two
+    single digits it has just written. First the digit counts ("3 digits, 2 digits: 3>2"); when they are equal
+    ("3=3"), the digits from the left up to the first that differs ("8=8, 7<9"). The verdict follows the last step.
+    (A thought that had to choose between two wordings before writing the counts picked the wrong one.)"""
     big, small = max(a, b), min(a, b)
     da, db = str(a), str(b)
-    if lang == "zh":
-        if len(da) != len(db):
-            steps = f"{a}是{len(da)}位数，{b}是{len(db)}位数。"
-        else:
-            k = next(i for i in range(len(da)) if da[i] != db[i])
-            pairs = [f"{x}={y}" for x, y in zip(da[:k], db[:k])] + [f"{da[k]}{'>' if da[k] > db[k] else '<'}{db[k]}"]
-            steps = f"都是{len(da)}位数。逐位比较：{'，'.join(pairs)}。"
-        return f"比较{a}和{b}。{steps}{big}比{small}大。", f"{big}更大。"
-    if len(da) != len(db):
-        steps = f"{a} has {_digit_count(len(da))}, {b} has {_digit_count(len(db))}. "
-    else:
+    counts = _relation(str(len(da)), str(len(db)))
+    if len(da) == len(db):
         k = next(i for i in range(len(da)) if da[i] != db[i])
-        pairs = [f"{x}={y}" for x, y in zip(da[:k], db[:k])] + [f"{da[k]}{'>' if da[k] > db[k] else '<'}{db[k]}"]
-        steps = f"Both have {_digit_count(len(da))}. Digit by digit: {', '.join(pairs)}. "
-    return f"I compare {a} and {b}. {steps}{big} is larger than {small}.", f"{big} is larger."
+        digits = [_relation(x, y) for x, y in zip(da[: k + 1], db[: k + 1])]
+    if lang == "zh":
+        thought = f"比较{a}和{b}。{a}是{len(da)}位数，{b}是{len(db)}位数：{counts}。"
+        if len(da) == len(db):
+            thought += f"逐位比较：{'，'.join(digits)}。"
+        return thought + f"{big}比{small}大。", f"{big}更大。"
+    thought = f"I compare {a} and {b}. {a} has {_digit_count(len(da))}, {b} has {_digit_count(len(db))}: {counts}. "
+    if len(da) == len(db):
+        thought += f"Digit by digit: {', '.join(digits)}. "
+    return thought + f"{big} is larger than {small}.", f"{big} is larger."
+
+
+def _relation(x: str, y: str) -> str:
+    return f"{x}{'=' if x == y else '>' if x > y else '<'}{y}"
 
 
 def _z1(p: Picker) -> Sample:

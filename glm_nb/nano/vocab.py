@@ -10,8 +10,8 @@ from __future__ import annotations
 import zlib
 
 __all__ = [
-    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "MADE_UP_KINDS", "made_up",
-    "made_up_word", "made_up_han", "number_is_unseen",
+    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "made_up_word", "made_up_han",
+    "number_is_unseen",
 ]  # fmt: skip
 
 _CITIES_EN = (
@@ -111,36 +111,19 @@ def number_is_unseen(n: float) -> bool:
     return zlib.crc32(repr(n).encode()) % 8 == 0
 
 
-# Invented values: training sometimes draws one instead of a listed name, city, topic, label or title (never a
-# colour or a weather condition, which must stay real). A listed value is often one token, which a model can
-# recall instead of copying; an invented one is several tokens that exist only in the prompt, as a never-seen
-# value is, so the model must learn to copy words the way it copies digits.
-MADE_UP_KINDS = frozenset({"city_en", "city_zh", "name_en", "name_zh", "label_en", "label_zh", "title",
-                           "topic_en", "topic_zh"})  # fmt: skip
+# Invented values for the copy task: pronounceable words and runs of the training values' Chinese characters.
 _SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
 _UNSEEN_WORDS = frozenset(w for pool in UNSEEN.values() for w in pool)
 _HAN = sorted({ch for pool in TRAIN.values() for w in pool for ch in w if "\u4e00" <= ch <= "\u9fff"})
 
 
-def made_up_word(rng, syllables: tuple[int, int] = (1, 3), capital: bool | None = None) -> str:
+def made_up_word(rng, syllables: tuple[int, int] = (1, 3)) -> str:
     """A pronounceable invented word ("bakimo", "Tegu"), never one of the held-out values."""
     word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(*syllables)))
-    if capital or (capital is None and rng.random() < 0.5):
-        word = word.capitalize()
+    word = word.capitalize() if rng.random() < 0.5 else word
     return word if word not in _UNSEEN_WORDS else "ok"
 
 
 def made_up_han(rng, n: int) -> str:
     """`n` Chinese characters drawn from those the training values use."""
     return "".join(rng.choice(_HAN) for _ in range(n))
-
-
-def made_up(kind: str, rng) -> str:
-    """An invented value of `kind` (one of MADE_UP_KINDS), shaped like the listed ones."""
-    if kind.endswith("_zh"):
-        value = made_up_han(rng, rng.randint(2, 3) if kind == "name_zh" else 2)
-    elif kind == "topic_en":
-        value = " ".join(made_up_word(rng, (2, 3), capital=False) for _ in range(rng.randint(1, 2)))
-    else:
-        value = made_up_word(rng, (2, 3), capital=True)
-    return value if value not in _UNSEEN_WORDS and value not in UNSEEN.get(kind, ()) else made_up(kind, rng)

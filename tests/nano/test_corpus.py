@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 
-from glm_nb.nano import corpus, skills, vocab
+from glm_nb.nano import corpus, skills
 from glm_nb.nano.phrasings import PHRASINGS
 from glm_nb.nano.sample import Picker
 from glm_nb.nano.skills import SKILLS, generate
@@ -75,11 +76,9 @@ def test_training_never_draws_an_unseen_city_or_a_held_out_phrasing():
     held_out = {p.split("{")[0] for lang in ("en", "zh") for i, p in enumerate(PHRASINGS[f"weather_{lang}"])
                 if i % 5 == 4 and p.split("{")[0]}  # fmt: skip
     rng = random.Random(0)
-    listed, unseen = set(TRAIN["city_en"]) | set(TRAIN["city_zh"]), set(UNSEEN["city_en"]) | set(UNSEEN["city_zh"])
-    cities = [generate("weather", Picker(rng, "train")).expect["calls"][0][1]["city"] for _ in range(400)]
-    assert not set(cities) & unseen
-    invented = [c for c in cities if c not in listed]  # vocab.made_up: copied, not recalled
-    assert 0.15 < len(invented) / len(cities) < 0.35, invented
+    for _ in range(200):
+        sample = generate("weather", Picker(rng, "train"))
+        assert sample.expect["calls"][0][1]["city"] in set(TRAIN["city_en"]) | set(TRAIN["city_zh"])
     phrasing_samples = corpus.eval_samples("weather", "phrasings", 20)
     assert any(any(h in s.messages[0]["content"] for h in held_out) for s in phrasing_samples)
 
@@ -96,24 +95,6 @@ def test_copy_share_decays():
     assert corpus.copy_share(1.0) == pytest.approx(0.05)
 
 
-def test_eval_splits_never_invent_values():
-    listed = {v for pool in (*TRAIN.values(), *UNSEEN.values()) for v in pool}
-    for split in ("combos", "phrasings", "unseen"):
-        for sample in corpus.eval_samples("weather2", split, 20):
-            assert all(args["city"] in listed for _, args in sample.expect["calls"]), sample.expect
-
-
-def test_invented_values_are_never_held_out_and_keep_their_kind():
-    rng = random.Random(0)
-    for kind in sorted(vocab.MADE_UP_KINDS):
-        values = {vocab.made_up(kind, rng) for _ in range(300)}
-        assert not values & set(UNSEEN[kind]) and len(values) > 100, kind
-        if kind.endswith("_zh"):
-            assert all(all("\u4e00" <= ch <= "\u9fff" for ch in v) for v in values), kind
-        else:
-            assert all(v.replace(" ", "").isalpha() and v.isascii() for v in values), kind
-
-
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_comparison_is_worked_digit_by_digit_to_the_right_verdict(lang):
     larger = " is larger than " if lang == "en" else "比"
@@ -125,16 +106,17 @@ def test_a_comparison_is_worked_digit_by_digit_to_the_right_verdict(lang):
             big, small = max(a, b), min(a, b)
             assert answer.startswith(str(big)) and not answer[len(str(big))].isdigit()
             assert thought.endswith(f"{big}{larger}{small}." if lang == "en" else f"{big}比{small}大。")
-            steps = thought.split("Digit by digit: " if lang == "en" else "逐位比较：")
-            if len(str(a)) != len(str(b)):
+            steps = re.findall(r"(\d)([=<>])(\d)", thought)  # every single-digit comparison, in order
+            assert steps[0] == (str(len(str(a))), steps[0][1], str(len(str(b))))  # the digit counts first
+            *equal, last = steps
+            assert all(x == y and rel == "=" for x, rel, y in equal) and last[0] != last[2]
+            assert last[1] == (">" if a > b else "<")
+            if len(str(a)) == len(str(b)):
+                digits = steps[1:]
+                assert "".join(x for x, _, _ in digits) == str(a)[: len(digits)]
+                assert "".join(y for _, _, y in digits) == str(b)[: len(digits)]
+            else:
                 assert len(steps) == 1
-                continue
-            pairs = steps[1].split(". " if lang == "en" else "。")[0].split(", " if lang == "en" else "，")
-            *equal, last = pairs
-            assert all(p[0] == p[2] and p[1] == "=" for p in equal)
-            assert last[1] == (">" if a > b else "<") and last[0] != last[2]
-            assert "".join(p[0] for p in pairs) == str(a)[: len(pairs)]
-            assert "".join(p[2] for p in pairs) == str(b)[: len(pairs)]
 
 
 def test_the_forced_think_of_z1_is_not_trained():
