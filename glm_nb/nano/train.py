@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import queue as queue_module
 import random
 import sys
 import time
@@ -34,16 +36,26 @@ from .corpus import REPLY_WEIGHT, to_segments, training_samples
 from .templates import chat_template
 from .tokenizer import SPECIAL_TOKENS, build_tokenizer, write_tokenizer_files
 
-__all__ = ["MODEL_NAME", "model_config", "train", "main"]
+__all__ = ["SIZES", "model_name", "model_config", "train", "main"]
 
-MODEL_NAME = "nano-GLM (demo, ~1.3M params, not GLM-4)"
-_FULL = dict(vocab=2048, hidden=128, layers=4, heads=4, kv_heads=2, head_dim=32, ffn=384, batch_tokens=3072)
+# Named sizes (`--size`). "1m" fits 60 minutes on 2 CPU cores; "3m" is for a GPU, where the corpus generator, not
+# the model, sets the pace, so a wider and deeper model costs no tokens.
+SIZES = {
+    "1m": dict(vocab=2048, hidden=128, layers=4, heads=4, kv_heads=2, head_dim=32, ffn=384, batch_tokens=3072),
+    "3m": dict(vocab=2048, hidden=192, layers=6, heads=6, kv_heads=2, head_dim=32, ffn=576, batch_tokens=3072),
+}
 _QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
+_FULL = SIZES["1m"]
 _MAX_LEN = 512  # longest training example, in tokens
 DIGIT_WEIGHT = 2.0  # a reply's digits weigh double: one wrong digit and a copied number is wrong
 _CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
 _CALIBRATION_STEPS_COMPILED = (100, 200)  # torch.compile recompiles for new batch shapes in the first ~100 steps
 _REPLAN_EVERY = 250  # with --minutes, revise the step count from the recent pace this often, until 60% progress
+
+
+def model_name(parameters: int) -> str:
+    """The label every checkpoint carries (config.json's `_name_or_path`), so it is never taken for GLM-4."""
+    return f"nano-GLM (demo, ~{parameters / 1e6:.1f}M params, not GLM-4)"
 
 
 def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) -> Glm4Config:
@@ -107,6 +119,50 @@ class _Batches:
         return ids, weights
 
 
+class _BatchProcess:
+    """`_Batches` in a child process that stays a few batches ahead. On a GPU the corpus generator, not the model,
+    sets the pace (a step waits ~40 ms for its batch); building the next batches while the GPU trains overlaps
+    the two. Given the same total, the batches are the ones `_Batches` gives in-process, in the same order."""
+
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, ahead: int = 8):
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds a CUDA context
+        self.total = context.Value("q", total)
+        self.queue = context.Queue(maxsize=ahead)
+        args = (tokenizer.to_str(), seed, batch_tokens, self.total, self.queue)
+        self.process = context.Process(target=_produce, args=args, daemon=True)
+        self.process.start()
+
+    def set_total(self, total: int) -> None:
+        """The copy task's share decays with progress = batch index / total: a replanned total reaches the
+        batches not yet built."""
+        self.total.value = total
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        while True:
+            try:
+                ids, weights = self.queue.get(timeout=5)
+                return torch.from_numpy(ids), torch.from_numpy(weights)
+            except queue_module.Empty:
+                if not self.process.is_alive():
+                    raise RuntimeError(f"the batch process died (exit code {self.process.exitcode}); "
+                                       "train without it (--no-batch-process) to see the error") from None  # fmt: skip
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join(timeout=10)
+
+
+def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, out) -> None:
+    torch.set_num_threads(1)
+    made = [0]
+    batches = _Batches(Tokenizer.from_str(tokenizer_json), seed, batch_tokens,
+                       progress=lambda: made[0] / total.value)  # fmt: skip
+    while True:
+        ids, weights = batches.next()
+        made[0] += 1
+        out.put((ids.numpy(), weights.numpy()))
+
+
 def _loss(model, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     logits = model(input_ids=ids).logits[:, :-1]  # [B, T-1, V]: position t predicts token t+1
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1),
@@ -135,7 +191,7 @@ def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: di
     state = {name: t.detach().cpu() for name, t in model.state_dict().items()}  # from a GPU too
     model.save_pretrained(out, safe_serialization=True, state_dict=state)
     config = json.loads((out / "config.json").read_text())
-    config["_name_or_path"] = MODEL_NAME
+    config["_name_or_path"] = record["model"]
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     write_tokenizer_files(tokenizer, out, chat_template("chat"))
     generation = {"eos_token_id": stop_ids, "pad_token_id": stop_ids[0], "do_sample": False, "max_new_tokens": 256}
@@ -145,12 +201,15 @@ def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: di
 
 def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float | None = None,
           quick: bool = False, lr: float = 2e-3, init: Path | None = None, compile: bool = False,
-          device: str = "cpu", batch_tokens: int | None = None, log=print) -> dict:  # fmt: skip
+          device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
+          batch_process: bool | None = None, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
     recipe, but not bit-identical to an uncompiled run). `device`: "cpu" (2 threads, fp32) or "cuda" (bf16
-    autocast). `batch_tokens`: tokens per batch (default: the size's, 3072)."""
+    autocast). `batch_tokens`: tokens per batch (default: the size's, 3072). `size`: a key of SIZES.
+    `batch_process`: build batches in a child process (default: on a GPU, where the corpus generator sets the
+    pace; on 2 CPU cores it would take a core from the model)."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -158,12 +217,15 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if device == "cpu":
         torch.set_num_threads(2)
     torch.manual_seed(seed)
-    size = dict(_QUICK if quick else _FULL)
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    size_name, size = size, dict(_QUICK if quick else SIZES[size])
     if init is None:
         tokenizer = build_tokenizer(size["vocab"], seed=seed, examples=600 if quick else 6000)
     else:
         tokenizer = Tokenizer.from_file(str(init / "tokenizer.json"))
-        size = json.loads((init / "nano_train.json").read_text())["size"]
+        previous = json.loads((init / "nano_train.json").read_text())
+        size_name, size = previous.get("size_name", size_name), previous["size"]
     if batch_tokens:
         size["batch_tokens"] = batch_tokens
     stop_ids = [tokenizer.token_to_id(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")]
@@ -178,11 +240,18 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     params = sum(p.numel() for p in model.parameters())
     total = steps or 10**9
     state = {"step": 0}
-    batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
+    if batch_process is None:
+        batch_process = device == "cuda"
+    if batch_process:
+        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total)
+    else:
+        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
-    record = {"model": MODEL_NAME, "seed": seed, "quick": quick, "size": size, "parameters": params, "lr": lr,
-              "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device}  # fmt: skip
+    name = model_name(params)
+    record = {"model": name, "seed": seed, "quick": quick, "size_name": size_name, "size": size,
+              "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
+              "batch_process": batch_process}  # fmt: skip
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -191,42 +260,48 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
     start, tokens, last_save, losses, mark = time.time(), 0, time.time(), [], (0, 0.0)
     step = 0
-    while step < total:
-        state["step"] = step
-        ids, weights = batches.next()
-        if device != "cpu":
-            ids, weights = ids.to(device, non_blocking=True), weights.to(device, non_blocking=True)
-        for group in optimizer.param_groups:
-            group["lr"] = _lr(step, total, lr, warmup)
-        with autocast:
-            loss = _loss(forward, ids, weights)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens += ids.numel()
-        losses.append(loss.detach())  # read back when logged: a GPU runs ahead while the next batch is built
-        step += 1
-        elapsed = time.time() - start
-        if steps is None and step == calibration[0]:
-            mark = (step, elapsed)
-        later = step > calibration[1] and (step - calibration[1]) % _REPLAN_EVERY == 0 and step < 0.6 * total
-        if steps is None and (step == calibration[1] or later):
-            pace = (elapsed - mark[1]) / (step - mark[0])  # seconds a step since the last plan
-            total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
-            if step == calibration[1]:
-                warmup = min(100 if init is None else 30, total // 10)
-            mark = (step, elapsed)
-            record.setdefault("plan", []).append([step, total])
-            log(f"pace {pace:.2f} s/step -> {total} steps in {minutes} min")
-        if step % 10 == 0 or step == total:
-            losses[-10:] = [float(x) for x in losses[-10:]]
-            log(f"step {step}/{total} loss {sum(losses[-10:]) / len(losses[-10:]):.3f} "
-                f"lr {optimizer.param_groups[0]['lr']:.2e} {tokens / elapsed:.0f} tok/s {elapsed / 60:.1f} min")  # fmt: skip
-        if time.time() - last_save > 300 and not quick:
-            record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=True)
-            save_checkpoint(model, tokenizer, out, stop_ids, record)
-            last_save = time.time()
+    try:
+        while step < total:
+            state["step"] = step
+            ids, weights = batches.next()
+            if device != "cpu":
+                ids, weights = ids.to(device, non_blocking=True), weights.to(device, non_blocking=True)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, total, lr, warmup)
+            with autocast:
+                loss = _loss(forward, ids, weights)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens += ids.numel()
+            losses.append(loss.detach())  # read back when logged: a GPU runs ahead while the next batch is built
+            step += 1
+            elapsed = time.time() - start
+            if steps is None and step == calibration[0]:
+                mark = (step, elapsed)
+            later = step > calibration[1] and (step - calibration[1]) % _REPLAN_EVERY == 0 and step < 0.6 * total
+            if steps is None and (step == calibration[1] or later):
+                pace = (elapsed - mark[1]) / (step - mark[0])  # seconds a step since the last plan
+                total = max(step + 1, step + int((minutes * 60 - elapsed) / pace))
+                if step == calibration[1]:
+                    warmup = min(100 if init is None else 30, total // 10)
+                mark = (step, elapsed)
+                if batch_process:
+                    batches.set_total(total)
+                record.setdefault("plan", []).append([step, total])
+                log(f"pace {pace:.2f} s/step -> {total} steps in {minutes} min")
+            if step % 10 == 0 or step == total:
+                losses[-10:] = [float(x) for x in losses[-10:]]
+                log(f"step {step}/{total} loss {sum(losses[-10:]) / len(losses[-10:]):.3f} "
+                    f"lr {optimizer.param_groups[0]['lr']:.2e} {tokens / elapsed:.0f} tok/s {elapsed / 60:.1f} min")  # fmt: skip
+            if time.time() - last_save > 300 and not quick:
+                record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=True)
+                save_checkpoint(model, tokenizer, out, stop_ids, record)
+                last_save = time.time()
+    finally:
+        if batch_process:
+            batches.close()
     elapsed = time.time() - start
     final_loss = sum(float(x) for x in losses[-10:]) / len(losses[-10:])
     record.update(steps=step, total_steps=total, tokens=tokens, seconds=round(elapsed), partial=False,
@@ -249,10 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (~1.6x faster on 2 cores)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda: bf16 autocast on a GPU")
     parser.add_argument("--batch-tokens", type=int, default=None, help="tokens per batch (default 3072)")
+    parser.add_argument("--size", default="1m", choices=tuple(SIZES), help="model size (default 1m; 3m for a GPU)")
+    parser.add_argument("--batch-process", action=argparse.BooleanOptionalAction, default=None,
+                        help="build batches in a child process (default: on with --device cuda)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
-          init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens,
+          init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
+          batch_process=args.batch_process,
           log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from tokenizers import Tokenizer
+from transformers import Glm4ForCausalLM
 
 from glm_nb.engine import Generator, SamplingParams, open_model
 from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path
 from glm_nb.nano.corpus import PROMPT_WEIGHT, REPLY_WEIGHT
 from glm_nb.nano.templates import chat_template, render
-from glm_nb.nano.train import DIGIT_WEIGHT, MODEL_NAME, _Batches, train
+from glm_nb.nano.train import DIGIT_WEIGHT, SIZES, _Batches, _BatchProcess, model_config, train
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,8 @@ def quick_checkpoint(tmp_path_factory):
 def test_quick_run_writes_a_labelled_checkpoint(quick_checkpoint):
     out, record = quick_checkpoint
     config = json.loads((out / "config.json").read_text())
-    assert config["_name_or_path"] == MODEL_NAME and "not GLM-4" in MODEL_NAME
+    assert config["_name_or_path"] == record["model"] and record["model"].endswith("params, not GLM-4)")
+    assert f"~{record['parameters'] / 1e6:.1f}M params" in record["model"]
     assert config["head_dim"] >= 32 and config["architectures"] == ["Glm4ForCausalLM"]
     assert record["steps"] == 3 and record["tokens"] > 0
 
@@ -82,3 +85,41 @@ def test_cuda_without_a_gpu_says_so(tmp_path, monkeypatch):
         train(tmp_path, steps=1, quick=True, device="cuda", log=lambda message: None)
     with pytest.raises(ValueError, match="cpu or cuda"):
         train(tmp_path, steps=1, quick=True, device="tpu", log=lambda message: None)
+
+
+def test_batches_built_in_a_child_process_are_the_in_process_ones():
+    """The GPU path's producer process replays `_Batches` exactly: same seed, same total, same batches in order
+    (the copy task's share follows batch index / total, so the total travels to the child)."""
+    tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
+    made = [0]
+    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 30)
+    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=30, ahead=2)
+    try:
+        for _ in range(30):
+            ids, weights = local.next()
+            made[0] += 1
+            child_ids, child_weights = child.next()
+            assert torch.equal(ids, child_ids) and torch.equal(weights, child_weights)
+        child.set_total(60)
+        assert child.total.value == 60
+    finally:
+        child.close()
+    assert not child.process.is_alive()
+
+
+def test_training_with_the_batch_process_gives_the_same_weights(quick_checkpoint, tmp_path):
+    out, _ = quick_checkpoint
+    record = train(tmp_path, steps=3, quick=True, seed=0, batch_process=True, log=lambda message: None)
+    assert record["batch_process"] is True
+    assert (tmp_path / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+
+def test_named_sizes_and_an_unknown_one(tmp_path):
+    counts = {}
+    for name, size in SIZES.items():
+        config = model_config(size, size["vocab"], 0, [0])
+        assert config.head_dim >= 32
+        counts[name] = sum(p.numel() for p in Glm4ForCausalLM(config).parameters())
+    assert 1.2e6 < counts["1m"] < 1.4e6 and 3e6 < counts["3m"] < 4.5e6
+    with pytest.raises(ValueError, match="size must be one of 1m, 3m"):
+        train(tmp_path, steps=1, size="9b", log=lambda message: None)
