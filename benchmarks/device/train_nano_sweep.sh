@@ -3,6 +3,7 @@
 # GPU mostly idle (its pace is set by the corpus generator, ~300k tokens/s on one core), so six trainings share
 # it and the machine's 16 cores. Each candidate is RECIPE:SIZE:SEED; RECIPE is "head" (the corpus of this
 # checkout) or the name of a folder under .device/ holding corpus files that replace glm_nb/nano's (carry it).
+# RECIPE:SIZE:SEED:INIT:LR continues the checkpoint in .device/INIT (carry it too) as a second phase at LR.
 #
 #   run(command='MINUTES=7.5 bash benchmarks/device/train_nano_sweep.sh head:1m:0 head:3m:0 recipe-v2:3m:0',
 #       carry=['.device/recipe-v2'], timeout_s=580)
@@ -22,8 +23,10 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || tr
 export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 pids=()
 for candidate in "$@"; do
-  IFS=: read -r recipe size seed <<<"$candidate"
-  name="$recipe-$size-s$seed"
+  IFS=: read -r recipe size seed init lr <<<"$candidate"
+  name="$recipe-$size-s$seed${init:+-from-$init}"
+  phase=(--size "$size" --lr "${lr:-2e-3}")
+  [ -n "$init" ] && phase=(--init "$repo/.device/$init" --lr "${lr:-1e-3}")
   root="$repo"
   if [ "$recipe" != head ]; then  # a package copy with that recipe's corpus files
     root="$WORK/pkg-$recipe" && mkdir -p "$root"
@@ -31,8 +34,8 @@ for candidate in "$@"; do
   fi
   cd "$root"  # python -m puts the working folder first on sys.path: run from the package copy's root
   PYTHONPATH="$root" python3 -c "import glm_nb.nano.corpus as c; print('corpus', c.__file__)" > "$WORK/logs/$name.log"
-  PYTHONPATH="$root" timeout "$(awk "BEGIN { print int($MINUTES * 60 + 75) }")" python3 -m glm_nb.nano.train --device "$DEVICE" \
-    --minutes "$MINUTES" --batch-tokens "${BATCH_TOKENS:-12288}" --size "$size" --seed "$seed" \
+  PYTHONPATH="$root" timeout "$(awk "BEGIN { print int($MINUTES * 60 + 60) }")" python3 -m glm_nb.nano.train --device "$DEVICE" \
+    --minutes "$MINUTES" --batch-tokens "${BATCH_TOKENS:-12288}" "${phase[@]}" --seed "$seed" \
     --out "$WORK/$name" >> "$WORK/logs/$name.log" 2>&1 &
   pids+=($!)
   cd "$repo"
@@ -40,8 +43,8 @@ done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 for candidate in "$@"; do
-  IFS=: read -r recipe size seed <<<"$candidate"
-  name="$recipe-$size-s$seed"
+  IFS=: read -r recipe size seed init lr <<<"$candidate"
+  name="$recipe-$size-s$seed${init:+-from-$init}"
   echo "== $name: $(grep -E '^saved|^nano-GLM|^corpus' "$WORK/logs/$name.log" | tr '\n' ' ')"
   grep -E '^step' "$WORK/logs/$name.log" | awk 'NR % 1000 == 0' | tail -n 4
   tail -n 1 "$WORK/logs/$name.log"
