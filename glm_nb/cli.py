@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="capture decode steps as CUDA graphs (default: on for fp16/bf16 models on CUDA)")  # fmt: skip
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
-    n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~1.3M parameters, not GLM-4)")
+    n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~3.4M parameters, not GLM-4)")
     n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
     _add_serve_parser(sub)
     return parser

@@ -4,7 +4,8 @@ A training example is a list of `(text, weight)` segments whose texts concatenat
 template renders, except that what the model generates is written as the model emits it (a tool call as
 `name\\n{args}`, FORMAT.md "What the model emits") and followed by the token it stops with. Weights follow the
 recipe of issue 5: 1.0 on what the model must write, 0.2 on prompt tokens, 0 on text the model never writes in
-that form (a tool call in history form, a role token inserted by the application).
+that form (a tool call in history form, a role token inserted by the application, the `<think>` that the Z1
+template writes after `<|assistant|>`: trained even at 0.2, it made a third of plain chat replies open one).
 
 A copy warm-up task ("Repeat: ...", "Put ... in JSON.") teaches copying values from the prompt early; its share
 decays over training (`copy_share`).
@@ -22,7 +23,7 @@ from .phrasings import PHRASINGS
 from .sample import SPLITS, Picker, Sample
 from .skills import SKILLS, dumps, generate
 from .templates import render
-from .vocab import TRAIN, UNSEEN
+from .vocab import TRAIN, made_up_han, made_up_word
 
 __all__ = [
     "PROMPT_WEIGHT", "REPLY_WEIGHT", "SKILL_WEIGHTS", "Stage", "to_segments", "eval_samples", "stages",
@@ -35,9 +36,6 @@ SKILL_WEIGHTS = {"chat": 1.0, "weather": 1.5, "weather2": 1.0, "convert": 1.2, "
                  "svg": 1.5, "html": 1.2, "z1": 0.8, "research": 1.0}  # fmt: skip
 _ROLE_TOKEN = {"user": "<|user|>", "assistant": "<|assistant|>", "observation": "<|observation|>"}
 _TOOL_NOTE = "在调用上述函数时，请使用 Json 格式表示调用的参数。"
-_SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
-_UNSEEN_WORDS = {w for pool in UNSEEN.values() for w in pool}
-_HAN = sorted({ch for pool in TRAIN.values() for w in pool for ch in w if "\u4e00" <= ch <= "\u9fff"})
 
 
 def _tools_block(tools) -> str:
@@ -93,7 +91,7 @@ def to_segments(sample: Sample, rng: random.Random | None = None) -> list[tuple[
                 segments.append((f"{meta}\n{content}", R))
             elif sample.z1:
                 assert content.startswith("<think>"), content
-                segments += [("\n<think>", P), (content[len("<think>") :], R)]
+                segments += [("\n<think>", 0.0), (content[len("<think>") :], R)]
             else:
                 segments.append(("\n" + content, R))
             following = turns[i + 1]["role"] if i + 1 < len(turns) else None
@@ -133,19 +131,45 @@ def _copy_item(rng: random.Random) -> str:
         pool = rng.choice(list(TRAIN.values()))
         return rng.choice(pool)
     if r < 0.7:
-        word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3)))
-        word = word.capitalize() if rng.random() < 0.5 else word
-        return word if word not in _UNSEEN_WORDS else "ok"
+        return made_up_word(rng)
     if r < 0.85:
         return str(rng.randint(0, 10 ** rng.randint(1, 5)))
     if r < 0.93:
         return "#" + "".join(rng.choice("0123456789abcdef") for _ in range(6))
-    return "".join(rng.choice(_HAN) for _ in range(rng.randint(1, 3)))
+    return made_up_han(rng, rng.randint(1, 3))
+
+
+def _joined(items: list[str], lang: str, rng: random.Random) -> str:
+    """Items as a prompt lists them: "a and b", "a, b or c", "甲和乙", "甲、乙、丙"."""
+    if lang == "zh":
+        sep = rng.choice(("、", "，"))
+        return sep.join(items[:-1]) + rng.choice(("和", "跟", sep)) + items[-1]
+    last = rng.choice((" and ", " or ", ", "))
+    return ", ".join(items[:-1]) + last + items[-1]
+
+
+def _each_sample(rng: random.Random, lang: str) -> Sample:
+    """Two to four values, one JSON object each, in order: after the first object the model must find the value
+    that follows the one it just wrote, past the words between them (what two tool calls in one turn need)."""
+    items, n = [], rng.randint(2, 4)
+    while len(items) < n:
+        item = _copy_item(rng)
+        if item not in items:
+            items.append(item)
+    key = rng.choice(("value", "city", "name", "item"))
+    prompt = rng.choice(PHRASINGS[f"each_{lang}"]).format(items=_joined(items, lang, rng))
+    answer = "\n".join(dumps({key: item}) for item in items)
+    if key != "value":
+        prompt += f" Key: {key}." if lang == "en" else f"键：{key}。"
+    messages = ({"role": "user", "content": prompt}, {"role": "assistant", "content": answer, "gen": True})
+    return Sample("copy", lang, messages, expect={"answer": answer})
 
 
 def copy_sample(rng: random.Random) -> Sample:
-    """The warm-up task: repeat a random string, or put it in JSON."""
+    """The warm-up task: repeat a random string, put it in JSON, or put each of a few values in its own JSON."""
     lang = "zh" if rng.random() < 0.25 else "en"
+    if rng.random() < 0.3:
+        return _each_sample(rng, lang)
     text = " ".join(_copy_item(rng) for _ in range(rng.randint(1, 12)))
     if rng.random() < 0.6:
         prompt, answer = rng.choice(PHRASINGS[f"repeat_{lang}"]), text

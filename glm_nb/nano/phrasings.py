@@ -345,6 +345,16 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Greetings from {name}.
         Hello, call me {name}.
         Hi! {name} speaking.
+        Hello there, I am {name}.
+        My name is {name}.
+        Hey! I'm {name}.
+        {name} here, hi!
+        Hi, my name's {name}.
+        Good evening, this is {name}.
+        Hello, it's {name}.
+        Hey there, I'm {name}.
+        This is {name}. Hi!
+        Hi, I am {name}, nice to meet you.
     """),
     "greet_zh": _lines("""
         你好，我是{name}。
@@ -352,6 +362,11 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         嗨，我是{name}。
         你好呀，我的名字是{name}。
         早上好，我是{name}。
+        大家好，我是{name}。
+        我是{name}，很高兴认识你。
+        你好，我叫{name}。
+        嗨，我叫{name}！
+        晚上好，我是{name}。
     """),
     "repeat_en": _lines("""
         Repeat: {text}
@@ -376,6 +391,17 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         把{text}放进JSON。
         用JSON表示{text}。
     """),
+    "each_en": _lines("""
+        Put each in its own JSON object: {items}
+        One JSON object per item: {items}
+        Make a JSON object for each of {items}.
+        Write {items} as separate JSON objects.
+    """),
+    "each_zh": _lines("""
+        把每一项分别放进JSON：{items}
+        给{items}各写一个JSON。
+        分别用JSON表示{items}。
+    """),
 }
 
 # Optional words around a prompt; they are not phrasings, so every split uses all of them.
@@ -395,6 +421,10 @@ FACTS = (
             Are you GLM-4?
             Tell me about yourself.
             What model is this?
+            What's your name?
+            Which model are you?
+            Who am I talking to?
+            Describe yourself.
         """),
         "I am nano-GLM, a tiny demo model with the GLM-4 architecture, trained on a small synthetic corpus. "
         "I am not GLM-4.",
@@ -403,6 +433,9 @@ FACTS = (
             介绍一下你自己。
             你是GLM-4吗？
             你是什么模型？
+            你叫什么名字？
+            你是哪个模型？
+            请介绍一下自己。
         """),
         "我是nano-GLM，一个采用GLM-4架构的小型演示模型，只在小规模合成语料上训练过。我不是GLM-4。",
     ),
@@ -413,6 +446,10 @@ FACTS = (
             What is GLM?
             Explain GLM-4 briefly.
             Who made GLM-4?
+            What do you know about GLM-4?
+            Describe GLM-4.
+            Give me an overview of GLM-4.
+            Who released GLM-4?
         """),
         "GLM-4 is a family of open language models from Zhipu AI and Tsinghua University. "
         "The 0414 release has 9B and 32B chat models, GLM-Z1 reasoning models and GLM-Z1-Rumination.",
@@ -420,6 +457,9 @@ FACTS = (
             GLM-4是什么？
             介绍一下GLM-4。
             GLM是什么？
+            说说GLM-4。
+            简单介绍一下GLM-4。
+            GLM-4是谁发布的？
         """),
         "GLM-4是智谱AI和清华大学发布的开源语言模型系列，0414版本包括9B和32B的对话模型、GLM-Z1推理模型和沉思模型。",
     ),
@@ -430,6 +470,10 @@ FACTS = (
             What is a Jupyter notebook?
             Explain Jupyter briefly.
             What are notebooks for?
+            What do you know about Jupyter?
+            Describe Jupyter.
+            Give me an overview of Jupyter.
+            What can I do with Jupyter?
         """),
         "Jupyter is an open notebook environment: you write code in cells, run them one by one, "
         "and see text, tables and plots right below each cell.",
@@ -437,6 +481,9 @@ FACTS = (
             Jupyter是什么？
             介绍一下Jupyter。
             什么是Jupyter笔记本？
+            说说Jupyter。
+            简单介绍一下Jupyter。
+            Jupyter有什么用？
         """),
         "Jupyter是一个开源的笔记本环境：代码写在单元格里，逐个运行，结果就显示在单元格下方。",
     ),
@@ -447,6 +494,10 @@ FACTS = (
             What does ONNX Runtime do?
             Explain ONNX Runtime briefly.
             How do you run models here?
+            What do you know about ONNX Runtime?
+            Describe ONNX Runtime.
+            Give me an overview of ONNX Runtime.
+            What is ONNX Runtime used for?
         """),
         "ONNX Runtime is a fast inference engine for models saved as ONNX graphs. "
         "glm-nb converts GLM-4 checkpoints to ONNX and runs them with it, on CPU or CUDA.",
@@ -454,6 +505,9 @@ FACTS = (
             ONNX Runtime是什么？
             介绍一下ONNX Runtime。
             ONNX Runtime有什么用？
+            说说ONNX Runtime。
+            简单介绍一下ONNX Runtime。
+            ONNX Runtime是做什么的？
         """),
         "ONNX Runtime是一个高效的推理引擎，运行保存为ONNX图的模型。glm-nb把GLM-4检查点转换成ONNX，再用它在CPU或CUDA上运行。",
     ),
@@ -463,12 +517,17 @@ FACTS = (
             How are you doing today?
             How's it going?
             Are you doing well?
+            How have you been?
+            How do you feel today?
+            Is everything fine with you?
         """),
         "I'm doing well, thank you! How can I help you today?",
         _lines("""
             你好吗？
             最近怎么样？
             你今天好吗？
+            你还好吗？
+            今天过得怎么样？
         """),
         "我很好，谢谢！今天有什么可以帮你的吗？",
     ),
@@ -478,12 +537,19 @@ FACTS = (
             Thank you very much.
             Thanks for the help.
             Great, thank you.
+            Thanks a lot!
+            Many thanks.
+            Thank you so much!
+            That helps, thanks.
         """),
         "You're welcome! Let me know if you need anything else.",
         _lines("""
             谢谢！
             非常感谢。
             谢谢你的帮助。
+            多谢！
+            太感谢了。
+            谢谢你！
         """),
         "不客气！还有什么需要随时告诉我。",
     ),

@@ -215,6 +215,36 @@ def _html(p: Picker) -> Sample:
     return Sample("html", lang, messages, expect={"kind": kind, "colour": colour, "text": text})
 
 
+def _digit_count(n: int) -> str:
+    return "1 digit" if n == 1 else f"{n} digits"
+
+
+def _compare_thought(a: int, b: int, lang: str) -> tuple[str, str]:
+    """The thought and answer of a comparison, worked the way a tiny model can follow: each step compares two
+    single digits it has just written. First the digit counts ("3 digits, 2 digits: 3>2"); when they are equal
+    ("3=3"), the digits from the left up to the first that differs ("8=8, 7<9"). The verdict follows the last step.
+    (A thought that had to choose between two wordings before writing the counts picked the wrong one.)"""
+    big, small = max(a, b), min(a, b)
+    da, db = str(a), str(b)
+    counts = _relation(str(len(da)), str(len(db)))
+    if len(da) == len(db):
+        k = next(i for i in range(len(da)) if da[i] != db[i])
+        digits = [_relation(x, y) for x, y in zip(da[: k + 1], db[: k + 1])]
+    if lang == "zh":
+        thought = f"比较{a}和{b}。{a}是{len(da)}位数，{b}是{len(db)}位数：{counts}。"
+        if len(da) == len(db):
+            thought += f"逐位比较：{'，'.join(digits)}。"
+        return thought + f"{big}比{small}大。", f"{big}更大。"
+    thought = f"I compare {a} and {b}. {a} has {_digit_count(len(da))}, {b} has {_digit_count(len(db))}: {counts}. "
+    if len(da) == len(db):
+        thought += f"Digit by digit: {', '.join(digits)}. "
+    return thought + f"{big} is larger than {small}.", f"{big} is larger."
+
+
+def _relation(x: str, y: str) -> str:
+    return f"{x}{'=' if x == y else '>' if x > y else '<'}{y}"
+
+
 def _z1(p: Picker) -> Sample:
     lang = _lang(p)
     if p.rng.random() < 0.35:
@@ -229,12 +259,8 @@ def _z1(p: Picker) -> Sample:
         a, b = p.digits(), p.digits()
         if a == b:
             raise Retry
-        big, small = max(a, b), min(a, b)
         question = _user(p, lang, p.phrase(f"compare_{lang}", PHRASINGS[f"compare_{lang}"]), a=a, b=b)["content"]
-        if lang == "zh":
-            thought, answer = f"比较{a}和{b}。{big}比{small}大。", f"{big}更大。"
-        else:
-            thought, answer = f"I compare {a} and {b}. {big} is larger than {small}.", f"{big} is larger."
+        thought, answer = _compare_thought(a, b, lang)
         expect = {"answer": answer}
     messages = ({"role": "user", "content": question},
                 {"role": "assistant", "content": f"<think>{thought}</think>\n{answer}", "gen": True})  # fmt: skip
@@ -260,7 +286,7 @@ def _research(p: Picker) -> Sample:
     zh = lang == "zh"
     steps = (
         (f"我需要搜索{topic}。" if zh else f"I should search for {topic}.", "search", {"query": topic}),
-        (f"第{hit}条结果讲的是{topic}。" if zh else f"Result {hit} is about {topic}.", "click", {"link_id": hit}),
+        (f"{topic}在第{hit}条结果里。" if zh else f"{topic} is in result {hit}.", "click", {"link_id": hit}),
         ("信息已经足够了。" if zh else "I have what I need.", "finish", {}),
     )
     calls = [{"role": "assistant", "gen": True, "stop": "<|observation|>",

@@ -8,7 +8,16 @@ is transformers' `Glm4ForCausalLM`, so the checkpoint is an ordinary GLM-4 folde
 any other.
 
 On a GPU (`--device cuda`): the same recipe in bf16 autocast, usually with larger batches (`--batch-tokens`);
-the corpus is generated on the CPU while the GPU runs the previous step, about 300k tokens a second.
+a child process builds the batches while the GPU trains, about 290k tokens a second (the generator's pace, not
+the GPU's), so a larger model (`--size 3m`) costs no tokens there.
+
+The shipped checkpoint (3.4M parameters) was trained on an H200 in two phases, then chosen among ten candidates
+by `benchmarks/nano_eval.py` (benchmarks/results/nano-gpu-sweep-2026-11-27.md):
+
+    python -m glm_nb.nano.train --device cuda --size 3m --batch-tokens 12288 --seed 0 --steps 6696 --out A
+    python -m glm_nb.nano.train --device cuda --init A --batch-tokens 12288 --seed 10 --lr 1e-3 --steps 2222 --out B
+
+On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and

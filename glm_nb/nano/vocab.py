@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "number_is_unseen"]
+__all__ = [
+    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "made_up_word", "made_up_han",
+    "number_is_unseen",
+]  # fmt: skip
 
 _CITIES_EN = (
     "Paris London Berlin Madrid Rome Tokyo Seoul Sydney Toronto Chicago Boston Denver Dublin Oslo Vienna Prague "
@@ -106,3 +109,21 @@ UNSEEN = {
 def number_is_unseen(n: float) -> bool:
     """Whether a number is held out of training (about one in eight, by a stable hash of its text)."""
     return zlib.crc32(repr(n).encode()) % 8 == 0
+
+
+# Invented values for the copy task: pronounceable words and runs of the training values' Chinese characters.
+_SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
+_UNSEEN_WORDS = frozenset(w for pool in UNSEEN.values() for w in pool)
+_HAN = sorted({ch for pool in TRAIN.values() for w in pool for ch in w if "\u4e00" <= ch <= "\u9fff"})
+
+
+def made_up_word(rng, syllables: tuple[int, int] = (1, 3)) -> str:
+    """A pronounceable invented word ("bakimo", "Tegu"), never one of the held-out values."""
+    word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(*syllables)))
+    word = word.capitalize() if rng.random() < 0.5 else word
+    return word if word not in _UNSEEN_WORDS else "ok"
+
+
+def made_up_han(rng, n: int) -> str:
+    """`n` Chinese characters drawn from those the training values use."""
+    return "".join(rng.choice(_HAN) for _ in range(n))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 
 import pytest
 
-from glm_nb.nano import corpus
+from glm_nb.nano import corpus, skills
 from glm_nb.nano.phrasings import PHRASINGS
 from glm_nb.nano.sample import Picker
 from glm_nb.nano.skills import SKILLS, generate
@@ -91,3 +93,50 @@ def test_combination_split_is_disjoint_from_training():
 def test_copy_share_decays():
     assert corpus.copy_share(0.0) == pytest.approx(0.3)
     assert corpus.copy_share(1.0) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_comparison_is_worked_digit_by_digit_to_the_right_verdict(lang):
+    larger = " is larger than " if lang == "en" else "比"
+    for a in range(0, 130, 3):
+        for b in (*range(0, 130, 7), 1000, 1001, 9999):
+            if a == b:
+                continue
+            thought, answer = skills._compare_thought(a, b, lang)
+            big, small = max(a, b), min(a, b)
+            assert answer.startswith(str(big)) and not answer[len(str(big))].isdigit()
+            assert thought.endswith(f"{big}{larger}{small}." if lang == "en" else f"{big}比{small}大。")
+            steps = re.findall(r"(\d)([=<>])(\d)", thought)  # every single-digit comparison, in order
+            assert steps[0] == (str(len(str(a))), steps[0][1], str(len(str(b))))  # the digit counts first
+            *equal, last = steps
+            assert all(x == y and rel == "=" for x, rel, y in equal) and last[0] != last[2]
+            assert last[1] == (">" if a > b else "<")
+            if len(str(a)) == len(str(b)):
+                digits = steps[1:]
+                assert "".join(x for x, _, _ in digits) == str(a)[: len(digits)]
+                assert "".join(y for _, _, y in digits) == str(b)[: len(digits)]
+            else:
+                assert len(steps) == 1
+
+
+def test_the_forced_think_of_z1_is_not_trained():
+    # The template writes it after <|assistant|>; trained even at prompt weight, plain chat learned to open one.
+    sample = generate("z1", Picker(random.Random(1), "train"))
+    segments = corpus.to_segments(sample)
+    assert ("\n<think>", 0.0) in segments
+    assert all(w == 0.0 for t, w in segments if "<think>" in t and not t.startswith("<think>"))
+
+
+def test_each_value_in_its_own_json_keeps_the_prompt_order():
+    rng = random.Random(4)
+    samples = [corpus._each_sample(rng, lang) for lang in ("en", "zh") for _ in range(50)]
+    for sample in samples:
+        prompt, answer = sample.messages[0]["content"], sample.messages[1]["content"]
+        objects = [json.loads(line) for line in answer.split("\n")]
+        values = [next(iter(o.values())) for o in objects]
+        assert 2 <= len(values) <= 4 and len(set(values)) == len(values)
+        at = 0
+        for value in values:  # each value is in the prompt, after the one before it
+            at = prompt.find(value, at)
+            assert at != -1, (prompt, values)
+            at += len(value)

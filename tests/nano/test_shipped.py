@@ -63,15 +63,7 @@ CALLS = {
 }
 
 
-# The shipped model copies numbers and single values, but not yet the second of two cities: a known gap (issue 5).
-_NOT_YET = {"two_calls"}
-
-
-@pytest.mark.parametrize(
-    "demo",
-    [pytest.param(d, marks=pytest.mark.xfail(strict=True, reason="nano-GLM does not copy this value yet"))
-     if d in _NOT_YET else d for d in sorted(CALLS)],
-)  # fmt: skip
+@pytest.mark.parametrize("demo", sorted(CALLS))
 def test_demo_tool_call(engine, demo):
     tool, calls = CALLS[demo]
     text = _run(engine, _user(demo), _tools(tool))
@@ -106,7 +98,6 @@ def test_demo_z1_thinks_then_answers(engine):
     assert close and thought and "<think>" not in text and answer.removesuffix("<|user|>").strip()
 
 
-@pytest.mark.xfail(strict=True, reason="nano-GLM copies both numbers but does not compare them reliably yet")
 def test_demo_z1_answer_is_right(engine):
     text = _run(engine, _user("z1"), kind="z1")
     assert text.split("</think>")[-1].removesuffix("<|user|>").strip() == "42 is larger."
