@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ON THE DEVICE: train several nano-GLM candidates side by side on one GPU, in one call. A nano model leaves the
-# GPU mostly idle (its pace is set by the corpus generator, ~300k tokens/s on one core), so six trainings share
+# GPU mostly idle (its pace is set by the corpus generator, ~290k tokens/s on one core), so six trainings share
 # it and the machine's 16 cores. Each candidate is RECIPE:SIZE:SEED; RECIPE is "head" (the corpus of this
 # checkout) or the name of a folder under .device/ holding corpus files that replace glm_nb/nano's (carry it).
 # RECIPE:SIZE:SEED:INIT:LR continues the checkpoint in .device/INIT (carry it too) as a second phase at LR.

@@ -54,7 +54,6 @@ SIZES = {
     "3m": dict(vocab=2048, hidden=192, layers=6, heads=6, kv_heads=2, head_dim=32, ffn=576, batch_tokens=3072),
 }
 _QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
-_FULL = SIZES["1m"]
 _MAX_LEN = 512  # longest training example, in tokens
 DIGIT_WEIGHT = 2.0  # a reply's digits weigh double: one wrong digit and a copied number is wrong
 _CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
@@ -257,8 +256,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
-    name = model_name(params)
-    record = {"model": name, "seed": seed, "quick": quick, "size_name": size_name, "size": size,
+    record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
               "batch_process": batch_process}  # fmt: skip
     if device == "cuda":
