@@ -89,7 +89,9 @@ def test_cuda_without_a_gpu_says_so(tmp_path, monkeypatch):
 
 def test_batches_built_in_a_child_process_are_the_in_process_ones():
     """The GPU path's producer process replays `_Batches` exactly: same seed, same total, same batches in order
-    (the copy task's share follows batch index / total, so the total travels to the child)."""
+    (the copy task's share follows batch index / total: a child that ignored its total would differ). A replan
+    under --minutes reaches the child while it runs a few batches ahead, so that path is timing-dependent, as
+    the --minutes step count itself is, and is not compared here."""
     tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
     made = [0]
     local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 30)
@@ -100,8 +102,6 @@ def test_batches_built_in_a_child_process_are_the_in_process_ones():
             made[0] += 1
             child_ids, child_weights = child.next()
             assert torch.equal(ids, child_ids) and torch.equal(weights, child_weights)
-        child.set_total(60)
-        assert child.total.value == 60
     finally:
         child.close()
     assert not child.process.is_alive()
