@@ -88,23 +88,26 @@ def test_cuda_without_a_gpu_says_so(tmp_path, monkeypatch):
 
 
 def test_batches_built_in_a_child_process_are_the_in_process_ones():
-    """The GPU path's producer process replays `_Batches` exactly: same seed, same total, same batches in order
-    (the copy task's share follows batch index / total: a child that ignored its total would differ). A replan
-    under --minutes reaches the child while it runs a few batches ahead, so that path is timing-dependent, as
-    the --minutes step count itself is, and is not compared here."""
+    """The GPU path's producer process replays `_Batches` exactly: same seed, same total, same batches in order.
+    The copy task's share follows batch index / total, read at each refill of the batch pool: 120 batches span
+    four refills, and a child that ignored its total (kept 10**9) would differ from the second one on. A replan
+    under --minutes reaches the child while it runs a few batches ahead, so that path is timing-dependent, as the
+    --minutes step count itself is, and is not compared here."""
     tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
     made = [0]
-    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 30)
-    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=30, ahead=2)
+    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 40)
+    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=40, ahead=2)
+    refills = 0
     try:
-        for _ in range(30):
+        for _ in range(120):
+            refills += not local.queue
             ids, weights = local.next()
             made[0] += 1
             child_ids, child_weights = child.next()
             assert torch.equal(ids, child_ids) and torch.equal(weights, child_weights)
     finally:
         child.close()
-    assert not child.process.is_alive()
+    assert refills >= 3 and not child.process.is_alive()
 
 
 def test_training_with_the_batch_process_gives_the_same_weights(quick_checkpoint, tmp_path):
