@@ -188,13 +188,13 @@ def copy_share(progress: float) -> float:
     return 0.05 + 0.25 * max(0.0, 1.0 - progress / 0.6)
 
 
-def _with_context(sample: Sample, rng: random.Random) -> Sample:
+def _with_context(sample: Sample, rng: random.Random, invent: float = 0.0) -> Sample:
     """Sometimes put a system prompt or an earlier exchange before the sample (not for Rumination)."""
     if sample.skill == "research":
         return sample
     messages = list(sample.messages)
     if rng.random() < 0.15:
-        earlier = generate("chat", Picker(rng, "train")).messages
+        earlier = generate("chat", Picker(rng, "train", invent)).messages
         messages = [earlier[0], {k: v for k, v in earlier[1].items() if k != "gen"}, *messages]
     if rng.random() < 0.2:
         system = "你是一个乐于助人的助手。" if sample.lang == "zh" else "You are a helpful assistant."
@@ -202,22 +202,23 @@ def _with_context(sample: Sample, rng: random.Random) -> Sample:
     return Sample(sample.skill, sample.lang, tuple(messages), sample.tools, sample.z1, sample.expect)
 
 
-def _chain(first: Sample, rng: random.Random) -> Sample:
+def _chain(first: Sample, rng: random.Random, invent: float = 0.0) -> Sample:
     """One to three dialogs of the same skill as successive turns of one conversation (same tools), so the
     long tools prompt is shared by several replies; only the last turn's thinking is kept (Z1 strips it)."""
     if first.skill in ("research", "z1") or rng.random() < 0.4:
         return first
     messages = list(first.messages)
     for _ in range(rng.randint(1, 2)):
-        nxt = generate(first.skill, Picker(rng, "train"))
+        nxt = generate(first.skill, Picker(rng, "train", invent))
         if nxt.tools != first.tools:
             break
         messages += nxt.messages
     return Sample(first.skill, first.lang, tuple(messages), first.tools, first.z1, first.expect)
 
 
-def training_samples(seed: int, progress=lambda: 0.0) -> Iterator[Sample]:
-    """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share."""
+def training_samples(seed: int, progress=lambda: 0.0, invent: float = 0.0) -> Iterator[Sample]:
+    """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share; `invent`:
+    the share of cities and names that are invented (`Picker`)."""
     rng = random.Random(seed)
     skills, weights = list(SKILL_WEIGHTS), list(SKILL_WEIGHTS.values())
     while True:
@@ -225,7 +226,7 @@ def training_samples(seed: int, progress=lambda: 0.0) -> Iterator[Sample]:
             yield copy_sample(rng)
         else:
             skill = rng.choices(skills, weights)[0]
-            yield _with_context(_chain(generate(skill, Picker(rng, "train")), rng), rng)
+            yield _with_context(_chain(generate(skill, Picker(rng, "train", invent)), rng, invent), rng, invent)
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234) -> list[Sample]:

@@ -1,7 +1,8 @@
 """One corpus example (`Sample`) and the seeded chooser (`Picker`) that keeps the evaluation sets held out.
 
 Splits:
-- `train`: training phrasings and values, and not one of the combinations reserved for evaluation;
+- `train`: training phrasings and values, and not one of the combinations reserved for evaluation (with
+  `invent`, that share of its cities and names is invented instead: `vocab.made_up`);
 - `combos`: training phrasings and values, in combinations that training never draws (a stable hash of the
   skill, phrasing and values picks one in ten for evaluation);
 - `phrasings`: the held-out phrasings (every fifth of each list), training values;
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .phrasings import FILLERS
-from .vocab import TRAIN, UNSEEN, number_is_unseen
+from .vocab import INVENTABLE, TRAIN, UNSEEN, made_up, number_is_unseen
 
 __all__ = ["SPLITS", "Sample", "Picker", "Retry"]
 
@@ -46,10 +47,12 @@ class Retry(Exception):
 class Picker:
     """Seeded choices for one sample in one split; remembers what it chose, to place the combination."""
 
-    def __init__(self, rng: random.Random, split: str):
+    def __init__(self, rng: random.Random, split: str, invent: float = 0.0):
         assert split in SPLITS, split
+        assert invent == 0.0 or split == "train", "only training values are ever invented"
         self.rng = rng
         self.split = split
+        self.invent = invent
         self._key: list[str] = []
 
     def phrase(self, key: str, options: tuple[str, ...]) -> str:
@@ -63,16 +66,31 @@ class Picker:
         return options[idx]
 
     def value(self, kind: str) -> str:
-        pool = UNSEEN[kind] if self.split == "unseen" else TRAIN[kind]
-        choice = self.rng.choice(pool)
+        if self._invents(kind):
+            choice = made_up(kind, self.rng)
+        else:
+            choice = self.rng.choice(UNSEEN[kind] if self.split == "unseen" else TRAIN[kind])
         self._key.append(choice)
         return choice
 
     def values(self, kind: str, n: int) -> list[str]:
-        pool = UNSEEN[kind] if self.split == "unseen" else TRAIN[kind]
-        chosen = self.rng.sample(pool, n)
-        self._key.extend(chosen)
+        """`n` different values of `kind`."""
+        if not (self.invent and kind in INVENTABLE):
+            chosen = self.rng.sample(UNSEEN[kind] if self.split == "unseen" else TRAIN[kind], n)
+            self._key.extend(chosen)
+            return chosen
+        chosen: list[str] = []
+        while len(chosen) < n:
+            value = self.value(kind)
+            if value in chosen:
+                self._key.pop()
+            else:
+                chosen.append(value)
         return chosen
+
+    def _invents(self, kind: str) -> bool:
+        # No draw at all without `invent`, so the corpus of a seed stays what it was before this option existed.
+        return bool(self.invent) and kind in INVENTABLE and self.rng.random() < self.invent
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

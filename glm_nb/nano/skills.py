@@ -335,7 +335,7 @@ def generate(skill: str, picker: Picker) -> Sample:
     """One sample of `skill` for the picker's split (draws again until the combination fits the split)."""
     rng, split = picker.rng, picker.split
     for _ in range(1000):
-        p = Picker(rng, split)
+        p = Picker(rng, split, picker.invent)
         try:
             sample = _SKILL_FUNCS[skill](p)
             p.check_combination(skill)

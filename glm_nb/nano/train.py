@@ -82,9 +82,9 @@ def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) 
 class _Batches:
     """Weighted token batches from the seeded sample stream, grouped by length."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress):
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, invent: float = 0.0):
         self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
-        self.samples = training_samples(seed, progress)
+        self.samples = training_samples(seed, progress, invent)
         self.rng = random.Random(seed + 1)
         self.pad = tokenizer.token_to_id("<|endoftext|>")
         self.digits = {tokenizer.token_to_id(str(d)) for d in range(10)} - {None}
@@ -132,11 +132,11 @@ class _BatchProcess:
     sets the pace (a step waits ~40 ms for its batch); building the next batches while the GPU trains overlaps
     the two. Given the same total, the batches are the ones `_Batches` gives in-process, in the same order."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, ahead: int = 8):
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, invent: float = 0.0, ahead: int = 8):
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds a CUDA context
         self.total = context.Value("q", total)
         self.queue = context.Queue(maxsize=ahead)
-        args = (tokenizer.to_str(), seed, batch_tokens, self.total, self.queue)
+        args = (tokenizer.to_str(), seed, batch_tokens, self.total, invent, self.queue)
         self.process = context.Process(target=_produce, args=args, daemon=True)
         self.process.start()
 
@@ -160,11 +160,11 @@ class _BatchProcess:
         self.process.join(timeout=10)
 
 
-def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, out) -> None:
+def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, invent: float, out) -> None:
     torch.set_num_threads(1)
     made = [0]
     batches = _Batches(Tokenizer.from_str(tokenizer_json), seed, batch_tokens,
-                       progress=lambda: made[0] / total.value)  # fmt: skip
+                       progress=lambda: made[0] / total.value, invent=invent)  # fmt: skip
     while True:
         ids, weights = batches.next()
         made[0] += 1
@@ -210,14 +210,17 @@ def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: di
 def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float | None = None,
           quick: bool = False, lr: float = 2e-3, init: Path | None = None, compile: bool = False,
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
-          batch_process: bool | None = None, log=print) -> dict:  # fmt: skip
+          batch_process: bool | None = None, invent: float = 0.0, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
     recipe, but not bit-identical to an uncompiled run). `device`: "cpu" (2 threads, fp32) or "cuda" (bf16
     autocast). `batch_tokens`: tokens per batch (default: the size's, 3072). `size`: a key of SIZES.
     `batch_process`: build batches in a child process (default: on a GPU, where the corpus generator sets the
-    pace; on 2 CPU cores it would take a core from the model)."""
+    pace; on 2 CPU cores it would take a core from the model). `invent`: the share of training's cities and names
+    that are invented (corpus.training_samples), 0 for the recipe the shipped checkpoint began with."""
+    if not 0.0 <= invent < 1.0:
+        raise ValueError(f"invent is a share in [0, 1), got {invent}")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -251,14 +254,14 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if batch_process is None:
         batch_process = device == "cuda"
     if batch_process:
-        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total)
+        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent)
     else:
-        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total)
+        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, invent=invent)
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
-              "batch_process": batch_process}  # fmt: skip
+              "batch_process": batch_process, "invent": invent}  # fmt: skip
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -334,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1m", choices=tuple(SIZES), help="model size (default 1m; 3m for a GPU)")
     parser.add_argument("--batch-process", action=argparse.BooleanOptionalAction, default=None,
                         help="build batches in a child process (default: on with --device cuda)")  # fmt: skip
+    parser.add_argument("--invent", type=float, default=0.0,
+                        help="share of training's cities and names that are invented (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
-          batch_process=args.batch_process,
+          batch_process=args.batch_process, invent=args.invent,
           log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import zlib
 
 __all__ = [
-    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "made_up_word", "made_up_han",
-    "number_is_unseen",
+    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "INVENTABLE", "made_up",
+    "made_up_word", "made_up_han", "number_is_unseen",
 ]  # fmt: skip
 
 _CITIES_EN = (
@@ -117,13 +117,32 @@ _UNSEEN_WORDS = frozenset(w for pool in UNSEEN.values() for w in pool)
 _HAN = sorted({ch for pool in TRAIN.values() for w in pool for ch in w if "\u4e00" <= ch <= "\u9fff"})
 
 
-def made_up_word(rng, syllables: tuple[int, int] = (1, 3)) -> str:
-    """A pronounceable invented word ("bakimo", "Tegu"), never one of the held-out values."""
+def made_up_word(rng, syllables: tuple[int, int] = (1, 3), capital: bool | None = None) -> str:
+    """A pronounceable invented word ("bakimo", "Tegu"), never one of the held-out values. `capital`: None for a
+    coin flip."""
     word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(*syllables)))
-    word = word.capitalize() if rng.random() < 0.5 else word
+    word = word.capitalize() if capital or (capital is None and rng.random() < 0.5) else word
     return word if word not in _UNSEEN_WORDS else "ok"
 
 
 def made_up_han(rng, n: int) -> str:
     """`n` Chinese characters drawn from those the training values use."""
     return "".join(rng.choice(_HAN) for _ in range(n))
+
+
+# Kinds a training value may be invented for (`Picker(invent=...)`): a listed city or name is often one token, which
+# a small model recalls instead of copying, so a never-seen one became a known one ("Reykjavik" -> "Ravi") or broke
+# the call. An invented one is several tokens that exist only in the prompt, as a never-seen value is.
+INVENTABLE = frozenset({"city_en", "city_zh", "name_en", "name_zh"})
+
+
+def made_up(kind: str, rng) -> str:
+    """An invented value of `kind` (one of INVENTABLE), shaped like the listed ones, never a held-out value."""
+    assert kind in INVENTABLE, kind
+    while True:
+        if kind.endswith("_zh"):
+            value = made_up_han(rng, rng.randint(2, 3) if kind == "name_zh" else 2)
+        else:
+            value = made_up_word(rng, (2, 3), capital=True)
+        if value not in _UNSEEN_WORDS and value != "Ok":
+            return value
