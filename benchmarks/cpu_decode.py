@@ -5,6 +5,11 @@ One random GLM-4-shaped checkpoint (hidden 512, 8 layers, 8 heads, 2 KV heads, h
 (one generation each per round, each round starting at the next engine) and the table shows medians, so machine
 noise hits every row alike.
 
+Decode at batch 1 reads every weight once per token, so a row's ceiling is the bytes its graph reads per token
+(its initializers, less the embedding table, of which a step reads one row) over the memory bandwidth that
+ONNX Runtime's own MatMul reaches here, measured in the same run on a 128 MiB weight; the table gives each glm-nb
+row's share of that ceiling.
+
 onnxruntime-genai's model builder knows the old ChatGLM but not Glm4ForCausalLM; the script tries it on the
 GLM checkpoint (and reports its refusal), then runs genai on a Llama checkpoint of the same shape as a proxy
 (same matmuls; GLM adds two norms per layer and q/k/v biases), clearly labelled.
@@ -24,7 +29,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from transformers import Glm4Config, Glm4ForCausalLM, LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -48,6 +56,43 @@ def make_checkpoints(root: Path) -> tuple[Path, Path]:
     llama.save_pretrained(root / "llama")
     write_tokenizer(root / "llama")
     return root / "glm", root / "llama"
+
+
+def bytes_per_token(model_dir: Path) -> int:
+    """Bytes of weights a decode step reads: every initializer but the embedding table and the rotary caches
+    (a step reads one row of each)."""
+    model = onnx.load(model_dir / "model.onnx", load_external_data=False)
+    total = 0
+    for t in model.graph.initializer:
+        if any(part in t.name for part in ("embed_tokens", "cos_cache", "sin_cache")):
+            continue
+        total += int(np.prod(t.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    return total
+
+
+def matmul_bandwidth(rounds: int = 9) -> float:
+    """Bytes per second that ONNX Runtime's CPU MatMul streams from memory at batch 1 (a [1, 4096] x [4096, 8192]
+    float32 weight, 128 MiB: far larger than the caches), with the rows' thread count; median of `rounds` runs."""
+    k, n = 4096, 8192
+    weight = np.random.default_rng(0).standard_normal((k, n), dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "bandwidth",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], [numpy_helper.from_array(weight, "w")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = THREADS, 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {"x": np.ones((1, k), np.float32)}
+    session.run(None, feed)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - start)
+    return weight.nbytes / statistics.median(times)
 
 
 class GlmNb:
@@ -140,9 +185,11 @@ def main() -> None:
         root = Path(tmp)
         glm_ckpt, llama_ckpt = make_checkpoints(root)
         max_len = args.long_context + args.new_tokens + 8
+        folders = {"glm-nb fp32": convert(glm_ckpt, root / "fp32", progress=False),
+                   "glm-nb int4": convert(glm_ckpt, root / "int4", precision="int4", progress=False)}  # fmt: skip
+        step_bytes = {name: bytes_per_token(folder) for name, folder in folders.items()}
         rows: dict[str, object] = {
-            "glm-nb fp32": GlmNb(convert(glm_ckpt, root / "fp32", progress=False), max_len),
-            "glm-nb int4": GlmNb(convert(glm_ckpt, root / "int4", precision="int4", progress=False), max_len),
+            **{name: GlmNb(folder, max_len) for name, folder in folders.items()},
             "transformers fp32 (eager generate)": Transformers(glm_ckpt),
         }
         notes = []
@@ -158,6 +205,7 @@ def main() -> None:
         long_results: list[float] = []
         for engine in rows.values():  # warm-up, not timed
             engine.run(prompt, 8)
+        bandwidths: list[float] = []
         names = list(rows)
         for r in range(args.rounds):
             # Each round starts at the next engine: a run's place in the round shifts its speed by ~5% on this
@@ -165,16 +213,23 @@ def main() -> None:
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 results[name].append(rows[name].run(prompt, args.new_tokens))
             long_results.append(rows["glm-nb fp32"].run(long_prompt, args.new_tokens)[1])
+            bandwidths.append(matmul_bandwidth())
 
     med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in results.items()}
     hf = med["transformers fp32 (eager generate)"][1]
     genai = next((v[1] for k, v in med.items() if k.startswith("onnxruntime-genai")), None)
     print(f"\nCPU decode, {THREADS} threads, prompt 32, {args.new_tokens} new tokens, greedy, "
           f"{args.rounds} interleaved rounds, medians")  # fmt: skip
-    print(f"{'engine':<50} {'TTFT ms':>9} {'decode tok/s':>13} {'x transformers':>15} {'x genai':>9}")
+    bandwidth = statistics.median(bandwidths)
+    print(f"{'engine':<50} {'TTFT ms':>9} {'decode tok/s':>13} {'x transformers':>15} {'x genai':>9} "
+          f"{'MB/token':>9} {'% ceiling':>10}")  # fmt: skip
     for name, (ttft, tok_s) in med.items():
         vs_genai = f"{tok_s / genai:.2f}" if genai else "n/a"
-        print(f"{name:<50} {ttft:>9.1f} {tok_s:>13.1f} {tok_s / hf:>15.2f} {vs_genai:>9}")
+        mb = f"{step_bytes[name] / 1e6:.1f}" if name in step_bytes else ""
+        share = f"{100 * tok_s * step_bytes[name] / bandwidth:.0f}%" if name in step_bytes else ""
+        print(f"{name:<50} {ttft:>9.1f} {tok_s:>13.1f} {tok_s / hf:>15.2f} {vs_genai:>9} {mb:>9} {share:>10}")
+    print(f"ceiling: the bytes a step reads over {bandwidth / 1e9:.1f} GB/s, ONNX Runtime's MatMul streaming a 128 MiB "
+          f"weight with {THREADS} threads here (median of one measurement a round)")  # fmt: skip
     # Each round's long run against the same round's short run, so drift between rounds cancels out.
     ratios = [long / short[1] for long, short in zip(long_results, results["glm-nb fp32"])]
     print(f"\nglm-nb fp32 decode at {args.long_context} tokens of context: {statistics.median(long_results):.1f} tok/s "
