@@ -3,7 +3,8 @@
 # GPU mostly idle (its pace is set by the corpus generator, ~290k tokens/s on one core), so six trainings share
 # it and the machine's 16 cores. Each candidate is RECIPE:SIZE:SEED; RECIPE is "head" (the corpus of this
 # checkout) or the name of a folder under .device/ holding corpus files that replace glm_nb/nano's (carry it).
-# RECIPE:SIZE:SEED:INIT:LR continues the checkpoint in .device/INIT (carry it too) as a second phase at LR.
+# RECIPE:SIZE:SEED:INIT:LR continues the checkpoint in .device/INIT (carry it too) as a second phase at LR; a sixth
+# field INVENT sets --invent (the share of training's cities and names that are invented), e.g. head:3m:0:::0.25.
 #
 #   run(command='MINUTES=7.5 bash benchmarks/device/train_nano_sweep.sh head:1m:0 head:3m:0 recipe-v2:3m:0',
 #       carry=['.device/recipe-v2'], timeout_s=580)
@@ -23,10 +24,10 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || tr
 export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 pids=()
 for candidate in "$@"; do
-  IFS=: read -r recipe size seed init lr <<<"$candidate"
-  name="$recipe-$size-s$seed${init:+-from-$init}"
-  phase=(--size "$size" --lr "${lr:-2e-3}")
-  [ -n "$init" ] && phase=(--init "$repo/.device/$init" --lr "${lr:-1e-3}")
+  IFS=: read -r recipe size seed init lr invent <<<"$candidate"
+  name="$recipe-$size-s$seed${init:+-from-$init}${invent:+-inv$invent}"
+  phase=(--size "$size" --lr "${lr:-2e-3}" --invent "${invent:-0}")
+  [ -n "$init" ] && phase=(--init "$repo/.device/$init" --lr "${lr:-1e-3}" --invent "${invent:-0}")
   root="$repo"
   if [ "$recipe" != head ]; then  # a package copy with that recipe's corpus files
     root="$WORK/pkg-$recipe" && mkdir -p "$root"
@@ -43,8 +44,8 @@ done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 for candidate in "$@"; do
-  IFS=: read -r recipe size seed init lr <<<"$candidate"
-  name="$recipe-$size-s$seed${init:+-from-$init}"
+  IFS=: read -r recipe size seed init lr invent <<<"$candidate"
+  name="$recipe-$size-s$seed${init:+-from-$init}${invent:+-inv$invent}"
   echo "== $name: $(grep -E '^saved|^nano-GLM|^corpus' "$WORK/logs/$name.log" | tr '\n' ' ')"
   grep -E '^step' "$WORK/logs/$name.log" | awk 'NR % 1000 == 0' | tail -n 4
   tail -n 1 "$WORK/logs/$name.log"

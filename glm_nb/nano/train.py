@@ -18,6 +18,9 @@ by `benchmarks/nano_eval.py` (benchmarks/results/nano-gpu-sweep-2026-11-27.md):
     python -m glm_nb.nano.train --device cuda --init A --batch-tokens 12288 --seed 10 --lr 1e-3 --steps 2222 --out B
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
+`--invent SHARE` invents that share of training's cities and names (never seen anywhere else), to teach copying
+never-seen words; as a CPU phase over the shipped checkpoint it taught the model to produce invented-looking
+values instead (benchmarks/results/nano-gpu-sweep-2026-11-27.md), so the shipped recipe keeps it at 0.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
