@@ -259,7 +259,9 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if batch_process:
         batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent)
     else:
-        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, invent=invent)
+        batches = _Batches(
+            tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, invent=invent
+        )
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
