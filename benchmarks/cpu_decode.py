@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,10 @@ def bytes_per_token(model_dir: Path) -> int:
     return total
 
 
-def matmul_bandwidth(rounds: int = 9) -> float:
-    """Bytes per second that ONNX Runtime's CPU MatMul streams from memory at batch 1 (a [1, 4096] x [4096, 8192]
-    float32 weight, 128 MiB: far larger than the caches), with the rows' thread count; median of `rounds` runs."""
+def matmul_bandwidth() -> Callable[[], float]:
+    """A probe of the bytes per second that ONNX Runtime's CPU MatMul streams from memory at batch 1 (a [1, 4096] x
+    [4096, 8192] float32 weight, 128 MiB: far larger than the caches), with the rows' thread count. The session is
+    built once; each call of the probe times one run."""
     k, n = 4096, 8192
     weight = np.random.default_rng(0).standard_normal((k, n), dtype=np.float32)
     graph = helper.make_graph(
@@ -87,12 +89,13 @@ def matmul_bandwidth(rounds: int = 9) -> float:
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     feed = {"x": np.ones((1, k), np.float32)}
     session.run(None, feed)
-    times = []
-    for _ in range(rounds):
+
+    def probe() -> float:
         start = time.perf_counter()
         session.run(None, feed)
-        times.append(time.perf_counter() - start)
-    return weight.nbytes / statistics.median(times)
+        return weight.nbytes / (time.perf_counter() - start)
+
+    return probe
 
 
 class GlmNb:
@@ -205,7 +208,7 @@ def main() -> None:
         long_results: list[float] = []
         for engine in rows.values():  # warm-up, not timed
             engine.run(prompt, 8)
-        bandwidths: list[float] = []
+        bandwidth_probe, bandwidths = matmul_bandwidth(), []
         names = list(rows)
         for r in range(args.rounds):
             # Each round starts at the next engine: a run's place in the round shifts its speed by ~5% on this
@@ -213,7 +216,7 @@ def main() -> None:
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 results[name].append(rows[name].run(prompt, args.new_tokens))
             long_results.append(rows["glm-nb fp32"].run(long_prompt, args.new_tokens)[1])
-            bandwidths.append(matmul_bandwidth())
+            bandwidths.append(statistics.median(bandwidth_probe() for _ in range(9)))
 
     med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in results.items()}
     hf = med["transformers fp32 (eager generate)"][1]
@@ -229,7 +232,7 @@ def main() -> None:
         share = f"{100 * tok_s * step_bytes[name] / bandwidth:.0f}%" if name in step_bytes else ""
         print(f"{name:<50} {ttft:>9.1f} {tok_s:>13.1f} {tok_s / hf:>15.2f} {vs_genai:>9} {mb:>9} {share:>10}")
     print(f"ceiling: the bytes a step reads over {bandwidth / 1e9:.1f} GB/s, ONNX Runtime's MatMul streaming a 128 MiB "
-          f"weight with {THREADS} threads here (median of one measurement a round)")  # fmt: skip
+          f"weight with {THREADS} threads here (median over the rounds of each round's median of 9 runs)")  # fmt: skip
     # Each round's long run against the same round's short run, so drift between rounds cancels out.
     ratios = [long / short[1] for long, short in zip(long_results, results["glm-nb fp32"])]
     print(f"\nglm-nb fp32 decode at {args.long_context} tokens of context: {statistics.median(long_results):.1f} tok/s "

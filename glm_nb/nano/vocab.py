@@ -144,5 +144,5 @@ def made_up(kind: str, rng) -> str:
             value = made_up_han(rng, rng.randint(2, 3) if kind == "name_zh" else 2)
         else:
             value = made_up_word(rng, (2, 3), capital=True)
-        if value not in _UNSEEN_WORDS and value != "Ok":
+        if value not in _UNSEEN_WORDS and value != "ok":  # "ok": made_up_word's stand-in for a held-out word
             return value

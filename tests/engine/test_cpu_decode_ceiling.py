@@ -31,4 +31,5 @@ def test_a_step_reads_every_weight_but_the_embedding_table(tiny, tmp_path):
 
 
 def test_the_bandwidth_yardstick_measures_something_plausible():
-    assert 1e8 < _script().matmul_bandwidth(rounds=1) < 1e12  # bytes per second
+    probe = _script().matmul_bandwidth()
+    assert all(1e8 < probe() < 1e12 for _ in range(2))  # bytes per second, run after run

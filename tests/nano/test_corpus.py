@@ -33,8 +33,8 @@ def test_other_seed_other_corpus():
 
 def test_the_recipe_of_the_shipped_checkpoint_is_pinned():
     # The shipped checkpoint began on seed 0 of this corpus; an option that draws from the rng when unused (as
-    # `invent` would if it always rolled its dice) silently changes the recipe. The digest is the corpus of commit
-    # 8490df7, from which the checkpoint's first phase was trained.
+    # `invent` would if it always rolled its dice) silently changes the recipe. The digest is that of the second
+    # recipe's corpus (commit 2585a3f), on which the checkpoint's first phase was trained.
     digest = hashlib.sha256("".join(_texts(0, 300)).encode()).hexdigest()[:16]
     assert digest == "4700afc8a280e5a8"
 
