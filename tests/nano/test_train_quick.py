@@ -92,11 +92,12 @@ def test_batches_built_in_a_child_process_are_the_in_process_ones():
     The copy task's share follows batch index / total, read at each refill of the batch pool: 120 batches span
     four refills, and a child that ignored its total (kept 10**9) would differ from the second one on. A replan
     under --minutes reaches the child while it runs a few batches ahead, so that path is timing-dependent, as the
-    --minutes step count itself is, and is not compared here."""
+    --minutes step count itself is, and is not compared here. With invented values on, a child that dropped
+    `invent` differs too."""
     tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
     made = [0]
-    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 40)
-    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=40, ahead=2)
+    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 40, invent=0.25)
+    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=40, invent=0.25, ahead=2)
     refills = 0
     try:
         for _ in range(120):
