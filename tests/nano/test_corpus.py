@@ -14,7 +14,7 @@ from glm_nb.nano.phrasings import PHRASINGS
 from glm_nb.nano.sample import Picker
 from glm_nb.nano.skills import SKILLS, generate
 from glm_nb.nano.templates import render
-from glm_nb.nano.vocab import INVENTABLE, TRAIN, UNSEEN
+from glm_nb.nano.vocab import INVENTABLE, TRAIN, UNSEEN, made_up
 
 
 def _texts(seed: int, n: int, invent: float = 0.0) -> list[str]:
@@ -119,6 +119,24 @@ def test_invented_names_reach_chat_and_two_cities_stay_different():
     for _ in range(100):
         c1, c2 = Picker(rng, "train", invent=0.9).values("city_en", 2)
         assert c1 != c2
+
+
+def test_invented_values_come_from_a_space_too_large_to_learn():
+    """The invented values must be copied, not produced: a model that learns their shape gains nothing by guessing.
+    2,000 draws of each kind are nearly all distinct, listed and held-out values never come out, and the Chinese
+    ones use far more characters than all the listed values together."""
+    listed = {w for pool in list(TRAIN.values()) + list(UNSEEN.values()) for w in pool}
+    listed_han = {ch for w in listed for ch in w if "\u4e00" <= ch <= "\u9fff"}
+    rng = random.Random(5)
+    for kind in sorted(INVENTABLE):
+        values = [made_up(kind, rng) for _ in range(2000)]
+        assert len(set(values)) >= 1900, kind
+        assert not set(values) & listed, kind
+        if kind.endswith("_zh"):
+            used = {ch for v in values for ch in v}
+            assert len(used) > 3 * len(listed_han) and all("\u4e00" <= ch <= "\u9fff" for ch in used)
+        else:
+            assert all(v[0].isupper() and v.isalpha() and 4 <= len(v) <= 10 for v in values), kind
 
 
 def test_only_training_values_are_invented():
