@@ -114,6 +114,7 @@ def number_is_unseen(n: float) -> bool:
 # Invented values for the copy task: pronounceable words and runs of the training values' Chinese characters.
 _SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
 _UNSEEN_WORDS = frozenset(w for pool in UNSEEN.values() for w in pool)
+_TRAIN_WORDS = frozenset(w for pool in TRAIN.values() for w in pool)
 _HAN = sorted({ch for pool in TRAIN.values() for w in pool for ch in w if "\u4e00" <= ch <= "\u9fff"})
 
 
@@ -139,8 +140,8 @@ INVENTABLE = frozenset({"city_en", "city_zh", "name_en", "name_zh"})
 # Invented cities and names come from spaces far larger than the listed values: a CPU phase that drew them from 90
 # syllables and the training values' own characters taught the model to *produce* such words (asked for 石家庄 it
 # called "分赵", for Istanbul "gohu") instead of copying them (benchmarks/results/nano-gpu-sweep-2026-11-27.md).
-# Words: 2-3 syllables of an onset (sometimes none, sometimes a cluster), a vowel or diphthong and sometimes a coda:
-# hundreds of thousands of words.
+# Words: 2-3 syllables of an onset (sometimes none, sometimes a cluster), a vowel or diphthong and sometimes a coda
+# (100,000 draws give ~97,000 distinct words).
 # Characters: the 3,755 of GB2312's first level, most of which no listed value uses.
 _ONSETS = tuple("b c d f g h j k l m n p r s t v w y z x q".split())
 _CLUSTERS = tuple("br bl ch cl cr dr fl gr kr pl pr sh sk sl st th tr tw zh kh gh ts".split())
@@ -176,5 +177,5 @@ def made_up(kind: str, rng) -> str:
             value = "".join(rng.choice(_HAN_WIDE) for _ in range(rng.randint(2, 3) if kind == "name_zh" else 2))
         else:
             value = _wide_word(rng)
-        if value not in _UNSEEN_WORDS and not any(value in pool for pool in TRAIN.values()):
+        if value not in _UNSEEN_WORDS and value not in _TRAIN_WORDS:
             return value
