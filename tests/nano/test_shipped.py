@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from glm_nb.chat import RUMINATION_SAMPLING, LocalBackend, ToolCallEvent
+from glm_nb.chat.research import Rumination
 from glm_nb.engine import Generator, SamplingParams
 from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path, load_nano_engine
@@ -108,3 +111,26 @@ def test_demo_rumination_searches_first(engine):
     assert text.startswith("\n<think>") and text.endswith("<|observation|>")
     call = json.loads(text.removesuffix("<|observation|>").split("</think>")[-1])
     assert call == {"name": "search", "arguments": {"query": "ONNX export"}}
+
+
+NOTEBOOK_RESEARCH = ("Research KV cache and write a short report.", "Research ONNX export and write a short report.")
+
+
+# The shipped model fails this demo: after the first search it writes invalid actions and never clicks or reports.
+# Its training observations are three short results on https://docs.example.org/ pages; the notebook's search gives
+# one to five results with file:// URLs and paragraph-long snippets. A corpus whose observations look like
+# LocalCorpus's, and a retrain, are what it needs (issue 5's closing note of the eighth session).
+@pytest.mark.xfail(strict=True, reason="nano-GLM derails on real LocalCorpus observations (see comment)")
+@pytest.mark.parametrize("question", NOTEBOOK_RESEARCH)
+def test_notebook_research_runs_to_a_cited_report(engine, question):
+    """research_rumination.ipynb's two cells as `%%glm_rumination --corpus corpus -n 300 -t 0` runs them, over the
+    notebook's own files: every action valid, then a report citing a source. The notebook suite only checks that
+    the cells run, and the evaluation's Rumination sets use generated observations: neither caught this."""
+    backend = LocalBackend.from_engine(engine, max_length=1024)
+    sampling = dataclasses.replace(RUMINATION_SAMPLING, temperature=0.0, max_new_tokens=300)
+    corpus = Path(__file__).resolve().parents[2] / "notebooks" / "corpus"
+    response = Rumination(backend, corpus=corpus, sampling=sampling, system=RUMINATION_SYSTEM).run(question)
+    calls = [e.call for e in response if isinstance(e, ToolCallEvent)]
+    assert [c.error for c in calls] == [None] * len(calls), calls
+    assert [c.name for c in calls][0] == "search" and calls[-1].name == "finish"
+    assert response.report().sources, response.report().text
