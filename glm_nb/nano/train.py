@@ -21,8 +21,9 @@ On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") w
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
 seen anywhere else and too many to learn), so that only copying them pays. A CPU phase over the shipped checkpoint
 at 0.1 taught it to call the tool for never-seen cities and often to copy them (5 and 8 gates missed on two
-evaluation seeds, against 8 and 10), but it broke the Rumination notebook's demo, so it is not shipped (the results
-file has the tables); at 0.25 it also copied known cities from the wrong place in phrasings it never saw.
+evaluation seeds, against 8 and 10), but its research in the Rumination notebook ran past the context and failed
+the cell, so it is not shipped (the results file has the tables); at 0.25 it also copied known cities from the
+wrong place in phrasings it never saw.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
