@@ -216,9 +216,12 @@ def _chain(first: Sample, rng: random.Random, invent: float = 0.0) -> Sample:
     return Sample(first.skill, first.lang, tuple(messages), first.tools, first.z1, first.expect)
 
 
-def training_samples(seed: int, progress=lambda: 0.0, invent: float = 0.0) -> Iterator[Sample]:
+def training_samples(
+    seed: int, progress=lambda: 0.0, invent: float = 0.0, local_research: float = 0.0
+) -> Iterator[Sample]:
     """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share; `invent`:
-    the share of cities and names that are invented (`Picker`)."""
+    the share of cities and names that are invented; `local_research`: the share of Rumination samples that
+    search generated local documents (`Picker`)."""
     rng = random.Random(seed)
     skills, weights = list(SKILL_WEIGHTS), list(SKILL_WEIGHTS.values())
     while True:
@@ -226,14 +229,16 @@ def training_samples(seed: int, progress=lambda: 0.0, invent: float = 0.0) -> It
             yield copy_sample(rng)
         else:
             skill = rng.choices(skills, weights)[0]
-            yield _with_context(_chain(generate(skill, Picker(rng, "train", invent)), rng, invent), rng, invent)
+            first = generate(skill, Picker(rng, "train", invent, local_research))
+            yield _with_context(_chain(first, rng, invent), rng, invent)
 
 
-def eval_samples(skill: str, split: str, n: int, seed: int = 1234) -> list[Sample]:
-    """`n` samples of one skill from a held-out split (`combos`, `phrasings` or `unseen`)."""
+def eval_samples(skill: str, split: str, n: int, seed: int = 1234, local_research: float = 0.0) -> list[Sample]:
+    """`n` samples of one skill from a held-out split (`combos`, `phrasings` or `unseen`); `local_research`: the
+    share of Rumination samples that search generated local documents."""
     assert skill in SKILLS and split in SPLITS[1:], (skill, split)
     rng = random.Random(f"{seed}/{skill}/{split}")
-    return [generate(skill, Picker(rng, split)) for _ in range(n)]
+    return [generate(skill, Picker(rng, split, local_research=local_research)) for _ in range(n)]
 
 
 def corpus_text(seed: int, n: int) -> Iterator[str]:

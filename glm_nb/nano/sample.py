@@ -3,6 +3,9 @@
 Splits:
 - `train`: training phrasings and values, and not one of the combinations reserved for evaluation (with
   `invent`, that share of its cities and names is invented instead: `vocab.made_up`);
+
+`local_research` (any split) is the share of Rumination samples whose observations are generated documents shown
+as the research loop shows `LocalCorpus` results (`documents.py`).
 - `combos`: training phrasings and values, in combinations that training never draws (a stable hash of the
   skill, phrasing and values picks one in ten for evaluation);
 - `phrasings`: the held-out phrasings (every fifth of each list), training values;
@@ -47,12 +50,13 @@ class Retry(Exception):
 class Picker:
     """Seeded choices for one sample in one split; remembers what it chose, to place the combination."""
 
-    def __init__(self, rng: random.Random, split: str, invent: float = 0.0):
+    def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0):
         assert split in SPLITS, split
         assert invent == 0.0 or split == "train", "only training values are ever invented"
         self.rng = rng
         self.split = split
         self.invent = invent
+        self.local_research = local_research
         self._key: list[str] = []
 
     def phrase(self, key: str, options: tuple[str, ...]) -> str:
@@ -91,6 +95,12 @@ class Picker:
     def _invents(self, kind: str) -> bool:
         # No draw at all without `invent`, so the corpus of a seed stays what it was before this option existed.
         return bool(self.invent) and kind in INVENTABLE and self.rng.random() < self.invent
+
+    def local_pages(self) -> bool:
+        """Whether this Rumination sample's observations are generated documents as `LocalCorpus` shows them
+        (`documents.local_results`) rather than the first recipe's three short web results."""
+        # No draw without `local_research`, as for `invent`.
+        return bool(self.local_research) and self.rng.random() < self.local_research
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

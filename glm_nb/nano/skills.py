@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from .documents import local_results
 from .phrasings import FACTS, PHRASINGS
 from .sample import Picker, Retry, Sample
 from .vocab import COLOURS_ZH, CONDITIONS_ZH, SHAPES_ZH, TRAIN, UNITS
@@ -282,8 +283,14 @@ def _research(p: Picker) -> Sample:
     lang = _lang(p)
     topic = p.value(f"topic_{lang}")
     user = _user(p, lang, p.phrase(f"research_{lang}", PHRASINGS[f"research_{lang}"]), topic=topic)
-    results, hit, fact = _search_results(p, lang, topic)
     zh = lang == "zh"
+    if p.local_pages():
+        others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
+        found = local_results(p.rng, lang, topic, others)
+        results, hit, page, fact = found.observation, found.hit, found.page, found.first_sentence
+    else:
+        results, hit, fact = _search_results(p, lang, topic)
+        page = f"{topic}：{fact}" if zh else f"{topic}: {fact}"
     steps = (
         (f"我需要搜索{topic}。" if zh else f"I should search for {topic}.", "search", {"query": topic}),
         (f"{topic}在第{hit}条结果里。" if zh else f"{topic} is in result {hit}.", "click", {"link_id": hit}),
@@ -292,7 +299,6 @@ def _research(p: Picker) -> Sample:
     calls = [{"role": "assistant", "gen": True, "stop": "<|observation|>",
               "content": f"<think>{thought}</think>\n{dumps({'name': name, 'arguments': args})}"}
              for thought, name, args in steps]  # fmt: skip
-    page = f"{topic}：{fact}" if zh else f"{topic}: {fact}"
     report = f"关于{topic}的报告：{fact}【{hit}†source】" if zh else f"Report on {topic}: {fact}【{hit}†source】"
     messages = ({"role": "system", "content": RUMINATION_SYSTEM}, user, calls[0],
                 {"role": "observation", "content": results}, calls[1], {"role": "observation", "content": page},
@@ -335,7 +341,7 @@ def generate(skill: str, picker: Picker) -> Sample:
     """One sample of `skill` for the picker's split (draws again until the combination fits the split)."""
     rng, split = picker.rng, picker.split
     for _ in range(1000):
-        p = Picker(rng, split, picker.invent)
+        p = Picker(rng, split, picker.invent, picker.local_research)
         try:
             sample = _SKILL_FUNCS[skill](p)
             p.check_combination(skill)

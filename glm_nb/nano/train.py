@@ -60,7 +60,10 @@ SIZES = {
     "3m": dict(vocab=2048, hidden=192, layers=6, heads=6, kv_heads=2, head_dim=32, ffn=576, batch_tokens=3072),
 }
 _QUICK = dict(vocab=600, hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, ffn=128, batch_tokens=512)
-_MAX_LEN = 512  # longest training example, in tokens
+_MAX_LEN = 512  # longest training example, in tokens (the first recipe's examples fit; longer ones are cut)
+# With --local-research: the model's whole context. Searching generated documents gives examples of 400-1,000 tokens
+# (the notebook's research demo needs ~770), and a cut one would lose its report.
+_MAX_LEN_LOCAL_RESEARCH = 1024
 DIGIT_WEIGHT = 2.0  # a reply's digits weigh double: one wrong digit and a copied number is wrong
 _CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
 _CALIBRATION_STEPS_COMPILED = (100, 200)  # torch.compile recompiles for new batch shapes in the first ~100 steps
@@ -88,9 +91,11 @@ def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) 
 class _Batches:
     """Weighted token batches from the seeded sample stream, grouped by length."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, invent: float = 0.0):
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, invent: float = 0.0,
+                 local_research: float = 0.0):  # fmt: skip
         self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
-        self.samples = training_samples(seed, progress, invent)
+        self.samples = training_samples(seed, progress, invent, local_research)
+        self.max_len = _MAX_LEN_LOCAL_RESEARCH if local_research else _MAX_LEN
         self.rng = random.Random(seed + 1)
         self.pad = tokenizer.token_to_id("<|endoftext|>")
         self.digits = {tokenizer.token_to_id(str(d)) for d in range(10)} - {None}
@@ -106,7 +111,7 @@ class _Batches:
                 weights += [weight * DIGIT_WEIGHT if t in self.digits else weight for t in enc.ids]
             else:
                 weights += [weight] * len(enc.ids)
-        return ids[:_MAX_LEN], weights[:_MAX_LEN]
+        return ids[: self.max_len], weights[: self.max_len]
 
     def _refill(self) -> None:
         pool = sorted((self._example() for _ in range(max(64, self.batch_tokens // 16))), key=lambda e: len(e[0]))
@@ -138,11 +143,12 @@ class _BatchProcess:
     sets the pace (a step waits ~40 ms for its batch); building the next batches while the GPU trains overlaps
     the two. Given the same total, the batches are the ones `_Batches` gives in-process, in the same order."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, invent: float = 0.0, ahead: int = 8):
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, invent: float = 0.0,
+                 local_research: float = 0.0, ahead: int = 8):  # fmt: skip
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds a CUDA context
         self.total = context.Value("q", total)
         self.queue = context.Queue(maxsize=ahead)
-        args = (tokenizer.to_str(), seed, batch_tokens, self.total, invent, self.queue)
+        args = (tokenizer.to_str(), seed, batch_tokens, self.total, invent, local_research, self.queue)
         self.process = context.Process(target=_produce, args=args, daemon=True)
         self.process.start()
 
@@ -166,11 +172,13 @@ class _BatchProcess:
         self.process.join(timeout=10)
 
 
-def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, invent: float, out) -> None:
+def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, invent: float, local_research: float,
+             out) -> None:  # fmt: skip
     torch.set_num_threads(1)
     made = [0]
     batches = _Batches(Tokenizer.from_str(tokenizer_json), seed, batch_tokens,
-                       progress=lambda: made[0] / total.value, invent=invent)  # fmt: skip
+                       progress=lambda: made[0] / total.value, invent=invent,
+                       local_research=local_research)  # fmt: skip
     while True:
         ids, weights = batches.next()
         made[0] += 1
@@ -216,7 +224,8 @@ def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: di
 def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float | None = None,
           quick: bool = False, lr: float = 2e-3, init: Path | None = None, compile: bool = False,
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
-          batch_process: bool | None = None, invent: float = 0.0, log=print) -> dict:  # fmt: skip
+          batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
+          log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -224,9 +233,13 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     autocast). `batch_tokens`: tokens per batch (default: the size's, 3072). `size`: a key of SIZES.
     `batch_process`: build batches in a child process (default: on a GPU, where the corpus generator sets the
     pace; on 2 CPU cores it would take a core from the model). `invent`: the share of training's cities and names
-    that are invented (corpus.training_samples), 0 for the recipe the shipped checkpoint began with."""
+    that are invented (corpus.training_samples), 0 for the recipe the shipped checkpoint began with.
+    `local_research`: the share of Rumination examples that search generated local documents (nano/documents.py),
+    0 for that recipe too."""
     if not 0.0 <= invent < 1.0:
         raise ValueError(f"invent is a share in [0, 1), got {invent}")
+    if not 0.0 <= local_research <= 1.0:
+        raise ValueError(f"local_research is a share in [0, 1], got {local_research}")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -260,16 +273,15 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if batch_process is None:
         batch_process = device == "cuda"
     if batch_process:
-        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent)
+        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent, local_research)
     else:
-        batches = _Batches(
-            tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, invent=invent
-        )
+        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total,
+                           invent=invent, local_research=local_research)  # fmt: skip
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
-              "batch_process": batch_process, "invent": invent}  # fmt: skip
+              "batch_process": batch_process, "invent": invent, "local_research": local_research}  # fmt: skip
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -347,11 +359,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="build batches in a child process (default: on with --device cuda)")  # fmt: skip
     parser.add_argument("--invent", type=float, default=0.0,
                         help="share of training's cities and names that are invented (default 0)")  # fmt: skip
+    parser.add_argument("--local-research", type=float, default=0.0,
+                        help="share of Rumination examples that search generated local documents (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
-          batch_process=args.batch_process, invent=args.invent,
+          batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 

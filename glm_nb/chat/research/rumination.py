@@ -52,6 +52,7 @@ __all__ = [
     "ResearchResponse",
     "Rumination",
     "Source",
+    "format_results",
     "parse_action",
     "rumination_system_prompt",
 ]
@@ -220,6 +221,12 @@ class Rumination:
         )
 
 
+def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
+    """Search results as the model reads them: `【{i}†{title}†{url}\\n{snippet}】` blocks numbered from `first`,
+    joined by blank lines."""
+    return "\n\n".join(f"【{i}†{r.title}†{r.url}\n{r.snippet}】" for i, r in enumerate(results, start=first))
+
+
 def _stopped(message: AssistantMessage) -> FinishReason | None:
     if message.end == "interrupted":
         return "cancelled"
@@ -252,11 +259,8 @@ class _Session:
         if not results:
             return f"No results for {query!r}. Try other words."
         first = len(self.sources)
-        blocks = []
-        for i, result in enumerate(results, start=first):
-            self.sources[i] = result
-            blocks.append(f"【{i}†{result.title}†{result.url}\n{result.snippet}】")
-        return "\n\n".join(blocks)
+        self.sources.update(enumerate(results, start=first))
+        return format_results(results, first)
 
     def _click(self, link_id: int) -> str:
         if link_id not in self.sources:

@@ -17,7 +17,7 @@ from ..errors import ChatError
 from .bm25 import BM25, tokenize
 from .pages import DOCUMENT_SUFFIXES, Page, read_document
 
-__all__ = ["LocalCorpus", "SearchBackend", "SearchResult"]
+__all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
 _SNIPPET_CHARS = 300
 
@@ -56,13 +56,13 @@ class LocalCorpus:
         return [self._result(self.pages[i], terms) for i in ranked]
 
     def _result(self, page: Page, terms: list[str]) -> SearchResult:
-        return SearchResult(page.title, page.url, _best_passage(page.text, set(terms)))
+        return SearchResult(page.title, page.url, best_passage(page.text, set(terms)))
 
     def __repr__(self) -> str:
         return f"LocalCorpus({str(self.folder)!r}, {len(self.pages)} documents)"
 
 
-def _best_passage(text: str, terms: set[str]) -> str:
+def best_passage(text: str, terms: set[str]) -> str:
     """The paragraph with the most distinct query terms (the earliest on a tie), cut to a snippet around the
     first match."""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
