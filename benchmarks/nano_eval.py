@@ -1,11 +1,13 @@
 """How good is nano-GLM? Greedy generation through the glm-nb engine on three held-out sets (issue 5).
 
-    python benchmarks/nano_eval.py [--model DIR] [--n 40] [--skills weather svg ...] [--json OUT]
+    python benchmarks/nano_eval.py [--model DIR] [--n 40] [--skills weather svg ...] [--local-research 1] [--json OUT]
 
 Sets (glm_nb/nano/sample.py): `combos` (training phrasings and values in combinations training never drew),
 `phrasings` (phrasings held out of training, both languages), `unseen` (values never in training). Every
 generation point of a sample is one stage, prompted with the correct history rendered by the chat template.
 One table per skill: per check, the share of stages whose format is right and whose values are right.
+`--local-research 1` gives Rumination the observations of a search over local documents (glm_nb/nano/documents.py,
+what the notebook's corpus gives) instead of the first recipe's three short web results.
 
 Gates: format >= 95% everywhere; values >= 90% on combos and >= 75% on phrasings (unseen: reported only).
 """
@@ -36,13 +38,13 @@ def run_stage(engine, prompt: str, max_new_tokens: int) -> str:
     return engine.tokenizer.decode(result.token_ids)
 
 
-def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200):
+def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local_research: float = 0.0):
     """{skill: {split: {check: [format_ok count, values_ok count, total]}}} and a few failures to show."""
     table = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0])))
     failures = []
     for skill in skills:
         for split in SPLITS:
-            for sample in eval_samples(skill, split, n, seed=seed):
+            for sample in eval_samples(skill, split, n, seed=seed, local_research=local_research):
                 for stage in stages(sample):
                     text = run_stage(engine, stage.prompt, max_new_tokens)
                     g = grade(skill, stage, text, sample.expect)
@@ -89,11 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--skills", nargs="*", default=list(SKILLS), choices=SKILLS)
     parser.add_argument("--json", type=Path, default=None, help="write the table and failures here")
+    parser.add_argument("--local-research", type=float, default=0.0,
+                        help="share of Rumination samples that search local documents (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     engine = open_model(args.model or checkpoint_path(), device="cpu", progress=False)
     start = time.time()
-    table, failures = evaluate(engine, args.skills, args.n, args.seed)
-    print(f"nano-GLM eval: {engine.folder}, n={args.n} per skill and set, greedy, {time.time() - start:.0f} s")
+    table, failures = evaluate(engine, args.skills, args.n, args.seed, local_research=args.local_research)
+    research = f", local research {args.local_research:g}" if args.local_research else ""
+    print(f"nano-GLM eval: {engine.folder}, n={args.n} per skill and set{research}, greedy, "
+          f"{time.time() - start:.0f} s")  # fmt: skip
     misses = print_tables(table)
     print("\nGates missed:" if misses else "\nAll gates met.")
     for miss in misses:

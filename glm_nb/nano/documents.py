@@ -87,8 +87,8 @@ _SUFFIXES = (".md", ".md", ".md", ".txt", ".markdown")
 _SITES = ("docs.{p}.org", "{p}.dev", "www.{p}.com", "{p}.readthedocs.io", "blog.{p}.net")
 
 
-# The results and the page together, in characters: at ~1.8 characters a token, with the system prompt, the calls and the
-# report, a sample stays within the 1,024 positions of the model (the notebook's demo needs ~770 tokens).
+# The results and the page together, in characters: at ~1.8 characters a token, with the system prompt, the calls
+# and the report, a sample stays within the 1,024 positions of the model (the notebook's demo needs ~770 tokens).
 _BUDGET_CHARS = {"en": 1250, "zh": 800}  # a Chinese character is about a token
 _PAGE_CHARS = {"en": 700, "zh": 380}  # the notebook's pages have ~500 characters
 
@@ -133,7 +133,7 @@ def _document(topic: str, rng: random.Random, zh: bool) -> Document:
     headline = " ".join(w[0].upper() + w[1:] for w in topic.split())  # "CPU threads" -> "CPU Threads"
     title = rng.choice(_TITLES_ZH if zh else _TITLES_EN).format(t=topic, T=headline)
     title = title[0].upper() + title[1:]
-    if rng.random() < 0.1:  # a title with a word of its own, as real folders have: only the text says what it is about
+    if rng.random() < 0.1:  # a title of its own, as real folders have: only the text says what the page is about
         title = made_up_han(rng, 2) + "笔记" if zh else f"{made_up_word(rng, capital=True)} notes"
     paragraphs = [_paragraph(topic, rng, zh, about=i == 0) for i in range(rng.randint(2, 3))]
     if rng.random() < 0.3:  # a second heading between paragraphs

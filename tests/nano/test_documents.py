@@ -1,0 +1,113 @@
+"""Rumination examples over generated documents: their observations are what the research loop shows for the
+same files searched with LocalCorpus, and every example fits the model's context."""
+
+from __future__ import annotations
+
+import random
+from pathlib import PurePosixPath
+
+import pytest
+from tokenizers import Tokenizer
+
+from glm_nb.chat.research import LocalCorpus, read_document
+from glm_nb.chat.research.rumination import format_results
+from glm_nb.chat.research.search import SearchResult
+from glm_nb.nano import checkpoint_path, corpus
+from glm_nb.nano.documents import local_results
+from glm_nb.nano.sample import Picker
+from glm_nb.nano.skills import generate
+from glm_nb.nano.train import _MAX_LEN_LOCAL_RESEARCH, _Batches
+from glm_nb.nano.vocab import TRAIN
+
+
+def _draw(seed: int, lang: str):
+    rng = random.Random(seed)
+    topics = TRAIN[f"topic_{lang}"]
+    topic = rng.choice(topics)
+    return topic, local_results(rng, lang, topic, [t for t in topics if t != topic])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_results_are_what_local_corpus_shows_for_the_same_files(lang, tmp_path):
+    checked = 0
+    for seed in range(40):
+        topic, found = _draw(seed, lang)
+        folder = tmp_path / f"{lang}{seed}"
+        folder.mkdir()
+        files = {}
+        for doc in found.documents:
+            if doc.url.startswith("file://"):
+                name = PurePosixPath(doc.url).name
+                (folder / name).write_text(doc.text, encoding="utf-8")
+                files[name] = doc
+        if not files:
+            continue
+        shown = {PurePosixPath(r.url).name: r for r in LocalCorpus(folder).search(topic, limit=5)}
+        for name, doc in files.items():
+            if name in shown:  # BM25 leaves out a document that shares no word with the query
+                ours = found.observation.split(f"†{doc.url}\n", 1)[1].split("】", 1)[0]
+                assert (shown[name].title, shown[name].snippet) == (doc.title, ours), name
+                checked += 1
+            assert read_document(folder / name).text == doc.text  # what a click returns
+        hit = found.documents[found.hit]
+        assert found.page == hit.text and found.first_sentence in hit.text
+        if hit.url.startswith("file://"):
+            assert PurePosixPath(hit.url).name in shown  # the document about the topic is always found
+    assert checked >= 20
+
+
+def test_results_are_numbered_and_joined_as_the_research_loop_does():
+    for seed in range(20):
+        _, found = _draw(seed, "en")
+        blocks = found.observation.split("\n\n【")
+        assert len(blocks) == len(found.documents) and 0 <= found.hit < len(blocks)
+        results = [SearchResult(d.title, d.url, "") for d in found.documents]
+        for i, (block, result) in enumerate(zip(blocks, results)):
+            assert block.lstrip("【").startswith(f"{i}†{result.title}†{result.url}\n")
+        assert found.observation.startswith(format_results(results[:1]).split("\n")[0])
+
+
+def test_local_research_changes_only_rumination_and_only_when_asked():
+    rng = random.Random(4)
+    web = [generate("research", Picker(rng, "train")) for _ in range(30)]
+    assert all("https://docs.example.org/" in s.messages[3]["content"] for s in web)
+    local = [generate("research", Picker(rng, "train", local_research=1.0)) for _ in range(30)]
+    assert not any("https://docs.example.org/" in s.messages[3]["content"] for s in local)
+    assert any("file://" in s.messages[3]["content"] for s in local)
+    held_out = corpus.eval_samples("research", "unseen", 5, local_research=1.0)
+    assert all("docs.example.org" not in s.messages[3]["content"] for s in held_out)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_report_quotes_the_page_it_clicked(lang):
+    rng = random.Random(lang)
+    for _ in range(30):
+        sample = generate("research", Picker(rng, "train", local_research=1.0))
+        if sample.lang != lang:
+            continue
+        page, report = sample.messages[5]["content"], sample.messages[7]["content"]
+        hit = sample.expect["calls"][1][1]["link_id"]
+        topic = sample.expect["calls"][0][1]["query"]
+        prefix = f"关于{topic}的报告：" if lang == "zh" else f"Report on {topic}: "
+        assert report.startswith(prefix) and report.endswith(f"【{hit}†source】")
+        assert report[len(prefix) : -len(f"【{hit}†source】")] in page
+        assert f"【{hit}†" in sample.messages[3]["content"]
+
+
+def test_every_local_research_example_fits_the_context():
+    tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
+    rng = random.Random(11)
+    lengths = []
+    for _ in range(400):
+        sample = generate("research", Picker(rng, "train", local_research=1.0))
+        text = "".join(t for t, _ in corpus.to_segments(sample))
+        lengths.append(len(tokenizer.encode(text, add_special_tokens=False).ids))
+    assert max(lengths) <= _MAX_LEN_LOCAL_RESEARCH, max(lengths)
+    assert sorted(lengths)[len(lengths) // 2] > 500  # as long as the notebook's demo (~770 tokens), not shorter
+
+
+def test_the_trainer_keeps_local_research_examples_whole():
+    # The first recipe cut examples at 512 tokens; a cut research example would lose the report it teaches.
+    tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
+    batches = _Batches(tokenizer, seed=3, batch_tokens=4096, progress=lambda: 1.0, local_research=1.0)
+    assert max(len(batches._example()[0]) for _ in range(300)) > 512
