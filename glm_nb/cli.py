@@ -1,11 +1,11 @@
 """The `glm-nb` command line: convert checkpoints, generate text.
 
-    glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
-                   [--int4-accuracy-level 0..4] [--top-k-output K]
-    glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
-    glm-nb nano path
-    glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
-                 [--max-queue N] [--device auto|cuda|cpu] [--max-length N]
+glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
+               [--int4-accuracy-level 0..4] [--top-k-output K]
+glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
+glm-nb nano path
+glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
+             [--max-queue N] [--device auto|cuda|cpu] [--max-length N]
 """
 
 from __future__ import annotations

@@ -105,7 +105,9 @@ class Engine:
                 raise ModelLoadError(message + " Use device='cpu' with an fp32 or int4 model.")
             log.warning(message)
         tokenizer = Tokenizer(folder / "tokenizer.json")
-        return cls(folder, session, meta, tokenizer, load_chat_template(folder), provider, cuda_graph and provider == CUDA)
+        return cls(
+            folder, session, meta, tokenizer, load_chat_template(folder), provider, cuda_graph and provider == CUDA
+        )
 
     def describe(self) -> str:
         m = self.metadata

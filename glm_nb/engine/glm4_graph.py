@@ -114,7 +114,9 @@ class _Glm4GraphBuilder:
         n, k = weight.shape
         if self.opt.precision == "int4" and quantize:
             q = quantize_int4(weight, self.opt.int4_block_size)
-            return self._matmul_nbits(x, name, self.w.weight(f"{name}.qweight", q.packed), q.scales, q.zero_points, n, k)
+            return self._matmul_nbits(
+                x, name, self.w.weight(f"{name}.qweight", q.packed), q.scales, q.zero_points, n, k
+            )
         w_t = self._float(f"{name}.weight_t", np.ascontiguousarray(np.asarray(weight, dtype=np.float32).T))
         return self.w.node("MatMul", [x, w_t], name=name)[0]
 
@@ -224,14 +226,16 @@ class _Glm4GraphBuilder:
 
     def _lm_head(self, h: str) -> None:
         s, w = self.spec, self.w
-        index = w.node("Unsqueeze", ["logits_index", w.constant("logits_index.axes", [-1])], name="logits_index.3d")[0]
+        axes = w.constant("logits_index.axes", [-1])
+        index = w.node("Unsqueeze", ["logits_index", axes], name="logits_index.3d")[0]
         rows = w.node("GatherND", [h, index], name="logits_rows", batch_dims=1)[0]  # [B, K, H]
         name = "model.embed_tokens.weight" if s.tie_word_embeddings else "lm_head.weight"
         weight = self.ckpt.lazy(name)  # [V, H]
         if self.opt.precision == "int4" and self.opt.int4_lm_head:
             logits = self._int4_streamed(rows, weight, "lm_head")
         else:
-            logits = w.node("MatMul", [rows, self._float_streamed("lm_head.weight_t", weight, True)], name="lm_head")[0]
+            weight_t = self._float_streamed("lm_head.weight_t", weight, True)
+            logits = w.node("MatMul", [rows, weight_t], name="lm_head")[0]
         if self.opt.compute != "fp32":
             logits = w.node("Cast", [logits], name="logits_fp32", to=TensorProto.FLOAT)[0]
         w.rename_output(logits, "logits")

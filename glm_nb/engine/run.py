@@ -21,7 +21,9 @@ class GenerationResult:
     stopped_on: int | None  # the stop id that ended generation, if any
 
 
-def generate(gen: Generator, prompt_ids: list[int], on_token: Callable[[int], None] | None = None) -> GenerationResult:
+def generate(
+    gen: Generator, prompt_ids: list[int], on_token: Callable[[int], None] | None = None
+) -> GenerationResult:
     """Run `gen` (batch 1) from `prompt_ids` until it is done; `on_token` sees each new token as it comes."""
     start = time.perf_counter()
     reused = gen.set_prompt(prompt_ids)

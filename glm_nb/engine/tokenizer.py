@@ -24,7 +24,9 @@ class Tokenizer:
         try:
             self._tok = _HFTokenizer.from_file(str(path))
         except Exception as e:  # tokenizers raises a bare Exception for malformed files
-            raise ModelLoadError(f"Cannot read tokenizer {path}: {e}. Copy tokenizer.json from the checkpoint.") from e
+            raise ModelLoadError(
+                f"Cannot read tokenizer {path}: {e}. Copy tokenizer.json from the checkpoint."
+            ) from e
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, adding no special tokens (GLM's template writes `[gMASK]<sop>` itself)."""

@@ -103,7 +103,9 @@ class SafetensorsFile:
 
     def lazy(self, name: str) -> LazyTensor:
         entry = self._entries[name]
-        return LazyTensor(self.path, self._data_start + entry["data_offsets"][0], entry["dtype"], tuple(entry["shape"]))
+        return LazyTensor(
+            self.path, self._data_start + entry["data_offsets"][0], entry["dtype"], tuple(entry["shape"])
+        )
 
     def tensor(self, name: str) -> np.ndarray:
         """The tensor as numpy; bf16 becomes fp32, other dtypes are a read-only view of the mapped file.

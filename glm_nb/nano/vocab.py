@@ -149,7 +149,10 @@ _NUCLEI = tuple("a e i o u".split())
 _DIPHTHONGS = tuple("ai au ea ee ei ia io oa oo ou ua ue y".split())
 _CODAS = tuple("n r l s k m t nd ng rk st x".split())
 _HAN_WIDE = tuple(
-    bytes([hi, lo]).decode("gb2312") for hi in range(0xB0, 0xD8) for lo in range(0xA1, 0xFF) if hi < 0xD7 or lo <= 0xF9
+    bytes([hi, lo]).decode("gb2312")
+    for hi in range(0xB0, 0xD8)
+    for lo in range(0xA1, 0xFF)
+    if hi < 0xD7 or lo <= 0xF9
 )
 
 
