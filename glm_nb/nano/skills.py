@@ -284,10 +284,14 @@ def _research(p: Picker) -> Sample:
     topic = p.value(f"topic_{lang}")
     user = _user(p, lang, p.phrase(f"research_{lang}", PHRASINGS[f"research_{lang}"]), topic=topic)
     zh = lang == "zh"
+    thought = ""  # before the report
     if p.local_pages():
         others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
         found = local_results(p.rng, lang, topic, others)
         results, hit, page, fact = found.observation, found.hit, found.page, found.first_sentence
+        # The research loop forces thinking before every generation, the report's too (FORMAT.md: Rumination is a
+        # Z1 model); a model that had only ever thought before an action wrote one as its report.
+        thought = "<think>现在可以写报告了。</think>\n" if zh else "<think>Now I can write the report.</think>\n"
     else:
         results, hit, fact = _search_results(p, lang, topic)
         page = f"{topic}：{fact}" if zh else f"{topic}: {fact}"
@@ -300,6 +304,7 @@ def _research(p: Picker) -> Sample:
               "content": f"<think>{thought}</think>\n{dumps({'name': name, 'arguments': args})}"}
              for thought, name, args in steps]  # fmt: skip
     report = f"关于{topic}的报告：{fact}【{hit}†source】" if zh else f"Report on {topic}: {fact}【{hit}†source】"
+    report = thought + report
     messages = ({"role": "system", "content": RUMINATION_SYSTEM}, user, calls[0],
                 {"role": "observation", "content": results}, calls[1], {"role": "observation", "content": page},
                 calls[2], {"role": "assistant", "content": report, "gen": True})  # fmt: skip

@@ -24,6 +24,9 @@ at 0.1 taught it to call the tool for never-seen cities and often to copy them (
 evaluation seeds, against 8 and 10), but its research in the Rumination notebook ran past the context and failed
 the cell, so it is not shipped (the results file has the tables); at 0.25 it also copied known cities from the
 wrong place in phrasings it never saw.
+`--local-research SHARE` makes that share of the Rumination examples search generated local documents, shown as
+the research loop shows `LocalCorpus` results (nano/documents.py): the first recipe's three one-line web results
+left the model lost over the notebook's real corpus.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and

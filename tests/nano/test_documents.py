@@ -86,6 +86,8 @@ def test_the_report_quotes_the_page_it_clicked(lang):
         if sample.lang != lang:
             continue
         page, report = sample.messages[5]["content"], sample.messages[7]["content"]
+        assert report.startswith("<think>") and report.count("</think>\n") == 1  # the loop forces thinking
+        report = report.split("</think>\n")[1]
         hit = sample.expect["calls"][1][1]["link_id"]
         topic = sample.expect["calls"][0][1]["query"]
         prefix = f"关于{topic}的报告：" if lang == "zh" else f"Report on {topic}: "
