@@ -107,7 +107,7 @@ class ResultsPage:
     observation: str  # the search results as the research loop formats them
     hit: int  # the number of the result about the topic
     page: str  # what clicking it returns
-    first_sentence: str  # the first sentence of that page's body, which the report quotes
+    title: str  # that page's title, which the report names
     documents: tuple[Document, ...]  # the documents of the results, in their order
 
 
@@ -162,12 +162,6 @@ def _url(title: str, rng: random.Random, zh: bool) -> str:
     return f"file://{folder}/{slug}{rng.choice(_SUFFIXES)}"
 
 
-def _first_sentence(document: Document) -> str:
-    body = next(p for p in document.text.split("\n\n") if not p.startswith("#"))
-    match = re.match(r".+?[.。](?=\s|$|[^\x00-\x7f])", body)
-    return match.group(0) if match else body
-
-
 def local_results(rng: random.Random, lang: str, topic: str, others: list[str]) -> ResultsPage:
     """One to five results for a search of `topic` (one of them about it, the first more often than not; the
     others about topics from `others`), their observation, and the page of the one about it."""
@@ -184,4 +178,4 @@ def local_results(rng: random.Random, lang: str, topic: str, others: list[str]) 
         del results[drop], documents[drop]
         hit -= drop < hit
     page = documents[hit]
-    return ResultsPage(format_results(results), hit, page.text, _first_sentence(page), tuple(documents))
+    return ResultsPage(format_results(results), hit, page.text, page.title, tuple(documents))

@@ -288,10 +288,13 @@ def _research(p: Picker) -> Sample:
     if p.local_pages():
         others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
         found = local_results(p.rng, lang, topic, others)
-        results, hit, page, fact = found.observation, found.hit, found.page, found.first_sentence
+        results, hit, page = found.observation, found.hit, found.page
         # The research loop forces thinking before every generation, the report's too (FORMAT.md: Rumination is a
-        # Z1 model); a model that had only ever thought before an action wrote one as its report.
-        thought = "<think>现在可以写报告了。</think>\n" if zh else "<think>Now I can write the report.</think>\n"
+        # Z1 model); a model that had only ever thought before an action wrote one as its report. The thought
+        # carries the number to cite; the report names the page it read (copying its first sentence, from a page
+        # hundreds of tokens back, came out as the corpus's own sentence patterns, garbled).
+        thought = f"<think>我读了第{hit}条结果。</think>\n" if zh else f"<think>I read result {hit}.</think>\n"
+        fact = f"参见《{found.title}》" if zh else f'see "{found.title}"'
     else:
         results, hit, fact = _search_results(p, lang, topic)
         page = f"{topic}：{fact}" if zh else f"{topic}: {fact}"

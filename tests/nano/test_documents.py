@@ -50,7 +50,7 @@ def test_results_are_what_local_corpus_shows_for_the_same_files(lang, tmp_path):
                 checked += 1
             assert read_document(folder / name).text == doc.text  # what a click returns
         hit = found.documents[found.hit]
-        assert found.page == hit.text and found.first_sentence in hit.text
+        assert found.page == hit.text and found.title == hit.title
         if hit.url.startswith("file://"):
             assert PurePosixPath(hit.url).name in shown  # the document about the topic is always found
     assert checked >= 20
@@ -79,21 +79,22 @@ def test_local_research_changes_only_rumination_and_only_when_asked():
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_report_quotes_the_page_it_clicked(lang):
+def test_the_report_names_the_page_it_clicked(lang):
     rng = random.Random(lang)
     for _ in range(30):
         sample = generate("research", Picker(rng, "train", local_research=1.0))
         if sample.lang != lang:
             continue
         page, report = sample.messages[5]["content"], sample.messages[7]["content"]
-        assert report.startswith("<think>") and report.count("</think>\n") == 1  # the loop forces thinking
-        report = report.split("</think>\n")[1]
         hit = sample.expect["calls"][1][1]["link_id"]
+        thought, report = report.split("</think>\n")  # the loop forces thinking, before the report too
+        assert thought.startswith("<think>") and str(hit) in thought
         topic = sample.expect["calls"][0][1]["query"]
         prefix = f"关于{topic}的报告：" if lang == "zh" else f"Report on {topic}: "
         assert report.startswith(prefix) and report.endswith(f"【{hit}†source】")
-        assert report[len(prefix) : -len(f"【{hit}†source】")] in page
-        assert f"【{hit}†" in sample.messages[3]["content"]
+        title = report[len(prefix) : -len(f"【{hit}†source】")].removeprefix("see ").removeprefix("参见")[1:-1]
+        assert f"【{hit}†{title}†" in sample.messages[3]["content"]  # the title of the result it clicked
+        assert page.startswith(f"# {title}\n") or f"# {title}\n" not in page
 
 
 def test_every_local_research_example_fits_the_context():
