@@ -42,6 +42,7 @@ import math
 import multiprocessing
 import queue as queue_module
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -210,6 +211,18 @@ def _optimizer(model, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
 
 
+def _source_commit() -> str | None:
+    """The git commit of the corpus code that trains this phase ("+dirty" when it has uncommitted changes): the
+    recipe changes between phases, so a phase is replayed from its own commit. None outside a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "glm_nb"], cwd=root, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def save_checkpoint(model, tokenizer, out: Path, stop_ids: list[int], record: dict) -> None:
     """Write the checkpoint folder: safetensors, config (labelled as a demo model), tokenizer, generation config."""
     out.mkdir(parents=True, exist_ok=True)
@@ -284,7 +297,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
-              "batch_process": batch_process, "invent": invent, "local_research": local_research}  # fmt: skip
+              "batch_process": batch_process, "invent": invent, "local_research": local_research,
+              "commit": _source_commit()}  # fmt: skip
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")

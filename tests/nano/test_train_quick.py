@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -31,6 +32,8 @@ def test_quick_run_writes_a_labelled_checkpoint(quick_checkpoint):
     assert f"~{record['parameters'] / 1e6:.1f}M params" in record["model"]
     assert config["head_dim"] >= 32 and config["architectures"] == ["Glm4ForCausalLM"]
     assert record["steps"] == 3 and record["tokens"] > 0
+    # the recipe's commit, so that a phase can be replayed from its own code (None only outside a git checkout)
+    assert record["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", record["commit"]), record["commit"]
 
 
 def test_generation_config_stops_on_the_glm_stop_tokens(quick_checkpoint):
