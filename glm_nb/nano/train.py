@@ -11,11 +11,16 @@ On a GPU (`--device cuda`): the same recipe in bf16 autocast, usually with large
 a child process builds the batches while the GPU trains, about 290k tokens a second (the generator's pace, not
 the GPU's), so a larger model (`--size 3m`) costs no tokens there.
 
-The shipped checkpoint (3.4M parameters) was trained on an H200 in two phases, then chosen among ten candidates
-by `benchmarks/nano_eval.py` (benchmarks/results/nano-gpu-sweep-2026-11-27.md):
+The shipped checkpoint (3.4M parameters) was trained on an H200 in two phases, chosen among ten candidates by
+`benchmarks/nano_eval.py`, then given two CPU phases so that Rumination works over local documents
+(benchmarks/results/nano-gpu-sweep-2026-11-27.md). Each phase replays from the commit its record names:
 
     python -m glm_nb.nano.train --device cuda --size 3m --batch-tokens 12288 --seed 0 --steps 6696 --out A
     python -m glm_nb.nano.train --device cuda --init A --batch-tokens 12288 --seed 10 --lr 1e-3 --steps 2222 --out B
+    python -m glm_nb.nano.train --init B --compile --batch-tokens 12288 --seed 24 --lr 3e-4 --steps 609 \
+        --invent 0.1 --local-research 0.5 --out C                                                  # at 2eb612f
+    python -m glm_nb.nano.train --init C --compile --batch-tokens 12288 --seed 25 --lr 3e-4 --steps 443 \
+        --invent 0.1 --local-research 0.5 --out D                                                  # at 4efddb1
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
@@ -26,7 +31,8 @@ the cell, so it is not shipped (the results file has the tables); at 0.25 it als
 wrong place in phrasings it never saw.
 `--local-research SHARE` makes that share of the Rumination examples search generated local documents, shown as
 the research loop shows `LocalCorpus` results (nano/documents.py): the first recipe's three one-line web results
-left the model lost over the notebook's real corpus.
+left the model lost over the notebook's real corpus. The last two phases above use it: the Rumination notebook now
+runs to a cited report, at the price of three more missed gates (over two seeds) on the first recipe's sets.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and

@@ -127,12 +127,6 @@ def _notebook_research() -> list[str]:
     return [s.split("\n", 1)[1].strip() for s in research]
 
 
-# The shipped model fails this demo: after the first search it writes invalid actions and never clicks or reports.
-# Its training observations are three short results on https://docs.example.org/ pages; the notebook's search gives
-# one to five results with file:// URLs and paragraph-long snippets. A corpus whose observations look like
-# LocalCorpus's, and a retrain, are what it needs (issue 5's closing note of the eighth session). Only a failed
-# assertion is the expected failure: any other error in the research loop fails the test.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="nano-GLM derails on real LocalCorpus observations")
 @pytest.mark.parametrize("question", _notebook_research())
 def test_notebook_research_runs_to_a_cited_report(engine, question):
     """research_rumination.ipynb's research cells as `%%glm_rumination` runs them, over the notebook's own files:
