@@ -106,9 +106,17 @@ class ResultsPage:
 
     observation: str  # the search results as the research loop formats them
     hit: int  # the number of the result about the topic
-    page: str  # what clicking it returns
-    title: str  # that page's title, which the report names
     documents: tuple[Document, ...]  # the documents of the results, in their order
+
+    @property
+    def page(self) -> str:
+        """What clicking the result about the topic returns."""
+        return self.documents[self.hit].text
+
+    @property
+    def title(self) -> str:
+        """That page's title, which the report names."""
+        return self.documents[self.hit].title
 
 
 def _fill(template: str, topic: str, rng: random.Random, zh: bool) -> str:
@@ -177,5 +185,4 @@ def local_results(rng: random.Random, lang: str, topic: str, others: list[str]) 
         drop = max(i for i in range(len(results)) if i != hit)  # the example must fit the model's context
         del results[drop], documents[drop]
         hit -= drop < hit
-    page = documents[hit]
-    return ResultsPage(format_results(results), hit, page.text, page.title, tuple(documents))
+    return ResultsPage(format_results(results), hit, tuple(documents))
