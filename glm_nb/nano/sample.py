@@ -3,13 +3,13 @@
 Splits:
 - `train`: training phrasings and values, and not one of the combinations reserved for evaluation (with
   `invent`, that share of its cities and names is invented instead: `vocab.made_up`);
-
-`local_research` (any split) is the share of Rumination samples whose observations are generated documents shown
-as the research loop shows `LocalCorpus` results (`documents.py`).
 - `combos`: training phrasings and values, in combinations that training never draws (a stable hash of the
   skill, phrasing and values picks one in ten for evaluation);
 - `phrasings`: the held-out phrasings (every fifth of each list), training values;
 - `unseen`: training phrasings, values from `vocab.UNSEEN` and held-out numbers.
+
+`local_research` (any split) is the share of Rumination samples whose observations are generated documents shown
+as the research loop shows `LocalCorpus` results (`documents.py`).
 """
 
 from __future__ import annotations

@@ -284,7 +284,7 @@ def _research(p: Picker) -> Sample:
     topic = p.value(f"topic_{lang}")
     user = _user(p, lang, p.phrase(f"research_{lang}", PHRASINGS[f"research_{lang}"]), topic=topic)
     zh = lang == "zh"
-    thought = ""  # before the report
+    before_report = ""
     if p.local_pages():
         others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
         found = local_results(p.rng, lang, topic, others)
@@ -293,7 +293,7 @@ def _research(p: Picker) -> Sample:
         # Z1 model); a model that had only ever thought before an action wrote one as its report. The thought
         # carries the number to cite; the report names the page it read (copying its first sentence, from a page
         # hundreds of tokens back, came out as the corpus's own sentence patterns, garbled).
-        thought = f"<think>我读了第{hit}条结果。</think>\n" if zh else f"<think>I read result {hit}.</think>\n"
+        before_report = f"<think>我读了第{hit}条结果。</think>\n" if zh else f"<think>I read result {hit}.</think>\n"
         fact = f"参见《{found.title}》" if zh else f'see "{found.title}"'
     else:
         results, hit, fact = _search_results(p, lang, topic)
@@ -307,7 +307,7 @@ def _research(p: Picker) -> Sample:
               "content": f"<think>{thought}</think>\n{dumps({'name': name, 'arguments': args})}"}
              for thought, name, args in steps]  # fmt: skip
     report = f"关于{topic}的报告：{fact}【{hit}†source】" if zh else f"Report on {topic}: {fact}【{hit}†source】"
-    report = thought + report
+    report = before_report + report
     messages = ({"role": "system", "content": RUMINATION_SYSTEM}, user, calls[0],
                 {"role": "observation", "content": results}, calls[1], {"role": "observation", "content": page},
                 calls[2], {"role": "assistant", "content": report, "gen": True})  # fmt: skip

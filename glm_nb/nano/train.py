@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--invent", type=float, default=0.0,
                         help="share of training's cities and names that are invented (default 0)")  # fmt: skip
     parser.add_argument("--local-research", type=float, default=0.0,
-                        help="share of Rumination examples that search generated local documents (default 0)")  # fmt: skip
+                        help="share of Rumination examples that search local documents (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,

@@ -10,7 +10,6 @@ import pytest
 from tokenizers import Tokenizer
 
 from glm_nb.chat.research import LocalCorpus, read_document
-from glm_nb.chat.research.rumination import format_results
 from glm_nb.chat.research.search import SearchResult
 from glm_nb.nano import checkpoint_path, corpus
 from glm_nb.nano.documents import local_results
@@ -64,7 +63,6 @@ def test_results_are_numbered_and_joined_as_the_research_loop_does():
         results = [SearchResult(d.title, d.url, "") for d in found.documents]
         for i, (block, result) in enumerate(zip(blocks, results)):
             assert block.lstrip("【").startswith(f"{i}†{result.title}†{result.url}\n")
-        assert found.observation.startswith(format_results(results[:1]).split("\n")[0])
 
 
 def test_local_research_changes_only_rumination_and_only_when_asked():
