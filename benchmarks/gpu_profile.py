@@ -4,8 +4,8 @@
     python3 benchmarks/gpu_profile.py --small          # the same code paths on the CPU (no kernels to record)
 
 1. a random bf16 checkpoint at the real width (FORMAT.md) with `--layers` layers;
-2. conversions to each variant (bf16 with and without the top-k tail, int4 with fp16 compute at block sizes 32
-   and 128), in parallel processes; some variants also change how the session is made (ORT_ENABLE_XQA=0);
+2. conversions to each variant (bf16; int4 with fp16 or bf16 compute at block sizes 32 and 128), in parallel
+   processes; some variants also change how the session is made (ORT_ENABLE_XQA=0, the int4 kernels);
 3. per variant: decode tok/s after a 128-token prompt with CUDA graphs on and off, then the CUDA kernels of
    `--steps` decode steps, graphs off and on, recorded by torch's profiler (CUPTI sees every kernel of the process,
    ONNX Runtime's included), summed per kernel name: calls and microseconds per step, and the GPU's busy time
@@ -37,15 +37,19 @@ import gpu_suite_tasks as tasks  # noqa: E402
 BF16 = dict(precision="bf16", top_k_output=64)
 INT4 = dict(precision="int4", int4_compute="fp16", top_k_output=64)
 NO_XQA = {"ORT_ENABLE_XQA": "0"}  # GroupQueryAttention decodes with flash-decoding instead of the XQA kernel
-VARIANTS = {  # label -> (glm_nb.convert options, environment while the session is created)
-    "bf16": (BF16, {}),
-    "bf16 · ORT_ENABLE_XQA=0": (BF16, NO_XQA),
-    "bf16 no top-k": (BF16 | dict(top_k_output=0), {}),
-    "int4-fp16 b32": (INT4, {}),
-    "int4-fp16 b32 · ORT_ENABLE_XQA=0": (INT4, NO_XQA),
-    "int4-fp16 b128": (INT4 | dict(int4_block_size=128), {}),
+STOCK, FPA = dict(int4_kernel="stock"), dict(int4_kernel="fpa_intb")
+VARIANTS = {  # label -> (glm_nb.convert options, environment while the session is created, Engine.load options)
+    "bf16": (BF16, {}, {}),
+    "bf16 · ORT_ENABLE_XQA=0": (BF16, NO_XQA, {}),
+    "int4-fp16 b32 · stock": (INT4, {}, STOCK),
+    "int4-fp16 b32 · fpA_intB": (INT4, {}, FPA),
+    "int4-fp16 b128 · fpA_intB": (INT4 | dict(int4_block_size=128), {}, FPA),
+    "int4-bf16 b128 · fpA_intB": (INT4 | dict(int4_compute="bf16", int4_block_size=128), {}, FPA),
 }
-SMALL_VARIANTS = {"fp32": (dict(precision="fp32", top_k_output=8), {}), "int4 b32": (dict(precision="int4"), {})}
+SMALL_VARIANTS = {
+    "fp32": (dict(precision="fp32", top_k_output=8), {}, {}),
+    "int4 b32": (dict(precision="int4"), {}, {}),
+}
 PROMPT = 128
 
 
@@ -92,13 +96,13 @@ def _profile(gen, steps: int, profiled: bool) -> dict:
     return result
 
 
-def measure(folder: Path, steps: int, cuda: bool, env: dict[str, str]) -> dict:
+def measure(folder: Path, steps: int, cuda: bool, env: dict[str, str], load: dict) -> dict:
     from glm_nb.engine import Engine, Generator, SamplingParams
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # kernels read their switches when the session creates them
     try:
-        engine = Engine.load(folder, device="cuda" if cuda else "cpu", cuda_graph=cuda)
+        engine = Engine.load(folder, device="cuda" if cuda else "cpu", cuda_graph=cuda, **load)
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -191,21 +195,21 @@ def main(argv: list[str] | None = None) -> int:
     tasks.write_checkpoint({"folder": str(work / "checkpoint"), "shape": shape | {"max_position": max_length}})
     results = {"device": "CPU", "layers": shape["layers"], "variants": {}}
     folders = {}  # one conversion per distinct set of options
-    for options, _ in variants.values():
+    for options, *_ in variants.values():
         key = json.dumps(options, sort_keys=True)
         folders.setdefault(key, work / f"model-{len(folders)}")
     with ProcessPoolExecutor(len(folders), mp_context=get_context("spawn")) as pool:
         futures = {key: pool.submit(_convert, (str(work / "checkpoint"), str(folder), json.loads(key), max_length))
                    for key, folder in folders.items()}  # fmt: skip
         seconds = {key: f.result() for key, f in futures.items()}
-    for label, (options, env) in variants.items():
+    for label, (options, env, load) in variants.items():
         key = json.dumps(options, sort_keys=True)
         folder = folders[key]
         try:
             sizes = tasks._initializer_bytes(folder)
             read = sum(n for name, n in sizes.items() if not name.startswith(("model.embed_tokens", "rotary.")))
             results["variants"][label] = {"convert_s": seconds[key], "weights_read": read}
-            results["variants"][label] |= measure(folder, args.steps, cuda, env)
+            results["variants"][label] |= measure(folder, args.steps, cuda, env, load)
         except Exception as e:  # one variant failing must not hide the others
             results["variants"][label] = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
         print(f"{label}: done", flush=True)

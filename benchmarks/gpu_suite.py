@@ -89,10 +89,20 @@ class Variant:
     label: str
     precision: str
     int4_compute: str = "fp32"
+    block_size: int = 32  # int4 only
+    int4_kernel: str = "auto"  # int4 on CUDA only: Engine.load's int4_kernel
 
     @property
     def compute(self) -> str:
         return self.int4_compute if self.precision == "int4" else self.precision
+
+    @property
+    def key(self) -> str:
+        """The name --precisions takes: bf16, int4-fp16, int4-fp16-b128, int4-fp16-stock, ..."""
+        if self.precision != "int4":
+            return self.precision
+        block = f"-b{self.block_size}" if self.block_size != 32 else ""
+        return f"int4-{self.compute}{block}" + ("-stock" if self.int4_kernel == "stock" else "")
 
     def disk_bytes(self, shape: Shape) -> int:
         """A generous estimate of the converted model's size (int4: ~0.6 byte a weight; the embedding stays float)."""
@@ -104,10 +114,14 @@ class Variant:
 
 GPU_VARIANTS = (
     Variant("bf16", "bf16"),
-    Variant("int4 (fp16 compute)", "int4", "fp16"),
+    Variant("int4 fp16 b32 · stock kernels", "int4", "fp16", 32, "stock"),
+    Variant("int4 fp16 b32 · fpA_intB", "int4", "fp16", 32, "fpa_intb"),
+    Variant("int4 fp16 b128 · fpA_intB", "int4", "fp16", 128, "fpa_intb"),
+    Variant("int4 bf16 b128 · fpA_intB", "int4", "bf16", 128, "fpa_intb"),
     Variant("fp16", "fp16"),
-    Variant("int4 (bf16 compute)", "int4", "bf16"),
+    Variant("int4 bf16 b32 · stock kernels", "int4", "bf16", 32, "stock"),
 )
+DEFAULT_GPU = ("bf16", "int4-fp16-stock", "int4-fp16", "int4-fp16-b128", "int4-bf16-b128")  # fp16 = bf16's pace
 CPU_VARIANTS = (Variant("fp32", "fp32"), Variant("int4 (fp32 compute)", "int4", "fp32"))
 
 
@@ -222,7 +236,7 @@ class Suite:
         return outcome
 
     def _model_dir(self, v: Variant) -> Path:
-        return self.work / f"model-{v.precision}-{v.int4_compute}"
+        return self.work / f"model-{v.key}"
 
     def start_conversions(self) -> None:
         """Start conversions in order while their estimated sizes fit the disk (always at least one)."""
@@ -232,8 +246,9 @@ class Suite:
             if self.disk_in_use and self.disk_in_use + need > self.disk_budget:
                 return
             args = dict(checkpoint=str(self.checkpoint), out=str(self._model_dir(v)), precision=v.precision,
-                        int4_compute=v.int4_compute, max_length=self.shape.max_length, top_k=self.shape.top_k)  # fmt: skip
-            self.converting[v.label] = Child("convert", args, self.logs / f"convert-{v.precision}-{v.compute}.log")
+                        int4_compute=v.int4_compute, block_size=v.block_size, max_length=self.shape.max_length,
+                        top_k=self.shape.top_k)  # fmt: skip
+            self.converting[v.label] = Child("convert", args, self.logs / f"convert-{v.key}.log")
             self.disk_in_use += need
             self.pending.pop(0)
 
@@ -280,10 +295,8 @@ class Suite:
             s = self.shape
             args = dict(model=str(self._model_dir(v)), label=v.label, vocab=s.vocab, contexts=list(s.contexts),
                         ttft_prompt=s.ttft_prompt, decode_tokens=s.decode_tokens, warmup=s.warmup,
-                        max_length=s.max_length)  # fmt: skip
-            entry["engine"] = asdict(
-                self.run_child("engine", args, cap=240, name=f"engine-{v.precision}-{v.compute}")
-            )
+                        max_length=s.max_length, int4_kernel=v.int4_kernel)  # fmt: skip
+            entry["engine"] = asdict(self.run_child("engine", args, cap=240, name=f"engine-{v.key}"))
         shutil.rmtree(self._model_dir(v), ignore_errors=True)
         self.disk_in_use -= v.disk_bytes(self.shape)
         return entry
@@ -298,7 +311,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="tiny shape on the CPU (exercises the code paths)")
     parser.add_argument("--layers", type=int, default=NINE_B.layers, help="decoder layers at the real width (of 40)")
-    parser.add_argument("--precisions", default=None, help="comma-separated labels (bf16,fp16,int4-fp16,int4-bf16)")
+    parser.add_argument(
+        "--precisions", default=None, help=f"comma-separated keys (default {','.join(DEFAULT_GPU)}; see GPU_VARIANTS)"
+    )
     parser.add_argument("--budget", type=float, default=450.0, help="seconds for everything (the table included)")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary folder, removed)")
     parser.add_argument(
@@ -309,14 +324,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _variants(args: argparse.Namespace) -> tuple[Variant, ...]:
     variants = CPU_VARIANTS if args.small else GPU_VARIANTS
-    if not args.precisions:
+    if not args.precisions and args.small:
         return variants
-    wanted = {w.strip() for w in args.precisions.split(",")}
-    keys = {f"{v.precision}-{v.compute}" if v.precision == "int4" else v.precision: v for v in variants}
-    unknown = wanted - set(keys)
+    wanted = [w.strip() for w in args.precisions.split(",")] if args.precisions else list(DEFAULT_GPU)
+    keys = {v.key: v for v in variants}
+    unknown = set(wanted) - set(keys)
     if unknown:
         raise SystemExit(f"unknown precision(s) {', '.join(sorted(unknown))}; choose from {', '.join(keys)}")
-    return tuple(v for k, v in keys.items() if k in wanted)
+    return tuple(keys[k] for k in wanted)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,7 @@ def convert_model(a: dict) -> dict:
     start = time.perf_counter()
     out = convert(
         a["checkpoint"], a["out"], precision=a["precision"], int4_compute=a["int4_compute"],
-        max_length=a["max_length"], top_k_output=a["top_k"], progress=False,
+        int4_block_size=a.get("block_size", 32), max_length=a["max_length"], top_k_output=a["top_k"], progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     sizes = _initializer_bytes(out)
@@ -303,17 +303,19 @@ def engine_decode(a: dict) -> dict:
     device = "cuda" if CUDA in ort.get_available_providers() else "cpu"
     start = time.perf_counter()
     note = ""
+    kernel = a.get("int4_kernel", "auto")
     try:
-        engine = Engine.load(a["model"], device=device, cuda_graph=device == "cuda")
+        engine = Engine.load(a["model"], device=device, cuda_graph=device == "cuda", int4_kernel=kernel)
     except ModelLoadError as e:
         if device == "cpu":
             raise
         note = f"CUDA graphs unavailable: {str(e)[:300]}"
-        engine = Engine.load(a["model"], device=device, cuda_graph=False)
+        engine = Engine.load(a["model"], device=device, cuda_graph=False, int4_kernel=kernel)
     load_s = time.perf_counter() - start
-    log(f"engine {a['label']}: loaded on {engine.provider} in {load_s:.0f} s")
+    log(f"engine {a['label']}: loaded on {engine.provider} in {load_s:.0f} s, int4 kernels {engine.int4_kernel}")
     rng = np.random.default_rng(2)
-    result = {"provider": engine.provider, "ort": ort.__version__, "load_s": load_s, "note": note}
+    result = {"provider": engine.provider, "ort": ort.__version__, "load_s": load_s, "note": note,
+              "int4_kernel": engine.int4_kernel}  # fmt: skip
     try:
         result["ttft_ms"] = _ttft_ms(engine, a, rng)
     except Exception as e:

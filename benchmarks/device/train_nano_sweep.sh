@@ -5,6 +5,7 @@
 # checkout) or the name of a folder under .device/ holding corpus files that replace glm_nb/nano's (carry it).
 # RECIPE:SIZE:SEED:INIT:LR continues the checkpoint in .device/INIT (carry it too) as a second phase at LR; a sixth
 # field INVENT sets --invent (the share of training's cities and names that are invented), e.g. head:3m:0:::0.25.
+# TRAIN_ARGS is added to every candidate's trainer command, e.g. TRAIN_ARGS="--local-research 0.5".
 #
 #   run(command='MINUTES=7.5 bash benchmarks/device/train_nano_sweep.sh head:1m:0 head:3m:0 recipe-v2:3m:0',
 #       carry=['.device/recipe-v2'], timeout_s=580)
@@ -37,7 +38,7 @@ for candidate in "$@"; do
   PYTHONPATH="$root" python3 -c "import glm_nb.nano.corpus as c; print('corpus', c.__file__)" > "$WORK/logs/$name.log"
   PYTHONPATH="$root" timeout "$(awk "BEGIN { print int($MINUTES * 60 + 60) }")" python3 -m glm_nb.nano.train --device "$DEVICE" \
     --minutes "$MINUTES" --batch-tokens "${BATCH_TOKENS:-12288}" "${phase[@]}" --seed "$seed" \
-    --out "$WORK/$name" >> "$WORK/logs/$name.log" 2>&1 &
+    ${TRAIN_ARGS:-} --out "$WORK/$name" >> "$WORK/logs/$name.log" 2>&1 &
   pids+=($!)
   cd "$repo"
 done

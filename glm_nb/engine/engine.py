@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +21,19 @@ from .graph_plan import GraphIds
 from .metadata import ModelMetadata
 from .tokenizer import Tokenizer, load_chat_template
 
-__all__ = ["Engine", "DEVICES", "cuda_usable"]
+__all__ = ["Engine", "DEVICES", "INT4_KERNELS", "cuda_usable"]
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+INT4_KERNELS = ("auto", "fpa_intb", "stock")
+# ONNX Runtime's switch for MatMulNBits' weight-only kernels (the CUTLASS GEMM and a decode GEMV, fp16 / bf16
+# activations): read by each node's constructor when the session is made, from the session config in newer
+# versions and from the environment variable in older ones. Both are set, the variable only while the session is
+# made.
+_FPA_INTB_CONFIG = "ep.cuda.fpa_intb_gemm"
+_FPA_INTB_ENV = "ORT_FPA_INTB_GEMM"
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class Engine:
     chat_template: str | None
     provider: str  # the provider actually running the graph (ORT may silently fall back to CPU)
     cuda_graph: bool = False  # the session may capture decode steps as CUDA graphs (see graph_plan.py)
+    int4_kernel: str = "stock"  # which MatMulNBits kernels an int4 model's session was made with (see load)
     graph_ids: GraphIds = field(default_factory=GraphIds, compare=False, repr=False)  # one per Generator
 
     @property
@@ -60,12 +70,17 @@ class Engine:
         *,
         threads: int | None = None,
         cuda_graph: bool = False,
+        int4_kernel: str = "auto",
     ) -> Engine:
         """Open a model folder made by `glm_nb.convert`. device: "auto" (CUDA when usable), "cuda" or "cpu".
 
         cuda_graph: capture decode steps as CUDA graphs (CUDA only; see Generator). Every node must then run on the
         CUDA provider, which holds for fp16 / bf16 / int4-with-fp16-or-bf16 models: GroupQueryAttention has no
         fp32 CUDA kernel.
+
+        int4_kernel (int4 models with fp16 / bf16 activations on CUDA): "fpa_intb" makes ONNX Runtime repack the
+        weights for its weight-only CUTLASS GEMM and decode GEMV; "stock" keeps MatMulNBits' own kernels; "auto"
+        (the default) picks fpa_intb. Ignored elsewhere.
         """
         folder = Path(folder).expanduser()
         if device not in DEVICES:
@@ -74,6 +89,8 @@ class Engine:
         model_path = folder / "model.onnx"
         if not model_path.exists():
             raise ModelLoadError(f"{folder} has no model.onnx; convert the checkpoint again.")
+        if int4_kernel not in INT4_KERNELS:
+            raise ModelLoadError(f"Unknown int4_kernel {int4_kernel!r}; choose one of {', '.join(INT4_KERNELS)}.")
         want_cuda = device == "cuda" or (device == "auto" and cuda_usable())
         if device == "cuda" and CUDA not in ort.get_available_providers():
             raise ModelLoadError(
@@ -94,7 +111,8 @@ class Engine:
                     "(or fp16, or int4 with `--int4-compute bf16`), or load with cuda_graph=False."
                 )
             log.warning("%s computes in fp32: attention will run on the CPU. Convert with --precision bf16.", folder)
-        session = _open_session(model_path, want_cuda, threads, cuda_graph)
+        kernel = _int4_kernel(meta, want_cuda, int4_kernel)
+        session = _open_session(model_path, want_cuda, threads, cuda_graph, kernel == "fpa_intb")
         provider = session.get_providers()[0]
         if want_cuda and provider != CUDA:
             message = (
@@ -105,13 +123,19 @@ class Engine:
                 raise ModelLoadError(message + " Use device='cpu' with an fp32 or int4 model.")
             log.warning(message)
         tokenizer = Tokenizer(folder / "tokenizer.json")
-        return cls(
-            folder, session, meta, tokenizer, load_chat_template(folder), provider, cuda_graph and provider == CUDA
-        )
+        graph = cuda_graph and provider == CUDA
+        return cls(folder, session, meta, tokenizer, load_chat_template(folder), provider, graph, kernel)
 
     def describe(self) -> str:
         m = self.metadata
         return f"{m.name} · {m.precision} · {self.provider.replace('ExecutionProvider', '')} · context {m.max_length}"
+
+
+def _int4_kernel(meta: ModelMetadata, cuda: bool, requested: str) -> str:
+    """The MatMulNBits kernels a session gets: the weight-only ones need CUDA and fp16 / bf16 activations."""
+    if not (cuda and meta.precision == "int4" and meta.compute_dtype in ("fp16", "bf16")):
+        return "stock"
+    return "fpa_intb" if requested == "auto" else requested
 
 
 def cuda_usable() -> bool:
@@ -140,7 +164,23 @@ def _probe_cuda() -> bool:
     return session.get_providers()[0] == CUDA
 
 
-def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool) -> ort.InferenceSession:
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """The environment variable `name` set to `value` inside the block, restored after."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _open_session(
+    path: Path, cuda: bool, threads: int | None, cuda_graph: bool, fpa_intb: bool = False
+) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
@@ -153,10 +193,12 @@ def _open_session(path: Path, cuda: bool, threads: int | None, cuda_graph: bool)
         # the next power of two, so the memory a model holds is close to what it needs (14.3 GiB for the 10.6 GB
         # 20-layer bf16 suite model with an 8k KV cache, on the H200).
         options.add_session_config_entry("session.use_device_allocator_for_initializers", "1")
+        options.add_session_config_entry(_FPA_INTB_CONFIG, "1" if fpa_intb else "0")
         cuda_options = {"enable_cuda_graph": "1" if cuda_graph else "0", "arena_extend_strategy": "kSameAsRequested"}
         providers = [(CUDA, cuda_options), CPU]
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        with _environment(_FPA_INTB_ENV, "1" if fpa_intb else "0") if cuda else nullcontext():
+            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # ORT raises its own exception types (Fail, InvalidProtobuf, ...) from pybind
         if cuda and cuda_graph and "graph" in str(e).lower():
             raise ModelLoadError(

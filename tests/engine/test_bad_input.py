@@ -101,3 +101,8 @@ def test_half_precision_model_without_cuda_says_what_to_convert_instead(tiny, tm
 
 def test_every_error_is_a_glm_error():
     assert all(issubclass(e, GlmError) for e in (CheckpointError, ConversionError, ModelLoadError))
+
+
+def test_unknown_int4_kernel_names_the_choices(tiny):
+    with pytest.raises(ModelLoadError, match="auto, fpa_intb, stock"):
+        Engine.load(tiny.out, device="cpu", int4_kernel="fast")

@@ -165,3 +165,32 @@ def test_a_long_prompt_stays_finite(models, name):
 def test_fp32_model_with_cuda_graphs_is_refused_with_advice(models):
     with pytest.raises(ModelLoadError, match="--precision bf16"):
         Engine.load(models.folder("fp32"), device="cuda", cuda_graph=True)
+
+
+@pytest.fixture(scope="module")
+def wide_checkpoint(tmp_path_factory):
+    """Dimensions ONNX Runtime's weight-only (fpA_intB) kernels take: N a multiple of 64, K of the block size."""
+    root = tmp_path_factory.mktemp("wide")
+    return make_tiny_checkpoint(root / "src", hidden_size=128, intermediate_size=384, max_position_embeddings=512)
+
+
+@pytest.mark.parametrize("compute, block", [("fp16", 32), ("fp16", 128), ("bf16", 128)])
+def test_fpa_intb_kernels_agree_with_the_stock_kernels(models, wide_checkpoint, tmp_path, compute, block):
+    folder = glm_nb.convert(wide_checkpoint, tmp_path / "m", precision="int4", int4_compute=compute,
+                            int4_block_size=block, progress=False)  # fmt: skip
+    cpu = glm_nb.convert(wide_checkpoint, tmp_path / "cpu", precision="int4", int4_block_size=block,
+                         int4_accuracy_level=0, progress=False)  # fmt: skip
+    ref = Generator(Engine.load(cpu, device="cpu"), max_length=64).score(PROMPT)
+    scale = np.abs(ref).max()
+    engines = {k: Engine.load(folder, device="cuda", cuda_graph=True, int4_kernel=k) for k in ("fpa_intb", "stock")}
+    assert {k: e.int4_kernel for k, e in engines.items()} == {"fpa_intb": "fpa_intb", "stock": "stock"}
+    prefill = {k: Generator(e, max_length=64).score(PROMPT) for k, e in engines.items()}
+    assert all(np.abs(p - ref).max() <= 0.05 * scale for p in prefill.values())
+    assert np.abs(prefill["fpa_intb"] - prefill["stock"]).max() <= 0.02 * scale
+    gen = Generator(engines["fpa_intb"], SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=())
+    gen.set_prompt(PROMPT)
+    run(gen, 12)  # captured decode steps: the weight-only GEMV under a CUDA graph
+    tokens = list(gen.tokens)
+    # The stock kernels score the same tokens in one prefill; its last row is what the last decode step saw.
+    stock = Generator(engines["stock"], max_length=64).score(tokens[:-1])[-1]
+    assert np.abs(gen.last_logits()[0] - stock).max() <= 0.03 * scale

@@ -6,6 +6,7 @@ What needs a real GPU (capture and replay, the CUDA kernels) is in test_cuda.py,
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -320,3 +321,27 @@ def test_cli_convert_passes_the_gpu_options(tiny, tmp_path, capsys):
     meta = ModelMetadata.load(out)
     assert meta.compute_dtype == "fp16" and meta.source["int4_accuracy_level"] == 1
     assert meta.outputs["topk_ids"][1][-1] == 5
+
+
+def test_int4_kernel_choice_and_the_environment_it_leaves(monkeypatch):
+    """The weight-only int4 kernels are asked for only where they exist (CUDA, fp16 / bf16 activations), and the
+    environment variable older ONNX Runtimes read is set only while a session is made."""
+    from dataclasses import replace
+
+    from glm_nb.engine import engine as engine_module
+
+    meta = ModelMetadata("m", "int4", "fp16", 1, 1, 1, 32, 32, 64, 64, "gqa", (0,), 0)
+    choose = engine_module._int4_kernel
+    assert choose(meta, True, "auto") == "fpa_intb"
+    assert choose(meta, True, "stock") == "stock"
+    assert choose(meta, False, "fpa_intb") == "stock"
+    assert choose(replace(meta, compute_dtype="fp32"), True, "auto") == "stock"
+    assert choose(replace(meta, precision="bf16", compute_dtype="bf16"), True, "fpa_intb") == "stock"
+    monkeypatch.setenv("ORT_FPA_INTB_GEMM", "0")
+    with engine_module._environment("ORT_FPA_INTB_GEMM", "1"):
+        assert os.environ["ORT_FPA_INTB_GEMM"] == "1"
+    assert os.environ["ORT_FPA_INTB_GEMM"] == "0"
+    monkeypatch.delenv("ORT_FPA_INTB_GEMM")
+    with engine_module._environment("ORT_FPA_INTB_GEMM", "1"):
+        pass
+    assert "ORT_FPA_INTB_GEMM" not in os.environ

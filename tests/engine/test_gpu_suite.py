@@ -49,7 +49,7 @@ def test_small_suite_runs_every_row_on_the_cpu(tmp_path):
     assert "fp32 · graphs off · top-k readback" in table and "transformers generate (sdpa)" in table
     assert "transformers forward loop (sdpa)" in table
     assert (out / "gpu_suite.log").stat().st_size > 0
-    assert not (tmp_path / "work" / "model-fp32-fp32").exists()  # measured models are deleted
+    assert not (tmp_path / "work" / "model-fp32").exists()  # measured models are deleted
 
 
 def test_suite_refuses_an_unknown_precision(tmp_path):
@@ -82,3 +82,18 @@ def test_small_profile_measures_every_variant_on_the_cpu(tmp_path):
         assert variant["weights_read"] > 0
         assert variant["graphs on"]["wall_us"] > 0 and variant["graphs off"]["wall_us"] > 0
     assert "## int4 b32" in (out / "gpu_profile.txt").read_text()
+
+
+def test_suite_variants_have_unique_keys_and_the_default_set_resolves(monkeypatch):
+    monkeypatch.syspath_prepend(str(SUITE.parent))
+    import gpu_suite
+
+    keys = [v.key for v in gpu_suite.GPU_VARIANTS]
+    assert len(keys) == len(set(keys))
+    default = gpu_suite._variants(gpu_suite._parse([]))
+    assert [v.key for v in default] == list(gpu_suite.DEFAULT_GPU)
+    chosen = gpu_suite._variants(gpu_suite._parse(["--precisions", "int4-bf16-b128,bf16"]))
+    assert [(v.precision, v.compute, v.block_size, v.int4_kernel) for v in chosen] == [
+        ("int4", "bf16", 128, "fpa_intb"),
+        ("bf16", "bf16", 32, "auto"),
+    ]

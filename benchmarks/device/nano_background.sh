@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# ON THE DEVICE: nano-GLM training (train_nano_sweep.sh) detached from the call that starts it, so that it uses the
+# minutes the onnxruntime-gpu chunks take to arrive. It must end before anything is timed on the GPU: `collect`
+# waits for it (at most WAIT_SECONDS, default 420) and copies its checkpoints and logs into this call's $OUT.
+#
+#   start CANDIDATE...   (MINUTES, TRAIN_ARGS as for train_nano_sweep.sh; INIT checkpoints: the shipped one is
+#                         copied to .device/shipped, so CANDIDATE may be head:3m:26:shipped:3e-4:0.1)
+#   collect
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BG_OUT=/tmp/nano-bg-out
+case "${1:-}" in
+  start)
+    shift
+    mkdir -p .device && rm -rf .device/shipped && cp -r glm_nb/nano/checkpoint .device/shipped
+    rm -rf "$BG_OUT" && mkdir -p "$BG_OUT"
+    OUT="$BG_OUT" setsid nohup bash benchmarks/device/train_nano_sweep.sh "$@" > /tmp/nano-bg.log 2>&1 < /dev/null &
+    echo "nano training started in the background: $* (MINUTES=${MINUTES:-7}, TRAIN_ARGS=${TRAIN_ARGS:-})"
+    ;;
+  collect)
+    waited=0
+    while [ ! -f "$BG_OUT/logs.tar" ] && [ "$waited" -lt "${WAIT_SECONDS:-420}" ]; do sleep 2; waited=$((waited + 2)); done
+    echo "nano training: waited ${waited} s"
+    tail -n 30 /tmp/nano-bg.log
+    OUT="${OUT:-/tmp/nano-collected}"
+    mkdir -p "$OUT"
+    cp "$BG_OUT"/*.tgz "$BG_OUT"/logs.tar "$OUT"/ 2>/dev/null || echo "warning: no nano checkpoints to collect"
+    ;;
+  *)
+    echo "usage: nano_background.sh start CANDIDATE... | collect" >&2
+    exit 2
+    ;;
+esac
