@@ -3,18 +3,22 @@
 # minutes the onnxruntime-gpu chunks take to arrive. It must end before anything is timed on the GPU: `collect`
 # waits for it (at most WAIT_SECONDS, default 420) and copies its checkpoints and logs into this call's $OUT.
 #
-#   start CANDIDATE...   (MINUTES, TRAIN_ARGS as for train_nano_sweep.sh; INIT checkpoints: the shipped one is
-#                         copied to .device/shipped, so CANDIDATE may be head:3m:26:shipped:3e-4:0.1)
+#   start CANDIDATE...   (MINUTES, TRAIN_ARGS as for train_nano_sweep.sh; the shipped checkpoint is the INIT
+#                         named "shipped", e.g. head:3m:26:shipped:3e-4:0.1; a recipe other than head: not here)
 #   collect
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BG_OUT=/tmp/nano-bg-out
+BG_REPO=/tmp/nano-bg-repo
 case "${1:-}" in
   start)
     shift
-    mkdir -p .device && rm -rf .device/shipped && cp -r glm_nb/nano/checkpoint .device/shipped
-    rm -rf "$BG_OUT" && mkdir -p "$BG_OUT"
-    OUT="$BG_OUT" setsid nohup bash benchmarks/device/train_nano_sweep.sh "$@" > /tmp/nano-bg.log 2>&1 < /dev/null &
+    # A copy of the package to train from: the next calls refresh this checkout under the running trainers.
+    rm -rf "$BG_REPO" "$BG_OUT" && mkdir -p "$BG_REPO/benchmarks" "$BG_REPO/.device" "$BG_OUT"
+    cp -r glm_nb "$BG_REPO/" && cp -r benchmarks/device "$BG_REPO/benchmarks/"
+    cp -r glm_nb/nano/checkpoint "$BG_REPO/.device/shipped"
+    OUT="$BG_OUT" setsid nohup bash "$BG_REPO/benchmarks/device/train_nano_sweep.sh" "$@" > /tmp/nano-bg.log 2>&1 \
+      < /dev/null &
     echo "nano training started in the background: $* (MINUTES=${MINUTES:-7}, TRAIN_ARGS=${TRAIN_ARGS:-})"
     ;;
   collect)
