@@ -17,6 +17,9 @@ case "${1:-}" in
     rm -rf "$BG_REPO" "$BG_OUT" && mkdir -p "$BG_REPO/benchmarks" "$BG_REPO/.device" "$BG_OUT"
     cp -r glm_nb "$BG_REPO/" && cp -r benchmarks/device "$BG_REPO/benchmarks/"
     cp -r glm_nb/nano/checkpoint "$BG_REPO/.device/shipped"
+    # The copy has no git history: the training record names the commit of this checkout (or the caller's).
+    GLM_NB_SOURCE_COMMIT="$(git rev-parse HEAD 2>/dev/null || echo "${GLM_NB_SOURCE_COMMIT:-}")"
+    export GLM_NB_SOURCE_COMMIT
     OUT="$BG_OUT" setsid nohup bash "$BG_REPO/benchmarks/device/train_nano_sweep.sh" "$@" > /tmp/nano-bg.log 2>&1 \
       < /dev/null &
     echo "nano training started in the background: $* (MINUTES=${MINUTES:-7}, TRAIN_ARGS=${TRAIN_ARGS:-})"

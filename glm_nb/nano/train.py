@@ -46,6 +46,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import queue as queue_module
 import random
 import subprocess
@@ -219,7 +220,10 @@ def _optimizer(model, lr: float) -> torch.optim.Optimizer:
 
 def _source_commit() -> str | None:
     """The git commit of the corpus code that trains this phase ("+dirty" when it has uncommitted changes): the
-    recipe changes between phases, so a phase is replayed from its own commit. None outside a git checkout."""
+    recipe changes between phases, so a phase is replayed from its own commit. None outside a git checkout, unless
+    GLM_NB_SOURCE_COMMIT names it (a copy of the package trained on a device machine)."""
+    if os.environ.get("GLM_NB_SOURCE_COMMIT"):
+        return os.environ["GLM_NB_SOURCE_COMMIT"]
     root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
