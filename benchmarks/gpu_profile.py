@@ -45,6 +45,9 @@ VARIANTS = {  # label -> (glm_nb.convert options, environment while the session 
     "int4-fp16 b32 · fpA_intB": (INT4, {}, FPA),
     "int4-fp16 b128 · fpA_intB": (INT4 | dict(int4_block_size=128), {}, FPA),
     "int4-bf16 b128 · fpA_intB": (INT4 | dict(int4_compute="bf16", int4_block_size=128), {}, FPA),
+    # ONNX Runtime's wheel has the compact fpA_intB build: fp16, block 32, no zero points, no bias
+    "int4-fp16 b32 sym · stock": (INT4 | dict(int4_symmetric=True), {}, STOCK),
+    "int4-fp16 b32 sym · fpA_intB": (INT4 | dict(int4_symmetric=True), {}, FPA),
 }
 SMALL_VARIANTS = {
     "fp32": (dict(precision="fp32", top_k_output=8), {}, {}),
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", default=os.environ.get("OUT") or "/tmp/glm-nb-gpu-profile-out")
     parser.add_argument("--work", default="/tmp/glm-nb-gpu-profile")
+    parser.add_argument("--only", default=None, help="comma-separated labels of VARIANTS to run (default: all)")
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
@@ -191,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         shape = dict(hidden=4096, layers=args.layers, heads=32, kv_heads=2, head_dim=128, intermediate=13696,
                      vocab=151552)  # fmt: skip
         variants = VARIANTS
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        unknown = set(wanted) - set(variants)
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(variants)}")
+        variants = {label: variants[label] for label in wanted}
     max_length = 1024
     tasks.write_checkpoint({"folder": str(work / "checkpoint"), "shape": shape | {"max_position": max_length}})
     results = {"device": "CPU", "layers": shape["layers"], "variants": {}}

@@ -91,6 +91,7 @@ class Variant:
     int4_compute: str = "fp32"
     block_size: int = 32  # int4 only
     int4_kernel: str = "auto"  # int4 on CUDA only: Engine.load's int4_kernel
+    symmetric: bool = False  # int4 only: no zero points (what ORT's compact fpA_intB kernels take)
 
     @property
     def compute(self) -> str:
@@ -102,7 +103,8 @@ class Variant:
         if self.precision != "int4":
             return self.precision
         block = f"-b{self.block_size}" if self.block_size != 32 else ""
-        return f"int4-{self.compute}{block}" + ("-stock" if self.int4_kernel == "stock" else "")
+        sym = "-sym" if self.symmetric else ""
+        return f"int4-{self.compute}{block}{sym}" + ("-stock" if self.int4_kernel == "stock" else "")
 
     def disk_bytes(self, shape: Shape) -> int:
         """A generous estimate of the converted model's size (int4: ~0.6 byte a weight; the embedding stays float)."""
@@ -120,6 +122,9 @@ GPU_VARIANTS = (
     Variant("int4 bf16 b128 · fpA_intB", "int4", "bf16", 128, "fpa_intb"),
     Variant("fp16", "fp16"),
     Variant("int4 bf16 b32 · stock kernels", "int4", "bf16", 32, "stock"),
+    # The compact fpA_intB build of the onnxruntime-gpu wheel takes only fp16, block 32 and no zero points.
+    Variant("int4 fp16 b32 sym · stock kernels", "int4", "fp16", 32, "stock", symmetric=True),
+    Variant("int4 fp16 b32 sym · fpA_intB", "int4", "fp16", 32, "fpa_intb", symmetric=True),
 )
 DEFAULT_GPU = ("bf16", "int4-fp16-stock", "int4-fp16", "int4-fp16-b128", "int4-bf16-b128")  # fp16 = bf16's pace
 CPU_VARIANTS = (Variant("fp32", "fp32"), Variant("int4 (fp32 compute)", "int4", "fp32"))
@@ -246,7 +251,8 @@ class Suite:
             if self.disk_in_use and self.disk_in_use + need > self.disk_budget:
                 return
             args = dict(checkpoint=str(self.checkpoint), out=str(self._model_dir(v)), precision=v.precision,
-                        int4_compute=v.int4_compute, block_size=v.block_size, max_length=self.shape.max_length,
+                        int4_compute=v.int4_compute, block_size=v.block_size, symmetric=v.symmetric,
+                        max_length=self.shape.max_length,
                         top_k=self.shape.top_k)  # fmt: skip
             self.converting[v.label] = Child("convert", args, self.logs / f"convert-{v.key}.log")
             self.disk_in_use += need

@@ -147,7 +147,8 @@ def convert_model(a: dict) -> dict:
     start = time.perf_counter()
     out = convert(
         a["checkpoint"], a["out"], precision=a["precision"], int4_compute=a["int4_compute"],
-        int4_block_size=a.get("block_size", 32), max_length=a["max_length"], top_k_output=a["top_k"], progress=False,
+        int4_block_size=a.get("block_size", 32), int4_symmetric=a.get("symmetric", False),
+        max_length=a["max_length"], top_k_output=a["top_k"], progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     sizes = _initializer_bytes(out)

@@ -1,7 +1,7 @@
 """The `glm-nb` command line: convert checkpoints, generate text.
 
 glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
-               [--int4-accuracy-level 0..4] [--top-k-output K]
+               [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
 glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
 glm-nb nano path
 glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--int4-compute", default="fp32", choices=("fp32", "fp16", "bf16"),
                    help="activation dtype of an int4 model: fp32 for CPU, fp16/bf16 for CUDA")  # fmt: skip
     c.add_argument("--no-int4-lm-head", action="store_true", help="keep lm_head in float in an int4 model")
+    c.add_argument("--int4-symmetric", action="store_true",
+                   help="int4 blocks without zero points (ONNX Runtime's weight-only CUDA kernels need them)")  # fmt: skip
     c.add_argument("--int4-accuracy-level", type=int, default=4, choices=range(5), metavar="{0..4}",
                    help="MatMulNBits accuracy_level: 4 = int8 activations on CPU (fast), 0 = unquantized activations")  # fmt: skip
     c.add_argument("--top-k-output", type=int, default=0, metavar="K",
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.src, args.output, precision=args.precision, max_length=args.max_length,
                 int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
                 int4_compute=args.int4_compute, int4_accuracy_level=args.int4_accuracy_level,
+                int4_symmetric=args.int4_symmetric,
                 top_k_output=args.top_k_output, progress=not args.quiet,
             )  # fmt: skip
             print(out)

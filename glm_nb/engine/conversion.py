@@ -59,6 +59,7 @@ def convert(
     int4_compute: str = "fp32",
     int4_accuracy_level: int = 4,
     top_k_output: int = 0,
+    int4_symmetric: bool = False,
     progress: bool = True,
 ) -> Path:
     """Convert checkpoint folder `src` into a glm-nb model folder `out` (replaced if it exists).
@@ -68,7 +69,8 @@ def convert(
     checkpoint's `max_position_embeddings`). int4_accuracy_level: MatMulNBits' `accuracy_level` (0..4; on the CPU
     4 quantizes activations to int8, 0 keeps them in the compute dtype). top_k_output: when > 0 the graph also
     outputs the k largest logits of each row, so a GPU decode step copies 2k numbers instead of the whole row
-    (see topk_sampling.py).
+    (see topk_sampling.py). int4_symmetric: scale-only blocks, no zero points (quantize.py), the form ONNX
+    Runtime's weight-only CUDA kernels take (Engine.load's int4_kernel).
     """
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
@@ -89,8 +91,9 @@ def convert(
     if not 0 <= top_k_output <= spec.vocab_size:
         raise ConversionError(f"top_k_output must be between 0 (off) and the vocabulary size, got {top_k_output}.")
     options = GraphOptions(
-        precision, max_length, int4_block_size, int4_lm_head, int4_compute, int4_accuracy_level, top_k_output
-    )
+        precision, max_length, int4_block_size, int4_lm_head, int4_compute, int4_accuracy_level, top_k_output,
+        int4_symmetric,
+    )  # fmt: skip
 
     out = Path(out).expanduser().absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +130,7 @@ def convert(
                 "int4_block_size": int4_block_size,
                 "int4_lm_head": int4_lm_head,
                 "int4_accuracy_level": int4_accuracy_level,
+                "int4_symmetric": int4_symmetric,
                 "top_k_output": top_k_output,
             },
         ).save(tmp)

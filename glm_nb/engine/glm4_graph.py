@@ -44,6 +44,7 @@ class GraphOptions:
     int4_compute: str = "fp32"  # activation dtype of an int4 graph: fp32 on CPU, fp16 / bf16 on CUDA
     int4_accuracy_level: int = 4  # MatMulNBits accuracy_level: 0 = activations as they are, 4 = int8 on CPU
     top_k_output: int = 0  # k > 0: also output the k largest logits per row (sampling on the device)
+    int4_symmetric: bool = False  # no zero points (quantize.py): what ORT's compact fpA_intB CUDA kernels take
 
     @property
     def compute(self) -> str:
@@ -91,7 +92,7 @@ class _Glm4GraphBuilder:
 
         def packed_chunks():
             for r in range(0, n, step):
-                q = quantize_int4(lazy[r : r + step], self.opt.int4_block_size)
+                q = quantize_int4(lazy[r : r + step], self.opt.int4_block_size, self.opt.int4_symmetric)
                 scales.append(q.scales)
                 zeros.append(q.zero_points)
                 yield q.packed
@@ -100,10 +101,13 @@ class _Glm4GraphBuilder:
         packed = self.w.weight_stream(
             f"{name}.qweight", (n, k_blocks, self.opt.int4_block_size // 2), TensorProto.UINT8, packed_chunks()
         )
-        return self._matmul_nbits(x, name, packed, np.concatenate(scales), np.concatenate(zeros), n, k)
+        zero_points = None if self.opt.int4_symmetric else np.concatenate(zeros)
+        return self._matmul_nbits(x, name, packed, np.concatenate(scales), zero_points, n, k)
 
     def _matmul_nbits(self, x: str, name: str, packed: str, scales, zeros, n: int, k: int) -> str:
-        inputs = [x, packed, self._float(f"{name}.scales", scales), self.w.weight(f"{name}.qzeros", zeros)]
+        inputs = [x, packed, self._float(f"{name}.scales", scales)]
+        if zeros is not None:
+            inputs.append(self.w.weight(f"{name}.qzeros", zeros))
         attrs = dict(
             K=k, N=n, bits=4, block_size=self.opt.int4_block_size, accuracy_level=self.opt.int4_accuracy_level
         )
@@ -113,7 +117,7 @@ class _Glm4GraphBuilder:
         """x @ weight.T for an HF weight [N, K]: MatMul on a pre-transposed copy, or MatMulNBits in int4."""
         n, k = weight.shape
         if self.opt.precision == "int4" and quantize:
-            q = quantize_int4(weight, self.opt.int4_block_size)
+            q = quantize_int4(weight, self.opt.int4_block_size, self.opt.int4_symmetric)
             return self._matmul_nbits(
                 x, name, self.w.weight(f"{name}.qweight", q.packed), q.scales, q.zero_points, n, k
             )

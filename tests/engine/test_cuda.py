@@ -174,12 +174,14 @@ def wide_checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(root / "src", hidden_size=128, intermediate_size=384, max_position_embeddings=512)
 
 
-@pytest.mark.parametrize("compute, block", [("fp16", 32), ("fp16", 128), ("bf16", 128)])
-def test_fpa_intb_kernels_agree_with_the_stock_kernels(models, wide_checkpoint, tmp_path, compute, block):
+# The onnxruntime-gpu wheel's compact fpA_intB build takes fp16, block 32 and no zero points only (symmetric); the
+# other forms keep the stock kernels whatever is asked, and must still be right.
+@pytest.mark.parametrize("compute, block, sym", [("fp16", 32, True), ("fp16", 32, False), ("bf16", 128, False)])
+def test_fpa_intb_kernels_agree_with_the_stock_kernels(models, wide_checkpoint, tmp_path, compute, block, sym):
     folder = glm_nb.convert(wide_checkpoint, tmp_path / "m", precision="int4", int4_compute=compute,
-                            int4_block_size=block, progress=False)  # fmt: skip
+                            int4_block_size=block, int4_symmetric=sym, progress=False)  # fmt: skip
     cpu = glm_nb.convert(wide_checkpoint, tmp_path / "cpu", precision="int4", int4_block_size=block,
-                         int4_accuracy_level=0, progress=False)  # fmt: skip
+                         int4_symmetric=sym, int4_accuracy_level=0, progress=False)  # fmt: skip
     ref = Generator(Engine.load(cpu, device="cpu"), max_length=64).score(PROMPT)
     scale = np.abs(ref).max()
     engines = {k: Engine.load(folder, device="cuda", cuda_graph=True, int4_kernel=k) for k in ("fpa_intb", "stock")}

@@ -24,6 +24,16 @@ def test_quantize_round_trip_error_is_within_half_a_step():
     assert (err <= q.scales.reshape(48, 3, 1) / 2 + 1e-6).all()
 
 
+def test_symmetric_quantization_has_no_zero_points_and_the_same_error_bound():
+    w = np.random.default_rng(2).normal(size=(48, 96)).astype(np.float32)
+    q = quantize_int4(w, block_size=32, symmetric=True)
+    assert q.zero_points is None and q.packed.shape == (48, 3, 16)
+    err = np.abs(dequantize_int4(q) - w).reshape(48, 3, 32)
+    assert (err <= q.scales.reshape(48, 3, 1) / 2 + 1e-6).all()
+    blocks = w.reshape(48, 3, 32)
+    assert np.allclose(q.scales.reshape(48, 3), np.abs(blocks).max(axis=2) / 7)  # max |w| lands on a code: +-7
+
+
 def test_quantize_pads_k_that_is_not_a_multiple_of_the_block():
     w = np.random.default_rng(1).normal(size=(4, 40)).astype(np.float32)
     q = quantize_int4(w, block_size=32)
@@ -31,12 +41,12 @@ def test_quantize_pads_k_that_is_not_a_multiple_of_the_block():
     assert np.abs(dequantize_int4(q) - w).max() < 0.5
 
 
-def _dequantized_weights(ckpt: Checkpoint, lm_head: bool) -> dict[str, np.ndarray]:
+def _dequantized_weights(ckpt: Checkpoint, lm_head: bool, symmetric: bool = False) -> dict[str, np.ndarray]:
     weights = {}
     for name in ckpt._where:
         t = np.asarray(ckpt.tensor(name), np.float32)
         linear = name.endswith("proj.weight") or (lm_head and name == "lm_head.weight")
-        weights[name] = dequantize_int4(quantize_int4(t, 32)) if linear else t
+        weights[name] = dequantize_int4(quantize_int4(t, 32, symmetric)) if linear else t
     # The graph quantizes q, k, v as one packed matrix; blocks run along K, so per-row results are identical.
     return weights
 
@@ -58,6 +68,20 @@ def test_int4_logits_match_numpy_reference_on_dequantized_weights(tiny, tmp_path
     assert np.abs(ours - ref).max() <= tol
     fp32_ref = numpy_glm4.forward(ckpt.spec, {n: ckpt.tensor(n) for n in ckpt._where}, PROMPT)
     assert np.abs(ours - fp32_ref).max() > 1e-3  # really quantized: differs from the float model
+
+
+def test_symmetric_int4_graph_has_no_zero_points_and_matches_its_numpy_reference(tiny, tmp_path):
+    out = convert(tiny.src, tmp_path / "sym", precision="int4", int4_symmetric=True, int4_accuracy_level=0,
+                  progress=False)  # fmt: skip
+    model = onnx.load(str(out / "model.onnx"), load_external_data=False)
+    nbits = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    assert nbits and all(len(n.input) == 3 for n in nbits)  # A, B, scales: zero points default to 8
+    ours = Generator(Engine.load(out, device="cpu"), max_length=64).score(PROMPT)
+    ckpt = Checkpoint(tiny.src)
+    ref = numpy_glm4.forward(ckpt.spec, _dequantized_weights(ckpt, lm_head=True, symmetric=True), PROMPT)
+    assert np.abs(ours - ref).max() <= 1e-3
+    asym = numpy_glm4.forward(ckpt.spec, _dequantized_weights(ckpt, lm_head=True), PROMPT)
+    assert np.abs(ours - asym).max() > 1e-3  # not the asymmetric weights
 
 
 def test_numpy_reference_itself_matches_the_fp32_engine(tiny):
