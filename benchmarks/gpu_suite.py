@@ -99,12 +99,12 @@ class Variant:
 
     @property
     def key(self) -> str:
-        """The name --precisions takes: bf16, int4-fp16, int4-fp16-b128, int4-fp16-stock, ..."""
+        """The name --precisions takes: bf16, int4-fp16, int4-fp16-b128, int4-fp16-sym, int4-fp16-sym-fpa, ..."""
         if self.precision != "int4":
             return self.precision
         block = f"-b{self.block_size}" if self.block_size != 32 else ""
         sym = "-sym" if self.symmetric else ""
-        return f"int4-{self.compute}{block}{sym}" + ("-stock" if self.int4_kernel == "stock" else "")
+        return f"int4-{self.compute}{block}{sym}" + ("-fpa" if self.int4_kernel == "fpa_intb" else "")
 
     def disk_bytes(self, shape: Shape) -> int:
         """A generous estimate of the converted model's size (int4: ~0.6 byte a weight; the embedding stays float)."""
@@ -116,17 +116,16 @@ class Variant:
 
 GPU_VARIANTS = (
     Variant("bf16", "bf16"),
-    Variant("int4 fp16 b32 · stock kernels", "int4", "fp16", 32, "stock"),
-    Variant("int4 fp16 b32 · fpA_intB", "int4", "fp16", 32, "fpa_intb"),
-    Variant("int4 fp16 b128 · fpA_intB", "int4", "fp16", 128, "fpa_intb"),
-    Variant("int4 bf16 b128 · fpA_intB", "int4", "bf16", 128, "fpa_intb"),
+    Variant("int4 fp16 b32", "int4", "fp16"),
+    Variant("int4 fp16 b128", "int4", "fp16", 128),
+    Variant("int4 fp16 b32 symmetric", "int4", "fp16", symmetric=True),
+    # ONNX Runtime's weight-only kernels: the onnxruntime-gpu wheel's compact build takes only this form.
+    Variant("int4 fp16 b32 symmetric · fpA_intB", "int4", "fp16", symmetric=True, int4_kernel="fpa_intb"),
     Variant("fp16", "fp16"),
-    Variant("int4 bf16 b32 · stock kernels", "int4", "bf16", 32, "stock"),
-    # The compact fpA_intB build of the onnxruntime-gpu wheel takes only fp16, block 32 and no zero points.
-    Variant("int4 fp16 b32 sym · stock kernels", "int4", "fp16", 32, "stock", symmetric=True),
-    Variant("int4 fp16 b32 sym · fpA_intB", "int4", "fp16", 32, "fpa_intb", symmetric=True),
+    Variant("int4 bf16 b32", "int4", "bf16"),
+    Variant("int4 bf16 b128", "int4", "bf16", 128),
 )
-DEFAULT_GPU = ("bf16", "int4-fp16-stock", "int4-fp16", "int4-fp16-b128", "int4-bf16-b128")  # fp16 = bf16's pace
+DEFAULT_GPU = ("bf16", "int4-fp16", "int4-fp16-b128", "int4-fp16-sym", "int4-fp16-sym-fpa")  # fp16 = bf16's pace
 CPU_VARIANTS = (Variant("fp32", "fp32"), Variant("int4 (fp32 compute)", "int4", "fp32"))
 
 

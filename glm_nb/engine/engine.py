@@ -78,9 +78,12 @@ class Engine:
         CUDA provider, which holds for fp16 / bf16 / int4-with-fp16-or-bf16 models: GroupQueryAttention has no
         fp32 CUDA kernel.
 
-        int4_kernel (int4 models with fp16 / bf16 activations on CUDA): "fpa_intb" makes ONNX Runtime repack the
+        int4_kernel (int4 models with fp16 / bf16 activations on CUDA): "fpa_intb" asks ONNX Runtime to repack the
         weights for its weight-only CUTLASS GEMM and decode GEMV; "stock" keeps MatMulNBits' own kernels; "auto"
-        (the default) picks fpa_intb. Ignored elsewhere.
+        (the default) picks stock. The onnxruntime-gpu wheel's fpA_intB build takes only symmetric fp16 block-32
+        models (`convert(..., int4_symmetric=True)`; other nodes keep the stock kernels), and on an H200 its GEMV
+        was the slower one: 28.3 µs a call against 19.6 µs, 1483 against 1713 tok/s for 4 layers of GLM-4-9B
+        (benchmarks/results/gpu_profile-h200-2026-11-28-run2.txt). Ignored elsewhere.
         """
         folder = Path(folder).expanduser()
         if device not in DEVICES:
@@ -135,7 +138,7 @@ def _int4_kernel(meta: ModelMetadata, cuda: bool, requested: str) -> str:
     """The MatMulNBits kernels a session gets: the weight-only ones need CUDA and fp16 / bf16 activations."""
     if not (cuda and meta.precision == "int4" and meta.compute_dtype in ("fp16", "bf16")):
         return "stock"
-    return "fpa_intb" if requested == "auto" else requested
+    return "stock" if requested == "auto" else requested
 
 
 def cuda_usable() -> bool:

@@ -324,7 +324,7 @@ def test_cli_convert_passes_the_gpu_options(tiny, tmp_path, capsys):
 
 
 def test_int4_kernel_choice_and_the_environment_it_leaves(monkeypatch):
-    """The weight-only int4 kernels are asked for only where they exist (CUDA, fp16 / bf16 activations), and the
+    """The weight-only int4 kernels are asked for only where they can run (CUDA, fp16 / bf16 activations), and the
     environment variable older ONNX Runtimes read is set only while a session is made."""
     from dataclasses import replace
 
@@ -332,8 +332,8 @@ def test_int4_kernel_choice_and_the_environment_it_leaves(monkeypatch):
 
     meta = ModelMetadata("m", "int4", "fp16", 1, 1, 1, 32, 32, 64, 64, "gqa", (0,), 0)
     choose = engine_module._int4_kernel
-    assert choose(meta, True, "auto") == "fpa_intb"
-    assert choose(meta, True, "stock") == "stock"
+    assert choose(meta, True, "auto") == "stock"  # measured faster on an H200 (Engine.load's docstring)
+    assert choose(meta, True, "fpa_intb") == "fpa_intb"
     assert choose(meta, False, "fpa_intb") == "stock"
     assert choose(replace(meta, compute_dtype="fp32"), True, "auto") == "stock"
     assert choose(replace(meta, precision="bf16", compute_dtype="bf16"), True, "fpa_intb") == "stock"

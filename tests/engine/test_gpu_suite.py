@@ -92,8 +92,9 @@ def test_suite_variants_have_unique_keys_and_the_default_set_resolves(monkeypatc
     assert len(keys) == len(set(keys))
     default = gpu_suite._variants(gpu_suite._parse([]))
     assert [v.key for v in default] == list(gpu_suite.DEFAULT_GPU)
-    chosen = gpu_suite._variants(gpu_suite._parse(["--precisions", "int4-bf16-b128,bf16"]))
-    assert [(v.precision, v.compute, v.block_size, v.int4_kernel) for v in chosen] == [
-        ("int4", "bf16", 128, "fpa_intb"),
-        ("bf16", "bf16", 32, "auto"),
+    chosen = gpu_suite._variants(gpu_suite._parse(["--precisions", "int4-fp16-sym-fpa,int4-bf16-b128,bf16"]))
+    assert [(v.precision, v.compute, v.block_size, v.symmetric, v.int4_kernel) for v in chosen] == [
+        ("int4", "fp16", 32, True, "fpa_intb"),
+        ("int4", "bf16", 128, False, "auto"),
+        ("bf16", "bf16", 32, False, "auto"),
     ]

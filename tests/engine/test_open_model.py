@@ -18,7 +18,8 @@ def test_the_cpu_gets_fp32_and_int4_with_fp32_activations():
 
 def test_a_gpu_gets_bf16_int4_on_fp16_and_a_device_top_k():
     assert conversion_for(True) == ConversionChoice("bf16", "fp32", 64)
-    assert conversion_for(True, "int4") == ConversionChoice("int4", "fp16", 64)
+    assert conversion_for(True, "int4") == ConversionChoice("int4", "fp16", 64, int4_block_size=128)
+    assert conversion_for(True, "int4").key == "int4-fp16-b128-top64"
     assert conversion_for(True, "fp16").precision == "fp16"
 
 
