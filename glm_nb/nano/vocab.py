@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 
 __all__ = [
-    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "INVENTABLE", "made_up",
+    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "INVENTABLE", "INVENTABLE_TOPICS", "made_up",
     "made_up_word", "made_up_han", "number_is_unseen",
 ]  # fmt: skip
 
@@ -131,6 +131,10 @@ def made_up_han(rng, n: int) -> str:
     return "".join(rng.choice(_HAN) for _ in range(n))
 
 
+# Search topics invented with `Picker(invent_topics=...)`: 30 listed topics were recalled, not copied (asked about
+# "memory mapping", the model searched "temperature"), as listed cities were before invented ones.
+INVENTABLE_TOPICS = frozenset({"topic_en", "topic_zh"})
+
 # Kinds a training value may be invented for (`Picker(invent=...)`): a listed city or name is often one token, which
 # a small model recalls instead of copying, so a never-seen one became a known one ("Reykjavik" -> "Ravi") or broke
 # the call. An invented one is several tokens that exist only in the prompt, as a never-seen value is.
@@ -172,11 +176,16 @@ def _wide_word(rng) -> str:
 
 
 def made_up(kind: str, rng) -> str:
-    """An invented value of `kind` (one of INVENTABLE), never a held-out value: a capitalised word of 2-3 random
-    syllables, or 2 (cities) or 2-3 (names) characters of GB2312's first level."""
-    assert kind in INVENTABLE, kind
+    """An invented value of `kind` (one of INVENTABLE or INVENTABLE_TOPICS), never a held-out value: a capitalised
+    word of 2-3 random syllables, or 2 (cities) or 2-3 (names) characters of GB2312's first level; a topic is one or
+    two lower-case words, or 2-4 characters."""
+    assert kind in INVENTABLE | INVENTABLE_TOPICS, kind
     while True:
-        if kind.endswith("_zh"):
+        if kind == "topic_en":
+            value = " ".join(_wide_word(rng).lower() for _ in range(rng.randint(1, 2)))
+        elif kind == "topic_zh":
+            value = "".join(rng.choice(_HAN_WIDE) for _ in range(rng.randint(2, 4)))
+        elif kind.endswith("_zh"):
             value = "".join(rng.choice(_HAN_WIDE) for _ in range(rng.randint(2, 3) if kind == "name_zh" else 2))
         else:
             value = _wide_word(rng)

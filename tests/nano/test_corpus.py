@@ -14,12 +14,12 @@ from glm_nb.nano.phrasings import PHRASINGS
 from glm_nb.nano.sample import Picker
 from glm_nb.nano.skills import SKILLS, generate
 from glm_nb.nano.templates import render
-from glm_nb.nano.vocab import INVENTABLE, TRAIN, UNSEEN, made_up
+from glm_nb.nano.vocab import INVENTABLE, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up
 
 
-def _texts(seed: int, n: int, invent: float = 0.0) -> list[str]:
+def _texts(seed: int, n: int, invent: float = 0.0, invent_topics: float = 0.0) -> list[str]:
     rng = random.Random(seed)
-    stream = corpus.training_samples(seed, progress=lambda: 0.0, invent=invent)
+    stream = corpus.training_samples(seed, progress=lambda: 0.0, invent=invent, invent_topics=invent_topics)
     return ["".join(t for t, _ in corpus.to_segments(next(stream), rng)) for _ in range(n)]
 
 
@@ -146,6 +146,28 @@ def test_invented_values_come_from_a_space_too_large_to_learn():
             assert len(used) > 3 * len(listed_han) and all("\u4e00" <= ch <= "\u9fff" for ch in used)
         else:
             assert all(v[0].isupper() and v.isalpha() and 4 <= len(v) <= 10 for v in values), kind
+
+
+def test_invented_topics_are_searched_and_quoted_as_asked():
+    """With invent_topics, a share of search topics exists only in the prompt: the call copies it, the observation
+    and the answer name it, and no listed or held-out topic is ever invented."""
+    listed = {t for kind in INVENTABLE_TOPICS for t in TRAIN[kind] + UNSEEN[kind]}
+    rng = random.Random(2)
+    invented = 0
+    for _ in range(200):
+        sample = generate("search", Picker(rng, "train", invent_topics=0.5))
+        query = sample.expect["calls"][0][1]["query"]
+        if query not in listed:
+            invented += 1
+            user, call, observation, answer = (m["content"] for m in sample.messages[-4:])
+            assert query in user and json.loads(call) == {"query": query}
+            assert query in observation and query in answer
+    assert 60 <= invented <= 140  # about half
+    values = [made_up(kind, rng) for kind in sorted(INVENTABLE_TOPICS) for _ in range(1000)]
+    assert len(set(values)) >= 1900 and not set(values) & listed
+    with pytest.raises(AssertionError):
+        Picker(random.Random(0), "unseen", invent_topics=0.25)
+    assert _texts(3, 60, invent_topics=0.25) != _texts(3, 60)
 
 
 def test_only_training_values_are_invented():
