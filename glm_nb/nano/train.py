@@ -37,6 +37,8 @@ the research loop shows `LocalCorpus` results (nano/documents.py): the first rec
 left the model lost over the notebook's real corpus. The last three phases above use it: the Rumination notebook
 now runs to a cited report. The fourth phase cost three more missed gates over two seeds on the first recipe's
 sets (21 in all). The fifth, 19M tokens on the GPU, brought it to 14.
+`--invent-topics SHARE` does for search topics what `--invent` does for cities: with 30 listed topics the model
+recalled one instead of copying the asked one ("memory mapping" was searched as "temperature").
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
