@@ -22,8 +22,8 @@ the commit its record names:
         --invent 0.1 --local-research 0.5 --out C                                                  # at 2eb612f
     python -m glm_nb.nano.train --init C --compile --batch-tokens 12288 --seed 25 --lr 3e-4 --steps 443 \
         --invent 0.1 --local-research 0.5 --out D                                                  # at 4efddb1
-    python -m glm_nb.nano.train --device cuda --init D --batch-tokens 12288 --seed 28 --lr 5e-4 --steps 1607 \
-        --invent 0.2 --local-research 0.5 --out E                                                  # at 28df344
+    python -m glm_nb.nano.train --device cuda --init D --batch-tokens 12288 --seed 26 --lr 3e-4 --steps 1736 \
+        --invent 0.1 --local-research 0.5 --out E                                                  # at 28df344
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
@@ -36,7 +36,7 @@ wrong place in phrasings it never saw.
 the research loop shows `LocalCorpus` results (nano/documents.py): the first recipe's three one-line web results
 left the model lost over the notebook's real corpus. The last three phases above use it: the Rumination notebook
 now runs to a cited report. The fourth phase cost three more missed gates over two seeds on the first recipe's
-sets (21 in all). The fifth, 19M tokens on the GPU, brought it to 14.
+sets (21 in all). The fifth, 20M tokens on the GPU, brought it to 15.
 `--invent-topics SHARE` does for search topics what `--invent` does for cities: with 30 listed topics the model
 recalled one instead of copying the asked one ("memory mapping" was searched as "temperature").
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,14 +129,32 @@ def _notebook_research() -> list[str]:
     return [s.split("\n", 1)[1].strip() for s in research]
 
 
+# Where else a checkout may lie: the results show each page's file:// URL, so the folder's path is part of what the
+# model reads, and a checkpoint that reported from one checkout failed from others (6 of 8 folders tried).
+_ELSEWHERE = ("build/glm-nb", "runner/work/glm-nb/glm-nb", "srv/ci/repo")
+
+
+@pytest.fixture(scope="module")
+def corpus_copies() -> dict[str, Path]:
+    copies = {"checkout": NOTEBOOKS / "corpus"}
+    for where in _ELSEWHERE:
+        folder = Path(tempfile.gettempdir()) / "glm-nb-paths" / where / "notebooks" / "corpus"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(NOTEBOOKS / "corpus", folder)
+        copies[where] = folder
+    return copies
+
+
+@pytest.mark.parametrize("where", ["checkout", *_ELSEWHERE])
 @pytest.mark.parametrize("question", _notebook_research())
-def test_notebook_research_runs_to_a_cited_report(engine, question):
-    """research_rumination.ipynb's research cells as `%%glm_rumination` runs them, over the notebook's own files:
-    every action valid, then a report citing a source. The notebook suite only checks that the cells run, and the
-    evaluation's Rumination sets use generated observations: neither caught this."""
+def test_notebook_research_runs_to_a_cited_report(engine, corpus_copies, question, where):
+    """research_rumination.ipynb's research cells as `%%glm_rumination` runs them, over the notebook's own files
+    (and copies of them in other folders): every action valid, then a report citing a source. The notebook suite
+    only checks that the cells run, and the evaluation's Rumination sets use generated observations: neither caught
+    this."""
     backend = LocalBackend.from_engine(engine, max_length=1024)
     sampling = dataclasses.replace(RUMINATION_SAMPLING, temperature=0.0, max_new_tokens=300)
-    research = Rumination(backend, corpus=NOTEBOOKS / "corpus", sampling=sampling, system=RUMINATION_SYSTEM)
+    research = Rumination(backend, corpus=corpus_copies[where], sampling=sampling, system=RUMINATION_SYSTEM)
     response = research.run(question)
     calls = [e.call for e in response if isinstance(e, ToolCallEvent)]
     assert [c.error for c in calls] == [None] * len(calls), calls
