@@ -101,20 +101,23 @@ def test_training_never_draws_an_unseen_city_or_a_held_out_phrasing():
     assert any(any(h in s.messages[0]["content"] for h in held_out) for s in phrasing_samples)
 
 
+def _invented_calls(skill: str, arg: str, listed: set[str], seed: int, **invent):
+    """200 training samples of a one-call skill with half its values invented: (value, [user, call, observation,
+    answer]) for each sample whose call argument `arg` is not a listed value (about half), and the other values."""
+    rng = random.Random(seed)
+    samples = [generate(skill, Picker(rng, "train", **invent)) for _ in range(200)]
+    values = [(s.expect["calls"][0][1][arg], [m["content"] for m in s.messages[-4:]]) for s in samples]
+    invented = [(v, messages) for v, messages in values if v not in listed]
+    assert 60 <= len(invented) <= 140  # about half
+    return invented, {v for v, _ in values if v in listed}
+
+
 def test_invented_cities_are_copied_into_the_call_and_the_answer():
     listed = {w for kind in INVENTABLE for w in TRAIN[kind] + UNSEEN[kind]}
-    rng = random.Random(0)
-    invented = 0
-    for _ in range(200):
-        sample = generate("weather", Picker(rng, "train", invent=0.5))
-        city = sample.expect["calls"][0][1]["city"]
-        if city not in listed:
-            invented += 1
-            user, call, _, answer = (m["content"] for m in sample.messages[-4:])
-            assert city in user and json.loads(call) == {"city": city} and city in answer
-        else:
-            assert city in TRAIN["city_en"] + TRAIN["city_zh"]
-    assert 60 <= invented <= 140  # about half
+    invented, others = _invented_calls("weather", "city", listed, 0, invent=0.5)
+    for city, (user, call, _, answer) in invented:
+        assert city in user and json.loads(call) == {"city": city} and city in answer
+    assert others <= set(TRAIN["city_en"] + TRAIN["city_zh"])  # never a held-out city
 
 
 def test_invented_names_reach_chat_and_two_cities_stay_different():
@@ -152,17 +155,12 @@ def test_invented_topics_are_searched_and_quoted_as_asked():
     """With invent_topics, a share of search topics exists only in the prompt: the call copies it, the observation
     and the answer name it, and no listed or held-out topic is ever invented."""
     listed = {t for kind in INVENTABLE_TOPICS for t in TRAIN[kind] + UNSEEN[kind]}
+    invented, others = _invented_calls("search", "query", listed, 2, invent_topics=0.5)
+    for query, (user, call, observation, answer) in invented:
+        assert query in user and json.loads(call) == {"query": query}
+        assert query in observation and query in answer
+    assert others <= set(TRAIN["topic_en"] + TRAIN["topic_zh"])
     rng = random.Random(2)
-    invented = 0
-    for _ in range(200):
-        sample = generate("search", Picker(rng, "train", invent_topics=0.5))
-        query = sample.expect["calls"][0][1]["query"]
-        if query not in listed:
-            invented += 1
-            user, call, observation, answer = (m["content"] for m in sample.messages[-4:])
-            assert query in user and json.loads(call) == {"query": query}
-            assert query in observation and query in answer
-    assert 60 <= invented <= 140  # about half
     values = [made_up(kind, rng) for kind in sorted(INVENTABLE_TOPICS) for _ in range(1000)]
     assert len(set(values)) >= 1900 and not set(values) & listed
     with pytest.raises(AssertionError):
