@@ -5,35 +5,33 @@ One random GLM-4-shaped checkpoint (hidden 512, 8 layers, 8 heads, 2 KV heads, h
 (one generation each per round, each round starting at the next engine) and the table shows medians, so machine
 noise hits every row alike.
 
-Decode at batch 1 reads every weight once per token, so a row's ceiling is the bytes its graph reads per token
-(its initializers, less the embedding table, of which a step reads one row) over the memory bandwidth that
-ONNX Runtime's own MatMul reaches here, measured in the same run on a 128 MiB weight; the table gives each glm-nb
-row's share of that ceiling.
+Decode at batch 1 reads every weight once per token: the table gives the bytes a glm-nb row's graph reads per
+token (its initializers, less the embedding table, of which a step reads one row) and the bandwidth that makes.
 
 onnxruntime-genai's model builder knows the old ChatGLM but not Glm4ForCausalLM; the script tries it on the
 GLM checkpoint (and reports its refusal), then runs genai on a Llama checkpoint of the same shape as a proxy
 (same matmuls; GLM adds two norms per layer and q/k/v biases), clearly labelled.
 
+    pip install -e '.[bench]'   # onnxruntime-genai, for its row
     python benchmarks/cpu_decode.py [--rounds 5] [--new-tokens 128] [--long-context 2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 from transformers import Glm4Config, Glm4ForCausalLM, LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -46,6 +44,7 @@ SHAPE = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_ke
              intermediate_size=1408, vocab_size=32000, max_position_embeddings=4096, pad_token_id=0,
              eos_token_id=[1, 2, 3])  # fmt: skip
 THREADS = 2
+GENAI = "onnxruntime-genai fp32 (Llama proxy, same shape)"
 
 
 def make_checkpoints(root: Path) -> tuple[Path, Path]:
@@ -69,33 +68,6 @@ def bytes_per_token(model_dir: Path) -> int:
             continue
         total += int(np.prod(t.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
     return total
-
-
-def matmul_bandwidth() -> Callable[[], float]:
-    """A probe of the bytes per second that ONNX Runtime's CPU MatMul streams from memory at batch 1 (a [1, 4096] x
-    [4096, 8192] float32 weight, 128 MiB: far larger than the caches), with the rows' thread count. The session is
-    built once; each call of the probe times one run."""
-    k, n = 4096, 8192
-    weight = np.random.default_rng(0).standard_normal((k, n), dtype=np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "bandwidth",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], [numpy_helper.from_array(weight, "w")],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = THREADS, 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    feed = {"x": np.ones((1, k), np.float32)}
-    session.run(None, feed)
-
-    def probe() -> float:
-        start = time.perf_counter()
-        session.run(None, feed)
-        return weight.nbytes / (time.perf_counter() - start)
-
-    return probe
 
 
 class GlmNb:
@@ -165,6 +137,8 @@ class GenaiProxy:
 
 def genai_build(src: Path, out: Path, precision: str = "fp32") -> str | None:
     """Run genai's builder; return None on success or its error's last line."""
+    if importlib.util.find_spec("onnxruntime_genai") is None:
+        return "onnxruntime-genai is not installed (pip install -e '.[bench]')"
     cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(src), "-o", str(out),
            "-p", precision, "-e", "cpu", "-c", str(out.parent / "genai-cache")]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -200,7 +174,7 @@ def main() -> None:
         notes.append(f"onnxruntime-genai builder on Glm4ForCausalLM: {refusal or 'built (unexpected)'}")
         proxy_error = genai_build(llama_ckpt, root / "genai-llama")
         if proxy_error is None:
-            rows["onnxruntime-genai fp32 (Llama proxy, same shape)"] = GenaiProxy(root / "genai-llama")
+            rows[GENAI] = GenaiProxy(root / "genai-llama")
         else:
             notes.append(f"onnxruntime-genai Llama proxy failed to build: {proxy_error}")
 
@@ -208,7 +182,6 @@ def main() -> None:
         long_results: list[float] = []
         for engine in rows.values():  # warm-up, not timed
             engine.run(prompt, 8)
-        bandwidth_probe, bandwidths = matmul_bandwidth(), []
         names = list(rows)
         for r in range(args.rounds):
             # Each round starts at the next engine: a run's place in the round shifts its speed by ~5% on this
@@ -216,23 +189,24 @@ def main() -> None:
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 results[name].append(rows[name].run(prompt, args.new_tokens))
             long_results.append(rows["glm-nb fp32"].run(long_prompt, args.new_tokens)[1])
-            bandwidths.append(statistics.median(bandwidth_probe() for _ in range(9)))
 
     med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in results.items()}
     hf = med["transformers fp32 (eager generate)"][1]
-    genai = next((v[1] for k, v in med.items() if k.startswith("onnxruntime-genai")), None)
+    genai = med[GENAI][1] if GENAI in med else None
     print(f"\nCPU decode, {THREADS} threads, prompt 32, {args.new_tokens} new tokens, greedy, "
           f"{args.rounds} interleaved rounds, medians")  # fmt: skip
-    bandwidth = statistics.median(bandwidths)
     print(f"{'engine':<50} {'TTFT ms':>9} {'decode tok/s':>13} {'x transformers':>15} {'x genai':>9} "
-          f"{'MB/token':>9} {'% ceiling':>10}")  # fmt: skip
+          f"{'MB/token':>9} {'GB/s':>6}")  # fmt: skip
     for name, (ttft, tok_s) in med.items():
         vs_genai = f"{tok_s / genai:.2f}" if genai else "n/a"
         mb = f"{step_bytes[name] / 1e6:.1f}" if name in step_bytes else ""
-        share = f"{100 * tok_s * step_bytes[name] / bandwidth:.0f}%" if name in step_bytes else ""
-        print(f"{name:<50} {ttft:>9.1f} {tok_s:>13.1f} {tok_s / hf:>15.2f} {vs_genai:>9} {mb:>9} {share:>10}")
-    print(f"ceiling: the bytes a step reads over {bandwidth / 1e9:.1f} GB/s, ONNX Runtime's MatMul streaming a 128 MiB "
-          f"weight with {THREADS} threads here (median over the rounds of each round's median of 9 runs)")  # fmt: skip
+        gbs = f"{tok_s * step_bytes[name] / 1e9:.1f}" if name in step_bytes else ""
+        print(f"{name:<50} {ttft:>9.1f} {tok_s:>13.1f} {tok_s / hf:>15.2f} {vs_genai:>9} {mb:>9} {gbs:>6}")
+    print("MB/token: the weights a decode step reads; GB/s: those bytes times the decode rate")
+    if genai:
+        # Per round, so drift between rounds cancels out.
+        vs = [g[1] / p[1] for g, p in zip(results["glm-nb fp32"], results[GENAI])]
+        print(f"glm-nb fp32 / genai per round: median {statistics.median(vs):.2f}, range {min(vs):.2f}-{max(vs):.2f}")
     # Each round's long run against the same round's short run, so drift between rounds cancels out.
     ratios = [long / short[1] for long, short in zip(long_results, results["glm-nb fp32"])]
     print(f"\nglm-nb fp32 decode at {args.long_context} tokens of context: {statistics.median(long_results):.1f} tok/s "
