@@ -43,14 +43,14 @@ def options(profile_prefix: str | None) -> ort.SessionOptions:
     return o
 
 
-def glm_step(folder: Path, context: int, profile_prefix: str | None):
+def glm_step(folder: Path, context: int, profile_prefix: str | None, buffer: int = BUFFER):
     """glm-nb's own decode binding (Generator), on a session made with `options`; returns (session, step)."""
     engine = Engine.load(folder, device="cpu", threads=THREADS)
     session = ort.InferenceSession(
         str(folder / "model.onnx"), options(profile_prefix), providers=["CPUExecutionProvider"]
     )
     object.__setattr__(engine, "session", session)  # the Generator binds to the profiled session
-    gen = Generator(engine, SamplingParams(max_new_tokens=10**6), max_length=BUFFER, stop_ids=())
+    gen = Generator(engine, SamplingParams(max_new_tokens=10**6), max_length=buffer, stop_ids=())
     gen.append_tokens(list(range(100, 100 + context - 1)))
     gen.generate_next_token()  # prefill, then one token pending: every further run is the same decode step
     return session, lambda: session.run_with_iobinding(gen._decode, gen._decode_options)
