@@ -202,14 +202,16 @@ def _with_context(sample: Sample, rng: random.Random, invent: float = 0.0) -> Sa
     return Sample(sample.skill, sample.lang, tuple(messages), sample.tools, sample.z1, sample.expect)
 
 
-def _chain(first: Sample, rng: random.Random, invent: float = 0.0, invent_topics: float = 0.0) -> Sample:
+def _chain(first: Sample, rng: random.Random, invent: float = 0.0, invent_topics: float = 0.0,
+           invent_labels: float = 0.0) -> Sample:  # fmt: skip
     """One to three dialogs of the same skill as successive turns of one conversation (same tools), so the
     long tools prompt is shared by several replies; only the last turn's thinking is kept (Z1 strips it)."""
     if first.skill in ("research", "z1") or rng.random() < 0.4:
         return first
     messages = list(first.messages)
     for _ in range(rng.randint(1, 2)):
-        nxt = generate(first.skill, Picker(rng, "train", invent, invent_topics=invent_topics))
+        nxt = generate(first.skill, Picker(rng, "train", invent, invent_topics=invent_topics,
+                                           invent_labels=invent_labels))  # fmt: skip
         if nxt.tools != first.tools:
             break
         messages += nxt.messages
@@ -217,11 +219,17 @@ def _chain(first: Sample, rng: random.Random, invent: float = 0.0, invent_topics
 
 
 def training_samples(
-    seed: int, progress=lambda: 0.0, invent: float = 0.0, local_research: float = 0.0, invent_topics: float = 0.0
+    seed: int,
+    progress=lambda: 0.0,
+    invent: float = 0.0,
+    local_research: float = 0.0,
+    invent_topics: float = 0.0,
+    invent_labels: float = 0.0,
 ) -> Iterator[Sample]:
     """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share; `invent`:
     the share of cities and names that are invented; `local_research`: the share of Rumination samples that
-    search generated local documents; `invent_topics`: the share of search topics that are invented (`Picker`)."""
+    search generated local documents; `invent_topics`: the share of search topics that are invented (`Picker`);
+    `invent_labels`: the share of button labels and card titles that are invented."""
     rng = random.Random(seed)
     skills, weights = list(SKILL_WEIGHTS), list(SKILL_WEIGHTS.values())
     while True:
@@ -229,8 +237,8 @@ def training_samples(
             yield copy_sample(rng)
         else:
             skill = rng.choices(skills, weights)[0]
-            first = generate(skill, Picker(rng, "train", invent, local_research, invent_topics))
-            yield _with_context(_chain(first, rng, invent, invent_topics), rng, invent)
+            first = generate(skill, Picker(rng, "train", invent, local_research, invent_topics, invent_labels))
+            yield _with_context(_chain(first, rng, invent, invent_topics, invent_labels), rng, invent)
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234, local_research: float = 0.0) -> list[Sample]:

@@ -3,7 +3,7 @@
 Splits:
 - `train`: training phrasings and values, and not one of the combinations reserved for evaluation (with
   `invent`, that share of its cities and names is invented instead, with `invent_topics` that share of its
-  search topics: `vocab.made_up`);
+  search topics, with `invent_labels` that share of its button labels and card titles: `vocab.made_up`);
 - `combos`: training phrasings and values, in combinations that training never draws (a stable hash of the
   skill, phrasing and values picks one in ten for evaluation);
 - `phrasings`: the held-out phrasings (every fifth of each list), training values;
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .phrasings import FILLERS
-from .vocab import INVENTABLE, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up, number_is_unseen
+from .vocab import INVENTABLE, INVENTABLE_LABELS, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up, number_is_unseen
 
 __all__ = ["SPLITS", "Sample", "Picker", "Retry"]
 
@@ -52,14 +52,16 @@ class Picker:
     """Seeded choices for one sample in one split; remembers what it chose, to place the combination."""
 
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
-                 invent_topics: float = 0.0):  # fmt: skip
+                 invent_topics: float = 0.0, invent_labels: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        assert invent == invent_topics == 0.0 or split == "train", "only training values are ever invented"
+        invents = invent or invent_topics or invent_labels
+        assert not invents or split == "train", "only training values are ever invented"
         self.rng = rng
         self.split = split
         self.invent = invent
         self.local_research = local_research
         self.invent_topics = invent_topics
+        self.invent_labels = invent_labels
         self._key: list[str] = []
 
     def phrase(self, key: str, options: tuple[str, ...]) -> str:
@@ -82,7 +84,11 @@ class Picker:
 
     def values(self, kind: str, n: int) -> list[str]:
         """`n` different values of `kind`."""
-        if not (self.invent and kind in INVENTABLE or self.invent_topics and kind in INVENTABLE_TOPICS):
+        if not (
+            (self.invent and kind in INVENTABLE)
+            or (self.invent_topics and kind in INVENTABLE_TOPICS)
+            or (self.invent_labels and kind in INVENTABLE_LABELS)
+        ):
             chosen = self.rng.sample(UNSEEN[kind] if self.split == "unseen" else TRAIN[kind], n)
             self._key.extend(chosen)
             return chosen
@@ -97,9 +103,11 @@ class Picker:
 
     def _invents(self, kind: str) -> bool:
         # No draw at all without `invent`, so the corpus of a seed stays what it was before this option existed;
-        # the same for topics and `invent_topics`.
+        # the same for topics and `invent_topics`, labels and `invent_labels`.
         if kind in INVENTABLE_TOPICS:
             return bool(self.invent_topics) and self.rng.random() < self.invent_topics
+        if kind in INVENTABLE_LABELS:
+            return bool(self.invent_labels) and self.rng.random() < self.invent_labels
         return bool(self.invent) and kind in INVENTABLE and self.rng.random() < self.invent
 
     def local_pages(self) -> bool:

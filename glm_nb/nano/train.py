@@ -113,9 +113,9 @@ class _Batches:
     """Weighted token batches from the seeded sample stream, grouped by length."""
 
     def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, invent: float = 0.0,
-                 local_research: float = 0.0, invent_topics: float = 0.0):  # fmt: skip
+                 local_research: float = 0.0, invent_topics: float = 0.0, invent_labels: float = 0.0):  # fmt: skip
         self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
-        self.samples = training_samples(seed, progress, invent, local_research, invent_topics)
+        self.samples = training_samples(seed, progress, invent, local_research, invent_topics, invent_labels)
         self.max_len = _MAX_LEN_LOCAL_RESEARCH if local_research else _MAX_LEN
         self.rng = random.Random(seed + 1)
         self.pad = tokenizer.token_to_id("<|endoftext|>")
@@ -165,11 +165,13 @@ class _BatchProcess:
     the two. Given the same total, the batches are the ones `_Batches` gives in-process, in the same order."""
 
     def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, invent: float = 0.0,
-                 local_research: float = 0.0, invent_topics: float = 0.0, ahead: int = 8):  # fmt: skip
+                 local_research: float = 0.0, invent_topics: float = 0.0, invent_labels: float = 0.0,
+                 ahead: int = 8):  # fmt: skip
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds a CUDA context
         self.total = context.Value("q", total)
         self.queue = context.Queue(maxsize=ahead)
-        args = (tokenizer.to_str(), seed, batch_tokens, self.total, invent, local_research, invent_topics, self.queue)
+        args = (tokenizer.to_str(), seed, batch_tokens, self.total, invent, local_research, invent_topics,
+                invent_labels, self.queue)  # fmt: skip
         self.process = context.Process(target=_produce, args=args, daemon=True)
         self.process.start()
 
@@ -194,12 +196,13 @@ class _BatchProcess:
 
 
 def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, invent: float, local_research: float,
-             invent_topics: float, out) -> None:  # fmt: skip
+             invent_topics: float, invent_labels: float, out) -> None:  # fmt: skip
     torch.set_num_threads(1)
     made = [0]
     batches = _Batches(Tokenizer.from_str(tokenizer_json), seed, batch_tokens,
                        progress=lambda: made[0] / total.value, invent=invent,
-                       local_research=local_research, invent_topics=invent_topics)  # fmt: skip
+                       local_research=local_research, invent_topics=invent_topics,
+                       invent_labels=invent_labels)  # fmt: skip
     while True:
         ids, weights = batches.next()
         made[0] += 1
@@ -261,7 +264,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           quick: bool = False, lr: float = 2e-3, init: Path | None = None, compile: bool = False,
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
-          invent_topics: float = 0.0, log=print) -> dict:  # fmt: skip
+          invent_topics: float = 0.0, invent_labels: float = 0.0, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -272,11 +275,14 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     that are invented (corpus.training_samples), 0 for the recipe the shipped checkpoint began with.
     `local_research`: the share of Rumination examples that search generated local documents (nano/documents.py),
     0 for that recipe too. `invent_topics`: the share of search topics that are invented, 0 up to the fifth phase
-    and 0.15 in the sixth."""
+    and 0.15 in the sixth. `invent_labels`: the share of button labels and card titles that are invented, 0 up to
+    the sixth phase."""
     if not 0.0 <= invent < 1.0:
         raise ValueError(f"invent is a share in [0, 1), got {invent}")
     if not 0.0 <= invent_topics < 1.0:
         raise ValueError(f"invent_topics is a share in [0, 1), got {invent_topics}")
+    if not 0.0 <= invent_labels < 1.0:
+        raise ValueError(f"invent_labels is a share in [0, 1), got {invent_labels}")
     if not 0.0 <= local_research <= 1.0:
         raise ValueError(f"local_research is a share in [0, 1], got {local_research}")
     if device not in ("cpu", "cuda"):
@@ -312,10 +318,12 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if batch_process is None:
         batch_process = device == "cuda"
     if batch_process:
-        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent, local_research, invent_topics)
+        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent, local_research, invent_topics,
+                                invent_labels)  # fmt: skip
     else:
         batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total,
-                           invent=invent, local_research=local_research, invent_topics=invent_topics)  # fmt: skip
+                           invent=invent, local_research=local_research, invent_topics=invent_topics,
+                           invent_labels=invent_labels)  # fmt: skip
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
@@ -324,6 +332,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
               "commit": _source_commit()}  # fmt: skip
     if invent_topics:  # absent from the records of earlier phases, which had none
         record["invent_topics"] = invent_topics
+    if invent_labels:  # the same
+        record["invent_labels"] = invent_labels
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -405,12 +415,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of Rumination examples that search local documents (default 0)")  # fmt: skip
     parser.add_argument("--invent-topics", type=float, default=0.0,
                         help="share of training's search topics that are invented (default 0)")  # fmt: skip
+    parser.add_argument("--invent-labels", type=float, default=0.0,
+                        help="share of training's button labels and card titles that are invented (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
-          invent_topics=args.invent_topics, log=lambda m: print(m, flush=True))  # fmt: skip
+          invent_topics=args.invent_topics, invent_labels=args.invent_labels,
+          log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import zlib
 
 __all__ = [
-    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "INVENTABLE", "INVENTABLE_TOPICS", "made_up",
-    "made_up_word", "made_up_han", "number_is_unseen",
+    "TRAIN", "UNSEEN", "COLOURS_ZH", "CONDITIONS_ZH", "SHAPES_ZH", "UNITS", "INVENTABLE", "INVENTABLE_TOPICS",
+    "INVENTABLE_LABELS", "made_up", "made_up_word", "made_up_han", "number_is_unseen",
 ]  # fmt: skip
 
 _CITIES_EN = (
@@ -135,6 +135,11 @@ def made_up_han(rng, n: int) -> str:
 # "memory mapping", the model searched "temperature"), as listed cities were before invented ones.
 INVENTABLE_TOPICS = frozenset({"topic_en", "topic_zh"})
 
+# Button labels and card titles invented with `Picker(invent_labels=...)`: with a few dozen listed ones the model
+# recalled a known label for a never-seen one ("Export" became "Upload", "Roadmap" became "Rosa") and sometimes
+# broke the HTML while copying one it did not know.
+INVENTABLE_LABELS = frozenset({"label_en", "label_zh", "title"})
+
 # Kinds a training value may be invented for (`Picker(invent=...)`): a listed city or name is often one token, which
 # a small model recalls instead of copying, so a never-seen one became a known one ("Reykjavik" -> "Ravi") or broke
 # the call. An invented one is several tokens that exist only in the prompt, as a never-seen value is.
@@ -176,10 +181,10 @@ def _wide_word(rng) -> str:
 
 
 def made_up(kind: str, rng) -> str:
-    """An invented value of `kind` (one of INVENTABLE or INVENTABLE_TOPICS), never a held-out value: a capitalised
-    word of 2-3 random syllables, or 2 (cities) or 2-3 (names) characters of GB2312's first level; a topic is one or
-    two lower-case words, or 2-4 characters."""
-    assert kind in INVENTABLE | INVENTABLE_TOPICS, kind
+    """An invented value of `kind` (one of INVENTABLE, INVENTABLE_TOPICS or INVENTABLE_LABELS), never a held-out
+    value: a capitalised word of 2-3 random syllables, or 2 (cities, labels) or 2-3 (names) characters of GB2312's
+    first level; a topic is one or two lower-case words, or 2-4 characters."""
+    assert kind in INVENTABLE | INVENTABLE_TOPICS | INVENTABLE_LABELS, kind
     while True:
         if kind == "topic_en":
             value = " ".join(_wide_word(rng).lower() for _ in range(rng.randint(1, 2)))

@@ -14,12 +14,15 @@ from glm_nb.nano.phrasings import PHRASINGS
 from glm_nb.nano.sample import Picker
 from glm_nb.nano.skills import SKILLS, generate
 from glm_nb.nano.templates import render
-from glm_nb.nano.vocab import INVENTABLE, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up
+from glm_nb.nano.vocab import INVENTABLE, INVENTABLE_LABELS, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up
 
 
-def _texts(seed: int, n: int, invent: float = 0.0, invent_topics: float = 0.0) -> list[str]:
+def _texts(
+    seed: int, n: int, invent: float = 0.0, invent_topics: float = 0.0, invent_labels: float = 0.0
+) -> list[str]:
     rng = random.Random(seed)
-    stream = corpus.training_samples(seed, progress=lambda: 0.0, invent=invent, invent_topics=invent_topics)
+    stream = corpus.training_samples(seed, progress=lambda: 0.0, invent=invent, invent_topics=invent_topics,
+                                     invent_labels=invent_labels)  # fmt: skip
     return ["".join(t for t, _ in corpus.to_segments(next(stream), rng)) for _ in range(n)]
 
 
@@ -31,21 +34,25 @@ def test_other_seed_other_corpus():
     assert _texts(7, 40) != _texts(8, 40)
 
 
-def test_the_recipe_of_the_shipped_checkpoint_is_pinned():
-    # The shipped checkpoint began on seed 0 of this corpus; an option that draws from the rng when unused (as
-    # `invent` would if it always rolled its dice) silently changes the recipe. The digest is that of the second
-    # recipe's corpus (commit 2585a3f), on which the checkpoint's first phase was trained.
+# The corpus changes on purpose between training phases (each phase's nano_train.json names the commit it replays
+# from); these digests catch a change that was not meant, such as an option that draws from the rng when unused (as
+# `invent` would if it always rolled its dice). They last changed when the chat greetings, small-talk questions and
+# Z1 comparisons gained phrasings (the corpus of the phase after P); before that, at commits 2585a3f and 4efddb1.
+
+
+def test_the_corpus_without_options_is_pinned():
     digest = hashlib.sha256("".join(_texts(0, 300)).encode()).hexdigest()[:16]
-    assert digest == "4700afc8a280e5a8"
+    assert digest == "b0050e4730dddf41"
 
 
-def test_the_recipe_of_the_shipped_checkpoints_last_phase_is_pinned():
-    # Its last phase (commit 4efddb1) invented a tenth of the cities and names and gave half the Rumination examples
-    # generated local documents: a change to either generator changes this digest.
+def test_the_corpus_of_the_last_recipe_is_pinned():
+    # Invented cities, names, topics and labels, and Rumination over generated local documents: a change to any of
+    # those generators changes this digest.
     rng = random.Random(0)
-    stream = corpus.training_samples(0, progress=lambda: 0.0, invent=0.1, local_research=0.5)
+    stream = corpus.training_samples(0, progress=lambda: 0.0, invent=0.1, local_research=0.5, invent_topics=0.15,
+                                     invent_labels=0.15)  # fmt: skip
     texts = ["".join(t for t, _ in corpus.to_segments(next(stream), rng)) for _ in range(400)]
-    assert hashlib.sha256("".join(texts).encode()).hexdigest()[:16] == "15496fc72cc04aa0"
+    assert hashlib.sha256("".join(texts).encode()).hexdigest()[:16] == "c55f27592a413df0"
 
 
 def _history_form(sample):
@@ -166,6 +173,25 @@ def test_invented_topics_are_searched_and_quoted_as_asked():
     with pytest.raises(AssertionError):
         Picker(random.Random(0), "unseen", invent_topics=0.25)
     assert _texts(3, 60, invent_topics=0.25) != _texts(3, 60)
+
+
+def test_invented_labels_and_titles_are_copied_into_the_html():
+    """With invent_labels, a share of button labels and card titles exists only in the prompt and the HTML; listed
+    and held-out ones never come out of the inventor."""
+    listed = {t for kind in INVENTABLE_LABELS for t in TRAIN[kind] + UNSEEN[kind]}
+    rng = random.Random(4)
+    samples = [generate("html", Picker(rng, "train", invent_labels=0.5)) for _ in range(300)]
+    texts = [s.expect["text"] for s in samples]
+    invented = [(s, t) for s, t in zip(samples, texts) if t not in listed]
+    assert 100 <= len(invented) <= 200
+    for sample, text in invented:
+        assert text in sample.messages[0]["content"] and f">{text}</" in sample.messages[1]["content"]
+    assert not set(texts) & set(UNSEEN["label_en"] + UNSEEN["label_zh"] + UNSEEN["title"])
+    values = [made_up(kind, rng) for kind in sorted(INVENTABLE_LABELS) for _ in range(1000)]
+    assert len(set(values)) >= 2900 and not set(values) & listed
+    with pytest.raises(AssertionError):
+        Picker(random.Random(0), "phrasings", invent_labels=0.25)
+    assert _texts(3, 60, invent_labels=0.25) != _texts(3, 60)
 
 
 def test_only_training_values_are_invented():
