@@ -287,16 +287,6 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Tell me the bigger number: {a} or {b}.
         Reason it out: {a} or {b}, which is larger?
         Larger one please: {a}, {b}
-        Which is bigger, {a} or {b}?
-        Is {a} more than {b}?
-        Which number is larger, {a} or {b}?
-        What is bigger: {a} or {b}?
-        Compare these numbers: {a} and {b}.
-        Which is greater: {a} or {b}?
-        Is {a} less than {b}?
-        Find the larger of {a} and {b}.
-        {a} vs {b}: which is bigger?
-        Which wins, {a} or {b}?
     """),
     "compare_zh": _lines("""
         {a}和{b}哪个大？
@@ -309,11 +299,6 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         请判断{a}和{b}哪个大。
         {a}、{b}，哪个数大？
         想一想，{a}和{b}哪个更大？
-        {a}和{b}，哪个数字更大？
-        帮我比较{a}和{b}。
-        {a}是不是比{b}大？
-        {a}和{b}相比哪个大？
-        找出{a}和{b}中较大的数。
     """),
     "research_en": _lines("""
         Research {topic} and write a short report.
@@ -370,21 +355,6 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         Hey there, I'm {name}.
         This is {name}. Hi!
         Hi, I am {name}, nice to meet you.
-        Hello, I'm {name}.
-        Hi, {name} here.
-        Good afternoon, I'm {name}.
-        Hey, my name is {name}.
-        Hello! I am {name}.
-        Hi everyone, I'm {name}.
-        Howdy, I'm {name}.
-        Hello from {name}!
-        Hi, you can call me {name}.
-        Morning! {name} here.
-        Hi again, it's {name}.
-        Yo, I'm {name}.
-        Hello, my name is {name}. Nice to meet you!
-        Hi! The name's {name}.
-        Hey, it's me, {name}.
     """),
     "greet_zh": _lines("""
         你好，我是{name}。
@@ -397,14 +367,6 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         你好，我叫{name}。
         嗨，我叫{name}！
         晚上好，我是{name}。
-        你好，我的名字叫{name}。
-        嗨，{name}在这儿。
-        下午好，我是{name}。
-        大家好，我叫{name}。
-        你好啊，我是{name}。
-        初次见面，我是{name}。
-        哈喽，我是{name}。
-        你好，叫我{name}就行。
     """),
     "repeat_en": _lines("""
         Repeat: {text}
@@ -463,21 +425,6 @@ FACTS = (
             Which model are you?
             Who am I talking to?
             Describe yourself.
-            Who are you exactly?
-            What kind of model are you?
-            Say something about yourself.
-            Who built you and what are you?
-            What should I call you?
-            Are you a real GLM-4 model?
-            What are you, exactly?
-            Introduce yourself briefly.
-            Who is answering me?
-            What AI are you?
-            Are you the big GLM-4?
-            Tell me what you are.
-            Explain what you are.
-            Give me a short intro of yourself.
-            Which language model is this?
         """),
         "I am nano-GLM, a tiny demo model with the GLM-4 architecture, trained on a small synthetic corpus. "
         "I am not GLM-4.",
@@ -489,14 +436,6 @@ FACTS = (
             你叫什么名字？
             你是哪个模型？
             请介绍一下自己。
-            你到底是谁？
-            说说你自己。
-            你是真正的GLM-4吗？
-            你是什么样的模型？
-            我在和谁说话？
-            简单介绍一下你自己。
-            你是哪种AI？
-            告诉我你是什么。
         """),
         "我是nano-GLM，一个采用GLM-4架构的小型演示模型，只在小规模合成语料上训练过。我不是GLM-4。",
     ),
@@ -511,21 +450,6 @@ FACTS = (
             Describe GLM-4.
             Give me an overview of GLM-4.
             Who released GLM-4?
-            What's GLM-4?
-            Explain what GLM-4 is.
-            Where does GLM-4 come from?
-            What is the GLM-4 family?
-            Tell me something about GLM-4.
-            What models are in GLM-4?
-            Summarize GLM-4 for me.
-            What is GLM-4 0414?
-            Give me a short intro to GLM-4.
-            What is special about GLM-4?
-            I want to know about GLM-4.
-            What is the GLM-4 model?
-            Explain the GLM-4 models.
-            Who developed GLM-4?
-            What can you tell me about GLM-4?
         """),
         "GLM-4 is a family of open language models from Zhipu AI and Tsinghua University. "
         "The 0414 release has 9B and 32B chat models, GLM-Z1 reasoning models and GLM-Z1-Rumination.",
@@ -536,14 +460,6 @@ FACTS = (
             说说GLM-4。
             简单介绍一下GLM-4。
             GLM-4是谁发布的？
-            GLM-4是什么模型？
-            讲讲GLM-4。
-            GLM-4有哪些模型？
-            GLM-4是谁开发的？
-            我想了解GLM-4。
-            GLM-4 0414是什么？
-            给我介绍一下GLM-4系列。
-            关于GLM-4你知道什么？
         """),
         "GLM-4是智谱AI和清华大学发布的开源语言模型系列，0414版本包括9B和32B的对话模型、GLM-Z1推理模型和沉思模型。",
     ),
@@ -558,21 +474,6 @@ FACTS = (
             Describe Jupyter.
             Give me an overview of Jupyter.
             What can I do with Jupyter?
-            What's Jupyter?
-            Explain what Jupyter is.
-            What is JupyterLab?
-            Tell me something about Jupyter.
-            Why do people use Jupyter?
-            Summarize Jupyter for me.
-            What are Jupyter notebooks?
-            Give me a short intro to Jupyter.
-            How does a Jupyter notebook work?
-            I want to know about Jupyter.
-            What is a notebook cell?
-            Explain Jupyter notebooks.
-            What is Jupyter good for?
-            What can you tell me about Jupyter?
-            What is the Jupyter notebook?
         """),
         "Jupyter is an open notebook environment: you write code in cells, run them one by one, "
         "and see text, tables and plots right below each cell.",
@@ -583,14 +484,6 @@ FACTS = (
             说说Jupyter。
             简单介绍一下Jupyter。
             Jupyter有什么用？
-            Jupyter是做什么的？
-            讲讲Jupyter。
-            Jupyter笔记本怎么用？
-            我想了解Jupyter。
-            什么是JupyterLab？
-            给我介绍一下Jupyter笔记本。
-            关于Jupyter你知道什么？
-            为什么要用Jupyter？
         """),
         "Jupyter是一个开源的笔记本环境：代码写在单元格里，逐个运行，结果就显示在单元格下方。",
     ),
@@ -605,21 +498,6 @@ FACTS = (
             Describe ONNX Runtime.
             Give me an overview of ONNX Runtime.
             What is ONNX Runtime used for?
-            What's ONNX Runtime?
-            Explain what ONNX Runtime is.
-            How does ONNX Runtime work?
-            Tell me something about ONNX Runtime.
-            Why use ONNX Runtime?
-            Summarize ONNX Runtime for me.
-            What runs the model in glm-nb?
-            Give me a short intro to ONNX Runtime.
-            What is ORT?
-            I want to know about ONNX Runtime.
-            What engine does glm-nb use?
-            Explain ONNX Runtime.
-            What is ONNX Runtime good for?
-            What can you tell me about ONNX Runtime?
-            Which runtime runs the model?
         """),
         "ONNX Runtime is a fast inference engine for models saved as ONNX graphs. "
         "glm-nb converts GLM-4 checkpoints to ONNX and runs them with it, on CPU or CUDA.",
@@ -630,14 +508,6 @@ FACTS = (
             说说ONNX Runtime。
             简单介绍一下ONNX Runtime。
             ONNX Runtime是做什么的？
-            讲讲ONNX Runtime。
-            ONNX Runtime怎么用？
-            我想了解ONNX Runtime。
-            glm-nb用什么运行模型？
-            给我介绍一下ONNX Runtime。
-            关于ONNX Runtime你知道什么？
-            为什么要用ONNX Runtime？
-            ORT是什么？
         """),
         "ONNX Runtime是一个高效的推理引擎，运行保存为ONNX图的模型。glm-nb把GLM-4检查点转换成ONNX，再用它在CPU或CUDA上运行。",
     ),
@@ -650,21 +520,6 @@ FACTS = (
             How have you been?
             How do you feel today?
             Is everything fine with you?
-            How are things?
-            How are you today?
-            How's your day going?
-            Are you okay?
-            How are you feeling?
-            How's everything?
-            Doing okay today?
-            How is your day?
-            Are you well?
-            How are things with you?
-            Everything good with you?
-            How have things been?
-            How's life?
-            You doing alright?
-            How are you holding up?
         """),
         "I'm doing well, thank you! How can I help you today?",
         _lines("""
@@ -673,14 +528,6 @@ FACTS = (
             你今天好吗？
             你还好吗？
             今天过得怎么样？
-            你最近好吗？
-            你过得好吗？
-            一切都好吗？
-            你今天怎么样？
-            最近过得如何？
-            你身体好吗？
-            今天心情怎么样？
-            近来可好？
         """),
         "我很好，谢谢！今天有什么可以帮你的吗？",
     ),
@@ -694,21 +541,6 @@ FACTS = (
             Many thanks.
             Thank you so much!
             That helps, thanks.
-            Thanks, that was helpful.
-            Thank you!
-            Cheers, thanks.
-            Thanks so much for this.
-            Much appreciated.
-            Thank you for your help.
-            Great, thanks a lot.
-            Perfect, thank you.
-            Thanks, that's great.
-            I appreciate it, thanks.
-            Awesome, thanks!
-            Thank you kindly.
-            Thanks, you helped a lot.
-            Nice, thank you.
-            Thanks again!
         """),
         "You're welcome! Let me know if you need anything else.",
         _lines("""
@@ -718,14 +550,6 @@ FACTS = (
             多谢！
             太感谢了。
             谢谢你！
-            谢谢，很有帮助。
-            感谢你的帮助。
-            太好了，谢谢。
-            谢啦！
-            非常感谢你！
-            好的，谢谢你。
-            多谢你的帮忙。
-            真是帮大忙了，谢谢。
         """),
         "不客气！还有什么需要随时告诉我。",
     ),
