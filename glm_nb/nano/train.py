@@ -43,6 +43,8 @@ sets (21 in all). The fifth, 20M tokens on the GPU, brought it to 15.
 recalled one instead of copying the asked one ("memory mapping" was searched as "temperature"). At 0.15, 18.7M
 tokens over the fifth phase in 50 minutes on 2 CPU cores (Zen 5), it brought the gates missed on three evaluation
 seeds from 23 to 20 (search and HTML better, Z1 values and never-seen Rumination reports a little worse).
+`--invent-labels SHARE` does the same for button labels and card titles: the model recalled a listed label for a
+never-seen one ("Export" became "Upload") and sometimes broke the markup copying one it did not know.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
