@@ -5,7 +5,10 @@ QKV, interleaved rotary inside the kernel), fed one new token over a shared-buff
 rows that already holds `context - 1` tokens. Rounds interleave the configurations; the table shows medians.
 Idle threads do not spin (the sessions would steal each other's cores), so a call also pays the wake-up.
 
-    python benchmarks/gqa_cpu.py [--contexts 32 500 2000] [--threads 1 2] [--rounds 9]
+`--scales 1` adds rows whose softmax scale is 1, as if 1/sqrt(head_dim) were folded into the q projection: MLAS then
+multiplies q by the keys with its one-row kernel instead of packing the keys first (its shortcut needs alpha = 1).
+
+    python benchmarks/gqa_cpu.py [--contexts 32 500 2000] [--threads 1 2] [--rounds 9] [--scales model 1]
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from onnx import TensorProto, helper, numpy_helper
 HEADS, KV_HEADS, HEAD_DIM, ROTARY_HALF = 8, 2, 64, 16
 
 
-def session(max_length: int, threads: int) -> ort.InferenceSession:
+def session(max_length: int, threads: int, scale: float = HEAD_DIM**-0.5) -> ort.InferenceSession:
     rng = np.random.default_rng(0)
     caches = [numpy_helper.from_array(rng.random((max_length, ROTARY_HALF), np.float32), n) for n in ("cos", "sin")]
     node = helper.make_node(
         "GroupQueryAttention", ["qkv", "", "", "past_key", "past_value", "seqlens_k", "total", "cos", "sin"],
         ["out", "present_key", "present_value"], domain="com.microsoft", num_heads=HEADS, kv_num_heads=KV_HEADS,
-        scale=HEAD_DIM**-0.5, do_rotary=1, rotary_interleaved=1,
+        scale=scale, do_rotary=1, rotary_interleaved=1,
     )  # fmt: skip
 
     def kv(name):
@@ -52,9 +55,9 @@ def session(max_length: int, threads: int) -> ort.InferenceSession:
 class Case:
     """One decode step at `context` tokens, its inputs bound once (the KV buffers as both past and present)."""
 
-    def __init__(self, context: int, threads: int, max_length: int):
+    def __init__(self, context: int, threads: int, max_length: int, scale: float = HEAD_DIM**-0.5):
         rng = np.random.default_rng(1)
-        self.session = session(max_length, threads)
+        self.session = session(max_length, threads, scale)
         self.keep = [rng.random((1, KV_HEADS, max_length, HEAD_DIM), np.float32) for _ in range(2)]
         self.binding = self.session.io_binding()
         for array, past, present in zip(self.keep, ("past_key", "past_value"), ("present_key", "present_value")):
@@ -82,18 +85,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--max-length", type=int, default=2136)
+    parser.add_argument("--scales", nargs="+", default=["model"],
+                        help="softmax scales: 'model' (1/sqrt(head_dim), as the engine builds) and/or numbers")  # fmt: skip
     args = parser.parse_args()
-    cases = {(c, t): Case(c, t, args.max_length) for c in args.contexts for t in args.threads}
-    times: dict[tuple[int, int], list[float]] = {key: [] for key in cases}
+    scales = {name: HEAD_DIM**-0.5 if name == "model" else float(name) for name in args.scales}
+    cases = {(c, t, name): Case(c, t, args.max_length, scale)
+             for c in args.contexts for t in args.threads for name, scale in scales.items()}  # fmt: skip
+    times: dict[tuple[int, int, str], list[float]] = {key: [] for key in cases}
     for _ in range(args.rounds):
         for key, case in cases.items():
             times[key].append(case.time_us())
     print(f"GroupQueryAttention (CPU), {HEADS} q heads / {KV_HEADS} KV heads, head_dim {HEAD_DIM}, one new token; "
           f"median of {args.rounds} interleaved rounds, µs per call")  # fmt: skip
-    print("| context | " + " | ".join(f"{t} thread{'s' * (t > 1)}" for t in args.threads) + " |")
-    print("|---|" + "---|" * len(args.threads))
+    print("| context | scale | " + " | ".join(f"{t} thread{'s' * (t > 1)}" for t in args.threads) + " |")
+    print("|---|---|" + "---|" * len(args.threads))
     for c in args.contexts:
-        print(f"| {c} | " + " | ".join(f"{statistics.median(times[(c, t)]):.1f}" for t in args.threads) + " |")
+        for name in scales:
+            row = " | ".join(f"{statistics.median(times[(c, t, name)]):.1f}" for t in args.threads)
+            print(f"| {c} | {name} | {row} |")
 
 
 if __name__ == "__main__":
