@@ -84,11 +84,7 @@ class Picker:
 
     def values(self, kind: str, n: int) -> list[str]:
         """`n` different values of `kind`."""
-        if not (
-            (self.invent and kind in INVENTABLE)
-            or (self.invent_topics and kind in INVENTABLE_TOPICS)
-            or (self.invent_labels and kind in INVENTABLE_LABELS)
-        ):
+        if not self._share(kind):
             chosen = self.rng.sample(UNSEEN[kind] if self.split == "unseen" else TRAIN[kind], n)
             self._key.extend(chosen)
             return chosen
@@ -101,14 +97,18 @@ class Picker:
                 chosen.append(value)
         return chosen
 
-    def _invents(self, kind: str) -> bool:
-        # No draw at all without `invent`, so the corpus of a seed stays what it was before this option existed;
-        # the same for topics and `invent_topics`, labels and `invent_labels`.
+    def _share(self, kind: str) -> float:
+        """The share of `kind`'s values that this picker invents (0 for kinds never invented)."""
         if kind in INVENTABLE_TOPICS:
-            return bool(self.invent_topics) and self.rng.random() < self.invent_topics
+            return self.invent_topics
         if kind in INVENTABLE_LABELS:
-            return bool(self.invent_labels) and self.rng.random() < self.invent_labels
-        return bool(self.invent) and kind in INVENTABLE and self.rng.random() < self.invent
+            return self.invent_labels
+        return self.invent if kind in INVENTABLE else 0.0
+
+    def _invents(self, kind: str) -> bool:
+        # No draw at all when the share is 0, so the corpus of a seed stays what it was before an option existed.
+        share = self._share(kind)
+        return bool(share) and self.rng.random() < share
 
     def local_pages(self) -> bool:
         """Whether this Rumination sample's observations are generated documents as `LocalCorpus` shows them
