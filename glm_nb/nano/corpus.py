@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .phrasings import PHRASINGS
-from .sample import SPLITS, Picker, Sample
+from .sample import FIRST_RECIPE, SPLITS, Mix, Picker, Sample
 from .skills import SKILLS, dumps, generate
 from .templates import render
 from .vocab import TRAIN, made_up_han, made_up_word
@@ -202,34 +202,23 @@ def _with_context(sample: Sample, rng: random.Random, invent: float = 0.0) -> Sa
     return Sample(sample.skill, sample.lang, tuple(messages), sample.tools, sample.z1, sample.expect)
 
 
-def _chain(first: Sample, rng: random.Random, invent: float = 0.0, invent_topics: float = 0.0,
-           invent_labels: float = 0.0) -> Sample:  # fmt: skip
+def _chain(first: Sample, rng: random.Random, mix: Mix) -> Sample:
     """One to three dialogs of the same skill as successive turns of one conversation (same tools), so the
     long tools prompt is shared by several replies; only the last turn's thinking is kept (Z1 strips it)."""
     if first.skill in ("research", "z1") or rng.random() < 0.4:
         return first
     messages = list(first.messages)
     for _ in range(rng.randint(1, 2)):
-        nxt = generate(first.skill, Picker(rng, "train", invent, invent_topics=invent_topics,
-                                           invent_labels=invent_labels))  # fmt: skip
+        nxt = generate(first.skill, Picker.mixed(rng, "train", mix))
         if nxt.tools != first.tools:
             break
         messages += nxt.messages
     return Sample(first.skill, first.lang, tuple(messages), first.tools, first.z1, first.expect)
 
 
-def training_samples(
-    seed: int,
-    progress=lambda: 0.0,
-    invent: float = 0.0,
-    local_research: float = 0.0,
-    invent_topics: float = 0.0,
-    invent_labels: float = 0.0,
-) -> Iterator[Sample]:
-    """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share; `invent`:
-    the share of cities and names that are invented; `local_research`: the share of Rumination samples that
-    search generated local documents; `invent_topics`: the share of search topics that are invented (`Picker`);
-    `invent_labels`: the share of button labels and card titles that are invented."""
+def training_samples(seed: int, progress=lambda: 0.0, mix: Mix = FIRST_RECIPE) -> Iterator[Sample]:
+    """An endless, seeded stream of training samples; `progress()` (0..1) sets the copy task's share; `mix`: what
+    the corpus invents and how its Rumination samples search (`Mix`)."""
     rng = random.Random(seed)
     skills, weights = list(SKILL_WEIGHTS), list(SKILL_WEIGHTS.values())
     while True:
@@ -237,8 +226,8 @@ def training_samples(
             yield copy_sample(rng)
         else:
             skill = rng.choices(skills, weights)[0]
-            first = generate(skill, Picker(rng, "train", invent, local_research, invent_topics, invent_labels))
-            yield _with_context(_chain(first, rng, invent, invent_topics, invent_labels), rng, invent)
+            first = generate(skill, Picker.mixed(rng, "train", mix))
+            yield _with_context(_chain(first, rng, mix), rng, mix.invent)
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234, local_research: float = 0.0) -> list[Sample]:

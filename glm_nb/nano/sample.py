@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .phrasings import FILLERS
 from .vocab import INVENTABLE, INVENTABLE_LABELS, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up, number_is_unseen
 
-__all__ = ["SPLITS", "Sample", "Picker", "Retry"]
+__all__ = ["SPLITS", "Sample", "Mix", "FIRST_RECIPE", "Picker", "Retry"]
 
 SPLITS = ("train", "combos", "phrasings", "unseen")
 _HELD_OUT_EVERY = 5
@@ -44,6 +44,31 @@ class Sample:
     expect: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Mix:
+    """The options of a training corpus, each a share, 0 in the first recipe: `invent` of cities and names,
+    `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
+    `vocab.made_up`), and `local_research` of Rumination samples that search generated local documents."""
+
+    invent: float = 0.0
+    local_research: float = 0.0
+    invent_topics: float = 0.0
+    invent_labels: float = 0.0
+
+    def __post_init__(self):
+        # Every Rumination sample may search local documents; inventing every value would leave no listed one.
+        for name, share in asdict(self).items():
+            closed = name == "local_research"
+            if not (0.0 <= share <= 1.0 if closed else 0.0 <= share < 1.0):
+                raise ValueError(f"{name} is a share in [0, 1{']' if closed else ')'}, got {share}")
+
+    def invents(self) -> bool:
+        return bool(self.invent or self.invent_topics or self.invent_labels)
+
+
+FIRST_RECIPE = Mix()  # no option on: the corpus the shipped checkpoint began with
+
+
 class Retry(Exception):
     """The drawn combination belongs to another split: draw again."""
 
@@ -54,15 +79,16 @@ class Picker:
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
                  invent_topics: float = 0.0, invent_labels: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        invents = invent or invent_topics or invent_labels
-        assert not invents or split == "train", "only training values are ever invented"
+        self.mix = Mix(invent, local_research, invent_topics, invent_labels)
+        assert not self.mix.invents() or split == "train", "only training values are ever invented"
         self.rng = rng
         self.split = split
-        self.invent = invent
-        self.local_research = local_research
-        self.invent_topics = invent_topics
-        self.invent_labels = invent_labels
         self._key: list[str] = []
+
+    @classmethod
+    def mixed(cls, rng: random.Random, split: str, mix: Mix) -> Picker:
+        """A picker for `split` with the corpus options of `mix`."""
+        return cls(rng, split, **asdict(mix))
 
     def phrase(self, key: str, options: tuple[str, ...]) -> str:
         """A phrasing from a list: held-out ones only in the `phrasings` split, never in the others."""
@@ -100,10 +126,10 @@ class Picker:
     def _share(self, kind: str) -> float:
         """The share of `kind`'s values that this picker invents (0 for kinds never invented)."""
         if kind in INVENTABLE_TOPICS:
-            return self.invent_topics
+            return self.mix.invent_topics
         if kind in INVENTABLE_LABELS:
-            return self.invent_labels
-        return self.invent if kind in INVENTABLE else 0.0
+            return self.mix.invent_labels
+        return self.mix.invent if kind in INVENTABLE else 0.0
 
     def _invents(self, kind: str) -> bool:
         # No draw at all when the share is 0, so the corpus of a seed stays what it was before an option existed.
@@ -114,7 +140,7 @@ class Picker:
         """Whether this Rumination sample's observations are generated documents as `LocalCorpus` shows them
         (`documents.local_results`) rather than the first recipe's three short web results."""
         # No draw without `local_research`, as for `invent`.
-        return bool(self.local_research) and self.rng.random() < self.local_research
+        return bool(self.mix.local_research) and self.rng.random() < self.mix.local_research
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

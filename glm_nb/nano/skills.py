@@ -349,7 +349,7 @@ def generate(skill: str, picker: Picker) -> Sample:
     """One sample of `skill` for the picker's split (draws again until the combination fits the split)."""
     rng, split = picker.rng, picker.split
     for _ in range(1000):
-        p = Picker(rng, split, picker.invent, picker.local_research, picker.invent_topics, picker.invent_labels)
+        p = Picker.mixed(rng, split, picker.mix)
         try:
             sample = _SKILL_FUNCS[skill](p)
             p.check_combination(skill)

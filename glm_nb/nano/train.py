@@ -73,6 +73,7 @@ from tokenizers import Tokenizer
 from transformers import Glm4Config, Glm4ForCausalLM
 
 from .corpus import REPLY_WEIGHT, to_segments, training_samples
+from .sample import FIRST_RECIPE, Mix
 from .templates import chat_template
 from .tokenizer import SPECIAL_TOKENS, build_tokenizer, write_tokenizer_files
 
@@ -116,11 +117,10 @@ def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) 
 class _Batches:
     """Weighted token batches from the seeded sample stream, grouped by length."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, invent: float = 0.0,
-                 local_research: float = 0.0, invent_topics: float = 0.0, invent_labels: float = 0.0):  # fmt: skip
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, mix: Mix = FIRST_RECIPE):
         self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
-        self.samples = training_samples(seed, progress, invent, local_research, invent_topics, invent_labels)
-        self.max_len = _MAX_LEN_LOCAL_RESEARCH if local_research else _MAX_LEN
+        self.samples = training_samples(seed, progress, mix)
+        self.max_len = _MAX_LEN_LOCAL_RESEARCH if mix.local_research else _MAX_LEN
         self.rng = random.Random(seed + 1)
         self.pad = tokenizer.token_to_id("<|endoftext|>")
         self.digits = {tokenizer.token_to_id(str(d)) for d in range(10)} - {None}
@@ -168,14 +168,11 @@ class _BatchProcess:
     sets the pace (a step waits ~40 ms for its batch); building the next batches while the GPU trains overlaps
     the two. Given the same total, the batches are the ones `_Batches` gives in-process, in the same order."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, invent: float = 0.0,
-                 local_research: float = 0.0, invent_topics: float = 0.0, invent_labels: float = 0.0,
-                 ahead: int = 8):  # fmt: skip
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, mix: Mix = FIRST_RECIPE, ahead: int = 8):
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds a CUDA context
         self.total = context.Value("q", total)
         self.queue = context.Queue(maxsize=ahead)
-        args = (tokenizer.to_str(), seed, batch_tokens, self.total, invent, local_research, invent_topics,
-                invent_labels, self.queue)  # fmt: skip
+        args = (tokenizer.to_str(), seed, batch_tokens, self.total, mix, self.queue)
         self.process = context.Process(target=_produce, args=args, daemon=True)
         self.process.start()
 
@@ -199,14 +196,11 @@ class _BatchProcess:
         self.process.join(timeout=10)
 
 
-def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, invent: float, local_research: float,
-             invent_topics: float, invent_labels: float, out) -> None:  # fmt: skip
+def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, mix: Mix, out) -> None:
     torch.set_num_threads(1)
     made = [0]
     batches = _Batches(Tokenizer.from_str(tokenizer_json), seed, batch_tokens,
-                       progress=lambda: made[0] / total.value, invent=invent,
-                       local_research=local_research, invent_topics=invent_topics,
-                       invent_labels=invent_labels)  # fmt: skip
+                       progress=lambda: made[0] / total.value, mix=mix)  # fmt: skip
     while True:
         ids, weights = batches.next()
         made[0] += 1
@@ -281,14 +275,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     0 for that recipe too. `invent_topics`: the share of search topics that are invented, 0 up to the fifth phase
     and 0.15 in the sixth. `invent_labels`: the share of button labels and card titles that are invented, 0 up to
     the sixth phase."""
-    if not 0.0 <= invent < 1.0:
-        raise ValueError(f"invent is a share in [0, 1), got {invent}")
-    if not 0.0 <= invent_topics < 1.0:
-        raise ValueError(f"invent_topics is a share in [0, 1), got {invent_topics}")
-    if not 0.0 <= invent_labels < 1.0:
-        raise ValueError(f"invent_labels is a share in [0, 1), got {invent_labels}")
-    if not 0.0 <= local_research <= 1.0:
-        raise ValueError(f"local_research is a share in [0, 1], got {local_research}")
+    mix = Mix(invent, local_research, invent_topics, invent_labels)  # checks the shares
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -322,12 +309,9 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if batch_process is None:
         batch_process = device == "cuda"
     if batch_process:
-        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, invent, local_research, invent_topics,
-                                invent_labels)  # fmt: skip
+        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, mix)
     else:
-        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total,
-                           invent=invent, local_research=local_research, invent_topics=invent_topics,
-                           invent_labels=invent_labels)  # fmt: skip
+        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, mix=mix)
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,

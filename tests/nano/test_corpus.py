@@ -11,18 +11,15 @@ import pytest
 
 from glm_nb.nano import corpus, skills
 from glm_nb.nano.phrasings import PHRASINGS
-from glm_nb.nano.sample import Picker
+from glm_nb.nano.sample import Mix, Picker
 from glm_nb.nano.skills import SKILLS, generate
 from glm_nb.nano.templates import render
 from glm_nb.nano.vocab import INVENTABLE, INVENTABLE_LABELS, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up
 
 
-def _texts(
-    seed: int, n: int, invent: float = 0.0, invent_topics: float = 0.0, invent_labels: float = 0.0
-) -> list[str]:
+def _texts(seed: int, n: int, **mix) -> list[str]:
     rng = random.Random(seed)
-    stream = corpus.training_samples(seed, progress=lambda: 0.0, invent=invent, invent_topics=invent_topics,
-                                     invent_labels=invent_labels)  # fmt: skip
+    stream = corpus.training_samples(seed, progress=lambda: 0.0, mix=Mix(**mix))
     return ["".join(t for t, _ in corpus.to_segments(next(stream), rng)) for _ in range(n)]
 
 
@@ -46,7 +43,7 @@ def test_the_recipe_of_the_shipped_checkpoints_last_phase_is_pinned():
     # Its last phase (commit 4efddb1) invented a tenth of the cities and names and gave half the Rumination examples
     # generated local documents: a change to either generator changes this digest.
     rng = random.Random(0)
-    stream = corpus.training_samples(0, progress=lambda: 0.0, invent=0.1, local_research=0.5)
+    stream = corpus.training_samples(0, progress=lambda: 0.0, mix=Mix(invent=0.1, local_research=0.5))
     texts = ["".join(t for t, _ in corpus.to_segments(next(stream), rng)) for _ in range(400)]
     assert hashlib.sha256("".join(texts).encode()).hexdigest()[:16] == "15496fc72cc04aa0"
 
@@ -54,8 +51,8 @@ def test_the_recipe_of_the_shipped_checkpoints_last_phase_is_pinned():
 def test_the_recipe_with_invented_topics_and_labels_is_pinned():
     # The same with invented search topics and invented button labels and card titles as well.
     rng = random.Random(0)
-    stream = corpus.training_samples(0, progress=lambda: 0.0, invent=0.1, local_research=0.5, invent_topics=0.15,
-                                     invent_labels=0.15)  # fmt: skip
+    mix = Mix(invent=0.1, local_research=0.5, invent_topics=0.15, invent_labels=0.15)
+    stream = corpus.training_samples(0, progress=lambda: 0.0, mix=mix)
     texts = ["".join(t for t, _ in corpus.to_segments(next(stream), rng)) for _ in range(400)]
     assert hashlib.sha256("".join(texts).encode()).hexdigest()[:16] == "e785649ddad5160b"
 
@@ -197,6 +194,13 @@ def test_invented_labels_and_titles_are_copied_into_the_html():
     with pytest.raises(AssertionError):
         Picker(random.Random(0), "phrasings", invent_labels=0.25)
     assert _texts(3, 60, invent_labels=0.25) != _texts(3, 60)
+
+
+def test_corpus_options_are_shares():
+    assert Mix(local_research=1.0).local_research == 1.0
+    for bad in (dict(invent=1.0), dict(invent_labels=-0.1), dict(local_research=1.5), dict(invent_topics=1.0)):
+        with pytest.raises(ValueError, match="is a share in"):
+            Mix(**bad)
 
 
 def test_only_training_values_are_invented():

@@ -13,7 +13,7 @@ from glm_nb.chat.research import LocalCorpus, read_document
 from glm_nb.chat.research.search import SearchResult
 from glm_nb.nano import checkpoint_path, corpus
 from glm_nb.nano.documents import local_results
-from glm_nb.nano.sample import Picker
+from glm_nb.nano.sample import Mix, Picker
 from glm_nb.nano.skills import generate
 from glm_nb.nano.train import _MAX_LEN_LOCAL_RESEARCH, _Batches
 from glm_nb.nano.vocab import TRAIN
@@ -110,5 +110,5 @@ def test_every_local_research_example_fits_the_context():
 def test_the_trainer_keeps_local_research_examples_whole():
     # The first recipe cut examples at 512 tokens; a cut research example would lose the report it teaches.
     tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
-    batches = _Batches(tokenizer, seed=3, batch_tokens=4096, progress=lambda: 1.0, local_research=1.0)
+    batches = _Batches(tokenizer, seed=3, batch_tokens=4096, progress=lambda: 1.0, mix=Mix(local_research=1.0))
     assert max(len(batches._example()[0]) for _ in range(300)) > 512

@@ -14,6 +14,7 @@ from glm_nb.engine import Generator, SamplingParams, open_model
 from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path
 from glm_nb.nano.corpus import PROMPT_WEIGHT, REPLY_WEIGHT
+from glm_nb.nano.sample import Mix
 from glm_nb.nano.templates import chat_template, render
 from glm_nb.nano.train import DIGIT_WEIGHT, SIZES, _Batches, _BatchProcess, model_config, train
 
@@ -99,8 +100,8 @@ def test_batches_built_in_a_child_process_are_the_in_process_ones():
     `invent` differs too."""
     tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
     made = [0]
-    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 40, invent=0.25)
-    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=40, invent=0.25, ahead=2)
+    local = _Batches(tokenizer, seed=3, batch_tokens=600, progress=lambda: made[0] / 40, mix=Mix(invent=0.25))
+    child = _BatchProcess(tokenizer, seed=3, batch_tokens=600, total=40, mix=Mix(invent=0.25), ahead=2)
     refills = 0
     try:
         for _ in range(120):
