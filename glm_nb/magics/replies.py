@@ -4,6 +4,9 @@ A `ReplySink` receives `Transcript` snapshots while the reply streams (at most o
 does not flood the frontend) and the final record once. Interrupting (KeyboardInterrupt, from the kernel's
 interrupt or raised in a sink) cancels the response: the chat layer commits the partial answer to history marked
 interrupted, the backend is left ready for the next turn, and the record ends with finish reason "cancelled".
+Any other exception (a context that fills up during a tool round, a failing backend) ends the record with finish
+reason "error" and the message as its note, so the display never stays "generating…"; then the exception goes on
+to the caller, which says what to do.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ def stream_reply(
         interrupted = True
         response.cancel()  # if it landed outside the response's own loop, this stops it at its next token
         response.finish()
+    except Exception as error:
+        sink.finish(builder.finish(usage=response.usage_so_far, error=str(error) or type(error).__name__))
+        raise
     answer = None if interrupted else final_answer(response)
     reason = "cancelled" if interrupted else (response.finish_reason or "cancelled")
     transcript = builder.finish(answer, finish_reason=reason, usage=response.usage_so_far)

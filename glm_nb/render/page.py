@@ -117,6 +117,7 @@ def footer_text(t: Transcript) -> str:
         "cancelled": "⏹ interrupted",
         "length": "stopped at the token limit",
         "round_limit": "tool round limit",
+        "error": "⚠ stopped by an error",
     }
     if t.finish_reason in reasons:
         items.append(reasons[t.finish_reason])

@@ -241,10 +241,16 @@ class TranscriptBuilder:
         return dataclasses.replace(self._template, parts=tuple(self._parts), answer=answer)
 
     def finish(
-        self, answer: str | None = None, *, finish_reason: str | None = None, usage: Usage | None = None
+        self,
+        answer: str | None = None,
+        *,
+        finish_reason: str | None = None,
+        usage: Usage | None = None,
+        error: str | None = None,
     ) -> Transcript:
-        """The final record. `answer` replaces the streamed last text (e.g. a research report with its sources)."""
-        reason = finish_reason or self.finish_reason or "cancelled"
+        """The final record. `answer` replaces the streamed last text (e.g. a research report with its sources).
+        `error`: what stopped the reply (finish reason "error"); the record keeps what streamed before it."""
+        reason = "error" if error is not None else finish_reason or self.finish_reason or "cancelled"
         parts = [_settled(p, reason) for p in self._parts]
         if answer is not None:
             if parts and parts[-1].kind == "text":
@@ -254,6 +260,8 @@ class TranscriptBuilder:
         final_answer = parts[-1].text if parts and parts[-1].kind == "text" else ""
         fmt = self._template.output_format
         artifacts, note = _artifacts(final_answer, fmt) if final_answer else ([], _silence(parts, reason))
+        if error is not None:
+            note = f"Stopped by an error: {error}"
         return dataclasses.replace(
             self._template,
             parts=tuple(parts),

@@ -124,7 +124,8 @@ export function footerText(r: IReply): string {
   const reasons: Record<string, string> = {
     cancelled: '⏹ interrupted',
     length: 'stopped at the token limit',
-    round_limit: 'tool round limit'
+    round_limit: 'tool round limit',
+    error: '⚠ stopped by an error'
   };
   if (r.finish_reason !== null && r.finish_reason in reasons) {
     items.push(reasons[r.finish_reason]);

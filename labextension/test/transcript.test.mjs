@@ -47,6 +47,8 @@ test('the footer says the same as the Python fallback', () => {
   assert.equal(footerText(streaming), 'nano-GLM · generating…');
   const [cut] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: 'cancelled' });
   assert.equal(footerText(cut), 'nano-GLM · ⏹ interrupted');
+  const [failed] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: 'error' });
+  assert.equal(footerText(failed), 'nano-GLM · ⚠ stopped by an error');
 });
 
 test('markdown is cut at its fences, whatever their kind', () => {

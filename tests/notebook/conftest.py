@@ -36,8 +36,8 @@ def glm_template() -> str:
 def scripted_model(tokenizer, glm_template):
     """`scripted_model(replies) -> (LoadedModel, ScriptedGenerator)`; Z1 cells use nano-GLM's Z1 template."""
 
-    def make(replies=(), label="scripted-GLM"):
-        generator = ScriptedGenerator(tokenizer, replies)
+    def make(replies=(), label="scripted-GLM", **kwargs):
+        generator = ScriptedGenerator(tokenizer, replies, **kwargs)
         backend = generator.backend(chat_template=glm_template, name=label)
         return LoadedModel(label, backend, z1_template=nano.chat_template("z1")), generator
 

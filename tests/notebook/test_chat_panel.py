@@ -129,6 +129,8 @@ def test_an_error_in_the_background_shows_in_the_panel(session, tokenizer, glm_t
     panel.send("Hi").join(10)
 
     assert "script one more reply" in panel.status and not panel.busy
+    assert [turn["prompt"] for turn in panel.turns] == ["Hi"] and panel.live == {}  # the message is not lost
+    assert "stopped by an error" in panel.turns[0]["html"] and "script one more reply" in panel.turns[0]["html"]
 
 
 def test_z1_variant_thinks_and_clear_forgets(session, tokenizer, glm_template):

@@ -149,6 +149,29 @@ def test_an_interrupt_while_the_display_updates_also_stops_cleanly(kernel, monke
     assert kernel.final(kernel.run("%%glm\nNext?"))["data"][MIME_TYPE]["answer"] == "Next."
 
 
+def test_a_context_that_fills_up_during_a_tool_round_ends_the_record_with_the_error(kernel):
+    replies = ['get_weather\n{"city": "Paris"}<|observation|>', "\nSunny."]
+    measured = kernel.use(replies)
+    kernel.shell.user_ns["get_weather"] = get_weather
+    kernel.run("%%glm --tools get_weather\nWeather in Paris?")
+    second_prompt = len(measured.prompts[1])  # the first prompt, the call and its result
+    kernel.run("%glm reset")
+
+    kernel.use(replies, max_length=second_prompt)  # the call fits; its result does not
+    outputs = kernel.run("%%glm --tools get_weather\nWeather in Paris?")
+
+    assert "start a new conversation" in str(kernel.errors[-1]) and "%%glm --new" in str(kernel.errors[-1])
+    record = kernel.final(outputs)["data"][MIME_TYPE]
+    assert record["finish_reason"] == "error"  # not left "streaming": the page would say "generating…" forever
+    assert record["prompt"] == "Weather in Paris?"
+    tool = next(p for p in record["parts"] if p["type"] == "tool")
+    assert tool["name"] == "get_weather" and tool["status"] == "ok"  # what happened before the error stays
+    assert record["note"].startswith("Stopped by an error: ") and "start a new conversation" in record["note"]
+    assert "stopped by an error" in kernel.final(outputs)["data"]["text/plain"]
+    assert kernel.session.threads["chat"].messages == []  # the failed turn is not kept
+    assert kernel.final(kernel.run("%%glm\nHi"))["data"][MIME_TYPE]["answer"] == "Sunny."
+
+
 @pytest.mark.parametrize("command", ["status", "history", "config -t 0.1 --thinking hidden", "reset"])
 def test_the_glm_line_magic(kernel, command):
     kernel.use(["\nRemembered."])
