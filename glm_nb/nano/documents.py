@@ -9,21 +9,29 @@ Here each result is a generated markdown document (a heading, two or three parag
 topic); its snippet is chosen by the same `best_passage` that `LocalCorpus` uses, the results are numbered and
 joined by the loop's own `format_results`, and a click shows the document's text as `open_page` would. Nothing is
 copied from the notebook's corpus: topics, sentences, folders and file names are drawn at random.
+
+`notebook_results` is the exception, for the corpus option `notebook_research` (seventh phase): the notebook's own
+documents, searched by the real `LocalCorpus`, but lying in a checkout drawn at random. A checkpoint trained
+without them reported from the notebook's folder in one checkout and wrote a garbled report from others (the
+file:// URLs carry the checkout's path), so the demo's layout is taught in many folders; the evaluation's sets
+never use these documents.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from ..chat.research.bm25 import tokenize
 from ..chat.research.rumination import format_results
-from ..chat.research.search import SearchResult, best_passage
+from ..chat.research.search import LocalCorpus, SearchResult, best_passage
 from .vocab import made_up_han, made_up_word
 
-__all__ = ["Document", "ResultsPage", "local_results"]
+__all__ = ["NOTEBOOK_CORPUS", "Document", "ResultsPage", "local_results", "notebook_results"]
 
 # Sentences about a topic {t}; {a} and {b} are things a technical text talks about, {c} a setting.
 _SENTENCES_EN = (
@@ -84,6 +92,11 @@ _TITLES_ZH = ("{t}", "{t}指南", "{t}概览", "关于{t}", "{t}入门", "{t}笔
 _FOLDERS = ("/home/{u}/notes", "/home/{u}/docs/{p}", "/Users/{U}/Documents/{p}", "/work/{p}/docs", "/srv/{p}/corpus",
             "/mnt/data/{p}", "/tmp/{p}", "/work/{p}/notebooks/corpus", "/home/{u}/{p}/research")  # fmt: skip
 _SUFFIXES = (".md", ".md", ".md", ".txt", ".markdown")
+# Where a checkout of the project may lie ({p}: its folder's name); the notebook's corpus is notebooks/corpus in it.
+_CHECKOUTS = ("/home/{u}/{p}", "/home/{u}/src/{p}", "/Users/{U}/code/{p}", "/work/{p}", "/build/{p}",
+              "/runner/work/{p}/{p}", "/srv/ci/{p}", "/tmp/{p}", "/opt/{p}", "/workspace/{p}", "/data/{u}/repos/{p}",
+              "/tmp/{u}/{p}/{p}", "/home/{u}/builds/{p}")  # fmt: skip
+NOTEBOOK_CORPUS = Path(__file__).resolve().parents[2] / "notebooks" / "corpus"  # in a checkout, not in a wheel
 _SITES = ("docs.{p}.org", "{p}.dev", "www.{p}.com", "{p}.readthedocs.io", "blog.{p}.net")
 
 
@@ -186,3 +199,31 @@ def local_results(rng: random.Random, lang: str, topic: str, others: list[str]) 
         del results[drop], documents[drop]
         hit -= drop < hit
     return ResultsPage(format_results(results), hit, tuple(documents))
+
+
+@functools.cache
+def _notebook_corpus() -> LocalCorpus:
+    if not NOTEBOOK_CORPUS.is_dir():
+        raise FileNotFoundError(
+            f"{NOTEBOOK_CORPUS} is missing: notebook_research trains on the notebook's documents, which only a "
+            "checkout of glm-nb has; train from a checkout or set the share to 0."
+        )
+    return LocalCorpus(NOTEBOOK_CORPUS)
+
+
+def notebook_results(rng: random.Random, topic: str) -> ResultsPage | None:
+    """The research loop's search for `topic` over the notebook's own documents (`LocalCorpus`, five results at
+    most), as if the checkout lay in a folder drawn at random; the top result is the page to open. None when no
+    document matches."""
+    corpus = _notebook_corpus()
+    results = corpus.search(topic, limit=5)
+    if not results:
+        return None
+    user = made_up_word(rng, (1, 2), capital=False)
+    project = "glm-nb" if rng.random() < 0.3 else made_up_word(rng, capital=False)
+    checkout = rng.choice(_CHECKOUTS).format(u=user, U=user.capitalize(), p=project)
+    here, there = corpus.folder.as_uri(), f"file://{checkout}/notebooks/corpus"
+    texts = {page.url: page.text for page in corpus.pages}
+    documents = tuple(Document(r.title, r.url.replace(here, there, 1), texts[r.url]) for r in results)
+    moved = [dataclasses.replace(r, url=d.url) for r, d in zip(results, documents)]
+    return ResultsPage(format_results(moved), 0, documents)

@@ -10,7 +10,8 @@ Splits:
 - `unseen`: training phrasings, values from `vocab.UNSEEN` and held-out numbers.
 
 `local_research` (any split) is the share of Rumination samples whose observations are generated documents shown
-as the research loop shows `LocalCorpus` results (`documents.py`).
+as the research loop shows `LocalCorpus` results (`documents.py`); `notebook_research` (training only) the share of
+English ones that search the notebook's own documents in a checkout drawn at random (`documents.notebook_results`).
 """
 
 from __future__ import annotations
@@ -48,22 +49,28 @@ class Sample:
 class Mix:
     """The options of a training corpus, each a share, 0 in the first recipe: `invent` of cities and names,
     `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
-    `vocab.made_up`), and `local_research` of Rumination samples that search generated local documents."""
+    `vocab.made_up`), `local_research` of Rumination samples that search generated local documents, and
+    `notebook_research` of English Rumination samples that search the notebook's own documents."""
 
     invent: float = 0.0
     local_research: float = 0.0
     invent_topics: float = 0.0
     invent_labels: float = 0.0
+    notebook_research: float = 0.0
 
     def __post_init__(self):
         # Every Rumination sample may search local documents; inventing every value would leave no listed one.
         for name, share in asdict(self).items():
-            closed = name == "local_research"
+            closed = name in ("local_research", "notebook_research")
             if not (0.0 <= share <= 1.0 if closed else 0.0 <= share < 1.0):
                 raise ValueError(f"{name} is a share in [0, 1{']' if closed else ')'}, got {share}")
 
     def invents(self) -> bool:
         return bool(self.invent or self.invent_topics or self.invent_labels)
+
+    def training_only(self) -> bool:
+        """Whether an option is on that only training may use (the evaluation's sets stay what they were)."""
+        return self.invents() or bool(self.notebook_research)
 
 
 FIRST_RECIPE = Mix()  # no option on: the corpus the shipped checkpoint began with
@@ -77,10 +84,10 @@ class Picker:
     """Seeded choices for one sample in one split; remembers what it chose, to place the combination."""
 
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
-                 invent_topics: float = 0.0, invent_labels: float = 0.0):  # fmt: skip
+                 invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        self.mix = Mix(invent, local_research, invent_topics, invent_labels)
-        assert not self.mix.invents() or split == "train", "only training values are ever invented"
+        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research)
+        assert not self.mix.training_only() or split == "train", "invented values and the notebook's documents train"
         self.rng = rng
         self.split = split
         self._key: list[str] = []
@@ -141,6 +148,11 @@ class Picker:
         (`documents.local_results`) rather than the first recipe's three short web results."""
         # No draw without `local_research`, as for `invent`.
         return bool(self.mix.local_research) and self.rng.random() < self.mix.local_research
+
+    def notebook_pages(self) -> bool:
+        """Whether this (English) Rumination sample searches the notebook's own documents
+        (`documents.notebook_results`)."""
+        return bool(self.mix.notebook_research) and self.rng.random() < self.mix.notebook_research
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .documents import local_results
+from .documents import local_results, notebook_results
 from .phrasings import FACTS, PHRASINGS
 from .sample import Picker, Retry, Sample
 from .vocab import COLOURS_ZH, CONDITIONS_ZH, SHAPES_ZH, TRAIN, UNITS
@@ -285,9 +285,16 @@ def _research(p: Picker) -> Sample:
     user = _user(p, lang, p.phrase(f"research_{lang}", PHRASINGS[f"research_{lang}"]), topic=topic)
     zh = lang == "zh"
     before_report = ""
-    if p.local_pages():
+    if not zh and p.notebook_pages():
+        found = notebook_results(p.rng, topic)
+        if found is None:  # no document of the notebook's matches the topic
+            raise Retry
+    elif p.local_pages():
         others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
         found = local_results(p.rng, lang, topic, others)
+    else:
+        found = None
+    if found is not None:
         results, hit, page = found.observation, found.hit, found.page
         # The research loop forces thinking before every generation, the report's too (FORMAT.md: Rumination is a
         # Z1 model); a model that had only ever thought before an action wrote one as its report. The thought

@@ -120,7 +120,7 @@ class _Batches:
     def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, mix: Mix = FIRST_RECIPE):
         self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
         self.samples = training_samples(seed, progress, mix)
-        self.max_len = _MAX_LEN_LOCAL_RESEARCH if mix.local_research else _MAX_LEN
+        self.max_len = _MAX_LEN_LOCAL_RESEARCH if mix.local_research or mix.notebook_research else _MAX_LEN
         self.rng = random.Random(seed + 1)
         self.pad = tokenizer.token_to_id("<|endoftext|>")
         self.digits = {tokenizer.token_to_id(str(d)) for d in range(10)} - {None}
@@ -262,7 +262,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           quick: bool = False, lr: float = 2e-3, init: Path | None = None, compile: bool = False,
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
-          invent_topics: float = 0.0, invent_labels: float = 0.0, log=print) -> dict:  # fmt: skip
+          invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
+          log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -274,8 +275,9 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     `local_research`: the share of Rumination examples that search generated local documents (nano/documents.py),
     0 for that recipe too. `invent_topics`: the share of search topics that are invented, 0 up to the fifth phase
     and 0.15 in the sixth. `invent_labels`: the share of button labels and card titles that are invented, 0 up to
-    the sixth phase."""
-    mix = Mix(invent, local_research, invent_topics, invent_labels)  # checks the shares
+    the sixth phase. `notebook_research`: the share of English Rumination examples that search the notebook's own
+    documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the sixth phase."""
+    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research)  # checks the shares
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -322,6 +324,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         record["invent_topics"] = invent_topics
     if invent_labels:  # the same
         record["invent_labels"] = invent_labels
+    if notebook_research:  # the same
+        record["notebook_research"] = notebook_research
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -405,13 +409,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of training's search topics that are invented (default 0)")  # fmt: skip
     parser.add_argument("--invent-labels", type=float, default=0.0,
                         help="share of training's button labels and card titles that are invented (default 0)")  # fmt: skip
+    parser.add_argument("--notebook-research", type=float, default=0.0,
+                        help="share of English Rumination examples that search the notebook's documents (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
-          log=lambda m: print(m, flush=True))  # fmt: skip
+          notebook_research=args.notebook_research, log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 

@@ -197,8 +197,10 @@ def test_invented_labels_and_titles_are_copied_into_the_html():
 
 
 def test_corpus_options_are_shares():
-    assert Mix(local_research=1.0).local_research == 1.0
-    for bad in (dict(invent=1.0), dict(invent_labels=-0.1), dict(local_research=1.5), dict(invent_topics=1.0)):
+    assert Mix(local_research=1.0).local_research == 1.0 and Mix(notebook_research=1.0).notebook_research == 1.0
+    bad_shares = (dict(invent=1.0), dict(invent_labels=-0.1), dict(local_research=1.5), dict(invent_topics=1.0),
+                  dict(notebook_research=-0.5))  # fmt: skip
+    for bad in bad_shares:
         with pytest.raises(ValueError, match="is a share in"):
             Mix(**bad)
 

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from glm_nb.chat.research import LocalCorpus, read_document
 from glm_nb.chat.research.search import SearchResult
 from glm_nb.nano import checkpoint_path, corpus
-from glm_nb.nano.documents import local_results
+from glm_nb.nano.documents import NOTEBOOK_CORPUS, local_results, notebook_results
 from glm_nb.nano.sample import Mix, Picker
 from glm_nb.nano.skills import generate
 from glm_nb.nano.train import _MAX_LEN_LOCAL_RESEARCH, _Batches
@@ -112,3 +112,39 @@ def test_the_trainer_keeps_local_research_examples_whole():
     tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
     batches = _Batches(tokenizer, seed=3, batch_tokens=4096, progress=lambda: 1.0, mix=Mix(local_research=1.0))
     assert max(len(batches._example()[0]) for _ in range(300)) > 512
+
+
+def test_notebook_research_searches_the_notebooks_documents_in_a_checkout_drawn_at_random():
+    real = LocalCorpus(NOTEBOOK_CORPUS)
+    rng = random.Random(5)
+    checkouts = set()
+    for topic in ("ONNX export", "KV cache", "sandboxing", "tool calling"):
+        found = notebook_results(rng, topic)
+        expected = real.search(topic, 5)
+        assert found is not None and len(found.documents) == len(expected) and found.hit == 0
+        for document, result in zip(found.documents, expected):
+            name = PurePosixPath(result.url).name
+            assert document.title == result.title and document.url.endswith(f"/notebooks/corpus/{name}")
+            assert document.url.startswith("file:///") and not document.url.startswith(real.folder.as_uri())
+            assert document.text == read_document(NOTEBOOK_CORPUS / name).text  # what a click opens
+            assert f"†{document.url}\n{result.snippet}】" in found.observation
+        checkouts.add(found.documents[0].url.rsplit("/notebooks/", 1)[0])
+    assert len(checkouts) == 4  # a new checkout each time
+    assert notebook_results(rng, "zqxv") is None  # nothing matches: no example
+
+
+def test_notebook_research_changes_only_english_rumination_in_training():
+    tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
+    rng = random.Random(6)
+    samples = [generate("research", Picker(rng, "train", notebook_research=1.0)) for _ in range(40)]
+    english = [s for s in samples if s.lang == "en"]
+    assert english and all("/notebooks/corpus/" in s.messages[3]["content"] for s in english)
+    assert all("/notebooks/corpus/" not in s.messages[3]["content"] for s in samples if s.lang == "zh")
+    for sample in english:
+        assert sample.messages[4]["content"].endswith('{"name": "click", "arguments": {"link_id": 0}}')
+        title = sample.messages[3]["content"].split("†")[1]  # of the first result, the one clicked
+        assert sample.messages[7]["content"].endswith(f'see "{title}"【0†source】')
+        text = "".join(t for t, _ in corpus.to_segments(sample))
+        assert len(tokenizer.encode(text, add_special_tokens=False).ids) <= _MAX_LEN_LOCAL_RESEARCH
+    with pytest.raises(AssertionError):
+        Picker(random.Random(0), "phrasings", notebook_research=0.5)  # the evaluation never sees these documents
