@@ -110,9 +110,11 @@ class Stage:
 
 
 def stages(sample: Sample) -> list[Stage]:
-    """Each point where the model generates, with the history before it rendered by the chat template."""
+    """Each point where the model generates, with the history before it rendered by the chat template as a
+    `Conversation` keeps it: earlier assistant messages without their thinking (the Rumination loop's actions)."""
     kind = "z1" if sample.z1 else "chat"
     out, i, msgs = [], 0, sample.messages
+    history = [_answer_only(m) for m in msgs]
     while i < len(msgs):
         if not msgs[i].get("gen"):
             i += 1
@@ -120,9 +122,15 @@ def stages(sample: Sample) -> list[Stage]:
         j = i + 1
         while j < len(msgs) and msgs[j].get("gen") and msgs[j].get("metadata") and msgs[i].get("metadata"):
             j += 1  # several calls in one turn are one generation
-        out.append(Stage(render(msgs[:i], sample.tools, kind=kind), tuple(msgs[i:j])))
+        out.append(Stage(render(history[:i], sample.tools, kind=kind), tuple(msgs[i:j])))
         i = j
     return out
+
+
+def _answer_only(message: dict) -> dict:
+    if message["role"] != "assistant" or "</think>" not in message["content"]:
+        return message
+    return {**message, "content": message["content"].split("</think>")[-1].strip()}
 
 
 def _copy_item(rng: random.Random) -> str:

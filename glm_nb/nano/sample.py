@@ -11,7 +11,9 @@ Splits:
 
 `local_research` (any split) is the share of Rumination samples whose observations are generated documents shown
 as the research loop shows `LocalCorpus` results (`documents.py`); `notebook_research` (training only) the share of
-English ones that search the notebook's own documents in a checkout drawn at random (`documents.notebook_results`).
+English ones that search the notebook's own documents in a checkout drawn at random (`documents.notebook_results`);
+`loop_history` (training only) the share of Rumination samples shown as the research loop shows them: one
+generation, after the earlier actions without their thinking.
 """
 
 from __future__ import annotations
@@ -50,18 +52,20 @@ class Mix:
     """The options of a training corpus, each a share, 0 in the first recipe: `invent` of cities and names,
     `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
     `vocab.made_up`), `local_research` of Rumination samples that search generated local documents, and
-    `notebook_research` of English Rumination samples that search the notebook's own documents."""
+    `notebook_research` of English Rumination samples that search the notebook's own documents, and `loop_history`
+    of Rumination samples that train one generation after a history without thinking, as the loop renders it."""
 
     invent: float = 0.0
     local_research: float = 0.0
     invent_topics: float = 0.0
     invent_labels: float = 0.0
     notebook_research: float = 0.0
+    loop_history: float = 0.0
 
     def __post_init__(self):
         # Every Rumination sample may search local documents; inventing every value would leave no listed one.
         for name, share in asdict(self).items():
-            closed = name in ("local_research", "notebook_research")
+            closed = name in ("local_research", "notebook_research", "loop_history")
             if not (0.0 <= share <= 1.0 if closed else 0.0 <= share < 1.0):
                 raise ValueError(f"{name} is a share in [0, 1{']' if closed else ')'}, got {share}")
 
@@ -70,7 +74,7 @@ class Mix:
 
     def training_only(self) -> bool:
         """Whether an option is on that only training may use (the evaluation's sets stay what they were)."""
-        return self.invents() or bool(self.notebook_research)
+        return self.invents() or bool(self.notebook_research or self.loop_history)
 
 
 FIRST_RECIPE = Mix()  # no option on: the corpus the shipped checkpoint began with
@@ -84,9 +88,10 @@ class Picker:
     """Seeded choices for one sample in one split; remembers what it chose, to place the combination."""
 
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
-                 invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0):  # fmt: skip
+                 invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
+                 loop_history: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research)
+        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
         assert not self.mix.training_only() or split == "train", "invented values and the notebook's documents train"
         self.rng = rng
         self.split = split
@@ -153,6 +158,10 @@ class Picker:
         """Whether this (English) Rumination sample searches the notebook's own documents
         (`documents.notebook_results`)."""
         return bool(self.mix.notebook_research) and self.rng.random() < self.mix.notebook_research
+
+    def loop_turn(self) -> bool:
+        """Whether this Rumination sample trains one generation after a history as the research loop renders it."""
+        return bool(self.mix.loop_history) and self.rng.random() < self.mix.loop_history
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

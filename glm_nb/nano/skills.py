@@ -318,8 +318,24 @@ def _research(p: Picker) -> Sample:
     messages = ({"role": "system", "content": RUMINATION_SYSTEM}, user, calls[0],
                 {"role": "observation", "content": results}, calls[1], {"role": "observation", "content": page},
                 calls[2], {"role": "assistant", "content": report, "gen": True})  # fmt: skip
+    if p.loop_turn():
+        # The loop's history keeps each action without its thinking (Conversation drops it), so a sample with every
+        # thought in history taught a context the model never sees after its first action: one generation here,
+        # after the earlier ones in the loop's form.
+        # The loop forces thinking before the report too, after web results as well.
+        last = p.rng.choice([i for i, m in enumerate(messages) if m.get("gen")])
+        messages = tuple(_without_thinking(m) if m.get("gen") and i < last else m for i, m in enumerate(messages))
+        messages = messages[: last + 1]
+        if not messages[-1]["content"].startswith("<think>"):
+            thought = f"<think>我读了第{hit}条结果。</think>\n" if zh else f"<think>I read result {hit}.</think>\n"
+            messages = (*messages[:-1], {**messages[-1], "content": thought + messages[-1]["content"]})
     return Sample("research", lang, messages,
                   expect={"calls": [(n, a) for _, n, a in steps], "quotes": [f"【{hit}†source】"]})  # fmt: skip
+
+
+def _without_thinking(message: dict) -> dict:
+    """A generated assistant message as history shows it: its answer or action, not its thinking."""
+    return {"role": "assistant", "content": message["content"].split("</think>")[-1].strip()}
 
 
 def _fact(p: Picker, lang: str) -> tuple[str, str]:

@@ -148,3 +148,26 @@ def test_notebook_research_changes_only_english_rumination_in_training():
         assert len(tokenizer.encode(text, add_special_tokens=False).ids) <= _MAX_LEN_LOCAL_RESEARCH
     with pytest.raises(AssertionError):
         Picker(random.Random(0), "phrasings", notebook_research=0.5)  # the evaluation never sees these documents
+
+
+def test_loop_history_trains_one_generation_after_the_actions_as_the_loop_keeps_them():
+    rng = random.Random(8)
+    samples = [generate("research", Picker(rng, "train", loop_history=1.0, local_research=0.5)) for _ in range(80)]
+    steps = set()
+    for sample in samples:
+        *history, target = sample.messages
+        assert target.get("gen") and target["content"].startswith("<think>")  # the loop forces thinking, always
+        assert not any(m.get("gen") for m in history)
+        actions = [m["content"] for m in history if m["role"] == "assistant"]
+        assert all(a.startswith('{"name": ') and "<think>" not in a for a in actions)
+        steps.add(len(actions))
+    assert steps == {0, 1, 2, 3}  # search, click, finish and the report are each trained
+    reports = [s.messages[-1]["content"] for s in samples if len(s.messages) == 8]
+    assert reports and all(r.split("</think>\n")[1].startswith(("Report on", "关于")) for r in reports)
+
+
+def test_evaluation_stages_show_history_as_the_research_loop_does():
+    sample = corpus.eval_samples("research", "combos", 1, local_research=1.0)[0]
+    prompts = [stage.prompt for stage in corpus.stages(sample)]
+    assert len(prompts) == 4 and all(p.count("</think>") == 1 for p in prompts)  # the system prompt's only
+    assert prompts[-1].endswith('<|assistant|>\n{"name": "finish", "arguments": {}}<|assistant|>')
