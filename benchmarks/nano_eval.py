@@ -46,7 +46,7 @@ def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local
         for split in SPLITS:
             for sample in eval_samples(skill, split, n, seed=seed, local_research=local_research):
                 for stage in stages(sample):
-                    text = run_stage(engine, stage.prompt, max_new_tokens)
+                    text = stage.forced + run_stage(engine, stage.prompt, max_new_tokens)
                     g = grade(skill, stage, text, sample.expect)
                     cell = table[skill][split][g.check]
                     cell[0] += g.format_ok

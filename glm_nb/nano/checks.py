@@ -146,10 +146,14 @@ def _grade_research_call(stage: Stage, text: str) -> Grade:
 
 
 def _grade_report(stage: Stage, text: str) -> Grade:
+    """The report after any thinking: the research loop forces a `<think>` before it, which the first recipe's
+    reports never had."""
     body = _strip_stop(text)
-    expected = stage.expected[0]["content"]
-    format_ok = body.startswith("\n") and bool(re.search(r"【\d+†source】", body))
-    return Grade("report", format_ok, body[1:] == expected)
+    answer = body.rpartition("</think>")[2]
+    expected = stage.expected[0]["content"].rpartition("</think>")[2].lstrip("\n")
+    balanced = body.count("<think>") == body.count("</think>")
+    format_ok = balanced and answer.startswith("\n") and bool(re.search(r"【\d+†source】", answer))
+    return Grade("report", format_ok, format_ok and answer[1:] == expected)
 
 
 def grade(skill: str, stage: Stage, text: str, expect: dict) -> Grade:

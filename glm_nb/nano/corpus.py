@@ -107,11 +107,13 @@ class Stage:
 
     prompt: str
     expected: tuple[dict, ...]
+    forced: str = ""  # what the application wrote after the generation prompt (the end of `prompt`)
 
 
 def stages(sample: Sample) -> list[Stage]:
     """Each point where the model generates, with the history before it rendered by the chat template as a
-    `Conversation` keeps it: earlier assistant messages without their thinking (the Rumination loop's actions)."""
+    `Conversation` keeps it: earlier assistant messages without their thinking (the Rumination loop's actions).
+    A Rumination stage's prompt ends with the `<think>` that the research loop forces before every generation."""
     kind = "z1" if sample.z1 else "chat"
     out, i, msgs = [], 0, sample.messages
     history = [_answer_only(m) for m in msgs]
@@ -122,7 +124,8 @@ def stages(sample: Sample) -> list[Stage]:
         j = i + 1
         while j < len(msgs) and msgs[j].get("gen") and msgs[j].get("metadata") and msgs[i].get("metadata"):
             j += 1  # several calls in one turn are one generation
-        out.append(Stage(render(history[:i], sample.tools, kind=kind), tuple(msgs[i:j])))
+        forced = "\n<think>" if sample.skill == "research" else ""
+        out.append(Stage(render(history[:i], sample.tools, kind=kind) + forced, tuple(msgs[i:j]), forced))
         i = j
     return out
 

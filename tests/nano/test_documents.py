@@ -12,6 +12,7 @@ from tokenizers import Tokenizer
 from glm_nb.chat.research import LocalCorpus, read_document
 from glm_nb.chat.research.search import SearchResult
 from glm_nb.nano import checkpoint_path, corpus
+from glm_nb.nano.checks import grade
 from glm_nb.nano.documents import NOTEBOOK_CORPUS, local_results, notebook_results
 from glm_nb.nano.sample import Mix, Picker
 from glm_nb.nano.skills import generate
@@ -170,4 +171,16 @@ def test_evaluation_stages_show_history_as_the_research_loop_does():
     sample = corpus.eval_samples("research", "combos", 1, local_research=1.0)[0]
     prompts = [stage.prompt for stage in corpus.stages(sample)]
     assert len(prompts) == 4 and all(p.count("</think>") == 1 for p in prompts)  # the system prompt's only
-    assert prompts[-1].endswith('<|assistant|>\n{"name": "finish", "arguments": {}}<|assistant|>')
+    assert prompts[-1].endswith('<|assistant|>\n{"name": "finish", "arguments": {}}<|assistant|>\n<think>')
+
+
+def test_a_report_is_graded_after_the_thinking_the_loop_forces():
+    sample = corpus.eval_samples("research", "combos", 1)[0]  # web results: the report itself has no thinking
+    stage = corpus.stages(sample)[-1]
+    report = stage.expected[0]["content"]
+    assert stage.forced == "\n<think>" and not report.startswith("<think>")
+    thought = stage.forced + "I read result 1.</think>"
+    assert grade("research", stage, f"{thought}\n{report}<|user|>", sample.expect).values_ok
+    assert not grade("research", stage, f"{stage.forced}I read it.\n{report}<|user|>", sample.expect).format_ok
+    wrong = grade("research", stage, f"{thought}\n{report.replace('Report', 'Rapport')}<|user|>", sample.expect)
+    assert wrong.format_ok and not wrong.values_ok
