@@ -13,7 +13,8 @@ the GPU's), so a larger model (`--size 3m`) costs no tokens there.
 
 The shipped checkpoint (3.4M parameters) was trained on an H200 in two phases, chosen among ten candidates by
 `benchmarks/nano_eval.py`, then given two CPU phases so that Rumination works over local documents, a fifth
-phase on an H200, the best of three, and a sixth on the CPU with invented search topics
+phase on an H200, the best of three, a sixth on the CPU with invented search topics, and two more on the CPU: with
+invented labels, then with Rumination in the research loop's own form
 (benchmarks/results/nano-gpu-sweep-2026-11-27.md). Each phase replays from the commit its record names:
 
     python -m glm_nb.nano.train --device cuda --size 3m --batch-tokens 12288 --seed 0 --steps 6696 --out A
@@ -26,6 +27,11 @@ phase on an H200, the best of three, and a sixth on the CPU with invented search
         --invent 0.1 --local-research 0.5 --out E                                                  # at 28df344
     python -m glm_nb.nano.train --init E --compile --batch-tokens 12288 --seed 30 --lr 3e-4 --steps 1602 \
         --invent 0.1 --local-research 0.5 --invent-topics 0.15 --out F                             # at 9879247
+    python -m glm_nb.nano.train --init F --compile --batch-tokens 12288 --seed 33 --lr 1.5e-4 --steps 1403 \
+        --invent 0.1 --local-research 0.5 --invent-topics 0.15 --invent-labels 0.15 --out G        # at 83b6ec2
+    python -m glm_nb.nano.train --init G --compile --batch-tokens 12288 --seed 36 --lr 1.2e-4 --steps 1450 \
+        --invent 0.1 --local-research 0.5 --invent-topics 0.15 --invent-labels 0.15 \
+        --notebook-research 0.3 --loop-history 1.0 --out H                                         # at b07f972
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
@@ -46,7 +52,13 @@ seeds from 23 to 20 (search and HTML better, Z1 values and never-seen Rumination
 `--invent-labels SHARE` does the same for button labels and card titles: the model recalled a listed label for a
 never-seen one ("Export" became "Upload") and sometimes broke the markup copying one it did not know. At 0.15, 45
 minutes over the sixth phase met the never-seen HTML format gate on three seeds (17 gates missed against 20), but
-broke the Rumination notebook's report from other folders, so that phase is not shipped (the results file has it).
+broke the Rumination notebook's report from other folders; it shipped only as the base of the eighth phase.
+`--loop-history SHARE` trains that share of the Rumination examples as the research loop shows them: one generation
+after the earlier actions without their thinking (a Conversation drops it; every earlier example showed it, so
+after the first action the model read a context it was never trained on). `--notebook-research SHARE` makes that
+share of English Rumination examples search the notebook's own documents in a checkout drawn at random. With both,
+the eighth phase missed 16 gates over three seeds against the sixth's 27 on the evaluation's new stages (which show
+history as the loop does), and reports from the notebook's folder wherever the checkout lies.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
@@ -423,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
-          notebook_research=args.notebook_research, loop_history=args.loop_history, log=lambda m: print(m, flush=True))  # fmt: skip
+          notebook_research=args.notebook_research, loop_history=args.loop_history,
+          log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 
