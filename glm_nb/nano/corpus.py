@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .phrasings import PHRASINGS
 from .sample import FIRST_RECIPE, SPLITS, Mix, Picker, Sample
-from .skills import SKILLS, dumps, generate
+from .skills import SKILLS, dumps, generate, history_form
 from .templates import render
 from .vocab import TRAIN, made_up_han, made_up_word
 
@@ -116,7 +116,7 @@ def stages(sample: Sample) -> list[Stage]:
     A Rumination stage's prompt ends with the `<think>` that the research loop forces before every generation."""
     kind = "z1" if sample.z1 else "chat"
     out, i, msgs = [], 0, sample.messages
-    history = [_answer_only(m) for m in msgs]
+    history = [history_form(m) for m in msgs]
     while i < len(msgs):
         if not msgs[i].get("gen"):
             i += 1
@@ -128,12 +128,6 @@ def stages(sample: Sample) -> list[Stage]:
         out.append(Stage(render(history[:i], sample.tools, kind=kind) + forced, tuple(msgs[i:j]), forced))
         i = j
     return out
-
-
-def _answer_only(message: dict) -> dict:
-    if message["role"] != "assistant" or "</think>" not in message["content"]:
-        return message
-    return {**message, "content": message["content"].split("</think>")[-1].strip()}
 
 
 def _copy_item(rng: random.Random) -> str:

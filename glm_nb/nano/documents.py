@@ -10,7 +10,7 @@ topic); its snippet is chosen by the same `best_passage` that `LocalCorpus` uses
 joined by the loop's own `format_results`, and a click shows the document's text as `open_page` would. Nothing is
 copied from the notebook's corpus: topics, sentences, folders and file names are drawn at random.
 
-`notebook_results` is the exception, for the corpus option `notebook_research` (seventh phase): the notebook's own
+`notebook_results` is the exception, for the corpus option `notebook_research` (the eighth phase): the notebook's own
 documents, searched by the real `LocalCorpus`, but lying in a checkout drawn at random. A checkpoint trained
 without them reported from the notebook's folder in one checkout and wrote a garbled report from others (the
 file:// URLs carry the checkout's path), so the demo's layout is taught in many folders; the evaluation's sets

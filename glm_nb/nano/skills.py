@@ -322,19 +322,19 @@ def _research(p: Picker) -> Sample:
         # The loop's history keeps each action without its thinking (Conversation drops it), so a sample with every
         # thought in history taught a context the model never sees after its first action: one generation here,
         # after the earlier ones in the loop's form.
-        # The loop forces thinking before the report too, after web results as well.
         last = p.rng.choice([i for i, m in enumerate(messages) if m.get("gen")])
-        messages = tuple(_without_thinking(m) if m.get("gen") and i < last else m for i, m in enumerate(messages))
-        messages = messages[: last + 1]
-        if not messages[-1]["content"].startswith("<think>"):
+        messages = tuple(history_form(m) if i < last else m for i, m in enumerate(messages[: last + 1]))
+        if not messages[-1]["content"].startswith("<think>"):  # the loop forces it before a report on web results
             thought = f"<think>我读了第{hit}条结果。</think>\n" if zh else f"<think>I read result {hit}.</think>\n"
             messages = (*messages[:-1], {**messages[-1], "content": thought + messages[-1]["content"]})
     return Sample("research", lang, messages,
                   expect={"calls": [(n, a) for _, n, a in steps], "quotes": [f"【{hit}†source】"]})  # fmt: skip
 
 
-def _without_thinking(message: dict) -> dict:
-    """A generated assistant message as history shows it: its answer or action, not its thinking."""
+def history_form(message: dict) -> dict:
+    """A message as a `Conversation` keeps it in history: an assistant's answer or action without its thinking."""
+    if message["role"] != "assistant" or "</think>" not in message["content"]:
+        return message
     return {"role": "assistant", "content": message["content"].split("</think>")[-1].strip()}
 
 
