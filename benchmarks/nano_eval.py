@@ -4,7 +4,8 @@
 
 Sets (glm_nb/nano/sample.py): `combos` (training phrasings and values in combinations training never drew),
 `phrasings` (phrasings held out of training, both languages), `unseen` (values never in training). Every
-generation point of a sample is one stage, prompted with the correct history rendered by the chat template.
+generation point of a sample is one stage, prompted with the correct history rendered by the chat template as a
+Conversation keeps it (earlier thinking dropped); a Rumination stage starts after the `<think>` the loop forces.
 One table per skill: per check, the share of stages whose format is right and whose values are right.
 `--local-research 1` gives Rumination the observations of a search over local documents (glm_nb/nano/documents.py,
 what the notebook's corpus gives) instead of the first recipe's three short web results.

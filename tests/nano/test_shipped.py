@@ -160,3 +160,18 @@ def test_notebook_research_runs_to_a_cited_report(engine, corpus_copies, questio
     assert [c.error for c in calls] == [None] * len(calls), calls
     assert calls and calls[0].name == "search" and calls[-1].name == "finish", calls
     assert response.report().sources, response.report().text
+
+
+def test_the_checkout_benchmark_runs_the_notebooks_questions(capsys):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "nano_notebook_research.py"
+    spec = importlib.util.spec_from_file_location("nano_notebook_research", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    assert module.notebook_questions() == _notebook_research()
+    assert module.main(["--folders", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"{2 * len(_notebook_research())}/{2 * len(_notebook_research())} runs reached a cited report" in out
+    assert out.count("\nok  ") + out.startswith("ok  ") == 2 * len(_notebook_research())
