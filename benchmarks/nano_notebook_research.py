@@ -27,7 +27,8 @@ from glm_nb.nano.skills import RUMINATION_SYSTEM
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHECKOUTS = ("build/glm-nb", "runner/work/glm-nb/glm-nb", "srv/ci/repo", "home/alice/src/glm-nb", "work/ci-fresh",
-             "builds/x/glm-nb", "Users/bob/code/glm-nb", "data/repos/glm", "opt/app", "workspace/nb/glm-nb-main")  # fmt: skip
+             "builds/x/glm-nb", "Users/bob/code/glm-nb", "data/repos/glm", "opt/app",
+             "workspace/nb/glm-nb-main")  # fmt: skip
 
 
 def notebook_questions() -> list[str]:
