@@ -117,6 +117,7 @@ def stages(sample: Sample) -> list[Stage]:
     kind = "z1" if sample.z1 else "chat"
     out, i, msgs = [], 0, sample.messages
     history = [history_form(m) for m in msgs]
+    forced = "\n<think>" if sample.skill == "research" else ""
     while i < len(msgs):
         if not msgs[i].get("gen"):
             i += 1
@@ -124,7 +125,6 @@ def stages(sample: Sample) -> list[Stage]:
         j = i + 1
         while j < len(msgs) and msgs[j].get("gen") and msgs[j].get("metadata") and msgs[i].get("metadata"):
             j += 1  # several calls in one turn are one generation
-        forced = "\n<think>" if sample.skill == "research" else ""
         out.append(Stage(render(history[:i], sample.tools, kind=kind) + forced, tuple(msgs[i:j]), forced))
         i = j
     return out

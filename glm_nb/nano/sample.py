@@ -51,7 +51,7 @@ class Sample:
 class Mix:
     """The options of a training corpus, each a share, 0 in the first recipe: `invent` of cities and names,
     `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
-    `vocab.made_up`), `local_research` of Rumination samples that search generated local documents, and
+    `vocab.made_up`), `local_research` of Rumination samples that search generated local documents,
     `notebook_research` of English Rumination samples that search the notebook's own documents, and `loop_history`
     of Rumination samples that train one generation after a history without thinking, as the loop renders it."""
 
@@ -92,7 +92,7 @@ class Picker:
                  loop_history: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
         self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
-        assert not self.mix.training_only() or split == "train", "invented values and the notebook's documents train"
+        assert not self.mix.training_only() or split == "train", "these corpus options are for training only"
         self.rng = rng
         self.split = split
         self._key: list[str] = []

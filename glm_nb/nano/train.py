@@ -288,9 +288,9 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     0 for that recipe too. `invent_topics`: the share of search topics that are invented, 0 up to the fifth phase
     and 0.15 in the sixth. `invent_labels`: the share of button labels and card titles that are invented, 0 up to
     the sixth phase. `notebook_research`: the share of English Rumination examples that search the notebook's own
-    documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the sixth phase.
+    documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the seventh phase.
     `loop_history`: the share of Rumination examples that train one generation after a history without thinking,
-    as the research loop renders it (0 up to the sixth phase, which saw every thought in history)."""
+    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history)."""
     mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
