@@ -196,8 +196,12 @@ class Picker:
         width = self.rng.choices((1, 2, 3, 4), weights=(2, 4, 3, 2))[0]
         return int(self.number(0 if width == 1 else 10 ** (width - 1), 10**width - 1))
 
-    def filler(self, lang: str) -> tuple[str, str]:
-        return self.rng.choice(FILLERS[lang])
+    def filler(self, lang: str, keyed: bool = False) -> tuple[str, str]:
+        """Words around a prompt; `keyed`: part of the combination, as a phrasing or a value is."""
+        before, after = self.rng.choice(FILLERS[lang])
+        if keyed:
+            self._key.append(f"filler:{before}|{after}")
+        return before, after
 
     def check_combination(self, skill: str) -> None:
         """Raise `Retry` when the combination drawn belongs to the other side of the train/combos divide."""

@@ -53,8 +53,9 @@ def tool_call(name: str, args: dict) -> dict:
     return {"role": "assistant", "metadata": name, "content": dumps(args), "gen": True}
 
 
-def _user(p: Picker, lang: str, template: str, **values) -> dict:
-    before, after = p.filler(lang)
+def _user(p: Picker, lang: str, template: str, keyed: bool = False, **values) -> dict:
+    """The user's message: `template` filled in, between filler words (part of the combination when `keyed`)."""
+    before, after = p.filler(lang, keyed)
     return {"role": "user", "content": before + template.format(**values) + after}
 
 
@@ -341,10 +342,12 @@ def history_form(message: dict) -> dict:
 def _fact(p: Picker, lang: str, composed: bool = False) -> tuple[str, str]:
     idx = p.rng.randrange(len(FACTS))
     q_en, a_en, q_zh, a_zh = FACTS[idx]
+    # A fact has no values, so its combination is its phrasing and its filler: keyed by the phrasing alone, a tenth
+    # of the phrasings would never be trained and `combos` would hold them (phrasings held out twice over).
     if lang == "zh":
-        return _user(p, lang, p.phrase(f"fact{idx}_zh", q_zh))["content"], a_zh
+        return _user(p, lang, p.phrase(f"fact{idx}_zh", q_zh), keyed=True)["content"], a_zh
     question = p.composed(str(idx)) if composed else p.phrase(f"fact{idx}_en", q_en)
-    return _user(p, lang, question)["content"], a_en
+    return _user(p, lang, question, keyed=True)["content"], a_en
 
 
 def _chat(p: Picker) -> Sample:
