@@ -1,4 +1,4 @@
-"""Training-only English chat prompts composed from parts (the corpus option `paraphrase`, ninth phase).
+"""Training-only English chat prompts composed from parts (the corpus option `paraphrase`).
 
 The phrasing lists of `phrasings.py` give each small-talk intent 7 to 20 English phrasings, a fifth of them held
 out. With so few, nano-GLM learned the words of its lists rather than the intents: a held-out "How have you been?"
@@ -8,6 +8,10 @@ each, with words no list uses, and greetings put the name in many more places.
 
 None of it ever reaches an evaluation set: `compose` redraws whenever a held-out phrasing of the same intent
 (placeholders and punctuation aside) appears inside what it made, and the tests check that over many draws.
+
+A 45-minute phase with it at 0.6 (W, not shipped) moved chat in held-out phrasings little and cost search calls in
+held-out phrasings their format: with greetings in many more shapes, "Hi! Search for context length." was greeted
+(benchmarks/results/nano-gpu-sweep-2026-11-27.md).
 """
 
 from __future__ import annotations

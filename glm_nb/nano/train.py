@@ -59,6 +59,9 @@ after the first action the model read a context it was never trained on). `--not
 share of English Rumination examples search the notebook's own documents in a checkout drawn at random. With both,
 the eighth phase missed 16 gates over three seeds against the sixth's 27 on the evaluation's new stages (which show
 history as the loop does), and reports from the notebook's folder wherever the checkout lies.
+`--paraphrase SHARE` composes that share of English chat prompts from parts (nano/paraphrase.py), a few hundred
+prompts an intent instead of a list's 7 to 20. At 0.6 over the eighth phase it did not help: chat in held-out
+phrasings moved little and search calls in held-out phrasings were greeted instead, so no shipped phase uses it.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
@@ -291,8 +294,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the seventh phase.
     `loop_history`: the share of Rumination examples that train one generation after a history without thinking,
     as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history).
-    `paraphrase`: the share of English chat examples whose prompt is composed from parts (nano/paraphrase.py), 0 up
-    to the eighth phase."""
+    `paraphrase`: the share of English chat examples whose prompt is composed from parts (nano/paraphrase.py), 0 in
+    every shipped phase (tried at 0.6 in a phase that was not shipped)."""
     mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, paraphrase)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")

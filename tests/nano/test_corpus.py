@@ -31,7 +31,7 @@ def test_other_seed_other_corpus():
     assert _texts(7, 40) != _texts(8, 40)
 
 
-# The digests below pin the corpus since facts are combined with their fillers (ninth-phase commit). The phases
+# The digests below pin the corpus since facts are combined with their fillers (commit 7365bb2). The phases
 # before trained on the corpus of the commit each record names (digests 4700afc8a280e5a8, 15496fc72cc04aa0 and
 # e785649ddad5160b there) and replay from that commit.
 
