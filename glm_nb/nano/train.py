@@ -14,8 +14,9 @@ the GPU's), so a larger model (`--size 3m`) costs no tokens there.
 The shipped checkpoint (3.4M parameters) was trained on an H200 in two phases, chosen among ten candidates by
 `benchmarks/nano_eval.py`, then given two CPU phases so that Rumination works over local documents, a fifth
 phase on an H200, the best of three, a sixth on the CPU with invented search topics, and two more on the CPU: with
-invented labels, then with Rumination in the research loop's own form
-(benchmarks/results/nano-gpu-sweep-2026-11-27.md). Each phase replays from the commit its record names:
+invented labels, then with Rumination in the research loop's own form, and a ninth on the CPU once every fact
+phrasing was in training (benchmarks/results/nano-gpu-sweep-2026-11-27.md). Each phase replays from the commit its
+record names:
 
     python -m glm_nb.nano.train --device cuda --size 3m --batch-tokens 12288 --seed 0 --steps 6696 --out A
     python -m glm_nb.nano.train --device cuda --init A --batch-tokens 12288 --seed 10 --lr 1e-3 --steps 2222 --out B
@@ -32,6 +33,9 @@ invented labels, then with Rumination in the research loop's own form
     python -m glm_nb.nano.train --init G --compile --batch-tokens 12288 --seed 36 --lr 1.2e-4 --steps 1450 \
         --invent 0.1 --local-research 0.5 --invent-topics 0.15 --invent-labels 0.15 \
         --notebook-research 0.3 --loop-history 1.0 --out H                                         # at b07f972
+    python -m glm_nb.nano.train --init H --compile --batch-tokens 12288 --seed 38 --lr 1.2e-4 --steps 1042 \
+        --invent 0.1 --local-research 0.5 --invent-topics 0.15 --invent-labels 0.15 \
+        --notebook-research 0.3 --loop-history 1.0 --out I                                         # at 7365bb2
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
