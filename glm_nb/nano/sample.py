@@ -13,8 +13,7 @@ Splits:
 as the research loop shows `LocalCorpus` results (`documents.py`); `notebook_research` (training only) the share of
 English ones that search the notebook's own documents in a checkout drawn at random (`documents.notebook_results`);
 `loop_history` (training only) the share of Rumination samples shown as the research loop shows them: one
-generation, after the earlier actions without their thinking; `paraphrase` (training only) the share of English chat
-samples whose prompt is composed from parts (`paraphrase.py`) instead of drawn from a phrasing list.
+generation, after the earlier actions without their thinking.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .paraphrase import compose
 from .phrasings import FILLERS
 from .vocab import INVENTABLE, INVENTABLE_LABELS, INVENTABLE_TOPICS, TRAIN, UNSEEN, made_up, number_is_unseen
 
@@ -54,9 +52,8 @@ class Mix:
     """The options of a training corpus, each a share, 0 in the first recipe: `invent` of cities and names,
     `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
     `vocab.made_up`), `local_research` of Rumination samples that search generated local documents,
-    `notebook_research` of English Rumination samples that search the notebook's own documents, `loop_history`
-    of Rumination samples that train one generation after a history without thinking, as the loop renders it, and
-    `paraphrase` of English chat samples whose prompt is composed from parts (`paraphrase.py`)."""
+    `notebook_research` of English Rumination samples that search the notebook's own documents, and `loop_history`
+    of Rumination samples that train one generation after a history without thinking, as the loop renders it."""
 
     invent: float = 0.0
     local_research: float = 0.0
@@ -64,12 +61,11 @@ class Mix:
     invent_labels: float = 0.0
     notebook_research: float = 0.0
     loop_history: float = 0.0
-    paraphrase: float = 0.0
 
     def __post_init__(self):
         # Every Rumination sample may search local documents; inventing every value would leave no listed one.
         for name, share in asdict(self).items():
-            closed = name in ("local_research", "notebook_research", "loop_history", "paraphrase")
+            closed = name in ("local_research", "notebook_research", "loop_history")
             if not (0.0 <= share <= 1.0 if closed else 0.0 <= share < 1.0):
                 raise ValueError(f"{name} is a share in [0, 1{']' if closed else ')'}, got {share}")
 
@@ -78,7 +74,7 @@ class Mix:
 
     def training_only(self) -> bool:
         """Whether an option is on that only training may use (the evaluation's sets stay what they were)."""
-        return self.invents() or bool(self.notebook_research or self.loop_history or self.paraphrase)
+        return self.invents() or bool(self.notebook_research or self.loop_history)
 
 
 FIRST_RECIPE = Mix()  # no option on: the corpus the shipped checkpoint began with
@@ -93,10 +89,9 @@ class Picker:
 
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
                  invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-                 loop_history: float = 0.0, paraphrase: float = 0.0):  # fmt: skip
+                 loop_history: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history,
-                       paraphrase)  # fmt: skip
+        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
         assert not self.mix.training_only() or split == "train", "these corpus options are for training only"
         self.rng = rng
         self.split = split
@@ -167,16 +162,6 @@ class Picker:
     def loop_turn(self) -> bool:
         """Whether this Rumination sample trains one generation after a history as the research loop renders it."""
         return bool(self.mix.loop_history) and self.rng.random() < self.mix.loop_history
-
-    def paraphrases(self) -> bool:
-        """Whether this English chat sample's prompt is composed from parts (`paraphrase.compose`)."""
-        return bool(self.mix.paraphrase) and self.rng.random() < self.mix.paraphrase
-
-    def composed(self, intent: str) -> str:
-        """A prompt for `intent` composed from parts, remembered like a phrasing so combinations stay apart."""
-        text = compose(self.rng, intent)
-        self._key.append(f"composed:{text}")
-        return text
 
     def number(self, low: int, high: int, decimals: int = 0) -> int | float:
         """An integer (or a number with `decimals` places) in [low, high], seen or unseen as the split wants."""

@@ -339,28 +339,25 @@ def history_form(message: dict) -> dict:
     return {"role": "assistant", "content": message["content"].split("</think>")[-1].strip()}
 
 
-def _fact(p: Picker, lang: str, composed: bool = False) -> tuple[str, str]:
+def _fact(p: Picker, lang: str) -> tuple[str, str]:
     idx = p.rng.randrange(len(FACTS))
     q_en, a_en, q_zh, a_zh = FACTS[idx]
     # A fact has no values, so its combination is its phrasing and its filler: keyed by the phrasing alone, a tenth
     # of the phrasings would never be trained and `combos` would hold them (phrasings held out twice over).
     if lang == "zh":
         return _user(p, lang, p.phrase(f"fact{idx}_zh", q_zh), keyed=True)["content"], a_zh
-    question = p.composed(str(idx)) if composed else p.phrase(f"fact{idx}_en", q_en)
-    return _user(p, lang, question, keyed=True)["content"], a_en
+    return _user(p, lang, p.phrase(f"fact{idx}_en", q_en), keyed=True)["content"], a_en
 
 
 def _chat(p: Picker) -> Sample:
     lang = _lang(p)
-    composed = lang == "en" and p.paraphrases()  # no draw for Chinese, nor without the option
     if p.rng.random() < 0.5:
         name = p.value(f"name_{lang}")
-        template = p.composed("greet") if composed else p.phrase(f"greet_{lang}", PHRASINGS[f"greet_{lang}"])
-        user = _user(p, lang, template, name=name)
+        user = _user(p, lang, p.phrase(f"greet_{lang}", PHRASINGS[f"greet_{lang}"]), name=name)
         answer = f"你好，{name}！有什么可以帮你的吗？" if lang == "zh" else f"Hello {name}! How can I help you today?"
         quotes = [name]
     else:
-        question, answer = _fact(p, lang, composed)
+        question, answer = _fact(p, lang)
         user, quotes = {"role": "user", "content": question}, []
     tools = _tools(p, p.rng.choice(list(TOOLS))) if p.rng.random() < 0.15 else None
     return Sample("chat", lang, (user, {"role": "assistant", "content": answer, "gen": True}), tools,

@@ -63,9 +63,8 @@ after the first action the model read a context it was never trained on). `--not
 share of English Rumination examples search the notebook's own documents in a checkout drawn at random. With both,
 the eighth phase missed 16 gates over three seeds against the sixth's 27 on the evaluation's new stages (which show
 history as the loop does), and reports from the notebook's folder wherever the checkout lies.
-`--paraphrase SHARE` composes that share of English chat prompts from parts (nano/paraphrase.py), a few hundred
-prompts an intent instead of a list's 7 to 20. At 0.6 over the eighth phase it did not help: chat in held-out
-phrasings moved little and search calls in held-out phrasings were greeted instead, so no shipped phase uses it.
+An option that composed English chat prompts from parts (`--paraphrase`, a few hundred prompts an intent) did not
+help over the eighth phase and was taken out again; the results file says why and which commit replays it.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
@@ -282,7 +281,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
           invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-          loop_history: float = 0.0, paraphrase: float = 0.0, log=print) -> dict:  # fmt: skip
+          loop_history: float = 0.0, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -297,10 +296,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     the sixth phase. `notebook_research`: the share of English Rumination examples that search the notebook's own
     documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the seventh phase.
     `loop_history`: the share of Rumination examples that train one generation after a history without thinking,
-    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history).
-    `paraphrase`: the share of English chat examples whose prompt is composed from parts (nano/paraphrase.py), 0 in
-    every shipped phase (tried at 0.6 in a phase that was not shipped)."""
-    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, paraphrase)
+    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history)."""
+    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -351,8 +348,6 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         record["notebook_research"] = notebook_research
     if loop_history:  # the same
         record["loop_history"] = loop_history
-    if paraphrase:  # the same
-        record["paraphrase"] = paraphrase
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -440,15 +435,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of English Rumination examples that search the notebook's documents (default 0)")  # fmt: skip
     parser.add_argument("--loop-history", type=float, default=0.0,
                         help="share of Rumination examples shown as the research loop shows them (default 0)")  # fmt: skip
-    parser.add_argument("--paraphrase", type=float, default=0.0,
-                        help="share of English chat examples with a prompt composed from parts (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
-          notebook_research=args.notebook_research, loop_history=args.loop_history, paraphrase=args.paraphrase,
+          notebook_research=args.notebook_research, loop_history=args.loop_history,
           log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
