@@ -66,6 +66,22 @@ def test_results_are_numbered_and_joined_as_the_research_loop_does():
             assert block.lstrip("【").startswith(f"{i}†{result.title}†{result.url}\n")
 
 
+def test_the_result_about_the_topic_is_at_any_place_not_mostly_first():
+    # With it first more often than not, and the notebook's top result always the page to open, a model asked
+    # about the topic of result 1 clicked result 0: the place must be learnt from the titles, not from a prior.
+    hits, sizes = [], []
+    for seed in range(400):
+        _, found = _draw(seed, "en" if seed % 2 else "zh")
+        hits.append(found.hit)
+        sizes.append(len(found.documents))
+    several = [h for h, n in zip(hits, sizes) if n >= 3]
+    assert len(several) > 150
+    share_first = several.count(0) / len(several)
+    assert 0.2 < share_first < 0.45, share_first
+    assert all(several.count(place) > 20 for place in (1, 2))
+    assert sum(n == 1 for n in sizes) / len(sizes) < 0.25  # one result teaches no choice
+
+
 def test_local_research_changes_only_rumination_and_only_when_asked():
     rng = random.Random(4)
     web = [generate("research", Picker(rng, "train")) for _ in range(30)]
