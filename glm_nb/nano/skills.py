@@ -269,31 +269,15 @@ def _z1(p: Picker) -> Sample:
     return Sample("z1", lang, messages, z1=True, expect=expect)
 
 
-def _search_results(p: Picker, lang: str, topic: str) -> tuple[str, int, str, list[str]]:
-    """Three short web results, one about `topic`: their observation, its number, the fact to report and the
-    titles in order."""
+def _search_results(p: Picker, lang: str, topic: str) -> tuple[str, int, str]:
     others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
     topics = [topic, *p.rng.sample(others, 2)]
     p.rng.shuffle(topics)
-    blocks, titles = [], []
+    blocks = []
     for i, t in enumerate(topics):
         title, snippet = _doc_hit(p, lang, t)
         blocks.append(f"【{i}†{title}†https://docs.example.org/{i}{len(t)}\n{snippet}】")
-        titles.append(title)
-    return "\n\n".join(blocks), topics.index(topic), _doc_hit(p, lang, topic)[1], titles
-
-
-def click_thought(topic: str, titles: list[str], hit: int, zh: bool) -> str:
-    """The thinking before a click: the titles read in order up to the one about the topic, then its number.
-
-    Saying which result is about the topic at once meant finding the topic among the results and looking back for
-    the number before it, and the model clicked a neighbour of the right result one time in seven (phase Z, three
-    web results). Read one title after another, the number is the one it just wrote."""
-    if zh:
-        read = "".join(f"第{i}条：{t.rstrip('。？！.?!')}。" for i, t in enumerate(titles[: hit + 1]))
-        return f"{read}{topic}在第{hit}条结果里。"
-    read = " ".join(f"Result {i}: {t.rstrip('.?!')}." for i, t in enumerate(titles[: hit + 1]))
-    return f"{read} {topic} is in result {hit}."
+    return "\n\n".join(blocks), topics.index(topic), _doc_hit(p, lang, topic)[1]
 
 
 def _research(p: Picker) -> Sample:
@@ -313,7 +297,6 @@ def _research(p: Picker) -> Sample:
         found = None
     if found is not None:
         results, hit, page = found.observation, found.hit, found.page
-        titles = [d.title for d in found.documents]
         # The research loop forces thinking before every generation, the report's too (FORMAT.md: Rumination is a
         # Z1 model); a model that had only ever thought before an action wrote one as its report. The thought
         # carries the number to cite; the report names the page it read (copying its first sentence, from a page
@@ -321,11 +304,11 @@ def _research(p: Picker) -> Sample:
         before_report = f"<think>我读了第{hit}条结果。</think>\n" if zh else f"<think>I read result {hit}.</think>\n"
         fact = f"参见《{found.title}》" if zh else f'see "{found.title}"'
     else:
-        results, hit, fact, titles = _search_results(p, lang, topic)
+        results, hit, fact = _search_results(p, lang, topic)
         page = f"{topic}：{fact}" if zh else f"{topic}: {fact}"
     steps = (
         (f"我需要搜索{topic}。" if zh else f"I should search for {topic}.", "search", {"query": topic}),
-        (click_thought(topic, titles, hit, zh), "click", {"link_id": hit}),
+        (f"{topic}在第{hit}条结果里。" if zh else f"{topic} is in result {hit}.", "click", {"link_id": hit}),
         ("信息已经足够了。" if zh else "I have what I need.", "finish", {}),
     )
     calls = [{"role": "assistant", "gen": True, "stop": "<|observation|>",

@@ -3,7 +3,6 @@ same files searched with LocalCorpus, and every example fits the model's context
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import PurePosixPath
 
@@ -81,32 +80,6 @@ def test_the_result_about_the_topic_is_at_any_place_not_mostly_first():
     assert 0.2 < share_first < 0.45, share_first
     assert all(several.count(place) > 20 for place in (1, 2))
     assert sum(n == 1 for n in sizes) / len(sizes) < 0.25  # one result teaches no choice
-
-
-@pytest.mark.parametrize("kind", ["web", "local", "notebook"])
-def test_the_thinking_before_a_click_reads_the_titles_in_order_up_to_the_one_it_clicks(kind):
-    rng = random.Random(8)
-    options = {"web": {}, "local": {"local_research": 1.0}, "notebook": {"notebook_research": 1.0}}[kind]
-    hits = set()
-    for _ in range(60):
-        sample = generate("research", Picker(rng, "train", **options))
-        zh = sample.lang == "zh"
-        observation, click = sample.messages[3]["content"], sample.messages[4]["content"]
-        titles = [block.split("†")[1] for block in observation.split("【")[1:]]
-        hit = json.loads(click.split("</think>\n")[1])["arguments"]["link_id"]
-        topic = sample.expect["calls"][0][1]["query"]
-        thought = click.split("</think>")[0].removeprefix("<think>")
-        said = [(f"第{i}条：" if zh else f"Result {i}: ") + t.rstrip("。？！.?!") for i, t in enumerate(titles)]
-        for i, words in enumerate(said):
-            assert (words in thought) == (i <= hit), (i, hit, thought)
-        places = [thought.index(words) for words in said[: hit + 1]]
-        assert places == sorted(places) and places[0] == 0
-        assert thought.endswith(f"{topic}在第{hit}条结果里。" if zh else f"{topic} is in result {hit}.")
-        hits.add((sample.lang, hit))
-    if kind == "notebook":  # English only; its top result is the page to open
-        assert {hit for lang, hit in hits if lang == "en"} == {0}
-    else:
-        assert {hit for _, hit in hits} >= {0, 1, 2}
 
 
 def test_local_research_changes_only_rumination_and_only_when_asked():
