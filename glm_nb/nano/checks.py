@@ -2,7 +2,7 @@
 
 Shared by `benchmarks/nano_eval.py` and the tests. `grade(stage, text)` takes one `corpus.Stage` and the decoded
 generation (special tokens kept, the stop token included) and returns `Grade(check, format_ok, values_ok)`,
-where `check` names what was graded ("call", "answer", "svg", "html", "think", "research_call", "report").
+where `check` names what was graded ("call", "answer", "svg", "html", "think", "research_call", "click", "report").
 Tool calls are parsed the way FORMAT.md "What the model emits" describes, with this module's own small parser
 so the grading does not depend on the chat layer.
 """
@@ -130,19 +130,23 @@ def _grade_think(stage: Stage, text: str) -> Grade:
 
 
 def _grade_research_call(stage: Stage, text: str) -> Grade:
+    """A Rumination action. A click is graded on its own ("click"): it is the one action that takes reading the
+    results, and counted with the search and the finish, which copy or need nothing, a model that clicked the right
+    result three times in five still scored ~87% on research calls."""
     body = _strip_stop(text)
     expected = json.loads(stage.expected[0]["content"].split("</think>")[-1])
+    check = "click" if expected.get("name") == "click" else "research_call"
     if not (text.endswith("<|observation|>") and body.startswith("\n<think>") and body.count("</think>") == 1):
-        return Grade("research_call", False, False)
+        return Grade(check, False, False)
     try:
         call = json.loads(body.split("</think>")[-1])
     except json.JSONDecodeError:
-        return Grade("research_call", False, False)
+        return Grade(check, False, False)
     spec = _RESEARCH_ARGS.get(call.get("name")) if isinstance(call, dict) else None
     args = call.get("arguments") if spec is not None else None
     format_ok = isinstance(args, dict) and set(args) == set(spec) and all(
         isinstance(args[k], t) for k, t in spec.items())  # fmt: skip
-    return Grade("research_call", format_ok, format_ok and call == expected)
+    return Grade(check, format_ok, format_ok and call == expected)
 
 
 def _grade_report(stage: Stage, text: str) -> Grade:

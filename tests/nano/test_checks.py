@@ -54,3 +54,15 @@ def test_parse_calls_reads_two_calls():
     text = 'f\n{"a": 1}<|assistant|>g\n{"b": "x"}<|observation|>'
     assert parse_calls(text) == [("f", {"a": 1}), ("g", {"b": "x"})]
     assert parse_calls("\nHello there.<|user|>") is None
+
+
+def test_a_click_is_graded_on_its_own_and_the_wrong_result_fails_it():
+    # Counted with the search and the finish, clicks right three times in five still read as ~87% research calls.
+    sample = eval_samples("research", "combos", 1)[0]
+    checks = [grade("research", s, perfect_reply(sample, s), sample.expect).check for s in stages(sample)]
+    assert checks == ["research_call", "click", "research_call", "report"]
+    click = stages(sample)[1]
+    hit = sample.expect["calls"][1][1]["link_id"]
+    wrong = perfect_reply(sample, click).replace(f'"link_id": {hit}', f'"link_id": {(hit + 1) % 3}')
+    g = grade("research", click, wrong, sample.expect)
+    assert (g.check, g.format_ok, g.values_ok) == ("click", True, False)
