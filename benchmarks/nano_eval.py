@@ -40,9 +40,12 @@ def run_stage(engine, prompt: str, max_new_tokens: int) -> str:
 
 
 def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local_research: float = 0.0):
-    """{skill: {split: {check: [format_ok count, values_ok count, total]}}} and a few failures to show."""
+    """{skill: {split: {check: [format_ok count, values_ok count, total]}}}, a few failures to show, and the
+    clicks of the gated sets by the place of the right result ({place: [right, total]}): a model that clicks by
+    place, not by reading the titles, shows there."""
     table = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0])))
     failures = []
+    clicks = defaultdict(lambda: [0, 0])
     for skill in skills:
         for split in SPLITS:
             for sample in eval_samples(skill, split, n, seed=seed, local_research=local_research):
@@ -53,10 +56,14 @@ def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local
                     cell[0] += g.format_ok
                     cell[1] += g.values_ok
                     cell[2] += 1
+                    if g.check == "click" and split != "unseen":
+                        place = clicks[sample.expect["calls"][1][1]["link_id"]]  # search, click, finish
+                        place[0] += g.values_ok
+                        place[1] += 1
                     if not g.values_ok and len(failures) < 200:
                         failures.append({"skill": skill, "split": split, "check": g.check,
                                          "prompt": stage.prompt[-160:], "got": text[:300]})  # fmt: skip
-    return table, failures
+    return table, failures, dict(sorted(clicks.items()))
 
 
 def _pct(k: int, total: int) -> str:
@@ -97,16 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = open_model(args.model or checkpoint_path(), device="cpu", progress=False)
     start = time.time()
-    table, failures = evaluate(engine, args.skills, args.n, args.seed, local_research=args.local_research)
+    table, failures, clicks = evaluate(engine, args.skills, args.n, args.seed, local_research=args.local_research)
     research = f", local research {args.local_research:g}" if args.local_research else ""
     print(f"nano-GLM eval: {engine.folder}, n={args.n} per skill and set{research}, greedy, "
           f"{time.time() - start:.0f} s")  # fmt: skip
     misses = print_tables(table)
+    if clicks:
+        places = ", ".join(f"result {k}: {r}/{t}" for k, (r, t) in clicks.items())
+        print(f"\nRight clicks by the place of the right result (combos and phrasings): {places}")
     print("\nGates missed:" if misses else "\nAll gates met.")
     for miss in misses:
         print(f"- {miss}")
     if args.json:
-        args.json.write_text(json.dumps({"table": table, "misses": misses, "failures": failures},
+        args.json.write_text(json.dumps({"table": table, "misses": misses, "failures": failures, "clicks": clicks},
                                         ensure_ascii=False, indent=1))  # fmt: skip
     return 1 if misses else 0
 
