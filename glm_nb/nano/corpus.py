@@ -8,8 +8,7 @@ that form (a tool call in history form, a role token inserted by the application
 template writes after `<|assistant|>`: trained even at 0.2, it made a third of plain chat replies open one).
 
 A copy warm-up task ("Repeat: ...", "Put ... in JSON.") teaches copying values from the prompt early; its share
-decays over training (`copy_share`). A click drill (`lookup_sample`, the `lookup` share of `Mix`) asks, about the same
-search results, which one is about each of several topics in turn.
+decays over training (`copy_share`).
 """
 
 from __future__ import annotations
@@ -20,16 +19,15 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .documents import results_about
 from .phrasings import PHRASINGS
 from .sample import FIRST_RECIPE, SPLITS, Mix, Picker, Sample
-from .skills import SKILLS, click_thought, dumps, generate, history_form, web_results
+from .skills import SKILLS, dumps, generate, history_form
 from .templates import render
-from .vocab import TRAIN, made_up, made_up_han, made_up_word
+from .vocab import TRAIN, made_up_han, made_up_word
 
 __all__ = [
     "PROMPT_WEIGHT", "REPLY_WEIGHT", "SKILL_WEIGHTS", "Stage", "to_segments", "eval_samples", "stages",
-    "copy_sample", "copy_share", "lookup_sample", "training_samples", "corpus_text",
+    "copy_sample", "copy_share", "training_samples", "corpus_text",
 ]  # fmt: skip
 
 PROMPT_WEIGHT = 0.2
@@ -190,32 +188,6 @@ def copy_sample(rng: random.Random) -> Sample:
     return Sample("copy", lang, messages, expect={"answer": answer})
 
 
-def lookup_sample(rng: random.Random) -> Sample:
-    """The click drill: two to five search results (the first recipe's web results or generated local documents,
-    each about its own topic), then questions about two to four of those topics in turn, each answered with the
-    thought a Rumination click begins with ("kv cache is in result 2."). A click alone can be answered from the
-    place the right result usually has, and phase X did (result 1 of three: 3% right); several questions about
-    the same results have different answers, which only reading the titles gives. A third of the topics are
-    invented, so that the reading is of the words, not of a list learned by heart."""
-    lang = "zh" if rng.random() < 0.3 else "en"
-    n = rng.randint(2, 5)
-    topics: list[str] = []
-    while len(topics) < n:
-        topic = made_up(f"topic_{lang}", rng) if rng.random() < 0.3 else rng.choice(TRAIN[f"topic_{lang}"])
-        if topic not in topics:
-            topics.append(topic)
-    if rng.random() < 0.5:
-        results = web_results(Picker(rng, "train"), lang, topics)
-    else:
-        results = results_about(rng, lang, topics)
-    messages: list[dict] = []
-    for k, i in enumerate(rng.sample(range(n), rng.randint(2, min(4, n)))):
-        question = rng.choice(PHRASINGS[f"lookup_{lang}"]).format(topic=topics[i])
-        messages += [{"role": "user", "content": f"{results}\n\n{question}" if k == 0 else question},
-                     {"role": "assistant", "content": click_thought(topics[i], i, lang), "gen": True}]  # fmt: skip
-    return Sample("lookup", lang, tuple(messages))
-
-
 def copy_share(progress: float) -> float:
     """The copy task's share of examples at `progress` (0..1) through training: 30%, decaying to 5% by 60%."""
     return 0.05 + 0.25 * max(0.0, 1.0 - progress / 0.6)
@@ -255,9 +227,7 @@ def training_samples(seed: int, progress=lambda: 0.0, mix: Mix = FIRST_RECIPE) -
     rng = random.Random(seed)
     skills, weights = list(SKILL_WEIGHTS), list(SKILL_WEIGHTS.values())
     while True:
-        if mix.lookup and rng.random() < mix.lookup:  # no draw without the drill: a seed's corpus stays what it was
-            yield lookup_sample(rng)
-        elif rng.random() < copy_share(progress()):
+        if rng.random() < copy_share(progress()):
             yield copy_sample(rng)
         else:
             skill = rng.choices(skills, weights)[0]

@@ -31,7 +31,7 @@ from ..chat.research.rumination import format_results
 from ..chat.research.search import LocalCorpus, SearchResult, best_passage
 from .vocab import made_up_han, made_up_word
 
-__all__ = ["NOTEBOOK_CORPUS", "Document", "ResultsPage", "local_results", "notebook_results", "results_about"]
+__all__ = ["NOTEBOOK_CORPUS", "Document", "ResultsPage", "local_results", "notebook_results"]
 
 # Sentences about a topic {t}; {a} and {b} are things a technical text talks about, {c} a setting.
 _SENTENCES_EN = (
@@ -206,13 +206,6 @@ def local_results(rng: random.Random, lang: str, topic: str, others: list[str]) 
         del results[drop], documents[drop]
         hit -= drop < hit
     return ResultsPage(format_results(results), hit, tuple(documents))
-
-
-def results_about(rng: random.Random, lang: str, topics: list[str]) -> str:
-    """The observation of a local search whose results are generated documents about `topics`, in that order."""
-    documents = [_document(t, rng, lang == "zh") for t in topics]
-    return format_results([SearchResult(d.title, d.url, best_passage(d.text, set(tokenize(t))))
-                           for d, t in zip(documents, topics)])  # fmt: skip
 
 
 @functools.cache

@@ -402,21 +402,6 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
         给{items}各写一个JSON。
         分别用JSON表示{items}。
     """),
-    # The click drill (corpus.lookup_sample): a question about one of the search results above it.
-    "lookup_en": _lines("""
-        Which result is about {topic}?
-        Which of these results covers {topic}?
-        Where is {topic}?
-        {topic}: which result?
-        Find the result about {topic}.
-        Which one should I open for {topic}?
-    """),
-    "lookup_zh": _lines("""
-        哪条结果是关于{topic}的？
-        {topic}在第几条结果里？
-        关于{topic}的是哪一条？
-        要了解{topic}，该打开哪条结果？
-    """),
 }
 
 # Optional words around a prompt; they are not phrasings, so every split uses all of them.

@@ -14,7 +14,7 @@ from .phrasings import FACTS, PHRASINGS
 from .sample import Picker, Retry, Sample
 from .vocab import COLOURS_ZH, CONDITIONS_ZH, SHAPES_ZH, TRAIN, UNITS
 
-__all__ = ["SKILLS", "TOOLS", "RUMINATION_SYSTEM", "generate", "tool_call", "dumps", "web_results", "click_thought"]
+__all__ = ["SKILLS", "TOOLS", "RUMINATION_SYSTEM", "generate", "tool_call", "dumps"]
 
 
 def dumps(value) -> str:
@@ -269,25 +269,15 @@ def _z1(p: Picker) -> Sample:
     return Sample("z1", lang, messages, z1=True, expect=expect)
 
 
-def web_results(p: Picker, lang: str, topics: list[str]) -> str:
-    """The first recipe's web search results, one about each topic in order, as the observation shows them."""
-    blocks = []
-    for i, t in enumerate(topics):
-        title, snippet = _doc_hit(p, lang, t)
-        blocks.append(f"【{i}†{title}†https://docs.example.org/{i}{len(t)}\n{snippet}】")
-    return "\n\n".join(blocks)
-
-
 def _search_results(p: Picker, lang: str, topic: str) -> tuple[str, int, str]:
     others = [t for t in TRAIN[f"topic_{lang}"] if t != topic]
     topics = [topic, *p.rng.sample(others, 2)]
     p.rng.shuffle(topics)
-    return web_results(p, lang, topics), topics.index(topic), _doc_hit(p, lang, topic)[1]
-
-
-def click_thought(topic: str, hit: int, lang: str) -> str:
-    """The thought before a Rumination click: which result is about the topic."""
-    return f"{topic}在第{hit}条结果里。" if lang == "zh" else f"{topic} is in result {hit}."
+    blocks = []
+    for i, t in enumerate(topics):
+        title, snippet = _doc_hit(p, lang, t)
+        blocks.append(f"【{i}†{title}†https://docs.example.org/{i}{len(t)}\n{snippet}】")
+    return "\n\n".join(blocks), topics.index(topic), _doc_hit(p, lang, topic)[1]
 
 
 def _research(p: Picker) -> Sample:
@@ -318,7 +308,7 @@ def _research(p: Picker) -> Sample:
         page = f"{topic}：{fact}" if zh else f"{topic}: {fact}"
     steps = (
         (f"我需要搜索{topic}。" if zh else f"I should search for {topic}.", "search", {"query": topic}),
-        (click_thought(topic, hit, lang), "click", {"link_id": hit}),
+        (f"{topic}在第{hit}条结果里。" if zh else f"{topic} is in result {hit}.", "click", {"link_id": hit}),
         ("信息已经足够了。" if zh else "I have what I need.", "finish", {}),
     )
     calls = [{"role": "assistant", "gen": True, "stop": "<|observation|>",

@@ -281,7 +281,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
           invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-          loop_history: float = 0.0, lookup: float = 0.0, log=print) -> dict:  # fmt: skip
+          loop_history: float = 0.0, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -296,9 +296,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     the sixth phase. `notebook_research`: the share of English Rumination examples that search the notebook's own
     documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the seventh phase.
     `loop_history`: the share of Rumination examples that train one generation after a history without thinking,
-    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history).
-    `lookup`: the share of examples that are the click drill (corpus.lookup_sample), 0 up to the shipped phase."""
-    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, lookup)
+    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history)."""
+    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -349,8 +348,6 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         record["notebook_research"] = notebook_research
     if loop_history:  # the same
         record["loop_history"] = loop_history
-    if lookup:  # the same
-        record["lookup"] = lookup
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -438,15 +435,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of English Rumination examples that search the notebook's documents (default 0)")  # fmt: skip
     parser.add_argument("--loop-history", type=float, default=0.0,
                         help="share of Rumination examples shown as the research loop shows them (default 0)")  # fmt: skip
-    parser.add_argument("--lookup", type=float, default=0.0,
-                        help="share of examples that are the click drill, questions on search results (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
-          notebook_research=args.notebook_research, loop_history=args.loop_history, lookup=args.lookup,
+          notebook_research=args.notebook_research, loop_history=args.loop_history,
           log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 

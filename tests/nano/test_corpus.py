@@ -288,38 +288,3 @@ def test_each_value_in_its_own_json_keeps_the_prompt_order():
             at = prompt.find(value, at)
             assert at != -1, (prompt, values)
             at += len(value)
-
-
-def test_the_click_drill_asks_about_several_results_and_answers_with_the_one_each_topic_is_in():
-    rng = random.Random(5)
-    samples = [corpus.lookup_sample(rng) for _ in range(300)]
-    places, several = [], 0
-    for sample in samples:
-        results = re.split(r"\n\n(?=【\d+†)", sample.messages[0]["content"].rsplit("\n\n", 1)[0])
-        replies = [m["content"] for m in sample.messages if m["role"] == "assistant"]
-        assert len(sample.messages) == 2 * len(replies) and 2 <= len(replies) <= 4
-        several += len({r.rsplit(" ", 1)[-1] for r in replies}) == len(replies)
-        for question, reply in zip(sample.messages[0::2], replies):
-            zh = sample.lang == "zh"
-            topic, place = re.fullmatch(r"(.+)在第(\d)条结果里。" if zh else r"(.+) is in result (\d)\.", reply).groups()
-            place = int(place)
-            assert topic in question["content"]  # the question names the topic the reply copies
-            assert results[place].startswith(f"【{place}†")
-            # The result at that place is about the topic; among web results, only that one names it (a local
-            # document may name another's topic in passing, as real pages do).
-            named = [i for i, r in enumerate(results) if topic.lower() in r.lower()]
-            assert place in named and (named == [place] or "docs.example.org" not in results[0]), (topic, results)
-            places.append(place)
-    assert several == len(samples)  # every question of a sample has its own answer
-    assert {0, 1, 2, 3, 4} <= set(places) and places.count(0) < 0.45 * len(places)
-    assert {s.lang for s in samples} == {"en", "zh"}
-
-
-def test_the_click_drill_is_a_training_share_and_absent_by_default():
-    stream = corpus.training_samples(0, progress=lambda: 0.0, mix=Mix(lookup=0.5))
-    drawn = [next(stream).skill for _ in range(200)]
-    assert 70 <= drawn.count("lookup") <= 130
-    stream = corpus.training_samples(0, progress=lambda: 0.0)
-    assert "lookup" not in {next(stream).skill for _ in range(300)}
-    with pytest.raises(AssertionError):
-        Picker(random.Random(0), "combos", lookup=0.1)
