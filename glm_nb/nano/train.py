@@ -64,7 +64,9 @@ share of English Rumination examples search the notebook's own documents in a ch
 the eighth phase missed 16 gates over three seeds against the sixth's 27 on the evaluation's new stages (which show
 history as the loop does), and reports from the notebook's folder wherever the checkout lies.
 An option that composed English chat prompts from parts (`--paraphrase`, a few hundred prompts an intent) did not
-help over the eighth phase and was taken out again; the results file says why and which commit replays it.
+help over the eighth phase and was taken out again; the results file says why and which commit replays it. So was a
+click drill (`--lookup`, questions about which of some search results is about a topic): two phases over the ninth
+learned it halfway, and their clicks did not move.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
