@@ -44,6 +44,11 @@ SHAPE = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_ke
              intermediate_size=1408, vocab_size=32000, max_position_embeddings=4096, pad_token_id=0,
              eos_token_id=[1, 2, 3])  # fmt: skip
 THREADS = 2
+# Before each timed run: the engine run before it leaves threads spinning for a while (ONNX Runtime's intra-op pool,
+# torch's OpenMP team), and on 2 cores they take a core from the next engine's first steps. Without the pause, glm-nb
+# fp32's TTFT read 26.1 ms against genai's 11.7 (genai always follows transformers, glm-nb always follows genai);
+# with it, 8.7 against 10.8, and decode rates move by a few percent.
+QUIET_S = 0.5
 GENAI = "onnxruntime-genai fp32 (Llama proxy, same shape)"
 
 
@@ -187,7 +192,9 @@ def main() -> None:
             # Each round starts at the next engine: a run's place in the round shifts its speed by ~5% on this
             # machine (measured with identical sessions), so every engine takes every place in turn.
             for name in names[r % len(names) :] + names[: r % len(names)]:
+                time.sleep(QUIET_S)
                 results[name].append(rows[name].run(prompt, args.new_tokens))
+            time.sleep(QUIET_S)
             long_results.append(rows["glm-nb fp32"].run(long_prompt, args.new_tokens)[1])
 
     med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in results.items()}
