@@ -111,6 +111,7 @@ _MAX_LEN = 512  # longest training example, in tokens (the first recipe's exampl
 # (the notebook's research demo needs ~770), and a cut one would lose its report.
 _MAX_LEN_LOCAL_RESEARCH = 1024
 DIGIT_WEIGHT = 2.0  # a reply's digits weigh double: one wrong digit and a copied number is wrong
+CLICK_CALL = '"name": "click"'  # a Rumination reply that opens a search result (`click_weight` scales it)
 _CALIBRATION_STEPS = (10, 40)  # measure the pace between these steps (the first ones are slow)
 _CALIBRATION_STEPS_COMPILED = (100, 200)  # torch.compile recompiles for new batch shapes in the first ~100 steps
 _REPLAN_EVERY = 250  # with --minutes, revise the step count from the recent pace this often, until 60% progress
@@ -137,8 +138,9 @@ def model_config(size: dict, vocab_size: int, pad_id: int, stop_ids: list[int]) 
 class _Batches:
     """Weighted token batches from the seeded sample stream, grouped by length."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, mix: Mix = FIRST_RECIPE):
-        self.tokenizer, self.batch_tokens = tokenizer, batch_tokens
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, progress, mix: Mix = FIRST_RECIPE,
+                 click_weight: float = 1.0):  # fmt: skip
+        self.tokenizer, self.batch_tokens, self.click_weight = tokenizer, batch_tokens, click_weight
         self.samples = training_samples(seed, progress, mix)
         self.max_len = _MAX_LEN_LOCAL_RESEARCH if mix.local_research or mix.notebook_research else _MAX_LEN
         self.rng = random.Random(seed + 1)
@@ -150,9 +152,11 @@ class _Batches:
         segments = to_segments(next(self.samples), self.rng)
         encodings = self.tokenizer.encode_batch([text for text, _ in segments], add_special_tokens=False)
         ids, weights = [], []
-        for (_, weight), enc in zip(segments, encodings):
+        for (text, weight), enc in zip(segments, encodings):
             ids += enc.ids
             if weight == REPLY_WEIGHT:
+                if CLICK_CALL in text:
+                    weight *= self.click_weight
                 weights += [weight * DIGIT_WEIGHT if t in self.digits else weight for t in enc.ids]
             else:
                 weights += [weight] * len(enc.ids)
@@ -188,11 +192,12 @@ class _BatchProcess:
     sets the pace (a step waits ~40 ms for its batch); building the next batches while the GPU trains overlaps
     the two. Given the same total, the batches are the ones `_Batches` gives in-process, in the same order."""
 
-    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, mix: Mix = FIRST_RECIPE, ahead: int = 8):
+    def __init__(self, tokenizer, seed: int, batch_tokens: int, total: int, mix: Mix = FIRST_RECIPE,
+                 click_weight: float = 1.0, ahead: int = 8):  # fmt: skip
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds a CUDA context
         self.total = context.Value("q", total)
         self.queue = context.Queue(maxsize=ahead)
-        args = (tokenizer.to_str(), seed, batch_tokens, self.total, mix, self.queue)
+        args = (tokenizer.to_str(), seed, batch_tokens, self.total, mix, click_weight, self.queue)
         self.process = context.Process(target=_produce, args=args, daemon=True)
         self.process.start()
 
@@ -216,11 +221,11 @@ class _BatchProcess:
         self.process.join(timeout=10)
 
 
-def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, mix: Mix, out) -> None:
+def _produce(tokenizer_json: str, seed: int, batch_tokens: int, total, mix: Mix, click_weight: float, out) -> None:
     torch.set_num_threads(1)
     made = [0]
     batches = _Batches(Tokenizer.from_str(tokenizer_json), seed, batch_tokens,
-                       progress=lambda: made[0] / total.value, mix=mix)  # fmt: skip
+                       progress=lambda: made[0] / total.value, mix=mix, click_weight=click_weight)  # fmt: skip
     while True:
         ids, weights = batches.next()
         made[0] += 1
@@ -283,7 +288,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
           invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-          loop_history: float = 0.0, log=print) -> dict:  # fmt: skip
+          loop_history: float = 0.0, click_weight: float = 1.0, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -298,7 +303,11 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     the sixth phase. `notebook_research`: the share of English Rumination examples that search the notebook's own
     documents in a checkout drawn at random (nano/documents.py; needs a checkout), 0 up to the seventh phase.
     `loop_history`: the share of Rumination examples that train one generation after a history without thinking,
-    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history)."""
+    as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history).
+    `click_weight`: what a Rumination reply that clicks a search result weighs against other replies (1 up to the
+    ninth phase): its one hard token is the number of the result about the topic."""
+    if click_weight <= 0:
+        raise ValueError(f"click_weight must be positive, got {click_weight}")
     mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
@@ -333,15 +342,18 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if batch_process is None:
         batch_process = device == "cuda"
     if batch_process:
-        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, mix)
+        batches = _BatchProcess(tokenizer, seed, size["batch_tokens"], total, mix, click_weight)
     else:
-        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, mix=mix)
+        batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, mix=mix,
+                           click_weight=click_weight)  # fmt: skip
     optimizer = _optimizer(model, lr)
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
               "batch_process": batch_process, "invent": invent, "local_research": local_research,
               "commit": _source_commit()}  # fmt: skip
+    if click_weight != 1.0:  # absent from the records of earlier phases, which had none
+        record["click_weight"] = click_weight
     if invent_topics:  # absent from the records of earlier phases, which had none
         record["invent_topics"] = invent_topics
     if invent_labels:  # the same
@@ -437,13 +449,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of English Rumination examples that search the notebook's documents (default 0)")  # fmt: skip
     parser.add_argument("--loop-history", type=float, default=0.0,
                         help="share of Rumination examples shown as the research loop shows them (default 0)")  # fmt: skip
+    parser.add_argument("--click-weight", type=float, default=1.0,
+                        help="weight of a Rumination reply that clicks a search result (default 1)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
           init=args.init, compile=args.compile, device=args.device, batch_tokens=args.batch_tokens, size=args.size,
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
-          notebook_research=args.notebook_research, loop_history=args.loop_history,
+          notebook_research=args.notebook_research, loop_history=args.loop_history, click_weight=args.click_weight,
           log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 

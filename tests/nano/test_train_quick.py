@@ -131,3 +131,24 @@ def test_named_sizes_and_an_unknown_one(tmp_path):
     assert 1.2e6 < counts["1m"] < 1.4e6 and 3e6 < counts["3m"] < 4.5e6
     with pytest.raises(ValueError, match="size must be one of 1m, 3m"):
         train(tmp_path, steps=1, size="9b", log=lambda message: None)
+
+
+def test_click_weight_scales_only_the_replies_that_click():
+    """--click-weight: a Rumination reply that opens a search result weighs that much more, its result number
+    (a digit) twice that; every other reply and the prompts keep their weights."""
+    tokenizer = Tokenizer.from_file(str(checkpoint_path() / "tokenizer.json"))
+    mix = Mix(local_research=0.5, loop_history=1.0)
+    plain = _Batches(tokenizer, seed=3, batch_tokens=512, progress=lambda: 1.0, mix=mix)
+    heavy = _Batches(tokenizer, seed=3, batch_tokens=512, progress=lambda: 1.0, mix=mix, click_weight=4.0)
+    clicks = 0
+    for _ in range(300):
+        (ids, light), (same, weights) = plain._example(), heavy._example()
+        assert ids == same
+        for a, b in zip(light, weights):
+            assert b == a or (b == 4.0 * a and a >= REPLY_WEIGHT), (a, b)
+        heavier = [t for t, a, b in zip(ids, light, weights) if b != a]
+        if heavier:
+            clicks += 1
+            assert '"name": "click"' in tokenizer.decode(heavier, skip_special_tokens=False)
+            assert REPLY_WEIGHT * DIGIT_WEIGHT * 4.0 in weights
+    assert clicks > 5
