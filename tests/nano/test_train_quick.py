@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from transformers import Glm4ForCausalLM
 
@@ -15,6 +16,8 @@ from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path
 from glm_nb.nano.corpus import PROMPT_WEIGHT, REPLY_WEIGHT
 from glm_nb.nano.sample import Mix
+from glm_nb.nano.soup import main as soup_main
+from glm_nb.nano.soup import soup
 from glm_nb.nano.templates import chat_template, render
 from glm_nb.nano.train import DIGIT_WEIGHT, SIZES, _Batches, _BatchProcess, model_config, train
 
@@ -152,3 +155,34 @@ def test_click_weight_scales_only_the_replies_that_click():
             assert '"name": "click"' in tokenizer.decode(heavier, skip_special_tokens=False)
             assert REPLY_WEIGHT * DIGIT_WEIGHT * 4.0 in weights
     assert clicks > 5
+
+
+def test_soup_is_the_weighted_mean_of_one_lineage(quick_checkpoint, tmp_path):
+    """nano.soup: A:1 and B:3 (B continues A) give A/4 + 3B/4 tensor by tensor, a folder transformers opens and
+    a record naming both parts; a checkpoint of another lineage (another tokenizer) is refused, nothing written."""
+    parent, _ = quick_checkpoint
+    child = tmp_path / "child"
+    train(child, steps=2, quick=True, seed=1, init=parent, lr=5e-2, log=lambda message: None)
+    out = tmp_path / "soup"
+    assert soup_main(["--out", str(out), str(parent), f"{child}:3"]) == 0
+    a, b, mean = (load_file(str(d / "model.safetensors")) for d in (parent, child, out))
+    assert mean.keys() == a.keys()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the child moved, so the mean tells the weights apart
+    for name in a:
+        assert mean[name].dtype == a[name].dtype
+        torch.testing.assert_close(mean[name], 0.25 * a[name] + 0.75 * b[name], rtol=1e-6, atol=1e-7)
+    record = json.loads((out / "nano_train.json").read_text())
+    assert [(p["folder"], p["weight"]) for p in record["soup"]] == [(parent.name, 1.0), ("child", 3.0)]
+    assert record["soup"][1]["record"]["init"]["seed"] == 0 and record["size"] == record["soup"][0]["record"]["size"]
+    model = Glm4ForCausalLM.from_pretrained(out)
+    assert torch.equal(model.state_dict()["lm_head.weight"], mean["lm_head.weight"])
+
+    stranger = tmp_path / "stranger"
+    train(stranger, steps=1, quick=True, seed=5, log=lambda message: None)
+    with pytest.raises(ValueError, match="differ in tokenizer.json"):
+        soup(tmp_path / "mixed", [(parent, 1.0), (stranger, 1.0)])
+    with pytest.raises(ValueError, match="weights must be positive"):
+        soup(tmp_path / "mixed", [(parent, 1.0), (child, 0.0)])
+    with pytest.raises(ValueError, match="not a nano-GLM checkpoint"):
+        soup(tmp_path / "mixed", [(parent, 1.0), (tmp_path, 1.0)])
+    assert not (tmp_path / "mixed").exists() and not list(tmp_path.glob(".mixed.*"))
