@@ -15,8 +15,9 @@ The shipped checkpoint (3.4M parameters) was trained on an H200 in two phases, c
 `benchmarks/nano_eval.py`, then given two CPU phases so that Rumination works over local documents, a fifth
 phase on an H200, the best of three, a sixth on the CPU with invented search topics, and two more on the CPU: with
 invented labels, then with Rumination in the research loop's own form, and a ninth on the CPU once every fact
-phrasing was in training (benchmarks/results/nano-gpu-sweep-2026-11-27.md). Each phase replays from the commit its
-record names:
+phrasing was in training, a tenth on the CPU with the result about a topic at any place among local search results,
+and is the mean of the last two (benchmarks/results/nano-gpu-sweep-2026-11-27.md). Each phase replays from the
+commit its record names:
 
     python -m glm_nb.nano.train --device cuda --size 3m --batch-tokens 12288 --seed 0 --steps 6696 --out A
     python -m glm_nb.nano.train --device cuda --init A --batch-tokens 12288 --seed 10 --lr 1e-3 --steps 2222 --out B
@@ -36,6 +37,13 @@ record names:
     python -m glm_nb.nano.train --init H --compile --batch-tokens 12288 --seed 38 --lr 1.2e-4 --steps 1042 \
         --invent 0.1 --local-research 0.5 --invent-topics 0.15 --invent-labels 0.15 \
         --notebook-research 0.3 --loop-history 1.0 --out I                                         # at 7365bb2
+    python -m glm_nb.nano.train --init I --compile --batch-tokens 12288 --seed 39 --lr 1e-4 --steps 1363 \
+        --invent 0.1 --local-research 0.5 --invent-topics 0.15 --invent-labels 0.15 \
+        --notebook-research 0.3 --loop-history 1.0 --out J                                         # at 0aea1c3
+    python -m glm_nb.nano.soup --out K I J:2                                                       # shipped
+
+The last step averages the ninth phase with the tenth, which continued it (nano/soup.py): each misses 15 gates on
+the three evaluation seeds, their 1:2 mean 13 (25 against the ninth's 29 over five seeds).
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
@@ -66,7 +74,8 @@ history as the loop does), and reports from the notebook's folder wherever the c
 An option that composed English chat prompts from parts (`--paraphrase`, a few hundred prompts an intent) did not
 help over the eighth phase and was taken out again; the results file says why and which commit replays it. So was a
 click drill (`--lookup`, questions about which of some search results is about a topic): two phases over the ninth
-learned it halfway, and their clicks did not move.
+learned it halfway, and their clicks did not move. `--click-weight W` weighs the replies that click a search result
+W times: a phase at 4 over the shipped mean moved which place its clicks prefer, not how often they are right.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
