@@ -21,7 +21,21 @@ from safetensors.torch import load_file, save_file
 
 WEIGHTS = "model.safetensors"
 RECORD = "nano_train.json"
-SAME_FILES = ("tokenizer.json", "config.json")  # the parts must agree on these byte for byte
+SAME_FILES = ("tokenizer.json", "config.json")  # the parts must agree on these
+
+
+def _same_tokenizer(a: Path, b: Path) -> bool:
+    return (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+
+
+def _model_config(folder: Path) -> dict:
+    """The config as transformers reads it: releases write the same config differently (5.17 repeats the rotary
+    fraction outside `rope_parameters`, 5.24 does not), and only what it means must match."""
+    from transformers import Glm4Config
+
+    config = Glm4Config.from_pretrained(folder).to_dict()
+    config.pop("transformers_version", None)
+    return config
 
 
 def parse_part(text: str) -> tuple[Path, float]:
@@ -44,7 +58,8 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
             raise ValueError(f"{folder} is not a nano-GLM checkpoint folder (no {', '.join(missing)})")
     first = parts[0][0]
     for folder, _ in parts[1:]:
-        differ = [n for n in SAME_FILES if (folder / n).read_bytes() != (first / n).read_bytes()]
+        differ = [n for n, same in (("tokenizer.json", _same_tokenizer(folder, first)),
+                                    ("config.json", _model_config(folder) == _model_config(first))) if not same]  # fmt: skip
         if differ:
             raise ValueError(f"{folder} and {first} differ in {' and '.join(differ)}: only runs of one lineage mix")
     total = sum(weight for _, weight in parts)

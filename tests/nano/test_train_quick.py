@@ -177,6 +177,17 @@ def test_soup_is_the_weighted_mean_of_one_lineage(quick_checkpoint, tmp_path):
     model = Glm4ForCausalLM.from_pretrained(out)
     assert torch.equal(model.state_dict()["lm_head.weight"], mean["lm_head.weight"])
 
+    # another transformers release writes the same config differently: it still mixes; another rotary base does not
+    config = json.loads((child / "config.json").read_text())
+    config["transformers_version"] = "0.0.1"
+    config.pop("partial_rotary_factor", None)
+    (child / "config.json").write_text(json.dumps(config))
+    soup(tmp_path / "again", [(parent, 1.0), (child, 3.0)])
+    config["rope_parameters"] = {**config["rope_parameters"], "rope_theta": 500.0}
+    (child / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="differ in config.json"):
+        soup(tmp_path / "mixed", [(parent, 1.0), (child, 1.0)])
+
     stranger = tmp_path / "stranger"
     train(stranger, steps=1, quick=True, seed=5, log=lambda message: None)
     with pytest.raises(ValueError, match="differ in tokenizer.json"):
