@@ -75,7 +75,8 @@ An option that composed English chat prompts from parts (`--paraphrase`, a few h
 help over the eighth phase and was taken out again; the results file says why and which commit replays it. So was a
 click drill (`--lookup`, questions about which of some search results is about a topic): two phases over the ninth
 learned it halfway, and their clicks did not move. `--click-weight W` weighs the replies that click a search result
-W times: a phase at 4 over the shipped mean moved which place its clicks prefer, not how often they are right.
+W times: two phases at 4 over the shipped mean (lr 1e-4 and 5e-4) moved which place its clicks prefer, not how
+often they are right.
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
