@@ -64,6 +64,7 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
             raise ValueError(f"{folder} and {first} differ in {' and '.join(differ)}: only runs of one lineage mix")
     total = sum(weight for _, weight in parts)
     mean: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}  # the first part's: the mean is summed in float64 and stored in these
     for folder, weight in parts:
         tensors = load_file(str(folder / WEIGHTS))
         if mean and (tensors.keys() != mean.keys() or any(t.shape != mean[k].shape for k, t in tensors.items())):
@@ -71,7 +72,7 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
         for name, tensor in tensors.items():
             term = tensor.double() * (weight / total)
             mean[name] = mean[name] + term if name in mean else term
-    dtypes = {name: tensor.dtype for name, tensor in load_file(str(first / WEIGHTS)).items()}
+            dtypes.setdefault(name, tensor.dtype)
     first_record = json.loads((first / RECORD).read_text())
     record = {key: first_record[key] for key in ("model", "size_name", "size", "parameters") if key in first_record}
     record["soup"] = [
@@ -87,7 +88,7 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
         save_file(
             {k: v.to(dtypes[k]).contiguous() for k, v in mean.items()}, str(staging / WEIGHTS), {"format": "pt"}
         )
-        (staging / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+        (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
