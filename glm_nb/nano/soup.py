@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 WEIGHTS = "model.safetensors"
 RECORD = "nano_train.json"
-SAME_FILES = ("tokenizer.json", "config.json")  # the parts must agree on these
+SAME_FILES = ("tokenizer.json", "config.json")  # the parts must agree on these (compared below)
 
 
 def _same_tokenizer(a: Path, b: Path) -> bool:
@@ -57,9 +57,10 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
         if missing:
             raise ValueError(f"{folder} is not a nano-GLM checkpoint folder (no {', '.join(missing)})")
     first = parts[0][0]
+    first_config = _model_config(first)
     for folder, _ in parts[1:]:
         differ = [n for n, same in (("tokenizer.json", _same_tokenizer(folder, first)),
-                                    ("config.json", _model_config(folder) == _model_config(first))) if not same]  # fmt: skip
+                                    ("config.json", _model_config(folder) == first_config)) if not same]  # fmt: skip
         if differ:
             raise ValueError(f"{folder} and {first} differ in {' and '.join(differ)}: only runs of one lineage mix")
     total = sum(weight for _, weight in parts)

@@ -43,7 +43,8 @@ commit its record names:
     python -m glm_nb.nano.soup --out K I J:2                                                       # shipped
 
 The last step averages the ninth phase with the tenth, which continued it (nano/soup.py): each misses 15 gates on
-the three evaluation seeds, their 1:2 mean 13 (25 against the ninth's 29 over five seeds).
+the three evaluation seeds, their 1:2 mean 13 (25 against the ninth's 29 over five seeds). The shipped record names
+the two parts by the folders they were trained in, X and Z, as the results file does.
 
 On 2 CPU cores, `--minutes 56 --compile` trains the 1.3M-parameter size ("1m") within the hour instead.
 `--invent SHARE` invents that share of training's cities and names (random syllables, GB2312 characters: never
