@@ -258,10 +258,18 @@ def _lr(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _optimizer(model, lr: float) -> torch.optim.Optimizer:
-    decay = [p for n, p in model.named_parameters() if p.ndim == 2]
-    rest = [p for n, p in model.named_parameters() if p.ndim != 2]
-    groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}]
+def _optimizer(model, lr: float, fresh: tuple[list[int], float] = ([], 1.0)) -> torch.optim.Optimizer:
+    """AdamW, weight decay on matrices only. `fresh`: (layer indices, rate scale): those layers' parameters learn at
+    the scaled rate (`scale` in their groups; the schedule multiplies it in)."""
+    layers, scale = fresh
+    prefixes = tuple(f"model.layers.{i}." for i in layers)
+    groups = []
+    for is_fresh in (False, True):
+        named = [(n, p) for n, p in model.named_parameters() if n.startswith(prefixes) == is_fresh]
+        for decay in (0.1, 0.0):
+            params = [p for n, p in named if (p.ndim == 2) == (decay > 0)]
+            if params:
+                groups.append({"params": params, "weight_decay": decay, "scale": scale if is_fresh else 1.0})
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
 
 
@@ -299,7 +307,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           device: str = "cpu", batch_tokens: int | None = None, size: str = "1m",
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
           invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-          loop_history: float = 0.0, click_weight: float = 1.0, log=print) -> dict:  # fmt: skip
+          loop_history: float = 0.0, click_weight: float = 1.0, fresh_lr: float | None = None,
+          log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -316,7 +325,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     `loop_history`: the share of Rumination examples that train one generation after a history without thinking,
     as the research loop renders it (0 up to the seventh phase, whose examples showed every thought in history).
     `click_weight`: what a Rumination reply that clicks a search result weighs against other replies (1 up to the
-    ninth phase): its one hard token is the number of the result about the topic."""
+    ninth phase): its one hard token is the number of the result about the topic. `fresh_lr`: the peak rate of the
+    layers that nano.grow inserted into `init` (its record lists them; the other layers keep `lr`)."""
     if click_weight <= 0:
         raise ValueError(f"click_weight must be positive, got {click_weight}")
     mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
@@ -357,12 +367,20 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     else:
         batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, mix=mix,
                            click_weight=click_weight)  # fmt: skip
-    optimizer = _optimizer(model, lr)
+    fresh_layers = []
+    if fresh_lr is not None:
+        grown = json.loads((init / "nano_train.json").read_text()) if init else {}
+        fresh_layers = grown.get("grow", {}).get("new_layers", [])
+        if not fresh_layers:
+            raise ValueError("fresh_lr needs an --init checkpoint written by nano.grow (its record names new layers)")
+    optimizer = _optimizer(model, lr, (fresh_layers, (fresh_lr or lr) / lr))
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
               "batch_process": batch_process, "invent": invent, "local_research": local_research,
               "commit": _source_commit()}  # fmt: skip
+    if fresh_layers:
+        record.update(fresh_lr=fresh_lr, fresh_layers=fresh_layers)
     if click_weight != 1.0:  # absent from the records of earlier phases, which had none
         record["click_weight"] = click_weight
     if invent_topics:  # absent from the records of earlier phases, which had none
@@ -388,7 +406,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
             if device != "cpu":
                 ids, weights = ids.to(device, non_blocking=True), weights.to(device, non_blocking=True)
             for group in optimizer.param_groups:
-                group["lr"] = _lr(step, total, lr, warmup)
+                group["lr"] = _lr(step, total, lr, warmup) * group["scale"]
             with autocast:
                 loss = _loss(forward, ids, weights)
             loss.backward()
@@ -462,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of Rumination examples shown as the research loop shows them (default 0)")  # fmt: skip
     parser.add_argument("--click-weight", type=float, default=1.0,
                         help="weight of a Rumination reply that clicks a search result (default 1)")  # fmt: skip
+    parser.add_argument("--fresh-lr", type=float, default=None,
+                        help="peak rate of the layers nano.grow inserted into --init (default: --lr)")  # fmt: skip
     args = parser.parse_args(argv)
     steps = args.steps if args.steps or args.minutes else (4 if args.quick else 1500)
     train(args.out, seed=args.seed, steps=steps, minutes=args.minutes, quick=args.quick, lr=args.lr,
@@ -469,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
           notebook_research=args.notebook_research, loop_history=args.loop_history, click_weight=args.click_weight,
-          log=lambda m: print(m, flush=True))  # fmt: skip
+          fresh_lr=args.fresh_lr, log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 
