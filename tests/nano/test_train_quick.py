@@ -15,6 +15,8 @@ from glm_nb.engine import Generator, SamplingParams, open_model
 from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path
 from glm_nb.nano.corpus import PROMPT_WEIGHT, REPLY_WEIGHT
+from glm_nb.nano.grow import main as grow_main
+from glm_nb.nano.grow import new_positions
 from glm_nb.nano.sample import Mix
 from glm_nb.nano.soup import main as soup_main
 from glm_nb.nano.soup import soup
@@ -197,3 +199,41 @@ def test_soup_is_the_weighted_mean_of_one_lineage(quick_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="not a nano-GLM checkpoint"):
         soup(tmp_path / "mixed", [(parent, 1.0), (tmp_path, 1.0)])
     assert not (tmp_path / "mixed").exists() and not list(tmp_path.glob(".mixed.*"))
+
+
+def test_grow_inserts_layers_that_start_as_the_identity(quick_checkpoint, tmp_path, capsys):
+    """nano.grow: the deeper model computes exactly what its source did, holds the source's layers in order around
+    the new ones, and a phase with --fresh-lr moves the new layers at their own rate; bad --at writes nothing."""
+    source, _ = quick_checkpoint
+    grown = tmp_path / "grown"
+    assert grow_main(["--out", str(grown), "--at", "2", "--at", "1", str(source)]) == 0  # the source has 2 layers
+    record = json.loads((grown / "nano_train.json").read_text())
+    assert record["grow"]["new_layers"] == [1, 3] and record["size"]["layers"] == 4
+    a, b = Glm4ForCausalLM.from_pretrained(source), Glm4ForCausalLM.from_pretrained(grown)
+    assert b.config.num_hidden_layers == 4
+    ids = torch.randint(0, a.config.vocab_size, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(b(ids).logits, a(ids).logits, rtol=0, atol=1e-6)
+    sa, sb = a.state_dict(), b.state_dict()
+    for new, old in ((0, 0), (2, 1)):
+        for name, tensor in sa.items():
+            if name.startswith(f"model.layers.{old}."):
+                assert torch.equal(sb[name.replace(f"layers.{old}.", f"layers.{new}.")], tensor)
+    fresh = {n: t for n, t in sb.items() if n.startswith("model.layers.1.")}
+    assert not fresh["model.layers.1.post_mlp_layernorm.weight"].any()
+    assert fresh["model.layers.1.mlp.down_proj.weight"].std() > 0  # random, not zero: it can learn at once
+    assert (grown / "tokenizer.json").read_bytes() == (source / "tokenizer.json").read_bytes()
+
+    child = tmp_path / "child"
+    train(child, steps=3, quick=True, seed=1, init=grown, lr=1e-6, fresh_lr=1e-2, log=lambda message: None)
+    sc = load_file(str(child / "model.safetensors"))
+    moved = {n: float((sc[n] - sb[n]).abs().max()) for n in sb}
+    assert min(moved[n] for n in moved if n.startswith(("model.layers.1.", "model.layers.3."))) > 1e-3
+    assert max(moved[n] for n in moved if n.startswith(("model.layers.0.", "model.layers.2."))) < 1e-4
+    assert json.loads((child / "nano_train.json").read_text())["fresh_layers"] == [1, 3]
+
+    with pytest.raises(ValueError, match="written by nano.grow"):
+        train(tmp_path / "no", steps=1, quick=True, init=source, fresh_lr=1e-3, log=lambda message: None)
+    assert grow_main(["--out", str(tmp_path / "bad"), "--at", "3", str(source)]) == 2
+    assert "must lie in 0..2" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert new_positions(6, [5, 2]) == [2, 6]
