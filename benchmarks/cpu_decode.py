@@ -8,10 +8,6 @@ noise hits every row alike.
 Decode at batch 1 reads every weight once per token: the table gives the bytes a glm-nb row's graph reads per
 token (its initializers, less the embedding table, of which a step reads one row) and the bandwidth that makes.
 
-glm-nb's CPU graphs use matmul attention (glm4_graph.py); a second fp32 row converts the same checkpoint with
-GroupQueryAttention (`attention="gqa"`, the kernel genai's graphs use), and both fp32 graphs also decode at
-`--long-context` tokens of context each round, so the two attentions are compared side by side.
-
 onnxruntime-genai's model builder knows the old ChatGLM but not Glm4ForCausalLM; the script tries it on the
 GLM checkpoint (and reports its refusal), then runs genai on a Llama checkpoint of the same shape as a proxy
 (same matmuls; GLM adds two norms per layer and q/k/v biases), clearly labelled.
@@ -54,8 +50,6 @@ THREADS = 2
 # with it, 8.7 against 10.8, and decode rates move by a few percent.
 QUIET_S = 0.5
 GENAI = "onnxruntime-genai fp32 (Llama proxy, same shape)"
-GQA = "glm-nb fp32, GroupQueryAttention"
-LONG = ("glm-nb fp32", GQA)  # the rows that also decode at --long-context each round
 
 
 def make_checkpoints(root: Path) -> tuple[Path, Path]:
@@ -174,8 +168,7 @@ def main() -> None:
         glm_ckpt, llama_ckpt = make_checkpoints(root)
         max_len = args.long_context + args.new_tokens + 8
         folders = {"glm-nb fp32": convert(glm_ckpt, root / "fp32", progress=False),
-                   "glm-nb int4": convert(glm_ckpt, root / "int4", precision="int4", progress=False),
-                   GQA: convert(glm_ckpt, root / "fp32-gqa", attention="gqa", progress=False)}  # fmt: skip
+                   "glm-nb int4": convert(glm_ckpt, root / "int4", precision="int4", progress=False)}  # fmt: skip
         step_bytes = {name: bytes_per_token(folder) for name, folder in folders.items()}
         rows: dict[str, object] = {
             **{name: GlmNb(folder, max_len) for name, folder in folders.items()},
@@ -191,7 +184,7 @@ def main() -> None:
             notes.append(f"onnxruntime-genai Llama proxy failed to build: {proxy_error}")
 
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
-        long_results: dict[str, list[float]] = {name: [] for name in LONG}
+        long_results: list[float] = []
         for engine in rows.values():  # warm-up, not timed
             engine.run(prompt, 8)
         names = list(rows)
@@ -201,9 +194,8 @@ def main() -> None:
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 time.sleep(QUIET_S)
                 results[name].append(rows[name].run(prompt, args.new_tokens))
-            for name in LONG if r % 2 == 0 else LONG[::-1]:
-                time.sleep(QUIET_S)
-                long_results[name].append(rows[name].run(long_prompt, args.new_tokens)[1])
+            time.sleep(QUIET_S)
+            long_results.append(rows["glm-nb fp32"].run(long_prompt, args.new_tokens)[1])
 
     med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in results.items()}
     hf = med["transformers fp32 (eager generate)"][1]
@@ -223,12 +215,10 @@ def main() -> None:
         vs = [g[1] / p[1] for g, p in zip(results["glm-nb fp32"], results[GENAI])]
         print(f"glm-nb fp32 / genai per round: median {statistics.median(vs):.2f}, range {min(vs):.2f}-{max(vs):.2f}")
     # Each round's long run against the same round's short run, so drift between rounds cancels out.
-    print()
-    for name in LONG:
-        ratios = [long / short[1] for long, short in zip(long_results[name], results[name])]
-        print(f"{name} decode at {args.long_context} tokens of context: "
-              f"{statistics.median(long_results[name]):.1f} tok/s = {statistics.median(ratios):.2f}x its speed at 32 "
-              f"(median of per-round ratios; range {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
+    ratios = [long / short[1] for long, short in zip(long_results, results["glm-nb fp32"])]
+    print(f"\nglm-nb fp32 decode at {args.long_context} tokens of context: {statistics.median(long_results):.1f} tok/s "
+          f"= {statistics.median(ratios):.2f}x its speed at 32 (median of per-round ratios; "
+          f"range {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
     for note in notes:
         print("note:", note)
 

@@ -1,7 +1,7 @@
 """The `glm-nb` command line: convert checkpoints, generate text.
 
 glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
-               [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K] [--attention gqa|matmul]
+               [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
 glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
 glm-nb nano path
 glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
@@ -52,8 +52,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="MatMulNBits accuracy_level: 4 = int8 activations on CPU (fast), 0 = unquantized activations")  # fmt: skip
     c.add_argument("--top-k-output", type=int, default=0, metavar="K",
                    help="also output the K largest logits per row, so GPU decoding copies K values, not the row")  # fmt: skip
-    c.add_argument("--attention", default=None, choices=("gqa", "matmul"),
-                   help="matmul (fp32 only; the default there, faster on the CPU) or GroupQueryAttention")  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = sub.add_parser("generate", help="generate text from a converted model or a checkpoint folder")
@@ -176,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
                 int4_compute=args.int4_compute, int4_accuracy_level=args.int4_accuracy_level,
                 int4_symmetric=args.int4_symmetric,
-                top_k_output=args.top_k_output, attention=args.attention, progress=not args.quiet,
+                top_k_output=args.top_k_output, progress=not args.quiet,
             )  # fmt: skip
             print(out)
             return 0

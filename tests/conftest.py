@@ -16,9 +16,9 @@ from tiny_checkpoint import load_reference, make_tiny_checkpoint
 class TinyModel:
     """A checkpoint folder, its fp32 conversion, the loaded Engine and the transformers reference."""
 
-    def __init__(self, root, name: str, attention: str | None = None, **config):
+    def __init__(self, root, name: str, **config):
         self.src = make_tiny_checkpoint(root / name, **config)
-        self.out = glm_nb.convert(self.src, root / f"{name}.onnx", attention=attention, progress=False)
+        self.out = glm_nb.convert(self.src, root / f"{name}.onnx", progress=False)
         self.engine = Engine.load(self.out, device="cpu", threads=1)
         self._reference = None
 
@@ -31,24 +31,11 @@ class TinyModel:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> TinyModel:
-    """head_dim 32, converted as for the CPU: matmul attention (glm4_graph.py), rotary by RotaryEmbedding."""
+    """head_dim 32: rotary inside GroupQueryAttention."""
     return TinyModel(tmp_path_factory.mktemp("tiny"), "hd32")
 
 
 @pytest.fixture(scope="session")
 def tiny_hd16(tmp_path_factory) -> TinyModel:
-    """head_dim 16 (rotary half-width 4), matmul attention."""
+    """head_dim 16: rotary half-width 4 is not a multiple of 8, so the graph uses com.microsoft.RotaryEmbedding."""
     return TinyModel(tmp_path_factory.mktemp("tiny16"), "hd16", head_dim=16, seed=1)
-
-
-@pytest.fixture(scope="session")
-def tiny_gqa(tmp_path_factory) -> TinyModel:
-    """head_dim 32 with GroupQueryAttention (what fp16 / bf16 graphs use on CUDA): rotary inside the kernel."""
-    return TinyModel(tmp_path_factory.mktemp("tiny_gqa"), "hd32", attention="gqa")
-
-
-@pytest.fixture(scope="session")
-def tiny_hd16_gqa(tmp_path_factory) -> TinyModel:
-    """head_dim 16 with GroupQueryAttention: rotary half-width 4 is not a multiple of 8, so the graph applies
-    com.microsoft.RotaryEmbedding before the kernel."""
-    return TinyModel(tmp_path_factory.mktemp("tiny16_gqa"), "hd16", attention="gqa", head_dim=16, seed=1)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..errors import CheckpointError, ConversionError
 from ..models import Checkpoint
-from .glm4_graph import ATTENTIONS, GraphOptions, build_glm4_graph, needs_position_ids
+from .glm4_graph import GraphOptions, build_glm4_graph, uses_gqa_rotary
 from .metadata import ModelMetadata
 from .onnx_writer import GraphWriter
 
@@ -60,7 +60,6 @@ def convert(
     int4_accuracy_level: int = 4,
     top_k_output: int = 0,
     int4_symmetric: bool = False,
-    attention: str | None = None,
     progress: bool = True,
 ) -> Path:
     """Convert checkpoint folder `src` into a glm-nb model folder `out` (replaced if it exists).
@@ -71,10 +70,7 @@ def convert(
     4 quantizes activations to int8, 0 keeps them in the compute dtype). top_k_output: when > 0 the graph also
     outputs the k largest logits of each row, so a GPU decode step copies 2k numbers instead of the whole row
     (see topk_sampling.py). int4_symmetric: scale-only blocks, no zero points (quantize.py), the form ONNX
-    Runtime's weight-only CUDA kernels take (Engine.load's int4_kernel). attention: "gqa" (GroupQueryAttention) or
-    "matmul" (each KV head's query heads as one matrix product, glm4_graph.py), which only fp32-compute graphs
-    take; by default matmul for those (the CPU, where long-context decode is faster so: README, Performance) and
-    gqa for fp16 / bf16 (CUDA).
+    Runtime's weight-only CUDA kernels take (Engine.load's int4_kernel).
     """
     if precision not in PRECISIONS:
         raise ConversionError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
@@ -82,14 +78,6 @@ def convert(
         raise ConversionError(f"Unknown int4 compute dtype {int4_compute!r}; choose fp32, fp16 or bf16.")
     if int4_accuracy_level not in range(5):
         raise ConversionError(f"int4_accuracy_level must be 0, 1, 2, 3 or 4, got {int4_accuracy_level!r}.")
-    compute = int4_compute if precision == "int4" else precision
-    attention = attention or ("matmul" if compute == "fp32" else "gqa")
-    if attention not in ATTENTIONS:
-        raise ConversionError(f"Unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}.")
-    if attention == "matmul" and compute != "fp32":
-        raise ConversionError(
-            f"attention='matmul' runs in fp32 only (the CPU path); a {compute} graph uses attention='gqa'."
-        )
     ckpt = Checkpoint(src)
     ckpt.validate_files()
     if not (ckpt.folder / "tokenizer.json").exists():
@@ -104,7 +92,7 @@ def convert(
         raise ConversionError(f"top_k_output must be between 0 (off) and the vocabulary size, got {top_k_output}.")
     options = GraphOptions(
         precision, max_length, int4_block_size, int4_lm_head, int4_compute, int4_accuracy_level, top_k_output,
-        int4_symmetric, attention,
+        int4_symmetric,
     )  # fmt: skip
 
     out = Path(out).expanduser().absolute()
@@ -132,8 +120,7 @@ def convert(
             hidden_size=spec.hidden_size,
             vocab_size=spec.vocab_size,
             max_length=max_length,
-            rotary="gqa" if not needs_position_ids(spec, options) else "rotary_embedding",
-            attention=attention,
+            rotary="gqa" if uses_gqa_rotary(spec) else "rotary_embedding",
             stop_ids=_stop_ids(ckpt, vocab),
             pad_id=int(ckpt.config.get("pad_token_id") or vocab.get("<|endoftext|>", 0)),
             inputs=inputs,

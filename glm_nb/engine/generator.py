@@ -11,8 +11,7 @@ cached costs only its new suffix.
 Per step the graph sees (B = batch, S = chunk length, right padding between rows of different length):
     input_ids [B, S] int64, seqlens_k [B] int32 (= total length - 1), total_sequence_length [] int32,
     logits_index [B, 1] int64 (last real position of each row in the chunk), position_ids [B, S] (only for
-    graphs whose rotary runs outside GroupQueryAttention: matmul attention's, and RotaryEmbedding's), and the KV
-    buffers [B, Nkv, max_len, D].
+    graphs whose rotary runs outside GroupQueryAttention), and the KV buffers [B, Nkv, max_len, D].
 Decode binds fixed buffers once and refreshes them in place, so a decode step allocates nothing.
 
 On CUDA every one of them is a device OrtValue. A decode step copies the new ids and `seqlens_k` up (12 bytes a

@@ -15,14 +15,6 @@ The final `model.norm` is one more Skip norm; `lm_head` runs only on the rows pi
 
 KV cache inputs/outputs are [B, Nkv, max_len, D]; the generator binds one buffer per layer as both past and
 present, and GroupQueryAttention writes the new rows in place (its shared-buffer mode).
-
-`attention="matmul"` (the default for fp32 compute, i.e. the CPU) replaces GroupQueryAttention with plain ops over
-the same buffers: RotaryEmbedding on q and k, ScatterND writing the new K/V rows in place (bound as both its input
-and its output, ScatterND copies nothing), then per KV head one product of all its query heads with the keys:
-    scores [B, Nkv, G*S, T] = FusedMatMul(q [B, Nkv, G*S, D], K[:, :, :T], transB) * D^-0.5 + mask
-    out = Softmax(scores) @ V[:, :, :T]
-ONNX Runtime's CPU GroupQueryAttention computes each query head alone, reading a KV head's keys and values
-G times; here the G heads of a group are one matrix product (benchmarks/gqa_cpu.py measures both).
 """
 
 from __future__ import annotations
@@ -37,9 +29,7 @@ from .onnx_writer import ONNX_DTYPES, GraphWriter, to_bf16_bits
 from .quantize import quantize_int4
 from .rope import cos_sin_cache
 
-__all__ = ["ATTENTIONS", "GraphOptions", "build_glm4_graph", "needs_position_ids", "uses_gqa_rotary"]
-
-ATTENTIONS = ("gqa", "matmul")
+__all__ = ["GraphOptions", "build_glm4_graph", "uses_gqa_rotary"]
 
 MS = "com.microsoft"
 _CHUNK_BYTES = 64 << 20  # the embedding and lm_head (150k x 4096 for GLM-4-9B) are streamed in chunks this size
@@ -55,16 +45,10 @@ class GraphOptions:
     int4_accuracy_level: int = 4  # MatMulNBits accuracy_level: 0 = activations as they are, 4 = int8 on CPU
     top_k_output: int = 0  # k > 0: also output the k largest logits per row (sampling on the device)
     int4_symmetric: bool = False  # no zero points (quantize.py): what ORT's compact fpA_intB CUDA kernels take
-    attention: str = "gqa"  # gqa (GroupQueryAttention) | matmul (grouped matrix products: fp32 graphs, the CPU)
 
     @property
     def compute(self) -> str:
         return self.int4_compute if self.precision == "int4" else self.precision
-
-
-def needs_position_ids(spec: Glm4Spec, options: GraphOptions) -> bool:
-    """Whether the graph takes position_ids: when rotary runs outside GroupQueryAttention or there is none."""
-    return options.attention == "matmul" or not uses_gqa_rotary(spec)
 
 
 def uses_gqa_rotary(spec: Glm4Spec) -> bool:
@@ -78,7 +62,6 @@ class _Glm4GraphBuilder:
         self.ckpt, self.spec, self.w, self.opt = ckpt, ckpt.spec, writer, options
         self.dtype = ONNX_DTYPES[options.compute]
         self.zeros: str | None = None  # set in build() for fp16 / bf16 graphs
-        self._constants: set[str] = set()  # names of the shared constants (_shared)
 
     # -- weights ------------------------------------------------------------------------------------------------
     def _cast(self, array: np.ndarray) -> np.ndarray:
@@ -172,12 +155,10 @@ class _Glm4GraphBuilder:
         w.input("seqlens_k", TensorProto.INT32, ["batch"])
         w.input("total_sequence_length", TensorProto.INT32, [])
         w.input("logits_index", TensorProto.INT64, ["batch", "num_logits"])
-        if needs_position_ids(s, self.opt):
+        if not uses_gqa_rotary(s):
             w.input("position_ids", TensorProto.INT64, ["batch", "seq"])
         cos, sin = cos_sin_cache(s, self.opt.max_length)
         self.cos, self.sin = self._float("rotary.cos_cache", cos), self._float("rotary.sin_cache", sin)
-        if self.opt.attention == "matmul":
-            self._matmul_attention_inputs()
 
         embed = self._float_streamed("model.embed_tokens.weight", self.ckpt.lazy("model.embed_tokens.weight"), False)
         x = w.node("Gather", [embed, "input_ids"], name="embed_tokens")[0]  # [B, S, H]
@@ -226,9 +207,7 @@ class _Glm4GraphBuilder:
         past_k = w.input(f"past_key_values.{i}.key", self.dtype, kv_shape)
         past_v = w.input(f"past_key_values.{i}.value", self.dtype, kv_shape)
         common = dict(num_heads=s.num_heads, kv_num_heads=s.num_kv_heads, scale=float(s.head_dim**-0.5))
-        if self.opt.attention == "matmul":
-            out, present_k, present_v = self._matmul_attention(i, qkv, past_k, past_v)
-        elif uses_gqa_rotary(s):
+        if uses_gqa_rotary(s):
             inputs = [qkv, "", "", past_k, past_v, "seqlens_k", "total_sequence_length", self.cos, self.sin]
             rotary = dict(do_rotary=1, rotary_interleaved=1)
         else:
@@ -241,94 +220,13 @@ class _Glm4GraphBuilder:
                        domain=MS, num_heads=s.num_kv_heads, **rot)[0]  # fmt: skip
             inputs = [q, k, v, past_k, past_v, "seqlens_k", "total_sequence_length"]
             rotary = dict(do_rotary=0)
-        if self.opt.attention != "matmul":
-            out, present_k, present_v = w.node(
-                "GroupQueryAttention", inputs, n_out=3, name=f"layers.{i}.attn.gqa", domain=MS, **common, **rotary
-            )
+        out, present_k, present_v = w.node(
+            "GroupQueryAttention", inputs, n_out=3, name=f"layers.{i}.attn.gqa", domain=MS, **common, **rotary
+        )
         for produced, final in ((present_k, f"present.{i}.key"), (present_v, f"present.{i}.value")):
-            if produced != final:
-                w.rename_output(produced, final)
+            w.rename_output(produced, final)
             w.output(final, self.dtype, kv_shape)
         return self._linear(out, self.ckpt.tensor(f"{p}.o_proj.weight"), f"layers.{i}.attn.o_proj")
-
-    def _matmul_attention_inputs(self) -> None:
-        """What every layer's matmul attention shares, computed once a step: the ScatterND indices of the new rows
-        [B, Nkv, S, 3] (row, KV head, position), the keys' length T as a Slice end, and the additive mask
-        [B, 1, G*S, T] (-inf where a key lies after the query's position: causal, and a right-padded row's pads
-        never see past its end). Rows are ordered (query head within the group, position), as q is."""
-        s, w = self.spec, self.w
-        group = s.num_heads // s.num_kv_heads
-        pos = "position_ids"  # [B, S]
-        shape = w.node("Shape", [pos], name="attn.shape_bs")[0]  # [B, S]
-        batch, seq = (w.node("Slice", [shape, w.constant(f"attn.{n}.start", [a]), w.constant(f"attn.{n}.end", [a + 1])],
-                             name=f"attn.{n}")[0] for n, a in (("batch", 0), ("seq", 1)))  # fmt: skip
-        index_shape = w.node("Concat", [batch, w.constant("attn.kv_heads", [s.num_kv_heads]), seq,
-                                        w.constant("attn.one", [1])], name="attn.index_shape", axis=0)[0]  # fmt: skip
-        rows = w.node("Range", [w.constant("attn.zero", 0), w.node("Squeeze", [batch], name="attn.batch_scalar")[0],
-                                w.constant("attn.step", 1)], name="attn.rows")[0]  # fmt: skip
-        rows = w.node("Reshape", [rows, w.constant("attn.rows_shape", [-1, 1, 1, 1])], name="attn.rows_4d")[0]
-        heads = w.constant("attn.heads", np.arange(s.num_kv_heads).reshape(1, -1, 1, 1))
-        where = w.node("Unsqueeze", [pos, w.constant("attn.pos_axes", [1, 3])], name="attn.pos_4d")[0]  # [B,1,S,1]
-        parts = [w.node("Expand", [x, index_shape], name=f"attn.index_{n}")[0]
-                 for n, x in (("row", rows), ("head", heads), ("pos", where))]  # fmt: skip
-        self.scatter_index = w.node("Concat", parts, name="attn.scatter_index", axis=-1)[0]  # [B, Nkv, S, 3]
-
-        total = w.node("Cast", ["total_sequence_length"], name="attn.total_i64", to=TensorProto.INT64)[0]
-        self.key_end = w.node("Reshape", [total, w.constant("attn.one_d", [1])], name="attn.key_end")[0]  # [1]
-        keys = w.node("Range", [w.constant("attn.zero_k", 0), total, w.constant("attn.step_k", 1)],
-                      name="attn.key_positions")[0]  # [T]  # fmt: skip
-        query = w.node("Unsqueeze", [pos, w.constant("attn.query_axes", [-1])], name="attn.query_pos")[0]  # [B, S, 1]
-        after = w.node("Greater", [keys, query], name="attn.after")[0]  # [B, S, T]
-        neg = self._float("attn.neg_inf", np.array(-np.inf, np.float32))
-        zero = self._float("attn.mask_zero", np.array(0.0, np.float32))
-        mask = w.node("Where", [after, neg, zero], name="attn.mask")[0]
-        mask = w.node("Unsqueeze", [mask, w.constant("attn.mask_axes", [1])], name="attn.mask_4d")[0]  # [B,1,S,T]
-        self.mask = w.node("Tile", [mask, w.constant("attn.mask_tile", [1, 1, group, 1])], name="attn.mask_group")[0]
-
-    def _shared(self, name: str, values) -> str:
-        """An int64 constant of the matmul attention, one initializer for every layer."""
-        full = f"attn.{name}"
-        if full not in self._constants:
-            self._constants.add(full)
-            self.w.constant(full, values)
-        return full
-
-    def _matmul_attention(self, i: int, qkv: str, past_k: str, past_v: str) -> tuple[str, str, str]:
-        """Attention of layer i as grouped matrix products (module docstring); returns (out, present_k, present_v)."""
-        s, w, n = self.spec, self.w, f"layers.{i}.attn"
-        group, d, kv = s.num_heads // s.num_kv_heads, s.head_dim, s.num_kv_heads
-        q_size, kv_size = s.num_heads * d, kv * d
-        sizes = self._shared("split_sizes", [q_size, kv_size, kv_size])
-        q, k, v = w.node("Split", [qkv, sizes], n_out=3, name=f"{n}.split", axis=-1)
-        rot = dict(interleaved=1, rotary_embedding_dim=s.rotary_dim)
-        q = w.node("RotaryEmbedding", [q, "position_ids", self.cos, self.sin], name=f"{n}.rotary_q", domain=MS,
-                   num_heads=s.num_heads, **rot)[0]  # fmt: skip
-        k = w.node("RotaryEmbedding", [k, "position_ids", self.cos, self.sin], name=f"{n}.rotary_k", domain=MS,
-                   num_heads=kv, **rot)[0]  # fmt: skip
-        heads_shape = self._shared("kv_shape", [0, 0, kv, d])
-        present = []
-        for name, x, past in (("k", k, past_k), ("v", v, past_v)):
-            x = w.node("Reshape", [x, heads_shape], name=f"{n}.{name}_heads")[0]  # [B, S, Nkv, D]
-            x = w.node("Transpose", [x], name=f"{n}.{name}_rows", perm=[0, 2, 1, 3])[0]  # [B, Nkv, S, D]
-            written = w.node("ScatterND", [past, self.scatter_index, x], name=f"{n}.{name}_write")[0]
-            final = f"present.{i}.{'key' if name == 'k' else 'value'}"  # read below, so named as the output now
-            w.rename_output(written, final)
-            present.append(final)
-        zero, axis = self._shared("key_start", [0]), self._shared("key_axis", [2])
-        keys, values = (w.node("Slice", [x, zero, self.key_end, axis], name=f"{n}.{m}_used")[0]
-                        for m, x in (("k", present[0]), ("v", present[1])))  # fmt: skip
-        q = w.node("Reshape", [q, self._shared("q_heads_shape", [0, 0, kv, group, d])], name=f"{n}.q_heads")[0]
-        q = w.node("Transpose", [q], name=f"{n}.q_group", perm=[0, 2, 3, 1, 4])[0]  # [B, Nkv, G, S, D]
-        q = w.node("Reshape", [q, self._shared("q_rows_shape", [0, kv, -1, d])], name=f"{n}.q_rows")[0]
-        scores = w.node("FusedMatMul", [q, keys], name=f"{n}.scores", domain=MS, transB=1, alpha=float(d**-0.5))[0]
-        scores = w.node("Add", [scores, self.mask], name=f"{n}.masked")[0]
-        probs = w.node("Softmax", [scores], name=f"{n}.softmax", axis=-1)[0]
-        out = w.node("MatMul", [probs, values], name=f"{n}.context")[0]  # [B, Nkv, G*S, D]
-        out = w.node("Reshape", [out, self._shared("out_group_shape", [0, kv, group, -1, d])],
-                     name=f"{n}.out_group")[0]  # fmt: skip
-        out = w.node("Transpose", [out], name=f"{n}.out_rows", perm=[0, 3, 1, 2, 4])[0]  # [B, S, Nkv, G, D]
-        out = w.node("Reshape", [out, self._shared("out_shape", [0, 0, -1])], name=f"{n}.out")[0]
-        return out, present[0], present[1]
 
     def _lm_head(self, h: str) -> None:
         s, w = self.spec, self.w

@@ -4,9 +4,8 @@
 
 Each buffer is bound through IOBinding as both `past_key_values.i.*` (input) and `present.i.*` (output) of the
 graph. GroupQueryAttention sees the same pointer on both sides and writes the new rows in place, so a decode
-step allocates and copies nothing, and its cost does not grow with the buffer's length (matmul attention writes
-its rows with ScatterND the same way). Rows past a sequence's length may hold stale values: GroupQueryAttention
-reads only up to `seqlens_k + 1`, matmul attention masks them, and later tokens overwrite them.
+step allocates and copies nothing, and its cost does not grow with the buffer's length. Rows past a sequence's
+length may hold stale values: the kernel reads only up to `seqlens_k + 1`, and later tokens overwrite them.
 """
 
 from __future__ import annotations
@@ -28,12 +27,9 @@ class KVCache:
         self.shape = (batch_size, meta.num_kv_heads, max_length, meta.head_dim)
         element_type = ORT_ELEMENT_TYPES[meta.compute_dtype]
         # On a GPU the buffers start zeroed: attention kernels load whole tiles past a sequence's end and multiply
-        # the masked rows by zero, and fresh device memory may hold NaN patterns (0 x NaN = NaN). So does matmul
-        # attention (glm4_graph.py), which reads every row up to total_sequence_length and masks those past a row's
-        # position. The CPU's GroupQueryAttention reads only up to seqlens_k, so it skips the memset. Bytes only:
-        # update_inplace copies raw bytes.
-        zeroed = device != "cpu" or meta.attention == "matmul"
-        zeros = np.zeros(self.shape, _STORAGE[meta.compute_dtype]) if zeroed else None
+        # the masked rows by zero, and fresh device memory may hold NaN patterns (0 x NaN = NaN). The CPU kernel
+        # reads only up to seqlens_k, so the CPU skips the memset. Bytes only: update_inplace copies raw bytes.
+        zeros = None if device == "cpu" else np.zeros(self.shape, _STORAGE[meta.compute_dtype])
         self.keys: list[ort.OrtValue] = []
         self.values: list[ort.OrtValue] = []
         for _ in range(meta.num_layers):

@@ -44,17 +44,10 @@ class ConversionChoice:
     int4_block_size: int = 32
 
     @property
-    def attention(self) -> str:  # convert()'s default: matmul attention for fp32-compute graphs (the CPU)
-        compute = self.int4_compute if self.precision == "int4" else self.precision
-        return "matmul" if compute == "fp32" else "gqa"
-
-    @property
     def key(self) -> str:  # names the cached conversion
         extra = f"-{self.int4_compute}" if self.precision == "int4" and self.int4_compute != "fp32" else ""
         block = f"-b{self.int4_block_size}" if self.precision == "int4" and self.int4_block_size != 32 else ""
-        top = f"-top{self.top_k_output}" if self.top_k_output else ""
-        # "-mm": earlier releases cached CPU conversions with GroupQueryAttention under the bare name
-        return f"{self.precision}{extra}{block}{top}" + ("-mm" if self.attention == "matmul" else "")
+        return f"{self.precision}{extra}{block}" + (f"-top{self.top_k_output}" if self.top_k_output else "")
 
 
 def conversion_for(cuda: bool, precision: str | None = None) -> ConversionChoice:
@@ -97,7 +90,7 @@ def open_model(
         if not (target / METADATA_FILE).exists():
             convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
                     int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
-                    int4_block_size=choice.int4_block_size, attention=choice.attention)  # fmt: skip
+                    int4_block_size=choice.int4_block_size)  # fmt: skip
     else:
         raise ModelLoadError(
             f"{folder} is neither a converted glm-nb model ({METADATA_FILE}) nor a checkpoint folder (config.json). "

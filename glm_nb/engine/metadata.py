@@ -26,13 +26,12 @@ class ModelMetadata:
     hidden_size: int
     vocab_size: int
     max_length: int  # longest sequence the graph supports (rows of its rotary caches)
-    rotary: str  # "gqa" (inside GroupQueryAttention) or "rotary_embedding" (the graph takes position_ids)
+    rotary: str  # "gqa" (inside GroupQueryAttention) or "rotary_embedding"
     stop_ids: tuple[int, ...]
     pad_id: int
     inputs: dict[str, list] = field(default_factory=dict)  # name -> [dtype, shape]
     outputs: dict[str, list] = field(default_factory=dict)
     source: dict = field(default_factory=dict)
-    attention: str = "gqa"  # "gqa" (GroupQueryAttention) or "matmul" (grouped matrix products, glm4_graph.py)
     format_version: int = FORMAT_VERSION
 
     def save(self, folder: Path) -> None:

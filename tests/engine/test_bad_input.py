@@ -8,7 +8,6 @@ import shutil
 import pytest
 
 from glm_nb.engine import Engine, convert
-from glm_nb.engine.metadata import ModelMetadata
 from glm_nb.errors import CheckpointError, ConversionError, GlmError, ModelLoadError
 
 
@@ -94,17 +93,8 @@ def test_loading_a_folder_that_is_not_a_converted_model(tiny):
         Engine.load(tiny.src, device="cpu")
 
 
-def test_unknown_attention_and_matmul_attention_in_half_precision(tiny, tmp_path):
-    with pytest.raises(ConversionError, match="choose one of gqa, matmul"):
-        convert(tiny.src, tmp_path / "out", attention="flash", progress=False)
-    with pytest.raises(ConversionError, match="a fp16 graph uses attention='gqa'"):
-        convert(tiny.src, tmp_path / "out", precision="int4", int4_compute="fp16", attention="matmul", progress=False)
-    assert_nothing_written(tmp_path)
-
-
 def test_half_precision_model_without_cuda_says_what_to_convert_instead(tiny, tmp_path):
     out = convert(tiny.src, tmp_path / "fp16", precision="fp16", progress=False)
-    assert ModelMetadata.load(out).attention == "gqa"  # the default for half precision (CUDA)
     with pytest.raises(ModelLoadError, match="--precision fp32"):
         Engine.load(out, device="cpu")
 

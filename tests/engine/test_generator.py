@@ -70,7 +70,7 @@ def test_set_prompt_of_an_identical_prompt_reruns_only_its_last_token(tiny):
     assert gen.stats.prefill_tokens == before + 1
 
 
-@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16", "tiny_gqa", "tiny_hd16_gqa"])
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
 def test_batch_of_two_prompts_of_different_lengths_equals_two_single_runs(fixture, request):
     engine = request.getfixturevalue(fixture).engine
     short, long = PROMPT[:5], PROMPT + [21, 22, 23]

@@ -26,11 +26,8 @@ def test_a_gpu_gets_bf16_int4_on_fp16_and_a_device_top_k():
 def test_each_choice_has_its_own_cache_entry(tiny):
     keys = {conversion_for(cuda, p).key for cuda in (False, True) for p in (None, "int4", "fp16")}
     assert len(keys) == 6
-    # CPU conversions now use matmul attention: a cache of an earlier release (GroupQueryAttention, under the bare
-    # precision) is not taken for one
-    assert conversion_for(False).key == "fp32-mm" and conversion_for(False).attention == "matmul"
-    assert conversion_for(False, "int4").key == "int4-mm"
-    assert conversion_for(True).attention == "gqa" and not conversion_for(True).key.endswith("-mm")
+    assert conversion_for(False).key == "fp32"  # the CPU keys of earlier versions: their caches stay valid
+    assert conversion_for(False, "int4").key == "int4"
     assert len({converted_path(tiny.src, key, None) for key in keys}) == 6
 
 
@@ -38,7 +35,7 @@ def test_open_model_on_the_cpu_converts_fp32_without_graphs(tiny, tmp_path, monk
     monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
     engine = open_model(tiny.src, device="cpu", progress=False)
     assert engine.metadata.precision == "fp32" and not engine.cuda_graph
-    assert engine.folder == converted_path(tiny.src, "fp32-mm", None) and engine.metadata.attention == "matmul"
+    assert engine.folder == converted_path(tiny.src, "fp32", None)
     again = open_model(engine.folder, progress=False)  # a converted folder loads as it is
     assert again.folder == engine.folder and not again.cuda_graph
 

