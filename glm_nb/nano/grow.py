@@ -53,8 +53,9 @@ def grow(out: Path, source: Path, at: list[int], seed: int = 0) -> dict:
     layers = config.num_hidden_layers
     fresh = new_positions(layers, at)
     config.num_hidden_layers = layers + len(fresh)
-    torch.manual_seed(seed)
-    model = Glm4ForCausalLM(config).to(torch.float32)
+    with torch.random.fork_rng():  # the new layers' weights from `seed`, without touching the caller's generator
+        torch.manual_seed(seed)
+        model = Glm4ForCausalLM(config).to(torch.float32)
     old_state, state = old.state_dict(), model.state_dict()
     source_of = [i for i in range(config.num_hidden_layers) if i not in fresh]  # new index -> source layer, in order
     with torch.no_grad():
