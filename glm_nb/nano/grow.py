@@ -3,8 +3,9 @@
 Inserts fresh decoder layers before the layers SRC numbers I, J, ... (I = the number of layers puts one at the
 end). A new layer starts as the identity: GLM-4 normalises what attention and the MLP add to the residual stream
 (`post_self_attn_layernorm`, `post_mlp_layernorm`), and those two norms start at zero, so the grown model computes
-exactly what SRC did, while every weight of the layer is random and trainable (AdamW moves the zero norms on the
-first step, and then the rest). A trainer phase over the result (`nano.train --init DIR --fresh-lr LR`) gives the
+exactly what SRC did, while every other weight of the layer is trainable (AdamW moves the zero norms on the first
+step, and then the rest): random, or with `--copy` the weights of the source layer just before it (the first
+layer's for a layer inserted at 0), so that what the layer would add is a useful signal from the first step. A trainer phase over the result (`nano.train --init DIR --fresh-lr LR`) gives the
 new layers a rate of their own: room for a circuit that several CPU phases over the 6-layer model did not form
 (reading which search result is about a topic), without relearning what the old layers know.
 
@@ -39,8 +40,9 @@ def new_positions(layers: int, at: list[int]) -> list[int]:
     return [i + k for k, i in enumerate(ordered)]
 
 
-def grow(out: Path, source: Path, at: list[int], seed: int = 0) -> dict:
-    """Write `source` with fresh identity-start layers inserted before its layers `at`; return the new record."""
+def grow(out: Path, source: Path, at: list[int], seed: int = 0, copy: bool = False) -> dict:
+    """Write `source` with identity-start layers inserted before its layers `at` (random, or with `copy` copies of
+    the source layer before each); return the new record."""
     from transformers import Glm4Config, Glm4ForCausalLM
 
     from .train import model_name
@@ -67,13 +69,16 @@ def grow(out: Path, source: Path, at: list[int], seed: int = 0) -> dict:
             if int(index) in fresh:
                 if rest in _ZERO_NORMS:
                     tensor.zero_()
+                elif copy:  # the source layer that precedes it (every earlier new layer is not one)
+                    before = max(0, sum(1 for j in range(int(index)) if j not in fresh) - 1)
+                    tensor.copy_(old_state[f"model.layers.{before}.{rest}"])
             else:
                 tensor.copy_(old_state[f"model.layers.{source_of.index(int(index))}.{rest}"])
     previous = json.loads((source / RECORD).read_text())
     params = sum(p.numel() for p in model.parameters())
     size = {**previous.get("size", {}), "layers": config.num_hidden_layers}
     record = {"model": model_name(params), "size_name": f"{previous.get('size_name', '3m')}+{len(fresh)}",
-              "size": size, "parameters": params, "grow": {"new_layers": fresh, "seed": seed, "from": previous}}  # fmt: skip
+              "size": size, "parameters": params, "grow": {"new_layers": fresh, "seed": seed, "copy": copy, "from": previous}}  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -101,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--at", type=int, action="append", required=True,
                         help="insert a fresh layer before this layer of the source (repeat for more)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the new layers' random weights")
+    parser.add_argument("--copy", action="store_true", help="start each new layer as a copy of the one before it")
     parser.add_argument("source", type=Path, help="the checkpoint folder to deepen")
     args = parser.parse_args(argv)
     try:
-        record = grow(args.out, args.source, args.at, args.seed)
+        record = grow(args.out, args.source, args.at, args.seed, args.copy)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -232,6 +232,16 @@ def test_grow_inserts_layers_that_start_as_the_identity(quick_checkpoint, tmp_pa
     assert max(moved[n] for n in moved if n.startswith(("model.layers.0.", "model.layers.2."))) < 1e-4
     assert json.loads((child / "nano_train.json").read_text())["fresh_layers"] == [1, 3]
 
+    copied = tmp_path / "copied"
+    assert grow_main(["--out", str(copied), "--copy", "--at", "0", "--at", "2", str(source)]) == 0
+    cs, sa = load_file(str(copied / "model.safetensors")), a.state_dict()  # new layers 0 and 3, source 0 and 1
+    for new, old in ((0, 0), (3, 1)):  # a layer inserted at 0 copies the first one
+        assert torch.equal(cs[f"model.layers.{new}.mlp.down_proj.weight"],
+                           sa[f"model.layers.{old}.mlp.down_proj.weight"])
+        assert not cs[f"model.layers.{new}.post_self_attn_layernorm.weight"].any()
+    with torch.no_grad():
+        torch.testing.assert_close(Glm4ForCausalLM.from_pretrained(copied)(ids).logits, a(ids).logits, rtol=0, atol=1e-6)
+
     with pytest.raises(ValueError, match="written by nano.grow"):
         train(tmp_path / "no", steps=1, quick=True, init=source, fresh_lr=1e-3, log=lambda message: None)
     assert grow_main(["--out", str(tmp_path / "bad"), "--at", "3", str(source)]) == 2
