@@ -331,6 +331,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     layers that nano.grow inserted into `init` (its record lists them; the other layers keep `lr`)."""
     if click_weight <= 0:
         raise ValueError(f"click_weight must be positive, got {click_weight}")
+    if fresh_lr is not None and fresh_lr <= 0:
+        raise ValueError(f"fresh_lr must be positive, got {fresh_lr}")
     mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")

@@ -244,6 +244,9 @@ def test_grow_inserts_layers_that_start_as_the_identity(quick_checkpoint, tmp_pa
 
     with pytest.raises(ValueError, match="written by nano.grow"):
         train(tmp_path / "no", steps=1, quick=True, init=source, fresh_lr=1e-3, log=lambda message: None)
+    with pytest.raises(ValueError, match="fresh_lr must be positive"):
+        train(tmp_path / "no", steps=1, quick=True, init=grown, fresh_lr=0.0, log=lambda message: None)
+    assert not (tmp_path / "no").exists()
     assert grow_main(["--out", str(tmp_path / "bad"), "--at", "3", str(source)]) == 2
     assert "must lie in 0..2" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert new_positions(6, [5, 2]) == [2, 6]
