@@ -79,7 +79,8 @@ learned it halfway, and their clicks did not move. `--click-weight W` weighs the
 W times: two phases at 4 over the shipped mean (lr 1e-4 and 5e-4) moved which place its clicks prefer, not how
 often they are right. `--fresh-lr LR` is the peak rate of the layers that `nano.grow` inserted into `--init`: the
 shipped mean grown to 8 layers and trained 45 minutes at 1e-3 for those (1e-4 for the rest) missed 18 gates against
-13, its clicks no better (the results file).
+13, its clicks no better: the new layers, random or copies of their neighbours, stayed switched off (the results
+file).
 
 Reproducible from `--seed`: with `--minutes`, the step count is set after a short calibration and revised
 every few hundred steps until the data mix settles (the copy task's share decays until 60% of training, and
