@@ -19,10 +19,11 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
+
+from .staging import staged_folder
 
 WEIGHTS = "model.safetensors"
 RECORD = "nano_train.json"
@@ -77,26 +78,18 @@ def grow(out: Path, source: Path, at: list[int], seed: int = 0, copy: bool = Fal
     previous = json.loads((source / RECORD).read_text())
     params = sum(p.numel() for p in model.parameters())
     size = {**previous.get("size", {}), "layers": config.num_hidden_layers}
+    grown = {"new_layers": fresh, "seed": seed, "copy": copy, "from": previous}
     record = {"model": model_name(params), "size_name": f"{previous.get('size_name', '3m')}+{len(fresh)}",
-              "size": size, "parameters": params, "grow": {"new_layers": fresh, "seed": seed, "copy": copy, "from": previous}}  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+              "size": size, "parameters": params, "grow": grown}  # fmt: skip
+    with staged_folder(out) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         for item in source.iterdir():  # the source's tokenizer and generation config, over what transformers wrote
             if item.is_file() and item.name not in (WEIGHTS, RECORD, "config.json"):
                 shutil.copy2(item, staging / item.name)
-        staging.chmod(0o755)
         written = json.loads((staging / "config.json").read_text())
         written["_name_or_path"] = record["model"]
         (staging / "config.json").write_text(json.dumps(written, indent=2) + "\n")
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return record
 
 

@@ -13,11 +13,12 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from .staging import staged_folder
 
 WEIGHTS = "model.safetensors"
 RECORD = "nano_train.json"
@@ -80,9 +81,7 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
         {"folder": folder.name, "weight": weight, "record": json.loads((folder / RECORD).read_text())}
         for folder, weight in parts
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as staging:
         for item in first.iterdir():
             if item.is_file() and item.name not in (WEIGHTS, RECORD):
                 shutil.copy2(item, staging / item.name)
@@ -90,12 +89,6 @@ def soup(out: Path, parts: list[tuple[Path, float]]) -> dict:
             {k: v.to(dtypes[k]).contiguous() for k, v in mean.items()}, str(staging / WEIGHTS), {"format": "pt"}
         )
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return record
 
 

@@ -20,6 +20,7 @@ from glm_nb.nano.grow import new_positions
 from glm_nb.nano.sample import Mix
 from glm_nb.nano.soup import main as soup_main
 from glm_nb.nano.soup import soup
+from glm_nb.nano.staging import staged_folder
 from glm_nb.nano.templates import chat_template, render
 from glm_nb.nano.train import DIGIT_WEIGHT, SIZES, _Batches, _BatchProcess, model_config, train
 
@@ -250,3 +251,17 @@ def test_grow_inserts_layers_that_start_as_the_identity(quick_checkpoint, tmp_pa
     assert grow_main(["--out", str(tmp_path / "bad"), "--at", "3", str(source)]) == 2
     assert "must lie in 0..2" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert new_positions(6, [5, 2]) == [2, 6]
+
+
+def test_a_staged_folder_replaces_its_destination_only_when_complete(tmp_path):
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), staged_folder(out) as staging:
+        (staging / "half.txt").write_text("half")
+        raise RuntimeError("interrupted")
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"] and (out / "old.txt").read_text() == "old"
+    with staged_folder(out) as staging:
+        (staging / "new.txt").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+    assert out.stat().st_mode & 0o755 == 0o755
