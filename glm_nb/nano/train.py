@@ -345,11 +345,14 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     size_name, size = size, dict(_QUICK if quick else SIZES[size])
-    if init is None:
+    previous = json.loads((init / "nano_train.json").read_text()) if init is not None else None
+    fresh_layers = (previous or {}).get("grow", {}).get("new_layers", [])  # what nano.grow inserted into init
+    if fresh_lr is not None and not fresh_layers:
+        raise ValueError("fresh_lr needs an --init checkpoint written by nano.grow (its record names new layers)")
+    if previous is None:
         tokenizer = build_tokenizer(size["vocab"], seed=seed, examples=600 if quick else 6000)
     else:
         tokenizer = Tokenizer.from_file(str(init / "tokenizer.json"))
-        previous = json.loads((init / "nano_train.json").read_text())
         size_name, size = previous.get("size_name", size_name), previous["size"]
     if batch_tokens:
         size["batch_tokens"] = batch_tokens
@@ -372,19 +375,13 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     else:
         batches = _Batches(tokenizer, seed, size["batch_tokens"], progress=lambda: state["step"] / total, mix=mix,
                            click_weight=click_weight)  # fmt: skip
-    fresh_layers = []
-    if fresh_lr is not None:
-        grown = json.loads((init / "nano_train.json").read_text()) if init else {}
-        fresh_layers = grown.get("grow", {}).get("new_layers", [])
-        if not fresh_layers:
-            raise ValueError("fresh_lr needs an --init checkpoint written by nano.grow (its record names new layers)")
     optimizer = _optimizer(model, lr, (fresh_layers, (fresh_lr or lr) / lr))
     warmup = min(100 if init is None else 30, max(1, total // 10))
     record = {"model": model_name(params), "seed": seed, "quick": quick, "size_name": size_name, "size": size,
               "parameters": params, "lr": lr, "compiled": compile, "digit_weight": DIGIT_WEIGHT, "device": device,
               "batch_process": batch_process, "invent": invent, "local_research": local_research,
               "commit": _source_commit()}  # fmt: skip
-    if fresh_layers:
+    if fresh_lr is not None:
         record.update(fresh_lr=fresh_lr, fresh_layers=fresh_layers)
     if click_weight != 1.0:  # absent from the records of earlier phases, which had none
         record["click_weight"] = click_weight
@@ -399,8 +396,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
-    if init is not None:
-        record["init"] = json.loads((init / "nano_train.json").read_text())
+    if previous is not None:
+        record["init"] = previous
     log(f"nano-GLM: {params / 1e6:.2f}M parameters, vocab {tokenizer.get_vocab_size()}, seed {seed}")
     start, tokens, last_save, losses, mark = time.time(), 0, time.time(), [], (0, 0.0)
     step = 0
