@@ -51,11 +51,10 @@ def grow(out: Path, source: Path, at: list[int], seed: int = 0, copy: bool = Fal
     missing = [n for n in (WEIGHTS, RECORD, "config.json", "tokenizer.json") if not (source / n).is_file()]
     if missing:
         raise ValueError(f"{source} is not a nano-GLM checkpoint folder (no {', '.join(missing)})")
-    old = Glm4ForCausalLM.from_pretrained(source, dtype=torch.float32)
     config = Glm4Config.from_pretrained(source)
-    layers = config.num_hidden_layers
-    fresh = new_positions(layers, at)
-    config.num_hidden_layers = layers + len(fresh)
+    fresh = new_positions(config.num_hidden_layers, at)  # refuses a bad --at before any weight is read
+    old = Glm4ForCausalLM.from_pretrained(source, dtype=torch.float32)
+    config.num_hidden_layers += len(fresh)
     with torch.random.fork_rng():  # the new layers' weights from `seed`, without touching the caller's generator
         torch.manual_seed(seed)
         model = Glm4ForCausalLM(config).to(torch.float32)
@@ -70,8 +69,8 @@ def grow(out: Path, source: Path, at: list[int], seed: int = 0, copy: bool = Fal
             if int(index) in fresh:
                 if rest in _ZERO_NORMS:
                     tensor.zero_()
-                elif copy:  # the source layer that precedes it (every earlier new layer is not one)
-                    before = max(0, sum(1 for j in range(int(index)) if j not in fresh) - 1)
+                elif copy:  # the source layer before it (the first one for a layer inserted at 0)
+                    before = max(0, sum(1 for j in source_of if j < int(index)) - 1)
                     tensor.copy_(old_state[f"model.layers.{before}.{rest}"])
             else:
                 tensor.copy_(old_state[f"model.layers.{source_of.index(int(index))}.{rest}"])
