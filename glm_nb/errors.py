@@ -13,6 +13,7 @@ __all__ = [
     "ModelLoadError",
     "PromptTooLongError",
     "GenerationError",
+    "SamplingError",
 ]
 
 
@@ -38,3 +39,7 @@ class PromptTooLongError(GlmError):
 
 class GenerationError(GlmError):
     """Generation was asked for something the generator's state cannot do."""
+
+
+class SamplingError(GlmError, ValueError):
+    """A sampling setting is out of its range (still a ValueError, as bad arguments are in Python)."""

@@ -191,7 +191,7 @@ class Generator:
             if len(self._tokens[row]) + len(new) >= self.max_length:
                 raise PromptTooLongError(self._too_long(len(self._tokens[row]) + len(new)))
         for row, new in enumerate(rows):
-            self._tokens[row].extend(int(t) for t in new)
+            self._tokens[row].extend(new)
         self._new = 0
         self._done[:] = False
 
@@ -201,6 +201,10 @@ class Generator:
         if self.batch_size != 1:
             raise GenerationError("set_prompt works on batch 1; for a batch use rewind_to() and append_tokens().")
         ids = [int(t) for t in ids]
+        if not ids:
+            raise GenerationError(
+                "The prompt is empty: give at least one token (a GLM-4 chat prompt starts with [gMASK]<sop>)."
+            )
         if len(ids) >= self.max_length:
             raise PromptTooLongError(self._too_long(len(ids)))
         cached = self._tokens[0][: int(self._kv_len[0])]
@@ -348,7 +352,16 @@ class Generator:
             ids = [ids]
         if len(ids) != self.batch_size:
             raise GenerationError(f"Expected {self.batch_size} row(s) of tokens, got {len(ids)}.")
-        return [list(r) for r in ids]
+        rows = [[int(t) for t in r] for r in ids]
+        vocab = self.engine.metadata.vocab_size
+        for row in rows:
+            bad = [t for t in row if not 0 <= t < vocab]
+            if bad:
+                raise GenerationError(
+                    f"Token id {bad[0]} is outside this model's vocabulary (ids 0 to {vocab - 1}). Encode text with "
+                    "this model's own tokenizer (engine.tokenizer.encode) rather than another model's ids."
+                )
+        return rows
 
     def _too_long(self, n: int) -> str:
         limit = self.engine.metadata.max_length

@@ -7,8 +7,15 @@ import shutil
 
 import pytest
 
-from glm_nb.engine import Engine, convert
-from glm_nb.errors import CheckpointError, ConversionError, GlmError, ModelLoadError
+from glm_nb.engine import Engine, Generator, SamplingParams, convert
+from glm_nb.errors import (
+    CheckpointError,
+    ConversionError,
+    GenerationError,
+    GlmError,
+    ModelLoadError,
+    SamplingError,
+)
 
 
 def copy_checkpoint(tiny, tmp_path):
@@ -106,3 +113,25 @@ def test_every_error_is_a_glm_error():
 def test_unknown_int4_kernel_names_the_choices(tiny):
     with pytest.raises(ModelLoadError, match="auto, fpa_intb, stock"):
         Engine.load(tiny.out, device="cpu", int4_kernel="fast")
+
+
+@pytest.mark.parametrize("ids", [[5, -1], [5, 10**6]])
+def test_a_token_id_outside_the_vocabulary_is_refused_before_the_graph_runs(tiny, ids):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=2))
+    with pytest.raises(GenerationError, match=f"Token id {ids[1]} is outside this model's vocabulary"):
+        gen.set_prompt(ids)
+    assert gen.tokens == []  # nothing was appended
+    gen.set_prompt([5, 6])  # and the generator still works
+    gen.generate_next_token()
+    assert len(gen.tokens) == 3
+
+
+def test_an_empty_prompt_says_so(tiny):
+    with pytest.raises(GenerationError, match="The prompt is empty"):
+        Generator(tiny.engine).set_prompt([])
+
+
+def test_a_sampling_setting_out_of_range_is_a_glm_error_and_a_value_error():
+    with pytest.raises(SamplingError, match=r"top_p must be in \(0, 1\]") as caught:
+        SamplingParams(top_p=1.5)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, GlmError)

@@ -47,6 +47,19 @@ def test_errors_exit_2_with_a_message_that_says_what_to_do(tmp_path, capsys):
     assert "pass the folder that holds config.json" in capsys.readouterr().err
 
 
+def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, capsys):
+    cases = {
+        ("--prompt-ids", "3,99999"): "Token id 99999 is outside this model's vocabulary",
+        ("--prompt", ""): "The prompt is empty",
+        ("--prompt", "Hi", "--top-p", "2"): r"top_p must be in (0, 1]",
+        ("--prompt", "Hi", "--max-new-tokens", "0"): "max_new_tokens must be >= 1",
+    }
+    for args, reason in cases.items():
+        assert main(["generate", str(tiny.out), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("glm-nb: error: ") and reason in err, (args, err)
+
+
 def test_python_dash_m_runs_the_cli(tiny):
     done = subprocess.run([sys.executable, "-m", "glm_nb", "generate", str(tiny.out), "--prompt", "Hi",
                            "--max-new-tokens", "3", "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip
