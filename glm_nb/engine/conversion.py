@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..errors import CheckpointError, ConversionError
 from ..models import Checkpoint
 from .glm4_graph import GraphOptions, build_glm4_graph, uses_gqa_rotary
-from .metadata import ModelMetadata
+from .metadata import METADATA_FILE, ModelMetadata
 from .onnx_writer import GraphWriter
 
 __all__ = ["convert", "PRECISIONS"]
@@ -78,6 +78,8 @@ def convert(
         raise ConversionError(f"Unknown int4 compute dtype {int4_compute!r}; choose fp32, fp16 or bf16.")
     if int4_accuracy_level not in range(5):
         raise ConversionError(f"int4_accuracy_level must be 0, 1, 2, 3 or 4, got {int4_accuracy_level!r}.")
+    if precision == "int4" and (int4_block_size < 16 or int4_block_size & (int4_block_size - 1)):
+        raise ConversionError(f"int4_block_size must be a power of two >= 16 (32 or 128), got {int4_block_size}.")
     ckpt = Checkpoint(src)
     ckpt.validate_files()
     if not (ckpt.folder / "tokenizer.json").exists():
@@ -85,9 +87,13 @@ def convert(
             f"{ckpt.folder} has no tokenizer.json; copy the tokenizer files of the same model into the folder."
         )
     spec = ckpt.spec
-    max_length = int(max_length or spec.max_position_embeddings)
-    if max_length < 2:
-        raise ConversionError(f"max_length must be at least 2, got {max_length}.")
+    max_length = int(spec.max_position_embeddings if max_length is None else max_length)
+    if not 2 <= max_length <= spec.max_position_embeddings:
+        raise ConversionError(
+            f"max_length must be between 2 and the checkpoint's max_position_embeddings "
+            f"({spec.max_position_embeddings}), got {max_length}. For a longer context, enable YaRN in config.json "
+            "and raise max_position_embeddings with it (the model card's recipe), then convert again."
+        )
     if not 0 <= top_k_output <= spec.vocab_size:
         raise ConversionError(f"top_k_output must be between 0 (off) and the vocabulary size, got {top_k_output}.")
     options = GraphOptions(
@@ -96,8 +102,12 @@ def convert(
     )  # fmt: skip
 
     out = Path(out).expanduser().absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    _check_output(out, ckpt.folder)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as e:
+        raise ConversionError(f"Cannot write the output next to {out} ({e}); choose a folder you can write to.") from e
     writer = GraphWriter(tmp)
     try:
         steps = spec.num_layers + 2
@@ -140,6 +150,21 @@ def convert(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _check_output(out: Path, src: Path) -> None:
+    """`out` is replaced when the conversion succeeds, so it must be new, empty, or an earlier conversion: never
+    the checkpoint itself or a folder of other files, which the replacement would delete."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.resolve() == src.resolve():
+        raise ConversionError(f"The output {out} is the checkpoint folder itself; write the model to another folder.")
+    if out.is_dir() and not out.is_symlink() and ((out / METADATA_FILE).exists() or not any(out.iterdir())):
+        return
+    raise ConversionError(
+        f"{out} exists and is not a glm-nb model folder (no {METADATA_FILE}). Conversion replaces its output, so it "
+        "will not touch other files: choose a new or empty folder, or remove this one first."
+    )
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -135,3 +135,45 @@ def test_a_sampling_setting_out_of_range_is_a_glm_error_and_a_value_error():
     with pytest.raises(SamplingError, match=r"top_p must be in \(0, 1\]") as caught:
         SamplingParams(top_p=1.5)
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, GlmError)
+
+
+def test_an_output_folder_of_other_files_or_the_checkpoint_itself_is_never_replaced(tiny, tmp_path):
+    src = copy_checkpoint(tiny, tmp_path)
+    before = sorted(p.name for p in src.iterdir())
+    with pytest.raises(ConversionError, match="is the checkpoint folder itself"):
+        convert(src, src, progress=False)
+    assert sorted(p.name for p in src.iterdir()) == before
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(ConversionError, match="not a glm-nb model folder"):
+        convert(src, other, progress=False)
+    assert (other / "keep.txt").read_text() == "mine"
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(ConversionError, match="not a glm-nb model folder"):
+        convert(src, tmp_path / "a_file", progress=False)
+    assert (tmp_path / "a_file").read_text() == "mine"
+    (tmp_path / "empty").mkdir()
+    done = convert(src, tmp_path / "empty", progress=False)  # an empty folder, then an earlier conversion, are fine
+    assert convert(src, done, progress=False) == done and (done / "glm_nb.json").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name or ".old-" in p.name]
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"max_length": 0}, "max_length must be between 2 and the checkpoint's max_position_embeddings"),
+        ({"max_length": 10**8}, r"max_position_embeddings \(256\), got 100000000"),
+        ({"precision": "int4", "int4_block_size": 24}, "int4_block_size must be a power of two"),
+    ],
+)
+def test_options_out_of_range_are_refused_before_anything_is_written(tiny, tmp_path, options, reason):
+    with pytest.raises(ConversionError, match=reason):
+        convert(tiny.src, tmp_path / "out", progress=False, **options)
+    assert_nothing_written(tmp_path)
+
+
+def test_an_output_that_cannot_be_written_is_a_conversion_error(tiny, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ConversionError, match="choose a folder you can write to"):
+        convert(tiny.src, tmp_path / "a_file" / "model", progress=False)
