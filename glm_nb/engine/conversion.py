@@ -62,7 +62,8 @@ def convert(
     int4_symmetric: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Convert checkpoint folder `src` into a glm-nb model folder `out` (replaced if it exists).
+    """Convert checkpoint folder `src` into a glm-nb model folder `out`: a new or empty folder, or an earlier
+    conversion, which is replaced only once the new one is complete (any other existing `out` is refused).
 
     precision: fp32 (CPU), fp16 / bf16 (CUDA), int4 (MatMulNBits weights; `int4_compute` sets the activation
     dtype: fp32 for CPU, fp16 or bf16 for CUDA). max_length: longest sequence the graph will run (default: the
@@ -107,7 +108,9 @@ def convert(
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as e:
-        raise ConversionError(f"Cannot write the output next to {out} ({e}); choose a folder you can write to.") from e
+        raise ConversionError(
+            f"Cannot write the output next to {out} ({e}); choose a folder you can write to."
+        ) from e
     writer = GraphWriter(tmp)
     try:
         steps = spec.num_layers + 2
