@@ -5,9 +5,12 @@ DESIGN.md, decision 6: nothing the model wrote runs in the page's origin.
 - SVG goes through the allow-list sanitizer (`svg.py`) and is shown inline.
 - HTML is shown in `<iframe sandbox="allow-scripts" srcdoc=...>` and never with `allow-same-origin`: its scripts
   run in an opaque origin with no access to the notebook, its cookies or the kernel. A Content-Security-Policy
-  inside the frame keeps it offline (no fetches, no external scripts or images). The frame reports its height to
-  the page through `postMessage`; a listener in the output (where the frontend runs output scripts) sizes it, and
-  a fixed height is the fallback where it does not.
+  inside the frame keeps it offline (no fetches, no external scripts or images). No policy of its own can stop a
+  document from navigating itself (`location = "https://…?secret"`, `<meta http-equiv="refresh">`), so it sits
+  inside a second sandboxed frame, a wrapper whose policy has `frame-src 'none'`: the browser then refuses every
+  navigation of the model's frame, and nothing leaves in a URL. The model's frame reports its height through
+  `postMessage`, the wrapper passes it on, and a listener in the output (where the frontend runs output scripts)
+  sizes the outer frame; a fixed height is the fallback where it does not.
 - Any other fenced block is kept as a code artifact (shown as code, never run).
 """
 
@@ -38,6 +41,17 @@ _REPORT_HEIGHT = (
     "<script>(function(){var last=0;function send(){var h=Math.ceil(document.documentElement.scrollHeight);"
     "if(h!==last){last=h;parent.postMessage({glmNbFrame:'%s',height:h},'*');}}"
     "addEventListener('load',send);new ResizeObserver(send).observe(document.documentElement);})();</script>"
+)
+# The wrapper between the page and the model's frame: it forbids that frame any navigation and relays its height.
+_WRAPPER_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-src 'none'"
+_WRAPPER = (
+    f'<meta http-equiv="Content-Security-Policy" content="{_WRAPPER_CSP}">'
+    "<style>html,body{margin:0;height:100%%;overflow:hidden}"
+    "iframe{display:block;width:100%%;height:100%%;border:0}</style>"
+    '<iframe sandbox="allow-scripts" srcdoc="%s"></iframe>'
+    "<script>(function(){var f=document.querySelector('iframe');addEventListener('message',function(e){"
+    "if(e.source!==f.contentWindow||!e.data||e.data.glmNbFrame!=='%s')return;var h=Number(e.data.height);"
+    "if(h>0)parent.postMessage({glmNbFrame:'%s',height:h},'*');});})();</script>"
 )
 # Our own listener, in the output: it only ever sets the height of the frame whose window sent the message.
 _LISTEN_HEIGHT = (
@@ -124,9 +138,10 @@ def iframe_html(source: str, height_px: int = FRAME_HEIGHT_PX) -> str:
     """A sandboxed frame showing `source` (scripts run, but in an opaque origin, offline)."""
     frame_id = f"glm-nb-frame-{secrets.token_hex(6)}"
     document = f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">' + source + _REPORT_HEIGHT % frame_id
+    wrapper = _WRAPPER % (html.escape(document, quote=True), frame_id, frame_id)
     return (
         f'<iframe id="{frame_id}" class="glm-nb-frame" sandbox="allow-scripts" '
-        f'srcdoc="{html.escape(document, quote=True)}" '
+        f'srcdoc="{html.escape(wrapper, quote=True)}" '
         f'style="width:100%;height:{height_px}px;border:1px solid #ddd;border-radius:4px;resize:vertical"></iframe>'
         + _LISTEN_HEIGHT
         % (frame_id, frame_id, _FRAME_MAX_PX)

