@@ -173,17 +173,25 @@ class _EngineTurn:
         self.lock, self.sink, self.template = lock, sink, template
 
     def __enter__(self) -> None:
-        if not self.lock.acquire(blocking=False):
-            note = "Waiting: the model is busy with another reply (the chat panel?). Stop it there, or wait."
-            self.sink.update(_with_note(self.template, note))
+        if self.lock.acquire(blocking=False):
+            return
+        note = "Waiting: the model is busy with another reply (a cell or the chat panel). Stop it there, or wait."
+        self.sink.update(_with_note(self.template, note))
+        try:
             self.lock.acquire()
+        except KeyboardInterrupt:  # the record must not stay "generating…" in the saved notebook
+            self.sink.finish(_with_note(self.template, _NOT_SENT, finish_reason="cancelled"))
+            raise
 
     def __exit__(self, *exc) -> None:
         self.lock.release()
 
 
-def _with_note(template: Transcript, note: str) -> Transcript:
-    return Transcript(template.variant, template.model, template.prompt, note=note)
+_NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
+
+
+def _with_note(template: Transcript, note: str, finish_reason: str | None = None) -> Transcript:
+    return Transcript(template.variant, template.model, template.prompt, note=note, finish_reason=finish_reason)
 
 
 def _report(response: Response) -> str | None:

@@ -216,3 +216,30 @@ def test_a_cell_waits_visibly_while_the_chat_panel_holds_the_engine(kernel, monk
 
     assert "Waiting" in outputs[0]["data"]["text/plain"]
     assert kernel.final(outputs)["data"][MIME_TYPE]["answer"] == "My turn now."
+
+
+class _BusyThenInterrupted:
+    """An engine lock held elsewhere; the kernel's interrupt lands while the cell waits for it."""
+
+    def acquire(self, blocking=True):
+        if not blocking:
+            return False
+        raise KeyboardInterrupt
+
+    def release(self):
+        raise AssertionError("never acquired")
+
+
+def test_an_interrupt_while_waiting_for_the_engine_ends_the_record(kernel):
+    kernel.use(["\nFirst reply."])
+    kernel.run("%%glm\nFirst", cell_id="a")
+    kernel.session.engine_lock = _BusyThenInterrupted()
+
+    outputs = kernel.run("%%glm\nSecond", cell_id="b")
+
+    assert isinstance(kernel.errors[-1], KeyboardInterrupt)
+    assert "Waiting" in outputs[0]["data"]["text/plain"]
+    final = kernel.final(outputs)
+    assert final["data"][MIME_TYPE]["finish_reason"] == "cancelled"  # not "generating…" forever
+    assert "nothing was sent" in final["data"]["text/plain"] and "generating" not in final["data"]["text/plain"]
+    assert len(kernel.session.threads["chat"].messages) == 2  # the first turn only
