@@ -3,14 +3,19 @@ its line once (options.py), then hands the work to the `NotebookSession` and sho
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Callable
+
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript
-from .interpolation import interpolate
+from .interpolation import interpolate, unknown_names
 from .live import LiveOutput
+from .models import LoadedModel
 from .options import CELL_HELP, GLM_LINE_HELP, MODEL_HELP, parse_cell_line, parse_glm_line, parse_model_line
 from .session import NotebookSession
 from .views import history_view, status_view
@@ -76,9 +81,11 @@ class GlmMagics(Magics):
         prompt = (cell if args.raw else interpolate(cell, self.shell.user_ns)).strip()
         if not prompt:
             raise UsageError(f"The cell is empty: write your message under %%{_MAGIC[variant]}.")
+        if not args.raw and (unknown := unknown_names(cell, self.shell.user_ns)):
+            print(_unknown_names_warning(unknown), file=sys.stderr)
         session = self.session
         key = ("cell", session.cell_id) if session.cell_id else ("text", f"{variant}\n{line}\n{cell}")
-        with _usage_errors():
+        with _usage_errors(lambda: session.models.get(variant)):
             model, loaded = session.model_for(variant)
             if loaded:
                 display(model.card())
@@ -105,6 +112,14 @@ class GlmMagics(Magics):
 _MAGIC = {"chat": "glm", "z1": "glm_z1", "rumination": "glm_rumination"}
 
 
+def _unknown_names_warning(names: list[str]) -> str:
+    braces = ", ".join("{" + name + "}" for name in names)
+    return (
+        f"{braces} sent as written: the notebook has no variable named {', '.join(names)}. Define it and re-run "
+        f"the cell, write {{{{{names[0]}}}}} for literal braces, or add --raw to send the cell exactly as written."
+    )
+
+
 def _cell_only(cell: str | None, name: str) -> str:
     if cell is None:
         raise UsageError(f"%{name} is a cell magic: write %%{name} on the first line and your message below it.")
@@ -112,7 +127,11 @@ def _cell_only(cell: str | None, name: str) -> str:
 
 
 class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():`
-    """Show a GlmError as a short message (what to do next), not a traceback."""
+    """Show a GlmError as a short message (what to do next), not a traceback. `model()`: the model a prompt that
+    is too long was sent to, if any, for a hint in the notebook's own terms."""
+
+    def __init__(self, model: Callable[[], LoadedModel | None] = lambda: None):
+        self.model = model
 
     def __enter__(self) -> None:
         return None
@@ -120,7 +139,21 @@ class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():
     def __exit__(self, kind, error, traceback) -> bool:
         if isinstance(error, PromptTooLongError):
             hint = " Here: `%%glm --new` starts a new conversation; `%glm reset` forgets them all."
-            raise UsageError(str(error) + hint) from error
+            raise UsageError(str(error) + hint + _longer_context(self.model())) from error
         if isinstance(error, GlmError):
             raise UsageError(str(error)) from error
         return False
+
+
+def _longer_context(model: LoadedModel | None) -> str:
+    """How to reload `model` with a larger KV cache, when it was loaded with less than it supports."""
+    if model is None or model.engine is None or model.backend.context_length is None:
+        return ""
+    most = model.engine.metadata.max_length
+    if model.backend.context_length >= most:
+        return ""
+    command = " ".join(["%glm_model", *([shlex.quote(model.origin)] if model.origin else []), f"--context {most}"])
+    return (
+        f" A longer prompt needs more context: `{command}` reloads the model with room for {most:,} tokens (and "
+        "starts its conversations afresh)."
+    )

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["interpolate"]
+__all__ = ["interpolate", "unknown_names"]
 
 _TOKEN = re.compile(r"\{\{(.*?)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}", re.DOTALL)
 
@@ -24,3 +24,9 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         return str(namespace[name]) if name in namespace else match.group(0)
 
     return _TOKEN.sub(replace, text)
+
+
+def unknown_names(text: str, namespace: Mapping[str, Any]) -> list[str]:
+    """The `{name}`s in `text` that `interpolate` leaves as written because the notebook has no such variable."""
+    names = (m.group(2) for m in _TOKEN.finditer(text) if m.group(2) is not None)
+    return list(dict.fromkeys(name for name in names if name not in namespace))

@@ -6,7 +6,10 @@ their help texts, which are also the magics' docstrings, so `%%glm?` and `%%glm 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import keyword
+import math
 from dataclasses import dataclass
 
 from IPython.core import magic_arguments
@@ -96,15 +99,38 @@ class GlmLineArgs:
     help: bool = False
 
 
+# -- argument types: a bad value is refused when the line is parsed, with the reason ---------------------------
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.6, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def _variable(text: str) -> str:
+    if not text.isidentifier() or keyword.iskeyword(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python variable name (e.g. -o answer)")
+    return text
+
+
 # -- parsers: each decorated function exists only to carry its parser and help text -------------------------------
 def _sampling_arguments(func):
     for deco in reversed(
         [
-            argument("-t", "--temperature", type=float, help="Sampling temperature; 0 is greedy."),
-            argument("--top-p", type=float, dest="top_p", help="Nucleus sampling: keep this probability mass."),
+            argument("-t", "--temperature", type=_number, help="Sampling temperature; 0 is greedy."),
+            argument("--top-p", type=_number, dest="top_p", help="Nucleus sampling: keep this probability mass."),
             argument("--top-k", type=int, dest="top_k", help="Keep the k most likely tokens (0: off)."),
             argument("-n", "--max-new-tokens", type=int, dest="max_new_tokens", help="Most tokens to generate."),
-            argument("--seed", type=int, help="Random seed, for a reproducible sample."),
+            argument("--seed", type=_seed, help="Random seed (>= 0), for a reproducible sample."),
             argument("-s", "--system", help="System prompt of the conversation (kept for its later cells)."),
             argument(
                 "-f",
@@ -131,7 +157,9 @@ def _sampling_arguments(func):
     help="Comma-separated names of @glm_nb.tool functions (or plain typed functions) in the notebook the model may "
     "call; kept for later cells; 'none' removes them.",
 )
-@argument("-o", "--output", help="Store the answer in this variable (the parsed value with --format json).")
+@argument(
+    "-o", "--output", type=_variable, help="Store the answer in this variable (the parsed value with --format json)."
+)
 @argument("--corpus", help="%%%%glm_rumination: the folder of documents to research (text, markdown and HTML files).")
 def _glm_cell(line):
     """Ask the model. `%%glm` chats with GLM-4, `%%glm_z1` reasons first (GLM-Z1), `%%glm_rumination` researches

@@ -124,3 +124,14 @@ def test_an_interrupt_on_the_real_engine_leaves_it_ready_for_the_next_cell(kerne
     assert cut["finish_reason"] == "cancelled" and len(steps) == 5
     assert kernel.session.threads["chat"].messages[1].end == "interrupted"
     assert after["finish_reason"] in ("stop", "length") and after["usage"]["reused_prompt_tokens"] > 0
+
+
+def test_a_prompt_too_long_for_a_small_context_says_how_to_reload_with_more(kernel, tiny):
+    kernel.run(f"%glm_model {tiny.out} --device cpu --context 32")
+
+    kernel.run("%%glm -n 2\n" + "hello " * 60)
+
+    error = str(kernel.errors[-1])
+    assert "%%glm --new" in error
+    assert f"`%glm_model {tiny.out} --context 256`" in error  # in the notebook's terms, not the Python API's
+    assert kernel.session.threads["chat"].messages == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from IPython.core.error import UsageError
+
 import glm_nb
 from glm_nb.chat import AssistantMessage, UserMessage
 from glm_nb.render import MIME_TYPE
@@ -103,6 +106,20 @@ def test_names_in_braces_come_from_the_notebook(kernel):
     assert 'Weather in Paris? {unknown} stays, {city} is literal, {"json": {"x": 1}} too.' in prompt
 
 
+def test_a_name_with_no_variable_is_sent_as_written_with_a_warning(kernel, capsys):
+    generator = kernel.use(["\nOk.", "\nOk."])
+    kernel.shell.user_ns["city"] = "Paris"
+
+    kernel.run("%%glm\nWeather in {citty}? ({city})")
+    warned = capsys.readouterr().err
+    kernel.run("%%glm --raw\nWeather in {citty}?")
+
+    assert "Weather in {citty}? (Paris)" in generator.tokenizer.decode(generator.prompts[0])
+    assert "{citty} sent as written" in warned and "{{citty}}" in warned and "--raw" in warned
+    assert "{city}" not in warned
+    assert capsys.readouterr().err == ""  # --raw asked for the braces as written
+
+
 def test_raw_sends_the_cell_as_written(kernel):
     generator = kernel.use(["\nOk."])
     kernel.shell.user_ns["city"] = "Paris"
@@ -152,6 +169,20 @@ def test_bad_options_and_help_say_what_to_do(kernel, capsys):
     assert "temperature" in str(kernel.errors[0])
     assert "--max-new-tokens" in capsys.readouterr().out
     assert kernel.errors[1] is None
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [("--seed -1", "seed"), ("-t nan", "number"), ("--top-p inf", "number"), ("-o 1st", "variable name")],
+)
+def test_values_the_model_cannot_use_are_refused_before_anything_runs(kernel, options, problem):
+    generator = kernel.use(["\nOk."])
+
+    outputs = kernel.run(f"%%glm {options}\nHi")
+
+    assert isinstance(kernel.errors[0], UsageError) and problem in str(kernel.errors[0])
+    assert outputs == [] and generator.prompts == []  # nothing was generated, nothing stored
+    assert "1st" not in kernel.shell.user_ns
 
 
 def test_an_empty_cell_and_a_line_use_of_a_cell_magic_are_refused(kernel):
