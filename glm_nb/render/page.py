@@ -48,7 +48,8 @@ def transcript_html(t: Transcript, *, with_style: bool = True, with_prompt: bool
             body.append(_answer_html(t))
         else:
             body.append(f'<div class="glm-nb-answer">{markdown_html(part.text, artifacts=not t.streaming)}</div>')
-    if t.note:
+    shown = {a.error for a in t.artifacts} if last_text >= 0 and not t.streaming else set()  # with their artifact
+    if t.note and t.note not in shown:
         body.append(f'<div class="glm-nb-note">{html.escape(t.note)}</div>')
     body.append(f'<div class="glm-nb-footer">{html.escape(footer_text(t))}</div>')
     return (_STYLE if with_style else "") + '<div class="glm-nb-transcript">' + "".join(body) + "</div>"

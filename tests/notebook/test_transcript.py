@@ -85,7 +85,17 @@ def test_json_that_does_not_parse_leaves_a_note_and_no_value():
     _, t = _build([TextDelta('{"a": 1,'), Done("stop", Usage())], output_format="json")
 
     assert t.value() is None and "does not parse" in t.note
-    assert "does not parse" in t._repr_mimebundle_()[0]["text/html"]
+    assert t._repr_mimebundle_()[0]["text/html"].count("does not parse") == 1  # once, above the source
+    assert "does not parse" in t._repr_mimebundle_()[0]["text/plain"]
+
+
+def test_svg_that_does_not_parse_is_explained_once_above_its_source():
+    _, t = _build([TextDelta("```svg\n<svg><circle r='1'>\n```"), Done("stop", Usage())], output_format="svg")
+
+    page = t._repr_mimebundle_()[0]["text/html"]
+
+    assert t.artifacts[0].error and page.count("not well-formed") == 1
+    assert "&lt;circle" in page and "<circle" not in page
 
 
 def test_html_format_frames_the_answer_in_a_sandbox():
