@@ -6,6 +6,7 @@ Temperature 0 means greedy. Every function returns a new array and never touches
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,11 @@ class SamplingParams:
     max_new_tokens: int = 512
 
     def __post_init__(self):
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            if not math.isfinite(getattr(self, name)):
+                raise SamplingError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.seed is not None and self.seed < 0:
+            raise SamplingError(f"seed must be >= 0 (or None for a fresh one each time), got {self.seed}")
         if self.temperature < 0:
             raise SamplingError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if not 0 < self.top_p <= 1:

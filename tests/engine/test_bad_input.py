@@ -177,3 +177,17 @@ def test_an_output_that_cannot_be_written_is_a_conversion_error(tiny, tmp_path):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(ConversionError, match="choose a folder you can write to"):
         convert(tiny.src, tmp_path / "a_file" / "model", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"temperature": float("nan")}, "temperature must be a finite number"),
+        ({"top_p": float("inf")}, "top_p must be a finite number"),
+        ({"repetition_penalty": float("nan")}, "repetition_penalty must be a finite number"),
+        ({"seed": -1}, "seed must be >= 0"),
+    ],
+)
+def test_sampling_settings_a_draw_cannot_use_are_refused(options, reason):
+    with pytest.raises(SamplingError, match=reason):
+        SamplingParams(**options)
