@@ -124,7 +124,8 @@ def _enum_schema(values: list[Any]) -> dict[str, Any]:
 
 
 def _converter(tp: Any) -> Callable[[Any], Any] | None:
-    """JSON value -> annotated type, where they differ (Enum and Optional[Enum]); None where they do not."""
+    """JSON value -> annotated type, where they differ (Enum, also inside Optional, lists and dict values); None
+    where they do not."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
         return _converter(args[0])
@@ -134,6 +135,13 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
         return None if inner is None else (lambda value: None if value is None else inner(value))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp
+    if origin in (list, tuple, set, frozenset, Sequence) and args and (len(args) == 1 or args[1] is Ellipsis):
+        item = _converter(args[0])  # list[Unit]: each item to its member, in the annotated container
+        container = list if origin is Sequence else origin
+        return None if item is None else (lambda value: container(item(v) for v in value))
+    if origin in (dict, Mapping) and len(args) == 2:
+        entry = _converter(args[1])
+        return None if entry is None else (lambda value: {k: entry(v) for k, v in value.items()})
     return None
 
 

@@ -140,6 +140,18 @@ def test_decorator_keeps_the_function_callable_and_converts_enums():
     assert describe(Unit.CELSIUS, note="!") == "CELSIUS!"
 
 
+def test_enums_inside_lists_and_dict_values_are_converted_too():
+    @tool
+    def describe(units: list[Unit], by_city: dict[str, Unit], maybe: set[Unit] | None = None) -> str:
+        """Describe units."""
+        return repr((units, by_city, maybe))
+
+    assert describe(units=["celsius"], by_city={"Paris": "celsius"}, maybe=["fahrenheit"]) == repr(
+        ([Unit.CELSIUS], {"Paris": Unit.CELSIUS}, {Unit.FAHRENHEIT})
+    )
+    assert describe(units=[], by_city={}) == repr(([], {}, None))
+
+
 def test_decorator_with_name_and_description():
     @tool(name="lookup", description="Look a word up.")
     def f(word: str) -> str:
