@@ -13,6 +13,7 @@ thinking is stripped from history, so an assistant's `thinking` never reaches th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ def messages_to_template(messages: Iterable[Message]) -> list[dict[str, Any]]:
 
 def _call_dict(call: ToolCall) -> dict[str, Any]:
     # A malformed call goes back as the model wrote it, so that the model sees its mistake next to the error.
-    content = call.arguments_json if call.error is None else call.raw.partition("\n")[2].strip()
+    written = call.error is None or call.arguments_text is not None
+    content = call.arguments_json if written else call.raw.partition("\n")[2].strip()
     return {"role": "assistant", "metadata": call.name, "content": content}
 
 
@@ -190,18 +192,18 @@ def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
         if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
             raise MessageFormatError(f"A tool call needs {{'function': {{'name': ..., 'arguments': ...}}}}: {raw!r}")
         call = _call(function["name"], function.get("arguments") or {})
-        calls.append(ToolCall(call.name, call.arguments, raw.get("id") or call.id, call.error, call.raw))
+        calls.append(dataclasses.replace(call, id=raw.get("id") or call.id))
     return AssistantMessage(_text(item), thinking, tuple(calls), "tool_calls" if calls else "stop")
 
 
 def _call(name: str, arguments: Any) -> ToolCall:
     if isinstance(arguments, Mapping):
         return ToolCall(name, dict(arguments))
-    text = str(arguments)
+    text = str(arguments)  # kept as written: the template renders a history call's content verbatim
     try:
-        return ToolCall(name, parse_arguments(text) if text.strip() else {})
+        return ToolCall(name, parse_arguments(text) if text.strip() else {}, arguments_text=text)
     except ToolCallFormatError as e:
-        return ToolCall(name, {}, error=str(e), raw=f"{name}\n{text}")
+        return ToolCall(name, {}, error=str(e), raw=f"{name}\n{text}", arguments_text=text)
 
 
 def _text(item: Mapping[str, Any]) -> str:

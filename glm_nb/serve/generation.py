@@ -11,7 +11,7 @@ the chat layer's own `run_turn`: the prompt is rendered with the checkpoint's te
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +19,7 @@ from ..chat import (
     Backend,
     ChatTemplate,
     CompletionEnd,
+    CompletionItem,
     CompletionStart,
     Event,
     TextChunk,
@@ -28,6 +29,7 @@ from ..chat import (
 from ..chat.messages import AssistantMessage
 from ..chat.stop_text import StopText
 from ..chat.turn import run_turn
+from ..engine import SamplingParams
 from ..tools import ToolCall, ToolDefinitionError
 from .errors import BadRequestError
 from .requests import ChatRequest, CompletionRequest
@@ -114,6 +116,8 @@ def generate_chat(
     """Yield the chat layer's events (ThinkingDelta, TextDelta, ToolCallEvent); return how it ended and the
     OpenAI `tool_calls` of the turn."""
     committed: list[AssistantMessage] = []
+    if request.stop:
+        backend = _StopStrings(backend, request.stop)
     outcome = yield from run_turn(backend, prompt, request.sampling, cancel=cancel, commit=committed.append)
     message, usage = outcome.message, outcome.usage
     calls = tool_calls_json(message)
@@ -127,6 +131,47 @@ def generate_chat(
     return Finish(reason, outcome.stop, usage.prompt_tokens, usage.new_tokens), calls
 
 
+class _StopStrings:
+    """A backend whose completions also end at a chat request's `stop` strings (the text before one is kept, the
+    rest never generated), as `/v1/completions` ends at them in `generate_text`."""
+
+    def __init__(self, backend: Backend, stops: tuple[str, ...]):
+        self._backend = backend
+        self._stops = stops
+
+    @property
+    def name(self) -> str:
+        return self._backend.name
+
+    @property
+    def chat_template(self) -> str | None:
+        return self._backend.chat_template
+
+    @property
+    def context_length(self) -> int | None:
+        return self._backend.context_length
+
+    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
+        stream = self._backend.complete(prompt, sampling)
+        stops = StopText(self._stops)
+        try:
+            for item in stream:
+                if isinstance(item, TextChunk):
+                    text, stop = stops.feed(item.text)
+                    yield TextChunk(text, item.tokens)
+                    if stop is not None:
+                        yield CompletionEnd("stop", stop)
+                        return
+                    continue
+                if isinstance(item, CompletionEnd) and (tail := stops.flush()):
+                    yield TextChunk(tail, tokens=0)
+                yield item
+        finally:
+            close = getattr(stream, "close", None)  # ends the backend's generation at the stop string
+            if close is not None:
+                close()
+
+
 def tool_calls_json(message: AssistantMessage) -> list[dict[str, Any]]:
     """OpenAI `tool_calls` of an assistant message. A call whose arguments could not be read keeps them as the
     model wrote them (the client's tool sees the mistake); a stop for a result without any call gives none."""
@@ -138,4 +183,5 @@ def tool_calls_json(message: AssistantMessage) -> list[dict[str, Any]]:
 
 
 def _arguments(call: ToolCall) -> str:
-    return call.arguments_json if call.error is None else call.raw.partition("\n")[2].strip()
+    written = call.error is None or call.arguments_text is not None
+    return call.arguments_json if written else call.raw.partition("\n")[2].strip()

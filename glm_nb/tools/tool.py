@@ -8,6 +8,7 @@ as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`).
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -39,6 +40,9 @@ class Tool:
     parameters: dict[str, Any]  # JSON schema of the arguments object
     function: Callable[..., Any] | None = field(default=None, compare=False)
     converters: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict, compare=False, repr=False)
+    # The function dict of a tool given as a dict, as given: the template prints it, so that the prompt is what
+    # transformers' apply_chat_template(tools=[spec]) renders (same keys, same order, nothing added).
+    spec: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_function(
@@ -60,10 +64,13 @@ class Tool:
         parameters = function.get("parameters") or {"type": "object", "properties": {}}
         if not isinstance(parameters, Mapping):
             raise ToolDefinitionError(f"Tool {function['name']!r}: 'parameters' must be a JSON schema object.")
-        return cls(function["name"], str(function.get("description") or ""), dict(parameters))
+        spec = copy.deepcopy(dict(function))
+        return cls(function["name"], str(function.get("description") or ""), dict(parameters), spec=spec)
 
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI-style description, also what GLM's chat template prints (`tool.function`)."""
+        if self.spec is not None:
+            return {"type": "function", "function": copy.deepcopy(dict(self.spec))}
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
@@ -102,10 +109,16 @@ class ToolCall:
     id: str = field(default_factory=new_call_id, compare=False)
     error: str | None = None
     raw: str = field(default="", compare=False)  # the model's text for this call, special tokens kept
+    # The arguments exactly as a history message wrote them (GLM `content` or OpenAI `function.arguments`), so that
+    # the prompt renders them as the template would; None for calls the model made in this session.
+    arguments_text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def arguments_json(self) -> str:
-        """The arguments as GLM's history carries them (FORMAT.md: `json.dumps(args, ensure_ascii=False)`)."""
+        """The arguments as GLM's history carries them: as written in a given history message, else
+        (FORMAT.md) `json.dumps(args, ensure_ascii=False)`."""
+        if self.arguments_text is not None:
+            return self.arguments_text
         return json.dumps(self.arguments, ensure_ascii=False)
 
 

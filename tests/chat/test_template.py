@@ -85,6 +85,27 @@ def test_rendering_equals_transformers(seed, glm_template, hf_reference):
     assert ours == theirs
 
 
+def test_a_conversation_renders_given_dicts_as_transformers_does(scripted, glm_template, hf_reference):
+    tools = [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}, "description": "F."}},
+        {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}, "strict": True}},
+    ]  # keys in another order, a key we do not use, no description: the template prints them as they are
+    messages = [
+        {"role": "user", "content": "Both?"},
+        {"role": "assistant", "metadata": "f", "content": '{"a":1}'},
+        {"role": "assistant", "metadata": "g", "content": '{\n  "city": "\\u5317\\u4eac"\n}'},
+        {"role": "assistant", "metadata": "f", "content": ""},
+        {"role": "observation", "content": "1"},
+        {"role": "observation", "content": "2"},
+        {"role": "observation", "content": "3"},
+    ]  # call arguments as some client wrote them: compact, pretty-printed with escapes, empty
+
+    conversation, _ = scripted(tools=tools, messages=messages)
+
+    theirs = hf_reference.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+    assert conversation.prompt() == theirs
+
+
 def test_the_format_md_example(glm_template):
     weather = Tool.from_dict(_TOOLS[0])
     messages = [
