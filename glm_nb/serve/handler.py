@@ -15,6 +15,7 @@ import select
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # the server module imports this one; the type is only for an
 __all__ = ["RequestHandler"]
 
 _MAX_BODY = 16 << 20
+_ENDPOINTS = {"GET": ("/v1/models", "/health"), "POST": ("/v1/completions", "/v1/chat/completions")}
 Y = TypeVar("Y")
 R = TypeVar("R")
 
@@ -50,6 +52,11 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._route({"/v1/completions": self._completions, "/v1/chat/completions": self._chat})
 
+    def do_PUT(self) -> None:  # and DELETE, PATCH: a JSON 405 or 404, not the standard library's HTML 501
+        self._route({})
+
+    do_DELETE = do_PATCH = do_PUT
+
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             super().log_message(format, *args)
@@ -62,8 +69,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         action = routes.get(path)
         try:
             if action is None:
-                known = ", ".join(sorted(routes))
-                self._send_json(404, _error(f"No {self.command} {path} here; this server has {known}.", "not_found"))
+                self._no_route(path)
                 return
             if path != "/health":
                 self._authorize()
@@ -76,6 +82,18 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._fail(e.status, str(e), e.kind)
         except GlmError as e:  # a prompt too long for the context, a template that fails on these messages, ...
             self._fail(400, str(e), "invalid_request_error")
+        except Exception as e:  # a bug: answer 500 (a dropped connection tells the client nothing) and log it
+            traceback.print_exc()
+            self._fail(500, f"Internal server error ({type(e).__name__}: {e}); see the server's log.", "server_error")
+
+    def _no_route(self, path: str) -> None:
+        allowed = [method for method, paths in _ENDPOINTS.items() if path in paths]
+        if allowed:
+            message = f"{path} takes {' or '.join(allowed)}, not {self.command}."
+            self._send_json(405, _error(message, "invalid_request_error"), {"Allow": ", ".join(allowed)})
+            return
+        known = ", ".join(f"{method} {p}" for method, paths in _ENDPOINTS.items() for p in paths)
+        self._send_json(404, _error(f"No {self.command} {path} here; this server has {known}.", "not_found"))
 
     def _authorize(self) -> None:
         key = self.server.api_key

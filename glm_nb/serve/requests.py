@@ -2,9 +2,10 @@
 
 Field names and defaults follow OpenAI's API and vLLM's extra parameters (so the same client code talks to either):
 `max_tokens`, `temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stream`,
-`stream_options.include_usage`, `skip_special_tokens`, `include_stop_str_in_output`. Unknown fields are ignored,
-as vLLM does; features this one-sequence server cannot honour (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`,
-beam search) are refused with a 400 that says so, rather than silently answered differently.
+`stream_options.include_usage`, `skip_special_tokens`, `include_stop_str_in_output` (chat takes `stop` too, matched
+in the generated text as vLLM does). Unknown fields are ignored, as vLLM does; features this one-sequence server
+cannot honour (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search) are refused with a 400 that says so,
+rather than silently answered differently.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ChatRequest:
     messages: tuple[Message, ...]
     tools: tuple[Mapping[str, Any], ...]
     sampling: SamplingParams
+    stop: tuple[str, ...] = ()
     stream: bool = False
     include_usage: bool = False
 
@@ -68,9 +70,15 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
 def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
     body = _object(body)
     _check_model(body, model)
-    _refuse_unsupported(body, ("logprobs", "top_logprobs", "stop", "response_format"), count_fields=("n",))
+    if body.get("response_format") == {"type": "text"}:  # the default, which some clients always send
+        body = {k: v for k, v in body.items() if k != "response_format"}
+    _refuse_unsupported(body, ("logprobs", "top_logprobs", "response_format"), count_fields=("n",))
     raw_messages = body.get("messages")
-    if not isinstance(raw_messages, list) or not raw_messages:
+    if (
+        not isinstance(raw_messages, list)
+        or not raw_messages
+        or not all(isinstance(m, Mapping) for m in raw_messages)
+    ):
         raise BadRequestError("'messages' must be a non-empty list of {'role': ..., 'content': ...} objects.")
     try:
         messages = tuple(messages_from_openai(raw_messages))
@@ -83,11 +91,14 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         raise BadRequestError("Only tool_choice 'auto' (the default) or 'none' is supported; the model decides.")
     if body.get("tool_choice") == "none":
         tools = []
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    limit = body.get("max_completion_tokens")  # OpenAI's newer name; a null one leaves max_tokens in force
+    if limit is None:
+        limit = body.get("max_tokens")
     return ChatRequest(
         messages=messages,
         tools=tuple(tools),
         sampling=_sampling({**body, "max_tokens": limit}, max_tokens),
+        stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
         include_usage=_include_usage(body),
     )

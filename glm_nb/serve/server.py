@@ -27,6 +27,7 @@ from .queue import DecodeQueue
 __all__ = ["GlmServer", "serve"]
 
 _DRAIN_S = 5.0  # how long stop() waits for cancelled requests to write their last event
+_MIN_BACKLOG = 128  # listen() backlog; socketserver's default of 5 made a burst of clients fail to connect
 
 
 class GlmServer(ThreadingHTTPServer):
@@ -55,6 +56,9 @@ class GlmServer(ThreadingHTTPServer):
         self.counts = {"completed": 0, "cancelled": 0}  # generations, for /health
         self._active: set[threading.Event] = set()
         self._lock = threading.Lock()
+        # Every client the queue may hold must be able to connect: past a full listen backlog the kernel drops new
+        # connections (clients see resets or timeouts) before they could be queued or told 503.
+        self.request_queue_size = max(_MIN_BACKLOG, 2 * max_queue)
         try:
             super().__init__((host, port), RequestHandler)
         except OSError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import socket
 import threading
 from urllib.parse import urlsplit
 
@@ -147,6 +148,80 @@ def test_chat_completion_of_a_z1_template_returns_reasoning_content(scripted_ser
     assert server.prompts()[0].endswith("<think>")
 
 
+def test_chat_stop_strings_end_the_answer_as_in_completions(scripted_server):
+    server = scripted_server(["\nOne. Two. Three.", "\nOne. Two. Three."])
+    body = {"messages": [{"role": "user", "content": "Count"}], "stop": ["Two"]}
+
+    status, _, whole = request(server, "POST", "/chat/completions", body)
+    _, _, streamed = request(server, "POST", "/chat/completions", {**body, "stream": True})
+
+    choice = json.loads(whole)["choices"][0]
+    assert status == 200
+    assert (choice["message"]["content"], choice["finish_reason"]) == ("One.", "stop")
+    chunks = sse(streamed)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "One."
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_chat_messages_that_are_not_objects_get_a_400(scripted_server):
+    server = scripted_server([])
+
+    status, _, raw = request(server, "POST", "/chat/completions", {"messages": ["Hi"]})
+
+    assert status == 400
+    assert "'messages' must be a non-empty list" in json.loads(raw)["error"]["message"]
+
+
+class _BrokenBackend:
+    """A backend with a bug: every completion raises a plain exception."""
+
+    name = "broken"
+    chat_template = None
+    context_length = None
+
+    def complete(self, prompt, sampling):
+        raise RuntimeError("engine bug")
+
+
+def test_an_unexpected_error_is_a_500_json_answer_not_a_dropped_connection(capsys):
+    server = GlmServer(_BrokenBackend(), port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        status, _, raw = request(server, "POST", "/completions", {"prompt": "x"})
+    finally:
+        server.stop()
+        thread.join(30)
+        server.server_close()
+
+    assert status == 500
+    assert "RuntimeError: engine bug" in json.loads(raw)["error"]["message"]
+    assert "RuntimeError: engine bug" in capsys.readouterr().err  # the traceback is in the server's log
+
+
+def test_every_client_the_queue_can_hold_can_connect_at_once(tokenizer_folder):
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    backend = ScriptedGenerator(tokenizer, []).backend(chat_template=None)
+    server = GlmServer(backend, port=0, max_queue=16, quiet=True)
+    clients, thread = [], threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    try:  # not serving yet: every connection waits in the listen backlog, as in a burst of clients
+        for _ in range(server.queue.max_waiting + 1):
+            clients.append(socket.create_connection(server.server_address[:2], timeout=5))
+        thread.start()
+        for client in clients:
+            client.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        answers = [client.makefile("rb").readline() for client in clients]
+    finally:
+        if thread.is_alive():
+            server.stop()
+            thread.join(30)
+        for client in clients:
+            client.close()
+        server.server_close()
+
+    assert answers == [b"HTTP/1.0 200 OK\r\n"] * 17
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -187,6 +262,17 @@ def test_unknown_path_is_a_404_listing_the_endpoints(scripted_server):
     status, _, raw = request(server, "POST", "/embeddings", {})
 
     assert status == 404 and "/v1/chat/completions" in json.loads(raw)["error"]["message"]
+
+
+def test_a_known_path_with_the_wrong_method_is_a_json_405(scripted_server):
+    server = scripted_server([])
+
+    get_chat = request(server, "GET", "/chat/completions")
+    delete_models = request(server, "DELETE", "/models")
+
+    for (status, headers, raw), allowed in ((get_chat, "POST"), (delete_models, "GET")):
+        assert status == 405 and headers["Allow"] == allowed
+        assert f"takes {allowed}" in json.loads(raw)["error"]["message"]
 
 
 def test_requests_decode_one_at_a_time_in_arrival_order(scripted_server):
