@@ -194,6 +194,13 @@ class Generator:
             self._tokens[row].extend(new)
         self._new = 0
         self._done[:] = False
+        self._reseed()
+
+    def _reseed(self) -> None:
+        """A new prompt with a seed draws as it would on a fresh generator: the same prompt, seed and settings give
+        the same tokens however many requests came before (OpenAI's and vLLM's `seed`, a re-run `%%glm --seed`)."""
+        if self.sampling.seed is not None:
+            self._rng, self._seed = make_rng(self.sampling.seed), self.sampling.seed
 
     def set_prompt(self, ids) -> int:
         """Make the sequence (batch 1) equal `ids`, reusing the longest prefix already in the KV cache.
@@ -225,6 +232,7 @@ class Generator:
             raise GenerationError(f"rewind_to needs n >= 0, got {n}")
         # Keep the last token pending so that the next step has logits to sample from.
         self._truncate(n, keep_last_pending=True)
+        self._reseed()
 
     def _truncate(self, n: int, keep_last_pending: bool) -> None:
         for row in range(self.batch_size):

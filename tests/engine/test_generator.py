@@ -132,6 +132,23 @@ def test_sampling_is_reproducible_from_a_seed(tiny):
     assert a == b and a != c
 
 
+def test_the_same_prompt_and_seed_draw_the_same_tokens_on_a_generator_that_has_already_sampled(tiny):
+    sampling = SamplingParams(temperature=1.0, seed=7, max_new_tokens=12)
+    gen = Generator(tiny.engine, sampling, max_length=128, stop_ids=())
+    answers = []
+    for _ in range(3):  # as a server or a re-run cell does: the same request again on the same generator
+        gen.set_prompt(PROMPT)
+        answers.append(run(gen, 12))
+    assert answers[0] == answers[1] == answers[2] == fresh(tiny.engine, PROMPT, 12, temperature=1.0, seed=7)
+    gen.rewind_to(len(PROMPT))
+    assert run(gen, 12) == answers[0]  # rewinding to the prompt draws it again too
+    gen.sampling = SamplingParams(temperature=1.0, max_new_tokens=12)  # no seed: fresh randomness each time
+    gen.set_prompt(PROMPT)
+    first = run(gen, 12)
+    gen.set_prompt(PROMPT)
+    assert run(gen, 12) != first
+
+
 def test_kv_buffers_are_written_in_place_and_never_reallocated(tiny):
     gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=64)
     pointers = [v.data_ptr() for v in gen.cache.keys + gen.cache.values]
