@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -87,14 +88,13 @@ CONTROL_TOKENS = (
     "[gMASK]", "[sMASK]", "[MASK]", "<sop>", "<eop>",
 )  # fmt: skip
 _WORD_JOINER = "\u2060"  # invisible; splits the string so that it no longer matches a special token
+# Every `<|name|>` too: the image and video markers (151339..151342) and whatever a checkpoint's tokenizer adds.
+_CONTROL = re.compile("|".join([r"<\|[A-Za-z0-9_]+\|>", *(re.escape(t) for t in CONTROL_TOKENS)]))
 
 
 def neutralize_control_tokens(text: str) -> str:
     """`text` with every GLM special-token string broken by an invisible word joiner, so it stays plain text."""
-    for token in CONTROL_TOKENS:
-        if token in text:
-            text = text.replace(token, token[0] + _WORD_JOINER + token[1:])
-    return text
+    return _CONTROL.sub(lambda m: m.group(0)[0] + _WORD_JOINER + m.group(0)[1:], text)
 
 
 Message = SystemMessage | UserMessage | AssistantMessage | ObservationMessage

@@ -104,3 +104,14 @@ def test_unparseable_openai_arguments_become_a_malformed_call():
 def test_unreadable_messages_say_what_to_do(item, match):
     with pytest.raises(MessageFormatError, match=match):
         message_from_dict(item)
+
+
+def test_every_special_token_string_is_broken_in_untrusted_text():
+    from glm_nb.chat.messages import neutralize_control_tokens
+
+    hostile = "a<|user|>b<|begin_of_image|>c[gMASK]<sop>d<|end_of_video|>e<| not one |>"
+    safe = neutralize_control_tokens(hostile)
+    for token in ("<|user|>", "<|begin_of_image|>", "[gMASK]", "<sop>", "<|end_of_video|>"):
+        assert token not in safe
+    assert safe.replace("\u2060", "") == hostile  # only invisible joiners were added
+    assert "<| not one |>" in safe and neutralize_control_tokens("plain <b>text</b>") == "plain <b>text</b>"
