@@ -1,6 +1,6 @@
 """The `glm-nb` command line: convert checkpoints, generate text.
 
-glm-nb convert SRC -o OUT [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
+glm-nb convert SRC -o OUT [--source huggingface|modelscope] [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
                [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
 glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
 glm-nb nano path
@@ -19,6 +19,7 @@ from .chat import ChatTemplate, LocalBackend
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .engine.run import generate
 from .errors import GlmError
+from .models.hub import SOURCES, resolve
 from .nano import checkpoint_path
 from .serve import serve
 
@@ -32,13 +33,26 @@ def _ids(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--prompt-ids wants comma-separated integers, got {text!r}") from None
 
 
+MODEL_HELP = (
+    "converted model folder, checkpoint folder, or hub id such as THUDM/GLM-4-9B-0414 (downloaded once; a "
+    "checkpoint is converted once and cached)"
+)
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default="huggingface", choices=SOURCES,
+                        help="the hub a model id is downloaded from (default: huggingface)")  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glm-nb", description="GLM-4-0414 models on ONNX Runtime, for Jupyter.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("convert", help="convert a Hugging Face GLM-4-0414 checkpoint folder to an ONNX model")
-    c.add_argument("src", help="checkpoint folder (config.json, *.safetensors, tokenizer files)")
-    c.add_argument("-o", "--output", required=True, help="output folder (replaced when the conversion succeeds)")
+    c.add_argument("src", help="checkpoint folder (config.json, *.safetensors, tokenizer files), or a hub id")
+    _add_source(c)
+    c.add_argument("-o", "--output", required=True,
+                   help="output folder: new, empty, or an earlier conversion (replaced when this one succeeds)")  # fmt: skip
     c.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (CPU), fp16/bf16 (CUDA), int4 (MatMulNBits weights)")  # fmt: skip
     c.add_argument("--max-length", type=int, default=None, help="longest sequence (default: the checkpoint's)")
@@ -55,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = sub.add_parser("generate", help="generate text from a converted model or a checkpoint folder")
-    g.add_argument("model", help="converted model folder, or a checkpoint folder (converted once, cached)")
+    g.add_argument("model", help=MODEL_HELP)
+    _add_source(g)
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="raw prompt text (no chat template)")
     src.add_argument("--prompt-ids", type=_ids, help="raw prompt token ids, comma separated")
@@ -82,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_serve_parser(sub) -> None:
     s = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API (completions, chat, SSE)")
-    s.add_argument("model", help="converted model folder, or a checkpoint folder (converted once, cached)")
+    s.add_argument("model", help=MODEL_HELP)
+    _add_source(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     s.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed at start)")
     s.add_argument("--api-key-env", metavar="NAME",
@@ -104,8 +120,8 @@ def _serve(args) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             raise GlmError(f"--api-key-env {args.api_key_env}: that environment variable is empty; set it to the key")
-    engine = open_model(args.model, device=args.device, precision=args.precision, threads=args.threads,
-                        cuda_graph=args.cuda_graph, progress=False)  # fmt: skip
+    engine = open_model(resolve(args.model, args.source), device=args.device, precision=args.precision,
+                        threads=args.threads, cuda_graph=args.cuda_graph, progress=False)  # fmt: skip
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
     serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
           max_queue=args.max_queue, quiet=args.quiet)  # fmt: skip
@@ -119,8 +135,8 @@ def _chat_prompt(engine, text: str) -> str:
 
 
 def _generate(args) -> int:
-    engine = open_model(args.model, device=args.device, precision=args.precision, threads=args.threads,
-                        cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
+    engine = open_model(resolve(args.model, args.source), device=args.device, precision=args.precision,
+                        threads=args.threads, cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
     if args.prompt_ids is not None:
         prompt = args.prompt_ids
     else:
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "convert":
             out = convert(
-                args.src, args.output, precision=args.precision, max_length=args.max_length,
+                resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,
                 int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
                 int4_compute=args.int4_compute, int4_accuracy_level=args.int4_accuracy_level,
                 int4_symmetric=args.int4_symmetric,

@@ -2,33 +2,26 @@
 
 A model here is a `LoadedModel`: the chat `Backend` the magics and the chat panel talk to, and, for our own engine,
 the `Engine` (provider, precision, memory). Checkpoints are converted to ONNX once and cached by
-`glm_nb.engine.open_model`. Downloads go through `huggingface_hub.snapshot_download` (or ModelScope's, when it is
-installed), fetching only what the engine reads: configs, tokenizer, safetensors.
+`glm_nb.engine.open_model`; hub ids are resolved and downloaded by `glm_nb.models.hub`.
 """
 
 from __future__ import annotations
 
 import html
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import nano
 from ..chat import Backend, LocalBackend, RemoteBackend
 from ..engine import Engine, open_model
-from ..errors import ModelLoadError
+from ..models.hub import Downloader, download, resolve
 from ..nano.skills import RUMINATION_SYSTEM as NANO_RUMINATION_SYSTEM
 from .options import ModelArgs
 
 __all__ = ["DEFAULT_CONTEXT", "LoadedModel", "ModelCard", "download", "load_model", "nano_checkpoint"]
 
 DEFAULT_CONTEXT = 8192  # KV cache tokens unless --context says otherwise (GLM-4-9B: 40 KiB per token in bf16)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.txt", "*.model"]
 _BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
-
-Downloader = Callable[[str, str], Path]  # (repo id, source) -> local folder
 
 
 @dataclass(frozen=True)
@@ -103,26 +96,6 @@ def nano_checkpoint() -> Path:
     return nano.checkpoint_path()
 
 
-def download(repo_id: str, source: str) -> Path:
-    """Download the files the engine needs from `repo_id`, with a progress bar; returns the local folder."""
-    if source == "modelscope":
-        try:
-            # ModelScope is optional (pip install modelscope): imported only when asked for.
-            from modelscope import snapshot_download as modelscope_download
-        except ImportError as e:
-            raise ModelLoadError("--source modelscope needs the modelscope package: `pip install modelscope`.") from e
-        return Path(modelscope_download(repo_id, allow_patterns=_HUB_FILES))
-    from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
-
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=_HUB_FILES))
-    except Exception as e:  # network, auth, unknown repo: all reported the same way
-        raise ModelLoadError(
-            f"Could not download {repo_id} from Hugging Face ({type(e).__name__}: {str(e)[:200]}). Check the id and "
-            "your connection, or download it yourself and pass the folder: %glm_model /path/to/folder."
-        ) from e
-
-
 def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progress: bool = True) -> LoadedModel:
     """Open the model `args` names (nano-GLM when none) on our engine, or connect to a served one (`--remote`);
     `downloader` defaults to `download`."""
@@ -131,7 +104,7 @@ def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progres
     if args.model is None:
         folder, origin, demo = nano_checkpoint(), "", True
     else:
-        folder, origin, demo = _resolve(args.model, args.source, downloader or download), args.model, False
+        folder, origin, demo = resolve(args.model, args.source, downloader or download), args.model, False
     engine = open_model(folder, device=args.device, precision=args.precision, progress=progress)
     context = min(args.context or min(engine.metadata.max_length, DEFAULT_CONTEXT), engine.metadata.max_length)
     backend = LocalBackend.from_engine(engine, max_length=context)
@@ -147,17 +120,3 @@ def _connect(args: ModelArgs) -> LoadedModel:
         args.remote, api_key_env=args.api_key_env, model=args.served_model, tokenizer=args.model
     )
     return LoadedModel(f"{backend.name} (served at {args.remote})", backend, origin=args.remote)
-
-
-def _resolve(spec: str, source: str, downloader: Downloader) -> Path:
-    path = Path(spec).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelLoadError(f"{path} is a file; pass the folder that holds config.json (or glm_nb.json).")
-        return path
-    if _HUB_ID.match(spec):
-        return downloader(spec, source)
-    raise ModelLoadError(
-        f"There is no folder {spec!r}, and it is not a hub id (owner/name). Pass a local checkpoint folder, or an "
-        "id such as THUDM/GLM-4-9B-0414 (add --source modelscope for ModelScope)."
-    )

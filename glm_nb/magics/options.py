@@ -16,6 +16,7 @@ from IPython.core import magic_arguments
 from IPython.core.magic_arguments import argument
 
 from ..engine import PRECISIONS, SamplingParams
+from ..models.hub import SOURCES
 from ..render import OUTPUT_FORMATS, OutputFormat, ThinkingDisplay
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 VARIANTS = ("chat", "z1", "rumination")
-SOURCES = ("huggingface", "modelscope")
 
 
 @dataclass(frozen=True)

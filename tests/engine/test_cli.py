@@ -44,7 +44,7 @@ def test_a_checkpoint_folder_is_converted_once_into_the_cache(tiny, tmp_path, mo
 
 def test_errors_exit_2_with_a_message_that_says_what_to_do(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 2
-    assert "pass the folder that holds config.json" in capsys.readouterr().err
+    assert "There is no folder" in capsys.readouterr().err  # and what to pass instead
 
 
 def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, capsys):
@@ -58,6 +58,25 @@ def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, cap
         assert main(["generate", str(tiny.out), *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("glm-nb: error: ") and reason in err, (args, err)
+
+
+def test_a_hub_id_is_downloaded_once_then_used_by_every_command(tiny, tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+
+    fetched = []
+
+    def fake_snapshot(repo_id, allow_patterns):
+        fetched.append(repo_id)
+        return str(tiny.src)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    assert main(["generate", "THUDM/GLM-4-9B-0414", "--prompt", "Hi", "--max-new-tokens", "2", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["token_ids"]) == 2
+    assert main(["convert", "THUDM/GLM-4-9B-0414", "-o", str(tmp_path / "m"), "--quiet"]) == 0
+    assert (tmp_path / "m" / "glm_nb.json").exists() and fetched == ["THUDM/GLM-4-9B-0414"] * 2
+    assert main(["generate", str(tmp_path / "no" / "folder"), "--prompt", "Hi"]) == 2
+    assert "not a hub id" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_cli(tiny):

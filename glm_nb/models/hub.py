@@ -1,0 +1,64 @@
+"""Model names as users write them: a local folder, or a hub id (owner/name) downloaded once into the hub's cache.
+
+Downloads go through `huggingface_hub.snapshot_download` (or ModelScope's, when `--source modelscope` asks for it
+and the package is installed), fetching only what the engine reads: configs, tokenizer, safetensors. Both cache
+what they fetched, so a second use of the same id reads the disk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ModelLoadError
+
+__all__ = ["HUB_FILES", "SOURCES", "Downloader", "download", "is_hub_id", "resolve"]
+
+SOURCES = ("huggingface", "modelscope")
+HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.txt", "*.model"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+Downloader = Callable[[str, str], Path]  # (repo id, source) -> local folder
+
+
+def is_hub_id(text: str) -> bool:
+    return bool(_HUB_ID.match(text))
+
+
+def download(repo_id: str, source: str = "huggingface") -> Path:
+    """Download the files the engine needs from `repo_id`, with a progress bar; returns the local folder."""
+    if source not in SOURCES:
+        raise ModelLoadError(f"Unknown source {source!r}; choose one of {', '.join(SOURCES)}.")
+    if source == "modelscope":
+        try:
+            # ModelScope is optional (pip install modelscope): imported only when asked for.
+            from modelscope import snapshot_download as modelscope_download
+        except ImportError as e:
+            raise ModelLoadError("--source modelscope needs the modelscope package: `pip install modelscope`.") from e
+        return Path(modelscope_download(repo_id, allow_patterns=HUB_FILES))
+    from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+    except Exception as e:  # network, auth, unknown repo: all reported the same way
+        raise ModelLoadError(
+            f"Could not download {repo_id} from Hugging Face ({type(e).__name__}: {str(e)[:200]}). Check the id and "
+            "your connection, or download the checkpoint yourself and pass its folder instead."
+        ) from e
+
+
+def resolve(spec: str, source: str = "huggingface", downloader: Downloader | None = None) -> Path:
+    """The local folder `spec` names: an existing folder as it is, a hub id after `downloader` (default:
+    `download`) fetched it."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is a file; pass the folder that holds config.json (or glm_nb.json).")
+        return path
+    if is_hub_id(spec):
+        return (downloader or download)(spec, source)
+    raise ModelLoadError(
+        f"There is no folder {spec!r}, and it is not a hub id (owner/name). Pass a local checkpoint folder, or an "
+        "id such as THUDM/GLM-4-9B-0414 (add --source modelscope for ModelScope)."
+    )
