@@ -161,24 +161,33 @@ class NotebookSession:
             thread.tool_names = args.tools
         return thread
 
-    def engine_turn(self, sink: ReplySink, template: Transcript) -> _EngineTurn:
-        """`with session.engine_turn(sink, template):` holds the engine for one reply (waiting visibly if busy)."""
-        return _EngineTurn(self.engine_lock, sink, template)
+    def engine_turn(
+        self, sink: ReplySink, template: Transcript, stopped: threading.Event | None = None
+    ) -> _EngineTurn:
+        """`with session.engine_turn(sink, template):` holds the engine for one reply (waiting visibly if busy).
+        `stopped`: set from another thread (the chat panel's Stop), it ends the wait with `TurnStopped`."""
+        return _EngineTurn(self.engine_lock, sink, template, stopped)
+
+
+class TurnStopped(Exception):
+    """Stop was pressed while the reply waited for the engine: nothing was sent, and the record says so."""
 
 
 class _EngineTurn:
     """Holds the engine lock for one reply; says so in the output while it waits for another reply to end."""
 
-    def __init__(self, lock: threading.Lock, sink: ReplySink, template: Transcript):
-        self.lock, self.sink, self.template = lock, sink, template
+    def __init__(self, lock: threading.Lock, sink: ReplySink, template: Transcript, stopped: threading.Event | None):
+        self.lock, self.sink, self.template, self.stopped = lock, sink, template, stopped
 
     def __enter__(self) -> None:
+        self._check_stopped()  # Stop pressed while the model loaded
         if self.lock.acquire(blocking=False):
             return
         note = "Waiting: the model is busy with another reply (a cell or the chat panel). Stop it there, or wait."
         self.sink.update(_with_note(self.template, note))
         try:
-            self.lock.acquire()
+            while not self.lock.acquire(timeout=0.05):
+                self._check_stopped()
         except KeyboardInterrupt:  # the record must not stay "generating…" in the saved notebook
             self.sink.finish(_with_note(self.template, _NOT_SENT, finish_reason="cancelled"))
             raise
@@ -186,8 +195,14 @@ class _EngineTurn:
     def __exit__(self, *exc) -> None:
         self.lock.release()
 
+    def _check_stopped(self) -> None:
+        if self.stopped is not None and self.stopped.is_set():
+            self.sink.finish(_with_note(self.template, _STOPPED, finish_reason="cancelled"))
+            raise TurnStopped(_STOPPED)
+
 
 _NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
+_STOPPED = "Stopped while waiting for the model: nothing was sent, and the conversation is unchanged."
 
 
 def _with_note(template: Transcript, note: str, finish_reason: str | None = None) -> Transcript:

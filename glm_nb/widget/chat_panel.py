@@ -25,7 +25,7 @@ import traitlets as t
 from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage
 from ..errors import GlmError
 from ..magics.replies import stream_reply
-from ..magics.session import NotebookSession, current_session
+from ..magics.session import NotebookSession, TurnStopped, current_session
 from ..render import MIME_TYPE, Transcript, TranscriptBuilder, transcripts_html
 from ..render.markdown import escape_markdown_html
 from ..render.page import transcript_html, transcript_markdown, transcript_plain
@@ -62,6 +62,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._messages: dict[str, list[Message]] = {"chat": [], "z1": []}
         self._response: Response | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()  # Stop pressed for the current reply, whatever stage it is at
         self.on_msg(self._on_view_message)
 
     # -- actions (the view's buttons call these; so can code) ---------------------------------------------------
@@ -73,12 +74,15 @@ class ChatPanel(anywidget.AnyWidget):
         if self.busy:
             raise GlmError("A reply is still streaming: press Stop, or wait for it to finish.")
         self.busy, self.status = True, ""
+        self._stopped.clear()
         self._thread = threading.Thread(target=self._reply, args=(text,), name="glm-nb-chat-panel", daemon=True)
         self._thread.start()
         return self._thread
 
     def stop(self) -> None:
-        """End the streaming reply at its next token; the partial answer stays, marked interrupted."""
+        """End the reply: at its next token if it streams (the partial answer stays, marked interrupted); before
+        anything is sent if it still waits for the model to load or for another reply to end."""
+        self._stopped.set()
         response = self._response
         if response is not None:
             response.cancel()
@@ -121,11 +125,13 @@ class ChatPanel(anywidget.AnyWidget):
             template = Transcript(self.variant, model.label, text, sampling=sampling)
             builder = TranscriptBuilder(template)
             sink = _PanelSink(self, builder, text)
-            with self.session.engine_turn(sink, template):
+            with self.session.engine_turn(sink, template, self._stopped):
                 transcript = stream_reply(self._response, builder, sink, refresh_s=self.session.refresh_s)
             self._messages[self.variant] = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
             self.transcripts.append(transcript)
             self.session.transcripts.append(transcript)
+        except TurnStopped:
+            pass  # the record, already among the turns, says that nothing was sent
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
             self.live = {}
             self.status = str(e) if isinstance(e, GlmError) else f"{type(e).__name__}: {e}"

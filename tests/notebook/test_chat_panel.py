@@ -105,6 +105,48 @@ def test_a_magic_and_the_panel_never_interleave_on_one_engine(session, tokenizer
     assert panel.transcripts[0].text == "After the wait."
 
 
+def test_stop_while_the_panel_waits_for_the_engine_ends_the_wait_and_sends_nothing(session, tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nNever sent.", "\nLater."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+    waited = threading.Event()
+    panel.observe(lambda change: "Waiting" in change["new"].get("html", "") and waited.set(), names="live")
+
+    with session.engine_lock:  # a long %%glm cell holds the engine
+        thread = panel.send("Hi")
+        assert waited.wait(10)
+        panel._on_view_message(panel, {"type": "stop"}, [])
+        thread.join(10)
+        assert not thread.is_alive() and not panel.busy  # it did not wait for the cell to end
+
+    assert "Stopped while waiting for the model: nothing was sent" in panel.turns[0]["html"]
+    assert generator.prompts == [] and panel._messages["chat"] == [] and panel.status == ""
+    panel.send("Again").join(10)
+    assert panel.transcripts[-1].text == "Never sent."  # the first scripted reply, so nothing consumed it
+
+
+def test_stop_while_the_model_loads_sends_nothing(session, tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nNever sent."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+    loading, release = threading.Event(), threading.Event()
+    real_model_for = session.model_for
+
+    def slow_model_for(variant):  # as %glm_model's first load converts a checkpoint
+        loading.set()
+        assert release.wait(10)
+        return real_model_for(variant)
+
+    session.model_for = slow_model_for
+    thread = panel.send("Hi")
+    assert loading.wait(10)
+    panel.stop()
+    release.set()
+    thread.join(10)
+
+    assert "nothing was sent" in panel.turns[0]["html"] and generator.prompts == []
+
+
 def test_send_while_busy_or_empty_is_refused_with_a_reason(session, tokenizer, glm_template):
     generator = GatedGenerator(tokenizer, ["\nSlow reply."], gate_at=1)
     _serve(session, generator, glm_template)

@@ -221,7 +221,7 @@ def test_a_cell_waits_visibly_while_the_chat_panel_holds_the_engine(kernel, monk
 class _BusyThenInterrupted:
     """An engine lock held elsewhere; the kernel's interrupt lands while the cell waits for it."""
 
-    def acquire(self, blocking=True):
+    def acquire(self, blocking=True, timeout=-1):
         if not blocking:
             return False
         raise KeyboardInterrupt
