@@ -10,6 +10,7 @@ forces thinking; `force_thinking=True` forces it with any template; history keep
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ from .template import ChatTemplate
 from .turn import run_turn
 
 __all__ = ["CHAT_SAMPLING", "Z1_SAMPLING", "Conversation", "as_tool"]
+
+_MIN_RESULT_CHARS = 64  # a tool result shorter than this is not worth cutting: the turn is rolled back instead
 
 # FORMAT.md, "Sampling defaults seen in official demos" and "GLM-Z1" (recommended sampling).
 CHAT_SAMPLING = SamplingParams(temperature=0.6, top_p=0.8, max_new_tokens=2048)
@@ -184,9 +187,7 @@ class Conversation:
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
                 break
-            outcome = yield from run_turn(
-                self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record
-            )
+            outcome = yield from self._fitted_turn(response, sampling)
             usage = response.usage_so_far = usage + outcome.usage
             last = outcome.message
             finish = self._finish_reason(last, round_index)
@@ -200,6 +201,44 @@ class Conversation:
                 finish = "tool_calls"  # tools without a function: the caller runs them, then calls respond()
                 break
         yield Done(finish or "cancelled", usage, bool(last and last.thinking_cut_off))
+
+    def _fitted_turn(self, response: Response, sampling: SamplingParams) -> Iterator[Event]:
+        """One model turn. When the prompt is too long for the context only because of the tool results just
+        added, the longest of them is cut (its head kept, the cut said) until it fits: the tools already ran, with
+        their side effects, so rolling back the user's message is the last resort, not the first."""
+        cuts: dict[int, tuple[ObservationMessage, int]] = {}  # message index -> (as the tool gave it, chars shown)
+        while True:
+            try:
+                return (yield from run_turn(
+                    self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record
+                ))  # fmt: skip
+            except PromptTooLongError:  # raised before the backend streams anything: nothing to take back
+                if not self._cut_longest_result(response, cuts):
+                    for index, (original, _) in cuts.items():  # no cut was enough: the results stay as they were
+                        response.replace_message(self._messages[index], original)
+                        self._messages[index] = original
+                    raise
+
+    def _cut_longest_result(self, response: Response, cuts: dict[int, tuple[ObservationMessage, int]]) -> bool:
+        """Halve what is shown of the longest result of the last tool round; False when none is worth cutting."""
+        tail = len(self._messages)
+        while tail > 0 and isinstance(self._messages[tail - 1], ObservationMessage):
+            tail -= 1
+        shown = {
+            i: cuts[i][1] if i in cuts else len(self._messages[i].content) for i in range(tail, len(self._messages))
+        }
+        index = max(shown, key=shown.__getitem__, default=None)
+        if index is None or shown[index] <= _MIN_RESULT_CHARS:
+            return False
+        original = cuts[index][0] if index in cuts else self._messages[index]
+        keep = shown[index] // 2
+        cuts[index] = (original, keep)
+        cut = len(original.content) - keep
+        note = f"\n[… {cut:,} more characters of this result were cut to fit the model's context]"
+        new = dataclasses.replace(original, content=original.content[:keep] + note)
+        response.replace_message(self._messages[index], new)
+        self._messages[index] = new
+        return True
 
     def _finish_reason(self, message: AssistantMessage, round_index: int) -> FinishReason | None:
         """Why the loop ends after this turn, or None to run its calls and go on."""

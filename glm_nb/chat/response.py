@@ -97,6 +97,10 @@ class Response:
         self._added.append(message)
         self._on_message(message)
 
+    def replace_message(self, old: Message, new: Message) -> None:
+        """The conversation rewrote one of this response's messages (a tool result cut to fit the context)."""
+        self._added = [new if m is old else m for m in self._added]
+
     def forget_messages(self) -> None:
         """The conversation dropped this response's messages (a failed turn is rolled back)."""
         self._added.clear()

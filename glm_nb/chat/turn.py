@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from ..engine import SamplingParams
+from ..errors import PromptTooLongError
 from ..tools import ToolCall, parse_tool_calls
 from .backend import Backend, CompletionEnd, CompletionStart, TextChunk
 from .events import Event, TextDelta, ThinkingDelta, ToolCallEvent, Usage
@@ -69,6 +70,10 @@ def run_turn(
         for call in message.tool_calls:
             yield ToolCallEvent(call)
         return TurnOutcome(message, end.stop if end else None, state.usage())
+    except PromptTooLongError:
+        if state.start is None:
+            committed = True  # the prompt never went in: no turn began, so there is none to keep
+        raise
     finally:
         if not committed:  # KeyboardInterrupt, GeneratorExit or a backend error: keep history well formed
             commit(state.message("interrupted", None))

@@ -370,3 +370,41 @@ def test_a_stale_stream_cannot_resume_after_a_newer_completion(tokenizer, glm_te
 
     with pytest.raises(GenerationError, match="superseded"):
         next(old)
+
+
+@tool
+def read_log() -> str:
+    """Returns a long log."""
+    return "".join(f"line {i}: all quiet\n" for i in range(400))  # ~8,000 characters
+
+
+def test_a_tool_result_too_long_for_the_context_is_cut_to_fit_not_rolled_back(tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["read_log\n{}<|observation|>", "\nThe log is quiet."], max_length=2000)
+    conversation = Conversation(generator.backend(chat_template=glm_template), tools=[read_log])
+
+    response = conversation.send("Anything in the log?")
+    response.finish()
+
+    assert response.finish_reason == "stop" and response.text() == "The log is quiet."
+    full = read_log.function()
+    assert response.tool_results()[0].content == full  # the record keeps what the tool returned
+    seen = conversation.messages[2]
+    assert isinstance(seen, ObservationMessage) and len(seen.content) < len(full)
+    head, note = seen.content.split("\n[… ")
+    assert full.startswith(head) and note == f"{len(full) - len(head):,} more characters of this result were cut " \
+        "to fit the model's context]"  # fmt: skip
+    assert len(generator.prompts) == 2 and len(generator.prompts[1]) < 2000
+    assert "line 0: all quiet" in tokenizer.decode(generator.prompts[1])
+
+
+def test_when_cutting_results_is_not_enough_the_turn_is_rolled_back_and_results_restored(tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nNever."], max_length=40)
+    conversation = Conversation(generator.backend(chat_template=glm_template), tools=[read_log])
+    conversation.add(UserMessage("Anything in the log?"))
+    conversation.add(ObservationMessage(read_log.function(), name="read_log"))  # as after add_tool_result
+    before = conversation.messages
+
+    with pytest.raises(PromptTooLongError):
+        conversation.respond().finish()
+
+    assert conversation.messages == before
