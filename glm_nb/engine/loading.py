@@ -1,7 +1,7 @@
 """Open "a model" given as either a converted glm-nb folder or a Hugging Face checkpoint folder.
 
 A checkpoint is converted once into the cache (`$GLM_NB_CACHE`, default `~/.cache/glm-nb`), keyed by its path,
-its files' sizes and times, the precision and the context length; later loads reuse that conversion.
+its files' sizes and times, the precision, the context length and the graph format; later loads reuse it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ModelLoadError
 from .conversion import convert
 from .engine import DEVICES, Engine, cuda_usable
-from .metadata import METADATA_FILE, ModelMetadata
+from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
 __all__ = ["cache_dir", "converted_path", "open_model", "conversion_for", "ConversionChoice"]
 
@@ -30,7 +30,8 @@ def converted_path(src: Path, precision: str, max_length: int | None) -> Path:
         if f.is_file():
             st = f.stat()
             h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(f"{precision}:{max_length}".encode())
+    # The graph format too: a glm-nb that builds graphs differently converts afresh instead of failing to load.
+    h.update(f"{precision}:{max_length}:format{FORMAT_VERSION}".encode())
     return cache_dir() / "models" / f"{src.name}-{precision}-{h.hexdigest()[:12]}"
 
 

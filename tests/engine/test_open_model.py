@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 from glm_nb.engine import engine as engine_module
+from glm_nb.engine import loading
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
 from glm_nb.errors import ModelLoadError
 
@@ -59,3 +60,12 @@ def test_auto_without_a_working_cuda_provider_stays_on_the_cpu(tiny, tmp_path, m
 def test_an_unknown_device_is_refused(tiny):
     with pytest.raises(ModelLoadError, match="Unknown device"):
         open_model(tiny.src, device="tpu")
+
+
+def test_a_new_graph_format_gets_its_own_cache_entry_instead_of_an_old_conversion(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+    first = open_model(tiny.src, device="cpu").folder
+    monkeypatch.setattr(loading, "FORMAT_VERSION", loading.FORMAT_VERSION + 1)  # as after an upgrade of glm-nb
+    again = open_model(tiny.src, device="cpu").folder  # converted afresh, not "converted by another version"
+    assert again == converted_path(tiny.src, "fp32", None) != first
+    assert (first / "glm_nb.json").exists() and (again / "glm_nb.json").exists()
