@@ -120,7 +120,7 @@ def _serve(args) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             raise GlmError(f"--api-key-env {args.api_key_env}: that environment variable is empty; set it to the key")
-    engine = open_model(resolve(args.model, args.source), device=args.device, precision=args.precision,
+    engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
                         threads=args.threads, cuda_graph=args.cuda_graph, progress=False)  # fmt: skip
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
     serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
@@ -135,7 +135,7 @@ def _chat_prompt(engine, text: str) -> str:
 
 
 def _generate(args) -> int:
-    engine = open_model(resolve(args.model, args.source), device=args.device, precision=args.precision,
+    engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
                         threads=args.threads, cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
     if args.prompt_ids is not None:
         prompt = args.prompt_ids

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ..models.hub import resolve
 from .conversion import convert
 from .engine import DEVICES, Engine, cuda_usable
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
@@ -75,14 +76,16 @@ def open_model(
     threads: int | None = None,
     cuda_graph: bool | None = None,
     progress: bool = True,
+    source: str = "huggingface",
 ) -> Engine:
     """An Engine for `path`: a converted folder is loaded as it is; a checkpoint folder is converted first
-    (once, into the cache). precision defaults to bf16 on a GPU and fp32 on the CPU (see `conversion_for`);
+    (once, into the cache); a hub id such as THUDM/GLM-4-9B-0414 is downloaded first (from `source`:
+    huggingface or modelscope; once, into the hub's cache). precision defaults to bf16 on a GPU and fp32 on the CPU (see `conversion_for`);
     pass fp16/bf16/int4 to choose. cuda_graph: capture decode steps as CUDA graphs; by default on whenever the
     model runs on CUDA in fp16/bf16 (or int4 with half activations)."""
-    folder = Path(path).expanduser()
     if device not in DEVICES:
         raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
+    folder = resolve(str(path), source)
     if (folder / METADATA_FILE).exists():
         target = folder
     elif (folder / "config.json").exists():

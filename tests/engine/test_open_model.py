@@ -69,3 +69,14 @@ def test_a_new_graph_format_gets_its_own_cache_entry_instead_of_an_old_conversio
     again = open_model(tiny.src, device="cpu").folder  # converted afresh, not "converted by another version"
     assert again == converted_path(tiny.src, "fp32", None) != first
     assert (first / "glm_nb.json").exists() and (again / "glm_nb.json").exists()
+
+
+def test_a_hub_id_is_downloaded_then_opened(tiny, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, allow_patterns: str(tiny.src))
+    engine = open_model("THUDM/GLM-4-9B-0414", device="cpu")
+    assert engine.folder == converted_path(tiny.src, "fp32", None)
+    with pytest.raises(ModelLoadError, match="not a hub id"):
+        open_model(tmp_path / "no-such-folder", device="cpu")
