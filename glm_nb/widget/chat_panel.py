@@ -65,6 +65,13 @@ class ChatPanel(anywidget.AnyWidget):
         self._stopped = threading.Event()  # Stop pressed for the current reply, whatever stage it is at
         self.on_msg(self._on_view_message)
 
+    def __repr__(self) -> str:  # the text/plain a saved or headless notebook shows in place of the live view
+        model = self.model_name or "the notebook's model"
+        return (
+            f"<glm-nb ChatPanel: {len(self.turns)} turn(s) with {model}; a live widget (run the cell in Jupyter to "
+            "chat), and panel.export() keeps the conversation in the notebook>"
+        )
+
     # -- actions (the view's buttons call these; so can code) ---------------------------------------------------
     def send(self, text: str) -> threading.Thread:
         """Start a reply to `text` in a background thread (returned, e.g. to `join()`)."""

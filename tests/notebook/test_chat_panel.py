@@ -210,3 +210,11 @@ def test_the_view_ships_next_to_the_class():
 
     assert "export default { render }" in panel._esm
     assert ".glm-nb-panel" in panel._css
+
+
+def test_a_saved_or_headless_notebook_shows_what_the_panel_is_not_an_object_address(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nHi."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("Hello").join(10)
+    plain = panel._repr_mimebundle_()[0]["text/plain"]  # (data, metadata), as IPython's display asks for it
+    assert "ChatPanel: 1 turn(s) with scripted-GLM" in plain and "object at 0x" not in plain
