@@ -124,3 +124,78 @@ def test_html_to_text_keeps_blocks_apart():
     title, text = html_to_text("<title> A  page </title><div>one</div><div>two <b>bold</b></div><style>x{}</style>")
 
     assert (title, text) == ("A page", "one\n\ntwo bold")
+
+
+def test_a_broken_notebook_or_a_binary_file_is_skipped_not_fatal(corpus_folder):
+    (corpus_folder / "broken.ipynb").write_text("{not json")
+    (corpus_folder / "odd.ipynb").write_text('{"cells": [1, {"cell_type": "markdown", "source": ["# Odd"]}]}')
+    (corpus_folder / "data.txt").write_bytes(b"\x00\x01weather\x00" * 100)
+
+    corpus = LocalCorpus(corpus_folder)
+
+    assert "Odd" in [p.title for p in corpus.pages]
+    assert sorted(path.name for path, _ in corpus.skipped) == ["broken.ipynb", "data.txt"]
+    assert "binary" in dict((p.name, why) for p, why in corpus.skipped)["data.txt"]
+    assert corpus.search("Beijing")[0].title == "Beijing weather"
+
+
+def test_hidden_folders_such_as_notebook_checkpoints_are_not_searched(corpus_folder):
+    checkpoints = corpus_folder / "nb" / ".ipynb_checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "glm-checkpoint.ipynb").write_text((corpus_folder / "nb" / "glm.ipynb").read_text())
+    (corpus_folder / ".draft.md").write_text("# Draft\n\nGLM notebook draft")
+
+    results = LocalCorpus(corpus_folder).search("GLM notebook")
+
+    assert [r.url.rsplit("/", 1)[-1] for r in results] == ["glm.ipynb"]
+
+
+def test_a_link_to_a_file_outside_the_corpus_is_not_searched(corpus_folder, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_text("password hunter2")
+    (corpus_folder / "link.txt").symlink_to(outside)
+
+    corpus = LocalCorpus(corpus_folder)
+
+    assert corpus.search("password hunter2") == []
+    assert [path.name for path, _ in corpus.skipped] == ["link.txt"]
+
+
+def test_open_reads_only_documents_inside_the_corpus(corpus_folder):
+    (corpus_folder / ".env").write_text("API_KEY=secret")
+
+    with pytest.raises(PageError, match="not a document"):
+        open_page(".env", fetch=None, roots=[corpus_folder])
+    with pytest.raises(PageError, match="not a document"):
+        open_page("image.png", fetch=None, roots=[corpus_folder])
+
+
+def test_open_does_not_tell_whether_a_file_outside_the_corpus_exists(corpus_folder, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "there.md").write_text("x")
+
+    messages = []
+    for target in (str(outside / "there.md"), str(outside / "missing.md"), "../missing.md"):
+        with pytest.raises(PageError) as error:
+            open_page(target, fetch=None, roots=[corpus_folder])
+        messages.append(str(error.value))
+
+    assert all("outside the folders" in m for m in messages)
+
+
+def test_documents_with_a_byte_order_mark_or_in_windows_1252_read_right(tmp_path):
+    (tmp_path / "bom.md").write_bytes("\ufeff# Café notes\n\nCrème brûlée.".encode())
+    (tmp_path / "old.txt").write_bytes("Café crème, 5 €".encode("cp1252"))
+
+    pages = {p.url.rsplit("/", 1)[-1]: p for p in LocalCorpus(tmp_path).pages}
+
+    assert pages["bom.md"].title == "Café notes"
+    assert pages["old.txt"].text == "Café crème, 5 €"
+
+
+def test_html_without_a_closing_head_keeps_its_body_and_icon_titles_stay_out():
+    title, text = html_to_text(
+        "<html><head><title>Guide</title><body><svg><title>Close</title></svg><p>Body&nbsp;text</p></body>"
+    )
+
+    assert (title, text) == ("Guide", "Body text")

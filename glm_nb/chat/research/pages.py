@@ -41,7 +41,7 @@ class Page:
 def read_document(path: Path) -> Page:
     """A local document's title and text, by its suffix."""
     try:
-        raw = path.read_text(encoding="utf-8", errors="replace")
+        raw = _decode(path.read_bytes(), path)
     except OSError as e:
         raise PageError(f"cannot read {path}: {e.strerror or e}") from e
     suffix = path.suffix.lower()
@@ -54,18 +54,21 @@ def read_document(path: Path) -> Page:
     return Page(path.resolve().as_uri(), title or path.stem, text)
 
 
-def open_page(target: str, *, fetch: Fetcher | None, roots: Sequence[Path]) -> Page:
-    """Open a file URI, a local path inside `roots`, or a URL / domain through `fetch`."""
+def open_page(
+    target: str, *, fetch: Fetcher | None, roots: Sequence[Path], suffixes: Sequence[str] = DOCUMENT_SUFFIXES
+) -> Page:
+    """Open a file URI, a local document (one of `suffixes`) inside `roots`, or a URL / domain through `fetch`."""
     target = target.strip()
     parsed = urlparse(target)
     if parsed.scheme == "file":
-        return _open_local(Path(unquote(parsed.path)), roots)
+        return _open_local(Path(unquote(parsed.path)), roots, suffixes)
     if parsed.scheme not in ("http", "https"):
         local = Path(target).expanduser()
         candidates = [local] if local.is_absolute() else [root / local for root in roots]
         for candidate in candidates:
-            if candidate.exists():
-                return _open_local(candidate, roots)
+            # A path outside the folders is refused before looking at it, so even whether it exists is not told.
+            if not _inside(candidate, roots) or candidate.exists():
+                return _open_local(candidate, roots, suffixes)
         if "/" in target and "." not in target.split("/")[0]:
             raise PageError(f"no document {target!r} in the corpus; search first, then click a result.")
         target = f"https://{target}"  # "example.com" or "example.com/page": FORMAT.md's open takes domains too
@@ -84,13 +87,34 @@ def open_page(target: str, *, fetch: Fetcher | None, roots: Sequence[Path]) -> P
     return Page(target, title or target, text)
 
 
-def _open_local(path: Path, roots: Sequence[Path]) -> Page:
+def _open_local(path: Path, roots: Sequence[Path], suffixes: Sequence[str]) -> Page:
     resolved = path.expanduser().resolve()
-    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+    if not _inside(resolved, roots):
         raise PageError(f"{path} is outside the folders this research may read.")
+    if resolved.suffix.lower() not in suffixes:  # not .env, keys, binaries... that sit in the same folder
+        raise PageError(f"{path} is not a document this research reads ({', '.join(suffixes)}).")
     if not resolved.is_file():
         raise PageError(f"{path} does not exist.")
     return read_document(resolved)
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    resolved = path.expanduser().resolve()
+    return any(resolved.is_relative_to(root.resolve()) for root in roots)
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """UTF-8 (a byte-order mark dropped), else Windows-1252 (older Western text files); binary data is refused."""
+    if b"\0" in data[:8192]:
+        raise PageError(f"{path} is binary, not text.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace")
 
 
 def _markdown_title(text: str) -> str:
@@ -101,12 +125,16 @@ def _markdown_title(text: str) -> str:
 def _notebook_text(raw: str) -> tuple[str, str]:
     try:
         cells = json.loads(raw).get("cells", [])
-    except (ValueError, AttributeError) as e:
+    except (ValueError, AttributeError, RecursionError) as e:
         raise PageError(f"not a readable notebook: {e}") from e
+    if not isinstance(cells, list):
+        raise PageError("not a readable notebook: its 'cells' is not a list.")
     parts, title = [], ""
     for cell in cells:
+        if not isinstance(cell, dict):
+            continue  # not a cell: nothing to read in it
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
         if cell.get("cell_type") == "markdown" and not title:
             title = _markdown_title(source)
         if source.strip():
@@ -115,7 +143,9 @@ def _notebook_text(raw: str) -> tuple[str, str]:
 
 
 class _TextExtractor(HTMLParser):
-    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    # Not "head": its text is only the <title>, and a page whose </head> is left out (HTML allows it) would lose
+    # its whole body. A <title> inside a skipped element (an <svg> icon's) is not the page's title.
+    _SKIP = {"script", "style", "noscript", "template", "svg"}
     _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre", "table"}
 
     def __init__(self) -> None:
@@ -123,11 +153,13 @@ class _TextExtractor(HTMLParser):
         self.parts: list[str] = []
         self.title: list[str] = []
         self._skipping = 0
-        self._in_title = False
+        self._in_title = False  # inside the page's <title>
+        self._titles = 0  # inside any <title>: its text is never body text
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "title":
-            self._in_title = True
+            self._titles += 1
+            self._in_title = not self._skipping and not self.title
         elif tag in self._SKIP:
             self._skipping += 1
         elif tag in self._BLOCKS:
@@ -135,6 +167,7 @@ class _TextExtractor(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
+            self._titles = max(0, self._titles - 1)
             self._in_title = False
         elif tag in self._SKIP:
             self._skipping = max(0, self._skipping - 1)
@@ -144,7 +177,7 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title.append(data)
-        elif not self._skipping:
+        elif not self._skipping and not self._titles:
             self.parts.append(data)
 
 
@@ -153,6 +186,6 @@ def html_to_text(html: str) -> tuple[str, str]:
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
+    lines = (re.sub(r"[ \t\r\f\v\xa0]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return " ".join("".join(parser.title).split()), text

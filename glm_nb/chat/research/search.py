@@ -3,7 +3,9 @@
 FORMAT.md, "GLM-Z1-Rumination": `search(query)` returns results the model reads as `【{i}†{title}†{url}\\n{snippet}】`
 blocks. A backend returns `SearchResult` values; the loop numbers and formats them. `LocalCorpus` indexes a
 folder of .md, .txt, .html and .ipynb files (read once, when it is made) and ranks them with BM25; the snippet is
-the passage of the document that matches the query best.
+the passage of the document that matches the query best. Hidden files and folders (.git, .ipynb_checkpoints) are
+left out, and so are links to files outside the folder (`open` could not read them) and files that cannot be
+read as documents (binary, a broken notebook): those are listed in `LocalCorpus.skipped`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import ChatError
 from .bm25 import BM25, tokenize
-from .pages import DOCUMENT_SUFFIXES, Page, read_document
+from .pages import DOCUMENT_SUFFIXES, Page, PageError, read_document
 
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
@@ -43,10 +45,21 @@ class LocalCorpus:
         self.folder = Path(folder).expanduser().resolve()
         if not self.folder.is_dir():
             raise ChatError(f"{self.folder} is not a folder: pass the folder holding the documents to search.")
-        paths = sorted(p for p in self.folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-        self.pages: list[Page] = [read_document(p) for p in paths]
+        self.suffixes = tuple(s.lower() for s in suffixes)
+        self.pages: list[Page] = []
+        self.skipped: list[tuple[Path, str]] = []  # (file, why it is not searched)
+        for path in _document_paths(self.folder, self.suffixes):
+            try:
+                if not path.resolve().is_relative_to(self.folder):
+                    raise PageError("it links to a file outside the corpus folder")
+                self.pages.append(read_document(path))
+            except PageError as e:
+                self.skipped.append((path, str(e)))
         if not self.pages:
-            raise ChatError(f"{self.folder} holds no {', '.join(suffixes)} files to search; add some documents.")
+            unread = f" ({len(self.skipped)} could not be read: {self.skipped[0][1]})" if self.skipped else ""
+            raise ChatError(
+                f"{self.folder} holds no {', '.join(suffixes)} files to search{unread}; add some documents."
+            )
         self._index = BM25([tokenize(f"{page.title}\n{page.text}") for page in self.pages])
 
     def search(self, query: str, limit: int = 5) -> list[SearchResult]:
@@ -59,7 +72,22 @@ class LocalCorpus:
         return SearchResult(page.title, page.url, best_passage(page.text, set(terms)))
 
     def __repr__(self) -> str:
-        return f"LocalCorpus({str(self.folder)!r}, {len(self.pages)} documents)"
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        return f"LocalCorpus({str(self.folder)!r}, {len(self.pages)} documents{skipped})"
+
+
+def _document_paths(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files under `folder` with one of `suffixes`, sorted, without hidden files or folders; links to folders
+    are not followed (no loops)."""
+    found = []
+    for top, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        top_path = Path(top)
+        for name in files:
+            path = top_path / name
+            if not name.startswith(".") and path.suffix.lower() in suffixes and path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def best_passage(text: str, terms: set[str]) -> str:
