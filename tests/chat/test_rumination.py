@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from glm_nb.chat import ChatError, Done, ScriptedGenerator, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent
-from glm_nb.chat.research import Rumination, SearchResult, parse_action
+from glm_nb.chat.research import LocalCorpus, Rumination, SearchResult, parse_action
+from glm_nb.errors import PromptTooLongError
 from glm_nb.tools import ToolCall
 
 
@@ -188,3 +189,77 @@ def test_cancel_stops_the_research(tokenizer, glm_template, corpus):
 
     assert response.finish_reason == "cancelled"
     assert response.messages()[-1].end == "interrupted"
+
+
+def test_a_page_longer_than_the_context_is_cut_and_the_research_goes_on(tokenizer, glm_template, tmp_path):
+    (tmp_path / "long.md").write_text("# Long\n\n" + "weather report " * 2000)
+    replies = [
+        _action("search", '{"query": "weather"}'),
+        _action("click", '{"link_id": 0}'),
+        _action("finish"),
+        "</think>Sunny 【0†source】.",
+    ]
+    generator = ScriptedGenerator(tokenizer, replies, max_length=1024)
+    research = Rumination(generator.backend(chat_template=glm_template), corpus=tmp_path)
+
+    response = research.run("Q")
+
+    assert response.report().text == "Sunny 【0†source】."
+    page = response.messages()[3]
+    assert page.content.startswith("# Long\n\nweather report") and page.content.endswith("characters not shown]")
+    assert len(page.content) < 2000
+
+
+def test_a_research_too_long_for_the_context_says_what_to_do(tokenizer, glm_template, tmp_path):
+    (tmp_path / "long.md").write_text("# Long\n\n" + "weather report " * 2000)
+    replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}')] * 20
+    generator = ScriptedGenerator(tokenizer, replies, max_length=1024)
+    research = Rumination(generator.backend(chat_template=glm_template), corpus=tmp_path, page_chars=300)
+
+    with pytest.raises(PromptTooLongError, match="page_chars"):
+        research.run("Q").finish()
+
+
+def test_cancel_when_an_action_arrives_starts_no_new_turn(tokenizer, glm_template, corpus):
+    research, generator = _research(
+        tokenizer, glm_template, [_action("search", '{"query": "weather"}')], corpus=corpus
+    )
+    response = research.run("Q")
+
+    for event in response:
+        if isinstance(event, ToolCallEvent):
+            response.cancel()
+
+    assert response.finish_reason == "cancelled"
+    assert len(generator.prompts) == 1
+    assert response.messages()[-1].status == "not_run"
+
+
+def test_an_interrupt_inside_a_search_still_answers_the_action(tokenizer, glm_template):
+    class Slow:
+        def search(self, query, limit):
+            raise KeyboardInterrupt
+
+    research, _ = _research(tokenizer, glm_template, [_action("search", '{"query": "a"}')], search=Slow())
+    response = research.run("Q")
+
+    with pytest.raises(KeyboardInterrupt):
+        response.finish()
+
+    assert [type(m).__name__ for m in response.messages()] == ["AssistantMessage", "ObservationMessage"]
+    assert response.messages()[-1].status == "not_run"
+
+
+def test_a_malformed_action_is_told_the_action_format():
+    error = parse_action('{"name": "search", "arguments": ').error
+
+    assert '{"name": "search", "arguments": {"query": "..."}}' in error
+    assert "tool name on one line" not in error
+
+
+def test_click_reads_a_corpus_with_its_own_suffixes(tokenizer, glm_template, tmp_path):
+    (tmp_path / "guide.rst").write_text("Guide\n=====\n\nThe weather is fine.")
+    replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}'), "</think>Fine."]
+    research, _ = _research(tokenizer, glm_template, replies, search=LocalCorpus(tmp_path, suffixes=(".rst",)))
+
+    assert research.run("Q").tool_results()[1].content.endswith("The weather is fine.")

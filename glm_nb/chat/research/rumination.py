@@ -17,6 +17,7 @@ observation saying what was wrong, as for tool calls.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 from ...engine import SamplingParams
+from ...errors import PromptTooLongError
 from ...tools import (
     Tool,
     ToolArgumentError,
@@ -42,7 +44,7 @@ from ..messages import AssistantMessage, Message, ObservationMessage, UserMessag
 from ..response import Response
 from ..template import ChatTemplate
 from ..turn import TurnOutcome, run_turn
-from .pages import Fetcher, PageError, open_page
+from .pages import DOCUMENT_SUFFIXES, Fetcher, PageError, open_page
 from .search import LocalCorpus, SearchBackend, SearchResult
 
 __all__ = [
@@ -59,6 +61,8 @@ __all__ = [
 
 MAX_TURNS = 35  # FORMAT.md: the reference loop allows at most 35 turns
 RUMINATION_SAMPLING = SamplingParams(temperature=0.95, top_p=0.7, max_new_tokens=16384)
+_MIN_PAGE_CHARS = 64  # a page cut to this still does not fit: the research is out of context
+_NOT_SHOWN = re.compile(r"\n…\[(\d+) more characters not shown\]$")
 _CITATION = re.compile(r"【(\d+)†[^】]*】")
 _ACTIONS = {
     "search": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
@@ -127,8 +131,9 @@ def parse_action(text: str) -> ToolCall | None:
         return None
     try:
         action = parse_arguments(body)
-    except ToolCallFormatError as e:
-        return ToolCall("", error=str(e), raw=text)
+    except ToolCallFormatError:  # its message describes the tool-call format, not Rumination's actions
+        return ToolCall("", error='not a JSON object; write one action, e.g. {"name": "search", "arguments": '
+                        '{"query": "..."}}', raw=text)  # fmt: skip
     name, arguments = action.get("name"), action.get("arguments", {})
     if not isinstance(name, str) or not isinstance(arguments, dict):
         return ToolCall("", error='write {"name": <action>, "arguments": {...}}', raw=text)
@@ -166,9 +171,12 @@ class Rumination:
         self.search = search if search is not None else LocalCorpus(corpus)
         self.fetch = fetch
         roots = [Path(r).expanduser() for r in local_roots]
+        suffixes = DOCUMENT_SUFFIXES
         if isinstance(self.search, LocalCorpus):
             roots.append(self.search.folder)
+            suffixes = tuple(dict.fromkeys(DOCUMENT_SUFFIXES + self.search.suffixes))
         self.local_roots = tuple(roots)
+        self.local_suffixes = suffixes  # the local files `open` and `click` may read
         self.template = ChatTemplate(template or backend.chat_template or "")
         self.system = system  # for a template without the fixed prompt; default: rumination_system_prompt()
         self.sampling = sampling
@@ -190,6 +198,9 @@ class Rumination:
         usage, last = Usage(), None
         finish: FinishReason | None = None
         for _ in range(self.max_turns):
+            if response.cancelled:  # cancelled while an action ran: no new turn (a prefill of the whole history)
+                finish = "cancelled"
+                break
             last = yield from self._turn(response, conversation)
             usage = response.usage_so_far = usage + last.usage
             finish = _stopped(last.message)
@@ -198,33 +209,76 @@ class Rumination:
                 finish = finish or "stop"  # plain text instead of an action: the model wrote its report
                 break
             yield ToolCallEvent(action)
+            if response.cancelled:
+                finish = "cancelled"
+                response.record(ObservationMessage.from_result(_not_run(action, "the user cancelled the research")))
+                break
             if action.name == "finish" and action.error is None:
                 last = yield from self._turn(response, conversation)  # FORMAT.md: one more turn writes the report
                 usage = response.usage_so_far = usage + last.usage
                 finish = _stopped(last.message) or "stop"
                 break
-            result = session.act(action)
-            response.record(ObservationMessage.from_result(result))
+            result = _not_run(action, "the user interrupted the research")
+            try:
+                result = session.act(action)
+            finally:  # a KeyboardInterrupt in a slow search or fetch: the action still gets its observation
+                response.record(ObservationMessage.from_result(result))
             yield ToolResultEvent(result)
         if finish == "stop" and last is not None:
             response.set_report(session.report(last.message.text))
         yield Done(finish or "round_limit", usage, bool(last and last.message.thinking_cut_off))
 
     def _turn(self, response: Response, conversation: Conversation) -> Generator[Event, None, TurnOutcome]:
-        return run_turn(
-            self.backend,
-            conversation.prompt(),
-            self.sampling,
-            cancel=response.cancel_event,
-            commit=response.record,
-            tool_calls=False,
-        )
+        """One generation. When the page just read makes the prompt too long for the model's context, that page is
+        cut (its head kept, the cut said) until it fits; the research goes on."""
+        while True:
+            try:
+                return (yield from run_turn(
+                    self.backend, conversation.prompt(), self.sampling, cancel=response.cancel_event,
+                    commit=response.record, tool_calls=False,
+                ))  # fmt: skip
+            except PromptTooLongError as e:  # raised before anything was generated: nothing to take back
+                if _cut_last_page(response, conversation):
+                    continue
+                if not any(isinstance(m, ObservationMessage) for m in conversation.messages):
+                    raise  # the question alone is too long: the engine's message says what to do
+                raise PromptTooLongError(
+                    f"The research no longer fits the model's context ({str(e).split('. ')[0]}). Read less "
+                    "per page (Rumination(..., page_chars=2000)), allow fewer turns (max_turns=...), or use a "
+                    "model with a longer context."
+                ) from e
 
 
 def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
     """Search results as the model reads them: `【{i}†{title}†{url}\\n{snippet}】` blocks numbered from `first`,
     joined by blank lines."""
     return "\n\n".join(f"【{i}†{r.title}†{r.url}\n{r.snippet}】" for i, r in enumerate(results, start=first))
+
+
+def _not_shown(count: int) -> str:
+    return f"\n…[{count} more characters not shown]"
+
+
+def _not_run(call: ToolCall, why: str) -> ToolResult:
+    return ToolResult.failure(call, "not_run", f"Not run: {why}.")
+
+
+def _cut_last_page(response: Response, conversation: Conversation) -> bool:
+    """Halve the last observation (what the last action read); False when there is none worth cutting."""
+    messages = conversation.messages
+    last = messages[-1] if messages else None
+    if not isinstance(last, ObservationMessage) or len(last.content) <= _MIN_PAGE_CHARS:
+        return False
+    shown = _NOT_SHOWN.search(last.content)  # already cut when it was read (page_chars)
+    body = last.content[: shown.start()] if shown else last.content
+    keep = len(body) // 2
+    cut = dataclasses.replace(
+        last, content=body[:keep] + _not_shown(len(body) - keep + int(shown[1] if shown else 0))
+    )
+    conversation.rewind(len(messages) - 1)
+    conversation.add(cut)
+    response.replace_message(last, cut)
+    return True
 
 
 def _stopped(message: AssistantMessage) -> FinishReason | None:
@@ -269,10 +323,11 @@ class _Session:
         return self._open(self.sources[link_id].url)
 
     def _open(self, url: str) -> str:
-        page = open_page(url, fetch=self.owner.fetch, roots=self.owner.local_roots)
-        text, limit = page.text, self.owner.page_chars
+        owner = self.owner
+        page = open_page(url, fetch=owner.fetch, roots=owner.local_roots, suffixes=owner.local_suffixes)
+        text, limit = page.text, owner.page_chars
         if len(text) > limit:
-            text = text[:limit] + f"\n…[{len(text) - limit} more characters not shown]"
+            text = text[:limit] + _not_shown(len(text) - limit)
         return text or "(the page has no text)"
 
     def report(self, text: str) -> Report:
