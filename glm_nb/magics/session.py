@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ..chat import (
     RUMINATION_SAMPLING,
     Z1_SAMPLING,
     Conversation,
+    LocalCorpus,
     Message,
     ResearchResponse,
     Response,
@@ -123,6 +125,8 @@ class NotebookSession:
             if not corpus:
                 raise GlmError("Tell the research where to look: %%glm_rumination --corpus path/to/documents")
             research = Rumination(model.backend, corpus=corpus, sampling=sampling, system=model.rumination_system)
+            if isinstance(research.search, LocalCorpus) and research.search.skipped:
+                print(_skipped_note(research.search), file=sys.stderr)
             response: Response = research.run(prompt)
             thread = None
         else:
@@ -203,6 +207,12 @@ class _EngineTurn:
 
 _NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
 _STOPPED = "Stopped while waiting for the model: nothing was sent, and the conversation is unchanged."
+
+
+def _skipped_note(corpus: LocalCorpus) -> str:
+    shown = "; ".join(f"{path.relative_to(corpus.folder)} ({why})" for path, why in corpus.skipped[:5])
+    more = f"; and {len(corpus.skipped) - 5} more" if len(corpus.skipped) > 5 else ""
+    return f"{len(corpus.skipped)} file(s) in {corpus.folder} could not be read and are not searched: {shown}{more}."
 
 
 def _with_note(template: Transcript, note: str, finish_reason: str | None = None) -> Transcript:

@@ -103,6 +103,17 @@ def test_rumination_researches_the_corpus_and_reports_with_sources(kernel, tmp_p
     assert "beijing.md" in record["answer"]
 
 
+def test_rumination_says_which_corpus_files_it_could_not_read(kernel, tmp_path, capsys):
+    (tmp_path / "beijing.md").write_text("# Beijing weather\n\nBeijing is sunny.\n")
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    kernel.use(['Enough.</think>{"name": "finish", "arguments": {}}', "Done.</think>Sunny."])
+
+    kernel.run(f"%%glm_rumination --corpus {tmp_path}\nWeather in Beijing?")
+
+    warned = capsys.readouterr().err
+    assert "1 file(s) in" in warned and "broken.ipynb" in warned and "not searched" in warned
+
+
 def test_rumination_without_a_corpus_says_where_to_look(kernel):
     kernel.use([])
 
