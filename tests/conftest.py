@@ -6,6 +6,7 @@ Built once per test session under pytest's tmp dir (a conversion of a tiny model
 from __future__ import annotations
 
 import pytest
+from chromium import CHROMIUM, need_chromium
 
 import glm_nb
 from glm_nb.engine import Engine
@@ -39,3 +40,17 @@ def tiny(tmp_path_factory) -> TinyModel:
 def tiny_hd16(tmp_path_factory) -> TinyModel:
     """head_dim 16: rotary half-width 4 is not a multiple of 8, so the graph uses com.microsoft.RotaryEmbedding."""
     return TinyModel(tmp_path_factory.mktemp("tiny16"), "hd16", head_dim=16, seed=1)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Chromium through Playwright, one session for every browser test (tests/chromium.py says why)."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield chromium
+        chromium.close()

@@ -22,19 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import need_chromium as _need_chromium
 
 from lab_page import SCREENSHOTS, Lab
-
-CHROMIUM = os.environ.get("GLM_NB_CHROMIUM", "/usr/bin/chromium")
-
-
-def _need_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    message = f"chromium is not at {CHROMIUM}: `apt-get install -y chromium` (scripts/test does this when it can)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _free_port() -> int:
@@ -122,19 +112,6 @@ def lab_server(tmp_path_factory, model_cache) -> Iterator[LabServer]:
     server = LabServer(tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home"), model_cache)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

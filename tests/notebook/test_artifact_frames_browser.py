@@ -4,18 +4,14 @@ not even by navigating its own frame. The page hosting the frame is served from 
 from __future__ import annotations
 
 import http.server
-import os
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from glm_nb.render import iframe_html
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = os.environ.get("GLM_NB_CHROMIUM", "/usr/bin/chromium")
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -60,15 +56,10 @@ def server() -> Iterator[_Server]:
 
 
 @pytest.fixture(scope="module")
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium is not at {CHROMIUM}: `apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser.new_page()
-        browser.close()
+def page(browser):
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 def _show(page, server: _Server, name: str, source: str) -> None:
