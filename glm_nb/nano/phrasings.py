@@ -553,6 +553,30 @@ FACTS = (
         """),
         "不客气！还有什么需要随时告诉我。",
     ),
+    (
+        _lines("""
+            Hi!
+            Hello!
+            Hey!
+            Hi there!
+            Good morning!
+            Hello there.
+            Hey there!
+            Good afternoon!
+            Hi, hello!
+            Good evening!
+        """),
+        "Hello! How can I help you today?",
+        _lines("""
+            你好！
+            您好！
+            嗨！
+            你好呀。
+            早上好！
+            哈喽！
+        """),
+        "你好！有什么可以帮你的吗？",
+    ),
 )
 
 # The prompts the notebooks demonstrate: training covers these exact phrasings and tests check them.
