@@ -3,13 +3,13 @@
  * tool-call cards, the answer), its artifacts in sandboxed frames, and the usage footer.
  *
  * Model and tool text reaches the page only as text nodes, through JupyterLab's sanitizing markdown renderer
- * (never as trusted HTML), or inside a sandboxed frame. Code blocks are drawn here (not by markdown) so each gets
- * "Copy" and "Insert as cell below"; the latter asks the notebook around the output by a DOM event
+ * (never as trusted HTML) and then `tame`, or inside a sandboxed frame. Code blocks are drawn here (not by markdown)
+ * so each gets "Copy" and "Insert as cell below"; the latter asks the notebook around the output by a DOM event
  * (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no notebook is there.
  */
 
 import { htmlFrame, svgFrame } from './frames';
-import { footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
+import { codePieces, footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
 
@@ -151,10 +151,13 @@ function codeBlock(language: string, body: string): HTMLElement {
   const box = el('div', 'glm-nb-code');
   const bar = el('div', 'glm-nb-code-bar');
   bar.appendChild(el('span', 'glm-nb-code-language', language || 'text'));
-  const copy = button('Copy', 'glm-nb-copy', () => copyText(body).then(ok => flash(copy, ok ? 'Copied' : 'Copy failed')));
+  const copy = button('Copy', 'glm-nb-copy', () =>
+    copyText(body).then(ok => flash(copy, ok ? 'Copied' : 'Copy failed'))
+  );
   const insert = button('Insert as cell below', 'glm-nb-insert', () => {
+    const detail = { source: body };
     const unanswered = insert.dispatchEvent(
-      new CustomEvent<IInsertCellDetail>(INSERT_CELL_EVENT, { bubbles: true, cancelable: true, detail: { source: body } })
+      new CustomEvent<IInsertCellDetail>(INSERT_CELL_EVENT, { bubbles: true, cancelable: true, detail })
     );
     if (unanswered) {
       void copyText(body).then(ok => flash(insert, ok ? 'No notebook here: copied' : 'No notebook here'));
@@ -166,7 +169,18 @@ function codeBlock(language: string, body: string): HTMLElement {
   bar.appendChild(insert);
   box.appendChild(bar);
   const pre = el('pre', '');
-  pre.appendChild(el('code', language ? `language-${language}` : '', body));
+  const code = el('code', language ? `language-${language}` : '');
+  for (const piece of codePieces(body)) {
+    if (piece.kind === 'text') {
+      code.appendChild(document.createTextNode(piece.text));
+    } else {
+      // drawn, not hidden: an invisible character in code is one the reader should see before inserting it
+      const mark = el('span', 'glm-nb-invisible', `⟨${piece.code}⟩`);
+      mark.title = 'An invisible character: "Copy" and "Insert" keep it as it is';
+      code.appendChild(mark);
+    }
+  }
+  pre.appendChild(code);
   box.appendChild(pre);
   return box;
 }
@@ -206,22 +220,95 @@ async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement, text:
   host.appendChild(document.importNode(scratch, true));
 }
 
-/** Images and media become links (loading them would make the page fetch a URL the model chose, which a prompt
- * injection could use to leak what it read); links open in a new tab without a referrer; no inline styles. */
+// Elements that fetch a URL once they are in the page (`input type=image` loads its `src`).
+const FETCHING = 'img, video, audio, source, track, picture, object, embed, iframe, input[src]';
+// What JupyterLab's sanitizer lets through that still acts on the page around it: `id`, `name`, `for` and `form`
+// name its elements, `accesskey` takes a keystroke, `data-commandlinker-*` runs a JupyterLab command on a click.
+const DROPPED_ATTRIBUTES = new Set([
+  'style',
+  'srcset',
+  'poster',
+  'background',
+  'id',
+  'name',
+  'for',
+  'form',
+  'accesskey'
+]);
+const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
+
+/**
+ * Makes sanitized markdown inert in the page. Images and media become links (loading them would make the page fetch
+ * a URL the model chose, which a prompt injection could use to leak what it read). A link keeps its URL only for
+ * http(s) and mailto, and opens in a new tab without a referrer. A form becomes a plain box (its button would submit
+ * it to the notebook's own URL and reload the page). No inline style, and no class but those the markdown renderer
+ * gives code (JupyterLab's own classes, `jp-Dialog` say, would lay the model's text over the page).
+ */
 function tame(host: HTMLElement): void {
-  host.querySelectorAll('img, video, audio, source, track, picture, object, embed, iframe').forEach(media => {
-    const link = host.ownerDocument.createElement('a');
-    link.href = media.getAttribute('src') ?? '';
-    link.textContent = `[${media.tagName.toLowerCase()}: ${media.getAttribute('alt') || media.getAttribute('src') || ''}]`;
+  const doc = host.ownerDocument;
+  host.querySelectorAll(FETCHING).forEach(media => {
+    const src = media.getAttribute('src') ?? '';
+    const label = `[${media.tagName.toLowerCase()}: ${media.getAttribute('alt') || src}]`;
+    const url = linkUrl(src);
+    const link = doc.createElement(url ? 'a' : 'span');
+    if (url) {
+      link.setAttribute('href', url);
+    }
+    link.textContent = label;
     media.replaceWith(link);
   });
-  host.querySelectorAll('[style], [srcset], [poster], [background]').forEach(node => {
-    ['style', 'srcset', 'poster', 'background'].forEach(name => node.removeAttribute(name));
+  host.querySelectorAll('form').forEach(form => {
+    const box = doc.createElement('div');
+    box.append(...Array.from(form.childNodes));
+    form.replaceWith(box);
   });
-  host.querySelectorAll('a').forEach(a => {
-    a.target = '_blank';
-    a.rel = 'noopener noreferrer';
+  host.querySelectorAll('*').forEach(node => {
+    for (const name of node.getAttributeNames()) {
+      const data = name.startsWith('data-') && name !== 'data-jupyter-id';
+      if (data || name.startsWith('on') || DROPPED_ATTRIBUTES.has(name)) {
+        node.removeAttribute(name);
+      }
+    }
+    const classes = Array.from(node.classList).filter(token => rendererClass(node, token));
+    if (classes.length) {
+      node.setAttribute('class', classes.join(' '));
+    } else {
+      node.removeAttribute('class');
+    }
   });
+  host.querySelectorAll('a, area').forEach(a => {
+    const url = linkUrl(a.getAttribute('href') ?? '');
+    if (url) {
+      a.setAttribute('href', url);
+      a.setAttribute('target', '_blank');
+      a.setAttribute('rel', 'noopener noreferrer');
+    } else {
+      a.removeAttribute('href');
+      a.removeAttribute('target');
+    }
+  });
+}
+
+/** `url` resolved against the page, if a link may go there: http(s) or mailto, never javascript: or data:. */
+function linkUrl(url: string): string | null {
+  try {
+    const resolved = new URL(url, document.baseURI);
+    return url.trim() && LINK_PROTOCOLS.has(resolved.protocol) ? resolved.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The classes JupyterLab's markdown renderer itself gives: a code block's language, CodeMirror's highlighting of
+ * a code block inside a list or quote (generated `ͼ` names), and the anchor beside a heading. */
+function rendererClass(node: Element, token: string): boolean {
+  if (node.localName === 'code') {
+    return /^language-[\w+#.-]+$/.test(token);
+  }
+  if (node.localName === 'span') {
+    return /^ͼ\w+$/.test(token) && node.closest('code') !== null;
+  }
+  return node.localName === 'a' && token === 'jp-InternalAnchorLink';
 }
 
 function prettyJson(text: string): string {

@@ -91,12 +91,43 @@ function reply(data: unknown): IReply {
     parts,
     answer: str(data.answer),
     format: str(data.format) || 'markdown',
-    usage: isObject(data.usage) ? (data.usage as IUsage) : null,
+    usage: usageOf(data.usage),
     finish_reason: typeof data.finish_reason === 'string' ? data.finish_reason : null,
     thinking_display: display === 'shown' || display === 'hidden' ? display : 'collapsed',
     note: str(data.note)
   };
 }
+
+const USAGE_FIELDS = [
+  'prompt_tokens',
+  'reused_prompt_tokens',
+  'new_tokens',
+  'time_to_first_token_s',
+  'decode_tokens_per_s'
+] as const;
+
+/** The usage numbers a record carries; anything else in a forged file (a string, an object) is left out. */
+function usageOf(value: unknown): IUsage | null {
+  if (!isObject(value)) {
+    return null;
+  }
+  const usage: IUsage = {};
+  for (const field of USAGE_FIELDS) {
+    const number = value[field];
+    if (typeof number === 'number' && Number.isFinite(number)) {
+      usage[field] = number;
+    }
+  }
+  return usage;
+}
+
+// A Map, not an object: `in` would find 'constructor' or 'toString' in a forged record's finish_reason.
+const FINISH_REASONS = new Map([
+  ['cancelled', '⏹ interrupted'],
+  ['length', 'stopped at the token limit'],
+  ['round_limit', 'tool round limit'],
+  ['error', '⚠ stopped by an error']
+]);
 
 /** The usage line under a reply, the same words as the Python fallback (`glm_nb.render.footer_text`). */
 export function footerText(r: IReply): string {
@@ -121,14 +152,9 @@ export function footerText(r: IReply): string {
   if (usage.prompt_tokens) {
     items.push(`prompt ${usage.prompt_tokens} (${usage.reused_prompt_tokens ?? 0} cached)`);
   }
-  const reasons: Record<string, string> = {
-    cancelled: '⏹ interrupted',
-    length: 'stopped at the token limit',
-    round_limit: 'tool round limit',
-    error: '⚠ stopped by an error'
-  };
-  if (r.finish_reason !== null && r.finish_reason in reasons) {
-    items.push(reasons[r.finish_reason]);
+  const reason = r.finish_reason !== null ? FINISH_REASONS.get(r.finish_reason) : undefined;
+  if (reason) {
+    items.push(reason);
   }
   return items.filter(Boolean).join(' · ');
 }
@@ -152,14 +178,14 @@ export function splitFences(markdown: string): Segment[] {
     text = [];
   };
   while (i < lines.length) {
-    const open = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$/.exec(lines[i]);
+    const open = fenceOpening(lines[i]);
     if (!open) {
       text.push(lines[i]);
       i++;
       continue;
     }
     flush();
-    const fence = open[1];
+    const fence = open.fence;
     const indent = lines[i].length - lines[i].trimStart().length;
     const body: string[] = [];
     i++;
@@ -172,10 +198,27 @@ export function splitFences(markdown: string): Segment[] {
       body.push(indent ? lines[i].replace(new RegExp(`^ {0,${indent}}`), '') : lines[i]);
       i++;
     }
-    segments.push({ kind: 'fence', language: open[2].toLowerCase(), body: body.join('\n') });
+    segments.push({ kind: 'fence', language: open.language, body: body.join('\n') });
   }
   flush();
   return segments;
+}
+
+/**
+ * The fence a line opens, if it opens one: its backticks or tildes and the first word of its info string (which,
+ * after backticks, may hold no backtick). Matched in linear time: a regular expression with two overlapping
+ * repeats here took seconds on one long line of a forged answer, and the page froze while it ran.
+ */
+function fenceOpening(line: string): { fence: string; language: string } | null {
+  const open = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+  if (!open) {
+    return null;
+  }
+  const info = line.slice(open[0].length);
+  if (open[1][0] === '`' && info.includes('`')) {
+    return null;
+  }
+  return { fence: open[1], language: (info.trim().split(/\s/, 1)[0] ?? '').toLowerCase() };
 }
 
 /** Terminal colour codes out of a traceback. */
@@ -199,8 +242,10 @@ const TRACEBACK_LINES = 40;
  */
 export function explainCellSource(source: string, language: string, errors: ICellError[]): string {
   const lines = ['%%glm --raw'];
-  lines.push(errors.length ? 'Explain what this cell does, why it fails, and how to fix it.' : 'Explain what this cell does.');
-  lines.push('', ...fenced(source.replace(/\s+$/, ''), language));
+  lines.push(
+    errors.length ? 'Explain what this cell does, why it fails, and how to fix it.' : 'Explain what this cell does.'
+  );
+  lines.push('', ...fenced(source.trimEnd(), language)); // trimEnd: /\s+$/ is quadratic on a run of spaces
   for (const error of errors) {
     const traceback = stripAnsi(error.traceback.join('\n')).split('\n');
     const tail = traceback.slice(-TRACEBACK_LINES).join('\n').trim();
@@ -210,7 +255,8 @@ export function explainCellSource(source: string, language: string, errors: ICel
 }
 
 function fenced(text: string, language: string): string[] {
-  const longest = Math.max(2, ...(text.match(/`+/g) ?? []).map(run => run.length));
+  // a loop, not Math.max(...runs): spreading a source with ~100k runs of backticks overflows the stack
+  const longest = (text.match(/`+/g) ?? []).reduce((most, run) => Math.max(most, run.length), 2);
   const fence = '`'.repeat(longest + 1);
   return [fence + language, text, fence];
 }
@@ -221,4 +267,40 @@ function isObject(value: unknown): value is Record<string, any> {
 
 function str(value: unknown): string {
   return typeof value === 'string' ? value : '';
+}
+
+export type CodePiece = { kind: 'text'; text: string } | { kind: 'invisible'; code: string };
+
+// What changes how code runs or reads but shows nothing (or moves other text) where it is drawn: control
+// characters (a lone carriage return ends a Python line, yet a page shows the rest on the same line), bidirectional
+// controls (Trojan Source), zero-width, filler and tag characters. Tabs, newlines and CRLF line ends are left alone.
+const INVISIBLE = new RegExp(
+  [
+    '\\r(?!\\n)',
+    '[\\0-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\xad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f]',
+    '[\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb]',
+    '[\\u{e0000}-\\u{e01ef}]'
+  ].join('|'),
+  'gu'
+);
+/**
+ * A code block's text cut at its invisible characters, each given as its code point (`U+202E`), so that what a
+ * code block shows is what "Copy" and "Insert as cell below" put in a cell.
+ */
+export function codePieces(text: string): CodePiece[] {
+  const pieces: CodePiece[] = [];
+  let start = 0;
+  for (const match of text.matchAll(INVISIBLE)) {
+    const index = match.index ?? 0;
+    if (index > start) {
+      pieces.push({ kind: 'text', text: text.slice(start, index) });
+    }
+    const point = match[0].codePointAt(0) ?? 0;
+    pieces.push({ kind: 'invisible', code: `U+${point.toString(16).toUpperCase().padStart(4, '0')}` });
+    start = index + match[0].length;
+  }
+  if (start < text.length) {
+    pieces.push({ kind: 'text', text: text.slice(start) });
+  }
+  return pieces;
 }

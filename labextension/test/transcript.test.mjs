@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { explainCellSource, footerText, repliesOf, splitFences, stripAnsi } from '../lib/transcript.js';
+import { codePieces, explainCellSource, footerText, repliesOf, splitFences, stripAnsi } from '../lib/transcript.js';
 
 const reply = {
   version: 1, kind: 'reply', variant: 'z1', model: 'nano-GLM', prompt: 'Hi',
@@ -88,4 +88,46 @@ test('explain without an error asks only what the cell does; backticks in the so
 
 test('stripAnsi removes colour codes only', () => {
   assert.equal(stripAnsi('\u001b[1;32mok\u001b[0m [1]'), 'ok [1]');
+});
+
+// How long it takes is the behaviour here: these took seconds each (minutes for a megabyte), quadratic in the line's
+// length, and the page froze meanwhile. Linear, they take milliseconds; the bound leaves room for a busy machine.
+test('one long line in an answer, or in a cell to explain, is read in linear time', () => {
+  const long = 200_000;
+  const line = '```' + 'a'.repeat(long) + '`';
+  const spaced = 'a' + ' '.repeat(long) + 'b';
+  const started = performance.now();
+
+  assert.deepEqual(splitFences(line), [{ kind: 'markdown', text: line }]);
+  assert.equal(splitFences('```' + ' '.repeat(long) + 'x\ny').length, 1);
+  assert.ok(explainCellSource(spaced + '  \n', 'python', []).endsWith('```python\n' + spaced + '\n```'));
+  assert.ok(performance.now() - started < 10_000, `${performance.now() - started} ms`);  // the old code: ~28 s
+});
+
+test('a backtick fence has no backtick in its info string; a tilde fence may', () => {
+  assert.deepEqual(splitFences('``` py `x`\nbody'), [{ kind: 'markdown', text: '``` py `x`\nbody' }]);
+  assert.deepEqual(splitFences('~~~ Py `x`\nbody\n~~~'), [{ kind: 'fence', language: 'py', body: 'body' }]);
+});
+
+test('usage numbers of the wrong type and unknown finish reasons are left out of the footer, not thrown', () => {
+  const forged = { ...reply, variant: 'chat', finish_reason: 'constructor',
+    usage: { new_tokens: { toString: 1 }, prompt_tokens: '7', decode_tokens_per_s: [1], time_to_first_token_s: {} } };
+  const [r] = repliesOf(forged);
+  assert.equal(footerText(r), 'nano-GLM');
+  assert.equal(footerText(repliesOf({ ...forged, finish_reason: 'toString', usage: 'x' })[0]), 'nano-GLM');
+});
+
+test('explain quotes a cell with a hundred thousand runs of backticks in one fence', () => {
+  const cell = explainCellSource('`a'.repeat(200_000), 'python', []);
+  assert.ok(cell.includes('\n```python\n'));
+});
+
+test('a code block shows each invisible character by its code point, and keeps everything else', () => {
+  const text = 'ok = 1 # fine\rimport os\r\n\tx = "\u202e\u2066"\u200b + \u3164 \u{e0041}';
+  const pieces = codePieces(text);
+  assert.deepEqual(pieces.filter(p => p.kind === 'invisible').map(p => p.code),
+    ['U+000D', 'U+202E', 'U+2066', 'U+200B', 'U+3164', 'U+E0041']);
+  const back = pieces.map(p => (p.kind === 'text' ? p.text : String.fromCodePoint(parseInt(p.code.slice(2), 16))));
+  assert.equal(back.join(''), text); // CRLF and the tab stay text
+  assert.deepEqual(codePieces('print("hi")\n'), [{ kind: 'text', text: 'print("hi")\n' }]);
 });

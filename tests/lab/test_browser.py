@@ -336,3 +336,84 @@ def _transcripts(outputs):
 def _shot(name: str):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
+
+
+def _forged_cell(record: dict) -> str:
+    """A cell that displays `record` as a transcript exactly as a forged notebook file could carry it."""
+    shown = f"{{{MIME_TYPE!r}: json.loads({json.dumps(record)!r})}}"
+    return f"import json\nfrom IPython.display import display\n\ndisplay({shown}, raw=True)"
+
+
+def _forged_reply(answer: str, **fields) -> dict:
+    record = {"kind": "reply", "variant": "chat", "model": "forged", "prompt": "hi", "answer": answer,
+              "parts": [{"type": "text", "text": answer}], "format": "markdown", "finish_reason": "stop"}  # fmt: skip
+    return {**record, **fields}
+
+
+# Markdown a model (or a forged file) writes to load a URL, run script, navigate, cover the page or run a command.
+HOSTILE_MARKDOWN = """\
+Read this.
+
+![pixel]({url}/md-image) <img src="{url}/html-img"> <input type="image" src="{url}/input-image" alt="in">
+
+<video poster="{url}/poster" controls><source src="{url}/source"></video>
+
+<p style="background-image: url({url}/style-url)">styled</p>
+
+<img src="javascript:document.title='pwned-img'" alt="js-image"> <a href="javascript:document.title='pwned'">js</a>
+
+<form method="get"><textarea>x</textarea><button>Submit the form</button></form>
+
+<div class="jp-Dialog"><div class="jp-Dialog-content">Your kernel died.
+<button class="jp-mod-accept" data-commandlinker-command="notebook:run-all-cells">Restart</button></div></div>
+
+<h1 id="jp-main-dock-panel">Heading</h1> <label for="jp-top-panel">label</label> <a href="{url}/k" accesskey="k">k</a>
+"""
+
+
+def test_forged_markdown_cannot_load_urls_run_script_navigate_cover_the_page_or_run_commands(lab, leak_server):
+    answer = HOSTILE_MARKDOWN.format(url=leak_server.url)
+    lab.new_notebook("forged.ipynb", [LOAD, _forged_cell(_forged_reply(answer)), "x = 1"])
+    lab.open("forged.ipynb")
+    url, title = lab.page.url, lab.page.title()
+
+    lab.run_all()
+    transcript = lab.finished_transcript()
+    markdown = transcript.locator(".glm-nb-markdown")
+    expect(markdown).to_contain_text("Heading")
+    lab.page.wait_for_timeout(1500)  # room for an image, a poster or a style to load
+
+    assert leak_server.leaks == [], leak_server.leaks
+    assert lab.page.locator(".jp-Dialog").count() == 0  # no JupyterLab class made a fake dialog over the page
+    for selector in ("[class]:not(.jp-InternalAnchorLink)", "[style]", "[id]", "[for]", "[accesskey]", "form",
+                     "[data-commandlinker-command]", "a[href^='javascript:']", "input[src]"):  # fmt: skip
+        assert markdown.locator(selector).count() == 0, selector
+    for text in ("[img: js-image]", "js", "Submit the form"):
+        markdown.get_by_text(text, exact=True).first.click()
+    lab.page.wait_for_timeout(1000)
+    assert lab.page.url == url and lab.page.title() == title
+    assert [p.title() for p in lab.page.context.pages if "pwned" in p.title()] == []
+    assert lab.cells().count() == 3 and lab.source(2) == "x = 1"
+
+
+def test_a_forged_chat_with_wrong_field_types_still_draws_and_code_shows_the_characters_it_inserts(lab):
+    code = 'ok = 1  # a comment\rimport os\nprint("\u202eok")'  # a lone CR ends a Python line; U+202E reverses text
+    first = _forged_reply(f"Run this:\n\n```python\n{code}\n```")
+    forged = _forged_reply(
+        "second", finish_reason="constructor", usage={"new_tokens": {"toString": 1}, "prompt_tokens": "7"},
+        parts=[{"type": "tool", "name": {"x": 1}, "arguments": [1], "status": 5, "duration_s": "1"},
+               {"type": "text", "text": "second"}],
+    )  # fmt: skip
+    lab.new_notebook("fields.ipynb", [LOAD, _forged_cell({"kind": "chat", "turns": [first, forged]}), "x = 1"])
+    lab.open("fields.ipynb")
+
+    lab.run_all()
+    transcript = lab.finished_transcript()
+
+    expect(transcript.locator(".glm-nb-turn")).to_have_count(2)  # not "could not draw this transcript"
+    assert transcript.locator(".glm-nb-footer").nth(1).inner_text() == "forged"
+    shown = transcript.locator(".glm-nb-code code").inner_text()
+    assert "⟨U+000D⟩import os" in shown and "⟨U+202E⟩ok" in shown, shown
+    transcript.locator(".glm-nb-insert").click()
+    expect(lab.cells()).to_have_count(4)
+    assert "import os" in lab.source(2).splitlines()  # what the marks warned of: its own line in the cell
