@@ -169,7 +169,7 @@ def _generate(args) -> int:
     else:
         sys.stdout.write(detok.flush() + "\n")
         print(
-            f"[{engine.describe()}] prompt {result.prompt_tokens} tokens, {len(result.token_ids)} new, "
+            f"[{engine.describe(context=gen.max_length)}] prompt {result.prompt_tokens} tokens, {len(result.token_ids)} new, "
             f"TTFT {result.ttft_ms:.1f} ms, {result.decode_tok_s:.1f} tok/s",
             file=sys.stderr,
         )

@@ -129,9 +129,11 @@ class Engine:
         graph = cuda_graph and provider == CUDA
         return cls(folder, session, meta, tokenizer, load_chat_template(folder), provider, graph, kernel)
 
-    def describe(self) -> str:
+    def describe(self, context: int | None = None) -> str:
+        """One line: name, precision, provider, context (`context`: a generator's, when smaller than the model's)."""
         m = self.metadata
-        return f"{m.name} · {m.precision} · {self.provider.replace('ExecutionProvider', '')} · context {m.max_length}"
+        provider = self.provider.replace("ExecutionProvider", "")
+        return f"{m.name} · {m.precision} · {provider} · context {context or m.max_length}"
 
 
 def _int4_kernel(meta: ModelMetadata, cuda: bool, requested: str) -> str:

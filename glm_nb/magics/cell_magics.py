@@ -53,11 +53,13 @@ class GlmMagics(Magics):
 
     @line_cell_magic("glm_z1")
     def glm_z1(self, line: str, cell: str | None = None) -> None:
-        self._ask("z1", line, _cell_only(cell, "glm_z1"))
+        if (cell := _cell_only(line, cell, "glm_z1")) is not None:
+            self._ask("z1", line, cell)
 
     @line_cell_magic("glm_rumination")
     def glm_rumination(self, line: str, cell: str | None = None) -> None:
-        self._ask("rumination", line, _cell_only(cell, "glm_rumination"))
+        if (cell := _cell_only(line, cell, "glm_rumination")) is not None:
+            self._ask("rumination", line, cell)
 
     def _line(self, line: str) -> None:
         args = parse_glm_line(line)
@@ -120,10 +122,15 @@ def _unknown_names_warning(names: list[str]) -> str:
     )
 
 
-def _cell_only(cell: str | None, name: str) -> str:
-    if cell is None:
-        raise UsageError(f"%{name} is a cell magic: write %%{name} on the first line and your message below it.")
-    return cell
+def _cell_only(line: str, cell: str | None, name: str) -> str | None:
+    """The cell's text; None when the line form only asked for help (IPython refuses a cell magic with an empty
+    body, so `%glm_z1 -h` is how to read the help without writing a message)."""
+    if cell is not None:
+        return cell
+    if {"-h", "--help"} & set(line.split()):
+        print(CELL_HELP)
+        return None
+    raise UsageError(f"%{name} is a cell magic: write %%{name} on the first line and your message below it.")
 
 
 class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():`

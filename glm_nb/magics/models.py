@@ -52,7 +52,8 @@ class ModelCard:
                 "calls and artifacts, but its answers are toys. Switch with `%glm_model THUDM/GLM-4-9B-0414` or "
                 "`%glm_model /path/to/checkpoint`."
             )
-        lines.append(f"Model: {m.label}" + (f" (from {m.origin})" if m.origin else ""))
+        origin = f" (from {m.origin})" if m.origin and m.origin not in m.label else ""  # a served model names it
+        lines.append(f"Model: {m.label}{origin}")
         if m.engine is not None:
             meta, engine = m.engine.metadata, m.engine
             lines.append(f"Provider: {engine.provider.replace('ExecutionProvider', '')} · precision {meta.precision}")

@@ -160,7 +160,9 @@ def _sampling_arguments(func):
 @argument(
     "-o", "--output", type=_variable, help="Store the answer in this variable (the parsed value with --format json)."
 )
-@argument("--corpus", help="%%%%glm_rumination: the folder of documents to research (text, markdown and HTML files).")
+@argument(
+    "--corpus", help="%%%%glm_rumination: the folder of documents to research (text, markdown, HTML, notebooks)."
+)
 def _glm_cell(line):
     """Ask the model. `%%glm` chats with GLM-4, `%%glm_z1` reasons first (GLM-Z1), `%%glm_rumination` researches
     a local corpus. The cell is the prompt; `{name}` inserts a notebook variable (`{{` and `}}` write braces).

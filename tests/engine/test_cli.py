@@ -79,6 +79,11 @@ def test_a_hub_id_is_downloaded_once_then_used_by_every_command(tiny, tmp_path, 
     assert "not a hub id" in capsys.readouterr().err
 
 
+def test_the_summary_line_gives_the_generators_context(tiny, capsys):
+    assert main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "2", "--max-length", "64"]) == 0
+    assert "· context 64]" in capsys.readouterr().err
+
+
 def test_python_dash_m_runs_the_cli(tiny):
     done = subprocess.run([sys.executable, "-m", "glm_nb", "generate", str(tiny.out), "--prompt", "Hi",
                            "--max-new-tokens", "3", "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip

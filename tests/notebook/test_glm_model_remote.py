@@ -43,6 +43,7 @@ def test_a_cell_runs_through_the_server_and_equals_the_local_engine(kernel, tiny
 
     assert kernel.errors == [None] * 4
     assert f"served at {server.url}" in card["text/plain"]
+    assert card["text/plain"].count(server.url) == 1  # not again as "(from URL)"
     assert remote["usage"]["new_tokens"] == local["usage"]["new_tokens"]
     assert remote["usage"]["new_tokens"] >= 1
     assert remote["answer"] == local["answer"]  # greedy: the same tokens through the server as locally

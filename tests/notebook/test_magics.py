@@ -160,6 +160,14 @@ def test_glm_last_gives_the_latest_record(kernel):
     assert "onclick" not in record.artifacts[0].html()
 
 
+def test_the_z1_and_rumination_help_prints_from_the_line_form(kernel, capsys):
+    for magic in ("glm_z1", "glm_rumination"):
+        kernel.run(f"%{magic} -h")  # `%%glm_z1 -h` alone is refused by IPython: a cell magic needs a body
+        assert "--max-new-tokens" in capsys.readouterr().out
+    kernel.run("%glm_z1 -t 0")
+    assert "is a cell magic" in str(kernel.errors[-1])
+
+
 def test_bad_options_and_help_say_what_to_do(kernel, capsys):
     kernel.use(["\nOk."])
 
