@@ -33,7 +33,7 @@ from .messages import (
 from .response import Response
 from .streaming import THINK_OPEN
 from .template import ChatTemplate
-from .turn import run_turn
+from .turn import leaves_room, run_turn
 
 __all__ = ["CHAT_SAMPLING", "Z1_SAMPLING", "Conversation", "as_tool"]
 
@@ -203,11 +203,16 @@ class Conversation:
         yield Done(finish or "cancelled", usage, bool(last and last.thinking_cut_off))
 
     def _fitted_turn(self, response: Response, sampling: SamplingParams) -> Iterator[Event]:
-        """One model turn. When the prompt is too long for the context only because of the tool results just
-        added, the longest of them is cut (its head kept, the cut said) until it fits: the tools already ran, with
-        their side effects, so rolling back the user's message is the last resort, not the first."""
+        """One model turn. When the tool results just added leave the answer no room in the context (or make the
+        prompt too long for it), the longest of them is cut (its head kept, the cut said) until they do: the tools
+        already ran, with their side effects, so rolling back the user's message is the last resort, not the
+        first."""
         cuts: dict[int, tuple[ObservationMessage, int]] = {}  # message index -> (as the tool gave it, chars shown)
         while True:
+            after_results = bool(self._messages) and isinstance(self._messages[-1], ObservationMessage)
+            if after_results and not leaves_room(self.backend, self.prompt(), sampling):
+                if self._cut_longest_result(response, cuts):
+                    continue
             try:
                 return (yield from run_turn(
                     self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record

@@ -393,7 +393,7 @@ def test_a_tool_result_too_long_for_the_context_is_cut_to_fit_not_rolled_back(to
     head, note = seen.content.split("\n[… ")
     assert full.startswith(head) and note == f"{len(full) - len(head):,} more characters of this result were cut " \
         "to fit the model's context]"  # fmt: skip
-    assert len(generator.prompts) == 2 and len(generator.prompts[1]) < 2000
+    assert len(generator.prompts) == 2 and len(generator.prompts[1]) + 2000 // 8 <= 2000  # room left to answer
     assert "line 0: all quiet" in tokenizer.decode(generator.prompts[1])
 
 

@@ -199,22 +199,26 @@ def test_a_page_longer_than_the_context_is_cut_and_the_research_goes_on(tokenize
         _action("finish"),
         "</think>Sunny 【0†source】.",
     ]
-    generator = ScriptedGenerator(tokenizer, replies, max_length=1024)
+    generator = ScriptedGenerator(tokenizer, replies, max_length=1500)
     research = Rumination(generator.backend(chat_template=glm_template), corpus=tmp_path)
 
     response = research.run("Q")
 
     assert response.report().text == "Sunny 【0†source】."
     page = response.messages()[3]
-    assert page.content.startswith("# Long\n\nweather report") and page.content.endswith("characters not shown]")
+    assert page.content.startswith("# Long") and page.content.endswith("characters not shown]")
     assert len(page.content) < 2000
+    # cut until the answer has room too (an eighth of the context here), not only until the prompt fits
+    assert len(generator.prompts) == 4 and len(generator.prompts[2]) + 1500 // 8 <= 1500
 
 
 def test_a_research_too_long_for_the_context_says_what_to_do(tokenizer, glm_template, tmp_path):
     (tmp_path / "long.md").write_text("# Long\n\n" + "weather report " * 2000)
-    replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}')] * 20
+    replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}')] * 100
     generator = ScriptedGenerator(tokenizer, replies, max_length=1024)
-    research = Rumination(generator.backend(chat_template=glm_template), corpus=tmp_path, page_chars=300)
+    research = Rumination(
+        generator.backend(chat_template=glm_template), corpus=tmp_path, page_chars=300, max_turns=200
+    )
 
     with pytest.raises(PromptTooLongError, match="page_chars"):
         research.run("Q").finish()

@@ -43,7 +43,7 @@ from ..events import Done, Event, FinishReason, ToolCallEvent, ToolResultEvent, 
 from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage
 from ..response import Response
 from ..template import ChatTemplate
-from ..turn import TurnOutcome, run_turn
+from ..turn import TurnOutcome, leaves_room, run_turn
 from .pages import DOCUMENT_SUFFIXES, Fetcher, PageError, open_page
 from .search import LocalCorpus, SearchBackend, SearchResult
 
@@ -229,30 +229,38 @@ class Rumination:
         yield Done(finish or "round_limit", usage, bool(last and last.message.thinking_cut_off))
 
     def _turn(self, response: Response, conversation: Conversation) -> Generator[Event, None, TurnOutcome]:
-        """One generation. When the page just read makes the prompt too long for the model's context, that page is
-        cut (its head kept, the cut said) until it fits; the research goes on."""
+        """One generation. When the page just read leaves the answer no room in the model's context (or makes the
+        prompt too long for it), that page is cut (its head kept, the cut said) until it does; the research goes
+        on."""
         while True:
+            if not leaves_room(self.backend, conversation.prompt(), self.sampling):
+                if _cut_last_page(response, conversation):
+                    continue
+                if any(isinstance(m, ObservationMessage) for m in conversation.messages):
+                    raise _out_of_context("what it has read leaves no room for the next answer")
             try:
                 return (yield from run_turn(
                     self.backend, conversation.prompt(), self.sampling, cancel=response.cancel_event,
                     commit=response.record, tool_calls=False,
                 ))  # fmt: skip
             except PromptTooLongError as e:  # raised before anything was generated: nothing to take back
-                if _cut_last_page(response, conversation):
-                    continue
                 if not any(isinstance(m, ObservationMessage) for m in conversation.messages):
                     raise  # the question alone is too long: the engine's message says what to do
-                raise PromptTooLongError(
-                    f"The research no longer fits the model's context ({str(e).split('. ')[0]}). Read less "
-                    "per page (Rumination(..., page_chars=2000)), allow fewer turns (max_turns=...), or use a "
-                    "model with a longer context."
-                ) from e
+                if not _cut_last_page(response, conversation):  # a backend that cannot count tokens
+                    raise _out_of_context(str(e).split(". ")[0]) from e
 
 
 def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
     """Search results as the model reads them: `【{i}†{title}†{url}\\n{snippet}】` blocks numbered from `first`,
     joined by blank lines."""
     return "\n\n".join(f"【{i}†{r.title}†{r.url}\n{r.snippet}】" for i, r in enumerate(results, start=first))
+
+
+def _out_of_context(why: str) -> PromptTooLongError:
+    return PromptTooLongError(
+        f"The research no longer fits the model's context ({why}). Read less per page "
+        "(Rumination(..., page_chars=2000)), allow fewer turns (max_turns=...), or use a model with a longer context."
+    )
 
 
 def _not_shown(count: int) -> str:
