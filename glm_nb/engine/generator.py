@@ -190,6 +190,12 @@ class Generator:
         for row, new in enumerate(rows):
             if len(self._tokens[row]) + len(new) >= self.max_length:
                 raise PromptTooLongError(self._too_long(len(self._tokens[row]) + len(new)))
+        pending = {len(t) + len(new) - k for t, new, k in zip(self._tokens, rows, self._kv_len)}
+        if any(self._kv_len) and len(pending) > 1:  # refused here, before the rows change, not at the next step
+            raise GenerationError(
+                "Rows of a batch can differ in prompt length only in the first chunk; append the same number of "
+                "tokens to every row afterwards (or rewind_to(0) and append whole prompts)."
+            )
         for row, new in enumerate(rows):
             self._tokens[row].extend(new)
         self._new = 0
@@ -239,13 +245,18 @@ class Generator:
             del self._tokens[row][n:]
             in_cache = len(self._tokens[row]) - (1 if keep_last_pending else 0)
             self._kv_len[row] = min(self._kv_len[row], max(in_cache, 0))
+            # A row that still fills the context (rewound to its own length or beyond) stays done: one more token
+            # would not fit in the KV buffer.
+            self._done[row] = len(self._tokens[row]) >= self.max_length
         self._new = 0
-        self._done[:] = False
 
     def generate_next_token(self) -> None:
         """Run the pending tokens through the model, sample one token per row and append it."""
-        if self.is_done() and self._new:
-            raise GenerationError("Generation is done; append tokens or rewind before generating more.")
+        if self.is_done():
+            raise GenerationError(
+                "Generation is done (a stop id, max_new_tokens or a full context); append tokens or rewind before "
+                "generating more."
+            )
         if any(len(t) == 0 for t in self._tokens):
             raise GenerationError("No tokens yet: call append_tokens() or set_prompt() first.")
         if self.sampling.seed != self._seed:
@@ -255,7 +266,11 @@ class Generator:
         self._new += 1
         for row, token in enumerate(next_ids):
             if self._done[row]:
-                token = self.engine.metadata.pad_id  # a finished row idles on padding
+                # A finished row keeps its tokens: the step re-ran its last token at the same position, rewriting
+                # the same KV rows, so that token stays pending and the batch keeps decoding one token a row. (A
+                # padding token appended instead would show in `sequence(row)` and could run past max_length.)
+                self._kv_len[row] -= 1
+                continue
             token = int(token)
             self._tokens[row].append(token)
             if (
@@ -270,9 +285,15 @@ class Generator:
         Afterwards the sequence is `ids`, ready to continue."""
         if self.batch_size != 1:
             raise GenerationError("score works on batch 1.")
+        ids = [int(t) for t in ids]
+        if not ids:
+            raise GenerationError("score needs at least one token.")
+        if len(ids) >= self.max_length:  # refused before the rewind, so the sequence so far survives the error
+            raise PromptTooLongError(self._too_long(len(ids)))
         self.rewind_to(0)
         self.append_tokens(ids)
-        n = len(self._tokens[0])
+        n = len(ids)
+        self.stats.prefill_tokens += n
         binding = self._new_binding(None)
         every = ort.OrtValue.ortvalue_from_numpy(np.arange(n, dtype=np.int64)[None], self._buf.device)
         binding.bind_ortvalue_input("logits_index", every)
@@ -295,7 +316,7 @@ class Generator:
         if self._new > 0 and all(n - k == 1 for n, k in zip(lengths, self._kv_len)):
             # Decode, the hot path: plain ints, no numpy bookkeeping (a step of a small model is ~1 ms).
             self._run_decode(self._kv_len)
-            self.stats.decode_tokens += len(lengths)
+            self.stats.decode_tokens += self.batch_size - int(np.count_nonzero(self._done))  # finished rows only idle
             self._kv_len = lengths
             return
         kv = np.array(self._kv_len, np.int64)
@@ -306,8 +327,15 @@ class Generator:
                 "Rows of a batch can differ in prompt length only in the first chunk; append the same number of "
                 "tokens to every row afterwards."
             )
-        self._buf.logits_index.update_inplace((counts - 1)[:, None])
-        self._run_chunk(self._prefill, pending, kv)
+        if self.batch_size > 1 and (kv > 0).any() and counts[0] > 1:
+            # GroupQueryAttention runs a chunk of several tokens after cached ones only at batch 1 ("batch_size must
+            # be 1 when sequence_length > 1 and past context is given"), so a batch continues one column at a time.
+            self._buf.logits_index.update_inplace(np.zeros((self.batch_size, 1), np.int64))
+            for i in range(int(counts[0])):
+                self._run_chunk(self._prefill, [p[i : i + 1] for p in pending], kv + i)
+        else:
+            self._buf.logits_index.update_inplace((counts - 1)[:, None])
+            self._run_chunk(self._prefill, pending, kv)
         self.stats.prefill_tokens += int(counts.sum())
         self._kv_len = (kv + counts).tolist()
 

@@ -179,3 +179,93 @@ def test_an_interrupt_between_steps_leaves_the_generator_usable_and_exact(tiny, 
     with pytest.raises(KeyboardInterrupt):
         gen.generate_next_token()
     assert run(gen, 5) == fresh(tiny.engine, PROMPT, 8)[3:]
+
+
+def finish(gen: Generator) -> None:
+    while not gen.is_done():
+        gen.generate_next_token()
+
+
+def single(engine, prompt, stop_ids, then=None, max_new_tokens=12, max_length=128) -> tuple[list[int], int]:
+    """A batch-1 run to the end (and on after `then(gen)`): its tokens and its decode step count."""
+    gen = Generator(engine, SamplingParams(max_new_tokens=max_new_tokens), max_length=max_length, stop_ids=stop_ids)
+    gen.append_tokens(prompt)
+    finish(gen)
+    if then:
+        then(gen)
+        finish(gen)
+    return gen.tokens, gen.stats.decode_tokens
+
+
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
+def test_a_row_that_stops_early_keeps_its_tokens_while_the_batch_goes_on(fixture, request):
+    engine = request.getfixturevalue(fixture).engine
+    short, long = PROMPT[:5], PROMPT + [21, 22, 23]
+    short_answer, long_answer = fresh(engine, short, 12), fresh(engine, long, 12)
+    stop = next(t for t in short_answer[1:] if t not in long_answer)  # ends the short row early, not the long one
+    gen = Generator(engine, SamplingParams(max_new_tokens=12), batch_size=2, max_length=128, stop_ids=(stop,))
+    gen.append_tokens([short, long])
+    finish(gen)
+    (a, a_steps), (b, b_steps) = single(engine, short, (stop,)), single(engine, long, (stop,))
+    assert [gen.sequence(0), gen.sequence(1)] == [a, b]  # no padding after the short row's stop id
+    assert gen.stats.decode_tokens == a_steps + b_steps  # a finished row only idles
+
+
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
+def test_a_batch_continued_with_the_same_new_tokens_on_every_row_equals_single_runs(fixture, request):
+    """A chunk after cached tokens at batch 2, which GroupQueryAttention runs only at batch 1."""
+    engine = request.getfixturevalue(fixture).engine
+    short, long = PROMPT[:5], PROMPT + [21, 22, 23]
+    gen = Generator(engine, SamplingParams(max_new_tokens=12), batch_size=2, max_length=128, stop_ids=())
+    gen.append_tokens([short, long])
+    finish(gen)
+    gen.append_tokens([[5, 6, 8], [5, 6, 8]])
+    finish(gen)
+
+    def more(single_gen):
+        single_gen.append_tokens([5, 6, 8])
+
+    assert [gen.sequence(0), gen.sequence(1)] == [single(engine, p, (), more)[0] for p in (short, long)]
+
+
+def test_a_batch_goes_on_after_its_longer_row_fills_the_context(tiny):
+    short, long = PROMPT[:5], PROMPT + [21, 22, 23]
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=100), batch_size=2, max_length=24, stop_ids=())
+    gen.append_tokens([short, long])
+    finish(gen)
+    alone = [single(tiny.engine, p, (), max_new_tokens=100, max_length=24)[0] for p in (short, long)]
+    assert [gen.sequence(0), gen.sequence(1)] == alone  # the long row stopped at 24 tokens, the short one went on
+
+
+def test_rewinding_a_full_context_to_its_own_length_leaves_it_done(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=100), max_length=16, stop_ids=())
+    gen.set_prompt(PROMPT)
+    finish(gen)
+    gen.rewind_to(16)
+    assert gen.is_done()
+    with pytest.raises(GenerationError, match="full context"):
+        gen.generate_next_token()
+    assert len(gen.tokens) == 16
+
+
+def test_a_batch_refuses_uneven_follow_ups_before_changing_its_rows(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=2), batch_size=2, max_length=64, stop_ids=())
+    gen.append_tokens([PROMPT[:5], PROMPT])
+    finish(gen)
+    before = [gen.sequence(0), gen.sequence(1)]
+    with pytest.raises(GenerationError, match="same number of tokens"):
+        gen.append_tokens([[5], [5, 6]])
+    assert [gen.sequence(0), gen.sequence(1)] == before
+
+
+def test_score_counts_its_prefill_and_a_refused_score_keeps_the_sequence(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=32, stop_ids=())
+    gen.set_prompt(PROMPT)
+    run(gen, 3)
+    with pytest.raises(PromptTooLongError):
+        gen.score(list(range(40)))
+    assert gen.tokens[: len(PROMPT)] == PROMPT and len(gen.tokens) == len(PROMPT) + 3
+    before = gen.stats.prefill_tokens
+    gen.score(PROMPT)
+    assert gen.stats.prefill_tokens == before + len(PROMPT)
+    assert run(gen, 5) == fresh(tiny.engine, PROMPT, 5)
