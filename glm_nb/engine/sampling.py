@@ -74,7 +74,16 @@ def apply_repetition_penalty(logits: np.ndarray, previous: list[list[int]], pena
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    return logits / np.float32(temperature)
+    """Logits divided by `temperature`, each row shifted first so that its largest logit is 0 (no probability
+    changes). The shift keeps a tiny temperature finite: the largest logits stay 0 and the rest go to -inf at worst,
+    where an unshifted 5 / 1e-40 overflows to inf and the softmax to NaN."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    divisor = np.float32(temperature)
+    if divisor == 0:  # > 0 but below float32's range: only the largest logits keep any probability
+        return np.where(shifted < 0, -np.inf, 0).astype(logits.dtype)
+    with np.errstate(over="ignore"):
+        shifted /= divisor
+    return shifted
 
 
 def apply_top_k(logits: np.ndarray, k: int) -> np.ndarray:

@@ -61,3 +61,12 @@ def test_low_temperature_sharpens():
 def test_invalid_parameters_are_rejected_with_the_valid_range(bad):
     with pytest.raises(ValueError, match="must be"):
         SamplingParams(**bad)
+
+
+@pytest.mark.parametrize("temperature", [1e-38, 1e-44, 1e-50])
+def test_a_tiny_temperature_samples_the_argmax_rather_than_overflowing(temperature):
+    logits = np.array([[1.0, 5.0, 3.0, 4.0], [-2.0, -3.0, -1.0, -9.0]], np.float32)
+    rng = make_rng(0)
+    # 5 / 1e-40 overflowed to inf, the softmax to NaN, and the draw fell to token 0.
+    draws = [sample(logits, SamplingParams(temperature=temperature, top_p=0.9), rng).tolist() for _ in range(20)]
+    assert draws == [[1, 2]] * 20
