@@ -5,8 +5,10 @@ Built once per test session under pytest's tmp dir (a conversion of a tiny model
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from chromium import CHROMIUM, need_chromium
+from chromium import CHROMIUM, LeakServer, need_chromium
 
 import glm_nb
 from glm_nb.engine import Engine
@@ -54,3 +56,12 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def leak_server():
+    """A local server that records every request a hostile page makes to it (tests/chromium.py)."""
+    server = LeakServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()

@@ -8,14 +8,12 @@ Screenshots go to test-output/lab/.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -141,38 +139,3 @@ def viewer_server(tmp_path_factory, model_cache) -> Iterator[LabServer]:
     )  # fmt: skip
     yield server
     server.stop()
-
-
-class LeakServer(http.server.ThreadingHTTPServer):
-    """A server on 127.0.0.1, as Jupyter's is, that a hostile artifact tries to reach: every request is a leak."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _LeakHandler)
-        self.leaks: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _LeakHandler(http.server.BaseHTTPRequestHandler):
-    server: LeakServer
-
-    def do_GET(self):
-        if self.path != "/favicon.ico":
-            self.server.leaks.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        self.wfile.write(b"<p>landed</p>")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def leak_server() -> Iterator[LeakServer]:
-    server = LeakServer()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
