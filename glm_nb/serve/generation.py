@@ -63,7 +63,8 @@ def generate_text(
     backend: Backend, request: CompletionRequest, cancel: threading.Event
 ) -> Generator[str, None, Finish]:
     """Yield the completion's text piece by piece (one per token, possibly empty); return how it ended."""
-    stops = StopText(request.stop)
+    if request.stop:
+        backend = _StopStrings(backend, request.stop)
     prompt_tokens = generated = 0
     end: CompletionEnd | None = None
     stream = backend.complete(request.prompt, request.sampling)
@@ -73,11 +74,7 @@ def generate_text(
                 prompt_tokens = item.prompt_tokens
             elif isinstance(item, TextChunk):
                 generated += item.tokens
-                text, stop = stops.feed(item.text)
-                yield _visible(text, request)
-                if stop is not None:
-                    end = CompletionEnd("stop", stop)
-                    break
+                yield _visible(item.text, request)
             else:
                 generated += item.tokens
                 end = item
@@ -90,8 +87,6 @@ def generate_text(
             close()
     if end is None:
         return Finish("abort", None, prompt_tokens, generated)
-    if stops.stop is None and (tail := stops.flush()):
-        yield _visible(tail, request)
     if end.reason == "stop" and end.stop and request.include_stop_str_in_output:
         yield _visible(end.stop, request)
     return Finish(end.reason, end.stop, prompt_tokens, generated)
@@ -132,8 +127,8 @@ def generate_chat(
 
 
 class _StopStrings:
-    """A backend whose completions also end at a chat request's `stop` strings (the text before one is kept, the
-    rest never generated), as `/v1/completions` ends at them in `generate_text`."""
+    """A backend whose completions also end at a request's `stop` strings: the text before one is kept, the rest
+    never generated (both endpoints; vLLM matches them in the generated text too)."""
 
     def __init__(self, backend: Backend, stops: tuple[str, ...]):
         self._backend = backend
