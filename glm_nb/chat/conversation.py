@@ -10,7 +10,6 @@ forces thinking; `force_thinking=True` forces it with any template; history keep
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from .messages import (
     ObservationMessage,
     SystemMessage,
     UserMessage,
+    halve_observation,
     messages_from_openai,
     messages_to_openai,
     messages_to_template,
@@ -37,7 +37,6 @@ from .turn import leaves_room, run_turn
 
 __all__ = ["CHAT_SAMPLING", "Z1_SAMPLING", "Conversation", "as_tool"]
 
-_MIN_RESULT_CHARS = 64  # a tool result shorter than this is not worth cutting: the turn is rolled back instead
 
 # FORMAT.md, "Sampling defaults seen in official demos" and "GLM-Z1" (recommended sampling).
 CHAT_SAMPLING = SamplingParams(temperature=0.6, top_p=0.8, max_new_tokens=2048)
@@ -207,43 +206,38 @@ class Conversation:
         prompt too long for it), the longest of them is cut (its head kept, the cut said) until they do: the tools
         already ran, with their side effects, so rolling back the user's message is the last resort, not the
         first."""
-        cuts: dict[int, tuple[ObservationMessage, int]] = {}  # message index -> (as the tool gave it, chars shown)
+        originals: dict[int, ObservationMessage] = {}  # message index -> the result as the tool gave it
         while True:
             after_results = bool(self._messages) and isinstance(self._messages[-1], ObservationMessage)
             if after_results and not leaves_room(self.backend, self.prompt(), sampling):
-                if self._cut_longest_result(response, cuts):
+                if self._cut_longest_result(response, originals):
                     continue
             try:
                 return (yield from run_turn(
                     self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record
                 ))  # fmt: skip
             except PromptTooLongError:  # raised before the backend streams anything: nothing to take back
-                if not self._cut_longest_result(response, cuts):
-                    for index, (original, _) in cuts.items():  # no cut was enough: the results stay as they were
-                        response.replace_message(self._messages[index], original)
-                        self._messages[index] = original
+                if not self._cut_longest_result(response, originals):
+                    for index, original in originals.items():  # no cut was enough: the results stay as they were
+                        self._replace(response, index, original)
                     raise
 
-    def _cut_longest_result(self, response: Response, cuts: dict[int, tuple[ObservationMessage, int]]) -> bool:
-        """Halve what is shown of the longest result of the last tool round; False when none is worth cutting."""
+    def _cut_longest_result(self, response: Response, originals: dict[int, ObservationMessage]) -> bool:
+        """Halve the longest result of the last tool round; False when none is worth cutting."""
         tail = len(self._messages)
         while tail > 0 and isinstance(self._messages[tail - 1], ObservationMessage):
             tail -= 1
-        shown = {
-            i: cuts[i][1] if i in cuts else len(self._messages[i].content) for i in range(tail, len(self._messages))
-        }
-        index = max(shown, key=shown.__getitem__, default=None)
-        if index is None or shown[index] <= _MIN_RESULT_CHARS:
+        index = max(range(tail, len(self._messages)), key=lambda i: len(self._messages[i].content), default=None)
+        cut = None if index is None else halve_observation(self._messages[index])
+        if cut is None:
             return False
-        original = cuts[index][0] if index in cuts else self._messages[index]
-        keep = shown[index] // 2
-        cuts[index] = (original, keep)
-        cut = len(original.content) - keep
-        note = f"\n[… {cut:,} more characters of this result were cut to fit the model's context]"
-        new = dataclasses.replace(original, content=original.content[:keep] + note)
-        response.replace_message(self._messages[index], new)
-        self._messages[index] = new
+        originals.setdefault(index, self._messages[index])
+        self._replace(response, index, cut)
         return True
+
+    def _replace(self, response: Response, index: int, message: Message) -> None:
+        response.replace_message(self._messages[index], message)
+        self._messages[index] = message
 
     def _finish_reason(self, message: AssistantMessage, round_index: int) -> FinishReason | None:
         """Why the loop ends after this turn, or None to run its calls and go on."""

@@ -99,6 +99,27 @@ def neutralize_control_tokens(text: str) -> str:
 
 Message = SystemMessage | UserMessage | AssistantMessage | ObservationMessage
 
+MIN_CUT_CHARS = 64  # a tool result or page this short is not cut further: the turn is out of context instead
+_NOT_SHOWN = re.compile(r"\n…\[(\d+) more characters not shown\]$")
+
+
+def not_shown(count: int) -> str:
+    """The note that ends a text whose last `count` characters were left out."""
+    return f"\n…[{count} more characters not shown]"
+
+
+def halve_observation(message: ObservationMessage) -> ObservationMessage | None:
+    """`message` with the first half of its text kept and the cut said (an earlier cut's count carried on), for a
+    prompt that leaves the answer no room; None when there is too little left to cut."""
+    shown = _NOT_SHOWN.search(message.content)
+    body = message.content[: shown.start()] if shown else message.content
+    if len(body) <= MIN_CUT_CHARS:
+        return None
+    keep = len(body) // 2
+    return dataclasses.replace(
+        message, content=body[:keep] + not_shown(len(body) - keep + int(shown[1] if shown else 0))
+    )
+
 
 def messages_to_template(messages: Iterable[Message]) -> list[dict[str, Any]]:
     """The dicts GLM's chat template reads (role, content, metadata)."""

@@ -17,7 +17,6 @@ observation saying what was wrong, as for tool calls.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from ..backend import Backend
 from ..conversation import Conversation
 from ..errors import ChatError
 from ..events import Done, Event, FinishReason, ToolCallEvent, ToolResultEvent, Usage
-from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage
+from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage, halve_observation, not_shown
 from ..response import Response
 from ..template import ChatTemplate
 from ..turn import TurnOutcome, leaves_room, run_turn
@@ -61,8 +60,6 @@ __all__ = [
 
 MAX_TURNS = 35  # FORMAT.md: the reference loop allows at most 35 turns
 RUMINATION_SAMPLING = SamplingParams(temperature=0.95, top_p=0.7, max_new_tokens=16384)
-_MIN_PAGE_CHARS = 64  # a page cut to this still does not fit: the research is out of context
-_NOT_SHOWN = re.compile(r"\n…\[(\d+) more characters not shown\]$")
 _CITATION = re.compile(r"【(\d+)†[^】]*】")
 _ACTIONS = {
     "search": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
@@ -263,10 +260,6 @@ def _out_of_context(why: str) -> PromptTooLongError:
     )
 
 
-def _not_shown(count: int) -> str:
-    return f"\n…[{count} more characters not shown]"
-
-
 def _not_run(call: ToolCall, why: str) -> ToolResult:
     return ToolResult.failure(call, "not_run", f"Not run: {why}.")
 
@@ -275,14 +268,9 @@ def _cut_last_page(response: Response, conversation: Conversation) -> bool:
     """Halve the last observation (what the last action read); False when there is none worth cutting."""
     messages = conversation.messages
     last = messages[-1] if messages else None
-    if not isinstance(last, ObservationMessage) or len(last.content) <= _MIN_PAGE_CHARS:
+    cut = halve_observation(last) if isinstance(last, ObservationMessage) else None
+    if cut is None:
         return False
-    shown = _NOT_SHOWN.search(last.content)  # already cut when it was read (page_chars)
-    body = last.content[: shown.start()] if shown else last.content
-    keep = len(body) // 2
-    cut = dataclasses.replace(
-        last, content=body[:keep] + _not_shown(len(body) - keep + int(shown[1] if shown else 0))
-    )
     conversation.rewind(len(messages) - 1)
     conversation.add(cut)
     response.replace_message(last, cut)
@@ -335,7 +323,7 @@ class _Session:
         page = open_page(url, fetch=owner.fetch, roots=owner.local_roots, suffixes=owner.local_suffixes)
         text, limit = page.text, owner.page_chars
         if len(text) > limit:
-            text = text[:limit] + _not_shown(len(text) - limit)
+            text = text[:limit] + not_shown(len(text) - limit)
         return text or "(the page has no text)"
 
     def report(self, text: str) -> Report:
