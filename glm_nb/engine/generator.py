@@ -19,10 +19,16 @@ row) and one of two things down: the k largest logits of each row, when the grap
 with `top_k_output`) and the sampling settings let those decide the draw exactly (topk_sampling.py), or else
 the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are captured as a CUDA graph
 once per Generator and replayed; prefill and scoring run uncaptured (graph_plan.py says why and how).
+
+A Generator is one sequence's state, used by one thread at a time: a verb called while another thread is inside
+one raises `GenerationError` instead of interleaving two steps over the same buffers. Generators of one Engine
+run side by side safely (each owns its buffers; the session is shared).
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +94,25 @@ class _Buffers:
             value.update_inplace(host)
 
 
+def _exclusive(verb):
+    """Run `verb` holding the generator's own lock; another thread inside a verb makes this call fail at once
+    (re-entry from the same thread, as set_prompt calling append_tokens, is fine)."""
+
+    @functools.wraps(verb)
+    def guarded(self, *args, **kwargs):
+        if not self._busy.acquire(blocking=False):
+            raise GenerationError(
+                f"Generator.{verb.__name__}() was called while another thread is using this Generator. Give each "
+                "thread its own Generator(engine) (they share the Engine safely), or serialize the calls with a lock."
+            )
+        try:
+            return verb(self, *args, **kwargs)
+        finally:
+            self._busy.release()
+
+    return guarded
+
+
 class Generator:
     def __init__(
         self,
@@ -119,6 +144,7 @@ class Generator:
         graph = engine.cuda_graph if cuda_graph is None else cuda_graph
         if graph and engine.device == "cuda" and not engine.cuda_graph:
             raise GenerationError("cuda_graph=True needs an engine loaded with Engine.load(..., cuda_graph=True).")
+        self._busy = threading.RLock()
         self.engine = engine
         self.readback = readback
         self.batch_size = batch_size
@@ -184,6 +210,7 @@ class Generator:
         return bool(self._done.all())
 
     # -- verbs ----------------------------------------------------------------------------------------------------
+    @_exclusive
     def append_tokens(self, ids) -> None:
         """Append prompt tokens: a list of ids (batch 1) or one list per row."""
         rows = self._rows(ids)
@@ -208,6 +235,7 @@ class Generator:
         if self.sampling.seed is not None:
             self._rng, self._seed = make_rng(self.sampling.seed), self.sampling.seed
 
+    @_exclusive
     def set_prompt(self, ids) -> int:
         """Make the sequence (batch 1) equal `ids`, reusing the longest prefix already in the KV cache.
         Returns how many tokens were reused; only the rest is run through the model."""
@@ -232,6 +260,7 @@ class Generator:
         self.stats.reused_tokens += common
         return common
 
+    @_exclusive
     def rewind_to(self, n: int) -> None:
         """Truncate every row to its first n tokens (the KV cache follows; nothing is recomputed now)."""
         if n < 0:
@@ -250,6 +279,7 @@ class Generator:
             self._done[row] = len(self._tokens[row]) >= self.max_length
         self._new = 0
 
+    @_exclusive
     def generate_next_token(self) -> None:
         """Run the pending tokens through the model, sample one token per row and append it."""
         if self.is_done():
@@ -280,6 +310,7 @@ class Generator:
             ):
                 self._done[row] = True
 
+    @_exclusive
     def score(self, ids) -> np.ndarray:
         """Logits at every position of `ids` (batch 1) run from an empty cache: [len(ids), V] float32.
         Afterwards the sequence is `ids`, ready to continue."""
@@ -300,7 +331,10 @@ class Generator:
         binding.bind_output("logits", self._buf.device)  # bound last, so it is the last of get_outputs()
         self._run_chunk(binding, [self._tokens[0]], np.zeros(1, np.int64))
         self._kv_len[0] = n - 1  # leave the last token pending so generation can continue from here
-        return binding.get_outputs()[-1].numpy()[0]
+        logits = binding.get_outputs()[-1].numpy()[0]
+        self._buf.logits_host[0, 0] = logits[-1]  # last_logits() now gives the last position's, not a stale step's
+        self._buf.push(self._buf.logits_host, self._buf.logits)
+        return logits
 
     def last_logits(self) -> np.ndarray:
         """The logits the last step was sampled from, copied to the host: [B, V] float32."""

@@ -269,3 +269,42 @@ def test_score_counts_its_prefill_and_a_refused_score_keeps_the_sequence(tiny):
     gen.score(PROMPT)
     assert gen.stats.prefill_tokens == before + len(PROMPT)
     assert run(gen, 5) == fresh(tiny.engine, PROMPT, 5)
+
+
+def test_last_logits_after_score_are_its_last_position(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=())
+    gen.set_prompt([5, 6, 7])
+    run(gen, 2)  # last_logits now hold the second decode step's
+    scored = gen.score(PROMPT)
+    np.testing.assert_array_equal(gen.last_logits()[0], scored[-1])
+
+
+def test_a_generator_used_from_two_threads_at_once_is_refused(tiny):
+    import threading
+
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=())
+    gen.set_prompt(PROMPT)
+    inside, release = threading.Event(), threading.Event()
+    real = gen._forward
+
+    def slow_forward():  # the other thread is inside a step when this one calls in
+        inside.set()
+        release.wait(5)
+        real()
+
+    gen._forward = slow_forward
+    worker = threading.Thread(target=gen.generate_next_token)
+    worker.start()
+    assert inside.wait(5)
+    try:
+        for verb in (gen.generate_next_token, lambda: gen.append_tokens([1]), lambda: gen.rewind_to(3),
+                     lambda: gen.set_prompt(PROMPT), lambda: gen.score(PROMPT)):  # fmt: skip
+            with pytest.raises(GenerationError, match="another thread"):
+                verb()
+    finally:
+        release.set()
+        worker.join(5)
+    gen._forward = real
+    assert len(gen.tokens) == len(PROMPT) + 1  # the first thread's step completed untouched
+    run(gen, 2)  # and the generator is usable again
+    assert gen.tokens == PROMPT + fresh(tiny.engine, PROMPT, 3)
