@@ -194,8 +194,8 @@ def message_from_dict(item: Mapping[str, Any]) -> Message:
         return SystemMessage(_text(item))
     if role == "user":
         return UserMessage(_text(item))
-    if role in ("tool", "observation", "function"):
-        return ObservationMessage(_text(item), item.get("tool_call_id"), item.get("name"))
+    if role in ("tool", "observation", "function"):  # a tool's output, so as untrusted as one our tools return
+        return ObservationMessage(neutralize_control_tokens(_text(item)), item.get("tool_call_id"), item.get("name"))
     if role == "assistant":
         return _assistant_from_dict(item)
     raise MessageFormatError(
