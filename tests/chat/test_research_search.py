@@ -199,3 +199,26 @@ def test_html_without_a_closing_head_keeps_its_body_and_icon_titles_stay_out():
     )
 
     assert (title, text) == ("Guide", "Body text")
+
+
+def test_a_document_over_the_size_limit_is_skipped_with_the_reason(corpus_folder):
+    (corpus_folder / "huge.log.txt").write_text("weather " * 2000)  # 16,000 bytes
+
+    corpus = LocalCorpus(corpus_folder, max_document_bytes=10_000)
+
+    why = dict((p.name, why) for p, why in corpus.skipped)["huge.log.txt"]
+    assert "16.0 kB" in why and "10.0 kB" in why and "max_document_bytes" in why
+    assert corpus.search("Beijing")[0].title == "Beijing weather"  # the others still searched
+    assert "huge.log.txt" not in [p.name for p, _ in LocalCorpus(corpus_folder).skipped]  # the default: 16 MiB
+
+
+def test_open_refuses_a_local_file_over_the_size_limit_and_cuts_a_huge_fetched_page(corpus_folder):
+    from glm_nb.chat.research.pages import MAX_DOCUMENT_BYTES
+
+    (corpus_folder / "big.txt").write_text("x" * 5000)
+    with pytest.raises(PageError, match="too large"):
+        open_page("big.txt", fetch=None, roots=[corpus_folder], max_bytes=4000)
+    assert len(open_page("big.txt", fetch=None, roots=[corpus_folder]).text) == 5000
+
+    page = open_page("https://example.com", fetch=lambda url: "y" * (MAX_DOCUMENT_BYTES + 10), roots=[])
+    assert len(page.text) <= MAX_DOCUMENT_BYTES

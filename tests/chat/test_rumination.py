@@ -267,3 +267,14 @@ def test_click_reads_a_corpus_with_its_own_suffixes(tokenizer, glm_template, tmp
     research, _ = _research(tokenizer, glm_template, replies, search=LocalCorpus(tmp_path, suffixes=(".rst",)))
 
     assert research.run("Q").tool_results()[1].content.endswith("The weather is fine.")
+
+
+def test_open_keeps_to_the_corpus_size_limit(tokenizer, glm_template, tmp_path):
+    (tmp_path / "notes.md").write_text("# Notes\n\nThe weather is fine.")
+    (tmp_path / "big.md").write_text("weather " * 500)  # 4,000 bytes: the corpus skips it, so open must refuse it too
+    replies = [_action("open", '{"url": "big.md"}'), "</think>Nothing."]
+    corpus = LocalCorpus(tmp_path, max_document_bytes=1000)
+    research, _ = _research(tokenizer, glm_template, replies, search=corpus)
+
+    result = research.run("Q").tool_results()[0]
+    assert result.status == "error" and "too large" in result.content

@@ -20,9 +20,15 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import ChatError
 
-__all__ = ["DOCUMENT_SUFFIXES", "Fetcher", "Page", "PageError", "html_to_text", "open_page", "read_document"]
+__all__ = [
+    "DOCUMENT_SUFFIXES", "MAX_DOCUMENT_BYTES", "Fetcher", "Page", "PageError", "html_to_text", "open_page",
+    "read_document",
+]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".ipynb")
+# A document is read whole (and a corpus indexes every word of it, ~18x its size in memory): a stray multi-GB log
+# in the folder would take the kernel's memory. Larger files are skipped, saying so; a fetched page is cut.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 Fetcher = Callable[[str], str]  # url -> the page's HTML or text
 
 
@@ -38,9 +44,15 @@ class Page:
     text: str
 
 
-def read_document(path: Path) -> Page:
-    """A local document's title and text, by its suffix."""
+def read_document(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Page:
+    """A local document's title and text, by its suffix; a file over `max_bytes` is refused."""
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise PageError(
+                f"{path.name} is too large to read ({_size(size)}; documents over {_size(max_bytes)} are left out). "
+                "Split it into smaller files, or raise the limit: LocalCorpus(folder, max_document_bytes=...)."
+            )
         raw = _decode(path.read_bytes(), path)
     except OSError as e:
         raise PageError(f"cannot read {path}: {e.strerror or e}") from e
@@ -55,20 +67,26 @@ def read_document(path: Path) -> Page:
 
 
 def open_page(
-    target: str, *, fetch: Fetcher | None, roots: Sequence[Path], suffixes: Sequence[str] = DOCUMENT_SUFFIXES
+    target: str,
+    *,
+    fetch: Fetcher | None,
+    roots: Sequence[Path],
+    suffixes: Sequence[str] = DOCUMENT_SUFFIXES,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> Page:
-    """Open a file URI, a local document (one of `suffixes`) inside `roots`, or a URL / domain through `fetch`."""
+    """Open a file URI, a local document (one of `suffixes`) inside `roots`, or a URL / domain through `fetch`.
+    A local file over `max_bytes` is refused; a fetched page is cut to that many characters."""
     target = target.strip()
     parsed = urlparse(target)
     if parsed.scheme == "file":
-        return _open_local(Path(unquote(parsed.path)), roots, suffixes)
+        return _open_local(Path(unquote(parsed.path)), roots, suffixes, max_bytes)
     if parsed.scheme not in ("http", "https"):
         local = Path(target).expanduser()
         candidates = [local] if local.is_absolute() else [root / local for root in roots]
         for candidate in candidates:
             # A path outside the folders is refused before looking at it, so even whether it exists is not told.
             if not _inside(candidate, roots) or candidate.exists():
-                return _open_local(candidate, roots, suffixes)
+                return _open_local(candidate, roots, suffixes, max_bytes)
         if "/" in target and "." not in target.split("/")[0]:
             raise PageError(f"no document {target!r} in the corpus; search first, then click a result.")
         target = f"https://{target}"  # "example.com" or "example.com/page": FORMAT.md's open takes domains too
@@ -80,6 +98,7 @@ def open_page(
         content = fetch(target)
     except Exception as e:  # the user's fetcher: whatever it raises is reported to the model, not to the user
         raise PageError(f"fetching {target} failed: {type(e).__name__}: {e}") from e
+    content = str(content)[:max_bytes]
     if re.search(r"<(html|body|p|div|title)\b", content[:5000], re.IGNORECASE):
         title, text = html_to_text(content)
     else:
@@ -87,7 +106,7 @@ def open_page(
     return Page(target, title or target, text)
 
 
-def _open_local(path: Path, roots: Sequence[Path], suffixes: Sequence[str]) -> Page:
+def _open_local(path: Path, roots: Sequence[Path], suffixes: Sequence[str], max_bytes: int) -> Page:
     resolved = path.expanduser().resolve()
     if not _inside(resolved, roots):
         raise PageError(f"{path} is outside the folders this research may read.")
@@ -95,7 +114,14 @@ def _open_local(path: Path, roots: Sequence[Path], suffixes: Sequence[str]) -> P
         raise PageError(f"{path} is not a document this research reads ({', '.join(suffixes)}).")
     if not resolved.is_file():
         raise PageError(f"{path} does not exist.")
-    return read_document(resolved)
+    return read_document(resolved, max_bytes)
+
+
+def _size(n: int) -> str:
+    """16000 -> '16.0 kB'."""
+    if n < 1000:
+        return f"{n} bytes"
+    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:

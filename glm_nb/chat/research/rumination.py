@@ -43,7 +43,7 @@ from ..messages import AssistantMessage, Message, ObservationMessage, UserMessag
 from ..response import Response
 from ..template import ChatTemplate
 from ..turn import TurnOutcome, leaves_room, run_turn
-from .pages import DOCUMENT_SUFFIXES, Fetcher, PageError, open_page
+from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Fetcher, PageError, open_page
 from .search import LocalCorpus, SearchBackend, SearchResult
 
 __all__ = [
@@ -168,10 +168,11 @@ class Rumination:
         self.search = search if search is not None else LocalCorpus(corpus)
         self.fetch = fetch
         roots = [Path(r).expanduser() for r in local_roots]
-        suffixes = DOCUMENT_SUFFIXES
+        suffixes, self.max_document_bytes = DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES
         if isinstance(self.search, LocalCorpus):
             roots.append(self.search.folder)
             suffixes = tuple(dict.fromkeys(DOCUMENT_SUFFIXES + self.search.suffixes))
+            self.max_document_bytes = self.search.max_document_bytes
         self.local_roots = tuple(roots)
         self.local_suffixes = suffixes  # the local files `open` and `click` may read
         self.template = ChatTemplate(template or backend.chat_template or "")
@@ -320,7 +321,8 @@ class _Session:
 
     def _open(self, url: str) -> str:
         owner = self.owner
-        page = open_page(url, fetch=owner.fetch, roots=owner.local_roots, suffixes=owner.local_suffixes)
+        page = open_page(url, fetch=owner.fetch, roots=owner.local_roots, suffixes=owner.local_suffixes,
+                         max_bytes=owner.max_document_bytes)  # fmt: skip
         text, limit = page.text, owner.page_chars
         if len(text) > limit:
             text = text[:limit] + not_shown(len(text) - limit)

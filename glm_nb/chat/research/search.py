@@ -5,7 +5,8 @@ blocks. A backend returns `SearchResult` values; the loop numbers and formats th
 folder of .md, .txt, .html and .ipynb files (read once, when it is made) and ranks them with BM25; the snippet is
 the passage of the document that matches the query best. Hidden files and folders (.git, .ipynb_checkpoints) are
 left out, and so are links to files outside the folder (`open` could not read them) and files that cannot be
-read as documents (binary, a broken notebook): those are listed in `LocalCorpus.skipped`.
+read as documents (binary, a broken notebook, over `max_document_bytes`): those are listed in
+`LocalCorpus.skipped`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import ChatError
 from .bm25 import BM25, tokenize
-from .pages import DOCUMENT_SUFFIXES, Page, PageError, read_document
+from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_document
 
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
@@ -41,8 +42,17 @@ class SearchBackend(Protocol):
 class LocalCorpus:
     """A `SearchBackend` over the documents of a folder (recursively), ranked with BM25, offline."""
 
-    def __init__(self, folder: str | os.PathLike, *, suffixes: tuple[str, ...] = DOCUMENT_SUFFIXES):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        *,
+        suffixes: tuple[str, ...] = DOCUMENT_SUFFIXES,
+        max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    ):
+        """max_document_bytes: larger files are skipped (listed in `skipped` with their size), and `open` refuses
+        them too."""
         self.folder = Path(folder).expanduser().resolve()
+        self.max_document_bytes = max_document_bytes
         if not self.folder.is_dir():
             raise ChatError(f"{self.folder} is not a folder: pass the folder holding the documents to search.")
         self.suffixes = tuple(s.lower() for s in suffixes)
@@ -52,7 +62,7 @@ class LocalCorpus:
             try:
                 if not path.resolve().is_relative_to(self.folder):
                     raise PageError("it links to a file outside the corpus folder")
-                self.pages.append(read_document(path))
+                self.pages.append(read_document(path, max_document_bytes))
             except PageError as e:
                 self.skipped.append((path, str(e)))
         if not self.pages:
