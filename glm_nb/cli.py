@@ -4,6 +4,7 @@ glm-nb convert SRC -o OUT [--source huggingface|modelscope] [--precision fp32|fp
                [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
 glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
 glm-nb nano path
+glm-nb cache [list [--json] | clear [NAME ...] [--orphaned] [--all] [--dry-run]]
 glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
              [--max-queue N] [--device auto|cuda|cpu] [--max-length N]
 """
@@ -17,6 +18,7 @@ import sys
 
 from .chat import ChatTemplate, LocalBackend
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
+from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, models_dir
 from .engine.run import generate
 from .errors import GlmError
 from .models.hub import SOURCES, resolve
@@ -92,6 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~3.4M parameters, not GLM-4)")
     n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
     _add_serve_parser(sub)
+    k = sub.add_parser("cache", help="list or clear the conversions cached by open_model, %%glm_model and generate")
+    actions = k.add_subparsers(dest="action")  # none: list
+    listing = actions.add_parser("list", help="every cached conversion: state, size, precision, context, source")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    clear = actions.add_parser("clear", help="remove the conversions open_model no longer uses (or those named)")
+    clear.add_argument("names", nargs="*", metavar="NAME", help="remove these conversions (names as listed)")
+    clear.add_argument("--orphaned", action="store_true", help="also conversions whose checkpoint folder is gone")
+    clear.add_argument("--all", action="store_true", help="every conversion, current ones too")
+    clear.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
     return parser
 
 
@@ -125,6 +136,55 @@ def _serve(args) -> int:
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
     serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
           max_queue=args.max_queue, quiet=args.quiet)  # fmt: skip
+    return 0
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+
+
+def _cache(args) -> int:
+    if args.action != "clear":
+        return _cache_list(getattr(args, "json", False))
+    if args.all and (args.names or args.orphaned):
+        raise GlmError("--all removes every conversion: give it alone, or name conversions instead.")
+    if args.names and args.orphaned:
+        raise GlmError("Name conversions or pass --orphaned, not both.")
+    states = STATES if args.all else CLEARED_BY_DEFAULT + (("orphaned",) if args.orphaned else ())
+    removed = clear_cache(args.names, states=states, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in removed:
+        print(f"{verb} {entry.name} ({entry.state}, {_gb(entry.size)})")
+    total = sum(e.size for e in removed)
+    print(f"{'would free' if args.dry_run else 'freed'} {_gb(total)}" if removed else "nothing to remove")
+    return 0
+
+
+def _cache_list(as_json: bool) -> int:
+    entries = cached_models()
+    if as_json:
+        print(json.dumps({"folder": str(models_dir()), "conversions": [
+            {"name": e.name, "state": e.state, "size": e.size, "source": e.source, "precision": e.precision,
+             "max_length": e.max_length, "why": e.why} for e in entries
+        ]}, ensure_ascii=False))  # fmt: skip
+        return 0
+    total = sum(e.size for e in entries)
+    print(f"{models_dir()}: {len(entries)} conversion{'s' * (len(entries) != 1)}, {_gb(total)} "
+          "(set GLM_NB_CACHE to move the cache)")  # fmt: skip
+    if not entries:
+        return 0
+    print(f"{'state':<11}{'size':>9}  {'precision':<10}{'context':>8}  name")
+    for e in entries:
+        context = str(e.max_length) if e.max_length else ""
+        print(f"{e.state:<11}{_gb(e.size):>9}  {e.precision or '':<10}{context:>8}  {e.name}")
+        print(f"{'':<11}{'':>9}  {e.why or 'from ' + str(e.source)}")
+    freed = [e for e in entries if e.state in CLEARED_BY_DEFAULT]
+    orphaned = [e for e in entries if e.state == "orphaned"]
+    if freed:
+        print(f"`glm-nb cache clear` frees {_gb(sum(e.size for e in freed))} ({len(freed)} no longer used).")
+    if orphaned:
+        print(f"`glm-nb cache clear --orphaned` also removes {len(orphaned)} whose checkpoint is gone "
+              f"({_gb(sum(e.size for e in orphaned))}); they still load by their own path.")  # fmt: skip
     return 0
 
 
@@ -184,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(args)
+        if args.command == "cache":
+            return _cache(args)
         if args.command == "convert":
             out = convert(
                 resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,

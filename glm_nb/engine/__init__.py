@@ -6,6 +6,7 @@ from .engine import Engine
 from .generator import Generator, GeneratorStats
 from .loading import conversion_for, open_model
 from .metadata import ModelMetadata
+from .model_cache import CachedModel, cached_models, clear_cache
 from .sampling import SamplingParams, sample
 from .tokenizer import IncrementalDetokenizer, Tokenizer
 
@@ -16,6 +17,9 @@ __all__ = [
     "Generator",
     "open_model",
     "conversion_for",
+    "cached_models",
+    "clear_cache",
+    "CachedModel",
     "GeneratorStats",
     "ModelMetadata",
     "SamplingParams",

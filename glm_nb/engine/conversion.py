@@ -117,7 +117,7 @@ def convert(
         with tqdm(total=steps, desc=f"convert {ckpt.folder.name} ({precision})", unit="step",
                   disable=not progress) as bar:  # fmt: skip
             build_glm4_graph(ckpt, writer, options, progress=bar.update)
-            writer.save(graph_name=ckpt.folder.name, metadata={"glm_nb.source": str(ckpt.folder)})
+            writer.save(graph_name=ckpt.folder.name, metadata={"glm_nb.source": str(ckpt.folder.resolve())})
         for f in ckpt.tokenizer_files():
             shutil.copy2(f, tmp / f.name)
         vocab = _vocab(tmp)
@@ -139,7 +139,7 @@ def convert(
             inputs=inputs,
             outputs=outputs,
             source={
-                "path": str(ckpt.folder),
+                "path": str(ckpt.folder.resolve()),  # absolute: `glm-nb cache` checks it against the cache
                 "int4_block_size": int4_block_size,
                 "int4_lm_head": int4_lm_head,
                 "int4_accuracy_level": int4_accuracy_level,

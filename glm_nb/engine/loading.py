@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,8 @@ def open_model(
             convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
                     int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
                     int4_block_size=choice.int4_block_size)  # fmt: skip
+            if progress:
+                _note_outdated(folder)
     else:
         raise ModelLoadError(
             f"{folder} is neither a converted glm-nb model ({METADATA_FILE}) nor a checkpoint folder (config.json). "
@@ -103,3 +106,18 @@ def open_model(
     if cuda_graph is None:
         cuda_graph = device != "cpu" and cuda_usable() and ModelMetadata.load(target).compute_dtype != "fp32"
     return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph)
+
+
+def _note_outdated(src: Path) -> None:
+    """After converting `src` afresh, say what its earlier conversions take on disk (they are never used again)."""
+    from .model_cache import outdated_conversions  # model_cache builds on this module
+
+    old = outdated_conversions(src)
+    if old:
+        size = sum(e.size for e in old) / 1e9
+        what = "conversion" if len(old) == 1 else "conversions"
+        print(
+            f"glm-nb: {len(old)} earlier {what} of {src.name} ({size:.1f} GB) will not be used again; "
+            "`glm-nb cache clear` removes them.",
+            file=sys.stderr,
+        )

@@ -1,0 +1,161 @@
+"""What the conversion cache holds, and clearing what no longer serves.
+
+`open_model` converts a checkpoint once into `cache_dir()/models/` (loading.py) and reuses that folder while the
+checkpoint's files and glm-nb's graph format stay the same. When either changes it converts afresh, and the old
+folder stays behind: for GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time. So every entry gets a state:
+
+    current    what open_model loads for its checkpoint today
+    outdated   its checkpoint changed since, or an older glm-nb built it: open_model will not load it again
+    orphaned   its checkpoint folder is gone; it still loads by its own path (it may be the only copy left)
+    partial    what an interrupted conversion left (a conversion still writing is "converting" and never cleared)
+    damaged    its glm_nb.json cannot be read
+
+`clear_cache()` removes the outdated, partial and damaged ones by default; orphaned ones and named ones on request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GlmError
+from .loading import cache_dir, converted_path
+from .metadata import FORMAT_VERSION, METADATA_FILE
+
+__all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "outdated_conversions"]
+
+STATES = ("current", "outdated", "orphaned", "partial", "converting", "damaged")
+CLEARED_BY_DEFAULT = ("outdated", "partial", "damaged")
+_STILL_WRITING_S = 300  # a leftover folder written to this recently may belong to a conversion still running
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    path: Path
+    state: str  # one of STATES
+    size: int  # bytes on disk
+    source: str | None = None  # the checkpoint folder it was converted from
+    precision: str | None = None
+    max_length: int | None = None
+    why: str = ""  # what makes it outdated, orphaned or damaged
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def models_dir() -> Path:
+    return cache_dir() / "models"
+
+
+def cached_models(folder: Path | None = None) -> list[CachedModel]:
+    """Every entry of the conversion cache (`models_dir()` unless `folder`), sorted by name."""
+    folder = models_dir() if folder is None else folder
+    if not folder.is_dir():
+        return []
+    return [_entry(path) for path in sorted(folder.iterdir(), key=lambda p: p.name.lstrip(".")) if path.is_dir()]
+
+
+def clear_cache(
+    names: Iterable[str] = (),
+    *,
+    states: Iterable[str] = CLEARED_BY_DEFAULT,
+    dry_run: bool = False,
+    folder: Path | None = None,
+) -> list[CachedModel]:
+    """Remove the entries named in `names` (any state but converting), or else those in `states`; return them."""
+    entries = cached_models(folder)
+    names, states = list(names), set(states)
+    unknown_states = states - set(STATES)
+    if unknown_states:
+        raise GlmError(f"Unknown cache state {sorted(unknown_states)[0]!r}; the states are {', '.join(STATES)}.")
+    if names:
+        by_name = {e.name: e for e in entries}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise GlmError(
+                f"No cached conversion named {missing[0]!r} in {folder or models_dir()}; `glm-nb cache list` shows "
+                "the names."
+            )
+        chosen = [by_name[n] for n in dict.fromkeys(names)]
+        busy = [e for e in chosen if e.state == "converting"]
+        if busy:
+            raise GlmError(f"{busy[0].name} is being written by a conversion that is still running; wait for it.")
+    else:
+        chosen = [e for e in entries if e.state in states and e.state != "converting"]
+    if not dry_run:
+        for entry in chosen:
+            shutil.rmtree(entry.path)
+    return chosen
+
+
+def outdated_conversions(src: Path, folder: Path | None = None) -> list[CachedModel]:
+    """The outdated entries converted from checkpoint `src`: what a fresh conversion of it leaves behind."""
+    src = str(src.expanduser().resolve())
+    return [e for e in cached_models(folder) if e.state == "outdated" and e.source == src]
+
+
+def _entry(path: Path) -> CachedModel:
+    size = _size(path)
+    if path.name.startswith("."):  # conversion.py's `.NAME.partial-XXXX` and `.NAME.old-PID` working folders
+        state = "converting" if time.time() - _newest_write(path) < _STILL_WRITING_S else "partial"
+        return CachedModel(path, state, size, why="left by an interrupted conversion")
+    try:
+        meta = json.loads((path / METADATA_FILE).read_text())
+        source = (meta.get("source") or {}).get("path")
+        precision, max_length = meta.get("precision"), meta.get("max_length")
+    except (OSError, ValueError, AttributeError) as e:
+        return CachedModel(path, "damaged", size, why=f"{METADATA_FILE} cannot be read ({e})")
+    entry = CachedModel(path, "current", size, source, precision, max_length)
+    if meta.get("format_version") != FORMAT_VERSION:
+        return _with(entry, "outdated", f"graph format {meta.get('format_version')}, this glm-nb builds "
+                     f"{FORMAT_VERSION}")  # fmt: skip
+    if not source or not Path(source).is_absolute() or not Path(source).is_dir():
+        return _with(entry, "orphaned", "its checkpoint folder is gone" if source else "its checkpoint is unknown")
+    if not _is_current(path, Path(source), max_length):
+        return _with(entry, "outdated", "its checkpoint's files changed since, or an older glm-nb named it")
+    return entry
+
+
+def _is_current(path: Path, src: Path, max_length: int | None) -> bool:
+    """Whether open_model would pick `path` for `src` today: the entry's name is `{src.name}-{key}-{hash}`, and the
+    hash covers the checkpoint's files, the key, the requested context (None for the default) and the format."""
+    prefix = f"{src.name}-"
+    if not path.name.startswith(prefix) or len(path.name) <= len(prefix) + 13:
+        return False
+    key = path.name[len(prefix) : -13]
+    try:
+        return any(converted_path(src, key, length).name == path.name for length in (None, max_length))
+    except OSError:  # the checkpoint folder became unreadable
+        return False
+
+
+def _with(entry: CachedModel, state: str, why: str) -> CachedModel:
+    return CachedModel(entry.path, state, entry.size, entry.source, entry.precision, entry.max_length, why)
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for top, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _newest_write(path: Path) -> float:
+    newest = path.stat().st_mtime
+    for top, _, files in os.walk(path):
+        for name in files:
+            try:
+                newest = max(newest, os.lstat(os.path.join(top, name)).st_mtime)
+            except OSError:
+                pass
+    return newest

@@ -1,0 +1,172 @@
+"""The conversion cache: which entries open_model still uses, and `glm-nb cache` listing and clearing the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from glm_nb.cli import main
+from glm_nb.engine.loading import converted_path, open_model
+from glm_nb.engine.model_cache import cached_models, clear_cache
+from glm_nb.errors import GlmError
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "models"
+
+
+@pytest.fixture
+def ckpt(tiny, tmp_path):
+    """A copy of the tiny checkpoint this test may change or delete."""
+    return shutil.copytree(tiny.src, tmp_path / "ckpt")
+
+
+def states(cache_folder=None) -> dict[str, str]:
+    return {e.name: e.state for e in cached_models(cache_folder)}
+
+
+def test_a_conversion_open_model_uses_is_current_with_its_source_and_size(cache, ckpt):
+    engine = open_model(ckpt, device="cpu", progress=False)
+
+    [entry] = cached_models()
+    assert entry.path == engine.folder and entry.state == "current"
+    assert entry.source == str(ckpt.resolve()) and entry.precision == "fp32" and entry.max_length == 256
+    assert entry.size == sum(f.stat().st_size for f in engine.folder.iterdir())
+
+
+def test_a_changed_checkpoint_leaves_an_outdated_conversion_and_open_model_says_so(cache, ckpt, capsys):
+    first = open_model(ckpt, device="cpu", progress=False).folder
+    config = ckpt / "config.json"
+    later = config.stat().st_mtime_ns + 5_000_000_000
+    os.utime(config, ns=(later, later))  # the checkpoint was updated (a new revision downloaded, say)
+
+    second = open_model(ckpt, device="cpu").folder
+
+    assert second != first
+    assert states() == {first.name: "outdated", second.name: "current"}
+    note = capsys.readouterr().err
+    assert f"1 earlier conversion of {ckpt.name}" in note and "`glm-nb cache clear`" in note
+    assert open_model(ckpt, device="cpu").folder == second  # loading the current one again says nothing
+    assert "earlier" not in capsys.readouterr().err
+
+
+def test_a_conversion_by_another_graph_format_is_outdated(cache, ckpt):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    meta = json.loads((folder / "glm_nb.json").read_text())
+    (folder / "glm_nb.json").write_text(json.dumps({**meta, "format_version": 0}))
+
+    [entry] = cached_models()
+    assert entry.state == "outdated" and "graph format 0" in entry.why
+
+
+def test_a_context_asked_for_is_still_current(cache, ckpt):
+    folder = open_model(ckpt, device="cpu", max_length=64, progress=False).folder
+    assert folder == converted_path(ckpt, "fp32", 64)
+    assert states() == {folder.name: "current"}
+
+
+def test_orphaned_partial_converting_and_damaged_entries(cache, ckpt):
+    kept = open_model(ckpt, device="cpu", progress=False).folder
+    moved = shutil.copytree(ckpt, ckpt.parent / "gone")
+    orphan = open_model(moved, device="cpu", progress=False).folder
+    shutil.rmtree(moved)
+    partial = cache / f".{kept.name}.partial-abc123"
+    partial.mkdir()
+    (partial / "model.onnx.data").write_bytes(b"0" * 100)
+    hour_ago = time.time() - 3600
+    for path in (partial / "model.onnx.data", partial):
+        os.utime(path, (hour_ago, hour_ago))
+    converting = cache / ".other.partial-def456"
+    converting.mkdir()
+    (converting / "model.onnx.data").write_bytes(b"1")
+    damaged = cache / "broken-fp32-0123456789ab"
+    damaged.mkdir()
+    (damaged / "glm_nb.json").write_text("{not json")
+
+    assert states() == {
+        kept.name: "current", orphan.name: "orphaned", partial.name: "partial", converting.name: "converting",
+        damaged.name: "damaged",
+    }  # fmt: skip
+    assert [e.size for e in cached_models() if e.state == "partial"] == [100]
+
+
+def test_clear_removes_what_is_no_longer_used_and_keeps_the_rest(cache, ckpt):
+    test_orphaned_partial_converting_and_damaged_entries(cache, ckpt)
+    before = states()
+
+    would = clear_cache(dry_run=True)
+    assert sorted(e.state for e in would) == ["damaged", "partial"] and states() == before
+
+    removed = clear_cache()
+    assert sorted(e.state for e in removed) == ["damaged", "partial"]
+    assert sorted(states().values()) == ["converting", "current", "orphaned"]
+
+    clear_cache(states=("orphaned",))
+    assert sorted(states().values()) == ["converting", "current"]
+
+
+def test_clear_by_name_and_its_errors(cache, ckpt):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    converting = cache / ".x.partial-1"
+    converting.mkdir()
+
+    with pytest.raises(GlmError, match="No cached conversion named 'nope'"):
+        clear_cache(["nope"])
+    with pytest.raises(GlmError, match="still running"):
+        clear_cache([converting.name])
+    with pytest.raises(GlmError, match="Unknown cache state"):
+        clear_cache(states=("old",))
+    assert [e.name for e in clear_cache([folder.name])] == [folder.name] and not folder.exists()
+
+
+def test_an_empty_or_missing_cache_lists_nothing(cache):
+    assert cached_models() == [] and clear_cache() == []
+
+
+def test_glm_nb_cache_lists_and_clears(cache, ckpt, capsys):
+    first = open_model(ckpt, device="cpu", progress=False).folder
+    config = ckpt / "config.json"
+    later = config.stat().st_mtime_ns + 5_000_000_000
+    os.utime(config, ns=(later, later))
+    second = open_model(ckpt, device="cpu", progress=False).folder
+
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "2 conversions" in out and "current" in out and first.name in out and second.name in out
+    assert f"from {ckpt.resolve()}" in out and "`glm-nb cache clear` frees" in out
+
+    assert main(["cache", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {c["name"]: c["state"] for c in listed["conversions"]} == {first.name: "outdated", second.name: "current"}
+
+    assert main(["cache", "clear", "--dry-run"]) == 0
+    assert f"would remove {first.name} (outdated" in capsys.readouterr().out and first.exists()
+    assert main(["cache", "clear"]) == 0
+    assert f"removed {first.name}" in capsys.readouterr().out and not first.exists() and second.exists()
+    assert main(["cache", "clear"]) == 0
+    assert "nothing to remove" in capsys.readouterr().out
+
+    assert main(["cache", "clear", "--all"]) == 0
+    assert cached_models() == []
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["cache", "clear", "--all", "x"], "--all removes every conversion"),
+        (["cache", "clear", "--orphaned", "x"], "not both"),
+        (["cache", "clear", "nope"], "No cached conversion named 'nope'"),
+    ],
+)
+def test_glm_nb_cache_refuses_mixed_up_arguments(cache, ckpt, argv, match, capsys):
+    open_model(ckpt, device="cpu", progress=False)
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+    assert len(cached_models()) == 1  # nothing removed
+
