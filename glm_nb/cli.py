@@ -3,6 +3,7 @@
 glm-nb convert SRC -o OUT [--source huggingface|modelscope] [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
                [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
 glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
+glm-nb chat [MODEL] [--z1] [--system TEXT] [-t T] [-n N] [--context N] ...
 glm-nb nano path
 glm-nb cache [list [--json] | clear [NAME ...] [--orphaned] [--all] [--dry-run]]
 glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
@@ -17,6 +18,7 @@ import os
 import sys
 
 from .chat import ChatTemplate, LocalBackend
+from .cli_chat import add_chat_parser, run_chat
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
 from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, models_dir
 from .engine.run import generate
@@ -91,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="capture decode steps as CUDA graphs (default: on for fp16/bf16 models on CUDA)")  # fmt: skip
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    add_chat_parser(sub, MODEL_HELP)
     n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~3.4M parameters, not GLM-4)")
     n.add_argument("action", choices=("path",), help="path: print the folder of the bundled checkpoint")
     _add_serve_parser(sub)
@@ -246,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "cache":
             return _cache(args)
+        if args.command == "chat":
+            return run_chat(args)
         if args.command == "convert":
             out = convert(
                 resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,

@@ -1,0 +1,202 @@
+"""`glm-nb chat [MODEL]`: a conversation in the terminal, streamed, on the same engine and chat layer as `%%glm`.
+
+Without MODEL it talks to the bundled nano-GLM (announced as the demo model it is). Each line is a message;
+`\"\"\"` on a line of its own starts and ends a message of several lines. Commands: `/reset`, `/save FILE`,
+`/help`, `/exit`. Ctrl-C stops a reply (the partial answer stays in the history, marked interrupted, as in a
+notebook) and the conversation goes on; Ctrl-C at the prompt or Ctrl-D leaves. GLM-Z1's thinking (`--z1`, or a
+Z1 checkpoint's own template) streams dimmed before the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import TextIO
+
+from . import nano
+from .chat import Conversation, LocalBackend
+from .chat.events import Done, TextDelta, ThinkingDelta, ToolCallEvent
+from .engine import PRECISIONS, open_model
+from .errors import GlmError
+
+__all__ = ["add_chat_parser", "run_chat"]
+
+HELP = """\
+/reset      start a new conversation (the system prompt stays)
+/save FILE  write the conversation as OpenAI-style JSON (glm_nb.Conversation.from_openai reads it back)
+/exit       leave (Ctrl-D does too)
+\"\"\"         on a line of its own, starts and ends a message of several lines
+Ctrl-C stops a reply; the conversation goes on."""
+_MULTILINE = '"""'
+_DIM, _RESET = "\x1b[2m", "\x1b[0m"
+
+
+def add_chat_parser(sub, model_help: str) -> None:
+    c = sub.add_parser("chat", help="a streamed conversation in the terminal (nano-GLM when no MODEL is given)")
+    c.add_argument("model", nargs="?", help=model_help + "; default: the bundled nano-GLM demo model")
+    c.add_argument("--source", default="huggingface", choices=("huggingface", "modelscope"),
+                   help="the hub a model id is downloaded from (default: huggingface)")  # fmt: skip
+    c.add_argument("--z1", action="store_true", help="GLM-Z1: force thinking (a Z1 checkpoint's template does it)")
+    c.add_argument("-s", "--system", help="system prompt")
+    c.add_argument("-t", "--temperature", type=float, help="default: 0.6 (GLM's recommended sampling)")
+    c.add_argument("--top-p", type=float, help="default: 0.8, or 0.95 with thinking")
+    c.add_argument("--top-k", type=int, help="default: off, or 40 with thinking")
+    c.add_argument("-n", "--max-new-tokens", type=int, help="per reply (default: 2048, or 30000 with thinking)")
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    c.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
+    c.add_argument("--context", type=int, default=None, help="KV cache length in tokens (default: up to 8192)")
+    c.add_argument("--threads", type=int, default=None)
+
+
+def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None,
+             stderr: TextIO | None = None) -> int:  # fmt: skip
+    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    conversation, banner = _open(args)
+    tty = stdin.isatty() and stdout.isatty()
+    print(banner, file=stderr)
+    print("Type a message; /help lists the commands.", file=stderr)
+    typed = _Input(stdin, tty)
+    while True:
+        try:
+            message = typed.message()
+        except KeyboardInterrupt:
+            print(file=stdout)
+            return 0
+        if message is None:  # end of input
+            return 0
+        text = message.strip()
+        if not text:
+            continue
+        if _is_command(text):
+            if _command(text, conversation, stdout, stderr) == "exit":
+                return 0
+            continue
+        _reply(conversation, message, stdout, stderr, tty)
+
+
+def _open(args: argparse.Namespace) -> tuple[Conversation, str]:
+    demo = args.model is None
+    folder = nano.checkpoint_path() if demo else args.model
+    engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
+                        threads=args.threads)  # fmt: skip
+    if args.context is not None and not 2 <= args.context <= engine.metadata.max_length:
+        raise GlmError(f"--context must be between 2 and the model's {engine.metadata.max_length} tokens.")
+    backend = LocalBackend.from_engine(engine, max_length=args.context)
+    template = nano.chat_template("z1") if demo and args.z1 else None
+    conversation = Conversation(backend, system=args.system, template=template, force_thinking=args.z1)
+    overrides = {
+        name: value
+        for name, value in (("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
+                            ("max_new_tokens", args.max_new_tokens), ("seed", args.seed))
+        if value is not None
+    }  # fmt: skip
+    conversation.sampling = dataclasses.replace(conversation.sampling, **overrides)  # validated: SamplingError
+    # The bundled model's name says what it is: "nano-GLM (demo, ~3.4M params, not GLM-4)".
+    return conversation, f"glm-nb chat · {engine.describe(context=backend.context_length)}"
+
+
+class _Input:
+    """Lines typed at a terminal (with line editing and history: input() once readline is imported), or read from
+    a pipe; None at the end of input."""
+
+    def __init__(self, stdin: TextIO, tty: bool):
+        self.stdin, self.tty = stdin, tty
+        if tty:
+            try:
+                import readline  # noqa: F401
+            except ImportError:  # Windows: plain input()
+                pass
+
+    def line(self, prompt: str) -> str | None:
+        if self.tty:
+            try:
+                return input(prompt)
+            except EOFError:
+                return None
+        line = self.stdin.readline()
+        return line.rstrip("\n") if line else None
+
+    def message(self) -> str | None:
+        first = self.line(">>> ")
+        if first is None or first.strip() != _MULTILINE:
+            return first
+        block = []
+        while (line := self.line("... ")) is not None and line.strip() != _MULTILINE:
+            block.append(line)
+        return "\n".join(block)
+
+
+def _is_command(text: str) -> bool:
+    word = text.split(maxsplit=1)[0]
+    return word.startswith("/") and word[1:].isalpha()
+
+
+def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: TextIO) -> str | None:
+    word, _, rest = text.partition(" ")
+    if word in ("/exit", "/quit", "/bye"):
+        return "exit"
+    if word == "/help":
+        print(HELP, file=stdout)
+    elif word == "/reset":
+        conversation.clear()
+        print("(a new conversation)", file=stderr)
+    elif word == "/save":
+        path = rest.strip()
+        if not path:
+            print("/save needs a file name, e.g. /save chat.json", file=stderr)
+            return None
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(conversation.to_openai(), f, ensure_ascii=False, indent=2)
+        except OSError as e:
+            print(f"Could not write {path}: {e.strerror or e}", file=stderr)
+            return None
+        print(f"(saved {len(conversation.messages)} messages to {path})", file=stderr)
+    else:
+        print(f"Unknown command {word}; /help lists the commands.", file=stderr)
+    return None
+
+
+def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool) -> None:
+    response = conversation.send(message)
+    section = None  # "thinking" or "answer": what the last delta written was
+    try:
+        for event in response:
+            if isinstance(event, ThinkingDelta):
+                if section is None and tty:
+                    stdout.write(_DIM)
+                section = "thinking"
+                stdout.write(event.text)
+            elif isinstance(event, TextDelta):
+                if section == "thinking":
+                    stdout.write((_RESET if tty else "") + "\n\n")
+                section = "answer"
+                stdout.write(event.text)
+            elif isinstance(event, ToolCallEvent):  # no tools here: the model asked for one it was not given
+                stdout.write(f"\n[the model called {event.call.name or 'a tool'}; glm-nb chat runs no tools]")
+            elif isinstance(event, Done):
+                _finish(event, stdout, stderr, tty, section)
+            stdout.flush()
+    except KeyboardInterrupt:
+        stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
+        print("[stopped; the partial reply stays in the conversation]", file=stderr)
+    except GlmError as e:  # a prompt over the context: the conversation is as it was before this message
+        stdout.write((_RESET if tty and section == "thinking" else "") + ("\n" if section else ""))
+        print(f"glm-nb: {e}", file=stderr)
+
+
+def _finish(done: Done, stdout: TextIO, stderr: TextIO, tty: bool, section: str | None) -> None:
+    stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
+    usage = done.usage
+    rate = f", {usage.decode_tokens_per_s:.1f} tok/s" if usage.decode_tokens_per_s else ""
+    notes = {
+        "length": " · cut off by --max-new-tokens",
+        "cancelled": " · stopped",
+    }
+    note = notes.get(done.finish_reason, "")
+    if done.thinking_cut_off:
+        note = " · the token limit ended the thinking before any answer (raise --max-new-tokens)"
+    print(f"[{usage.new_tokens} tokens{rate}{note}]", file=stderr)

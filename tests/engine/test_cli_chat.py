@@ -1,0 +1,134 @@
+"""`glm-nb chat`: a terminal conversation over the chat layer, fed here through a pipe (no terminal)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from glm_nb.cli import main
+from glm_nb.cli_chat import run_chat
+
+
+class Pipe(io.StringIO):
+    """Standard input from a pipe: lines, then the end of input."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def chat(monkeypatch, capsys, argv: list[str], typed: str) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", Pipe(typed))
+    code = main(["chat", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+
+
+def test_nano_answers_turn_after_turn_and_the_history_saves(monkeypatch, capsys, tmp_path):
+    saved = tmp_path / "chat.json"
+    code, out, err = chat(monkeypatch, capsys, ["-t", "0"], f"Hi!\nWho are you?\n/save {saved}\n")
+
+    assert code == 0
+    assert out.splitlines() == [
+        "Hello! How can I help you today?",
+        "I am nano-GLM, a tiny demo model with the GLM-4 architecture, trained on a small synthetic corpus. "
+        "I am not GLM-4.",
+    ]
+    assert "glm-nb chat · nano-GLM (demo, ~3.4M params, not GLM-4)" in err  # announced as the demo it is
+    assert err.count(" tokens, ") == 2 and "tok/s]" in err
+    history = json.loads(saved.read_text())
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    assert history[1]["content"] == "Hello! How can I help you today?"
+
+
+def test_reset_multi_line_messages_and_commands(monkeypatch, capsys, tmp_path, tiny):
+    saved = tmp_path / "chat.json"
+    typed = f'First\n/reset\n"""\nline one\nline two\n"""\n/bogus\n/help\n/save {saved}\n/exit\nnever read\n'
+    code, out, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "3", "-s", "Be brief."], typed)
+
+    assert code == 0
+    history = json.loads(saved.read_text())
+    assert history[0] == {"role": "system", "content": "Be brief."}  # /reset keeps the system prompt
+    assert history[1] == {"role": "user", "content": "line one\nline two"}  # one message of two lines
+    assert len(history) == 3  # "First" and its reply went with /reset; "never read" came after /exit
+    assert "(a new conversation)" in err and "Unknown command /bogus" in err
+    assert "/save FILE" in out and "cut off by --max-new-tokens" in err
+
+
+def test_a_message_that_only_looks_like_a_command_is_sent(monkeypatch, capsys, tmp_path, tiny):
+    saved = tmp_path / "chat.json"
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2"], f"/usr/bin is a path\n/save {saved}\n")
+    assert code == 0 and "Unknown command" not in err
+    assert json.loads(saved.read_text())[0]["content"] == "/usr/bin is a path"
+
+
+def test_z1_thinking_streams_before_the_answer(monkeypatch, capsys):
+    code, out, err = chat(monkeypatch, capsys, ["--z1", "-t", "0"], "Which is larger, 12 or 7?\n")
+    assert code == 0
+    thinking, _, answer = out.partition("\n\n")
+    assert thinking and answer.strip()  # thinking first, a blank line, then the answer
+    assert "<think>" not in out and "</think>" not in out
+
+
+def test_a_prompt_too_long_is_reported_and_the_conversation_goes_on(monkeypatch, capsys, tmp_path, tiny):
+    saved = tmp_path / "chat.json"
+    typed = f"{'word ' * 400}\nShort\n/save {saved}\n"
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "64", "-n", "2"], typed)
+    assert code == 0 and "glm-nb: " in err and "64" in err
+    assert [m["content"] for m in json.loads(saved.read_text()) if m["role"] == "user"] == ["Short"]
+
+
+def test_ctrl_c_stops_a_reply_and_the_next_message_is_answered(monkeypatch, capsys, tmp_path, tiny):
+    from glm_nb.chat import Response
+
+    real_iter = Response.__iter__
+    calls = []
+
+    def interrupted_once(self):
+        for index, event in enumerate(real_iter(self)):
+            if not calls and index == 1:
+                calls.append(1)
+                raise KeyboardInterrupt
+            yield event
+
+    monkeypatch.setattr(Response, "__iter__", interrupted_once)
+    saved = tmp_path / "chat.json"
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "4"], f"One\nTwo\n/save {saved}\n")
+
+    assert code == 0 and "[stopped; the partial reply stays in the conversation]" in err
+    history = json.loads(saved.read_text())
+    assert [m["content"] for m in history if m["role"] == "user"] == ["One", "Two"]
+    assert history[-1]["role"] == "assistant"  # the second message got its reply
+
+
+def test_ctrl_c_or_the_end_of_input_at_the_prompt_leaves(tiny, capsys):
+    class Interrupted(Pipe):
+        def readline(self, *args):
+            raise KeyboardInterrupt
+
+    args = _args(tiny)
+    assert run_chat(args, stdin=Interrupted(""), stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    assert run_chat(args, stdin=Pipe(""), stdout=io.StringIO(), stderr=io.StringIO()) == 0
+
+
+def test_bad_settings_exit_with_the_reason(monkeypatch, capsys, tiny):
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--top-p", "2"], "Hi\n")
+    assert code == 2 and "top_p must be in (0, 1]" in err
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "100000"], "Hi\n")
+    assert code == 2 and "--context must be between 2 and the model's 256 tokens" in err
+
+
+def _args(tiny):
+    import argparse
+
+    from glm_nb.cli_chat import add_chat_parser
+
+    parser = argparse.ArgumentParser()
+    add_chat_parser(parser.add_subparsers(), "model")
+    return parser.parse_args(["chat", str(tiny.out), "-n", "2"])
