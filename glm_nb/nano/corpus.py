@@ -27,7 +27,7 @@ from .vocab import TRAIN, made_up_han, made_up_word
 
 __all__ = [
     "PROMPT_WEIGHT", "REPLY_WEIGHT", "SKILL_WEIGHTS", "Stage", "to_segments", "eval_samples", "stages",
-    "copy_sample", "copy_share", "training_samples", "corpus_text",
+    "copy_sample", "copy_share", "training_samples", "corpus_text", "casual",
 ]  # fmt: skip
 
 PROMPT_WEIGHT = 0.2
@@ -232,7 +232,28 @@ def training_samples(seed: int, progress=lambda: 0.0, mix: Mix = FIRST_RECIPE) -
         else:
             skill = rng.choices(skills, weights)[0]
             first = generate(skill, Picker.mixed(rng, "train", mix))
+            if skill == "chat" and mix.casual and rng.random() < mix.casual:
+                first = casual(first, rng)
             yield _with_context(_chain(first, rng, mix), rng, mix.invent)
+
+
+_CLOSING = ".!?。！？"
+
+
+def casual(sample: Sample, rng: random.Random) -> Sample:
+    """A chat sample whose message is typed as people type at a prompt: no closing punctuation, and half the time
+    in lower case, all of it ("who are you") or its first letter ("hi, I'm Tom"); the names it greets keep their
+    case (the answer copies them). Its answer is unchanged."""
+    user, *rest = sample.messages
+    text = user["content"].rstrip().rstrip(_CLOSING).rstrip() or user["content"]
+    names = sample.expect.get("quotes", [])
+    style = rng.random()
+    if style < 0.25 and not names:
+        text = text.lower()
+    elif style < 0.5 and not any(text.startswith(name) for name in names):
+        text = text[:1].lower() + text[1:]
+    return Sample(sample.skill, sample.lang, ({**user, "content": text}, *rest), sample.tools, sample.z1,
+                  sample.expect)  # fmt: skip
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234, local_research: float = 0.0) -> list[Sample]:

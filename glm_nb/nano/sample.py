@@ -13,7 +13,8 @@ Splits:
 as the research loop shows `LocalCorpus` results (`documents.py`); `notebook_research` (training only) the share of
 English ones that search the notebook's own documents in a checkout drawn at random (`documents.notebook_results`);
 `loop_history` (training only) the share of Rumination samples shown as the research loop shows them: one
-generation, after the earlier actions without their thinking.
+generation, after the earlier actions without their thinking; `casual` (training only) the share of chat
+messages typed casually, without the closing punctuation and often in lower case ("hi", "who are you").
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class Mix:
     """The options of a training corpus, each a share, 0 in the first recipe: `invent` of cities and names,
     `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
     `vocab.made_up`), `local_research` of Rumination samples that search generated local documents,
-    `notebook_research` of English Rumination samples that search the notebook's own documents, and `loop_history`
-    of Rumination samples that train one generation after a history without thinking, as the loop renders it."""
+    `notebook_research` of English Rumination samples that search the notebook's own documents, `loop_history`
+    of Rumination samples that train one generation after a history without thinking, as the loop renders it, and
+    `casual` of chat messages typed casually (corpus.casual)."""
 
     invent: float = 0.0
     local_research: float = 0.0
@@ -61,11 +63,12 @@ class Mix:
     invent_labels: float = 0.0
     notebook_research: float = 0.0
     loop_history: float = 0.0
+    casual: float = 0.0
 
     def __post_init__(self):
         # Every Rumination sample may search local documents; inventing every value would leave no listed one.
         for name, share in asdict(self).items():
-            closed = name in ("local_research", "notebook_research", "loop_history")
+            closed = name in ("local_research", "notebook_research", "loop_history", "casual")
             if not (0.0 <= share <= 1.0 if closed else 0.0 <= share < 1.0):
                 raise ValueError(f"{name} is a share in [0, 1{']' if closed else ')'}, got {share}")
 
@@ -74,7 +77,7 @@ class Mix:
 
     def training_only(self) -> bool:
         """Whether an option is on that only training may use (the evaluation's sets stay what they were)."""
-        return self.invents() or bool(self.notebook_research or self.loop_history)
+        return self.invents() or bool(self.notebook_research or self.loop_history or self.casual)
 
 
 FIRST_RECIPE = Mix()  # no option on: the corpus the shipped checkpoint began with
@@ -89,9 +92,9 @@ class Picker:
 
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
                  invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-                 loop_history: float = 0.0):  # fmt: skip
+                 loop_history: float = 0.0, casual: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history)
+        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, casual)
         assert not self.mix.training_only() or split == "train", "these corpus options are for training only"
         self.rng = rng
         self.split = split

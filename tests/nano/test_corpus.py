@@ -288,3 +288,30 @@ def test_each_value_in_its_own_json_keeps_the_prompt_order():
             at = prompt.find(value, at)
             assert at != -1, (prompt, values)
             at += len(value)
+
+
+def test_casual_chat_messages_drop_closing_punctuation_and_keep_the_names_they_greet():
+    rng = random.Random(5)
+    chats = [generate("chat", Picker(rng, "train")) for _ in range(300)]
+    typed = [corpus.casual(s, rng) for s in chats]
+    messages = [s.messages[0]["content"] for s in typed]
+    assert all(m and m[-1] not in ".!?。！？" for m in messages)
+    greeted = [(s.messages[0]["content"], s.expect["quotes"][0]) for s in typed if s.expect["quotes"]]
+    assert greeted and all(name in text for text, name in greeted)  # "hi, i'm Tom": the answer copies "Tom"
+    english = [m for m in messages if m.isascii()]
+    starts_lower = [m for m in english if m[0].islower()]
+    assert 0.3 < len(starts_lower) / len(english) < 0.7  # lower case half the time, all of it for facts only
+    assert any(m == m.lower() and len(m.split()) > 2 for m in english)
+    assert [s.messages[1:] for s in typed] == [s.messages[1:] for s in chats]  # the answers stay
+    with pytest.raises(AssertionError):  # a training option: the evaluation's sets stay as they are
+        Picker(random.Random(0), "phrasings", casual=0.5)
+    assert _texts(3, 200, casual=0.5) != _texts(3, 200)  # and training draws it
+
+
+def test_casual_keeps_the_answer_and_a_name_at_the_start():
+    sample = corpus.Sample("chat", "en", ({"role": "user", "content": "Tom here, hi!"},
+                                          {"role": "assistant", "content": "Hello Tom!", "gen": True}),
+                           expect={"answer": "Hello Tom!", "quotes": ["Tom"]})  # fmt: skip
+    for seed in range(20):
+        typed = corpus.casual(sample, random.Random(seed))
+        assert typed.messages[0]["content"] == "Tom here, hi" and typed.messages[1] == sample.messages[1]
