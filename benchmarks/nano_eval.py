@@ -11,12 +11,15 @@ One table per skill: per check, the share of stages whose format is right and wh
 what the notebook's corpus gives) instead of the first recipe's three short web results.
 
 Gates: format >= 95% everywhere; values >= 90% on combos and >= 75% on phrasings (unseen: reported only).
+The chat samples are also asked typed casually, as at a prompt ("hi", "who are you": `corpus.casual`), in a table
+of their own that is reported, not gated.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections import defaultdict
@@ -26,10 +29,11 @@ from glm_nb.engine import Generator, SamplingParams, open_model
 from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path
 from glm_nb.nano.checks import grade
-from glm_nb.nano.corpus import eval_samples, stages
+from glm_nb.nano.corpus import casual, eval_samples, stages
 from glm_nb.nano.skills import SKILLS
 
 SPLITS = ("combos", "phrasings", "unseen")
+CASUAL = "chat, typed casually"  # reported, not gated
 GATES = {"format": {"combos": 0.95, "phrasings": 0.95, "unseen": 0.95}, "values": {"combos": 0.90, "phrasings": 0.75}}
 
 
@@ -48,11 +52,15 @@ def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local
     clicks = defaultdict(lambda: [0, 0])
     for skill in skills:
         for split in SPLITS:
-            for sample in eval_samples(skill, split, n, seed=seed, local_research=local_research):
+            samples = [(skill, s) for s in eval_samples(skill, split, n, seed=seed, local_research=local_research)]
+            if skill == "chat":
+                typing = random.Random(f"{seed}/casual/{split}")
+                samples += [(CASUAL, casual(s, typing)) for _, s in samples]
+            for name, sample in samples:
                 for stage in stages(sample):
                     text = stage.forced + run_stage(engine, stage.prompt, max_new_tokens)
                     g = grade(skill, stage, text, sample.expect)
-                    cell = table[skill][split][g.check]
+                    cell = table[name][split][g.check]
                     cell[0] += g.format_ok
                     cell[1] += g.values_ok
                     cell[2] += 1
@@ -61,7 +69,7 @@ def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local
                         place[0] += g.values_ok
                         place[1] += 1
                     if not g.values_ok and len(failures) < 200:
-                        failures.append({"skill": skill, "split": split, "check": g.check,
+                        failures.append({"skill": name, "split": split, "check": g.check,
                                          "prompt": stage.prompt[-160:], "got": text[:300]})  # fmt: skip
     return table, failures, dict(sorted(clicks.items()))
 
@@ -85,7 +93,7 @@ def print_tables(table) -> list[str]:
                 total += t
                 cells += [_pct(f, t), _pct(v, t)]
                 for kind, ok in (("format", f), ("values", v)):
-                    gate = GATES[kind].get(split)
+                    gate = GATES[kind].get(split) if skill != CASUAL else None
                     if t and gate is not None and ok / t < gate:
                         misses.append(f"{skill}/{split}/{c} {kind} {100 * ok / t:.1f}% < {100 * gate:.0f}%")
             print(f"| {split} | " + " | ".join(cells) + f" | {total} |")
