@@ -58,7 +58,9 @@ def cached_models(folder: Path | None = None) -> list[CachedModel]:
     folder = models_dir() if folder is None else folder
     if not folder.is_dir():
         return []
-    return [_entry(path) for path in sorted(folder.iterdir(), key=lambda p: p.name.lstrip(".")) if path.is_dir()]
+    # A link placed here is not a conversion this cache made (and rmtree would refuse it): left alone.
+    paths = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    return [_entry(path) for path in sorted(paths, key=lambda p: p.name.lstrip("."))]
 
 
 def clear_cache(
@@ -90,7 +92,10 @@ def clear_cache(
         chosen = [e for e in entries if e.state in states and e.state != "converting"]
     if not dry_run:
         for entry in chosen:
-            shutil.rmtree(entry.path)
+            try:
+                shutil.rmtree(entry.path)
+            except OSError as e:
+                raise GlmError(f"Could not remove {entry.path}: {e.strerror or e}. Check its permissions.") from e
     return chosen
 
 

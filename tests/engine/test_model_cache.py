@@ -170,3 +170,20 @@ def test_glm_nb_cache_refuses_mixed_up_arguments(cache, ckpt, argv, match, capsy
     assert match in capsys.readouterr().err
     assert len(cached_models()) == 1  # nothing removed
 
+
+
+def test_a_link_in_the_cache_is_left_alone_and_a_failed_removal_says_why(cache, ckpt, tmp_path, monkeypatch):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    elsewhere = shutil.copytree(folder, tmp_path / "mine")
+    (cache / "linked").symlink_to(elsewhere)
+    assert [e.name for e in cached_models()] == [folder.name]
+    assert clear_cache(states=("current",)) and elsewhere.exists()
+
+    open_model(ckpt, device="cpu", progress=False)
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    with pytest.raises(GlmError, match="Could not remove .*Permission denied"):
+        clear_cache(states=("current",))
