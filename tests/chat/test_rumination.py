@@ -278,3 +278,16 @@ def test_open_keeps_to_the_corpus_size_limit(tokenizer, glm_template, tmp_path):
 
     result = research.run("Q").tool_results()[0]
     assert result.status == "error" and "too large" in result.content
+
+
+def test_a_page_found_by_two_searches_is_listed_once_under_both_its_numbers():
+    from glm_nb.chat.research import Report, Source
+
+    report = Report("A 【0†source】, B 【3†source】, C 【1†source】.", (
+        Source(0, "Beijing weather", "file:///b.md"), Source(3, "Beijing weather", "file:///b.md"),
+        Source(1, "Notes", "file:///n.txt"),
+    ))  # fmt: skip
+    assert report.markdown().split("**Sources**\n\n")[1].splitlines() == [
+        "- 【0】【3】 [Beijing weather](file:///b.md)",
+        "- 【1】 [Notes](file:///n.txt)",
+    ]

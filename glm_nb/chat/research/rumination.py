@@ -101,7 +101,10 @@ class Report:
         """The report followed by a numbered list of its sources."""
         if not self.sources:
             return self.text
-        lines = [f"- 【{s.id}】 [{s.title}]({s.url})" for s in self.sources]
+        pages: dict[str, tuple[str, list[int]]] = {}  # a page that two searches found has two numbers: one line
+        for s in self.sources:
+            pages.setdefault(s.url, (s.title, []))[1].append(s.id)
+        lines = [f"- {''.join(f'【{i}】' for i in ids)} [{title}]({url})" for url, (title, ids) in pages.items()]
         return self.text + "\n\n**Sources**\n\n" + "\n".join(lines)
 
 
