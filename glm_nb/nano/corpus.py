@@ -232,7 +232,7 @@ def training_samples(seed: int, progress=lambda: 0.0, mix: Mix = FIRST_RECIPE) -
         else:
             skill = rng.choices(skills, weights)[0]
             first = generate(skill, Picker.mixed(rng, "train", mix))
-            if skill == "chat" and mix.casual and rng.random() < mix.casual:
+            if mix.casual and rng.random() < mix.casual:  # every skill, so that casual typing does not mean chat
                 first = casual(first, rng)
             yield _with_context(_chain(first, rng, mix), rng, mix.invent)
 
@@ -241,19 +241,25 @@ _CLOSING = ".!?。！？"
 
 
 def casual(sample: Sample, rng: random.Random) -> Sample:
-    """A chat sample whose message is typed as people type at a prompt: no closing punctuation, and half the time
-    in lower case, all of it ("who are you") or its first letter ("hi, I'm Tom"); the names it greets keep their
-    case (the answer copies them). Its answer is unchanged."""
-    user, *rest = sample.messages
+    """A sample whose first user message is typed as people type at a prompt: no closing punctuation, and half
+    the time in lower case. A chat message may go all lower case ("who are you") unless it greets a name; any
+    other message only loses its first capital ("search for Jupyter magics"), and keeps it when that first word
+    is a value the replies copy ("Tasks card in maroon"). The replies are unchanged."""
+    at = next(i for i, m in enumerate(sample.messages) if m["role"] == "user")
+    user = sample.messages[at]
     text = user["content"].rstrip().rstrip(_CLOSING).rstrip() or user["content"]
-    names = sample.expect.get("quotes", [])
+    if sample.skill == "chat":
+        kept = sample.expect.get("quotes", [])
+    else:
+        replies = " ".join(m["content"] for m in sample.messages[at + 1 :] if m["role"] == "assistant")
+        kept = [word for word in text.split()[:1] if word in replies]
     style = rng.random()
-    if style < 0.25 and not names:
+    if style < 0.25 and sample.skill == "chat" and not kept:
         text = text.lower()
-    elif style < 0.5 and not any(text.startswith(name) for name in names):
+    elif style < 0.5 and not any(text.startswith(word) for word in kept):
         text = text[:1].lower() + text[1:]
-    return Sample(sample.skill, sample.lang, ({**user, "content": text}, *rest), sample.tools, sample.z1,
-                  sample.expect)  # fmt: skip
+    messages = (*sample.messages[:at], {**user, "content": text}, *sample.messages[at + 1 :])
+    return Sample(sample.skill, sample.lang, messages, sample.tools, sample.z1, sample.expect)
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234, local_research: float = 0.0) -> list[Sample]:

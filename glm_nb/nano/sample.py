@@ -14,7 +14,8 @@ as the research loop shows `LocalCorpus` results (`documents.py`); `notebook_res
 English ones that search the notebook's own documents in a checkout drawn at random (`documents.notebook_results`);
 `loop_history` (training only) the share of Rumination samples shown as the research loop shows them: one
 generation, after the earlier actions without their thinking; `casual` (training only) the share of chat
-messages typed casually, without the closing punctuation and often in lower case ("hi", "who are you").
+messages typed casually, without the closing punctuation and often in lower case ("hi", "who are you"), and
+of every other skill's requests too (without their first capital).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Mix:
     `vocab.made_up`), `local_research` of Rumination samples that search generated local documents,
     `notebook_research` of English Rumination samples that search the notebook's own documents, `loop_history`
     of Rumination samples that train one generation after a history without thinking, as the loop renders it, and
-    `casual` of chat messages typed casually (corpus.casual)."""
+    `casual` of messages typed casually (corpus.casual)."""
 
     invent: float = 0.0
     local_research: float = 0.0

@@ -330,7 +330,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     `click_weight`: what a Rumination reply that clicks a search result weighs against other replies (1 up to the
     ninth phase): its one hard token is the number of the result about the topic. `fresh_lr`: the peak rate of the
     layers that nano.grow inserted into `init` (its record lists them; the other layers keep `lr`). `casual`: the
-    share of chat messages typed casually, "hi" or "who are you" (corpus.casual; 0 up to the twentieth phase)."""
+    share of messages typed casually, "hi" or "who are you" (corpus.casual; 0 up to the twentieth phase)."""
     if click_weight <= 0:
         raise ValueError(f"click_weight must be positive, got {click_weight}")
     if fresh_lr is not None and fresh_lr <= 0:
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--click-weight", type=float, default=1.0,
                         help="weight of a Rumination reply that clicks a search result (default 1)")  # fmt: skip
     parser.add_argument("--casual", type=float, default=0.0,
-                        help="share of chat messages typed casually, often in lower case (default 0)")  # fmt: skip
+                        help="share of messages typed casually, often in lower case (default 0)")  # fmt: skip
     parser.add_argument("--fresh-lr", type=float, default=None,
                         help="peak rate of the layers nano.grow inserted into --init (default: --lr)")  # fmt: skip
     args = parser.parse_args(argv)

@@ -315,3 +315,14 @@ def test_casual_keeps_the_answer_and_a_name_at_the_start():
     for seed in range(20):
         typed = corpus.casual(sample, random.Random(seed))
         assert typed.messages[0]["content"] == "Tom here, hi" and typed.messages[1] == sample.messages[1]
+
+
+def test_casual_requests_of_other_skills_keep_a_first_word_the_reply_copies():
+    html = corpus.Sample("html", "en", ({"role": "user", "content": "Tasks card in maroon, please."},
+                                        {"role": "assistant", "content": "<div><h3>Tasks</h3></div>", "gen": True}))
+    svg = corpus.Sample("svg", "en", ({"role": "user", "content": "Draw a red circle."},
+                                      {"role": "assistant", "content": '<svg fill="red"/>', "gen": True}))  # fmt: skip
+    typed_html = {corpus.casual(html, random.Random(s)).messages[0]["content"] for s in range(40)}
+    typed_svg = {corpus.casual(svg, random.Random(s)).messages[0]["content"] for s in range(40)}
+    assert typed_html == {"Tasks card in maroon, please"}
+    assert typed_svg == {"Draw a red circle", "draw a red circle"}  # never all lower case outside chat
