@@ -20,7 +20,7 @@ import sys
 from .chat import ChatTemplate, LocalBackend
 from .cli_chat import add_chat_parser, run_chat
 from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
-from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, models_dir
+from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, format_size, models_dir
 from .engine.run import generate
 from .errors import GlmError
 from .models.hub import SOURCES, resolve
@@ -142,10 +142,6 @@ def _serve(args) -> int:
     return 0
 
 
-def _gb(size: int) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
-
-
 def _cache(args) -> int:
     if args.action != "clear":
         return _cache_list(getattr(args, "json", False))
@@ -154,12 +150,14 @@ def _cache(args) -> int:
     if args.names and args.orphaned:
         raise GlmError("Name conversions or pass --orphaned, not both.")
     states = STATES if args.all else CLEARED_BY_DEFAULT + (("orphaned",) if args.orphaned else ())
-    removed = clear_cache(args.names, states=states, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
-    for entry in removed:
-        print(f"{verb} {entry.name} ({entry.state}, {_gb(entry.size)})")
+
+    def say(entry) -> None:  # as each goes: a failure partway still shows what was removed before it
+        print(f"{verb} {entry.name} ({entry.state}, {format_size(entry.size)})", flush=True)
+
+    removed = clear_cache(args.names, states=states, dry_run=args.dry_run, on_removed=say)
     total = sum(e.size for e in removed)
-    print(f"{'would free' if args.dry_run else 'freed'} {_gb(total)}" if removed else "nothing to remove")
+    print(f"{'would free' if args.dry_run else 'freed'} {format_size(total)}" if removed else "nothing to remove")
     return 0
 
 
@@ -172,22 +170,26 @@ def _cache_list(as_json: bool) -> int:
         ]}, ensure_ascii=False))  # fmt: skip
         return 0
     total = sum(e.size for e in entries)
-    print(f"{models_dir()}: {len(entries)} conversion{'s' * (len(entries) != 1)}, {_gb(total)} "
+    print(f"{models_dir()}: {len(entries)} conversion{'s' * (len(entries) != 1)}, {format_size(total)} "
           "(set GLM_NB_CACHE to move the cache)")  # fmt: skip
     if not entries:
         return 0
     print(f"{'state':<11}{'size':>9}  {'precision':<10}{'context':>8}  name")
     for e in entries:
         context = str(e.max_length) if e.max_length else ""
-        print(f"{e.state:<11}{_gb(e.size):>9}  {e.precision or '':<10}{context:>8}  {e.name}")
+        print(f"{e.state:<11}{format_size(e.size):>9}  {e.precision or '':<10}{context:>8}  {e.name}")
         print(f"{'':<11}{'':>9}  {e.why or 'from ' + str(e.source)}")
     freed = [e for e in entries if e.state in CLEARED_BY_DEFAULT]
     orphaned = [e for e in entries if e.state == "orphaned"]
     if freed:
-        print(f"`glm-nb cache clear` frees {_gb(sum(e.size for e in freed))} ({len(freed)} no longer used).")
+        print(f"`glm-nb cache clear` frees {format_size(sum(e.size for e in freed))} ({len(freed)} no longer used).")
     if orphaned:
         print(f"`glm-nb cache clear --orphaned` also removes {len(orphaned)} whose checkpoint is gone "
-              f"({_gb(sum(e.size for e in orphaned))}); they still load by their own path.")  # fmt: skip
+              f"({format_size(sum(e.size for e in orphaned))}); they still load by their own path.")  # fmt: skip
+    unknown = [e for e in entries if e.state == "unknown"]
+    if unknown:
+        print(f"{len(unknown)} from an older glm-nb cannot be matched to a checkpoint; "
+              "`glm-nb cache clear NAME` removes one you no longer use.")  # fmt: skip
     return 0
 
 

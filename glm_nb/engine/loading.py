@@ -26,8 +26,10 @@ def cache_dir() -> Path:
 
 
 def converted_path(src: Path, precision: str, max_length: int | None) -> Path:
-    """Where the conversion of checkpoint `src` with these options lives in the cache."""
-    h = hashlib.sha256(str(src.resolve()).encode())
+    """Where the conversion of checkpoint `src` with these options lives in the cache (named after the folder the
+    path leads to, so that a link or "." names it as the folder itself does)."""
+    src = src.resolve()
+    h = hashlib.sha256(str(src).encode())
     for f in sorted(src.iterdir()):
         if f.is_file():
             st = f.stat()
@@ -110,14 +112,13 @@ def open_model(
 
 def _note_outdated(src: Path) -> None:
     """After converting `src` afresh, say what its earlier conversions take on disk (they are never used again)."""
-    from .model_cache import outdated_conversions  # model_cache builds on this module
+    from .model_cache import format_size, outdated_conversions  # model_cache builds on this module
 
     old = outdated_conversions(src)
     if old:
-        size = sum(e.size for e in old) / 1e9
         what = "conversion" if len(old) == 1 else "conversions"
         print(
-            f"glm-nb: {len(old)} earlier {what} of {src.name} ({size:.1f} GB) will not be used again; "
-            "`glm-nb cache clear` removes them.",
+            f"glm-nb: {len(old)} earlier {what} of {src.resolve().name} ({format_size(sum(e.size for e in old))}) "
+            "will not be used again; `glm-nb cache clear` removes them.",
             file=sys.stderr,
         )

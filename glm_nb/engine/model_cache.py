@@ -5,21 +5,27 @@ checkpoint's files and glm-nb's graph format stay the same. When either changes 
 folder stays behind: for GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time. So every entry gets a state:
 
     current    what open_model loads for its checkpoint today
-    outdated   its checkpoint changed since, or an older glm-nb built it: open_model will not load it again
+    outdated   its checkpoint changed since (for a hub download: a newer revision came), or an older glm-nb built
+               it: open_model will not load it again
     orphaned   its checkpoint folder is gone; it still loads by its own path (it may be the only copy left)
+    unknown    an older glm-nb recorded its checkpoint as a relative path, so which one it was cannot be told
     partial    what an interrupted conversion left (a conversion still writing is "converting" and never cleared)
     damaged    its glm_nb.json cannot be read
 
 `clear_cache()` removes the outdated, partial and damaged ones by default; orphaned ones and named ones on request.
+Only folders named as the cache names them (`NAME-KEY-<12 hex digits>`, and the dot-named working folders of a
+conversion) are entries: anything else a user put in the folder (a checkpoint, a `glm-nb convert -o` output) is
+neither listed nor removed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +33,13 @@ from ..errors import GlmError
 from .loading import cache_dir, converted_path
 from .metadata import FORMAT_VERSION, METADATA_FILE
 
-__all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "outdated_conversions"]
+__all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "format_size", "outdated_conversions"]
 
-STATES = ("current", "outdated", "orphaned", "partial", "converting", "damaged")
+STATES = ("current", "outdated", "orphaned", "unknown", "partial", "converting", "damaged")
 CLEARED_BY_DEFAULT = ("outdated", "partial", "damaged")
 _STILL_WRITING_S = 300  # a leftover folder written to this recently may belong to a conversion still running
+_ENTRY = re.compile(r"^.+-[0-9a-f]{12}$")  # loading.converted_path: {checkpoint}-{key}-{hash}
+_WORKING = re.compile(r"^\..+\.(partial-.+|old-\d+)$")  # conversion.py: .{name}.partial-XXXX, .{name}.old-PID
 
 
 @dataclass(frozen=True)
@@ -53,14 +61,28 @@ def models_dir() -> Path:
     return cache_dir() / "models"
 
 
+def format_size(size: int) -> str:
+    """Bytes as people read a folder's size: '18.1 GB', '13.6 MB'."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+
+
 def cached_models(folder: Path | None = None) -> list[CachedModel]:
     """Every entry of the conversion cache (`models_dir()` unless `folder`), sorted by name."""
     folder = models_dir() if folder is None else folder
     if not folder.is_dir():
         return []
-    # A link placed here is not a conversion this cache made (and rmtree would refuse it): left alone.
-    paths = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
-    return [_entry(path) for path in sorted(paths, key=lambda p: p.name.lstrip("."))]
+    entries = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name.lstrip(".")):
+        # A link placed here is not a conversion this cache made (and rmtree would refuse it): left alone.
+        if path.is_symlink() or not path.is_dir() or not (_ENTRY.match(path.name) or _WORKING.match(path.name)):
+            continue
+        try:
+            entry = _entry(path)
+        except FileNotFoundError:  # renamed into place or removed by another process meanwhile
+            continue
+        if entry is not None:
+            entries.append(entry)
+    return entries
 
 
 def clear_cache(
@@ -69,8 +91,10 @@ def clear_cache(
     states: Iterable[str] = CLEARED_BY_DEFAULT,
     dry_run: bool = False,
     folder: Path | None = None,
+    on_removed: Callable[[CachedModel], None] | None = None,
 ) -> list[CachedModel]:
-    """Remove the entries named in `names` (any state but converting), or else those in `states`; return them."""
+    """Remove the entries named in `names` (any state but converting), or else those in `states`; return them.
+    `on_removed` hears of each as it goes, so that a failure partway still tells what was removed before it."""
     entries = cached_models(folder)
     names, states = list(names), set(states)
     unknown_states = states - set(STATES)
@@ -90,26 +114,37 @@ def clear_cache(
             raise GlmError(f"{busy[0].name} is being written by a conversion that is still running; wait for it.")
     else:
         chosen = [e for e in entries if e.state in states and e.state != "converting"]
-    if not dry_run:
-        for entry in chosen:
+    removed = []
+    for entry in chosen:
+        if not dry_run:
             try:
                 shutil.rmtree(entry.path)
             except OSError as e:
                 raise GlmError(f"Could not remove {entry.path}: {e.strerror or e}. Check its permissions.") from e
-    return chosen
+        removed.append(entry)
+        if on_removed is not None:
+            on_removed(entry)
+    return removed
 
 
 def outdated_conversions(src: Path, folder: Path | None = None) -> list[CachedModel]:
-    """The outdated entries converted from checkpoint `src`: what a fresh conversion of it leaves behind."""
-    src = str(src.expanduser().resolve())
-    return [e for e in cached_models(folder) if e.state == "outdated" and e.source == src]
+    """The outdated entries converted from checkpoint `src` (or from an earlier revision of the same hub download):
+    what a fresh conversion of it leaves behind."""
+    checkpoint = _checkpoint_identity(src.expanduser().resolve())
+    return [
+        e for e in cached_models(folder)
+        if e.state == "outdated" and e.source and _checkpoint_identity(Path(e.source)) == checkpoint
+    ]  # fmt: skip
 
 
-def _entry(path: Path) -> CachedModel:
+def _entry(path: Path) -> CachedModel | None:
+    """The entry's state; None for a folder this cache did not make."""
     size = _size(path)
     if path.name.startswith("."):  # conversion.py's `.NAME.partial-XXXX` and `.NAME.old-PID` working folders
         state = "converting" if time.time() - _newest_write(path) < _STILL_WRITING_S else "partial"
         return CachedModel(path, state, size, why="left by an interrupted conversion")
+    if not (path / METADATA_FILE).exists() and (path / "config.json").exists():
+        return None  # a checkpoint someone keeps here, never a conversion
     try:
         meta = json.loads((path / METADATA_FILE).read_text())
         source = (meta.get("source") or {}).get("path")
@@ -120,11 +155,43 @@ def _entry(path: Path) -> CachedModel:
     if meta.get("format_version") != FORMAT_VERSION:
         return _with(entry, "outdated", f"graph format {meta.get('format_version')}, this glm-nb builds "
                      f"{FORMAT_VERSION}")  # fmt: skip
-    if not source or not Path(source).is_absolute() or not Path(source).is_dir():
-        return _with(entry, "orphaned", "its checkpoint folder is gone" if source else "its checkpoint is unknown")
+    if not source:
+        return _with(entry, "unknown", "no checkpoint is recorded")
+    if not Path(source).is_absolute():
+        return _with(entry, "unknown", f"its checkpoint was recorded as the relative path {source!r}")
+    if not Path(source).is_dir():
+        return _with(entry, "orphaned", "its checkpoint folder is gone")
+    newer = _newer_revision(Path(source))
+    if newer:
+        return _with(entry, "outdated", newer)
     if not _is_current(path, Path(source), max_length):
         return _with(entry, "outdated", "its checkpoint's files changed since, or an older glm-nb named it")
     return entry
+
+
+def _hub_repo(snapshot: Path) -> Path | None:
+    """The repository folder of a Hugging Face cache snapshot (`models--OWNER--NAME/snapshots/REVISION`)."""
+    repo = snapshot.parent.parent
+    if snapshot.parent.name == "snapshots" and repo.name.startswith("models--") and (repo / "refs").is_dir():
+        return repo
+    return None
+
+
+def _checkpoint_identity(src: Path) -> Path:
+    """What names one checkpoint across its revisions: a hub download's repository folder, else the folder."""
+    return _hub_repo(src) or src
+
+
+def _newer_revision(src: Path) -> str | None:
+    """For a hub download: why it is outdated when no ref (main, a tag) points at its revision any more."""
+    repo = _hub_repo(src)
+    if repo is None:
+        return None
+    refs = {f.read_text().strip() for f in (repo / "refs").rglob("*") if f.is_file()}
+    if not refs or src.name in refs:
+        return None
+    name = repo.name.removeprefix("models--").replace("--", "/")
+    return f"a newer revision of {name} was downloaded since"
 
 
 def _is_current(path: Path, src: Path, max_length: int | None) -> bool:
@@ -156,7 +223,7 @@ def _size(path: Path) -> int:
 
 
 def _newest_write(path: Path) -> float:
-    newest = path.stat().st_mtime
+    newest = path.stat().st_mtime  # FileNotFoundError when the folder went meanwhile: the caller skips it
     for top, _, files in os.walk(path):
         for name in files:
             try:

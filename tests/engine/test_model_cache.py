@@ -10,8 +10,9 @@ import time
 import pytest
 
 from glm_nb.cli import main
+from glm_nb.engine import model_cache
 from glm_nb.engine.loading import converted_path, open_model
-from glm_nb.engine.model_cache import cached_models, clear_cache
+from glm_nb.engine.model_cache import STATES, cached_models, clear_cache
 from glm_nb.errors import GlmError
 
 
@@ -187,3 +188,89 @@ def test_a_link_in_the_cache_is_left_alone_and_a_failed_removal_says_why(cache, 
     monkeypatch.setattr(shutil, "rmtree", refuse)
     with pytest.raises(GlmError, match="Could not remove .*Permission denied"):
         clear_cache(states=("current",))
+
+
+def test_folders_the_cache_did_not_make_are_neither_listed_nor_removed(cache, ckpt, tiny):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    kept = shutil.copytree(tiny.src, cache / "GLM-4-9B-0414")  # a checkpoint kept in the cache folder
+    named_like_an_entry = shutil.copytree(tiny.src, cache / "mine-0123456789ab")
+    converted = shutil.copytree(folder, cache / "glm4-int4")  # `glm-nb convert CKPT -o .../models/glm4-int4`
+    (cache / "notes.txt").write_text("mine")
+
+    assert [e.name for e in cached_models()] == [folder.name]
+    clear_cache(states=STATES)
+    assert kept.exists() and named_like_an_entry.exists() and converted.exists() and not folder.exists()
+
+
+def test_a_checkpoint_opened_through_a_link_or_as_dot_is_current(cache, ckpt, monkeypatch, capsys):
+    link = ckpt.parent / "mymodel"
+    link.symlink_to(ckpt)
+    through_link = open_model(link, device="cpu").folder
+    monkeypatch.chdir(ckpt)
+    as_dot = open_model(".", device="cpu").folder
+
+    assert through_link == as_dot and through_link.name.startswith(f"{ckpt.name}-fp32-")
+    assert states() == {through_link.name: "current"}
+    assert "earlier" not in capsys.readouterr().err
+
+
+def test_a_conversion_recorded_with_a_relative_checkpoint_path_is_unknown_and_kept(cache, ckpt, capsys):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    meta = json.loads((folder / "glm_nb.json").read_text())
+    meta["source"]["path"] = "ckpt"  # what glm-nb recorded before it resolved the path
+    (folder / "glm_nb.json").write_text(json.dumps(meta))
+
+    [entry] = cached_models()
+    assert entry.state == "unknown" and "relative path 'ckpt'" in entry.why
+    assert clear_cache(states=("outdated", "partial", "damaged", "orphaned")) == [] and folder.exists()
+    assert main(["cache"]) == 0 and "`glm-nb cache clear NAME` removes one" in capsys.readouterr().out
+
+
+def test_an_earlier_revision_of_a_hub_download_is_outdated(cache, tiny, tmp_path, capsys):
+    repo = tmp_path / "hub" / "models--THUDM--GLM-4-9B-0414"
+    (repo / "refs").mkdir(parents=True)
+    first, second = (shutil.copytree(tiny.src, repo / "snapshots" / rev) for rev in ("a" * 40, "b" * 40))
+    (repo / "refs" / "main").write_text("a" * 40)
+    old = open_model(first, device="cpu").folder
+    assert states() == {old.name: "current"}
+
+    (repo / "refs" / "main").write_text("b" * 40)  # a newer revision was downloaded
+    new = open_model(second, device="cpu").folder
+
+    entries = {e.name: e for e in cached_models()}
+    assert entries[old.name].state == "outdated" and entries[new.name].state == "current"
+    assert entries[old.name].why == "a newer revision of THUDM/GLM-4-9B-0414 was downloaded since"
+    assert "1 earlier conversion of " in capsys.readouterr().err
+
+
+def test_an_entry_that_goes_while_listing_is_skipped(cache, ckpt, monkeypatch):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    leftover = cache / f".{folder.name}.partial-abc123"
+    leftover.mkdir()
+    real_size = model_cache._size
+
+    def renamed_meanwhile(path):
+        if path == leftover:
+            shutil.rmtree(leftover)
+        return real_size(path)
+
+    monkeypatch.setattr(model_cache, "_size", renamed_meanwhile)
+    assert [e.name for e in cached_models()] == [folder.name]
+
+
+def test_a_removal_failing_partway_still_reports_what_went_before(cache, ckpt, capsys, monkeypatch):
+    for index in range(2):
+        partial = cache / f".x{index}.partial-abc"
+        partial.mkdir(parents=True)
+        os.utime(partial, (0, 0))
+    real = shutil.rmtree
+
+    def second_fails(path, *args, **kwargs):
+        if path.name.startswith(".x1"):
+            raise PermissionError(13, "Permission denied")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", second_fails)
+    assert main(["cache", "clear"]) == 2
+    out = capsys.readouterr()
+    assert "removed .x0.partial-abc (partial" in out.out and "Could not remove" in out.err
