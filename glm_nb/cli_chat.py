@@ -1,10 +1,11 @@
 """`glm-nb chat [MODEL]`: a conversation in the terminal, streamed, on the same engine and chat layer as `%%glm`.
 
 Without MODEL it talks to the bundled nano-GLM (announced as the demo model it is). Each line is a message;
-`\"\"\"` on a line of its own starts and ends a message of several lines. Commands: `/reset`, `/save FILE`,
-`/help`, `/exit`. Ctrl-C stops a reply (the partial answer stays in the history, marked interrupted, as in a
-notebook) and the conversation goes on; Ctrl-C at the prompt or Ctrl-D leaves. GLM-Z1's thinking (`--z1`, or a
-Z1 checkpoint's own template) streams dimmed before the answer.
+`\"\"\"` on a line of its own starts and ends a message of several lines (never read as a command). Commands, typed
+at the start of a line: `/reset`, `/save FILE`, `/help`, `/exit`; a line starting with a space is always a message.
+Ctrl-C stops a reply (the partial answer stays in the history, marked interrupted, as in a notebook) and the
+conversation goes on; in a message of several lines it drops that message; at the prompt it leaves, as Ctrl-D
+does. GLM-Z1's thinking (`--z1`, or a Z1 checkpoint's own template) streams dimmed before the answer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import nano
 from .chat import Conversation, LocalBackend
 from .chat.events import Done, TextDelta, ThinkingDelta, ToolCallEvent
 from .engine import PRECISIONS, open_model
-from .errors import GlmError
+from .errors import GlmError, PromptTooLongError
 
 __all__ = ["add_chat_parser", "run_chat"]
 
@@ -28,7 +29,9 @@ HELP = """\
 /save FILE  write the conversation as OpenAI-style JSON (glm_nb.Conversation.from_openai reads it back)
 /exit       leave (Ctrl-D does too)
 \"\"\"         on a line of its own, starts and ends a message of several lines
+A line that starts with a space is sent as a message even when it looks like a command.
 Ctrl-C stops a reply; the conversation goes on."""
+_NO_ARGUMENT = ("/reset", "/exit", "/quit", "/bye", "/help")
 _MULTILINE = '"""'
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
@@ -54,7 +57,7 @@ def add_chat_parser(sub, model_help: str) -> None:
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None,
              stderr: TextIO | None = None) -> int:  # fmt: skip
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
-    conversation, banner = _open(args)
+    conversation, banner, room = _open(args)
     tty = stdin.isatty() and stdout.isatty()
     print(banner, file=stderr)
     print("Type a message; /help lists the commands.", file=stderr)
@@ -67,17 +70,20 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
             return 0
         if message is None:  # end of input
             return 0
-        text = message.strip()
-        if not text:
+        if message.dropped:
+            print("(message dropped)", file=stderr)
             continue
-        if _is_command(text):
-            if _command(text, conversation, stdout, stderr) == "exit":
+        if not message.text.strip():
+            continue
+        if not message.block and _is_command(message.text):
+            if _command(message.text, conversation, stdout, stderr) == "exit":
                 return 0
             continue
-        _reply(conversation, message, stdout, stderr, tty)
+        _reply(conversation, message.text, stdout, stderr, tty, room)
 
 
-def _open(args: argparse.Namespace) -> tuple[Conversation, str]:
+def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
+    """The conversation, the banner, and what to say when a message no longer fits the context."""
     demo = args.model is None
     folder = nano.checkpoint_path() if demo else args.model
     engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
@@ -95,7 +101,11 @@ def _open(args: argparse.Namespace) -> tuple[Conversation, str]:
     }  # fmt: skip
     conversation.sampling = dataclasses.replace(conversation.sampling, **overrides)  # validated: SamplingError
     # The bundled model's name says what it is: "nano-GLM (demo, ~3.4M params, not GLM-4)".
-    return conversation, f"glm-nb chat · {engine.describe(context=backend.context_length)}"
+    banner = f"glm-nb chat · {engine.describe(context=backend.context_length)}"
+    room = "/reset starts a new conversation"
+    if (backend.context_length or 0) < engine.metadata.max_length:
+        room += f"; --context up to {engine.metadata.max_length} gives it more room"
+    return conversation, banner, room
 
 
 class _Input:
@@ -119,23 +129,41 @@ class _Input:
         line = self.stdin.readline()
         return line.rstrip("\n") if line else None
 
-    def message(self) -> str | None:
+    def message(self) -> _Message | None:
+        """The next message; None at the end of input (Ctrl-D), also inside an unfinished block of lines."""
         first = self.line(">>> ")
         if first is None or first.strip() != _MULTILINE:
-            return first
+            return None if first is None else _Message(first)
         block = []
-        while (line := self.line("... ")) is not None and line.strip() != _MULTILINE:
-            block.append(line)
-        return "\n".join(block)
+        try:
+            while (line := self.line("... ")) is None or line.strip() != _MULTILINE:
+                if line is None:
+                    return None
+                block.append(line)
+        except KeyboardInterrupt:
+            return _Message("", block=True, dropped=True)
+        return _Message("\n".join(block), block=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Message:
+    text: str
+    block: bool = False  # typed between \"\"\" lines: never a command
+    dropped: bool = False  # Ctrl-C inside the block
 
 
 def _is_command(text: str) -> bool:
-    word = text.split(maxsplit=1)[0]
-    return word.startswith("/") and word[1:].isalpha()
+    """A slash and a word at the very start of the line ("/usr/bin is …" and " /reset" are messages)."""
+    word = text.split(maxsplit=1)[0] if text.strip() else ""
+    return text.startswith("/") and word[1:].isalpha()
 
 
 def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: TextIO) -> str | None:
-    word, _, rest = text.partition(" ")
+    word, _, rest = text.strip().partition(" ")
+    if word in _NO_ARGUMENT and rest.strip():
+        print(f"{word} takes nothing after it; to send this as a message, start the line with a space.",
+              file=stderr)  # fmt: skip
+        return None
     if word in ("/exit", "/quit", "/bye"):
         return "exit"
     if word == "/help":
@@ -156,11 +184,12 @@ def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: Text
             return None
         print(f"(saved {len(conversation.messages)} messages to {path})", file=stderr)
     else:
-        print(f"Unknown command {word}; /help lists the commands.", file=stderr)
+        print(f"Unknown command {word}; /help lists the commands (a line starting with a space is sent as a "
+              "message).", file=stderr)  # fmt: skip
     return None
 
 
-def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool) -> None:
+def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool, room: str) -> None:
     response = conversation.send(message)
     section = None  # "thinking" or "answer": what the last delta written was
     try:
@@ -183,7 +212,11 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
     except KeyboardInterrupt:
         stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
         print("[stopped; the partial reply stays in the conversation]", file=stderr)
-    except GlmError as e:  # a prompt over the context: the conversation is as it was before this message
+    except PromptTooLongError as e:  # the conversation is as it was before this message
+        stdout.write((_RESET if tty and section == "thinking" else "") + ("\n" if section else ""))
+        why = str(e).split(". ")[0].rstrip(".")  # the engine's advice after it is for the Python API
+        print(f"glm-nb: this message does not fit: {why}. {room[0].upper()}{room[1:]}.", file=stderr)
+    except GlmError as e:
         stdout.write((_RESET if tty and section == "thinking" else "") + ("\n" if section else ""))
         print(f"glm-nb: {e}", file=stderr)
 

@@ -132,3 +132,42 @@ def _args(tiny):
     parser = argparse.ArgumentParser()
     add_chat_parser(parser.add_subparsers(), "model")
     return parser.parse_args(["chat", str(tiny.out), "-n", "2"])
+
+
+def test_a_block_or_a_line_starting_with_a_space_is_a_message_never_a_command(monkeypatch, capsys, tmp_path, tiny):
+    saved = tmp_path / "chat.json"
+    typed = f'"""\n/reset the router first\nthen check\n"""\n /exit strategy\n/exit strategy?\n/save {saved}\n'
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2"], typed)
+
+    assert code == 0 and "(a new conversation)" not in err
+    assert "/exit takes nothing after it" in err
+    sent = [m["content"] for m in json.loads(saved.read_text()) if m["role"] == "user"]
+    assert sent == ["/reset the router first\nthen check", " /exit strategy"]
+
+
+def test_ctrl_c_in_a_block_drops_it_and_ctrl_d_in_a_block_leaves_without_sending(tiny, tmp_path):
+    class Typed(Pipe):
+        def __init__(self, lines):
+            super().__init__()
+            self.lines = list(lines)
+
+        def readline(self, *args):
+            line = self.lines.pop(0)
+            if line is KeyboardInterrupt:
+                raise KeyboardInterrupt
+            return line
+
+    saved = tmp_path / "chat.json"
+    err = io.StringIO()
+    typed = Typed(['"""\n', "half a thought\n", KeyboardInterrupt, "Next\n", f"/save {saved}\n", '"""\n', "unsent\n", ""])
+    assert run_chat(_args(tiny), stdin=typed, stdout=io.StringIO(), stderr=err) == 0
+    assert "(message dropped)" in err.getvalue()
+    assert [m["content"] for m in json.loads(saved.read_text()) if m["role"] == "user"] == ["Next"]
+    assert err.getvalue().count(" tokens") == 1  # "unsent" was never answered
+
+
+def test_a_message_over_the_context_says_what_to_do_at_the_prompt(monkeypatch, capsys, tiny):
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "64", "-n", "2"], f"{'word ' * 400}\n")
+    assert code == 0 and "this message does not fit" in err
+    assert "/reset starts a new conversation; --context up to 256 gives it more room." in err
+    assert "Generator" not in err  # the engine's advice is for the Python API
