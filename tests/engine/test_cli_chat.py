@@ -159,7 +159,8 @@ def test_ctrl_c_in_a_block_drops_it_and_ctrl_d_in_a_block_leaves_without_sending
 
     saved = tmp_path / "chat.json"
     err = io.StringIO()
-    typed = Typed(['"""\n', "half a thought\n", KeyboardInterrupt, "Next\n", f"/save {saved}\n", '"""\n', "unsent\n", ""])
+    typed = Typed(['"""\n', "half a thought\n", KeyboardInterrupt, "Next\n", f"/save {saved}\n",
+                   '"""\n', "unsent\n", ""])  # fmt: skip
     assert run_chat(_args(tiny), stdin=typed, stdout=io.StringIO(), stderr=err) == 0
     assert "(message dropped)" in err.getvalue()
     assert [m["content"] for m in json.loads(saved.read_text()) if m["role"] == "user"] == ["Next"]
