@@ -202,12 +202,12 @@ def test_html_without_a_closing_head_keeps_its_body_and_icon_titles_stay_out():
 
 
 def test_a_document_over_the_size_limit_is_skipped_with_the_reason(corpus_folder):
-    (corpus_folder / "huge.log.txt").write_text("weather " * 2000)  # 16,000 bytes
+    (corpus_folder / "huge.log.txt").write_text("weather " * 2048)  # 16 KiB
 
-    corpus = LocalCorpus(corpus_folder, max_document_bytes=10_000)
+    corpus = LocalCorpus(corpus_folder, max_document_bytes=10 * 1024)
 
     why = dict((p.name, why) for p, why in corpus.skipped)["huge.log.txt"]
-    assert "16.0 kB" in why and "10.0 kB" in why and "max_document_bytes" in why
+    assert "(16.0 KiB; documents over 10.0 KiB are left out)" in why and "max_document_bytes" in why
     assert corpus.search("Beijing")[0].title == "Beijing weather"  # the others still searched
     assert "huge.log.txt" not in [p.name for p, _ in LocalCorpus(corpus_folder).skipped]  # the default: 16 MiB
 
@@ -222,3 +222,22 @@ def test_open_refuses_a_local_file_over_the_size_limit_and_cuts_a_huge_fetched_p
 
     page = open_page("https://example.com", fetch=lambda url: "y" * (MAX_DOCUMENT_BYTES + 10), roots=[])
     assert len(page.text) <= MAX_DOCUMENT_BYTES
+
+
+def test_a_notebook_counts_by_the_text_of_its_cells_not_its_outputs(corpus_folder):
+    picture = {"output_type": "display_data", "data": {"image/png": "A" * 20_000}, "metadata": {}}
+    cells = [{"cell_type": "code", "source": "plot(weather)", "outputs": [picture], "metadata": {}}]
+    (corpus_folder / "plots.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4}))
+    wordy = [{"cell_type": "markdown", "source": "weather " * 2000, "metadata": {}}]
+    (corpus_folder / "wordy.ipynb").write_text(json.dumps({"cells": wordy, "metadata": {}, "nbformat": 4}))
+
+    corpus = LocalCorpus(corpus_folder, max_document_bytes=10 * 1024)
+
+    assert "plots.ipynb" not in [p.name for p, _ in corpus.skipped]  # 20 kB of picture, a few bytes of text
+    why = dict((p.name, why) for p, why in corpus.skipped)["wordy.ipynb"]
+    assert "of text in its cells" in why
+
+
+def test_a_fetcher_returning_bytes_gives_text(corpus_folder):
+    page = open_page("https://example.com", fetch=lambda url: b"<p>Sunny in Beijing</p>", roots=[])
+    assert page.text == "Sunny in Beijing"

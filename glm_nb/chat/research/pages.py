@@ -45,25 +45,37 @@ class Page:
 
 
 def read_document(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Page:
-    """A local document's title and text, by its suffix; a file over `max_bytes` is refused."""
+    """A local document's title and text, by its suffix; one over `max_bytes` is refused. A notebook counts by
+    the text of its cells (its outputs, images among them, are not read), so its file may be larger."""
+    notebook = path.suffix.lower() == ".ipynb"
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise PageError(
-                f"{path.name} is too large to read ({_size(size)}; documents over {_size(max_bytes)} are left out). "
-                "Split it into smaller files, or raise the limit: LocalCorpus(folder, max_document_bytes=...)."
-            )
+        if size > max_bytes * (_NOTEBOOK_OUTPUTS if notebook else 1):
+            raise _too_large(path, size, max_bytes)
         raw = _decode(path.read_bytes(), path)
     except OSError as e:
         raise PageError(f"cannot read {path}: {e.strerror or e}") from e
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
         title, text = html_to_text(raw)
-    elif suffix == ".ipynb":
+    elif notebook:
         title, text = _notebook_text(raw)
+        if len(text.encode()) > max_bytes:
+            raise _too_large(path, len(text.encode()), max_bytes, "of text in its cells")
     else:
         title, text = _markdown_title(raw), raw.strip()
     return Page(path.resolve().as_uri(), title or path.stem, text)
+
+
+_NOTEBOOK_OUTPUTS = 16  # a notebook file may be this many times the limit: its outputs (plots) are not read
+
+
+def _too_large(path: Path, size: int, limit: int, what: str = "") -> PageError:
+    return PageError(
+        f"{path.name} is too large to read ({_mib(size)}{' ' + what if what else ''}; documents over "
+        f"{_mib(limit)} are left out). Split it into smaller files, or raise the limit with "
+        "Rumination(search=LocalCorpus(folder, max_document_bytes=...))."
+    )
 
 
 def open_page(
@@ -98,6 +110,8 @@ def open_page(
         content = fetch(target)
     except Exception as e:  # the user's fetcher: whatever it raises is reported to the model, not to the user
         raise PageError(f"fetching {target} failed: {type(e).__name__}: {e}") from e
+    if isinstance(content, bytes):  # a fetcher that returned the response's bytes
+        content = content.decode("utf-8", errors="replace")
     content = str(content)[:max_bytes]
     if re.search(r"<(html|body|p|div|title)\b", content[:5000], re.IGNORECASE):
         title, text = html_to_text(content)
@@ -117,11 +131,11 @@ def _open_local(path: Path, roots: Sequence[Path], suffixes: Sequence[str], max_
     return read_document(resolved, max_bytes)
 
 
-def _size(n: int) -> str:
-    """16000 -> '16.0 kB'."""
-    if n < 1000:
+def _mib(n: int) -> str:
+    """Sizes as the limit is given (16 MiB): 16000 -> '15.6 KiB'."""
+    if n < 1024:
         return f"{n} bytes"
-    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.1f} MiB"
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
