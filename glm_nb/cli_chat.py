@@ -21,6 +21,7 @@ from .chat import Conversation, LocalBackend
 from .chat.events import Done, TextDelta, ThinkingDelta, ToolCallEvent
 from .engine import PRECISIONS, open_model
 from .errors import GlmError, PromptTooLongError
+from .models.hub import SOURCES
 
 __all__ = ["add_chat_parser", "run_chat"]
 
@@ -39,7 +40,7 @@ _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 def add_chat_parser(sub, model_help: str) -> None:
     c = sub.add_parser("chat", help="a streamed conversation in the terminal (nano-GLM when no MODEL is given)")
     c.add_argument("model", nargs="?", help=model_help + "; default: the bundled nano-GLM demo model")
-    c.add_argument("--source", default="huggingface", choices=("huggingface", "modelscope"),
+    c.add_argument("--source", default="huggingface", choices=SOURCES,
                    help="the hub a model id is downloaded from (default: huggingface)")  # fmt: skip
     c.add_argument("--z1", action="store_true", help="GLM-Z1: force thinking (a Z1 checkpoint's template does it)")
     c.add_argument("-s", "--system", help="system prompt")
