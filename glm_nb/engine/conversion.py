@@ -7,6 +7,7 @@ never leaves a half-written model where a loader would find it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..errors import CheckpointError, ConversionError
 from ..models import Checkpoint
+from ..models.checkpoint import TOKENIZER_FILES
 from .glm4_graph import GraphOptions, build_glm4_graph, uses_gqa_rotary
 from .metadata import METADATA_FILE, ModelMetadata
 from .onnx_writer import GraphWriter
@@ -155,19 +157,39 @@ def convert(
     return out
 
 
+_OUTPUT_FILES = frozenset({"model.onnx", "model.onnx.data", METADATA_FILE, *TOKENIZER_FILES})  # what we write
+
+
 def _check_output(out: Path, src: Path) -> None:
-    """`out` is replaced when the conversion succeeds, so it must be new, empty, or an earlier conversion: never
-    the checkpoint itself or a folder of other files, which the replacement would delete."""
+    """`out` is replaced when the conversion succeeds, so it must be new, empty, or an earlier conversion holding
+    nothing but what a conversion writes: never the checkpoint, a folder holding it, or a folder of other files,
+    which the replacement would delete."""
     if not out.exists() and not out.is_symlink():
         return
     if out.resolve() == src.resolve():
         raise ConversionError(f"The output {out} is the checkpoint folder itself; write the model to another folder.")
-    if out.is_dir() and not out.is_symlink() and ((out / METADATA_FILE).exists() or not any(out.iterdir())):
-        return
+    if src.resolve().is_relative_to(out.resolve()):
+        raise ConversionError(
+            f"The checkpoint {src} is inside the output {out}, which conversion replaces (the checkpoint would go "
+            "with it); write the model to a folder outside it."
+        )
+    if out.is_dir() and not out.is_symlink():
+        names = {p.name for p in out.iterdir()}
+        if not names or (_is_conversion(out) and names <= _OUTPUT_FILES):
+            return
     raise ConversionError(
-        f"{out} exists and is not a glm-nb model folder (no {METADATA_FILE}). Conversion replaces its output, so it "
-        "will not touch other files: choose a new or empty folder, or remove this one first."
+        f"{out} exists and is not a glm-nb model folder (only what `glm-nb convert` writes, with a readable "
+        f"{METADATA_FILE}). Conversion replaces its output, so it will not touch other files: choose a new or empty "
+        "folder, or remove this one first."
     )
+
+
+def _is_conversion(folder: Path) -> bool:
+    try:
+        meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "format_version" in meta
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -70,30 +70,91 @@ class Glm4Spec:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Glm4Spec:
-        heads = config["num_attention_heads"]
-        head_dim = config.get("head_dim") or config["hidden_size"] // heads
+        """The spec from config.json, each field checked for its type and range (a CheckpointError names it)."""
+        hidden = _number(config, "hidden_size", int, low=1)
+        heads = _number(config, "num_attention_heads", int, low=1)
+        kv_heads = _number(config, "num_key_value_heads", int, heads, low=1)
+        if heads % kv_heads:
+            raise CheckpointError(
+                f"config.json: num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kv_heads}); "
+                "restore config.json from the original checkpoint."
+            )
         return cls(
-            hidden_size=config["hidden_size"],
-            num_layers=config["num_hidden_layers"],
+            hidden_size=hidden,
+            num_layers=_number(config, "num_hidden_layers", int, low=1),
             num_heads=heads,
-            num_kv_heads=config.get("num_key_value_heads") or heads,
-            head_dim=head_dim,
-            intermediate_size=config["intermediate_size"],
-            vocab_size=config["vocab_size"],
-            rms_norm_eps=config.get("rms_norm_eps", 1e-5),
-            max_position_embeddings=config.get("max_position_embeddings", 32768),
+            num_kv_heads=kv_heads,
+            head_dim=_number(config, "head_dim", int, hidden // heads, low=1),
+            intermediate_size=_number(config, "intermediate_size", int, low=1),
+            vocab_size=_number(config, "vocab_size", int, low=1),
+            rms_norm_eps=_number(config, "rms_norm_eps", float, 1e-5, low=0.0),
+            max_position_embeddings=_number(config, "max_position_embeddings", int, 32768, low=1),
             rope=_rope_spec(config),
-            attention_bias=config.get("attention_bias", True),
-            tie_word_embeddings=config.get("tie_word_embeddings", False),
+            attention_bias=bool(config.get("attention_bias", True)),
+            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
         )
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every weight the graph reads, with the shape this config gives it (transformers' Glm4 names)."""
+        h, v, i = self.hidden_size, self.vocab_size, self.intermediate_size
+        q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        shapes = {"model.embed_tokens.weight": (v, h), "model.norm.weight": (h,)}
+        if not self.tie_word_embeddings:
+            shapes["lm_head.weight"] = (v, h)
+        norms = ("input_layernorm", "post_self_attn_layernorm", "post_attention_layernorm", "post_mlp_layernorm")
+        for layer in range(self.num_layers):
+            p = f"model.layers.{layer}"
+            for norm in norms:
+                shapes[f"{p}.{norm}.weight"] = (h,)
+            for name, rows in (("q", q), ("k", kv), ("v", kv)):
+                shapes[f"{p}.self_attn.{name}_proj.weight"] = (rows, h)
+                if self.attention_bias:
+                    shapes[f"{p}.self_attn.{name}_proj.bias"] = (rows,)
+            shapes[f"{p}.self_attn.o_proj.weight"] = (h, q)
+            shapes[f"{p}.mlp.gate_up_proj.weight"] = (2 * i, h)
+            shapes[f"{p}.mlp.down_proj.weight"] = (h, i)
+        return shapes
+
+
+_REQUIRED = object()
+
+
+def _number(config: dict[str, Any], key: str, kind: type, default: Any = _REQUIRED, *, low: float) -> Any:
+    """config[key] as `kind` (int: a whole number, not a bool or a string), at least `low`."""
+    value = config.get(key)
+    if value is None:
+        if default is _REQUIRED:
+            raise CheckpointError(
+                f"config.json has no {key!r}; a Glm4ForCausalLM config needs it. Restore config.json from the "
+                "original checkpoint."
+            )
+        return default
+    number = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+    if isinstance(value, bool) or not number or value < low:
+        what = "a whole number" if kind is int else "a number"
+        raise CheckpointError(
+            f"config.json: {key} must be {what} of at least {low}, got {value!r}; restore config.json from the "
+            "original checkpoint."
+        )
+    return kind(value)
 
 
 def _rope_spec(config: dict[str, Any]) -> RopeSpec:
-    params = dict(config.get("rope_parameters") or {})
-    legacy = config.get("rope_scaling") or {}
-    theta = params.get("rope_theta", config.get("rope_theta", 10000.0))
-    factor = params.get("partial_rotary_factor", config.get("partial_rotary_factor", 0.5))
+    params, legacy = config.get("rope_parameters") or {}, config.get("rope_scaling") or {}
+    for key, value in (("rope_parameters", params), ("rope_scaling", legacy)):
+        if not isinstance(value, dict):
+            raise CheckpointError(
+                f"config.json: {key} must be an object, got {value!r}; restore it from the original."
+            )
     merged = {**legacy, **params}
+    settings = {
+        "rope_theta": params.get("rope_theta", config.get("rope_theta")),
+        "partial_rotary_factor": params.get("partial_rotary_factor", config.get("partial_rotary_factor")),
+    }
+    theta = _number(settings, "rope_theta", float, 10000.0, low=1e-9)
+    factor = _number(settings, "partial_rotary_factor", float, 0.5, low=0.0)
+    if factor > 1:
+        raise CheckpointError(f"config.json: partial_rotary_factor must be at most 1, got {factor}.")
     rope_type = merged.get("rope_type", merged.get("type", "default")) or "default"
     if rope_type not in ("default", "yarn"):
         raise CheckpointError(
@@ -105,8 +166,14 @@ def _rope_spec(config: dict[str, Any]) -> RopeSpec:
         keys = ("factor", "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow",
                 "mscale", "mscale_all_dim", "truncate")  # fmt: skip
         scaling = {k: merged[k] for k in keys if merged.get(k) is not None}
-        scaling.setdefault("original_max_position_embeddings", config.get("max_position_embeddings", 32768))
-    return RopeSpec(theta=float(theta), partial_rotary_factor=float(factor), rope_type=rope_type, scaling=scaling)
+        scaling["factor"] = _number(scaling, "factor", float, low=1.0)  # transformers requires it, at least 1
+        scaling["original_max_position_embeddings"] = _number(
+            scaling, "original_max_position_embeddings", int, config.get("max_position_embeddings", 32768), low=1
+        )
+        for key in ("attention_factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim"):
+            if key in scaling:
+                scaling[key] = _number(scaling, key, float, low=0.0)
+    return RopeSpec(theta=theta, partial_rotary_factor=factor, rope_type=rope_type, scaling=scaling)
 
 
 class Checkpoint:
@@ -120,6 +187,10 @@ class Checkpoint:
             self.folder / "config.json",
             "is this a Hugging Face checkpoint folder? Pass the folder that holds config.json and *.safetensors.",
         )
+        if not isinstance(self.config, dict):
+            raise CheckpointError(
+                f"{self.folder / 'config.json'} is not a JSON object; restore it from the original."
+            )
         archs = self.config.get("architectures") or []
         model_type = self.config.get("model_type")
         if "Glm4ForCausalLM" not in archs and model_type != "glm4":
@@ -131,11 +202,19 @@ class Checkpoint:
         self.spec = Glm4Spec.from_config(self.config)
         self._files: dict[str, SafetensorsFile] = {}
         self._where = self._tensor_locations()
+        self._check_shapes()
 
     def _tensor_locations(self) -> dict[str, str]:
         index = self.folder / "model.safetensors.index.json"
         if index.exists():
-            weight_map = read_json(index, "")["weight_map"]
+            content = read_json(index, "")
+            weight_map = content.get("weight_map") if isinstance(content, dict) else None
+            if not isinstance(weight_map, dict) or not all(
+                isinstance(f, str) and Path(f).name == f for f in weight_map.values()
+            ):
+                raise CheckpointError(
+                    f"{index} has no weight_map of tensor names to shard files in this folder; download it again."
+                )
             missing = sorted({f for f in weight_map.values() if not (self.folder / f).exists()})
             if missing:
                 raise CheckpointError(
@@ -174,6 +253,26 @@ class Checkpoint:
             raise CheckpointError(
                 f"{self.folder} lacks tensor {name!r}; the checkpoint is incomplete or not a Glm4ForCausalLM."
             )
+        if name not in self._file(self._where[name]):
+            raise CheckpointError(
+                f"model.safetensors.index.json puts {name!r} in {self._where[name]}, which does not hold it; the "
+                "index and the shards come from different downloads. Download the checkpoint again."
+            )
+
+    def _check_shapes(self) -> None:
+        """Every weight's shape against config.json, from the headers alone (nothing is read): a mismatch would
+        build a graph that fails to load or computes garbage."""
+        for name, expected in self.spec.tensor_shapes().items():
+            if name not in self._where:
+                continue  # reported by _require when the graph asks for it
+            self._require(name)
+            actual = self._file(self._where[name]).shape(name)
+            if actual != expected:
+                raise CheckpointError(
+                    f"{self.folder}: tensor {name!r} has the shape {list(actual)}, but config.json (hidden_size, "
+                    f"heads, head_dim, intermediate_size, vocab_size) gives {list(expected)}. The weights and the "
+                    "config come from different models, or a file is damaged."
+                )
 
     def validate_files(self) -> None:
         """Open every shard (header and sizes), so a truncated file is reported before any work is done."""

@@ -12,8 +12,10 @@ offsets relative to the end of the header.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,11 @@ class LazyTensor:
         return bf16_to_fp32(part) if self.dtype == "BF16" else np.array(part)
 
 
+def _count(value: Any) -> bool:
+    """A non-negative whole number as JSON gives it (not a bool, a float or a string)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 class SafetensorsFile:
     """One `.safetensors` file, memory-mapped. `tensor(name)` returns a read-only array (bf16 widened to fp32)."""
 
@@ -73,24 +80,53 @@ class SafetensorsFile:
             raise CheckpointError(f"Cannot read {self.path}: {e}. Check the file exists and is readable.") from e
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CheckpointError(self._damaged("its JSON header does not parse")) from e
+        if not isinstance(header, dict):
+            raise CheckpointError(self._damaged("its header is not a JSON object"))
         header.pop("__metadata__", None)
         self._data_start = 8 + header_len
         self._entries: dict[str, dict] = header
         data_size = size - self._data_start
         for name, entry in header.items():
-            begin, end = entry["data_offsets"]
-            if end > data_size:
-                raise CheckpointError(
-                    self._damaged(f"tensor {name!r} ends at byte {end} but only {data_size} data bytes are there")
+            self._check_entry(name, entry, data_size)
+        ranges = sorted((e["data_offsets"][0], e["data_offsets"][1], name) for name, e in header.items())
+        for (_, end, before), (begin, _, name) in zip(ranges, ranges[1:]):
+            if begin < end:
+                raise CheckpointError(self._damaged(f"tensors {before!r} and {name!r} share bytes"))
+
+    def _check_entry(self, name: str, entry: Any, data_size: int) -> None:
+        """Each tensor's dtype, shape and byte range must agree, as transformers' loader requires: offsets that
+        overlap another tensor or a shape larger than its bytes would read the wrong weights."""
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+            raise CheckpointError(self._damaged(f"tensor {name!r} lacks its dtype, shape or offsets"))
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {dtype!r}.")
+        if not (isinstance(shape, list) and all(_count(n) for n in shape)):
+            raise CheckpointError(self._damaged(f"tensor {name!r} has the shape {shape!r}"))
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_count(n) for n in offsets)):
+            raise CheckpointError(self._damaged(f"tensor {name!r} has the offsets {offsets!r}"))
+        begin, end = offsets
+        if end > data_size:
+            raise CheckpointError(
+                self._damaged(f"tensor {name!r} ends at byte {end} but only {data_size} data bytes are there")
+            )
+        expected = math.prod(shape) * np.dtype(_DTYPES[dtype]).itemsize  # BF16 is stored as uint16
+        if end - begin != expected:
+            raise CheckpointError(
+                self._damaged(
+                    f"tensor {name!r} of shape {shape} in {dtype} needs {expected} bytes, its offsets "
+                    f"give {end - begin}"
                 )
-            if entry["dtype"] not in _DTYPES:
-                raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {entry['dtype']}.")
+            )
 
     def _damaged(self, why: str) -> str:
         return (
             f"{self.path} is damaged or truncated ({why}). Download the checkpoint again "
             "(an interrupted download leaves truncated shards)."
         )
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
 
     def names(self) -> list[str]:
         return list(self._entries)

@@ -191,3 +191,123 @@ def test_an_output_that_cannot_be_written_is_a_conversion_error(tiny, tmp_path):
 def test_sampling_settings_a_draw_cannot_use_are_refused(options, reason):
     with pytest.raises(SamplingError, match=reason):
         SamplingParams(**options)
+
+
+ROPE = {"partial_rotary_factor": 0.5, "rope_theta": 10000.0, "rope_type": "default"}  # the tiny checkpoint's
+
+
+def _edit_config(src, **changes):
+    config = json.loads((src / "config.json").read_text())
+    for key, value in changes.items():
+        if value is ...:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    (src / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        (dict(hidden_size=...), "config.json has no 'hidden_size'"),
+        (dict(num_hidden_layers="2"), "num_hidden_layers must be a whole number"),
+        (dict(num_hidden_layers=0), "num_hidden_layers must be a whole number of at least 1"),
+        (dict(vocab_size=None), "config.json has no 'vocab_size'"),
+        (dict(num_key_value_heads=3), "must be a multiple of num_key_value_heads"),
+        (dict(max_position_embeddings="256"), "max_position_embeddings must be a whole number"),
+        (dict(rope_parameters={**ROPE, "partial_rotary_factor": -0.5}), "partial_rotary_factor must be a number of"),
+        (dict(rope_parameters={**ROPE, "partial_rotary_factor": 2.0}), "partial_rotary_factor must be at most 1"),
+        (dict(rope_parameters={**ROPE, "rope_theta": 0}), "rope_theta must be a number"),
+        (dict(rope_parameters=..., rope_theta="abc"), "rope_theta must be a number"),
+        (dict(rope_scaling=[1]), "rope_scaling must be an object"),
+        (dict(rope_parameters={**ROPE, "rope_type": "yarn"}), "config.json has no 'factor'"),
+        (dict(rope_parameters={**ROPE, "rope_type": "yarn", "factor": 0.5}), "factor must be a number of at least 1"),
+        (dict(vocab_size=100), "'model.embed_tokens.weight' has the shape"),
+        (dict(intermediate_size=80), "'model.layers.0.mlp.gate_up_proj.weight' has the shape"),
+        (dict(head_dim=16), "'model.layers.0.self_attn.q_proj.weight' has the shape"),
+    ],
+)
+def test_a_config_with_a_missing_wrong_or_mismatched_field_names_it(tiny, tmp_path, changes, reason):
+    src = copy_checkpoint(tiny, tmp_path)
+    _edit_config(src, **changes)
+    with pytest.raises(CheckpointError, match=reason.replace("(", r"\(").replace("[", r"\[")):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def _edit_header(src, edit):
+    import struct
+
+    raw = (src / "model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    (src / "model.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
+
+
+K = "model.layers.0.self_attn.k_proj.weight"
+
+
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda h: h[K].update(data_offsets=[0, 16384]), "share bytes"),
+        (lambda h: h[K].update(data_offsets=[100, 50]), "needs .* bytes, its offsets give -50"),
+        (lambda h: h[K].update(data_offsets=[-100, 4]), "has the offsets"),
+        (lambda h: h[K].update(dtype="BF16"), "needs .* bytes"),
+        (lambda h: h[K].pop("shape"), "lacks its dtype, shape or offsets"),
+        (lambda h: h[K].update(shape="64"), "has the shape '64'"),
+        (lambda h: h.update({K: [1]}), "lacks its dtype, shape or offsets"),
+    ],
+)
+def test_a_safetensors_header_whose_offsets_shapes_and_dtypes_disagree_is_damaged(tiny, tmp_path, edit, reason):
+    src = copy_checkpoint(tiny, tmp_path)
+    _edit_header(src, edit)
+    with pytest.raises(CheckpointError, match=reason):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_an_index_from_another_download_or_without_a_weight_map_is_refused(tmp_path):
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    src = make_tiny_checkpoint(tmp_path / "sharded", max_shard_size="40KB")
+    index = src / "model.safetensors.index.json"
+    original = json.loads(index.read_text())
+    shards = sorted(set(original["weight_map"].values()))
+    swapped = {name: shards[0] if f != shards[0] else shards[1] for name, f in original["weight_map"].items()}
+    for content, reason in (
+        ({**original, "weight_map": swapped}, "which does not hold it"),
+        ({"metadata": {}}, "has no weight_map"),
+        ({"weight_map": {K: "../elsewhere/model.safetensors"}}, "has no weight_map"),
+        ([], "has no weight_map"),
+    ):
+        index.write_text(json.dumps(content))
+        with pytest.raises(CheckpointError, match=reason):
+            convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_the_output_is_never_a_folder_that_holds_the_checkpoint_or_other_files(tiny, tmp_path):
+    earlier = convert(tiny.src, tmp_path / "model", progress=False)
+    inside = shutil.copytree(tiny.src, earlier / "ckpt")
+    with pytest.raises(ConversionError, match="is inside the output"):
+        convert(inside, earlier, progress=False)
+    assert (inside / "config.json").exists()
+    shutil.rmtree(inside)
+
+    (earlier / "precious.txt").write_text("mine")
+    with pytest.raises(ConversionError, match="not a glm-nb model folder"):
+        convert(tiny.src, earlier, progress=False)
+    assert (earlier / "precious.txt").exists()
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "glm_nb.json").write_text("garbage")
+    with pytest.raises(ConversionError, match="not a glm-nb model folder"):
+        convert(tiny.src, fake, progress=False)
+
+    (earlier / "precious.txt").unlink()
+    assert convert(tiny.src, earlier, progress=False) == earlier  # an earlier conversion is still replaced
