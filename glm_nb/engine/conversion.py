@@ -30,14 +30,31 @@ _GLM_STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
 
 
 def _stop_ids(ckpt: Checkpoint, vocab: dict[str, int]) -> tuple[int, ...]:
-    eos = ckpt.generation_config().get("eos_token_id", ckpt.config.get("eos_token_id"))
-    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    """generation_config's eos_token_id (one id or a list; config.json's when it has none) and GLM's stop tokens."""
+    generation = ckpt.generation_config()
+    if not isinstance(generation, dict):
+        raise CheckpointError(f"{ckpt.folder / 'generation_config.json'} is not a JSON object; restore it.")
+    eos = generation.get("eos_token_id", ckpt.config.get("eos_token_id"))
+    ids = [eos] if isinstance(eos, int) else eos if isinstance(eos, list) else [] if eos is None else None
+    top = max(len(vocab), ckpt.spec.vocab_size)
+    if ids is None or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < top for i in ids):
+        raise CheckpointError(
+            f"eos_token_id must be a token id or a list of them (0 to {top - 1}), got {eos!r}; restore "
+            "generation_config.json from the original checkpoint."
+        )
     ids += [vocab[t] for t in _GLM_STOP_TOKENS if t in vocab and vocab[t] not in ids]
     return tuple(int(i) for i in ids)
 
 
 def _vocab(folder: Path) -> dict[str, int]:
-    return Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab(with_added_tokens=True)
+    """The tokenizer's vocabulary; a tokenizer.json that does not load is reported before any work is done."""
+    try:
+        return Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab(with_added_tokens=True)
+    except Exception as e:  # the tokenizers library raises a bare Exception for a file it cannot read
+        raise CheckpointError(
+            f"{folder / 'tokenizer.json'} cannot be read as a tokenizer ({e}); copy the tokenizer files of the same "
+            "model into the folder."
+        ) from e
 
 
 def _io_description(writer: GraphWriter) -> tuple[dict, dict]:
@@ -89,6 +106,7 @@ def convert(
         raise CheckpointError(
             f"{ckpt.folder} has no tokenizer.json; copy the tokenizer files of the same model into the folder."
         )
+    _stop_ids(ckpt, _vocab(ckpt.folder))  # tokenizer and stop ids checked now, not after the whole graph is built
     spec = ckpt.spec
     max_length = int(spec.max_position_embeddings if max_length is None else max_length)
     if not 2 <= max_length <= spec.max_position_embeddings:

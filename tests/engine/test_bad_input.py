@@ -311,3 +311,27 @@ def test_the_output_is_never_a_folder_that_holds_the_checkpoint_or_other_files(t
 
     (earlier / "precious.txt").unlink()
     assert convert(tiny.src, earlier, progress=False) == earlier  # an earlier conversion is still replaced
+
+
+@pytest.mark.parametrize(
+    "file, content, reason",
+    [
+        ("tokenizer.json", "{bad", "cannot be read as a tokenizer"),
+        ("tokenizer.json", '{"a": 1}', "cannot be read as a tokenizer"),
+        ("generation_config.json", "[1]", "is not a JSON object"),
+        ("generation_config.json", '{"eos_token_id": "17"}', "eos_token_id must be a token id"),
+        ("generation_config.json", '{"eos_token_id": [[0, 7]]}', "eos_token_id must be a token id"),
+        ("generation_config.json", '{"eos_token_id": true}', "eos_token_id must be a token id"),
+        ("generation_config.json", '{"eos_token_id": [1000000]}', "eos_token_id must be a token id"),
+    ],
+)
+def test_a_bad_tokenizer_or_stop_id_is_reported_before_the_graph_is_built(tiny, tmp_path, monkeypatch, file,
+                                                                           content, reason):  # fmt: skip
+    from glm_nb.engine import conversion
+
+    src = copy_checkpoint(tiny, tmp_path)
+    (src / file).write_text(content)
+    monkeypatch.setattr(conversion, "build_glm4_graph", lambda *a, **k: pytest.fail("the graph was built first"))
+    with pytest.raises(CheckpointError, match=reason):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
