@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from IPython.core.error import UsageError
+
 __all__ = ["interpolate", "unknown_names"]
 
 _TOKEN = re.compile(r"\{\{(.*?)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}", re.DOTALL)
@@ -21,7 +23,15 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         escaped, name = match.group(1), match.group(2)
         if escaped is not None:
             return "{" + escaped + "}"
-        return str(namespace[name]) if name in namespace else match.group(0)
+        if name not in namespace:
+            return match.group(0)
+        try:
+            return str(namespace[name])
+        except Exception as e:  # the object's own __str__ failed: say which variable, not a traceback
+            raise UsageError(
+                f"{{{name}}} could not be written as text ({type(e).__name__}: {e}); pass str(...) of what you "
+                f"mean in another variable, or write {{{{{name}}}}} to send the braces as they are."
+            ) from e
 
     return _TOKEN.sub(replace, text)
 

@@ -1,7 +1,8 @@
 """The magics' lines, parsed once at the boundary into typed frozen values (after jupyter-ai's magics).
 
-IPython's `magic_arguments` builds the parsers (shlex-style splitting, quotes work: `--system "Be brief."`) and
-their help texts, which are also the magics' docstrings, so `%%glm?` and `%%glm --help` show the same thing.
+IPython's `magic_arguments` builds the parsers and their help texts, which are also the magics' docstrings, so
+`%%glm?` and `%%glm --help` show the same thing. Lines are split as a shell splits them (`_split`): quotes group
+words and go away, `--system "Be brief."`, `%glm_model "~/my models/glm4"`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import argparse
 import dataclasses
 import keyword
 import math
+import os
+import shlex
 from dataclasses import dataclass
 
 from IPython.core import magic_arguments
+from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
+from IPython.utils.process import arg_split
 
 from ..engine import PRECISIONS, SamplingParams
 from ..models.hub import SOURCES
@@ -119,6 +124,8 @@ def _seed(text: str) -> int:
 def _variable(text: str) -> str:
     if not text.isidentifier() or keyword.iskeyword(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a Python variable name (e.g. -o answer)")
+    if text.startswith("__") and text.endswith("__"):  # -o __builtins__ would replace the kernel's builtins
+        raise argparse.ArgumentTypeError(f"{text!r} is one of Python's own names; choose another (e.g. -o answer)")
     return text
 
 
@@ -216,17 +223,40 @@ def _tools(value: str | None) -> tuple[str, ...] | None:
     return () if names in ((), ("none",)) else names
 
 
+def _parse(magic, line: str) -> argparse.Namespace:
+    """The magic's parser over `line` split as a shell splits it. (IPython's own parse_argstring splits with
+    posix=False, which keeps the quotes: `-s 'Be brief.'` sent the quotes to the model and a quoted path with a
+    space could not be opened at all.)"""
+    return magic.parser.parse_args(_split(line))
+
+
+def _split(line: str) -> list[str]:
+    if os.name == "nt":  # Windows paths keep their backslashes; quotes around a word still go
+        return [w[1:-1] if len(w) > 1 and w[0] == w[-1] and w[0] in "'\"" else w for w in arg_split(line)]
+    try:
+        return shlex.split(line)
+    except ValueError as e:  # "No closing quotation"
+        raise UsageError(f"{e}: close the quote, or escape it with a backslash.") from None
+
+
 def parse_cell_line(line: str) -> GlmCellArgs:
     """Raises IPython's UsageError (with the problem) on a bad line."""
-    ns = magic_arguments.parse_argstring(_glm_cell, line)
+    ns = _parse(_glm_cell, line)
     return GlmCellArgs(
         ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system, ns.new, _tools(ns.tools),
         ns.output_format, ns.output, ns.thinking, ns.corpus, ns.help, ns.raw,
     )  # fmt: skip
 
 
+MIN_CONTEXT = 16  # tokens: below this not even a short prompt and its answer fit
+
+
 def parse_model_line(line: str) -> ModelArgs:
-    ns = magic_arguments.parse_argstring(_glm_model, line)
+    ns = _parse(_glm_model, line)
+    if ns.context is not None and ns.context < MIN_CONTEXT:
+        raise UsageError(
+            f"--context is the tokens the KV cache holds: give at least {MIN_CONTEXT}, got {ns.context}."
+        )
     return ModelArgs(
         ns.model, ns.source, ns.device, ns.precision, ns.context, ns.variant, ns.help,
         ns.remote, ns.served_model, ns.api_key_env,
@@ -234,7 +264,7 @@ def parse_model_line(line: str) -> ModelArgs:
 
 
 def parse_glm_line(line: str) -> GlmLineArgs:
-    ns = magic_arguments.parse_argstring(_glm_line, line)
+    ns = _parse(_glm_line, line)
     settings = GlmCellArgs(
         ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system,
         output_format=ns.output_format, thinking=ns.thinking,

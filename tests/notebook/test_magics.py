@@ -210,3 +210,25 @@ def test_a_conversation_too_long_for_the_context_says_how_to_start_afresh(kernel
     kernel.run("%%glm\n" + "many words here " * 20)
 
     assert "%%glm --new" in str(kernel.errors[0])
+
+
+def test_quoted_option_values_lose_their_quotes(kernel):
+    from glm_nb.magics.options import parse_cell_line, parse_model_line
+
+    generator = kernel.use(["\nBref."])
+    kernel.run("%%glm -s 'Be brief.'\nHi", cell_id="a")
+    prompt = generator.tokenizer.decode(generator.prompts[0])
+    assert "Be brief." in prompt and "'Be brief.'" not in prompt
+
+    assert parse_model_line('"/tmp/my models/glm4" --context 64').model == "/tmp/my models/glm4"
+    assert parse_cell_line(r"--corpus my\ docs").corpus == "my docs"
+    with pytest.raises(UsageError, match="No closing quotation"):
+        parse_cell_line("-s 'unclosed")
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "2"])
+def test_a_context_too_small_for_any_prompt_is_refused(value):
+    from glm_nb.magics.options import parse_model_line
+
+    with pytest.raises(UsageError, match="--context is the tokens the KV cache holds: give at least 16"):
+        parse_model_line(f"--context {value}")
