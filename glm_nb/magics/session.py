@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -31,7 +32,7 @@ from ..chat import (
     SystemMessage,
     as_tool,
 )
-from ..errors import GlmError
+from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
 from .models import LoadedModel, load_model
@@ -51,6 +52,7 @@ class _Thread:
     system: str | None = None
     tool_names: tuple[str, ...] = ()
     turns: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # (cell key, messages before it)
+    own_system: bool = False  # a cell's -s set `system`: `%glm config -s` no longer replaces it
 
     def rewind_for(self, key: tuple[str, str]) -> bool:
         """Drop the turn `key` wrote, and every later one. By text, only the last turn counts."""
@@ -117,7 +119,8 @@ class NotebookSession:
         cell_key: tuple[str, str] | None = None,
     ) -> Transcript:
         """Run one cell's turn (or research) and stream it into `sink`."""
-        args = args.over(self.defaults)
+        own_system = args.system  # a cell's own -s stays for the later cells; `%glm config -s` fills in otherwise
+        args = dataclasses.replace(args.over(self.defaults), system=own_system)
         model, _ = self.model_for(variant)
         sampling = args.sampling(_SAMPLING[variant])
         if variant == "rumination":
@@ -132,6 +135,7 @@ class NotebookSession:
         else:
             kept = () if args.new or variant not in self.threads else self.threads[variant].tool_names
             tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)  # before changing state
+            before = self._copy(self.threads.get(variant))  # put back if the prompt turns out not to fit
             thread = self._thread_for(variant, args, cell_key)
             conversation = Conversation(
                 model.backend, system=thread.system, tools=tools, messages=thread.messages, sampling=sampling,
@@ -143,8 +147,16 @@ class NotebookSession:
             thinking_display=args.thinking or "collapsed",
         )  # fmt: skip
         builder = TranscriptBuilder(template, actions_as_text=variant != "rumination")
-        with self.engine_turn(sink, template):
-            transcript = stream_reply(response, builder, sink, refresh_s=self.refresh_s, final_answer=_report)
+        try:
+            with self.engine_turn(sink, template):
+                transcript = stream_reply(response, builder, sink, refresh_s=self.refresh_s, final_answer=_report)
+        except PromptTooLongError:  # raised before anything was generated: the cell changed nothing
+            if thread is not None:
+                if before is None:
+                    self.threads.pop(variant, None)
+                else:
+                    self.threads[variant] = before
+            raise
         if thread is not None:
             start = len(thread.messages)
             thread.messages = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
@@ -153,6 +165,12 @@ class NotebookSession:
         self.transcripts.append(transcript)
         return transcript
 
+    @staticmethod
+    def _copy(thread: _Thread | None) -> _Thread | None:
+        if thread is None:
+            return None
+        return dataclasses.replace(thread, messages=list(thread.messages), turns=list(thread.turns))
+
     def _thread_for(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> _Thread:
         if args.new:
             self.threads.pop(variant, None)
@@ -160,7 +178,9 @@ class NotebookSession:
         if cell_key is not None:
             thread.rewind_for(cell_key)
         if args.system is not None:
-            thread.system = args.system or None
+            thread.system, thread.own_system = args.system or None, True
+        elif not thread.own_system and self.defaults.system is not None:
+            thread.system = self.defaults.system
         if args.tools is not None:
             thread.tool_names = args.tools
         return thread

@@ -134,4 +134,4 @@ def test_a_prompt_too_long_for_a_small_context_says_how_to_reload_with_more(kern
     error = str(kernel.errors[-1])
     assert "%%glm --new" in error
     assert f"`%glm_model {tiny.out} --context 256`" in error  # in the notebook's terms, not the Python API's
-    assert kernel.session.threads["chat"].messages == []
+    assert kernel.session.thread("chat").messages == []

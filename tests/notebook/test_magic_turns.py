@@ -179,7 +179,7 @@ def test_a_context_that_fills_up_during_a_tool_round_ends_the_record_with_the_er
     assert tool["name"] == "get_weather" and tool["status"] == "ok"  # what happened before the error stays
     assert record["note"].startswith("Stopped by an error: ") and "start a new conversation" in record["note"]
     assert "stopped by an error" in kernel.final(outputs)["data"]["text/plain"]
-    assert kernel.session.threads["chat"].messages == []  # the failed turn is not kept
+    assert kernel.session.thread("chat").messages == []  # the failed turn is not kept
     assert kernel.final(kernel.run("%%glm\nHi"))["data"][MIME_TYPE]["answer"] == "Sunny."
 
 

@@ -232,3 +232,29 @@ def test_a_context_too_small_for_any_prompt_is_refused(value):
 
     with pytest.raises(UsageError, match="--context is the tokens the KV cache holds: give at least 16"):
         parse_model_line(f"--context {value}")
+
+
+def test_a_cell_whose_prompt_does_not_fit_changes_nothing(kernel):
+    kernel.use(["\nA.", "\nB."], max_length=64)
+    kernel.run("%%glm -s 'Be brief.'\nfirst", cell_id="a")
+    kernel.run("%%glm\nsecond", cell_id="b")
+    before = list(kernel.session.thread("chat").messages)
+
+    for line in ("%%glm -s 'Other.'", "%%glm --new"):
+        kernel.run(f"{line}\n{'word ' * 200}", cell_id="c")
+        assert isinstance(kernel.errors[-1], UsageError)
+        thread = kernel.session.thread("chat")
+        assert thread.messages == before and thread.system == "Be brief."
+    kernel.run(f"%%glm\n{'word ' * 200}", cell_id="a")  # re-running cell a, too long: a and b stay
+    assert kernel.session.thread("chat").messages == before
+
+
+def test_a_cells_own_system_prompt_outlasts_the_configured_one(kernel):
+    generator = kernel.use(["\nOne.", "\nTwo.", "\nThree."])
+    kernel.run("%glm config -s CONFSYS")
+    kernel.run("%%glm\nq1", cell_id="a")
+    kernel.run("%%glm -s CELLSYS\nq2", cell_id="b")
+    kernel.run("%%glm\nq3", cell_id="c")
+    prompts = [generator.tokenizer.decode(p) for p in generator.prompts]
+    assert "CONFSYS" in prompts[0] and "CELLSYS" in prompts[1]
+    assert "CELLSYS" in prompts[2] and "CONFSYS" not in prompts[2]
