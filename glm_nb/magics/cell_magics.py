@@ -3,6 +3,7 @@ its line once (options.py), then hands the work to the `NotebookSession` and sho
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from ..engine import SamplingParams
 from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript
 from .interpolation import interpolate, unknown_names
@@ -21,6 +23,11 @@ from .session import NotebookSession
 from .views import history_view, status_view
 
 __all__ = ["GlmMagics"]
+
+
+def _given(value) -> bool:
+    """An option the line set: unset ones are None, flags False (by identity: a given 0 counts, though 0 == False)."""
+    return value is not None and value is not False
 
 
 @magics_class
@@ -66,8 +73,19 @@ class GlmMagics(Magics):
         if args.help:
             print(GLM_LINE_HELP)
             return
+        given = [f.name for f in dataclasses.fields(args.settings) if _given(getattr(args.settings, f.name))]
+        if args.command != "config" and given:
+            raise UsageError(
+                f"%glm {args.command} takes no cell options ({', '.join(given)} given); set defaults with "
+                "`%glm config ...`."
+            )
         if args.command == "config":
-            self.session.defaults = args.settings.over(self.session.defaults)
+            defaults = args.settings.over(self.session.defaults)
+            try:
+                defaults.sampling(SamplingParams())  # refused now, not by every later cell
+            except ValueError as e:
+                raise UsageError(f"%glm config: {e}") from None
+            self.session.defaults = defaults
         elif args.command == "reset":
             self.session.reset(args.variant)
         elif args.command == "history":

@@ -258,3 +258,18 @@ def test_a_cells_own_system_prompt_outlasts_the_configured_one(kernel):
     prompts = [generator.tokenizer.decode(p) for p in generator.prompts]
     assert "CONFSYS" in prompts[0] and "CELLSYS" in prompts[1]
     assert "CELLSYS" in prompts[2] and "CONFSYS" not in prompts[2]
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("%glm config -t -1", "%glm config: temperature must be >= 0"),
+        ("%glm config -n 0", "%glm config: max_new_tokens must be >= 1"),
+        ("%glm -t 0", "%glm status takes no cell options (temperature given)"),
+        ("%glm reset -s hi", "%glm reset takes no cell options (system given)"),
+    ],
+)
+def test_glm_line_options_are_checked_or_refused_where_they_do_nothing(kernel, line, reason):
+    kernel.run(line)
+    assert isinstance(kernel.errors[-1], UsageError) and reason in str(kernel.errors[-1])
+    assert kernel.session.defaults.temperature is None and kernel.session.defaults.system is None
