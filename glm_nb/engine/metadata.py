@@ -46,7 +46,9 @@ class ModelMetadata:
                 f"Convert a checkpoint first: `glm-nb convert CHECKPOINT -o {folder}`."
             )
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             if data.get("format_version") != FORMAT_VERSION:
                 raise ModelLoadError(
                     f"{folder} was converted by another glm-nb version (format {data.get('format_version')}, "
@@ -54,5 +56,5 @@ class ModelMetadata:
                 )
             data["stop_ids"] = tuple(data["stop_ids"])
             return cls(**data)
-        except (json.JSONDecodeError, TypeError, KeyError) as e:
+        except (OSError, ValueError, TypeError, KeyError) as e:  # ValueError: JSON and UTF-8 errors
             raise ModelLoadError(f"{path} is damaged ({e}); convert the checkpoint again.") from e

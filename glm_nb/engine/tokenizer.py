@@ -76,12 +76,20 @@ class IncrementalDetokenizer:
 def load_chat_template(folder: Path) -> str | None:
     """The checkpoint's chat template: `chat_template.jinja`, else tokenizer_config.json's `chat_template`."""
     jinja = folder / "chat_template.jinja"
-    if jinja.exists():
-        return jinja.read_text(encoding="utf-8")
     config = folder / "tokenizer_config.json"
-    if config.exists():
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+    try:
+        if jinja.exists():
+            return jinja.read_text(encoding="utf-8")
+        if not config.exists():
+            return None
+        settings = json.loads(config.read_text(encoding="utf-8"))
+        template = settings.get("chat_template") if isinstance(settings, dict) else None
         if isinstance(template, list):  # several named templates: take the default one
-            template = next((t["template"] for t in template if t.get("name") == "default"), None)
-        return template
-    return None
+            named = [t for t in template if isinstance(t, dict) and t.get("name") == "default"]
+            template = named[0].get("template") if named else None
+        return template if isinstance(template, str) else None
+    except (OSError, ValueError) as e:  # not UTF-8, not JSON, a folder
+        raise ModelLoadError(
+            f"The chat template in {folder} cannot be read ({e}); copy chat_template.jinja and tokenizer_config.json "
+            "from the original checkpoint."
+        ) from e

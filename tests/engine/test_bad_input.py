@@ -335,3 +335,24 @@ def test_a_bad_tokenizer_or_stop_id_is_reported_before_the_graph_is_built(tiny, 
     with pytest.raises(CheckpointError, match=reason):
         convert(src, tmp_path / "out", progress=False)
     assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "file, content, reason",
+    [
+        ("tokenizer_config.json", "{bad", "chat template .* cannot be read"),
+        ("tokenizer_config.json", b"\xff\xfe", "chat template .* cannot be read"),
+        ("glm_nb.json", "[1]", "is damaged"),
+        ("glm_nb.json", b"\xff", "is damaged"),
+    ],
+)
+def test_a_converted_folder_with_a_damaged_file_is_a_load_error(tiny, tmp_path, file, content, reason):
+    out = shutil.copytree(tiny.out, tmp_path / "model")
+    (out / file).unlink(missing_ok=True)
+    (out / "chat_template.jinja").unlink(missing_ok=True)
+    if isinstance(content, bytes):
+        (out / file).write_bytes(content)
+    else:
+        (out / file).write_text(content)
+    with pytest.raises(ModelLoadError, match=reason):
+        Engine.load(out, device="cpu")
