@@ -220,6 +220,8 @@ def _tools(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if "none" in names and len(names) > 1:
+        raise UsageError("--tools none means no tools: give it alone, or list only the tools to use.")
     return () if names in ((), ("none",)) else names
 
 

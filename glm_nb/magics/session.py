@@ -260,6 +260,8 @@ def _resolve_tools(names: tuple[str, ...], namespace: Mapping[str, Any]) -> list
             raise GlmError(
                 f"{name!r} is a {type(value).__name__}, not a function; decorate a function with @glm_nb.tool."
             )
+        if not isinstance(value, Tool) and getattr(value, "__name__", "<lambda>") == "<lambda>":
+            value = Tool.from_function(value, name=name)  # a partial, a lambda or a callable object: its variable
         tools.append(as_tool(value))
     return tools
 

@@ -9,6 +9,7 @@ an `Annotated[..., "text"]` hint or the docstring, `enum` for `Literal` and `Enu
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import json
 import types
@@ -34,6 +35,14 @@ class FunctionSchema:
     converters: Mapping[str, Callable[[Any], Any]]
 
 
+def _documented(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where `fn`'s type hints and docstring live: the function a partial wraps, a callable object's __call__."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn) or inspect.isclass(fn)
+    return type(fn).__call__ if callable(fn) and not plain else fn
+
+
 def function_schema(
     fn: Callable[..., Any], name: str | None = None, description: str | None = None
 ) -> FunctionSchema:
@@ -41,12 +50,13 @@ def function_schema(
     tool_name = name or getattr(fn, "__name__", None)
     if not tool_name or tool_name == "<lambda>":
         raise ToolDefinitionError("A lambda has no name: give the tool one with Tool.from_function(fn, name='...').")
+    documented = _documented(fn)
     try:
-        signature = inspect.signature(fn)
-        hints = typing.get_type_hints(fn, include_extras=True)
+        signature = inspect.signature(fn)  # a partial's: without the arguments it already binds
+        hints = typing.get_type_hints(documented, include_extras=True)
     except (TypeError, ValueError, NameError) as e:
         raise ToolDefinitionError(f"Cannot read the signature of {tool_name!r} ({e}); use plain type hints.") from e
-    doc = parse_docstring(inspect.getdoc(fn))
+    doc = parse_docstring(inspect.getdoc(documented))
     properties: dict[str, Any] = {}
     required: list[str] = []
     converters: dict[str, Callable[[Any], Any]] = {}

@@ -196,3 +196,37 @@ def test_missing_hint_varargs_and_unsupported_types_say_what_to_do():
 def test_from_dict_rejects_a_non_tool():
     with pytest.raises(ToolDefinitionError, match="Not a tool description"):
         Tool.from_dict({"type": "function"})
+
+
+def test_a_partial_or_a_callable_object_is_described_by_what_it_wraps():
+    import functools
+
+    from glm_nb.tools.schema import function_schema
+
+    def weather(city: str, unit: str = "C") -> str:
+        """Current weather.
+
+        Args:
+            city: City name.
+            unit: C or F.
+        """
+        return city
+
+    class Forecast:
+        def __call__(self, city: str, days: int) -> str:
+            """A forecast.
+
+            Args:
+                city: City name.
+                days: How many days.
+            """
+            return city
+
+    partial = function_schema(functools.partial(weather, unit="F"), name="weather_f")
+    assert partial.parameters["required"] == ["city"]
+    assert partial.parameters["properties"]["unit"]["default"] == "F"  # what the partial binds is its default
+    assert partial.parameters["properties"]["city"] == {"type": "string", "description": "City name."}
+    assert partial.description.startswith("Current weather")
+    forecast = function_schema(Forecast(), name="forecast")
+    assert forecast.parameters["required"] == ["city", "days"]
+    assert forecast.parameters["properties"]["days"]["type"] == "integer"

@@ -273,3 +273,29 @@ def test_glm_line_options_are_checked_or_refused_where_they_do_nothing(kernel, l
     kernel.run(line)
     assert isinstance(kernel.errors[-1], UsageError) and reason in str(kernel.errors[-1])
     assert kernel.session.defaults.temperature is None and kernel.session.defaults.system is None
+
+
+def test_a_tool_without_a_name_of_its_own_takes_its_variable_name(kernel):
+    import functools
+
+    def weather(city: str, unit: str) -> str:
+        """The weather.
+
+        Args:
+            city: A city.
+            unit: C or F.
+        """
+        return f"sunny in {city}, {unit}"
+
+    kernel.shell.user_ns["celsius_weather"] = functools.partial(weather, unit="C")
+    generator = kernel.use(["\nOk."])
+    kernel.run("%%glm --tools celsius_weather\nHi")
+    assert kernel.errors[-1] is None
+    assert "celsius_weather" in generator.tokenizer.decode(generator.prompts[0])
+
+
+def test_tools_none_mixed_with_names_is_refused():
+    from glm_nb.magics.options import parse_cell_line
+
+    with pytest.raises(UsageError, match="--tools none means no tools"):
+        parse_cell_line("--tools none,get_weather")
