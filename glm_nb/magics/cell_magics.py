@@ -98,6 +98,8 @@ class GlmMagics(Magics):
         if args.help:
             print(CELL_HELP)
             return None
+        if args.corpus is not None and variant != "rumination":
+            raise UsageError("--corpus is where %%glm_rumination searches; %%glm and %%glm_z1 take no corpus.")
         prompt = (cell if args.raw else interpolate(cell, self.shell.user_ns)).strip()
         if not prompt:
             raise UsageError(f"The cell is empty: write your message under %%{_MAGIC[variant]}.")
@@ -112,7 +114,10 @@ class GlmMagics(Magics):
             sink = LiveOutput(live=self._live())
             transcript = session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
             if args.output:
-                self.shell.user_ns[args.output] = transcript.value()
+                value = self.shell.user_ns[args.output] = transcript.value()
+                if value is None and transcript.output_format == "json" and not transcript.interrupted:
+                    print(f"glm-nb: the answer is not JSON, so {args.output} = None; the answer's text is "
+                          "glm_nb.last().answer.", file=sys.stderr)  # fmt: skip
         if transcript.interrupted:
             # An error ends the cell, so "Run all" stops here as the user asked; the record above stays.
             raise UsageError(

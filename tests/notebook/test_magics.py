@@ -299,3 +299,18 @@ def test_tools_none_mixed_with_names_is_refused():
 
     with pytest.raises(UsageError, match="--tools none means no tools"):
         parse_cell_line("--tools none,get_weather")
+
+
+def test_json_output_that_does_not_parse_says_so_where_the_user_looks(kernel, capsys):
+    kernel.use(["\nnot json at all"])
+    kernel.run("%%glm -f json -o data\nGive me JSON")
+    assert kernel.shell.user_ns["data"] is None
+    assert "the answer is not JSON, so data = None" in capsys.readouterr().err
+
+
+def test_a_corpus_outside_research_is_refused(kernel):
+    kernel.use(["\nOk."])
+    kernel.run("%%glm --corpus docs\nHi")
+    assert isinstance(kernel.errors[-1], UsageError) and "--corpus is where %%glm_rumination searches" in str(
+        kernel.errors[-1]
+    )
