@@ -106,7 +106,8 @@ def convert(
         raise CheckpointError(
             f"{ckpt.folder} has no tokenizer.json; copy the tokenizer files of the same model into the folder."
         )
-    _stop_ids(ckpt, _vocab(ckpt.folder))  # tokenizer and stop ids checked now, not after the whole graph is built
+    vocab = _vocab(ckpt.folder)  # tokenizer and stop ids checked now, not after the whole graph is built
+    stop_ids = _stop_ids(ckpt, vocab)
     spec = ckpt.spec
     max_length = int(spec.max_position_embeddings if max_length is None else max_length)
     if not 2 <= max_length <= spec.max_position_embeddings:
@@ -140,7 +141,6 @@ def convert(
             writer.save(graph_name=ckpt.folder.name, metadata={"glm_nb.source": str(ckpt.folder.resolve())})
         for f in ckpt.tokenizer_files():
             shutil.copy2(f, tmp / f.name)
-        vocab = _vocab(tmp)
         inputs, outputs = _io_description(writer)
         ModelMetadata(
             name=ckpt.config.get("_name_or_path") or ckpt.folder.name,
@@ -154,7 +154,7 @@ def convert(
             vocab_size=spec.vocab_size,
             max_length=max_length,
             rotary="gqa" if uses_gqa_rotary(spec) else "rotary_embedding",
-            stop_ids=_stop_ids(ckpt, vocab),
+            stop_ids=stop_ids,
             pad_id=int(ckpt.config.get("pad_token_id") or vocab.get("<|endoftext|>", 0)),
             inputs=inputs,
             outputs=outputs,
