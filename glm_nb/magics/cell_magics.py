@@ -3,7 +3,6 @@ its line once (options.py), then hands the work to the `NotebookSession` and sho
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
@@ -23,11 +22,6 @@ from .session import NotebookSession
 from .views import history_view, status_view
 
 __all__ = ["GlmMagics"]
-
-
-def _given(value) -> bool:
-    """An option the line set: unset ones are None, flags False (by identity: a given 0 counts, though 0 == False)."""
-    return value is not None and value is not False
 
 
 @magics_class
@@ -73,7 +67,7 @@ class GlmMagics(Magics):
         if args.help:
             print(GLM_LINE_HELP)
             return
-        given = [f.name for f in dataclasses.fields(args.settings) if _given(getattr(args.settings, f.name))]
+        given = list(args.settings.given())
         if args.command != "config" and given:
             raise UsageError(
                 f"%glm {args.command} takes no cell options ({', '.join(given)} given); set defaults with "

@@ -14,6 +14,7 @@ import math
 import os
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
@@ -67,6 +68,12 @@ class GlmCellArgs:
             if (value := getattr(self, name)) is not None
         }
         return dataclasses.replace(base, **changes)
+
+    def given(self) -> dict[str, Any]:
+        """The options set: unset ones are None, flags False (by identity: a given 0 counts, though 0 == False)."""
+        return {
+            f.name: v for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None and v is not False
+        }
 
     def over(self, defaults: GlmCellArgs) -> GlmCellArgs:
         """These options, with `defaults` (from `%glm config`) filling what this cell leaves unset."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from dataclasses import dataclass
 
@@ -35,8 +34,7 @@ def status_view(session: NotebookSession) -> _Lines:
         messages = len(thread.messages) if thread else 0
         name = model.label if model else "(none yet: the first cell loads nano-GLM)"
         lines.append(f"{variant}: {name} · {messages} messages, {turns} cell turns")
-    # Only unset ones are left out: a default of 0 (greedy, seed 0) is set, though 0 == False.
-    defaults = {k: v for k, v in dataclasses.asdict(session.defaults).items() if v is not None and v is not False}
+    defaults = session.defaults.given()  # a default of 0 (greedy, seed 0) is set, though 0 == False
     lines.append(f"defaults: {defaults or 'none set (%glm config ...)'}")
     lines.append(f"replies this session: {len(session.transcripts)}")
     return _Lines("glm-nb", tuple(lines))
