@@ -12,7 +12,8 @@ what the notebook's corpus gives) instead of the first recipe's three short web 
 
 Gates: format >= 95% everywhere; values >= 90% on combos and >= 75% on phrasings (unseen: reported only).
 The chat samples are also asked typed casually, as at a prompt ("hi", "who are you": `corpus.casual`), in a table
-of their own that is reported, not gated.
+of their own that is reported, not gated; so are opening messages alone, as people type them ("hi", "Thanks",
+"who are you": `corpus.opener_samples`, the combos and phrasings sets).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from glm_nb.engine import Generator, SamplingParams, open_model
 from glm_nb.engine.run import generate
 from glm_nb.nano import checkpoint_path
 from glm_nb.nano.checks import grade
-from glm_nb.nano.corpus import casual, eval_samples, stages
+from glm_nb.nano.corpus import casual, eval_samples, opener_samples, stages
 from glm_nb.nano.skills import SKILLS
 
 SPLITS = ("combos", "phrasings", "unseen")
 CASUAL = "chat, typed casually"  # reported, not gated
+OPENERS = "chat, opening messages"  # the same
 GATES = {"format": {"combos": 0.95, "phrasings": 0.95, "unseen": 0.95}, "values": {"combos": 0.90, "phrasings": 0.75}}
 
 
@@ -56,6 +58,8 @@ def evaluate(engine, skills, n: int, seed: int, max_new_tokens: int = 200, local
             if skill == "chat":
                 typing = random.Random(f"{seed}/casual/{split}")
                 samples += [(CASUAL, casual(s, typing)) for _, s in samples]
+                if split != "unseen":  # a bare message has no values to be unseen
+                    samples += [(OPENERS, s) for s in opener_samples(split, n, seed=seed)]
             for name, sample in samples:
                 for stage in stages(sample):
                     text = stage.forced + run_stage(engine, stage.prompt, max_new_tokens)
@@ -93,7 +97,7 @@ def print_tables(table) -> list[str]:
                 total += t
                 cells += [_pct(f, t), _pct(v, t)]
                 for kind, ok in (("format", f), ("values", v)):
-                    gate = GATES[kind].get(split) if skill != CASUAL else None
+                    gate = GATES[kind].get(split) if skill not in (CASUAL, OPENERS) else None
                     if t and gate is not None and ok / t < gate:
                         misses.append(f"{skill}/{split}/{c} {kind} {100 * ok / t:.1f}% < {100 * gate:.0f}%")
             print(f"| {split} | " + " | ".join(cells) + f" | {total} |")

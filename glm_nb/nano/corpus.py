@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 from .phrasings import PHRASINGS
 from .sample import FIRST_RECIPE, SPLITS, Mix, Picker, Sample
-from .skills import SKILLS, dumps, generate, history_form
+from .skills import SKILLS, dumps, generate, history_form, opener
 from .templates import render
 from .vocab import TRAIN, made_up_han, made_up_word
 
 __all__ = [
     "PROMPT_WEIGHT", "REPLY_WEIGHT", "SKILL_WEIGHTS", "Stage", "to_segments", "eval_samples", "stages",
-    "copy_sample", "copy_share", "training_samples", "corpus_text", "casual",
+    "copy_sample", "copy_share", "training_samples", "corpus_text", "casual", "typed_opener", "opener_samples",
 ]  # fmt: skip
 
 PROMPT_WEIGHT = 0.2
@@ -229,6 +229,8 @@ def training_samples(seed: int, progress=lambda: 0.0, mix: Mix = FIRST_RECIPE) -
     while True:
         if rng.random() < copy_share(progress()):
             yield copy_sample(rng)
+        elif mix.openers and rng.random() < mix.openers:
+            yield _with_context(typed_opener(opener(Picker.mixed(rng, "train", mix)), rng), rng, mix.invent)
         else:
             skill = rng.choices(skills, weights)[0]
             first = generate(skill, Picker.mixed(rng, "train", mix))
@@ -260,6 +262,27 @@ def casual(sample: Sample, rng: random.Random) -> Sample:
         text = text[:1].lower() + text[1:]
     messages = (*sample.messages[:at], {**user, "content": text}, *sample.messages[at + 1 :])
     return Sample(sample.skill, sample.lang, messages, sample.tools, sample.z1, sample.expect)
+
+
+def typed_opener(sample: Sample, rng: random.Random) -> Sample:
+    """An opening message as people type one: its closing punctuation kept a third of the time ("hi!", "Hi"), in
+    lower case half the time ("hello", "who are you"). The reply is unchanged."""
+    user = sample.messages[0]
+    text = user["content"]
+    if rng.random() >= 1 / 3:
+        text = text.rstrip(_CLOSING) or text
+    if rng.random() < 0.5:
+        text = text.lower()
+    return Sample(sample.skill, sample.lang, ({**user, "content": text}, *sample.messages[1:]), sample.tools,
+                  sample.z1, sample.expect)  # fmt: skip
+
+
+def opener_samples(split: str, n: int, seed: int = 1234) -> list[Sample]:
+    """`n` opening messages typed as people type them (`typed_opener`) from a held-out split (`combos` or
+    `phrasings`): what nano_eval reports beside the gated chat table."""
+    assert split in ("combos", "phrasings"), split
+    rng = random.Random(f"{seed}/openers/{split}")
+    return [typed_opener(opener(Picker(rng, split)), rng) for _ in range(n)]
 
 
 def eval_samples(skill: str, split: str, n: int, seed: int = 1234, local_research: float = 0.0) -> list[Sample]:

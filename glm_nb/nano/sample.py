@@ -55,8 +55,9 @@ class Mix:
     `invent_topics` of search topics, `invent_labels` of button labels and card titles (invented instead of listed:
     `vocab.made_up`), `local_research` of Rumination samples that search generated local documents,
     `notebook_research` of English Rumination samples that search the notebook's own documents, `loop_history`
-    of Rumination samples that train one generation after a history without thinking, as the loop renders it, and
-    `casual` of messages typed casually (corpus.casual)."""
+    of Rumination samples that train one generation after a history without thinking, as the loop renders it,
+    `casual` of messages typed casually (corpus.casual), and `openers` of extra samples that open a conversation
+    with a bare greeting, thanks or short question, typed as people type one (corpus.typed_opener)."""
 
     invent: float = 0.0
     local_research: float = 0.0
@@ -65,6 +66,7 @@ class Mix:
     notebook_research: float = 0.0
     loop_history: float = 0.0
     casual: float = 0.0
+    openers: float = 0.0
 
     def __post_init__(self):
         # Every Rumination sample may search local documents; inventing every value would leave no listed one.
@@ -78,7 +80,7 @@ class Mix:
 
     def training_only(self) -> bool:
         """Whether an option is on that only training may use (the evaluation's sets stay what they were)."""
-        return self.invents() or bool(self.notebook_research or self.loop_history or self.casual)
+        return self.invents() or bool(self.notebook_research or self.loop_history or self.casual or self.openers)
 
 
 FIRST_RECIPE = Mix()  # no option on: the corpus the shipped checkpoint began with
@@ -93,9 +95,10 @@ class Picker:
 
     def __init__(self, rng: random.Random, split: str, invent: float = 0.0, local_research: float = 0.0,
                  invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
-                 loop_history: float = 0.0, casual: float = 0.0):  # fmt: skip
+                 loop_history: float = 0.0, casual: float = 0.0, openers: float = 0.0):  # fmt: skip
         assert split in SPLITS, split
-        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, casual)
+        self.mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, casual,
+                       openers)  # fmt: skip
         assert not self.mix.training_only() or split == "train", "these corpus options are for training only"
         self.rng = rng
         self.split = split
@@ -185,9 +188,10 @@ class Picker:
         width = self.rng.choices((1, 2, 3, 4), weights=(2, 4, 3, 2))[0]
         return int(self.number(0 if width == 1 else 10 ** (width - 1), 10**width - 1))
 
-    def filler(self, lang: str, keyed: bool = False) -> tuple[str, str]:
-        """Words around a prompt; `keyed`: part of the combination, as a phrasing or a value is."""
-        before, after = self.rng.choice(FILLERS[lang])
+    def filler(self, lang: str, keyed: bool = False, bare: bool = False) -> tuple[str, str]:
+        """Words around a prompt; `keyed`: part of the combination, as a phrasing or a value is; `bare`: none (the
+        combination of the filler `("", "")`)."""
+        before, after = ("", "") if bare else self.rng.choice(FILLERS[lang])
         if keyed:
             self._key.append(f"filler:{before}|{after}")
         return before, after

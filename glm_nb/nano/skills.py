@@ -14,7 +14,7 @@ from .phrasings import FACTS, PHRASINGS
 from .sample import Picker, Retry, Sample
 from .vocab import COLOURS_ZH, CONDITIONS_ZH, SHAPES_ZH, TRAIN, UNITS
 
-__all__ = ["SKILLS", "TOOLS", "RUMINATION_SYSTEM", "generate", "tool_call", "dumps"]
+__all__ = ["SKILLS", "TOOLS", "RUMINATION_SYSTEM", "generate", "opener", "tool_call", "dumps"]
 
 
 def dumps(value) -> str:
@@ -53,9 +53,10 @@ def tool_call(name: str, args: dict) -> dict:
     return {"role": "assistant", "metadata": name, "content": dumps(args), "gen": True}
 
 
-def _user(p: Picker, lang: str, template: str, keyed: bool = False, **values) -> dict:
-    """The user's message: `template` filled in, between filler words (part of the combination when `keyed`)."""
-    before, after = p.filler(lang, keyed)
+def _user(p: Picker, lang: str, template: str, keyed: bool = False, bare: bool = False, **values) -> dict:
+    """The user's message: `template` filled in, between filler words (part of the combination when `keyed`; none
+    when `bare`)."""
+    before, after = p.filler(lang, keyed, bare)
     return {"role": "user", "content": before + template.format(**values) + after}
 
 
@@ -339,14 +340,39 @@ def history_form(message: dict) -> dict:
     return {"role": "assistant", "content": message["content"].split("</think>")[-1].strip()}
 
 
-def _fact(p: Picker, lang: str) -> tuple[str, str]:
-    idx = p.rng.randrange(len(FACTS))
+def _fact(p: Picker, lang: str, idx: int | None = None, bare: bool = False) -> tuple[str, str]:
+    """A question of `FACTS[idx]` (drawn when None) and its answer; `bare`: without filler words."""
+    if idx is None:
+        idx = p.rng.randrange(len(FACTS))
     q_en, a_en, q_zh, a_zh = FACTS[idx]
     # A fact has no values, so its combination is its phrasing and its filler: keyed by the phrasing alone, a tenth
     # of the phrasings would never be trained and `combos` would hold them (phrasings held out twice over).
     if lang == "zh":
-        return _user(p, lang, p.phrase(f"fact{idx}_zh", q_zh), keyed=True)["content"], a_zh
-    return _user(p, lang, p.phrase(f"fact{idx}_en", q_en), keyed=True)["content"], a_en
+        return _user(p, lang, p.phrase(f"fact{idx}_zh", q_zh), keyed=True, bare=bare)["content"], a_zh
+    return _user(p, lang, p.phrase(f"fact{idx}_en", q_en), keyed=True, bare=bare)["content"], a_en
+
+
+# How often each fact opens a conversation, against the others: greetings most, then who the model is and thanks.
+_OPENER_WEIGHTS = {6: 3.0, 0: 2.0, 5: 2.0}
+
+
+def opener(picker: Picker) -> Sample:
+    """A chat sample whose message is a fact's question alone, with no filler words: what people type first ("Hi!",
+    "Who are you?"). The same combinations as `_chat`'s bare facts, so the splits stay apart; draws again until
+    the combination fits the picker's split."""
+    weights = [_OPENER_WEIGHTS.get(i, 1.0) for i in range(len(FACTS))]
+    for _ in range(1000):
+        p = Picker.mixed(picker.rng, picker.split, picker.mix)
+        lang = _lang(p)
+        question, answer = _fact(p, lang, p.rng.choices(range(len(FACTS)), weights)[0], bare=True)
+        try:
+            p.check_combination("chat")
+        except Retry:
+            continue
+        tools = _tools(p, p.rng.choice(list(TOOLS))) if p.rng.random() < 0.15 else None
+        messages = ({"role": "user", "content": question}, {"role": "assistant", "content": answer, "gen": True})
+        return Sample("chat", lang, messages, tools, expect={"answer": answer, "quotes": []})
+    raise RuntimeError(f"could not draw a {picker.split} opener")
 
 
 def _chat(p: Picker) -> Sample:

@@ -313,7 +313,7 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
           batch_process: bool | None = None, invent: float = 0.0, local_research: float = 0.0,
           invent_topics: float = 0.0, invent_labels: float = 0.0, notebook_research: float = 0.0,
           loop_history: float = 0.0, click_weight: float = 1.0, fresh_lr: float | None = None,
-          casual: float = 0.0, log=print) -> dict:  # fmt: skip
+          casual: float = 0.0, openers: float = 0.0, log=print) -> dict:  # fmt: skip
     """Train and save a checkpoint to `out`; return the training record. With `init`, continue from that
     checkpoint's weights and tokenizer (a second phase, with its own warmup and decay). `compile`: run the model
     through torch.compile (about 1.6x the tokens per second on 2 cores, after ~2 minutes of compiling; the same
@@ -332,12 +332,14 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
     `click_weight`: what a Rumination reply that clicks a search result weighs against other replies (1 up to the
     ninth phase): its one hard token is the number of the result about the topic. `fresh_lr`: the peak rate of the
     layers that nano.grow inserted into `init` (its record lists them; the other layers keep `lr`). `casual`: the
-    share of messages typed casually, "hi" or "who are you" (corpus.casual; 0 up to the twentieth phase)."""
+    share of messages typed casually, "hi" or "who are you" (corpus.casual; 0 up to the twentieth phase).
+    `openers`: the share of extra samples that open a conversation with a bare greeting, thanks or short question,
+    typed as people type one (corpus.typed_opener; 0 up to the twenty-first phase)."""
     if click_weight <= 0:
         raise ValueError(f"click_weight must be positive, got {click_weight}")
     if fresh_lr is not None and fresh_lr <= 0:
         raise ValueError(f"fresh_lr must be positive, got {fresh_lr}")
-    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, casual)
+    mix = Mix(invent, local_research, invent_topics, invent_labels, notebook_research, loop_history, casual, openers)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -398,6 +400,8 @@ def train(out: Path, *, seed: int = 0, steps: int | None = None, minutes: float 
         record["loop_history"] = loop_history
     if casual:  # the same
         record["casual"] = casual
+    if openers:  # the same
+        record["openers"] = openers
     if device == "cuda":
         record["gpu"] = torch.cuda.get_device_name()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
@@ -489,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="weight of a Rumination reply that clicks a search result (default 1)")  # fmt: skip
     parser.add_argument("--casual", type=float, default=0.0,
                         help="share of messages typed casually, often in lower case (default 0)")  # fmt: skip
+    parser.add_argument("--openers", type=float, default=0.0,
+                        help="share of extra samples that open a chat with a bare 'hi' or 'thanks' (default 0)")  # fmt: skip
     parser.add_argument("--fresh-lr", type=float, default=None,
                         help="peak rate of the layers nano.grow inserted into --init (default: --lr)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -498,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
           batch_process=args.batch_process, invent=args.invent, local_research=args.local_research,
           invent_topics=args.invent_topics, invent_labels=args.invent_labels,
           notebook_research=args.notebook_research, loop_history=args.loop_history, click_weight=args.click_weight,
-          fresh_lr=args.fresh_lr, casual=args.casual, log=lambda m: print(m, flush=True))  # fmt: skip
+          fresh_lr=args.fresh_lr, casual=args.casual, openers=args.openers, log=lambda m: print(m, flush=True))  # fmt: skip
     return 0
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import re
+import zlib
 
 import pytest
 
@@ -326,3 +327,61 @@ def test_casual_requests_of_other_skills_keep_a_first_word_the_reply_copies():
     typed_svg = {corpus.casual(svg, random.Random(s)).messages[0]["content"] for s in range(40)}
     assert typed_html == {"Tasks card in maroon, please"}
     assert typed_svg == {"Draw a red circle", "draw a red circle"}  # never all lower case outside chat
+
+
+def _bare_questions(split: str) -> set[str]:
+    """The fact questions that a bare (filler-less) chat message of `split` may ask."""
+    questions = set()
+    for idx, (q_en, _, q_zh, _) in enumerate(FACTS):
+        for lang, options in (("en", q_en), ("zh", q_zh)):
+            for i, q in enumerate(options):
+                held = i % 5 == 4
+                combos = zlib.crc32(f"chat|fact{idx}_{lang}#{i}|filler:|".encode()) % 10 == 0
+                if split == "phrasings" and held or split == "combos" and combos and not held:
+                    questions.add(q)
+                elif split == "train" and not held and not combos:
+                    questions.add(q)
+    return questions
+
+
+def test_openers_are_bare_fact_questions_and_keep_each_split_to_its_own_phrasings():
+    answers = {a for _, a_en, _, a_zh in FACTS for a in (a_en, a_zh)}
+    for split in ("train", "combos", "phrasings"):
+        rng = random.Random(f"openers/{split}")
+        asked = [skills.opener(Picker(rng, split)) for _ in range(400)]
+        assert all(s.skill == "chat" and s.messages[1]["content"] in answers for s in asked)
+        questions = {s.messages[0]["content"] for s in asked}
+        assert questions <= _bare_questions(split), questions - _bare_questions(split)
+        assert len(questions) > 0.9 * len(_bare_questions(split))  # 7 combos, 16 held out, 81 to train
+    rng = random.Random(3)
+    train = [skills.opener(Picker(rng, "train")).messages[0]["content"] for _ in range(700)]
+    greetings = sum(q in FACTS[6][0] or q in FACTS[6][2] for q in train)
+    assert 0.2 < greetings / len(train) < 0.45  # greetings weigh 3 of 11: the commonest first message
+    assert "Who am I talking to?" not in train  # its bare form is a combos combination
+
+
+def test_typed_opener_drops_punctuation_or_case_and_keeps_the_reply():
+    sample = skills.opener(Picker(random.Random(1), "train"))
+    sample = corpus.Sample("chat", "en", ({"role": "user", "content": "Hi there!"}, sample.messages[1]))
+    typed = {corpus.typed_opener(sample, random.Random(s)).messages[0]["content"] for s in range(60)}
+    assert typed == {"Hi there!", "Hi there", "hi there!", "hi there"}
+    assert corpus.typed_opener(sample, random.Random(0)).messages[1] == sample.messages[1]
+    both = [corpus.opener_samples(split, 30, seed=7) for split in ("combos", "phrasings")]
+    assert both == [corpus.opener_samples(split, 30, seed=7) for split in ("combos", "phrasings")]  # deterministic
+    with pytest.raises(AssertionError):
+        corpus.opener_samples("train", 3)  # the evaluation's sets only
+
+
+def test_openers_are_a_training_option_drawn_into_the_stream():
+    with pytest.raises(AssertionError):
+        Picker(random.Random(0), "combos", openers=0.1)
+    with pytest.raises(ValueError, match="openers"):
+        Mix(openers=1.0)
+    def greetings_first(texts):
+        bare = re.compile(r"<\|user\|>\n([^<]{1,40})<\|assistant\|>")
+        firsts = [m.group(1).strip().rstrip(".!?。！？").lower() for t in texts for m in [bare.search(t)] if m]
+        return sum(f in greetings for f in firsts)
+
+    greetings = {q.rstrip(".!?。！？").lower() for q in FACTS[6][0] + FACTS[6][2]}
+    assert greetings_first(_texts(4, 300, openers=0.3)) > 10
+    assert greetings_first(_texts(4, 300)) < 5

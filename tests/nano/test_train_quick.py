@@ -265,3 +265,12 @@ def test_a_staged_folder_replaces_its_destination_only_when_complete(tmp_path):
         (staging / "new.txt").write_text("new")
     assert [p.name for p in out.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["ckpt"]
     assert out.stat().st_mode & 0o755 == 0o755
+
+
+def test_the_command_line_passes_each_corpus_option_to_train(monkeypatch, tmp_path):
+    import glm_nb.nano.train as trainer
+
+    seen = {}
+    monkeypatch.setattr(trainer, "train", lambda out, **kwargs: seen.update(kwargs))
+    assert trainer.main(["--out", str(tmp_path), "--quick", "--casual", "0.8", "--openers", "0.04"]) == 0
+    assert seen["casual"] == 0.8 and seen["openers"] == 0.04 and seen["quick"]
