@@ -7,7 +7,9 @@ never leaves a half-written model where a loader would find it.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -168,11 +170,40 @@ def convert(
             },
         ).save(tmp)
         _replace(tmp, out)
-    except BaseException:
+    except BaseException as e:
         writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):  # the disk, not the checkpoint: those are CheckpointErrors, raised as such
+            raise _write_error(e, out, spec, precision) from e
         raise
     return out
+
+
+# Bytes a weight takes in the graph's external data, by precision (int4: 4 bits, an fp32 scale and a 4-bit zero
+# point per block of 32; the embedding stays in the compute dtype, which the estimate's 10% margin covers).
+_BYTES_PER_WEIGHT = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int4": 0.5 + 4.5 / 32}
+
+
+def _write_error(e: OSError, out: Path, spec, precision: str) -> ConversionError:
+    """What to do when writing the model failed: a full disk says how much the model needs and what is free."""
+    where = out.parent
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return ConversionError(
+            f"Writing the model next to {out} failed ({e}); nothing was written. Check that the disk is healthy "
+            "and writable, or convert to another folder with -o."
+        )
+    weights = sum(math.prod(shape) for shape in spec.tensor_shapes().values())
+
+    def gb(precision: str) -> str:
+        return f"{1.1 * weights * _BYTES_PER_WEIGHT[precision] / 1e9:.1f} GB"
+
+    free = shutil.disk_usage(where).free / 1e9 if where.exists() else float("nan")
+    smaller = f", or choose --precision int4 (about {gb('int4')})" if precision != "int4" else ""
+    return ConversionError(
+        f"The disk holding {where} is full ({e}); nothing was written. The {precision} model needs about "
+        f"{gb(precision)} there and {free:.1f} GB is free: free some space, convert to a folder on another disk "
+        f"with -o{smaller}."
+    )
 
 
 _OUTPUT_FILES = frozenset({"model.onnx", "model.onnx.data", METADATA_FILE, *TOKENIZER_FILES})  # what we write

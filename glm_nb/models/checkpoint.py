@@ -176,6 +176,9 @@ def _rope_spec(config: dict[str, Any]) -> RopeSpec:
     return RopeSpec(theta=theta, partial_rotary_factor=factor, rope_type=rope_type, scaling=scaling)
 
 
+_FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
+
+
 class Checkpoint:
     """A `Glm4ForCausalLM` folder. Validates what it can up front so that conversion fails early and clearly."""
 
@@ -198,6 +201,14 @@ class Checkpoint:
                 f"{self.folder} holds a {', '.join(archs) or model_type or 'unknown'} model, not Glm4ForCausalLM. "
                 "glm-nb runs the GLM-4-0414 family (GLM-4-*-0414, GLM-Z1-*, GLM-Z1-Rumination); the older "
                 "ChatGLM / glm-4-9b-chat (2024) checkpoints use another architecture."
+            )
+        quantized = self.config.get("quantization_config")
+        if quantized:
+            method = quantized.get("quant_method", "quantized") if isinstance(quantized, dict) else "quantized"
+            raise CheckpointError(
+                f"{self.folder} is a {method} checkpoint (config.json has a quantization_config); glm-nb converts "
+                "the original bf16, fp16 or fp32 weights. Convert the unquantized checkpoint, with --precision int4 "
+                "for 4-bit weights."
             )
         self.spec = Glm4Spec.from_config(self.config)
         self._files: dict[str, SafetensorsFile] = {}
@@ -228,7 +239,19 @@ class Checkpoint:
                 f"{self.folder} has no *.safetensors weights. glm-nb reads safetensors only; "
                 "re-save a PyTorch .bin checkpoint with `model.save_pretrained(folder)`."
             )
-        return {name: f.name for f in files for name in self._file(f.name).names()}
+        if (self.folder / "model.safetensors").exists():  # what transformers loads when there is no index
+            files = [self.folder / "model.safetensors"]
+        where: dict[str, str] = {}
+        for f in files:  # shards whose index was lost read together, unless two of them hold the same tensor
+            for name in self._file(f.name).names():
+                if name in where:
+                    raise CheckpointError(
+                        f"{self.folder}: {where[name]} and {f.name} both hold {name!r}, and there is no "
+                        "model.safetensors.index.json to say which to read. Remove the stray copy, or restore the "
+                        "index of a sharded checkpoint."
+                    )
+                where[name] = f.name
+        return where
 
     def _file(self, filename: str) -> SafetensorsFile:
         if filename not in self._files:
@@ -266,7 +289,14 @@ class Checkpoint:
             if name not in self._where:
                 continue  # reported by _require when the graph asks for it
             self._require(name)
-            actual = self._file(self._where[name]).shape(name)
+            file = self._file(self._where[name])
+            if file.dtype(name) not in _FLOAT_DTYPES:
+                raise CheckpointError(
+                    f"{self.folder}: tensor {name!r} is stored as {file.dtype(name)}, not as floating point: a "
+                    "quantized or damaged checkpoint. glm-nb converts the original bf16, fp16 or fp32 weights "
+                    "(with --precision int4 for 4-bit)."
+                )
+            actual = file.shape(name)
             if actual != expected:
                 raise CheckpointError(
                     f"{self.folder}: tensor {name!r} has the shape {list(actual)}, but config.json (hidden_size, "

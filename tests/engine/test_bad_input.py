@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import shutil
 
+import numpy as np
 import pytest
 
 from glm_nb.engine import Engine, Generator, SamplingParams, convert
@@ -80,11 +83,27 @@ def test_failure_midway_keeps_an_existing_output_and_leaves_no_partial_folder(ti
         raise OSError("disk full")
 
     monkeypatch.setattr("glm_nb.engine.conversion.shutil.copy2", explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ConversionError, match="disk full.*nothing was written") as caught:
         convert(tiny.src, out, precision="int4", progress=False)
+    assert isinstance(caught.value.__cause__, OSError)
     assert sorted(p.name for p in out.iterdir()) == before
     assert json.loads((out / "glm_nb.json").read_text())["precision"] == "fp32"
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_a_full_disk_says_how_much_the_model_needs_and_how_much_is_free(tiny, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("glm_nb.engine.conversion.shutil.copy2", full)
+    with pytest.raises(ConversionError) as caught:
+        convert(tiny.src, tmp_path / "out", precision="fp32", progress=False)
+    message = str(caught.value)
+    assert f"The disk holding {tmp_path} is full" in message and "No space left" in message
+    needed = re.search(r"The fp32 model needs about ([\d.]+) GB there and ([\d.]+) GB is free", message)
+    assert needed and float(needed.group(2)) > 0, message
+    assert "--precision int4 (about" in message and "another disk" in message
+    assert_nothing_written(tmp_path)
 
 
 def test_corrupted_model_onnx(tiny, tmp_path):
@@ -356,3 +375,49 @@ def test_a_converted_folder_with_a_damaged_file_is_a_load_error(tiny, tmp_path, 
         (out / file).write_text(content)
     with pytest.raises(ModelLoadError, match=reason):
         Engine.load(out, device="cpu")
+
+
+def test_a_quantized_checkpoint_or_integer_weights_are_refused_with_what_to_convert_instead(tiny, tmp_path):
+    src = copy_checkpoint(tiny, tmp_path)
+    _edit_config(src, quantization_config={"quant_method": "gptq", "bits": 4})
+    with pytest.raises(CheckpointError, match="is a gptq checkpoint.*Convert the unquantized checkpoint"):
+        convert(src, tmp_path / "out", progress=False)
+    _edit_config(src, quantization_config=...)
+
+    def as_int8(header):  # an fp32 tensor relabelled I8 with a shape of the same byte count stays consistent
+        rows, cols = header[K]["shape"]
+        header[K].update(dtype="I8", shape=[rows, cols * 4])
+
+    _edit_header(src, as_int8)
+    with pytest.raises(CheckpointError, match=f"{K!r} is stored as I8, not as floating point"):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_without_an_index_model_safetensors_is_read_and_a_stray_file_beside_it_ignored(tiny, tmp_path):
+    from safetensors.numpy import save_file
+
+    src = copy_checkpoint(tiny, tmp_path)
+    stray = {K: np.full((4, 4), 7.0, dtype=np.float32), "model.norm.weight": np.zeros(3, dtype=np.float32)}
+    save_file(stray, str(src / "old-finetune.safetensors"))  # sorts before model.safetensors
+    convert(src, tmp_path / "out", progress=False)  # the stray shapes would fail the shape check if read
+    reference = Generator(Engine.load(tiny.out, device="cpu"), SamplingParams(max_new_tokens=4))
+    again = Generator(Engine.load(tmp_path / "out", device="cpu"), SamplingParams(max_new_tokens=4))
+    reference.append_tokens([[1, 2, 3]])
+    again.append_tokens([[1, 2, 3]])
+    np.testing.assert_array_equal(reference.last_logits(), again.last_logits())
+
+
+def test_shards_without_their_index_are_read_together_unless_two_hold_the_same_tensor(tmp_path):
+    from safetensors.numpy import save_file
+
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    src = make_tiny_checkpoint(tmp_path / "sharded", max_shard_size="40KB")
+    (src / "model.safetensors.index.json").unlink()
+    convert(src, tmp_path / "out", progress=False)  # a lost index: the shards hold each tensor once
+    shutil.rmtree(tmp_path / "out")
+    save_file({K: np.zeros((4, 4), dtype=np.float32)}, str(src / "zz-copy.safetensors"))
+    with pytest.raises(CheckpointError, match=f"both hold {K!r}.*Remove the stray copy"):
+        convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
