@@ -74,6 +74,11 @@ class GlmMagics(Magics):
                 "`%glm config ...`."
             )
         if args.command == "config":
+            if args.variant is not None:
+                raise UsageError(
+                    "%glm config sets defaults for every magic's cells, so it takes no --variant; give a cell its "
+                    "own options instead (e.g. `%%glm_z1 -n 1024`)."
+                )
             defaults = args.settings.over(self.session.defaults)
             try:
                 defaults.sampling(SamplingParams())  # refused now, not by every later cell
@@ -85,7 +90,7 @@ class GlmMagics(Magics):
         elif args.command == "history":
             display(history_view(self.session, args.variant))
             return
-        display(status_view(self.session))
+        display(status_view(self.session, None if args.command == "config" else args.variant))
 
     def _ask(self, variant: str, line: str, cell: str) -> Transcript | None:
         args = parse_cell_line(line)
@@ -94,6 +99,12 @@ class GlmMagics(Magics):
             return None
         if args.corpus is not None and variant != "rumination":
             raise UsageError("--corpus is where %%glm_rumination searches; %%glm and %%glm_z1 take no corpus.")
+        own = [option for option, value in (("--tools", args.tools), ("-s", args.system)) if value is not None]
+        if variant == "rumination" and own:
+            raise UsageError(
+                f"%%glm_rumination takes no {' or '.join(own)}: research has its own tools (search, click, open) and "
+                "system prompt. Use them with %%glm or %%glm_z1."
+            )
         prompt = (cell if args.raw else interpolate(cell, self.shell.user_ns)).strip()
         if not prompt:
             raise UsageError(f"The cell is empty: write your message under %%{_MAGIC[variant]}.")

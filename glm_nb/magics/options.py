@@ -210,7 +210,7 @@ def _glm_model(line):
 @magic_arguments.magic_arguments(name="glm")
 @argument("-h", "--help", action="store_true", help="Show this help.")
 @argument("command", nargs="?", default="status", choices=("status", "config", "history", "reset"))
-@argument("--variant", choices=VARIANTS, help="history / reset: only this conversation.")
+@argument("--variant", choices=VARIANTS, help="status / history / reset: only this conversation.")
 @_sampling_arguments
 def _glm_line(line):
     """`%glm status` shows the models and conversations; `%glm config [options]` sets defaults for later cells

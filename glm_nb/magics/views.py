@@ -25,15 +25,16 @@ class _Lines:
         }
 
 
-def status_view(session: NotebookSession) -> _Lines:
+def status_view(session: NotebookSession, variant: str | None = None) -> _Lines:
+    """The models and conversations of every magic, or of `variant`'s alone; the defaults; replies so far."""
     lines = []
-    for variant in VARIANTS:
-        model = session.models.get(variant)
-        thread = session.threads.get(variant)
+    for name in VARIANTS if variant is None else (variant,):
+        model = session.models.get(name)
+        thread = session.threads.get(name)
         turns = len(thread.turns) if thread else 0
         messages = len(thread.messages) if thread else 0
-        name = model.label if model else "(none yet: the first cell loads nano-GLM)"
-        lines.append(f"{variant}: {name} · {messages} messages, {turns} cell turns")
+        label = model.label if model else "(none yet: the first cell loads nano-GLM)"
+        lines.append(f"{name}: {label} · {messages} messages, {turns} cell turns")
     defaults = session.defaults.given()  # a default of 0 (greedy, seed 0) is set, though 0 == False
     lines.append(f"defaults: {defaults or 'none set (%glm config ...)'}")
     lines.append(f"replies this session: {len(session.transcripts)}")

@@ -314,3 +314,27 @@ def test_a_corpus_outside_research_is_refused(kernel):
     assert isinstance(kernel.errors[-1], UsageError) and "--corpus is where %%glm_rumination searches" in str(
         kernel.errors[-1]
     )
+
+
+def test_research_refuses_the_tools_and_system_prompt_it_would_ignore(kernel, tmp_path):
+    kernel.use(["\nOk."])
+    for options, named in (("--tools none", "--tools"), ("-s 'Be brief.'", "-s"), ("--tools x -s y", "--tools or -s")):
+        kernel.run(f"%%glm_rumination --corpus {tmp_path} {options}\nResearch ONNX")
+        error = kernel.errors[-1]
+        assert isinstance(error, UsageError) and f"%%glm_rumination takes no {named}: research has" in str(error)
+
+
+def test_status_shows_one_conversation_with_variant_and_config_refuses_it(kernel, capsys):
+    from glm_nb.magics.views import status_view
+
+    kernel.use(["\nHello."])
+    kernel.run("%%glm\nHi")
+    every = status_view(kernel.magics.session)
+    z1 = status_view(kernel.magics.session, "z1")
+    assert [line.split(":")[0] for line in every.lines[:3]] == ["chat", "z1", "rumination"]
+    assert z1.lines[0].startswith("z1: ") and not any(line.startswith(("chat:", "rumination:")) for line in z1.lines)
+    kernel.run("%glm status --variant z1")
+    assert kernel.errors[-1] is None
+    kernel.run("%glm config --variant z1 -t 0.3")
+    assert isinstance(kernel.errors[-1], UsageError) and "takes no --variant" in str(kernel.errors[-1])
+    assert kernel.magics.session.defaults.temperature is None  # nothing set by the refused line
