@@ -123,6 +123,10 @@ class NotebookSession:
         args = dataclasses.replace(args.over(self.defaults), system=own_system)
         model, _ = self.model_for(variant)
         sampling = args.sampling(_SAMPLING[variant])
+        kept = () if args.new or variant not in self.threads else self.threads[variant].tool_names
+        if variant != "rumination":  # resolved before any state changes
+            tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)
+        before = {name: self._copy(t) for name, t in self.threads.items()}  # put back if the prompt does not fit
         if variant == "rumination":
             corpus = args.corpus
             if not corpus:
@@ -133,15 +137,16 @@ class NotebookSession:
             response: Response = research.run(prompt)
             thread = None
         else:
-            kept = () if args.new or variant not in self.threads else self.threads[variant].tool_names
-            tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)  # before changing state
-            before = self._copy(self.threads.get(variant))  # put back if the prompt turns out not to fit
             thread = self._thread_for(variant, args, cell_key)
             conversation = Conversation(
                 model.backend, system=thread.system, tools=tools, messages=thread.messages, sampling=sampling,
                 template=model.z1_template if variant == "z1" else None, force_thinking=variant == "z1",
             )  # fmt: skip
             response = conversation.send(prompt)
+        if cell_key is not None and cell_key[0] == "cell":  # a cell whose magic changed leaves its old conversation
+            for name, other in self.threads.items():  # as a re-run would: its turn and the later ones go
+                if name != variant:
+                    other.rewind_for(cell_key)
         template = Transcript(
             variant, model.label, prompt, output_format=args.output_format or "markdown", sampling=sampling,
             thinking_display=args.thinking or "collapsed",
@@ -151,11 +156,7 @@ class NotebookSession:
             with self.engine_turn(sink, template):
                 transcript = stream_reply(response, builder, sink, refresh_s=self.refresh_s, final_answer=_report)
         except PromptTooLongError:  # raised before anything was generated: the cell changed nothing
-            if thread is not None:
-                if before is None:
-                    self.threads.pop(variant, None)
-                else:
-                    self.threads[variant] = before
+            self.threads = before
             raise
         if thread is not None:
             start = len(thread.messages)

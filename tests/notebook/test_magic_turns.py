@@ -254,3 +254,15 @@ def test_an_interrupt_while_waiting_for_the_engine_ends_the_record(kernel):
     assert final["data"][MIME_TYPE]["finish_reason"] == "cancelled"  # not "generating…" forever
     assert "nothing was sent" in final["data"]["text/plain"] and "generating" not in final["data"]["text/plain"]
     assert len(kernel.session.threads["chat"].messages) == 2  # the first turn only
+
+
+def test_a_cell_whose_magic_changes_leaves_its_old_conversation(kernel):
+    kernel.use(["\nHello.", "\nFine.", "<think>Easy.</think>\nSure.", "\nAgain."])
+    kernel.run("%%glm\nHi", cell_id="a")
+    kernel.run("%%glm\nHow are you?", cell_id="b")
+    kernel.run("%%glm_z1\nHi", cell_id="a")  # the same cell, now asking GLM-Z1
+    threads = kernel.session.threads
+    assert threads["chat"].messages == [] and threads["chat"].turns == []  # its turn went, with the later one
+    assert [m.content for m in threads["z1"].messages[:1]] == ["Hi"]
+    kernel.run("%%glm\nAgain", cell_id="c")  # chat goes on without the moved turn
+    assert [m.content for m in threads["chat"].messages[:1]] == ["Again"]

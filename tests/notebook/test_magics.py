@@ -247,6 +247,8 @@ def test_a_cell_whose_prompt_does_not_fit_changes_nothing(kernel):
         assert thread.messages == before and thread.system == "Be brief."
     kernel.run(f"%%glm\n{'word ' * 200}", cell_id="a")  # re-running cell a, too long: a and b stay
     assert kernel.session.thread("chat").messages == before
+    kernel.run(f"%%glm_z1\n{'word ' * 200}", cell_id="a")  # cell a moved to GLM-Z1, too long: chat keeps a
+    assert kernel.session.thread("chat").messages == before and "z1" not in kernel.session.threads
 
 
 def test_a_cells_own_system_prompt_outlasts_the_configured_one(kernel):
