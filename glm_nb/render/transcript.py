@@ -252,6 +252,10 @@ class TranscriptBuilder:
         `error`: what stopped the reply (finish reason "error"); the record keeps what streamed before it."""
         reason = "error" if error is not None else finish_reason or self.finish_reason or "cancelled"
         parts = [_settled(p, reason) for p in self._parts]
+        cut_action = None
+        if not self._actions_as_text and reason != "stop" and answer is None and parts and parts[-1].kind == "text":
+            if parts[-1].text.lstrip().startswith("{"):  # an action cut short: its card never came, so it never ran
+                cut_action = " ".join(parts.pop().text.split())
         if answer is not None:
             if parts and parts[-1].kind == "text":
                 parts[-1] = Part("text", answer)
@@ -260,6 +264,9 @@ class TranscriptBuilder:
         final_answer = parts[-1].text if parts and parts[-1].kind == "text" else ""
         fmt = self._template.output_format
         artifacts, note = _artifacts(final_answer, fmt) if final_answer else ([], _silence(parts, reason))
+        if cut_action is not None:
+            shown = cut_action if len(cut_action) <= 80 else cut_action[:79] + "…"
+            note = f"Stopped while writing its next action ({shown}); that action was not run."
         if error is not None:
             note = f"Stopped by an error: {error}"
         return dataclasses.replace(

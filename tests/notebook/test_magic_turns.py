@@ -266,3 +266,17 @@ def test_a_cell_whose_magic_changes_leaves_its_old_conversation(kernel):
     assert [m.content for m in threads["z1"].messages[:1]] == ["Hi"]
     kernel.run("%%glm\nAgain", cell_id="c")  # chat goes on without the moved turn
     assert [m.content for m in threads["chat"].messages[:1]] == ["Again"]
+
+
+def test_research_interrupted_mid_action_says_so_instead_of_showing_half_a_json_call(kernel, tmp_path):
+    (tmp_path / "b.md").write_text("# Beijing weather\n\nBeijing is sunny.\n")
+    action = 'I need facts.</think>{"name": "search", "arguments": {"query": "Beijing weather"}}'
+    kernel.use([ScriptedReply(action, interrupt_after=25)])
+
+    final = kernel.final(kernel.run(f"%%glm_rumination --corpus {tmp_path}\nWeather in Beijing?"))
+
+    record = final["data"][MIME_TYPE]
+    assert record["finish_reason"] == "cancelled" and record["answer"] == ""
+    assert [p["type"] for p in record["parts"]] == ["thinking"]  # no text part holding '{"name": "search", "'
+    assert record["note"].startswith('Stopped while writing its next action ({"name": "search"')
+    assert "that action was not run" in final["data"]["text/plain"]
