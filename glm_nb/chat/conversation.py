@@ -214,7 +214,8 @@ class Conversation:
                     continue
             try:
                 return (yield from run_turn(
-                    self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record
+                    self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record,
+                    tool_names=tuple(self._tool_map),
                 ))  # fmt: skip
             except PromptTooLongError:  # raised before the backend streams anything: nothing to take back
                 if not self._cut_longest_result(response, originals):

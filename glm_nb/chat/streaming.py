@@ -117,6 +117,7 @@ class AnswerStream:
 
     `raw` is everything fed (parse it with `parse_tool_calls` at the end); `text` is the visible text, equal to
     the concatenation of everything `feed` and `finish` returned. With `tool_calls=False` all of it is text.
+    `held` lists the segments held back as calls, which `finish(release_calls=True)` shows as text after all.
     """
 
     def __init__(self, tool_calls: bool = True) -> None:
@@ -127,6 +128,7 @@ class AnswerStream:
         self._tail = ""  # a possible beginning of `<|assistant|>`
         self._trim = Trimmer()
         self._visible: list[str] = []
+        self.held: list[str] = []
 
     def feed(self, text: str) -> str:
         self.raw += text
@@ -139,10 +141,20 @@ class AnswerStream:
         pieces.append(self._extend(buffer[:keep]))
         return self._emit("".join(pieces))
 
-    def finish(self) -> str:
-        """Whatever was held back and turned out to be text, at the end of the answer."""
+    def finish(self, release_calls: bool = False) -> str:
+        """Whatever was held back and turned out to be text, at the end of the answer; `release_calls`: the
+        segments held as calls too (the turn turned out to hold none)."""
         tail, self._tail = self._tail, ""
-        return self._emit(self._extend(tail) + self._end_segment())
+        text = self._extend(tail) + self._end_segment()
+        if release_calls:
+            text += "\n\n".join(self.held)
+            self.held = []
+        return self._emit(text)
+
+    def segment_names(self) -> list[str]:
+        """The first lines of the segments held as calls, the current one included: the tool names they call."""
+        current = [self._segment] if self._kind == "call" else []
+        return [segment.partition("\n")[0].strip() for segment in self.held + current]
 
     @property
     def text(self) -> str:
@@ -159,6 +171,8 @@ class AnswerStream:
         return ""
 
     def _end_segment(self) -> str:
+        if self._kind == "call":
+            self.held.append(self._segment)
         held = self._segment if self._kind == "open" else ""  # still undecided at its end: plain text
         self._segment, self._kind = "", ("open" if self._calls else "text")
         return held

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 
 from ..engine import SamplingParams
@@ -41,12 +41,16 @@ def run_turn(
     cancel: threading.Event,
     commit: Callable[[AssistantMessage], None],
     tool_calls: bool = True,
+    tool_names: Collection[str] = (),
 ) -> Generator[Event, None, TurnOutcome]:
     """Generate one assistant turn for `prompt`, streaming thinking and text deltas, then its tool calls.
 
     tool_calls=False: the answer is read as text only (the Rumination loop parses its own action format).
+    tool_names: the declared tools. An answer shaped like a call ("Solution" on a line, then a code block) is a
+    call when the model stops to wait for its result (`<|observation|>`) or names a declared tool; otherwise the
+    turn is over and it was text.
     """
-    state = _TurnState(thinking=prompt.rstrip().endswith(THINK_OPEN), tool_calls=tool_calls)
+    state = _TurnState(thinking=prompt.rstrip().endswith(THINK_OPEN), tool_calls=tool_calls, names=tool_names)
     stream = backend.complete(prompt, sampling)
     end: CompletionEnd | None = None
     committed = False
@@ -63,7 +67,7 @@ def run_turn(
                 break
             if cancel.is_set():
                 break
-        yield from state.flush()
+        yield from state.flush(end.stop if end else None)
         message = state.message(_end_reason(end), end.stop if end else None)
         commit(message)
         committed = True
@@ -101,10 +105,12 @@ def _end_reason(end: CompletionEnd | None) -> AssistantEnd:
 class _TurnState:
     """The splitters and counters of one turn."""
 
-    def __init__(self, thinking: bool, tool_calls: bool):
+    def __init__(self, thinking: bool, tool_calls: bool, names: Collection[str] = ()):
         self.splitter = ThinkingSplitter(thinking)
         self.answer = AnswerStream(tool_calls)
         self.tool_calls = tool_calls
+        self.names = frozenset(names)
+        self.released = False  # the call-shaped answer turned out to be text
         self.thinking: list[str] = []
         self.start: CompletionStart | None = None
         self._t0 = time.perf_counter()
@@ -125,9 +131,11 @@ class _TurnState:
     def feed(self, text: str) -> Generator[Event, None, None]:
         yield from self._events(self.splitter.feed(text))
 
-    def flush(self) -> Generator[Event, None, None]:
+    def flush(self, stop: str | None = None) -> Generator[Event, None, None]:
         yield from self._events(self.splitter.flush())
-        if text := self.answer.finish():
+        names = self.answer.segment_names()
+        self.released = bool(names) and stop != OBSERVATION_TOKEN and not self.names.intersection(names)
+        if text := self.answer.finish(release_calls=self.released):
             yield TextDelta(text)
 
     def _events(self, pieces: list) -> Generator[Event, None, None]:
@@ -142,7 +150,7 @@ class _TurnState:
         thinking = "".join(self.thinking) if self.splitter.has_thinking else None
         complete = self.splitter.closed or not self.splitter.has_thinking
         calls: tuple[ToolCall, ...] = ()
-        if end != "interrupted" and self.tool_calls:
+        if end != "interrupted" and self.tool_calls and not self.released:
             calls = tuple(parse_tool_calls(self.answer.raw))
             if not calls and stop == OBSERVATION_TOKEN:
                 calls = (_missing_call(self.answer.raw),)

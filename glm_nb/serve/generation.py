@@ -113,7 +113,10 @@ def generate_chat(
     committed: list[AssistantMessage] = []
     if request.stop:
         backend = _StopStrings(backend, request.stop)
-    outcome = yield from run_turn(backend, prompt, request.sampling, cancel=cancel, commit=committed.append)
+    names = tuple(as_tool(t).name for t in request.tools)  # read by chat_prompt already
+    outcome = yield from run_turn(
+        backend, prompt, request.sampling, cancel=cancel, commit=committed.append, tool_names=names
+    )
     message, usage = outcome.message, outcome.usage
     calls = tool_calls_json(message)
     reason: FinishReason

@@ -407,3 +407,25 @@ def test_when_cutting_results_is_not_enough_the_turn_is_rolled_back_and_results_
         conversation.respond().finish()
 
     assert conversation.messages == before
+
+
+@pytest.mark.parametrize("answer", ['Solution\n```python\nprint("hi")\n```', 'Example\n{"name": "Bob"}'])
+def test_an_answer_shaped_like_a_call_is_text_when_the_turn_ends_and_names_no_declared_tool(scripted, answer):
+    conversation, generator = scripted([f"Let me write it.</think>\n{answer}<|user|>"], force_thinking=True)
+    response = conversation.send("Write hello world in Python")
+    assert response.text() == answer and response.tool_calls() == []
+    assert len(generator.prompts) == 1  # no second generation after a made-up call
+    assert conversation.messages[-1].text == answer and conversation.messages[-1].end == "stop"
+
+
+def test_a_call_is_still_a_call_when_it_names_a_declared_tool_or_waits_for_its_result(scripted):
+    def get_weather(city: str) -> dict:
+        """The weather."""
+        return {"temp": 21}
+
+    conversation, _ = scripted(['get_weather\n{"city": "Paris"}<|user|>', "\nSunny."], tools=[get_weather])
+    response = conversation.send("Weather?")
+    assert response.text() == "Sunny." and [c.name for c in response.tool_calls()] == ["get_weather"]
+    conversation, _ = scripted(['get_forecast\n{"city": "Paris"}<|observation|>', "\nSorry."])
+    response = conversation.send("Forecast?")
+    assert response.text() == "Sorry." and "Unknown tool 'get_forecast'" in conversation.messages[2].content

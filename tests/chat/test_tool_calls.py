@@ -120,3 +120,4 @@ def test_never_raises(text):
 
     assert all(isinstance(c.arguments, dict) for c in calls)
     assert all((c.error is None) or c.arguments == {} for c in calls)
+
