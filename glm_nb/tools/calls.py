@@ -10,8 +10,8 @@ official demo's `eval` fallback does, but through `ast.literal_eval`, which runs
     {"zone": "CET"}
     ```
 
-A segment whose first line is not a name, or whose rest does not start like an object (`{` or a code fence), is
-plain text. A segment that starts like a call but whose arguments do not parse is still returned, as a call with
+A segment whose first line is not a name, or whose rest does not start like JSON (`{`, `[`, `"` or a code fence),
+is plain text (a list or a string is read as a call, so that the model is told its arguments must be an object). A segment that starts like a call but whose arguments do not parse is still returned, as a call with
 `.error` set, so the model can be told what was wrong. Nothing here raises on any input.
 """
 
@@ -61,7 +61,7 @@ def classify_segment(segment: str) -> SegmentKind:
     body = rest.lstrip()
     if not body or _FENCE.startswith(body):
         return "open"
-    return "call" if body.startswith(("{", _FENCE)) else "text"
+    return "call" if body.startswith(("{", "[", '"', _FENCE)) else "text"
 
 
 def parse_tool_calls(text: str) -> list[ToolCall]:

@@ -121,3 +121,9 @@ def test_never_raises(text):
     assert all(isinstance(c.arguments, dict) for c in calls)
     assert all((c.error is None) or c.arguments == {} for c in calls)
 
+
+def test_arguments_that_are_json_but_not_an_object_are_a_call_told_to_use_an_object():
+    for body, kind in (('["Paris"]', "list"), ('"Paris"', "str")):
+        (call,) = parse_tool_calls(f"get_weather\n{body}")
+        assert call.name == "get_weather" and call.error.startswith(f"the arguments must be a JSON object, not {kind}")
+    assert classify_segment("get_weather\n[") == "call"
