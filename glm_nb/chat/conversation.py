@@ -112,15 +112,16 @@ class Conversation:
         self.add(ObservationMessage.from_result(ToolResult.success(call, value)))
 
     def clear(self) -> None:
-        """Forget the turns; system messages stay."""
-        self._finish_current()
+        """Forget the turns; system messages stay. A reply not yet started is dropped without being generated."""
+        self._finish_current(discard=True)
         self._messages = [m for m in self._messages if isinstance(m, SystemMessage)]
 
     def rewind(self, length: int) -> None:
         """Keep only the first `length` messages, e.g. `len(conversation.messages)` taken before a turn, to redo
-        it. A running response is cancelled first. The next turn computes only the tokens after what remains in
-        the KV cache (the backend reuses the longest common prefix)."""
-        self._finish_current()
+        it. A running response is cancelled first; one not yet started is dropped without being generated. The next
+        turn computes only the tokens after what remains in the KV cache (the backend reuses the longest common
+        prefix)."""
+        self._finish_current(discard=True)
         if not 0 <= length <= len(self._messages):
             raise ChatError(
                 f"Cannot rewind to {length} messages: the conversation has {len(self._messages)}. Pass a length "
@@ -164,10 +165,14 @@ class Conversation:
     def _append(self, message: Message) -> None:
         self._messages.append(message)
 
-    def _finish_current(self) -> None:
-        """One response at a time: finish the previous one (cancelled if it was left midway)."""
+    def _finish_current(self, discard: bool = False) -> None:
+        """One response at a time: finish the previous one (cancelled if it was left midway; never run at all
+        when `discard` and it has not started)."""
         current = self._current
         if current is not None and not current.done:
+            if discard and not current.started:
+                current.discard()
+                return
             if current.started:
                 current.cancel()
             current.finish()
@@ -267,8 +272,15 @@ class Conversation:
                 done += 1
                 yield ToolResultEvent(result)
         finally:  # interrupted: every call still gets its observation, so history stays well formed
-            for call in calls[done:]:
-                result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
+            for index, call in enumerate(calls[done:]):
+                if index == 0:  # the call in flight: it may have run, or may still be running in its thread
+                    result = ToolResult.failure(
+                        call, "error", "Interrupted by the user while it ran: it may have done its work (or still "
+                        "be doing it) with its side effects. Do not assume it did nothing; check before calling it "
+                        "again.",
+                    )  # fmt: skip
+                else:
+                    result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
                 response.record(ObservationMessage.from_result(result))
 
     def _skip(self, response: Response, calls: Sequence[ToolCall], why: str) -> Iterator[Event]:

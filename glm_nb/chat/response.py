@@ -70,6 +70,14 @@ class Response:
         """Stop at the next token (thread-safe). The partial answer stays in history, marked interrupted."""
         self._cancel.set()
 
+    def discard(self) -> None:
+        """End a response that never started without running it (its conversation was rewound or cleared): no
+        generation, no tool runs, finish reason "cancelled"."""
+        if self._source is None and not self._done:
+            self._cancel.set()
+            self._done = True
+            self._events.append(Done("cancelled", Usage(), False))
+
     def finish(self) -> None:
         """Run the stream to its end (a cancelled one ends at once)."""
         while self._advance():

@@ -284,7 +284,8 @@ def test_an_interrupt_while_tools_run_still_answers_every_call(scripted):
         conversation.send("Weather?").finish()
 
     observations = [m for m in conversation.messages if isinstance(m, ObservationMessage)]
-    assert [o.status for o in observations] == ["not_run", "not_run"]
+    assert [o.status for o in observations] == ["error", "not_run"]  # the call in flight may have run
+    assert "Interrupted by the user while it ran: it may have done its work" in observations[0].content
     conversation.confirm = None
     assert conversation.send("Try again").text() == "Fine."
 
@@ -429,3 +430,37 @@ def test_a_call_is_still_a_call_when_it_names_a_declared_tool_or_waits_for_its_r
     conversation, _ = scripted(['get_forecast\n{"city": "Paris"}<|observation|>', "\nSorry."])
     response = conversation.send("Forecast?")
     assert response.text() == "Sorry." and "Unknown tool 'get_forecast'" in conversation.messages[2].content
+
+
+def test_an_interrupt_while_a_tool_runs_does_not_tell_the_model_it_was_not_run(scripted):
+    sent = []
+
+    def send_mail(to: str) -> str:
+        """Send a mail."""
+        sent.append(to)
+        raise KeyboardInterrupt  # Ctrl-C lands after the mail went out
+
+    calls = 'send_mail\n{"to": "boss@x.org"}<|assistant|>send_mail\n{"to": "team@x.org"}<|observation|>'
+    conversation, _ = scripted([calls], tools=[send_mail], tool_timeout=None)
+    with pytest.raises(KeyboardInterrupt):
+        conversation.send("Mail them").finish()
+    first, second = [m for m in conversation.messages if isinstance(m, ObservationMessage)]
+    assert sent == ["boss@x.org"] and first.status == "error" and "Do not assume it did nothing" in first.content
+    assert second.status == "not_run" and "Not run" in second.content
+
+
+@pytest.mark.parametrize("forget", ["rewind", "clear"])
+def test_rewind_or_clear_drops_a_reply_not_yet_started_without_generating_it(scripted, forget):
+    ran = []
+
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        ran.append(path)
+        return "deleted"
+
+    conversation, generator = scripted(['delete_file\n{"path": "/data/x"}<|observation|>', "\nDeleted."],
+                                       tools=[delete_file])  # fmt: skip
+    response = conversation.send("Delete /data/x")
+    conversation.rewind(0) if forget == "rewind" else conversation.clear()
+    assert ran == [] and generator.prompts == [] and list(conversation.messages) == []
+    assert response.finish_reason == "cancelled" and response.text() == "" and response.messages() == []
