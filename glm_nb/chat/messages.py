@@ -99,6 +99,7 @@ def neutralize_control_tokens(text: str) -> str:
 
 Message = SystemMessage | UserMessage | AssistantMessage | ObservationMessage
 
+_THINK_CLOSE = "</think>"
 MIN_CUT_CHARS = 64  # a tool result or page this short is not cut further: the turn is out of context instead
 _NOT_SHOWN = re.compile(r"\n…\[(\d+) more characters not shown\]$")
 
@@ -133,9 +134,15 @@ def messages_to_template(messages: Iterable[Message]) -> list[dict[str, Any]]:
             out.append({"role": "observation", "content": message.content})
         else:
             if message.text or not message.tool_calls:
-                out.append({"role": "assistant", "content": message.text})
+                out.append({"role": "assistant", "content": _after_thinking(message.text)})
             out.extend(_call_dict(call) for call in message.tool_calls if call.name)
     return out
+
+
+def _after_thinking(text: str) -> str:
+    """An answer as history keeps it (FORMAT.md, GLM-Z1): only what follows the last `</think>`, stripped. The
+    streamed answer starts after the first one, so a second one written in it is still there."""
+    return text.rsplit(_THINK_CLOSE, 1)[1].strip() if _THINK_CLOSE in text else text
 
 
 def _call_dict(call: ToolCall) -> dict[str, Any]:
@@ -214,7 +221,12 @@ def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
             raise MessageFormatError(f"A tool call needs {{'function': {{'name': ..., 'arguments': ...}}}}: {raw!r}")
         call = _call(function["name"], function.get("arguments") or {})
         calls.append(dataclasses.replace(call, id=raw.get("id") or call.id))
-    return AssistantMessage(_text(item), thinking, tuple(calls), "tool_calls" if calls else "stop")
+    text = _text(item)
+    if _THINK_CLOSE in text:  # thinking written into the content ("<think>...</think>\nHello!"): kept apart
+        before, _, text = text.rpartition(_THINK_CLOSE)
+        thinking = thinking or before.strip().removeprefix("<think>").strip()
+        text = text.strip()
+    return AssistantMessage(text, thinking, tuple(calls), "tool_calls" if calls else "stop")
 
 
 def _call(name: str, arguments: Any) -> ToolCall:

@@ -125,3 +125,15 @@ def test_a_tool_result_given_as_a_dict_is_neutralized_like_one_the_tool_returned
     assert message.content.replace("\u2060", "") == hostile
     # Reading our own export back changes nothing (neutralizing twice is neutralizing once).
     assert message_from_dict({"role": role, "content": message.content}).content == message.content
+
+
+def test_history_keeps_only_the_answer_after_the_last_think_close():
+    from glm_nb.chat.messages import messages_from_openai, messages_to_template
+
+    streamed = AssistantMessage("twice? </think>\nIt is 21C.", "a", end="stop")  # the stream cut at the first
+    assert messages_to_template([streamed]) == [{"role": "assistant", "content": "It is 21C."}]
+    (restored,) = messages_from_openai([{"role": "assistant", "content": "<think>secret</think>\nHello!"}])
+    assert restored.text == "Hello!" and restored.thinking == "secret"
+    assert messages_to_template([restored]) == [{"role": "assistant", "content": "Hello!"}]
+    (given,) = messages_from_openai([{"role": "assistant", "content": "x</think> Hi", "reasoning_content": "r"}])
+    assert given.text == "Hi" and given.thinking == "r"
