@@ -2,14 +2,23 @@
 
 Whatever goes wrong on the model's side (a malformed call, an unknown tool, bad arguments) or inside the tool (an
 exception, a timeout) comes back as a `ToolResult` whose observation text tells the model what happened, so it
-can recover; nothing the model writes can make this raise. The function runs in a daemon worker thread: a call
-that outlives its timeout is reported and left running (Python cannot kill a thread), and a KeyboardInterrupt
-reaches the waiting caller at once.
+can recover; nothing the model writes can make this raise.
+
+With a timeout the function runs in a daemon worker thread: a call that outlives it is reported and left running
+(Python cannot kill a thread), and a KeyboardInterrupt reaches the waiting caller at once. With `timeout=None` it
+runs in the calling thread, so objects bound to that thread (a sqlite3 connection made in the notebook) work, and
+a KeyboardInterrupt stops the tool itself.
+
+What the function returns is finished before it is written: an `async def` tool's coroutine is awaited (with
+`asyncio.run`, or in a helper thread when the calling thread already runs an event loop, as a notebook's does), and
+a generator (a tool that yields, sync or async) is drained into a list.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,23 +64,70 @@ def run_tool_call(
 
 
 def _call_with_timeout(tool: Tool, call: ToolCall, timeout: float | None) -> ToolResult:
+    if timeout is None:
+        return _run(tool, call, (Exception, SystemExit))  # a KeyboardInterrupt is the user's: it goes through
+    # In the worker nothing is the user's interrupt, so whatever the tool raises is reported.
+    result = _in_thread(lambda: _run(tool, call, BaseException), f"glm-nb tool {tool.name}", timeout)
+    if result is _STILL_RUNNING:
+        return ToolResult.failure(
+            call, "timeout", f"{call.name!r} did not finish within {timeout:g} s; it was abandoned, still running."
+        )
+    return result
+
+
+def _run(tool: Tool, call: ToolCall, catch: type[BaseException] | tuple[type[BaseException], ...]) -> ToolResult:
+    """Call the tool and write what it returns; what it raises (also while its value is written) is an error."""
+    try:
+        return ToolResult.success(call, _finished(tool(**call.arguments)))
+    except catch as e:  # reported to the model and the transcript
+        return ToolResult.failure(call, "error", f"{call.name!r} raised {type(e).__name__}: {e}")
+
+
+def _finished(value: Any) -> Any:
+    """What a tool returned, done: a coroutine awaited, a generator (sync or async) drained into a list."""
+    if inspect.isasyncgen(value):
+        value = _collect(value)
+    if inspect.iscoroutine(value):
+        value = _await(value)
+    if inspect.isgenerator(value):
+        value = list(value)
+    return value
+
+
+async def _collect(items: Any) -> list[Any]:
+    return [item async for item in items]
+
+
+def _await(coroutine: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs in this thread (a worker, a script): the usual case
+        return asyncio.run(coroutine)
+    # This thread runs a loop (a notebook cell with timeout=None) and loops do not nest: the coroutine gets its own
+    # in a helper thread, waited for without limit, as the caller asked.
+    return _in_thread(lambda: asyncio.run(coroutine), "glm-nb async tool", None)
+
+
+_STILL_RUNNING = object()
+
+
+def _in_thread(work: Callable[[], Any], name: str, timeout: float | None) -> Any:
+    """`work()` in a daemon thread, waited for at most `timeout` s: its value, what it raised re-raised here, or
+    _STILL_RUNNING. A KeyboardInterrupt stops the wait at once (the thread runs on)."""
     outcome: dict[str, Any] = {}
     finished = threading.Event()
 
-    def work() -> None:
+    def target() -> None:
         try:
-            outcome["value"] = tool(**call.arguments)
-        except BaseException as e:  # reported to the model and the transcript, see ToolResult.failure below
+            outcome["value"] = work()
+        except BaseException as e:  # re-raised in the waiting thread below
             outcome["error"] = e
         finally:
             finished.set()
 
-    threading.Thread(target=work, name=f"glm-nb tool {tool.name}", daemon=True).start()
+    threading.Thread(target=target, name=name, daemon=True).start()
     if not finished.wait(timeout):
-        return ToolResult.failure(
-            call, "timeout", f"{call.name!r} did not finish within {timeout:g} s; it was abandoned, still running."
-        )
+        return _STILL_RUNNING
     if "error" in outcome:
-        error = outcome["error"]
-        return ToolResult.failure(call, "error", f"{call.name!r} raised {type(error).__name__}: {error}")
-    return ToolResult.success(call, outcome["value"])
+        raise outcome["error"]
+    return outcome["value"]

@@ -47,6 +47,8 @@ def function_schema(
     fn: Callable[..., Any], name: str | None = None, description: str | None = None
 ) -> FunctionSchema:
     """Describe `fn` for the model. Raises ToolDefinitionError for a parameter we cannot describe."""
+    if isinstance(fn, staticmethod):  # `@tool` above `@staticmethod` in a class body
+        fn = fn.__func__
     tool_name = name or getattr(fn, "__name__", None)
     if not tool_name or tool_name == "<lambda>":
         raise ToolDefinitionError("A lambda has no name: give the tool one with Tool.from_function(fn, name='...').")
@@ -60,19 +62,9 @@ def function_schema(
     properties: dict[str, Any] = {}
     required: list[str] = []
     converters: dict[str, Callable[[Any], Any]] = {}
+    first = next(iter(signature.parameters), None)
     for param in signature.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ToolDefinitionError(
-                f"Tool {tool_name!r} takes *{param.name}: a tool needs named parameters the model can fill in."
-            )
-        if param.kind == param.POSITIONAL_ONLY:
-            raise ToolDefinitionError(
-                f"Tool {tool_name!r}: parameter {param.name!r} is positional-only; drop the '/'."
-            )
-        if param.name not in hints:
-            raise ToolDefinitionError(
-                f"Tool {tool_name!r}: parameter {param.name!r} has no type hint; annotate it, e.g. `{param.name}: str`."
-            )
+        _check_parameter(fn, tool_name, param, param.name in hints, first=param.name == first)
         try:
             schema = type_schema(hints[param.name])
         except ToolDefinitionError as e:
@@ -92,6 +84,29 @@ def function_schema(
     return FunctionSchema(
         tool_name, description if description is not None else doc.description, parameters, converters
     )
+
+
+def _check_parameter(
+    fn: Callable[..., Any], tool_name: str, param: inspect.Parameter, hinted: bool, first: bool
+) -> None:
+    """Refuse a parameter the model could not fill in, saying what to change."""
+    if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        raise ToolDefinitionError(
+            f"Tool {tool_name!r} takes *{param.name}: a tool needs named parameters the model can fill in."
+        )
+    if param.kind == param.POSITIONAL_ONLY:
+        raise ToolDefinitionError(f"Tool {tool_name!r}: parameter {param.name!r} is positional-only; drop the '/'.")
+    if not hinted and first and param.name in ("self", "cls"):
+        method = getattr(fn, "__name__", tool_name)
+        raise ToolDefinitionError(
+            f"Tool {tool_name!r} takes {param.name!r} first: it is a method, decorated in its class body where "
+            f"there is no instance yet. Make the tool from a bound method instead, `tool(obj.{method})` for an "
+            "instance `obj`, or make the method a @staticmethod without `self`, under `@tool`."
+        )
+    if not hinted:
+        raise ToolDefinitionError(
+            f"Tool {tool_name!r}: parameter {param.name!r} has no type hint; annotate it, e.g. `{param.name}: str`."
+        )
 
 
 def type_schema(tp: Any) -> dict[str, Any]:
@@ -134,8 +149,8 @@ def _enum_schema(values: list[Any]) -> dict[str, Any]:
 
 
 def _converter(tp: Any) -> Callable[[Any], Any] | None:
-    """JSON value -> annotated type, where they differ (Enum, also inside Optional, lists and dict values); None
-    where they do not."""
+    """JSON value -> annotated type, where they differ (Enum, tuple, set, also inside Optional, containers and dict
+    values); None where they do not."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
         return _converter(args[0])
@@ -145,10 +160,15 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
         return None if inner is None else (lambda value: None if value is None else inner(value))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp
-    if origin in (list, tuple, set, frozenset, Sequence) and args and (len(args) == 1 or args[1] is Ellipsis):
-        item = _converter(args[0])  # list[Unit]: each item to its member, in the annotated container
+    if tp in (tuple, set, frozenset):
+        return tp
+    if origin in (list, tuple, set, frozenset, Sequence):
+        # set[Unit]: each item to its member, in the annotated container (JSON has only lists)
+        item = _converter(args[0]) if args and (len(args) == 1 or args[1] is Ellipsis) else None
         container = list if origin is Sequence else origin
-        return None if item is None else (lambda value: container(item(v) for v in value))
+        if item is None:
+            return None if container is list else container
+        return lambda value: container(item(v) for v in value)
     if origin in (dict, Mapping) and len(args) == 2:
         entry = _converter(args[1])
         return None if entry is None else (lambda value: {k: entry(v) for k, v in value.items()})

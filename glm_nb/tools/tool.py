@@ -3,13 +3,17 @@
 A `Tool` is a name, a description and a JSON schema, plus the Python function when there is one (a tool built
 from an OpenAI-style dict has none: the conversation then stops and hands the call to the caller). Results become
 observation messages: FORMAT.md, "Prompt format" (a tool result is role `observation`), with non-str values written
-as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`).
+as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`). What plain JSON cannot take is made
+readable rather than refused: numpy values become numbers and lists, pandas tables records or text, other keys and
+values their `str`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +28,11 @@ __all__ = ["Tool", "ToolCall", "ToolResult", "ToolStatus", "tool", "new_call_id"
 # error: the function raised; timeout: it did not return in time (still running); declined: the confirm hook said
 # no; not_run: the loop stopped before running it (round limit, cancelled, or a tool without a function).
 ToolStatus = Literal["ok", "invalid", "error", "timeout", "declined", "not_run"]
+
+
+# What `calls.parse_tool_calls` reads as a tool name (calls._NAME: a letter or _, then letters, digits, _ . -). Kept
+# here, not imported, because calls imports this module; tests check that both agree.
+_NAME = re.compile(r"[^\W\d][\w.\-]*")
 
 
 def new_call_id() -> str:
@@ -49,7 +58,10 @@ class Tool:
         cls, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
     ) -> Tool:
         """A tool whose schema comes from `fn`'s type hints and docstring."""
+        if isinstance(fn, staticmethod):  # `@tool` above `@staticmethod` in a class body
+            fn = fn.__func__
         schema = function_schema(fn, name=name, description=description)
+        _check_name(schema.name)
         return cls(schema.name, schema.description, schema.parameters, fn, schema.converters)
 
     @classmethod
@@ -64,6 +76,7 @@ class Tool:
         parameters = function.get("parameters") or {"type": "object", "properties": {}}
         if not isinstance(parameters, Mapping):
             raise ToolDefinitionError(f"Tool {function['name']!r}: 'parameters' must be a JSON schema object.")
+        _check_name(function["name"])
         spec = copy.deepcopy(dict(function))
         return cls(function["name"], str(function.get("description") or ""), dict(parameters), spec=spec)
 
@@ -82,6 +95,15 @@ class Tool:
             raise ToolDefinitionError(f"Tool {self.name!r} has no Python function; run the call yourself.")
         converted = {k: (self.converters[k](v) if k in self.converters else v) for k, v in arguments.items()}
         return self.function(*args, **converted)
+
+
+def _check_name(name: str) -> None:
+    """Refuse a name the model's calls could not be read back with (the call would pass for plain text)."""
+    if not _NAME.fullmatch(name):
+        raise ToolDefinitionError(
+            f"Tool name {name!r} cannot be read back from the model's calls: a name starts with a letter or '_' "
+            "and goes on with letters, digits, '_', '.' or '-' (no spaces, ':' or '/'), e.g. 'get_weather'."
+        )
 
 
 @overload
@@ -146,7 +168,76 @@ class ToolResult:
 
 
 def observation_text(value: Any) -> str:
-    """A tool's return value as observation text: a str as is, anything else as JSON with non-ASCII kept."""
+    """A tool's return value as observation text: a str as is, anything else as JSON with non-ASCII kept.
+
+    numpy scalars and arrays become JSON numbers and lists; a pandas DataFrame or Series becomes records (or a
+    mapping) when short and pandas' own text, cut, when long; keys JSON cannot take become `str(key)` and other
+    values `str(value)`; a value JSON cannot write at all (one that contains itself) becomes `str(value)`.
+    """
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        plain = _jsonable(value, set())
+    except _Circular:
+        return str(value)  # Python's repr writes the cycle as {...} or [...]
+    if isinstance(plain, str):  # a long table as text (or a numpy string): as is, like a str
+        return plain
+    return json.dumps(plain, ensure_ascii=False, default=str)
+
+
+_TABLE_ROWS = 50  # a pandas table with more rows than this goes out as text, cut by pandas to this many
+
+
+class _Circular(Exception):
+    """A container met again inside itself."""
+
+
+def _jsonable(value: Any, active: set[int]) -> Any:
+    """`value` as data `json.dumps` writes readably; values it does not know are left to its `default=str`.
+
+    `active` holds the ids of the containers being converted, around `value`, to find cycles.
+    """
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    numpy = sys.modules.get("numpy")  # not imported here: a numpy value means numpy is loaded already
+    if numpy is not None and isinstance(value, (numpy.ndarray, numpy.generic)):
+        return _jsonable(value.tolist(), active)  # Python numbers, bools and (nested) lists
+    if _is_pandas_table(value):
+        return _jsonable(_table(value), active)
+    if not isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return value
+    if id(value) in active:
+        raise _Circular
+    active.add(id(value))
+    if isinstance(value, Mapping):
+        plain: Any = {_json_key(k): _jsonable(v, active) for k, v in value.items()}
+    else:
+        plain = [_jsonable(v, active) for v in value]
+    active.discard(id(value))
+    return plain
+
+
+def _json_key(key: Any) -> Any:
+    """A dict key as `json.dumps` takes it: str, int, float, bool or None as is (it writes them as text), else str."""
+    return key if key is None or isinstance(key, (str, int, float)) else str(key)
+
+
+def _is_pandas_table(value: Any) -> bool:
+    """A pandas DataFrame or Series (or a subclass), told by its class names: pandas is not imported here."""
+    return any(
+        c.__name__ in ("DataFrame", "Series") and c.__module__.partition(".")[0] == "pandas"
+        for c in type(value).__mro__
+    )
+
+
+def _table(frame: Any) -> Any:
+    """A pandas DataFrame or Series, readable: short ones as data (a frame's rows as records when its index is only
+    row numbers, else keyed by index), long ones as pandas' text of their first and last rows."""
+    if len(frame) > _TABLE_ROWS:
+        return frame.to_string(max_rows=_TABLE_ROWS)
+    if not hasattr(frame, "columns"):  # a Series: index -> value
+        return frame.to_dict()
+    if type(frame.index).__name__ == "RangeIndex":
+        return frame.to_dict(orient="records")
+    # orient="index" needs unique labels; "split" ({"index": [...], "columns": [...], "data": [...]}) takes any
+    return frame.to_dict(orient="index" if frame.index.is_unique else "split")

@@ -2,8 +2,9 @@
 
 Safe means no information is invented or lost: `"3"` becomes `3` for an integer, `"2.5"` becomes `2.5` for a
 number, `"true"` becomes `True` for a boolean, `3` becomes `"3"` for a string, `4.0` becomes `4` for an integer.
-`"abc"` for an integer, `2.5` for an integer or `1` for a boolean are errors. Every problem is phrased for the
-model, which reads it in an observation and can retry.
+`"abc"` for an integer, `2.5` for an integer or `1` for a boolean are errors. Of the options of an `anyOf`, one the
+value fits as it is wins over one it fits only coerced (`"007"` stays a string for `int | str`). Every problem is
+phrased for the model, which reads it in an observation and can retry.
 
 The subset of JSON schema understood is the one `schema.function_schema` writes plus what hand-written OpenAI tool
 specs commonly use: type (or a list of types), nullable, enum, anyOf/oneOf, items, properties, required,
@@ -64,13 +65,29 @@ def _check(schema: Mapping[str, Any], value: Any, path: str, problems: list[str]
 def _check_options(schema: Mapping[str, Any], options: list, value: Any, path: str, problems: list[str]) -> Any:
     if value is None and schema.get("nullable"):
         return None
+    fits = []  # what the value becomes under each option it fits, perhaps coerced
     for option in options:
         attempt: list[str] = []
         result = _check(option, value, path, attempt)
+        if not attempt and _unchanged(result, value):
+            return result  # an option the value already has wins: "007" stays a string for `int | str`
         if not attempt:
-            return result
+            fits.append(result)
+    if fits:
+        return fits[0]
     problems.append(f"{_name(path)} has the wrong type: {value!r} matches none of the allowed schemas")
     return value
+
+
+def _unchanged(result: Any, value: Any) -> bool:
+    """`result` is `value` as it was, down to the types (so 7 is not "007", nor 4 4.0, nor 1 True)."""
+    if type(result) is not type(value):
+        return False
+    if isinstance(value, dict):
+        return result.keys() == value.keys() and all(_unchanged(result[k], value[k]) for k in value)
+    if isinstance(value, list):
+        return len(result) == len(value) and all(map(_unchanged, result, value))
+    return result == value
 
 
 def _coerce(types: list[str], schema: Mapping[str, Any], value: Any, path: str, problems: list[str]) -> Any:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
+from collections import Counter
 from typing import Literal
 
+import numpy as np
 import pytest
 
 from glm_nb.tools import Tool, ToolArgumentError, ToolCall, run_tool_call, tool, validate_arguments
@@ -66,6 +70,182 @@ def test_a_dict_tool_accepts_unknown_arguments_unless_the_schema_forbids_them():
     assert validate_arguments(loose, {"x": 1}) == {"x": 1}
     with pytest.raises(ToolArgumentError):
         validate_arguments(strict, {"x": 1})
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        ({"x": "007"}, "007"),  # int | str: a string stays a string, not 7
+        ({"x": 7}, 7),
+        ({"y": 3}, 3),  # str | int: an integer stays an integer, not "3"
+        ({"y": "3"}, "3"),
+        ({"z": "3"}, 3),  # int | bool: fits neither as it is, so coerced to the first it fits
+        ({"z": True}, True),
+    ],
+)
+def test_a_union_takes_the_option_the_value_already_fits_before_coercing(arguments, expected):
+    def f(x: int | str = 0, y: str | int = "", z: int | bool = 0) -> None: ...
+
+    args = validate_arguments(Tool.from_function(f), arguments)
+
+    assert list(args.values()) == [expected]
+    assert type(args.popitem()[1]) is type(expected)
+
+
+def _run(fn, arguments=None, **options):
+    t = Tool.from_function(fn)
+    return run_tool_call(ToolCall(t.name, arguments or {}), {t.name: t}, **options)
+
+
+@pytest.mark.parametrize(
+    "value, content",
+    [
+        (dict(Counter(zip("abb", "bb"))), "{\"('a', 'b')\": 1, \"('b', 'b')\": 1}"),
+        ({np.int64(1): "one", 2: "two"}, '{"1": "one", "2": "two"}'),
+        ([np.int64(3), np.float32(0.5), np.bool_(True), np.arange(3)], "[3, 0.5, true, [0, 1, 2]]"),
+        (np.array([[1.5, 2.0]]), "[[1.5, 2.0]]"),
+        ({"ids": (1, 2), "tags": {"x"}}, '{"ids": [1, 2], "tags": ["x"]}'),
+    ],
+)
+def test_values_json_cannot_take_as_they_are_become_readable_json(value, content):
+    def compute() -> object:
+        return value
+
+    result = _run(compute)
+
+    assert (result.status, result.content) == ("ok", content)
+
+
+def test_a_value_that_contains_itself_is_written_as_its_str():
+    def loop() -> dict:
+        d = {"a": 1}
+        d["self"] = d
+        return d
+
+    result = _run(loop)
+
+    assert (result.status, result.content) == ("ok", "{'a': 1, 'self': {...}}")
+
+
+def test_an_error_while_writing_the_value_is_an_error_result():
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("cannot print")
+
+    def make() -> object:
+        return [Unprintable()]
+
+    result = _run(make)
+
+    assert result.status == "error"
+    assert "RuntimeError: cannot print" in result.content
+
+
+class _Table:
+    """Stand-ins for pandas' DataFrame and Series (pandas is not installed here), with the class names, module and
+    methods by which the tool layer knows one without importing pandas."""
+
+    def __init__(self, rows: list, index: str = "RangeIndex"):
+        self.rows = rows
+        self.index = type(index, (), {"is_unique": True})()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_string(self, max_rows: int) -> str:
+        return f"{len(self.rows)} rows, {max_rows} shown"
+
+
+class DataFrame(_Table):
+    __module__ = "pandas.core.frame"
+    columns = ["a"]
+
+    def to_dict(self, orient: str) -> object:
+        return self.rows if orient == "records" else {f"r{i}": row for i, row in enumerate(self.rows)}
+
+
+class Series(_Table):
+    __module__ = "pandas.core.series"
+
+    def to_dict(self) -> dict:
+        return dict(enumerate(self.rows))
+
+
+def test_pandas_tables_are_written_as_records_or_text():
+    def table(kind: str) -> object:
+        if kind == "frame":
+            return DataFrame([{"a": np.int64(1)}, {"a": np.int64(2)}])
+        if kind == "indexed":
+            return DataFrame([{"a": 1}], index="DatetimeIndex")
+        if kind == "series":
+            return Series([0.5, 1.5])
+        return DataFrame([{"a": 1}] * 1000)
+
+    assert _run(table, {"kind": "frame"}).content == '[{"a": 1}, {"a": 2}]'
+    assert _run(table, {"kind": "indexed"}).content == '{"r0": {"a": 1}}'
+    assert _run(table, {"kind": "series"}).content == '{"0": 0.5, "1": 1.5}'
+    assert _run(table, {"kind": "long"}).content == "1000 rows, 50 shown"
+
+
+def test_an_async_tool_is_awaited():
+    async def fetch(x: int) -> dict:
+        await asyncio.sleep(0)
+        return {"x": x}
+
+    result = _run(fetch, {"x": 2})
+
+    assert (result.status, result.content) == ("ok", '{"x": 2}')
+
+
+def test_an_async_tool_is_awaited_when_the_calling_thread_runs_an_event_loop():
+    async def fetch() -> str:
+        await asyncio.sleep(0)
+        return "fetched"
+
+    async def notebook_cell():  # a cell in Jupyter runs inside the kernel's event loop
+        return _run(fetch, timeout=None)
+
+    result = asyncio.run(notebook_cell())
+
+    assert (result.status, result.content) == ("ok", "fetched")
+
+
+def test_a_generator_tool_is_drained_into_a_list():
+    def count(n: int):
+        yield from range(n)
+
+    async def count_async(n: int):
+        for i in range(n):
+            yield i
+
+    assert _run(count, {"n": 3}).content == "[0, 1, 2]"
+    assert _run(count_async, {"n": 2}).content == "[0, 1]"
+
+
+def test_without_a_timeout_the_tool_runs_in_the_calling_thread():
+    connection = sqlite3.connect(":memory:")  # usable only in the thread that made it
+
+    def query(sql: str) -> list:
+        return connection.execute(sql).fetchall()
+
+    result = _run(query, {"sql": "select 1"}, timeout=None)
+
+    assert (result.status, result.content) == ("ok", "[[1]]")
+
+
+def test_without_a_timeout_an_interrupt_in_the_tool_reaches_the_caller():
+    def wait() -> None:
+        raise KeyboardInterrupt  # what Ctrl-C raises in the calling thread while the tool runs
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(wait, timeout=None)
+
+
+def test_with_a_timeout_whatever_the_tool_raises_in_its_thread_is_reported():
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    assert _run(stop).status == "error"
 
 
 def test_run_returns_the_value_as_json_with_non_ascii_kept():

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import pytest
 
-from glm_nb.tools import Tool, ToolDefinitionError, parse_docstring, tool
+from glm_nb.tools import Tool, ToolDefinitionError, parse_docstring, parse_tool_calls, tool
 
 
 class Unit(enum.Enum):
@@ -230,3 +230,71 @@ def test_a_partial_or_a_callable_object_is_described_by_what_it_wraps():
     forecast = function_schema(Forecast(), name="forecast")
     assert forecast.parameters["required"] == ["city", "days"]
     assert forecast.parameters["properties"]["days"]["type"] == "integer"
+
+
+@pytest.mark.parametrize(
+    "name, readable",
+    [
+        ("get_weather", True),
+        ("files.read", True),
+        ("get-weather", True),
+        ("_private", True),
+        ("天气", True),
+        ("2fa_code", False),
+        ("get weather", False),
+        ("weather:get", False),
+        ("files/read", False),
+    ],
+)
+def test_a_tool_name_is_accepted_exactly_when_the_call_parser_reads_it(name, readable):
+    def f(city: str) -> str:
+        return city
+
+    spec = {"name": name, "parameters": {"type": "object", "properties": {}}}
+    parsed = parse_tool_calls(f'{name}\n{{"city": "Paris"}}')
+
+    assert [call.name for call in parsed] == ([name] if readable else [])
+    if readable:
+        assert Tool.from_function(f, name=name).name == Tool.from_dict(spec).name == name
+    else:
+        with pytest.raises(ToolDefinitionError, match="letters, digits, '_', '.' or '-'"):
+            Tool.from_function(f, name=name)
+        with pytest.raises(ToolDefinitionError, match="cannot be read back"):
+            Tool.from_dict(spec)
+
+
+def test_set_and_tuple_parameters_get_their_container():
+    @tool
+    def collect(
+        tags: set[str], points: tuple[int, ...], pair: tuple[str, int], frozen: frozenset, units: tuple[Unit, ...]
+    ) -> tuple:
+        return tags, points, pair, frozen, units
+
+    got = collect(tags=["a", "a"], points=[1, 2], pair=["x", 1], frozen=[3], units=["celsius"])
+
+    assert got == ({"a"}, (1, 2), ("x", 1), frozenset({3}), (Unit.CELSIUS,))
+
+
+def test_a_method_decorated_in_its_class_body_is_told_to_use_a_bound_method():
+    with pytest.raises(ToolDefinitionError, match=r"bound method instead, `tool\(obj.lookup\)`"):
+
+        class Dictionary:
+            @tool
+            def lookup(self, word: str) -> str:
+                return word
+
+
+def test_a_static_method_or_a_bound_method_can_be_a_tool():
+    class Dictionary:
+        @tool
+        @staticmethod
+        def define(word: str) -> str:
+            """Define a word."""
+            return word.upper()
+
+        def lookup(self, word: str) -> str:
+            return word
+
+    assert Dictionary.define(word="hi") == "HI"
+    assert Dictionary.define.parameters["required"] == ["word"]
+    assert tool(Dictionary().lookup)(word="x") == "x"
