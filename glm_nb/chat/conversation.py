@@ -15,7 +15,7 @@ from typing import Any
 
 from ..engine import SamplingParams
 from ..errors import PromptTooLongError
-from ..tools import DEFAULT_TIMEOUT_S, ConfirmHook, Tool, ToolCall, ToolResult, run_tool_call
+from ..tools import DEFAULT_TIMEOUT_S, ConfirmHook, Tool, ToolCall, ToolDefinitionError, ToolResult, run_tool_call
 from .backend import Backend
 from .errors import ChatError, ChatTemplateError
 from .events import Done, Event, FinishReason, ToolResultEvent, Usage
@@ -75,6 +75,13 @@ class Conversation:
         self.template = _template(template, backend)
         self.tools: tuple[Tool, ...] = tuple(as_tool(t) for t in tools)
         self._tool_map = {t.name: t for t in self.tools}
+        if len(self._tool_map) < len(self.tools):  # the model could call only one of them, and which is unclear
+            names = [t.name for t in self.tools]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ToolDefinitionError(
+                f"Two tools are named {', '.join(map(repr, twice))}; give one another name, e.g. "
+                "Tool.from_function(fn, name='...')."
+            )
         self.force_thinking = force_thinking
         self.max_tool_rounds = max_tool_rounds
         self.tool_timeout = tool_timeout

@@ -126,15 +126,17 @@ def messages_to_template(messages: Iterable[Message]) -> list[dict[str, Any]]:
     """The dicts GLM's chat template reads (role, content, metadata)."""
     out: list[dict[str, Any]] = []
     for message in messages:
+        # Text is text: a control-token string typed or pasted in it ("what does <|user|> do?", a notebook variable
+        # holding a transcript) must not open a turn of its own, as it would when tokenized as the special token.
         if isinstance(message, SystemMessage):
-            out.append({"role": "system", "content": message.content})
+            out.append({"role": "system", "content": neutralize_control_tokens(message.content)})
         elif isinstance(message, UserMessage):
-            out.append({"role": "user", "content": message.content})
+            out.append({"role": "user", "content": neutralize_control_tokens(message.content)})
         elif isinstance(message, ObservationMessage):
             out.append({"role": "observation", "content": message.content})
         else:
             if message.text or not message.tool_calls:
-                out.append({"role": "assistant", "content": _after_thinking(message.text)})
+                out.append({"role": "assistant", "content": neutralize_control_tokens(_after_thinking(message.text))})
             out.extend(_call_dict(call) for call in message.tool_calls if call.name)
     return out
 
@@ -157,10 +159,12 @@ def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
     `reasoning_content` (the name vLLM and DeepSeek use)."""
     out: list[dict[str, Any]] = []
     for message in messages:
+        # Text is text: a control-token string typed or pasted in it ("what does <|user|> do?", a notebook variable
+        # holding a transcript) must not open a turn of its own, as it would when tokenized as the special token.
         if isinstance(message, SystemMessage):
-            out.append({"role": "system", "content": message.content})
+            out.append({"role": "system", "content": neutralize_control_tokens(message.content)})
         elif isinstance(message, UserMessage):
-            out.append({"role": "user", "content": message.content})
+            out.append({"role": "user", "content": neutralize_control_tokens(message.content)})
         elif isinstance(message, ObservationMessage):
             item = {"role": "tool", "content": message.content}
             if message.tool_call_id:

@@ -464,3 +464,29 @@ def test_rewind_or_clear_drops_a_reply_not_yet_started_without_generating_it(scr
     conversation.rewind(0) if forget == "rewind" else conversation.clear()
     assert ran == [] and generator.prompts == [] and list(conversation.messages) == []
     assert response.finish_reason == "cancelled" and response.text() == "" and response.messages() == []
+
+
+def test_two_tools_of_one_name_are_refused(scripted):
+    from glm_nb.tools import Tool, ToolDefinitionError
+
+    def lookup(q: str) -> str:
+        """Look up."""
+        return q
+
+    def search(q: str) -> str:
+        """Search."""
+        return q
+
+    with pytest.raises(ToolDefinitionError, match="Two tools are named 'lookup'"):
+        scripted([], tools=[lookup, Tool.from_function(search, name="lookup")])
+
+
+def test_control_token_strings_in_user_or_system_text_stay_text(scripted, tokenizer):
+    conversation, generator = scripted(["\nIt opens a user turn."], system="Never write <|assistant|> yourself.")
+    conversation.send("What does the string '<|user|>' do?").finish()
+    prompt = list(generator.prompts[0])
+    specials = {t: tokenizer.encode(t) for t in ("<|user|>", "<|assistant|>", "<|system|>")}
+    assert all(len(ids) == 1 for ids in specials.values())
+    assert prompt.count(specials["<|user|>"][0]) == 1 and prompt.count(specials["<|system|>"][0]) == 1
+    assert prompt.count(specials["<|assistant|>"][0]) == 1  # the generation prompt's own
+    assert "'<|user|>' do?" in tokenizer.decode(prompt).replace("\u2060", "")
