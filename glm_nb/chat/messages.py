@@ -148,10 +148,15 @@ def _after_thinking(text: str) -> str:
 
 
 def _call_dict(call: ToolCall) -> dict[str, Any]:
-    # A malformed call goes back as the model wrote it, so that the model sees its mistake next to the error.
-    written = call.error is None or call.arguments_text is not None
-    content = call.arguments_json if written else call.raw.partition("\n")[2].strip()
-    return {"role": "assistant", "metadata": call.name, "content": content}
+    return {"role": "assistant", "metadata": call.name, "content": _written(call)}
+
+
+def _written(call: ToolCall) -> str:
+    """A call's arguments as history carries them. A malformed call goes back as the model wrote it, so that the
+    model sees its mistake next to the error (and an exported conversation, read back, renders the same)."""
+    if call.error is None or call.arguments_text is not None:
+        return call.arguments_json
+    return call.raw.partition("\n")[2].strip()
 
 
 def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
@@ -159,12 +164,10 @@ def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
     `reasoning_content` (the name vLLM and DeepSeek use)."""
     out: list[dict[str, Any]] = []
     for message in messages:
-        # Text is text: a control-token string typed or pasted in it ("what does <|user|> do?", a notebook variable
-        # holding a transcript) must not open a turn of its own, as it would when tokenized as the special token.
         if isinstance(message, SystemMessage):
-            out.append({"role": "system", "content": neutralize_control_tokens(message.content)})
+            out.append({"role": "system", "content": message.content})
         elif isinstance(message, UserMessage):
-            out.append({"role": "user", "content": neutralize_control_tokens(message.content)})
+            out.append({"role": "user", "content": message.content})
         elif isinstance(message, ObservationMessage):
             item = {"role": "tool", "content": message.content}
             if message.tool_call_id:
@@ -174,10 +177,10 @@ def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
             item = {"role": "assistant", "content": message.text}
             if message.thinking:
                 item["reasoning_content"] = message.thinking
-            if message.tool_calls:
+            if calls := [c for c in message.tool_calls if c.name]:  # a call that names no tool is not shown either
                 item["tool_calls"] = [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
-                    for c in message.tool_calls
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _written(c)}}
+                    for c in calls
                 ]
             out.append(item)
     return out

@@ -490,3 +490,16 @@ def test_control_token_strings_in_user_or_system_text_stay_text(scripted, tokeni
     assert prompt.count(specials["<|user|>"][0]) == 1 and prompt.count(specials["<|system|>"][0]) == 1
     assert prompt.count(specials["<|assistant|>"][0]) == 1  # the generation prompt's own
     assert "'<|user|>' do?" in tokenizer.decode(prompt).replace("\u2060", "")
+    exported = conversation.to_openai()  # the history itself keeps the text as typed
+    assert exported[1] == {"role": "user", "content": "What does the string '<|user|>' do?"}
+
+
+@pytest.mark.parametrize("reply", ["get_weather\n{city: Paris}<|observation|>", "\nLet me check.<|observation|>"])
+def test_an_exported_conversation_with_a_malformed_call_reads_back_to_the_same_prompt(scripted, reply):
+    conversation, _ = scripted([reply, "\nDone."], tools=[get_weather])
+    conversation.send("Weather?").finish()
+    exported = conversation.to_openai()
+    again, _ = scripted([], tools=[get_weather], messages=exported)
+    assert again.prompt() == conversation.prompt()
+    names = [c["function"]["name"] for m in exported for c in m.get("tool_calls", ())]
+    assert "" not in names  # no call named "" for a server to reject
