@@ -115,8 +115,23 @@ class Conversation:
         self._messages += messages_from_openai(messages)
 
     def add_tool_result(self, call: ToolCall, value: Any) -> None:
-        """Answer a call that was handed back (finish reason "tool_calls"); then `respond()` continues."""
+        """Answer a call that was handed back (finish reason "tool_calls"); then `respond()` continues. The
+        result takes its call's place among the turn's results: GLM pairs results with calls by position."""
         self.add(ObservationMessage.from_result(ToolResult.success(call, value)))
+        self._order_results()
+
+    def _order_results(self) -> None:
+        """The results after the last calls, in the order of those calls (those of other ids after them)."""
+        end = len(self._messages)
+        start = end
+        while start > 0 and isinstance(self._messages[start - 1], ObservationMessage):
+            start -= 1
+        caller = self._messages[start - 1] if start > 0 else None
+        if not isinstance(caller, AssistantMessage) or not caller.tool_calls:
+            return
+        order = {call.id: index for index, call in enumerate(caller.tool_calls)}
+        results = self._messages[start:end]
+        self._messages[start:end] = sorted(results, key=lambda m: order.get(m.tool_call_id, len(order)))
 
     def clear(self) -> None:
         """Forget the turns; system messages stay. A reply not yet started is dropped without being generated."""

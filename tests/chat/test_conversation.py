@@ -503,3 +503,19 @@ def test_an_exported_conversation_with_a_malformed_call_reads_back_to_the_same_p
     assert again.prompt() == conversation.prompt()
     names = [c["function"]["name"] for m in exported for c in m.get("tool_calls", ())]
     assert "" not in names  # no call named "" for a server to reject
+
+
+def test_a_handed_back_result_takes_its_calls_place_among_the_turns_results(scripted):
+    spec = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}  # fmt: skip
+    two = 'lookup\n{"q": "x"}<|assistant|>get_weather\n{"city": "Paris"}<|observation|>'
+    conversation, generator = scripted([two, "\nok"], tools=[spec, get_weather])
+    response = conversation.send("Go")
+    response.finish()
+    assert response.finish_reason == "tool_calls"
+    conversation.add_tool_result(response.tool_calls()[0], {"answer": 42})
+    assert conversation.respond().text() == "ok"
+    results = [m.name for m in conversation.messages if isinstance(m, ObservationMessage)]
+    assert results == ["lookup", "get_weather"]  # in the order of the calls, as GLM reads them
+    prompt = generator.tokenizer.decode(generator.prompts[1])
+    assert prompt.index('{"answer": 42}') < prompt.index('"temp": 21')
