@@ -129,6 +129,10 @@ def _add_serve_parser(sub) -> None:
 
 
 def _serve(args) -> int:
+    if not 0 <= args.port <= 65535:  # checked before the model loads, which can take minutes
+        raise GlmError(f"--port {args.port}: a port is 0..65535 (0 = any free one).")
+    if args.max_queue < 0:
+        raise GlmError(f"--max-queue {args.max_queue}: give how many requests may wait, 0 or more.")
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)

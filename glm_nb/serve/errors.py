@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from ..errors import GlmError
 
-__all__ = ["BadRequestError", "ServeError", "ServerBusyError", "UnauthorizedError"]
+__all__ = [
+    "BadRequestError",
+    "ContextLengthError",
+    "ModelNotFoundError",
+    "ServeError",
+    "ServerBusyError",
+    "UnauthorizedError",
+]
 
 
 class ServeError(GlmError):
@@ -13,6 +20,7 @@ class ServeError(GlmError):
 
     status = 500
     kind = "server_error"
+    code: str | None = None  # OpenAI's machine-readable `code`, for the errors clients tell apart by it
 
 
 class BadRequestError(ServeError):
@@ -20,6 +28,20 @@ class BadRequestError(ServeError):
 
     status = 400
     kind = "invalid_request_error"
+
+
+class ContextLengthError(BadRequestError):
+    """The prompt does not fit the model's context."""
+
+    code = "context_length_exceeded"
+
+
+class ModelNotFoundError(ServeError):
+    """`GET /v1/models/{id}` for a model this server does not serve."""
+
+    status = 404
+    kind = "invalid_request_error"
+    code = "model_not_found"
 
 
 class UnauthorizedError(ServeError):

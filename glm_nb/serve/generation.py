@@ -115,7 +115,13 @@ def generate_chat(
         backend = _StopStrings(backend, request.stop)
     names = tuple(as_tool(t).name for t in request.tools)  # read by chat_prompt already
     outcome = yield from run_turn(
-        backend, prompt, request.sampling, cancel=cancel, commit=committed.append, tool_names=names
+        backend,
+        prompt,
+        request.sampling,
+        cancel=cancel,
+        commit=committed.append,
+        tool_calls=bool(request.tools),  # no tools sent, or tool_choice "none": the answer is text, never a call
+        tool_names=names,
     )
     message, usage = outcome.message, outcome.usage
     calls = tool_calls_json(message)

@@ -1,10 +1,11 @@
 """The HTTP side of `glm-nb serve`: routing, bearer-token check, JSON bodies, and server-sent-event streams.
 
-Endpoints (OpenAI's shapes, as vLLM serves them): `GET /v1/models`, `POST /v1/completions`,
-`POST /v1/chat/completions`, and `GET /health` (no token needed). Responses are HTTP/1.0 style: one request per
-connection, a stream ends when the server closes it, after `data: [DONE]`. While a request generates, a watcher
-notices its client hanging up (the socket turns readable with nothing to read) and cancels the generation, so an
-abandoned request frees the model at its next token.
+Endpoints (OpenAI's shapes, as vLLM serves them): `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/completions`,
+`POST /v1/chat/completions`, and `GET /health` (no token needed); HEAD answers as GET without the body, OPTIONS
+with the methods a path takes. Responses are HTTP/1.0 style: one request per connection, a stream ends when the
+server closes it, after `data: [DONE]`. While a request generates, a watcher notices its client hanging up (the
+socket turns readable with nothing to read) and cancels the generation, so an abandoned request frees the model at
+its next token.
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..chat import TextDelta, ThinkingDelta
-from ..errors import GlmError
-from .errors import BadRequestError, ServeError, ServerBusyError, UnauthorizedError
+from ..errors import GlmError, PromptTooLongError
+from .errors import (
+    BadRequestError,
+    ContextLengthError,
+    ModelNotFoundError,
+    ServeError,
+    ServerBusyError,
+    UnauthorizedError,
+)
 from .generation import Finish, chat_prompt, generate_chat, generate_text
 from .queue import ClientGone
 from .requests import parse_chat_request, parse_completion_request
@@ -36,7 +44,14 @@ if TYPE_CHECKING:  # the server module imports this one; the type is only for an
 __all__ = ["RequestHandler"]
 
 _MAX_BODY = 16 << 20
-_ENDPOINTS = {"GET": ("/v1/models", "/health"), "POST": ("/v1/completions", "/v1/chat/completions")}
+_MODEL = "/v1/models/{id}"  # the one path with a parameter: everything after /v1/models/ is the model's id
+_ENDPOINTS = {  # path -> the methods it takes (besides OPTIONS)
+    "/v1/models": ("GET", "HEAD"),
+    _MODEL: ("GET", "HEAD"),
+    "/health": ("GET", "HEAD"),
+    "/v1/completions": ("POST",),
+    "/v1/chat/completions": ("POST",),
+}
 Y = TypeVar("Y")
 R = TypeVar("R")
 
@@ -46,8 +61,20 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "glm-nb-serve"
     timeout = 120  # seconds for one socket read or write: a client that sends nothing, or stops reading, is dropped
 
-    def do_GET(self) -> None:
-        self._route({"/v1/models": self._models, "/health": self._health})
+    def do_GET(self) -> None:  # and HEAD: the same answer, its body left out (_send_json)
+        self._route({"/v1/models": self._models, _MODEL: self._model, "/health": self._health})
+
+    do_HEAD = do_GET
+
+    def do_OPTIONS(self) -> None:
+        endpoint = _endpoint(urlsplit(self.path).path.rstrip("/"))
+        if endpoint is None:
+            self._route({})  # the JSON 404
+            return
+        self.send_response(204)
+        self.send_header("Allow", _allow(endpoint))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self) -> None:
         self._route({"/v1/completions": self._completions, "/v1/chat/completions": self._chat})
@@ -65,11 +92,13 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _route(self, routes: dict[str, Callable[[], None]]) -> None:
         self._streaming = False
         self._on_stream_start: Callable[[], None] | None = None
-        path = urlsplit(self.path).path.rstrip("/")
-        action = routes.get(path)
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        self._path = path
+        endpoint = _endpoint(path)
+        action = routes.get(endpoint) if endpoint else None
         try:
             if action is None:
-                self._no_route(path)
+                self._no_route(path, endpoint)
                 return
             if path != "/health":
                 self._authorize()
@@ -79,20 +108,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected or stalled: %s", path)
         except ServeError as e:
-            self._fail(e.status, str(e), e.kind)
-        except GlmError as e:  # a prompt too long for the context, a template that fails on these messages, ...
+            self._fail(e.status, str(e), e.kind, e.code)
+        except PromptTooLongError:  # the engine's message advises whoever runs it (--max-length): not a client's
+            e = _context_length_error(self.server.backend.context_length)
+            self._fail(e.status, str(e), e.kind, e.code)
+        except GlmError as e:  # a template that fails on these messages, ...
             self._fail(400, str(e), "invalid_request_error")
         except Exception as e:  # a bug: answer 500 (a dropped connection tells the client nothing) and log it
             traceback.print_exc()
             self._fail(500, f"Internal server error ({type(e).__name__}: {e}); see the server's log.", "server_error")
 
-    def _no_route(self, path: str) -> None:
-        allowed = [method for method, paths in _ENDPOINTS.items() if path in paths]
-        if allowed:
-            message = f"{path} takes {' or '.join(allowed)}, not {self.command}."
-            self._send_json(405, _error(message, "invalid_request_error"), {"Allow": ", ".join(allowed)})
+    def _no_route(self, path: str, endpoint: str | None) -> None:
+        if endpoint is not None:
+            message = f"{path} takes {_ENDPOINTS[endpoint][0]}, not {self.command}."
+            self._send_json(405, _error(message, "invalid_request_error"), {"Allow": _allow(endpoint)})
             return
-        known = ", ".join(f"{method} {p}" for method, paths in _ENDPOINTS.items() for p in paths)
+        known = ", ".join(f"{methods[0]} {p}" for p, methods in _ENDPOINTS.items())
         self._send_json(404, _error(f"No {self.command} {path} here; this server has {known}.", "not_found"))
 
     def _authorize(self) -> None:
@@ -105,13 +136,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "Missing or wrong API key. Send the key this server was started with as 'Authorization: Bearer KEY'."
             )
 
-    def _fail(self, status: int, message: str, kind: str) -> None:
+    def _fail(self, status: int, message: str, kind: str, code: str | None = None) -> None:
         try:
             if self._streaming:  # headers already sent: report inside the stream, then end it
-                self._write_event(_error(message, kind))
+                self._write_event(_error(message, kind, code))
             else:
                 extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-                self._send_json(status, _error(message, kind), extra)
+                self._send_json(status, _error(message, kind, code), extra)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected before the error could be sent: %s", message)
 
@@ -121,7 +152,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._send_json(200, {"status": "ok", "busy": queue.busy, "waiting": queue.waiting, **self.server.counts})
 
     def _models(self) -> None:
-        model = {
+        self._send_json(200, {"object": "list", "data": [self._model_card()]})
+
+    def _model(self) -> None:
+        """`GET /v1/models/{id}` (the OpenAI SDK's `models.retrieve`); an id may hold slashes, or send them as %2F."""
+        asked = unquote(self._path.removeprefix("/v1/models/"))
+        if asked != self.server.model_name:
+            raise ModelNotFoundError(
+                f"This server serves {self.server.model_name!r}, not {asked!r}; GET /v1/models lists it."
+            )
+        self._send_json(200, self._model_card())
+
+    def _model_card(self) -> dict[str, Any]:
+        model: dict[str, Any] = {
             "id": self.server.model_name,
             "object": "model",
             "created": self.server.started,
@@ -129,10 +172,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         }
         if self.server.backend.context_length:
             model["max_model_len"] = self.server.backend.context_length
-        self._send_json(200, {"object": "list", "data": [model]})
+        return model
 
     def _completions(self) -> None:
         request = parse_completion_request(self._json_body(), self.server.model_name)
+        self.server.prompt_limit.check(request.prompt)  # before the queue: a hopeless prompt holds up no one
         reply = _Reply("cmpl", "text_completion", self.server.model_name)
         with self._generation() as cancel:
             run = _Returning(generate_text(self.server.backend, request, cancel))
@@ -155,6 +199,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise BadRequestError("This model has no chat template; use /v1/completions with the rendered prompt.")
         request = parse_chat_request(self._json_body(), self.server.model_name, self.server.default_max_tokens)
         prompt = chat_prompt(template, request)
+        self.server.prompt_limit.check(prompt)  # before the queue, as in _completions
         reply = _Reply("chatcmpl", "chat.completion", self.server.model_name)
         with self._generation() as cancel:
             run = _Returning(generate_chat(self.server.backend, prompt, request, cancel))
@@ -176,7 +221,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                         parts[key].append(text)
                 finish, calls = run.result
                 finish = self._stopped_or(finish)
-                message: dict[str, Any] = {"role": "assistant", "content": "".join(parts["content"])}
+                content = "".join(parts["content"])
+                # OpenAI's content is null, not "", beside tool calls with no text
+                message: dict[str, Any] = {"role": "assistant", "content": content if content or not calls else None}
                 if parts["reasoning_content"]:
                     message["reasoning_content"] = "".join(parts["reasoning_content"])
                 if calls:
@@ -217,7 +264,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise BadRequestError(f"The body is {length} bytes; the limit is {_MAX_BODY}.")
         raw = self.rfile.read(int(length))
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError as e:
+            raise BadRequestError("The body is not valid JSON here: it nests arrays or objects too deeply.") from e
         except ValueError as e:
             raise BadRequestError(f"The body is not valid JSON ({e}).") from e
 
@@ -229,7 +278,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _start_stream(self) -> None:
         self.send_response(200)
@@ -308,8 +358,32 @@ def _usage(finish: Finish) -> dict[str, int]:
     }
 
 
-def _error(message: str, kind: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": None}}
+def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
+def _endpoint(path: str) -> str | None:
+    """The `_ENDPOINTS` key that `path` is, if any."""
+    if path.startswith("/v1/models/"):
+        return _MODEL
+    return path if path in _ENDPOINTS else None
+
+
+def _allow(endpoint: str) -> str:
+    return ", ".join((*_ENDPOINTS[endpoint], "OPTIONS"))
+
+
+def _context_length_error(context: int | None) -> ContextLengthError:
+    held = f" of {context} tokens" if context else ""
+    return ContextLengthError(
+        f"The prompt is longer than this model's context{held}. Shorten the prompt, or send fewer or shorter "
+        "messages."
+    )
+
+
+def _refuse_constant(name: str) -> Any:
+    """json.loads takes NaN and Infinity, which JSON has not: a request must not carry them."""
+    raise ValueError(f"{name} is not a JSON number; send a finite number")
 
 
 def _watch_peer(connection: socket.socket, cancel: threading.Event) -> None:

@@ -4,12 +4,14 @@ Field names and defaults follow OpenAI's API and vLLM's extra parameters (so the
 `max_tokens`, `temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stream`,
 `stream_options.include_usage`, `skip_special_tokens`, `include_stop_str_in_output` (chat takes `stop` too, matched
 in the generated text as vLLM does). Unknown fields are ignored, as vLLM does; features this one-sequence server
-cannot honour (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search) are refused with a 400 that says so,
-rather than silently answered differently.
+cannot honour (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search; `frequency_penalty`,
+`presence_penalty`, `min_p`, `logit_bias`, `min_tokens`, `ignore_eos` unless at their neutral value; chat's legacy
+`functions` / `function_call`) are refused with a 400 that says so, rather than silently answered differently.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,18 @@ from .errors import BadRequestError
 __all__ = ["ChatRequest", "CompletionRequest", "parse_chat_request", "parse_completion_request"]
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's and vLLM's default for /v1/completions
+
+# Sampling controls vLLM honours that this server has not: refused when they ask for something, accepted at their
+# neutral value (many clients always send presence_penalty 0, frequency_penalty 0, logit_bias {} or null).
+_UNTIL_ASKED = {
+    "frequency_penalty": "use repetition_penalty (e.g. 1.1) to discourage repeats",
+    "presence_penalty": "use repetition_penalty (e.g. 1.1) to discourage repeats",
+    "min_p": "use top_p or top_k to cut unlikely tokens",
+    "logit_bias": "leave it out (or send {})",
+    "min_tokens": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
+    "ignore_eos": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
+}
+_NEUTRAL = (None, False, 0, {}, [])
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
     body = _object(body)
     _check_model(body, model)
     _refuse_unsupported(body, ("echo", "suffix", "logprobs", "use_beam_search"), count_fields=("n", "best_of"))
+    _refuse_unhonoured(body)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
@@ -73,6 +88,8 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
     if body.get("response_format") == {"type": "text"}:  # the default, which some clients always send
         body = {k: v for k, v in body.items() if k != "response_format"}
     _refuse_unsupported(body, ("logprobs", "top_logprobs", "response_format"), count_fields=("n",))
+    _refuse_unhonoured(body)
+    _refuse_functions(body)
     raw_messages = body.get("messages")
     if (
         not isinstance(raw_messages, list)
@@ -91,13 +108,12 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         raise BadRequestError("Only tool_choice 'auto' (the default) or 'none' is supported; the model decides.")
     if body.get("tool_choice") == "none":
         tools = []
-    limit = body.get("max_completion_tokens")  # OpenAI's newer name; a null one leaves max_tokens in force
-    if limit is None:
-        limit = body.get("max_tokens")
+    # OpenAI's newer name; a null one leaves max_tokens in force
+    limit = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
     return ChatRequest(
         messages=messages,
         tools=tuple(tools),
-        sampling=_sampling({**body, "max_tokens": limit}, max_tokens),
+        sampling=_sampling(body, max_tokens, limit),
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
         include_usage=_include_usage(body),
@@ -126,8 +142,31 @@ def _refuse_unsupported(body: Mapping[str, Any], fields: tuple[str, ...], count_
             raise BadRequestError(f"'{name}' must be 1: glm-nb serve generates one sequence per request.")
 
 
-def _sampling(body: Mapping[str, Any], default_max_tokens: int) -> SamplingParams:
-    max_tokens = body.get("max_tokens")
+def _refuse_unhonoured(body: Mapping[str, Any]) -> None:
+    for name, instead in _UNTIL_ASKED.items():
+        if body.get(name) not in _NEUTRAL:
+            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
+
+
+def _refuse_functions(body: Mapping[str, Any]) -> None:
+    """OpenAI's deprecated `functions` / `function_call`. Refused, not taken as tools: a client that sends them reads
+    the answer's legacy `function_call`, which this server does not write."""
+    if body.get("functions"):
+        raise BadRequestError(
+            "'functions' is OpenAI's deprecated form of tools; send them as 'tools': [{'type': 'function', "
+            "'function': {...}}, ...] instead."
+        )
+    if body.get("function_call") not in (None, "auto", "none"):
+        raise BadRequestError(
+            "'function_call' is OpenAI's deprecated form of tool_choice; send 'tool_choice' instead."
+        )
+
+
+def _sampling(body: Mapping[str, Any], default_max_tokens: int, limit: str = "max_tokens") -> SamplingParams:
+    """Sampling settings; the token limit read from the field `limit` (chat takes `max_completion_tokens` too)."""
+    max_tokens = _number(body, limit, default_max_tokens, int)
+    if max_tokens < 1:
+        raise BadRequestError(f"'{limit}' must be at least 1, got {max_tokens}.")
     top_k = _number(body, "top_k", 0, int)
     try:
         return SamplingParams(
@@ -136,7 +175,7 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int) -> SamplingParam
             top_k=0 if top_k == -1 else top_k,  # vLLM's older "off"
             repetition_penalty=_number(body, "repetition_penalty", 1.0, float),
             seed=_number(body, "seed", None, int),
-            max_new_tokens=default_max_tokens if max_tokens is None else _number(body, "max_tokens", 1, int),
+            max_new_tokens=max_tokens,
         )
     except ValueError as e:
         raise BadRequestError(f"Bad sampling parameter: {e}.") from e
@@ -146,9 +185,16 @@ def _number(body: Mapping[str, Any], name: str, default: Any, kind: type) -> Any
     value = body.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise BadRequestError(f"'{name}' must be a{'n integer' if kind is int else ' number'}, got {value!r}.")
-    return kind(value)
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = kind(value)
+        except (OverflowError, ValueError):  # NaN or an infinity made an int, an integer too large for a float
+            number = None  # refused below
+    if number is None or (kind is int and number != value) or (kind is float and not math.isfinite(number)):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        raise BadRequestError(f"'{name}' must be a{'n integer' if kind is int else ' finite number'}, got {shown}.")
+    return number
 
 
 def _flag(body: Mapping[str, Any], name: str, default: bool) -> bool:

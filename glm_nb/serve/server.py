@@ -9,8 +9,10 @@ to finish their last write, and closes the socket.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import signal
+import socket
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ from typing import TextIO
 from ..chat import Backend, ChatTemplate
 from ..errors import GlmError
 from .handler import RequestHandler
+from .prompt_limit import PromptLimit
 from .queue import DecodeQueue
 
 __all__ = ["GlmServer", "serve"]
@@ -53,24 +56,28 @@ class GlmServer(ThreadingHTTPServer):
         self.started = int(time.time())
         self.stopping = threading.Event()
         self.default_max_tokens = backend.context_length or 4096  # chat: up to the context, as vLLM does
+        self.prompt_limit = PromptLimit.of(backend)
         self.counts = {"completed": 0, "cancelled": 0}  # generations, for /health
         self._active: set[threading.Event] = set()
         self._lock = threading.Lock()
         # Every client the queue may hold must be able to connect: past a full listen backlog the kernel drops new
         # connections (clients see resets or timeouts) before they could be queued or told 503.
         self.request_queue_size = max(_MIN_BACKLOG, 2 * max_queue)
+        self.address_family = socket.AF_INET6 if _is_ipv6(host) else socket.AF_INET
         try:
             super().__init__((host, port), RequestHandler)
         except OSError as e:
-            raise GlmError(
-                f"Cannot listen on {host}:{port} ({e.strerror or e}). Pick another --port (0 = any free one), or "
-                "stop what is using it."
-            ) from e
+            advice = (
+                "Pick another --port (0 = any free one), or stop what is using it."
+                if e.errno in (errno.EADDRINUSE, errno.EACCES)
+                else "Check --host: it must be an address of this machine (127.0.0.1, ::1, 0.0.0.0, ...)."
+            )
+            raise GlmError(f"Cannot listen on {host}:{port} ({e.strerror or e}). {advice}") from e
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://[{host}]:{port}/v1" if _is_ipv6(host) else f"http://{host}:{port}/v1"
 
     @contextmanager
     def track(self, cancel: threading.Event) -> Iterator[None]:
@@ -161,6 +168,14 @@ def _stop_on_signals(server: GlmServer) -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
+
+
+def _is_ipv6(host: str) -> bool:
+    """An IPv6 literal (`::1`, `::`): listened on as IPv6. Names, `localhost` included, stay IPv4 as before."""
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
 
 
 def _is_loopback(host: str) -> bool:

@@ -110,3 +110,17 @@ def test_the_server_answers_a_prompt_too_long_with_a_400_before_streaming(tiny, 
     assert response.status == 400
     assert "Shorten the prompt" in json.loads(response.read())["error"]["message"]
     connection.close()
+
+
+def test_a_prompt_too_long_is_explained_to_the_client_not_to_the_operator(tiny_server):
+    parts = urlsplit(tiny_server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    body = {"prompt": "weather " * 400}  # too long for the engine, not for the server's bound: the engine says so
+
+    connection.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    error = json.loads(connection.getresponse().read())["error"]
+    connection.close()
+
+    assert error["code"] == "context_length_exceeded"
+    assert "max-length" not in error["message"] and "max_length" not in error["message"]
+    assert "Shorten the prompt" in error["message"]

@@ -1,0 +1,198 @@
+"""`glm-nb serve` at its edges: tool calls only when the client sent tools, OpenAI's error codes and nulls, bodies
+that are not quite JSON, HEAD / OPTIONS, `/v1/models/{id}`, and start-up arguments. The server runs in a thread of
+the test process over a scripted model (cheaper than a process; none of these needs signals)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+
+import pytest
+
+from glm_nb import cli
+from glm_nb.chat import ScriptedGenerator
+from glm_nb.engine import Tokenizer
+from glm_nb.engine.tokenizer import load_chat_template
+from glm_nb.serve import GlmServer
+
+CALL = 'get_weather\n{"city": "Paris"}<|observation|>'
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+PARIS_THEN_ROME = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 21}'},
+    {"role": "assistant", "content": "It is 21C in Paris."},
+    {"role": "user", "content": "And in Rome?"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def inline_server(tokenizer_folder):
+    """`inline_server(replies, max_length=4096, **GlmServer options) -> GlmServer`, serving from a thread."""
+    started: list[tuple[GlmServer, threading.Thread]] = []
+
+    def start(replies=(), *, max_length: int = 4096, **options) -> GlmServer:
+        tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+        generator = ScriptedGenerator(tokenizer, replies, max_length=max_length)
+        backend = generator.backend(chat_template=load_chat_template(tokenizer_folder), name="scripted")
+        server = GlmServer(backend, port=0, quiet=True, **options)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in started:
+        server.stop()
+        thread.join(30)
+        server.server_close()
+
+
+def _ask(server: GlmServer, method: str, path: str, body=None) -> tuple[int, dict[str, str], bytes]:
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        connection.request(method, path, body=data)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+# -- chat answers ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tools", [{"tools": [WEATHER_TOOL], "tool_choice": "none"}, {}], ids=["none", "no-tools"])
+def test_without_tools_to_call_a_call_shaped_answer_is_text(inline_server, tools):
+    server = inline_server([CALL])
+
+    _, _, raw = _ask(server, "POST", "/v1/chat/completions", {"messages": PARIS_THEN_ROME, **tools})
+
+    choice = json.loads(raw)["choices"][0]
+    assert "tool_calls" not in choice["message"] and choice["finish_reason"] == "stop"
+    assert choice["message"]["content"] == 'get_weather\n{"city": "Paris"}'
+
+
+def test_an_answer_that_is_only_tool_calls_has_null_content(inline_server):
+    server = inline_server([CALL])
+
+    _, _, raw = _ask(server, "POST", "/v1/chat/completions", {"messages": PARIS_THEN_ROME, "tools": [WEATHER_TOOL]})
+
+    message = json.loads(raw)["choices"][0]["message"]
+    assert message["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert message["content"] is None
+
+
+def test_a_prompt_longer_than_the_context_has_openais_error_code(inline_server):
+    server = inline_server(max_length=64)  # "weather " * 100: about 100 tokens, not enough bytes for the bound
+
+    status, _, raw = _ask(server, "POST", "/v1/completions", {"prompt": "weather " * 100})
+
+    error = json.loads(raw)["error"]
+    assert (status, error["code"], error["type"]) == (400, "context_length_exceeded", "invalid_request_error")
+    assert "context of 64 tokens" in error["message"]
+
+
+# -- bodies ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/completions", b'{"prompt": "hello", "top_k": NaN}'),
+        ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": Infinity}'),
+        ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "Hi"}], "seed": -Infinity}'),
+    ],
+)
+def test_nan_and_infinity_in_a_body_are_a_400(inline_server, path, body):
+    server = inline_server()
+
+    status, _, raw = _ask(server, "POST", path, body)
+
+    assert status == 400 and "not a JSON number" in json.loads(raw)["error"]["message"]
+
+
+def test_json_nested_too_deeply_is_a_400(inline_server):
+    server = inline_server()
+
+    status, _, raw = _ask(server, "POST", "/v1/completions", b"[" * 100_000 + b"]" * 100_000)
+
+    assert status == 400 and "nests" in json.loads(raw)["error"]["message"]
+
+
+# -- methods and paths ----------------------------------------------------------------------------------------------
+def test_head_answers_as_get_without_the_body(inline_server):
+    server = inline_server()
+    _, get_headers, _ = _ask(server, "GET", "/v1/models")
+
+    with socket.create_connection(server.server_address[:2], timeout=30) as raw:
+        raw.sendall(b"HEAD /v1/models HTTP/1.0\r\n\r\n")
+        answer = b"".join(iter(lambda: raw.recv(4096), b""))
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and body == b""
+    assert f"Content-Length: {get_headers['Content-Length']}".encode() in head
+
+
+def test_options_lists_the_methods_a_path_takes(inline_server):
+    server = inline_server()
+
+    chat = _ask(server, "OPTIONS", "/v1/chat/completions")
+    unknown = _ask(server, "OPTIONS", "/v1/embeddings")
+
+    assert (chat[0], chat[1]["Allow"], chat[2]) == (204, "POST, OPTIONS", b"")
+    assert unknown[0] == 404 and json.loads(unknown[2])["error"]["type"] == "not_found"
+
+
+def test_the_root_path_is_named_in_its_404(inline_server):
+    server = inline_server()
+
+    status, _, raw = _ask(server, "GET", "/")
+
+    assert status == 404 and json.loads(raw)["error"]["message"].startswith("No GET / here;")
+
+
+def test_one_model_is_retrieved_by_its_id_even_with_a_slash(inline_server):
+    server = inline_server(model_name="THUDM/GLM-4-9B-0414")
+
+    plain = _ask(server, "GET", "/v1/models/THUDM/GLM-4-9B-0414")
+    quoted = _ask(server, "GET", "/v1/models/THUDM%2FGLM-4-9B-0414")
+
+    for status, _, raw in (plain, quoted):
+        assert status == 200 and json.loads(raw)["id"] == "THUDM/GLM-4-9B-0414"
+        assert json.loads(raw)["object"] == "model"
+
+
+def test_a_model_this_server_does_not_serve_is_a_json_404(inline_server):
+    server = inline_server()
+
+    status, _, raw = _ask(server, "GET", "/v1/models/gpt-4o")
+
+    assert status == 404 and json.loads(raw)["error"]["code"] == "model_not_found"
+
+
+# -- start-up -------------------------------------------------------------------------------------------------------
+def test_an_ipv6_host_is_listened_on_as_ipv6(inline_server):
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    server = inline_server(host="::1")
+
+    status, _, raw = _ask(server, "GET", "/health")
+
+    assert server.url == f"http://[::1]:{server.server_address[1]}/v1"
+    assert status == 200 and json.loads(raw)["status"] == "ok"
+
+
+def test_a_port_out_of_range_exits_2_before_loading_the_model(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "open_model", lambda *args, **kwargs: pytest.fail("the model was loaded"))
+
+    code = cli.main(["serve", "some-model", "--port", "70000"])
+
+    assert code == 2
+    assert "--port 70000" in capsys.readouterr().err
