@@ -158,10 +158,18 @@ def _local_reference(value: str) -> bool:
     return value.startswith("#") and len(value) > 1 and all(c.isalnum() or c in "-_.:" for c in value[1:])
 
 
+# CSS functions that take an image by its address (a quoted string as well as url()): `image-set` covers the
+# -webkit- prefixed form too.
+_IMAGE_FUNCTIONS = ("image-set(", "image(", "cross-fade(", "src(", "element(", "paint(")
+
+
 def _safe_value(value: str) -> bool:
-    """No `url(...)` except `url(#id)`, no script-ish schemes, no CSS escapes or expressions."""
+    """No `url(...)` except `url(#id)`, no other function that loads an image (`mask: image-set('https://...')`
+    fetched from the page), no script-ish schemes, no CSS escapes or expressions."""
     lowered = "".join(value.lower().split())
     if any(bad in lowered for bad in ("javascript:", "data:", "vbscript:", "expression(", "@import", "\\")):
+        return False
+    if any(loader in lowered for loader in _IMAGE_FUNCTIONS):
         return False
     start = 0
     while (at := lowered.find("url(", start)) >= 0:

