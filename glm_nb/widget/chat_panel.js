@@ -1,7 +1,10 @@
 // The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
 // the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}).
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
-// sandboxed iframes (no allow-same-origin). Nothing here evaluates model output.
+// sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
+// inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
+// "Run scripts" button, and on the user's click re-creates that frame with allow-scripts (only that flag), from the
+// wrapper document the button carries as data.
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -61,11 +64,37 @@ function render({ model, el }) {
   root.append(settings, history, status, composer);
   el.append(root);
 
+  const running = new Set();  // the frames the user chose to run: a redraw of the history keeps them running
   function drawHistory() {
     history.replaceChildren(...model.get("turns").map((turn) => turnNode(turn, false)));
     const live = model.get("live");
     if (live && live.prompt !== undefined) history.append(turnNode(live, true));
+    for (const button of history.querySelectorAll("button.glm-nb-run-scripts")) {
+      const bar = button.parentNode;
+      button.hidden = bar.querySelector(".glm-nb-run-note").hidden = false;
+      bar.querySelector(".glm-nb-run-static").hidden = true;  // the note for where this button cannot work
+      if (running.has(button.dataset.frame)) runScripts(button);
+    }
     history.scrollTop = history.scrollHeight;
+  }
+  function runScripts(button) {
+    const id = button.dataset.frame;
+    const old = root.querySelector("iframe#" + CSS.escape(id));
+    if (!old || button.disabled) return;
+    const frame = document.createElement("iframe");
+    frame.id = id;
+    frame.className = old.className;
+    frame.setAttribute("style", old.getAttribute("style") || "");
+    frame.setAttribute("sandbox", "allow-scripts");  // never allow-same-origin: the page runs in an opaque origin
+    frame.srcdoc = button.dataset.srcdoc;
+    old.replaceWith(frame);
+    button.disabled = true;
+    button.textContent = "Scripts running";
+    running.add(id);
+  }
+  function clickRun(event) {
+    const button = event.target?.closest?.("button.glm-nb-run-scripts");
+    if (button) runScripts(button);
   }
   function drawState() {
     const busy = model.get("busy");
@@ -108,6 +137,7 @@ function render({ model, el }) {
       }
     }],
     [send, "click", submit],
+    [history, "click", clickRun],
     [stop, "click", () => model.send({ type: "stop" })],
     [clear, "click", () => model.send({ type: "clear" })],
     [exportButton, "click", () => model.send({ type: "export" })],
@@ -117,7 +147,8 @@ function render({ model, el }) {
     [system, "change", () => setTrait("system", system.value)],
   ];
   for (const [node, name, handler] of listeners) node.addEventListener(name, handler);
-  // HTML artifacts report their height from inside their sandboxed frame; size only the frame that sent it.
+  // HTML artifacts, once running, report their height from inside their sandboxed frame; size only the frame that
+  // sent it.
   function sizeFrame(event) {
     const data = event.data;
     if (!data || typeof data.glmNbFrame !== "string") return;

