@@ -206,6 +206,10 @@ class Conversation:
             del self._messages[rollback_to:]  # the conversation is as it was before this turn
             response.forget_messages()
             raise
+        except Exception:
+            if not response.recorded:  # refused before anything was generated (a server down, a 401): sending
+                del self._messages[rollback_to:]  # again must not ask the question twice
+            raise
 
     def _tool_loop(self, response: Response, sampling: SamplingParams) -> Iterator[Event]:
         usage, last = Usage(), None

@@ -109,6 +109,11 @@ class Response:
         """The conversation rewrote one of this response's messages (a tool result cut to fit the context)."""
         self._added = [new if m is old else m for m in self._added]
 
+    @property
+    def recorded(self) -> bool:
+        """Whether this response has added any message to the conversation yet (does not run the stream)."""
+        return bool(self._added)
+
     def forget_messages(self) -> None:
         """The conversation dropped this response's messages (a failed turn is rolled back)."""
         self._added.clear()

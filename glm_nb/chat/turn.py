@@ -14,7 +14,6 @@ from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 
 from ..engine import SamplingParams
-from ..errors import PromptTooLongError
 from ..tools import ToolCall, parse_tool_calls
 from .backend import Backend, CompletionEnd, CompletionStart, TextChunk
 from .events import Event, TextDelta, ThinkingDelta, ToolCallEvent, Usage
@@ -74,8 +73,8 @@ def run_turn(
         for call in message.tool_calls:
             yield ToolCallEvent(call)
         return TurnOutcome(message, end.stop if end else None, state.usage())
-    except PromptTooLongError:
-        if state.start is None:
+    except Exception:  # PromptTooLongError, a server that refused or could not be reached, ...
+        if state.start is None and not state.thinking and not state.answer.raw:
             committed = True  # the prompt never went in: no turn began, so there is none to keep
         raise
     finally:

@@ -519,3 +519,24 @@ def test_a_handed_back_result_takes_its_calls_place_among_the_turns_results(scri
     assert results == ["lookup", "get_weather"]  # in the order of the calls, as GLM reads them
     prompt = generator.tokenizer.decode(generator.prompts[1])
     assert prompt.index('{"answer": 42}') < prompt.index('"temp": 21')
+
+
+def test_a_backend_that_refuses_before_generating_leaves_no_turn_so_a_retry_asks_once(scripted):
+    from glm_nb.errors import GlmError
+
+    conversation, generator = scripted(["\n4."])
+    backend, calls = conversation.backend, []
+    complete = backend.complete
+
+    def refusing(prompt, sampling):
+        calls.append(prompt)
+        if len(calls) == 1:
+            raise GlmError("the server answered 503: busy")
+        return complete(prompt, sampling)
+
+    backend.complete = refusing
+    with pytest.raises(GlmError, match="503"):
+        conversation.send("What is 2+2?").finish()
+    assert list(conversation.messages) == []  # no empty "interrupted" answer, no question left waiting
+    assert conversation.send("What is 2+2?").text() == "4."
+    assert calls[1].count("What is 2+2?") == 1
