@@ -11,8 +11,9 @@ OpenAI-compatible `/v1/completions` server can be another. A completion is an it
 TextChunk text keeps special tokens such as `<|assistant|>` (FORMAT.md: several tool calls are separated by it);
 the stop token is not in any chunk but named by CompletionEnd (`<|observation|>` means "waiting for a tool
 result"). A chunk may carry empty text (a token that ends inside a multi-byte character): the conversation
-checks its cancel flag on every chunk, so a backend should yield one per token. Closing the iterator early
-(cancel) must leave the backend ready for the next completion.
+checks its cancel flag on every chunk, so a backend should yield one per token, and one that waits on something
+else (a remote server) yields empty chunks with tokens=0 while it waits, before CompletionStart too. Closing the
+iterator early (cancel) must leave the backend ready for the next completion.
 """
 
 from __future__ import annotations

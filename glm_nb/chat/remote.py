@@ -15,6 +15,11 @@ vLLM's documented extra completion parameters (vllm/entrypoints/openai/protocol.
 Which stop ended the turn comes from the text (the stop string at its end), else from vLLM's `stop_reason` or
 SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). The tokenizer (a local copy of the
 checkpoint's tokenizer files, or the hub by name) counts prompt tokens and gives the chat template.
+
+While the server is silent (a queued request, a long prefill) the stream yields an empty `TextChunk` (tokens=0)
+every `remote_http._POLL_S` seconds, before `CompletionStart` too: the conversation checks its cancel flag on
+every chunk, so Stop and `Response.cancel()` end the turn at once instead of after the server's next piece, and
+`CompletionStart` still means the server answered (a refusal before it leaves no turn behind).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 from ..engine import SamplingParams, Tokenizer
 from ..engine.tokenizer import load_chat_template
 from ..errors import PromptTooLongError
+from ..models.hub import is_hub_id
 from .backend import CompletionEnd, CompletionItem, CompletionStart, TextChunk
 from .local import TokenizerLike
 from .remote_http import (
@@ -37,6 +43,7 @@ from .remote_http import (
     RemoteStreamError,
     RemoteTimeoutError,
     ServerEndpoint,
+    read_api_key,
 )
 from .stop_text import StopText
 
@@ -55,6 +62,10 @@ __all__ = [
 # FORMAT.md, "Tokenizer": the stop ids 151336, 151338, 151329, as text.
 GLM_STOP_STRINGS = ("<|user|>", "<|observation|>", "<|endoftext|>")
 _TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"]
+_TOKENIZER_HINT = (
+    "Pass tokenizer= a local folder with the checkpoint's tokenizer.json and tokenizer_config.json, or its hub id "
+    "such as THUDM/GLM-4-32B-0414 (in %glm_model: give it as MODEL, `%glm_model FOLDER --remote URL`)."
+)
 
 
 class RemoteBackend:
@@ -86,29 +97,36 @@ class RemoteBackend:
         model: str | None = None,
         tokenizer: str | os.PathLike | None = None,
         chat_template: str | None = None,
+        context_length: int | None = None,
         timeout: float = 120.0,
     ) -> RemoteBackend:
         """Connect to an OpenAI-compatible server and check it serves `model`.
 
-        url: `http://host:port/v1` (`/v1` may be left out). api_key_env: the environment variable holding the
-        server's API key (sent as a bearer token). model: the served model's name (default: the only or first one
-        `GET /v1/models` lists). tokenizer: a folder with the checkpoint's tokenizer.json and tokenizer_config.json,
-        or a hub name such as "THUDM/GLM-4-32B-0414" (default: the model's name). chat_template: overrides the
-        tokenizer's. timeout: seconds to wait to connect and for each streamed piece.
+        url: `http://host:port/v1` (`/v1` may be left out; no user name, password or query). api_key_env: the
+        environment variable holding the server's API key (sent as a bearer token). model: the served model's name
+        (default: the only or first one `GET /v1/models` lists). tokenizer: a folder with the checkpoint's
+        tokenizer.json and tokenizer_config.json, or a hub name such as "THUDM/GLM-4-32B-0414" (default: the
+        model's name). chat_template: overrides the tokenizer's. context_length: the most tokens prompt + answer
+        hold, when the server does not say (or fewer than it says). timeout: seconds to wait to connect and for
+        each streamed piece.
         """
         endpoint = ServerEndpoint.from_url(
-            url, api_key=_api_key(api_key_env), timeout_s=timeout, api_key_env=api_key_env
+            url, api_key=read_api_key(api_key_env), timeout_s=timeout, api_key_env=api_key_env
         )
         served = _served_models(endpoint)
         name = _pick_model(endpoint, served, model)
         tok, template = load_tokenizer(tokenizer if tokenizer is not None else name)
-        context = served.get(name, {}).get("max_model_len")
+        reported = served.get(name, {}).get("max_model_len")
+        if not isinstance(reported, int) or isinstance(reported, bool) or reported <= 0:
+            reported = None
+        if context_length is not None and reported is not None:
+            context_length = min(context_length, reported)  # the server refuses more than it holds
         return cls(
             endpoint,
             tok,
             model=name,
             chat_template=chat_template if chat_template is not None else template,
-            context_length=context if isinstance(context, int) else None,
+            context_length=context_length if context_length is not None else reported,
         )
 
     @property
@@ -168,6 +186,9 @@ class RemoteBackend:
         chunks, used, started = 0, None, False
         try:
             for event in events:
+                if event is None:  # the server is silent: an empty chunk lets the conversation check its cancel
+                    yield TextChunk("", tokens=0)
+                    continue
                 if not started:  # the first event: the server has the prompt in place
                     started = True
                     yield CompletionStart(prompt_tokens)
@@ -175,7 +196,7 @@ class RemoteBackend:
                 choice = _choice(event)
                 if choice is None:
                     continue  # the usage-only chunk at the end
-                piece = choice.get("text") or ""
+                piece = self._piece(choice)
                 text, _ = stops.feed(piece)
                 tokens = 1 if piece or not choice.get("finish_reason") else 0  # an empty closing chunk has none
                 chunks += tokens
@@ -190,6 +211,17 @@ class RemoteBackend:
                 "incomplete. Send the message again."
             )
         yield from self._end(finish, stops, chunks, used)
+
+    def _piece(self, choice: Mapping[str, Any]) -> str:
+        piece = choice.get("text")
+        if piece is None:
+            return ""
+        if not isinstance(piece, str):
+            raise RemoteStreamError(
+                f"{self.endpoint.base_url} sent a chunk whose text is not a string ({type(piece).__name__}): "
+                f"{str(dict(choice))[:200]}. Is this an OpenAI-compatible completions server?"
+            )
+        return piece
 
     def _end(self, finish: Mapping[str, Any], stops: StopText, chunks: int, used: Any) -> Iterator[CompletionItem]:
         reason = finish.get("finish_reason")
@@ -225,11 +257,17 @@ def load_tokenizer(source: str | os.PathLike) -> tuple[Tokenizer, str | None]:
     tokenizer files, through huggingface_hub's cache)."""
     folder = Path(source).expanduser()
     if not folder.is_dir():
+        if not is_hub_id(str(source)):  # e.g. vLLM's default served name: the checkpoint's path on the server
+            path = " (a path on the server, maybe: glm-nb reads the tokenizer here)" if folder.is_absolute() else ""
+            raise RemoteError(
+                f"{str(source)!r}, where the tokenizer comes from (by default the served model's name), is neither "
+                f"a folder on this machine nor a hub id (owner/name){path}. {_TOKENIZER_HINT}"
+            )
         folder = _hub_tokenizer_folder(str(source))
     if not (folder / "tokenizer.json").is_file():
         raise RemoteError(
-            f"{folder} has no tokenizer.json. Pass tokenizer= a folder with the checkpoint's tokenizer.json and "
-            "tokenizer_config.json (copy them from the model you serve)."
+            f"{folder} has no tokenizer.json (copy it and tokenizer_config.json from the model you serve). "
+            f"{_TOKENIZER_HINT}"
         )
     return Tokenizer(folder / "tokenizer.json"), load_chat_template(folder)
 
@@ -240,28 +278,24 @@ def _hub_tokenizer_folder(name: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError as e:
         raise RemoteError(
-            f"{name!r} is not a folder, and huggingface_hub is not installed to fetch it. Pass tokenizer= a folder "
-            "with the checkpoint's tokenizer files, or `pip install huggingface_hub`."
+            f"{name!r} is not a folder, and huggingface_hub is not installed to fetch it: `pip install "
+            f"huggingface_hub`, or: {_TOKENIZER_HINT}"
         ) from e
     try:
         return Path(snapshot_download(name, allow_patterns=_TOKENIZER_FILES))
     except Exception as e:  # huggingface_hub raises many types (offline, 404, gated, bad name)
         raise RemoteError(
-            f"Cannot get the tokenizer of {name!r} from the Hugging Face hub ({type(e).__name__}: {str(e)[:200]}). "
-            "Pass tokenizer= a local folder with the checkpoint's tokenizer.json and tokenizer_config.json."
+            f"Cannot get the tokenizer of {name!r} from the Hugging Face hub ({type(e).__name__}: {_first_line(e)}). "
+            f"{_TOKENIZER_HINT}"
         ) from e
 
 
-def _api_key(env: str | None) -> str | None:
-    if env is None:
-        return None
-    key = os.environ.get(env)
-    if not key:
-        raise RemoteAuthError(
-            f"The environment variable {env} is not set (or empty). Set it to the server's API key, e.g. "
-            f"os.environ[{env!r}] = '...', before connecting."
-        )
-    return key
+def _first_line(e: Exception, limit: int = 300) -> str:
+    """The first line of an error's message, cut at a word (the hub's messages run over several lines)."""
+    line = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _served_models(endpoint: ServerEndpoint) -> dict[str, dict[str, Any]]:
@@ -280,7 +314,7 @@ def _pick_model(endpoint: ServerEndpoint, served: Mapping[str, Any], model: str 
     if model not in served:
         raise RemoteHTTPError(
             f"{endpoint.base_url} does not serve {model!r}; it serves {', '.join(served) or 'nothing'}. Pass "
-            "model= one of those."
+            "model= one of those (in %glm_model: --model NAME)."
         )
     return model
 

@@ -116,8 +116,15 @@ def load_model(args: ModelArgs, *, downloader: Downloader | None = None, progres
 
 
 def _connect(args: ModelArgs) -> LoadedModel:
-    """A model on an OpenAI-compatible server; MODEL (if given) is the local folder or hub id of its tokenizer."""
+    """A model on an OpenAI-compatible server; MODEL (if given) is the local folder or hub id of its tokenizer, and
+    --context the context when the server does not say (or less than it says)."""
+    timeout = {} if args.timeout is None else {"timeout": args.timeout}  # None: the backend's default
     backend = RemoteBackend.connect(
-        args.remote, api_key_env=args.api_key_env, model=args.served_model, tokenizer=args.model
+        args.remote,
+        api_key_env=args.api_key_env,
+        model=args.served_model,
+        tokenizer=args.model,
+        context_length=args.context,
+        **timeout,
     )
     return LoadedModel(f"{backend.name} (served at {args.remote})", backend, origin=args.remote)

@@ -99,6 +99,7 @@ class ModelArgs:
     remote: str | None = None  # an OpenAI-compatible server's URL; MODEL then names the tokenizer source
     served_model: str | None = None  # --model: the served model's name on that server
     api_key_env: str | None = None  # the environment variable holding the server's API key
+    timeout: float | None = None  # --remote: seconds to wait for the server (None: the backend's default)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,13 @@ def _number(text: str) -> float:
         value = math.nan
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a number such as 0.6, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, such as 600, got {text!r}")
     return value
 
 
@@ -187,10 +195,11 @@ def _glm_cell(line):
 @magic_arguments.magic_arguments(name="glm_model")
 @argument("-h", "--help", action="store_true", help="Show this help.")
 @argument("model", nargs="?", help="A local checkpoint or converted folder, or a hub id such as THUDM/GLM-4-9B-0414.")
-@argument("--source", choices=SOURCES, default="huggingface", help="The hub to download from (default huggingface).")
-@argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="Where to run (default auto).")
+@argument("--source", choices=SOURCES, help="The hub to download from (default huggingface).")
+@argument("--device", choices=("auto", "cuda", "cpu"), help="Where to run (default auto).")
 @argument("--precision", choices=PRECISIONS, help="Weights precision when converting (default fp32 on CPU).")
-@argument("--context", type=int, help="Tokens the KV cache holds (default: the model's, at most 8192).")
+@argument("--context", type=int, help="Tokens the KV cache holds (default: the model's, at most 8192); with "
+          "--remote, the context when the server does not report one (or less than it reports).")  # fmt: skip
 @argument(
     "--variant", choices=(*VARIANTS, "all"), default="all",
     help="Which magics use this model (default all; e.g. --variant z1 for a GLM-Z1 checkpoint).",
@@ -202,6 +211,8 @@ def _glm_cell(line):
           "server's first).")  # fmt: skip
 @argument("--api-key-env", dest="api_key_env", metavar="NAME", help="--remote: the environment variable that "
           "holds the server's API key.")  # fmt: skip
+@argument("--timeout", type=_seconds, metavar="SECONDS", help="--remote: how long to wait for the server to "
+          "connect and for each streamed piece (default 120).")  # fmt: skip
 def _glm_model(line):
     """Load a model for the magics and the chat panel. Without a model: the bundled nano-GLM, a tiny demo model
     (not GLM-4). A checkpoint is converted to ONNX once and cached; hub ids are downloaded with a progress bar."""
@@ -266,10 +277,38 @@ def parse_model_line(line: str) -> ModelArgs:
         raise UsageError(
             f"--context is the tokens the KV cache holds: give at least {MIN_CONTEXT}, got {ns.context}."
         )
+    _refuse_misplaced_options(ns)
     return ModelArgs(
-        ns.model, ns.source, ns.device, ns.precision, ns.context, ns.variant, ns.help,
-        ns.remote, ns.served_model, ns.api_key_env,
+        ns.model, ns.source or "huggingface", ns.device or "auto", ns.precision, ns.context, ns.variant, ns.help,
+        ns.remote, ns.served_model, ns.api_key_env, ns.timeout,
     )  # fmt: skip
+
+
+def _refuse_misplaced_options(ns: argparse.Namespace) -> None:
+    """Options that mean something only with --remote, or only without it: refused rather than ignored."""
+    if ns.remote is None:
+        for flag, value in (
+            ("--model", ns.served_model),
+            ("--api-key-env", ns.api_key_env),
+            ("--timeout", ns.timeout),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} only means something with --remote URL (a model on a server). To load a checkpoint "
+                    "here, give it as MODEL, e.g. `%glm_model THUDM/GLM-4-9B-0414`."
+                )
+        return
+    for flag, value in (("--device", ns.device), ("--precision", ns.precision)):
+        if value is not None:
+            raise UsageError(
+                f"With --remote the server chooses {flag[2:]} (start it with the setting you want); leave {flag} out."
+            )
+    if ns.source == "modelscope":
+        raise UsageError(
+            "With --remote, MODEL names where the tokenizer comes from: a local folder or a Hugging Face hub id, "
+            "not ModelScope. Download the checkpoint's tokenizer.json and tokenizer_config.json from ModelScope "
+            "into a folder and give that folder as MODEL."
+        )
 
 
 def parse_glm_line(line: str) -> GlmLineArgs:

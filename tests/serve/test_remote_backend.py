@@ -4,16 +4,26 @@ that the text survives the HTTP + SSE round trip and that the conversation behav
 
 from __future__ import annotations
 
+import base64
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
+import threading
+import time
+import traceback
 
 import pytest
+from fake_openai_server import DONE, FakeServer, answer, chunk, silence, start, stream
+from IPython.core.ultratb import VerboseTB
 
 from glm_nb.chat import Conversation, Rumination, ScriptedGenerator, TextDelta, ThinkingDelta
 from glm_nb.chat.remote import (
     RemoteAuthError,
     RemoteBackend,
     RemoteConnectionError,
+    RemoteError,
     RemoteHTTPError,
     RemoteStreamError,
     RemoteTimeoutError,
@@ -199,7 +209,7 @@ def test_a_silent_server_times_out(server_with):
     with pytest.raises(RemoteTimeoutError, match="within 0.3 s"):
         conversation.send("Hi").text()
 
-    assert conversation.messages[-1].end == "interrupted"
+    assert conversation.messages == ()  # nothing came back: the retry the error advises must not ask twice
 
 
 def test_the_token_limit_ends_with_length(server_with):
@@ -257,3 +267,242 @@ def test_an_interrupt_while_waiting_for_the_server_stops_its_generation(server_w
     assert conversation.messages[-1].end == "interrupted"
     assert server.wait_health(lambda h: h["cancelled"] == 1)["cancelled"] == 1  # the closed connection stopped it
     assert conversation.send("And then?").text() == "Next."
+
+
+# -- against a fake server: what real servers, proxies and TLS get wrong (tests/fake_openai_server.py) ------------
+@pytest.fixture
+def fake():
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def connect_fake(fake, tokenizer_folder):
+    def connect_to(**options) -> RemoteBackend:
+        return RemoteBackend.connect(fake.url, tokenizer=tokenizer_folder, **options)
+
+    return connect_to
+
+
+def test_a_key_read_from_a_file_is_sent_without_its_line_break(fake, connect_fake, monkeypatch):
+    monkeypatch.setenv("GLM_TEST_KEY", "sk-SECRET123\n")  # open("key.txt").read()
+
+    backend = connect_fake(api_key_env="GLM_TEST_KEY")
+
+    assert fake.requests[-1].headers["Authorization"] == "Bearer sk-SECRET123"
+    assert Conversation(backend).send("Hi").text() == "Hello world"
+
+
+@pytest.mark.parametrize("key", ["\u201csk-SECRET123\u201d", "sk-SECRET123\nsk-other", "Bearer sk-SECRET123"])
+def test_a_key_http_cannot_carry_is_an_auth_error_that_never_shows_it(connect_fake, monkeypatch, key):
+    monkeypatch.setenv("GLM_TEST_KEY", key)
+
+    with pytest.raises(RemoteAuthError, match="GLM_TEST_KEY holds") as caught:
+        connect_fake(api_key_env="GLM_TEST_KEY")
+
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "SECRET123" not in shown
+
+
+def test_the_key_is_in_no_repr_nor_in_a_verbose_traceback(fake, connect_fake, monkeypatch):
+    monkeypatch.setenv("GLM_TEST_KEY", "sk-SECRET123")
+    backend = connect_fake(api_key_env="GLM_TEST_KEY")
+    fake.completions = answer(500, {"error": {"message": "CUDA out of memory"}})
+
+    with pytest.raises(RemoteHTTPError) as caught:
+        Conversation(backend).send("Hi").text()
+
+    verbose = VerboseTB(theme_name="nocolor").text(caught.type, caught.value, caught.tb)  # %xmode Verbose
+    assert "CUDA out of memory" in verbose and "api_key_env" in verbose  # the locals are there
+    assert "SECRET123" not in repr(backend.endpoint) and "SECRET123" not in verbose
+
+
+def _queued(handler):  # as glm-nb serve's queue: no headers until the model starts on the request
+    silence(handler, 5.0)
+
+
+def _silent_after_headers(handler):  # a long prefill
+    start(handler)
+    silence(handler, 5.0)
+
+
+def _keep_alive_comments(handler):
+    start(handler)
+    for _ in range(50):
+        handler.wfile.write(b": keep-alive\n\n")
+        handler.wfile.flush()
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("silent", [_queued, _silent_after_headers, _keep_alive_comments])
+def test_cancel_while_the_server_sends_no_text_ends_the_turn_at_once(fake, connect_fake, silent):
+    fake.completions = silent
+    conversation = Conversation(connect_fake(timeout=4))
+    reply = conversation.send("Hi")
+    threading.Timer(0.3, reply.cancel).start()
+    started = time.monotonic()
+
+    reply.finish()
+
+    assert reply.finish_reason == "cancelled" and conversation.messages[-1].end == "interrupted"
+    assert time.monotonic() - started < 1.5  # the server would say nothing for 5 s, past the 4 s timeout
+    assert fake.hung_up.wait(2)  # the closed connection tells the server to stop
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (answer(200, {"choices": [{"text": "4", "finish_reason": "stop"}]}), 'ignored "stream": true'),
+        (answer(200, b"<html><body>Please log in</body></html>", "text/html"), "text/html, not a stream of events"),
+        (answer(200, {"error": {"message": "model is loading"}}), "an error instead of a stream: model is loading"),
+    ],
+)
+def test_an_answer_that_is_not_an_event_stream_says_what_came_back(fake, connect_fake, reply, said):
+    fake.completions = reply
+    conversation = Conversation(connect_fake())
+
+    with pytest.raises(RemoteHTTPError, match=said):
+        conversation.send("Hi").text()
+
+    assert conversation.messages == ()  # nothing was generated: a retry must not ask twice
+
+
+def test_https_to_a_plain_http_server_says_to_use_http(fake, tokenizer_folder):
+    url = fake.url.replace("http://", "https://")
+
+    with pytest.raises(RemoteConnectionError, match="answers plain HTTP. Use http://127.0.0.1"):
+        RemoteBackend.connect(url, tokenizer=tokenizer_folder, timeout=5)
+
+
+@pytest.fixture
+def tls_fake(tmp_path):
+    """A fake server behind TLS with a self-signed certificate for 127.0.0.1: (server, certificate path)."""
+    openssl = shutil.which("openssl") or pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days",
+         "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = FakeServer(tls=context)
+    yield server, cert
+    server.close()
+
+
+def test_a_certificate_that_cannot_be_verified_says_how_to_trust_it(tls_fake, tokenizer_folder, monkeypatch):
+    server, cert = tls_fake
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+
+    with pytest.raises(RemoteConnectionError, match="cannot be verified.*SSL_CERT_FILE"):
+        RemoteBackend.connect(server.url, tokenizer=tokenizer_folder, timeout=5)
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # what the message says to do
+    assert RemoteBackend.connect(server.url, tokenizer=tokenizer_folder, timeout=5).name == "glm"
+
+
+def test_a_server_that_wants_a_key_names_the_option_of_the_api_and_of_the_magic(fake, connect_fake):
+    fake.models_answer = answer(401, {"error": {"message": "missing key"}})
+
+    with pytest.raises(RemoteAuthError, match=r"api_key_env= \(in %glm_model: --api-key-env NAME\)"):
+        connect_fake()
+
+
+def test_a_served_name_that_is_a_path_on_the_server_asks_for_the_tokenizer(fake):
+    fake.models = {"data": [{"id": "/data/models/GLM-4-32B-0414"}]}  # vLLM's default: the path it loaded
+
+    with pytest.raises(RemoteError, match="neither a folder on this machine nor a hub id") as caught:
+        RemoteBackend.connect(fake.url)
+
+    assert "in %glm_model: give it as MODEL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        (b"data: 5\n\n", "not a JSON object: '5'"),
+        (b"data: [1]\n\n", r"not a JSON object: '\[1\]'"),
+        (chunk(5), r"text is not a string \(int\)"),
+        (b'data: {"choices": [{"text": "\xff\xfe", "finish_reason": null}]}\n\n', "not UTF-8"),
+    ],
+)
+def test_a_malformed_event_is_a_stream_error_that_says_what_was_wrong(fake, connect_fake, bad, said):
+    fake.completions = stream(chunk("Hello"), bad, chunk("!", "stop"), DONE)
+    conversation = Conversation(connect_fake())
+
+    with pytest.raises(RemoteStreamError, match=said):
+        conversation.send("Hi").text()
+
+    assert conversation.messages[-1].end == "interrupted"
+
+
+def test_lines_ending_in_a_lone_carriage_return_are_read(fake, connect_fake):
+    fake.completions = stream(
+        *(part.replace(b"\n", b"\r") for part in (chunk("Hello"), chunk(" world", "stop"), DONE))
+    )
+
+    assert Conversation(connect_fake()).send("Hi").text() == "Hello world"
+
+
+def test_a_crlf_split_across_two_reads_ends_one_line(fake, connect_fake):
+    fake.completions = stream(
+        b'data: {"choices": [{"text": "Hi",\r',  # one event over two data lines
+        b'\ndata: "finish_reason": "stop"}]}\r\n\r\n',
+        DONE,
+        delay=0.05,
+    )
+
+    assert Conversation(connect_fake()).send("Hi").text() == "Hi"
+
+
+def test_a_models_list_that_stalls_is_a_timeout(fake, connect_fake):
+    def stall(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.write(b'{"data": ')
+        handler.wfile.flush()
+        silence(handler, 5.0)
+
+    fake.models_answer = stall
+
+    with pytest.raises(RemoteTimeoutError, match=r"longer timeout= \(in %glm_model: --timeout SECONDS\)"):
+        connect_fake(timeout=0.5)
+
+
+@pytest.mark.parametrize("status", [301, 307])
+def test_a_redirect_says_where_it_points(fake, connect_fake, status):
+    fake.models_answer = answer(status, b"", Location="https://gpu-box.example:8443/v1/models")
+
+    with pytest.raises(RemoteHTTPError, match="Connect to https://gpu-box.example:8443/v1 instead"):
+        connect_fake()
+
+
+def test_the_environment_proxy_carries_plain_http(fake, tokenizer_folder, monkeypatch):
+    proxy = fake.url.replace("http://", "http://alice:pa%20ss@")
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    backend = RemoteBackend.connect("http://gpu-box.invalid:8000/v1", tokenizer=tokenizer_folder, timeout=5)
+
+    assert Conversation(backend).send("Hi").text() == "Hello world"
+    paths = ["http://gpu-box.invalid:8000/v1/models", "http://gpu-box.invalid:8000/v1/completions"]
+    assert [r.path for r in fake.requests] == paths
+    assert fake.requests[-1].headers["Host"] == "gpu-box.invalid:8000"
+    assert fake.requests[-1].headers["Proxy-Authorization"] == "Basic " + base64.b64encode(b"alice:pa ss").decode()
+
+
+def test_no_proxy_and_loopback_addresses_go_direct(connect_fake, tokenizer_folder, monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "gpu-box.invalid")
+
+    assert connect_fake().name == "glm"  # 127.0.0.1: never through a proxy
+    with pytest.raises(RemoteConnectionError, match="Cannot reach http://gpu-box.invalid:8000/v1 \\(") as caught:
+        RemoteBackend.connect("http://gpu-box.invalid:8000/v1", tokenizer=tokenizer_folder, timeout=5)
+    assert "proxy" not in str(caught.value)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from glm_nb.chat import CompletionEnd, TextChunk
-from glm_nb.chat.remote import GLM_STOP_STRINGS, RemoteBackend, RemoteError, RemoteStreamError, load_tokenizer
+from glm_nb.chat.remote import (
+    GLM_STOP_STRINGS,
+    RemoteBackend,
+    RemoteConnectionError,
+    RemoteError,
+    RemoteStreamError,
+    load_tokenizer,
+)
 from glm_nb.chat.remote_http import ServerEndpoint
 from glm_nb.chat.stop_text import StopText
 from glm_nb.engine import SamplingParams, Tokenizer
@@ -193,3 +200,38 @@ def test_max_tokens_is_cut_to_the_room_left_in_the_served_context(backend):
     list(backend.complete(prompt, SamplingParams(max_new_tokens=30000)))
 
     assert sent[0]["max_tokens"] == 50 - len(backend.tokenizer.encode(prompt))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1"])
+def test_a_bad_port_is_a_connection_error(url):
+    with pytest.raises(RemoteConnectionError, match="bad port"):
+        ServerEndpoint.from_url(url)
+
+
+def test_credentials_in_the_url_are_refused_without_showing_the_password():
+    with pytest.raises(RemoteConnectionError, match="--api-key-env") as caught:
+        ServerEndpoint.from_url("http://bob:s3cret@gpu-box:8000/v1")
+
+    assert "s3cret" not in str(caught.value) and "http://gpu-box:8000/v1" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://gpu-box:8000/v1?api_key=s3cret", "http://gpu-box:8000/v1#s3cret"])
+def test_a_query_or_fragment_in_the_url_is_refused_without_showing_it(url):
+    with pytest.raises(RemoteConnectionError, match="query string") as caught:
+        ServerEndpoint.from_url(url)
+
+    assert "s3cret" not in str(caught.value) and "http://gpu-box:8000/v1" in str(caught.value)
+
+
+def test_a_long_hub_error_is_cut_at_a_word_after_its_first_line(monkeypatch):
+    hub = pytest.importorskip("huggingface_hub")
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Cannot reach the hub:" + " offline" * 40 + " set HF_HUB_OFFLINE=0.\nSecond line.")
+
+    monkeypatch.setattr(hub, "snapshot_download", unreachable)
+
+    with pytest.raises(RemoteError, match=r"(offline )+\.\.\.\)") as caught:
+        load_tokenizer("THUDM/GLM-4-32B-0414")
+
+    assert "Second line" not in str(caught.value)
