@@ -45,6 +45,7 @@ __all__ = [
     "read_api_key",
 ]
 
+_ENDPOINTS = ("/chat/completions", "/completions", "/models")
 _MAX_LINE = 1 << 24  # one SSE line (a JSON chunk); far above any real chunk
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _POLL_S = 0.1  # how often a stream waiting for the server hands control back to its reader (to check a cancel)
@@ -64,7 +65,8 @@ class ServerEndpoint:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> ServerEndpoint:
-        """`http://host:port` or `http://host:port/v1` (with or without a trailing slash)."""
+        """`http://host:port` or `http://host:port/v1` (with or without a trailing slash; an endpoint's whole URL,
+        `.../v1/chat/completions`, is read as its server's)."""
         parts = urlsplit(url.strip())
         if "@" in parts.netloc:  # checked first: no message may echo the password
             raise RemoteConnectionError(
@@ -89,6 +91,9 @@ class ServerEndpoint:
                 f"{url!r} has a bad port ({e}); give a number from 1 to 65535, like http://127.0.0.1:8000/v1."
             ) from None
         path = parts.path.rstrip("/")
+        for endpoint in _ENDPOINTS:  # an endpoint's URL pasted whole: the server is the part before it
+            if path.endswith(f"/v1{endpoint}"):
+                path = path.removesuffix(endpoint)
         if not path.endswith("/v1"):
             path += "/v1"
         return cls(f"{parts.scheme}://{parts.netloc}{path}", **options)

@@ -158,7 +158,11 @@ def test_stop_text_releases_a_false_start():
     assert stops.flush() == "<"
 
 
-@pytest.mark.parametrize("url", ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/", "http://h:8000/v1/completions",
+     "http://h:8000/v1/chat/completions/", "http://h:8000/v1/models"],
+)  # fmt: skip
 def test_base_url_gets_v1_once(url):
     assert ServerEndpoint.from_url(url).base_url == "http://h:8000/v1"
 
