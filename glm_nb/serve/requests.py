@@ -34,6 +34,15 @@ _UNTIL_ASKED = {
     "logit_bias": "leave it out (or send {})",
     "min_tokens": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
     "ignore_eos": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
+    # vLLM's extras, which its clients send only when they mean them
+    "stop_token_ids": "send the tokens' text in 'stop' instead",
+    "allowed_token_ids": "leave it out: this server samples from the whole vocabulary",
+    "bad_words": "leave it out: this server bans no words",
+    "truncate_prompt_tokens": "shorten the prompt yourself: this server never cuts it",
+    "guided_json": "leave it out: this server has no constrained decoding (ask for JSON in the prompt)",
+    "guided_regex": "leave it out: this server has no constrained decoding",
+    "guided_choice": "leave it out: this server has no constrained decoding",
+    "guided_grammar": "leave it out: this server has no constrained decoding",
 }
 _NEUTRAL = (None, False, 0, {}, [])
 

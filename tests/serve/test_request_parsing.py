@@ -58,6 +58,9 @@ def test_a_token_limit_below_one_names_the_field_not_the_engine_setting(field, p
         ("frequency_penalty", 0.5, "repetition_penalty"),
         ("presence_penalty", -0.2, "repetition_penalty"),
         ("min_p", 0.05, "top_p or top_k"),
+        ("stop_token_ids", [151336], "'stop'"),
+        ("truncate_prompt_tokens", 512, "never cuts it"),
+        ("guided_json", {"type": "object"}, "no constrained decoding"),
     ],
 )
 @pytest.mark.parametrize("parse", [_completion, _chat])
@@ -71,7 +74,8 @@ def test_sampling_controls_this_server_cannot_honour_are_refused_saying_what_to_
 @pytest.mark.parametrize("parse", [_completion, _chat])
 def test_the_neutral_values_clients_send_by_default_are_accepted(parse):
     neutral = {"ignore_eos": False, "min_tokens": 0, "logit_bias": {}, "frequency_penalty": 0, "presence_penalty": 0.0,
-               "min_p": 0, "function_call": "auto"}  # fmt: skip
+               "min_p": 0, "function_call": "auto", "stop_token_ids": [], "truncate_prompt_tokens": None,
+               "use_beam_search": False}  # fmt: skip
 
     parse(**neutral)
     parse(**dict.fromkeys(neutral))  # all null
