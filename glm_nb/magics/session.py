@@ -208,7 +208,7 @@ class _EngineTurn:
         self._check_stopped()  # Stop pressed while the model loaded
         if self.lock.acquire(blocking=False):
             return
-        note = "Waiting: the model is busy with another reply (a cell or the chat panel). Stop it there, or wait."
+        note = _WAIT_PANEL if self.stopped is not None else _WAIT_CELL
         self.sink.update(_with_note(self.template, note))
         try:
             while not self.lock.acquire(timeout=0.05):
@@ -226,6 +226,15 @@ class _EngineTurn:
             raise TurnStopped(_STOPPED)
 
 
+# Who waits decides what can end the wait: a cell keeps the kernel busy, so the chat panel's buttons wait behind it
+# (their messages are handled between cells); the panel waits in a thread, so a cell can still be interrupted.
+_WAIT_CELL = (
+    "Waiting: the model is busy with the chat panel's reply. While this cell waits, the panel's buttons wait too; "
+    "interrupt this cell (■) to stop waiting and use them."
+)
+_WAIT_PANEL = (
+    "Waiting: the model is busy with a cell's reply; this one starts when it ends (interrupt the cell (■) to end it)."
+)
 _NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
 _STOPPED = "Stopped while waiting for the model: nothing was sent, and the conversation is unchanged."
 

@@ -225,7 +225,8 @@ def test_a_cell_waits_visibly_while_the_chat_panel_holds_the_engine(kernel, monk
     outputs = kernel.run("%%glm\nHello")
     panel.join(10)
 
-    assert "Waiting" in outputs[0]["data"]["text/plain"]
+    waiting = outputs[0]["data"]["text/plain"]
+    assert "Waiting" in waiting and "interrupt this cell" in waiting  # the panel's Stop waits behind this cell
     assert kernel.final(outputs)["data"][MIME_TYPE]["answer"] == "My turn now."
 
 
