@@ -1,5 +1,6 @@
 // The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
-// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}).
+// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}); the kernel answers a send it
+// took with {type: "accepted"} (only then is the box emptied) and Export with {type: "download", html}.
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
 // sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
 // inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
@@ -65,17 +66,39 @@ function render({ model, el }) {
   el.append(root);
 
   const running = new Set();  // the frames the user chose to run: a redraw of the history keeps them running
+  // Finished turns keep their nodes (a running page, an opened thinking section stay as they are); only the
+  // streaming turn's node is replaced on each update. `drawn`: the turns drawn, and their nodes.
+  let drawn = [];
+  let liveNode = null;
   function drawHistory() {
-    history.replaceChildren(...model.get("turns").map((turn) => turnNode(turn, false)));
+    const atBottom = history.scrollHeight - history.scrollTop - history.clientHeight <= 8;
+    const turns = model.get("turns");
+    const kept = drawn.length <= turns.length && drawn.every((d, i) => d.turn === turns[i]
+      || (d.turn.prompt === turns[i].prompt && d.turn.html === turns[i].html));
+    if (!kept) {  // cleared, or replaced from the kernel: draw afresh
+      history.replaceChildren();
+      drawn = [];
+      liveNode = null;
+    }
+    liveNode?.remove();
+    liveNode = null;
+    for (const turn of turns.slice(drawn.length)) {
+      const node = turnNode(turn, false);
+      history.append(node);
+      drawn.push({ turn, node });
+    }
     const live = model.get("live");
-    if (live && live.prompt !== undefined) history.append(turnNode(live, true));
+    if (live && live.prompt !== undefined) {
+      liveNode = turnNode(live, true);
+      history.append(liveNode);
+    }
     for (const button of history.querySelectorAll("button.glm-nb-run-scripts")) {
       const bar = button.parentNode;
       button.hidden = bar.querySelector(".glm-nb-run-note").hidden = false;
       bar.querySelector(".glm-nb-run-static").hidden = true;  // the note for where this button cannot work
       if (running.has(button.dataset.frame)) runScripts(button);
     }
-    history.scrollTop = history.scrollHeight;
+    if (atBottom) history.scrollTop = history.scrollHeight;  // never pull the user away from an earlier turn
   }
   function runScripts(button) {
     const id = button.dataset.frame;
@@ -100,18 +123,17 @@ function render({ model, el }) {
     const busy = model.get("busy");
     send.disabled = busy;
     stop.disabled = !busy;
-    variant.value = model.get("variant");
-    temperature.value = model.get("temperature");
-    maxTokens.value = model.get("max_tokens");
-    if (document.activeElement !== system) system.value = model.get("system");
+    variant.disabled = busy;  // a reply belongs to the conversation it started in
+    const fields = [[variant, "variant"], [temperature, "temperature"], [maxTokens, "max_tokens"]];
+    for (const [field, name] of [...fields, [system, "system"]]) {
+      if (document.activeElement !== field) field.value = model.get(name);  // never under the user's typing
+    }
     const rate = model.get("tokens_per_s");
     const name = model.get("model_name");
     speed.textContent = [name, rate > 0 ? rate.toFixed(1) + " tok/s" : ""].filter(Boolean).join(" · ");
     status.textContent = model.get("status");
   }
-  function offerDownload() {
-    const page = model.get("export_html");
-    if (!page) return;
+  function offerDownload(page) {
     const link = element("a");
     link.href = URL.createObjectURL(new Blob([page], { type: "text/html" }));
     link.download = "glm-nb-chat.html";
@@ -119,16 +141,35 @@ function render({ model, el }) {
     setTimeout(() => URL.revokeObjectURL(link.href), 1000);
   }
 
-  function submit() {
+  function submit() {  // the box keeps the text until the kernel says it took it (it refuses one while busy)
     const text = input.value.trim();
     if (!text || model.get("busy")) return;
     model.send({ type: "send", text });
-    input.value = "";
+  }
+  function fromKernel(message) {
+    if (message?.type === "accepted" && input.value.trim() === message.text) input.value = "";
+    else if (message?.type === "download") offerDownload(message.html);
   }
   function setTrait(name, value) {
     model.set(name, value);
     model.save_changes();
   }
+  // A number field: an empty or unreadable entry keeps the last value; one out of range is clamped, and says so.
+  function setNumber(field, name, low, high, round) {
+    const range = high === Infinity ? `at least ${low}` : `from ${low} to ${high}`;
+    let value = String(field.value).trim() === "" ? NaN : Number(field.value);
+    if (!Number.isFinite(value)) {
+      field.value = model.get(name);
+      setTrait("status", `${labels[name]} unchanged: type a number ${range}.`);
+      return;
+    }
+    if (round) value = Math.round(value);
+    const clamped = Math.min(high, Math.max(low, value));
+    if (clamped !== value) setTrait("status", `${labels[name]} is ${range}: set to ${clamped}.`);
+    field.value = clamped;
+    setTrait(name, clamped);
+  }
+  const labels = { temperature: "Temperature", max_tokens: "Max tokens" };
   const listeners = [
     [input, "keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -142,8 +183,8 @@ function render({ model, el }) {
     [clear, "click", () => model.send({ type: "clear" })],
     [exportButton, "click", () => model.send({ type: "export" })],
     [variant, "change", () => setTrait("variant", variant.value)],
-    [temperature, "change", () => setTrait("temperature", Number(temperature.value))],
-    [maxTokens, "change", () => setTrait("max_tokens", Math.max(1, Math.round(Number(maxTokens.value))))],
+    [temperature, "change", () => setNumber(temperature, "temperature", 0, 2, false)],
+    [maxTokens, "change", () => setNumber(maxTokens, "max_tokens", 1, Infinity, true)],
     [system, "change", () => setTrait("system", system.value)],
   ];
   for (const [node, name, handler] of listeners) node.addEventListener(name, handler);
@@ -162,7 +203,7 @@ function render({ model, el }) {
     ["change:turns change:live", drawHistory],
     ["change:busy change:variant change:temperature change:max_tokens change:system change:tokens_per_s "
       + "change:status change:model_name", drawState],
-    ["change:export_html", offerDownload],
+    ["msg:custom", fromKernel],
   ];
   for (const [events, handler] of traits) model.on(events, handler);
   drawHistory();

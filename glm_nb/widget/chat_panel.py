@@ -4,11 +4,15 @@ Generation runs in a background thread, so the kernel stays free and Stop works 
 cancels the response (thread-safe), which ends at its next token with the partial answer kept, as an interrupt
 does in a cell. The panel shares the magics' `NotebookSession`: the same models, and the same engine lock, so a
 magic and the panel never interleave on one KV cache (the second waits, and says so). The panel keeps its own
-conversation.
+conversation,
+one per setting of the Model dropdown (chat and Z1 do not see each other's turns; switching says so), started
+afresh when `%glm_model` serves another model (the next send says so). `tools=`: functions or `@glm_nb.tool`
+values the model may call; their cards show in the history.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
-from the view: `{"type": "send", "text"}`, `stop`, `clear`, `export`.
+from the view: `{"type": "send", "text"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted",
+"text"}` (the message was taken: the view empties its box) and `{"type": "download", "html"}` (Export's page).
 """
 
 from __future__ import annotations
@@ -16,23 +20,31 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets as t
 
-from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage
+from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage, as_tool
 from ..errors import GlmError
+from ..magics.models import LoadedModel
 from ..magics.replies import stream_reply
 from ..magics.session import NotebookSession, TurnStopped, current_session
 from ..render import MIME_TYPE, Transcript, TranscriptBuilder, transcripts_html
 from ..render.markdown import escape_markdown_html
 from ..render.page import transcript_html, transcript_markdown, transcript_plain
+from ..tools import Tool
 
 __all__ = ["ChatExport", "ChatPanel"]
 
 _HERE = Path(__file__).parent
+_BUSY = "A reply is still streaming: press Stop, or wait for it to finish."
+_OTHER_CONVERSATION = {
+    "chat": "GLM-4 (chat) keeps its own conversation: it does not see the GLM-Z1 turns above.",
+    "z1": "GLM-Z1 (reasoning) keeps its own conversation: it does not see the chat turns above.",
+}
 
 
 class ChatPanel(anywidget.AnyWidget):
@@ -51,19 +63,27 @@ class ChatPanel(anywidget.AnyWidget):
     tokens_per_s = t.Float(0.0).tag(sync=True)
     status = t.Unicode("").tag(sync=True)
     model_name = t.Unicode("").tag(sync=True)
-    export_html = t.Unicode("", help="The last export as a standalone page (the view offers it as a download).").tag(
-        sync=True
-    )
 
-    def __init__(self, session: NotebookSession | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        session: NotebookSession | None = None,
+        *,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.session = session or current_session()
+        self.tools: tuple[Tool, ...] = tuple(as_tool(tool) for tool in tools)  # a bad one fails here, not mid-chat
         self.transcripts: list[Transcript] = []
         self._messages: dict[str, list[Message]] = {"chat": [], "z1": []}
+        self._models: dict[str, LoadedModel] = {}  # the model each conversation was held with
         self._response: Response | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()  # Stop pressed for the current reply, whatever stage it is at
+        self._lock = threading.Lock()  # orders a Clear pressed mid-reply against the reply's end
+        self._clear_pending = False
         self.on_msg(self._on_view_message)
+        self.observe(self._on_variant, names="variant")
 
     def __repr__(self) -> str:  # the text/plain a saved or headless notebook shows in place of the live view
         model = self.model_name or "the notebook's model"
@@ -79,7 +99,7 @@ class ChatPanel(anywidget.AnyWidget):
         if not text:
             raise GlmError("Nothing to send: type a message first.")
         if self.busy:
-            raise GlmError("A reply is still streaming: press Stop, or wait for it to finish.")
+            raise GlmError(_BUSY)
         self.busy, self.status = True, ""
         self._stopped.clear()
         self._thread = threading.Thread(target=self._reply, args=(text,), name="glm-nb-chat-panel", daemon=True)
@@ -103,38 +123,46 @@ class ChatPanel(anywidget.AnyWidget):
         return True
 
     def clear(self) -> None:
-        """Forget the conversation (the model stays loaded)."""
-        self.stop()
-        self.wait()
+        """Forget the conversation (the model stays loaded). Mid-reply it stops the reply and returns at once; the
+        clear happens when the reply ends (a model still loading cannot be interrupted, and the kernel must not
+        wait for it)."""
+        with self._lock:
+            if self.busy:
+                self._clear_pending = True
+                self.stop()
+                self.status = "Clearing once the reply stops."
+                return
+        self._forget()
+
+    def export(self) -> ChatExport:
+        """The conversation as a static record: display it in a cell to keep it in the notebook."""
+        return ChatExport(tuple(self.transcripts))
+
+    def _forget(self) -> None:
         self._messages = {"chat": [], "z1": []}
         self.transcripts = []
         self.turns, self.live, self.tokens_per_s, self.status = [], {}, 0.0, ""
 
-    def export(self) -> ChatExport:
-        """The conversation as a static record: display it in a cell to keep it in the notebook."""
-        record = ChatExport(tuple(self.transcripts))
-        self.export_html = record.standalone_html()
-        return record
-
     # -- the background thread ------------------------------------------------------------------------------------
     def _reply(self, text: str) -> None:
+        variant = self.variant  # read once: the dropdown may change while the reply streams
         try:
-            model, _ = self.session.model_for(self.variant)
-            self.model_name = model.label
-            z1 = self.variant == "z1"
+            model, _ = self.session.model_for(variant)
+            self._start_afresh_if_new(variant, model)
+            z1 = variant == "z1"
             base = Z1_SAMPLING if z1 else CHAT_SAMPLING
             sampling = dataclasses.replace(base, temperature=self.temperature, max_new_tokens=self.max_tokens)
             conversation = Conversation(
-                model.backend, system=self.system or None, messages=self._messages[self.variant], sampling=sampling,
-                template=model.z1_template if z1 else None, force_thinking=z1,
+                model.backend, system=self.system or None, tools=self.tools, messages=self._messages[variant],
+                sampling=sampling, template=model.z1_template if z1 else None, force_thinking=z1,
             )  # fmt: skip
             self._response = conversation.send(text)
-            template = Transcript(self.variant, model.label, text, sampling=sampling)
+            template = Transcript(variant, model.label, text, sampling=sampling)
             builder = TranscriptBuilder(template)
             sink = _PanelSink(self, builder, text)
             with self.session.engine_turn(sink, template, self._stopped):
                 transcript = stream_reply(self._response, builder, sink, refresh_s=self.session.refresh_s)
-            self._messages[self.variant] = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
+            self._messages[variant] = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
             self.transcripts.append(transcript)
             self.session.transcripts.append(transcript)
         except TurnStopped:
@@ -143,22 +171,55 @@ class ChatPanel(anywidget.AnyWidget):
             self.live = {}
             self.status = str(e) if isinstance(e, GlmError) else f"{type(e).__name__}: {e}"
         finally:
-            self._response = None
-            self.busy = False
+            with self._lock:
+                self._response = None
+                if self.status == _BUSY:  # a message refused while this reply streamed: it can be sent now
+                    self.status = ""
+                if self._clear_pending:
+                    self._clear_pending = False
+                    self._forget()
+                self.busy = False
+
+    def _start_afresh_if_new(self, variant: str, model: LoadedModel) -> None:
+        """`%glm_model` served another model since the last turn: its prompt must not hold the old model's turns."""
+        old = self._models.get(variant)
+        self._models[variant] = model
+        self.model_name = model.label
+        if old is not None and old is not model and self._messages[variant]:
+            self._messages[variant] = []
+            self.status = (
+                f"{model.label} now answers: a new conversation starts (the turns above were with {old.label}, "
+                "and are not sent to it)."
+            )
+
+    def _on_variant(self, change: dict[str, Any]) -> None:
+        if self.turns:
+            self.status = _OTHER_CONVERSATION[change["new"]]
 
     def _on_view_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
         try:
             if kind == "send":
-                self.send(str(content.get("text", "")))
+                text = str(content.get("text", ""))
+                self.send(text)
+                self._tell_view({"type": "accepted", "text": text.strip()})
             elif kind == "stop":
                 self.stop()
             elif kind == "clear":
                 self.clear()
             elif kind == "export":
-                self.export()
+                self._download()
         except GlmError as e:
             self.status = str(e)
+
+    def _download(self) -> None:
+        """Export's button: the page to download, on every click."""
+        if not self.transcripts:
+            raise GlmError("Nothing to export yet: send a message first.")
+        self._tell_view({"type": "download", "html": self.export().standalone_html()})
+
+    def _tell_view(self, content: dict[str, Any]) -> None:
+        anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)
 
 
 class _PanelSink:

@@ -7,10 +7,16 @@ import { test } from "node:test";
 class FakeElement {
   constructor(tag) {
     Object.assign(this, { tagName: tag, children: [], className: "", textContent: "", innerHTML: "", value: "" });
-    Object.assign(this, { disabled: false, scrollTop: 0, scrollHeight: 100, removed: false, listeners: {} });
+    Object.assign(this, { disabled: false, scrollTop: 0, scrollHeight: 100, clientHeight: 100, removed: false });
+    this.listeners = {};
   }
-  append(...nodes) { this.children.push(...nodes); }
-  replaceChildren(...nodes) { this.children = nodes; }
+  append(...nodes) {
+    for (const node of nodes) node.parent?.detach(node);
+    for (const node of nodes) node.parent = this;
+    this.children.push(...nodes);
+  }
+  replaceChildren(...nodes) { this.children = []; this.append(...nodes); }
+  detach(node) { this.children = this.children.filter((c) => c !== node); }
   addEventListener(name, fn) { (this.listeners[name] ??= []).push(fn); }
   removeEventListener(name, fn) { this.listeners[name] = (this.listeners[name] || []).filter((f) => f !== fn); }
   dispatch(name, event = {}) {
@@ -19,7 +25,7 @@ class FakeElement {
     return full;
   }
   click() { this.dispatch("click"); }
-  remove() { this.removed = true; }
+  remove() { this.removed = true; this.parent?.detach(this); this.parent = null; }
   all() { return [this, ...this.children.flatMap((c) => (c instanceof FakeElement ? c.all() : []))]; }
   find(predicate) { return this.all().find(predicate); }
 }
@@ -42,12 +48,13 @@ FakeElement.prototype.setAttribute = function (name, value) { (this.attributes ?
 class FakeModel {
   constructor(state) { Object.assign(this, { state, sent: [], saved: 0, handlers: {} }); }
   get(name) { return this.state[name]; }
-  set(name, value) { this.state[name] = value; }
+  set(name, value) { this.change(name, value); }  // as Backbone's set: the view's own change is drawn too
   save_changes() { this.saved += 1; }
   send(message) { this.sent.push(message); }
   on(events, fn) { for (const e of events.split(" ")) (this.handlers[e] ??= []).push(fn); }
   off(events, fn) { for (const e of events.split(" ")) this.handlers[e] = (this.handlers[e] || []).filter((f) => f !== fn); }
   change(name, value) { this.state[name] = value; for (const fn of this.handlers["change:" + name] || []) fn(); }
+  custom(message) { for (const fn of this.handlers["msg:custom"] || []) fn(message, []); }
   handlerCount() { return Object.values(this.handlers).reduce((n, list) => n + list.length, 0); }
 }
 
@@ -74,7 +81,7 @@ test("turns and the streaming turn are drawn from the model's HTML", () => {
   assert.deepEqual(prompts, ["Hi", "More"]);  // the user's text is set as text, never as HTML
 });
 
-test("Enter sends and clears the box; Shift+Enter does not send", () => {
+test("Enter sends and the box empties once the kernel takes it; Shift+Enter does not send", () => {
   const { model, pick } = mount();
   const input = pick("textarea");
   input.value = "line one";
@@ -84,6 +91,8 @@ test("Enter sends and clears the box; Shift+Enter does not send", () => {
   const plain = input.dispatch("keydown", { key: "Enter", shiftKey: false });
   assert.deepEqual(model.sent, [{ type: "send", text: "line one" }]);
   assert.equal(plain.prevented, true);
+  assert.equal(input.value, "line one");  // kept until the kernel says it took it: a refused message is not lost
+  model.custom({ type: "accepted", text: "line one" });
   assert.equal(input.value, "");
 });
 
@@ -126,11 +135,13 @@ test("clear and export send their messages", () => {
 test("the cleanup removes every listener and the view", () => {
   const { model, el, dispose } = mount();
   const input = el.find((n) => n.tagName === "textarea");
+  const root = el.children[0];
   assert.ok(model.handlerCount() > 0);
   dispose();
   assert.equal(model.handlerCount(), 0);
   assert.equal(Object.values(input.listeners).flat().length, 0);
-  assert.equal(el.children[0].removed, true);
+  assert.equal(root.removed, true);
+  assert.deepEqual(el.children, []);
 });
 
 test("an HTML artifact's frame is sized only by a message from that frame", () => {
@@ -177,4 +188,104 @@ test("an HTML artifact's scripts run only after a click on its Run scripts, and 
   model.change("live", { prompt: "More", html: "" });
   assert.equal(root.frames["glm-nb-frame-2"].attributes.sandbox, "allow-scripts");
   dispose();
+});
+
+test("a message the kernel refused stays in the box", () => {
+  const { model, pick } = mount();
+  const input = pick("textarea");
+  input.value = "typed while a cell's reply ran";
+  input.dispatch("keydown", { key: "Enter" });
+  model.change("status", "A reply is still streaming: press Stop, or wait for it to finish.");
+  assert.equal(input.value, "typed while a cell's reply ran");
+  model.custom({ type: "accepted", text: "something else" });  // a send from code: not this text
+  assert.equal(input.value, "typed while a cell's reply ran");
+});
+
+test("the Model dropdown is disabled while a reply streams", () => {
+  const { model, pick } = mount();
+  assert.equal(pick("select").disabled, false);
+  model.change("busy", true);
+  assert.equal(pick("select").disabled, true);
+  model.change("busy", false);
+  assert.equal(pick("select").disabled, false);
+});
+
+test("a field the user is typing in is not rewritten by an update", () => {
+  const { model, pick } = mount();
+  const [temperature, maxTokens] = pick("div").all().filter((n) => n.type === "number");
+  for (const [field, typed] of [[temperature, "0."], [maxTokens, "20"]]) {
+    document.activeElement = field;
+    field.value = typed;
+    model.change("tokens_per_s", 12.5);  // a speed update while the reply streams
+    assert.equal(field.value, typed);
+  }
+  document.activeElement = null;
+  model.change("tokens_per_s", 13);
+  assert.equal(temperature.value, 0.6);
+});
+
+test("temperature out of range is clamped and said; an emptied field keeps the last value", () => {
+  const { model, el, pick } = mount();
+  const temperature = pick("div").all().find((n) => n.type === "number" && n.max === 2);
+  temperature.value = "3";
+  temperature.dispatch("change");
+  assert.equal(model.get("temperature"), 2);
+  assert.equal(temperature.value, 2);
+  assert.match(el.find((n) => n.className === "glm-nb-status").textContent, /Temperature is from 0 to 2: set to 2/);
+  temperature.value = "";
+  temperature.dispatch("change");
+  assert.equal(model.get("temperature"), 2);  // not 0, which would be greedy decoding
+  assert.equal(temperature.value, 2);
+});
+
+test("Export downloads the kernel's page on every click's answer", () => {
+  const { model } = mount();
+  const clicks = [];
+  const created = globalThis.document.createElement;
+  const { createObjectURL, revokeObjectURL } = URL;
+  Object.assign(URL, { createObjectURL: () => "blob:page", revokeObjectURL: () => {} });
+  globalThis.document.createElement = (tag) => {
+    const node = created(tag);
+    if (tag === "a") node.click = () => clicks.push(node.download);
+    return node;
+  };
+  try {
+    model.custom({ type: "download", html: "<!doctype html><p>chat</p>" });
+    model.custom({ type: "download", html: "<!doctype html><p>chat</p>" });
+  } finally {
+    Object.assign(globalThis.document, { createElement: created });
+    Object.assign(URL, { createObjectURL, revokeObjectURL });
+  }
+  assert.deepEqual(clicks, ["glm-nb-chat.html", "glm-nb-chat.html"]);
+});
+
+test("a streaming update replaces only the live turn and keeps the finished turns' nodes", () => {
+  const { model, el } = mount();
+  const history = el.find((n) => n.className === "glm-nb-history");
+  model.change("turns", [{ prompt: "One", html: "<p>1</p>" }, { prompt: "Two", html: "<p>2</p>" }]);
+  const [first, second] = history.children;
+  model.change("live", { prompt: "Three", html: "<p>3</p>" });
+  model.change("live", { prompt: "Three", html: "<p>3 more</p>" });
+  assert.equal(history.children.length, 3);
+  assert.equal(history.children[0], first);  // the same nodes: a running page, an open section stay as they are
+  assert.equal(history.children[1], second);
+  model.change("turns", [...model.get("turns").map((t) => ({ ...t })), { prompt: "Three", html: "<p>3 done</p>" }]);
+  model.change("live", {});
+  assert.deepEqual(history.children.slice(0, 2), [first, second]);
+  assert.equal(history.children.length, 3);
+  model.change("turns", []);  // Clear
+  assert.deepEqual(history.children, []);
+});
+
+test("the history follows a streaming reply only if the user was at its bottom", () => {
+  const { model, el } = mount();
+  const history = el.find((n) => n.className === "glm-nb-history");
+  Object.assign(history, { scrollHeight: 1000, clientHeight: 200, scrollTop: 800 });  // at the bottom
+  const append = history.append.bind(history);
+  history.append = (...nodes) => { history.scrollHeight += 100; append(...nodes); };  // each update grows it
+  model.change("live", { prompt: "Q", html: "<p>a b</p>" });
+  assert.equal(history.scrollTop, 1100);  // followed
+  history.scrollTop = 100;  // the user scrolls up to read an earlier turn
+  model.change("live", { prompt: "Q", html: "<p>a b c</p>" });
+  assert.equal(history.scrollTop, 100);
 });

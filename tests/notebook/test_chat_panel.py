@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from glm_nb.chat import AssistantMessage, ScriptedGenerator
+import glm_nb
+from glm_nb.chat import AssistantMessage, ScriptedGenerator, UserMessage
 from glm_nb.errors import GlmError
 from glm_nb.magics import LoadedModel, NotebookSession
 from glm_nb.render import MIME_TYPE
@@ -197,13 +198,11 @@ def test_export_is_a_static_record_of_the_whole_chat(session, tokenizer, glm_tem
     panel.send("one").join(10)
     panel.send("two").join(10)
 
-    panel._on_view_message(panel, {"type": "export"}, [])
     bundle = panel.export()._repr_mimebundle_()
 
     assert [turn["prompt"] for turn in bundle[MIME_TYPE]["turns"]] == ["one", "two"]
     assert "<b>answer" not in bundle["text/html"] and "&lt;b&gt;answer" in bundle["text/html"]
     assert "**You:** two" in bundle["text/markdown"]
-    assert panel.export_html.startswith("<!doctype html>")
 
 
 def test_an_html_artifact_waits_for_run_scripts_in_the_panel_and_in_its_export(session, tokenizer, glm_template):
@@ -232,3 +231,137 @@ def test_a_saved_or_headless_notebook_shows_what_the_panel_is_not_an_object_addr
     panel.send("Hello").join(10)
     plain = panel._repr_mimebundle_()[0]["text/plain"]  # (data, metadata), as IPython's display asks for it
     assert "ChatPanel: 1 turn(s) with scripted-GLM" in plain and "object at 0x" not in plain
+
+
+def _told_view(panel) -> list[dict]:
+    """The custom messages the panel sends its view (no frontend here to receive them)."""
+    told = []
+    panel._tell_view = told.append
+    return told
+
+
+def test_changing_the_model_dropdown_mid_reply_keeps_the_reply_in_its_conversation(session, tokenizer, glm_template):
+    generator = GatedGenerator(tokenizer, ["\nChat reply one two three."], gate_at=2)
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+
+    thread = panel.send("Hello chat")
+    assert generator.reached.wait(10)
+    panel.variant = "z1"  # the user changes the dropdown while the reply streams
+    generator.gate.set()
+    thread.join(10)
+
+    assert [m.content for m in panel._messages["chat"] if isinstance(m, UserMessage)] == ["Hello chat"]
+    assert panel._messages["z1"] == [] and panel.transcripts[0].variant == "chat"
+
+
+def test_tools_given_to_the_panel_are_offered_to_the_model_and_run(session, tokenizer, glm_template):
+    @glm_nb.tool
+    def get_weather(city: str) -> dict:
+        """Current weather for a city"""
+        return {"city": city, "sky": "sunny"}
+
+    def get_time(city: str) -> str:
+        """Local time in a city"""
+        return "noon"
+
+    generator = ScriptedGenerator(tokenizer, ['get_weather\n{"city": "Paris"}<|observation|>', "\nSunny."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session, tools=[get_weather, get_time])
+
+    panel.send("Weather in Paris?").join(10)
+
+    assert "get_weather" in tokenizer.decode(generator.prompts[0]) and "get_time" in tokenizer.decode(
+        generator.prompts[0]
+    )
+    card = panel.transcripts[0].tool_cards[0]
+    assert card.status == "ok" and "sunny" in card.result
+    assert "Unknown tool" not in panel.turns[0]["html"] and "sunny" in panel.turns[0]["html"]
+
+
+def test_a_refused_message_is_not_acknowledged_and_the_refusal_clears_after_the_reply(
+    session, tokenizer, glm_template
+):
+    generator = GatedGenerator(tokenizer, ["\nSlow reply."], gate_at=1)
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+
+    panel._on_view_message(panel, {"type": "send", "text": " first "}, [])
+    assert generator.reached.wait(10)
+    panel._on_view_message(panel, {"type": "send", "text": "second"}, [])
+    refused = panel.status
+    generator.gate.set()
+    assert panel.wait(10)
+
+    assert told == [{"type": "accepted", "text": "first"}]  # the view keeps "second" in its box
+    assert "still streaming" in refused and panel.status == ""
+
+
+def test_a_new_model_starts_a_new_conversation_and_the_panel_says_so(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nI am model A."]), glm_template, label="model-A")
+    panel = ChatPanel(session=session)
+    panel.send("Who are you?").join(10)
+    model_b = ScriptedGenerator(tokenizer, ["\nI am model B."])
+    _serve(session, model_b, glm_template, label="model-B")  # what %glm_model does
+
+    panel.send("And now?").join(10)
+
+    assert "Who are you?" not in tokenizer.decode(model_b.prompts[0])
+    assert panel.model_name == "model-B" and "new conversation" in panel.status
+
+
+def test_export_downloads_on_every_click_and_an_empty_chat_says_so(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nHi."]), glm_template)
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+    panel._on_view_message(panel, {"type": "export"}, [])
+    empty = panel.status
+    panel.send("Hello").join(10)
+
+    panel._on_view_message(panel, {"type": "export"}, [])
+    panel._on_view_message(panel, {"type": "export"}, [])
+    panel.export()  # from code: a record for the notebook, no download
+    panel._on_view_message(panel, {"type": "clear"}, [])
+    panel._on_view_message(panel, {"type": "export"}, [])
+
+    assert "Nothing to export" in empty and "Nothing to export" in panel.status
+    assert [m["type"] for m in told] == ["download", "download"]  # each click, only the clicks
+    assert all(m["html"].startswith("<!doctype html>") and "Hello" in m["html"] for m in told)
+
+
+def test_clear_while_the_model_loads_returns_at_once_and_clears_when_the_reply_ends(session, tokenizer, glm_template):
+    generator = ScriptedGenerator(tokenizer, ["\nNever sent."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+    loading, release = threading.Event(), threading.Event()
+    real_model_for = session.model_for
+
+    def slow_model_for(variant):  # as %glm_model's first load converts a checkpoint
+        loading.set()
+        assert release.wait(10)
+        return real_model_for(variant)
+
+    session.model_for = slow_model_for
+    thread = panel.send("Hi")
+    assert loading.wait(10)
+    panel._on_view_message(panel, {"type": "clear"}, [])  # with an unbounded wait this call never returns
+    assert thread.is_alive() and "Clearing" in panel.status
+    release.set()
+    thread.join(10)
+
+    assert panel.turns == [] and panel.transcripts == [] and not panel.busy and panel.status == ""
+    assert generator.prompts == []
+
+
+def test_switching_between_chat_and_z1_says_each_keeps_its_own_conversation(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nNice to meet you, Ada."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.variant = "z1"
+    assert panel.status == ""  # nothing above yet
+    panel.variant = "chat"
+    panel.send("My name is Ada.").join(10)
+
+    panel.variant = "z1"
+
+    assert "own conversation" in panel.status and "does not see the chat turns" in panel.status
