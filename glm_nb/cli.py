@@ -13,9 +13,13 @@ glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--serv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import signal
 import sys
+import threading
 
 from .chat import ChatTemplate, LocalBackend
 from .cli_chat import add_chat_parser, run_chat
@@ -31,10 +35,13 @@ __all__ = ["main"]
 
 
 def _ids(text: str) -> list[int]:
+    """Token ids separated by commas and/or whitespace: "1,2,3", "1 2 3" and "1, 2, 3" are the same three."""
     try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
+        return [int(t) for t in re.split(r"[,\s]+", text.strip()) if t]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--prompt-ids wants comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--prompt-ids wants integers separated by commas or spaces, got {text!r}"
+        ) from None
 
 
 MODEL_HELP = (
@@ -77,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_source(g)
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="raw prompt text (no chat template)")
-    src.add_argument("--prompt-ids", type=_ids, help="raw prompt token ids, comma separated")
+    src.add_argument("--prompt-ids", type=_ids, help="raw prompt token ids, separated by commas or spaces")
     src.add_argument("--chat", help="a user message, rendered with the model's chat template")
     g.add_argument("--max-new-tokens", type=int, default=256)
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -203,7 +210,34 @@ def _chat_prompt(engine, text: str) -> str:
     return ChatTemplate(engine.chat_template).render([{"role": "user", "content": text}])
 
 
+def _check_lengths(args) -> None:
+    """Length options, checked before the model loads (which can take minutes) and worded for the command line."""
+    if args.max_new_tokens < 1:
+        raise GlmError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}.")
+    if args.max_length is not None and args.max_length < 1:
+        raise GlmError(
+            f"--max-length must be at least 1 (tokens the context holds), got {args.max_length}; leave it out for "
+            "the model's default."
+        )
+
+
+def _check_prompt_fits(prompt: list[int], gen: Generator, limit: int) -> None:
+    """The Generator's PromptTooLongError advises its Python arguments; here the advice is the options."""
+    if len(prompt) < gen.max_length:
+        return
+    more = (
+        f"raise --max-length (up to {limit})"
+        if gen.max_length < limit
+        else "convert the model again with a larger --max-length if the checkpoint supports it"
+    )
+    raise GlmError(
+        f"The prompt is {len(prompt)} tokens but the context holds {gen.max_length} (including room for one new "
+        f"token): shorten the prompt, or {more}."
+    )
+
+
 def _generate(args) -> int:
+    _check_lengths(args)
     engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
                         threads=args.threads, cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
     if args.prompt_ids is not None:
@@ -216,6 +250,7 @@ def _generate(args) -> int:
         repetition_penalty=args.repetition_penalty, seed=args.seed, max_new_tokens=args.max_new_tokens,
     )  # fmt: skip
     gen = Generator(engine, sampling, max_length=args.max_length)
+    _check_prompt_fits(prompt, gen, engine.metadata.max_length)
     detok = IncrementalDetokenizer(engine.tokenizer)
     stops = set(engine.stop_ids)
 
@@ -258,15 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "chat":
             return run_chat(args)
         if args.command == "convert":
-            out = convert(
-                resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,
-                int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
-                int4_compute=args.int4_compute, int4_accuracy_level=args.int4_accuracy_level,
-                int4_symmetric=args.int4_symmetric,
-                top_k_output=args.top_k_output, progress=not args.quiet,
-            )  # fmt: skip
-            print(out)
-            return 0
+            return _convert(args)
         return _generate(args)
     except GlmError as e:
         print(f"glm-nb: error: {e}", file=sys.stderr)
@@ -274,3 +301,57 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("glm-nb: interrupted", file=sys.stderr)
         return 130
+    except _Stopped as e:
+        print(f"glm-nb: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum  # what the shell reports for a process the signal ended
+    except BrokenPipeError:
+        # The reader of stdout went away (`glm-nb generate ... | head`): stop quietly, as cat and grep do. Python's
+        # recipe: point stdout at devnull so the flush at exit cannot raise again, and exit 141 (128 + SIGPIPE),
+        # the status a shell reports for a writer the pipe ended, so `set -o pipefail` scripts still see it.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): no exit flush to fear
+            pass
+        return 141
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP arrived during `glm-nb convert`."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """SIGTERM and SIGHUP raise _Stopped while converting, so convert's cleanup removes its partial folder
+    (gigabytes for a real model) as it does on Ctrl-C. Here, not in `convert`: a library function must not
+    install signal handlers behind its caller's back."""
+
+    def stop(signum, frame):
+        raise _Stopped(signum)
+
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # no SIGHUP on Windows
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {name: signal.signal(getattr(signal, name), stop) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+def _convert(args) -> int:
+    with _signals_raise():
+        out = convert(
+            resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,
+            int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
+            int4_compute=args.int4_compute, int4_accuracy_level=args.int4_accuracy_level,
+            int4_symmetric=args.int4_symmetric,
+            top_k_output=args.top_k_output, progress=not args.quiet,
+        )  # fmt: skip
+    print(out)
+    return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import TextIO
 
@@ -85,6 +86,8 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
 
 def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
     """The conversation, the banner, and what to say when a message no longer fits the context."""
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:  # before the model loads, in the option's name
+        raise GlmError(f"--max-new-tokens (-n) must be at least 1, got {args.max_new_tokens}.")
     demo = args.model is None
     folder = nano.checkpoint_path() if demo else args.model
     engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
@@ -173,7 +176,7 @@ def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: Text
         conversation.clear()
         print("(a new conversation)", file=stderr)
     elif word == "/save":
-        path = rest.strip()
+        path = os.path.expanduser(rest.strip())  # "~/chat.json" as a shell would read it
         if not path:
             print("/save needs a file name, e.g. /save chat.json", file=stderr)
             return None
@@ -191,9 +194,9 @@ def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: Text
 
 
 def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool, room: str) -> None:
-    response = conversation.send(message)
     section = None  # "thinking" or "answer": what the last delta written was
     try:
+        response = conversation.send(message)  # may refuse the message at once (too long, not UTF-8)
         for event in response:
             if isinstance(event, ThinkingDelta):
                 if section is None and tty:
@@ -208,7 +211,7 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
             elif isinstance(event, ToolCallEvent):  # no tools here: the model asked for one it was not given
                 stdout.write(f"\n[the model called {event.call.name or 'a tool'}; glm-nb chat runs no tools]")
             elif isinstance(event, Done):
-                _finish(event, stdout, stderr, tty, section)
+                _finish(event, stdout, stderr, tty, section, _limit(event, conversation, room))
             stdout.flush()
     except KeyboardInterrupt:
         stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
@@ -222,15 +225,28 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
         print(f"glm-nb: {e}", file=stderr)
 
 
-def _finish(done: Done, stdout: TextIO, stderr: TextIO, tty: bool, section: str | None) -> None:
+def _limit(done: Done, conversation: Conversation, room: str) -> str:
+    """Which limit a "length" finish hit, as advice: the reply's own (-n) or the context, full of the conversation
+    (a reply shorter than --max-new-tokens can only have been stopped by the context)."""
+    if done.usage.new_tokens >= conversation.sampling.max_new_tokens:
+        return "--max-new-tokens"
+    return f"the context is full ({room})"
+
+
+def _finish(done: Done, stdout: TextIO, stderr: TextIO, tty: bool, section: str | None, limit: str) -> None:
     stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
     usage = done.usage
     rate = f", {usage.decode_tokens_per_s:.1f} tok/s" if usage.decode_tokens_per_s else ""
+    by_option = limit == "--max-new-tokens"
     notes = {
-        "length": " · cut off by --max-new-tokens",
+        "length": " · cut off by --max-new-tokens" if by_option else f" · cut off: {limit}",
         "cancelled": " · stopped",
     }
     note = notes.get(done.finish_reason, "")
     if done.thinking_cut_off:
-        note = " · the token limit ended the thinking before any answer (raise --max-new-tokens)"
+        note = (
+            " · the token limit ended the thinking before any answer (raise --max-new-tokens)"
+            if by_option
+            else f" · the context filled up during the thinking, before any answer: {limit}"
+        )
     print(f"[{usage.new_tokens} tokens{rate}{note}]", file=stderr)

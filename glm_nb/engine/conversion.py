@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -169,6 +170,7 @@ def convert(
                 "top_k_output": top_k_output,
             },
         ).save(tmp)
+        _share_like_mkdir(tmp)
         _replace(tmp, out)
     except BaseException as e:
         writer.abort()
@@ -239,6 +241,20 @@ def _is_conversion(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and "format_version" in meta
+
+
+def _share_like_mkdir(tmp: Path) -> None:
+    """Give the finished folder the permissions a plain mkdir would: mkdtemp makes it 0700 whatever the umask,
+    and the rename keeps that, so a shared model folder or cache would be unreadable to everyone else. A probe
+    folder made inside reads the umask (and any default ACL) without os.umask's process-wide, thread-unsafe
+    change; files get the same bits less execute (0o666 & ~umask), as open() makes them, whatever copy2 kept."""
+    probe = tmp / ".mode-probe"
+    probe.mkdir()
+    mode = stat.S_IMODE(probe.stat().st_mode)
+    probe.rmdir()
+    for f in tmp.iterdir():
+        f.chmod(mode & 0o666)
+    tmp.chmod(mode)
 
 
 def _replace(tmp: Path, out: Path) -> None:

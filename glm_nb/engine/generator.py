@@ -28,6 +28,7 @@ run side by side safely (each owns its buffers; the session is shared).
 from __future__ import annotations
 
 import functools
+import numbers
 import threading
 from dataclasses import dataclass
 
@@ -134,6 +135,15 @@ class Generator:
         "logits" always copies the whole last logits row to the host.
         """
         meta = engine.metadata
+        if not _whole(batch_size) or batch_size < 1:
+            raise GenerationError(
+                f"batch_size must be a whole number >= 1 (rows decoded together), got {batch_size!r}."
+            )
+        if max_length is not None and (not _whole(max_length) or max_length < 1):
+            raise GenerationError(
+                f"max_length must be a whole number >= 1 (tokens the context holds), or None for the default "
+                f"(up to {min(meta.max_length, DEFAULT_CONTEXT)}), got {max_length!r}."
+            )
         if max_length is not None and max_length > meta.max_length:
             raise GenerationError(
                 f"max_length {max_length} exceeds what the model was converted for ({meta.max_length}); "
@@ -198,6 +208,8 @@ class Generator:
 
     @property
     def last_token(self) -> int:
+        if not self._tokens[0]:
+            raise GenerationError("No tokens yet: call append_tokens() or set_prompt() first.")
         return self._tokens[0][-1]
 
     @property
@@ -271,12 +283,13 @@ class Generator:
 
     def _truncate(self, n: int, keep_last_pending: bool) -> None:
         for row in range(self.batch_size):
-            del self._tokens[row][n:]
+            if len(self._tokens[row]) > n:  # shortened: it may generate again (n < max_length, so it fits)
+                del self._tokens[row][n:]
+                self._done[row] = False
+            # A row rewound to its own length or beyond keeps its state: one that ended on a stop id or filled the
+            # context stays done, so it never generates past them.
             in_cache = len(self._tokens[row]) - (1 if keep_last_pending else 0)
             self._kv_len[row] = min(self._kv_len[row], max(in_cache, 0))
-            # A row that still fills the context (rewound to its own length or beyond) stays done: one more token
-            # would not fit in the KV buffer.
-            self._done[row] = len(self._tokens[row]) >= self.max_length
         self._new = 0
 
     @_exclusive
@@ -422,7 +435,12 @@ class Generator:
             ids = [ids]
         if len(ids) != self.batch_size:
             raise GenerationError(f"Expected {self.batch_size} row(s) of tokens, got {len(ids)}.")
-        rows = [[int(t) for t in r] for r in ids]
+        rows = [list(r) for r in ids]
+        for row in rows:
+            odd = [t for t in row if not _whole(t)]
+            if odd:  # int(1.7) would quietly be token 1
+                raise GenerationError(f"Token ids are whole numbers; got {odd[0]!r}. Pass the ids encode() gives.")
+        rows = [[int(t) for t in r] for r in rows]
         vocab = self.engine.metadata.vocab_size
         for row in rows:
             bad = [t for t in row if not 0 <= t < vocab]
@@ -444,6 +462,11 @@ class Generator:
             f"The sequence would be {n} tokens but this generator's context holds {self.max_length} "
             f"(including room for one new token). Shorten the prompt or start a new conversation, or {more}."
         )
+
+
+def _whole(value) -> bool:
+    """An int (numpy's too), not a bool or a float."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _run_options(plan: StepPlan) -> ort.RunOptions:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import ConversionError, ModelLoadError
 from ..models.hub import resolve
 from .conversion import convert
 from .engine import DEVICES, Engine, cuda_usable
@@ -95,9 +95,19 @@ def open_model(
         choice = conversion_for(device == "cuda" or (device == "auto" and cuda_usable()), precision)
         target = converted_path(folder, choice.key, max_length)
         if not (target / METADATA_FILE).exists():
-            convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
-                    int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
-                    int4_block_size=choice.int4_block_size)  # fmt: skip
+            try:
+                convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
+                        int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
+                        int4_block_size=choice.int4_block_size)  # fmt: skip
+            except ConversionError as e:
+                if not isinstance(e.__cause__, OSError):
+                    raise
+                # convert's advice ("choose a folder", "-o") is for a folder the user named; this one is the cache
+                raise ConversionError(
+                    f"Cannot write the conversion of {folder.name} into glm-nb's cache, {cache_dir()} "
+                    f"({e.__cause__}). Set GLM_NB_CACHE to a folder you can write to, with room for the model "
+                    "(or convert it yourself with `glm-nb convert CHECKPOINT -o FOLDER` and open FOLDER)."
+                ) from e
             if progress:
                 _note_outdated(folder)
     else:

@@ -41,6 +41,12 @@ class ModelMetadata:
     def load(cls, folder: Path) -> ModelMetadata:
         path = folder / METADATA_FILE
         if not path.exists():
+            if (folder / "config.json").exists():  # a checkpoint: converting it into itself is refused
+                raise ModelLoadError(
+                    f"{folder} is a checkpoint, not a converted glm-nb model (no {METADATA_FILE}). Open it with "
+                    f"open_model() (which converts it once, into the cache), or convert it into another folder: "
+                    f"`glm-nb convert {folder} -o {folder.with_name(folder.name + '-onnx')}` (any new folder) and load that."
+                )
             raise ModelLoadError(
                 f"{folder} is not a converted glm-nb model (no {METADATA_FILE}). "
                 f"Convert a checkpoint first: `glm-nb convert CHECKPOINT -o {folder}`."

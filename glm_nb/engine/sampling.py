@@ -7,6 +7,7 @@ Temperature 0 means greedy. Every function returns a new array and never touches
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,10 @@ class SamplingParams:
         for name in ("temperature", "top_p", "repetition_penalty"):
             if not math.isfinite(getattr(self, name)):
                 raise SamplingError(f"{name} must be a finite number, got {getattr(self, name)}")
+        for name in ("top_k", "seed"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise SamplingError(f"{name} must be a whole number, got {value!r}")
         if self.seed is not None and self.seed < 0:
             raise SamplingError(f"seed must be >= 0 (or None for a fresh one each time), got {self.seed}")
         if self.temperature < 0:

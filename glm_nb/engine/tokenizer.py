@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as _HFTokenizer
 
-from ..errors import ModelLoadError
+from ..errors import GenerationError, ModelLoadError
 
 __all__ = ["Tokenizer", "IncrementalDetokenizer", "load_chat_template"]
 
@@ -29,7 +29,12 @@ class Tokenizer:
             ) from e
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of `text`, adding no special tokens (GLM's template writes `[gMASK]<sop>` itself)."""
+        """Token ids of `text`, adding no special tokens (GLM's template writes `[gMASK]<sop>` itself).
+
+        Text with a lone surrogate (bytes that were not UTF-8, smuggled in by Python's surrogateescape from a
+        terminal, a pipe or argv) is refused with a GenerationError rather than guessed at."""
+        if not text.isascii():
+            _check_encodable(text)
         return self._tok.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids, skip_special_tokens: bool = False) -> str:
@@ -44,6 +49,20 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size(with_added_tokens=True)
+
+
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        char = ord(text[e.start])
+        # surrogateescape keeps an undecodable byte b as U+DC00 + b; other lone surrogates are shown as they are
+        what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else f"lone surrogate U+{char:04X}"
+        raise GenerationError(
+            f"The text is not valid UTF-8 (it holds {what}), so it cannot be tokenized. Save or type "
+            "it as UTF-8 (a terminal or locale set to UTF-8, e.g. LANG=C.UTF-8), or decode it with "
+            "errors='replace' first."
+        ) from None
 
 
 class IncrementalDetokenizer:

@@ -115,8 +115,10 @@ def test_corrupted_model_onnx(tiny, tmp_path):
 
 
 def test_loading_a_folder_that_is_not_a_converted_model(tiny):
-    with pytest.raises(ModelLoadError, match="glm-nb convert"):
+    with pytest.raises(ModelLoadError, match="glm-nb convert") as e:
         Engine.load(tiny.src, device="cpu")
+    assert f"-o {tiny.src}`" not in str(e.value)  # convert refuses to write into the checkpoint itself
+    assert f"-o {tiny.src}-onnx`" in str(e.value) and "open_model()" in str(e.value)
 
 
 def test_half_precision_model_without_cuda_says_what_to_convert_instead(tiny, tmp_path):
@@ -421,3 +423,15 @@ def test_shards_without_their_index_are_read_together_unless_two_hold_the_same_t
     with pytest.raises(CheckpointError, match=f"both hold {K!r}.*Remove the stray copy"):
         convert(src, tmp_path / "out", progress=False)
     assert_nothing_written(tmp_path)
+
+
+def test_an_empty_generators_last_token_and_fractional_ids_or_settings_are_refused(tiny):
+    gen = Generator(tiny.engine)
+    with pytest.raises(GenerationError, match="No tokens yet"):
+        _ = gen.last_token
+    with pytest.raises(GenerationError, match="whole numbers; got 1.7"):
+        gen.append_tokens([1.7])
+    assert gen.tokens == []
+    for options in ({"top_k": 1.5}, {"seed": 1.5}):
+        with pytest.raises(SamplingError, match=f"{next(iter(options))} must be a whole number"):
+            SamplingParams(**options)

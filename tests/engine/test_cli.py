@@ -52,12 +52,16 @@ def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, cap
         ("--prompt-ids", "3,99999"): "Token id 99999 is outside this model's vocabulary",
         ("--prompt", ""): "The prompt is empty",
         ("--prompt", "Hi", "--top-p", "2"): r"top_p must be in (0, 1]",
-        ("--prompt", "Hi", "--max-new-tokens", "0"): "max_new_tokens must be >= 1",
+        ("--prompt", "Hi", "--max-new-tokens", "0"): "--max-new-tokens must be at least 1, got 0",
+        ("--prompt", "Hi", "--max-length", "-1"): "--max-length must be at least 1",
+        ("--prompt", "Hi", "--max-length", "0"): "--max-length must be at least 1",
+        ("--prompt-ids", "1,2,3", "--max-length", "3"): "shorten the prompt, or raise --max-length (up to 256)",
     }
     for args, reason in cases.items():
         assert main(["generate", str(tiny.out), *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("glm-nb: error: ") and reason in err, (args, err)
+        assert "Generator" not in err and "max_length" not in err and "max_new_tokens" not in err, err
 
 
 def test_a_hub_id_is_downloaded_once_then_used_by_every_command(tiny, tmp_path, monkeypatch, capsys):
@@ -89,3 +93,31 @@ def test_python_dash_m_runs_the_cli(tiny):
                            "--max-new-tokens", "3", "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["token_ids"]) == 3
+
+
+def test_prompt_ids_split_on_commas_and_or_spaces(tiny, capsys):
+    for ids in ("7 30 111", "7,30,111", " 7, 30 ,111 "):
+        assert main(["generate", str(tiny.out), "--prompt-ids", ids, "--max-new-tokens", "1", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["prompt_tokens"] == 3, ids
+
+
+def test_a_prompt_that_is_not_utf8_exits_2_with_the_reason(tiny, capsys):
+    not_utf8 = b"caf\xe9".decode("utf-8", "surrogateescape")  # argv as Python gives it for Latin-1 bytes
+    assert main(["generate", str(tiny.out), "--prompt", not_utf8, "--max-new-tokens", "1"]) == 2
+    assert "not valid UTF-8" in capsys.readouterr().err
+
+
+class _ClosedPipe:
+    """stdout after its reader left (`| head -c 5`)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_leaves_early_ends_generate_quietly(tiny, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "20"]) == 141
+    assert capsys.readouterr().err == ""

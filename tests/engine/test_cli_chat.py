@@ -120,6 +120,8 @@ def test_ctrl_c_or_the_end_of_input_at_the_prompt_leaves(tiny, capsys):
 def test_bad_settings_exit_with_the_reason(monkeypatch, capsys, tiny):
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--top-p", "2"], "Hi\n")
     assert code == 2 and "top_p must be in (0, 1]" in err
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "0"], "Hi\n")
+    assert code == 2 and "--max-new-tokens (-n) must be at least 1, got 0" in err
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "100000"], "Hi\n")
     assert code == 2 and "--context must be between 2 and the model's 256 tokens" in err
 
@@ -172,3 +174,24 @@ def test_a_message_over_the_context_says_what_to_do_at_the_prompt(monkeypatch, c
     assert code == 0 and "this message does not fit" in err
     assert "/reset starts a new conversation; --context up to 256 gives it more room." in err
     assert "Generator" not in err  # the engine's advice is for the Python API
+
+
+def test_a_message_that_is_not_utf8_is_refused_and_the_conversation_goes_on(monkeypatch, capsys, tiny):
+    not_utf8 = b"caf\xe9".decode("utf-8", "surrogateescape")  # a Latin-1 pipe read with surrogateescape
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2"], f"{not_utf8}\nHi\n")
+    assert code == 0 and "not valid UTF-8 (it holds byte 0xe9)" in err
+    assert err.count(" tokens") == 1  # "Hi" was answered
+
+
+def test_a_reply_cut_off_by_the_context_says_so_not_max_new_tokens(monkeypatch, capsys, tiny):
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "40", "-n", "500", "-t", "0"], "Hi\n")
+    assert code == 0 and "cut off: the context is full (/reset starts a new conversation; --context up to 256" in err
+    assert "--max-new-tokens" not in err
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "40", "-n", "3", "-t", "0"], "Hi\n")
+    assert "[3 tokens" in err and "cut off by --max-new-tokens" in err
+
+
+def test_save_expands_a_tilde_to_the_home_folder(monkeypatch, capsys, tmp_path, tiny):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2"], "Hi\n/save ~/chat.json\n")
+    assert code == 0 and (tmp_path / "chat.json").exists(), err

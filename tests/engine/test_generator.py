@@ -308,3 +308,24 @@ def test_a_generator_used_from_two_threads_at_once_is_refused(tiny):
     assert len(gen.tokens) == len(PROMPT) + 1  # the first thread's step completed untouched
     run(gen, 2)  # and the generator is usable again
     assert gen.tokens == PROMPT + fresh(tiny.engine, PROMPT, 3)
+
+
+def test_a_batch_rewind_reopens_only_the_rows_it_shortens(tiny):
+    short, long = PROMPT[:5], PROMPT + [21, 22, 23]
+    stop = next(t for t in fresh(tiny.engine, short, 12)[1:] if t not in fresh(tiny.engine, long, 12))
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=12), batch_size=2, max_length=128, stop_ids=(stop,))
+    gen.append_tokens([short, long])
+    finish(gen)
+    stopped = gen.sequence(0)
+    assert stopped[-1] == stop and len(stopped) < len(long)
+    gen.rewind_to(len(long) + 2)  # shortens the long row only
+    finish(gen)
+    assert gen.sequence(0) == stopped  # nothing generated past its stop id
+    assert gen.sequence(1) == single(tiny.engine, long, (stop,), lambda g: g.rewind_to(len(long) + 2))[0]
+
+
+@pytest.mark.parametrize("options", [{"max_length": 0}, {"max_length": -5}, {"batch_size": 0}, {"batch_size": -1},
+                                     {"max_length": 2.5}])  # fmt: skip
+def test_a_context_or_batch_below_one_is_refused(tiny, options):
+    with pytest.raises(GenerationError, match=f"{next(iter(options))} must be a whole number >= 1"):
+        Generator(tiny.engine, **options)

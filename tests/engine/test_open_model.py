@@ -9,7 +9,7 @@ import pytest
 from glm_nb.engine import engine as engine_module
 from glm_nb.engine import loading
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
-from glm_nb.errors import ModelLoadError
+from glm_nb.errors import ConversionError, ModelLoadError
 
 
 def test_the_cpu_gets_fp32_and_int4_with_fp32_activations():
@@ -80,3 +80,11 @@ def test_a_hub_id_is_downloaded_then_opened(tiny, tmp_path, monkeypatch):
     assert engine.folder == converted_path(tiny.src, "fp32", None)
     with pytest.raises(ModelLoadError, match="not a hub id"):
         open_model(tmp_path / "no-such-folder", device="cpu")
+
+
+def test_a_cache_that_cannot_be_written_says_to_set_glm_nb_cache(tiny, tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "afile" / "cache"))  # under a file: never writable
+    with pytest.raises(ConversionError, match="Set GLM_NB_CACHE to a folder you can write to") as e:
+        open_model(tiny.src, device="cpu", progress=False)
+    assert "choose a folder" not in str(e.value)

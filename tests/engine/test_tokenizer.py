@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from glm_nb.engine import IncrementalDetokenizer
+from glm_nb.errors import GenerationError
 
 
 def test_special_token_strings_encode_to_their_ids_and_decode_back(tiny):
@@ -28,3 +31,9 @@ def test_stop_ids_come_from_generation_config(tiny):
     tok = tiny.engine.tokenizer
     expected = {tok.token_to_id(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")}
     assert set(tiny.engine.stop_ids) == expected
+
+
+def test_text_that_was_not_utf8_is_refused_with_what_to_do(tiny):
+    not_utf8 = b"caf\xe9".decode("utf-8", "surrogateescape")  # what argv or a pipe gives for Latin-1 bytes
+    with pytest.raises(GenerationError, match=r"not valid UTF-8 \(it holds byte 0xe9\).*LANG=C.UTF-8"):
+        tiny.engine.tokenizer.encode(not_utf8)
