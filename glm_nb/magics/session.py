@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,7 @@ class NotebookSession:
         self.refresh_s = refresh_s
         self.cell_id: str | None = None  # of the cell now running, when the frontend sends one
         self._loader = loader
+        self._model_listeners: list[weakref.WeakMethod] = []
 
     # -- models ---------------------------------------------------------------------------------------------------
     def load(self, args: ModelArgs) -> LoadedModel:
@@ -82,10 +84,22 @@ class NotebookSession:
         return model
 
     def use(self, model: LoadedModel, variant: str = "all") -> None:
-        """Serve `variant` (or all) with `model`; their conversations start afresh."""
-        for name in VARIANTS if variant == "all" else (variant,):
+        """Serve `variant` (or all) with `model`; their conversations start afresh, and every listener added with
+        `on_model_change` hears of it."""
+        names = VARIANTS if variant == "all" else (variant,)
+        for name in names:
             self.models[name] = model
             self.threads.pop(name, None)
+        for listener in list(self._model_listeners):
+            if (method := listener()) is None:  # its owner (a closed chat panel) is gone
+                self._model_listeners.remove(listener)
+            else:
+                method(names, model)
+
+    def on_model_change(self, method: Callable[[tuple[str, ...], LoadedModel], None]) -> None:
+        """Call the bound `method(variants, model)` whenever a model is served; held weakly, so that a chat panel
+        listening here can still be garbage-collected."""
+        self._model_listeners.append(weakref.WeakMethod(method))
 
     def model_for(self, variant: str) -> tuple[LoadedModel, bool]:
         """The model for `variant`, and whether it was just loaded (nano-GLM, when nothing was)."""

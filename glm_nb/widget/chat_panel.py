@@ -84,6 +84,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._clear_pending = False
         self.on_msg(self._on_view_message)
         self.observe(self._on_variant, names="variant")
+        self.session.on_model_change(self._on_model_change)
 
     def __repr__(self) -> str:  # the text/plain a saved or headless notebook shows in place of the live view
         model = self.model_name or "the notebook's model"
@@ -191,6 +192,16 @@ class ChatPanel(anywidget.AnyWidget):
                 f"{model.label} now answers: a new conversation starts (the turns above were with {old.label}, "
                 "and are not sent to it)."
             )
+
+    def _on_model_change(self, variants: tuple[str, ...], model: LoadedModel) -> None:
+        """`%glm_model` served a model: an idle panel says so at once (a streaming reply finishes with the model it
+        began with, and the next send starts afresh)."""
+        with self._lock:
+            if self.busy:
+                return
+            for variant in variants:
+                if variant in self._messages and variant in self._models:
+                    self._start_afresh_if_new(variant, model)
 
     def _on_variant(self, change: dict[str, Any]) -> None:
         if self.turns:

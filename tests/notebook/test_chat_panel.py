@@ -305,10 +305,29 @@ def test_a_new_model_starts_a_new_conversation_and_the_panel_says_so(session, to
     model_b = ScriptedGenerator(tokenizer, ["\nI am model B."])
     _serve(session, model_b, glm_template, label="model-B")  # what %glm_model does
 
+    assert panel.model_name == "model-B" and "new conversation" in panel.status  # said at once, before a send
     panel.send("And now?").join(10)
 
     assert "Who are you?" not in tokenizer.decode(model_b.prompts[0])
-    assert panel.model_name == "model-B" and "new conversation" in panel.status
+    assert panel.model_name == "model-B"
+
+
+def test_model_listeners_are_held_weakly_and_dropped_when_their_owner_goes(session, tokenizer, glm_template):
+    import gc
+
+    heard = []
+
+    class Listener:
+        def hear(self, variants, model):
+            heard.append((variants, model.label))
+
+    kept, gone = Listener(), Listener()
+    session.on_model_change(kept.hear)
+    session.on_model_change(gone.hear)
+    del gone
+    gc.collect()
+    _serve(session, ScriptedGenerator(tokenizer, []), glm_template, label="other")
+    assert heard == [(("chat", "z1", "rumination"), "other")] and len(session._model_listeners) == 1
 
 
 def test_export_downloads_on_every_click_and_an_empty_chat_says_so(session, tokenizer, glm_template):
