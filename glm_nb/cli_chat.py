@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import sys
@@ -118,6 +119,10 @@ class _Input:
 
     def __init__(self, stdin: TextIO, tty: bool):
         self.stdin, self.tty = stdin, tty
+        if isinstance(stdin, io.TextIOWrapper) and stdin.errors == "strict":
+            # A byte that is not UTF-8 would end the chat with a UnicodeDecodeError; kept as a lone surrogate, it
+            # reaches the tokenizer, which refuses that message by name and the chat goes on.
+            stdin.reconfigure(errors="surrogateescape")
         if tty:
             try:
                 import readline  # noqa: F401

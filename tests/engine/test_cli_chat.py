@@ -195,3 +195,13 @@ def test_save_expands_a_tilde_to_the_home_folder(monkeypatch, capsys, tmp_path, 
     monkeypatch.setenv("HOME", str(tmp_path))
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2"], "Hi\n/save ~/chat.json\n")
     assert code == 0 and (tmp_path / "chat.json").exists(), err
+
+
+def test_a_strict_pipe_carrying_a_byte_that_is_not_utf8_does_not_end_the_chat(monkeypatch, capsys, tiny):
+    raw = io.BytesIO(b"caf\xe9\nHi\n")
+    strict = io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
+    monkeypatch.setattr(strict, "isatty", lambda: False)
+    monkeypatch.setattr("sys.stdin", strict)
+    code = main(["chat", str(tiny.out), "-n", "2"])
+    err = capsys.readouterr().err
+    assert code == 0 and "0xe9" in err and "UnicodeDecodeError" not in err
