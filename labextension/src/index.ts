@@ -8,7 +8,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
 import { IInsertCellDetail, INSERT_CELL_EVENT } from './render';
-import { explainCellSource, ICellError } from './transcript';
+import { canExplain, cellErrorsOf, explainCellSource, explainLanguage } from './transcript';
 
 export namespace CommandIDs {
   export const insertGlmCell = 'glm-nb:insert-glm-cell';
@@ -41,17 +41,6 @@ export function insertCodeBelow(panel: NotebookPanel, source: string): void {
   });
 }
 
-function cellErrors(outputs: { toJSON(): unknown }[]): ICellError[] {
-  const errors: ICellError[] = [];
-  for (const output of outputs) {
-    const data = output.toJSON() as { output_type?: string; ename?: string; evalue?: string; traceback?: string[] };
-    if (data.output_type === 'error') {
-      errors.push({ ename: data.ename ?? 'Error', evalue: data.evalue ?? '', traceback: data.traceback ?? [] });
-    }
-  }
-  return errors;
-}
-
 const plugin: JupyterFrontEndPlugin<void> = {
   id: '@glm-nb/labextension:commands',
   description: 'glm-nb commands: insert a %%glm cell, explain a cell.',
@@ -77,18 +66,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.explainCell, {
       label: 'Explain this cell with GLM',
       caption: "Inserts a %%glm cell below that quotes this cell's source and its error, if it has one.",
-      isEnabled: () => hasNotebook() && tracker.activeCell !== null,
+      isEnabled: () => hasNotebook() && canExplain(tracker.activeCell?.model.sharedModel.getSource()),
       execute: () => {
         const panel = tracker.currentWidget;
         const cell = tracker.activeCell;
-        if (!panel || !cell) {
+        if (!panel || !cell || !canExplain(cell.model.sharedModel.getSource())) {
           return;
         }
         const model = cell.model;
         const outputs = model.type === 'code' ? (model as any).outputs : null;
-        const items = outputs ? Array.from({ length: outputs.length }, (_, i) => outputs.get(i)) : [];
-        const language = model.type === 'code' ? 'python' : model.type === 'markdown' ? 'markdown' : '';
-        insertCodeBelow(panel, explainCellSource(model.sharedModel.getSource(), language, cellErrors(items)));
+        const items: unknown[] = outputs ? Array.from({ length: outputs.length }, (_, i) => outputs.get(i).toJSON()) : [];
+        const notebookModel = panel.model;
+        const languageInfo = notebookModel?.getMetadata('language_info') as { name?: unknown } | undefined;
+        const language = explainLanguage(model.type, notebookModel?.defaultKernelLanguage, languageInfo?.name);
+        insertCodeBelow(panel, explainCellSource(model.sharedModel.getSource(), language, cellErrorsOf(items)));
       }
     });
 

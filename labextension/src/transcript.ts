@@ -47,6 +47,10 @@ export interface IReply {
   note: string;
 }
 
+/** The record `version` this renderer reads (`glm_nb.render.transcript.SCHEMA_VERSION`). */
+export const SCHEMA_VERSION = 1;
+export const OTHER_VERSION_NOTE = 'This transcript was written by another glm-nb version; shown as this version reads it.';
+
 /** What a renderer shows for one record: its replies, in order. */
 export function repliesOf(data: unknown): IReply[] {
   if (!isObject(data)) {
@@ -83,6 +87,8 @@ function reply(data: unknown): IReply {
     }
   }
   const display = str(data.thinking_display);
+  const other = data.version !== SCHEMA_VERSION;
+  const note = str(data.note);
   return {
     kind: 'reply',
     variant: str(data.variant) || 'chat',
@@ -92,9 +98,10 @@ function reply(data: unknown): IReply {
     answer: str(data.answer),
     format: str(data.format) || 'markdown',
     usage: usageOf(data.usage),
-    finish_reason: typeof data.finish_reason === 'string' ? data.finish_reason : null,
+    // another version's record may never get the final update this one expects: not shown as "generating…"
+    finish_reason: typeof data.finish_reason === 'string' ? data.finish_reason : other ? 'unknown' : null,
     thinking_display: display === 'shown' || display === 'hidden' ? display : 'collapsed',
-    note: str(data.note)
+    note: other ? (note ? `${OTHER_VERSION_NOTE} ${note}` : OTHER_VERSION_NOTE) : note
   };
 }
 
@@ -234,6 +241,58 @@ export interface ICellError {
 }
 
 const TRACEBACK_LINES = 40;
+
+// A line that names an error the way Python prints one: `UsageError: …`, `ValueError: …`, `foo.BarError: …`.
+const ERROR_LINE = /^([A-Za-z_][\w.]*(?:Error|Exception)): ?(.*)$/m;
+
+/**
+ * The errors among a cell's outputs (their nbformat JSON): `error` outputs, and stderr text that names an error
+ * (IPython prints a UsageError, which every mistake in a `%%glm` line raises, as stderr text, not as an error).
+ */
+export function cellErrorsOf(outputs: unknown[]): ICellError[] {
+  const errors: ICellError[] = [];
+  for (const data of outputs) {
+    if (!isObject(data)) {
+      continue;
+    }
+    if (data.output_type === 'error') {
+      const traceback = Array.isArray(data.traceback) ? data.traceback.filter(line => typeof line === 'string') : [];
+      errors.push({ ename: str(data.ename) || 'Error', evalue: str(data.evalue), traceback });
+    } else if (data.output_type === 'stream' && data.name === 'stderr') {
+      const text = stripAnsi(Array.isArray(data.text) ? data.text.filter(t => typeof t === 'string').join('') : str(data.text));
+      const match = ERROR_LINE.exec(text);
+      if (match) {
+        errors.push({ ename: match[1], evalue: match[2], traceback: text.trimEnd().split('\n') });
+      }
+    }
+  }
+  return errors;
+}
+
+/** Whether "Explain this cell" has anything to explain: a cell with source that is not blank. */
+export function canExplain(source: string | null | undefined): boolean {
+  return typeof source === 'string' && source.trim() !== '';
+}
+
+/**
+ * The language to fence a cell's source in: markdown for a markdown cell, none for a raw one, and for a code cell
+ * the notebook's (the kernel's language, else `metadata.language_info.name`), python where neither is known.
+ */
+export function explainLanguage(cellType: string, kernelLanguage?: unknown, metadataLanguage?: unknown): string {
+  if (cellType === 'markdown') {
+    return 'markdown';
+  }
+  if (cellType !== 'code') {
+    return '';
+  }
+  for (const candidate of [kernelLanguage, metadataLanguage]) {
+    // one word only: it goes on the fence's opening line
+    if (typeof candidate === 'string' && /^[\w+#.-]+$/.test(candidate.trim())) {
+      return candidate.trim().toLowerCase();
+    }
+  }
+  return 'python';
+}
 
 /**
  * The source of the `%%glm` cell that "Explain this cell" inserts. `--raw` keeps `{name}` in the quoted code as

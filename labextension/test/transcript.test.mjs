@@ -131,3 +131,17 @@ test('a code block shows each invisible character by its code point, and keeps e
   assert.equal(back.join(''), text); // CRLF and the tab stay text
   assert.deepEqual(codePieces('print("hi")\n'), [{ kind: 'text', text: 'print("hi")\n' }]);
 });
+
+test('a record of another version is shown as ended, with a note, not as "generating…" forever', () => {
+  for (const version of [2, undefined, '1']) {
+    const { finish_reason, ...unfinished } = reply;
+    const [r] = repliesOf({ ...unfinished, version });
+    assert.match(r.note, /another glm-nb version; shown as this version reads it/);
+    assert.doesNotMatch(footerText(r), /generating/);
+  }
+  const [same] = repliesOf({ ...reply, finish_reason: null });
+  assert.equal(same.note, '');
+  assert.match(footerText(same), /generating…/); // this version's unfinished record: still streaming
+  const [chat] = repliesOf({ version: 1, kind: 'chat', turns: [{ ...reply, version: 3, note: 'kept' }] });
+  assert.match(chat.note, /reads it\. kept$/);
+});
