@@ -23,7 +23,7 @@ import re
 from typing import Any, Literal
 
 from .errors import ToolCallFormatError
-from .tool import ToolCall
+from .tool import TOOL_NAME, ToolCall
 
 __all__ = [
     "CALL_SEPARATOR",
@@ -37,8 +37,7 @@ __all__ = [
 ]
 
 CALL_SEPARATOR = "<|assistant|>"
-_NAME = re.compile(r"[^\W\d][\w.\-]*")  # a letter or _, then letters, digits, _ . -
-_NAME_PREFIX = re.compile(r"[^\W\d][\w.\-]*|")
+_NAME_PREFIX = re.compile(f"(?:{TOOL_NAME.pattern})?")  # a name, or the start of one, as it streams
 _FENCE = "```"
 
 # "text": cannot be a call whatever follows; "call": is a call (perhaps malformed); "open": not decided yet.
@@ -56,7 +55,7 @@ def classify_segment(segment: str) -> SegmentKind:
     if not newline:
         # The name line is not finished: it can still become a call while it reads like the start of a name.
         return "open" if _NAME_PREFIX.fullmatch(name) else "text"
-    if not _NAME.fullmatch(name):
+    if not TOOL_NAME.fullmatch(name):
         return "text"
     body = rest.lstrip()
     if not body or _FENCE.startswith(body):

@@ -30,9 +30,9 @@ __all__ = ["Tool", "ToolCall", "ToolResult", "ToolStatus", "tool", "new_call_id"
 ToolStatus = Literal["ok", "invalid", "error", "timeout", "declined", "not_run"]
 
 
-# What `calls.parse_tool_calls` reads as a tool name (calls._NAME: a letter or _, then letters, digits, _ . -). Kept
-# here, not imported, because calls imports this module; tests check that both agree.
-_NAME = re.compile(r"[^\W\d][\w.\-]*")
+# A tool name as the model writes it and `calls.parse_tool_calls` reads it back: a letter or _, then letters, digits,
+# _ . - (defined here, where tools are named; calls.py imports it).
+TOOL_NAME = re.compile(r"[^\W\d][\w.\-]*")
 
 
 def new_call_id() -> str:
@@ -99,7 +99,7 @@ class Tool:
 
 def _check_name(name: str) -> None:
     """Refuse a name the model's calls could not be read back with (the call would pass for plain text)."""
-    if not _NAME.fullmatch(name):
+    if not TOOL_NAME.fullmatch(name):
         raise ToolDefinitionError(
             f"Tool name {name!r} cannot be read back from the model's calls: a name starts with a letter or '_' "
             "and goes on with letters, digits, '_', '.' or '-' (no spaces, ':' or '/'), e.g. 'get_weather'."
