@@ -41,6 +41,20 @@ def _serve(session, generator, glm_template, label="scripted-GLM"):
     session.use(LoadedModel(label, backend))
 
 
+def _slow_first_load(session):
+    """Make the session's model load wait, as %glm_model's first load converts a checkpoint: (loading, release)."""
+    loading, release = threading.Event(), threading.Event()
+    real_model_for = session.model_for
+
+    def slow_model_for(variant):
+        loading.set()
+        assert release.wait(10)
+        return real_model_for(variant)
+
+    session.model_for = slow_model_for
+    return loading, release
+
+
 def test_a_message_from_the_view_streams_a_reply_in_the_background(session, tokenizer, glm_template):
     _serve(session, ScriptedGenerator(tokenizer, ["\nHello from the **panel**."]), glm_template)
     panel = ChatPanel(session=session)
@@ -131,15 +145,7 @@ def test_stop_while_the_model_loads_sends_nothing(session, tokenizer, glm_templa
     generator = ScriptedGenerator(tokenizer, ["\nNever sent."])
     _serve(session, generator, glm_template)
     panel = ChatPanel(session=session)
-    loading, release = threading.Event(), threading.Event()
-    real_model_for = session.model_for
-
-    def slow_model_for(variant):  # as %glm_model's first load converts a checkpoint
-        loading.set()
-        assert release.wait(10)
-        return real_model_for(variant)
-
-    session.model_for = slow_model_for
+    loading, release = _slow_first_load(session)
     thread = panel.send("Hi")
     assert loading.wait(10)
     panel.stop()
@@ -353,15 +359,7 @@ def test_clear_while_the_model_loads_returns_at_once_and_clears_when_the_reply_e
     generator = ScriptedGenerator(tokenizer, ["\nNever sent."])
     _serve(session, generator, glm_template)
     panel = ChatPanel(session=session)
-    loading, release = threading.Event(), threading.Event()
-    real_model_for = session.model_for
-
-    def slow_model_for(variant):  # as %glm_model's first load converts a checkpoint
-        loading.set()
-        assert release.wait(10)
-        return real_model_for(variant)
-
-    session.model_for = slow_model_for
+    loading, release = _slow_first_load(session)
     thread = panel.send("Hi")
     assert loading.wait(10)
     panel._on_view_message(panel, {"type": "clear"}, [])  # with an unbounded wait this call never returns
