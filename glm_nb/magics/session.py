@@ -264,10 +264,13 @@ def _with_note(template: Transcript, note: str, finish_reason: str | None = None
 
 
 def _report(response: Response) -> str | None:
-    """A research response's final answer is its report with the sources listed."""
+    """A research response's final answer is its report with the sources listed; when its turns ran out, with a
+    line saying so, or, with no report, what it found. A report cut off (token limit, interrupt) stays as it
+    streamed."""
     if isinstance(response, ResearchResponse):
         report = response.report()
-        return report.markdown() if report.text else None
+        if report.text or response.finish_reason == "round_limit":
+            return report.markdown()
     return None
 
 

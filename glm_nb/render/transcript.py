@@ -281,11 +281,12 @@ class TranscriptBuilder:
 
 
 def _settled(part: Part, reason: str) -> Part:
-    """A card still "running" when the reply ended got no result: Rumination's `finish` (nothing to run: done),
-    or a call left to the caller or cut off by an interrupt (not run)."""
+    """A card still "running" when the reply ended got no result: Rumination's `finish` (nothing to run: done, its
+    report after it, also when written as the research ran out of turns), or a call left to the caller or cut off
+    by an interrupt (not run)."""
     if part.tool is None or part.tool.status != "running":
         return part
-    status = "ok" if reason == "stop" and part.tool.name == "finish" else "not_run"
+    status = "ok" if reason in ("stop", "round_limit") and part.tool.name == "finish" else "not_run"
     return Part("tool", tool=dataclasses.replace(part.tool, status=status))
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from glm_nb.chat import ChatError, Done, ScriptedGenerator, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from glm_nb.chat import (
+    ChatError,
+    Done,
+    ScriptedGenerator,
+    ScriptedReply,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from glm_nb.chat.research import LocalCorpus, Rumination, SearchResult, parse_action
 from glm_nb.errors import PromptTooLongError
 from glm_nb.tools import ToolCall
@@ -134,16 +143,117 @@ def test_open_uses_the_fetcher(tokenizer, glm_template, corpus):
     assert research.run("Q").tool_results()[0].content == "Hello from https://example.com"
 
 
-def test_the_turn_limit_ends_without_a_report(tokenizer, glm_template, corpus):
-    replies = [_action("search", '{"query": "weather"}')] * 3
+def test_when_the_turns_run_out_one_more_turn_writes_the_report(tokenizer, glm_template, corpus):
+    replies = [
+        _action("search", '{"query": "Beijing weather"}'),
+        _action("click", '{"link_id": 0}'),
+        "Out of turns.</think>Beijing is sunny 【0†source】.",
+    ]
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus, max_turns=2)
+
+    response = research.run("Weather in Beijing?")
+    report = response.report()
+
+    assert response.finish_reason == "round_limit"
+    assert report.text == "Beijing is sunny 【0†source】." and report.budget_spent and report.turn_limit == 2
+    assert [s.title for s in report.sources] == ["Beijing weather"]
+    assert report.markdown().endswith("*The research used all its 2 turns (max_turns) before the model called "
+                                      "finish: the model wrote this report when told its budget was spent.*")  # fmt: skip
+    last_prompt = tokenizer.decode(generator.prompts[-1])
+    assert "21 degrees today.<|observation|>\nThe research budget is spent: all 2 turns are used" in last_prompt
+    assert [type(m).__name__ for m in response.messages()][-3:] == [
+        "ObservationMessage", "ObservationMessage", "AssistantMessage",
+    ]  # fmt: skip
+
+
+def test_a_last_turn_that_calls_finish_gets_its_report_turn(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "Rome"}'), _action("finish"), "</think>Rome is rainy 【0†source】."]
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus, max_turns=1)
+
+    response = research.run("Rome?")
+
+    assert response.report().text == "Rome is rainy 【0†source】." and response.report().budget_spent
+    assert response.finish_reason == "round_limit" and generator.remaining == 0
+
+
+def test_no_report_even_then_ends_with_everything_found_listed(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "Beijing weather"}'), _action("click", '{"link_id": 0}')]
+    replies.append(_action("search", '{"query": "more weather"}'))  # the last turn acts instead of reporting
     research, generator = _research(tokenizer, glm_template, replies, corpus=corpus, max_turns=2)
 
     response = research.run("Q")
-    response.finish()
+    report = response.report()
 
-    assert response.finish_reason == "round_limit"
-    assert response.report().text == ""
-    assert generator.remaining == 1
+    assert response.finish_reason == "round_limit" and report.text == "" and generator.remaining == 0
+    last = response.tool_results()[-1]
+    assert last.status == "not_run" and "research budget is spent" in last.content
+    assert [s.title for s in report.found] == ["Beijing weather", "Rome weather"]
+    beijing, rome = ((corpus / name).resolve().as_uri() for name in ("beijing.md", "rome.md"))
+    assert report.markdown().startswith("**No report.** The research used all its 2 turns (max_turns) before")
+    assert report.markdown().endswith(
+        f"**What it found**\n\n- 【0】 [Beijing weather]({beijing}) · read\n- 【1】 [Rome weather]({rome})"
+    )
+
+
+def test_a_page_opened_by_its_address_is_listed_when_no_report_comes(tokenizer, glm_template, corpus):
+    replies = [_action("open", '{"url": "example.com"}'), _action("open", '{"url": "example.org"}')]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus, max_turns=1, fetch=lambda url: "Hi.")
+
+    report = research.run("Q").report()
+
+    assert [(s.id, s.url) for s in report.read] == [(None, "https://example.com")]
+    assert report.markdown().endswith("**What it found**\n\n- [https://example.com](https://example.com) · read")
+
+
+def test_an_interrupt_in_the_last_turn_keeps_what_was_found(tokenizer, glm_template, corpus):
+    replies = [
+        _action("search", '{"query": "Beijing"}'),
+        ScriptedReply("Writing.</think>Beijing is", interrupt_after=4),
+    ]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus, max_turns=1)
+    response = research.run("Q")
+
+    with pytest.raises(KeyboardInterrupt):
+        response.finish()
+
+    report = response.report()
+    assert report.turn_limit == 1 and report.text == "" and report.found[0].title == "Beijing weather"
+    assert response.finish_reason == "cancelled" and response.messages()[-1].end == "interrupted"
+
+
+def test_cancel_as_the_last_action_ends_starts_no_last_turn(tokenizer, glm_template, corpus):
+    research, generator = _research(tokenizer, glm_template, [_action("search", '{"query": "weather"}')], corpus=corpus,
+                                    max_turns=1)  # fmt: skip
+    response = research.run("Q")
+
+    for event in response:
+        if isinstance(event, ToolResultEvent):
+            response.cancel()
+
+    assert response.finish_reason == "cancelled" and len(generator.prompts) == 1
+    assert response.messages()[-1].name == "search" and response.report().found
+
+
+def test_the_last_turn_cuts_the_page_before_the_budget_note_not_the_note(tokenizer, glm_template, tmp_path):
+    (tmp_path / "long.md").write_text("# Long\n\n" + "weather report " * 2000)
+    replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}'), "</think>Sunny."]
+    generator = ScriptedGenerator(tokenizer, replies, max_length=1500)
+    research = Rumination(generator.backend(chat_template=glm_template), corpus=tmp_path, max_turns=2)
+
+    response = research.run("Q")
+
+    assert response.report().text == "Sunny."
+    page, note = response.messages()[3:5]
+    assert len(page.content) < 2000 and page.content.endswith("characters not shown]")  # cut from 8,000
+    assert note.content.startswith("The research budget is spent") and note.content.endswith("【id†source】.")
+
+
+@pytest.mark.parametrize("max_turns", [0, -3, 2.5, True])
+def test_a_research_without_a_turn_is_refused(tokenizer, glm_template, corpus, max_turns):
+    backend = ScriptedGenerator(tokenizer).backend(chat_template=glm_template)
+
+    with pytest.raises(ChatError, match=rf"max_turns={max_turns!r} leaves the research no turn.*at least 1"):
+        Rumination(backend, corpus=corpus, max_turns=max_turns)
 
 
 def test_result_numbers_run_on_across_searches(tokenizer, glm_template):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
 
 import glm_nb
 from glm_nb.chat import AssistantMessage, ScriptedReply
+from glm_nb.chat.research import Rumination
 from glm_nb.magics import live
+from glm_nb.magics import session as session_module
 from glm_nb.render import MIME_TYPE
 
 
@@ -101,6 +104,52 @@ def test_rumination_researches_the_corpus_and_reports_with_sources(kernel, tmp_p
     assert not any(p["type"] == "text" and p["text"].startswith("{") for p in record["parts"])  # actions as cards
     assert record["answer"].startswith("Beijing is sunny 【0†source】.") and "**Sources**" in record["answer"]
     assert "beijing.md" in record["answer"]
+
+
+@pytest.fixture
+def two_turn_research(monkeypatch, tmp_path):
+    """Research cells get max_turns=2 (35 by default), over a folder with one document."""
+    monkeypatch.setattr(session_module, "Rumination", functools.partial(Rumination, max_turns=2))
+    (tmp_path / "beijing.md").write_text("# Beijing weather\n\nBeijing is sunny and 21 degrees today.\n")
+    return f"%%glm_rumination --corpus {tmp_path}\nWeather in Beijing?"
+
+
+_SEARCH = 'I need facts.</think>{"name": "search", "arguments": {"query": "Beijing weather"}}'
+_CLICK = 'Read it.</think>{"name": "click", "arguments": {"link_id": 0}}'
+
+
+def test_research_out_of_turns_shows_the_report_written_then_and_says_so(kernel, two_turn_research):
+    kernel.use([_SEARCH, _CLICK, "No turns left.</think>Beijing is sunny 【0†source】."])
+
+    record = kernel.final(kernel.run(two_turn_research))["data"][MIME_TYPE]
+
+    assert record["finish_reason"] == "round_limit"
+    assert record["answer"].startswith("Beijing is sunny 【0†source】.") and "**Sources**" in record["answer"]
+    assert record["answer"].endswith("the model wrote this report when told its budget was spent.*")
+
+
+def test_research_out_of_turns_without_a_report_lists_what_it_found(kernel, two_turn_research):
+    kernel.use([_SEARCH, _CLICK, _SEARCH])
+
+    final = kernel.final(kernel.run(two_turn_research))
+
+    record = final["data"][MIME_TYPE]
+    assert record["finish_reason"] == "round_limit"
+    assert record["answer"].startswith("**No report.** The research used all its 2 turns")
+    assert "【0】 [Beijing weather](file://" in record["answer"] and record["answer"].endswith("· read")
+    assert [p["status"] for p in record["parts"] if p["type"] == "tool"] == ["ok", "ok", "not_run"]
+
+
+def test_research_interrupted_in_its_last_turn_keeps_what_streamed(kernel, two_turn_research):
+    last_turn = ScriptedReply("Writing.</think>Beijing is sunny and warm today.", interrupt_after=12)
+    kernel.use([_SEARCH, _CLICK, last_turn, "\nHello."])
+
+    record = kernel.final(kernel.run(two_turn_research))["data"][MIME_TYPE]
+    kernel.run("%%glm\nHi")
+
+    assert record["finish_reason"] == "cancelled" and record["answer"].startswith("Beijin")
+    assert [p["status"] for p in record["parts"] if p["type"] == "tool"] == ["ok", "ok"]
+    assert kernel.errors[-1] is None  # the model is ready for the next cell
 
 
 def test_rumination_says_which_corpus_files_it_could_not_read(kernel, tmp_path, capsys):

@@ -153,3 +153,11 @@ def test_cards_without_a_result_are_settled_when_the_reply_ends():
 
     assert research.tool_cards[0].status == "ok"
     assert chat.tool_cards[0].status == "not_run"
+
+
+def test_a_finish_card_is_done_when_research_reports_after_its_turns_ran_out():
+    events = [ToolCallEvent(ToolCall("finish", {})), TextDelta("Report."), Done("round_limit", Usage())]
+
+    _, research = _build(events, answer="Report.\n\n*The research used all its 2 turns…*")
+
+    assert research.tool_cards[0].status == "ok"

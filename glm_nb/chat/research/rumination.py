@@ -9,6 +9,11 @@ generation writes the report, citing sources as `【3†source】`. Actions:
     open(url)        the main text of a URL, domain or local path
     finish()         research done
 
+When the turns run out before `finish` (FORMAT.md leaves this open), an observation tells the model its budget is
+spent and it gets one more turn for its report (plain text, or `finish` and then the report); the report says it
+was written so, and when none comes the research ends with what it found listed (`Report.markdown()`). Whatever
+the ending, `Report.found` keeps every search result.
+
 Result numbers run on across searches within one research session, so every citation names one source. The
 checkpoint's template carries Rumination's fixed system prompt; with a template that has none (e.g. a small test
 model), our own short English instruction for the four actions is used. A malformed action becomes an
@@ -18,10 +23,11 @@ observation saying what was wrong, as for tool calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from ...engine import SamplingParams
 from ...errors import PromptTooLongError
@@ -38,7 +44,7 @@ from ...tools import validate_arguments as _validate
 from ..backend import Backend
 from ..conversation import Conversation
 from ..errors import ChatError
-from ..events import Done, Event, FinishReason, ToolCallEvent, ToolResultEvent, Usage
+from ..events import Done, Event, FinishReason, ToolCallEvent, ToolResultEvent
 from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage, halve_observation, not_shown
 from ..response import Response
 from ..template import ChatTemplate
@@ -67,6 +73,8 @@ _ACTIONS = {
     "open": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
     "finish": {"type": "object", "properties": {}},
 }
+_T = TypeVar("_T")
+_Steps = Generator[Event, None, _T]  # a step of the loop: its events, then what it returns (use `yield from`)
 
 
 def rumination_system_prompt(today: date) -> str:
@@ -87,29 +95,69 @@ def rumination_system_prompt(today: date) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    id: int
+    id: int | None  # its result number; None for a page opened by its address
     title: str
     url: str
 
 
 @dataclass(frozen=True)
 class Report:
-    text: str  # the final report, citations kept
+    text: str  # the final report, citations kept; "" when none was written
     sources: tuple[Source, ...]  # the sources its citations point to, in order of first citation
+    found: tuple[Source, ...] = ()  # every result the searches found, cited or not, by number
+    read: tuple[Source, ...] = ()  # the pages the research read (click, open), in order
+    turn_limit: int | None = None  # max_turns, when the research used them all before the model called finish
+
+    @property
+    def budget_spent(self) -> bool:
+        """Whether the turns ran out before the model called finish (a report then came when it was told so)."""
+        return self.turn_limit is not None
 
     def markdown(self) -> str:
-        """The report followed by a numbered list of its sources."""
-        if not self.sources:
-            return self.text
-        pages: dict[str, tuple[str, list[int]]] = {}  # a page that two searches found has two numbers: one line
-        for s in self.sources:
-            pages.setdefault(s.url, (s.title, []))[1].append(s.id)
-        lines = [f"- {''.join(f'【{i}】' for i in ids)} [{title}]({url})" for url, (title, ids) in pages.items()]
-        return self.text + "\n\n**Sources**\n\n" + "\n".join(lines)
+        """The report followed by a numbered list of its sources. When the turns ran out, a line saying so; with no
+        report then, what the research found instead."""
+        if not self.text:
+            return self._found_markdown() if self.budget_spent else ""
+        text = self.text
+        if self.sources:
+            text += "\n\n**Sources**\n\n" + "\n".join(_source_lines(self.sources))
+        if self.budget_spent:
+            text += f"\n\n*{self._ran_out()}: the model wrote this report when told its budget was spent.*"
+        return text
+
+    def _ran_out(self) -> str:
+        return f"The research used all its {self.turn_limit} turns (max_turns) before the model called finish"
+
+    def _found_markdown(self) -> str:
+        head = (
+            f"**No report.** {self._ran_out()}, and no report was written after that. Allow more turns "
+            "(`Rumination(..., max_turns=...)`) or ask a narrower question."
+        )
+        read = {s.url for s in self.read}
+        opened = tuple(s for s in self.read if s.id is None)
+        lines = _source_lines(self.found + opened, read)
+        if not lines:
+            return head + "\n\nIt found no sources."
+        return head + "\n\n**What it found**\n\n" + "\n".join(lines)
+
+
+def _source_lines(sources: Sequence[Source], read: Collection[str] = ()) -> list[str]:
+    """One markdown line per page, with its result numbers; pages in `read` marked so."""
+    pages: dict[str, tuple[str, list[int]]] = {}  # a page that two searches found has two numbers: one line
+    for s in sources:
+        numbers = pages.setdefault(s.url, (s.title, []))[1]
+        if s.id is not None:
+            numbers.append(s.id)
+    lines = []
+    for url, (title, ids) in pages.items():
+        numbers = "".join(f"【{i}】" for i in ids)
+        lines.append(f"- {numbers + ' ' if numbers else ''}[{title}]({url})" + (" · read" if url in read else ""))
+    return lines
 
 
 class ResearchResponse(Response):
-    """A `Response` whose stream is a research session; `report()` gives the final report and its sources."""
+    """A `Response` whose stream is a research session; `report()` gives the final report and its sources, and
+    what was found however the research ended (`finish_reason` "round_limit": the turns ran out first)."""
 
     def __init__(self, run: Callable[[Response], Iterator[Event]], on_message: Callable[[Message], None]) -> None:
         super().__init__(run, on_message)
@@ -165,6 +213,11 @@ class Rumination:
         results_per_search: int = 5,
         page_chars: int = 8000,
     ):
+        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+            raise ChatError(
+                f"max_turns={max_turns!r} leaves the research no turn to act in: give a whole number, at least 1 "
+                f"(the default is {MAX_TURNS})."
+            )
         if (search is None) == (corpus is None):
             raise ChatError("Give the research one thing to search: corpus='folder/' or search=YourSearchBackend().")
         self.backend = backend
@@ -196,46 +249,86 @@ class Rumination:
 
     def _research(self, response: ResearchResponse, conversation: Conversation) -> Iterator[Event]:
         session = _Session(self)
-        usage, last = Usage(), None
-        finish: FinishReason | None = None
-        for _ in range(self.max_turns):
-            if response.cancelled:  # cancelled while an action ran: no new turn (a prefill of the whole history)
-                finish = "cancelled"
-                break
-            last = yield from self._turn(response, conversation)
-            usage = response.usage_so_far = usage + last.usage
-            finish = _stopped(last.message)
-            action = None if finish else parse_action(last.message.text)
-            if finish or action is None:
-                finish = finish or "stop"  # plain text instead of an action: the model wrote its report
-                break
-            yield ToolCallEvent(action)
-            if response.cancelled:
-                finish = "cancelled"
-                response.record(ObservationMessage.from_result(_not_run(action, "the user cancelled the research")))
-                break
-            if action.name == "finish" and action.error is None:
-                last = yield from self._turn(response, conversation)  # FORMAT.md: one more turn writes the report
-                usage = response.usage_so_far = usage + last.usage
-                finish = _stopped(last.message) or "stop"
-                break
-            result = _not_run(action, "the user interrupted the research")
-            try:
-                result = session.act(action)
-            finally:  # a KeyboardInterrupt in a slow search or fetch: the action still gets its observation
-                response.record(ObservationMessage.from_result(result))
-            yield ToolResultEvent(result)
-        if finish == "stop" and last is not None:
-            response.set_report(session.report(last.message.text))
-        yield Done(finish or "round_limit", usage, bool(last and last.message.thinking_cut_off))
+        try:
+            for _ in range(self.max_turns):
+                finish = yield from self._step(response, conversation, session)
+                if finish is not None:
+                    break
+            else:  # every turn ran an action and none was `finish`: the budget is spent
+                finish = yield from self._last_turn(response, conversation, session)
+        finally:  # an interrupt or an error too: what the research found stays in its report
+            response.set_report(session.report())
+        yield Done(finish, response.usage_so_far, bool(session.last and session.last.thinking_cut_off))
 
-    def _turn(self, response: Response, conversation: Conversation) -> Generator[Event, None, TurnOutcome]:
+    def _step(self, response: Response, conversation: Conversation, session: _Session) -> _Steps[FinishReason | None]:
+        """One turn and its action; why the research ended, or None to go on."""
+        if response.cancelled:  # cancelled while an action ran: no new turn (a prefill of the whole history)
+            return "cancelled"
+        action, finish = yield from self._turn_action(response, conversation, session)
+        if action is None:
+            return finish
+        result = _not_run(action, "the user interrupted the research")
+        try:
+            result = session.act(action)
+        finally:  # a KeyboardInterrupt in a slow search or fetch: the action still gets its observation
+            response.record(ObservationMessage.from_result(result))
+        yield ToolResultEvent(result)
+        return None
+
+    def _last_turn(self, response: Response, conversation: Conversation, session: _Session) -> _Steps[FinishReason]:
+        """The turns ran out before `finish`: an observation says so, and one more turn may write the report (as
+        text, or `finish` and then the report). Any other action is not run: the research ends without a report."""
+        session.turn_limit = self.max_turns
+        if response.cancelled:
+            return "cancelled"
+        note = ObservationMessage(_budget_spent(self.max_turns), name="budget")
+        response.record(note)
+        action, finish = yield from self._turn_action(response, conversation, session, keep=note)
+        if action is not None:
+            result = _not_run(action, "the research budget is spent")
+            response.record(ObservationMessage.from_result(result))
+            yield ToolResultEvent(result)
+        return "round_limit" if finish == "stop" else finish
+
+    def _turn_action(
+        self, response: Response, conversation: Conversation, session: _Session, keep: Message | None = None
+    ) -> _Steps[tuple[ToolCall | None, FinishReason]]:
+        """A turn: its action, to run; or (None, why the research ended) after a report, `finish` and the report
+        it asks for (FORMAT.md), or a turn cut short. `keep`: an observation no cut may shorten."""
+        message = yield from self._generate(response, conversation, session, keep)
+        if finish := _stopped(message):
+            return None, finish
+        action = parse_action(message.text)
+        if action is None:  # plain text instead of an action: the model wrote its report
+            session.report_text = message.text
+            return None, "stop"
+        yield ToolCallEvent(action)
+        if response.cancelled:
+            response.record(ObservationMessage.from_result(_not_run(action, "the user cancelled the research")))
+            return None, "cancelled"
+        if action.name != "finish" or action.error is not None:
+            return action, "stop"
+        message = yield from self._generate(response, conversation, session)  # one more turn writes the report
+        if finish := _stopped(message):
+            return None, finish
+        session.report_text = message.text
+        return None, "stop"
+
+    def _generate(
+        self, response: Response, conversation: Conversation, session: _Session, keep: Message | None = None
+    ) -> _Steps[AssistantMessage]:
+        outcome = yield from self._turn(response, conversation, keep)
+        response.usage_so_far = response.usage_so_far + outcome.usage
+        session.last = outcome.message
+        return outcome.message
+
+    def _turn(self, response: Response, conversation: Conversation, keep: Message | None) -> _Steps[TurnOutcome]:
         """One generation. When the page just read leaves the answer no room in the model's context (or makes the
         prompt too long for it), that page is cut (its head kept, the cut said) until it does; the research goes
-        on."""
+        on. `keep`: a last observation that is not a page, left whole (the page before it is cut)."""
         while True:
             if not leaves_room(self.backend, conversation.prompt(), self.sampling):
-                if _cut_last_page(response, conversation):
+                if _cut_last_page(response, conversation, keep):
                     continue
                 if any(isinstance(m, ObservationMessage) for m in conversation.messages):
                     raise _out_of_context("what it has read leaves no room for the next answer")
@@ -247,7 +340,7 @@ class Rumination:
             except PromptTooLongError as e:  # raised before anything was generated: nothing to take back
                 if not any(isinstance(m, ObservationMessage) for m in conversation.messages):
                     raise  # the question alone is too long: the engine's message says what to do
-                if not _cut_last_page(response, conversation):  # a backend that cannot count tokens
+                if not _cut_last_page(response, conversation, keep):  # a backend that cannot count tokens
                     raise _out_of_context(str(e).split(". ")[0]) from e
 
 
@@ -268,17 +361,27 @@ def _not_run(call: ToolCall, why: str) -> ToolResult:
     return ToolResult.failure(call, "not_run", f"Not run: {why}.")
 
 
-def _cut_last_page(response: Response, conversation: Conversation) -> bool:
-    """Halve the last observation (what the last action read); False when there is none worth cutting."""
-    messages = conversation.messages
-    last = messages[-1] if messages else None
-    cut = halve_observation(last) if isinstance(last, ObservationMessage) else None
+def _cut_last_page(response: Response, conversation: Conversation, keep: Message | None = None) -> bool:
+    """Halve the last observation (what the last action read; the one before it when the last is `keep`); False
+    when there is none worth cutting."""
+    messages = list(conversation.messages)
+    index = len(messages) - (2 if messages and messages[-1] is keep else 1)
+    page = messages[index] if index >= 0 else None
+    cut = halve_observation(page) if isinstance(page, ObservationMessage) else None
     if cut is None:
         return False
-    conversation.rewind(len(messages) - 1)
-    conversation.add(cut)
-    response.replace_message(last, cut)
+    conversation.rewind(index)
+    conversation.add(cut, *messages[index + 1 :])
+    response.replace_message(page, cut)
     return True
+
+
+def _budget_spent(max_turns: int) -> str:
+    """What the model reads when its turns ran out: no more actions, write the report now."""
+    return (
+        f"The research budget is spent: all {max_turns} turns are used, and no more actions will run. Write your "
+        "final report now, from the sources you have read, and cite them as 【id†source】."
+    )
 
 
 def _stopped(message: AssistantMessage) -> FinishReason | None:
@@ -288,11 +391,15 @@ def _stopped(message: AssistantMessage) -> FinishReason | None:
 
 
 class _Session:
-    """One research session's numbered sources and the actions that read them."""
+    """One research session's numbered sources, the actions that read them, and what its report is made of."""
 
     def __init__(self, owner: Rumination):
         self.owner = owner
         self.sources: dict[int, SearchResult] = {}
+        self.read: dict[str, Source] = {}  # url -> the page read there
+        self.report_text = ""
+        self.turn_limit: int | None = None  # set when the turns ran out before `finish`
+        self.last: AssistantMessage | None = None  # the latest turn's message
 
     def act(self, call: ToolCall) -> ToolResult:
         if call.error is not None:
@@ -320,18 +427,24 @@ class _Session:
         if link_id not in self.sources:
             known = f"0 to {len(self.sources) - 1}" if self.sources else "none yet; search first"
             raise PageError(f"there is no result {link_id} (results so far: {known}).")
-        return self._open(self.sources[link_id].url)
+        return self._open(self.sources[link_id].url, link_id)
 
-    def _open(self, url: str) -> str:
+    def _open(self, url: str, link_id: int | None = None) -> str:
         owner = self.owner
         page = open_page(url, fetch=owner.fetch, roots=owner.local_roots, suffixes=owner.local_suffixes,
                          max_bytes=owner.max_document_bytes)  # fmt: skip
+        self.read.setdefault(page.url, Source(link_id, page.title, page.url))
         text, limit = page.text, owner.page_chars
         if len(text) > limit:
             text = text[:limit] + not_shown(len(text) - limit)
         return text or "(the page has no text)"
 
-    def report(self, text: str) -> Report:
+    def report(self) -> Report:
+        text = self.report_text
         cited = dict.fromkeys(int(m) for m in _CITATION.findall(text))
-        sources = tuple(Source(i, self.sources[i].title, self.sources[i].url) for i in cited if i in self.sources)
-        return Report(text, sources)
+        sources = tuple(self._source(i) for i in cited if i in self.sources)
+        found = tuple(self._source(i) for i in self.sources)
+        return Report(text, sources, found, tuple(self.read.values()), self.turn_limit)
+
+    def _source(self, i: int) -> Source:
+        return Source(i, self.sources[i].title, self.sources[i].url)
