@@ -3,13 +3,12 @@ corpus, pages read locally or through a user-supplied fetcher. See ../shared/glm
 
 from .bm25 import BM25, tokenize
 from .pages import DOCUMENT_SUFFIXES, Fetcher, Page, PageError, html_to_text, open_page, read_document
+from .report import Report, Source
 from .rumination import (
     MAX_TURNS,
     RUMINATION_SAMPLING,
-    Report,
     ResearchResponse,
     Rumination,
-    Source,
     parse_action,
     rumination_system_prompt,
 )
