@@ -125,10 +125,7 @@ class GlmMagics(Magics):
                           "glm_nb.last().answer.", file=sys.stderr)  # fmt: skip
         if transcript.interrupted:
             # An error ends the cell, so "Run all" stops here as the user asked; the record above stays.
-            raise UsageError(
-                "Interrupted: the partial answer is kept in the conversation, marked interrupted. The model is ready "
-                "for the next cell."
-            )
+            raise UsageError(_interrupted(variant))
         if transcript.output_format == "code" and transcript.artifacts:
             self.shell.set_next_input(transcript.artifacts[0].source.rstrip("\n"), replace=False)
         return None
@@ -140,6 +137,18 @@ class GlmMagics(Magics):
 
 
 _MAGIC = {"chat": "glm", "z1": "glm_z1", "rumination": "glm_rumination"}
+
+
+def _interrupted(variant: str) -> str:
+    if variant == "rumination":  # a research keeps no conversation: each %%glm_rumination cell starts afresh
+        return (
+            "Interrupted: the research stopped; what it streamed and found stays above (glm_nb.last() has it). "
+            "The model is ready for the next cell."
+        )
+    return (
+        "Interrupted: the partial answer is kept in the conversation, marked interrupted. The model is ready for "
+        "the next cell."
+    )
 
 
 def _unknown_names_warning(names: list[str]) -> str:

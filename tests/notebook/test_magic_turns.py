@@ -330,3 +330,4 @@ def test_research_interrupted_mid_action_says_so_instead_of_showing_half_a_json_
     assert [p["type"] for p in record["parts"]] == ["thinking"]  # no text part holding '{"name": "search", "'
     assert record["note"].startswith('Stopped while writing its next action ({"name": "search"')
     assert "that action was not run" in final["data"]["text/plain"]
+    assert "the research stopped" in str(kernel.errors[-1]) and "conversation" not in str(kernel.errors[-1])
