@@ -256,6 +256,15 @@ def test_a_research_without_a_turn_is_refused(tokenizer, glm_template, corpus, m
         Rumination(backend, corpus=corpus, max_turns=max_turns)
 
 
+@pytest.mark.parametrize("option", ["results_per_search", "page_chars"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_a_research_that_would_find_or_read_nothing_is_refused(tokenizer, glm_template, corpus, option, value):
+    backend = ScriptedGenerator(tokenizer).backend(chat_template=glm_template)
+
+    with pytest.raises(ChatError, match=rf"{option}={value!r} leaves every .* empty.*at least 1"):
+        Rumination(backend, corpus=corpus, **{option: value})
+
+
 def test_result_numbers_run_on_across_searches(tokenizer, glm_template):
     class TwoResults:
         def search(self, query, limit):

@@ -149,11 +149,9 @@ class Rumination:
         results_per_search: int = 5,
         page_chars: int = 8000,
     ):
-        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
-            raise ChatError(
-                f"max_turns={max_turns!r} leaves the research no turn to act in: give a whole number, at least 1 "
-                f"(the default is {MAX_TURNS})."
-            )
+        _check_count("max_turns", max_turns, MAX_TURNS, "leaves the research no turn to act in")
+        _check_count("results_per_search", results_per_search, 5, "leaves every search empty")
+        _check_count("page_chars", page_chars, 8000, "leaves every page it reads empty")
         if (search is None) == (corpus is None):
             raise ChatError("Give the research one thing to search: corpus='folder/' or search=YourSearchBackend().")
         self.backend = backend
@@ -310,6 +308,11 @@ def _cut_last_page(response: Response, conversation: Conversation, keep: Message
     conversation.add(cut, *messages[index + 1 :])
     response.replace_message(page, cut)
     return True
+
+
+def _check_count(name: str, value: object, default: int, why: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ChatError(f"{name}={value!r} {why}: give a whole number, at least 1 (the default is {default}).")
 
 
 def _budget_spent(max_turns: int) -> str:
