@@ -102,7 +102,8 @@ class RemoteBackend:
     ) -> RemoteBackend:
         """Connect to an OpenAI-compatible server and check it serves `model`.
 
-        url: `http://host:port/v1` (`/v1` may be left out; no user name, password or query). api_key_env: the
+        url: `http://host:port/v1` (`/v1` may be left out, or an endpoint's whole URL such as
+        `.../v1/chat/completions` given; no user name, password or query). api_key_env: the
         environment variable holding the server's API key (sent as a bearer token). model: the served model's name
         (default: the only or first one `GET /v1/models` lists). tokenizer: a folder with the checkpoint's
         tokenizer.json and tokenizer_config.json, or a hub name such as "THUDM/GLM-4-32B-0414" (default: the

@@ -22,7 +22,7 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from .remote_errors import (
     RemoteAuthError,
@@ -45,7 +45,11 @@ __all__ = [
     "read_api_key",
 ]
 
-_ENDPOINTS = ("/chat/completions", "/completions", "/models")
+# An endpoint's URL pasted whole is read as its server's: these after `/v1`, the first two even without it (every
+# server this backend talks to serves them under /v1).
+_ENDPOINTS = ("/chat/completions", "/completions", "/models", "/chat")
+_BARE_ENDPOINTS = ("/chat/completions", "/completions")
+_OPENAI_RESOURCES = ("chat", "completions", "models", "embeddings", "responses", "audio", "images", "moderations")
 _MAX_LINE = 1 << 24  # one SSE line (a JSON chunk); far above any real chunk
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _POLL_S = 0.1  # how often a stream waiting for the server hands control back to its reader (to check a cancel)
@@ -90,13 +94,7 @@ class ServerEndpoint:
             raise RemoteConnectionError(
                 f"{url!r} has a bad port ({e}); give a number from 1 to 65535, like http://127.0.0.1:8000/v1."
             ) from None
-        path = parts.path.rstrip("/")
-        for endpoint in _ENDPOINTS:  # an endpoint's URL pasted whole: the server is the part before it
-            if path.endswith(f"/v1{endpoint}"):
-                path = path.removesuffix(endpoint)
-        if not path.endswith("/v1"):
-            path += "/v1"
-        return cls(f"{parts.scheme}://{parts.netloc}{path}", **options)
+        return cls(f"{parts.scheme}://{parts.netloc}{_server_path(parts)}", **options)
 
     def get_json(self, path: str) -> Any:
         route = self._route()
@@ -329,6 +327,25 @@ class ServerEndpoint:
                 f"The connection to {self.base_url} broke mid-answer ({type(e).__name__}: {e}); the answer is "
                 "incomplete. Check the server, then send the message again."
             ) from e
+
+
+def _server_path(parts: SplitResult) -> str:
+    """The path of the server's base URL, ending with `/v1`, from the URL a user gave: its path `""`, `/v1`, or an
+    endpoint's (`/v1/chat/completions`, `/v1/completions`, `/completions`, ...). Another OpenAI endpoint after `/v1`
+    (`/v1/embeddings`, a typo such as `/v1/chat/completion`, an endpoint with /v1 added, `.../v1/completions/v1`)
+    is refused: glm-nb would ask for `.../v1/<that>/v1/completions`. Any other path is a prefix (a proxy's route)."""
+    path = parts.path.rstrip("/")
+    endpoint = next((e for e in _ENDPOINTS if path.endswith(f"/v1{e}")), None)
+    endpoint = endpoint or next((e for e in _BARE_ENDPOINTS if path.endswith(e)), None)
+    if endpoint is not None:
+        path = path.removesuffix(endpoint).rstrip("/")
+    before, v1, after = path.removesuffix("/v1").rpartition("/v1/")
+    if v1 and after.partition("/")[0] in _OPENAI_RESOURCES:
+        raise RemoteConnectionError(
+            f"The server URL goes on past /v1 (with {path[len(before) + 3 :]!r}). Pass the server's URL ending "
+            f"with /v1, {parts.scheme}://{parts.netloc}{before}/v1: glm-nb adds /completions and /models itself."
+        )
+    return path if path.endswith("/v1") else path + "/v1"
 
 
 def read_api_key(env: str | None) -> str | None:

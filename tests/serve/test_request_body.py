@@ -161,10 +161,31 @@ def test_stop_text_releases_a_false_start():
 @pytest.mark.parametrize(
     "url",
     ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/", "http://h:8000/v1/completions",
-     "http://h:8000/v1/chat/completions/", "http://h:8000/v1/models"],
+     "http://h:8000/v1/chat/completions/", "http://h:8000/v1/models", "http://h:8000/v1/chat",
+     "http://h:8000/completions", "http://h:8000/chat/completions"],
 )  # fmt: skip
 def test_base_url_gets_v1_once(url):
     assert ServerEndpoint.from_url(url).base_url == "http://h:8000/v1"
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [("http://h:8000/proxy/glm", "http://h:8000/proxy/glm/v1"), ("https://h/api/v1/completions", "https://h/api/v1")],
+)
+def test_a_path_before_v1_is_kept_as_a_prefix(url, base):
+    assert ServerEndpoint.from_url(url).base_url == base
+
+
+@pytest.mark.parametrize(
+    ("url", "rest"),
+    [("http://h:8000/v1/completions/v1", "/completions/v1"), ("http://h:8000/v1/embeddings", "/embeddings"),
+     ("http://h:8000/v1/chat/completion", "/chat/completion")],
+)  # fmt: skip
+def test_another_endpoint_after_v1_is_refused_saying_what_to_write(url, rest):
+    with pytest.raises(RemoteConnectionError, match="ending with /v1, http://h:8000/v1:") as caught:
+        ServerEndpoint.from_url(url)
+
+    assert repr(rest) in str(caught.value)
 
 
 def test_a_hub_tokenizer_that_cannot_be_fetched_is_a_clear_error(monkeypatch, tmp_path):
