@@ -9,6 +9,11 @@ thinking is stripped from history, so an assistant's `thinking` never reaches th
     AssistantMessage(text, thinking, calls)      {"role": "assistant", "content": text}
                                                  + {"role": "assistant", "metadata": name, "content": args} per call
     ObservationMessage(content, tool_call_id)    {"role": "observation", "content": ...}
+
+In OpenAI form a failed observation (status invalid, error, timeout, declined, not_run) carries its status as an
+extra `"status"` key on its `role: "tool"` message, as the assistant message carries vLLM's `reasoning_content`;
+a successful one has none, so it stays plain OpenAI. Servers that ignore unknown message keys (vLLM, SGLang, glm-nb
+serve) take it as it is; the content itself already says what went wrong (`{"error": ...}`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ..tools import ToolCall, ToolCallFormatError, ToolResult, ToolStatus, parse_arguments
 from .errors import MessageFormatError
@@ -172,6 +177,8 @@ def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
             item = {"role": "tool", "content": message.content}
             if message.tool_call_id:
                 item["tool_call_id"] = message.tool_call_id
+            if message.status != "ok":
+                item["status"] = message.status
             out.append(item)
         else:
             item = {"role": "assistant", "content": message.text}
@@ -196,7 +203,7 @@ def messages_from_openai(items: Iterable[Message | Mapping[str, Any]]) -> list[M
         if isinstance(message, AssistantMessage):
             names.update({c.id: c.name for c in message.tool_calls})
         elif isinstance(message, ObservationMessage) and message.name is None and message.tool_call_id in names:
-            message = ObservationMessage(message.content, message.tool_call_id, names[message.tool_call_id])
+            message = dataclasses.replace(message, name=names[message.tool_call_id])
         out.append(message)
     return out
 
@@ -209,12 +216,28 @@ def message_from_dict(item: Mapping[str, Any]) -> Message:
     if role == "user":
         return UserMessage(_text(item))
     if role in ("tool", "observation", "function"):  # a tool's output, so as untrusted as one our tools return
-        return ObservationMessage(neutralize_control_tokens(_text(item)), item.get("tool_call_id"), item.get("name"))
+        content = neutralize_control_tokens(_text(item))
+        return ObservationMessage(content, item.get("tool_call_id"), item.get("name"), _status(item))
     if role == "assistant":
         return _assistant_from_dict(item)
     raise MessageFormatError(
         f"Unknown message role {role!r} in {dict(item)!r}; use system, user, assistant, tool or observation."
     )
+
+
+_STATUSES = get_args(ToolStatus)
+
+
+def _status(item: Mapping[str, Any]) -> ToolStatus:
+    """A tool message's status: the `"status"` key `messages_to_openai` writes for a failed one (absent: ok)."""
+    status = item.get("status")
+    if status is None or status == "success":  # "success": LangChain's name for ok
+        return "ok"
+    if status not in _STATUSES:
+        raise MessageFormatError(
+            f"A tool message's status must be one of {', '.join(_STATUSES)} (or left out for ok); got {status!r}."
+        )
+    return status
 
 
 def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:

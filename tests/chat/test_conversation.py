@@ -361,6 +361,19 @@ def test_openai_history_in_and_out(scripted):
     assert generator.tokenizer.decode(generator.prompts[0]).startswith("[gMASK]<sop><|system|>\nBe brief.<|user|>")
 
 
+def test_failed_observations_keep_their_status_through_openai_json(scripted):
+    calls = 'get_weather\n{"city": "Atlantis"}<|assistant|>get_weather\n{"town": "Paris"}<|observation|>'
+    conversation, _ = scripted([calls, "\nNo luck."], tools=[get_weather])
+    conversation.send("Weather?").finish()
+
+    exported = conversation.to_openai()
+    restored = Conversation.from_openai(conversation.backend, exported, template=conversation.template)
+
+    statuses = [m.status for m in restored.messages if isinstance(m, ObservationMessage)]
+    assert statuses == ["error", "invalid"]
+    assert restored.messages == conversation.messages[: len(restored.messages)]
+
+
 def test_a_stale_stream_cannot_resume_after_a_newer_completion(tokenizer, glm_template):
     generator = ScriptedGenerator(tokenizer, ["\nOne two", "\nThree"])
     backend = generator.backend(chat_template=glm_template)

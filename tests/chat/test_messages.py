@@ -51,6 +51,37 @@ def test_openai_round_trip():
     assert messages_from_openai(messages_to_openai(messages)) == messages
 
 
+@pytest.mark.parametrize("status", ["invalid", "error", "timeout", "declined", "not_run"])
+def test_a_failed_observation_keeps_its_status_through_openai_json(status):
+    failed = ObservationMessage('{"error": "no such city"}', "c1", status=status)  # the name comes from its call
+
+    (exported,) = messages_to_openai([failed])
+    (restored,) = messages_from_openai([exported])
+
+    assert exported["status"] == status
+    assert restored == failed
+
+
+def test_a_successful_observation_exports_plain_openai():
+    (exported,) = messages_to_openai([ObservationMessage("21", "c1", "get_weather")])
+
+    assert exported == {"role": "tool", "content": "21", "tool_call_id": "c1"}
+
+
+def test_an_observation_named_from_its_call_keeps_its_status():
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    items = [{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "tool_call_id": "c1", "status": "timeout"}]
+
+    observation = messages_from_openai(items)[1]
+
+    assert (observation.name, observation.status) == ("get_weather", "timeout")
+
+
+def test_an_unknown_tool_status_is_refused_with_the_known_ones():
+    with pytest.raises(MessageFormatError, match="one of ok, invalid, error"):
+        message_from_dict({"role": "tool", "content": "x", "status": "broken"})
+
+
 def test_export_writes_tool_role_and_reasoning_content():
     exported = messages_to_openai(messages_from_openai(OPENAI))
 
