@@ -34,7 +34,15 @@ from ..tools import ToolCall, ToolDefinitionError
 from .errors import BadRequestError
 from .requests import ChatRequest, CompletionRequest
 
-__all__ = ["Finish", "chat_prompt", "generate_chat", "generate_text", "strip_special_tokens", "tool_calls_json"]
+__all__ = [
+    "Finish",
+    "chat_prompt",
+    "generate_chat",
+    "generate_text",
+    "stop_token_texts",
+    "strip_special_tokens",
+    "tool_calls_json",
+]
 
 # FORMAT.md, "Tokenizer": the special tokens of the GLM-4-0414 vocabulary, as text.
 SPECIAL_TOKENS = (
@@ -92,6 +100,32 @@ def generate_text(
     return Finish(end.reason, end.stop, prompt_tokens, generated)
 
 
+def stop_token_texts(backend: Backend, ids: tuple[int, ...]) -> dict[str, int]:
+    """The text of each of vLLM's `stop_token_ids` (text -> id), to stop at as a stop string. Only special tokens:
+    their text stands for them alone (the chat layer reads them so, FORMAT.md), so stopping at it is stopping at the
+    token, and like a stop token it is left out of the answer unless `include_stop_str_in_output`. An ordinary
+    token's text can come from other tokens too (or sit inside a longer one): refused, with its text for 'stop'."""
+    if not ids:
+        return {}
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is None:
+        raise BadRequestError(
+            "'stop_token_ids' needs the model's tokenizer, which this server has not; send the tokens' text in 'stop'."
+        )
+    special = {i: text for text in SPECIAL_TOKENS if (i := tokenizer.token_to_id(text)) is not None}
+    for token_id in ids:
+        if token_id not in special:
+            listed = ", ".join(f"{i} {text}" for i, text in sorted(special.items()))
+            if 0 <= token_id < getattr(tokenizer, "vocab_size", 0):
+                todo = f"is the ordinary token {tokenizer.decode([token_id])!r}: send its text in 'stop' instead"
+            else:
+                todo = "is no token of this model: leave it out"
+            raise BadRequestError(
+                f"'stop_token_ids' may name only special tokens here ({listed}); {token_id} {todo}."
+            )
+    return {special[i]: i for i in ids}
+
+
 def _visible(text: str, request: CompletionRequest) -> str:
     return strip_special_tokens(text) if request.skip_special_tokens else text
 
@@ -102,7 +136,9 @@ def chat_prompt(template: ChatTemplate, request: ChatRequest) -> str:
         tools = [as_tool(t).to_dict() for t in request.tools]
     except (ToolDefinitionError, KeyError, TypeError, ValueError) as e:
         raise BadRequestError(f"A tool definition cannot be read: {e}") from e
-    return template.render(messages_to_template(request.messages), tools=tools, add_generation_prompt=True)
+    return template.render(
+        messages_to_template(request.messages), tools=tools, add_generation_prompt=True, **request.template_kwargs
+    )
 
 
 def generate_chat(

@@ -10,6 +10,7 @@ its next token.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import select
@@ -34,7 +35,7 @@ from .errors import (
     ServerBusyError,
     UnauthorizedError,
 )
-from .generation import Finish, chat_prompt, generate_chat, generate_text
+from .generation import Finish, chat_prompt, generate_chat, generate_text, stop_token_texts
 from .queue import ClientGone
 from .requests import parse_chat_request, parse_completion_request
 
@@ -176,6 +177,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _completions(self) -> None:
         request = parse_completion_request(self._json_body(), self.server.model_name)
+        stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
+        request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         self.server.prompt_limit.check(request.prompt)  # before the queue: a hopeless prompt holds up no one
         reply = _Reply("cmpl", "text_completion", self.server.model_name)
         with self._generation() as cancel:
@@ -185,19 +188,22 @@ class RequestHandler(BaseHTTPRequestHandler):
                     if piece:
                         self._write_event(reply.chunk({"text": piece}))
                 finish = self._stopped_or(run.result)
-                self._write_event(reply.chunk({"text": ""}, finish.reason, finish.stop))
+                self._write_event(reply.chunk({"text": ""}, finish.reason, stop_ids.get(finish.stop, finish.stop)))
                 self._end_stream(reply, finish, request.include_usage)
             else:
                 text = "".join(run)
                 finish = self._stopped_or(run.result)
                 choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish.reason}
-                self._send_json(200, reply.whole([{**choice, "stop_reason": finish.stop}], finish))
+                stop = stop_ids.get(finish.stop, finish.stop)  # vLLM's stop_reason: a stop token's id, else the text
+                self._send_json(200, reply.whole([{**choice, "stop_reason": stop}], finish))
 
     def _chat(self) -> None:
         template = self.server.template
         if template is None:
             raise BadRequestError("This model has no chat template; use /v1/completions with the rendered prompt.")
         request = parse_chat_request(self._json_body(), self.server.model_name, self.server.default_max_tokens)
+        stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
+        request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         prompt = chat_prompt(template, request)
         self.server.prompt_limit.check(prompt)  # before the queue, as in _completions
         reply = _Reply("chatcmpl", "chat.completion", self.server.model_name)
@@ -206,7 +212,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if request.stream:  # headers and the role chunk go with the first event (see _completions)
                 self._on_stream_start = lambda: self._write_event(reply.chunk({"role": "assistant", "content": ""}))
                 for event in run:
-                    if delta := _chat_delta(event):
+                    if delta := _chat_delta(event, request.include_reasoning):
                         self._write_event(reply.chunk(delta))
                 finish, calls = run.result
                 finish = self._stopped_or(finish)
@@ -217,7 +223,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             else:
                 parts = {"content": [], "reasoning_content": []}
                 for event in run:
-                    for key, text in _chat_delta(event).items():
+                    for key, text in _chat_delta(event, request.include_reasoning).items():
                         parts[key].append(text)
                 finish, calls = run.result
                 finish = self._stopped_or(finish)
@@ -341,10 +347,10 @@ class _Returning(Generic[Y, R]):
             self._generator.close()  # a write failed midway: stop generating now
 
 
-def _chat_delta(event: object) -> dict[str, str]:
+def _chat_delta(event: object, include_reasoning: bool) -> dict[str, str]:
     if isinstance(event, TextDelta):
         return {"content": event.text}
-    if isinstance(event, ThinkingDelta):
+    if isinstance(event, ThinkingDelta) and include_reasoning:
         return {"reasoning_content": event.text}
     return {}  # tool calls are sent once the turn is over, from its parsed message
 

@@ -7,6 +7,11 @@ stands for at most `max_token_bytes` bytes of text (the longest the vocabulary d
 bytes is at least `b / max_token_bytes` tokens: past `context * max_token_bytes` bytes it cannot fit, and the
 server says so at once, before the request takes its turn in the queue. Prompts under the bound are checked exactly
 by the engine, as before.
+
+Those are tokenized inside the queue turn (the backend's `complete` encodes), on purpose: `encode` holds the GIL for
+its whole run (a 2 MB prompt stalled another thread for all of its 12 s on the 2-core test machine), so tokenizing
+in the request thread before the turn would freeze the stream then being decoded, while inside the turn no stream
+is running. Either way the model waits as long; the difference is only whose answer stops mid-stream.
 """
 
 from __future__ import annotations

@@ -1,19 +1,23 @@
 """Request bodies of `/v1/completions` and `/v1/chat/completions`, parsed once into frozen values.
 
-Field names and defaults follow OpenAI's API and vLLM's extra parameters (so the same client code talks to either):
-`max_tokens`, `temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stream`,
-`stream_options.include_usage`, `skip_special_tokens`, `include_stop_str_in_output` (chat takes `stop` too, matched
-in the generated text as vLLM does). Unknown fields are ignored, as vLLM does; features this one-sequence server
-cannot honour (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search; `frequency_penalty`,
-`presence_penalty`, `min_p`, `logit_bias`, `min_tokens`, `ignore_eos` unless at their neutral value; chat's legacy
-`functions` / `function_call`) are refused with a 400 that says so, rather than silently answered differently.
+Field names and defaults follow OpenAI's API and vLLM's extra parameters (vllm/entrypoints/openai/protocol.py,
+`CompletionRequest` and `ChatCompletionRequest`), so the same client code talks to either: `max_tokens`,
+`temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stop_token_ids` (special tokens: see
+`generation.stop_token_texts`), `stream`, `stream_options.include_usage`; completions take `skip_special_tokens` and
+`include_stop_str_in_output`, chat takes `include_reasoning` and `chat_template_kwargs`. Fields that do not change
+the answer (`user`, `priority`, `request_id`, `length_penalty` without beam search, ...) and unknown ones are
+ignored, as vLLM does. A field that would change the answer in a way this one-sequence server does not is refused
+with a 400 naming it and saying what to do (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search,
+`frequency_penalty`, `min_tokens`, `ignore_eos`, constrained decoding, chat's `add_generation_prompt: false`, ...,
+each unless at vLLM's default), never silently answered differently.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..chat import Message, messages_from_openai
@@ -35,7 +39,6 @@ _UNTIL_ASKED = {
     "min_tokens": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
     "ignore_eos": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
     # vLLM's extras, which its clients send only when they mean them
-    "stop_token_ids": "send the tokens' text in 'stop' instead",
     "allowed_token_ids": "leave it out: this server samples from the whole vocabulary",
     "bad_words": "leave it out: this server bans no words",
     "truncate_prompt_tokens": "shorten the prompt yourself: this server never cuts it",
@@ -43,8 +46,29 @@ _UNTIL_ASKED = {
     "guided_regex": "leave it out: this server has no constrained decoding",
     "guided_choice": "leave it out: this server has no constrained decoding",
     "guided_grammar": "leave it out: this server has no constrained decoding",
+    "structural_tag": "leave it out: this server has no constrained decoding",
+    "structured_outputs": "leave it out: this server has no constrained decoding",
+    "logits_processors": "leave it out: this server runs no custom logits processors",
 }
 _NEUTRAL = (None, False, 0, {}, [])
+# Fields whose every value but null changes the answer (0 too).
+_UNLESS_NULL = {
+    "prompt_logprobs": "leave it out: this server returns no log probabilities",
+    "prompt_embeds": "send the prompt as text in 'prompt'",
+}
+_RAW_PROMPT = "send the prompt rendered (the template's text, [gMASK]<sop> first) to /v1/completions instead"
+# Chat fields that change the prompt or the answer: refused unless at vLLM's default (default, what to do instead).
+_CHAT_DEFAULTS = {
+    "add_generation_prompt": (True, _RAW_PROMPT),
+    "continue_final_message": (False, _RAW_PROMPT),
+    "add_special_tokens": (False, "the chat template writes the special tokens itself; leave it out"),
+    "echo": (False, "leave it out; the answer holds only the new message"),
+    "skip_special_tokens": (True, "the answer is parsed into content, reasoning_content and tool_calls, which hold "
+                                  "no special tokens; use /v1/completions for the raw text"),
+    "include_stop_str_in_output": (False, "leave it out; finish_reason 'stop' says a stop string ended the answer, "
+                                          "or use /v1/completions, which can include it"),
+}  # fmt: skip
+_TEMPLATE_NAMES = ("messages", "tools", "documents", "add_generation_prompt")  # set by the request's own fields
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,7 @@ class CompletionRequest:
     include_usage: bool = False
     skip_special_tokens: bool = True  # vLLM's default
     include_stop_str_in_output: bool = False
+    stop_token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,9 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     stream: bool = False
     include_usage: bool = False
+    stop_token_ids: tuple[int, ...] = ()
+    include_reasoning: bool = True  # vLLM's: false leaves reasoning_content (Z1's thinking) out of the answer
+    template_kwargs: Mapping[str, Any] = field(default_factory=dict)  # vLLM's chat_template_kwargs
 
 
 def parse_completion_request(body: Any, model: str) -> CompletionRequest:
@@ -73,6 +101,19 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
     _check_model(body, model)
     _refuse_unsupported(body, ("echo", "suffix", "logprobs", "use_beam_search"), count_fields=("n", "best_of"))
     _refuse_unhonoured(body)
+    if body.get("response_format") not in (None, {"type": "text"}):
+        raise BadRequestError("'response_format' is not supported by glm-nb serve; ask for JSON in the prompt.")
+    if body.get("add_special_tokens") is True:  # vLLM's default here; this server never adds any to the prompt
+        raise BadRequestError(
+            "'add_special_tokens' true is not supported by glm-nb serve: it encodes the prompt as it is. Write "
+            "[gMASK]<sop> at its start yourself (as the chat template does), and leave the field out."
+        )
+    skip_special_tokens = _flag(body, "skip_special_tokens", True)
+    if body.get("spaces_between_special_tokens") is True and not skip_special_tokens:
+        raise BadRequestError(
+            "'spaces_between_special_tokens' true is not supported by glm-nb serve: special tokens are written as "
+            "they are, no spaces between them. Send it false or leave it out."
+        )
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
@@ -86,8 +127,9 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
         include_usage=_include_usage(body),
-        skip_special_tokens=_flag(body, "skip_special_tokens", True),
+        skip_special_tokens=skip_special_tokens,
         include_stop_str_in_output=_flag(body, "include_stop_str_in_output", False),
+        stop_token_ids=_token_ids(body, "stop_token_ids"),
     )
 
 
@@ -96,8 +138,11 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
     _check_model(body, model)
     if body.get("response_format") == {"type": "text"}:  # the default, which some clients always send
         body = {k: v for k, v in body.items() if k != "response_format"}
-    _refuse_unsupported(body, ("logprobs", "top_logprobs", "response_format"), count_fields=("n",))
+    _refuse_unsupported(
+        body, ("logprobs", "top_logprobs", "response_format", "use_beam_search"), count_fields=("n", "best_of")
+    )
     _refuse_unhonoured(body)
+    _refuse_unless_default(body)
     _refuse_functions(body)
     raw_messages = body.get("messages")
     if (
@@ -126,6 +171,9 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
         include_usage=_include_usage(body),
+        stop_token_ids=_token_ids(body, "stop_token_ids"),
+        include_reasoning=_flag(body, "include_reasoning", True),
+        template_kwargs=_template_kwargs(body),
     )
 
 
@@ -155,6 +203,27 @@ def _refuse_unhonoured(body: Mapping[str, Any]) -> None:
     for name, instead in _UNTIL_ASKED.items():
         if body.get(name) not in _NEUTRAL:
             raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
+    for name, instead in _UNLESS_NULL.items():
+        if body.get(name) is not None:
+            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
+
+
+def _refuse_unless_default(body: Mapping[str, Any]) -> None:
+    """Chat fields that change the prompt or the answer, refused unless at vLLM's default."""
+    for name, (default, instead) in _CHAT_DEFAULTS.items():
+        if body.get(name) not in (None, default):
+            raise BadRequestError(
+                f"'{name}' {json.dumps(body[name])[:40]} is not supported by glm-nb serve; {instead}."
+            )
+    if body.get("chat_template"):
+        raise BadRequestError(
+            "'chat_template' is not supported by glm-nb serve: it renders with the checkpoint's own template. "
+            "Leave it out, or render the prompt with yours and send it to /v1/completions."
+        )
+    if body.get("documents"):
+        raise BadRequestError(
+            "'documents' is not supported by glm-nb serve: GLM's chat template reads none. Put them in a message."
+        )
 
 
 def _refuse_functions(body: Mapping[str, Any]) -> None:
@@ -221,7 +290,37 @@ def _include_usage(body: Mapping[str, Any]) -> bool:
         return False
     if not isinstance(options, Mapping):
         raise BadRequestError("'stream_options' must be an object such as {'include_usage': true}.")
+    if options.get("continuous_usage_stats"):
+        raise BadRequestError(
+            "'stream_options.continuous_usage_stats' is not supported by glm-nb serve; leave it out: "
+            "'include_usage' sends the usage once, at the end of the stream."
+        )
     return bool(options.get("include_usage"))
+
+
+def _token_ids(body: Mapping[str, Any], name: str) -> tuple[int, ...]:
+    value = body.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise BadRequestError(f"'{name}' must be a list of token ids (integers), got {json.dumps(value)[:60]}.")
+    return tuple(value)
+
+
+def _template_kwargs(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """vLLM's `chat_template_kwargs`: more variables for the chat template (a template ignores those it does not
+    read); the ones the request's own fields set are refused."""
+    value = body.get("chat_template_kwargs")
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadRequestError("'chat_template_kwargs' must be an object of template variables.")
+    if taken := sorted(set(value) & set(_TEMPLATE_NAMES)):
+        raise BadRequestError(
+            f"'chat_template_kwargs' cannot set {', '.join(taken)}: the request's own fields do. Send them as "
+            "'messages' and 'tools' (the generation prompt is always added)."
+        )
+    return dict(value)
 
 
 def _stop(value: Any) -> tuple[str, ...]:

@@ -55,3 +55,13 @@ def test_a_client_tool_result_cannot_speak_as_the_user_in_the_prompt():
     ]}, "m", 16)  # fmt: skip
     prompt = chat_prompt(template, request)
     assert prompt.count("<|user|>") == 1 and prompt.count("<|assistant|>") == 2  # the call and the answer to come
+
+
+def test_chat_template_kwargs_reach_the_template_as_variables():
+    from glm_nb.chat import ChatTemplate
+    from glm_nb.serve.generation import chat_prompt
+
+    template = ChatTemplate("{{ greeting | default('') }}{% for m in messages %}{{ m.content }}{% endfor %}")
+    request = parse_chat_request({"messages": MESSAGES, "chat_template_kwargs": {"greeting": "Hello. "}}, "m", 16)
+
+    assert chat_prompt(template, request) == "Hello. Hi"

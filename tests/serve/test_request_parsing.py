@@ -58,9 +58,11 @@ def test_a_token_limit_below_one_names_the_field_not_the_engine_setting(field, p
         ("frequency_penalty", 0.5, "repetition_penalty"),
         ("presence_penalty", -0.2, "repetition_penalty"),
         ("min_p", 0.05, "top_p or top_k"),
-        ("stop_token_ids", [151336], "'stop'"),
         ("truncate_prompt_tokens", 512, "never cuts it"),
         ("guided_json", {"type": "object"}, "no constrained decoding"),
+        ("structured_outputs", {"json": {"type": "object"}}, "no constrained decoding"),
+        ("logits_processors", ["my.Processor"], "no custom logits processors"),
+        ("prompt_logprobs", 0, "no log probabilities"),
     ],
 )
 @pytest.mark.parametrize("parse", [_completion, _chat])
@@ -91,3 +93,73 @@ def test_legacy_functions_are_refused_pointing_to_tools():
 def test_a_legacy_function_call_that_names_a_function_is_refused_pointing_to_tool_choice():
     with pytest.raises(BadRequestError, match="send 'tool_choice'"):
         _chat(function_call={"name": "get_weather"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "instead"),
+    [
+        ("add_generation_prompt", False, "/v1/completions"),
+        ("continue_final_message", True, "/v1/completions"),
+        ("echo", True, "only the new message"),
+        ("skip_special_tokens", False, "/v1/completions"),
+        ("include_stop_str_in_output", True, "/v1/completions"),
+        ("add_special_tokens", True, "writes the special tokens itself"),
+        ("chat_template", "{{ messages }}", "/v1/completions"),
+        ("documents", [{"title": "a", "text": "b"}], "in a message"),
+    ],
+)
+def test_chat_fields_that_change_the_prompt_or_answer_are_refused_unless_at_vllms_default(field, value, instead):
+    with pytest.raises(BadRequestError, match=f"'{field}'.* is not supported") as caught:
+        _chat(**{field: value})
+
+    assert instead in str(caught.value)
+
+
+def test_chat_fields_at_vllms_default_are_accepted():
+    defaults = {"add_generation_prompt": True, "continue_final_message": False, "echo": False,
+                "skip_special_tokens": True, "include_stop_str_in_output": False, "add_special_tokens": False,
+                "chat_template": None, "documents": None, "best_of": 1, "use_beam_search": False}  # fmt: skip
+
+    _chat(**defaults)
+
+
+@pytest.mark.parametrize(("field", "value"), [("use_beam_search", True), ("best_of", 2)])
+def test_beam_search_and_best_of_are_refused_in_chat_as_in_completions(field, value):
+    with pytest.raises(BadRequestError, match=f"'{field}'"):
+        _chat(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"response_format": {"type": "json_object"}}, "'response_format' is not supported"),
+        ({"add_special_tokens": True}, "[gMASK]<sop>"),
+        ({"skip_special_tokens": False, "spaces_between_special_tokens": True}, "no spaces between them"),
+        ({"stream": True, "stream_options": {"continuous_usage_stats": True}}, "once, at the end"),
+    ],
+)
+def test_completion_fields_this_server_would_answer_differently_are_refused(fields, says):
+    with pytest.raises(BadRequestError) as caught:
+        _completion(**fields)
+
+    assert says in str(caught.value)
+
+
+def test_completion_fields_at_their_effective_values_are_accepted():
+    request = _completion(
+        response_format={"type": "text"}, add_special_tokens=False, spaces_between_special_tokens=True
+    )
+
+    assert request.skip_special_tokens  # with special tokens skipped, spaces between them are moot
+
+
+@pytest.mark.parametrize("parse", [_completion, _chat])
+def test_stop_token_ids_are_read_as_integers(parse):
+    assert parse(stop_token_ids=[7, 9]).stop_token_ids == (7, 9)
+    with pytest.raises(BadRequestError, match="'stop_token_ids' must be a list of token ids"):
+        parse(stop_token_ids=["<|user|>"])
+
+
+def test_chat_template_kwargs_cannot_replace_the_requests_own_fields():
+    with pytest.raises(BadRequestError, match="cannot set messages"):
+        _chat(chat_template_kwargs={"messages": []})

@@ -98,6 +98,45 @@ def test_a_prompt_longer_than_the_context_has_openais_error_code(inline_server):
     assert "context of 64 tokens" in error["message"]
 
 
+# -- vLLM's stop_token_ids -----------------------------------------------------------------------------------------
+def test_stop_token_ids_naming_a_special_token_end_a_completion_there(inline_server, tokenizer_folder):
+    server = inline_server(["Hello<|assistant|>never sent", "Hello<|assistant|>never sent"])
+    assistant = Tokenizer(tokenizer_folder / "tokenizer.json").token_to_id("<|assistant|>")
+    body = {"prompt": "Hi", "max_tokens": 50, "stop_token_ids": [assistant]}
+
+    _, _, whole = _ask(server, "POST", "/v1/completions", body)
+    _, _, streamed = _ask(server, "POST", "/v1/completions", {**body, "stream": True})
+
+    choice = json.loads(whole)["choices"][0]
+    assert (choice["text"], choice["finish_reason"], choice["stop_reason"]) == ("Hello", "stop", assistant)
+    events = [json.loads(line[6:]) for line in streamed.decode().splitlines() if line.startswith("data: {")]
+    assert "".join(e["choices"][0]["text"] for e in events) == "Hello"
+    assert events[-1]["choices"][0]["stop_reason"] == assistant
+
+
+def test_stop_token_ids_end_a_chat_answer_too(inline_server, tokenizer_folder):
+    server = inline_server(["\nOne.<|assistant|>Two."])
+    assistant = Tokenizer(tokenizer_folder / "tokenizer.json").token_to_id("<|assistant|>")
+    body = {"messages": [{"role": "user", "content": "Count"}], "stop_token_ids": [assistant]}
+
+    _, _, raw = _ask(server, "POST", "/v1/chat/completions", body)
+
+    choice = json.loads(raw)["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"]) == ("One.", "stop")
+
+
+def test_stop_token_ids_naming_an_ordinary_token_are_refused_with_its_text(inline_server, tokenizer_folder):
+    server = inline_server(["Hello"])
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    ordinary = tokenizer.encode("Hello")[0]
+
+    status, _, raw = _ask(server, "POST", "/v1/completions", {"prompt": "Hi", "stop_token_ids": [ordinary]})
+
+    message = json.loads(raw)["error"]["message"]
+    assert status == 400 and "in 'stop'" in message
+    assert f"{ordinary} is the ordinary token {tokenizer.decode([ordinary])!r}" in message
+
+
 # -- bodies ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("path", "body"),

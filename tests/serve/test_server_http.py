@@ -148,6 +148,20 @@ def test_chat_completion_of_a_z1_template_returns_reasoning_content(scripted_ser
     assert server.prompts()[0].endswith("<think>")
 
 
+def test_include_reasoning_false_leaves_the_thinking_out_as_vllm_does(scripted_server):
+    reply = "Two and two make four.</think>\nThe answer is 4."
+    server = scripted_server([reply, reply], template=chat_template("z1"))
+    body = {"messages": [{"role": "user", "content": "2+2?"}], "include_reasoning": False}
+
+    _, _, whole = request(server, "POST", "/chat/completions", body)
+    _, _, streamed = request(server, "POST", "/chat/completions", {**body, "stream": True})
+
+    assert json.loads(whole)["choices"][0]["message"] == {"role": "assistant", "content": "The answer is 4."}
+    deltas = [c["choices"][0]["delta"] for c in sse(streamed)]
+    assert not any("reasoning_content" in d for d in deltas)
+    assert "".join(d.get("content", "") for d in deltas) == "The answer is 4."
+
+
 def test_chat_stop_strings_end_the_answer_as_in_completions(scripted_server):
     server = scripted_server(["\nOne. Two. Three.", "\nOne. Two. Three."])
     body = {"messages": [{"role": "user", "content": "Count"}], "stop": ["Two"]}
