@@ -8,13 +8,10 @@ Tokens are fed lazily: the sequence is `tokens`; the KV cache holds the first `k
 token just sampled (decode). So rewinding is only bookkeeping, and a prompt sharing a prefix with what is
 cached costs only its new suffix.
 
-Per step the graph sees (B = batch, S = chunk length, right padding between rows of different length):
-    input_ids [B, S] int64, seqlens_k [B] int32 (= total length - 1), total_sequence_length [] int32,
-    logits_index [B, 1] int64 (last real position of each row in the chunk), position_ids [B, S] (only for
-    graphs whose rotary runs outside GroupQueryAttention), and the KV buffers [B, Nkv, max_len, D].
-Decode binds fixed buffers once and refreshes them in place, so a decode step allocates nothing.
+Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's; the Generator
+keeps the sequences, decides what runs next, and samples.
 
-On CUDA every one of them is a device OrtValue. A decode step copies the new ids and `seqlens_k` up (12 bytes a
+On CUDA every bound input and output lives on the device. A decode step copies the new ids and `seqlens_k` up (12 bytes a
 row) and one of two things down: the k largest logits of each row, when the graph has a top-k tail (converted
 with `top_k_output`) and the sampling settings let those decide the draw exactly (topk_sampling.py), or else
 the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are captured as a CUDA graph
@@ -33,13 +30,11 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
 from ..errors import GenerationError, PromptTooLongError
 from .engine import Engine
-from .graph_plan import UNCAPTURED, StepPlan, decode_plan, prefill_plan, run_options_entries
-from .kv_cache import KVCache
 from .sampling import SamplingParams, make_rng, sample
+from .step_runner import StepRunner
 from .topk_sampling import covers, sample_top_k
 
 __all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "READBACKS"]
@@ -54,45 +49,6 @@ class GeneratorStats:
     decode_tokens: int = 0  # sampled tokens run through the model (cumulative)
     reused_tokens: int = 0  # prompt tokens served from the KV cache by set_prompt (cumulative)
     forward_calls: int = 0
-
-
-class _Buffers:
-    """Fixed-shape inputs/outputs of a decode step, on the engine's device, refreshed in place."""
-
-    def __init__(self, engine: Engine, batch: int, device: str):
-        self.device = device
-        meta = engine.metadata
-
-        def zeros(shape, dtype) -> ort.OrtValue:
-            return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype), device)
-
-        # Decode inputs have host mirrors: on the CPU the OrtValue wraps the mirror's memory, so writing the mirror
-        # is the whole update; on CUDA `push` copies it up (a few bytes a row).
-        self.input_ids_host = np.zeros((batch, 1), np.int64)
-        self.seqlens_k_host = np.zeros(batch, np.int32)
-        self.input_ids = ort.OrtValue.ortvalue_from_numpy(self.input_ids_host, device)
-        self.position_ids = zeros((batch, 1), np.int64)
-        self.seqlens_k = ort.OrtValue.ortvalue_from_numpy(self.seqlens_k_host, device)
-        self.logits_index = zeros((batch, 1), np.int64)  # prefill: last real position of each row's chunk
-        self.decode_logits_index = zeros((batch, 1), np.int64)  # decode: always 0 (one token per row)
-        # total_sequence_length is a CPU input of GroupQueryAttention even on CUDA.
-        self.total_len_host = np.zeros((), np.int32)
-        self.total_len = ort.OrtValue.ortvalue_from_numpy(self.total_len_host)
-        # On the CPU the step writes the logits straight into this array (no copy to read them).
-        self.logits_host = np.zeros((batch, 1, meta.vocab_size), np.float32)
-        self.logits = ort.OrtValue.ortvalue_from_numpy(self.logits_host, device)
-        k = engine.top_k_output
-        self.topk_values = zeros((batch, 1, k), np.float32) if k else None
-        self.topk_ids = zeros((batch, 1, k), np.int64) if k else None
-
-    def last_logits(self) -> np.ndarray:
-        """[B, V]: the decode logits, a view of the bound buffer on the CPU, a copy from the device on CUDA."""
-        return (self.logits_host if self.device == "cpu" else self.logits.numpy())[:, 0, :]
-
-    def push(self, host: np.ndarray, value: ort.OrtValue) -> None:
-        """Make the device value equal its host mirror (nothing to do on the CPU, where they share memory)."""
-        if self.device != "cpu":
-            value.update_inplace(host)
 
 
 def _exclusive(verb):
@@ -134,26 +90,11 @@ class Generator:
         readback: "auto" samples from the graph's device top-k when it has one and the sampling settings allow,
         "logits" always copies the whole last logits row to the host.
         """
-        meta = engine.metadata
-        if not _whole(batch_size) or batch_size < 1:
-            raise GenerationError(
-                f"batch_size must be a whole number >= 1 (rows decoded together), got {batch_size!r}."
-            )
-        if max_length is not None and (not _whole(max_length) or max_length < 1):
-            raise GenerationError(
-                f"max_length must be a whole number >= 1 (tokens the context holds), or None for the default "
-                f"(up to {min(meta.max_length, DEFAULT_CONTEXT)}), got {max_length!r}."
-            )
-        if max_length is not None and max_length > meta.max_length:
-            raise GenerationError(
-                f"max_length {max_length} exceeds what the model was converted for ({meta.max_length}); "
-                f"convert again with `--max-length {max_length}` (the checkpoint's own limit permitting)."
-            )
-        if readback not in READBACKS:
-            raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")
+        _check_arguments(engine, batch_size, max_length, readback)
         graph = engine.cuda_graph if cuda_graph is None else cuda_graph
         if graph and engine.device == "cuda" and not engine.cuda_graph:
             raise GenerationError("cuda_graph=True needs an engine loaded with Engine.load(..., cuda_graph=True).")
+        meta = engine.metadata
         self._busy = threading.RLock()
         self.engine = engine
         self.readback = readback
@@ -162,40 +103,19 @@ class Generator:
         self.sampling = sampling or SamplingParams()
         self.stats = GeneratorStats()
         self._stop = frozenset(int(t) for t in (meta.stop_ids if stop_ids is None else stop_ids))
-        self._needs_positions = meta.rotary != "gqa"
-        device = engine.device
-        self.cache = KVCache(meta, batch_size, self.max_length, device)
-        self._buf = _Buffers(engine, batch_size, device)
+        self._steps = StepRunner(engine, batch_size, self.max_length, graph)
+        self.cache = self._steps.cache
+        # The bound buffers and the decode binding under their old names: tests read the buffers' addresses and
+        # benchmarks/cpu_op_profile.py replays the decode step itself.
+        self._buf = self._steps.buf
+        self._decode, self._decode_options = self._steps.decode, self._steps.decode_options
         self._top_k = engine.top_k_output
-        self._decode = self._new_binding(self._buf.decode_logits_index)
-        for name, value in (("input_ids", self._buf.input_ids), ("position_ids", self._buf.position_ids)):
-            if name != "position_ids" or self._needs_positions:
-                self._decode.bind_ortvalue_input(name, value)
-        self._prefill = self._new_binding(self._buf.logits_index)
-        self._graph_id = engine.graph_ids.allocate() if graph else None  # own buffers, own graph
-        self._uncaptured = _run_options(StepPlan(UNCAPTURED, 0))
-        self._decode_options = _run_options(StepPlan(self._graph_id, self.max_length)) if graph else self._uncaptured
         self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
         self._kv_len = [0] * batch_size  # tokens of each row already in the KV cache
         self._new = 0  # tokens sampled since the last prompt change
         self._done = np.zeros(batch_size, bool)
         self._rng = make_rng(self.sampling.seed)
         self._seed = self.sampling.seed
-
-    def _new_binding(self, logits_index: ort.OrtValue | None) -> ort.IOBinding:
-        """KV buffers, seqlens_k, total_sequence_length; with a logits_index also the outputs a step is sampled
-        from (logits, and the top-k when the graph has one). score() passes None and binds its own."""
-        binding = self.engine.session.io_binding()
-        self.cache.bind(binding)
-        binding.bind_ortvalue_input("seqlens_k", self._buf.seqlens_k)
-        binding.bind_ortvalue_input("total_sequence_length", self._buf.total_len)
-        if logits_index is not None:
-            binding.bind_ortvalue_input("logits_index", logits_index)
-            binding.bind_ortvalue_output("logits", self._buf.logits)
-            if self._top_k:
-                binding.bind_ortvalue_output("topk_values", self._buf.topk_values)
-                binding.bind_ortvalue_output("topk_ids", self._buf.topk_ids)
-        return binding
 
     # -- state ----------------------------------------------------------------------------------------------------
     @property
@@ -336,17 +256,10 @@ class Generator:
             raise PromptTooLongError(self._too_long(len(ids)))
         self.rewind_to(0)
         self.append_tokens(ids)
-        n = len(ids)
-        self.stats.prefill_tokens += n
-        binding = self._new_binding(None)
-        every = ort.OrtValue.ortvalue_from_numpy(np.arange(n, dtype=np.int64)[None], self._buf.device)
-        binding.bind_ortvalue_input("logits_index", every)
-        binding.bind_output("logits", self._buf.device)  # bound last, so it is the last of get_outputs()
-        self._run_chunk(binding, [self._tokens[0]], np.zeros(1, np.int64))
-        self._kv_len[0] = n - 1  # leave the last token pending so generation can continue from here
-        logits = binding.get_outputs()[-1].numpy()[0]
-        self._buf.logits_host[0, 0] = logits[-1]  # last_logits() now gives the last position's, not a stale step's
-        self._buf.push(self._buf.logits_host, self._buf.logits)
+        self.stats.prefill_tokens += len(ids)
+        self.stats.forward_calls += 1
+        logits = self._steps.run_scoring(self._tokens[0])
+        self._kv_len[0] = len(ids) - 1  # leave the last token pending so generation can continue from here
         return logits
 
     def last_logits(self) -> np.ndarray:
@@ -362,7 +275,8 @@ class Generator:
             self._kv_len = [min(k, n - 1) for k, n in zip(self._kv_len, lengths)]
         if self._new > 0 and all(n - k == 1 for n, k in zip(lengths, self._kv_len)):
             # Decode, the hot path: plain ints, no numpy bookkeeping (a step of a small model is ~1 ms).
-            self._run_decode(self._kv_len)
+            self.stats.forward_calls += 1
+            self._steps.run_decode(self._tokens, self._kv_len)
             self.stats.decode_tokens += self.batch_size - int(np.count_nonzero(self._done))  # finished rows only idle
             self._kv_len = lengths
             return
@@ -377,12 +291,12 @@ class Generator:
         if self.batch_size > 1 and (kv > 0).any() and counts[0] > 1:
             # GroupQueryAttention runs a chunk of several tokens after cached ones only at batch 1 ("batch_size must
             # be 1 when sequence_length > 1 and past context is given"), so a batch continues one column at a time.
-            self._buf.logits_index.update_inplace(np.zeros((self.batch_size, 1), np.int64))
-            for i in range(int(counts[0])):
-                self._run_chunk(self._prefill, [p[i : i + 1] for p in pending], kv + i)
+            chunks = [([p[i : i + 1] for p in pending], kv + i) for i in range(int(counts[0]))]
         else:
-            self._buf.logits_index.update_inplace((counts - 1)[:, None])
-            self._run_chunk(self._prefill, pending, kv)
+            chunks = [(pending, kv)]
+        for chunk, start in chunks:
+            self.stats.forward_calls += 1
+            self._steps.run_prefill(chunk, start)
         self.stats.prefill_tokens += int(counts.sum())
         self._kv_len = (kv + counts).tolist()
 
@@ -393,40 +307,6 @@ class Generator:
             values, ids = self._buf.topk_values.numpy()[:, 0], self._buf.topk_ids.numpy()[:, 0]  # [B, k]
             return sample_top_k(values, ids, self.sampling, self._rng)
         return sample(self._buf.last_logits(), self.sampling, self._rng, self._tokens)
-
-    def _step_inputs(self, totals, plan: StepPlan) -> None:
-        """Refresh seqlens_k in place and set total_sequence_length for a step ending at `totals` tokens per row."""
-        self._buf.seqlens_k_host[:] = [int(t) - 1 for t in totals]
-        self._buf.push(self._buf.seqlens_k_host, self._buf.seqlens_k)
-        self._buf.total_len_host[...] = plan.total_length  # CPU OrtValue sharing this array's memory
-        self.stats.forward_calls += 1
-
-    def _run_decode(self, kv_len: list[int]) -> None:
-        """One step over the last token of each row, whose position is `kv_len` (the tokens before it)."""
-        ids = self._buf.input_ids_host  # [B, 1]
-        for row, tokens in enumerate(self._tokens):
-            ids[row, 0] = tokens[-1]
-        self._buf.push(ids, self._buf.input_ids)
-        if self._needs_positions:
-            self._buf.position_ids.update_inplace(np.array(kv_len, np.int64)[:, None])
-        totals = [k + 1 for k in kv_len]
-        self._step_inputs(totals, decode_plan(totals, self._graph_id, self.max_length))
-        self.engine.session.run_with_iobinding(self._decode, self._decode_options)
-
-    def _run_chunk(self, binding: ort.IOBinding, pending: list[list[int]], start: np.ndarray) -> None:
-        counts = np.array([len(p) for p in pending], np.int64)
-        width = int(counts.max())
-        ids = np.full((len(pending), width), self.engine.metadata.pad_id, np.int64)  # right padding
-        for row, p in enumerate(pending):
-            ids[row, : len(p)] = p
-        device = self._buf.device
-        binding.bind_ortvalue_input("input_ids", ort.OrtValue.ortvalue_from_numpy(ids, device))
-        if self._needs_positions:
-            positions = np.minimum(start[:, None] + np.arange(width)[None], self.max_length - 1)
-            binding.bind_ortvalue_input("position_ids", ort.OrtValue.ortvalue_from_numpy(positions, device))
-        totals = start + counts
-        self._step_inputs(totals, prefill_plan(totals))
-        self.engine.session.run_with_iobinding(binding, self._uncaptured)
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:
@@ -464,13 +344,25 @@ class Generator:
         )
 
 
+def _check_arguments(engine: Engine, batch_size, max_length, readback) -> None:
+    """Refuse a Generator's arguments before anything is allocated, saying what to pass instead."""
+    limit = engine.metadata.max_length
+    if not _whole(batch_size) or batch_size < 1:
+        raise GenerationError(f"batch_size must be a whole number >= 1 (rows decoded together), got {batch_size!r}.")
+    if max_length is not None and (not _whole(max_length) or max_length < 1):
+        raise GenerationError(
+            f"max_length must be a whole number >= 1 (tokens the context holds), or None for the default "
+            f"(up to {min(limit, DEFAULT_CONTEXT)}), got {max_length!r}."
+        )
+    if max_length is not None and max_length > limit:
+        raise GenerationError(
+            f"max_length {max_length} exceeds what the model was converted for ({limit}); "
+            f"convert again with `--max-length {max_length}` (the checkpoint's own limit permitting)."
+        )
+    if readback not in READBACKS:
+        raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")
+
+
 def _whole(value) -> bool:
     """An int (numpy's too), not a bool or a float."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _run_options(plan: StepPlan) -> ort.RunOptions:
-    options = ort.RunOptions()
-    for key, value in run_options_entries(plan).items():
-        options.add_run_config_entry(key, value)
-    return options

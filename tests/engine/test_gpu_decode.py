@@ -82,8 +82,8 @@ def test_each_graph_generator_gets_its_own_id(tiny):
     a = Generator(tiny.engine, max_length=32, cuda_graph=True)
     b = Generator(tiny.engine, max_length=32, cuda_graph=True)
     plain = Generator(tiny.engine, max_length=32)
-    assert a._graph_id != b._graph_id and None not in (a._graph_id, b._graph_id)
-    assert plain._graph_id is None
+    assert a._steps.graph_id != b._steps.graph_id and None not in (a._steps.graph_id, b._steps.graph_id)
+    assert plain._steps.graph_id is None
 
 
 # -- the inputs a captured decode step sees, run on the CPU --------------------------------------------------------
