@@ -19,6 +19,7 @@ import onnxruntime as ort
 from ..errors import ModelLoadError
 from .graph_plan import GraphIds
 from .metadata import ModelMetadata
+from .metadata_check import check_metadata
 from .tokenizer import Tokenizer, load_chat_template
 
 __all__ = ["Engine", "DEVICES", "INT4_KERNELS", "cuda_usable"]
@@ -94,6 +95,7 @@ class Engine:
             raise ModelLoadError(f"{folder} has no model.onnx; convert the checkpoint again.")
         if int4_kernel not in INT4_KERNELS:
             raise ModelLoadError(f"Unknown int4_kernel {int4_kernel!r}; choose one of {', '.join(INT4_KERNELS)}.")
+        check_metadata(meta, folder, model_path)  # before the device checks below trust its compute_dtype
         want_cuda = device == "cuda" or (device == "auto" and cuda_usable())
         if device == "cuda" and CUDA not in ort.get_available_providers():
             raise ModelLoadError(
