@@ -14,6 +14,9 @@ result"). A chunk may carry empty text (a token that ends inside a multi-byte ch
 checks its cancel flag on every chunk, so a backend should yield one per token, and one that waits on something
 else (a remote server) yields empty chunks with tokens=0 while it waits, before CompletionStart too. Closing the
 iterator early (cancel) must leave the backend ready for the next completion.
+
+`complete` may take per-request `StopOptions` (vLLM's `ignore_eos` and `min_tokens`); conversations never pass
+any, `glm-nb serve` passes them only when a request asks.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from ..engine import SamplingParams
+from ..errors import SamplingError
 
-__all__ = ["Backend", "CompletionEnd", "CompletionItem", "CompletionStart", "TextChunk"]
+__all__ = ["Backend", "CompletionEnd", "CompletionItem", "CompletionStart", "StopOptions", "TextChunk"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,28 @@ class CompletionEnd:
 CompletionItem = CompletionStart | TextChunk | CompletionEnd
 
 
+@dataclass(frozen=True)
+class StopOptions:
+    """Where one completion may stop, as vLLM's sampling parameters of the same names say.
+
+    ignore_eos: the model's stop tokens (`<|user|>`, `<|observation|>`, `<|endoftext|>`) do not end it; they are
+    generated as text, and only the token limit or a full context ends it (or a request's own stop strings).
+    min_tokens: until this many tokens are generated no stop token can be drawn (vLLM sets their logits to -inf),
+    neither the model's nor `stop_ids`, and a stop string ending in their text does not count.
+    stop_ids: the request's own stop tokens (vLLM's `stop_token_ids`), banned with the model's before min_tokens.
+    """
+
+    ignore_eos: bool = False
+    min_tokens: int = 0
+    stop_ids: frozenset[int] = frozenset()
+
+    def __post_init__(self):
+        if self.min_tokens < 0:
+            raise SamplingError(
+                f"min_tokens must be >= 0 (0: the model may end the answer at once), got {self.min_tokens}"
+            )
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Something that continues a prompt. See the module docstring for the stream it must produce."""
@@ -68,6 +94,9 @@ class Backend(Protocol):
         """The most tokens prompt + answer can hold, if known."""
         ...
 
-    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
-        """Stream the continuation of `prompt` (rendered text, special tokens written as text)."""
+    def complete(
+        self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None
+    ) -> Iterator[CompletionItem]:
+        """Stream the continuation of `prompt` (rendered text, special tokens written as text). `stops`: see
+        `StopOptions`; None, the default, stops where the model ends the answer."""
         ...

@@ -5,6 +5,11 @@ in the KV cache: a conversation's next turn re-renders the full history, and onl
 turn's are computed. Tokens are decoded one at a time through the engine's `IncrementalDetokenizer` (special
 tokens kept as text, FORMAT.md "What the model emits"); stop tokens are reported, not decoded.
 
+The backend, not the generator, decides where a completion stops (`from_engine` builds the Generator with no stop
+ids of its own), so a request can pass over the stop tokens (`StopOptions.ignore_eos`) or ban them until its
+`min_tokens` are generated: for those first tokens the generator samples with the stop ids in
+`MaskedSampling.banned_ids` (vLLM sets their logits to -inf), then with the request's own settings again.
+
 One generator serves one completion at a time: starting a completion supersedes any earlier one still open (an
 abandoned stream raises GenerationError if resumed), and a lock serialises the generator calls between threads.
 """
@@ -16,8 +21,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ..engine import Engine, Generator, IncrementalDetokenizer, SamplingParams
+from ..engine.sampling import MaskedSampling
 from ..errors import GenerationError
-from .backend import CompletionEnd, CompletionItem, CompletionStart, TextChunk
+from .backend import CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
 
 __all__ = ["LocalBackend", "GeneratorLike", "TokenizerLike"]
 
@@ -42,7 +48,9 @@ class GeneratorLike(Protocol):
 
 
 class LocalBackend:
-    """A `Backend` that generates with a local `Generator`. Usually built with `LocalBackend.from_engine(engine)`."""
+    """A `Backend` that generates with a local `Generator`. Usually built with `LocalBackend.from_engine(engine)`;
+    a generator given directly should have no stop ids of its own (`Generator(engine, stop_ids=())`): `stop_ids`
+    here end the completions."""
 
     def __init__(
         self,
@@ -66,7 +74,7 @@ class LocalBackend:
     @classmethod
     def from_engine(cls, engine: Engine, *, max_length: int | None = None) -> LocalBackend:
         """A backend over a fresh `Generator` of a loaded `Engine`; `max_length` sizes its KV cache (tokens)."""
-        generator = Generator(engine, SamplingParams(), batch_size=1, max_length=max_length)
+        generator = Generator(engine, SamplingParams(), batch_size=1, max_length=max_length, stop_ids=())
         return cls(
             generator,
             engine.tokenizer,
@@ -88,21 +96,33 @@ class LocalBackend:
     def context_length(self) -> int | None:
         return self._context_length
 
-    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
+    def complete(
+        self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None
+    ) -> Iterator[CompletionItem]:
+        if stops is not None and stops.ignore_eos and getattr(self.generator, "stop_ids", None):
+            raise GenerationError(
+                "ignore_eos needs a generator that leaves stopping to the backend, but this one stops at its own "
+                "stop ids. Build the backend with LocalBackend.from_engine(engine), or its generator with "
+                "Generator(engine, stop_ids=())."
+            )
         ids = self.tokenizer.encode(prompt)
         with self._lock:
             self._epoch += 1
             epoch = self._epoch
-        return self._stream(ids, sampling, epoch)
+        return self._stream(ids, sampling, stops or _MODEL_STOPS, epoch)
 
-    def _stream(self, ids: list[int], sampling: SamplingParams, epoch: int) -> Iterator[CompletionItem]:
+    def _stream(
+        self, ids: list[int], sampling: SamplingParams, stops: StopOptions, epoch: int
+    ) -> Iterator[CompletionItem]:
         generator = self.generator
+        ending = frozenset() if stops.ignore_eos else self.stop_ids  # the tokens that end this completion
         with self._lock:
             self._check_current(epoch)
-            generator.sampling = sampling
+            generator.sampling = self._early_sampling(sampling, stops)
             reused = generator.set_prompt(ids)  # raises PromptTooLongError, which says what to do
         yield CompletionStart(len(ids), reused)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
+        generated = 0
         while True:
             with self._lock:
                 self._check_current(epoch)
@@ -110,13 +130,23 @@ class LocalBackend:
                     break
                 generator.generate_next_token()
                 token = generator.last_token
-            if token in self.stop_ids:
+                generated += 1
+                if generated == stops.min_tokens:  # the stop tokens may be drawn from the next one on
+                    generator.sampling = sampling
+            if token in ending and generated > stops.min_tokens:
                 yield from self._tail(detokenizer)
                 yield CompletionEnd("stop", self.tokenizer.decode([token]), tokens=1)
                 return
             yield TextChunk(detokenizer.add(token))
         yield from self._tail(detokenizer)
         yield CompletionEnd("length")
+
+    def _early_sampling(self, sampling: SamplingParams, stops: StopOptions) -> SamplingParams:
+        """The settings of the first `min_tokens` draws: every stop token banned (vLLM masks the model's stop
+        tokens, also under ignore_eos, and the request's own)."""
+        if not stops.min_tokens:
+            return sampling
+        return MaskedSampling.of(sampling, self.stop_ids | stops.stop_ids)
 
     @staticmethod
     def _tail(detokenizer: IncrementalDetokenizer) -> Iterator[TextChunk]:
@@ -129,3 +159,6 @@ class LocalBackend:
                 "This completion was superseded: a newer one started on the same model. Finish or cancel a "
                 "response before starting the next."
             )
+
+
+_MODEL_STOPS = StopOptions()  # no request options: the model's stop tokens end a completion

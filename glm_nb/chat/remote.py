@@ -11,6 +11,8 @@ vLLM's documented extra completion parameters (vllm/entrypoints/openai/protocol.
     include_stop_str_in_output=True      send the stop string, so this backend knows which stop ended the turn
     add_special_tokens=False             the template writes `[gMASK]<sop>` itself (FORMAT.md, "Tokenizer")
     top_k, repetition_penalty            sent only when not off
+    ignore_eos, min_tokens               a completion's `StopOptions`, sent only when given (under ignore_eos the
+                                         stop strings below are not sent: vLLM would still stop at them)
 
 Which stop ended the turn comes from the text (the stop string at its end), else from vLLM's `stop_reason` or
 SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). The tokenizer (a local copy of the
@@ -33,7 +35,7 @@ from ..engine import SamplingParams, Tokenizer
 from ..engine.tokenizer import load_chat_template
 from ..errors import PromptTooLongError
 from ..models.hub import is_hub_id
-from .backend import CompletionEnd, CompletionItem, CompletionStart, TextChunk
+from .backend import CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
 from .local import TokenizerLike
 from .remote_http import (
     RemoteAuthError,
@@ -142,7 +144,7 @@ class RemoteBackend:
     def context_length(self) -> int | None:
         return self._context_length
 
-    def request_body(self, prompt: str, sampling: SamplingParams) -> dict[str, Any]:
+    def request_body(self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None) -> dict[str, Any]:
         """The JSON body of the completions request for `prompt` (see the module docstring for each field)."""
         body: dict[str, Any] = {
             "model": self.model,
@@ -152,7 +154,7 @@ class RemoteBackend:
             "top_p": sampling.top_p,
             "stream": True,
             "stream_options": {"include_usage": True},
-            "stop": list(self.stop),
+            "stop": list(self._stops(stops)),
             "skip_special_tokens": False,
             "spaces_between_special_tokens": False,
             "include_stop_str_in_output": True,
@@ -164,14 +166,25 @@ class RemoteBackend:
             body["repetition_penalty"] = sampling.repetition_penalty
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        if stops is not None and stops.ignore_eos:
+            body["ignore_eos"] = True
+        if stops is not None and stops.min_tokens:
+            body["min_tokens"] = stops.min_tokens
+            if stops.stop_ids:  # vLLM bans them before min_tokens too (and stops at them after, as at their text)
+                body["stop_token_ids"] = sorted(stops.stop_ids)
         return body
 
-    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
-        return self._stream(prompt, sampling)
+    def _stops(self, stops: StopOptions | None) -> tuple[str, ...]:
+        return () if stops is not None and stops.ignore_eos else self.stop
 
-    def _stream(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
+    def complete(
+        self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None
+    ) -> Iterator[CompletionItem]:
+        return self._stream(prompt, sampling, stops)
+
+    def _stream(self, prompt: str, sampling: SamplingParams, options: StopOptions | None) -> Iterator[CompletionItem]:
         prompt_tokens = len(self.tokenizer.encode(prompt))
-        body = self.request_body(prompt, sampling)
+        body = self.request_body(prompt, sampling, options)
         if (context := self._context_length) is not None:
             if prompt_tokens >= context:
                 # checked here, as the local engine does, so that the conversation rolls the turn back the same way
@@ -182,7 +195,8 @@ class RemoteBackend:
             # vLLM refuses prompt + max_tokens beyond its context; the local engine stops at the end: do the same
             body["max_tokens"] = min(body["max_tokens"], context - prompt_tokens)
         events = self.endpoint.stream("/completions", body)
-        stops = StopText(self.stop)
+        stops = StopText(self._stops(options))
+        floor = options.min_tokens if options is not None else 0
         finish: Mapping[str, Any] | None = None
         chunks, used, started = 0, None, False
         try:
@@ -198,9 +212,10 @@ class RemoteBackend:
                 if choice is None:
                     continue  # the usage-only chunk at the end
                 piece = self._piece(choice)
-                text, _ = stops.feed(piece)
                 tokens = 1 if piece or not choice.get("finish_reason") else 0  # an empty closing chunk has none
                 chunks += tokens
+                # a stop in the text of the first min_tokens tokens did not end it on the server, nor here
+                text, _ = stops.feed(piece, match=chunks > floor)
                 yield TextChunk(text, tokens=tokens)
                 if choice.get("finish_reason"):
                     finish = choice

@@ -28,8 +28,10 @@ _END_OF_TURN = "<|user|>"
 
 @dataclass(frozen=True)
 class ScriptedReply:
-    """One reply. Without a stop token at its end, `<|user|>` (end of turn) follows it, unless the token limit
-    comes first. `interrupt_after=n` raises KeyboardInterrupt inside the n+1-th token's generation."""
+    """One reply. Without a stop token at its end, `<|user|>` (end of turn) follows it, again and again until the
+    token limit for a backend that passes over stop tokens (`StopOptions.ignore_eos`; a script cannot honour
+    `MaskedSampling.banned_ids`). `interrupt_after=n` raises KeyboardInterrupt inside the n+1-th token's
+    generation."""
 
     text: str
     interrupt_after: int | None = None
@@ -50,7 +52,8 @@ class ScriptedGenerator:
         self.max_length = max_length
         self.sampling = sampling or SamplingParams()
         self.stats = GeneratorStats()
-        self.stop_ids = tuple(i for t in _STOP_TOKENS if (i := tokenizer.token_to_id(t)) is not None)
+        self.stop_ids: tuple[int, ...] = ()  # as LocalBackend.from_engine's Generator: its backend decides the stops
+        self._end_ids = tuple(i for t in _STOP_TOKENS if (i := tokenizer.token_to_id(t)) is not None)
         self.prompts: list[list[int]] = []  # every prompt given to set_prompt, for tests to inspect
         self._script: deque[ScriptedReply] = deque()
         self._reply: list[int] = []
@@ -73,7 +76,7 @@ class ScriptedGenerator:
         return LocalBackend(
             self,
             self.tokenizer,
-            stop_ids=self.stop_ids,
+            stop_ids=self._end_ids,
             chat_template=chat_template,
             name=name,
             context_length=self.max_length,
@@ -139,8 +142,4 @@ class ScriptedGenerator:
         token = self._reply[self._new] if self._new < len(self._reply) else self.tokenizer.token_to_id(_END_OF_TURN)
         self._tokens.append(int(token))
         self._new += 1
-        self._done = (
-            token in self.stop_ids
-            or self._new >= self.sampling.max_new_tokens
-            or len(self._tokens) >= self.max_length
-        )
+        self._done = self._new >= self.sampling.max_new_tokens or len(self._tokens) >= self.max_length

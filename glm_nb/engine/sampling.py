@@ -1,11 +1,12 @@
 """Token sampling as pure functions over a batch of logits [B, V] (float32, numpy).
 
-Order, as in transformers' logits processors: repetition penalty, temperature, top-k, top-p, then a draw.
-Temperature 0 means greedy. Every function returns a new array and never touches its input.
+Order, as in transformers' logits processors: banned tokens, repetition penalty, temperature, top-k, top-p, then a
+draw. Temperature 0 means greedy. Every function returns a new array and never touches its input.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from ..errors import SamplingError
 
 __all__ = [
     "SamplingParams",
+    "MaskedSampling",
+    "apply_banned",
     "apply_repetition_penalty",
     "apply_temperature",
     "apply_top_k",
@@ -60,8 +63,40 @@ class SamplingParams:
         return self.temperature == 0 or self.top_k == 1
 
 
+@dataclass(frozen=True)
+class MaskedSampling(SamplingParams):
+    """Sampling settings that never draw `banned_ids` (their logits -inf). A chat backend samples so until a
+    request's min_tokens are generated, the stop tokens banned (vLLM's min_tokens). Its own class, not a field of
+    SamplingParams, so the settings a user gives and a notebook records stay as they were."""
+
+    banned_ids: frozenset[int] = frozenset()
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.banned_ids, frozenset) or not all(_token_id(t) for t in self.banned_ids):
+            raise SamplingError(f"banned_ids must be a frozenset of token ids (ints >= 0), got {self.banned_ids!r}")
+
+    @classmethod
+    def of(cls, params: SamplingParams, banned: frozenset[int]) -> MaskedSampling:
+        """`params` with `banned` banned too (besides any it bans already)."""
+        values = {f.name: getattr(params, f.name) for f in dataclasses.fields(SamplingParams)}
+        return cls(**values, banned_ids=frozenset(banned | getattr(params, "banned_ids", frozenset())))
+
+
+def _token_id(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
 def make_rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def apply_banned(logits: np.ndarray, banned: frozenset[int]) -> np.ndarray:
+    """The logits with every banned token's set to -inf (ids beyond the vocabulary are ignored)."""
+    out = logits.copy()
+    ids = np.fromiter((t for t in banned if t < out.shape[1]), np.int64)
+    out[:, ids] = -np.inf
+    return out
 
 
 def apply_repetition_penalty(logits: np.ndarray, previous: list[list[int]], penalty: float) -> np.ndarray:
@@ -124,6 +159,8 @@ def sample(
 ) -> np.ndarray:
     """One token id per row of `logits` [B, V] -> int64 [B]."""
     logits = np.asarray(logits, dtype=np.float32)
+    if isinstance(params, MaskedSampling) and params.banned_ids:
+        logits = apply_banned(logits, params.banned_ids)
     if previous is not None and params.repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, previous, params.repetition_penalty)
     if params.greedy:

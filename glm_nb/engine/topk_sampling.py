@@ -8,23 +8,23 @@ When is that exact? Greedy is top-1. Top-k sampling with `top_k <= k` and no rep
 tokens as sampling over the full row, and temperature and top-p only look at the kept tokens. The candidates are
 put back in vocabulary order before the draw, so `sample`'s inverse-CDF draw picks the same token from the same
 random number as it would over the full row (up to float rounding of the cumulative sums). Everything else
-(no top_k, top_k > k, a repetition penalty, which can move a token across the cut) needs the whole row: `covers`
-says which. One corner differs: ties with the k-th largest value beyond the k candidates are dropped here, kept
-by `apply_top_k`.
+(no top_k, top_k > k, a repetition penalty, which can move a token across the cut, banned tokens, which can
+empty the candidates) needs the whole row: `covers` says which. One corner differs: ties with the k-th largest
+value beyond the k candidates are dropped here, kept by `apply_top_k`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .sampling import SamplingParams, sample
+from .sampling import MaskedSampling, SamplingParams, sample
 
 __all__ = ["covers", "sample_top_k"]
 
 
 def covers(params: SamplingParams, k: int) -> bool:
     """True when sampling from the k largest logits of a row equals sampling from the whole row."""
-    if k < 1 or params.repetition_penalty != 1.0:
+    if k < 1 or params.repetition_penalty != 1.0 or isinstance(params, MaskedSampling):
         return False
     if params.greedy:
         return True

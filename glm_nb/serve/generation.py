@@ -5,7 +5,8 @@ Both check a cancel event on every generated token (the client went away, or the
 the backend's stream when they stop, so the model is free for the next request at once. Chat completions go through
 the chat layer's own `run_turn`: the prompt is rendered with the checkpoint's template, Z1 thinking is split off
 (OpenAI's `reasoning_content`, as vLLM names it), and tool calls are parsed from the raw text exactly as
-`Conversation` does (FORMAT.md, "What the model emits").
+`Conversation` does (FORMAT.md, "What the model emits"). vLLM's `ignore_eos` and `min_tokens` go to the backend as
+`StopOptions` (only when a request asks: otherwise the backend is called as a conversation calls it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..chat import (
     as_tool,
     messages_to_template,
 )
+from ..chat.backend import StopOptions
 from ..chat.messages import AssistantMessage
 from ..chat.stop_text import StopText
 from ..chat.turn import run_turn
@@ -50,6 +52,9 @@ SPECIAL_TOKENS = (
     "<|observation|>", "<|begin_of_image|>", "<|end_of_image|>", "<|begin_of_video|>", "<|end_of_video|>",
 )  # fmt: skip
 
+# FORMAT.md, "Tokenizer": the stop tokens of GLM-4-0414 (generation_config's eos_token_id), as text.
+MODEL_STOP_TEXTS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+
 FinishReason = Literal["stop", "length", "tool_calls", "abort"]
 
 
@@ -71,8 +76,9 @@ def generate_text(
     backend: Backend, request: CompletionRequest, cancel: threading.Event
 ) -> Generator[str, None, Finish]:
     """Yield the completion's text piece by piece (one per token, possibly empty); return how it ended."""
-    if request.stop:
-        backend = _StopStrings(backend, request.stop)
+    options = _stop_options(request)
+    if request.stop or options is not None:
+        backend = _RequestStops(backend, request.stop, options)
     prompt_tokens = generated = 0
     end: CompletionEnd | None = None
     stream = backend.complete(request.prompt, request.sampling)
@@ -147,8 +153,12 @@ def generate_chat(
     """Yield the chat layer's events (ThinkingDelta, TextDelta, ToolCallEvent); return how it ended and the
     OpenAI `tool_calls` of the turn."""
     committed: list[AssistantMessage] = []
-    if request.stop:
-        backend = _StopStrings(backend, request.stop)
+    options = _stop_options(request)
+    if request.stop or options is not None:
+        # Stop tokens passed over are left out of what the chat layer reads, as vLLM's skip_special_tokens (always
+        # on for chat here) leaves them out of the content; a request's own stop strings are still matched.
+        drop = tuple(t for t in MODEL_STOP_TEXTS if t not in request.stop) if request.ignore_eos else ()
+        backend = _RequestStops(backend, request.stop, options, drop)
     names = tuple(as_tool(t).name for t in request.tools)  # read by chat_prompt already
     outcome = yield from run_turn(
         backend,
@@ -171,13 +181,27 @@ def generate_chat(
     return Finish(reason, outcome.stop, usage.prompt_tokens, usage.new_tokens), calls
 
 
-class _StopStrings:
-    """A backend whose completions also end at a request's `stop` strings: the text before one is kept, the rest
-    never generated (both endpoints; vLLM matches them in the generated text too)."""
+def _stop_options(request: CompletionRequest | ChatRequest) -> StopOptions | None:
+    """The request's `ignore_eos` and `min_tokens` for the backend; None when it sends neither (or their defaults).
+    Its `stop_token_ids` are stop strings here (`stop_token_texts`), and banned before min_tokens as vLLM does."""
+    if not request.ignore_eos and not request.min_tokens:
+        return None
+    return StopOptions(request.ignore_eos, request.min_tokens, frozenset(request.stop_token_ids))
 
-    def __init__(self, backend: Backend, stops: tuple[str, ...]):
+
+class _RequestStops:
+    """A backend whose completions follow a request's stop settings: its `stop` strings end them (the text before
+    one is kept, the rest never generated; both endpoints; vLLM matches them in the generated text too, but not in
+    the text of the first `min_tokens` tokens), and its `StopOptions` go to the backend. `drop`: texts left out of
+    the stream before stop strings are matched."""
+
+    def __init__(
+        self, backend: Backend, stops: tuple[str, ...], options: StopOptions | None, drop: tuple[str, ...] = ()
+    ):
         self._backend = backend
         self._stops = stops
+        self._options = options
+        self._drop = drop
 
     @property
     def name(self) -> str:
@@ -191,19 +215,31 @@ class _StopStrings:
     def context_length(self) -> int | None:
         return self._backend.context_length
 
-    def complete(self, prompt: str, sampling: SamplingParams) -> Iterator[CompletionItem]:
-        stream = self._backend.complete(prompt, sampling)
-        stops = StopText(self._stops)
+    def complete(
+        self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None
+    ) -> Iterator[CompletionItem]:
+        options = stops or self._options
+        if options is None:  # as a conversation calls it, so any backend serves requests that ask for neither
+            stream = self._backend.complete(prompt, sampling)
+        else:
+            stream = self._backend.complete(prompt, sampling, options)
+        min_tokens = options.min_tokens if options else 0
+        matcher = StopText(self._stops)
+        generated = 0
         try:
             for item in stream:
                 if isinstance(item, TextChunk):
-                    text, stop = stops.feed(item.text)
+                    generated += item.tokens
+                    text = item.text
+                    for dropped in self._drop:
+                        text = text.replace(dropped, "")
+                    text, stop = matcher.feed(text, match=generated > min_tokens)
                     yield TextChunk(text, item.tokens)
                     if stop is not None:
                         yield CompletionEnd("stop", stop)
                         return
                     continue
-                if isinstance(item, CompletionEnd) and (tail := stops.flush()):
+                if isinstance(item, CompletionEnd) and (tail := matcher.flush()):
                     yield TextChunk(tail, tokens=0)
                 yield item
         finally:

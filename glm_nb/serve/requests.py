@@ -3,13 +3,13 @@
 Field names and defaults follow OpenAI's API and vLLM's extra parameters (vllm/entrypoints/openai/protocol.py,
 `CompletionRequest` and `ChatCompletionRequest`), so the same client code talks to either: `max_tokens`,
 `temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stop_token_ids` (special tokens: see
-`generation.stop_token_texts`), `stream`, `stream_options.include_usage`; completions take `skip_special_tokens` and
-`include_stop_str_in_output`, chat takes `include_reasoning` and `chat_template_kwargs`. Fields that do not change
-the answer (`user`, `priority`, `request_id`, `length_penalty` without beam search, ...) and unknown ones are
-ignored, as vLLM does. A field that would change the answer in a way this one-sequence server does not is refused
-with a 400 naming it and saying what to do (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search,
-`frequency_penalty`, `min_tokens`, `ignore_eos`, constrained decoding, chat's `add_generation_prompt: false`, ...,
-each unless at vLLM's default), never silently answered differently.
+`generation.stop_token_texts`), `ignore_eos`, `min_tokens` (`chat.backend.StopOptions`), `stream`,
+`stream_options.include_usage`; completions take `skip_special_tokens` and `include_stop_str_in_output`, chat
+takes `include_reasoning` and `chat_template_kwargs`. Fields that do not change the answer (`user`, `priority`,
+`request_id`, `length_penalty` without beam search, ...) and unknown ones are ignored, as vLLM does. A field that
+would change the answer in a way this one-sequence server does not is refused with a 400 naming it and saying what
+to do (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search, `frequency_penalty`, constrained decoding,
+chat's `add_generation_prompt: false`, ..., each unless at vLLM's default), never silently answered differently.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ _UNTIL_ASKED = {
     "presence_penalty": "use repetition_penalty (e.g. 1.1) to discourage repeats",
     "min_p": "use top_p or top_k to cut unlikely tokens",
     "logit_bias": "leave it out (or send {})",
-    "min_tokens": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
-    "ignore_eos": "leave it out: the answer ends where the model ends it, and max_tokens bounds it",
     # vLLM's extras, which its clients send only when they mean them
     "allowed_token_ids": "leave it out: this server samples from the whole vocabulary",
     "bad_words": "leave it out: this server bans no words",
@@ -81,6 +79,8 @@ class CompletionRequest:
     skip_special_tokens: bool = True  # vLLM's default
     include_stop_str_in_output: bool = False
     stop_token_ids: tuple[int, ...] = ()
+    ignore_eos: bool = False  # vLLM's: the model's stop tokens do not end the answer
+    min_tokens: int = 0  # vLLM's: no stop token or stop string ends the answer before this many tokens
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ class ChatRequest:
     stop_token_ids: tuple[int, ...] = ()
     include_reasoning: bool = True  # vLLM's: false leaves reasoning_content (Z1's thinking) out of the answer
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)  # vLLM's chat_template_kwargs
+    ignore_eos: bool = False
+    min_tokens: int = 0
 
 
 def parse_completion_request(body: Any, model: str) -> CompletionRequest:
@@ -121,15 +123,18 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
         raise BadRequestError(
             "'prompt' must be one non-empty string (this server takes no token-id or batch prompts)."
         )
+    sampling = _sampling(body, DEFAULT_MAX_TOKENS)
     return CompletionRequest(
         prompt=prompt,
-        sampling=_sampling(body, DEFAULT_MAX_TOKENS),
+        sampling=sampling,
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
         include_usage=_include_usage(body),
         skip_special_tokens=skip_special_tokens,
         include_stop_str_in_output=_flag(body, "include_stop_str_in_output", False),
         stop_token_ids=_token_ids(body, "stop_token_ids"),
+        ignore_eos=_flag(body, "ignore_eos", False),
+        min_tokens=_min_tokens(body, sampling, "max_tokens"),
     )
 
 
@@ -164,16 +169,19 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         tools = []
     # OpenAI's newer name; a null one leaves max_tokens in force
     limit = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
+    sampling = _sampling(body, max_tokens, limit)
     return ChatRequest(
         messages=messages,
         tools=tuple(tools),
-        sampling=_sampling(body, max_tokens, limit),
+        sampling=sampling,
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
         include_usage=_include_usage(body),
         stop_token_ids=_token_ids(body, "stop_token_ids"),
         include_reasoning=_flag(body, "include_reasoning", True),
         template_kwargs=_template_kwargs(body),
+        ignore_eos=_flag(body, "ignore_eos", False),
+        min_tokens=_min_tokens(body, sampling, limit),
     )
 
 
@@ -257,6 +265,20 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int, limit: str = "ma
         )
     except ValueError as e:
         raise BadRequestError(f"Bad sampling parameter: {e}.") from e
+
+
+def _min_tokens(body: Mapping[str, Any], sampling: SamplingParams, limit: str) -> int:
+    """vLLM's `min_tokens`: 0 or more, and no more than the token limit (vLLM refuses both alike)."""
+    min_tokens = _number(body, "min_tokens", 0, int)
+    if min_tokens < 0:
+        raise BadRequestError(f"'min_tokens' must be 0 or more, got {min_tokens}.")
+    if min_tokens > sampling.max_new_tokens:
+        given = "" if body.get(limit) is not None else ", its default"
+        raise BadRequestError(
+            f"'min_tokens' ({min_tokens}) must not exceed '{limit}' ({sampling.max_new_tokens}{given}); send a "
+            f"larger '{limit}' or a smaller 'min_tokens'."
+        )
+    return min_tokens
 
 
 def _number(body: Mapping[str, Any], name: str, default: Any, kind: type) -> Any:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from glm_nb.engine.sampling import (
+    MaskedSampling,
     SamplingParams,
+    apply_banned,
     apply_repetition_penalty,
     apply_top_k,
     apply_top_p,
     make_rng,
     sample,
 )
+from glm_nb.engine.topk_sampling import covers
 
 
 def test_greedy_takes_the_argmax_per_row():
@@ -55,8 +60,57 @@ def test_low_temperature_sharpens():
     assert sum(draws) == 0
 
 
+@pytest.mark.parametrize("params", [SamplingParams(), SamplingParams(temperature=1.0), SamplingParams(top_k=2)])
+def test_banned_ids_are_never_drawn(params):
+    logits = np.array([[9.0, 8.0, 0.0, 1.0], [0.0, 9.0, 8.5, 1.0]], np.float32)
+    banned = MaskedSampling.of(params, frozenset({0, 1}))
+    rng = make_rng(0)
+
+    draws = {int(t) for _ in range(200) for t in sample(logits, banned, rng)}
+
+    assert sample(logits, SamplingParams(), rng).tolist() == [0, 1]  # what greedy draws unbanned
+    assert draws and not draws & {0, 1}
+
+
+def test_apply_banned_leaves_its_input_alone_and_ignores_ids_beyond_the_vocabulary():
+    logits = np.array([[1.0, 2.0, 3.0]], np.float32)
+
+    out = apply_banned(logits, frozenset({1, 99}))
+
+    assert out[0, 0] == 1.0 and np.isneginf(out[0, 1]) and out[0, 2] == 3.0
+    assert logits.tolist() == [[1.0, 2.0, 3.0]]
+
+
+def test_masked_sampling_keeps_the_settings_and_adds_to_the_bans():
+    params = SamplingParams(temperature=0.7, top_k=5, seed=3, max_new_tokens=9)
+
+    masked = MaskedSampling.of(MaskedSampling.of(params, frozenset({1})), frozenset({2}))
+
+    assert dataclasses.asdict(params) == {k: v for k, v in dataclasses.asdict(masked).items() if k != "banned_ids"}
+    assert masked.banned_ids == {1, 2}
+    assert "banned_ids" not in dataclasses.asdict(params)  # what a notebook records of the settings is unchanged
+
+
+@pytest.mark.parametrize("banned", [{1}, frozenset({-1}), frozenset({True})])
+def test_banned_ids_must_be_a_frozenset_of_token_ids(banned):
+    with pytest.raises(ValueError, match="banned_ids must be a frozenset of token ids"):
+        MaskedSampling(banned_ids=banned)
+
+
+def test_a_device_top_k_never_decides_a_draw_with_banned_ids():
+    assert covers(SamplingParams(), 8)
+    assert not covers(MaskedSampling(banned_ids=frozenset({3})), 8)  # a banned id may fill the whole top k
+
+
 @pytest.mark.parametrize(
-    "bad", [dict(temperature=-1), dict(top_p=0), dict(top_p=1.5), dict(top_k=-1), dict(max_new_tokens=0)]
+    "bad",
+    [
+        dict(temperature=-1),
+        dict(top_p=0),
+        dict(top_p=1.5),
+        dict(top_k=-1),
+        dict(max_new_tokens=0),
+    ],
 )
 def test_invalid_parameters_are_rejected_with_the_valid_range(bad):
     with pytest.raises(ValueError, match="must be"):

@@ -18,7 +18,16 @@ import pytest
 from fake_openai_server import DONE, FakeServer, answer, chunk, silence, start, stream
 from IPython.core.ultratb import VerboseTB
 
-from glm_nb.chat import Conversation, Rumination, ScriptedGenerator, TextDelta, ThinkingDelta
+from glm_nb.chat import (
+    CompletionEnd,
+    Conversation,
+    Rumination,
+    ScriptedGenerator,
+    TextChunk,
+    TextDelta,
+    ThinkingDelta,
+)
+from glm_nb.chat.backend import StopOptions
 from glm_nb.chat.remote import (
     RemoteAuthError,
     RemoteBackend,
@@ -223,6 +232,20 @@ def test_the_token_limit_ends_with_length(server_with):
     assert conversation.messages[-1].end == "length"
 
 
+def test_ignore_eos_and_min_tokens_reach_the_server_and_are_honoured(server_with):
+    server = server_with(["Hi", "Hi"])  # then <|user|>, again and again
+    backend = connect(server)
+
+    ignored = list(backend.complete("Hi", SamplingParams(max_new_tokens=5), StopOptions(ignore_eos=True)))
+    floor = list(backend.complete("Hi", SamplingParams(max_new_tokens=5), StopOptions(min_tokens=3)))
+
+    assert "".join(i.text for i in ignored if isinstance(i, TextChunk)) == "Hi" + "<|user|>" * 3
+    assert ignored[-1] == CompletionEnd("length")
+    # the scripted model cannot avoid <|user|> as a real one would; the server still lets it end nothing before 3
+    assert "".join(i.text for i in floor if isinstance(i, TextChunk)) == "Hi<|user|>"
+    assert floor[-1].reason == "stop" and floor[-1].stop == "<|user|>"
+
+
 def test_rumination_over_the_server_sends_the_same_prompts_as_the_local_engine(
     server_with, tokenizer_folder, tmp_path
 ):
@@ -366,6 +389,15 @@ def test_an_answer_that_is_not_an_event_stream_says_what_came_back(fake, connect
         conversation.send("Hi").text()
 
     assert conversation.messages == ()  # nothing was generated: a retry must not ask twice
+
+
+def test_an_error_body_in_chinese_is_shown_as_written_not_escaped(fake, connect_fake):
+    fake.completions = answer(400, {"detail": "模型不存在，请检查模型名称"})  # FastAPI's error shape, no "message"
+
+    with pytest.raises(RemoteHTTPError) as caught:
+        Conversation(connect_fake()).send("你好").text()
+
+    assert '{"detail": "模型不存在，请检查模型名称"}' in str(caught.value)  # not "\\u6a21\\u578b..."
 
 
 def test_https_to_a_plain_http_server_says_to_use_http(fake, tokenizer_folder):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glm_nb.chat import CompletionEnd, TextChunk
+from glm_nb.chat.backend import StopOptions
 from glm_nb.chat.remote import (
     GLM_STOP_STRINGS,
     RemoteBackend,
@@ -73,6 +74,26 @@ def test_sampling_values_are_sent(backend):
         7,
         99,
     )
+
+
+def test_stop_options_are_sent_as_vllms_ignore_eos_and_min_tokens(backend):
+    plain = backend.request_body("x", SamplingParams())
+    ignored = backend.request_body("x", SamplingParams(), StopOptions(ignore_eos=True))
+    floor = backend.request_body("x", SamplingParams(), StopOptions(min_tokens=4, stop_ids=frozenset({9, 3})))
+
+    assert "ignore_eos" not in plain and "min_tokens" not in plain and "stop_token_ids" not in plain
+    assert set(ignored) <= VLLM_COMPLETION_PARAMS and set(floor) <= VLLM_COMPLETION_PARAMS
+    assert ignored["ignore_eos"] is True and ignored["stop"] == []  # GLM's stop strings would still stop vLLM
+    assert (floor["min_tokens"], floor["stop_token_ids"], floor["stop"]) == (4, [3, 9], list(GLM_STOP_STRINGS))
+
+
+def test_under_ignore_eos_the_stop_tokens_text_streams_as_text(backend):
+    backend.endpoint = _Endpoint([_text("Hi<|user|>"), _text("<|observation|>", "length")])
+
+    items = list(backend.complete("prompt", SamplingParams(), StopOptions(ignore_eos=True)))
+
+    assert "".join(i.text for i in items if isinstance(i, TextChunk)) == "Hi<|user|><|observation|>"
+    assert items[-1] == CompletionEnd("length")
 
 
 class _Endpoint:
@@ -147,6 +168,22 @@ def test_stop_text_finds_stops_split_across_pieces():
     assert stops.feed("Hello <|u") == ("Hello ", None)
     assert stops.feed("ser|> ignored") == ("", "<|user|>")
     assert stops.feed("more") == ("", "<|user|>")
+
+
+def test_stop_text_fed_without_matching_ignores_stops_ending_there_but_not_later():
+    stops = StopText([".", "2."])
+
+    assert stops.feed("1.2", match=False) == ("1.", None)  # "." ended in it; "2" may begin "2."
+    assert stops.feed(".") == ("", "2.")  # begun in the unmatched piece, ended in this one: vLLM counts it
+    assert StopText(["."]).feed("1.", match=False) == ("1.", None)
+
+
+def test_stop_text_remembers_unmatched_text_it_still_holds():
+    stops = StopText(["ab", "abcde"])
+
+    assert stops.feed("ab", match=False) == ("", None)  # held: it may begin "abcde"
+    assert stops.feed("c") == ("", None)
+    assert stops.feed("x") == ("abcx", None)  # "ab" ended in the unmatched piece: it never counts
 
 
 def test_stop_text_releases_a_false_start():

@@ -52,8 +52,6 @@ def test_a_token_limit_below_one_names_the_field_not_the_engine_setting(field, p
 @pytest.mark.parametrize(
     ("field", "value", "instead"),
     [
-        ("ignore_eos", True, "max_tokens"),
-        ("min_tokens", 5, "max_tokens"),
         ("logit_bias", {"42": -100}, "leave it out"),
         ("frequency_penalty", 0.5, "repetition_penalty"),
         ("presence_penalty", -0.2, "repetition_penalty"),
@@ -71,6 +69,41 @@ def test_sampling_controls_this_server_cannot_honour_are_refused_saying_what_to_
         parse(**{field: value})
 
     assert instead in str(caught.value)
+
+
+@pytest.mark.parametrize("parse", [_completion, _chat])
+def test_vllm_ignore_eos_and_min_tokens_are_read(parse):
+    request = parse(ignore_eos=True, min_tokens=3, max_tokens=10)
+
+    assert (request.ignore_eos, request.min_tokens) == (True, 3)
+    assert (parse().ignore_eos, parse().min_tokens) == (False, 0)  # vLLM's defaults
+
+
+@pytest.mark.parametrize("parse", [_completion, _chat])
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"min_tokens": -1}, "'min_tokens' must be 0 or more, got -1"),
+        ({"min_tokens": 2.5}, "'min_tokens' must be an integer"),
+        (
+            {"min_tokens": 11, "max_tokens": 10},
+            "'min_tokens' \\(11\\) must not exceed 'max_tokens' \\(10\\); send a larger",
+        ),
+        ({"ignore_eos": "yes"}, "'ignore_eos' must be true or false"),
+    ],
+)
+def test_bad_ignore_eos_and_min_tokens_are_a_400_naming_the_field(parse, fields, said):
+    with pytest.raises(BadRequestError, match=said):
+        parse(**fields)
+
+
+def test_min_tokens_beyond_the_default_limit_names_it_as_the_default():
+    with pytest.raises(
+        BadRequestError, match="'min_tokens' \\(17\\) must not exceed 'max_tokens' \\(16, its default\\)"
+    ):
+        _completion(min_tokens=17)
+    with pytest.raises(BadRequestError, match="must not exceed 'max_completion_tokens' \\(5\\)"):
+        _chat(min_tokens=6, max_completion_tokens=5)
 
 
 @pytest.mark.parametrize("parse", [_completion, _chat])

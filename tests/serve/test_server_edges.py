@@ -137,6 +137,70 @@ def test_stop_token_ids_naming_an_ordinary_token_are_refused_with_its_text(inlin
     assert f"{ordinary} is the ordinary token {tokenizer.decode([ordinary])!r}" in message
 
 
+# -- vLLM's ignore_eos and min_tokens ----------------------------------------------------------------------------
+def _completion(server: GlmServer, **body) -> tuple[dict, dict]:
+    status, _, raw = _ask(server, "POST", "/v1/completions", {"prompt": "Hi", **body})
+    reply = json.loads(raw)
+    assert status == 200, reply
+    return reply["choices"][0], reply["usage"]
+
+
+def test_ignore_eos_generates_max_tokens_where_the_model_would_stop(inline_server):
+    server = inline_server(["Hi", "Hi", "Hi"])  # then <|user|>, again and again
+
+    stopped, stopped_usage = _completion(server, max_tokens=6)
+    ignored, usage = _completion(server, max_tokens=6, ignore_eos=True)
+    raw, _ = _completion(server, max_tokens=6, ignore_eos=True, skip_special_tokens=False)
+
+    assert (stopped["text"], stopped["finish_reason"], stopped_usage["completion_tokens"]) == ("Hi", "stop", 3)
+    assert (ignored["text"], ignored["finish_reason"], usage["completion_tokens"]) == ("Hi", "length", 6)
+    assert raw["text"] == "Hi" + "<|user|>" * 4
+
+
+def test_ignore_eos_still_stops_at_the_requests_own_stop_token_ids(inline_server, tokenizer_folder):
+    server = inline_server(["Hi"])
+    user = Tokenizer(tokenizer_folder / "tokenizer.json").token_to_id("<|user|>")
+
+    choice, usage = _completion(server, max_tokens=6, ignore_eos=True, stop_token_ids=[user])
+
+    assert (choice["text"], choice["finish_reason"], choice["stop_reason"]) == ("Hi", "stop", user)
+
+
+def test_a_chat_answer_under_ignore_eos_runs_to_max_tokens_without_the_stop_tokens_text(inline_server):
+    server = inline_server(["\nHi"])
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 7, "ignore_eos": True}
+
+    status, _, raw = _ask(server, "POST", "/v1/chat/completions", body)
+
+    reply = json.loads(raw)
+    assert status == 200
+    assert (reply["choices"][0]["message"]["content"], reply["choices"][0]["finish_reason"]) == ("Hi", "length")
+    assert reply["usage"]["completion_tokens"] == 7  # vLLM's skip_special_tokens drops <|user|> x 4 from the text
+
+
+@pytest.mark.parametrize(
+    ("stop", "min_tokens", "text"),
+    [(".", 0, "1"), (".", 3, "1.2"), (".", 4, "1.2.3"), ("2.", 3, "1."), ("2.", 4, "1.2.3.4")],
+)
+def test_a_stop_string_ending_in_the_first_min_tokens_does_not_count(inline_server, stop, min_tokens, text):
+    server = inline_server(["1.2.3.4"])  # one token a character
+
+    choice, _ = _completion(server, max_tokens=20, stop=stop, min_tokens=min_tokens)
+
+    assert choice["text"] == text  # as vLLM: "2." ends in token 4, after min_tokens 3, so it counts
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions"])
+def test_min_tokens_beyond_max_tokens_is_a_400_naming_both(inline_server, path):
+    server = inline_server()
+    body = {"prompt": "Hi", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "min_tokens": 5}
+
+    status, _, raw = _ask(server, "POST", path, body)
+
+    assert status == 400
+    assert "'min_tokens' (5) must not exceed 'max_tokens' (4)" in json.loads(raw)["error"]["message"]
+
+
 # -- bodies ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("path", "body"),
