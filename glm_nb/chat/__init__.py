@@ -6,7 +6,7 @@ Knows nothing of IPython. Protocol facts: ../shared/glm4/FORMAT.md. Generation g
 chat with tools and GLM-Z1 thinking; `Rumination` (in `research`) is the deep-research loop.
 """
 
-from .backend import Backend, CompletionEnd, CompletionItem, CompletionStart, TextChunk
+from .backend import Backend, CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
 from .conversation import CHAT_SAMPLING, Z1_SAMPLING, Conversation, as_tool
 from .errors import ChatError, ChatTemplateError, ConversationBusyError, MessageFormatError
 from .events import Done, Event, FinishReason, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
@@ -87,6 +87,7 @@ __all__ = [
     "SearchBackend",
     "SearchResult",
     "Source",
+    "StopOptions",
     "SystemMessage",
     "TextChunk",
     "TextDelta",
