@@ -3,7 +3,8 @@
 markdown-it-py with `html=False` escapes tags the model writes; its link validator refuses `javascript:` and
 similar schemes. Images become plain links (an `<img>` would make the page fetch a URL the model chose, which a
 prompt injection could use to leak data). Fenced `svg` and `html` blocks are rendered as artifacts in place
-(sanitized SVG, sandboxed frame), with their source under a collapsed toggle.
+(sanitized SVG, sandboxed frame), with their source under a collapsed toggle. Emphasis and line breaks follow
+Chinese and Japanese writing, which has no spaces between words (`markdown_cjk.py`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import html
 from markdown_it import MarkdownIt
 
 from .artifacts import Artifact
+from .markdown_cjk import cjk_friendly
 
 __all__ = ["markdown_html", "escape_markdown_html"]
 
 
 def _parser(artifacts: bool) -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+    md = (
+        MarkdownIt("commonmark", {"html": False, "linkify": False})
+        .enable(["table", "strikethrough"])
+        .use(cjk_friendly)
+    )
     default_fence = md.renderer.rules["fence"]
 
     def fence(_renderer, tokens, idx, options, env):

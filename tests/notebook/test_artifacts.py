@@ -150,3 +150,31 @@ def test_an_html_artifact_without_scripts_renders_static_with_no_button():
     outer, inner = _frames(shown)
     assert 'sandbox=""' in outer and 'sandbox=""' in inner
     assert "glm-nb-run-scripts" not in shown and "<script" not in shown  # nothing of ours runs either
+
+
+@pytest.mark.parametrize(
+    ("text", "strong"),
+    [
+        ("**注意：**这是一个测试。", "注意："),  # full-width punctuation inside, a Chinese character after
+        ("他说**“重点”**后面还有。", "“重点”"),
+        ("这是**重要**的内容", "重要"),
+        ("**我可以强调这个`code`**吗？", "我可以强调这个<code>code</code>"),
+    ],
+)
+def test_markdown_emphasis_works_beside_chinese_punctuation(text, strong):
+    # CommonMark's flanking rule leaves `**注意：**这是` as literal asterisks; GLM writes it all the time.
+    page = markdown_html(text)
+
+    assert f"<strong>{strong}</strong>" in page and "**" not in page
+
+
+def test_markdown_emphasis_still_needs_flanking_in_english():
+    assert markdown_html("a ** b ** c") == "<p>a ** b ** c</p>\n"
+    assert markdown_html("**(note)**x") == "<p>**(note)**x</p>\n"  # CommonMark's reading, kept for non-CJK text
+
+
+def test_a_line_break_between_chinese_characters_renders_as_no_space():
+    # A browser draws a soft line break as a space, which Chinese text does not have between its words.
+    page = markdown_html("北京今天晴，\n气温二十一度。\nBeijing is\nsunny. 한국어\n문장")
+
+    assert page == "<p>北京今天晴，气温二十一度。\nBeijing is\nsunny. 한국어\n문장</p>\n"  # Korean spaces its words

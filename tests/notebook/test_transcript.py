@@ -161,3 +161,14 @@ def test_a_finish_card_is_done_when_research_reports_after_its_turns_ran_out():
     _, research = _build(events, answer="Report.\n\n*The research used all its 2 turns…*")
 
     assert research.tool_cards[0].status == "ok"
+
+
+def test_chinese_thinking_is_counted_by_characters_not_spaces():
+    # Chinese has no spaces between words: split() would call this whole thought "1 words".
+    thought = ThinkingDelta("用户问北京的天气，我先查一下。Then GLM answers.")
+    _, t = _build([thought, TextDelta("晴。"), Done("stop", Usage())])
+
+    data, _ = t._repr_mimebundle_()
+
+    assert "Thinking (16 words)" in data["text/html"]  # 13 characters (not the commas) and 3 English words
+    assert "[thinking: 16 words]" in data["text/plain"]
