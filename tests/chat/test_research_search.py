@@ -48,6 +48,15 @@ def test_tokenize_words_and_cjk_characters():
     ]
 
 
+def test_full_width_letters_and_digits_match_their_ascii_forms(tmp_path):
+    # Chinese text often has full-width forms (typed in a Chinese input method's full-width mode)
+    (tmp_path / "发布.md").write_text("ＧＬＭ－４在２０２５年４月发布。", encoding="utf-8")
+    (tmp_path / "other.md").write_text("Nothing here.", encoding="utf-8")
+
+    assert tokenize("ＧＬＭ－４") == ["glm", "4"]
+    assert [r.title for r in LocalCorpus(tmp_path).search("GLM-4 2025")] == ["发布"]
+
+
 def test_bm25_prefers_rare_terms_and_shorter_documents():
     docs = [tokenize(t) for t in ["the cat", "the dog", "the cat and the dog and the bird and more words here"]]
 
@@ -241,3 +250,57 @@ def test_a_notebook_counts_by_the_text_of_its_cells_not_its_outputs(corpus_folde
 def test_a_fetcher_returning_bytes_gives_text(corpus_folder):
     page = open_page("https://example.com", fetch=lambda url: b"<p>Sunny in Beijing</p>", roots=[])
     assert page.text == "Sunny in Beijing"
+
+
+def test_chinese_notes_saved_in_gbk_are_read_and_found(tmp_path):
+    # Chinese Windows saves "ANSI" text as GBK: read as Windows-1252 it became mojibake no Chinese query matched.
+    (tmp_path / "北京.txt").write_bytes("北京今天晴，气温二十一度。\n\n明天多云。".encode("gbk"))
+    (tmp_path / "paris.txt").write_text("Paris is sunny.", encoding="utf-8")
+
+    corpus = LocalCorpus(tmp_path)
+    results = corpus.search("北京天气")
+
+    assert [r.title for r in results] == ["北京"]
+    assert results[0].snippet == "北京今天晴，气温二十一度。"
+
+
+def test_a_note_saved_as_utf_16_with_its_byte_order_mark_is_text_not_binary(tmp_path):
+    # Notepad's "Unicode": every other byte of ASCII text is a zero, which read as a binary file's
+    (tmp_path / "笔记.txt").write_bytes("北京今天晴。Sunny.".encode("utf-16"))  # with the BOM
+    (tmp_path / "be.md").write_bytes(b"\xfe\xff" + "# 上海\n\n下雨。".encode("utf-16-be"))
+
+    pages = {p.title: p.text for p in LocalCorpus(tmp_path).pages}
+
+    assert pages == {"笔记": "北京今天晴。Sunny.", "上海": "# 上海\n\n下雨。"}
+
+
+def test_western_text_in_windows_1252_is_not_taken_for_chinese(tmp_path):
+    (tmp_path / "gruss.txt").write_bytes("Grüße aus München, schöne Straße.".encode("cp1252"))  # also valid GB18030
+
+    (page,) = LocalCorpus(tmp_path).pages
+
+    assert page.text == "Grüße aus München, schöne Straße."
+
+
+def test_html_in_the_charset_its_meta_declares_reads_right(tmp_path):
+    page = (
+        '<html><head><meta charset="gb2312"><title>上海天气</title></head><body><p>上海今天下雨。</p></body></html>'
+    )
+    (tmp_path / "shanghai.html").write_bytes(page.encode("gbk"))
+    legacy = '<meta http-equiv="Content-Type" content="text/html; charset=GBK"><p>广州很热。</p>'
+
+    (local,) = LocalCorpus(tmp_path).pages
+    fetched = open_page("https://example.cn", fetch=lambda url: legacy.encode("gbk"), roots=[])
+
+    assert (local.title, local.text) == ("上海天气", "上海今天下雨。")
+    assert fetched.text == "广州很热。"
+
+
+def test_a_chinese_paragraph_broken_over_lines_snippets_without_spaces(tmp_path):
+    (tmp_path / "天气.md").write_text(
+        "# 天气\n\n北京今天晴，\n气温二十一度。\nBeijing is\nsunny.\n", encoding="utf-8"
+    )
+
+    (result,) = LocalCorpus(tmp_path).search("北京气温")
+
+    assert result.snippet == "北京今天晴，气温二十一度。 Beijing is sunny."  # a space only between English words

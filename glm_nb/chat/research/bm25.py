@@ -4,13 +4,15 @@
     idf(t)      = ln(1 + (N - n(t) + 0.5) / (n(t) + 0.5))        (the always-positive variant Lucene uses)
 
 Text is split into lowercase words, except Chinese, Japanese and Korean, which are indexed one character at a time
-(no segmenter needed, and a query like 北京天气 still matches 北京 and 天气).
+(no segmenter needed, and a query like 北京天气 still matches 北京 and 天气). Full-width letters and digits, which
+Chinese text often has (ＧＬＭ－４, ２０２５年), are read as their ASCII forms (Unicode NFKC).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
@@ -22,7 +24,7 @@ _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 
 def tokenize(text: str) -> list[str]:
     """Lowercase words; each CJK character is a word of its own."""
-    return _TOKEN.findall(text.lower())
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 class BM25:

@@ -111,7 +111,7 @@ def open_page(
     except Exception as e:  # the user's fetcher: whatever it raises is reported to the model, not to the user
         raise PageError(f"fetching {target} failed: {type(e).__name__}: {e}") from e
     if isinstance(content, bytes):  # a fetcher that returned the response's bytes
-        content = content.decode("utf-8", errors="replace")
+        content = _text(content)
     content = str(content)[:max_bytes]
     if re.search(r"<(html|body|p|div|title)\b", content[:5000], re.IGNORECASE):
         title, text = html_to_text(content)
@@ -144,17 +144,68 @@ def _inside(path: Path, roots: Sequence[Path]) -> bool:
 
 
 def _decode(data: bytes, path: Path) -> str:
-    """UTF-8 (a byte-order mark dropped), else Windows-1252 (older Western text files); binary data is refused."""
+    """A document's text (see `_text`); binary data is refused. UTF-16 with its byte-order mark (Notepad's
+    "Unicode") is text, though its ASCII characters hold zero bytes."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass  # not UTF-16 after all: judged as any other file
     if b"\0" in data[:8192]:
         raise PageError(f"{path} is binary, not text.")
+    return _text(data)
+
+
+def _text(data: bytes) -> str:
+    """UTF-8 (a byte-order mark dropped); else the charset an HTML `<meta>` declares; else GBK, Chinese Windows'
+    encoding, when the bytes read as Chinese text (`_chinese`); else Windows-1252 (older Western text files)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    for text in (_declared(data), _chinese(data)):
+        if text is not None:
+            return text
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace")
+
+
+# As browsers find it (the HTML standard's prescan): `<meta charset=...>` or `<meta http-equiv content="...;
+# charset=...">`, in the first 1024 bytes.
+_META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+# The WHATWG Encoding standard reads these labels with a GBK decoder (GB18030 is its superset); pages labelled
+# gb2312 routinely hold characters only GBK has.
+_GBK_LABELS = {"gb2312", "gb_2312", "gb_2312-80", "gbk", "x-gbk", "chinese", "csgb2312", "iso-ir-58"}
+_WINDOWS_1252_LABELS = {"iso-8859-1", "iso8859-1", "latin1", "l1", "us-ascii", "ascii"}  # likewise
+
+
+def _declared(data: bytes) -> str | None:
+    match = _META_CHARSET.search(data[:1024])
+    if match is None:
+        return None
+    label = match.group(1).decode("ascii", "replace").lower()
+    if label.startswith("utf-16"):  # bytes that spell out a <meta> are not UTF-16: browsers ignore the label too
+        return None
+    try:
+        codec = "gb18030" if label in _GBK_LABELS else "cp1252" if label in _WINDOWS_1252_LABELS else label
+        return data.decode(codec)
+    except (LookupError, UnicodeDecodeError):  # an unknown label, or bytes not in it: read on as undeclared
+        return None
+
+
+def _chinese(data: bytes) -> str | None:
+    """`data` as GB18030 (GBK's superset) if it reads as Chinese: no invalid byte, and most characters beyond
+    ASCII among GB2312's common ones. Western Windows-1252 text can decode too (an accented letter and the next
+    letter make a pair), but into rare characters."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    common = (len(text.encode("gb2312", "ignore")) - ascii_chars) // 2  # two bytes each
+    return text if common * 2 > len(text) - ascii_chars else None
 
 
 def _markdown_title(text: str) -> str:

@@ -12,6 +12,7 @@ read as documents (binary, a broken notebook, over `max_document_bytes`): those 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,12 @@ from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
 _SNIPPET_CHARS = 300
+# A line break between Chinese or Japanese characters (punctuation too) joins them without a space: those scripts
+# have no spaces between words.
+_CJK_LINE_BREAK = re.compile(
+    r"(?<=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])[ \t]*\r?\n\s*"
+    r"(?=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])"
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,8 @@ def best_passage(text: str, terms: set[str]) -> str:
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     # A heading alone says no more than the title beside it: prefer body text.
     paragraphs = [p for p in paragraphs if not p.startswith("#")] or paragraphs or [text.strip()]
-    best = " ".join(max(paragraphs, key=lambda p: len(terms & set(tokenize(p)))).split())
+    best = max(paragraphs, key=lambda p: len(terms & set(tokenize(p))))
+    best = " ".join(_CJK_LINE_BREAK.sub("", best).split())
     if len(best) <= _SNIPPET_CHARS:
         return best
     lowered = best.lower()
