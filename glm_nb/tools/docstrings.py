@@ -11,8 +11,9 @@ Three common styles are understood, so a tool's schema can carry the text the au
         unit: Celsius or         city : str
             Fahrenheit.              The city.
 
-Continuation lines are joined with single spaces. Anything the parser does not recognise stays in the
-description, never raises: a docstring is prose, not a contract.
+Continuation lines are joined with single spaces, or none between Chinese or Japanese characters (which have no
+spaces between words); a full-width colon (`城市：城市名称`) counts as a colon. Anything the parser does not
+recognise stays in the description, never raises: a docstring is prose, not a contract.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from dataclasses import dataclass, field
 
 __all__ = ["Docstring", "parse_docstring"]
 
-_GOOGLE_PARAMS = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments):\s*$")
-_GOOGLE_OTHER = re.compile(r"^[A-Z][A-Za-z ]*:\s*$")  # Returns:, Raises:, Examples:, ...
-_GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
+_GOOGLE_PARAMS = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments)[:：]\s*$")
+_GOOGLE_OTHER = re.compile(r"^[A-Z][A-Za-z ]*[:：]\s*$")  # Returns:, Raises:, Examples:, ...
+_GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\)|（[^）]*）)?\s*[:：]\s*(.*)$")
 _NUMPY_UNDERLINE = re.compile(r"^-{3,}\s*$")
 _NUMPY_ITEM = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(:.*)?$")
 _REST_PARAM = re.compile(r"^:(?:param|parameter|arg|argument|key|keyword)\s+(?:[^:]*\s)?(\*{0,2}\w+)\s*:\s*(.*)$")
 _REST_FIELD = re.compile(r"^:\w+")
+# Han, kana, CJK punctuation and full-width forms: text in them has no spaces between words.
+_UNSPACED = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 @dataclass(frozen=True)
@@ -132,17 +135,20 @@ def _skip_indented(lines: list[str], i: int) -> int:
 
 
 def _join(a: str, b: str) -> str:
-    return f"{a} {b}" if a else b
+    """Two lines of one paragraph as one text: a space between them, except between Chinese characters."""
+    if not a:
+        return b
+    return a + b if _UNSPACED.match(a[-1]) and _UNSPACED.match(b[:1]) else f"{a} {b}"
 
 
 def _paragraph_text(lines: list[str]) -> str:
     """Description lines -> text: paragraphs kept apart by one blank line, lines inside a paragraph joined."""
     paragraphs: list[str] = []
-    current: list[str] = []
+    current = ""
     for line in lines + [""]:
         if line.strip():
-            current.append(line.strip())
+            current = _join(current, line.strip())
         elif current:
-            paragraphs.append(" ".join(current))
-            current = []
+            paragraphs.append(current)
+            current = ""
     return "\n\n".join(paragraphs)

@@ -129,6 +129,23 @@ def test_rest_docstring():
     assert doc.params == {"query": "What to look for.", "limit": "How many results."}
 
 
+def test_a_chinese_docstring_keeps_its_lines_unspaced_and_reads_full_width_colons():
+    doc = parse_docstring(
+        """查询某个城市的天气，
+        返回气温与天气状况。
+
+        Args：
+            城市 (str)：城市名称，
+                例如“北京”。
+            单位: 温度单位, in
+                Celsius or Fahrenheit.
+        """
+    )
+
+    assert doc.description == "查询某个城市的天气，返回气温与天气状况。"  # no space where the line broke
+    assert doc.params == {"城市": "城市名称，例如“北京”。", "单位": "温度单位, in Celsius or Fahrenheit."}
+
+
 def test_decorator_keeps_the_function_callable_and_converts_enums():
     @tool
     def describe(unit: Unit, note: str = "") -> str:
