@@ -13,7 +13,9 @@ glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--serv
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
+import io
 import json
 import os
 import re
@@ -269,7 +271,7 @@ def _generate(args) -> int:
             "ttft_ms": round(result.ttft_ms, 3),
             "decode_tok_s": round(result.decode_tok_s, 2),
             "provider": engine.provider,
-        }, ensure_ascii=False))  # fmt: skip
+        }, ensure_ascii=not _writes_utf8(sys.stdout)))  # fmt: skip
     else:
         sys.stdout.write(detok.flush() + "\n")
         print(
@@ -282,6 +284,7 @@ def _generate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _replace_unencodable_output()
     try:
         if args.command == "nano":
             print(checkpoint_path())
@@ -313,6 +316,21 @@ def main(argv: list[str] | None = None) -> int:
         except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): no exit flush to fear
             pass
         return 141
+
+
+def _replace_unencodable_output() -> None:
+    """A stdout in a legacy encoding (a file or pipe on Chinese Windows is GBK, which has no emoji; an old locale's
+    latin-1 has no Chinese at all) shows what it cannot encode as "?", instead of the reply ending in a
+    UnicodeEncodeError. `--json` escapes instead (`_writes_utf8`), so its text stays exact."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="replace")
+
+
+def _writes_utf8(stream) -> bool:
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name == "utf-8"
+    except LookupError:
+        return False
 
 
 class _Stopped(Exception):

@@ -35,7 +35,8 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
 
     def save(self, folder: Path) -> None:
-        (folder / METADATA_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+        (folder / METADATA_FILE).write_text(text, encoding="utf-8")  # not the locale's (GBK on Chinese Windows)
 
     @classmethod
     def load(cls, folder: Path) -> ModelMetadata:

@@ -146,7 +146,7 @@ def _entry(path: Path) -> CachedModel | None:
     if not (path / METADATA_FILE).exists() and (path / "config.json").exists():
         return None  # a checkpoint someone keeps here, never a conversion
     try:
-        meta = json.loads((path / METADATA_FILE).read_text())
+        meta = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))  # as ModelMetadata.save writes it
         source = (meta.get("source") or {}).get("path")
         precision, max_length = meta.get("precision"), meta.get("max_length")
     except (OSError, ValueError, AttributeError) as e:

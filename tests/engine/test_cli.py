@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 
 from glm_nb.cli import main
 from glm_nb.engine import Engine, Generator, SamplingParams
+from glm_nb.nano import checkpoint_path
 
 
 def test_convert_then_generate_json_equals_the_python_api(tiny, tmp_path, capsys):
@@ -121,3 +123,29 @@ def test_a_reader_that_leaves_early_ends_generate_quietly(tiny, monkeypatch, cap
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
     assert main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "20"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def _legacy_stdout(monkeypatch, encoding: str) -> io.BytesIO:
+    """stdout in a legacy encoding (a file or pipe on Chinese Windows is cp936 / GBK, an old locale latin-1)."""
+    raw = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(raw, encoding=encoding, write_through=True))
+    return raw
+
+
+def test_chinese_json_stays_exact_on_a_stdout_that_cannot_encode_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    raw = _legacy_stdout(monkeypatch, "latin-1")
+
+    code = main(["generate", str(checkpoint_path()), "--chat", "你好", "--max-new-tokens", "14", "--json"])
+
+    assert code == 0  # the JSON is escaped, so ASCII, and its text still exact
+    assert json.loads(raw.getvalue().decode("ascii"))["text"] == "\n你好！有什么可以帮你的吗？"
+
+
+def test_streamed_chinese_on_a_stdout_that_cannot_encode_it_is_replaced_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    raw = _legacy_stdout(monkeypatch, "latin-1")
+
+    code = main(["generate", str(checkpoint_path()), "--chat", "你好", "--max-new-tokens", "14"])
+
+    assert code == 0 and raw.getvalue().decode("latin-1") == "\n" + "?" * len("你好！有什么可以帮你的吗？") + "\n"

@@ -274,3 +274,16 @@ def test_a_removal_failing_partway_still_reports_what_went_before(cache, ckpt, c
     assert main(["cache", "clear"]) == 2
     out = capsys.readouterr()
     assert "removed .x0.partial-abc (partial" in out.out and "Could not remove" in out.err
+
+
+def test_a_checkpoint_in_a_chinese_folder_converts_and_lists_under_a_gbk_locale(cache, tiny, tmp_path, monkeypatch):
+    # Chinese Windows' locale encoding is GBK: glm_nb.json written in it could not be read back as UTF-8, and the
+    # conversion was "damaged" however often it was made again.
+    monkeypatch.setattr("io.text_encoding", lambda encoding, stacklevel=2: encoding or "gbk")  # the locale's
+    ckpt = shutil.copytree(tiny.src, tmp_path / "模型" / "glm4")
+
+    engine = open_model(ckpt, device="cpu", progress=False)
+
+    [entry] = cached_models()
+    assert engine.metadata.source["path"] == str(ckpt.resolve())
+    assert entry.state == "current" and entry.source == str(ckpt.resolve())
