@@ -393,4 +393,4 @@ def _error_text(body: Any) -> str:
             return str(error["message"])[:500]
         if isinstance(error, str):
             return error[:500]
-    return json.dumps(body)[:300]
+    return json.dumps(body, ensure_ascii=False)[:300]  # a Chinese message as written, not \uXXXX escapes
