@@ -15,7 +15,8 @@ from IPython.core.error import UsageError
 
 __all__ = ["interpolate", "unknown_names"]
 
-_TOKEN = re.compile(r"\{\{(.*?)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}", re.DOTALL)
+# A Python name: letters of any script (`{城市}` too, as Python 3 allows), digits after the first, underscores.
+_TOKEN = re.compile(r"\{\{(.*?)\}\}|\{([^\W\d]\w*)\}", re.DOTALL)
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import unicodedata
 from dataclasses import dataclass
 
 from ..chat import AssistantMessage, ObservationMessage, SystemMessage, UserMessage
@@ -69,5 +70,13 @@ def _describe(message) -> str:
 
 
 def _short(text: str, limit: int = 100) -> str:
+    """`text` on one line, cut to `limit` columns: a Chinese, Japanese or Korean character takes two."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    widths = [2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in text]
+    if sum(widths) <= limit:
+        return text
+    end, used = 0, 0
+    while used + widths[end] <= limit - 1:  # room for the ellipsis
+        used += widths[end]
+        end += 1
+    return text[:end] + "…"

@@ -7,6 +7,7 @@ from IPython.core.error import UsageError
 
 import glm_nb
 from glm_nb.chat import AssistantMessage, UserMessage
+from glm_nb.magics.views import history_view
 from glm_nb.render import MIME_TYPE
 
 
@@ -104,6 +105,26 @@ def test_names_in_braces_come_from_the_notebook(kernel):
 
     prompt = generator.tokenizer.decode(generator.prompts[0])
     assert 'Weather in Paris? {unknown} stays, {city} is literal, {"json": {"x": 1}} too.' in prompt
+
+
+def test_a_chinese_variable_name_in_braces_comes_from_the_notebook(kernel):
+    generator = kernel.use(["\n好的。"])
+    kernel.run('城市 = "北京"')  # Python 3 names may be Chinese
+
+    kernel.run("%%glm\n{城市}今天天气怎么样？{{城市}}照写。")
+
+    assert "北京今天天气怎么样？{城市}照写。" in generator.tokenizer.decode(generator.prompts[0])
+
+
+def test_history_cuts_a_chinese_message_by_the_columns_it_takes(kernel):
+    kernel.use(["\n" + "好" * 80])
+    kernel.run("%%glm\n" + "你" * 80)
+
+    user, assistant = history_view(kernel.magics.session).lines
+
+    # a Chinese character takes two columns: 49 of them and the ellipsis fit the 100 an English line gets
+    assert user == "[chat] user: " + "你" * 49 + "…"
+    assert assistant == "[chat] assistant: " + "好" * 49 + "…"
 
 
 def test_a_name_with_no_variable_is_sent_as_written_with_a_warning(kernel, capsys):
