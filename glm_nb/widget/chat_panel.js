@@ -172,7 +172,9 @@ function render({ model, el }) {
   const labels = { temperature: "Temperature", max_tokens: "Max tokens" };
   const listeners = [
     [input, "keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      // An Enter that picks an IME candidate (Chinese, Japanese) is not a send. Safari ends the composition before
+      // that keydown, so isComposing is false there; keyCode 229 still says an IME processed the key.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
         event.preventDefault();
         submit();
       }

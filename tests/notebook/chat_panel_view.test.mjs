@@ -96,6 +96,20 @@ test("Enter sends and the box empties once the kernel takes it; Shift+Enter does
   assert.equal(input.value, "");
 });
 
+test("the Enter that picks a Chinese IME candidate does not send, also as Safari reports it", () => {
+  const { model, pick } = mount();
+  const input = pick("textarea");
+  input.value = "北京";
+  const composing = input.dispatch("keydown", { key: "Enter", isComposing: true, keyCode: 229 });
+  // Safari ends the composition before this keydown: isComposing is false, keyCode 229 says an IME took the key
+  const safari = input.dispatch("keydown", { key: "Enter", isComposing: false, keyCode: 229 });
+  assert.deepEqual(model.sent, []);
+  assert.equal(composing.prevented, undefined);
+  assert.equal(safari.prevented, undefined);
+  input.dispatch("keydown", { key: "Enter", isComposing: false, keyCode: 13 });
+  assert.deepEqual(model.sent, [{ type: "send", text: "北京" }]);
+});
+
 test("while busy Send is disabled and Stop sends stop", () => {
   const { model, pick } = mount();
   assert.equal(pick("button", "Stop").disabled, true);
