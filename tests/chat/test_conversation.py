@@ -553,3 +553,14 @@ def test_a_backend_that_refuses_before_generating_leaves_no_turn_so_a_retry_asks
     assert list(conversation.messages) == []  # no empty "interrupted" answer, no question left waiting
     assert conversation.send("What is 2+2?").text() == "4."
     assert calls[1].count("What is 2+2?") == 1
+
+
+def test_a_token_limit_inside_a_chinese_character_keeps_no_broken_character(scripted):
+    conversation, _ = scripted(["\n北京今天晴"], sampling=SamplingParams(max_new_tokens=4))
+
+    response = conversation.send("天气")
+    response.finish()
+
+    assert response.finish_reason == "length"
+    assert "\ufffd" not in response.text() and "\ufffd" not in conversation.messages[-1].text
+    assert response.text().startswith("北")
