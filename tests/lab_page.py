@@ -13,7 +13,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "lab"
 
 STATES_SCRIPT = """() => {
   // Every state a glm-nb transcript was drawn in, as (data-state, answer length), in order: read from each
-  // transcript element as it is added (a redraw adds a new one), so a state replaced quickly is still seen.
+  // transcript after every change in the page (a transcript is redrawn in place: its blocks change, not itself).
   window.glmNbStates = [];
   const record = t => {
     const answer = Array.from(t.querySelectorAll('.glm-nb-answer')).map(a => a.textContent).join('');
@@ -21,13 +21,8 @@ STATES_SCRIPT = """() => {
     const last = window.glmNbStates[window.glmNbStates.length - 1];
     if (!last || last[0] !== entry[0] || last[1] !== entry[1]) window.glmNbStates.push(entry);
   };
-  new MutationObserver(mutations => {
-    for (const m of mutations) for (const node of m.addedNodes) {
-      if (node.nodeType !== 1) continue;
-      if (node.matches('.glm-nb-lab-transcript')) record(node);
-      node.querySelectorAll('.glm-nb-lab-transcript').forEach(record);
-    }
-  }).observe(document.body, {subtree: true, childList: true});
+  new MutationObserver(() => document.querySelectorAll('.glm-nb-lab-transcript').forEach(record))
+    .observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-state']});
 }"""
 
 

@@ -1,7 +1,8 @@
 /**
  * The MIME renderer for `application/vnd.glm-nb.transcript+json`: what a `%%glm` cell, `glm_nb.last()` or an
  * exported chat displays. It draws from the saved record alone, so a notebook reopened with no kernel shows its
- * transcripts as they were. While a reply streams the kernel updates the output in place and this redraws it.
+ * transcripts as they were. While a reply streams the kernel updates the output in place and this redraws what
+ * changed (render.ts, `TranscriptView`).
  *
  * `safe: true`: JupyterLab uses it in untrusted notebooks too. That holds because nothing in the record is trusted:
  * markdown goes through JupyterLab's sanitizer, everything else is a text node, artifacts are in sandboxed frames.
@@ -12,53 +13,87 @@ import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
 import { FrameSizer } from './frames';
-import { renderTranscript } from './render';
-import { MIME_TYPE } from './transcript';
+import { MarkdownRenderer } from './markdown';
+import { TranscriptView } from './render';
+import { MIME_TYPE, STALE_AFTER_S, staleNote, streamState } from './transcript';
 
 export class TranscriptRenderer extends Widget implements IRenderMime.IRenderer {
-  private readonly options: IRenderMime.IRendererOptions;
   private readonly sizer = new FrameSizer();
-  private generation = 0; // of the newest update asked for
-  private shown = 0; // of the update on screen
+  private readonly view: TranscriptView;
+  private data: unknown = null; // the newest record asked for
+  private text = ''; // and its JSON, to tell a change from the same record drawn again
+  private changes = 0; // records that differed from the one before
+  private changedAt = 0; // when the last of them came (Date.now())
+  private generation = 0; // of the newest draw asked for
+  private drawing: Promise<void> | null = null;
+  private staleTimer = 0;
 
   constructor(options: IRenderMime.IRendererOptions) {
     super();
-    this.options = options;
     this.addClass('glm-nb-lab');
-  }
-
-  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    const generation = ++this.generation;
-    const markdown = (host: HTMLElement, source: string) =>
+    const markdown: MarkdownRenderer = (host, source) =>
       renderMarkdown({
         host,
         source,
         trusted: false, // model text is never trusted: always sanitized
-        sanitizer: this.options.sanitizer,
+        sanitizer: options.sanitizer,
         resolver: null,
         linkHandler: null,
         shouldTypeset: false,
         latexTypesetter: null,
-        markdownParser: this.options.markdownParser ?? null,
-        translator: this.options.translator
+        markdownParser: options.markdownParser ?? null,
+        translator: options.translator
       });
-    let content: HTMLElement;
+    this.view = new TranscriptView(markdown);
+    this.node.appendChild(this.view.node);
+    this.sizer.watch(this.view.node);
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const data = model.data[MIME_TYPE];
+    const text = JSON.stringify(data) ?? '';
+    if (text !== this.text) {
+      this.changes += 1;
+      this.changedAt = Date.now();
+    }
+    this.data = data;
+    this.text = text;
+    window.clearTimeout(this.staleTimer);
+    if (streamState(data).streaming) {
+      // no update for a while: draw the footer again, now saying this reply may never end here
+      this.staleTimer = window.setTimeout(() => void this.draw(), STALE_AFTER_S * 1000 + 100);
+    }
+    await this.draw();
+  }
+
+  /** Draws the newest record once the draw in progress has ended; a draw overtaken while it waited is skipped. */
+  private async draw(): Promise<void> {
+    const generation = ++this.generation;
+    while (this.drawing) {
+      await this.drawing;
+    }
+    if (generation !== this.generation || this.isDisposed) {
+      return;
+    }
+    this.drawing = this.drawNow().finally(() => (this.drawing = null));
+    await this.drawing;
+  }
+
+  private async drawNow(): Promise<void> {
+    const { streaming, updatedAt } = streamState(this.data);
+    const now = Date.now();
+    // the kernel's stamp counts only for the first record: once records change here, they are live
+    const savedAgoS = this.changes === 1 && updatedAt !== null ? now / 1000 - updatedAt : null;
+    const stale = streaming ? staleNote((now - this.changedAt) / 1000, savedAgoS) : null;
     try {
-      content = await renderTranscript(model.data[MIME_TYPE], markdown);
+      await this.view.update(this.data, stale);
     } catch (error) {
-      content = document.createElement('div');
-      content.className = 'glm-nb-note';
-      content.textContent = `glm-nb could not draw this transcript: ${(error as Error).message}`;
+      this.view.showError(`glm-nb could not draw this transcript: ${(error as Error).message}`);
     }
-    if (generation < this.shown || this.isDisposed) {
-      return; // a newer update of the same output is on screen already
-    }
-    this.shown = generation;
-    this.node.replaceChildren(content);
-    this.sizer.watch(content);
   }
 
   dispose(): void {
+    window.clearTimeout(this.staleTimer);
     this.sizer.dispose();
     super.dispose();
   }

@@ -4,12 +4,15 @@
  * "Run scripts"), and the usage footer.
  *
  * Model and tool text reaches the page only as text nodes, through JupyterLab's sanitizing markdown renderer
- * (never as trusted HTML) and then `tame`, or inside a sandboxed frame. Code blocks are drawn here (not by markdown)
- * so each gets "Copy" and "Insert as cell below"; the latter asks the notebook around the output by a DOM event
- * (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no notebook is there.
+ * (never as trusted HTML) and then made inert (markdown.ts), or inside a sandboxed frame. Code blocks are drawn
+ * here (not by markdown) so each gets "Copy" and "Insert as cell below"; the latter asks the notebook around the
+ * output by a DOM event (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no
+ * notebook is there. An update redraws only the blocks that changed (blocks.ts).
  */
 
+import { details, IDrawn, ISpec, leaf, reconcile } from './blocks';
 import { hasScripts, htmlFrame, svgFrame } from './frames';
+import { followFragment, MarkdownRenderer, renderSafely } from './markdown';
 import { codePieces, footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
@@ -18,67 +21,110 @@ export interface IInsertCellDetail {
   source: string;
 }
 
-/** Renders markdown into `host`, sanitized (the mime renderer passes JupyterLab's own). */
-export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
+/**
+ * One transcript output, redrawn in place as its record changes: a streaming reply is updated about ten times a
+ * second. Each update compares the record, block by block (a turn, a part of a reply, a piece of an answer), with
+ * what is on screen and replaces only the blocks that changed: a finished turn, an unchanged part and everything in
+ * them (an artifact's frame and its "Run scripts" state, a `<details>` the user opened or closed) stay the same
+ * nodes, so nothing the user did snaps back and nothing above the growing text moves.
+ */
+export class TranscriptView {
+  /** The element this view draws into, kept for the life of the output. */
+  readonly node = el('div', 'glm-nb-lab-transcript');
+  private drawn: IDrawn[] = [];
 
-/** Draws `data` into a new element; the caller swaps it in. Rejects with a readable message on a bad record. */
-export async function renderTranscript(data: unknown, markdown: MarkdownRenderer): Promise<HTMLElement> {
-  const replies = repliesOf(data);
-  const root = el('div', 'glm-nb-lab-transcript');
-  const last = replies[replies.length - 1];
-  root.dataset.state = last ? (last.finish_reason ?? 'streaming') : 'empty';
-  if (!replies.length) {
-    root.appendChild(el('div', 'glm-nb-note', '(empty chat)'));
+  constructor(private readonly markdown: MarkdownRenderer) {
+    this.node.addEventListener('click', event => followFragment(this.node, event));
+    this.node.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        followFragment(this.node, event);
+      }
+    });
   }
-  const pending: Promise<void>[] = [];
-  for (const reply of replies) {
-    root.appendChild(turn(reply, markdown, pending));
+
+  /**
+   * Draws `data`. `stale`: why a record that claims to be streaming may never be updated again (see
+   * `staleNote`), or null. Rejects, leaving the screen as it was, on a record that cannot be read. Call it again
+   * only once the last call has settled (the mime renderer queues its updates).
+   */
+  async update(data: unknown, stale: string | null = null): Promise<void> {
+    const replies = repliesOf(data);
+    const last = replies[replies.length - 1];
+    const specs = replies.length ? replies.map(reply => turn(reply, stale)) : [leaf('empty', () => emptyNote())];
+    const pending: Promise<void>[] = [];
+    const { drawn, commit } = reconcile(this.node, this.drawn, specs, this.markdown, pending);
+    await Promise.all(pending); // every new block is complete before any of them is shown
+    if (!this.drawn.length) {
+      this.node.replaceChildren(); // an error `showError` drew
+    }
+    commit();
+    this.drawn = drawn;
+    const streaming = last !== undefined && last.finish_reason === null;
+    this.node.dataset.state = !last ? 'empty' : streaming ? (stale ? 'stale' : 'streaming') : last.finish_reason!;
   }
-  await Promise.all(pending);
-  return root;
+
+  /** Replaces everything with `message` (the next `update` draws afresh). */
+  showError(message: string): void {
+    this.node.replaceChildren(el('div', 'glm-nb-note', message));
+    this.node.dataset.state = 'error';
+    this.drawn = [];
+  }
 }
 
-function turn(r: IReply, markdown: MarkdownRenderer, pending: Promise<void>[]): HTMLElement {
-  const box = el('div', 'glm-nb-turn');
+function emptyNote(): HTMLElement {
+  return el('div', 'glm-nb-note', '(empty chat)');
+}
+
+function turn(r: IReply, stale: string | null): ISpec {
+  const children: ISpec[] = [];
   if (r.prompt) {
-    const user = el('div', 'glm-nb-bubble glm-nb-user');
-    user.appendChild(el('div', 'glm-nb-user-text', r.prompt));
-    box.appendChild(user);
+    children.push(leaf(`prompt:${r.prompt}`, () => userBubble(r.prompt)));
   }
-  const bubble = el('div', 'glm-nb-bubble glm-nb-assistant');
+  const bubble = () => el('div', 'glm-nb-bubble glm-nb-assistant');
+  children.push({ key: 'assistant', make: bubble, children: replyBlocks(r, stale) });
+  return { key: 'turn', make: () => el('div', 'glm-nb-turn'), children };
+}
+
+function userBubble(prompt: string): HTMLElement {
+  const user = el('div', 'glm-nb-bubble glm-nb-user');
+  user.appendChild(el('div', 'glm-nb-user-text', prompt));
+  return user;
+}
+
+function replyBlocks(r: IReply, stale: string | null): ISpec[] {
+  const blocks: ISpec[] = [];
   const streaming = r.finish_reason === null;
   const lastText = r.parts.map(p => p.type).lastIndexOf('text');
   r.parts.forEach((part: Part, index) => {
     if (part.type === 'thinking') {
       if (r.thinking_display !== 'hidden') {
-        bubble.appendChild(thinking(part.text, streaming || r.thinking_display === 'shown', markdown, pending));
+        const open = streaming || r.thinking_display === 'shown';
+        const make: ISpec['make'] = (markdown, pending) => thinking(part.text, open, markdown, pending);
+        blocks.push(leaf(`thinking:${open}:${part.text}`, make));
       }
     } else if (part.type === 'tool') {
-      bubble.appendChild(toolCard(part));
+      blocks.push(leaf(`tool:${JSON.stringify(part)}`, () => toolCard(part)));
     } else {
-      const answer = el('div', 'glm-nb-answer');
       const format = index === lastText && !streaming ? r.format : 'markdown';
-      fillAnswer(answer, part.text, format, !streaming, markdown, pending);
-      bubble.appendChild(answer);
+      const children = answerBlocks(part.text, format, !streaming);
+      blocks.push({ key: `answer:${format}`, make: () => el('div', 'glm-nb-answer'), children });
     }
   });
   if (r.note) {
-    bubble.appendChild(el('div', 'glm-nb-note', r.note));
+    blocks.push(leaf(`note:${r.note}`, () => el('div', 'glm-nb-note', r.note)));
   }
-  bubble.appendChild(el('div', 'glm-nb-footer', footerText(r)));
-  box.appendChild(bubble);
-  return box;
+  const footer = footerText(r, stale);
+  blocks.push(leaf(`footer:${footer}`, () => el('div', 'glm-nb-footer', footer)));
+  return blocks;
 }
 
 function thinking(text: string, open: boolean, markdown: MarkdownRenderer, pending: Promise<void>[]): HTMLElement {
-  const details = el('details', 'glm-nb-thinking') as HTMLDetailsElement;
-  details.open = open;
   const words = text.split(/\s+/).filter(Boolean).length;
-  details.appendChild(el('summary', '', `Thinking (${words} words)`));
+  const box = details('glm-nb-thinking', `Thinking (${words} words)`, open);
   const body = el('div', 'glm-nb-thinking-body');
   pending.push(renderSafely(markdown, body, text));
-  details.appendChild(body);
-  return details;
+  box.appendChild(body);
+  return box;
 }
 
 function toolCard(card: IToolPart): HTMLElement {
@@ -93,29 +139,20 @@ function toolCard(card: IToolPart): HTMLElement {
   if (card.error) {
     box.appendChild(el('div', 'glm-nb-note', card.error));
   } else if (card.result !== null) {
-    const details = el('details', 'glm-nb-tool-result');
-    details.appendChild(el('summary', '', 'result'));
-    details.appendChild(el('pre', '', card.result));
-    box.appendChild(details);
+    const result = details('glm-nb-tool-result', 'result', false);
+    result.appendChild(el('pre', '', card.result));
+    box.appendChild(result);
   }
   return box;
 }
 
-function fillAnswer(
-  host: HTMLElement,
-  text: string,
-  format: string,
-  artifacts: boolean,
-  markdown: MarkdownRenderer,
-  pending: Promise<void>[]
-): void {
+/** An answer's blocks: its markdown between fences, and each fence as code or (`artifacts`) as an artifact. */
+function answerBlocks(text: string, format: string, artifacts: boolean): ISpec[] {
   if (format === 'text') {
-    host.appendChild(el('pre', 'glm-nb-plain', text));
-    return;
+    return [leaf(`text:${text}`, () => el('pre', 'glm-nb-plain', text))];
   }
   if (format === 'json') {
-    host.appendChild(codeBlock('json', prettyJson(text)));
-    return;
+    return [leaf(`json:${text}`, () => codeBlock('json', prettyJson(text)))];
   }
   let segments: Segment[] = splitFences(text);
   const bare = text.trim();
@@ -124,17 +161,20 @@ function fillAnswer(
       segments = [{ kind: 'fence', language: format, body: bare }];
     }
   }
-  for (const segment of segments) {
+  return segments.map(segment => {
     if (segment.kind === 'markdown') {
-      const box = el('div', 'glm-nb-markdown');
-      pending.push(renderSafely(markdown, box, segment.text));
-      host.appendChild(box);
-    } else if (artifacts && (segment.language === 'svg' || segment.language === 'html')) {
-      host.appendChild(artifact(segment.language, segment.body));
-    } else {
-      host.appendChild(codeBlock(segment.language, segment.body));
+      return leaf(`markdown:${segment.text}`, (markdown, pending) => {
+        const box = el('div', 'glm-nb-markdown');
+        pending.push(renderSafely(markdown, box, segment.text));
+        return box;
+      });
     }
-  }
+    const { language, body } = segment;
+    if (artifacts && (language === 'svg' || language === 'html')) {
+      return leaf(`artifact:${JSON.stringify([language, body])}`, () => artifact(language, body));
+    }
+    return leaf(`code:${JSON.stringify([language, body])}`, () => codeBlock(language, body));
+  });
 }
 
 function artifact(kind: 'svg' | 'html', source: string): HTMLElement {
@@ -144,10 +184,9 @@ function artifact(kind: 'svg' | 'html', source: string): HTMLElement {
     box.appendChild(runBar(frame, source));
   }
   box.appendChild(frame);
-  const details = el('details', 'glm-nb-artifact-source');
-  details.appendChild(el('summary', '', `${kind} source`));
-  details.appendChild(codeBlock(kind, source));
-  box.appendChild(details);
+  const sourceBox = details('glm-nb-artifact-source', `${kind} source`, false);
+  sourceBox.appendChild(codeBlock(kind, source));
+  box.appendChild(sourceBox);
   return box;
 }
 
@@ -226,109 +265,6 @@ function flash(target: HTMLButtonElement, text: string): void {
   const label = target.dataset.label ?? target.textContent ?? '';
   target.textContent = text;
   window.setTimeout(() => (target.textContent = label), 1500);
-}
-
-// Markdown is rendered into an element of this inert document first: nothing in it loads (no image, no media)
-// until `tame` has turned what would fetch into plain links, and only then is it moved into the page.
-let inertDocument: Document | null = null;
-
-async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement, text: string): Promise<void> {
-  inertDocument = inertDocument ?? document.implementation.createHTMLDocument('');
-  const scratch = inertDocument.createElement('div');
-  await markdown(scratch, text);
-  tame(scratch);
-  host.appendChild(document.importNode(scratch, true));
-}
-
-// Elements that fetch a URL once they are in the page (`input type=image` loads its `src`).
-const FETCHING = 'img, video, audio, source, track, picture, object, embed, iframe, input[src]';
-// What JupyterLab's sanitizer lets through that still acts on the page around it: `id`, `name`, `for` and `form`
-// name its elements, `accesskey` takes a keystroke, `data-commandlinker-*` runs a JupyterLab command on a click.
-const DROPPED_ATTRIBUTES = new Set([
-  'style',
-  'srcset',
-  'poster',
-  'background',
-  'id',
-  'name',
-  'for',
-  'form',
-  'accesskey'
-]);
-const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
-
-/**
- * Makes sanitized markdown inert in the page. Images and media become links (loading them would make the page fetch
- * a URL the model chose, which a prompt injection could use to leak what it read). A link keeps its URL only for
- * http(s) and mailto, and opens in a new tab without a referrer. A form becomes a plain box (its button would submit
- * it to the notebook's own URL and reload the page). No inline style, and no class but those the markdown renderer
- * gives code (JupyterLab's own classes, `jp-Dialog` say, would lay the model's text over the page).
- */
-function tame(host: HTMLElement): void {
-  const doc = host.ownerDocument;
-  host.querySelectorAll(FETCHING).forEach(media => {
-    const src = media.getAttribute('src') ?? '';
-    const label = `[${media.tagName.toLowerCase()}: ${media.getAttribute('alt') || src}]`;
-    const url = linkUrl(src);
-    const link = doc.createElement(url ? 'a' : 'span');
-    if (url) {
-      link.setAttribute('href', url);
-    }
-    link.textContent = label;
-    media.replaceWith(link);
-  });
-  host.querySelectorAll('form').forEach(form => {
-    const box = doc.createElement('div');
-    box.append(...Array.from(form.childNodes));
-    form.replaceWith(box);
-  });
-  host.querySelectorAll('*').forEach(node => {
-    for (const name of node.getAttributeNames()) {
-      const data = name.startsWith('data-') && name !== 'data-jupyter-id';
-      if (data || name.startsWith('on') || DROPPED_ATTRIBUTES.has(name)) {
-        node.removeAttribute(name);
-      }
-    }
-    const classes = Array.from(node.classList).filter(token => rendererClass(node, token));
-    if (classes.length) {
-      node.setAttribute('class', classes.join(' '));
-    } else {
-      node.removeAttribute('class');
-    }
-  });
-  host.querySelectorAll('a, area').forEach(a => {
-    const url = linkUrl(a.getAttribute('href') ?? '');
-    if (url) {
-      a.setAttribute('href', url);
-      a.setAttribute('target', '_blank');
-      a.setAttribute('rel', 'noopener noreferrer');
-    } else {
-      a.removeAttribute('href');
-      a.removeAttribute('target');
-    }
-  });
-}
-
-/** `url` resolved against the page, if a link may go there: http(s) or mailto, never javascript: or data:. */
-function linkUrl(url: string): string | null {
-  try {
-    const resolved = new URL(url, document.baseURI);
-    return url.trim() && LINK_PROTOCOLS.has(resolved.protocol) ? resolved.href : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The classes JupyterLab's markdown renderer itself gives: a code block's language, CodeMirror's highlighting of
- * a code block inside a list or quote (generated `ͼ` names), and the anchor beside a heading. */
-function rendererClass(node: Element, token: string): boolean {
-  if (node.localName === 'code') {
-    return /^language-[\w+#.-]+$/.test(token);
-  }
-  if (node.localName === 'span') {
-    return /^ͼ\w+$/.test(token) && node.closest('code') !== null;
-  }
-  return node.localName === 'a' && token === 'jp-InternalAnchorLink';
 }
 
 function prettyJson(text: string): string {

@@ -45,6 +45,8 @@ export interface IReply {
   finish_reason: string | null;
   thinking_display: 'collapsed' | 'shown' | 'hidden';
   note: string;
+  /** When the kernel showed this snapshot of a streaming reply (seconds since 1970), where it says. */
+  updated_at: number | null;
 }
 
 /** The record `version` this renderer reads (`glm_nb.render.transcript.SCHEMA_VERSION`). */
@@ -101,7 +103,8 @@ function reply(data: unknown): IReply {
     // another version's record may never get the final update this one expects: not shown as "generating…"
     finish_reason: typeof data.finish_reason === 'string' ? data.finish_reason : other ? 'unknown' : null,
     thinking_display: display === 'shown' || display === 'hidden' ? display : 'collapsed',
-    note: other ? (note ? `${OTHER_VERSION_NOTE} ${note}` : OTHER_VERSION_NOTE) : note
+    note: other ? (note ? `${OTHER_VERSION_NOTE} ${note}` : OTHER_VERSION_NOTE) : note,
+    updated_at: typeof data.updated_at === 'number' && Number.isFinite(data.updated_at) ? data.updated_at : null
   };
 }
 
@@ -136,14 +139,56 @@ const FINISH_REASONS = new Map([
   ['error', '⚠ stopped by an error']
 ]);
 
-/** The usage line under a reply, the same words as the Python fallback (`glm_nb.render.footer_text`). */
-export function footerText(r: IReply): string {
+/** How long a streaming reply may go without an update before its footer stops saying only "generating…". */
+export const STALE_AFTER_S = 120;
+
+/**
+ * Whether the record's last reply is still streaming, and when the kernel showed it (`updated_at`, seconds since
+ * 1970) where the record says. A record that cannot be read is not streaming.
+ */
+export function streamState(data: unknown): { streaming: boolean; updatedAt: number | null } {
+  let last: IReply | undefined;
+  try {
+    const replies = repliesOf(data);
+    last = replies[replies.length - 1];
+  } catch {
+    last = undefined;
+  }
+  return { streaming: last?.finish_reason === null, updatedAt: last?.updated_at ?? null };
+}
+
+/**
+ * Why a reply that says it is streaming may never end on screen, or null while it looks live. A record saved while
+ * its reply streamed (the kernel died, or the page was reloaded: a new page never gets the old display's updates)
+ * says "streaming" forever, and nothing in it can prove the kernel is gone; so after `STALE_AFTER_S` with no update
+ * the footer says what the user may be looking at. `quietS`: seconds since this page got the record's last change.
+ * `savedAgoS`: seconds since the kernel stamped it (by the browser's clock), or null: the caller passes it only for
+ * the first record it draws, since a kernel clock set apart from the browser's must not make a live stream stale.
+ */
+export function staleNote(quietS: number, savedAgoS: number | null): string | null {
+  const quiet = Math.max(quietS, savedAgoS ?? 0);
+  return quiet >= STALE_AFTER_S ? `no update for over ${duration(quiet)}` : null;
+}
+
+function duration(seconds: number): string {
+  if (seconds < 2 * 3600) {
+    return `${Math.floor(seconds / 60)} min`;
+  }
+  return seconds < 2 * 86400 ? `${Math.floor(seconds / 3600)} h` : `${Math.floor(seconds / 86400)} days`;
+}
+
+/**
+ * The usage line under a reply, the same words as the Python fallback (`glm_nb.render.footer_text`). `stale`: what
+ * `staleNote` said of a streaming reply, or null.
+ */
+export function footerText(r: IReply, stale: string | null = null): string {
   const items = [r.model];
   if (r.variant !== 'chat') {
     items.push(r.variant);
   }
   if (r.finish_reason === null) {
-    items.push('generating…');
+    const saved = `generating… or interrupted: ${stale} (a reply saved before it ended stays like this)`;
+    items.push(stale ? saved : 'generating…');
   }
   const usage = r.usage ?? {};
   if (usage.new_tokens) {

@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { codePieces, explainCellSource, footerText, repliesOf, splitFences, stripAnsi } from '../lib/transcript.js';
+import {
+  codePieces, explainCellSource, footerText, repliesOf, splitFences, STALE_AFTER_S, staleNote, streamState, stripAnsi
+} from '../lib/transcript.js';
 
 const reply = {
   version: 1, kind: 'reply', variant: 'z1', model: 'nano-GLM', prompt: 'Hi',
@@ -144,4 +146,29 @@ test('a record of another version is shown as ended, with a note, not as "genera
   assert.match(footerText(same), /generating…/); // this version's unfinished record: still streaming
   const [chat] = repliesOf({ version: 1, kind: 'chat', turns: [{ ...reply, version: 3, note: 'kept' }] });
   assert.match(chat.note, /reads it\. kept$/);
+});
+
+test('a reply saved while it streamed says it may have been interrupted once no update has come for a while', () => {
+  const [saved] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: null, updated_at: 1.7e9 });
+  assert.equal(saved.updated_at, 1.7e9);
+
+  assert.equal(staleNote(0.1, null), null); // live: updates every 0.1 s
+  assert.equal(staleNote(STALE_AFTER_S - 1, null), null); // a long tool call or prefill: still "generating…"
+  assert.equal(staleNote(STALE_AFTER_S, null), 'no update for over 2 min'); // no update came here
+  assert.equal(staleNote(0, 3 * 3600 + 5), 'no update for over 3 h'); // stamped hours ago: drawn stale at once
+  assert.equal(staleNote(0, 3 * 86400), 'no update for over 3 days');
+  assert.equal(staleNote(0, -600), null); // a kernel clock ahead of the browser's: live
+  assert.equal(footerText(saved, staleNote(0, 7200)),
+    'nano-GLM · generating… or interrupted: no update for over 2 h (a reply saved before it ended stays like this)');
+  assert.equal(footerText(saved), 'nano-GLM · generating…');
+});
+
+test('streamState reads whether the last reply streams and its stamp; a bad record is not streaming', () => {
+  const stamped = { ...reply, finish_reason: null, updated_at: 5 };
+  assert.deepEqual(streamState(stamped), { streaming: true, updatedAt: 5 });
+  assert.deepEqual(streamState(reply), { streaming: false, updatedAt: null });
+  const chat = { version: 1, kind: 'chat', turns: [reply, { ...reply, finish_reason: null, updated_at: 'x' }] };
+  assert.deepEqual(streamState(chat), { streaming: true, updatedAt: null }); // a forged stamp is no stamp
+  assert.deepEqual(streamState('nonsense'), { streaming: false, updatedAt: null });
+  assert.deepEqual(streamState({ kind: 'chat', turns: [] }), { streaming: false, updatedAt: null });
 });

@@ -1,0 +1,150 @@
+/**
+ * Model markdown made safe to show in the page: rendered by JupyterLab's sanitizing renderer into an inert
+ * document, tamed there (`tame`), and only then moved into the page; and its `#fragment` links, which scroll
+ * within their own output.
+ */
+
+/** Renders markdown into `host`, sanitized (the mime renderer passes JupyterLab's own). */
+export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
+
+// Markdown is rendered into an element of this inert document first: nothing in it loads (no image, no media)
+// until `tame` has turned what would fetch into plain links, and only then is it moved into the page.
+let inertDocument: Document | null = null;
+
+export async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement, text: string): Promise<void> {
+  inertDocument = inertDocument ?? document.implementation.createHTMLDocument('');
+  const scratch = inertDocument.createElement('div');
+  await markdown(scratch, text);
+  tame(scratch);
+  host.appendChild(document.importNode(scratch, true));
+}
+
+// Elements that fetch a URL once they are in the page (`input type=image` loads its `src`).
+const FETCHING = 'img, video, audio, source, track, picture, object, embed, iframe, input[src]';
+// What JupyterLab's sanitizer lets through that still acts on the page around it: `id`, `name`, `for` and `form`
+// name its elements, `accesskey` takes a keystroke, `data-commandlinker-*` runs a JupyterLab command on a click.
+const DROPPED_ATTRIBUTES = new Set([
+  'style',
+  'srcset',
+  'poster',
+  'background',
+  'id',
+  'name',
+  'for',
+  'form',
+  'accesskey'
+]);
+const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
+
+/**
+ * Makes sanitized markdown inert in the page. Images and media become links (loading them would make the page fetch
+ * a URL the model chose, which a prompt injection could use to leak what it read). A link keeps its URL only for
+ * http(s) and mailto, and opens in a new tab without a referrer; a `#fragment` link (a heading's ¶) scrolls within
+ * the output. A form becomes a plain box (its button would submit it to the notebook's own URL and reload the
+ * page). No inline style, and no class but those the markdown renderer gives code (JupyterLab's own classes,
+ * `jp-Dialog` say, would lay the model's text over the page).
+ */
+function tame(host: HTMLElement): void {
+  const doc = host.ownerDocument;
+  host.querySelectorAll(FETCHING).forEach(media => {
+    const src = media.getAttribute('src') ?? '';
+    const label = `[${media.tagName.toLowerCase()}: ${media.getAttribute('alt') || src}]`;
+    const url = linkUrl(src);
+    const link = doc.createElement(url ? 'a' : 'span');
+    if (url) {
+      link.setAttribute('href', url);
+    }
+    link.textContent = label;
+    media.replaceWith(link);
+  });
+  host.querySelectorAll('form').forEach(form => {
+    const box = doc.createElement('div');
+    box.append(...Array.from(form.childNodes));
+    form.replaceWith(box);
+  });
+  host.querySelectorAll('*').forEach(node => {
+    for (const name of node.getAttributeNames()) {
+      const data = name.startsWith('data-') && name !== 'data-jupyter-id';
+      if (data || name.startsWith('on') || DROPPED_ATTRIBUTES.has(name)) {
+        node.removeAttribute(name);
+      }
+    }
+    const classes = Array.from(node.classList).filter(token => rendererClass(node, token));
+    if (classes.length) {
+      node.setAttribute('class', classes.join(' '));
+    } else {
+      node.removeAttribute('class');
+    }
+  });
+  host.querySelectorAll('a, area').forEach(a => {
+    const href = a.getAttribute('href') ?? '';
+    if (href.trim().startsWith('#')) {
+      // a heading's ¶ or a `#section` link: scrolls this output (`followFragment`). It keeps no `href`: resolved
+      // against the page, it would open another JupyterLab (a new tab, a middle click, "Open link in new tab").
+      a.removeAttribute('href');
+      a.removeAttribute('target');
+      a.setAttribute(FRAGMENT_ATTRIBUTE, fragmentId(href.trim()));
+      a.setAttribute('role', 'link');
+      a.setAttribute('tabindex', '0');
+      return;
+    }
+    const url = linkUrl(href);
+    if (url) {
+      a.setAttribute('href', url);
+      a.setAttribute('target', '_blank');
+      a.setAttribute('rel', 'noopener noreferrer');
+    } else {
+      a.removeAttribute('href');
+      a.removeAttribute('target');
+    }
+  });
+}
+
+const FRAGMENT_ATTRIBUTE = 'data-glm-nb-fragment';
+
+/** The heading id a `#fragment` link names (percent-escapes decoded where they decode). */
+function fragmentId(href: string): string {
+  const raw = href.slice(1);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * A click (or Enter) on a fragment link in `root` scrolls to the heading of that id in `root` itself, if there is
+ * one (the markdown renderer marks each heading with `data-jupyter-id`); otherwise the link does nothing.
+ */
+export function followFragment(root: HTMLElement, event: Event): void {
+  const link = (event.target as Element | null)?.closest?.(`[${FRAGMENT_ATTRIBUTE}]`);
+  if (!link || !root.contains(link)) {
+    return;
+  }
+  event.preventDefault();
+  const id = link.getAttribute(FRAGMENT_ATTRIBUTE);
+  const headings = Array.from(root.querySelectorAll('[data-jupyter-id]'));
+  headings.find(heading => heading.getAttribute('data-jupyter-id') === id)?.scrollIntoView({ block: 'start' });
+}
+
+/** `url` resolved against the page, if a link may go there: http(s) or mailto, never javascript: or data:. */
+function linkUrl(url: string): string | null {
+  try {
+    const resolved = new URL(url, document.baseURI);
+    return url.trim() && LINK_PROTOCOLS.has(resolved.protocol) ? resolved.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The classes JupyterLab's markdown renderer itself gives: a code block's language, CodeMirror's highlighting of
+ * a code block inside a list or quote (generated `ͼ` names), and the anchor beside a heading. */
+function rendererClass(node: Element, token: string): boolean {
+  if (node.localName === 'code') {
+    return /^language-[\w+#.-]+$/.test(token);
+  }
+  if (node.localName === 'span') {
+    return /^ͼ\w+$/.test(token) && node.closest('code') !== null;
+  }
+  return node.localName === 'a' && token === 'jp-InternalAnchorLink';
+}
