@@ -151,6 +151,11 @@ class Conversation:
             )
         del self._messages[length:]
 
+    def leaves_room(self) -> bool:
+        """Whether the history leaves the next answer room in the backend's context (an eighth of it, or the
+        answer's `max_new_tokens` if less); False once the conversation fills it and only a shorter one can go on."""
+        return leaves_room(self.backend, self.prompt(), self.sampling)
+
     def to_openai(self) -> list[dict[str, Any]]:
         return messages_to_openai(self._messages)
 
@@ -307,7 +312,7 @@ class Conversation:
                     )  # fmt: skip
                 else:
                     result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
-                response.record(ObservationMessage.from_result(result))
+                response.record_unstreamed(ObservationMessage.from_result(result), ToolResultEvent(result))
 
     def _skip(self, response: Response, calls: Sequence[ToolCall], why: str) -> Iterator[Event]:
         for call in calls:

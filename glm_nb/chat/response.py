@@ -105,6 +105,12 @@ class Response:
         self._added.append(message)
         self._on_message(message)
 
+    def record_unstreamed(self, message: Message, event: Event) -> None:
+        """Record `message` and its `event` when the stream cannot yield it (an interrupt is unwinding it): the
+        event joins the events, so a replay (`events()`, `tool_results()`) shows what history holds."""
+        self.record(message)
+        self._events.append(event)
+
     def replace_message(self, old: Message, new: Message) -> None:
         """The conversation rewrote one of this response's messages (a tool result cut to fit the context)."""
         self._added = [new if m is old else m for m in self._added]

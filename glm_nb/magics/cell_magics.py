@@ -18,6 +18,7 @@ from .interpolation import interpolate, unknown_names
 from .live import LiveOutput
 from .models import LoadedModel
 from .options import CELL_HELP, GLM_LINE_HELP, MODEL_HELP, parse_cell_line, parse_glm_line, parse_model_line
+from .replies import RecordInterrupted
 from .session import NotebookSession
 from .views import history_view, status_view
 
@@ -33,7 +34,7 @@ class GlmMagics(Magics):
 
     def remember_cell(self, info) -> None:
         """`pre_run_cell` hook: the frontend's id of the cell about to run (None in a terminal)."""
-        self.session.cell_id = getattr(info, "cell_id", None)
+        self.session.begin_cell(getattr(info, "cell_id", None))
 
     @line_magic("glm_model")
     def glm_model(self, line: str) -> None:
@@ -41,9 +42,17 @@ class GlmMagics(Magics):
         if args.help:
             print(MODEL_HELP)
             return
+        held = [
+            f"{name}: {len(thread.messages)} messages"
+            for name, thread in self.session.threads.items()
+            if thread.messages and args.variant in ("all", name)
+        ]
         with _usage_errors():
             model = self.session.load(args)
         display(model.card())
+        if held:  # its conversations start afresh: the turns so far were with another model (or another context)
+            print(f"glm-nb: {model.label} starts new conversations; the ones so far ({', '.join(held)}) are not "
+                  "sent to it. Re-run their cells to ask it.", file=sys.stderr)  # fmt: skip
 
     @line_cell_magic("glm")
     def glm(self, line: str, cell: str | None = None) -> None:
@@ -117,7 +126,10 @@ class GlmMagics(Magics):
             if loaded:
                 display(model.card())
             sink = LiveOutput(live=self._live())
-            transcript = session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
+            try:
+                transcript = session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
+            except RecordInterrupted:
+                raise UsageError(_RECORD_INTERRUPTED) from None
             if args.output:
                 value = self.shell.user_ns[args.output] = transcript.value()
                 if value is None and transcript.output_format == "json" and not transcript.interrupted:
@@ -137,6 +149,10 @@ class GlmMagics(Magics):
 
 
 _MAGIC = {"chat": "glm", "z1": "glm_z1", "rumination": "glm_rumination"}
+_RECORD_INTERRUPTED = (
+    "Interrupted as the reply was shown: it had ended, and it is kept (glm_nb.last() has it). The model is ready "
+    "for the next cell."
+)
 
 
 def _interrupted(variant: str) -> str:

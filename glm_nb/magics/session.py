@@ -5,7 +5,8 @@
 - One conversation thread per variant: its messages, system prompt, tool names, and which cell wrote which turn.
   Re-running a cell rewinds the thread to where that cell's turn began (later turns go too), so the history and,
   through the backend's prefix reuse, the KV cache are as they were before it. Without cell ids (a terminal
-  IPython) a cell is known by its text, and only the last turn is replaced.
+  IPython) a cell is known by its text, and only the last turn is replaced. Only a new run of a cell replaces: the
+  turns one run asks for (a loop calling the magic) all stay.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
   interleave on one KV cache.
 """
@@ -38,7 +39,7 @@ from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
 from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
-from .replies import ReplySink, stream_reply
+from .replies import RecordInterrupted, ReplySink, context_full_note, stream_reply
 
 __all__ = ["NotebookSession", "current_session", "last"]
 
@@ -52,13 +53,14 @@ class _Thread:
     messages: list[Message] = field(default_factory=list)
     system: str | None = None
     tool_names: tuple[str, ...] = ()
-    turns: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # (cell key, messages before it)
+    turns: list[tuple[tuple[str, str], int, int]] = field(default_factory=list)  # (cell key, messages before, run)
     own_system: bool = False  # a cell's -s set `system`: `%glm config -s` no longer replaces it
 
-    def rewind_for(self, key: tuple[str, str]) -> bool:
-        """Drop the turn `key` wrote, and every later one. By text, only the last turn counts."""
-        for index, (turn_key, start) in enumerate(self.turns):
-            if turn_key == key and (key[0] == "cell" or index == len(self.turns) - 1):
+    def rewind_for(self, key: tuple[str, str], run: int) -> bool:
+        """Drop the turn `key` wrote in an earlier run than `run`, and every later one. By text, only the last turn
+        counts."""
+        for index, (turn_key, start, turn_run) in enumerate(self.turns):
+            if turn_key == key and turn_run != run and (key[0] == "cell" or index == len(self.turns) - 1):
                 del self.messages[start:]
                 del self.turns[index:]
                 return True
@@ -74,6 +76,7 @@ class NotebookSession:
         self.transcripts: list[Transcript] = []
         self.refresh_s = refresh_s
         self.cell_id: str | None = None  # of the cell now running, when the frontend sends one
+        self.cell_run = 0  # counts the cells run: the turns of one run are never replaced by another of that run
         self._loader = loader
         self._model_listeners: list[weakref.WeakMethod] = []
 
@@ -100,6 +103,11 @@ class NotebookSession:
         """Call the bound `method(variants, model)` whenever a model is served; held weakly, so that a chat panel
         listening here can still be garbage-collected."""
         self._model_listeners.append(weakref.WeakMethod(method))
+
+    def begin_cell(self, cell_id: str | None) -> None:
+        """A cell starts to run (`cell_id`: the frontend's id for it, None in a terminal)."""
+        self.cell_id = cell_id
+        self.cell_run += 1
 
     def model_for(self, variant: str) -> tuple[LoadedModel, bool]:
         """The model for `variant`, and whether it was just loaded (nano-GLM, when nothing was)."""
@@ -149,7 +157,7 @@ class NotebookSession:
             if isinstance(research.search, LocalCorpus) and research.search.skipped:
                 print(_skipped_note(research.search), file=sys.stderr)
             response: Response = research.run(prompt)
-            thread = None
+            thread, conversation = None, None
         else:
             thread = self._thread_for(variant, args, cell_key)
             conversation = Conversation(
@@ -160,25 +168,44 @@ class NotebookSession:
         if cell_key is not None and cell_key[0] == "cell":  # a cell whose magic changed leaves its old conversation
             for name, other in self.threads.items():  # as a re-run would: its turn and the later ones go
                 if name != variant:
-                    other.rewind_for(cell_key)
+                    other.rewind_for(cell_key, self.cell_run)
         template = Transcript(
             variant, model.label, prompt, output_format=args.output_format or "markdown", sampling=sampling,
             thinking_display=args.thinking or "collapsed",
         )  # fmt: skip
         builder = TranscriptBuilder(template, actions_as_text=variant != "rumination")
+
+        def length_note() -> str | None:
+            return None if conversation is None else context_full_note(response, conversation, _way_on(variant))
+
         try:
             with self.engine_turn(sink, template):
-                transcript = stream_reply(response, builder, sink, refresh_s=self.refresh_s, final_answer=_report)
+                transcript = stream_reply(
+                    response, builder, sink, refresh_s=self.refresh_s, final_answer=_report, length_note=length_note
+                )
         except PromptTooLongError:  # raised before anything was generated: the cell changed nothing
             self.threads = before
             raise
-        if thread is not None:
+        except RecordInterrupted as interrupt:  # as the record was shown: the reply had ended, and is kept
+            self._keep(interrupt.transcript, thread, conversation, cell_key)
+            raise
+        self._keep(transcript, thread, conversation, cell_key)
+        return transcript
+
+    def _keep(
+        self,
+        transcript: Transcript,
+        thread: _Thread | None,
+        conversation: Conversation | None,
+        cell_key: tuple[str, str] | None,
+    ) -> None:
+        """Keep a reply's record and, for a conversation, its turn in the thread (and which cell asked for it)."""
+        if thread is not None and conversation is not None:
             start = len(thread.messages)
             thread.messages = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
             if cell_key is not None:
-                thread.turns.append((cell_key, start))
+                thread.turns.append((cell_key, start, self.cell_run))
         self.transcripts.append(transcript)
-        return transcript
 
     @staticmethod
     def _copy(thread: _Thread | None) -> _Thread | None:
@@ -191,7 +218,7 @@ class NotebookSession:
             self.threads.pop(variant, None)
         thread = self.thread(variant)
         if cell_key is not None:
-            thread.rewind_for(cell_key)
+            thread.rewind_for(cell_key, self.cell_run)
         if args.system is not None:
             thread.system, thread.own_system = args.system or None, True
         elif not thread.own_system and self.defaults.system is not None:
@@ -251,6 +278,11 @@ _WAIT_PANEL = (
 )
 _NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
 _STOPPED = "Stopped while waiting for the model: nothing was sent, and the conversation is unchanged."
+
+
+def _way_on(variant: str) -> str:
+    magic = "glm_z1" if variant == "z1" else "glm"
+    return f"`%%{magic} --new` starts a new conversation; `%glm reset` forgets them all."
 
 
 def _skipped_note(corpus: LocalCorpus) -> str:

@@ -28,9 +28,9 @@ import anywidget
 import traitlets as t
 
 from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage, as_tool
-from ..errors import GlmError
+from ..errors import GlmError, PromptTooLongError
 from ..magics.models import LoadedModel
-from ..magics.replies import stream_reply
+from ..magics.replies import context_full_note, stream_reply
 from ..magics.session import NotebookSession, TurnStopped, current_session
 from ..render import MIME_TYPE, Transcript, TranscriptBuilder, transcripts_html
 from ..render.markdown import escape_markdown_html
@@ -41,6 +41,7 @@ __all__ = ["ChatExport", "ChatPanel"]
 
 _HERE = Path(__file__).parent
 _BUSY = "A reply is still streaming: press Stop, or wait for it to finish."
+_CLEAR = "Clear starts a new conversation (the model stays loaded)."
 _OTHER_CONVERSATION = {
     "chat": "GLM-4 (chat) keeps its own conversation: it does not see the GLM-Z1 turns above.",
     "z1": "GLM-Z1 (reasoning) keeps its own conversation: it does not see the chat turns above.",
@@ -157,17 +158,23 @@ class ChatPanel(anywidget.AnyWidget):
                 model.backend, system=self.system or None, tools=self.tools, messages=self._messages[variant],
                 sampling=sampling, template=model.z1_template if z1 else None, force_thinking=z1,
             )  # fmt: skip
-            self._response = conversation.send(text)
+            self._response = response = conversation.send(text)
             template = Transcript(variant, model.label, text, sampling=sampling)
             builder = TranscriptBuilder(template)
             sink = _PanelSink(self, builder, text)
             with self.session.engine_turn(sink, template, self._stopped):
-                transcript = stream_reply(self._response, builder, sink, refresh_s=self.session.refresh_s)
+                transcript = stream_reply(
+                    response, builder, sink, refresh_s=self.session.refresh_s,
+                    length_note=lambda: context_full_note(response, conversation, _CLEAR),
+                )  # fmt: skip
             self._messages[variant] = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
             self.transcripts.append(transcript)
             self.session.transcripts.append(transcript)
         except TurnStopped:
             pass  # the record, already among the turns, says that nothing was sent
+        except PromptTooLongError as e:  # the conversation is as it was; the error's advice is for the Python API
+            self.live = {}
+            self.status = f"{str(e).split('. ')[0].rstrip('.')}. {_CLEAR}"
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
             self.live = {}
             self.status = str(e) if isinstance(e, GlmError) else f"{type(e).__name__}: {e}"

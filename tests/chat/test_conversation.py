@@ -280,11 +280,13 @@ def test_an_interrupt_while_tools_run_still_answers_every_call(scripted):
     two_calls = 'get_weather\n{"city": "Paris"}<|assistant|>get_weather\n{"city": "Rome"}<|observation|>'
     conversation, _ = scripted([two_calls, "\nFine."], tools=[get_weather], confirm=confirm)
 
+    response = conversation.send("Weather?")
     with pytest.raises(KeyboardInterrupt):
-        conversation.send("Weather?").finish()
+        response.finish()
 
     observations = [m for m in conversation.messages if isinstance(m, ObservationMessage)]
     assert [o.status for o in observations] == ["error", "not_run"]  # the call in flight may have run
+    assert [r.status for r in response.tool_results()] == ["error", "not_run"]  # the events say the same
     assert "Interrupted by the user while it ran: it may have done its work" in observations[0].content
     conversation.confirm = None
     assert conversation.send("Try again").text() == "Fine."

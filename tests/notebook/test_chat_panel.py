@@ -183,6 +183,19 @@ def test_an_error_in_the_background_shows_in_the_panel(session, tokenizer, glm_t
     assert "stopped by an error" in panel.turns[0]["html"] and "script one more reply" in panel.turns[0]["html"]
 
 
+def test_at_the_edge_of_the_context_the_panel_says_so_and_that_clear_goes_on(session, tokenizer, glm_template):
+    reply = "\nA reasonably long answer with several words in it, longer than this small context allows."
+    _serve(session, ScriptedGenerator(tokenizer, [reply, reply], max_length=40), glm_template)
+    panel = ChatPanel(session=session)
+
+    panel.send("Tell me").join(10)
+    cut = panel.transcripts[-1]
+    panel.send("And more?").join(10)
+
+    assert cut.finish_reason == "length" and "filled the model's context" in cut.note and "Clear" in cut.note
+    assert "tokens but the context holds 40" in panel.status and "Clear starts a new conversation" in panel.status
+
+
 def test_z1_variant_thinks_and_clear_forgets(session, tokenizer, glm_template):
     generator = ScriptedGenerator(tokenizer, ["Pondering.</think>\nDone.", "\nFresh."])
     _serve(session, generator, glm_template)

@@ -26,6 +26,20 @@ def test_a_converted_folder_loads_and_shows_provider_precision_and_memory(kernel
     assert "not GLM-4" not in card
 
 
+def test_a_new_model_says_which_conversations_it_does_not_continue(kernel, tiny, capsys):
+    kernel.use(["\nA.", "Hm.</think>\nB."])
+    kernel.run("%%glm\nHello", cell_id="a")
+    kernel.run("%%glm_z1\nThink", cell_id="b")
+    capsys.readouterr()
+
+    kernel.run(f"%glm_model {tiny.out} --device cpu --context 64 --variant chat")
+    told = capsys.readouterr().err
+
+    assert kernel.errors[-1] is None
+    assert "chat: 2 messages" in told and "are not sent to it" in told and "z1" not in told
+    assert "chat" not in kernel.session.threads and len(kernel.session.threads["z1"].messages) == 2
+
+
 def test_a_cell_runs_on_the_real_engine_after_loading(kernel, tiny):
     kernel.run(f"%glm_model {tiny.out} --device cpu --context 128")
 

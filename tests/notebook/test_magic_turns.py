@@ -8,11 +8,12 @@ import threading
 import pytest
 
 import glm_nb
-from glm_nb.chat import AssistantMessage, ScriptedReply
+from glm_nb.chat import AssistantMessage, ScriptedReply, UserMessage
 from glm_nb.chat.research import Rumination
 from glm_nb.magics import live
 from glm_nb.magics import session as session_module
 from glm_nb.render import MIME_TYPE
+from glm_nb.tools import execution
 
 
 @glm_nb.tool
@@ -207,6 +208,51 @@ def test_an_interrupt_while_the_display_updates_also_stops_cleanly(kernel, monke
     assert cut["data"][MIME_TYPE]["finish_reason"] == "cancelled"
     assert kernel.session.threads["chat"].messages[-1].end == "interrupted"
     assert kernel.final(kernel.run("%%glm\nNext?"))["data"][MIME_TYPE]["answer"] == "Next."
+
+
+def test_an_interrupt_while_the_final_record_is_shown_keeps_the_ended_reply(kernel, monkeypatch):
+    kernel.use(["\nOne two three.", "\nNext."])
+    real_finish = live.LiveOutput.finish
+    calls = []
+
+    def interrupted_finish(self, transcript):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the kernel's interrupt, as the cell renders the final record
+        real_finish(self, transcript)
+
+    monkeypatch.setattr(live.LiveOutput, "finish", interrupted_finish)
+
+    shown = kernel.final(kernel.run("%%glm\nCount", cell_id="a"))["data"][MIME_TYPE]
+
+    assert "Interrupted as the reply was shown" in str(kernel.errors[-1])  # the cell stops, as "Run all" should
+    assert shown["finish_reason"] == "stop"  # not left "generating…" in the saved notebook
+    assert glm_nb.last().answer == "One two three."
+    assert [m.content if isinstance(m, UserMessage) else m.text for m in kernel.session.thread("chat").messages] == [
+        "Count",
+        "One two three.",
+    ]
+    kernel.run("%%glm\nNext?", cell_id="b")
+    assert kernel.errors[-1] is None and glm_nb.last().answer == "Next."
+
+
+def test_a_tool_interrupted_while_it_runs_is_not_shown_as_not_run(kernel, monkeypatch):
+    two_calls = 'get_weather\n{"city": "Paris"}<|assistant|>get_weather\n{"city": "Rome"}<|observation|>'
+    kernel.use([two_calls, "\nNext."])
+    kernel.shell.user_ns["get_weather"] = get_weather
+
+    def interrupted_wait(work, name, timeout):
+        raise KeyboardInterrupt  # the kernel's interrupt, landing while the cell waits for the tool's thread
+
+    monkeypatch.setattr(execution, "_in_thread", interrupted_wait)
+    record = kernel.final(kernel.run("%%glm --tools get_weather\nWeather?"))["data"][MIME_TYPE]
+    monkeypatch.undo()
+
+    paris, rome = (p for p in record["parts"] if p["type"] == "tool")
+    assert paris["status"] == "error" and "it may have done its work" in paris["error"]  # as the model is told
+    assert rome["status"] == "not_run"
+    assert [m.status for m in kernel.session.thread("chat").messages[2:]] == ["error", "not_run"]
+    assert kernel.final(kernel.run("%%glm\nAnd now?"))["data"][MIME_TYPE]["answer"] == "Next."
 
 
 def test_a_context_that_fills_up_during_a_tool_round_ends_the_record_with_the_error(kernel):

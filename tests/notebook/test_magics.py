@@ -86,6 +86,28 @@ def test_without_cell_ids_the_same_cell_again_replaces_only_the_last_turn(kernel
     assert messages[-1].text == "A, redone."
 
 
+def test_a_loop_asking_in_one_cell_keeps_every_turn_and_a_rerun_replaces_them_all(kernel):
+    kernel.use(["\nA.", "\nB.", "\nC.", "\nA2.", "\nB2.", "\nC2."])
+    loop = "for q in ['one', 'two', 'three']:\n    get_ipython().run_cell_magic('glm', '', q)"
+
+    kernel.run(loop, cell_id="x")
+    first = [m.text for m in kernel.session.threads["chat"].messages if isinstance(m, AssistantMessage)]
+    kernel.run(loop, cell_id="x")  # the cell again: its turns are replaced, not added to
+
+    assert first == ["A.", "B.", "C."]
+    messages = kernel.session.threads["chat"].messages
+    assert [m.text for m in messages if isinstance(m, AssistantMessage)] == ["A2.", "B2.", "C2."]
+
+
+def test_without_cell_ids_a_loop_asking_the_same_question_keeps_every_turn(kernel):
+    kernel.use(["\nA.", "\nB.", "\nC."])
+
+    kernel.run("for _ in range(3):\n    get_ipython().run_cell_magic('glm', '', 'Tell me a joke')")
+
+    messages = kernel.session.threads["chat"].messages
+    assert [m.text for m in messages if isinstance(m, AssistantMessage)] == ["A.", "B.", "C."]
+
+
 def test_new_starts_a_fresh_conversation_and_system_is_kept(kernel):
     generator = kernel.use(["\nOne.", "\nTwo."])
     kernel.run("%%glm -s 'Answer in French.'\nfirst", cell_id="a")
@@ -233,6 +255,36 @@ def test_a_conversation_too_long_for_the_context_says_how_to_start_afresh(kernel
     assert "%%glm --new" in str(kernel.errors[0])
 
 
+_LONG_REPLY = "\nA reasonably long answer with several words in it, longer than this small context allows."
+
+
+def test_an_answer_cut_short_by_the_full_context_says_so_and_how_to_go_on(kernel):
+    kernel.use([_LONG_REPLY], max_length=40)  # room for about 20 of its tokens after the prompt
+
+    record = kernel.final(kernel.run("%%glm\nTell me"))["data"][MIME_TYPE]
+
+    assert record["finish_reason"] == "length" and record["answer"]  # the part that fitted stays
+    assert "filled the model's context" in record["note"] and "%%glm --new" in record["note"]
+
+
+def test_thinking_cut_short_by_the_full_context_does_not_advise_more_tokens(kernel):
+    kernel.use(["A long train of thought that goes on and on, well past the end of the context."], max_length=40)
+
+    record = kernel.final(kernel.run("%%glm_z1\nThink"))["data"][MIME_TYPE]
+
+    assert record["finish_reason"] == "length" and record["answer"] == ""
+    assert "filled the model's context" in record["note"] and "%%glm_z1 --new" in record["note"]
+    assert "(-n)" not in record["note"]  # -n is 30000 for GLM-Z1: more tokens cannot help
+
+
+def test_an_answer_cut_short_by_its_own_token_limit_is_not_blamed_on_the_context(kernel):
+    kernel.use([_LONG_REPLY])
+
+    record = kernel.final(kernel.run("%%glm -n 3\nTell me"))["data"][MIME_TYPE]
+
+    assert record["finish_reason"] == "length" and "context" not in record["note"]
+
+
 def test_quoted_option_values_lose_their_quotes(kernel):
     from glm_nb.magics.options import parse_cell_line, parse_model_line
 
@@ -341,7 +393,11 @@ def test_a_corpus_outside_research_is_refused(kernel):
 
 def test_research_refuses_the_tools_and_system_prompt_it_would_ignore(kernel, tmp_path):
     kernel.use(["\nOk."])
-    for options, named in (("--tools none", "--tools"), ("-s 'Be brief.'", "-s"), ("--tools x -s y", "--tools or -s")):
+    for options, named in (
+        ("--tools none", "--tools"),
+        ("-s 'Be brief.'", "-s"),
+        ("--tools x -s y", "--tools or -s"),
+    ):
         kernel.run(f"%%glm_rumination --corpus {tmp_path} {options}\nResearch ONNX")
         error = kernel.errors[-1]
         assert isinstance(error, UsageError) and f"%%glm_rumination takes no {named}: research has" in str(error)
