@@ -121,7 +121,7 @@ class Lab:
                 raise AssertionError(f"{name} was not saved with the outputs expected: {outputs!r:.2000}")
             time.sleep(0.3)
 
-    # -- commands -----------------------------------------------------------------------------------------------------
+    # -- commands ----------------------------------------------------------------------------------------------------
     def palette(self, label: str) -> None:
         """Run a command through the command palette, as a user would."""
         search = self.page.locator(".jp-ModalCommandPalette .lm-CommandPalette-input")

@@ -37,6 +37,14 @@ _STYLE = """<style>
 # them), and their punctuation as none. Not Hangul: Korean spaces its words.
 _CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
+_FINISH_WORDS = {
+    "cancelled": "⏹ interrupted",
+    "length": "stopped at the token limit",
+    "round_limit": "tool round limit",
+    "error": "⚠ stopped by an error",
+}
+# A streaming record's footer: right while it streams (each update replaces it) and once saved mid-reply
+_STREAMING_WORDS = "generating… (if this stays, the reply was saved before it ended)"
 
 
 def transcript_html(t: Transcript, *, with_style: bool = True, with_prompt: bool = False) -> str:
@@ -114,7 +122,9 @@ def footer_text(t: Transcript) -> str:
     if t.variant != "chat":
         items.append(t.variant)
     if t.streaming:
-        items.append("generating…")
+        # A page cannot tell a live reply from one saved mid-stream (the kernel died, or it was saved then): it shows
+        # the last update for good. The lab extension reads `updated_at` and says which; this fallback cannot.
+        items.append(_STREAMING_WORDS)
     usage = t.usage or Usage()
     if usage.new_tokens:
         items.append(f"{usage.new_tokens} tokens")
@@ -125,15 +135,17 @@ def footer_text(t: Transcript) -> str:
         items.append(f"{usage.decode_tokens_per_s:.1f} tok/s")
     if usage.prompt_tokens:
         items.append(f"prompt {usage.prompt_tokens} ({usage.reused_prompt_tokens} cached)")
-    reasons = {
-        "cancelled": "⏹ interrupted",
-        "length": "stopped at the token limit",
-        "round_limit": "tool round limit",
-        "error": "⚠ stopped by an error",
-    }
-    if t.finish_reason in reasons:
-        items.append(reasons[t.finish_reason])
+    reason = _finish_words(t)
+    if reason:
+        items.append(reason)
     return " · ".join(items)
+
+
+def _finish_words(t: Transcript) -> str:
+    """Why a reply ended, in the footer's words; "" for one that ended as asked, or still streams."""
+    if t.finish_reason == "round_limit" and t.variant == "rumination":
+        return "research turn limit"  # a research's rounds are its turns: it ran out of them, not of tool rounds
+    return _FINISH_WORDS.get(t.finish_reason or "", "")
 
 
 def transcript_markdown(t: Transcript) -> str:

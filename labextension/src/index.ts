@@ -75,7 +75,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         const model = cell.model;
         const outputs = model.type === 'code' ? (model as any).outputs : null;
-        const items: unknown[] = outputs ? Array.from({ length: outputs.length }, (_, i) => outputs.get(i).toJSON()) : [];
+        const items: unknown[] = outputs
+          ? Array.from({ length: outputs.length }, (_, i) => outputs.get(i).toJSON())
+          : [];
         const notebookModel = panel.model;
         const languageInfo = notebookModel?.getMetadata('language_info') as { name?: unknown } | undefined;
         const language = explainLanguage(model.type, notebookModel?.defaultKernelLanguage, languageInfo?.name);

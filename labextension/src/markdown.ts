@@ -1,8 +1,10 @@
 /**
  * Model markdown made safe to show in the page: rendered by JupyterLab's sanitizing renderer into an inert
  * document, tamed there (`tame`), and only then moved into the page; and its `#fragment` links, which scroll
- * within their own output.
+ * within their own output. Its CJK emphasis is read as the Python renderer reads it (cjk.ts).
  */
+
+import { cjkFriendlyEmphasis, JOINER, withoutJoiners } from './cjk';
 
 /** Renders markdown into `host`, sanitized (the mime renderer passes JupyterLab's own). */
 export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
@@ -14,7 +16,8 @@ let inertDocument: Document | null = null;
 export async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement, text: string): Promise<void> {
   inertDocument = inertDocument ?? document.implementation.createHTMLDocument('');
   const scratch = inertDocument.createElement('div');
-  await markdown(scratch, text);
+  await markdown(scratch, cjkFriendlyEmphasis(text));
+  dropJoiners(scratch); // first: `tame` judges the links and classes as they will be
   tame(scratch);
   host.appendChild(document.importNode(scratch, true));
 }
@@ -101,6 +104,28 @@ function tame(host: HTMLElement): void {
 }
 
 const FRAGMENT_ATTRIBUTE = 'data-glm-nb-fragment';
+
+/**
+ * The word joiners `cjkFriendlyEmphasis` put in the source out of what was drawn from it: its text (code too) and
+ * its attributes (a heading's id; a link's URL, where marked percent-encodes them).
+ */
+function dropJoiners(host: HTMLElement): void {
+  const walker = host.ownerDocument.createTreeWalker(host, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.nodeValue?.includes(JOINER)) {
+      node.nodeValue = withoutJoiners(node.nodeValue);
+    }
+  }
+  host.querySelectorAll('*').forEach(node => {
+    for (const name of node.getAttributeNames()) {
+      const value = node.getAttribute(name) ?? '';
+      const kept = withoutJoiners(value).replace(/%E2%81%A0/gi, '');
+      if (kept !== value) {
+        node.setAttribute(name, kept);
+      }
+    }
+  });
+}
 
 /** The heading id a `#fragment` link names (percent-escapes decoded where they decode). */
 function fragmentId(href: string): string {

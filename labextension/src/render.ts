@@ -13,7 +13,17 @@
 import { details, IDrawn, ISpec, leaf, reconcile } from './blocks';
 import { hasScripts, htmlFrame, svgFrame } from './frames';
 import { followFragment, MarkdownRenderer, renderSafely } from './markdown';
-import { codePieces, footerText, IReply, IToolPart, Part, repliesOf, Segment, splitFences } from './transcript';
+import {
+  codePieces,
+  footerText,
+  IReply,
+  IToolPart,
+  Part,
+  repliesOf,
+  Segment,
+  splitFences,
+  wordCount
+} from './transcript';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
 
@@ -119,8 +129,7 @@ function replyBlocks(r: IReply, stale: string | null): ISpec[] {
 }
 
 function thinking(text: string, open: boolean, markdown: MarkdownRenderer, pending: Promise<void>[]): HTMLElement {
-  const words = text.split(/\s+/).filter(Boolean).length;
-  const box = details('glm-nb-thinking', `Thinking (${words} words)`, open);
+  const box = details('glm-nb-thinking', `Thinking (${wordCount(text)} words)`, open);
   const body = el('div', 'glm-nb-thinking-body');
   pending.push(renderSafely(markdown, body, text));
   box.appendChild(body);

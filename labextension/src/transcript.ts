@@ -51,7 +51,8 @@ export interface IReply {
 
 /** The record `version` this renderer reads (`glm_nb.render.transcript.SCHEMA_VERSION`). */
 export const SCHEMA_VERSION = 1;
-export const OTHER_VERSION_NOTE = 'This transcript was written by another glm-nb version; shown as this version reads it.';
+export const OTHER_VERSION_NOTE =
+  'This transcript was written by another glm-nb version; shown as this version reads it.';
 
 /** What a renderer shows for one record: its replies, in order. */
 export function repliesOf(data: unknown): IReply[] {
@@ -138,6 +139,23 @@ const FINISH_REASONS = new Map([
   ['round_limit', 'tool round limit'],
   ['error', '⚠ stopped by an error']
 ]);
+// A research (Rumination) reply's rounds are its turns: it ran out of them, not of tool rounds.
+const RESEARCH_TURN_LIMIT = 'research turn limit';
+
+// The Python fallback's rule (`glm_nb.render.page._word_count`), kept identical so both say the same count:
+// Chinese and Japanese write no spaces between words, so each character counts as a word and their punctuation as
+// none (not Hangul: Korean spaces its words). Whitespace is Python's `str.split()` set, not JavaScript's `\s`
+// (which adds U+FEFF and leaves out U+001C-U+001F and U+0085).
+const CJK_WORD = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/g;
+const CJK_PUNCTUATION = /[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]/g;
+const PYTHON_SPACE = /[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
+
+/** The words in a thought, as its "Thinking (N words)" says: split at spaces, each CJK character a word. */
+export function wordCount(text: string): number {
+  const characters = (text.match(CJK_WORD) ?? []).length;
+  const spaced = text.replace(CJK_WORD, ' ').replace(CJK_PUNCTUATION, ' ');
+  return characters + spaced.split(PYTHON_SPACE).filter(Boolean).length;
+}
 
 /** How long a streaming reply may go without an update before its footer stops saying only "generating…". */
 export const STALE_AFTER_S = 120;
@@ -178,8 +196,9 @@ function duration(seconds: number): string {
 }
 
 /**
- * The usage line under a reply, the same words as the Python fallback (`glm_nb.render.footer_text`). `stale`: what
- * `staleNote` said of a streaming reply, or null.
+ * The usage line under a reply, the same words as the Python fallback (`glm_nb.render.footer_text`) but for a
+ * streaming reply's: the fallback cannot know when it is read, this renderer can. `stale`: what `staleNote` said of
+ * a streaming reply, or null.
  */
 export function footerText(r: IReply, stale: string | null = null): string {
   const items = [r.model];
@@ -204,11 +223,19 @@ export function footerText(r: IReply, stale: string | null = null): string {
   if (usage.prompt_tokens) {
     items.push(`prompt ${usage.prompt_tokens} (${usage.reused_prompt_tokens ?? 0} cached)`);
   }
-  const reason = r.finish_reason !== null ? FINISH_REASONS.get(r.finish_reason) : undefined;
+  const reason = finishWords(r);
   if (reason) {
     items.push(reason);
   }
   return items.filter(Boolean).join(' · ');
+}
+
+/** Why a reply ended, in the footer's words; nothing for one that ended as asked, or still streams. */
+function finishWords(r: IReply): string | undefined {
+  if (r.finish_reason === 'round_limit' && r.variant === 'rumination') {
+    return RESEARCH_TURN_LIMIT;
+  }
+  return r.finish_reason !== null ? FINISH_REASONS.get(r.finish_reason) : undefined;
 }
 
 export type Segment = { kind: 'markdown'; text: string } | { kind: 'fence'; language: string; body: string };
@@ -304,7 +331,8 @@ export function cellErrorsOf(outputs: unknown[]): ICellError[] {
       const traceback = Array.isArray(data.traceback) ? data.traceback.filter(line => typeof line === 'string') : [];
       errors.push({ ename: str(data.ename) || 'Error', evalue: str(data.evalue), traceback });
     } else if (data.output_type === 'stream' && data.name === 'stderr') {
-      const text = stripAnsi(Array.isArray(data.text) ? data.text.filter(t => typeof t === 'string').join('') : str(data.text));
+      const raw = Array.isArray(data.text) ? data.text.filter(t => typeof t === 'string').join('') : str(data.text);
+      const text = stripAnsi(raw);
       const match = ERROR_LINE.exec(text);
       if (match) {
         errors.push({ ename: match[1], evalue: match[2], traceback: text.trimEnd().split('\n') });

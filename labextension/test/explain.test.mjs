@@ -22,7 +22,8 @@ test('stderr that names no error (a warning, a progress bar) is not quoted; erro
   const errors = cellErrorsOf([
     { output_type: 'stream', name: 'stderr', text: 'Loading weights: 100%\n' },
     { output_type: 'stream', name: 'stdout', text: 'ValueError: printed, not raised\n' },
-    { output_type: 'error', ename: 'ZeroDivisionError', evalue: 'division by zero', traceback: ['\u001b[31mZeroDivisionError\u001b[0m'] },
+    { output_type: 'error', ename: 'ZeroDivisionError', evalue: 'division by zero',
+      traceback: ['\u001b[31mZeroDivisionError\u001b[0m'] },
   ]);
   assert.deepEqual(errors.map(e => e.ename), ['ZeroDivisionError']);
 });

@@ -27,7 +27,9 @@ const policy = document => document.match(/<meta http-equiv="Content-Security-Po
 const LEAK = `<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/?s=1"><script>location='x'</script>`;
 
 for (const scripts of [false, true]) {
-  test(`an HTML artifact (scripts ${scripts}) sits in a wrapper whose policy refuses any navigation of its frame`, () => {
+  const name = `an HTML artifact (scripts ${scripts}) sits in a wrapper whose policy refuses any navigation of`
+    + ' its frame';
+  test(name, () => {
     const { wrapper, tag, inner } = layers(htmlFrame(LEAK, scripts));
 
     assert.match(wrapper, /^<meta charset="utf-8"><meta http-equiv="Content-Security-Policy"/); // before the frame

@@ -1,10 +1,11 @@
 // The extension's pure logic (src/transcript.ts, compiled to lib/), under Node's test runner.
-// Run: npm test (tsc first), or through pytest (tests/lab/test_extension_logic.py).
+// Run: npm test (tsc first), or through pytest (tests/lab/test_extension_build.py).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  codePieces, explainCellSource, footerText, repliesOf, splitFences, STALE_AFTER_S, staleNote, streamState, stripAnsi
+  codePieces, explainCellSource, footerText, repliesOf, splitFences, STALE_AFTER_S, staleNote, streamState, stripAnsi,
+  wordCount
 } from '../lib/transcript.js';
 
 const reply = {
@@ -45,8 +46,6 @@ test('the footer says the same as the Python fallback', () => {
   const [r] = repliesOf(reply);
   assert.equal(footerText(r),
     'nano-GLM · z1 · 9 tokens · first token 12 ms · 250.0 tok/s · prompt 12 (4 cached)');
-  const [streaming] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: null });
-  assert.equal(footerText(streaming), 'nano-GLM · generating…');
   const [cut] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: 'cancelled' });
   assert.equal(footerText(cut), 'nano-GLM · ⏹ interrupted');
   const [failed] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: 'error' });
@@ -171,4 +170,21 @@ test('streamState reads whether the last reply streams and its stamp; a bad reco
   assert.deepEqual(streamState(chat), { streaming: true, updatedAt: null }); // a forged stamp is no stamp
   assert.deepEqual(streamState('nonsense'), { streaming: false, updatedAt: null });
   assert.deepEqual(streamState({ kind: 'chat', turns: [] }), { streaming: false, updatedAt: null });
+});
+
+test('thinking words count each Chinese or Japanese character, as the Python fallback counts them', () => {
+  // the same thought as tests/notebook/test_transcript.py: 13 characters (not the commas) and 3 English words
+  assert.equal(wordCount('用户问北京的天气，我先查一下。Then GLM answers.'), 16);
+  assert.equal(wordCount('ひらがなとカタカナ'), 9);
+  assert.equal(wordCount('한국어는 띄어 씁니다'), 3); // Hangul spaces its words
+  // Python's whitespace, not JavaScript's: U+001F and U+0085 split, U+FEFF does not
+  assert.equal(wordCount('a\u001fb\u0085c \ufeffd\u3000e'), 5);
+  assert.equal(wordCount('  \n\t '), 0);
+});
+
+test('a research that ran out of turns says so in research words; a chat keeps "tool round limit"', () => {
+  const [research] = repliesOf({ ...reply, variant: 'rumination', usage: null, finish_reason: 'round_limit' });
+  const [chat] = repliesOf({ ...reply, variant: 'chat', usage: null, finish_reason: 'round_limit' });
+  assert.equal(footerText(research), 'nano-GLM · rumination · research turn limit');
+  assert.equal(footerText(chat), 'nano-GLM · tool round limit');
 });

@@ -55,7 +55,8 @@ class LabServer:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={root}", "--allow-root", "--LabApp.extension_manager=readonly", *extra_args,
             ],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root,

@@ -97,7 +97,8 @@ def test_a_glm_cell_streams_then_ends_as_a_transcript_drawn_by_the_extension(lab
 
 
 def test_svg_and_html_artifacts_are_visible_and_a_code_block_inserts_a_cell(lab):
-    lab.new_notebook("artifacts.ipynb", [LOAD, f"%%glm -t 0\n{DEMO_PROMPTS['svg']}", f"%%glm -t 0 --new\n{DEMO_PROMPTS['html']}"])  # fmt: skip
+    cells = [LOAD, f"%%glm -t 0\n{DEMO_PROMPTS['svg']}", f"%%glm -t 0 --new\n{DEMO_PROMPTS['html']}"]
+    lab.new_notebook("artifacts.ipynb", cells)
     lab.open("artifacts.ipynb")
 
     lab.run_all()
@@ -282,7 +283,8 @@ def test_the_chat_panel_streams_stops_and_sends_again(lab):
 
 
 def test_a_saved_notebook_reopened_with_no_kernel_shows_its_transcripts(lab, viewer_server):
-    lab.new_notebook("saved.ipynb", [LOAD, f"%%glm -t 0\n{DEMO_PROMPTS['chat']}", f"%%glm -t 0\n{DEMO_PROMPTS['svg']}"])  # fmt: skip
+    cells = [LOAD, f"%%glm -t 0\n{DEMO_PROMPTS['chat']}", f"%%glm -t 0\n{DEMO_PROMPTS['svg']}"]
+    lab.new_notebook("saved.ipynb", cells)
     lab.open("saved.ipynb")
     lab.run_all()
     answer = lab.finished_transcript(0).locator(".glm-nb-answer").inner_text()

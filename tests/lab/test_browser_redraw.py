@@ -133,12 +133,17 @@ def _in_view(locator) -> bool:
     )
 
 
+def _save_with_output(server, name: str, record: dict) -> None:
+    """A notebook whose one cell shows `record`, saved where `server` opens it."""
+    notebook = notebook_json([_shown(record)])
+    output = {"output_type": "display_data", "data": {MIME_TYPE: record, "text/plain": "saved"}, "metadata": {}}
+    notebook["cells"][0]["outputs"] = [output]
+    (server.root / name).write_text(json.dumps(notebook))
+
+
 def test_a_record_saved_mid_reply_says_it_may_have_been_interrupted_not_generating_forever(lab, viewer_server):
     saved = {**FINISHED_TURN, "finish_reason": None, "updated_at": time.time() - 3 * 3600}
-    notebook = notebook_json([_shown(saved)])
-    output = {"output_type": "display_data", "data": {MIME_TYPE: saved, "text/plain": "saved"}, "metadata": {}}
-    notebook["cells"][0]["outputs"] = [output]
-    (viewer_server.root / "died.ipynb").write_text(json.dumps(notebook))
+    _save_with_output(viewer_server, "died.ipynb", saved)
     viewer = type(lab)(lab.page, viewer_server)
 
     viewer.open("died.ipynb", kernel=False)
@@ -148,3 +153,33 @@ def test_a_record_saved_mid_reply_says_it_may_have_been_interrupted_not_generati
     footer = transcript.locator(".glm-nb-footer").inner_text()
     assert "generating… or interrupted: no update for over 3 h" in footer, footer
     assert "saved before it ended" in footer
+
+
+def test_a_chinese_thought_counts_each_character_as_a_word(lab, viewer_server):
+    # 13 characters (not the commas) and 3 English words, as the Python fallback counts them; split at spaces: 3
+    thought = "用户问北京的天气，我先查一下。Then GLM answers."
+    parts = [{"type": "thinking", "text": thought}, {"type": "text", "text": "晴。"}]
+    _save_with_output(viewer_server, "chinese.ipynb", {**FINISHED_TURN, "parts": parts})
+    viewer = type(lab)(lab.page, viewer_server)
+
+    viewer.open("chinese.ipynb", kernel=False)
+
+    summary = viewer.finished_transcript().locator("details.glm-nb-thinking summary")
+    expect(summary).to_have_text("Thinking (16 words)", timeout=30_000)
+
+
+def test_chinese_emphasis_after_punctuation_is_bold_and_leaves_nothing_hidden_in_the_page(lab, viewer_server):
+    # plain CommonMark (JupyterLab's marked) leaves these asterisks literal; the Python renderer makes them bold
+    answer = "## **注意：**标题\n\n**注意：**这是 `**代码：**里` 。"
+    record = {**FINISHED_TURN, "parts": [{"type": "text", "text": answer}], "answer": answer}
+    _save_with_output(viewer_server, "emphasis.ipynb", record)
+    viewer = type(lab)(lab.page, viewer_server)
+
+    viewer.open("emphasis.ipynb", kernel=False)
+
+    shown = viewer.finished_transcript().locator(".glm-nb-answer")
+    expect(shown.locator("p strong")).to_have_text("注意：", timeout=30_000)
+    expect(shown.locator("h2 strong")).to_have_text("注意：")
+    assert shown.locator("code").inner_text() == "**代码：**里"  # code as written
+    page = shown.evaluate("node => node.outerHTML")
+    assert "\u2060" not in page and "%e2%81%a0" not in page.lower()  # the word joiners the renderer put in

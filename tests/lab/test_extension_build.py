@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from jupyter_core.paths import jupyter_path
+from jupyterlab_server.config import get_federated_extensions
 
 import glm_nb
 
@@ -26,6 +28,28 @@ def test_the_extension_is_built_into_the_package():
     assert package["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
     assert {"extension", "mimeExtension"} <= set(package["jupyterlab"]["_build"])
     assert (BUILT / package["jupyterlab"]["_build"]["load"]).exists()
+
+
+def test_jupyter_serves_the_current_build():
+    # Jupyter serves the copy `pip install -e .` put in <prefix>/share/jupyter/labextensions (or a link made by
+    # `jupyter labextension develop`), not glm_nb/labextension: after `npm run build` alone, the browser tests would
+    # run the old extension. The first copy on Jupyter's path wins, as JupyterLab picks it.
+    served = get_federated_extensions(jupyter_path("labextensions")).get("@glm-nb/labextension")
+    assert served is not None, "JupyterLab finds no @glm-nb/labextension: run `pip install -e .`"
+    served_dir = Path(served["ext_path"])
+    built = [BUILT / "package.json", *sorted((BUILT / "static").iterdir())]
+
+    differ = [p.relative_to(BUILT) for p in built if _bytes(served_dir / p.relative_to(BUILT)) != p.read_bytes()]
+
+    assert not differ, (
+        f"Jupyter serves a stale glm-nb extension from {served_dir}: {', '.join(map(str, differ[:5]))} differ from "
+        f"the build in {BUILT}. Run `pip install -e .` (scripts/test does when labextension/ changed), or copy "
+        f"{BUILT}/static and package.json there."
+    )
+
+
+def _bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 def test_jupyterlab_lists_it_enabled():

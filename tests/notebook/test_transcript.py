@@ -172,3 +172,24 @@ def test_chinese_thinking_is_counted_by_characters_not_spaces():
 
     assert "Thinking (16 words)" in data["text/html"]  # 13 characters (not the commas) and 3 English words
     assert "[thinking: 16 words]" in data["text/plain"]
+
+
+def test_research_out_of_turns_says_so_in_research_words_and_chat_keeps_its_own():
+    research = Transcript("rumination", "m", "q", finish_reason="round_limit")
+    chat = Transcript("chat", "m", "q", finish_reason="round_limit")
+
+    research_plain = research._repr_mimebundle_()[0]["text/plain"]
+    chat_plain = chat._repr_mimebundle_()[0]["text/plain"]
+
+    assert research_plain.endswith("-- m · rumination · research turn limit") and "tool round" not in research_plain
+    assert chat_plain.endswith("-- m · tool round limit")
+
+
+def test_a_record_saved_mid_reply_does_not_claim_to_be_generating_forever():
+    builder, _ = _build([TextDelta("Partial")])
+
+    data, _ = builder.snapshot()._repr_mimebundle_()  # what a notebook saved mid-reply keeps for good
+
+    # the fallback cannot know when it is read: it says what it means if it never changes
+    for mime in ("text/html", "text/markdown", "text/plain"):
+        assert "generating… (if this stays, the reply was saved before it ended)" in data[mime], data[mime]
