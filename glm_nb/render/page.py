@@ -47,7 +47,9 @@ _FINISH_WORDS = {
 _STREAMING_WORDS = "generating… (if this stays, the reply was saved before it ended)"
 
 
-def transcript_html(t: Transcript, *, with_style: bool = True, with_prompt: bool = False) -> str:
+def transcript_html(t: Transcript, *, with_style: bool = True, with_prompt: bool = False, live: bool = False) -> str:
+    """The record as HTML. live: drawn only while it streams (the ChatPanel's live turn), never saved, so a
+    streaming footer says "generating…" without the caveat a saved page needs."""
     body = []
     if with_prompt and t.prompt:
         body.append(f'<div class="glm-nb-prompt">{html.escape(t.prompt)}</div>')
@@ -64,7 +66,7 @@ def transcript_html(t: Transcript, *, with_style: bool = True, with_prompt: bool
     shown = {a.error for a in t.artifacts} if last_text >= 0 and not t.streaming else set()  # with their artifact
     if t.note and t.note not in shown:
         body.append(f'<div class="glm-nb-note">{html.escape(t.note)}</div>')
-    body.append(f'<div class="glm-nb-footer">{html.escape(footer_text(t))}</div>')
+    body.append(f'<div class="glm-nb-footer">{html.escape(footer_text(t, live=live))}</div>')
     return (_STYLE if with_style else "") + '<div class="glm-nb-transcript">' + "".join(body) + "</div>"
 
 
@@ -117,14 +119,14 @@ def _tool_html(card: ToolCard) -> str:
     return f'<div class="{css}"><div class="glm-nb-tool-head">{head}</div>{detail}</div>'
 
 
-def footer_text(t: Transcript) -> str:
+def footer_text(t: Transcript, *, live: bool = False) -> str:
     items = [t.model]
     if t.variant != "chat":
         items.append(t.variant)
     if t.streaming:
         # A page cannot tell a live reply from one saved mid-stream (the kernel died, or it was saved then): it shows
         # the last update for good. The lab extension reads `updated_at` and says which; this fallback cannot.
-        items.append(_STREAMING_WORDS)
+        items.append("generating…" if live else _STREAMING_WORDS)
     usage = t.usage or Usage()
     if usage.new_tokens:
         items.append(f"{usage.new_tokens} tokens")

@@ -253,7 +253,7 @@ class _PanelSink:
             self._start = now
         elif now > self._start:
             self.panel.tokens_per_s = round(self.builder.deltas / (now - self._start), 1)
-        self.panel.live = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False)}
+        self.panel.live = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False, live=True)}
 
     def finish(self, transcript: Transcript) -> None:
         rate = transcript.usage.decode_tokens_per_s if transcript.usage else None

@@ -72,6 +72,19 @@ def test_a_message_from_the_view_streams_a_reply_in_the_background(session, toke
     assert session.last().text == "Hello from the **panel**."
 
 
+def test_the_live_turn_says_generating_without_the_saved_page_caveat(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nHello there."]), glm_template)
+    panel = ChatPanel(session=session)
+    seen_live = []
+    panel.observe(lambda change: seen_live.append(change["new"].get("html", "")), names="live")
+
+    panel._on_view_message(panel, {"type": "send", "text": "Hi"}, [])
+    assert panel.wait(10)
+
+    streaming = [html for html in seen_live if "generating" in html]
+    assert streaming and not any("saved before it ended" in html for html in streaming)  # it is live, not saved
+
+
 def test_the_panel_keeps_its_own_conversation_with_its_settings(session, tokenizer, glm_template):
     generator = ScriptedGenerator(tokenizer, ["\nOne.", "\nTwo."])
     _serve(session, generator, glm_template)
