@@ -1,6 +1,7 @@
 // The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
-// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}); the kernel answers a send it
-// took with {type: "accepted"} (only then is the box emptied) and Export with {type: "download", html}.
+// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export" | "resend_turns"}); the kernel
+// answers a send it took with {type: "accepted"} (only then is the box emptied), Export with {type: "download",
+// html}, and sends each finished turn on its own as {type: "turn", index, turn} (see addTurn).
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
 // sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
 // inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
@@ -21,6 +22,26 @@ function turnNode(turn, streaming) {
   answer.innerHTML = turn.html || "";
   node.append(answer);
   return node;
+}
+
+// A finished turn comes alone, never with the whole history again (that grew with the square of the turns). It is
+// appended to the model's `turns` in place: the saved widget state and a view opened later then hold every turn,
+// and no set() queues the whole list to be sent back to the kernel, which owns it. A gap (a turn sent while this
+// page was connecting) asks the kernel for the whole list once, as a `turns` change.
+function addTurn(model, message) {
+  const turns = model.get("turns");
+  if (message.index === turns.length) turns.push(message.turn);
+  else if (message.index > turns.length) model.send({ type: "resend_turns" });
+}
+
+// Once per model, before any view (anywidget runs it first, and holds the kernel's messages until it has run): a
+// panel with no view open still keeps every turn.
+function initialize({ model }) {
+  const onMessage = (message) => {
+    if (message?.type === "turn") addTurn(model, message);
+  };
+  model.on("msg:custom", onMessage);
+  return () => model.off("msg:custom", onMessage);
 }
 
 function labelled(text, input) {
@@ -75,7 +96,9 @@ function render({ model, el }) {
     const turns = model.get("turns");
     const kept = drawn.length <= turns.length && drawn.every((d, i) => d.turn === turns[i]
       || (d.turn.prompt === turns[i].prompt && d.turn.html === turns[i].html));
-    if (!kept) {  // cleared, or replaced from the kernel: draw afresh
+    if (kept) {
+      drawn.forEach((d, i) => { d.turn = turns[i]; });  // the kernel resent them: compare by identity from now on
+    } else {  // cleared, or replaced from the kernel: draw afresh
       history.replaceChildren();
       drawn = [];
       liveNode = null;
@@ -149,6 +172,7 @@ function render({ model, el }) {
   function fromKernel(message) {
     if (message?.type === "accepted" && input.value.trim() === message.text) input.value = "";
     else if (message?.type === "download") offerDownload(message.html);
+    else if (message?.type === "turn") drawHistory();  // initialize's listener, which runs first, appended it
   }
   function setTrait(name, value) {
     model.set(name, value);
@@ -219,4 +243,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { initialize, render };

@@ -11,8 +11,10 @@ values the model may call; their cards show in the history.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
-from the view: `{"type": "send", "text"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted",
-"text"}` (the message was taken: the view empties its box) and `{"type": "download", "html"}` (Export's page).
+from the view: `{"type": "send", "text"}`, `stop`, `clear`, `export`, `resend_turns`; to the view: `{"type":
+"accepted", "text"}` (the message was taken: the view empties its box), `{"type": "download", "html"}` (Export's
+page) and `{"type": "turn", "index", "turn"}`: each finished turn alone, so a reply's traffic does not grow with the
+history (the view appends it to its copy of `turns`, which the saved widget state and later views read).
 """
 
 from __future__ import annotations
@@ -227,6 +229,8 @@ class ChatPanel(anywidget.AnyWidget):
                 self.clear()
             elif kind == "export":
                 self._download()
+            elif kind == "resend_turns":  # the view missed a turn (one sent while it connected)
+                self.send_state("turns")
         except GlmError as e:
             self.status = str(e)
 
@@ -235,6 +239,13 @@ class ChatPanel(anywidget.AnyWidget):
         if not self.transcripts:
             raise GlmError("Nothing to export yet: send a message first.")
         self._tell_view({"type": "download", "html": self.export().standalone_html()})
+
+    def _add_turn(self, turn: dict[str, str]) -> None:
+        """A finished turn goes to the view alone: assigning `turns` a new list would send every earlier turn again
+        after each reply. The list grows in place, which traitlets does not see (so nothing is synced), and
+        `get_state()` still holds every turn for a view that connects later."""
+        self.turns.append(turn)
+        self._tell_view({"type": "turn", "index": len(self.turns) - 1, "turn": turn})
 
     def _tell_view(self, content: dict[str, Any]) -> None:
         anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)
@@ -260,7 +271,7 @@ class _PanelSink:
         if rate:
             self.panel.tokens_per_s = round(rate, 1)
         turn = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False)}
-        self.panel.turns = [*self.panel.turns, turn]
+        self.panel._add_turn(turn)
         self.panel.live = {}
 
 

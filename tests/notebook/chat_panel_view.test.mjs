@@ -48,7 +48,10 @@ FakeElement.prototype.setAttribute = function (name, value) { (this.attributes ?
 class FakeModel {
   constructor(state) { Object.assign(this, { state, sent: [], saved: 0, handlers: {} }); }
   get(name) { return this.state[name]; }
-  set(name, value) { this.change(name, value); }  // as Backbone's set: the view's own change is drawn too
+  set(name, value) {  // as Backbone's set: the view's own change is drawn too; `writes` what the view set
+    this.writes = [...(this.writes ?? []), name];
+    this.change(name, value);
+  }
   save_changes() { this.saved += 1; }
   send(message) { this.sent.push(message); }
   on(events, fn) { for (const e of events.split(" ")) (this.handlers[e] ??= []).push(fn); }
@@ -61,16 +64,23 @@ class FakeModel {
 const source = readFileSync(new URL("../../glm_nb/widget/chat_panel.js", import.meta.url), "utf8");
 const { default: view } = await import("data:text/javascript," + encodeURIComponent(source));
 
-function mount(overrides = {}) {
+function fakeModel(overrides = {}) {  // as anywidget gives it: `initialize` has run before any view
   const model = new FakeModel({
     turns: [], live: {}, busy: false, variant: "chat", temperature: 0.6, max_tokens: 1024, system: "",
     tokens_per_s: 0, status: "", model_name: "", export_html: "", ...overrides,
   });
+  model.cleanup = view.initialize({ model });
+  return model;
+}
+
+function mount(overrides = {}, model = fakeModel(overrides)) {
   const el = new FakeElement("div");
   const dispose = view.render({ model, el });
   const pick = (tag, text) => el.find((n) => n.tagName === tag && (text === undefined || n.textContent === text));
   return { model, el, dispose, pick };
 }
+
+const replies = (el) => el.all().filter((n) => n.className === "glm-nb-reply");
 
 test("turns and the streaming turn are drawn from the model's HTML", () => {
   const { model, el } = mount({ turns: [{ prompt: "Hi", html: "<p>Hello</p>" }] });
@@ -150,8 +160,11 @@ test("the cleanup removes every listener and the view", () => {
   const { model, el, dispose } = mount();
   const input = el.find((n) => n.tagName === "textarea");
   const root = el.children[0];
-  assert.ok(model.handlerCount() > 0);
+  const modelOnly = 1;  // initialize's listener: the model keeps its turns while no view is open
+  assert.ok(model.handlerCount() > modelOnly);
   dispose();
+  assert.equal(model.handlerCount(), modelOnly);
+  model.cleanup();
   assert.equal(model.handlerCount(), 0);
   assert.equal(Object.values(input.listeners).flat().length, 0);
   assert.equal(root.removed, true);
@@ -302,4 +315,49 @@ test("the history follows a streaming reply only if the user was at its bottom",
   history.scrollTop = 100;  // the user scrolls up to read an earlier turn
   model.change("live", { prompt: "Q", html: "<p>a b c</p>" });
   assert.equal(history.scrollTop, 100);
+});
+
+test("a finished turn comes alone and is appended: the earlier turns' nodes are never rebuilt", () => {
+  const { model, el } = mount({ turns: [{ prompt: "One", html: "<p>1</p>" }] });
+  const history = el.find((n) => n.className === "glm-nb-history");
+  const first = history.children[0];
+  first.opened = true;  // as a thinking section the reader opened
+  model.change("live", { prompt: "Two", html: "<p>2 so far</p>" });
+
+  model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });
+  model.change("live", {});
+
+  assert.equal(history.children[0], first);
+  assert.equal(first.opened, true);
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>"]);
+  assert.deepEqual(model.get("turns").map((t) => t.prompt), ["One", "Two"]);  // what the saved widget state holds
+  assert.equal(model.writes, undefined);  // nothing set: the whole list is not sent back to the kernel
+});
+
+test("a panel with no view open keeps every turn, and views opened later show them all once", () => {
+  const model = fakeModel();
+  for (const [index, prompt] of ["a", "b", "c"].entries()) {
+    model.custom({ type: "turn", index, turn: { prompt, html: `<p>${prompt}</p>` } });
+  }
+
+  const one = mount({}, model);
+  const two = mount({}, model);
+  model.custom({ type: "turn", index: 3, turn: { prompt: "d", html: "<p>d</p>" } });
+
+  for (const { el } of [one, two]) {
+    assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>a</p>", "<p>b</p>", "<p>c</p>", "<p>d</p>"]);
+  }
+  assert.equal(model.get("turns").length, 4);  // each view drew the turn; only the model appended it
+});
+
+test("a turn sent while the page connected asks the kernel for the whole list; a repeated one is ignored", () => {
+  const { model, el } = mount({ turns: [{ prompt: "a", html: "<p>a</p>" }] });
+
+  model.custom({ type: "turn", index: 0, turn: { prompt: "a", html: "<p>a</p>" } });  // already there
+  model.custom({ type: "turn", index: 2, turn: { prompt: "c", html: "<p>c</p>" } });  // "b" never came
+
+  assert.deepEqual(model.sent, [{ type: "resend_turns" }]);
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>a</p>"]);
+  model.change("turns", ["a", "b", "c"].map((p) => ({ prompt: p, html: `<p>${p}</p>` })));  // the kernel's answer
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>a</p>", "<p>b</p>", "<p>c</p>"]);
 });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -253,7 +254,7 @@ def test_an_html_artifact_waits_for_run_scripts_in_the_panel_and_in_its_export(s
 def test_the_view_ships_next_to_the_class():
     panel = ChatPanel(session=NotebookSession())
 
-    assert "export default { render }" in panel._esm
+    assert "export default { initialize, render }" in panel._esm
     assert ".glm-nb-panel" in panel._css
 
 
@@ -266,10 +267,28 @@ def test_a_saved_or_headless_notebook_shows_what_the_panel_is_not_an_object_addr
 
 
 def _told_view(panel) -> list[dict]:
-    """The custom messages the panel sends its view (no frontend here to receive them)."""
+    """The custom messages the panel sends its view (no frontend here to receive them), but each finished turn's."""
     told = []
-    panel._tell_view = told.append
+
+    def tell(message):
+        if message["type"] != "turn":
+            told.append(message)
+
+    panel._tell_view = tell
     return told
+
+
+def _comm_messages(panel) -> list[dict]:
+    """What the panel sends through its comm, trait updates and custom messages alike (a DummyComm here)."""
+    sent = []
+    send = panel.comm.send
+
+    def record(data=None, metadata=None, buffers=None):
+        sent.append(data)
+        send(data=data, metadata=metadata, buffers=buffers)
+
+    panel.comm.send = record
+    return sent
 
 
 def test_changing_the_model_dropdown_mid_reply_keeps_the_reply_in_its_conversation(session, tokenizer, glm_template):
@@ -408,3 +427,49 @@ def test_switching_between_chat_and_z1_says_each_keeps_its_own_conversation(sess
     panel.variant = "z1"
 
     assert "own conversation" in panel.status and "does not see the chat turns" in panel.status
+
+
+def test_the_traffic_of_a_reply_does_not_grow_with_the_turns_before_it(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nThe same answer."] * 30), glm_template)
+    panel = ChatPanel(session=session)
+    sent = _comm_messages(panel)
+    per_reply = []
+
+    for _ in range(30):
+        before = len(sent)
+        panel.send("Again").join(10)
+        per_reply.append(sum(len(json.dumps(data)) for data in sent[before:]))
+
+    one_turn = len(json.dumps(panel.turns[0]))
+    assert len(panel.turns) == 30
+    assert per_reply[-1] - per_reply[1] < one_turn  # sending the whole list again: 28 turns more
+    assert sent[-3:-1] == [  # the turn alone, then the live turn emptied
+        {"method": "custom", "content": {"type": "turn", "index": 29, "turn": panel.turns[29]}},
+        {"method": "update", "state": {"live": {}}, "buffer_paths": []},
+    ]
+
+
+def test_a_view_that_connects_later_or_missed_a_turn_gets_every_turn(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nOne.", "\nTwo."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("one").join(10)
+    panel.send("two").join(10)
+    sent = _comm_messages(panel)
+
+    panel._handle_msg({"content": {"data": {"method": "request_state"}}, "buffers": []})  # a page (re)loaded
+    panel._on_view_message(panel, {"type": "resend_turns"}, [])
+
+    assert [[turn["prompt"] for turn in data["state"]["turns"]] for data in sent] == [["one", "two"]] * 2
+    assert sent[1]["state"].keys() == {"turns"}  # a missed turn: the list alone, once
+
+
+def test_clear_after_replies_empties_the_views_turns(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nOne."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("one").join(10)
+    sent = _comm_messages(panel)
+
+    panel._on_view_message(panel, {"type": "clear"}, [])
+
+    assert {"method": "update", "state": {"turns": []}, "buffer_paths": []} in sent
+    assert panel.get_state()["turns"] == []
