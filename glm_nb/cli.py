@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (CPU), fp16/bf16 (CUDA), int4 (MatMulNBits weights)")  # fmt: skip
     c.add_argument("--max-length", type=int, default=None, help="longest sequence (default: the checkpoint's)")
-    c.add_argument("--int4-block-size", type=int, default=32, help="int4 quantization block (16..128)")
+    c.add_argument("--int4-block-size", type=int, default=32,
+                   help="int4 quantization block: a power of two >= 16 (32, or 128 on CUDA)")  # fmt: skip
     c.add_argument("--int4-compute", default="fp32", choices=("fp32", "fp16", "bf16"),
                    help="activation dtype of an int4 model: fp32 for CPU, fp16/bf16 for CUDA")  # fmt: skip
     c.add_argument("--no-int4-lm-head", action="store_true", help="keep lm_head in float in an int4 model")
@@ -142,17 +143,29 @@ def _serve(args) -> int:
         raise GlmError(f"--port {args.port}: a port is 0..65535 (0 = any free one).")
     if args.max_queue < 0:
         raise GlmError(f"--max-queue {args.max_queue}: give how many requests may wait, 0 or more.")
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise GlmError(f"--api-key-env {args.api_key_env}: that environment variable is empty; set it to the key")
+    api_key = _served_api_key(args.api_key_env)
     engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
                         threads=args.threads, cuda_graph=args.cuda_graph, progress=False)  # fmt: skip
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
     serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
           max_queue=args.max_queue, quiet=args.quiet)  # fmt: skip
     return 0
+
+
+def _served_api_key(env: str | None) -> str | None:
+    """The key `--api-key-env` names, without the whitespace around it, as RemoteBackend reads the same variable
+    (a key read from a file keeps its line break); refused when HTTP could not carry it in a Bearer header."""
+    if not env:
+        return None
+    key = os.environ.get(env, "").strip()
+    if not key:
+        raise GlmError(f"--api-key-env {env}: that environment variable is empty; set it to the key")
+    if any(not "!" <= c <= "~" for c in key):  # never shown: the message names the variable, not the key
+        raise GlmError(
+            f"--api-key-env {env}: the key holds a space, a control or a non-ASCII character, which no client can "
+            "send in an 'Authorization: Bearer KEY' header; set it to printable ASCII, e.g. $(openssl rand -hex 16)."
+        )
+    return key
 
 
 def _cache(args) -> int:

@@ -78,6 +78,28 @@ def test_serve_without_its_key_variable_exits_2_saying_what_to_do(tiny, monkeypa
     assert "UNSET_KEY_VARIABLE" in capsys.readouterr().err
 
 
+def test_the_served_key_loses_the_whitespace_around_it_as_the_client_does(tiny, serve_model, monkeypatch):
+    key = " s3cret\n"  # e.g. read from a file: one variable for both ends of the connection
+    server = serve_model(tiny.out, "--api-key-env", "TINY_KEY", env={"TINY_KEY": key})
+    monkeypatch.setenv("TINY_KEY", key)
+
+    backend = RemoteBackend.connect(server.url, api_key_env="TINY_KEY", tokenizer=tiny.out)
+
+    assert backend.name == tiny.engine.metadata.name
+
+
+def test_serve_with_a_key_no_header_can_carry_exits_2_naming_the_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPACED_KEY", "two words")
+
+    # no model there: the key is checked first, before a load that can take minutes
+    code = main(["serve", str(tmp_path / "no-model"), "--api-key-env", "SPACED_KEY"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "SPACED_KEY" in err and "printable ASCII" in err
+    assert "two words" not in err
+
+
 def test_serve_on_a_busy_port_exits_2_saying_what_to_do(tiny, tiny_server, capsys):
     port = tiny_server.url.rsplit(":", 1)[1].removesuffix("/v1")
 
