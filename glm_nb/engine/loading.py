@@ -83,16 +83,18 @@ def open_model(
 ) -> Engine:
     """An Engine for `path`: a converted folder is loaded as it is; a checkpoint folder is converted first
     (once, into the cache); a hub id such as THUDM/GLM-4-9B-0414 is downloaded first (from `source`:
-    huggingface or modelscope; once, into the hub's cache). precision defaults to bf16 on a GPU and fp32 on the CPU (see `conversion_for`);
-    pass fp16/bf16/int4 to choose. cuda_graph: capture decode steps as CUDA graphs; by default on whenever the
-    model runs on CUDA in fp16/bf16 (or int4 with half activations)."""
+    huggingface or modelscope; once, into the hub's cache). precision defaults to bf16 on a GPU and fp32 on the
+    CPU (see `conversion_for`); pass fp16/bf16/int4 to choose. cuda_graph: capture decode steps as CUDA graphs;
+    by default on whenever the model runs on CUDA in fp16/bf16 (or int4 with half activations)."""
     if device not in DEVICES:
         raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
     folder = resolve(str(path), source)
     if (folder / METADATA_FILE).exists():
         target = folder
     elif (folder / "config.json").exists():
-        choice = conversion_for(device == "cuda" or (device == "auto" and cuda_usable()), precision)
+        cuda = device == "cuda" or (device == "auto" and cuda_usable())
+        _refuse_before_converting(device, cuda, precision)
+        choice = conversion_for(cuda, precision)
         target = converted_path(folder, choice.key, max_length)
         if not (target / METADATA_FILE).exists():
             try:
@@ -118,6 +120,20 @@ def open_model(
     if cuda_graph is None:
         cuda_graph = device != "cpu" and cuda_usable() and ModelMetadata.load(target).compute_dtype != "fp32"
     return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph)
+
+
+def _refuse_before_converting(device: str, cuda: bool, precision: str | None) -> None:
+    """What Engine.load would refuse, said before a conversion that can take minutes and tens of GB."""
+    if device == "cuda" and not cuda_usable():
+        raise ModelLoadError(
+            "device='cuda' but ONNX Runtime cannot use a CUDA device here: that needs an NVIDIA GPU and the GPU "
+            "build (`pip uninstall -y onnxruntime && pip install onnxruntime-gpu`). Or use device='cpu'."
+        )
+    if not cuda and precision in ("fp16", "bf16"):
+        raise ModelLoadError(
+            f"precision {precision!r} runs on CUDA only, and this model would run on the CPU (device={device!r}). "
+            "Choose precision 'fp32' or 'int4' for the CPU (`--precision fp32` or `--precision int4`)."
+        )
 
 
 def _note_outdated(src: Path) -> None:

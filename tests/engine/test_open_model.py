@@ -62,6 +62,21 @@ def test_an_unknown_device_is_refused(tiny):
         open_model(tiny.src, device="tpu")
 
 
+@pytest.mark.parametrize(
+    ("device", "precision", "says"),
+    [("cpu", "fp16", "'fp32' or 'int4'"), ("auto", "bf16", "'fp32' or 'int4'"), ("cuda", None, "device='cpu'")],
+)
+def test_what_cannot_run_here_is_refused_before_converting(tiny, tmp_path, monkeypatch, device, precision, says):
+    """The README's "fp16 / bf16 need CUDA": refused at once, not after minutes of converting a 9B model."""
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+    monkeypatch.setattr(engine_module, "_CUDA_USABLE", False)  # no usable GPU, also on a machine with one
+
+    with pytest.raises(ModelLoadError, match=says):
+        open_model(tiny.src, device=device, precision=precision, progress=False)
+
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())  # nothing converted
+
+
 def test_a_new_graph_format_gets_its_own_cache_entry_instead_of_an_old_conversion(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
     first = open_model(tiny.src, device="cpu").folder
