@@ -55,6 +55,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext glm_nb`: remove the magics; the loaded model and the conversations stay for a later load."""
     magics = _extension.pop(id(ipython), None)
     if magics is not None:
         ipython.events.unregister("pre_run_cell", magics.remember_cell)

@@ -39,6 +39,10 @@ _FPA_INTB_ENV = "ORT_FPA_INTB_GEMM"
 
 @dataclass(frozen=True)
 class Engine:
+    """A loaded model, immutable: the ORT session, its metadata and tokenizer. Open one with `Engine.load(folder)`
+    (a converted folder) or `glm_nb.open_model(path)` (which converts a checkpoint first); generate with
+    `Generator(engine, ...)`, which owns the mutable state (tokens, KV cache)."""
+
     folder: Path
     session: ort.InferenceSession
     metadata: ModelMetadata

@@ -71,6 +71,10 @@ def _exclusive(verb):
 
 
 class Generator:
+    """The mutable side of generation over an `Engine`: tokens, KV cache, sampling state. Verbs: `append_tokens`,
+    `set_prompt` (reuses the longest cached prefix), `generate_next_token`, `is_done`, `rewind_to`, `score`. One
+    thread at a time: a verb called while another thread is inside one raises `GenerationError`."""
+
     def __init__(
         self,
         engine: Engine,

@@ -151,7 +151,13 @@ def _sampling_arguments(func):
             argument("-t", "--temperature", type=_number, help="Sampling temperature; 0 is greedy."),
             argument("--top-p", type=_number, dest="top_p", help="Nucleus sampling: keep this probability mass."),
             argument("--top-k", type=int, dest="top_k", help="Keep the k most likely tokens (0: off)."),
-            argument("-n", "--max-new-tokens", type=int, dest="max_new_tokens", help="Most tokens to generate."),
+            argument(
+                "-n",
+                "--max-new-tokens",
+                type=int,
+                dest="max_new_tokens",
+                help="Most tokens to generate at a time (after a tool call's result the model goes on with as many).",
+            ),
             argument("--seed", type=_seed, help="Random seed (>= 0), for a reproducible sample."),
             argument("-s", "--system", help="System prompt of the conversation (kept for its later cells)."),
             argument(
@@ -197,7 +203,11 @@ def _glm_cell(line):
 @argument("model", nargs="?", help="A local checkpoint or converted folder, or a hub id such as THUDM/GLM-4-9B-0414.")
 @argument("--source", choices=SOURCES, help="The hub to download from (default huggingface).")
 @argument("--device", choices=("auto", "cuda", "cpu"), help="Where to run (default auto).")
-@argument("--precision", choices=PRECISIONS, help="Weights precision when converting (default fp32 on CPU).")
+@argument(
+    "--precision",
+    choices=PRECISIONS,
+    help="Weights precision when converting (default bf16 on CUDA, fp32 on the CPU).",
+)
 @argument("--context", type=int, help="Tokens the KV cache holds (default: the model's, at most 8192); with "
           "--remote, the context when the server does not report one (or less than it reports).")  # fmt: skip
 @argument(
