@@ -3,6 +3,7 @@ matters (palette, context menu, buttons, typing) and through the REST API for se
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from playwright.sync_api import Locator, Page, expect
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "lab"
+
+_SETTLED = re.compile(r"^(?!streaming$).+")  # any state a transcript is drawn in but streaming
 
 STATES_SCRIPT = """() => {
   // Every state a glm-nb transcript was drawn in, as (data-state, answer length), in order: read from each
@@ -157,7 +160,9 @@ class Lab:
     def finished_transcript(self, index: int = 0, timeout_s: float = 120) -> Locator:
         transcript = self.transcripts().nth(index)
         expect(transcript).to_be_visible(timeout=timeout_s * 1000)
-        expect(transcript).not_to_have_attribute("data-state", "streaming", timeout=timeout_s * 1000)
+        # data-state is set once the first update is drawn (the node is on the page before): wait for one that is set
+        # and not streaming, or a transcript still on its way in reads as finished
+        expect(transcript).to_have_attribute("data-state", _SETTLED, timeout=timeout_s * 1000)
         return transcript
 
     def saved_outputs(self, name: str) -> list[dict[str, Any]]:
