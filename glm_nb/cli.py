@@ -286,7 +286,7 @@ def _generate(args) -> int:
             "provider": engine.provider,
         }, ensure_ascii=not _writes_utf8(sys.stdout)))  # fmt: skip
     else:
-        sys.stdout.write(detok.flush() + "\n")
+        sys.stdout.write(detok.flush(drop_partial=True) + "\n")
         print(
             f"[{engine.describe(context=gen.max_length)}] prompt {result.prompt_tokens} tokens, {len(result.token_ids)} new, "
             f"TTFT {result.ttft_ms:.1f} ms, {result.decode_tok_s:.1f} tok/s",

@@ -150,9 +150,7 @@ class LocalBackend:
 
     @staticmethod
     def _tail(detokenizer: IncrementalDetokenizer) -> Iterator[TextChunk]:
-        # A limit or stop token inside a multi-byte character leaves its first bytes, which decode as U+FFFD: a
-        # broken character a reader sees and the history keeps. The answer ends before it instead.
-        if text := detokenizer.flush().rstrip("\ufffd"):
+        if text := detokenizer.flush(drop_partial=True):
             yield TextChunk(text, tokens=0)
 
     def _check_current(self, epoch: int) -> None:

@@ -84,12 +84,15 @@ class IncrementalDetokenizer:
         self._prefix, self._read = self._read, len(self._ids)
         return full_text[len(prefix_text) :]
 
-    def flush(self) -> str:
-        """Whatever is left (a dangling partial character becomes U+FFFD, as a final decode would)."""
+    def flush(self, drop_partial: bool = False) -> str:
+        """Whatever is left: a dangling partial character becomes U+FFFD, as a final decode would, or with
+        `drop_partial` is left out (text cut by a token limit or a stop token inside a character ends before it,
+        instead of with a broken character a reader sees and a chat history keeps)."""
         prefix_text = self._tok.decode(self._ids[self._prefix : self._read], self._skip)
         full_text = self._tok.decode(self._ids[self._prefix :], self._skip)
         self._prefix = self._read = len(self._ids)
-        return full_text[len(prefix_text) :]
+        tail = full_text[len(prefix_text) :]
+        return tail.rstrip("\ufffd") if drop_partial else tail
 
 
 def load_chat_template(folder: Path) -> str | None:

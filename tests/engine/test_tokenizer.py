@@ -27,6 +27,17 @@ def test_incremental_detokenizer_never_emits_a_broken_character(tiny):
     assert "".join(pieces) == text
 
 
+def test_flush_inside_a_character_gives_u_fffd_or_with_drop_partial_ends_before_it(tiny):
+    tok = tiny.engine.tokenizer
+    ids = tok.encode("北京")
+    cut = next(n for n in range(1, len(ids)) if tok.decode(ids[:n]).endswith("\ufffd"))  # inside a character
+    kept, dropped = IncrementalDetokenizer(tok), IncrementalDetokenizer(tok)
+    streamed = ["".join(d.add(t) for t in ids[:cut]) for d in (kept, dropped)]
+
+    assert (streamed[0] + kept.flush()).endswith("\ufffd")  # as a final decode gives it
+    assert "\ufffd" not in streamed[1] + dropped.flush(drop_partial=True)
+
+
 def test_stop_ids_come_from_generation_config(tiny):
     tok = tiny.engine.tokenizer
     expected = {tok.token_to_id(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")}
