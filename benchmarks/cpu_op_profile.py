@@ -53,7 +53,7 @@ def glm_step(folder: Path, context: int, profile_prefix: str | None, buffer: int
     gen = Generator(engine, SamplingParams(max_new_tokens=10**6), max_length=buffer, stop_ids=())
     gen.append_tokens(list(range(100, 100 + context - 1)))
     gen.generate_next_token()  # prefill, then one token pending: every further run is the same decode step
-    return session, lambda: session.run_with_iobinding(gen._decode, gen._decode_options)
+    return session, lambda: session.run_with_iobinding(gen._steps.decode, gen._steps.decode_options)
 
 
 def genai_step(folder: Path, context: int, profile_prefix: str | None):

@@ -109,11 +109,6 @@ class Generator:
         self._stop = frozenset(int(t) for t in (meta.stop_ids if stop_ids is None else stop_ids))
         self._steps = StepRunner(engine, batch_size, self.max_length, graph)
         self.cache = self._steps.cache
-        # The bound buffers and the decode binding under their old names: tests read the buffers' addresses and
-        # benchmarks/cpu_op_profile.py replays the decode step itself.
-        self._buf = self._steps.buf
-        self._decode, self._decode_options = self._steps.decode, self._steps.decode_options
-        self._top_k = engine.top_k_output
         self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
         self._kv_len = [0] * batch_size  # tokens of each row already in the KV cache
         self._new = 0  # tokens sampled since the last prompt change
@@ -268,7 +263,7 @@ class Generator:
 
     def last_logits(self) -> np.ndarray:
         """The logits the last step was sampled from, copied to the host: [B, V] float32."""
-        return self._buf.last_logits().copy()
+        return self._steps.buf.last_logits().copy()
 
     # -- the model ------------------------------------------------------------------------------------------------
     def _forward(self) -> None:
@@ -307,10 +302,11 @@ class Generator:
     def _next_ids(self) -> np.ndarray:
         """One id per row from the step just run: from the device top-k when that decides the draw exactly,
         else from the whole logits row (copied from the device on CUDA)."""
-        if self._top_k and self.readback == "auto" and covers(self.sampling, self._top_k):
-            values, ids = self._buf.topk_values.numpy()[:, 0], self._buf.topk_ids.numpy()[:, 0]  # [B, k]
+        buf, k = self._steps.buf, self._steps.top_k
+        if k and self.readback == "auto" and covers(self.sampling, k):
+            values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]  # [B, k]
             return sample_top_k(values, ids, self.sampling, self._rng)
-        return sample(self._buf.last_logits(), self.sampling, self._rng, self._tokens)
+        return sample(buf.last_logits(), self.sampling, self._rng, self._tokens)
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:

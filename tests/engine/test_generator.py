@@ -79,7 +79,7 @@ def test_batch_of_two_prompts_of_different_lengths_equals_two_single_runs(fixtur
     logits_first = []
     for _ in range(12):
         gen.generate_next_token()
-        logits_first.append(gen._buf.logits.numpy()[:, 0].copy())
+        logits_first.append(gen._steps.buf.logits.numpy()[:, 0].copy())
     assert gen.sequence(0)[5:] == fresh(engine, short, 12)
     assert gen.sequence(1)[len(long) :] == fresh(engine, long, 12)
     single = Generator(engine, max_length=64).score(short)[-1]

@@ -117,7 +117,7 @@ def test_graph_mode_batch_with_ragged_prompts(tiny):
 def test_decode_keeps_every_bound_address(topk_engine):
     """A CUDA graph replays captured addresses: decode must refresh its buffers in place, never rebind them."""
     gen = Generator(topk_engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=(), cuda_graph=True)
-    buf = gen._buf
+    buf = gen._steps.buf
     values = [buf.input_ids, buf.seqlens_k, buf.decode_logits_index, buf.logits, buf.topk_values, buf.topk_ids]
     values += gen.cache.keys + gen.cache.values
     before = [v.data_ptr() for v in values]
@@ -188,7 +188,7 @@ def test_top_k_outputs_are_the_largest_logits_of_the_row(topk_engine):
     gen.set_prompt(PROMPT)
     gen.generate_next_token()
     logits = gen.last_logits()[0]
-    values, ids = gen._buf.topk_values.numpy()[0, 0], gen._buf.topk_ids.numpy()[0, 0]
+    values, ids = gen._steps.buf.topk_values.numpy()[0, 0], gen._steps.buf.topk_ids.numpy()[0, 0]
     assert ids.tolist() == np.argsort(-logits, kind="stable")[:TOP_K].tolist()
     assert np.array_equal(values, logits[ids])
 

@@ -31,7 +31,7 @@ def decode_parity(tm, steps: int = 32) -> float:
     for _ in range(steps):
         seq = gen.tokens
         gen.generate_next_token()
-        ours = gen._buf.logits.numpy()[0, 0]
+        ours = gen._steps.buf.logits.numpy()[0, 0]
         ref = reference_logits(tm.reference, seq)[-1]
         worst = max(worst, float(np.abs(ours - ref).max()))
     return worst
