@@ -4,9 +4,9 @@
   specification.md). Plain CommonMark leaves `**注意：**这是` as literal asterisks: a run after punctuation and
   before a letter cannot close. Here a CJK character beside the run counts as punctuation does, and CJK
   punctuation inside it no longer blocks it. The amendment's variation selectors are not handled.
-- A line break inside a paragraph between two Chinese or Japanese characters is dropped: a browser draws it as a
-  space, and those scripts have no spaces between words (CSS Text 3's segment break rule, which Chromium does not
-  apply). Korean spaces its words, so its line breaks stay.
+- A line break inside a paragraph between two Chinese or Japanese characters (`glm_nb.cjk`) is dropped: a
+  browser draws it as a space, and those scripts have no spaces between words (CSS Text 3's segment break rule,
+  which Chromium does not apply). Korean spaces its words, so its line breaks stay.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from markdown_it.parser_inline import ParserInline
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline.state_inline import Scanned
+
+from ..cjk import joins_without_space
 
 __all__ = ["cjk_friendly"]
 
@@ -81,7 +83,7 @@ def _joins(before, after) -> bool:
     """Whether text tokens `before` and `after` meet between two Chinese or Japanese characters."""
     if before.type != "text" or after.type != "text" or not before.content or not after.content:
         return False
-    return all(_is_cjk(char) and not _is_hangul(char) for char in (before.content[-1], after.content[0]))
+    return joins_without_space(before.content, after.content)
 
 
 def _is_punct(char: str) -> bool:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..chat import Usage
+from ..cjk import word_count
 from .markdown import escape_markdown_html, markdown_html
 
 if TYPE_CHECKING:  # transcript.py imports this module to build its bundle
@@ -33,10 +33,6 @@ _STYLE = """<style>
 .glm-nb-prompt{color:#666;border-left:3px solid #ccc;padding-left:8px;white-space:pre-wrap}
 .glm-nb-svg svg{max-width:100%;height:auto}
 </style>"""
-# Chinese and Japanese write no spaces between words: each character counts as a word (as word processors count
-# them), and their punctuation as none. Not Hangul: Korean spaces its words.
-_CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 _FINISH_WORDS = {
     "cancelled": "⏹ interrupted",
     "length": "stopped at the token limit",
@@ -79,17 +75,11 @@ def _thinking_html(t: Transcript, text: str) -> str:
     if t.thinking_display == "hidden":
         return ""
     opened = " open" if t.thinking_display == "shown" or t.streaming else ""
-    words = _word_count(text)
+    words = word_count(text)
     return (
         f'<details class="glm-nb-thinking"{opened}><summary>Thinking ({words} words)</summary>'
         f"{markdown_html(text, artifacts=False)}</details>"
     )
-
-
-def _word_count(text: str) -> int:
-    """Words split at spaces, each Chinese or Japanese character a word of its own."""
-    spaced = _CJK_PUNCTUATION.sub(" ", _CJK_WORD.sub(" ", text))
-    return len(_CJK_WORD.findall(text)) + len(spaced.split())
 
 
 def _answer_html(t: Transcript) -> str:
@@ -172,7 +162,7 @@ def transcript_plain(t: Transcript) -> str:
     lines = []
     for part in t.parts:
         if part.kind == "thinking" and t.thinking_display != "hidden":
-            lines.append(f"[thinking: {_word_count(part.text)} words]")
+            lines.append(f"[thinking: {word_count(part.text)} words]")
         elif part.kind == "tool" and part.tool is not None:
             card = part.tool
             lines.append(f"[tool {card.name}({json.dumps(card.arguments, ensure_ascii=False)}) -> {card.status}]")

@@ -22,6 +22,8 @@ import inspect
 import re
 from dataclasses import dataclass, field
 
+from ..cjk import joins_without_space
+
 __all__ = ["Docstring", "parse_docstring"]
 
 _GOOGLE_PARAMS = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments)[:：]\s*$")
@@ -31,8 +33,6 @@ _NUMPY_UNDERLINE = re.compile(r"^-{3,}\s*$")
 _NUMPY_ITEM = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(:.*)?$")
 _REST_PARAM = re.compile(r"^:(?:param|parameter|arg|argument|key|keyword)\s+(?:[^:]*\s)?(\*{0,2}\w+)\s*:\s*(.*)$")
 _REST_FIELD = re.compile(r"^:\w+")
-# Han, kana, CJK punctuation and full-width forms: text in them has no spaces between words.
-_UNSPACED = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _join(a: str, b: str) -> str:
     """Two lines of one paragraph as one text: a space between them, except between Chinese characters."""
     if not a:
         return b
-    return a + b if _UNSPACED.match(a[-1]) and _UNSPACED.match(b[:1]) else f"{a} {b}"
+    return a + b if joins_without_space(a, b) else f"{a} {b}"
 
 
 def _paragraph_text(lines: list[str]) -> str:

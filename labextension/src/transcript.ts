@@ -142,7 +142,7 @@ const FINISH_REASONS = new Map([
 // A research (Rumination) reply's rounds are its turns: it ran out of them, not of tool rounds.
 const RESEARCH_TURN_LIMIT = 'research turn limit';
 
-// The Python fallback's rule (`glm_nb.render.page._word_count`), kept identical so both say the same count:
+// The Python fallback's rule (`glm_nb.cjk.word_count`), kept identical so both say the same count:
 // Chinese and Japanese write no spaces between words, so each character counts as a word and their punctuation as
 // none (not Hangul: Korean spaces its words). Whitespace is Python's `str.split()` set, not JavaScript's `\s`
 // (which adds U+FEFF and leaves out U+001C-U+001F and U+0085).

@@ -16,9 +16,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+from ...cjk import LETTERS
+
 __all__ = ["BM25", "tokenize"]
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK = LETTERS + "\uac00-\ud7af"  # and Hangul syllables, each a term of its own too
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 
 

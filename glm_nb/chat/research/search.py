@@ -12,11 +12,11 @@ read as documents (binary, a broken notebook, over `max_document_bytes`): those 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ...cjk import unspaced_line_breaks
 from ..errors import ChatError
 from .bm25 import BM25, tokenize
 from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_document
@@ -24,12 +24,6 @@ from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
 _SNIPPET_CHARS = 300
-# A line break between Chinese or Japanese characters (punctuation too) joins them without a space: those scripts
-# have no spaces between words.
-_CJK_LINE_BREAK = re.compile(
-    r"(?<=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])[ \t]*\r?\n\s*"
-    r"(?=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])"
-)
 
 
 @dataclass(frozen=True)
@@ -114,7 +108,7 @@ def best_passage(text: str, terms: set[str]) -> str:
     # A heading alone says no more than the title beside it: prefer body text.
     paragraphs = [p for p in paragraphs if not p.startswith("#")] or paragraphs or [text.strip()]
     best = max(paragraphs, key=lambda p: len(terms & set(tokenize(p))))
-    best = " ".join(_CJK_LINE_BREAK.sub("", best).split())
+    best = " ".join(unspaced_line_breaks(best).split())
     if len(best) <= _SNIPPET_CHARS:
         return best
     lowered = best.lower()

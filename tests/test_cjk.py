@@ -1,0 +1,27 @@
+"""glm_nb.cjk: the one definition of text written without spaces that line joining, word counts and search share."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_nb.cjk import joins_without_space, unspaced_line_breaks, word_count
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "joined"),
+    [("北京", "天气", True), ("注意：", "这是", True), ("ＧＬＭ", "４", True), ("北京", "sunny", False),
+     ("한국", "어", False), ("", "天", False)],
+)  # fmt: skip
+def test_lines_join_without_a_space_only_between_unspaced_characters(before, after, joined):
+    assert joins_without_space(before, after) is joined
+
+
+def test_line_breaks_between_chinese_characters_go_and_others_stay():
+    assert unspaced_line_breaks("北京今天 \n  晴朗。\nSunny\n天气") == "北京今天晴朗。\nSunny\n天气"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"), [("北京今天晴朗。", 6), ("GLM-4 在 Jupyter 里运行", 6), ("hello world", 2), ("", 0)]
+)
+def test_each_chinese_letter_is_a_word_and_punctuation_none(text, words):
+    assert word_count(text) == words
