@@ -296,6 +296,15 @@ def test_html_in_the_charset_its_meta_declares_reads_right(tmp_path):
     assert fetched.text == "广州很热。"
 
 
+@pytest.mark.parametrize("label", ["unicode_escape", "raw_unicode_escape", "utf-7", "punycode"])
+def test_a_page_cannot_pick_a_codec_outside_the_webs_encodings(label):
+    page = f'<meta charset="{label}"><p>caf\xe9 \\u4e2d +ZeVnLA-</p>'.encode("latin-1")
+
+    fetched = open_page("https://example.org", fetch=lambda url: page, roots=[])
+
+    assert fetched.text == "café \\u4e2d +ZeVnLA-"  # read as undeclared (Windows-1252), no escape decoded
+
+
 def test_a_chinese_paragraph_broken_over_lines_snippets_without_spaces(tmp_path):
     (tmp_path / "天气.md").write_text(
         "# 天气\n\n北京今天晴，\n气温二十一度。\nBeijing is\nsunny.\n", encoding="utf-8"

@@ -10,6 +10,7 @@ arbitrary files.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -179,6 +180,16 @@ _META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)"""
 # gb2312 routinely hold characters only GBK has.
 _GBK_LABELS = {"gb2312", "gb_2312", "gb_2312-80", "gbk", "x-gbk", "chinese", "csgb2312", "iso-ir-58"}
 _WINDOWS_1252_LABELS = {"iso-8859-1", "iso8859-1", "latin1", "l1", "us-ascii", "ascii"}  # likewise
+# What a page may declare: the encodings of the web (WHATWG's list, as Python names them). A label naming any other
+# Python codec (unicode_escape, punycode, utf-7, ...) is read as undeclared: untrusted bytes pick no codec of ours.
+_WEB_CODECS = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8", "gb18030", "big5", "shift_jis", "euc_jp", "iso2022_jp", "euc_kr", "koi8_r", "koi8_u", "cp866",
+        "mac_roman", "mac_cyrillic", *(f"iso8859_{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
+        *(f"cp{n}" for n in range(1250, 1259)), "cp874",
+    )
+)  # fmt: skip
 
 
 def _declared(data: bytes) -> str | None:
@@ -190,6 +201,8 @@ def _declared(data: bytes) -> str | None:
         return None
     try:
         codec = "gb18030" if label in _GBK_LABELS else "cp1252" if label in _WINDOWS_1252_LABELS else label
+        if codecs.lookup(codec).name not in _WEB_CODECS:
+            return None
         return data.decode(codec)
     except (LookupError, UnicodeDecodeError):  # an unknown label, or bytes not in it: read on as undeclared
         return None
