@@ -243,10 +243,13 @@ def transformers_decode(a: dict) -> dict:
 
 # -- glm-nb on ONNX Runtime ---------------------------------------------------------------------------------------
 # (row label, capture decode as CUDA graphs, readback, contexts: "all" or "first")
-MODES = (
-    ("graphs on · top-k readback", True, "auto", "all"),
-    ("graphs on · whole-row readback", True, "logits", "first"),
-    ("graphs off · top-k readback", False, "auto", "all"),
+GREEDY: dict = {}
+CHAT = {"temperature": 0.6, "top_p": 0.8, "seed": 0}  # the chat preset; random weights leave the top-k undecided
+MODES = (  # label, CUDA graphs, readback, contexts, sampling
+    ("graphs on · top-k readback", True, "auto", "all", GREEDY),
+    ("graphs on · whole-row readback", True, "logits", "first", GREEDY),
+    ("graphs off · top-k readback", False, "auto", "all", GREEDY),
+    ("graphs on · chat sampling, whole row", True, "auto", "first", CHAT),
 )
 
 
@@ -285,11 +288,11 @@ def _decode(gen: Generator, ctx: int, a: dict, rng: np.random.Generator) -> tupl
 
 
 def _mode_row(engine: Engine, mode: tuple, a: dict, rng: np.random.Generator) -> dict:
-    label, graph, readback, which = mode
+    label, graph, readback, which, sampling = mode
     row = {"mode": label, "decode": {}, "finite": True}
     try:
-        gen = Generator(engine, SamplingParams(max_new_tokens=_UNLIMITED), max_length=a["max_length"], stop_ids=(),
-                        cuda_graph=graph, readback=readback)  # fmt: skip
+        params = SamplingParams(max_new_tokens=_UNLIMITED, **sampling)
+        gen = Generator(engine, params, max_length=a["max_length"], stop_ids=(), cuda_graph=graph, readback=readback)
         for ctx in a["contexts"] if which == "all" else a["contexts"][:1]:
             log(f"engine {a['label']}: {label} at {ctx}")
             rate, finite = _decode(gen, ctx, a, rng)

@@ -35,7 +35,7 @@ from ..errors import GenerationError, PromptTooLongError
 from .engine import Engine
 from .sampling import SamplingParams, make_rng, sample
 from .step_runner import StepRunner
-from .topk_sampling import covers, sample_top_k
+from .topk_sampling import covers, sample_top_k, sample_top_p, top_p_only
 
 __all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "READBACKS"]
 
@@ -49,6 +49,7 @@ class GeneratorStats:
     decode_tokens: int = 0  # sampled tokens run through the model (cumulative)
     reused_tokens: int = 0  # prompt tokens served from the KV cache by set_prompt (cumulative)
     forward_calls: int = 0
+    top_k_draws: int = 0  # draws decided by the graph's top-k output, no logits row read (cumulative)
 
 
 def _exclusive(verb):
@@ -305,7 +306,14 @@ class Generator:
         buf, k = self._steps.buf, self._steps.top_k
         if k and self.readback == "auto" and covers(self.sampling, k):
             values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]  # [B, k]
+            self.stats.top_k_draws += 1
             return sample_top_k(values, ids, self.sampling, self._rng)
+        if k and self.readback == "auto" and top_p_only(self.sampling):
+            values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]
+            picks = sample_top_p(values, ids, self.sampling, self._rng, self.engine.metadata.vocab_size)
+            if picks is not None:
+                self.stats.top_k_draws += 1
+                return picks
         return sample(buf.last_logits(), self.sampling, self._rng, self._tokens)
 
     # -- helpers --------------------------------------------------------------------------------------------------

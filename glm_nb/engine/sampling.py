@@ -157,7 +157,12 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def sample(
     logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, previous: list[list[int]] | None = None
 ) -> np.ndarray:
-    """One token id per row of `logits` [B, V] -> int64 [B]."""
+    """One token id per row of `logits` [B, V] -> int64 [B].
+
+    The same draw as masking the row with `apply_top_k` and `apply_top_p` and inverting the cumulative
+    distribution of what is left, without sorting the whole vocabulary: top-p sorts only the tokens that can reach
+    the cut (`likely_ids`), and the draw runs over the kept tokens alone. At GLM-4's 151,552-token vocabulary a
+    draw with top-p 0.8 took ~33 ms that way, longer than a decode step on a GPU (benchmarks/sampling_cost.py)."""
     logits = np.asarray(logits, dtype=np.float32)
     if isinstance(params, MaskedSampling) and params.banned_ids:
         logits = apply_banned(logits, params.banned_ids)
@@ -165,11 +170,62 @@ def sample(
         logits = apply_repetition_penalty(logits, previous, params.repetition_penalty)
     if params.greedy:
         return logits.argmax(axis=1).astype(np.int64)
-    logits = apply_temperature(logits, params.temperature)
-    logits = apply_top_k(logits, params.top_k)
-    logits = apply_top_p(logits, params.top_p)
-    probs = _softmax(logits.astype(np.float64))
-    # Inverse-CDF draw per row: one uniform number each, reproducible from the seed.
-    u = rng.random(probs.shape[0])[:, None]
-    cdf = np.cumsum(probs, axis=1)
-    return np.minimum((cdf < u * cdf[:, -1:]).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+    scaled = apply_temperature(logits, params.temperature)  # each row's largest is 0
+    u = rng.random(scaled.shape[0])  # one uniform number per row, reproducible from the seed
+    picks = []
+    for row, x in zip(scaled, u):
+        ids = kept_ids(row, params)
+        picks.append(draw(row, x) if ids is None else ids[draw(row[ids], x)])
+    return np.array(picks, np.int64)
+
+
+def kept_ids(scaled: np.ndarray, params: SamplingParams) -> np.ndarray | None:
+    """The ids (ascending) that top-k and top-p keep of one row of temperature-scaled logits whose largest is 0;
+    None when they keep every token."""
+    size = scaled.shape[0]
+    ids = None
+    if 0 < params.top_k < size:
+        kth = np.partition(scaled, -params.top_k)[-params.top_k]
+        ids = np.flatnonzero(scaled >= kth)  # ties with the k-th value kept, as apply_top_k does
+    if params.top_p >= 1.0:
+        return ids
+    total = _exp(scaled if ids is None else scaled[ids]).sum(dtype=np.float64)
+    if ids is None:
+        ids = likely_ids(scaled, params.top_p, total)
+    return top_p_of(scaled[ids], ids, params.top_p, total)
+
+
+def likely_ids(scaled: np.ndarray, p: float, total: float, margin: float = 1e-4) -> np.ndarray:
+    """Ids (ascending) of a set of the most likely tokens of a row that holds at least p + margin of the
+    probability, so that top-p's cut falls inside it: every token outside is below a threshold t where even the
+    whole vocabulary at t would hold less than 1 - p - margin of the row's exp-sum `total` (at least 1, as the row's
+    largest value is 0)."""
+    room = 1.0 - p - margin
+    if room <= 0:
+        return np.arange(scaled.shape[0])
+    threshold = math.log(room * total / scaled.shape[0])
+    return np.flatnonzero(scaled >= threshold)
+
+
+def top_p_of(values: np.ndarray, ids: np.ndarray, p: float, total: float) -> np.ndarray:
+    """Of candidates `values` (scaled logits) with ascending `ids`, the ids (ascending) top-p keeps when the whole
+    row's exp-sum is `total`: the most likely first, ties to the lower id, while the mass before a token is < p."""
+    order = np.argsort(-values, kind="stable")
+    probs = _exp(values[order]) / total
+    keep = (np.cumsum(probs) - probs) < p
+    keep[0] = True
+    return np.sort(ids[order[keep]])
+
+
+def draw(kept: np.ndarray, u: float) -> int:
+    """Inverse-CDF draw: the position among `kept` (the kept tokens' scaled logits, in vocabulary order) of the first
+    whose cumulative weight reaches u of the total. The tokens dropped weigh 0, so this is the draw over the masked
+    row."""
+    cdf = _exp(kept).cumsum(dtype=np.float64)
+    return min(int(np.searchsorted(cdf, u * cdf[-1], side="left")), len(cdf) - 1)
+
+
+def _exp(scaled: np.ndarray) -> np.ndarray:
+    """exp of scaled logits (all <= 0) in float32, summed by the callers in float64: float64's exp is ~8x slower
+    over a 151k-token row."""
+    return np.exp(scaled, dtype=np.float32)

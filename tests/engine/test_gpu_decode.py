@@ -20,9 +20,9 @@ from glm_nb.engine import Engine, Generator, SamplingParams
 from glm_nb.engine import generator as generator_module
 from glm_nb.engine.graph_plan import UNCAPTURED, GraphIds, StepPlan, decode_plan, prefill_plan, run_options_entries
 from glm_nb.engine.metadata import ModelMetadata
-from glm_nb.engine.sampling import make_rng, sample
+from glm_nb.engine.sampling import kept_ids, make_rng, sample
 from glm_nb.engine.tokenizer import Tokenizer
-from glm_nb.engine.topk_sampling import covers, sample_top_k
+from glm_nb.engine.topk_sampling import covers, sample_top_k, sample_top_p, top_p_only
 from glm_nb.errors import ConversionError, GenerationError
 
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
@@ -168,6 +168,59 @@ def test_sampling_from_the_top_k_equals_sampling_from_the_whole_row(params):
         assert full.tolist() == top.tolist(), seed
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(temperature=0.6, top_p=0.8),  # the chat preset
+        SamplingParams(temperature=0.95, top_p=0.7),  # Rumination's
+        SamplingParams(temperature=1.0, top_p=0.3),
+    ],
+)
+def test_top_p_decided_by_the_top_k_equals_sampling_from_the_whole_row(params):
+    """Rows from confident (peaked) to flat: where the candidates decide the cut, the draw is the whole row's;
+    where they cannot, nothing is drawn, so the caller's whole-row draw uses the same random number."""
+    assert top_p_only(params)
+    decided = undecided = 0
+    for seed in range(60):
+        logits = np.random.default_rng(seed).normal(scale=1.0 + seed / 4, size=(2, 5000)).astype(np.float32)
+        ids = np.argsort(-logits, axis=1, kind="stable")[:, :16]
+        values = np.take_along_axis(logits, ids, axis=1)
+        rng = make_rng(seed)
+        top = sample_top_p(values, ids, params, rng, vocab_size=5000)
+        full = sample(logits, params, rng)  # what the caller does next: same draw if `top` took none
+        if top is None:
+            undecided += 1
+            assert full.tolist() == sample(logits, params, make_rng(seed)).tolist()
+        else:
+            decided += 1
+            assert top.tolist() == sample(logits, params, make_rng(seed)).tolist(), seed
+    assert decided >= 10 and undecided >= 10  # both paths were exercised
+
+
+def test_top_p_draws_nothing_when_the_tokens_outside_could_move_its_cut():
+    params = SamplingParams(temperature=1.0, top_p=0.45)
+    values, ids = np.log([[1.0, 0.7, 0.4]]).astype(np.float32), np.array([[0, 1, 2]])
+    # The two tokens outside may weigh up to 0.4 each: with them at 0.4 top-p keeps ids 0 and 1, with them near 0
+    # only id 0 (the mass before id 1 is 0.7 / 2.1 of the row), so the candidates cannot decide.
+    for outside in (0.4, 1e-9):
+        row = np.log([[1.0, 0.7, 0.4, outside, outside]]).astype(np.float32)
+        assert kept_ids(row[0], params).tolist() == ([0, 1] if outside == 0.4 else [0])
+    rng = make_rng(0)
+    assert sample_top_p(values, ids, params, rng, vocab_size=5) is None
+    assert rng.random() == make_rng(0).random()  # nothing drawn
+    # The cut itself may fall outside: two equal candidates hold at most 2/100 of a 100-token row, not 0.9.
+    flat = SamplingParams(temperature=1.0, top_p=0.9)
+    assert sample_top_p(np.zeros((1, 2), np.float32), np.array([[4, 9]]), flat, make_rng(0), vocab_size=100) is None
+    assert sample_top_p(values, ids, params, make_rng(0), vocab_size=3) is not None  # nothing outside: decided
+
+
+def test_top_p_only_leaves_the_other_settings_to_the_static_rule():
+    assert not top_p_only(SamplingParams())  # greedy
+    assert not top_p_only(SamplingParams(temperature=0.7))  # no top-p: the whole distribution
+    assert not top_p_only(SamplingParams(temperature=0.7, top_p=0.9, top_k=40))  # `covers` decides
+    assert not top_p_only(SamplingParams(temperature=0.7, top_p=0.9, repetition_penalty=1.2))
+
+
 def test_greedy_ties_go_to_the_lower_id_as_argmax_does():
     logits = np.zeros((1, 10), np.float32)
     logits[0, [3, 7]] = 5.0
@@ -208,6 +261,18 @@ def test_top_k_readback_generates_what_logits_readback_does(topk_engine, samplin
         tokens.append(run(gen, 16))
     assert tokens[0] == tokens[1]
     assert len(calls) == 16  # "auto" really sampled from the top-k, "logits" did not
+
+
+def test_top_p_steps_read_only_the_top_k_when_it_decides_and_generate_the_same(topk_engine):
+    params = SamplingParams(max_new_tokens=1000, temperature=0.03, top_p=0.9, seed=11)  # the tiny model is flat
+    tokens, draws = [], []
+    for readback in ("auto", "logits"):
+        gen = Generator(topk_engine, params, max_length=64, stop_ids=(), readback=readback)
+        gen.set_prompt(PROMPT)
+        tokens.append(run(gen, 24))
+        draws.append(gen.stats.top_k_draws)
+    assert tokens[0] == tokens[1]
+    assert 0 < draws[0] <= 24 and draws[1] == 0
 
 
 def test_settings_the_top_k_cannot_decide_fall_back_to_the_whole_row(topk_engine, tiny):

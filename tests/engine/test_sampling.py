@@ -12,8 +12,10 @@ from glm_nb.engine.sampling import (
     SamplingParams,
     apply_banned,
     apply_repetition_penalty,
+    apply_temperature,
     apply_top_k,
     apply_top_p,
+    likely_ids,
     make_rng,
     sample,
 )
@@ -124,3 +126,48 @@ def test_a_tiny_temperature_samples_the_argmax_rather_than_overflowing(temperatu
     # 5 / 1e-40 overflowed to inf, the softmax to NaN, and the draw fell to token 0.
     draws = [sample(logits, SamplingParams(temperature=temperature, top_p=0.9), rng).tolist() for _ in range(20)]
     assert draws == [[1, 2]] * 20
+
+
+# -- the draw without sorting the vocabulary ---------------------------------------------------------------------------
+def _masked_row_draw(logits, params, rng):
+    """The definition `sample` must keep: mask the whole row with the public steps, then invert the CDF (top-p in
+    float64, as `sample` sums: in float32 a cut at p = 0.99 moves with the rounding of ~3,000 probabilities)."""
+    scaled = apply_temperature(logits, params.temperature).astype(np.float64)
+    masked = apply_top_p(apply_top_k(scaled, params.top_k), params.top_p)
+    probs = np.exp(masked.astype(np.float64))
+    cdf = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+    u = rng.random(cdf.shape[0])[:, None]
+    return np.minimum((cdf < u * cdf[:, -1:]).sum(axis=1), cdf.shape[1] - 1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(temperature=1.0),
+        dict(temperature=0.6, top_p=0.8),  # the chat preset
+        dict(temperature=0.6, top_p=0.95, top_k=40),  # the Z1 preset
+        dict(temperature=0.95, top_p=0.7),  # Rumination's
+        dict(temperature=1.3, top_p=0.3),
+        dict(temperature=0.9, top_k=7),
+        dict(temperature=2.0, top_p=0.99),
+    ],
+)
+def test_sample_draws_what_masking_the_whole_row_draws(settings):
+    params = SamplingParams(**settings)
+    for seed in range(30):
+        for scale in (0.5, 3.0, 12.0):  # nearly flat to sharply peaked
+            logits = np.random.default_rng(seed).normal(scale=scale, size=(2, 3000)).astype(np.float32)
+            logits[:, ::5] = np.round(logits[:, ::5])  # ties, which go to the lower id
+            want = _masked_row_draw(logits, params, make_rng(seed))
+            assert sample(logits, params, make_rng(seed)).tolist() == want.tolist(), (seed, scale)
+
+
+def test_top_p_sorts_only_the_tokens_that_can_reach_its_cut():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        scaled = apply_temperature(rng.normal(scale=4.0, size=(1, 50_000)).astype(np.float32), 0.6)[0]
+        total = np.exp(scaled.astype(np.float64)).sum()
+        ids = likely_ids(scaled, 0.8, total)
+        assert np.exp(scaled[ids].astype(np.float64)).sum() >= 0.8 * total  # the cut falls inside
+        assert np.all(scaled[np.setdiff1d(np.arange(scaled.size), ids)] < scaled[ids].min())  # the most likely
+        assert len(ids) < scaled.size // 10
