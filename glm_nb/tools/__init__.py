@@ -16,7 +16,7 @@ from .docstrings import Docstring, parse_docstring
 from .errors import ToolArgumentError, ToolCallFormatError, ToolDefinitionError, ToolError
 from .execution import DEFAULT_TIMEOUT_S, ConfirmHook, run_tool_call
 from .schema import FunctionSchema, function_schema, type_schema
-from .tool import Tool, ToolCall, ToolResult, ToolStatus, new_call_id, observation_text, tool
+from .tool import Tool, ToolCall, ToolResult, ToolStatus, ToolTimeout, new_call_id, observation_text, tool
 from .validation import validate_arguments
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "ToolStatus",
+    "ToolTimeout",
     "classify_segment",
     "format_tool_call",
     "format_tool_calls",

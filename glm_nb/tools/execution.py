@@ -4,10 +4,11 @@ Whatever goes wrong on the model's side (a malformed call, an unknown tool, bad 
 exception, a timeout) comes back as a `ToolResult` whose observation text tells the model what happened, so it
 can recover; nothing the model writes can make this raise.
 
-With a timeout the function runs in a daemon worker thread: a call that outlives it is reported and left running
-(Python cannot kill a thread), and a KeyboardInterrupt reaches the waiting caller at once. With `timeout=None` it
-runs in the calling thread, so objects bound to that thread (a sqlite3 connection made in the notebook) work, and
-a KeyboardInterrupt stops the tool itself.
+The time limit is the tool's own (`@tool(timeout=...)`) when it has one, else the caller's (a conversation's
+`tool_timeout`). With a timeout the function runs in a daemon worker thread: a call that outlives it is reported
+and left running (Python cannot kill a thread), and a KeyboardInterrupt reaches the waiting caller at once. With
+`timeout=None` it runs in the calling thread, so objects bound to that thread (a sqlite3 connection made in the
+notebook) work, and a KeyboardInterrupt stops the tool itself.
 
 What the function returns is finished before it is written: an `async def` tool's coroutine is awaited (with
 `asyncio.run`, or in a helper thread when the calling thread already runs an event loop, as a notebook's does), and
@@ -40,7 +41,11 @@ def run_tool_call(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     confirm: ConfirmHook | None = None,
 ) -> ToolResult:
-    """The result of `call` against `tools` (by name). `confirm(call)` returning False skips the call."""
+    """The result of `call` against `tools` (by name). `confirm(call)` returning False skips the call (and one
+    that raises does too, said in the result).
+
+    `timeout` (seconds, None for no limit) applies to tools without a timeout of their own.
+    """
     if call.error is not None:
         target = f" to {call.name!r}" if call.name else ""
         return ToolResult.failure(call, "invalid", f"Could not read the call{target}: {call.error}")
@@ -58,21 +63,40 @@ def run_tool_call(
             call, "invalid", f"Bad arguments for {call.name!r}: {problems}. Fix them and call again."
         )
     call = dataclasses.replace(call, arguments=arguments)
-    if confirm is not None and not confirm(call):
-        return ToolResult.failure(call, "declined", f"The user declined to run {call.name!r}; do not call it again.")
+    if confirm is not None:
+        try:
+            allowed = confirm(call)
+        except Exception as e:  # e.g. input() where there is no stdin: not run (a hook that fails says no), and why
+            return ToolResult.failure(
+                call, "not_run", f"{call.name!r} was not run: the confirm hook raised {type(e).__name__}: {e}. Fix "
+                "the hook: it returns True to run a call, False to decline it."
+            )  # fmt: skip
+        if not allowed:
+            return ToolResult.failure(
+                call, "declined", f"The user declined to run {call.name!r}; do not call it again."
+            )
     return _call_with_timeout(tool, call, timeout)
 
 
-def _call_with_timeout(tool: Tool, call: ToolCall, timeout: float | None) -> ToolResult:
+def _call_with_timeout(tool: Tool, call: ToolCall, session_timeout: float | None) -> ToolResult:
+    timeout = session_timeout if tool.timeout == "session" else tool.timeout
     if timeout is None:
         return _run(tool, call, (Exception, SystemExit))  # a KeyboardInterrupt is the user's: it goes through
     # In the worker nothing is the user's interrupt, so whatever the tool raises is reported.
     result = _in_thread(lambda: _run(tool, call, BaseException), f"glm-nb tool {tool.name}", timeout)
     if result is _STILL_RUNNING:
-        return ToolResult.failure(
-            call, "timeout", f"{call.name!r} did not finish within {timeout:g} s; it was abandoned, still running."
-        )
+        return ToolResult.failure(call, "timeout", _timeout_message(tool, timeout))
     return result
+
+
+def _timeout_message(tool: Tool, timeout: float) -> str:
+    """What a call that ran out of time says: the limit, where it came from, and how to raise it."""
+    source = "its own timeout" if tool.timeout != "session" else "the conversation's tool_timeout"
+    where = "" if tool.timeout != "session" else ", or Conversation(tool_timeout=SECONDS) for every tool"
+    return (
+        f"{tool.name!r} did not finish within {timeout:g} s ({source}) and was abandoned; it may still be running. "
+        f"To allow longer, declare it with @tool(timeout=SECONDS) (None: no limit){where}."
+    )
 
 
 def _run(tool: Tool, call: ToolCall, catch: type[BaseException] | tuple[type[BaseException], ...]) -> ToolResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import sys
 import uuid
@@ -22,13 +23,16 @@ from typing import Any, Literal, overload
 from .errors import ToolDefinitionError
 from .schema import function_schema
 
-__all__ = ["Tool", "ToolCall", "ToolResult", "ToolStatus", "tool", "new_call_id", "observation_text"]
+__all__ = ["Tool", "ToolCall", "ToolResult", "ToolStatus", "ToolTimeout", "tool", "new_call_id", "observation_text"]
 
 # ok: the function returned; invalid: the call was malformed or its arguments did not fit the schema;
 # error: the function raised; timeout: it did not return in time (still running); declined: the confirm hook said
 # no; not_run: the loop stopped before running it (round limit, cancelled, or a tool without a function).
 ToolStatus = Literal["ok", "invalid", "error", "timeout", "declined", "not_run"]
 
+
+# A tool's own time limit in seconds, None for none, or "session": the conversation's `tool_timeout` applies.
+ToolTimeout = float | None | Literal["session"]
 
 # A tool name as the model writes it and `calls.parse_tool_calls` reads it back: a letter or _, then letters, digits,
 # _ . - (defined here, where tools are named; calls.py imports it).
@@ -42,7 +46,11 @@ def new_call_id() -> str:
 
 @dataclass(frozen=True)
 class Tool:
-    """A function the model may call. Build one with `@tool`, `Tool.from_function(fn)` or `Tool.from_dict(spec)`."""
+    """A function the model may call. Build one with `@tool`, `Tool.from_function(fn)` or `Tool.from_dict(spec)`.
+
+    `timeout` is how long one call may run, in seconds: the conversation's `tool_timeout` (60 s unless set) when
+    "session", no limit when None (the tool then runs in the calling thread; see `execution`).
+    """
 
     name: str
     description: str
@@ -52,17 +60,26 @@ class Tool:
     # The function dict of a tool given as a dict, as given: the template prints it, so that the prompt is what
     # transformers' apply_chat_template(tools=[spec]) renders (same keys, same order, nothing added).
     spec: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    timeout: ToolTimeout = field(default="session", compare=False)
+
+    def __post_init__(self) -> None:
+        _check_timeout(self.name, self.timeout)
 
     @classmethod
     def from_function(
-        cls, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: ToolTimeout = "session",
     ) -> Tool:
-        """A tool whose schema comes from `fn`'s type hints and docstring."""
+        """A tool whose schema comes from `fn`'s type hints and docstring; `timeout` as in `tool`."""
         if isinstance(fn, staticmethod):  # `@tool` above `@staticmethod` in a class body
             fn = fn.__func__
         schema = function_schema(fn, name=name, description=description)
         _check_name(schema.name)
-        return cls(schema.name, schema.description, schema.parameters, fn, schema.converters)
+        return cls(schema.name, schema.description, schema.parameters, fn, schema.converters, timeout=timeout)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Tool:
@@ -106,20 +123,44 @@ def _check_name(name: str) -> None:
         )
 
 
+def _check_timeout(name: str, timeout: Any) -> None:
+    """Refuse a timeout that is not a positive, finite number of seconds, None or "session"."""
+    if timeout is None or timeout == "session":
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise ToolDefinitionError(
+            f"Tool {name!r}: timeout={timeout!r} is not a time limit. Give seconds (e.g. timeout=600), None for no "
+            "limit, or leave it out for the conversation's tool_timeout."
+        )
+
+
 @overload
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, timeout: ToolTimeout = "session"
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: ToolTimeout = "session",
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Decorator: `@tool` or `@tool(name=..., description=...)` turns a typed function into a `Tool`.
+    """Decorator: `@tool` or `@tool(name=..., description=..., timeout=...)` turns a typed function into a `Tool`.
 
     The result is still callable like the function (`get_weather(city="Paris")`).
+
+    `timeout` is how long one call of this tool may run before it is abandoned and the model told so: seconds
+    (`@tool(timeout=600)` for a long query or a training step), None for no limit (the call then runs in the
+    calling thread, so Ctrl-C stops it and thread-bound objects such as a sqlite3 connection work), or "session"
+    (the default) for the conversation's `tool_timeout`, 60 s unless `Conversation(tool_timeout=...)` says else.
+    A tool's own timeout wins over the conversation's.
     """
     if fn is not None:
         return Tool.from_function(fn)
-    return lambda f: Tool.from_function(f, name=name, description=description)
+    return lambda f: Tool.from_function(f, name=name, description=description, timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,15 @@ from typing import Literal
 import numpy as np
 import pytest
 
-from glm_nb.tools import Tool, ToolArgumentError, ToolCall, run_tool_call, tool, validate_arguments
+from glm_nb.tools import (
+    Tool,
+    ToolArgumentError,
+    ToolCall,
+    ToolDefinitionError,
+    run_tool_call,
+    tool,
+    validate_arguments,
+)
 
 
 @tool
@@ -302,6 +310,63 @@ def test_timeout_is_reported_and_the_call_left_running():
     assert "did not finish within 0.05 s" in result.content
 
 
+def test_the_timeout_message_names_the_limit_and_how_to_raise_it():
+    release = threading.Event()
+
+    @tool
+    def slow() -> None:
+        release.wait(5)
+
+    result = run_tool_call(ToolCall("slow", {}), {"slow": slow}, timeout=0.05)
+    release.set()
+
+    assert "within 0.05 s (the conversation's tool_timeout)" in result.error
+    assert "@tool(timeout=SECONDS) (None: no limit), or Conversation(tool_timeout=SECONDS)" in result.error
+
+
+def test_a_tools_own_timeout_wins_over_the_conversations():
+    release = threading.Event()
+
+    @tool(timeout=0.05)
+    def train_step() -> None:
+        release.wait(5)
+
+    result = run_tool_call(ToolCall("train_step", {}), {"train_step": train_step}, timeout=None)
+    release.set()
+
+    assert result.status == "timeout"
+    assert "within 0.05 s (its own timeout)" in result.error
+    assert "declare it with @tool(timeout=SECONDS)" in result.error
+
+
+def test_a_tool_declared_without_a_timeout_runs_unlimited_in_the_calling_thread():
+    connection = sqlite3.connect(":memory:")  # usable only in the thread that made it
+
+    @tool(timeout=None)
+    def query(sql: str) -> list:
+        return connection.execute(sql).fetchall()
+
+    result = run_tool_call(ToolCall("query", {"sql": "select 1"}), {"query": query}, timeout=60)
+
+    assert (result.status, result.content) == ("ok", "[[1]]")
+
+
+def test_a_tool_built_from_a_function_takes_a_timeout():
+    def fit(epochs: int) -> int:
+        return epochs
+
+    assert Tool.from_function(fit, timeout=600).timeout == 600
+    assert Tool.from_function(fit).timeout == "session"
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "10", True, float("inf"), float("nan")])
+def test_a_timeout_that_is_not_a_time_limit_is_refused(timeout):
+    with pytest.raises(ToolDefinitionError, match=r"timeout=.* is not a time limit\. Give seconds"):
+
+        @tool(timeout=timeout)
+        def fit() -> None: ...
+
+
 def test_confirm_hook_sees_the_validated_call_and_can_decline():
     seen = []
 
@@ -313,3 +378,19 @@ def test_confirm_hook_sees_the_validated_call_and_can_decline():
 
     assert seen == [{"city": "x", "days": 2}]
     assert result.status == "declined"
+
+
+def test_a_confirm_hook_that_raises_leaves_the_call_not_run_and_says_why():
+    ran = []
+
+    @tool
+    def delete(path: str) -> None:
+        ran.append(path)
+
+    def confirm(call: ToolCall) -> bool:
+        raise EOFError("EOF when reading a line")  # input() in a kernel without stdin
+
+    result = run_tool_call(ToolCall("delete", {"path": "/data"}), {"delete": delete}, confirm=confirm)
+
+    assert (result.status, ran) == ("not_run", [])
+    assert "the confirm hook raised EOFError: EOF when reading a line. Fix the hook" in result.error
