@@ -13,7 +13,11 @@ thinking is stripped from history, so an assistant's `thinking` never reaches th
 In OpenAI form a failed observation (status invalid, error, timeout, declined, not_run) carries its status as an
 extra `"status"` key on its `role: "tool"` message, as the assistant message carries vLLM's `reasoning_content`;
 a successful one has none, so it stays plain OpenAI. Servers that ignore unknown message keys (vLLM, SGLang, glm-nb
-serve) take it as it is; the content itself already says what went wrong (`{"error": ...}`).
+serve) take it as it is; the content itself already says what went wrong (`{"error": ...}`). OpenAI's own API
+validates each message against its schema and refuses a key it does not define (a 400, "Additional properties are
+not allowed ('...' was unexpected) - 'messages.N'"), as Mistral's and Anthropic's do: `messages_to_openai(...,
+strict=True)` leaves both keys out, for sending the conversation on to such an API (reading it back then takes a
+failed result for ok and loses the thinking).
 """
 
 from __future__ import annotations
@@ -164,9 +168,13 @@ def _written(call: ToolCall) -> str:
     return call.raw.partition("\n")[2].strip()
 
 
-def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
+def messages_to_openai(messages: Iterable[Message], *, strict: bool = False) -> list[dict[str, Any]]:
     """OpenAI chat-completions messages: tool calls as `tool_calls`, observations as `role: "tool"`, thinking as
-    `reasoning_content` (the name vLLM and DeepSeek use)."""
+    `reasoning_content` (the name vLLM and DeepSeek use) and a failed tool result's `status`.
+
+    strict: only the keys OpenAI's Chat Completions API defines (no `reasoning_content`, no `status`), to send the
+    messages to an API that refuses unknown keys; the default keeps both, so that the export reads back whole.
+    """
     out: list[dict[str, Any]] = []
     for message in messages:
         if isinstance(message, SystemMessage):
@@ -177,12 +185,12 @@ def messages_to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
             item = {"role": "tool", "content": message.content}
             if message.tool_call_id:
                 item["tool_call_id"] = message.tool_call_id
-            if message.status != "ok":
+            if message.status != "ok" and not strict:
                 item["status"] = message.status
             out.append(item)
         else:
             item = {"role": "assistant", "content": message.text}
-            if message.thinking:
+            if message.thinking and not strict:
                 item["reasoning_content"] = message.thinking
             if calls := [c for c in message.tool_calls if c.name]:  # a call that names no tool is not shown either
                 item["tool_calls"] = [

@@ -91,6 +91,25 @@ def test_export_writes_tool_role_and_reasoning_content():
     assert exported[4]["reasoning_content"] == "The tool said 21."
 
 
+# The message keys OpenAI's Chat Completions API defines, by role (its API reference, "messages"); it refuses others.
+OPENAI_MESSAGE_KEYS = {
+    "system": {"role", "content", "name"},
+    "user": {"role", "content", "name"},
+    "assistant": {"role", "content", "refusal", "name", "audio", "tool_calls", "function_call"},
+    "tool": {"role", "content", "tool_call_id"},
+}
+
+
+def test_a_strict_export_has_only_the_keys_openais_api_accepts():
+    messages = [*messages_from_openai(OPENAI), ObservationMessage('{"error": "timed out"}', "c1", status="timeout")]
+
+    exported = messages_to_openai(messages, strict=True)
+
+    assert all(set(item) <= OPENAI_MESSAGE_KEYS[item["role"]] for item in exported)
+    assert exported[4] == {"role": "assistant", "content": "21C."}
+    assert exported[5] == {"role": "tool", "content": '{"error": "timed out"}', "tool_call_id": "c1"}
+
+
 def test_glm_history_dicts_are_read():
     call = message_from_dict({"role": "assistant", "metadata": "get_weather", "content": '{"city": "Paris"}'})
     observation = message_from_dict({"role": "observation", "content": "sunny"})
