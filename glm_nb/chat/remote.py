@@ -13,6 +13,14 @@ vLLM's documented extra completion parameters (vllm/entrypoints/openai/protocol.
     top_k, repetition_penalty            sent only when not off
     ignore_eos, min_tokens               a completion's `StopOptions`, sent only when given (under ignore_eos the
                                          stop strings below are not sent: vLLM would still stop at them)
+    stream_options.continuous_usage_stats  with min_tokens only: the tokens so far in every chunk (see below)
+
+Under min_tokens the server matches no stop string in the text of the first min_tokens tokens, and neither may
+this backend when it cuts the stop strings out of the stream: it needs the tokens each piece brings. They come
+from the usage vLLM puts in every chunk when asked (`continuous_usage_stats`, as `glm-nb serve` does too); from a
+server that sends none, each piece counts as one token (vLLM's default stream sends one a piece; one that sends
+several a piece is undercounted, so a stop soon after min_tokens is honoured only in the piece the server ended
+with). The token counts of the `TextChunk`s come from the same place; the final usage corrects their total.
 
 Which stop ended the turn comes from the text (the stop string at its end), else from vLLM's `stop_reason` or
 SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). The tokenizer (a local copy of the
@@ -170,6 +178,7 @@ class RemoteBackend:
             body["ignore_eos"] = True
         if stops is not None and stops.min_tokens:
             body["min_tokens"] = stops.min_tokens
+            body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}  # vLLM's: see above
             if stops.stop_ids:  # vLLM bans them before min_tokens too (and stops at them after, as at their text)
                 body["stop_token_ids"] = sorted(stops.stop_ids)
         return body
@@ -198,7 +207,7 @@ class RemoteBackend:
         stops = StopText(self._stops(options))
         floor = options.min_tokens if options is not None else 0
         finish: Mapping[str, Any] | None = None
-        chunks, used, started = 0, None, False
+        counted, used, started = 0, None, False
         try:
             for event in events:
                 if event is None:  # the server is silent: an empty chunk lets the conversation check its cancel
@@ -212,12 +221,15 @@ class RemoteBackend:
                 if choice is None:
                     continue  # the usage-only chunk at the end
                 piece = self._piece(choice)
-                tokens = 1 if piece or not choice.get("finish_reason") else 0  # an empty closing chunk has none
-                chunks += tokens
-                # a stop in the text of the first min_tokens tokens did not end it on the server, nor here
-                text, _ = stops.feed(piece, match=chunks > floor)
+                ended = choice.get("finish_reason")
+                guess = counted + (1 if piece or not ended else 0)  # an empty closing chunk has no token
+                tokens = max(_tokens_so_far(event, guess) - counted, 0)
+                counted += tokens
+                # A stop in the text of the first min_tokens tokens did not end it on the server, nor here; the
+                # piece the server stopped at holds one that did.
+                text, _ = stops.feed(piece, match=counted > floor or ended == "stop")
                 yield TextChunk(text, tokens=tokens)
-                if choice.get("finish_reason"):
+                if ended:
                     finish = choice
         finally:
             events.close()  # also when the caller cancels: closing the connection stops the server's generation
@@ -226,7 +238,7 @@ class RemoteBackend:
                 f"{self.endpoint.base_url} ended the stream without saying why it stopped; the answer may be "
                 "incomplete. Send the message again."
             )
-        yield from self._end(finish, stops, chunks, used)
+        yield from self._end(finish, stops, counted, used)
 
     def _piece(self, choice: Mapping[str, Any]) -> str:
         piece = choice.get("text")
@@ -260,8 +272,11 @@ class RemoteBackend:
     def _stop_name(self, value: Any) -> str | None:
         if isinstance(value, str):
             return value
-        if isinstance(value, int):  # a stop token id (vLLM: generation_config's extra eos ids)
-            return self.tokenizer.decode([value])
+        if isinstance(value, int) and not isinstance(value, bool):  # a stop token id (generation_config's eos ids)
+            try:
+                return self.tokenizer.decode([value])
+            except (OverflowError, ValueError, TypeError):  # no id of this vocabulary: the stop is not known
+                return None
         return None
 
     def __repr__(self) -> str:
@@ -333,6 +348,14 @@ def _pick_model(endpoint: ServerEndpoint, served: Mapping[str, Any], model: str 
             "model= one of those (in %glm_model: --model NAME)."
         )
     return model
+
+
+def _tokens_so_far(event: Mapping[str, Any], guess: int) -> int:
+    """The completion tokens generated so far, as the chunk's usage says (vLLM's continuous_usage_stats), else
+    `guess`."""
+    used = event.get("usage")
+    total = used.get("completion_tokens") if isinstance(used, Mapping) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else guess
 
 
 def _choice(event: Mapping[str, Any]) -> Mapping[str, Any] | None:

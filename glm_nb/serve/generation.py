@@ -38,6 +38,7 @@ from .requests import ChatRequest, CompletionRequest
 
 __all__ = [
     "Finish",
+    "Piece",
     "chat_prompt",
     "generate_chat",
     "generate_text",
@@ -66,6 +67,15 @@ class Finish:
     completion_tokens: int
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Text of a completion, with the tokens counted so far (vLLM's `continuous_usage_stats` sends them)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
 def strip_special_tokens(text: str) -> str:
     for token in SPECIAL_TOKENS:
         text = text.replace(token, "")
@@ -74,8 +84,8 @@ def strip_special_tokens(text: str) -> str:
 
 def generate_text(
     backend: Backend, request: CompletionRequest, cancel: threading.Event
-) -> Generator[str, None, Finish]:
-    """Yield the completion's text piece by piece (one per token, possibly empty); return how it ended."""
+) -> Generator[Piece, None, Finish]:
+    """Yield the completion's text piece by piece (one per backend chunk, possibly empty); return how it ended."""
     options = _stop_options(request)
     if request.stop or options is not None:
         backend = _RequestStops(backend, request.stop, options)
@@ -88,7 +98,7 @@ def generate_text(
                 prompt_tokens = item.prompt_tokens
             elif isinstance(item, TextChunk):
                 generated += item.tokens
-                yield _visible(item.text, request)
+                yield Piece(_visible(item.text, request), prompt_tokens, generated)
             else:
                 generated += item.tokens
                 end = item
@@ -102,7 +112,7 @@ def generate_text(
     if end is None:
         return Finish("abort", None, prompt_tokens, generated)
     if end.reason == "stop" and end.stop and request.include_stop_str_in_output:
-        yield _visible(end.stop, request)
+        yield Piece(_visible(end.stop, request), prompt_tokens, generated)
     return Finish(end.reason, end.stop, prompt_tokens, generated)
 
 

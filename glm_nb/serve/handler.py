@@ -5,7 +5,7 @@ Endpoints (OpenAI's shapes, as vLLM serves them): `GET /v1/models`, `GET /v1/mod
 with the methods a path takes. Responses are HTTP/1.0 style: one request per connection, a stream ends when the
 server closes it, after `data: [DONE]`. While a request generates, a watcher notices its client hanging up (the
 socket turns readable with nothing to read) and cancels the generation, so an abandoned request frees the model at
-its next token.
+its next token. What the bodies hold (chunks, whole answers, usage, errors) is `responses`'s.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ import socket
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ..chat import TextDelta, ThinkingDelta
 from ..errors import GlmError, PromptTooLongError
 from .errors import (
     BadRequestError,
@@ -38,6 +36,7 @@ from .errors import (
 from .generation import Finish, chat_prompt, generate_chat, generate_text, stop_token_texts
 from .queue import ClientGone
 from .requests import parse_chat_request, parse_completion_request
+from .responses import Reply, chat_delta, chat_message, error_body, stop_reason, usage
 
 if TYPE_CHECKING:  # the server module imports this one; the type is only for annotations
     from .server import GlmServer
@@ -122,10 +121,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _no_route(self, path: str, endpoint: str | None) -> None:
         if endpoint is not None:
             message = f"{path} takes {_ENDPOINTS[endpoint][0]}, not {self.command}."
-            self._send_json(405, _error(message, "invalid_request_error"), {"Allow": _allow(endpoint)})
+            self._send_json(405, error_body(message, "invalid_request_error"), {"Allow": _allow(endpoint)})
             return
         known = ", ".join(f"{methods[0]} {p}" for p, methods in _ENDPOINTS.items())
-        self._send_json(404, _error(f"No {self.command} {path} here; this server has {known}.", "not_found"))
+        self._send_json(404, error_body(f"No {self.command} {path} here; this server has {known}.", "not_found"))
 
     def _authorize(self) -> None:
         key = self.server.api_key
@@ -140,10 +139,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _fail(self, status: int, message: str, kind: str, code: str | None = None) -> None:
         try:
             if self._streaming:  # headers already sent: report inside the stream, then end it
-                self._write_event(_error(message, kind, code))
+                self._write_event(error_body(message, kind, code))
             else:
                 extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-                self._send_json(status, _error(message, kind, code), extra)
+                self._send_json(status, error_body(message, kind, code), extra)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected before the error could be sent: %s", message)
 
@@ -180,22 +179,24 @@ class RequestHandler(BaseHTTPRequestHandler):
         stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
         request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         self.server.prompt_limit.check(request.prompt)  # before the queue: a hopeless prompt holds up no one
-        reply = _Reply("cmpl", "text_completion", self.server.model_name)
+        reply = Reply("cmpl", "text_completion", self.server.model_name)
         with self._generation() as cancel:
             run = _Returning(generate_text(self.server.backend, request, cancel))
-            if request.stream:  # headers go with the first event: an error before it is a plain HTTP error
-                for piece in run:
-                    if piece:
-                        self._write_event(reply.chunk({"text": piece}))
+            if not request.stream:
+                text = "".join(piece.text for piece in run)
                 finish = self._stopped_or(run.result)
-                self._write_event(reply.chunk({"text": ""}, finish.reason, stop_ids.get(finish.stop, finish.stop)))
-                self._end_stream(reply, finish, request.include_usage)
-            else:
-                text = "".join(run)
-                finish = self._stopped_or(run.result)
-                choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish.reason}
-                stop = stop_ids.get(finish.stop, finish.stop)  # vLLM's stop_reason: a stop token's id, else the text
-                self._send_json(200, reply.whole([{**choice, "stop_reason": stop}], finish))
+                self._send_json(200, reply.whole({"text": text}, finish, stop_reason(finish, stop_ids)))
+                return
+            # headers go with the first event: an error before it is a plain HTTP error
+            every = request.continuous_usage  # the usage so far in every chunk
+            for piece in run:
+                if piece.text:
+                    tokens = usage(piece.prompt_tokens, piece.completion_tokens) if every else None
+                    self._write_event(reply.chunk({"text": piece.text}, tokens=tokens))
+            finish = self._stopped_or(run.result)
+            tokens = usage(finish.prompt_tokens, finish.completion_tokens) if every else None
+            self._write_event(reply.chunk({"text": ""}, finish.reason, stop_reason(finish, stop_ids), tokens))
+            self._end_stream(reply, finish, request.include_usage)
 
     def _chat(self) -> None:
         template = self.server.template
@@ -206,36 +207,30 @@ class RequestHandler(BaseHTTPRequestHandler):
         request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         prompt = chat_prompt(template, request)
         self.server.prompt_limit.check(prompt)  # before the queue, as in _completions
-        reply = _Reply("chatcmpl", "chat.completion", self.server.model_name)
+        reply = Reply("chatcmpl", "chat.completion", self.server.model_name)
         with self._generation() as cancel:
             run = _Returning(generate_chat(self.server.backend, prompt, request, cancel))
-            if request.stream:  # headers and the role chunk go with the first event (see _completions)
-                self._on_stream_start = lambda: self._write_event(reply.chunk({"role": "assistant", "content": ""}))
+            if not request.stream:
+                parts: dict[str, list[str]] = {"content": [], "reasoning_content": []}
                 for event in run:
-                    if delta := _chat_delta(event, request.include_reasoning):
-                        self._write_event(reply.chunk(delta))
-                finish, calls = run.result
-                finish = self._stopped_or(finish)
-                if calls:
-                    self._write_event(reply.chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}))
-                self._write_event(reply.chunk({}, finish.reason))
-                self._end_stream(reply, finish, request.include_usage)
-            else:
-                parts = {"content": [], "reasoning_content": []}
-                for event in run:
-                    for key, text in _chat_delta(event, request.include_reasoning).items():
+                    for key, text in chat_delta(event, request.include_reasoning).items():
                         parts[key].append(text)
                 finish, calls = run.result
                 finish = self._stopped_or(finish)
-                content = "".join(parts["content"])
-                # OpenAI's content is null, not "", beside tool calls with no text
-                message: dict[str, Any] = {"role": "assistant", "content": content if content or not calls else None}
-                if parts["reasoning_content"]:
-                    message["reasoning_content"] = "".join(parts["reasoning_content"])
-                if calls:
-                    message["tool_calls"] = calls
-                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish.reason}
-                self._send_json(200, reply.whole([choice], finish))
+                message = chat_message("".join(parts["content"]), "".join(parts["reasoning_content"]), calls)
+                self._send_json(200, reply.whole({"message": message}, finish, stop_reason(finish, stop_ids)))
+                return
+            # headers and the role chunk go with the first event (see _completions)
+            self._on_stream_start = lambda: self._write_event(reply.chunk({"role": "assistant", "content": ""}))
+            for event in run:
+                if delta := chat_delta(event, request.include_reasoning):
+                    self._write_event(reply.chunk(delta))
+            finish, calls = run.result
+            finish = self._stopped_or(finish)
+            if calls:
+                self._write_event(reply.chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}))
+            self._write_event(reply.chunk({}, finish.reason, stop_reason(finish, stop_ids)))
+            self._end_stream(reply, finish, request.include_usage)
 
     # -- generation plumbing --------------------------------------------------------------------------------------
     @contextmanager
@@ -304,33 +299,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(f"data: {payload}\n\n".encode())
         self.wfile.flush()
 
-    def _end_stream(self, reply: _Reply, finish: Finish, include_usage: bool) -> None:
+    def _end_stream(self, reply: Reply, finish: Finish, include_usage: bool) -> None:
         if include_usage:
-            self._write_event({**reply.chunk(None), "choices": [], "usage": _usage(finish)})
+            self._write_event(reply.usage_chunk(finish))
         self._write_event("[DONE]")
-
-
-class _Reply:
-    """The id, object type and model shared by every chunk of one answer."""
-
-    def __init__(self, prefix: str, kind: str, model: str):
-        self.id = f"{prefix}-{uuid.uuid4().hex}"
-        self.kind = kind
-        self.model = model
-        self.created = int(time.time())
-
-    def chunk(self, delta: dict[str, Any] | None, finish: str | None = None, stop: str | None = None) -> dict:
-        if self.kind == "chat.completion":
-            choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            kind = "chat.completion.chunk"
-        else:
-            choice = {"index": 0, **(delta or {}), "logprobs": None, "finish_reason": finish, "stop_reason": stop}
-            kind = self.kind
-        return {"id": self.id, "object": kind, "created": self.created, "model": self.model, "choices": [choice]}
-
-    def whole(self, choices: list[dict[str, Any]], finish: Finish) -> dict[str, Any]:
-        head = {"id": self.id, "object": self.kind, "created": self.created, "model": self.model}
-        return {**head, "choices": choices, "usage": _usage(finish)}
 
 
 class _Returning(Generic[Y, R]):
@@ -345,27 +317,6 @@ class _Returning(Generic[Y, R]):
             self.result = yield from self._generator
         finally:
             self._generator.close()  # a write failed midway: stop generating now
-
-
-def _chat_delta(event: object, include_reasoning: bool) -> dict[str, str]:
-    if isinstance(event, TextDelta):
-        return {"content": event.text}
-    if isinstance(event, ThinkingDelta) and include_reasoning:
-        return {"reasoning_content": event.text}
-    return {}  # tool calls are sent once the turn is over, from its parsed message
-
-
-def _usage(finish: Finish) -> dict[str, int]:
-    total = finish.prompt_tokens + finish.completion_tokens
-    return {
-        "prompt_tokens": finish.prompt_tokens,
-        "completion_tokens": finish.completion_tokens,
-        "total_tokens": total,
-    }
-
-
-def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": code}}
 
 
 def _endpoint(path: str) -> str | None:

@@ -4,9 +4,10 @@ Field names and defaults follow OpenAI's API and vLLM's extra parameters (vllm/e
 `CompletionRequest` and `ChatCompletionRequest`), so the same client code talks to either: `max_tokens`,
 `temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stop_token_ids` (special tokens: see
 `generation.stop_token_texts`), `ignore_eos`, `min_tokens` (`chat.backend.StopOptions`), `stream`,
-`stream_options.include_usage`; completions take `skip_special_tokens` and `include_stop_str_in_output`, chat
-takes `include_reasoning` and `chat_template_kwargs`. Fields that do not change the answer (`user`, `priority`,
-`request_id`, `length_penalty` without beam search, ...) and unknown ones are ignored, as vLLM does. A field that
+`stream_options.include_usage`; completions take `skip_special_tokens`, `include_stop_str_in_output` and
+`stream_options.continuous_usage_stats`, chat takes `include_reasoning` and `chat_template_kwargs`. Fields that do
+not change the answer (`user`, `priority`, `request_id`, `length_penalty` without beam search, ...) and unknown
+ones are ignored, as vLLM does. A field that
 would change the answer in a way this one-sequence server does not is refused with a 400 naming it and saying what
 to do (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search, `frequency_penalty`, constrained decoding,
 chat's `add_generation_prompt: false`, ..., each unless at vLLM's default), never silently answered differently.
@@ -76,6 +77,7 @@ class CompletionRequest:
     stop: tuple[str, ...] = ()
     stream: bool = False
     include_usage: bool = False
+    continuous_usage: bool = False  # vLLM's stream_options.continuous_usage_stats: the usage so far in every chunk
     skip_special_tokens: bool = True  # vLLM's default
     include_stop_str_in_output: bool = False
     stop_token_ids: tuple[int, ...] = ()
@@ -124,12 +126,14 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
             "'prompt' must be one non-empty string (this server takes no token-id or batch prompts)."
         )
     sampling = _sampling(body, DEFAULT_MAX_TOKENS)
+    include_usage, continuous_usage = _stream_options(body, continuous=True)
     return CompletionRequest(
         prompt=prompt,
         sampling=sampling,
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
-        include_usage=_include_usage(body),
+        include_usage=include_usage,
+        continuous_usage=continuous_usage,
         skip_special_tokens=skip_special_tokens,
         include_stop_str_in_output=_flag(body, "include_stop_str_in_output", False),
         stop_token_ids=_token_ids(body, "stop_token_ids"),
@@ -176,7 +180,7 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         sampling=sampling,
         stop=_stop(body.get("stop")),
         stream=_flag(body, "stream", False),
-        include_usage=_include_usage(body),
+        include_usage=_stream_options(body)[0],
         stop_token_ids=_token_ids(body, "stop_token_ids"),
         include_reasoning=_flag(body, "include_reasoning", True),
         template_kwargs=_template_kwargs(body),
@@ -306,18 +310,21 @@ def _flag(body: Mapping[str, Any], name: str, default: bool) -> bool:
     return value
 
 
-def _include_usage(body: Mapping[str, Any]) -> bool:
+def _stream_options(body: Mapping[str, Any], continuous: bool = False) -> tuple[bool, bool]:
+    """`stream_options` as (include_usage, continuous_usage_stats). As vLLM does, usage goes in every chunk only
+    when both are true; `continuous`: whether this endpoint can count the tokens of every chunk."""
     options = body.get("stream_options")
     if options is None:
-        return False
+        return False, False
     if not isinstance(options, Mapping):
         raise BadRequestError("'stream_options' must be an object such as {'include_usage': true}.")
-    if options.get("continuous_usage_stats"):
+    include = bool(options.get("include_usage"))
+    if options.get("continuous_usage_stats") and not continuous:
         raise BadRequestError(
-            "'stream_options.continuous_usage_stats' is not supported by glm-nb serve; leave it out: "
-            "'include_usage' sends the usage once, at the end of the stream."
+            "'stream_options.continuous_usage_stats' is supported on /v1/completions only in glm-nb serve; leave "
+            "it out here: 'include_usage' sends the usage once, at the end of the stream."
         )
-    return bool(options.get("include_usage"))
+    return include, include and bool(options.get("continuous_usage_stats"))
 
 
 def _token_ids(body: Mapping[str, Any], name: str) -> tuple[int, ...]:

@@ -85,6 +85,8 @@ def test_stop_options_are_sent_as_vllms_ignore_eos_and_min_tokens(backend):
     assert set(ignored) <= VLLM_COMPLETION_PARAMS and set(floor) <= VLLM_COMPLETION_PARAMS
     assert ignored["ignore_eos"] is True and ignored["stop"] == []  # GLM's stop strings would still stop vLLM
     assert (floor["min_tokens"], floor["stop_token_ids"], floor["stop"]) == (4, [3, 9], list(GLM_STOP_STRINGS))
+    assert plain["stream_options"] == {"include_usage": True}  # what every OpenAI-compatible server takes
+    assert floor["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}  # tokens per chunk
 
 
 def test_under_ignore_eos_the_stop_tokens_text_streams_as_text(backend):
@@ -134,6 +136,13 @@ def test_stop_token_id_from_vllm_is_read_back(backend, tokenizer_folder):
     assert items[-1] == CompletionEnd("stop", "<|user|>")
 
 
+@pytest.mark.parametrize("reported", [-1, 10**30, True])
+def test_a_stop_token_id_no_vocabulary_has_ends_the_turn_as_an_unknown_stop(backend, reported):
+    items = _run(backend, [_text("Hi"), _text("", "stop", stop_reason=reported)])
+
+    assert items[-1] == CompletionEnd("stop", None)
+
+
 def test_matched_stop_from_sglang_is_reported(backend):
     items = _run(backend, [_text("Hi"), _text("", "stop", matched_stop="<|user|>")])
 
@@ -146,6 +155,47 @@ def test_usage_counts_the_tokens_not_streamed(backend):
     items = _run(backend, events)
 
     assert items[-1] == CompletionEnd("stop", None, tokens=4)  # 5 generated, 1 streamed with text
+
+
+def _floor(backend, events, min_tokens=3):
+    backend.endpoint = _Endpoint(events)
+    items = list(backend.complete("prompt", SamplingParams(), StopOptions(min_tokens=min_tokens)))
+    return "".join(i.text for i in items if isinstance(i, TextChunk)), items
+
+
+def _counted(piece, tokens, finish=None, **extra):
+    """A chunk with vLLM's continuous usage stats: `tokens` generated so far."""
+    return {**_text(piece, finish, **extra), "usage": {"prompt_tokens": 9, "completion_tokens": tokens}}
+
+
+def test_under_min_tokens_the_servers_token_counts_decide_which_stops_count(backend):
+    # three tokens in one piece, then a stop the server honoured (token 4, past min_tokens 3) in a piece of its own
+    # that does not end the stream (SGLang sends the finish apart)
+    events = [_counted("One two three", 3), _counted("<|user|>", 4), _counted("", 4, "stop", matched_stop="<|user|>")]
+
+    text, items = _floor(backend, events)
+
+    assert text == "One two three"  # counted as pieces (2), the stop would pass for text
+    assert items[-1] == CompletionEnd("stop", "<|user|>")
+    assert sum(i.tokens for i in items if isinstance(i, (TextChunk, CompletionEnd))) == 4
+
+
+def test_under_min_tokens_a_stop_in_the_first_tokens_stays_text(backend):
+    events = [_counted("Hi", 1), _counted("<|user|>", 2), _counted(" more", 3), _counted("<|user|>", 4, "stop")]
+
+    text, items = _floor(backend, events)
+
+    assert text == "Hi<|user|> more"
+    assert items[-1] == CompletionEnd("stop", "<|user|>")
+
+
+def test_without_token_counts_the_piece_the_server_stopped_at_ends_the_text(backend):
+    # a server that packs tokens into pieces and sends no counts: 2 pieces, though 4 tokens came
+    events = [_text("One two three"), _text("<|user|>", "stop", stop_reason="<|user|>")]
+
+    text, items = _floor(backend, events)
+
+    assert text == "One two three" and items[-1] == CompletionEnd("stop", "<|user|>")
 
 
 def test_length_ends_with_length(backend):

@@ -168,7 +168,6 @@ def test_beam_search_and_best_of_are_refused_in_chat_as_in_completions(field, va
         ({"response_format": {"type": "json_object"}}, "'response_format' is not supported"),
         ({"add_special_tokens": True}, "[gMASK]<sop>"),
         ({"skip_special_tokens": False, "spaces_between_special_tokens": True}, "no spaces between them"),
-        ({"stream": True, "stream_options": {"continuous_usage_stats": True}}, "once, at the end"),
     ],
 )
 def test_completion_fields_this_server_would_answer_differently_are_refused(fields, says):
@@ -176,6 +175,18 @@ def test_completion_fields_this_server_would_answer_differently_are_refused(fiel
         _completion(**fields)
 
     assert says in str(caught.value)
+
+
+def test_usage_in_every_chunk_is_taken_on_completions_with_include_usage_as_vllm_does():
+    both = {"include_usage": True, "continuous_usage_stats": True}
+
+    assert _completion(stream=True, stream_options=both).continuous_usage
+    assert not _completion(stream=True, stream_options={"continuous_usage_stats": True}).continuous_usage
+
+
+def test_usage_in_every_chunk_is_refused_on_chat_with_what_to_do():
+    with pytest.raises(BadRequestError, match="on /v1/completions only .* sends the usage once, at the end"):
+        _chat(stream=True, stream_options={"include_usage": True, "continuous_usage_stats": True})
 
 
 def test_completion_fields_at_their_effective_values_are_accepted():

@@ -125,6 +125,44 @@ def test_stop_token_ids_end_a_chat_answer_too(inline_server, tokenizer_folder):
     assert (choice["message"]["content"], choice["finish_reason"]) == ("One.", "stop")
 
 
+def _events(raw: bytes) -> list[dict]:
+    return [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: {")]
+
+
+def test_a_chat_answer_says_which_stop_ended_it_as_vllms_stop_reason(inline_server, tokenizer_folder):
+    server = inline_server(["\nOne.<|assistant|>Two."] * 2 + ["\nOne. Two. Three."] * 2)
+    assistant = Tokenizer(tokenizer_folder / "tokenizer.json").token_to_id("<|assistant|>")
+    ask = {"messages": [{"role": "user", "content": "Count"}]}
+
+    _, _, by_id = _ask(server, "POST", "/v1/chat/completions", {**ask, "stop_token_ids": [assistant]})
+    _, _, streamed = _ask(server, "POST", "/v1/chat/completions", {**ask, "stop": ["<|assistant|>"], "stream": True})
+    _, _, by_text = _ask(server, "POST", "/v1/chat/completions", {**ask, "stop": ["Two"]})
+    _, _, cut = _ask(server, "POST", "/v1/chat/completions", {**ask, "max_tokens": 2})
+
+    assert json.loads(by_id)["choices"][0]["stop_reason"] == assistant
+    assert [e["choices"][0]["stop_reason"] for e in _events(streamed)][-2:] == [None, "<|assistant|>"]
+    assert json.loads(by_text)["choices"][0]["stop_reason"] == "Two"
+    assert (json.loads(cut)["choices"][0]["finish_reason"], json.loads(cut)["choices"][0]["stop_reason"]) == (
+        "length",
+        None,
+    )
+
+
+def test_continuous_usage_stats_put_the_tokens_so_far_in_every_completion_chunk(inline_server):
+    server = inline_server(["Hello"])
+    options = {"include_usage": True, "continuous_usage_stats": True}
+
+    _, _, raw = _ask(server, "POST", "/v1/completions", {"prompt": "Hi", "stream": True, "stream_options": options})
+
+    events = _events(raw)
+    counts = [e["usage"]["completion_tokens"] for e in events]
+    assert counts == sorted(counts) and counts[-1] == counts[-2] and counts[0] >= 1
+    assert all(
+        e["usage"]["total_tokens"] == e["usage"]["prompt_tokens"] + e["usage"]["completion_tokens"] for e in events
+    )
+    assert events[-1]["choices"] == []  # include_usage's closing chunk, as without continuous_usage_stats
+
+
 def test_stop_token_ids_naming_an_ordinary_token_are_refused_with_its_text(inline_server, tokenizer_folder):
     server = inline_server(["Hello"])
     tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
