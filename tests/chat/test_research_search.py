@@ -8,6 +8,7 @@ import pytest
 
 from glm_nb.chat import ChatError
 from glm_nb.chat.research import BM25, LocalCorpus, PageError, html_to_text, open_page, tokenize
+from glm_nb.chat.research.bm25 import document_terms, query_terms
 
 
 @pytest.fixture
@@ -68,6 +69,11 @@ def test_bm25_prefers_rare_terms_and_shorter_documents():
 
 def test_bm25_of_an_unknown_term_is_zero():
     assert BM25([["a"], ["b"]]).scores(["zzz"]) == [0, 0]
+
+
+def test_bm25_needs_one_length_per_document():
+    with pytest.raises(ValueError, match="2 lengths for 1 documents: give one per document"):
+        BM25([["a"]], lengths=[1, 2])
 
 
 def test_the_corpus_reads_every_kind_of_document(corpus_folder):
@@ -313,3 +319,56 @@ def test_a_chinese_paragraph_broken_over_lines_snippets_without_spaces(tmp_path)
     (result,) = LocalCorpus(tmp_path).search("北京气温")
 
     assert result.snippet == "北京今天晴，气温二十一度。 Beijing is sunny."  # a space only between English words
+
+
+@pytest.fixture
+def chinese_folder(tmp_path):
+    # school.txt has every character of 机器学习 (学 four times) but never the word; ml.txt has it once
+    (tmp_path / "school.txt").write_text(
+        "学生每天在学校学习。老师说学习要认真，学生的机会很多，学校的器材也很新。", encoding="utf-8"
+    )
+    (tmp_path / "ml.txt").write_text("机器学习让电脑从数据里找出规律。", encoding="utf-8")
+    (tmp_path / "weather.txt").write_text("北京今天晴，气温二十一度。", encoding="utf-8")
+    return tmp_path
+
+
+def test_a_chinese_query_ranks_by_its_words_not_its_scattered_characters(chinese_folder):
+    corpus = LocalCorpus(chinese_folder)
+
+    assert corpus.search("机器学习")[0].title == "ml"  # not the page that repeats 学 most
+    assert [r.title for r in corpus.search("北京天气")] == ["weather"]  # 每天 in school.txt is no 天气
+
+
+def test_a_one_character_chinese_query_still_finds_its_character(chinese_folder):
+    results = LocalCorpus(chinese_folder).search("器")
+
+    assert sorted(r.title for r in results) == ["ml", "school"]
+
+
+def test_a_chinese_word_broken_over_two_lines_is_still_found(tmp_path):
+    # hard-wrapped Chinese text: the line break falls inside 学习
+    (tmp_path / "ml.md").write_text("# 笔记\n\n今天读了机器学\n习的入门书。", encoding="utf-8")
+    (tmp_path / "other.md").write_text("# 其他\n\n学生和机器人。", encoding="utf-8")
+
+    results = LocalCorpus(tmp_path).search("学习")
+
+    assert [(r.title, r.snippet) for r in results] == [("笔记", "今天读了机器学习的入门书。")]
+
+
+def test_query_and_document_terms_of_chinese_text():
+    assert query_terms("GLM 机器学习 的") == ["glm", "机器", "器学", "学习", "的"]
+    assert document_terms("机器学\n习 ok") == ["机", "器", "学", "习", "机器", "器学", "学习", "ok"]
+    # only a line break between Chinese (or Japanese) letters is inside a word: Korean and full-width forms
+    # (ＧＬＭ, ４) wrap at word boundaries, and a blank line ends a paragraph
+    assert document_terms("ＧＬＭ\n４") == ["glm", "4"]
+    assert document_terms("서울\n날씨") == ["서", "울", "서울", "날", "씨", "날씨"]
+    assert "气北" not in document_terms("# 天气\n\n北京")
+
+
+def test_a_chinese_page_is_as_long_as_its_characters_not_its_characters_and_bigrams(tmp_path):
+    (tmp_path / "zh.txt").write_text("GLM 模型在本地的笔记本电脑上运行得很快，也很稳定。", "utf-8")  # 24 terms
+    (tmp_path / "en.txt").write_text("GLM " + "runs well on a laptop " * 6, encoding="utf-8")  # 31 terms
+
+    results = LocalCorpus(tmp_path).search("GLM")
+
+    assert [r.title for r in results] == ["zh", "en"]  # the shorter page first, as BM25 would have it

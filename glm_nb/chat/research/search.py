@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from ...cjk import unspaced_line_breaks
 from ..errors import ChatError
-from .bm25 import BM25, tokenize
+from .bm25 import BM25, document_terms, query_terms
 from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_document
 
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
@@ -71,10 +71,10 @@ class LocalCorpus:
             raise ChatError(
                 f"{self.folder} holds no {', '.join(suffixes)} files to search{unread}; add some documents."
             )
-        self._index = BM25([tokenize(f"{page.title}\n{page.text}") for page in self.pages])
+        self._index = BM25.of_texts([f"{page.title}\n{page.text}" for page in self.pages])
 
     def search(self, query: str, limit: int = 5) -> list[SearchResult]:
-        terms = tokenize(query)
+        terms = query_terms(query)
         scores = self._index.scores(terms)
         ranked = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: -scores[i])[:limit]
         return [self._result(self.pages[i], terms) for i in ranked]
@@ -102,12 +102,12 @@ def _document_paths(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def best_passage(text: str, terms: set[str]) -> str:
-    """The paragraph with the most distinct query terms (the earliest on a tie), cut to a snippet around the
-    first match."""
+    """The paragraph with the most distinct query terms (`query_terms`; the earliest on a tie), cut to a snippet
+    around the first match."""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     # A heading alone says no more than the title beside it: prefer body text.
     paragraphs = [p for p in paragraphs if not p.startswith("#")] or paragraphs or [text.strip()]
-    best = max(paragraphs, key=lambda p: len(terms & set(tokenize(p))))
+    best = max(paragraphs, key=lambda p: len(terms & set(document_terms(p))))
     best = " ".join(unspaced_line_breaks(best).split())
     if len(best) <= _SNIPPET_CHARS:
         return best
