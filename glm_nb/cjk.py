@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["LETTERS", "PUNCTUATION", "UNSPACED", "joins_without_space", "unspaced_line_breaks", "word_count"]
+__all__ = [
+    "LETTERS",
+    "PUNCTUATION",
+    "UNSPACED",
+    "joins_without_space",
+    "unspaced_line_breaks",
+    "word_count",
+    "writes_chinese",
+]
 
-LETTERS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han (with extension A, compatibility)
+_KANA_LETTERS = "\u3040-\u30ff"
+_HAN_LETTERS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # with extension A and the compatibility ideographs
+LETTERS = _KANA_LETTERS + _HAN_LETTERS
 PUNCTUATION = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"  # CJK and full-width punctuation
 # Letters, punctuation and the full-width forms (full-width digits and Latin too): text in them has no spaces.
 UNSPACED = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
@@ -18,6 +28,9 @@ UNSPACED = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _UNSPACED = re.compile(f"[{UNSPACED}]")
 _LETTER = re.compile(f"[{LETTERS}]")
 _PUNCTUATION = re.compile(f"[{PUNCTUATION}]")
+_HAN = re.compile(f"[{_HAN_LETTERS}]")
+_KANA = re.compile(f"[{_KANA_LETTERS}]")
+_OTHER_LETTER = re.compile(rf"[^\W\d_{LETTERS}]")  # Latin, Hangul, ...
 _LINE_BREAK = re.compile(rf"(?<=[{UNSPACED}])[ \t]*\r?\n\s*(?=[{UNSPACED}])")
 
 
@@ -37,3 +50,12 @@ def word_count(text: str) -> int:
     their punctuation none."""
     spaced = _PUNCTUATION.sub(" ", _LETTER.sub(" ", text))
     return len(_LETTER.findall(text)) + len(spaced.split())
+
+
+def writes_chinese(text: str) -> bool:
+    """Whether `text` (a question, say) is written in Chinese: in Han characters without kana (Japanese), where
+    the English words around them, if any, are names and terms. A Han character says about as much as three Latin
+    letters, so "GLM-4 是什么？" is Chinese and "What does 机器学习 mean?" is not."""
+    if _KANA.search(text):
+        return False
+    return 3 * len(_HAN.findall(text)) > len(_OTHER_LETTER.findall(text))

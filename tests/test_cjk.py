@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glm_nb.cjk import joins_without_space, unspaced_line_breaks, word_count
+from glm_nb.cjk import joins_without_space, unspaced_line_breaks, word_count, writes_chinese
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,13 @@ def test_line_breaks_between_chinese_characters_go_and_others_stay():
 )
 def test_each_chinese_letter_is_a_word_and_punctuation_none(text, words):
     assert word_count(text) == words
+
+
+@pytest.mark.parametrize(
+    ("text", "chinese"),
+    [("北京今天天气怎么样？", True), ("GLM-4 是什么？", True), ("用 Python 写一个 BM25 排序", True),
+     ("介绍一下 ONNX Runtime 的 KV cache 实现", True), ("What does 机器学习 mean?", False),
+     ("Weather in Beijing?", False), ("東京の天気は？", False), ("서울 날씨", False), ("", False)],
+)  # fmt: skip
+def test_a_question_is_chinese_when_its_han_characters_say_more_than_its_other_letters(text, chinese):
+    assert writes_chinese(text) is chinese

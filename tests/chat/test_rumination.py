@@ -410,3 +410,33 @@ def test_a_page_found_by_two_searches_is_listed_once_under_both_its_numbers():
         "- 【0】【3】 [Beijing weather](file:///b.md)",
         "- 【1】 [Notes](file:///n.txt)",
     ]
+
+
+def test_a_search_backend_that_yields_its_results_is_read_whole(tokenizer, glm_template):
+    class Yielding:
+        def search(self, query, limit):
+            yield from (SearchResult(f"{query} {i}", f"https://x/{i}", "s") for i in range(2))
+
+    replies = [_action("search", '{"query": "a"}'), _action("finish"), "</think>R 【1†source】"]
+    research, _ = _research(tokenizer, glm_template, replies, search=Yielding())
+
+    response = research.run("Q")
+
+    assert response.tool_results()[0].content == "【0†a 0†https://x/0\ns】\n\n【1†a 1†https://x/1\ns】"
+    assert [s.title for s in response.report().sources] == ["a 1"]
+
+
+def test_a_search_backend_returning_other_values_is_told_not_a_traceback(tokenizer, glm_template):
+    class Raw:  # the search API's JSON, not SearchResult values
+        def search(self, query, limit):
+            return [{"title": "A", "url": "https://a", "snippet": "s"}]
+
+    replies = [_action("search", '{"query": "a"}'), _action("finish"), "</think>Nothing found."]
+    research, _ = _research(tokenizer, glm_template, replies, search=Raw())
+
+    response = research.run("Q")
+
+    (result,) = response.tool_results()
+    assert result.status == "error" and "returned a dict, not a SearchResult" in result.content
+    assert "SearchResult(title, url, snippet)" in result.content
+    assert response.report().text == "Nothing found." and response.report().found == ()

@@ -1,7 +1,7 @@
 """GLM-Z1-Rumination deep research: the search / click / open / finish loop, offline BM25 search over a local
 corpus, pages read locally or through a user-supplied fetcher. See ../shared/glm4/FORMAT.md, "GLM-Z1-Rumination"."""
 
-from .bm25 import BM25, tokenize
+from .bm25 import BM25, document_terms, query_terms, tokenize
 from .pages import DOCUMENT_SUFFIXES, Fetcher, Page, PageError, html_to_text, open_page, read_document
 from .report import Report, Source
 from .rumination import (
@@ -29,9 +29,11 @@ __all__ = [
     "SearchBackend",
     "SearchResult",
     "Source",
+    "document_terms",
     "html_to_text",
     "open_page",
     "parse_action",
+    "query_terms",
     "read_document",
     "rumination_system_prompt",
     "tokenize",

@@ -1,11 +1,21 @@
-"""What a research session leaves: its report, the sources the report cites, and what it found however it ended."""
+"""What a research session leaves: its report, the sources the report cites, and what it found however it ended.
+
+The notes `Report.markdown()` adds (the turns ran out, the report was cut off, no report came) are written in the
+question's language, English or Chinese, as the report itself most likely is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["Report", "Source"]
+from ...cjk import joins_without_space
+
+__all__ = ["CutOff", "Language", "Report", "Source"]
+
+Language = Literal["en", "zh"]
+CutOff = Literal["max_new_tokens", "context"]  # what ended a generation at the token limit
 
 
 @dataclass(frozen=True)
@@ -17,11 +27,13 @@ class Source:
 
 @dataclass(frozen=True)
 class Report:
-    text: str  # the final report, citations kept; "" when none was written
+    text: str  # the final report, citations kept (as far as it got, when cut off); "" when none was written
     sources: tuple[Source, ...]  # the sources its citations point to, in order of first citation
     found: tuple[Source, ...] = ()  # every result the searches found, cited or not, by number
     read: tuple[Source, ...] = ()  # the pages the research read (click, open), in order
     turn_limit: int | None = None  # max_turns, when the research used them all before the model called finish
+    cut_off: CutOff | None = None  # the limit that ended the research mid-generation (the report's, when text)
+    language: Language = "en"  # the question's: the notes of `markdown()` are written in it
 
     @property
     def budget_spent(self) -> bool:
@@ -29,34 +41,113 @@ class Report:
         return self.turn_limit is not None
 
     def markdown(self) -> str:
-        """The report followed by a numbered list of its sources. When the turns ran out, a line saying so; with no
-        report then, what the research found instead."""
+        """The report followed by a numbered list of its sources, and a line saying so when the turns ran out or
+        the token limit cut it off. With no report then, why, and what the research found instead."""
+        notes = _NOTES[self.language]
         if not self.text:
-            return self._found_markdown() if self.budget_spent else ""
+            return self._found_markdown() if self.budget_spent or self.cut_off else ""
         text = self.text
         if self.sources:
-            text += "\n\n**Sources**\n\n" + "\n".join(_source_lines(self.sources))
+            text += f"\n\n**{notes.sources}**\n\n" + "\n".join(_source_lines(self.sources))
         if self.budget_spent:
-            text += f"\n\n*{self._ran_out()}: the model wrote this report when told its budget was spent.*"
+            text += "\n\n*" + notes.budget_report.format(ran_out=notes.ran_out.format(n=self.turn_limit)) + "*"
+        if self.cut_off:
+            text += f"\n\n*{_sentences(notes.cut_report[self.cut_off], notes.advice[self.cut_off])}*"
         return text
 
-    def _ran_out(self) -> str:
-        return f"The research used all its {self.turn_limit} turns (max_turns) before the model called finish"
-
     def _found_markdown(self) -> str:
-        head = (
-            f"**No report.** {self._ran_out()}, and no report was written after that. Allow more turns "
-            "(`Rumination(..., max_turns=...)`) or ask a narrower question."
-        )
+        notes = _NOTES[self.language]
+        if self.cut_off:
+            why = _sentences(notes.cut_no_report[self.cut_off], notes.advice[self.cut_off])
+        else:
+            why = notes.turns_no_report.format(ran_out=notes.ran_out.format(n=self.turn_limit))
+        head = f"**{notes.no_report}** {why}"  # a space after the bold even in Chinese: markdown needs it there
         read = {s.url for s in self.read}
         opened = tuple(s for s in self.read if s.id is None)
-        lines = _source_lines(self.found + opened, read)
+        lines = _source_lines(self.found + opened, read, notes.read)
         if not lines:
-            return head + "\n\nIt found no sources."
-        return head + "\n\n**What it found**\n\n" + "\n".join(lines)
+            return f"{head}\n\n{notes.found_nothing}"
+        return f"{head}\n\n**{notes.found}**\n\n" + "\n".join(lines)
 
 
-def _source_lines(sources: Sequence[Source], read: Collection[str] = ()) -> list[str]:
+@dataclass(frozen=True)
+class _Notes:
+    """What `Report.markdown()` says, in one language. {n}: max_turns; {ran_out}: `ran_out` filled in."""
+
+    sources: str
+    found: str
+    read: str  # after a page the research read
+    found_nothing: str
+    no_report: str
+    ran_out: str
+    budget_report: str  # after a report written once the turns ran out
+    turns_no_report: str
+    cut_report: dict[CutOff, str]  # after a report the limit cut off
+    cut_no_report: dict[CutOff, str]
+    advice: dict[CutOff, str]  # what to do about that limit
+
+
+_NOTES: dict[Language, _Notes] = {
+    "en": _Notes(
+        sources="Sources",
+        found="What it found",
+        read=" · read",
+        found_nothing="It found no sources.",
+        no_report="No report.",
+        ran_out="The research used all its {n} turns (max_turns) before the model called finish",
+        budget_report="{ran_out}: the model wrote this report when told its budget was spent.",
+        turns_no_report="{ran_out}, and no report was written after that. Allow more turns "
+        "(`Rumination(..., max_turns=...)`) or ask a narrower question.",
+        cut_report={
+            "max_new_tokens": "The report is cut off: the model reached its token limit (max_new_tokens) while "
+            "writing it.",
+            "context": "The report is cut off: the research filled the model's context while it was written.",
+        },
+        cut_no_report={
+            "max_new_tokens": "The model reached its token limit (max_new_tokens) before it wrote a report.",
+            "context": "The research filled the model's context before a report was written.",
+        },
+        advice={
+            "max_new_tokens": "Allow more tokens (`SamplingParams(max_new_tokens=...)`, `-n` in `%%glm_rumination`) "
+            "or ask a narrower question.",
+            "context": "Read less per page (`Rumination(..., page_chars=2000)`), allow fewer turns "
+            "(`max_turns=...`), or use a model with a longer context.",
+        },
+    ),
+    "zh": _Notes(
+        sources="来源",
+        found="找到的资料",
+        read=" · 已读",
+        found_nothing="没有找到任何资料。",
+        no_report="没有报告。",
+        ran_out="研究用完了全部 {n} 轮（max_turns），模型仍未调用 finish",
+        budget_report="{ran_out}：这份报告是模型在被告知预算已用完后写的。",
+        turns_no_report="{ran_out}，之后也没有写出报告。可以允许更多轮次（`Rumination(..., max_turns=...)`），"
+        "或者把问题问得更具体一些。",
+        cut_report={
+            "max_new_tokens": "报告不完整：模型在写报告时达到了 token 上限（max_new_tokens）。",
+            "context": "报告不完整：写报告时，研究的内容占满了模型的上下文。",
+        },
+        cut_no_report={
+            "max_new_tokens": "模型在写出报告之前就达到了 token 上限（max_new_tokens）。",
+            "context": "在写出报告之前，研究的内容就占满了模型的上下文。",
+        },
+        advice={
+            "max_new_tokens": "可以允许生成更多 token（`SamplingParams(max_new_tokens=...)`，或 `%%glm_rumination` "
+            "的 `-n`），或者把问题问得更具体一些。",
+            "context": "可以让每页少读一些（`Rumination(..., page_chars=2000)`）、减少轮次（`max_turns=...`），"
+            "或者换用上下文更长的模型。",
+        },
+    ),
+}
+
+
+def _sentences(first: str, second: str) -> str:
+    """Two sentences in a row: a space between English ones, none between Chinese ones."""
+    return first + ("" if joins_without_space(first, second) else " ") + second
+
+
+def _source_lines(sources: Sequence[Source], read: Collection[str] = (), read_mark: str = " · read") -> list[str]:
     """One markdown line per page, with its result numbers; pages in `read` marked so."""
     pages: dict[str, tuple[str, list[int]]] = {}  # a page that two searches found has two numbers: one line
     for s in sources:
@@ -66,5 +157,5 @@ def _source_lines(sources: Sequence[Source], read: Collection[str] = ()) -> list
     lines = []
     for url, (title, ids) in pages.items():
         numbers = "".join(f"【{i}】" for i in ids)
-        lines.append(f"- {numbers + ' ' if numbers else ''}[{title}]({url})" + (" · read" if url in read else ""))
+        lines.append(f"- {numbers + ' ' if numbers else ''}[{title}]({url})" + (read_mark if url in read else ""))
     return lines

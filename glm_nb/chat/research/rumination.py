@@ -11,8 +11,9 @@ generation writes the report, citing sources as `【3†source】`. Actions:
 
 When the turns run out before `finish` (FORMAT.md leaves this open), an observation tells the model its budget is
 spent and it gets one more turn for its report (plain text, or `finish` and then the report); the report says it
-was written so, and when none comes the research ends with what it found listed (`Report.markdown()`). Whatever
-the ending, `Report.found` keeps every search result.
+was written so, and when none comes the research ends with what it found listed (`Report.markdown()`). A report
+the token limit cuts off is kept as far as it got, and says so. Whatever the ending, `Report.found` keeps every
+search result. When the question is in Chinese, so are the budget note the model reads and the report's notes.
 
 Result numbers run on across searches within one research session, so every citation names one source. The
 checkpoint's template carries Rumination's fixed system prompt; with a template that has none (e.g. a small test
@@ -28,6 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+from ...cjk import writes_chinese
 from ...engine import SamplingParams
 from ...errors import PromptTooLongError
 from ...tools import (
@@ -49,7 +51,7 @@ from ..response import Response
 from ..template import ChatTemplate
 from ..turn import TurnOutcome, leaves_room, run_turn
 from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Fetcher, PageError, open_page
-from .report import Report, Source
+from .report import CutOff, Language, Report, Source
 from .search import LocalCorpus, SearchBackend, SearchResult
 
 __all__ = [
@@ -179,10 +181,13 @@ class Rumination:
         system = None if self.has_own_prompt else (self.system or rumination_system_prompt(date.today()))
         conversation = Conversation(self.backend, system=system, template=self.template, force_thinking=True)
         conversation.add(UserMessage(question))
-        return ResearchResponse(lambda r: self._research(r, conversation), conversation.add)
+        language: Language = "zh" if writes_chinese(question) else "en"
+        return ResearchResponse(lambda r: self._research(r, conversation, language), conversation.add)
 
-    def _research(self, response: ResearchResponse, conversation: Conversation) -> Iterator[Event]:
-        session = _Session(self)
+    def _research(
+        self, response: ResearchResponse, conversation: Conversation, language: Language
+    ) -> Iterator[Event]:
+        session = _Session(self, language)
         try:
             for _ in range(self.max_turns):
                 finish = yield from self._step(response, conversation, session)
@@ -215,11 +220,11 @@ class Rumination:
         session.turn_limit = self.max_turns
         if response.cancelled:
             return "cancelled"
-        note = ObservationMessage(_budget_spent(self.max_turns), name="budget")
+        note = ObservationMessage(_BUDGET_SPENT[session.language].format(n=self.max_turns), name="budget")
         response.record(note)
         action, finish = yield from self._turn_action(response, conversation, session, keep=note)
         if action is not None:
-            result = _not_run(action, "the research budget is spent")
+            result = ToolResult.failure(action, "not_run", _BUDGET_NOT_RUN[session.language])
             response.record(ObservationMessage.from_result(result))
             yield ToolResultEvent(result)
         return "round_limit" if finish == "stop" else finish
@@ -228,14 +233,18 @@ class Rumination:
         self, response: Response, conversation: Conversation, session: _Session, keep: Message | None = None
     ) -> _Steps[tuple[ToolCall | None, FinishReason]]:
         """A turn: its action, to run; or (None, why the research ended) after a report, `finish` and the report
-        it asks for (FORMAT.md), or a turn cut short. `keep`: an observation no cut may shorten."""
+        it asks for (FORMAT.md), or a turn cut short (a report the token limit cut is kept as far as it got; an
+        action it cut is not run). `keep`: an observation no cut may shorten."""
         message = yield from self._generate(response, conversation, session, keep)
-        if finish := _stopped(message):
+        finish = _stopped(message)
+        if finish == "cancelled":
             return None, finish
         action = parse_action(message.text)
         if action is None:  # plain text instead of an action: the model wrote its report
             session.report_text = message.text
-            return None, "stop"
+            return None, finish or "stop"
+        if finish is not None:
+            return None, finish
         yield ToolCallEvent(action)
         if response.cancelled:
             response.record(ObservationMessage.from_result(_not_run(action, "the user cancelled the research")))
@@ -243,10 +252,10 @@ class Rumination:
         if action.name != "finish" or action.error is not None:
             return action, "stop"
         message = yield from self._generate(response, conversation, session)  # one more turn writes the report
-        if finish := _stopped(message):
-            return None, finish
-        session.report_text = message.text
-        return None, "stop"
+        finish = _stopped(message)
+        if finish != "cancelled":
+            session.report_text = message.text
+        return None, finish or "stop"
 
     def _generate(
         self, response: Response, conversation: Conversation, session: _Session, keep: Message | None = None
@@ -254,6 +263,10 @@ class Rumination:
         outcome = yield from self._turn(response, conversation, keep)
         response.usage_so_far = response.usage_so_far + outcome.usage
         session.last = outcome.message
+        if outcome.message.end == "length":  # the context's limit when it left less room than the answer's own
+            context = self.backend.context_length
+            by_context = bool(context) and outcome.usage.prompt_tokens + self.sampling.max_new_tokens > context
+            session.cut_off = "context" if by_context else "max_new_tokens"
         return outcome.message
 
     def _turn(self, response: Response, conversation: Conversation, keep: Message | None) -> _Steps[TurnOutcome]:
@@ -310,17 +323,31 @@ def _cut_last_page(response: Response, conversation: Conversation, keep: Message
     return True
 
 
+def _checked(result: object) -> SearchResult:
+    if not isinstance(result, SearchResult):
+        raise TypeError(
+            f"the search backend returned a {type(result).__name__}, not a SearchResult: its search() must return "
+            "SearchResult(title, url, snippet) values"
+        )
+    return result
+
+
 def _check_count(name: str, value: object, default: int, why: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ChatError(f"{name}={value!r} {why}: give a whole number, at least 1 (the default is {default}).")
 
 
-def _budget_spent(max_turns: int) -> str:
-    """What the model reads when its turns ran out: no more actions, write the report now."""
-    return (
-        f"The research budget is spent: all {max_turns} turns are used, and no more actions will run. Write your "
-        "final report now, from the sources you have read, and cite them as 【id†source】."
-    )
+# What the model reads when its turns ran out (no more actions, write the report now), in the question's language
+_BUDGET_SPENT: dict[Language, str] = {
+    "en": "The research budget is spent: all {n} turns are used, and no more actions will run. Write your final "
+    "report now, from the sources you have read, and cite them as 【id†source】.",
+    "zh": "研究预算已用完：全部 {n} 轮都已用掉，不会再执行任何操作。现在请根据已读过的资料写出最终报告，"
+    "并用【id†source】引用它们。",
+}
+_BUDGET_NOT_RUN: dict[Language, str] = {
+    "en": "Not run: the research budget is spent.",
+    "zh": "未执行：研究预算已用完。",
+}
 
 
 def _stopped(message: AssistantMessage) -> FinishReason | None:
@@ -332,13 +359,15 @@ def _stopped(message: AssistantMessage) -> FinishReason | None:
 class _Session:
     """One research session's numbered sources, the actions that read them, and what its report is made of."""
 
-    def __init__(self, owner: Rumination):
+    def __init__(self, owner: Rumination, language: Language):
         self.owner = owner
+        self.language = language  # the question's: the budget notes and the report's notes are in it
         self.sources: dict[int, SearchResult] = {}
         self.read: dict[str, Source] = {}  # url -> the page read there
         self.report_text = ""
         self.turn_limit: int | None = None  # set when the turns ran out before `finish`
         self.last: AssistantMessage | None = None  # the latest turn's message
+        self.cut_off: CutOff | None = None  # set when the token limit ended a turn (and so the research)
 
     def act(self, call: ToolCall) -> ToolResult:
         if call.error is not None:
@@ -355,7 +384,9 @@ class _Session:
             return ToolResult.failure(call, "error", f"{call.name} failed: {type(e).__name__}: {e}")
 
     def _search(self, query: str) -> str:
-        results = self.owner.search.search(query, self.owner.results_per_search)
+        # read whole (a backend may yield its results) and checked before any is numbered: a source that is no
+        # SearchResult would break the report at the end of the research
+        results = [_checked(r) for r in self.owner.search.search(query, self.owner.results_per_search)]
         if not results:
             return f"No results for {query!r}. Try other words."
         first = len(self.sources)
@@ -383,7 +414,8 @@ class _Session:
         cited = dict.fromkeys(int(m) for m in _CITATION.findall(text))
         sources = tuple(self._source(i) for i in cited if i in self.sources)
         found = tuple(self._source(i) for i in self.sources)
-        return Report(text, sources, found, tuple(self.read.values()), self.turn_limit)
+        read = tuple(self.read.values())
+        return Report(text, sources, found, read, self.turn_limit, self.cut_off, self.language)
 
     def _source(self, i: int) -> Source:
         return Source(i, self.sources[i].title, self.sources[i].url)
