@@ -5,7 +5,9 @@ Without MODEL it talks to the bundled nano-GLM (announced as the demo model it i
 at the start of a line: `/reset`, `/save FILE`, `/help`, `/exit`; a line starting with a space is always a message.
 Ctrl-C stops a reply (the partial answer stays in the history, marked interrupted, as in a notebook) and the
 conversation goes on; in a message of several lines it drops that message; at the prompt it leaves, as Ctrl-D
-does. GLM-Z1's thinking (`--z1`, or a Z1 checkpoint's own template) streams dimmed before the answer.
+does. GLM-Z1's thinking (`--z1`, or a Z1 checkpoint's own template) streams dimmed before the answer. Once the
+conversation fills the context a message is refused, unless `--drop-old-turns`: then its oldest turns go to make
+room, and the reply's closing line says how many.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def add_chat_parser(sub, model_help: str) -> None:
     c.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
     c.add_argument("--context", type=int, default=None, help="KV cache length in tokens (default: up to 8192)")
     c.add_argument("--threads", type=int, default=None)
+    c.add_argument("--drop-old-turns", action="store_true",
+                   help="when the conversation fills the context, drop its oldest turns instead of refusing the "
+                   "message (the system prompt stays)")  # fmt: skip
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None,
@@ -97,7 +102,9 @@ def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
         raise GlmError(f"--context must be between 2 and the model's {engine.metadata.max_length} tokens.")
     backend = LocalBackend.from_engine(engine, max_length=args.context)
     template = nano.chat_template("z1") if demo and args.z1 else None
-    conversation = Conversation(backend, system=args.system, template=template, force_thinking=args.z1)
+    conversation = Conversation(
+        backend, system=args.system, template=template, force_thinking=args.z1, drop_old_turns=args.drop_old_turns
+    )
     overrides = {
         name: value
         for name, value in (("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
@@ -108,8 +115,12 @@ def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
     # The bundled model's name says what it is: "nano-GLM (demo, ~3.4M params, not GLM-4)".
     banner = f"glm-nb chat · {engine.describe(context=backend.context_length)}"
     room = "/reset starts a new conversation"
+    if args.drop_old_turns:  # every earlier turn was dropped and it still does not fit: the message is too long
+        room = "even with every earlier turn dropped it is too long: shorten it"
     if (backend.context_length or 0) < engine.metadata.max_length:
         room += f"; --context up to {engine.metadata.max_length} gives it more room"
+    if not args.drop_old_turns:
+        room += "; --drop-old-turns drops the oldest turns to make room"
     return conversation, banner, room
 
 
@@ -200,6 +211,7 @@ def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: Text
 
 def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool, room: str) -> None:
     section = None  # "thinking" or "answer": what the last delta written was
+    response = None
     try:
         response = conversation.send(message)  # may refuse the message at once (too long, not UTF-8)
         for event in response:
@@ -216,11 +228,13 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
             elif isinstance(event, ToolCallEvent):  # no tools here: the model asked for one it was not given
                 stdout.write(f"\n[the model called {event.call.name or 'a tool'}; glm-nb chat runs no tools]")
             elif isinstance(event, Done):
-                _finish(event, stdout, stderr, tty, section, _limit(event, conversation, room))
+                limit = _limit(event, conversation, room)
+                _finish(event, stdout, stderr, tty, section, limit, response.dropped_turns)
             stdout.flush()
     except KeyboardInterrupt:
         stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
-        print("[stopped; the partial reply stays in the conversation]", file=stderr)
+        dropped = _dropped_note(response.dropped_turns if response else 0)
+        print(f"[stopped; the partial reply stays in the conversation{dropped}]", file=stderr)
     except PromptTooLongError as e:  # the conversation is as it was before this message
         stdout.write((_RESET if tty and section == "thinking" else "") + ("\n" if section else ""))
         why = str(e).split(". ")[0].rstrip(".")  # the engine's advice after it is for the Python API
@@ -235,10 +249,21 @@ def _limit(done: Done, conversation: Conversation, room: str) -> str:
     (a reply shorter than --max-new-tokens can only have been stopped by the context)."""
     if done.usage.new_tokens >= conversation.sampling.max_new_tokens:
         return "--max-new-tokens"
+    if conversation.drop_old_turns:
+        return "the context is full (the next message drops the oldest turns to make room)"
     return f"the context is full ({room})"
 
 
-def _finish(done: Done, stdout: TextIO, stderr: TextIO, tty: bool, section: str | None, limit: str) -> None:
+def _dropped_note(count: int) -> str:
+    """How many earlier turns a reply dropped to fit the context, for its closing line ("" when none)."""
+    if not count:
+        return ""
+    return f" · dropped the oldest {'turn' if count == 1 else f'{count} turns'} to fit the context"
+
+
+def _finish(
+    done: Done, stdout: TextIO, stderr: TextIO, tty: bool, section: str | None, limit: str, dropped: int
+) -> None:
     stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
     usage = done.usage
     rate = f", {usage.decode_tokens_per_s:.1f} tok/s" if usage.decode_tokens_per_s else ""
@@ -254,4 +279,4 @@ def _finish(done: Done, stdout: TextIO, stderr: TextIO, tty: bool, section: str 
             if by_option
             else f" · the context filled up during the thinking, before any answer: {limit}"
         )
-    print(f"[{usage.new_tokens} tokens{rate}{note}]", file=stderr)
+    print(f"[{usage.new_tokens} tokens{rate}{_dropped_note(dropped)}{note}]", file=stderr)

@@ -6,6 +6,14 @@ computes its new tokens. When the model calls tools (FORMAT.md, "What the model 
 and run, its result goes back as an observation, and the model continues, until it answers in plain text or
 `max_tool_rounds` is reached. GLM-Z1 (FORMAT.md, "GLM-Z1"): a template whose generation prompt ends with `<think>`
 forces thinking; `force_thinking=True` forces it with any template; history keeps only the answers.
+
+A history that fills the context is refused (`PromptTooLongError`) or cuts the answer short, unless
+`drop_old_turns=True`: then, before a model turn whose prompt leaves the answer no room, the oldest turns go from
+the history until a quarter of the context is free besides (a rolling window, as LM Studio's "context overflow
+policy" and Ollama's truncation keep a chat going). A turn goes whole: a user message and everything the assistant did for it (calls with their results), so
+a call is never parted from its observation; system messages, the tool list and the turn being answered always
+stay, and a prompt too long by itself is refused as before. If the turn is then rolled back (refused, or a server
+that could not be reached), the dropped turns come back with it. `Response.dropped_turns` counts them.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ CHAT_SAMPLING = SamplingParams(temperature=0.6, top_p=0.8, max_new_tokens=2048)
 Z1_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=40, max_new_tokens=30000)
 
 ToolLike = Tool | Callable[..., Any] | Mapping[str, Any]
+DROP_HEADROOM = (
+    0.25  # of the context, left free when drop_old_turns has to drop (see Conversation._drop_for_headroom)
+)
+_DroppedTurn = list[tuple[int, Message]]  # a turn dropped to make room: (index when dropped, message), in order
 
 
 def as_tool(spec: ToolLike) -> Tool:
@@ -70,6 +82,7 @@ class Conversation:
         max_tool_rounds: int = 8,
         tool_timeout: float | None = DEFAULT_TIMEOUT_S,
         confirm: ConfirmHook | None = None,
+        drop_old_turns: bool = False,
     ):
         self.backend = backend
         self.template = _template(template, backend)
@@ -86,6 +99,7 @@ class Conversation:
         self.max_tool_rounds = max_tool_rounds
         self.tool_timeout = tool_timeout
         self.confirm = confirm
+        self.drop_old_turns = drop_old_turns
         self._messages: list[Message] = [SystemMessage(system)] if system else []
         self._messages += messages_from_openai(messages)
         self.thinking = force_thinking or self._render([UserMessage("?")]).rstrip().endswith(THINK_OPEN)
@@ -142,7 +156,8 @@ class Conversation:
         """Keep only the first `length` messages, e.g. `len(conversation.messages)` taken before a turn, to redo
         it. A running response is cancelled first; one not yet started is dropped without being generated. The next
         turn computes only the tokens after what remains in the KV cache (the backend reuses the longest common
-        prefix)."""
+        prefix). With `drop_old_turns`, a reply that dropped turns shifts the lengths taken before it by the messages
+        it dropped."""
         self._finish_current(discard=True)
         if not 0 <= length <= len(self._messages):
             raise ChatError(
@@ -205,24 +220,36 @@ class Conversation:
             current.finish()
 
     def _reply(self, response: Response, rollback_to: int, sampling: SamplingParams) -> Iterator[Event]:
+        dropped: list[_DroppedTurn] = []  # oldest first
         try:
-            yield from self._tool_loop(response, sampling)
+            yield from self._tool_loop(response, sampling, dropped)
         except PromptTooLongError:
-            del self._messages[rollback_to:]  # the conversation is as it was before this turn
+            self._roll_back(response, rollback_to, dropped)  # the conversation is as it was before this turn
             response.forget_messages()
             raise
         except Exception:
             if not response.recorded:  # refused before anything was generated (a server down, a 401): sending
-                del self._messages[rollback_to:]  # again must not ask the question twice
+                self._roll_back(response, rollback_to, dropped)  # again must not ask the question twice
             raise
 
-    def _tool_loop(self, response: Response, sampling: SamplingParams) -> Iterator[Event]:
+    def _roll_back(self, response: Response, rollback_to: int, dropped: list[_DroppedTurn]) -> None:
+        """Remove this turn's messages and put back the turns it dropped, where they were."""
+        del self._messages[rollback_to - sum(len(turn) for turn in dropped) :]
+        for turn in reversed(dropped):
+            for index, message in turn:
+                self._messages.insert(index, message)
+        dropped.clear()
+        response.dropped_turns = 0
+
+    def _tool_loop(
+        self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]
+    ) -> Iterator[Event]:
         usage, last = Usage(), None
         finish: FinishReason | None = None
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
                 break
-            outcome = yield from self._fitted_turn(response, sampling)
+            outcome = yield from self._fitted_turn(response, sampling, dropped)
             usage = response.usage_so_far = usage + outcome.usage
             last = outcome.message
             finish = self._finish_reason(last, round_index)
@@ -237,16 +264,23 @@ class Conversation:
                 break
         yield Done(finish or "cancelled", usage, bool(last and last.thinking_cut_off))
 
-    def _fitted_turn(self, response: Response, sampling: SamplingParams) -> Iterator[Event]:
-        """One model turn. When the tool results just added leave the answer no room in the context (or make the
-        prompt too long for it), the longest of them is cut (its head kept, the cut said) until they do: the tools
-        already ran, with their side effects, so rolling back the user's message is the last resort, not the
-        first."""
-        originals: dict[int, ObservationMessage] = {}  # message index -> the result as the tool gave it
+    def _fitted_turn(
+        self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]
+    ) -> Iterator[Event]:
+        """One model turn. With `drop_old_turns`, while the prompt leaves the answer no room in the context (or is
+        too long for it), the oldest turn goes first. Then, when the tool results just added still leave no room,
+        the longest of them is cut (its head kept, the cut said) until they do: the tools already ran, with their
+        side effects, so rolling back the user's message is the last resort, not the first."""
+        # message index -> the result as the tool gave it. Turns are dropped before any result is cut (once a cut is
+        # made, no older turn is left to drop), so these indices stay valid.
+        originals: dict[int, ObservationMessage] = {}
         while True:
             after_results = bool(self._messages) and isinstance(self._messages[-1], ObservationMessage)
-            if after_results and not leaves_room(self.backend, self.prompt(), sampling):
-                if self._cut_longest_result(response, originals):
+            if (self.drop_old_turns or after_results) and not leaves_room(self.backend, self.prompt(), sampling):
+                if self.drop_old_turns and self._drop_oldest_turn(response, dropped):
+                    self._drop_for_headroom(response, sampling, dropped)
+                    continue
+                if after_results and self._cut_longest_result(response, originals):
                     continue
             try:
                 return (yield from run_turn(
@@ -254,10 +288,40 @@ class Conversation:
                     tool_names=tuple(self._tool_map),
                 ))  # fmt: skip
             except PromptTooLongError:  # raised before the backend streams anything: nothing to take back
+                if self.drop_old_turns and self._drop_oldest_turn(response, dropped):
+                    continue
                 if not self._cut_longest_result(response, originals):
                     for index, original in originals.items():  # no cut was enough: the results stay as they were
                         self._replace(response, index, original)
                     raise
+
+    def _drop_for_headroom(self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]) -> None:
+        """Once turns must go, go on until `DROP_HEADROOM` of the context is free besides the answer's room. Each drop
+        changes the start of the prompt, so the backend computes the whole history again (nothing of the KV cache
+        is reused): dropping one turn a message would recompute a full context at every message (minutes on a CPU);
+        this makes it once every few messages (llama.cpp's context shift frees half for the same reason)."""
+        while not leaves_room(self.backend, self.prompt(), sampling, DROP_HEADROOM):
+            if not self._drop_oldest_turn(response, dropped):
+                return
+
+    def _drop_oldest_turn(self, response: Response, dropped: list[_DroppedTurn]) -> bool:
+        """Drop the oldest turn before the one being answered (its system messages stay where they are); False
+        when there is none. A turn: a user message and what followed it until the next one (what came before the
+        first user message, e.g. an imported greeting, is a turn of its own)."""
+        users = [i for i, m in enumerate(self._messages) if isinstance(m, UserMessage)]
+        if not users:
+            return False
+        current = users[-1]  # the turn being answered: never dropped
+        start = next((i for i, m in enumerate(self._messages) if not isinstance(m, SystemMessage)), current)
+        end = next((i for i in users if i > start), current)
+        turn = [(i, m) for i, m in enumerate(self._messages[start:end], start) if not isinstance(m, SystemMessage)]
+        if not turn:
+            return False
+        for index, _ in reversed(turn):
+            del self._messages[index]
+        dropped.append(turn)
+        response.dropped_turns = len(dropped)
+        return True
 
     def _cut_longest_result(self, response: Response, originals: dict[int, ObservationMessage]) -> bool:
         """Halve the longest result of the last tool round; False when none is worth cutting."""

@@ -34,6 +34,7 @@ class Response:
         self._running = False
         self._cancel = threading.Event()
         self.usage_so_far = Usage()  # updated after each generation; complete once done
+        self.dropped_turns = 0  # earlier turns this reply dropped from the history to fit (drop_old_turns=True)
 
     # -- the stream -----------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Event]:

@@ -85,14 +85,16 @@ def run_turn(
             close()
 
 
-def leaves_room(backend: Backend, prompt: str, sampling: SamplingParams) -> bool:
+def leaves_room(backend: Backend, prompt: str, sampling: SamplingParams, spare: float = 0.0) -> bool:
     """Whether `prompt` leaves the answer room in the backend's context: its `max_new_tokens`, or an eighth of the
-    context if that is less. A loop that cut a tool result or a page to make the prompt fit asks this too, since a
-    prompt that only just fits leaves no room for the answer. True when the backend cannot count tokens."""
+    context if that is less, and `spare` of the context besides. A loop that cut a tool result or a page to make the
+    prompt fit asks this too, since a prompt that only just fits leaves no room for the answer. True when the
+    backend cannot count tokens."""
     tokenizer, context = getattr(backend, "tokenizer", None), backend.context_length
     if tokenizer is None or not context:
         return True
-    return len(tokenizer.encode(prompt)) + min(sampling.max_new_tokens, max(context // 8, 1)) <= context
+    room = min(sampling.max_new_tokens, max(context // 8, 1)) + int(spare * context)
+    return len(tokenizer.encode(prompt)) + room <= context
 
 
 def _end_reason(end: CompletionEnd | None) -> AssistantEnd:

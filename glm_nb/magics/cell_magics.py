@@ -102,17 +102,19 @@ class GlmMagics(Magics):
         display(status_view(self.session, None if args.command == "config" else args.variant))
 
     def _ask(self, variant: str, line: str, cell: str) -> Transcript | None:
+        self.session.begin_reply()  # whatever stops this cell, glm_nb.last() will not give an older cell's record
         args = parse_cell_line(line)
         if args.help:
             print(CELL_HELP)
             return None
         if args.corpus is not None and variant != "rumination":
             raise UsageError("--corpus is where %%glm_rumination searches; %%glm and %%glm_z1 take no corpus.")
-        own = [option for option, value in (("--tools", args.tools), ("-s", args.system)) if value is not None]
+        options = (("--tools", args.tools), ("-s", args.system), ("--drop-old-turns", args.drop_old_turns))
+        own = [option for option, value in options if value is not None]
         if variant == "rumination" and own:
             raise UsageError(
                 f"%%glm_rumination takes no {' or '.join(own)}: research has its own tools (search, click, open) and "
-                "system prompt. Use them with %%glm or %%glm_z1."
+                "system prompt, and keeps no conversation. Use them with %%glm or %%glm_z1."
             )
         prompt = (cell if args.raw else interpolate(cell, self.shell.user_ns)).strip()
         if not prompt:
@@ -121,7 +123,8 @@ class GlmMagics(Magics):
             print(_unknown_names_warning(unknown), file=sys.stderr)
         session = self.session
         key = ("cell", session.cell_id) if session.cell_id else ("text", f"{variant}\n{line}\n{cell}")
-        with _usage_errors(lambda: session.models.get(variant)):
+        dropping = bool(args.over(session.defaults).drop_old_turns)
+        with _usage_errors(lambda: session.models.get(variant), dropping):
             model, loaded = session.model_for(variant)
             if loaded:
                 display(model.card())
@@ -188,10 +191,12 @@ def _cell_only(line: str, cell: str | None, name: str) -> str | None:
 
 class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():`
     """Show a GlmError as a short message (what to do next), not a traceback. `model()`: the model a prompt that
-    is too long was sent to, if any, for a hint in the notebook's own terms."""
+    is too long was sent to, if any, for a hint in the notebook's own terms; `dropping`: whether the cell dropped
+    old turns to fit (then only the message itself, with the system prompt and tools, can be too long)."""
 
-    def __init__(self, model: Callable[[], LoadedModel | None] = lambda: None):
+    def __init__(self, model: Callable[[], LoadedModel | None] = lambda: None, dropping: bool = False):
         self.model = model
+        self.dropping = dropping
 
     def __enter__(self) -> None:
         return None
@@ -199,6 +204,13 @@ class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():
     def __exit__(self, kind, error, traceback) -> bool:
         if isinstance(error, PromptTooLongError):
             hint = " Here: `%%glm --new` starts a new conversation; `%glm reset` forgets them all."
+            if self.dropping:
+                hint = (
+                    " Here, with every earlier turn dropped, the system prompt, the tools and this message still do "
+                    "not fit: shorten the message, or give fewer tools (--tools)."
+                )
+            else:
+                hint += " `%%glm --drop-old-turns` drops the conversation's oldest turns to make room."
             raise UsageError(str(error) + hint + _longer_context(self.model())) from error
         if isinstance(error, GlmError):
             raise UsageError(str(error)) from error

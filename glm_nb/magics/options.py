@@ -59,6 +59,7 @@ class GlmCellArgs:
     corpus: str | None = None
     help: bool = False
     raw: bool = False  # send the cell as written: no `{name}` substitution
+    drop_old_turns: bool | None = None  # a full context drops the oldest turns instead of refusing the cell
 
     def sampling(self, base: SamplingParams) -> SamplingParams:
         """`base` with this cell's sampling options applied (raises ValueError on a bad value)."""
@@ -70,9 +71,12 @@ class GlmCellArgs:
         return dataclasses.replace(base, **changes)
 
     def given(self) -> dict[str, Any]:
-        """The options set: unset ones are None, flags False (by identity: a given 0 counts, though 0 == False)."""
+        """The options set: unset ones are None, flags False (by identity: a given 0 counts, though 0 == False; a
+        setting whose unset value is None counts when False, e.g. `--drop-old-turns off`)."""
         return {
-            f.name: v for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None and v is not False
+            f.name: v
+            for f in dataclasses.fields(self)
+            if (v := getattr(self, f.name)) is not None and not (v is False and f.default is False)
         }
 
     def over(self, defaults: GlmCellArgs) -> GlmCellArgs:
@@ -169,6 +173,16 @@ def _sampling_arguments(func):
                 "never run), html (sandboxed frame), svg (sanitized), json (parsed; -o stores the value).",
             ),  # fmt: skip
             argument("--thinking", choices=("collapsed", "shown", "hidden"), help="How to show thinking."),
+            argument(
+                "--drop-old-turns",
+                dest="drop_old_turns",
+                nargs="?",
+                const="on",
+                choices=("on", "off"),
+                help="When the conversation fills the model's context, drop its oldest turns (each whole, the "
+                "system prompt and tools kept) instead of refusing the cell; the reply says how many went. "
+                "`%%glm config --drop-old-turns` does it for every later cell, `... off` stops it.",
+            ),  # fmt: skip
         ]
     ):
         func = deco(func)
@@ -274,8 +288,12 @@ def parse_cell_line(line: str) -> GlmCellArgs:
     ns = _parse(_glm_cell, line)
     return GlmCellArgs(
         ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system, ns.new, _tools(ns.tools),
-        ns.output_format, ns.output, ns.thinking, ns.corpus, ns.help, ns.raw,
+        ns.output_format, ns.output, ns.thinking, ns.corpus, ns.help, ns.raw, _on_off(ns.drop_old_turns),
     )  # fmt: skip
+
+
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
 
 
 MIN_CONTEXT = 16  # tokens: below this not even a short prompt and its answer fit
@@ -325,6 +343,6 @@ def parse_glm_line(line: str) -> GlmLineArgs:
     ns = _parse(_glm_line, line)
     settings = GlmCellArgs(
         ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system,
-        output_format=ns.output_format, thinking=ns.thinking,
+        output_format=ns.output_format, thinking=ns.thinking, drop_old_turns=_on_off(ns.drop_old_turns),
     )  # fmt: skip
     return GlmLineArgs(ns.command, ns.variant, settings, ns.help)

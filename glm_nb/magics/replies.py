@@ -12,7 +12,9 @@ reason "error" and the message as its note, so the display never stays "generati
 to the caller, which says what to do.
 
 A reply cut at the token limit may have been cut by its own limit (-n) or by the context, full of the conversation;
-the record's note says which when it was the context, since then only a new conversation can go on.
+the record's note says which when it was the context, and how to go on: a new conversation, or dropping the oldest
+turns (`drop_old_turns`). A reply that dropped turns to fit says how many in its record's note (one ended by an
+error says only the error: its caller keeps neither its turn nor the drops).
 """
 
 from __future__ import annotations
@@ -103,7 +105,20 @@ def _final_record(
         # Without an answer the builder's note advises more tokens (-n), which cannot help here: replaced.
         note = " ".join(filter(None, (transcript.note, why))) if transcript.answer else why
         transcript = dataclasses.replace(transcript, note=note)
-    return transcript
+    return _with_dropped_note(transcript, response)
+
+
+def _with_dropped_note(transcript: Transcript, response: Response) -> Transcript:
+    """The record, its note first saying how many earlier turns the reply dropped to fit the context, if any."""
+    count = response.dropped_turns
+    if not count:
+        return transcript
+    turns = "turn" if count == 1 else f"{count} turns"
+    dropped = (
+        f"To fit the model's context, the oldest {turns} of the conversation {'was' if count == 1 else 'were'} "
+        "dropped: the model no longer sees them."
+    )
+    return dataclasses.replace(transcript, note=" ".join(filter(None, (dropped, transcript.note))))
 
 
 def context_full_note(response: Response, conversation: Conversation, way_on: str) -> str | None:
@@ -114,6 +129,8 @@ def context_full_note(response: Response, conversation: Conversation, way_on: st
     if response.usage_so_far.new_tokens >= conversation.sampling.max_new_tokens and conversation.leaves_room():
         return None
     context = conversation.backend.context_length or 0
+    if conversation.drop_old_turns:  # `way_on` offers it, or a new conversation: the next message goes on by itself
+        way_on = "The next message drops the oldest turns to make room for its answer."
     return (
         f"This reply was cut short: with the conversation before it, it filled the model's context ({context:,} "
         f"tokens). {way_on}"

@@ -9,6 +9,10 @@
   turns one run asks for (a loop calling the magic) all stay.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
   interleave on one KV cache.
+- `last()`: the latest reply's record. A cell stopped by an error or an interrupt keeps the record it shows; one
+  stopped before it showed any leaves none, and `last()` says so rather than give an older cell's record.
+- With `--drop-old-turns` a conversation that fills the context loses its oldest turns (`Conversation`), and the
+  cells' turns are counted from what is left.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ..chat import (
     Response,
     Rumination,
     SystemMessage,
+    UserMessage,
     as_tool,
 )
 from ..errors import GlmError, PromptTooLongError
@@ -74,6 +79,7 @@ class NotebookSession:
         self.defaults = GlmCellArgs()
         self.engine_lock = threading.Lock()
         self.transcripts: list[Transcript] = []
+        self._awaiting_record = False  # a reply was asked for and showed no record: `last()` has none to give
         self.refresh_s = refresh_s
         self.cell_id: str | None = None  # of the cell now running, when the frontend sends one
         self.cell_run = 0  # counts the cells run: the turns of one run are never replaced by another of that run
@@ -123,7 +129,23 @@ class NotebookSession:
     def thread(self, variant: str) -> _Thread:
         return self.threads.setdefault(variant, _Thread())
 
+    def begin_reply(self) -> None:
+        """A cell asks for a reply: until its record is shown, `last()` says there is none rather than give an older
+        reply's record."""
+        self._awaiting_record = True
+
+    def add_record(self, transcript: Transcript) -> None:
+        """Keep a reply's record (shown in a cell or a chat panel): `last()` gives it."""
+        self.transcripts.append(transcript)
+        self._awaiting_record = False
+
     def last(self) -> Transcript:
+        if self._awaiting_record:
+            raise GlmError(
+                "The latest %%glm cell has no reply record: it ended before a reply began (an error or an interrupt, "
+                "shown in its output, or it only asked for help). Re-run it; the earlier records are in "
+                "glm_nb.magics.current_session().transcripts."
+            )
         if not self.transcripts:
             raise GlmError(
                 "No reply yet: run a %%glm cell (after %load_ext glm_nb) or send a message in a ChatPanel."
@@ -140,7 +162,9 @@ class NotebookSession:
         sink: ReplySink,
         cell_key: tuple[str, str] | None = None,
     ) -> Transcript:
-        """Run one cell's turn (or research) and stream it into `sink`."""
+        """Run one cell's turn (or research) and stream it into `sink`. The record shown is kept for `last()`, also
+        when an error or an interrupt ends the reply; none when it ends before a record is shown."""
+        self.begin_reply()
         own_system = args.system  # a cell's own -s stays for the later cells; `%glm config -s` fills in otherwise
         args = dataclasses.replace(args.over(self.defaults), system=own_system)
         model, _ = self.model_for(variant)
@@ -163,6 +187,7 @@ class NotebookSession:
             conversation = Conversation(
                 model.backend, system=thread.system, tools=tools, messages=thread.messages, sampling=sampling,
                 template=model.z1_template if variant == "z1" else None, force_thinking=variant == "z1",
+                drop_old_turns=bool(args.drop_old_turns),
             )  # fmt: skip
             response = conversation.send(prompt)
         if cell_key is not None and cell_key[0] == "cell":  # a cell whose magic changed leaves its old conversation
@@ -178,16 +203,20 @@ class NotebookSession:
         def length_note() -> str | None:
             return None if conversation is None else context_full_note(response, conversation, _way_on(variant))
 
+        shown = _ShownRecord(sink)
         try:
-            with self.engine_turn(sink, template):
+            with self.engine_turn(shown, template):
                 transcript = stream_reply(
-                    response, builder, sink, refresh_s=self.refresh_s, final_answer=_report, length_note=length_note
+                    response, builder, shown, refresh_s=self.refresh_s, final_answer=_report, length_note=length_note
                 )
-        except PromptTooLongError:  # raised before anything was generated: the cell changed nothing
-            self.threads = before
-            raise
         except RecordInterrupted as interrupt:  # as the record was shown: the reply had ended, and is kept
             self._keep(interrupt.transcript, thread, conversation, cell_key)
+            raise
+        except BaseException as error:
+            if isinstance(error, PromptTooLongError):
+                self.threads = before  # raised before anything was generated: the cell changed nothing
+            if shown.record is not None:  # what the cell shows: stopped by an error, or before anything was sent
+                self.add_record(shown.record)
             raise
         self._keep(transcript, thread, conversation, cell_key)
         return transcript
@@ -201,11 +230,17 @@ class NotebookSession:
     ) -> None:
         """Keep a reply's record and, for a conversation, its turn in the thread (and which cell asked for it)."""
         if thread is not None and conversation is not None:
-            start = len(thread.messages)
-            thread.messages = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
+            messages = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
+            # This cell's turn begins at its message (the last user message: the tool loop adds none). Before it,
+            # the turns dropped to fit the context (--drop-old-turns) are gone, so the cells' turns begin that many
+            # messages earlier; one whose turn went begins at 0: re-running it rewinds to before every turn kept.
+            start = max((i for i, m in enumerate(messages) if isinstance(m, UserMessage)), default=len(messages))
+            shift = len(thread.messages) - start
+            thread.turns = [(key, max(begin - shift, 0), run) for key, begin, run in thread.turns]
+            thread.messages = messages
             if cell_key is not None:
                 thread.turns.append((cell_key, start, self.cell_run))
-        self.transcripts.append(transcript)
+        self.add_record(transcript)
 
     @staticmethod
     def _copy(thread: _Thread | None) -> _Thread | None:
@@ -233,6 +268,21 @@ class NotebookSession:
         """`with session.engine_turn(sink, template):` holds the engine for one reply (waiting visibly if busy).
         `stopped`: set from another thread (the chat panel's Stop), it ends the wait with `TurnStopped`."""
         return _EngineTurn(self.engine_lock, sink, template, stopped)
+
+
+class _ShownRecord:
+    """A `ReplySink` that passes everything on and keeps the final record it showed."""
+
+    def __init__(self, sink: ReplySink):
+        self.sink = sink
+        self.record: Transcript | None = None
+
+    def update(self, transcript: Transcript) -> None:
+        self.sink.update(transcript)
+
+    def finish(self, transcript: Transcript) -> None:
+        self.record = transcript
+        self.sink.finish(transcript)
 
 
 class TurnStopped(Exception):
@@ -282,7 +332,10 @@ _STOPPED = "Stopped while waiting for the model: nothing was sent, and the conve
 
 def _way_on(variant: str) -> str:
     magic = "glm_z1" if variant == "z1" else "glm"
-    return f"`%%{magic} --new` starts a new conversation; `%glm reset` forgets them all."
+    return (
+        f"`%%{magic} --new` starts a new conversation; `%glm reset` forgets them all; `%glm config --drop-old-turns` "
+        "keeps this one going by dropping its oldest turns to make room."
+    )
 
 
 def _skipped_note(corpus: LocalCorpus) -> str:

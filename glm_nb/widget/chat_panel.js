@@ -53,7 +53,7 @@ function labelled(text, input) {
 function render({ model, el }) {
   const root = element("div", "glm-nb-panel");
 
-  // settings: variant, temperature, max tokens, system prompt; live tok/s; Clear, Export
+  // settings: variant, temperature, max tokens, system prompt, drop old turns; live tok/s; Clear, Export
   const settings = element("div", "glm-nb-settings");
   const variant = element("select");
   for (const [value, text] of [["chat", "GLM-4 (chat)"], ["z1", "GLM-Z1 (reasoning)"]]) {
@@ -67,12 +67,16 @@ function render({ model, el }) {
   Object.assign(maxTokens, { type: "number", min: 1, step: 64 });
   const system = element("input");
   Object.assign(system, { type: "text", placeholder: "System prompt (optional)" });
+  const dropOldTurns = element("input");
+  Object.assign(dropOldTurns, {
+    type: "checkbox", title: "When the conversation fills the context, drop its oldest turns instead of refusing",
+  });
   const speed = element("span", "glm-nb-speed");
   const clear = element("button", "", "Clear");
   const exportButton = element("button", "", "Export");
   settings.append(
     labelled("Model", variant), labelled("Temperature", temperature), labelled("Max tokens", maxTokens),
-    system, speed, clear, exportButton,
+    system, labelled("Drop old turns", dropOldTurns), speed, clear, exportButton,
   );
 
   const history = element("div", "glm-nb-history");
@@ -151,6 +155,7 @@ function render({ model, el }) {
     for (const [field, name] of [...fields, [system, "system"]]) {
       if (document.activeElement !== field) field.value = model.get(name);  // never under the user's typing
     }
+    dropOldTurns.checked = model.get("drop_old_turns");
     const rate = model.get("tokens_per_s");
     const name = model.get("model_name");
     speed.textContent = [name, rate > 0 ? rate.toFixed(1) + " tok/s" : ""].filter(Boolean).join(" · ");
@@ -212,6 +217,7 @@ function render({ model, el }) {
     [temperature, "change", () => setNumber(temperature, "temperature", 0, 2, false)],
     [maxTokens, "change", () => setNumber(maxTokens, "max_tokens", 1, Infinity, true)],
     [system, "change", () => setTrait("system", system.value)],
+    [dropOldTurns, "change", () => setTrait("drop_old_turns", dropOldTurns.checked)],
   ];
   for (const [node, name, handler] of listeners) node.addEventListener(name, handler);
   // HTML artifacts, once running, report their height from inside their sandboxed frame; size only the frame that
@@ -227,8 +233,8 @@ function render({ model, el }) {
   globalThis.addEventListener?.("message", sizeFrame);
   const traits = [
     ["change:turns change:live", drawHistory],
-    ["change:busy change:variant change:temperature change:max_tokens change:system change:tokens_per_s "
-      + "change:status change:model_name", drawState],
+    ["change:busy change:variant change:temperature change:max_tokens change:system change:drop_old_turns "
+      + "change:tokens_per_s change:status change:model_name", drawState],
     ["msg:custom", fromKernel],
   ];
   for (const [events, handler] of traits) model.on(events, handler);

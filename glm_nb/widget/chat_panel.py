@@ -7,7 +7,9 @@ magic and the panel never interleave on one KV cache (the second waits, and says
 conversation,
 one per setting of the Model dropdown (chat and Z1 do not see each other's turns; switching says so), started
 afresh when `%glm_model` serves another model (the next send says so). `tools=`: functions or `@glm_nb.tool`
-values the model may call; their cards show in the history.
+values the model may call; their cards show in the history. `drop_old_turns` (the "Drop old turns" box): once the
+conversation fills the context, its oldest turns go to make room instead of the message being refused; the reply
+says how many went.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
@@ -44,6 +46,11 @@ __all__ = ["ChatExport", "ChatPanel"]
 _HERE = Path(__file__).parent
 _BUSY = "A reply is still streaming: press Stop, or wait for it to finish."
 _CLEAR = "Clear starts a new conversation (the model stays loaded)."
+_DROP = "Drop old turns keeps this one going by dropping its oldest turns to make room."
+_SHORTEN = (
+    "Even with every earlier turn dropped, the system prompt, the tools and this message do not fit: shorten the "
+    "message."
+)
 _OTHER_CONVERSATION = {
     "chat": "GLM-4 (chat) keeps its own conversation: it does not see the GLM-Z1 turns above.",
     "z1": "GLM-Z1 (reasoning) keeps its own conversation: it does not see the chat turns above.",
@@ -63,6 +70,7 @@ class ChatPanel(anywidget.AnyWidget):
     temperature = t.Float(CHAT_SAMPLING.temperature, min=0.0, max=2.0).tag(sync=True)
     max_tokens = t.Int(1024, min=1).tag(sync=True)
     system = t.Unicode("").tag(sync=True)
+    drop_old_turns = t.Bool(False, help="A full context drops the oldest turns instead of refusing.").tag(sync=True)
     tokens_per_s = t.Float(0.0).tag(sync=True)
     status = t.Unicode("").tag(sync=True)
     model_name = t.Unicode("").tag(sync=True)
@@ -159,6 +167,7 @@ class ChatPanel(anywidget.AnyWidget):
             conversation = Conversation(
                 model.backend, system=self.system or None, tools=self.tools, messages=self._messages[variant],
                 sampling=sampling, template=model.z1_template if z1 else None, force_thinking=z1,
+                drop_old_turns=self.drop_old_turns,
             )  # fmt: skip
             self._response = response = conversation.send(text)
             template = Transcript(variant, model.label, text, sampling=sampling)
@@ -167,16 +176,17 @@ class ChatPanel(anywidget.AnyWidget):
             with self.session.engine_turn(sink, template, self._stopped):
                 transcript = stream_reply(
                     response, builder, sink, refresh_s=self.session.refresh_s,
-                    length_note=lambda: context_full_note(response, conversation, _CLEAR),
+                    length_note=lambda: context_full_note(response, conversation, f"{_CLEAR} {_DROP}"),
                 )  # fmt: skip
             self._messages[variant] = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
             self.transcripts.append(transcript)
-            self.session.transcripts.append(transcript)
+            self.session.add_record(transcript)
         except TurnStopped:
             pass  # the record, already among the turns, says that nothing was sent
         except PromptTooLongError as e:  # the conversation is as it was; the error's advice is for the Python API
             self.live = {}
-            self.status = f"{str(e).split('. ')[0].rstrip('.')}. {_CLEAR}"
+            advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
+            self.status = f"{str(e).split('. ')[0].rstrip('.')}. {advice}"
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
             self.live = {}
             self.status = str(e) if isinstance(e, GlmError) else f"{type(e).__name__}: {e}"

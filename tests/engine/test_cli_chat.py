@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -172,7 +173,7 @@ def test_ctrl_c_in_a_block_drops_it_and_ctrl_d_in_a_block_leaves_without_sending
 def test_a_message_over_the_context_says_what_to_do_at_the_prompt(monkeypatch, capsys, tiny):
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "64", "-n", "2"], f"{'word ' * 400}\n")
     assert code == 0 and "this message does not fit" in err
-    assert "/reset starts a new conversation; --context up to 256 gives it more room." in err
+    assert "/reset starts a new conversation; --context up to 256 gives it more room; --drop-old-turns drops" in err
     assert "Generator" not in err  # the engine's advice is for the Python API
 
 
@@ -205,3 +206,29 @@ def test_a_strict_pipe_carrying_a_byte_that_is_not_utf8_does_not_end_the_chat(mo
     code = main(["chat", str(tiny.out), "-n", "2"])
     err = capsys.readouterr().err
     assert code == 0 and "0xe9" in err and "UnicodeDecodeError" not in err
+
+
+_FACTS = "".join(f"Remember fact number {index}, please.\n" for index in range(6))
+
+
+def test_drop_old_turns_keeps_a_full_conversation_going_and_says_how_many_went(monkeypatch, capsys, tmp_path, tiny):
+    saved = tmp_path / "chat.json"
+    options = [str(tiny.out), "--context", "96", "-n", "2", "-t", "0", "-s", "Be brief."]
+
+    _, _, refused = chat(monkeypatch, capsys, options, _FACTS)
+    code, _, err = chat(monkeypatch, capsys, [*options, "--drop-old-turns"], f"{_FACTS}/save {saved}\n")
+
+    assert "this message does not fit" in refused and "--drop-old-turns drops the oldest turns" in refused
+    assert code == 0 and "does not fit" not in err and err.count(" tokens") == 6  # every message was answered
+    assert re.search(r"dropped the oldest (turn|\d+ turns) to fit the context", err)
+    history = json.loads(saved.read_text())
+    assert history[0] == {"role": "system", "content": "Be brief."}  # the system prompt stays
+    asked = [m["content"] for m in history if m["role"] == "user"]
+    assert asked[-1] == "Remember fact number 5, please." and len(asked) < 6
+    assert [m["role"] for m in history[1:]] == ["user", "assistant"] * len(asked)  # whole turns went
+
+
+def test_with_drop_old_turns_a_message_too_long_by_itself_says_to_shorten_it(monkeypatch, capsys, tiny):
+    options = [str(tiny.out), "--context", "64", "-n", "2", "--drop-old-turns"]
+    code, _, err = chat(monkeypatch, capsys, options, f"Hi\n{'word ' * 400}\n")
+    assert code == 0 and "Even with every earlier turn dropped it is too long: shorten it" in err

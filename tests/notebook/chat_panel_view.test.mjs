@@ -67,7 +67,7 @@ const { default: view } = await import("data:text/javascript," + encodeURICompon
 function fakeModel(overrides = {}) {  // as anywidget gives it: `initialize` has run before any view
   const model = new FakeModel({
     turns: [], live: {}, busy: false, variant: "chat", temperature: 0.6, max_tokens: 1024, system: "",
-    tokens_per_s: 0, status: "", model_name: "", export_html: "", ...overrides,
+    drop_old_turns: false, tokens_per_s: 0, status: "", model_name: "", export_html: "", ...overrides,
   });
   model.cleanup = view.initialize({ model });
   return model;
@@ -139,6 +139,17 @@ test("settings write their traits back to the kernel", () => {
   select.dispatch("change");
   assert.equal(model.get("variant"), "z1");
   assert.ok(model.saved >= 1);
+});
+
+test("the Drop old turns box writes its trait and shows the kernel's value", () => {
+  const { model, el } = mount();
+  const box = el.find((n) => n.tagName === "input" && n.type === "checkbox");
+  assert.equal(box.checked, false);
+  box.checked = true;
+  box.dispatch("change");
+  assert.equal(model.get("drop_old_turns"), true);
+  model.change("drop_old_turns", false);  // set from Python: panel.drop_old_turns = False
+  assert.equal(box.checked, false);
 });
 
 test("live speed and status are shown", () => {

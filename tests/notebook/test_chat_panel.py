@@ -473,3 +473,31 @@ def test_clear_after_replies_empties_the_views_turns(session, tokenizer, glm_tem
 
     assert {"method": "update", "state": {"turns": []}, "buffer_paths": []} in sent
     assert panel.get_state()["turns"] == []
+
+
+def test_drop_old_turns_keeps_a_full_panel_conversation_going_and_says_so(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nNoted."] * 9, max_length=160), glm_template)
+    panel = ChatPanel(session=session)
+    for index in range(6):
+        panel.send(f"Remember fact number {index}, please.").join(10)
+    assert "Drop old turns keeps this one going" in panel.status  # refused: the advice names the box
+
+    panel.drop_old_turns = True
+    panel.send("Remember fact number 9, please.").join(10)
+
+    last = panel.transcripts[-1]
+    assert last.prompt == "Remember fact number 9, please." and last.answer == "Noted." and panel.status == ""
+    assert "of the conversation was dropped" in last.note or "of the conversation were dropped" in last.note
+    asked = [m.content for m in panel._messages["chat"] if isinstance(m, UserMessage)]
+    assert asked[-1] == "Remember fact number 9, please." and "Remember fact number 0, please." not in asked
+
+
+def test_with_drop_old_turns_a_message_too_long_by_itself_says_to_shorten_it(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nNoted.", "\nNever."], max_length=160), glm_template)
+    panel = ChatPanel(session=session, drop_old_turns=True)
+    panel.send("Hi").join(10)
+
+    panel.send("far too long " * 20).join(10)
+
+    assert "shorten the message" in panel.status and "Clear starts" not in panel.status
+    assert [m.content for m in panel._messages["chat"] if isinstance(m, UserMessage)] == ["Hi"]  # unchanged
