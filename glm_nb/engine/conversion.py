@@ -2,7 +2,9 @@
 
 The output folder holds `model.onnx` + `model.onnx.data`, the tokenizer files and `glm_nb.json`. Everything is
 written to a temporary sibling folder and renamed into place at the end, so an interrupted or failed conversion
-never leaves a half-written model where a loader would find it.
+never leaves a half-written model where a loader would find it. Conversions into the same folder (two kernels, or
+`glm-nb convert` beside a kernel) take turns through its lock (folder_lock.py), and each removes the working
+folders that killed ones left.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from tqdm.auto import tqdm
 from ..errors import CheckpointError, ConversionError
 from ..models import Checkpoint
 from ..models.checkpoint import TOKENIZER_FILES
+from .folder_lock import FolderLock
 from .glm4_graph import GraphOptions, build_glm4_graph, uses_gqa_rotary
 from .metadata import METADATA_FILE, ModelMetadata
 from .onnx_writer import GraphWriter
@@ -127,9 +132,36 @@ def convert(
     )  # fmt: skip
 
     out = Path(out).expanduser().absolute()
-    _check_output(out, ckpt.folder)
+    _check_output(out, ckpt.folder)  # said at once, before any wait for another conversion
+    lock = FolderLock(out, on_wait=lambda: _say(f"another conversion is writing {out}; waiting for it to finish, "
+                                                 "then this one replaces it."))  # fmt: skip
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as e:
+        raise ConversionError(
+            f"Cannot write the output next to {out} ({e}); choose a folder you can write to."
+        ) from e
+    try:
+        _check_output(out, ckpt.folder)  # again: another conversion may have written it meanwhile
+        _remove_leftovers(out)
+        _write(ckpt, out, options, vocab, stop_ids, progress)
+    finally:
+        lock.release()
+    return out
+
+
+def _write(
+    ckpt: Checkpoint,
+    out: Path,
+    options: GraphOptions,
+    vocab: dict[str, int],
+    stop_ids: tuple[int, ...],
+    progress: bool,
+) -> None:
+    """Build the model in a working folder beside `out` and rename it into place; `out`'s lock is held."""
+    spec, precision = ckpt.spec, options.precision
+    try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as e:
         raise ConversionError(
@@ -155,7 +187,7 @@ def convert(
             head_dim=spec.head_dim,
             hidden_size=spec.hidden_size,
             vocab_size=spec.vocab_size,
-            max_length=max_length,
+            max_length=options.max_length,
             rotary="gqa" if uses_gqa_rotary(spec) else "rotary_embedding",
             stop_ids=stop_ids,
             pad_id=int(ckpt.config.get("pad_token_id") or vocab.get("<|endoftext|>", 0)),
@@ -163,11 +195,11 @@ def convert(
             outputs=outputs,
             source={
                 "path": str(ckpt.folder.resolve()),  # absolute: `glm-nb cache` checks it against the cache
-                "int4_block_size": int4_block_size,
-                "int4_lm_head": int4_lm_head,
-                "int4_accuracy_level": int4_accuracy_level,
-                "int4_symmetric": int4_symmetric,
-                "top_k_output": top_k_output,
+                "int4_block_size": options.int4_block_size,
+                "int4_lm_head": options.int4_lm_head,
+                "int4_accuracy_level": options.int4_accuracy_level,
+                "int4_symmetric": options.int4_symmetric,
+                "top_k_output": options.top_k_output,
             },
         ).save(tmp)
         _share_like_mkdir(tmp)
@@ -178,7 +210,21 @@ def convert(
         if isinstance(e, OSError):  # the disk, not the checkpoint: those are CheckpointErrors, raised as such
             raise _write_error(e, out, spec, precision) from e
         raise
-    return out
+
+
+def _say(message: str) -> None:
+    """A line on stderr for whoever waits: a conversion can take minutes, and a silent wait looks like a hang."""
+    print(f"glm-nb: {message}", file=sys.stderr, flush=True)
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Remove the working folders of earlier conversions to `out` that were killed (SIGKILL, a kernel restarted)
+    before they could clean up: gigabytes each for a real model. Any conversion still writing to `out` would hold
+    its lock, which this one holds now, so whatever is left is dead."""
+    working = re.compile(rf"\.{re.escape(out.name)}\.(partial-\w+|old-\d+)")  # what _write and _replace name
+    for path in out.parent.iterdir():
+        if working.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)  # cleanup only: what stays, `glm-nb cache clear` reports
 
 
 # Bytes a weight takes in the graph's external data, by precision (int4: 4 bits, an fp32 scale and a 4-bit zero

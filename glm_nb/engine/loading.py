@@ -16,6 +16,7 @@ from ..errors import ConversionError, ModelLoadError
 from ..models.hub import resolve
 from .conversion import convert
 from .engine import DEVICES, Engine, cuda_usable
+from .folder_lock import FolderLock
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
 __all__ = ["cache_dir", "converted_path", "open_model", "conversion_for", "ConversionChoice"]
@@ -97,21 +98,7 @@ def open_model(
         choice = conversion_for(cuda, precision)
         target = converted_path(folder, choice.key, max_length)
         if not (target / METADATA_FILE).exists():
-            try:
-                convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
-                        int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
-                        int4_block_size=choice.int4_block_size)  # fmt: skip
-            except ConversionError as e:
-                if not isinstance(e.__cause__, OSError):
-                    raise
-                # convert's advice ("choose a folder", "-o") is for a folder the user named; this one is the cache
-                raise ConversionError(
-                    f"Cannot write the conversion of {folder.name} into glm-nb's cache, {cache_dir()} "
-                    f"({e.__cause__}). Set GLM_NB_CACHE to a folder you can write to, with room for the model "
-                    "(or convert it yourself with `glm-nb convert CHECKPOINT -o FOLDER` and open FOLDER)."
-                ) from e
-            if progress:
-                _note_outdated(folder)
+            _convert_once(folder, target, choice, max_length, progress)
     else:
         raise ModelLoadError(
             f"{folder} is neither a converted glm-nb model ({METADATA_FILE}) nor a checkpoint folder (config.json). "
@@ -120,6 +107,45 @@ def open_model(
     if cuda_graph is None:
         cuda_graph = device != "cpu" and cuda_usable() and ModelMetadata.load(target).compute_dtype != "fp32"
     return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph)
+
+
+def _convert_once(folder: Path, target: Path, choice: ConversionChoice, max_length: int | None, progress: bool):
+    """Convert checkpoint `folder` into the cache entry `target`. While another process (a second notebook's
+    kernel, `glm-nb convert`) or thread converts it, wait, saying so, and then use its conversion."""
+
+    def waiting() -> None:
+        print(f"glm-nb: {folder.name} is being converted into glm-nb's cache by another kernel or command "
+              f"({target}); waiting for it to finish, then loading that conversion.", file=sys.stderr,
+              flush=True)  # fmt: skip
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(target, on_wait=waiting).acquire()
+    except OSError as e:
+        raise _cache_unwritable(folder, e) from e
+    try:
+        if (target / METADATA_FILE).exists():
+            return  # converted by the process this one waited for
+        convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
+                int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
+                int4_block_size=choice.int4_block_size)  # fmt: skip
+    except ConversionError as e:
+        if not isinstance(e.__cause__, OSError):
+            raise
+        raise _cache_unwritable(folder, e.__cause__) from e
+    finally:
+        lock.release()
+    if progress:
+        _note_outdated(folder)
+
+
+def _cache_unwritable(folder: Path, cause: OSError) -> ConversionError:
+    # convert's advice ("choose a folder", "-o") is for a folder the user named; this one is the cache
+    return ConversionError(
+        f"Cannot write the conversion of {folder.name} into glm-nb's cache, {cache_dir()} ({cause}). Set "
+        "GLM_NB_CACHE to a folder you can write to, with room for the model (or convert it yourself with "
+        "`glm-nb convert CHECKPOINT -o FOLDER` and open FOLDER)."
+    )
 
 
 def _refuse_before_converting(device: str, cuda: bool, precision: str | None) -> None:

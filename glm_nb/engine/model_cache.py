@@ -9,7 +9,8 @@ folder stays behind: for GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time
                it: open_model will not load it again
     orphaned   its checkpoint folder is gone; it still loads by its own path (it may be the only copy left)
     unknown    an older glm-nb recorded its checkpoint as a relative path, so which one it was cannot be told
-    partial    what an interrupted conversion left (a conversion still writing is "converting" and never cleared)
+    partial    what an interrupted conversion left (one still writing, which holds the lock of the folder it
+               writes, see folder_lock.py, is "converting" and never cleared)
     damaged    its glm_nb.json cannot be read
 
 `clear_cache()` removes the outdated, partial and damaged ones by default; orphaned ones and named ones on request.
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GlmError
+from .folder_lock import is_held, remove_if_free
 from .loading import cache_dir, converted_path
 from .metadata import FORMAT_VERSION, METADATA_FILE
 
@@ -37,9 +39,9 @@ __all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "format_size
 
 STATES = ("current", "outdated", "orphaned", "unknown", "partial", "converting", "damaged")
 CLEARED_BY_DEFAULT = ("outdated", "partial", "damaged")
-_STILL_WRITING_S = 300  # a leftover folder written to this recently may belong to a conversion still running
+_STILL_WRITING_S = 300  # with no lock file: a folder written to this recently may be an older glm-nb's, still running
 _ENTRY = re.compile(r"^.+-[0-9a-f]{12}$")  # loading.converted_path: {checkpoint}-{key}-{hash}
-_WORKING = re.compile(r"^\..+\.(partial-.+|old-\d+)$")  # conversion.py: .{name}.partial-XXXX, .{name}.old-PID
+_WORKING = re.compile(r"^\.(.+)\.(partial-.+|old-\d+)$")  # conversion.py: .{name}.partial-XXXX, .{name}.old-PID
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ def clear_cache(
         if not dry_run:
             try:
                 shutil.rmtree(entry.path)
+                if entry.name.startswith("."):
+                    remove_if_free(_working_target(entry.path))  # the lock file its killed conversion left
             except OSError as e:
                 raise GlmError(f"Could not remove {entry.path}: {e.strerror or e}. Check its permissions.") from e
         removed.append(entry)
@@ -141,7 +145,7 @@ def _entry(path: Path) -> CachedModel | None:
     """The entry's state; None for a folder this cache did not make."""
     size = _size(path)
     if path.name.startswith("."):  # conversion.py's `.NAME.partial-XXXX` and `.NAME.old-PID` working folders
-        state = "converting" if time.time() - _newest_write(path) < _STILL_WRITING_S else "partial"
+        state = "converting" if _still_writing(path) else "partial"
         return CachedModel(path, state, size, why="left by an interrupted conversion")
     if not (path / METADATA_FILE).exists() and (path / "config.json").exists():
         return None  # a checkpoint someone keeps here, never a conversion
@@ -167,6 +171,20 @@ def _entry(path: Path) -> CachedModel | None:
     if not _is_current(path, Path(source), max_length):
         return _with(entry, "outdated", "its checkpoint's files changed since, or an older glm-nb named it")
     return entry
+
+
+def _working_target(path: Path) -> Path:
+    """The folder a conversion's working folder `.NAME.partial-XXXX` (or `.NAME.old-PID`) is written for."""
+    return path.with_name(_WORKING.match(path.name).group(1))
+
+
+def _still_writing(path: Path) -> bool:
+    """Whether a conversion is writing working folder `path`: it holds its target's lock (folder_lock.py). With
+    no lock file, a glm-nb from before the lock may be writing: then a folder written to lately counts as busy."""
+    held = is_held(_working_target(path))
+    if held is None:
+        return time.time() - _newest_write(path) < _STILL_WRITING_S
+    return held
 
 
 def _hub_repo(snapshot: Path) -> Path | None:
