@@ -58,6 +58,8 @@ class DecodeQueue:
                         raise ClientGone
                     self._cond.wait(_POLL_S)
                 self._check_open()
+                if cancel.is_set():  # gone before its turn, or since its last look: run nothing for nobody
+                    raise ClientGone
             except BaseException:
                 self._waiting.remove(ticket)
                 self._cond.notify_all()
