@@ -171,8 +171,10 @@ class Conversation:
         answer's `max_new_tokens` if less); False once the conversation fills it and only a shorter one can go on."""
         return leaves_room(self.backend, self.prompt(), self.sampling)
 
-    def to_openai(self) -> list[dict[str, Any]]:
-        return messages_to_openai(self._messages)
+    def to_openai(self, *, strict: bool = False) -> list[dict[str, Any]]:
+        """The history as OpenAI chat messages; `strict=True` leaves out the keys OpenAI's API refuses
+        (`reasoning_content`, a failed tool result's `status`: see `messages_to_openai`)."""
+        return messages_to_openai(self._messages, strict=strict)
 
     def prompt(self) -> str:
         """The prompt text the next turn will send (history + tools + generation prompt)."""

@@ -374,6 +374,9 @@ def test_failed_observations_keep_their_status_through_openai_json(scripted):
     statuses = [m.status for m in restored.messages if isinstance(m, ObservationMessage)]
     assert statuses == ["error", "invalid"]
     assert restored.messages == conversation.messages[: len(restored.messages)]
+    strict = conversation.to_openai(strict=True)  # for an API that refuses keys it does not define
+    assert [item for item in strict if "status" in item] == []
+    assert [{k: v for k, v in item.items() if k != "status"} for item in exported] == strict
 
 
 def test_a_stale_stream_cannot_resume_after_a_newer_completion(tokenizer, glm_template):
