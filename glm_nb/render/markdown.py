@@ -52,6 +52,10 @@ def _parser(artifacts: bool) -> MarkdownIt:
 
 _WITH_ARTIFACTS = _parser(artifacts=True)
 _PLAIN = _parser(artifacts=False)
+# Where fences are is a block-level question: without inline parsing, a parse takes a fraction of the time (a
+# streaming record's text/markdown is made several times a second, from the whole answer so far).
+_BLOCKS = MarkdownIt("commonmark")
+_BLOCKS.core.ruler.disable("inline")
 
 
 def markdown_html(text: str, *, artifacts: bool = True) -> str:
@@ -76,7 +80,7 @@ def _fenced_lines(text: str, count: int) -> list[bool]:
     """Which lines are inside fenced code (fences included). Indented code is not counted: parsers disagree on it
     more often, and showing its `<` as `&lt;` costs little."""
     fenced = [False] * count
-    for token in MarkdownIt("commonmark").parse(text):
+    for token in _BLOCKS.parse(text):
         if token.type == "fence" and token.map:
             for i in range(token.map[0], min(token.map[1], count)):
                 fenced[i] = True
