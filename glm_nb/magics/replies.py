@@ -1,7 +1,10 @@
 """Streaming one reply into a display, shared by the magics and the chat panel (no IPython here).
 
 A `ReplySink` receives `Transcript` snapshots while the reply streams (at most one per `refresh_s`, so a fast model
-does not flood the frontend) and the final record once. Interrupting (KeyboardInterrupt, from the kernel's
+does not flood the frontend) and the final record once. A snapshot is rendered from the whole reply so far (its
+markdown and HTML), so it costs more as the reply grows (~0.1 s for 8,000 words here): the next one waits at least
+`UPDATE_SPACING` times as long as the last took, which keeps the generation running at least 80% of the time
+however long the reply (a 30,000-token GLM-Z1 thinking otherwise spent most of its time redrawing itself). Interrupting (KeyboardInterrupt, from the kernel's
 interrupt or raised in a sink) cancels the response: the chat layer commits the partial answer to history marked
 interrupted, the backend is left ready for the next turn, and the record ends with finish reason "cancelled", its
 tool cards as history has them (a call the interrupt cut short "may have done its work", not "not run"). One that
@@ -27,7 +30,9 @@ from typing import Protocol
 from ..chat import Conversation, Response
 from ..render import Transcript, TranscriptBuilder
 
-__all__ = ["RecordInterrupted", "ReplySink", "context_full_note", "stream_reply"]
+__all__ = ["RecordInterrupted", "ReplySink", "UPDATE_SPACING", "context_full_note", "stream_reply"]
+
+UPDATE_SPACING = 5.0  # a snapshot's interval is at least this many times what the last one took (render + send)
 
 
 class ReplySink(Protocol):
@@ -49,8 +54,9 @@ def stream_reply(
     clock: Callable[[], float] = time.monotonic,
 ) -> Transcript:
     """Iterate `response` into `sink`; returns the final transcript (also given to `sink.finish`). `length_note()`:
-    why a reply that ended at the token limit was cut, when not by its own limit (see `context_full_note`)."""
-    shown = float("-inf")
+    why a reply that ended at the token limit was cut, when not by its own limit (see `context_full_note`).
+    refresh_s <= 0 shows every event (tests)."""
+    shown, spacing = float("-inf"), 0.0
     interrupted = False
     added = 0  # events given to the builder
     try:
@@ -58,9 +64,9 @@ def stream_reply(
             builder.add(event)
             added += 1
             now = clock()
-            if now - shown >= refresh_s:
+            if refresh_s <= 0 or now - shown >= max(refresh_s, spacing):
                 sink.update(builder.snapshot())
-                shown = now
+                shown, spacing = now, UPDATE_SPACING * (clock() - now)
     except KeyboardInterrupt:
         interrupted = True
         response.cancel()  # if it landed outside the response's own loop, this stops it at its next token
