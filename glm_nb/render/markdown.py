@@ -9,6 +9,7 @@ Chinese and Japanese writing, which has no spaces between words (`markdown_cjk.p
 
 from __future__ import annotations
 
+import functools
 import html
 
 from markdown_it import MarkdownIt
@@ -58,11 +59,13 @@ _BLOCKS = MarkdownIt("commonmark")
 _BLOCKS.core.ruler.disable("inline")
 
 
+@functools.lru_cache(maxsize=32)  # a streaming record renders its finished parts (a Z1 thinking) at each snapshot
 def markdown_html(text: str, *, artifacts: bool = True) -> str:
     """HTML for `text`; `artifacts=False` shows svg/html blocks as code only."""
     return (_WITH_ARTIFACTS if artifacts else _PLAIN).render(text)
 
 
+@functools.lru_cache(maxsize=32)
 def escape_markdown_html(text: str) -> str:
     """`text` for a text/markdown output, which a frontend may render with raw HTML on: `<` is escaped outside
     fenced code, so the model's tags show as text, and images become links (`![a](u)` -> `\\![a](u)`), so nothing

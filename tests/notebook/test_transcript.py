@@ -193,3 +193,24 @@ def test_a_record_saved_mid_reply_does_not_claim_to_be_generating_forever():
     # the fallback cannot know when it is read: it says what it means if it never changes
     for mime in ("text/html", "text/markdown", "text/plain"):
         assert "generating… (if this stays, the reply was saved before it ended)" in data[mime], data[mime]
+
+
+def test_a_streaming_record_renders_a_finished_thinking_once_not_at_every_snapshot(monkeypatch):
+    from glm_nb.render import markdown
+
+    parsed = []
+    for parser in (markdown._WITH_ARTIFACTS, markdown._PLAIN, markdown._BLOCKS):
+        monkeypatch.setattr(
+            parser, "parse", lambda text, *a, _parse=parser.parse, **k: parsed.append(text) or _parse(text, *a, **k)
+        )
+    markdown.markdown_html.cache_clear()
+    markdown.escape_markdown_html.cache_clear()
+    thinking = "A long line of reasoning, step by step. " * 200
+    builder = TranscriptBuilder(Transcript("z1", "m", "Why?"))
+    builder.add(ThinkingDelta(thinking))
+    for word in ("The", " answer", " is", " here."):
+        builder.add(TextDelta(word))
+        builder.snapshot()._repr_mimebundle_()
+
+    assert sum(thinking in text for text in parsed) <= 3  # its HTML and markdown once each (fences: twice)
+    assert builder.snapshot()._repr_mimebundle_()[0]["text/html"].count("step by step") == 200
