@@ -161,6 +161,9 @@ def _write(
 ) -> None:
     """Build the model in a working folder beside `out` and rename it into place; `out`'s lock is held."""
     spec, precision = ckpt.spec, options.precision
+    free = shutil.disk_usage(out.parent).free
+    if free < _model_bytes(spec, precision, margin=1.0):  # said now, not after minutes of writing
+        raise ConversionError(_no_room(out, spec, precision, free, "not enough free space"))
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as e:
@@ -240,17 +243,24 @@ def _write_error(e: OSError, out: Path, spec, precision: str) -> ConversionError
             f"Writing the model next to {out} failed ({e}); nothing was written. Check that the disk is healthy "
             "and writable, or convert to another folder with -o."
         )
-    weights = sum(math.prod(shape) for shape in spec.tensor_shapes().values())
+    free = shutil.disk_usage(where).free if where.exists() else float("nan")
+    return ConversionError(_no_room(out, spec, precision, free, f"full: {e}"))
 
+
+def _model_bytes(spec, precision: str, margin: float = 1.1) -> float:
+    """About what the converted model takes on disk: its weights at `precision`, times `margin`."""
+    return margin * sum(math.prod(shape) for shape in spec.tensor_shapes().values()) * _BYTES_PER_WEIGHT[precision]
+
+
+def _no_room(out: Path, spec, precision: str, free: float, why: str) -> str:
     def gb(precision: str) -> str:
-        return f"{1.1 * weights * _BYTES_PER_WEIGHT[precision] / 1e9:.1f} GB"
+        return f"{_model_bytes(spec, precision) / 1e9:.1f} GB"
 
-    free = shutil.disk_usage(where).free / 1e9 if where.exists() else float("nan")
     smaller = f", or choose --precision int4 (about {gb('int4')})" if precision != "int4" else ""
-    return ConversionError(
-        f"The disk holding {where} is full ({e}); nothing was written. The {precision} model needs about "
-        f"{gb(precision)} there and {free:.1f} GB is free: free some space, convert to a folder on another disk "
-        f"with -o{smaller}."
+    return (
+        f"The disk holding {out.parent} has no room for the model ({why}); nothing was written. The {precision} "
+        f"model needs about {gb(precision)} there and {free / 1e9:.1f} GB is free: free some space, convert to a "
+        f"folder on another disk with -o{smaller}."
     )
 
 

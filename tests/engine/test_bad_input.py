@@ -99,11 +99,28 @@ def test_a_full_disk_says_how_much_the_model_needs_and_how_much_is_free(tiny, tm
     with pytest.raises(ConversionError) as caught:
         convert(tiny.src, tmp_path / "out", precision="fp32", progress=False)
     message = str(caught.value)
-    assert f"The disk holding {tmp_path} is full" in message and "No space left" in message
+    assert f"The disk holding {tmp_path} has no room for the model (full:" in message and "No space left" in message
     needed = re.search(r"The fp32 model needs about ([\d.]+) GB there and ([\d.]+) GB is free", message)
     assert needed and float(needed.group(2)) > 0, message
     assert "--precision int4 (about" in message and "another disk" in message
     assert_nothing_written(tmp_path)
+
+
+def test_a_disk_without_room_for_the_model_is_said_before_anything_is_written(tiny, tmp_path, monkeypatch):
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        "glm_nb.engine.conversion.shutil.disk_usage", lambda path: real(path)._replace(free=1000)
+    )  # 1 kB free: the tiny model takes more
+    monkeypatch.setattr("glm_nb.engine.conversion.build_glm4_graph", _never_called)
+    with pytest.raises(ConversionError) as caught:
+        convert(tiny.src, tmp_path / "out", precision="fp32", progress=False)
+    message = str(caught.value)
+    assert "has no room for the model (not enough free space)" in message and "0.0 GB is free" in message
+    assert_nothing_written(tmp_path)
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("the conversion started writing")
 
 
 def test_corrupted_model_onnx(tiny, tmp_path):
