@@ -349,13 +349,12 @@ def _with_note(template: Transcript, note: str, finish_reason: str | None = None
 
 
 def _report(response: Response) -> str | None:
-    """A research response's final answer is its report with the sources listed; when its turns ran out, with a
-    line saying so, or, with no report, what it found. A report cut off (token limit, interrupt) stays as it
-    streamed."""
+    """A research response's final answer: its report with the sources listed, and a line saying so when the turns
+    ran out or a token limit (max_new_tokens, or the context filling up) cut it off; with no report then, why, what
+    to do, and what the research found. None (what streamed stays) for a research that ended otherwise with no
+    report: an interrupt, or the model's own empty answer."""
     if isinstance(response, ResearchResponse):
-        report = response.report()
-        if report.text or response.finish_reason == "round_limit":
-            return report.markdown()
+        return response.report().markdown() or None
     return None
 
 

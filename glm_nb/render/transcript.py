@@ -253,8 +253,10 @@ class TranscriptBuilder:
         reason = "error" if error is not None else finish_reason or self.finish_reason or "cancelled"
         parts = [_settled(p, reason) for p in self._parts]
         cut_action = None
-        if not self._actions_as_text and reason != "stop" and answer is None and parts and parts[-1].kind == "text":
-            if parts[-1].text.lstrip().startswith("{"):  # an action cut short: its card never came, so it never ran
+        if not self._actions_as_text and reason != "stop" and parts and parts[-1].kind == "text":
+            # An action cut short: its card never came, so it never ran. A research report never starts with "{"
+            # (it would be read as an action), so `answer` then is what the research found, shown after it.
+            if parts[-1].text.lstrip().startswith("{"):
                 cut_action = " ".join(parts.pop().text.split())
         if answer is not None:
             if parts and parts[-1].kind == "text":
@@ -282,11 +284,12 @@ class TranscriptBuilder:
 
 def _settled(part: Part, reason: str) -> Part:
     """A card still "running" when the reply ended got no result: Rumination's `finish` (nothing to run: done, its
-    report after it, also when written as the research ran out of turns), or a call left to the caller or cut off
-    by an interrupt (not run)."""
+    report after it, also when written as the research ran out of turns, or when a token limit cut the report or
+    left it no room in the context: "length"), or a call left to the caller or cut off by an interrupt or an error
+    (not run). A chat's tool card is never left running at "length": its call ran before the next turn began."""
     if part.tool is None or part.tool.status != "running":
         return part
-    status = "ok" if reason in ("stop", "round_limit") and part.tool.name == "finish" else "not_run"
+    status = "ok" if reason in ("stop", "round_limit", "length") and part.tool.name == "finish" else "not_run"
     return Part("tool", tool=dataclasses.replace(part.tool, status=status))
 
 

@@ -331,7 +331,11 @@ def test_a_page_longer_than_the_context_is_cut_and_the_research_goes_on(tokenize
     assert len(generator.prompts) == 4 and len(generator.prompts[2]) + 1500 // 8 <= 1500
 
 
-def test_a_research_too_long_for_the_context_says_what_to_do(tokenizer, glm_template, tmp_path):
+def test_a_research_too_long_for_the_context_ends_with_what_it_found_and_says_what_to_do(
+    tokenizer, glm_template, tmp_path
+):
+    # It used to raise PromptTooLongError, which lost what the research had found and, in a notebook, came with the
+    # chat's advice (a new conversation); now it ends as at a token limit, its report saying which and what to do.
     (tmp_path / "long.md").write_text("# Long\n\n" + "weather report " * 2000)
     replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}')] * 100
     generator = ScriptedGenerator(tokenizer, replies, max_length=1024)
@@ -339,8 +343,47 @@ def test_a_research_too_long_for_the_context_says_what_to_do(tokenizer, glm_temp
         generator.backend(chat_template=glm_template), corpus=tmp_path, page_chars=300, max_turns=200
     )
 
-    with pytest.raises(PromptTooLongError, match="page_chars"):
-        research.run("Q").finish()
+    response = research.run("Q")
+    report = response.report()
+
+    assert response.finish_reason == "length" and report.cut_off == "context" and report.text == ""
+    assert generator.remaining > 0  # it ended there, long before its turns ran out
+    assert report.markdown().startswith(
+        "**No report.** The research filled the model's context before a report was written. Read less per page "
+        "(`Rumination(..., page_chars=2000)`)"
+    )
+    assert "**What it found**\n\n- 【0】 [Long](file://" in report.markdown() and report.markdown().endswith("· read")
+
+
+class _Uncounted:
+    """A backend that cannot count tokens (as a served model may): only the engine says when a prompt is too long."""
+
+    def __init__(self, backend):
+        self.backend, self.name, self.chat_template, self.context_length = backend, backend.name, None, None
+
+    def complete(self, prompt, sampling, stops=None):
+        return self.backend.complete(prompt, sampling, stops)
+
+
+def test_a_research_too_long_for_a_backend_that_cannot_count_tokens_ends_so_too(tokenizer, glm_template, tmp_path):
+    (tmp_path / "long.md").write_text("# Long\n\n" + "weather report " * 2000)
+    replies = [_action("search", '{"query": "weather"}'), _action("click", '{"link_id": 0}')] * 100
+    generator = ScriptedGenerator(tokenizer, replies, max_length=1024)
+    backend = _Uncounted(generator.backend(chat_template=glm_template))
+    research = Rumination(backend, corpus=tmp_path, template=glm_template, page_chars=300, max_turns=200)
+
+    response = research.run("Q")
+    report = response.report()
+
+    assert response.finish_reason == "length" and report.cut_off == "context"
+    assert "**What it found**" in report.markdown() and generator.remaining > 0
+
+
+def test_a_question_too_long_for_the_context_still_raises(tokenizer, glm_template, corpus):
+    research, _ = _research(tokenizer, glm_template, [_action("finish")], corpus=corpus)
+
+    with pytest.raises(PromptTooLongError):  # nothing was researched: the engine's message says what to do
+        research.run("weather " * 5000).finish()
 
 
 def test_cancel_when_an_action_arrives_starts_no_new_turn(tokenizer, glm_template, corpus):

@@ -78,8 +78,9 @@ def test_a_report_cut_off_by_the_context_says_so(tokenizer, glm_template, corpus
     assert report.cut_off == "context" and report.text.startswith("Beijing is sunny 【0†source】.")
     assert report.markdown().endswith(
         "*The report is cut off: the research filled the model's context while it was written. Read less per page "
-        "(`Rumination(..., page_chars=2000)`), allow fewer turns (`max_turns=...`), or use a model with a longer "
-        "context.*"
+        "(`Rumination(..., page_chars=2000)`), allow fewer turns (`max_turns=...`), search fewer or shorter "
+        "documents, or give the model a longer context (`%glm_model MODEL --context N` reloads it with room for N "
+        "tokens).*"
     )
 
 
@@ -159,3 +160,27 @@ def test_a_report_written_when_the_turns_ran_out_and_cut_off_says_both(tokenizer
 
     assert response.finish_reason == "length" and response.report().text.startswith("Beijing is sunny")
     assert notes[0].startswith("*The research used all its 1 turns") and notes[1].startswith("*The report is cut off")
+
+
+def test_a_report_after_finish_in_the_last_turn_makes_room_by_cutting_the_page_not_the_budget_note(
+    tokenizer, glm_template, corpus
+):
+    replies = [_action("search", '{"query": "Beijing weather"}'), _action("finish"), "</think>Sunny 【0†source】."]
+    sampling = dataclasses.replace(RUMINATION_SAMPLING, max_new_tokens=50)
+
+    def research(generator):
+        return Rumination(
+            generator.backend(chat_template=glm_template), corpus=corpus, sampling=sampling, max_turns=1
+        )
+
+    roomy = ScriptedGenerator(tokenizer, replies)
+    research(roomy).run("Q").finish()
+    tight = ScriptedGenerator(tokenizer, replies, max_length=len(roomy.prompts[-1]) + 50 - 1)  # the report: no room
+
+    response = research(tight).run("Q")
+    report = response.report()
+
+    assert response.finish_reason == "round_limit" and report.text == "Sunny 【0†source】."
+    page, note, _ = response.messages()[1:4]  # the search results, the budget note, the finish call
+    assert page.content.endswith("characters not shown]") and note.content.startswith("The research budget is spent")
+    assert not note.content.endswith("characters not shown]")

@@ -111,7 +111,8 @@ _NOTES: dict[Language, _Notes] = {
             "max_new_tokens": "Allow more tokens (`SamplingParams(max_new_tokens=...)`, `-n` in `%%glm_rumination`) "
             "or ask a narrower question.",
             "context": "Read less per page (`Rumination(..., page_chars=2000)`), allow fewer turns "
-            "(`max_turns=...`), or use a model with a longer context.",
+            "(`max_turns=...`), search fewer or shorter documents, or give the model a longer context "
+            "(`%glm_model MODEL --context N` reloads it with room for N tokens).",
         },
     ),
     "zh": _Notes(
@@ -135,8 +136,9 @@ _NOTES: dict[Language, _Notes] = {
         advice={
             "max_new_tokens": "可以允许生成更多 token（`SamplingParams(max_new_tokens=...)`，或 `%%glm_rumination` "
             "的 `-n`），或者把问题问得更具体一些。",
-            "context": "可以让每页少读一些（`Rumination(..., page_chars=2000)`）、减少轮次（`max_turns=...`），"
-            "或者换用上下文更长的模型。",
+            "context": "可以让每页少读一些（`Rumination(..., page_chars=2000)`）、减少轮次（`max_turns=...`）、"
+            "搜索更少或更短的文档，或者给模型更长的上下文（`%glm_model MODEL --context N` 会重新加载模型，"
+            "留出 N 个 token 的空间）。",
         },
     ),
 }

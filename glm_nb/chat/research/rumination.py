@@ -12,8 +12,11 @@ generation writes the report, citing sources as `【3†source】`. Actions:
 When the turns run out before `finish` (FORMAT.md leaves this open), an observation tells the model its budget is
 spent and it gets one more turn for its report (plain text, or `finish` and then the report); the report says it
 was written so, and when none comes the research ends with what it found listed (`Report.markdown()`). A report
-the token limit cuts off is kept as far as it got, and says so. Whatever the ending, `Report.found` keeps every
-search result. When the question is in Chinese, so are the budget note the model reads and the report's notes.
+the token limit cuts off is kept as far as it got, and says so. A page too long for the context is cut to fit (the
+last one read, also to make room for the report); when nothing is left to cut and the next turn still has no room,
+the research ends there as if cut by the token limit (`Report.cut_off` "context"), not with an error that would
+lose what it found. Whatever the ending, `Report.found` keeps every search result. When the question is in
+Chinese, so are the budget note the model reads and the report's notes.
 
 Result numbers run on across searches within one research session, so every citation names one source. The
 checkpoint's template carries Rumination's fixed system prompt; with a template that has none (e.g. a small test
@@ -195,6 +198,8 @@ class Rumination:
                     break
             else:  # every turn ran an action and none was `finish`: the budget is spent
                 finish = yield from self._last_turn(response, conversation, session)
+        except _ContextFull:  # no room for the next turn: the research ends with what it has, as at a token limit
+            session.cut_off, finish = "context", "length"
         finally:  # an interrupt or an error too: what the research found stays in its report
             response.set_report(session.report())
         yield Done(finish, response.usage_so_far, bool(session.last and session.last.thinking_cut_off))
@@ -222,7 +227,7 @@ class Rumination:
             return "cancelled"
         note = ObservationMessage(_BUDGET_SPENT[session.language].format(n=self.max_turns), name="budget")
         response.record(note)
-        action, finish = yield from self._turn_action(response, conversation, session, keep=note)
+        action, finish = yield from self._turn_action(response, conversation, session, keep=(note,))
         if action is not None:
             result = ToolResult.failure(action, "not_run", _BUDGET_NOT_RUN[session.language])
             response.record(ObservationMessage.from_result(result))
@@ -230,11 +235,11 @@ class Rumination:
         return "round_limit" if finish == "stop" else finish
 
     def _turn_action(
-        self, response: Response, conversation: Conversation, session: _Session, keep: Message | None = None
+        self, response: Response, conversation: Conversation, session: _Session, keep: tuple[Message, ...] = ()
     ) -> _Steps[tuple[ToolCall | None, FinishReason]]:
         """A turn: its action, to run; or (None, why the research ended) after a report, `finish` and the report
         it asks for (FORMAT.md), or a turn cut short (a report the token limit cut is kept as far as it got; an
-        action it cut is not run). `keep`: an observation no cut may shorten."""
+        action it cut is not run). `keep`: the last messages, not pages, that no cut may shorten (see `_turn`)."""
         message = yield from self._generate(response, conversation, session, keep)
         finish = _stopped(message)
         if finish == "cancelled":
@@ -251,14 +256,15 @@ class Rumination:
             return None, "cancelled"
         if action.name != "finish" or action.error is not None:
             return action, "stop"
-        message = yield from self._generate(response, conversation, session)  # one more turn writes the report
+        # One more turn writes the report; to make room for it, the page before the `finish` call may be cut.
+        message = yield from self._generate(response, conversation, session, (*keep, conversation.messages[-1]))
         finish = _stopped(message)
         if finish != "cancelled":
             session.report_text = message.text
         return None, finish or "stop"
 
     def _generate(
-        self, response: Response, conversation: Conversation, session: _Session, keep: Message | None = None
+        self, response: Response, conversation: Conversation, session: _Session, keep: tuple[Message, ...] = ()
     ) -> _Steps[AssistantMessage]:
         outcome = yield from self._turn(response, conversation, keep)
         response.usage_so_far = response.usage_so_far + outcome.usage
@@ -269,16 +275,17 @@ class Rumination:
             session.cut_off = "context" if by_context else "max_new_tokens"
         return outcome.message
 
-    def _turn(self, response: Response, conversation: Conversation, keep: Message | None) -> _Steps[TurnOutcome]:
+    def _turn(self, response: Response, conversation: Conversation, keep: tuple[Message, ...]) -> _Steps[TurnOutcome]:
         """One generation. When the page just read leaves the answer no room in the model's context (or makes the
         prompt too long for it), that page is cut (its head kept, the cut said) until it does; the research goes
-        on. `keep`: a last observation that is not a page, left whole (the page before it is cut)."""
+        on. With no such page left, `_ContextFull` ends the research. `keep`: the last messages, which are not
+        pages (the budget note, the `finish` call), left whole: the page before them is cut."""
         while True:
             if not leaves_room(self.backend, conversation.prompt(), self.sampling):
                 if _cut_last_page(response, conversation, keep):
                     continue
                 if any(isinstance(m, ObservationMessage) for m in conversation.messages):
-                    raise _out_of_context("what it has read leaves no room for the next answer")
+                    raise _ContextFull  # what it has read leaves no room for the next answer
             try:
                 return (yield from run_turn(
                     self.backend, conversation.prompt(), self.sampling, cancel=response.cancel_event,
@@ -288,7 +295,7 @@ class Rumination:
                 if not any(isinstance(m, ObservationMessage) for m in conversation.messages):
                     raise  # the question alone is too long: the engine's message says what to do
                 if not _cut_last_page(response, conversation, keep):  # a backend that cannot count tokens
-                    raise _out_of_context(str(e).split(". ")[0]) from e
+                    raise _ContextFull from e
 
 
 def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
@@ -297,22 +304,22 @@ def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
     return "\n\n".join(f"【{i}†{r.title}†{r.url}\n{r.snippet}】" for i, r in enumerate(results, start=first))
 
 
-def _out_of_context(why: str) -> PromptTooLongError:
-    return PromptTooLongError(
-        f"The research no longer fits the model's context ({why}). Read less per page "
-        "(Rumination(..., page_chars=2000)), allow fewer turns (max_turns=...), or use a model with a longer context."
-    )
+class _ContextFull(Exception):
+    """The research no longer fits the model's context, and no page is left to cut: it ends, with what it has
+    (never raised out of `Rumination._research`, which catches it)."""
 
 
 def _not_run(call: ToolCall, why: str) -> ToolResult:
     return ToolResult.failure(call, "not_run", f"Not run: {why}.")
 
 
-def _cut_last_page(response: Response, conversation: Conversation, keep: Message | None = None) -> bool:
-    """Halve the last observation (what the last action read; the one before it when the last is `keep`); False
-    when there is none worth cutting."""
+def _cut_last_page(response: Response, conversation: Conversation, keep: tuple[Message, ...] = ()) -> bool:
+    """Halve the last observation (what the last action read), passing over the messages in `keep` at the end;
+    False when there is none worth cutting."""
     messages = list(conversation.messages)
-    index = len(messages) - (2 if messages and messages[-1] is keep else 1)
+    index = len(messages) - 1
+    while index >= 0 and any(messages[index] is m for m in keep):
+        index -= 1
     page = messages[index] if index >= 0 else None
     cut = halve_observation(page) if isinstance(page, ObservationMessage) else None
     if cut is None:
@@ -367,7 +374,7 @@ class _Session:
         self.report_text = ""
         self.turn_limit: int | None = None  # set when the turns ran out before `finish`
         self.last: AssistantMessage | None = None  # the latest turn's message
-        self.cut_off: CutOff | None = None  # set when the token limit ended a turn (and so the research)
+        self.cut_off: CutOff | None = None  # the token limit that ended the research, if one did
 
     def act(self, call: ToolCall) -> ToolResult:
         if call.error is not None:
