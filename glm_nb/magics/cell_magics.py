@@ -124,7 +124,7 @@ class GlmMagics(Magics):
         session = self.session
         key = ("cell", session.cell_id) if session.cell_id else ("text", f"{variant}\n{line}\n{cell}")
         dropping = bool(args.over(session.defaults).drop_old_turns)
-        with _usage_errors(lambda: session.models.get(variant), dropping):
+        with _usage_errors(lambda: session.models.get(variant), dropping, research=variant == "rumination"):
             model, loaded = session.model_for(variant)
             if loaded:
                 display(model.card())
@@ -192,11 +192,15 @@ def _cell_only(line: str, cell: str | None, name: str) -> str | None:
 class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():`
     """Show a GlmError as a short message (what to do next), not a traceback. `model()`: the model a prompt that
     is too long was sent to, if any, for a hint in the notebook's own terms; `dropping`: whether the cell dropped
-    old turns to fit (then only the message itself, with the system prompt and tools, can be too long)."""
+    old turns to fit (then only the message itself, with the system prompt and tools, can be too long); `research`:
+    a %%glm_rumination cell, which keeps no conversation (only its question can be too long)."""
 
-    def __init__(self, model: Callable[[], LoadedModel | None] = lambda: None, dropping: bool = False):
+    def __init__(
+        self, model: Callable[[], LoadedModel | None] = lambda: None, dropping: bool = False, research: bool = False
+    ):
         self.model = model
         self.dropping = dropping
+        self.research = research
 
     def __enter__(self) -> None:
         return None
@@ -204,7 +208,9 @@ class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():
     def __exit__(self, kind, error, traceback) -> bool:
         if isinstance(error, PromptTooLongError):
             hint = " Here: `%%glm --new` starts a new conversation; `%glm reset` forgets them all."
-            if self.dropping:
+            if self.research:
+                hint = " Here, each research starts afresh, so the question alone is too long: shorten it."
+            elif self.dropping:
                 hint = (
                     " Here, with every earlier turn dropped, the system prompt, the tools and this message still do "
                     "not fit: shorten the message, or give fewer tools (--tools)."

@@ -99,3 +99,13 @@ def test_a_report_with_no_room_and_no_page_to_cut_shows_finish_done_and_what_was
     assert "**What it found**\n\n- 【0】 [Beijing weather](file://" in record["answer"]
     assert kernel.session.last().tool_cards[1].result.startswith("No results for 'zzz'")
     assert _tool_statuses(record) == ["ok", "ok", "ok"]  # two searches, then finish: done, though no report came
+
+
+def test_a_question_too_long_for_the_context_says_to_shorten_it_not_the_chats_advice(kernel, cell):
+    kernel.use([_SEARCH], max_length=64)
+
+    kernel.run(cell().replace("Weather in Beijing?", "Weather in Beijing? " * 40))
+
+    message = str(kernel.errors[-1])
+    assert "the question alone is too long: shorten it" in message
+    assert "--new" not in message and "--drop-old-turns" not in message  # research keeps no conversation
