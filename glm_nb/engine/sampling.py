@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SamplingError
+from ..errors import GenerationError, SamplingError
 
 __all__ = [
     "SamplingParams",
@@ -23,8 +23,13 @@ __all__ = [
     "apply_temperature",
     "apply_top_k",
     "apply_top_p",
+    "check_finite",
+    "draw",
+    "kept_ids",
+    "likely_ids",
     "sample",
     "make_rng",
+    "top_p_of",
 ]
 
 
@@ -168,6 +173,7 @@ def sample(
         logits = apply_banned(logits, params.banned_ids)
     if previous is not None and params.repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, previous, params.repetition_penalty)
+    check_finite(logits)
     if params.greedy:
         return logits.argmax(axis=1).astype(np.int64)
     scaled = apply_temperature(logits, params.temperature)  # each row's largest is 0
@@ -177,6 +183,24 @@ def sample(
         ids = kept_ids(row, params)
         picks.append(draw(row, x) if ids is None else ids[draw(row[ids], x)])
     return np.array(picks, np.int64)
+
+
+def check_finite(logits: np.ndarray) -> None:
+    """Refuse rows no token can be drawn from: a NaN or an infinity (a half-precision graph that overflowed), or
+    every token banned. Each row's largest value decides, one pass over the row."""
+    top = logits.max(axis=1)
+    if np.isfinite(top).all():
+        return
+    row = int(np.flatnonzero(~np.isfinite(top))[0])
+    if top[row] == -np.inf:
+        raise GenerationError(
+            f"Every token of row {row} is banned (-inf), so none can be drawn; ban fewer ids (min_tokens bans the "
+            "stop tokens until it is reached)."
+        )
+    raise GenerationError(
+        f"The model's logits hold {'NaN' if np.isnan(top[row]) else 'infinity'} (row {row}): its computation "
+        "overflowed. A half-precision graph does so on some prompts; load the model in bf16 or fp32 (precision=...)."
+    )
 
 
 def kept_ids(scaled: np.ndarray, params: SamplingParams) -> np.ndarray | None:

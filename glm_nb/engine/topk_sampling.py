@@ -61,8 +61,11 @@ def sample_top_p(
 ) -> np.ndarray | None:
     """One token id per row from the k largest logits `values` [B, k] and their `ids` when they decide top-p's cut
     for every row (see the module's docstring); None, with `rng` untouched, when one row needs its whole logits."""
+    values = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(values.max(axis=1)).all():
+        return None  # NaN or infinity: the whole row's draw says what went wrong
     rows = []
-    for row_values, row_ids in zip(np.asarray(values, dtype=np.float32), ids):
+    for row_values, row_ids in zip(values, ids):
         kept = _kept_by_top_p(row_values, np.asarray(row_ids, dtype=np.int64), params, vocab_size)
         if kept is None:
             return None

@@ -20,6 +20,7 @@ from glm_nb.engine.sampling import (
     sample,
 )
 from glm_nb.engine.topk_sampling import covers
+from glm_nb.errors import GenerationError
 
 
 def test_greedy_takes_the_argmax_per_row():
@@ -128,7 +129,7 @@ def test_a_tiny_temperature_samples_the_argmax_rather_than_overflowing(temperatu
     assert draws == [[1, 2]] * 20
 
 
-# -- the draw without sorting the vocabulary ---------------------------------------------------------------------------
+# -- the draw without sorting the vocabulary -------------------------------------------------------------------------
 def _masked_row_draw(logits, params, rng):
     """The definition `sample` must keep: mask the whole row with the public steps, then invert the CDF (top-p in
     float64, as `sample` sums: in float32 a cut at p = 0.99 moves with the rounding of ~3,000 probabilities)."""
@@ -171,3 +172,20 @@ def test_top_p_sorts_only_the_tokens_that_can_reach_its_cut():
         assert np.exp(scaled[ids].astype(np.float64)).sum() >= 0.8 * total  # the cut falls inside
         assert np.all(scaled[np.setdiff1d(np.arange(scaled.size), ids)] < scaled[ids].min())  # the most likely
         assert len(ids) < scaled.size // 10
+
+
+@pytest.mark.parametrize(
+    "params", [SamplingParams(), SamplingParams(temperature=0.7, top_p=0.8), SamplingParams(temperature=0.7, top_k=5)]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_logits_that_overflowed_are_refused_with_what_to_do(params, bad):
+    logits = np.random.default_rng(0).normal(size=(2, 50)).astype(np.float32)
+    logits[1, 3] = bad
+    with pytest.raises(GenerationError, match=r"row 1\): its computation overflowed.*bf16 or fp32"):
+        sample(logits, params, make_rng(0))
+
+
+def test_a_row_with_every_token_banned_says_so():
+    params = MaskedSampling(temperature=0.7, top_p=0.8, banned_ids=frozenset(range(10)))
+    with pytest.raises(GenerationError, match="Every token of row 0 is banned"):
+        sample(np.zeros((1, 10), np.float32), params, make_rng(0))
