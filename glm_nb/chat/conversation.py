@@ -8,12 +8,13 @@ and run, its result goes back as an observation, and the model continues, until 
 forces thinking; `force_thinking=True` forces it with any template; history keeps only the answers.
 
 A history that fills the context is refused (`PromptTooLongError`) or cuts the answer short, unless
-`drop_old_turns=True`: then, before a model turn whose prompt leaves the answer no room, the oldest turns go from
-the history until a quarter of the context is free besides (a rolling window, as LM Studio's "context overflow
-policy" and Ollama's truncation keep a chat going). A turn goes whole: a user message and everything the assistant did for it (calls with their results), so
-a call is never parted from its observation; system messages, the tool list and the turn being answered always
-stay, and a prompt too long by itself is refused as before. If the turn is then rolled back (refused, or a server
-that could not be reached), the dropped turns come back with it. `Response.dropped_turns` counts them.
+`drop_old_turns=True`: then, before a model turn whose prompt leaves the answer no room, the oldest turns go from the
+history until a quarter of the context is free besides (a rolling window, as LM Studio's "context overflow policy" and
+Ollama's truncation keep a chat going). A turn goes whole: a user message and everything the assistant did for it
+(calls with their results), so a call is never parted from its observation; system messages, the tool list and the
+turn being answered always stay, and a prompt too long by itself is refused as before. If the turn is then rolled back
+(refused, or a server that could not be reached), the dropped turns come back with it. `Response.dropped_turns` counts
+them.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .streaming import THINK_OPEN
 from .template import ChatTemplate
 from .turn import leaves_room, run_turn
 
-__all__ = ["CHAT_SAMPLING", "Z1_SAMPLING", "Conversation", "as_tool"]
+__all__ = ["CHAT_SAMPLING", "DROP_HEADROOM", "Z1_SAMPLING", "Conversation", "as_tool"]
 
 
 # FORMAT.md, "Sampling defaults seen in official demos" and "GLM-Z1" (recommended sampling).
@@ -51,9 +52,8 @@ CHAT_SAMPLING = SamplingParams(temperature=0.6, top_p=0.8, max_new_tokens=2048)
 Z1_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=40, max_new_tokens=30000)
 
 ToolLike = Tool | Callable[..., Any] | Mapping[str, Any]
-DROP_HEADROOM = (
-    0.25  # of the context, left free when drop_old_turns has to drop (see Conversation._drop_for_headroom)
-)
+# Of the context, left free when drop_old_turns has to drop (see Conversation._drop_for_headroom).
+DROP_HEADROOM = 0.25
 _DroppedTurn = list[tuple[int, Message]]  # a turn dropped to make room: (index when dropped, message), in order
 
 
@@ -301,7 +301,14 @@ class Conversation:
         """Once turns must go, go on until `DROP_HEADROOM` of the context is free besides the answer's room. Each drop
         changes the start of the prompt, so the backend computes the whole history again (nothing of the KV cache
         is reused): dropping one turn a message would recompute a full context at every message (minutes on a CPU);
-        this makes it once every few messages (llama.cpp's context shift frees half for the same reason)."""
+        this makes it once every few messages (llama.cpp's context shift frees half for the same reason). Not when
+        the headroom is out of reach (a long message: every earlier turn gone would not free it), where it would
+        only throw the history away."""
+        users = [i for i, m in enumerate(self._messages) if isinstance(m, UserMessage)]
+        current = users[-1] if users else 0
+        floor = [m for i, m in enumerate(self._messages) if i >= current or isinstance(m, SystemMessage)]
+        if not leaves_room(self.backend, self._render(floor), sampling, DROP_HEADROOM):
+            return
         while not leaves_room(self.backend, self.prompt(), sampling, DROP_HEADROOM):
             if not self._drop_oldest_turn(response, dropped):
                 return

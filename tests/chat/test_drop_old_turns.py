@@ -182,3 +182,17 @@ def test_a_turn_the_backend_refuses_puts_the_dropped_turns_back(tokenizer, glm_t
         response.finish()
 
     assert conversation.messages == before and response.dropped_turns == 0
+
+
+def test_a_long_message_drops_only_what_it_needs_when_the_headroom_is_out_of_reach(tokenizer, glm_template):
+    conversation, generator = _conversation(tokenizer, glm_template, [ANSWER] * 8, context=400, drop_old_turns=True)
+    _fill(conversation, 5)
+    question = "Please read all of this: " + "more words here, " * 17  # ~300 tokens: a quarter cannot be freed
+
+    response = conversation.send(question)
+    response.finish()
+
+    kept = [m for m in conversation.messages if isinstance(m, UserMessage)]
+    assert response.finish_reason == "stop" and 1 <= response.dropped_turns < 5
+    assert len(kept) == 6 - response.dropped_turns  # the newest turns stay: not all thrown away for nothing
+    assert len(generator.prompts[-1]) + 400 // 4 > 400 - SAMPLING.max_new_tokens  # indeed out of reach
