@@ -3,13 +3,14 @@
 A `ReplySink` receives `Transcript` snapshots while the reply streams (at most one per `refresh_s`, so a fast model
 does not flood the frontend) and the final record once. A snapshot is rendered from the whole reply so far (its
 markdown and HTML), so it costs more as the reply grows (~0.1 s for 8,000 words here): the next one waits at least
-`UPDATE_SPACING` times as long as the last took, which keeps the generation running at least 80% of the time
-however long the reply (a 30,000-token GLM-Z1 thinking otherwise spent most of its time redrawing itself). Interrupting (KeyboardInterrupt, from the kernel's
-interrupt or raised in a sink) cancels the response: the chat layer commits the partial answer to history marked
-interrupted, the backend is left ready for the next turn, and the record ends with finish reason "cancelled", its
-tool cards as history has them (a call the interrupt cut short "may have done its work", not "not run"). One that
-lands after the reply ended, while its record is made or shown, shows the record all the same and goes on to the
-caller as `RecordInterrupted`, which keeps the turn, then stops.
+`UPDATE_SPACING` times as long as the last took, which keeps the generation running at least 80% of the time however
+long the reply (a 30,000-token GLM-Z1 thinking otherwise spent most of its time redrawing itself). Only text and
+thinking wait so: a tool call, its result or the end is shown as it comes. Interrupting
+(KeyboardInterrupt, from the kernel's interrupt or raised in a sink) cancels the response: the chat layer commits the
+partial answer to history marked interrupted, the backend is left ready for the next turn, and the record ends with
+finish reason "cancelled", its tool cards as history has them (a call the interrupt cut short "may have done its
+work", not "not run"). One that lands after the reply ended, while its record is made or shown, shows the record all
+the same and goes on to the caller as `RecordInterrupted`, which keeps the turn, then stops.
 Any other exception (a context that fills up during a tool round, a failing backend) ends the record with finish
 reason "error" and the message as its note, so the display never stays "generating…"; then the exception goes on
 to the caller, which says what to do.
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..chat import Conversation, Response
+from ..chat import Conversation, Response, TextDelta, ThinkingDelta
 from ..render import Transcript, TranscriptBuilder
 
 __all__ = ["RecordInterrupted", "ReplySink", "UPDATE_SPACING", "context_full_note", "stream_reply"]
@@ -64,7 +65,9 @@ def stream_reply(
             builder.add(event)
             added += 1
             now = clock()
-            if refresh_s <= 0 or now - shown >= max(refresh_s, spacing):
+            # A tool call or result is shown at once: the reply may wait on the tool for a minute.
+            due = refresh_s <= 0 or not isinstance(event, (TextDelta, ThinkingDelta))
+            if due or now - shown >= max(refresh_s, spacing):
                 sink.update(builder.snapshot())
                 shown, spacing = now, UPDATE_SPACING * (clock() - now)
     except KeyboardInterrupt:

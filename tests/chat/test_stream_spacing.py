@@ -6,6 +6,7 @@ from __future__ import annotations
 from glm_nb.engine import SamplingParams
 from glm_nb.magics.replies import UPDATE_SPACING, stream_reply
 from glm_nb.render import Transcript, TranscriptBuilder
+from glm_nb.tools import tool
 
 WORDS = 150
 TOKEN_S = 0.004  # what generating one token takes (a fast GPU)
@@ -27,6 +28,7 @@ class _CostlySink:
     def __init__(self, clock: _Clock):
         self.clock = clock
         self.updates = 0
+        self.last: Transcript | None = None
         self.final: Transcript | None = None
 
     def update(self, transcript: Transcript) -> None:
@@ -34,6 +36,7 @@ class _CostlySink:
         self.clock.now += cost
         self.clock.rendering += cost
         self.updates += 1
+        self.last = transcript
 
     def finish(self, transcript: Transcript) -> None:
         self.final = transcript
@@ -65,3 +68,29 @@ def test_refresh_zero_still_shows_every_event(scripted):
     stream_reply(response, TranscriptBuilder(Transcript("chat", "m", "Count.")), sink, refresh_s=0, clock=clock)
 
     assert sink.updates == len(response.events())
+
+
+def test_a_tool_call_is_shown_before_the_tool_runs_however_costly_the_snapshots(scripted):
+    seen_while_running = []
+
+    @tool
+    def lookup(word: str) -> str:
+        """Look a word up.
+
+        Args:
+            word: The word.
+        """
+        seen_while_running.append([card.name for card in sink.last.tool_cards] if sink.last else [])
+        return "found"
+
+    reply = "\n" + " ".join(f"word{i}" for i in range(60)) + '<|assistant|>lookup\n{"word": "x"}<|observation|>'
+    conversation, _ = scripted([reply, "\nDone."], tools=[lookup])
+    clock = _Clock()
+    sink = _CostlySink(clock)
+
+    response = conversation.send("Look it up.")
+    stream_reply(
+        response, TranscriptBuilder(Transcript("chat", "m", "Look it up.")), sink, refresh_s=0.01, clock=clock
+    )
+
+    assert seen_while_running == [["lookup"]]
