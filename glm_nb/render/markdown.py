@@ -59,10 +59,16 @@ _BLOCKS = MarkdownIt("commonmark")
 _BLOCKS.core.ruler.disable("inline")
 
 
-@functools.lru_cache(maxsize=32)  # a streaming record renders its finished parts (a Z1 thinking) at each snapshot
 def markdown_html(text: str, *, artifacts: bool = True) -> str:
     """HTML for `text`; `artifacts=False` shows svg/html blocks as code only."""
-    return (_WITH_ARTIFACTS if artifacts else _PLAIN).render(text)
+    return _WITH_ARTIFACTS.render(text) if artifacts else _plain_html(text)
+
+
+# A streaming record renders its finished parts (a Z1 thinking) again at each snapshot. Only HTML without artifacts
+# is kept: an artifact's frame gets a fresh id each time, and two outputs sharing one would find each other's.
+@functools.lru_cache(maxsize=32)
+def _plain_html(text: str) -> str:
+    return _PLAIN.render(text)
 
 
 @functools.lru_cache(maxsize=32)

@@ -203,7 +203,7 @@ def test_a_streaming_record_renders_a_finished_thinking_once_not_at_every_snapsh
         monkeypatch.setattr(
             parser, "parse", lambda text, *a, _parse=parser.parse, **k: parsed.append(text) or _parse(text, *a, **k)
         )
-    markdown.markdown_html.cache_clear()
+    markdown._plain_html.cache_clear()
     markdown.escape_markdown_html.cache_clear()
     thinking = "A long line of reasoning, step by step. " * 200
     builder = TranscriptBuilder(Transcript("z1", "m", "Why?"))
@@ -214,3 +214,11 @@ def test_a_streaming_record_renders_a_finished_thinking_once_not_at_every_snapsh
 
     assert sum(thinking in text for text in parsed) <= 3  # its HTML and markdown once each (fences: twice)
     assert builder.snapshot()._repr_mimebundle_()[0]["text/html"].count("step by step") == 200
+
+
+def test_two_outputs_of_the_same_artifact_get_frames_of_their_own():
+    from glm_nb.render.markdown import markdown_html
+
+    text = '```html\n<button>Click</button>\n```'
+    ids = [re.findall(r"glm-nb-frame-[0-9a-f]+", markdown_html(text)) for _ in range(2)]
+    assert ids[0] and ids[1] and set(ids[0]).isdisjoint(ids[1])  # one page, two outputs: no shared element id
