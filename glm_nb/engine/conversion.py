@@ -161,7 +161,10 @@ def _write(
 ) -> None:
     """Build the model in a working folder beside `out` and rename it into place; `out`'s lock is held."""
     spec, precision = ckpt.spec, options.precision
-    free = shutil.disk_usage(out.parent).free
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:  # a filesystem that does not say: writing will tell
+        free = math.inf
     if free < _model_bytes(spec, precision, margin=1.0):  # said now, not after minutes of writing
         raise ConversionError(_no_room(out, spec, precision, free, "not enough free space"))
     try:

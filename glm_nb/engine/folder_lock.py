@@ -76,7 +76,7 @@ class FolderLock:
         fd, self._fd = self._fd, None
         try:
             self.path.unlink()  # while still held: a waiter that opened this file sees it gone and starts over
-        except OSError:  # Windows will not remove an open file; the next holder does
+        except OSError:  # Windows will not remove an open file: it stays, unheld, which reads as free
             pass
         finally:
             _unlock(fd)
@@ -91,7 +91,7 @@ class FolderLock:
     def _acquire(self) -> int:
         on_wait = self._on_wait
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = _open(self.path, create=True)
             try:
                 if not _try_lock(fd):
                     if on_wait is not None:
@@ -127,7 +127,7 @@ def is_held(folder: Path) -> bool | None:
 def remove_if_free(folder: Path) -> None:
     """Remove `folder`'s lock file when nobody holds it (its holder died): taken first, as a release removes it."""
     try:
-        fd = os.open(lock_path(folder), os.O_RDWR)
+        fd = _open(lock_path(folder), create=False)
     except FileNotFoundError:
         return
     try:
@@ -135,10 +135,21 @@ def remove_if_free(folder: Path) -> None:
             try:
                 if _is_current(fd, lock_path(folder)):
                     lock_path(folder).unlink()
+            except OSError:  # Windows (the file is open), or another user's file in a sticky folder: it stays
+                pass
             finally:
                 _unlock(fd)
     finally:
         os.close(fd)
+
+
+def _open(path: Path, create: bool) -> int:
+    """A descriptor to lock `path` with. Another user's lock file in a shared cache is not writable for us (made
+    0644 under the usual umask), but a lock needs no write access: it is opened read-only then."""
+    try:
+        return os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o666)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY)
 
 
 def _depths() -> dict[str, int]:

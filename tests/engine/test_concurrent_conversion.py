@@ -15,10 +15,11 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from glm_nb.engine import conversion
+from glm_nb.engine import conversion, folder_lock
 from glm_nb.engine.conversion import convert
 from glm_nb.engine.folder_lock import FolderLock
 from glm_nb.engine.loading import converted_path, open_model
@@ -30,7 +31,7 @@ _CHILD = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
 
-    from glm_nb.engine import conversion
+    from glm_nb.engine import conversion, folder_lock
     from glm_nb.engine.loading import open_model
 
     mode, src, log, ready, go, pause = sys.argv[1:7]
@@ -263,3 +264,27 @@ def test_a_replacement_killed_midway_does_not_trip_the_next_one(ckpt, tmp_path):
     assert convert(ckpt, out, progress=False) == out
 
     assert not left.exists() and (out / "glm_nb.json").exists()
+
+
+def test_another_users_lock_file_is_locked_read_only_not_refused(tmp_path, monkeypatch):
+    """In a shared cache the lock file another user made is 0644 (the usual umask): not writable, but lockable."""
+    folder = tmp_path / "model"
+    theirs = FolderLock(folder).acquire()
+    their_file = theirs.path.stat().st_ino
+    real_open = folder_lock.os.open
+
+    def as_another_user(path, flags, *mode):  # their file is read-only to us; a new one would be ours
+        mine = not os.path.exists(path) or os.stat(path).st_ino != their_file
+        if Path(path) == theirs.path and flags & os.O_RDWR and not mine:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(folder_lock.os, "open", as_another_user)
+    waited = []
+    other = threading.Thread(target=lambda: FolderLock(folder, on_wait=lambda: waited.append(1)).acquire().release())
+    other.start()
+    other.join(0.5)
+    assert other.is_alive() and waited == [1]  # it waits for the lock instead of failing on the file's mode
+    theirs.release()
+    other.join(5)
+    assert not other.is_alive()
