@@ -225,9 +225,10 @@ class RemoteBackend:
                 guess = counted + (1 if piece or not ended else 0)  # an empty closing chunk has no token
                 tokens = max(_tokens_so_far(event, guess) - counted, 0)
                 counted += tokens
-                # A stop in the text of the first min_tokens tokens did not end it on the server, nor here; the
-                # piece the server stopped at holds one that did.
-                text, _ = stops.feed(piece, match=counted > floor or ended == "stop")
+                # A stop in the text of the first min_tokens tokens did not end it on the server, nor here: only a
+                # piece wholly past them may match (one straddling them could hold a stop inside them); the piece
+                # the server stopped at holds one that did.
+                text, _ = stops.feed(piece, match=counted - tokens >= floor or ended == "stop")
                 yield TextChunk(text, tokens=tokens)
                 if ended:
                     finish = choice

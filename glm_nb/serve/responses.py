@@ -18,7 +18,7 @@ from typing import Any
 from ..chat import TextDelta, ThinkingDelta
 from .generation import Finish
 
-__all__ = ["Reply", "chat_delta", "chat_message", "error_body", "stop_reason", "usage"]
+__all__ = ["Reply", "StopReason", "chat_delta", "chat_message", "error_body", "stop_reason", "usage"]
 
 StopReason = str | int | None
 

@@ -347,3 +347,12 @@ def test_a_long_hub_error_is_cut_at_a_word_after_its_first_line(monkeypatch):
         load_tokenizer("THUDM/GLM-4-32B-0414")
 
     assert "Second line" not in str(caught.value)
+
+
+def test_under_min_tokens_a_piece_straddling_them_keeps_its_stop_as_text(backend):
+    # min_tokens 3: the piece brings tokens 2 to 4, its stop is token 2 (inside the floor: the server went on)
+    events = [_counted("Hi", 1), _counted("<|user|> more", 4), _counted(" end", 5, "length")]
+
+    text, _ = _floor(backend, events)
+
+    assert text == "Hi<|user|> more end"
