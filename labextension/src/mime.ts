@@ -13,6 +13,7 @@ import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
 import { FrameSizer } from './frames';
+import { sameJson } from './json';
 import { MarkdownRenderer } from './markdown';
 import { TranscriptView } from './render';
 import { MIME_TYPE, STALE_AFTER_S, staleNote, streamState } from './transcript';
@@ -21,8 +22,7 @@ export class TranscriptRenderer extends Widget implements IRenderMime.IRenderer 
   private readonly sizer = new FrameSizer();
   private readonly view: TranscriptView;
   private data: unknown = null; // the newest record asked for
-  private text = ''; // and its JSON, to tell a change from the same record drawn again
-  private changes = 0; // records that differed from the one before
+  private changes = 0; // records that differed from the one before (the same record drawn again is no change)
   private changedAt = 0; // when the last of them came (Date.now())
   private generation = 0; // of the newest draw asked for
   private drawing: Promise<void> | null = null;
@@ -51,13 +51,11 @@ export class TranscriptRenderer extends Widget implements IRenderMime.IRenderer 
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     const data = model.data[MIME_TYPE];
-    const text = JSON.stringify(data) ?? '';
-    if (text !== this.text) {
+    if (this.changes === 0 || !sameJson(data, this.data)) {
       this.changes += 1;
       this.changedAt = Date.now();
     }
     this.data = data;
-    this.text = text;
     window.clearTimeout(this.staleTimer);
     if (streamState(data).streaming) {
       // no update for a while: draw the footer again, now saying this reply may never end here
