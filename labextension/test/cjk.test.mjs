@@ -1,6 +1,7 @@
 // CJK-friendly emphasis (src/cjk.ts, compiled to lib/) through marked, the parser JupyterLab renders markdown with.
 // Each expectation is what the Python renderer (glm_nb/render/markdown_cjk.py) gives for the same source.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { marked } from 'marked';
@@ -8,6 +9,16 @@ import { marked } from 'marked';
 import { cjkFriendlyEmphasis, JOINER, withoutJoiners } from '../lib/cjk.js';
 
 const drawn = source => withoutJoiners(marked.parseInline(cjkFriendlyEmphasis(source), { gfm: true }));
+const json = path => JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'));
+
+test('the marked these tests parse with is the one JupyterLab renders with', () => {
+  const pinned = json('../package.json').devDependencies.marked;
+  const lab = json('../node_modules/@jupyterlab/markedparser-extension/package.json').dependencies.marked;
+
+  assert.match(pinned, /^\d+\.\d+\.\d+$/, 'pin marked exactly, to the version JupyterLab uses');
+  assert.equal(json('../node_modules/marked/package.json').version, pinned, 'run `npm install` in labextension/');
+  assert.equal(lab.replace(/^\^/, ''), pinned, `JupyterLab asks for marked ${lab}: pin that version`);
+});
 
 test('a run after CJK punctuation closes before a CJK letter, and opens before CJK punctuation', () => {
   assert.equal(marked.parseInline('**注意：**这是', { gfm: true }), '**注意：**这是'); // plain marked: literal
@@ -15,6 +26,26 @@ test('a run after CJK punctuation closes before a CJK letter, and opens before C
   assert.equal(drawn('这是**「引用」**的'), '这是<strong>「引用」</strong>的');
   assert.equal(drawn('*注意：*这是'), '<em>注意：</em>这是');
   assert.equal(drawn('한국어 **주의:**이것'), '한국어 <strong>주의:</strong>이것');
+});
+
+test('a strikethrough reads by the same rules', () => {
+  assert.equal(drawn('~~删除：~~这是'), '<del>删除：</del>这是');
+  assert.equal(drawn('这是~~「旧的」~~新的'), '这是<del>「旧的」</del>新的');
+});
+
+test('`_` and `__` beside CJK punctuation read as CommonMark reads them, which is what the amendment says', () => {
+  // a `_` run with a letter on one side and punctuation on the other stays text: the amendment keeps that rule
+  assert.equal(drawn('__注意：__这是'), '__注意：__这是');
+  assert.equal(drawn('这是__「引用」__的'), '这是__「引用」__的');
+  assert.equal(drawn('_注意：_这是'), '_注意：_这是');
+  assert.equal(drawn('「__注意__」'), '「<strong>注意</strong>」');
+  assert.equal(drawn('__注意：__ 这是'), '<strong>注意：</strong> 这是');
+});
+
+test('a `_` emphasis that ends where a `*` run starts stays emphasis', () => {
+  assert.equal(drawn('_小心_**注意：**这是'), '<em>小心</em><strong>注意：</strong>这是');
+  assert.equal(drawn('_Note：_**注意**这是'), '<em>Note：</em><strong>注意</strong>这是');
+  assert.equal(drawn('**注意：**_这是_'), '<strong>注意：</strong><em>这是</em>');
 });
 
 test('what CommonMark already reads, or the amendment leaves alone, is not changed', () => {
