@@ -33,6 +33,7 @@ const HTML_WRAPPER_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-src 'none'";
 const STATIC_WRAPPER_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'none'";
 const DEFAULT_HEIGHT = 360;
+const PAGE_TITLE = 'Page from the model';
 const MAX_HEIGHT = 2000;
 
 const REPORT_HEIGHT = `<script>(function(){var last=0;function send(){var h=Math.ceil(
@@ -63,14 +64,19 @@ function escapeAttribute(text: string): string {
     .replace(/>/g, '&gt;');
 }
 
-/** The wrapper's document: its policy first, then the model's document in an inner frame with the same sandbox. */
-function wrapper(csp: string, doc: string, sandbox: string, script = ''): string {
-  const inner = `<iframe sandbox="${sandbox}" referrerpolicy="no-referrer" srcdoc="${escapeAttribute(doc)}">`;
-  return meta(csp) + WRAPPER_STYLE + inner + '</iframe>' + script;
+/**
+ * The wrapper's document: its policy first, then the model's document in an inner frame with the same sandbox and
+ * the same `title` as the wrapper's frame (a screen reader passes through both).
+ */
+function wrapper(csp: string, doc: string, sandbox: string, title: string, script = ''): string {
+  const named = `title="${escapeAttribute(title)}" sandbox="${sandbox}" referrerpolicy="no-referrer"`;
+  return meta(csp) + WRAPPER_STYLE + `<iframe ${named} srcdoc="${escapeAttribute(doc)}"></iframe>` + script;
 }
 
-function frame(srcdoc: string, sandbox: string, className: string, height: number): HTMLIFrameElement {
+/** A frame of ours; `title` is what a screen reader calls it (without one it says only "frame"). */
+function frame(srcdoc: string, sandbox: string, className: string, height: number, title: string): HTMLIFrameElement {
   const element = document.createElement('iframe');
+  element.title = title;
   element.setAttribute('sandbox', sandbox);
   element.setAttribute('referrerpolicy', 'no-referrer');
   element.className = className;
@@ -86,18 +92,21 @@ function frame(srcdoc: string, sandbox: string, className: string, height: numbe
 export function htmlFrame(source: string, scripts = false): HTMLIFrameElement {
   const className = 'glm-nb-frame glm-nb-html-frame';
   if (!scripts) {
-    return frame(wrapper(STATIC_WRAPPER_CSP, meta(STATIC_CSP) + source, ''), '', className, DEFAULT_HEIGHT);
+    const doc = meta(STATIC_CSP) + source;
+    return frame(wrapper(STATIC_WRAPPER_CSP, doc, '', PAGE_TITLE), '', className, DEFAULT_HEIGHT, PAGE_TITLE);
   }
+  const title = `${PAGE_TITLE}, its scripts running`;
   const doc = meta(CSP) + source + REPORT_HEIGHT;
-  const outer = wrapper(HTML_WRAPPER_CSP, doc, 'allow-scripts', RELAY_HEIGHT);
-  return frame(outer, 'allow-scripts', className, DEFAULT_HEIGHT);
+  const outer = wrapper(HTML_WRAPPER_CSP, doc, 'allow-scripts', title, RELAY_HEIGHT);
+  return frame(outer, 'allow-scripts', className, DEFAULT_HEIGHT, title);
 }
 
 /** An SVG artifact: no scripts at all; the frame's height follows the drawing's own size. */
 export function svgFrame(source: string): HTMLIFrameElement {
   const style = '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}</style>';
   const doc = meta(SVG_CSP) + style + source;
-  return frame(wrapper(STATIC_WRAPPER_CSP, doc, ''), '', 'glm-nb-frame glm-nb-svg-frame', svgHeight(source));
+  const [className, title] = ['glm-nb-frame glm-nb-svg-frame', 'Drawing from the model'];
+  return frame(wrapper(STATIC_WRAPPER_CSP, doc, '', title), '', className, svgHeight(source), title);
 }
 
 const SCRIPTED = /<script\b|[\s"'/]on[a-z]+\s*=/i;

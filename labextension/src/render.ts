@@ -71,12 +71,15 @@ export class TranscriptView {
     this.drawn = drawn;
     const streaming = last !== undefined && last.finish_reason === null;
     this.node.dataset.state = !last ? 'empty' : streaming ? (stale ? 'stale' : 'streaming') : last.finish_reason!;
+    // a screen reader waits for the reply to end instead of reading each update of it
+    this.node.setAttribute('aria-busy', String(streaming && !stale));
   }
 
   /** Replaces everything with `message` (the next `update` draws afresh). */
   showError(message: string): void {
     this.node.replaceChildren(el('div', 'glm-nb-note', message));
     this.node.dataset.state = 'error';
+    this.node.setAttribute('aria-busy', 'false');
     this.drawn = [];
   }
 }
@@ -139,11 +142,16 @@ function thinking(text: string, open: boolean, markdown: MarkdownRenderer, pendi
 function toolCard(card: IToolPart): HTMLElement {
   const failed = card.status !== 'ok' && card.status !== 'running';
   const box = el('div', `glm-nb-tool glm-nb-tool-${failed ? 'failed' : card.status}`);
+  // a screen reader announces the card by what it was (the wrench is drawn, not read out) before its parts
+  const seconds = card.duration_s !== null ? card.duration_s.toFixed(2) : null;
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', `Tool call ${card.name}: ${card.status}${seconds ? `, ${seconds} s` : ''}`);
   const head = el('div', 'glm-nb-tool-head');
-  head.appendChild(el('span', 'glm-nb-tool-name', `🔧 ${card.name}`));
+  const name = head.appendChild(el('span', 'glm-nb-tool-name'));
+  name.appendChild(el('span', '', '🔧 ')).setAttribute('aria-hidden', 'true');
+  name.appendChild(document.createTextNode(card.name));
   head.appendChild(el('code', 'glm-nb-tool-args', JSON.stringify(card.arguments)));
-  const timing = card.duration_s !== null ? ` · ${card.duration_s.toFixed(2)} s` : '';
-  head.appendChild(el('span', 'glm-nb-tool-status', `${card.status}${timing}`));
+  head.appendChild(el('span', 'glm-nb-tool-status', `${card.status}${seconds ? ` · ${seconds} s` : ''}`));
   box.appendChild(head);
   if (card.error) {
     box.appendChild(el('div', 'glm-nb-note', card.error));

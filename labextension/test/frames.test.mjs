@@ -117,3 +117,15 @@ test('the sizer takes a number only, and only from the window of a frame it made
   assert.equal(mine.style.height, '104px');
   sizer.dispose();
 });
+
+test('each frame, and the frame inside its wrapper, is named for a screen reader', () => {
+  const named = [
+    [htmlFrame('<p>hi</p>'), 'Page from the model'],
+    [htmlFrame('<p>hi</p>', true), 'Page from the model, its scripts running'],
+    [svgFrame('<svg xmlns="http://www.w3.org/2000/svg"></svg>'), 'Drawing from the model']
+  ];
+  for (const [frame, title] of named) {
+    assert.equal(frame.title, title);
+    assert.match(layers(frame).tag, new RegExp(`title="${title}"`));
+  }
+});

@@ -56,6 +56,7 @@ def test_a_streaming_update_keeps_finished_turns_and_what_the_user_opened_closed
     lab.run_all()
     transcript = lab.transcripts().first
     expect(transcript).to_have_attribute("data-state", "streaming", timeout=30_000)
+    expect(transcript).to_have_attribute("aria-busy", "true")  # a screen reader waits for the end
     first, second = transcript.locator(".glm-nb-turn").nth(0), transcript.locator(".glm-nb-turn").nth(1)
     first.evaluate("turn => { turn.glmNbMark = 'kept'; }")
 
@@ -86,6 +87,7 @@ def test_a_streaming_update_keeps_finished_turns_and_what_the_user_opened_closed
 
     (lab.server.root / "stop").write_text("")
     expect(transcript).to_have_attribute("data-state", "stop", timeout=30_000)
+    expect(transcript).to_have_attribute("aria-busy", "false")
     assert first.evaluate("turn => turn.glmNbMark") == "kept"
     assert first.locator(".glm-nb-tool-result").evaluate("d => d.open")
     assert not second.locator(".glm-nb-thinking").evaluate("d => d.open")
@@ -150,6 +152,7 @@ def test_a_record_saved_mid_reply_says_it_may_have_been_interrupted_not_generati
 
     transcript = viewer.transcripts().first
     expect(transcript).to_have_attribute("data-state", "stale", timeout=30_000)
+    expect(transcript).to_have_attribute("aria-busy", "false")  # no end to wait for
     footer = transcript.locator(".glm-nb-footer").inner_text()
     assert "generating… or interrupted: no update for over 3 h" in footer, footer
     assert "saved before it ended" in footer
