@@ -26,7 +26,6 @@ observation saying what was wrong, as for tool calls.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -49,13 +48,14 @@ from ..backend import Backend
 from ..conversation import Conversation
 from ..errors import ChatError
 from ..events import Done, Event, FinishReason, ToolCallEvent, ToolResultEvent
-from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage, halve_observation, not_shown
+from ..messages import AssistantMessage, Message, ObservationMessage, UserMessage, halve_observation
 from ..response import Response
 from ..template import ChatTemplate
 from ..turn import TurnOutcome, leaves_room, run_turn
-from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Fetcher, PageError, open_page
-from .report import CutOff, Language, Report, Source
-from .search import LocalCorpus, SearchBackend, SearchResult
+from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Fetcher
+from .report import Language, Report
+from .search import LocalCorpus, SearchBackend
+from .session import ResearchSession, format_results
 
 __all__ = [
     "MAX_TURNS",
@@ -69,7 +69,6 @@ __all__ = [
 
 MAX_TURNS = 35  # FORMAT.md: the reference loop allows at most 35 turns
 RUMINATION_SAMPLING = SamplingParams(temperature=0.95, top_p=0.7, max_new_tokens=16384)
-_CITATION = re.compile(r"【(\d+)†[^】]*】")
 _ACTIONS = {
     "search": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
     "click": {"type": "object", "properties": {"link_id": {"type": "integer"}}, "required": ["link_id"]},
@@ -190,7 +189,7 @@ class Rumination:
     def _research(
         self, response: ResearchResponse, conversation: Conversation, language: Language
     ) -> Iterator[Event]:
-        session = _Session(self, language)
+        session = ResearchSession(self, language)
         try:
             for _ in range(self.max_turns):
                 finish = yield from self._step(response, conversation, session)
@@ -204,7 +203,9 @@ class Rumination:
             response.set_report(session.report())
         yield Done(finish, response.usage_so_far, bool(session.last and session.last.thinking_cut_off))
 
-    def _step(self, response: Response, conversation: Conversation, session: _Session) -> _Steps[FinishReason | None]:
+    def _step(
+        self, response: Response, conversation: Conversation, session: ResearchSession
+    ) -> _Steps[FinishReason | None]:
         """One turn and its action; why the research ended, or None to go on."""
         if response.cancelled:  # cancelled while an action ran: no new turn (a prefill of the whole history)
             return "cancelled"
@@ -219,7 +220,9 @@ class Rumination:
         yield ToolResultEvent(result)
         return None
 
-    def _last_turn(self, response: Response, conversation: Conversation, session: _Session) -> _Steps[FinishReason]:
+    def _last_turn(
+        self, response: Response, conversation: Conversation, session: ResearchSession
+    ) -> _Steps[FinishReason]:
         """The turns ran out before `finish`: an observation says so, and one more turn may write the report (as
         text, or `finish` and then the report). Any other action is not run: the research ends without a report."""
         session.turn_limit = self.max_turns
@@ -235,7 +238,7 @@ class Rumination:
         return "round_limit" if finish == "stop" else finish
 
     def _turn_action(
-        self, response: Response, conversation: Conversation, session: _Session, keep: tuple[Message, ...] = ()
+        self, response: Response, conversation: Conversation, session: ResearchSession, keep: tuple[Message, ...] = ()
     ) -> _Steps[tuple[ToolCall | None, FinishReason]]:
         """A turn: its action, to run; or (None, why the research ended) after a report, `finish` and the report
         it asks for (FORMAT.md), or a turn cut short (a report the token limit cut is kept as far as it got; an
@@ -264,7 +267,7 @@ class Rumination:
         return None, finish or "stop"
 
     def _generate(
-        self, response: Response, conversation: Conversation, session: _Session, keep: tuple[Message, ...] = ()
+        self, response: Response, conversation: Conversation, session: ResearchSession, keep: tuple[Message, ...] = ()
     ) -> _Steps[AssistantMessage]:
         outcome = yield from self._turn(response, conversation, keep)
         response.usage_so_far = response.usage_so_far + outcome.usage
@@ -298,12 +301,6 @@ class Rumination:
                     raise _ContextFull from e
 
 
-def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
-    """Search results as the model reads them: `【{i}†{title}†{url}\\n{snippet}】` blocks numbered from `first`,
-    joined by blank lines."""
-    return "\n\n".join(f"【{i}†{r.title}†{r.url}\n{r.snippet}】" for i, r in enumerate(results, start=first))
-
-
 class _ContextFull(Exception):
     """The research no longer fits the model's context, and no page is left to cut: it ends, with what it has
     (never raised out of `Rumination._research`, which catches it)."""
@@ -330,15 +327,6 @@ def _cut_last_page(response: Response, conversation: Conversation, keep: tuple[M
     return True
 
 
-def _checked(result: object) -> SearchResult:
-    if not isinstance(result, SearchResult):
-        raise TypeError(
-            f"the search backend returned a {type(result).__name__}, not a SearchResult: its search() must return "
-            "SearchResult(title, url, snippet) values"
-        )
-    return result
-
-
 def _check_count(name: str, value: object, default: int, why: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ChatError(f"{name}={value!r} {why}: give a whole number, at least 1 (the default is {default}).")
@@ -361,68 +349,3 @@ def _stopped(message: AssistantMessage) -> FinishReason | None:
     if message.end == "interrupted":
         return "cancelled"
     return "length" if message.end == "length" else None
-
-
-class _Session:
-    """One research session's numbered sources, the actions that read them, and what its report is made of."""
-
-    def __init__(self, owner: Rumination, language: Language):
-        self.owner = owner
-        self.language = language  # the question's: the budget notes and the report's notes are in it
-        self.sources: dict[int, SearchResult] = {}
-        self.read: dict[str, Source] = {}  # url -> the page read there
-        self.report_text = ""
-        self.turn_limit: int | None = None  # set when the turns ran out before `finish`
-        self.last: AssistantMessage | None = None  # the latest turn's message
-        self.cut_off: CutOff | None = None  # the token limit that ended the research, if one did
-
-    def act(self, call: ToolCall) -> ToolResult:
-        if call.error is not None:
-            return ToolResult.failure(call, "invalid", f"Could not read the action: {call.error}.")
-        try:
-            if call.name == "search":
-                return ToolResult.success(call, self._search(call.arguments["query"]))
-            if call.name == "click":
-                return ToolResult.success(call, self._click(call.arguments["link_id"]))
-            return ToolResult.success(call, self._open(call.arguments["url"]))
-        except PageError as e:
-            return ToolResult.failure(call, "error", str(e))
-        except Exception as e:  # the user's search backend: its failure is the model's observation
-            return ToolResult.failure(call, "error", f"{call.name} failed: {type(e).__name__}: {e}")
-
-    def _search(self, query: str) -> str:
-        # read whole (a backend may yield its results) and checked before any is numbered: a source that is no
-        # SearchResult would break the report at the end of the research
-        results = [_checked(r) for r in self.owner.search.search(query, self.owner.results_per_search)]
-        if not results:
-            return f"No results for {query!r}. Try other words."
-        first = len(self.sources)
-        self.sources.update(enumerate(results, start=first))
-        return format_results(results, first)
-
-    def _click(self, link_id: int) -> str:
-        if link_id not in self.sources:
-            known = f"0 to {len(self.sources) - 1}" if self.sources else "none yet; search first"
-            raise PageError(f"there is no result {link_id} (results so far: {known}).")
-        return self._open(self.sources[link_id].url, link_id)
-
-    def _open(self, url: str, link_id: int | None = None) -> str:
-        owner = self.owner
-        page = open_page(url, fetch=owner.fetch, roots=owner.local_roots, suffixes=owner.local_suffixes,
-                         max_bytes=owner.max_document_bytes)  # fmt: skip
-        self.read.setdefault(page.url, Source(link_id, page.title, page.url))
-        text, limit = page.text, owner.page_chars
-        if len(text) > limit:
-            text = text[:limit] + not_shown(len(text) - limit)
-        return text or "(the page has no text)"
-
-    def report(self) -> Report:
-        text = self.report_text
-        cited = dict.fromkeys(int(m) for m in _CITATION.findall(text))
-        sources = tuple(self._source(i) for i in cited if i in self.sources)
-        found = tuple(self._source(i) for i in self.sources)
-        read = tuple(self.read.values())
-        return Report(text, sources, found, read, self.turn_limit, self.cut_off, self.language)
-
-    def _source(self, i: int) -> Source:
-        return Source(i, self.sources[i].title, self.sources[i].url)
