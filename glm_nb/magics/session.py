@@ -9,7 +9,9 @@
   turns one run asks for (a loop calling the magic) all stay.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
   interleave on one KV cache.
-- `last()`: the latest reply's record. A cell stopped by an error or an interrupt keeps the record it shows; one
+- `last()`: the latest reply's record. Only the latest `KEPT_RECORDS` records stay in `transcripts` (each holds a
+  reply's thinking and tool results, which history does not keep, so an hours-long kernel would grow without bound);
+  `replies` counts them all. A cell stopped by an error or an interrupt keeps the record it shows; one
   stopped before it showed any leaves none, and `last()` says so rather than give an older cell's record.
 - With `--drop-old-turns` a conversation that fills the context loses its oldest turns (`Conversation`), and the
   cells' turns are counted from what is left.
@@ -21,6 +23,7 @@ import dataclasses
 import sys
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +49,9 @@ from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
 from .replies import RecordInterrupted, ReplySink, context_full_note, stream_reply
 
-__all__ = ["NotebookSession", "current_session", "last"]
+__all__ = ["KEPT_RECORDS", "NotebookSession", "current_session", "last"]
+
+KEPT_RECORDS = 100  # reply records kept for `last()` and a look back (the notebook's outputs keep every one)
 
 _SAMPLING = {"chat": CHAT_SAMPLING, "z1": Z1_SAMPLING, "rumination": RUMINATION_SAMPLING}
 
@@ -78,7 +83,8 @@ class NotebookSession:
         self.threads: dict[str, _Thread] = {}
         self.defaults = GlmCellArgs()
         self.engine_lock = threading.Lock()
-        self.transcripts: list[Transcript] = []
+        self.transcripts: deque[Transcript] = deque(maxlen=KEPT_RECORDS)  # the latest records, oldest first
+        self.replies = 0  # records made this session, also those no longer kept
         self._awaiting_record = False  # a reply was asked for and showed no record: `last()` has none to give
         self.refresh_s = refresh_s
         self.cell_id: str | None = None  # of the cell now running, when the frontend sends one
@@ -137,13 +143,14 @@ class NotebookSession:
     def add_record(self, transcript: Transcript) -> None:
         """Keep a reply's record (shown in a cell or a chat panel): `last()` gives it."""
         self.transcripts.append(transcript)
+        self.replies += 1
         self._awaiting_record = False
 
     def last(self) -> Transcript:
         if self._awaiting_record:
             raise GlmError(
                 "The latest %%glm cell has no reply record: it ended before a reply began (an error or an interrupt, "
-                "shown in its output, or it only asked for help). Re-run it; the earlier records are in "
+                "shown in its output, or it only asked for help). Re-run it; the latest records are in "
                 "glm_nb.magics.current_session().transcripts."
             )
         if not self.transcripts:

@@ -38,7 +38,7 @@ def status_view(session: NotebookSession, variant: str | None = None) -> _Lines:
         lines.append(f"{name}: {label} · {messages} messages, {turns} cell turns")
     defaults = session.defaults.given()  # a default of 0 (greedy, seed 0) is set, though 0 == False
     lines.append(f"defaults: {defaults or 'none set (%glm config ...)'}")
-    lines.append(f"replies this session: {len(session.transcripts)}")
+    lines.append(f"replies this session: {session.replies}")
     return _Lines("glm-nb", tuple(lines))
 
 
