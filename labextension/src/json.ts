@@ -4,9 +4,10 @@
  *
  * It is asked on every update of a streaming reply, about ten times a second, and each update brings the whole
  * record again with its text a little longer: serializing both to compare them cost time in proportion to the
- * transcript, on every update. Instead a first pass compares everything but the characters of strings (their
- * lengths stand in for them), which a grown text fails at once without its characters being read; only records
- * alike in all of that (the same record drawn again, an edit that kept every length) are compared in full.
+ * transcript, on every update. Instead a first pass compares strings of different lengths by their lengths alone
+ * (the same string object, or equal strings, pass at once), which a grown text fails without its characters being
+ * read; only records alike in all of that (the same record drawn again, an edit that kept every length) are
+ * compared in full.
  */
 
 export function sameJson(a: unknown, b: unknown): boolean {
