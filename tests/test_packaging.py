@@ -96,7 +96,9 @@ def test_the_wheel_carries_every_python_module(wheel_files):
 
 
 def test_the_wheel_installs_the_jupyterlab_extension_where_jupyterlab_looks(wheel_files):
-    data = next(name.split("/")[0] for name in wheel_files if name.endswith(".data/data/" + SHARE + "/package.json"))
+    found = [name.split("/")[0] for name in wheel_files if name.endswith(".data/data/" + SHARE + "/package.json")]
+    assert found, "the wheel lacks the lab extension's share data (pyproject's shared-data mapping)"
+    data = found[0]
     shared = f"{data}/data/{SHARE}"
     built = PACKAGE / "labextension"
     package = json.loads((built / "package.json").read_text())

@@ -85,6 +85,7 @@ class NotebookSession:
         self.engine_lock = threading.Lock()
         self.transcripts: deque[Transcript] = deque(maxlen=KEPT_RECORDS)  # the latest records, oldest first
         self.replies = 0  # records made this session, also those no longer kept
+        self._records_lock = threading.Lock()
         self._awaiting_record = False  # a reply was asked for and showed no record: `last()` has none to give
         self.refresh_s = refresh_s
         self.cell_id: str | None = None  # of the cell now running, when the frontend sends one
@@ -142,8 +143,9 @@ class NotebookSession:
 
     def add_record(self, transcript: Transcript) -> None:
         """Keep a reply's record (shown in a cell or a chat panel): `last()` gives it."""
-        self.transcripts.append(transcript)
-        self.replies += 1
+        with self._records_lock:  # a cell and the panel's thread may both end a reply
+            self.transcripts.append(transcript)
+            self.replies += 1
         self._awaiting_record = False
 
     def last(self) -> Transcript:
