@@ -106,17 +106,6 @@ class Children:
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "models"
-
-
-@pytest.fixture
-def ckpt(tiny, tmp_path):
-    return shutil.copytree(tiny.src, tmp_path / "ckpt")
-
-
-@pytest.fixture
 def children(tmp_path, ckpt, cache):
     procs = Children(tmp_path, ckpt, cache.parent)
     yield procs

@@ -16,18 +16,6 @@ from glm_nb.engine.model_cache import STATES, cached_models, clear_cache
 from glm_nb.errors import GlmError
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "models"
-
-
-@pytest.fixture
-def ckpt(tiny, tmp_path):
-    """A copy of the tiny checkpoint this test may change or delete."""
-    return shutil.copytree(tiny.src, tmp_path / "ckpt")
-
-
 def states(cache_folder=None) -> dict[str, str]:
     return {e.name: e.state for e in cached_models(cache_folder)}
 
