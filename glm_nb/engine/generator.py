@@ -303,14 +303,13 @@ class Generator:
     def _next_ids(self) -> np.ndarray:
         """One id per row from the step just run: from the device top-k when that decides the draw exactly,
         else from the whole logits row (copied from the device on CUDA)."""
-        buf, k = self._steps.buf, self._steps.top_k
-        if k and self.readback == "auto" and covers(self.sampling, k):
+        buf, k, params = self._steps.buf, self._steps.top_k, self.sampling
+        if k and self.readback == "auto" and (covers(params, k) or top_p_only(params)):
             values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]  # [B, k]
-            self.stats.top_k_draws += 1
-            return sample_top_k(values, ids, self.sampling, self._rng)
-        if k and self.readback == "auto" and top_p_only(self.sampling):
-            values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]
-            picks = sample_top_p(values, ids, self.sampling, self._rng, self.engine.metadata.vocab_size)
+            if covers(params, k):
+                picks = sample_top_k(values, ids, params, self._rng)
+            else:  # None when the tokens outside the top-k could move top-p's cut
+                picks = sample_top_p(values, ids, params, self._rng, self.engine.metadata.vocab_size)
             if picks is not None:
                 self.stats.top_k_draws += 1
                 return picks
