@@ -8,7 +8,7 @@ It answers what the two graphs spend differently: the weight products are the sa
 kernels, and GLM-4 adds two norms a layer, q/k/v biases and the split of its packed gate/up.
 
     pip install -e '.[bench]'
-    python benchmarks/cpu_op_profile.py [--steps 300] [--context 40]
+    python benchmarks/cpu_op_profile.py [--steps 300] [--context 40] [--precision fp32|int4]
 """
 
 from __future__ import annotations
@@ -93,11 +93,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--context", type=int, default=40)
+    parser.add_argument(
+        "--precision", choices=("fp32", "int4"), default="fp32", help="glm-nb's graph (genai's: fp32)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         glm_ckpt, llama_ckpt = make_checkpoints(root)
-        graphs = {"glm-nb fp32": (glm_step, convert(glm_ckpt, root / "fp32", progress=False))}
+        glm = convert(glm_ckpt, root / args.precision, precision=args.precision, progress=False)
+        graphs = {f"glm-nb {args.precision}": (glm_step, glm)}
         error = genai_build(llama_ckpt, root / "genai")
         if error is None:
             graphs["genai fp32 (Llama proxy)"] = (genai_step, root / "genai")
