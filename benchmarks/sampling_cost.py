@@ -8,8 +8,9 @@ temperature alone. Rows are synthetic, three kinds: logits falling with the log 
 confident step; slope 1.2, a hesitant one) plus noise, shuffled over the vocabulary, and flat Gaussian noise (the
 worst case, a random model). Interleaved rounds, medians; both draws must pick the same tokens.
 
-The last column: the share of rows whose draw `sample_top_p` decides from the 64 largest logits (the CUDA
-conversion's top-k output), so that a decode step copies 128 numbers instead of the row (592 KiB).
+The last columns: the share of rows whose draw `sample_top_p` decides from the 64 largest logits (the CUDA
+conversion's top-k output), so that a decode step copies 128 numbers instead of the row (592 KiB); alone, and with
+the row's exp-sum that graphs converted since 2026-11-29 output beside them.
 
     python benchmarks/sampling_cost.py [--rounds 7] [--rows 40]
 """
@@ -65,18 +66,23 @@ def time_draws(draw, batch: list[np.ndarray], params: SamplingParams) -> tuple[f
     return (time.perf_counter() - start) / len(batch) * 1e3, picks
 
 
-def decided_share(batch: list[np.ndarray], params: SamplingParams) -> str:
+def decided_share(batch: list[np.ndarray], params: SamplingParams) -> tuple[str, str]:
+    """The share of rows whose draw the top-64 decides: alone (graphs converted before the exp-sum output), and with
+    the graph's exp-sum of the row (logits_expsum)."""
     if not top_p_only(params):
-        return "static" if 0 < params.top_k <= TOP_K else "never"
-    decided = 0
+        share = "static" if 0 < params.top_k <= TOP_K else "never"
+        return share, share
+    decided = [0, 0]
     for i, logits in enumerate(batch):
         ids = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
         values = np.take_along_axis(logits, ids, axis=1)
-        top = sample_top_p(values, ids, params, make_rng(i), VOCAB)
-        if top is not None:
-            assert top.tolist() == sample(logits, params, make_rng(i)).tolist()
-            decided += 1
-    return f"{decided / len(batch):.0%}"
+        expsum = np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float32)
+        for n, row_sum in enumerate((None, expsum)):
+            top = sample_top_p(values, ids, params, make_rng(i), VOCAB, row_sum)
+            if top is not None:
+                assert top.tolist() == sample(logits, params, make_rng(i)).tolist()
+                decided[n] += 1
+    return tuple(f"{d / len(batch):.0%}" for d in decided)
 
 
 def main() -> None:
@@ -84,8 +90,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rows", type=int, default=40, help="rows of each kind per round")
     args = parser.parse_args()
-    print(f"| rows | preset | sample ms | whole-row ms | speed-up | top-{TOP_K} decides |")
-    print("|---|---|---|---|---|---|")
+    print(f"| rows | preset | sample ms | whole-row ms | speed-up | top-{TOP_K} decides | with exp-sum |")
+    print("|---|---|---|---|---|---|---|")
     for kind in ("confident", "hesitant", "flat"):
         batch = rows(kind, args.rows)
         for name, params in PRESETS.items():
@@ -100,7 +106,8 @@ def main() -> None:
                         mismatched = sum(a != b for a, b in zip(picks, want))
                         print(f"  ({kind}, {name}: {mismatched} of {len(picks)} draws differ by rounding)")
             a, b = statistics.median(new), statistics.median(old)
-            print(f"| {kind} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {decided_share(batch, params)} |")
+            alone, summed = decided_share(batch, params)
+            print(f"| {kind} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {alone} | {summed} |")
 
 
 if __name__ == "__main__":

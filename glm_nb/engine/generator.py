@@ -309,7 +309,8 @@ class Generator:
             if covers(params, k):
                 picks = sample_top_k(values, ids, params, self._rng)
             else:  # None when the tokens outside the top-k could move top-p's cut
-                picks = sample_top_p(values, ids, params, self._rng, self.engine.metadata.vocab_size)
+                expsum = None if buf.expsum is None else buf.expsum.numpy()[:, 0, 0]
+                picks = sample_top_p(values, ids, params, self._rng, self.engine.metadata.vocab_size, expsum)
             if picks is not None:
                 self.stats.top_k_draws += 1
                 return picks

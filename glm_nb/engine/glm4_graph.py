@@ -11,7 +11,8 @@ One layer (FORMAT.md, "One decoder layer"), x the residual stream [B, S, H]:
     m = post_mlp_layernorm(down(silu(gate) * up))   gate, up = split(h @ Wgate_up)
 The final `model.norm` is one more Skip norm; `lm_head` runs only on the rows picked by `logits_index` [B, K]
 (the last real token of each row during prefill and decode, every position when scoring). With
-`top_k_output=k` a TopK tail also outputs the k largest logits of each of those rows (topk_values, topk_ids).
+`top_k_output=k` a TopK tail also outputs the k largest logits of each of those rows (topk_values, topk_ids) and
+each row's exp-sum (logits_expsum).
 
 KV cache inputs/outputs are [B, Nkv, max_len, D]; the generator binds one buffer per layer as both past and
 present, and GroupQueryAttention writes the new rows in place (its shared-buffer mode).
@@ -249,13 +250,22 @@ class _Glm4GraphBuilder:
 
     def _top_k(self, k: int) -> None:
         """topk_values [B, K, k] float32 and topk_ids [B, K, k] int64: sorted, ties to the lower id (ONNX TopK),
-        so a decode step can copy 2k numbers per row to the host instead of the whole vocabulary row."""
+        so a decode step can copy 2k numbers per row to the host instead of the whole vocabulary row; and
+        logits_expsum [B, K, 1] float32, each row's sum of exp(logit - its largest), which bounds the weight of the
+        tokens outside the k for top-p (topk_sampling.py)."""
         w = self.w
         values, ids = w.node("TopK", ["logits", w.constant("top_k.k", [k])], n_out=2, name="top_k", axis=-1)
         outputs = ((values, "topk_values", TensorProto.FLOAT), (ids, "topk_ids", TensorProto.INT64))
         for produced, final, dtype in outputs:
             w.rename_output(produced, final)
             w.output(final, dtype, ["batch", "num_logits", k])
+        last, start, end = (w.constant(f"expsum.{n}", [v]) for n, v in (("axes", -1), ("start", 0), ("end", 1)))
+        largest = w.node("Slice", ["topk_values", start, end, last], name="expsum.largest")[0]  # the row's max
+        shifted = w.node("Sub", ["logits", largest], name="expsum.shift")[0]
+        weights = w.node("Exp", [shifted], name="expsum.exp")[0]
+        total = w.node("ReduceSum", [weights, last], name="expsum.sum", keepdims=1)[0]
+        w.rename_output(total, "logits_expsum")
+        w.output("logits_expsum", TensorProto.FLOAT, ["batch", "num_logits", 1])
 
 
 def build_glm4_graph(ckpt: Checkpoint, writer: GraphWriter, options: GraphOptions, progress=lambda n: None) -> None:

@@ -37,6 +37,8 @@ def converted_path(src: Path, precision: str, max_length: int | None) -> Path:
             h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     # The graph format too: a glm-nb that builds graphs differently converts afresh instead of failing to load.
     h.update(f"{precision}:{max_length}:format{FORMAT_VERSION}".encode())
+    if "-top" in precision:  # a top-k tail has output the row's exp-sum too since 2026-11-29 (topk_sampling.py)
+        h.update(b":expsum")
     return cache_dir() / "models" / f"{src.name}-{precision}-{h.hexdigest()[:12]}"
 
 

@@ -50,6 +50,8 @@ class StepBuffers:
         k = engine.top_k_output
         self.topk_values = zeros((batch, 1, k), np.float32) if k else None
         self.topk_ids = zeros((batch, 1, k), np.int64) if k else None
+        # Top-k graphs converted before 2026-11-29 have no exp-sum output; their top-p draws use a looser bound.
+        self.expsum = zeros((batch, 1, 1), np.float32) if "logits_expsum" in meta.outputs else None
 
     def last_logits(self) -> np.ndarray:
         """[B, V]: the decode logits, a view of the bound buffer on the CPU, a copy from the device on CUDA."""
@@ -82,7 +84,7 @@ class StepRunner:
 
     def _new_binding(self, logits_index: ort.OrtValue | None) -> ort.IOBinding:
         """KV buffers, seqlens_k, total_sequence_length; with a logits_index also the outputs a step is sampled
-        from (logits, and the top-k when the graph has one). run_scoring() passes None and binds its own."""
+        from (logits, and the top-k and exp-sum when the graph has them). run_scoring() passes None and binds its own."""
         binding = self.engine.session.io_binding()
         self.cache.bind(binding)
         binding.bind_ortvalue_input("seqlens_k", self.buf.seqlens_k)
@@ -93,6 +95,8 @@ class StepRunner:
             if self.top_k:
                 binding.bind_ortvalue_output("topk_values", self.buf.topk_values)
                 binding.bind_ortvalue_output("topk_ids", self.buf.topk_ids)
+            if self.buf.expsum is not None:
+                binding.bind_ortvalue_output("logits_expsum", self.buf.expsum)
         return binding
 
     def run_decode(self, rows: list[list[int]], kv_len: list[int]) -> None:

@@ -13,12 +13,16 @@ empty the candidates) needs the whole row: `covers` says which. One corner diffe
 value beyond the k candidates are dropped here, kept by `apply_top_k`.
 
 Top-p without top-k (the chat presets: temperature 0.6, top-p 0.8) is decided step by step: `sample_top_p` bounds
-the probability of the tokens outside the candidates (each is at most the k-th largest) and samples from the
-candidates when top-p keeps the same tokens whatever that mass is, which a confident model's step usually allows;
-else it returns None, having drawn nothing, and the caller reads the whole row.
+the probability of the tokens outside the candidates and samples from the candidates when top-p keeps the same
+tokens whatever that mass is; else it returns None, having drawn nothing, and the caller reads the whole row. Each
+token outside is at most the k-th largest, which alone bounds their mass loosely (151,488 tokens at that value).
+A graph converted since the top-k tail also outputs `logits_expsum` [B, K, 1], the whole row's sum of
+exp(logit - row max), bounds it tightly: see `_outside_mass`.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -27,6 +31,7 @@ from .sampling import MaskedSampling, SamplingParams, apply_temperature, draw, s
 __all__ = ["covers", "sample_top_k", "top_p_only", "sample_top_p"]
 
 _ROUNDING = 1e-6  # relative slack on the row's exp-sum, so that float rounding never decides a draw here
+_F32 = 2.0**-24  # float32's unit roundoff
 
 
 def covers(params: SamplingParams, k: int) -> bool:
@@ -57,16 +62,25 @@ def top_p_only(params: SamplingParams) -> bool:
 
 
 def sample_top_p(
-    values: np.ndarray, ids: np.ndarray, params: SamplingParams, rng: np.random.Generator, vocab_size: int
+    values: np.ndarray,
+    ids: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    vocab_size: int,
+    expsum: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """One token id per row from the k largest logits `values` [B, k] and their `ids` when they decide top-p's cut
-    for every row (see the module's docstring); None, with `rng` untouched, when one row needs its whole logits."""
+    for every row (see the module's docstring); None, with `rng` untouched, when one row needs its whole logits.
+    `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it."""
     values = np.asarray(values, dtype=np.float32)
     if not np.isfinite(values.max(axis=1)).all():
         return None  # NaN or infinity: the whole row's draw says what went wrong
+    if expsum is not None and not np.isfinite(expsum).all():
+        return None
+    sums = [None] * len(values) if expsum is None else [float(x) for x in expsum]
     rows = []
-    for row_values, row_ids in zip(values, ids):
-        kept = _kept_by_top_p(row_values, np.asarray(row_ids, dtype=np.int64), params, vocab_size)
+    for row_values, row_ids, row_sum in zip(values, ids, sums):
+        kept = _kept_by_top_p(row_values, np.asarray(row_ids, dtype=np.int64), params, vocab_size, row_sum)
         if kept is None:
             return None
         rows.append(kept)
@@ -75,16 +89,15 @@ def sample_top_p(
 
 
 def _kept_by_top_p(
-    values: np.ndarray, ids: np.ndarray, params: SamplingParams, vocab_size: int
+    values: np.ndarray, ids: np.ndarray, params: SamplingParams, vocab_size: int, expsum: float | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The scaled logits and ids (vocabulary order) top-p keeps of one row, or None when the tokens outside the
-    candidates could change them. Outside the candidates are vocab_size - k tokens, none above the smallest
-    candidate, so the row's exp-sum lies between the candidates' own and that plus (vocab_size - k) times the
-    smallest's weight. The kept set only grows with the sum, so equal sets at both ends decide it."""
+    candidates could change them. The row's exp-sum (at the temperature) lies between the candidates' own and that
+    plus `_outside_mass`; the kept set only grows with the sum, so equal sets at both ends decide it."""
     order = np.argsort(ids, kind="stable")
     ids, scaled = ids[order], apply_temperature(values[order][None], params.temperature)[0]
     inside = np.exp(scaled, dtype=np.float32).sum(dtype=np.float64)
-    outside = (vocab_size - len(ids)) * float(np.exp(scaled.min(), dtype=np.float64))
+    outside = _outside_mass(values - values.max(), vocab_size, params.temperature, expsum)
     low, high = inside * (1 - _ROUNDING), (inside + outside) * (1 + _ROUNDING)
     if inside < (params.top_p + _ROUNDING) * high:  # the cut may fall outside the candidates
         return None
@@ -92,3 +105,32 @@ def _kept_by_top_p(
     if not np.array_equal(kept, top_p_of(scaled, ids, params.top_p, high)):
         return None
     return scaled[np.searchsorted(ids, kept)], kept
+
+
+def _outside_mass(shifted: np.ndarray, vocab_size: int, temperature: float, expsum: float | None) -> float:
+    """An upper bound on the exp-sum, at `temperature`, of the vocab_size - k tokens outside the candidates, whose
+    logits less the row's largest are `shifted` (all <= 0), in the units of `apply_temperature` (largest = 1).
+
+    With only the candidates: n tokens outside, each weighing at most the smallest candidate's x = exp(min shifted),
+    hold at most n x^(1/T). With the graph's `expsum` (the whole row's sum at temperature 1) the tokens outside
+    weigh s = expsum - the candidates' own at temperature 1, and their weights y_j <= x, sum(y_j) <= s give at
+    temperature T: for T <= 1, y^(1/T) = y y^(1/T - 1) <= y x^(1/T - 1), so at most s x^(1/T - 1) (a confident
+    row's tail is tiny at 1 and tinier at 0.6); for T > 1, y^(1/T) is concave, so at most n (s / n)^(1/T). `expsum`
+    is a float32 sum of V terms <= 1, on the device in an order unknown here: its rounding error is below V times
+    float32's unit roundoff of the sum (the worst case of any order), and each term's own below a few units; `s`
+    takes on twice that."""
+    n = vocab_size - shifted.shape[0]
+    if n <= 0:
+        return 0.0
+    smallest = float(shifted.min())  # log x at temperature 1
+    inv_t = 1.0 / max(float(np.float32(temperature)), 1e-300)
+    bound = n * math.exp(max(smallest * inv_t, -745.0))  # n x^(1/T), 0 once it underflows
+    if expsum is None:
+        return bound
+    inside = float(np.exp(shifted.astype(np.float64)).sum())
+    s = max(expsum * (1 + 2 * vocab_size * _F32) - inside, 0.0)
+    if inv_t >= 1.0:
+        tight = s * math.exp(max(smallest * (inv_t - 1.0), -745.0))
+    else:
+        tight = n * (s / n) ** inv_t
+    return min(bound, tight)

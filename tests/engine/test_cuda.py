@@ -131,7 +131,7 @@ def test_two_graph_generators_keep_their_own_buffers(models):
 def test_decode_buffers_keep_their_device_addresses(models):
     gen = Generator(models.engine("bf16"), SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=())
     buf = gen._steps.buf
-    values = [buf.input_ids, buf.seqlens_k, buf.logits, buf.topk_values, buf.topk_ids, *gen.cache.keys]
+    values = [buf.input_ids, buf.seqlens_k, buf.logits, buf.topk_values, buf.topk_ids, buf.expsum, *gen.cache.keys]
     before = [v.data_ptr() for v in values]
     gen.set_prompt(PROMPT)
     run(gen, 8)

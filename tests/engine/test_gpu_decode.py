@@ -20,9 +20,9 @@ from glm_nb.engine import Engine, Generator, SamplingParams
 from glm_nb.engine import generator as generator_module
 from glm_nb.engine.graph_plan import UNCAPTURED, GraphIds, StepPlan, decode_plan, prefill_plan, run_options_entries
 from glm_nb.engine.metadata import ModelMetadata
-from glm_nb.engine.sampling import kept_ids, make_rng, sample
+from glm_nb.engine.sampling import apply_temperature, kept_ids, make_rng, sample
 from glm_nb.engine.tokenizer import Tokenizer
-from glm_nb.engine.topk_sampling import covers, sample_top_k, sample_top_p, top_p_only
+from glm_nb.engine.topk_sampling import _outside_mass, covers, sample_top_k, sample_top_p, top_p_only
 from glm_nb.errors import ConversionError, GenerationError
 
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
@@ -119,7 +119,7 @@ def test_decode_keeps_every_bound_address(topk_engine):
     gen = Generator(topk_engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=(), cuda_graph=True)
     buf = gen._steps.buf
     values = [buf.input_ids, buf.seqlens_k, buf.decode_logits_index, buf.logits, buf.topk_values, buf.topk_ids]
-    values += gen.cache.keys + gen.cache.values
+    values += [buf.expsum, *gen.cache.keys, *gen.cache.values]
     before = [v.data_ptr() for v in values]
     gen.set_prompt(PROMPT)
     run(gen, 6)
@@ -214,6 +214,66 @@ def test_top_p_draws_nothing_when_the_tokens_outside_could_move_its_cut():
     assert sample_top_p(values, ids, params, make_rng(0), vocab_size=3) is not None  # nothing outside: decided
 
 
+def graph_expsum(logits: np.ndarray) -> np.ndarray:
+    """What a top-k graph outputs as logits_expsum, one per row: a float32 sum of exp(logit - the row's max)."""
+    return np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(temperature=0.6, top_p=0.8),  # chat
+        SamplingParams(temperature=0.95, top_p=0.7),  # Rumination
+        SamplingParams(temperature=1.0, top_p=0.3),
+        SamplingParams(temperature=1.3, top_p=0.5),  # above 1: the concave bound
+    ],
+)
+def test_the_graphs_exp_sum_decides_more_top_p_draws_and_the_same_tokens(params):
+    """Rows from confident to hesitant: every row the top-k alone decides is decided with the exp-sum too, more are,
+    and each decided draw is the whole row's."""
+    decided = {False: 0, True: 0}
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        ranks = rng.permutation(5000) + 1
+        logits = (-(2.5 - seed / 30) * np.log(ranks) + rng.normal(scale=0.5, size=5000))[None].astype(np.float32)
+        ids = np.argsort(-logits, axis=1, kind="stable")[:, :16]
+        values = np.take_along_axis(logits, ids, axis=1)
+        picks = {}
+        for with_sum in (False, True):
+            expsum = graph_expsum(logits) if with_sum else None
+            picks[with_sum] = sample_top_p(values, ids, params, make_rng(seed), 5000, expsum)
+            if picks[with_sum] is not None:
+                decided[with_sum] += 1
+                assert picks[with_sum].tolist() == sample(logits, params, make_rng(seed)).tolist(), (seed, with_sum)
+        assert picks[False] is None or picks[True] is not None, seed
+    assert decided[True] > decided[False] and decided[True] >= 5, decided  # chat: 8 -> 35 of 60
+
+
+@pytest.mark.parametrize("temperature", [0.02, 0.6, 0.95, 1.0, 1.6, 4.0])
+def test_the_exp_sum_bound_holds_the_outside_mass_in_any_summation_order(temperature):
+    """The bound on the tokens outside the top-k from the graph's exp-sum is never below their true weight, even when
+    the device summed in float32 in the worst order (largest first, one by one: the small terms get lost)."""
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        logits = rng.normal(scale=rng.uniform(0.2, 8.0), size=(1, 4000)).astype(np.float32)
+        logits[0, rng.integers(4000, size=3)] += rng.uniform(0, 20)  # a few far above the rest, or not
+        order = np.argsort(-logits[0], kind="stable")
+        values = logits[0, order[:16]]
+        scaled = apply_temperature(logits, temperature)[0].astype(np.float64)
+        truth = np.exp(scaled[order[16:]]).sum()  # in apply_temperature's units, as the bound is
+        weights = np.exp(logits[0] - logits.max(), dtype=np.float32)
+        sums = (
+            float(graph_expsum(logits)[0]),
+            float(np.cumsum(weights[order], dtype=np.float32)[-1]),  # largest first
+            float(np.cumsum(weights[order[::-1]], dtype=np.float32)[-1]),  # smallest first
+        )
+        for summed in sums:
+            assert truth <= _outside_mass(values - values.max(), 4000, temperature, summed), (seed, summed)
+        assert _outside_mass(values - values.max(), 4000, temperature, sums[0]) <= _outside_mass(
+            values - values.max(), 4000, temperature, None
+        )
+
+
 def test_top_p_only_leaves_the_other_settings_to_the_static_rule():
     assert not top_p_only(SamplingParams())  # greedy
     assert not top_p_only(SamplingParams(temperature=0.7))  # no top-p: the whole distribution
@@ -231,7 +291,7 @@ def test_greedy_ties_go_to_the_lower_id_as_argmax_does():
 # -- the graph's top-k tail, run on the CPU ----------------------------------------------------------------------------
 def test_top_k_output_is_in_the_graph_and_the_metadata(topk_engine):
     outputs = {o.name for o in topk_engine.session.get_outputs()}
-    assert {"logits", "topk_values", "topk_ids"} <= outputs
+    assert {"logits", "topk_values", "topk_ids", "logits_expsum"} <= outputs
     assert topk_engine.top_k_output == TOP_K
     assert topk_engine.metadata.source["top_k_output"] == TOP_K
 
@@ -244,6 +304,8 @@ def test_top_k_outputs_are_the_largest_logits_of_the_row(topk_engine):
     values, ids = gen._steps.buf.topk_values.numpy()[0, 0], gen._steps.buf.topk_ids.numpy()[0, 0]
     assert ids.tolist() == np.argsort(-logits, kind="stable")[:TOP_K].tolist()
     assert np.array_equal(values, logits[ids])
+    expsum = gen._steps.buf.expsum.numpy()[0, 0, 0]
+    assert expsum == pytest.approx(np.exp(logits.astype(np.float64) - logits.max()).sum(), rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -273,6 +335,21 @@ def test_top_p_steps_read_only_the_top_k_when_it_decides_and_generate_the_same(t
         draws.append(gen.stats.top_k_draws)
     assert tokens[0] == tokens[1]
     assert 0 < draws[0] <= 24 and draws[1] == 0
+
+
+def test_the_exp_sum_lets_the_top_k_decide_steps_it_could_not_alone(topk_engine):
+    params = SamplingParams(max_new_tokens=1000, temperature=0.06, top_p=0.7, seed=4)  # the tiny model is flat
+    tokens, draws = [], []
+    for variant in ("exp-sum", "top-k only", "logits"):
+        readback = "logits" if variant == "logits" else "auto"
+        gen = Generator(topk_engine, params, max_length=64, stop_ids=(), readback=readback)
+        if variant == "top-k only":
+            gen._steps.buf.expsum = None  # as a top-k graph converted before the exp-sum output
+        gen.set_prompt(PROMPT)
+        tokens.append(run(gen, 24))
+        draws.append(gen.stats.top_k_draws)
+    assert tokens[0] == tokens[1] == tokens[2]
+    assert draws[0] > draws[1] and draws[2] == 0  # 19 against 14 of 24 steps
 
 
 def test_settings_the_top_k_cannot_decide_fall_back_to_the_whole_row(topk_engine, tiny):
