@@ -12,7 +12,8 @@ TextChunk text keeps special tokens such as `<|assistant|>` (FORMAT.md: several 
 the stop token is not in any chunk but named by CompletionEnd (`<|observation|>` means "waiting for a tool
 result"). A chunk may carry empty text (a token that ends inside a multi-byte character): the conversation
 checks its cancel flag on every chunk, so a backend should yield one per token, and one that waits on something
-else (a remote server) yields empty chunks with tokens=0 while it waits, before CompletionStart too. Closing the
+else yields empty chunks with tokens=0 while it waits: a remote server, before CompletionStart too; the local engine
+between the chunks of a long prompt. Closing the
 iterator early (cancel) must leave the backend ready for the next completion.
 
 `complete` may take per-request `StopOptions` (vLLM's `ignore_eos` and `min_tokens`); conversations never pass

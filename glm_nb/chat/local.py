@@ -40,7 +40,7 @@ class GeneratorLike(Protocol):
     sampling: SamplingParams
 
     def set_prompt(self, ids: Sequence[int]) -> int: ...
-    def generate_next_token(self) -> None: ...
+    def generate_next_token(self) -> None: ...  # a `prefill() -> bool` too, optionally: see Generator.prefill
     def is_done(self) -> bool: ...
 
     @property
@@ -121,6 +121,13 @@ class LocalBackend:
             generator.sampling = self._early_sampling(sampling, stops)
             reused = generator.set_prompt(ids)  # raises PromptTooLongError, which says what to do
         yield CompletionStart(len(ids), reused)
+        prefill = getattr(generator, "prefill", None)  # a long prompt runs in chunks (Generator.prefill_chunk)
+        while prefill is not None:
+            with self._lock:
+                self._check_current(epoch)
+                if not prefill():
+                    break
+            yield TextChunk("", tokens=0)  # a consumer may stop here (the panel's Stop, a client gone)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         generated = 0
         while True:

@@ -37,9 +37,12 @@ from .sampling import SamplingParams, make_rng, sample
 from .step_runner import StepRunner
 from .topk_sampling import covers, sample_top_k, sample_top_p, top_p_only
 
-__all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "READBACKS"]
+__all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "PREFILL_CHUNK", "READBACKS"]
 
 DEFAULT_CONTEXT = 8192  # KV buffer length when the caller gives none (capped by the graph's max_length)
+# The most prompt tokens one prefill call runs (batch 1). On the CPU a chunk of GLM-4-9B in int4 takes seconds, so
+# Ctrl-C answers within them; the weights read once more per chunk add ~5% to a long prompt there.
+PREFILL_CHUNK = {"cpu": 512, "cuda": 4096}
 READBACKS = ("auto", "logits")  # auto: the device top-k when the graph has one and it decides the draw exactly
 
 
@@ -86,6 +89,7 @@ class Generator:
         stop_ids: tuple[int, ...] | None = None,
         cuda_graph: bool | None = None,
         readback: str = "auto",
+        prefill_chunk: int | None = None,
     ):
         """stop_ids: tokens that end generation (default: the model's; `()` to always run max_new_tokens).
 
@@ -94,8 +98,12 @@ class Generator:
         exactly the inputs a captured graph would see: that is how the CPU tests check the graph path.
         readback: "auto" samples from the graph's device top-k when it has one and the sampling settings allow,
         "logits" always copies the whole last logits row to the host.
+        prefill_chunk: the most prompt tokens one model call runs (batch 1; default PREFILL_CHUNK for the device).
+        A long prompt runs in chunks: Ctrl-C stops it between them, losing only the chunk it stopped, and its
+        activations stay the size of a chunk (8,000 tokens through a 512-wide test model took 400 MB more memory in
+        one call, 66 MB in chunks of 512; GLM-4-9B is eight times wider).
         """
-        _check_arguments(engine, batch_size, max_length, readback)
+        _check_arguments(engine, batch_size, max_length, readback, prefill_chunk)
         graph = engine.cuda_graph if cuda_graph is None else cuda_graph
         if graph and engine.device == "cuda" and not engine.cuda_graph:
             raise GenerationError("cuda_graph=True needs an engine loaded with Engine.load(..., cuda_graph=True).")
@@ -106,6 +114,7 @@ class Generator:
         self.batch_size = batch_size
         self.max_length = int(max_length or min(meta.max_length, DEFAULT_CONTEXT))
         self.sampling = sampling or SamplingParams()
+        self.prefill_chunk = int(prefill_chunk or PREFILL_CHUNK[engine.device])
         self.stats = GeneratorStats()
         self._stop = frozenset(int(t) for t in (meta.stop_ids if stop_ids is None else stop_ids))
         self._steps = StepRunner(engine, batch_size, self.max_length, graph)
@@ -213,6 +222,20 @@ class Generator:
         self._new = 0
 
     @_exclusive
+    def prefill(self) -> bool:
+        """Run the next `prefill_chunk` tokens of the prompt (batch 1) when more than that is pending, and say
+        whether it did: `while gen.prefill(): ...` feeds a long prompt call by call, so that a caller can stop or
+        report between them; the last chunk runs in `generate_next_token`, which samples from its logits (which
+        also runs every pending chunk by itself)."""
+        if self.batch_size != 1:
+            return False
+        start = self._kv_len[0]
+        if len(self._tokens[0]) - start <= self.prefill_chunk:
+            return False
+        self._run_prefill([self._tokens[0][start : start + self.prefill_chunk]], np.array([start], np.int64))
+        return True
+
+    @_exclusive
     def generate_next_token(self) -> None:
         """Run the pending tokens through the model, sample one token per row and append it."""
         if self.is_done():
@@ -292,13 +315,23 @@ class Generator:
             # GroupQueryAttention runs a chunk of several tokens after cached ones only at batch 1 ("batch_size must
             # be 1 when sequence_length > 1 and past context is given"), so a batch continues one column at a time.
             chunks = [([p[i : i + 1] for p in pending], kv + i) for i in range(int(counts[0]))]
+        elif self.batch_size == 1:
+            size = self.prefill_chunk
+            chunks = [([pending[0][i : i + size]], kv + i) for i in range(0, int(counts[0]), size)]
         else:
             chunks = [(pending, kv)]
         for chunk, start in chunks:
-            self.stats.forward_calls += 1
-            self._steps.run_prefill(chunk, start)
-        self.stats.prefill_tokens += int(counts.sum())
-        self._kv_len = (kv + counts).tolist()
+            self._run_prefill(chunk, start)
+
+    def _run_prefill(self, chunk: list[list[int]], start: np.ndarray) -> None:
+        """One prefill call: row r's `chunk` tokens at positions start[r], .... The cache lengths follow call by
+        call, so an interrupt (Ctrl-C) loses at most the call it stopped, and the next step or set_prompt goes on
+        from there."""
+        self.stats.forward_calls += 1
+        self._steps.run_prefill(chunk, start)
+        ran = np.array([len(c) for c in chunk], np.int64)
+        self.stats.prefill_tokens += int(ran.sum())
+        self._kv_len = (start + ran).tolist()
 
     def _next_ids(self) -> np.ndarray:
         """One id per row from the step just run: from the device top-k when that decides the draw exactly,
@@ -352,7 +385,7 @@ class Generator:
         )
 
 
-def _check_arguments(engine: Engine, batch_size, max_length, readback) -> None:
+def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_chunk) -> None:
     """Refuse a Generator's arguments before anything is allocated, saying what to pass instead."""
     limit = engine.metadata.max_length
     if not _whole(batch_size) or batch_size < 1:
@@ -369,6 +402,11 @@ def _check_arguments(engine: Engine, batch_size, max_length, readback) -> None:
         )
     if readback not in READBACKS:
         raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")
+    if prefill_chunk is not None and (not _whole(prefill_chunk) or prefill_chunk < 1):
+        raise GenerationError(
+            f"prefill_chunk must be a whole number >= 1 (prompt tokens a model call runs), or None for the "
+            f"default ({PREFILL_CHUNK[engine.device]} here), got {prefill_chunk!r}."
+        )
 
 
 def _whole(value) -> bool:

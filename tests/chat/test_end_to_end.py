@@ -80,3 +80,29 @@ def test_cancel_on_the_real_engine_leaves_the_generator_usable(tiny):
     assert conversation.messages[1].end == "interrupted"
     assert again.finish_reason in ("stop", "length")
     assert again.usage().reused_prompt_tokens > 0
+
+
+def test_stop_during_a_long_prompt_ends_between_its_chunks_and_the_next_message_reuses_them(tiny):
+    """A long prompt runs chunk by chunk (Generator.prefill_chunk); the backend yields between chunks, so a Stop
+    (the panel's button, cancel() from another thread) ends the reply there instead of after the whole prompt."""
+    backend = LocalBackend.from_engine(tiny.engine)
+    generator = backend.generator
+    generator.prefill_chunk = 8
+    conversation = Conversation(backend, sampling=GREEDY, system="You are a tiny model. " * 6)
+    response = conversation.send("Tell me about Jupyter notebooks and ONNX Runtime, briefly.")
+    real = generator.prefill
+
+    def cancel_after_two():
+        ran = real()
+        if generator.stats.forward_calls == 2:
+            response.cancel()
+        return ran
+
+    generator.prefill = cancel_after_two
+    response.finish()
+    assert response.finish_reason == "cancelled"
+    assert generator.stats.forward_calls == 2 and generator.stats.decode_tokens == 0  # stopped within the prompt
+    generator.prefill = real
+    again = conversation.send("Tell me about Jupyter notebooks and ONNX Runtime, briefly.")
+    again.finish()
+    assert again.usage().reused_prompt_tokens >= 16  # the two chunks that ran

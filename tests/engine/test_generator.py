@@ -181,6 +181,65 @@ def test_an_interrupt_between_steps_leaves_the_generator_usable_and_exact(tiny, 
     assert run(gen, 5) == fresh(tiny.engine, PROMPT, 8)[3:]
 
 
+LONG = [int(t) for t in np.random.default_rng(3).integers(5, 250, size=45)]
+
+
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
+def test_a_long_prompt_runs_in_chunks_with_the_logits_and_tokens_of_one_call(fixture, request):
+    engine = request.getfixturevalue(fixture).engine
+    whole = Generator(engine, SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=(), prefill_chunk=1000)
+    chunked = Generator(engine, SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=(), prefill_chunk=8)
+    for gen in (whole, chunked):
+        gen.set_prompt(LONG)
+        gen.generate_next_token()
+    np.testing.assert_allclose(chunked.last_logits(), whole.last_logits(), atol=1e-4)
+    assert (whole.stats.forward_calls, chunked.stats.forward_calls) == (1, 6)  # 45 tokens: 5 chunks of 8, then 5
+    assert chunked.stats.prefill_tokens == whole.stats.prefill_tokens == len(LONG)
+    assert run(chunked, 12) == run(whole, 12)
+
+
+def test_prefill_runs_one_chunk_a_call_and_leaves_the_last_for_the_step(tiny):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=(), prefill_chunk=10)
+    gen.set_prompt(LONG)
+    ran = 0
+    while gen.prefill():
+        ran += 1
+        assert gen.stats.prefill_tokens == 10 * ran
+    assert ran == 4 and gen.stats.forward_calls == 4  # 45 = 4 x 10 + the last 5, which generate_next_token runs
+    gen.generate_next_token()
+    assert gen.stats.forward_calls == 5
+    assert gen.tokens[-1:] == fresh(tiny.engine, LONG, 1)
+    assert not gen.prefill()  # nothing pending but the token just drawn
+
+
+def test_an_interrupt_during_a_long_prompt_keeps_the_chunks_already_run(tiny, monkeypatch):
+    """Ctrl-C lands between two chunks of a prompt: the chunks before stay in the cache, and asking again for the
+    same prompt goes on from there (the next cell, the next message) with the tokens of an uninterrupted run."""
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=1000), max_length=128, stop_ids=(), prefill_chunk=10)
+    real = gen._steps.run_prefill
+    calls = {"n": 0}
+
+    def stopped_third(chunk, start):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(chunk, start)
+
+    monkeypatch.setattr(gen._steps, "run_prefill", stopped_third)
+    gen.set_prompt(LONG)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate_next_token()
+    assert gen.set_prompt(LONG) == 20  # the two chunks that ran are reused
+    assert run(gen, 8) == fresh(tiny.engine, LONG, 8)
+    assert gen.stats.prefill_tokens == len(LONG)  # 20, then the other 25: no token ran twice
+
+
+def test_prefill_chunk_must_be_a_whole_number(tiny):
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(GenerationError, match="prefill_chunk must be a whole number"):
+            Generator(tiny.engine, prefill_chunk=bad)
+
+
 def finish(gen: Generator) -> None:
     while not gen.is_done():
         gen.generate_next_token()
