@@ -124,6 +124,8 @@ def render_table(results: dict) -> str:
             first += note(f"{label} TTFT: {e['ttft_error']}")
         for i, r in enumerate(e["rows"]):
             name = f"{label} · {r['mode']}" + (first if i == 0 else "")
+            if "top_k_share" in r:
+                name += f" ({r['top_k_share']:.0%} of draws from the top-k)"
             if r.get("error"):
                 name += note(f"{label} · {r['mode']}: {r['error']}")
             extra = {"ttft_ms": e.get("ttft_ms"), "peak": engine["peak_bytes"], "finite": r.get("finite")}

@@ -245,11 +245,15 @@ def transformers_decode(a: dict) -> dict:
 # (row label, capture decode as CUDA graphs, readback, contexts: "all" or "first")
 GREEDY: dict = {}
 CHAT = {"temperature": 0.6, "top_p": 0.8, "seed": 0}  # the chat preset; random weights leave the top-k undecided
+# A trained model's chat step is peaked (the top-64 and the row's exp-sum decide ~all of them, sampling_cost.py);
+# random weights are flat, so a low temperature stands in for that peak.
+PEAKED = {"temperature": 0.01, "top_p": 0.8, "seed": 0}
 MODES = (  # label, CUDA graphs, readback, contexts, sampling
     ("graphs on · top-k readback", True, "auto", "all", GREEDY),
     ("graphs on · whole-row readback", True, "logits", "first", GREEDY),
     ("graphs off · top-k readback", False, "auto", "all", GREEDY),
     ("graphs on · chat sampling, whole row", True, "auto", "first", CHAT),
+    ("graphs on · peaked sampling", True, "auto", "first", PEAKED),
 )
 
 
@@ -298,6 +302,9 @@ def _mode_row(engine: Engine, mode: tuple, a: dict, rng: np.random.Generator) ->
             rate, finite = _decode(gen, ctx, a, rng)
             row["decode"][str(ctx)] = rate
             row["finite"] = row["finite"] and finite
+        if sampling:  # the share of draws the device top-k decided (no logits row copied); _decode draws
+            draws = len(row["decode"]) * (1 + a["warmup"] + a["decode_tokens"])  # after each prompt, then each step
+            row["top_k_share"] = gen.stats.top_k_draws / draws
     except Exception as e:  # one mode failing (capture refused, out of memory) must not hide the others
         row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
     return row

@@ -45,9 +45,12 @@ def test_small_suite_runs_every_row_on_the_cpu(tmp_path):
         assert all("error" not in r and r["finite"] for r in rows.values())
         assert set(rows["graphs on · top-k readback"]["decode"]) == {"16", "64", "128"}
         assert set(rows["graphs on · chat sampling, whole row"]["decode"]) == {"16"}  # what sampling costs a step
+        assert set(rows["graphs on · peaked sampling"]["decode"]) == {"16"}
+        assert 0 <= rows["graphs on · peaked sampling"]["top_k_share"] <= 1
         assert engine["value"]["ttft_ms"] > 0
     table = (out / "gpu_suite.txt").read_text()
     assert "fp32 · graphs off · top-k readback" in table and "transformers generate (sdpa)" in table
+    assert "of draws from the top-k)" in table
     assert "transformers forward loop (sdpa)" in table
     assert (out / "gpu_suite.log").stat().st_size > 0
     assert not (tmp_path / "work" / "model-fp32").exists()  # measured models are deleted
