@@ -361,8 +361,8 @@ def _report(response: Response) -> str | None:
     """A research response's final answer: its report with the sources listed, and a line saying so when the turns
     ran out or a token limit (max_new_tokens, or the context filling up) cut it off; with no report then, why, what
     to do, and what the research found. None (what streamed stays) for a research that ended otherwise with no
-    report: an interrupt, or the model's own empty answer."""
-    if isinstance(response, ResearchResponse):
+    report (the model's own empty answer) and for an interrupted one, whose cell shows what streamed."""
+    if isinstance(response, ResearchResponse) and response.report().cut_off != "interrupted":
         return response.report().markdown() or None
     return None
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 from markdown_it import MarkdownIt
 
-from glm_nb.chat import ScriptedGenerator
+from glm_nb.chat import ScriptedGenerator, ScriptedReply, TextDelta
 from glm_nb.chat.research import RUMINATION_SAMPLING, Report, Rumination, Source
 
 
@@ -184,3 +184,64 @@ def test_a_report_after_finish_in_the_last_turn_makes_room_by_cutting_the_page_n
     page, note, _ = response.messages()[1:4]  # the search results, the budget note, the finish call
     assert page.content.endswith("characters not shown]") and note.content.startswith("The research budget is spent")
     assert not note.content.endswith("characters not shown]")
+
+
+_REPORT = "</think>Beijing is sunny 【0†source】. It stays warm all week, and the nights are mild."
+
+
+def test_a_report_stopped_while_written_is_kept_with_its_sources_and_a_note(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "Beijing weather"}'), _action("finish"), _REPORT]
+    response = _research(tokenizer, glm_template, replies, corpus=corpus).run("Weather in Beijing?")
+    written = ""
+    for event in response:
+        written += event.text if isinstance(event, TextDelta) else ""
+        if "】" in written:
+            response.cancel()  # the panel's Stop, once the report cited its source
+
+    report = response.report()
+
+    assert response.finish_reason == "cancelled" and report.cut_off == "interrupted"
+    assert report.text.startswith("Beijing is sunny 【0†source】") and report.text in _REPORT
+    assert len(report.text) < len(_REPORT) - 20  # stopped, not finished
+    assert [s.title for s in report.sources] == ["Beijing weather"]
+    assert report.markdown().endswith(
+        "*The report is cut off: the research was interrupted (Stop or Ctrl-C) while it was written. Run the "
+        "research again for a whole report.*"
+    )
+
+
+@pytest.mark.parametrize("finish_first", [True, False])
+def test_a_report_interrupted_by_ctrl_c_is_kept(tokenizer, glm_template, corpus, finish_first):
+    """After `finish`, or written at once instead of an action: Ctrl-C inside the report keeps what it wrote."""
+    report_turn = [_action("finish")] if finish_first else []
+    replies = [_action("search", '{"query": "Beijing"}'), *report_turn, ScriptedReply(_REPORT, interrupt_after=12)]
+    response = _research(tokenizer, glm_template, replies, corpus=corpus).run("Weather in Beijing?")
+
+    with pytest.raises(KeyboardInterrupt):
+        response.finish()
+
+    report = response.report()
+    assert report.cut_off == "interrupted" and report.text.startswith("Beijing is") and report.text in _REPORT
+
+
+def test_an_action_interrupted_is_no_report_and_what_was_found_is_listed(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "Beijing weather"}'),
+               ScriptedReply(_action("click", '{"link_id": 0}'), interrupt_after=12)]  # fmt: skip
+    response = _research(tokenizer, glm_template, replies, corpus=corpus).run("Weather in Beijing?")
+
+    with pytest.raises(KeyboardInterrupt):
+        response.finish()
+
+    report = response.report()
+    assert report.text == "" and report.cut_off == "interrupted"
+    assert report.markdown().startswith(
+        "**No report.** The research was interrupted (Stop or Ctrl-C) before a report was written. Run the research "
+        "again for a whole report.\n\n**What it found**\n\n- 【0】 [Beijing weather]"
+    )
+
+
+def test_the_interrupted_notes_are_chinese_for_a_chinese_question():
+    report = Report("北京今天晴", (), cut_off="interrupted", language="zh")
+    assert report.markdown().endswith("*报告不完整：写报告时研究被中断了（停止或 Ctrl-C）。重新运行这次研究可以得到完整的报告。*")
+    empty = Report("", (), cut_off="interrupted", language="zh").markdown()
+    assert empty.startswith("**没有报告。** 在写出报告之前，研究被中断了（停止或 Ctrl-C）。")

@@ -15,7 +15,7 @@ from ...cjk import joins_without_space
 __all__ = ["CutOff", "Language", "Report", "Source"]
 
 Language = Literal["en", "zh"]
-CutOff = Literal["max_new_tokens", "context"]  # what ended a generation at the token limit
+CutOff = Literal["max_new_tokens", "context", "interrupted"]  # a token limit, or Stop / Ctrl-C, ended it midway
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Report:
     found: tuple[Source, ...] = ()  # every result the searches found, cited or not, by number
     read: tuple[Source, ...] = ()  # the pages the research read (click, open), in order
     turn_limit: int | None = None  # max_turns, when the research used them all before the model called finish
-    cut_off: CutOff | None = None  # the limit that ended the research mid-generation (the report's, when text)
+    cut_off: CutOff | None = None  # what ended the research midway: a token limit, or an interrupt (Stop, Ctrl-C)
     language: Language = "en"  # the question's: the notes of `markdown()` are written in it
 
     @property
@@ -41,8 +41,8 @@ class Report:
         return self.turn_limit is not None
 
     def markdown(self) -> str:
-        """The report followed by a numbered list of its sources, and a line saying so when the turns ran out or
-        the token limit cut it off. With no report then, why, and what the research found instead."""
+        """The report followed by a numbered list of its sources, and a line saying so when the turns ran out, or
+        a token limit or an interrupt cut it off. With no report then, why, and what the research found instead."""
         notes = _NOTES[self.language]
         if not self.text:
             return self._found_markdown() if self.budget_spent or self.cut_off else ""
@@ -102,10 +102,13 @@ _NOTES: dict[Language, _Notes] = {
             "max_new_tokens": "The report is cut off: the model reached its token limit (max_new_tokens) while "
             "writing it.",
             "context": "The report is cut off: the research filled the model's context while it was written.",
+            "interrupted": "The report is cut off: the research was interrupted (Stop or Ctrl-C) while it was "
+            "written.",
         },
         cut_no_report={
             "max_new_tokens": "The model reached its token limit (max_new_tokens) before it wrote a report.",
             "context": "The research filled the model's context before a report was written.",
+            "interrupted": "The research was interrupted (Stop or Ctrl-C) before a report was written.",
         },
         advice={
             "max_new_tokens": "Allow more tokens (`SamplingParams(max_new_tokens=...)`, `-n` in `%%glm_rumination`) "
@@ -113,6 +116,7 @@ _NOTES: dict[Language, _Notes] = {
             "context": "Read less per page (`Rumination(..., page_chars=2000)`), allow fewer turns "
             "(`max_turns=...`), search fewer or shorter documents, or give the model a longer context "
             "(`%glm_model MODEL --context N` reloads it with room for N tokens).",
+            "interrupted": "Run the research again for a whole report.",
         },
     ),
     "zh": _Notes(
@@ -128,10 +132,12 @@ _NOTES: dict[Language, _Notes] = {
         cut_report={
             "max_new_tokens": "报告不完整：模型在写报告时达到了 token 上限（max_new_tokens）。",
             "context": "报告不完整：写报告时，研究的内容占满了模型的上下文。",
+            "interrupted": "报告不完整：写报告时研究被中断了（停止或 Ctrl-C）。",
         },
         cut_no_report={
             "max_new_tokens": "模型在写出报告之前就达到了 token 上限（max_new_tokens）。",
             "context": "在写出报告之前，研究的内容就占满了模型的上下文。",
+            "interrupted": "在写出报告之前，研究被中断了（停止或 Ctrl-C）。",
         },
         advice={
             "max_new_tokens": "可以允许生成更多 token（`SamplingParams(max_new_tokens=...)`，或 `%%glm_rumination` "
@@ -139,6 +145,7 @@ _NOTES: dict[Language, _Notes] = {
             "context": "可以让每页少读一些（`Rumination(..., page_chars=2000)`）、减少轮次（`max_turns=...`）、"
             "搜索更少或更短的文档，或者给模型更长的上下文（`%glm_model MODEL --context N` 会重新加载模型，"
             "留出 N 个 token 的空间）。",
+            "interrupted": "重新运行这次研究可以得到完整的报告。",
         },
     ),
 }

@@ -197,8 +197,16 @@ class Rumination:
                     break
             else:  # every turn ran an action and none was `finish`: the budget is spent
                 finish = yield from self._last_turn(response, conversation, session)
+            if finish == "cancelled":
+                session.cut_off = session.cut_off or "interrupted"
         except _ContextFull:  # no room for the next turn: the research ends with what it has, as at a token limit
             session.cut_off, finish = "context", "length"
+        except KeyboardInterrupt:  # in a generation, a search or a page's fetch
+            last = conversation.messages[-1] if conversation.messages else None
+            if isinstance(last, AssistantMessage) and last.end == "interrupted" and not session.report_text:
+                session.report_text = last.text if session.writing_report else _report_so_far(last)
+            session.cut_off = session.cut_off or "interrupted"
+            raise
         finally:  # an interrupt or an error too: what the research found stays in its report
             response.set_report(session.report())
         yield Done(finish, response.usage_so_far, bool(session.last and session.last.thinking_cut_off))
@@ -246,6 +254,7 @@ class Rumination:
         message = yield from self._generate(response, conversation, session, keep)
         finish = _stopped(message)
         if finish == "cancelled":
+            session.report_text = _report_so_far(message)
             return None, finish
         action = parse_action(message.text)
         if action is None:  # plain text instead of an action: the model wrote its report
@@ -260,11 +269,10 @@ class Rumination:
         if action.name != "finish" or action.error is not None:
             return action, "stop"
         # One more turn writes the report; to make room for it, the page before the `finish` call may be cut.
+        session.writing_report = True
         message = yield from self._generate(response, conversation, session, (*keep, conversation.messages[-1]))
-        finish = _stopped(message)
-        if finish != "cancelled":
-            session.report_text = message.text
-        return None, finish or "stop"
+        session.report_text = message.text  # as far as it got, when a token limit or an interrupt cut it off
+        return None, _stopped(message) or "stop"
 
     def _generate(
         self, response: Response, conversation: Conversation, session: ResearchSession, keep: tuple[Message, ...] = ()
@@ -304,6 +312,13 @@ class Rumination:
 class _ContextFull(Exception):
     """The research no longer fits the model's context, and no page is left to cut: it ends, with what it has
     (never raised out of `Rumination._research`, which catches it)."""
+
+
+def _report_so_far(message: AssistantMessage) -> str:
+    """The text of a turn interrupted while it wrote a report instead of an action ("" otherwise): an action is a
+    JSON object, a report is not."""
+    text = message.text
+    return text if text.strip() and not text.lstrip().startswith("{") else ""
 
 
 def _not_run(call: ToolCall, why: str) -> ToolResult:

@@ -46,9 +46,10 @@ class ResearchSession:
         self.sources: dict[int, SearchResult] = {}
         self.read: dict[str, Source] = {}  # url -> the page read there
         self.report_text = ""
+        self.writing_report = False  # the turn after `finish`, whose text is the report whatever it says
         self.turn_limit: int | None = None  # set when the turns ran out before `finish`
         self.last: AssistantMessage | None = None  # the latest turn's message
-        self.cut_off: CutOff | None = None  # the token limit that ended the research, if one did
+        self.cut_off: CutOff | None = None  # the token limit or interrupt that ended the research, if one did
 
     def act(self, call: ToolCall) -> ToolResult:
         if call.error is not None:
