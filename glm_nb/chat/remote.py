@@ -72,6 +72,13 @@ __all__ = [
 # FORMAT.md, "Tokenizer": the stop ids 151336, 151338, 151329, as text.
 GLM_STOP_STRINGS = ("<|user|>", "<|observation|>", "<|endoftext|>")
 _TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"]
+# vLLM (and glm-nb serve) refuse prompt + max_tokens beyond their context with a 400; knowing the context, this
+# backend cuts max_tokens to fit instead, as the local engine stops at its end
+_UNKNOWN_CONTEXT_HINT = (
+    "If it refused max_tokens as too large for its context: glm-nb cuts max_tokens to fit only when it knows the "
+    "context, and this server lists none (no max_model_len in GET /v1/models). Connect with context_length= the "
+    "server's context (in %glm_model: --context N)."
+)
 _TOKENIZER_HINT = (
     "Pass tokenizer= a local folder with the checkpoint's tokenizer.json and tokenizer_config.json, or its hub id "
     "such as THUDM/GLM-4-32B-0414 (in %glm_model: give it as MODEL, `%glm_model FOLDER --remote URL`)."
@@ -232,6 +239,10 @@ class RemoteBackend:
                 yield TextChunk(text, tokens=tokens)
                 if ended:
                     finish = choice
+        except RemoteHTTPError as e:
+            if started or e.status != 400 or self._context_length is not None:
+                raise
+            raise RemoteHTTPError(f"{e} {_UNKNOWN_CONTEXT_HINT}", e.status) from e
         finally:
             events.close()  # also when the caller cancels: closing the connection stops the server's generation
         if finish is None:

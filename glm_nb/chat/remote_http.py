@@ -205,7 +205,7 @@ class ServerEndpoint:
         except (OSError, http.client.HTTPException):
             detail = ""
         status = f"HTTP {response.status} {response.reason}".strip()
-        said = f": {detail}" if detail else ""
+        said = f": {detail.rstrip('.')}" if detail else ""  # each branch ends the sentence itself
         if response.status in (401, 403):
             where = f"the environment variable {self.api_key_env}" if self.api_key_env else _KEY_HINT
             todo = f"Put the server's key in {where}."

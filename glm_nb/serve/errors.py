@@ -37,7 +37,7 @@ class ContextLengthError(BadRequestError):
 
 
 class ModelNotFoundError(ServeError):
-    """`GET /v1/models/{id}` for a model this server does not serve."""
+    """A request (or `GET /v1/models/{id}`) for a model this server does not serve."""
 
     status = 404
     kind = "invalid_request_error"

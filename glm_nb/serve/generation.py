@@ -5,8 +5,8 @@ Both check a cancel event on every generated token (the client went away, or the
 the backend's stream when they stop, so the model is free for the next request at once. Chat completions go through
 the chat layer's own `run_turn`: the prompt is rendered with the checkpoint's template, Z1 thinking is split off
 (OpenAI's `reasoning_content`, as vLLM names it), and tool calls are parsed from the raw text exactly as
-`Conversation` does (FORMAT.md, "What the model emits"). vLLM's `ignore_eos` and `min_tokens` go to the backend as
-`StopOptions` (only when a request asks: otherwise the backend is called as a conversation calls it).
+`Conversation` does (FORMAT.md, "What the model emits"). A request's stop strings, vLLM's `ignore_eos` and
+`min_tokens`, and its token limit's check against the context are `_RequestBackend`'s.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from ..chat.stop_text import StopText
 from ..chat.turn import run_turn
 from ..engine import SamplingParams
 from ..tools import ToolCall, ToolDefinitionError
-from .errors import BadRequestError
+from .errors import BadRequestError, ContextLengthError
 from .requests import ChatRequest, CompletionRequest
 
 __all__ = [
+    "EOS_TEXT",
     "Finish",
     "Piece",
     "chat_prompt",
@@ -53,8 +54,10 @@ SPECIAL_TOKENS = (
     "<|observation|>", "<|begin_of_image|>", "<|end_of_image|>", "<|begin_of_video|>", "<|end_of_video|>",
 )  # fmt: skip
 
-# FORMAT.md, "Tokenizer": the stop tokens of GLM-4-0414 (generation_config's eos_token_id), as text.
+# FORMAT.md, "Tokenizer": the stop tokens of GLM-4-0414 (generation_config's eos_token_id), as text; the first is
+# also the tokenizer's own eos token.
 MODEL_STOP_TEXTS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+EOS_TEXT = MODEL_STOP_TEXTS[0]
 
 FinishReason = Literal["stop", "length", "tool_calls", "abort"]
 
@@ -65,6 +68,7 @@ class Finish:
     stop: str | None  # the stop string or token text that ended it
     prompt_tokens: int
     completion_tokens: int
+    stop_token: int | None = None  # the id of the model's own stop token that ended it, if one did (not a string)
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,7 @@ def generate_text(
     backend: Backend, request: CompletionRequest, cancel: threading.Event
 ) -> Generator[Piece, None, Finish]:
     """Yield the completion's text piece by piece (one per backend chunk, possibly empty); return how it ended."""
-    options = _stop_options(request)
-    if request.stop or options is not None:
-        backend = _RequestStops(backend, request.stop, options)
+    backend = _RequestBackend(backend, request)
     prompt_tokens = generated = 0
     end: CompletionEnd | None = None
     stream = backend.complete(request.prompt, request.sampling)
@@ -113,7 +115,7 @@ def generate_text(
         return Finish("abort", None, prompt_tokens, generated)
     if end.reason == "stop" and end.stop and request.include_stop_str_in_output:
         yield Piece(_visible(end.stop, request), prompt_tokens, generated)
-    return Finish(end.reason, end.stop, prompt_tokens, generated)
+    return Finish(end.reason, end.stop, prompt_tokens, generated, backend.stop_token(end.stop))
 
 
 def stop_token_texts(backend: Backend, ids: tuple[int, ...]) -> dict[str, int]:
@@ -163,12 +165,10 @@ def generate_chat(
     """Yield the chat layer's events (ThinkingDelta, TextDelta, ToolCallEvent); return how it ended and the
     OpenAI `tool_calls` of the turn."""
     committed: list[AssistantMessage] = []
-    options = _stop_options(request)
-    if request.stop or options is not None:
-        # Stop tokens passed over are left out of what the chat layer reads, as vLLM's skip_special_tokens (always
-        # on for chat here) leaves them out of the content; a request's own stop strings are still matched.
-        drop = tuple(t for t in MODEL_STOP_TEXTS if t not in request.stop) if request.ignore_eos else ()
-        backend = _RequestStops(backend, request.stop, options, drop)
+    # Stop tokens passed over are left out of what the chat layer reads, as vLLM's skip_special_tokens (always on
+    # for chat here) leaves them out of the content; a request's own stop strings are still matched.
+    drop = tuple(t for t in MODEL_STOP_TEXTS if t not in request.stop) if request.ignore_eos else ()
+    backend = _RequestBackend(backend, request, drop)
     names = tuple(as_tool(t).name for t in request.tools)  # read by chat_prompt already
     outcome = yield from run_turn(
         backend,
@@ -188,7 +188,8 @@ def generate_chat(
         reason = "length"
     else:
         reason = "tool_calls" if calls else "stop"
-    return Finish(reason, outcome.stop, usage.prompt_tokens, usage.new_tokens), calls
+    finish = Finish(reason, outcome.stop, usage.prompt_tokens, usage.new_tokens, backend.stop_token(outcome.stop))
+    return finish, calls
 
 
 def _stop_options(request: CompletionRequest | ChatRequest) -> StopOptions | None:
@@ -199,19 +200,26 @@ def _stop_options(request: CompletionRequest | ChatRequest) -> StopOptions | Non
     return StopOptions(request.ignore_eos, request.min_tokens, frozenset(request.stop_token_ids))
 
 
-class _RequestStops:
-    """A backend whose completions follow a request's stop settings: its `stop` strings end them (the text before
-    one is kept, the rest never generated; both endpoints; vLLM matches them in the generated text too, but not in
-    the text of the first `min_tokens` tokens), and its `StopOptions` go to the backend. `drop`: texts left out of
-    the stream before stop strings are matched."""
+class _RequestBackend:
+    """A backend whose completions follow one request's settings, as vLLM's do:
 
-    def __init__(
-        self, backend: Backend, stops: tuple[str, ...], options: StopOptions | None, drop: tuple[str, ...] = ()
-    ):
+    - its `stop` strings end them (the text before one is kept, the rest never generated; vLLM matches them in the
+      generated text too, but not in the text of the first `min_tokens` tokens); `matched` is the one that did;
+    - its `StopOptions` go to the backend (only when it asks: otherwise the backend is called as a conversation
+      calls it, so any backend serves requests that ask for neither);
+    - a token limit it sent that the prompt leaves no room for is refused (ContextLengthError) once the backend
+      has counted the prompt (`CompletionStart`), before anything is generated: vLLM refuses prompt + max_tokens
+      beyond its context with a 400 that names the limit, rather than cutting the answer short.
+
+    `drop`: texts left out of the stream before stop strings are matched."""
+
+    def __init__(self, backend: Backend, request: CompletionRequest | ChatRequest, drop: tuple[str, ...] = ()):
         self._backend = backend
-        self._stops = stops
-        self._options = options
+        self._stops = request.stop
+        self._options = _stop_options(request)
         self._drop = drop
+        self._limit = (request.limit_field, request.sampling.max_new_tokens)
+        self.matched: str | None = None
 
     @property
     def name(self) -> str:
@@ -225,11 +233,19 @@ class _RequestStops:
     def context_length(self) -> int | None:
         return self._backend.context_length
 
+    def stop_token(self, stop: str | None) -> int | None:
+        """The id of the model's stop token that ended the completion with `stop`, its text; None when a stop
+        string ended it, or the backend has no tokenizer to say."""
+        tokenizer = getattr(self._backend, "tokenizer", None)
+        if stop is None or stop == self.matched or tokenizer is None:
+            return None
+        return tokenizer.token_to_id(stop)
+
     def complete(
         self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None
     ) -> Iterator[CompletionItem]:
         options = stops or self._options
-        if options is None:  # as a conversation calls it, so any backend serves requests that ask for neither
+        if options is None:
             stream = self._backend.complete(prompt, sampling)
         else:
             stream = self._backend.complete(prompt, sampling, options)
@@ -238,7 +254,9 @@ class _RequestStops:
         generated = 0
         try:
             for item in stream:
-                if isinstance(item, TextChunk):
+                if isinstance(item, CompletionStart):
+                    self._check_room(item.prompt_tokens)
+                elif isinstance(item, TextChunk):
                     generated += item.tokens
                     text = item.text
                     for dropped in self._drop:
@@ -246,16 +264,30 @@ class _RequestStops:
                     text, stop = matcher.feed(text, match=generated > min_tokens)
                     yield TextChunk(text, item.tokens)
                     if stop is not None:
+                        self.matched = stop
                         yield CompletionEnd("stop", stop)
                         return
                     continue
-                if isinstance(item, CompletionEnd) and (tail := matcher.flush()):
+                elif tail := matcher.flush():
                     yield TextChunk(tail, tokens=0)
                 yield item
         finally:
             close = getattr(stream, "close", None)  # ends the backend's generation at the stop string
             if close is not None:
                 close()
+
+    def _check_room(self, prompt_tokens: int) -> None:
+        field, limit = self._limit
+        context = self._backend.context_length
+        if field is None or not context or prompt_tokens + limit <= context:
+            return
+        room = context - prompt_tokens  # the engine refuses a prompt of the whole context before this
+        # vLLM's words first (clients read the limit out of them), then what to do
+        raise ContextLengthError(
+            f"'{field}' is too large: {limit}. This model's maximum context length is {context} tokens and your "
+            f"request has {prompt_tokens} input tokens ({limit} > {context} - {prompt_tokens}). Send '{field}' "
+            f"of at most {room}, or a shorter prompt."
+        )
 
 
 def tool_calls_json(message: AssistantMessage) -> list[dict[str, Any]]:

@@ -331,11 +331,9 @@ def _allow(endpoint: str) -> str:
 
 
 def _context_length_error(context: int | None) -> ContextLengthError:
-    held = f" of {context} tokens" if context else ""
-    return ContextLengthError(
-        f"The prompt is longer than this model's context{held}. Shorten the prompt, or send fewer or shorter "
-        "messages."
-    )
+    # OpenAI's and vLLM's first words: client code (context-window fallbacks, agents) looks for them
+    said = f"This model's maximum context length is {context} tokens, and the prompt" if context else "The prompt"
+    return ContextLengthError(f"{said} is longer. Shorten the prompt, or send fewer or shorter messages.")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -57,7 +57,8 @@ class PromptLimit:
                 "Send valid Unicode (both halves of the pair, or the character itself)."
             ) from e
         if self.context is not None and size > self.context * self.max_token_bytes:
-            raise ContextLengthError(
-                f"The prompt is {size} bytes, at least {-(-size // self.max_token_bytes)} tokens, but this model's "
-                f"context holds {self.context}. Shorten the prompt, or send fewer or shorter messages."
+            raise ContextLengthError(  # OpenAI's and vLLM's first words: client code looks for them
+                f"This model's maximum context length is {self.context} tokens, but the prompt is {size} bytes, "
+                f"at least {-(-size // self.max_token_bytes)} tokens. Shorten the prompt, or send fewer or shorter "
+                "messages."
             )

@@ -24,7 +24,7 @@ from typing import Any
 from ..chat import Message, messages_from_openai
 from ..chat.errors import MessageFormatError
 from ..engine import SamplingParams
-from .errors import BadRequestError
+from .errors import BadRequestError, ModelNotFoundError
 
 __all__ = ["ChatRequest", "CompletionRequest", "parse_chat_request", "parse_completion_request"]
 
@@ -83,6 +83,7 @@ class CompletionRequest:
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False  # vLLM's: the model's stop tokens do not end the answer
     min_tokens: int = 0  # vLLM's: no stop token or stop string ends the answer before this many tokens
+    limit_field: str | None = "max_tokens"  # the field of sampling.max_new_tokens (its default 16 counts too)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ class ChatRequest:
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)  # vLLM's chat_template_kwargs
     ignore_eos: bool = False
     min_tokens: int = 0
+    # The field that set sampling.max_new_tokens, "max_tokens" or "max_completion_tokens"; None: neither was sent,
+    # and the answer may run to the end of the context (vLLM's default)
+    limit_field: str | None = None
 
 
 def parse_completion_request(body: Any, model: str) -> CompletionRequest:
@@ -186,6 +190,7 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         template_kwargs=_template_kwargs(body),
         ignore_eos=_flag(body, "ignore_eos", False),
         min_tokens=_min_tokens(body, sampling, limit),
+        limit_field=limit if body.get(limit) is not None else None,
     )
 
 
@@ -198,8 +203,11 @@ def _object(body: Any) -> Mapping[str, Any]:
 
 def _check_model(body: Mapping[str, Any], model: str) -> None:
     asked = body.get("model")
-    if asked is not None and asked != model:
-        raise BadRequestError(f"This server serves {model!r}, not {asked!r}; pass model={model!r} or leave it out.")
+    if asked is not None and asked != model:  # a 404, as OpenAI and vLLM answer (the SDKs raise NotFoundError)
+        raise ModelNotFoundError(
+            f"The model {asked!r} does not exist here: this server serves {model!r}. Pass model={model!r} (GET "
+            "/v1/models lists it)."
+        )
 
 
 def _refuse_unsupported(body: Mapping[str, Any], fields: tuple[str, ...], count_fields: tuple[str, ...]) -> None:

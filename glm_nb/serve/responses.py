@@ -4,8 +4,10 @@ protocol.py): whole answers, stream chunks, usage and errors. No HTTP here: `han
 Every choice carries vLLM's `stop_reason` beside `finish_reason` (completions and chat alike, as vLLM's
 `CompletionResponseChoice` and `ChatCompletionResponseChoice` and their stream choices do): the stop string that
 ended the answer, or the id of a stop token the request named in `stop_token_ids`; null while streaming and when
-the token limit ended it. The model's own stop tokens are given as their text (`"<|user|>"`), which stands for them
-alone (FORMAT.md, "Tokenizer").
+the token limit ended it. The model's own stop tokens are given as vLLM gives them: the tokenizer's eos token
+(`<|endoftext|>`) as null, the others that generation_config adds (`<|user|>`, `<|observation|>`) by id (vLLM
+makes them stop_token_ids: vllm/sampling_params.py, `update_from_generation_config`; vllm/v1/core/sched/utils.py,
+`check_stop`, sets stop_reason to a stop token's id and leaves it None for eos).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..chat import TextDelta, ThinkingDelta
-from .generation import Finish
+from .generation import EOS_TEXT, Finish
 
 __all__ = ["Reply", "StopReason", "chat_delta", "chat_message", "error_body", "stop_reason", "usage"]
 
@@ -69,10 +71,12 @@ class Reply:
 
 
 def stop_reason(finish: Finish, stop_ids: Mapping[str, int]) -> StopReason:
-    """vLLM's `stop_reason`: the id of a stop token named in `stop_token_ids` (text -> id), else the stop's text;
-    None when no stop ended the answer."""
+    """vLLM's `stop_reason`: the id of the stop token that ended the answer (None for the eos token), else of a stop
+    token named in `stop_token_ids` (text -> id), else the stop string; None when no stop ended the answer."""
     if finish.reason not in ("stop", "tool_calls") or finish.stop is None:
         return None
+    if finish.stop_token is not None:
+        return None if finish.stop == EOS_TEXT else finish.stop_token
     return stop_ids.get(finish.stop, finish.stop)
 
 

@@ -1,5 +1,6 @@
 """Fixtures for the serve tests: real server processes on 127.0.0.1 (port 0: the OS picks a free one, the server
-prints its URL), over a scripted model (scripted_server.py) or a converted checkpoint (`glm-nb serve`)."""
+prints its URL), over a scripted model (scripted_server.py) or a converted checkpoint (`glm-nb serve`), and a server
+in a thread of the test process over a scripted model (`inline_server`)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from glm_nb.engine import open_model
+from glm_nb.chat import ScriptedGenerator
+from glm_nb.engine import Tokenizer, open_model
+from glm_nb.engine.tokenizer import load_chat_template
 from glm_nb.errors import GlmError
 from glm_nb.nano import checkpoint_path
+from glm_nb.serve import GlmServer
 
 from tiny_checkpoint import write_tokenizer
 
@@ -119,6 +123,28 @@ def scripted_server(tmp_path, tokenizer_folder):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def inline_server(tokenizer_folder):
+    """`inline_server(replies, max_length=4096, **GlmServer options) -> GlmServer`, serving from a thread."""
+    started: list[tuple[GlmServer, threading.Thread]] = []
+
+    def start(replies=(), *, max_length: int = 4096, **options) -> GlmServer:
+        tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+        generator = ScriptedGenerator(tokenizer, replies, max_length=max_length)
+        backend = generator.backend(chat_template=load_chat_template(tokenizer_folder), name="scripted")
+        server = GlmServer(backend, port=0, quiet=True, **options)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in started:
+        server.stop()
+        thread.join(30)
+        server.server_close()
 
 
 def glm_nb_serve(model: Path, log: Path, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:

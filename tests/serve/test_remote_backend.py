@@ -400,6 +400,38 @@ def test_an_error_body_in_chinese_is_shown_as_written_not_escaped(fake, connect_
     assert '{"detail": "模型不存在，请检查模型名称"}' in str(caught.value)  # not "\\u6a21\\u578b..."
 
 
+VLLM_TOO_LARGE = (  # vLLM's refusal of prompt + max_tokens beyond its context (v0.10's words)
+    "'max_tokens' or 'max_completion_tokens' is too large: 2048. This model's maximum context length is 4096 tokens "
+    "and your request has 3000 input tokens (2048 > 4096 - 3000)."
+)
+
+
+@pytest.mark.parametrize(("max_model_len", "hinted"), [(None, True), (4096, False)])
+def test_a_400_from_a_server_that_lists_no_context_says_how_to_give_it(fake, connect_fake, max_model_len, hinted):
+    if max_model_len is not None:
+        fake.models["data"][0]["max_model_len"] = max_model_len  # then max_tokens is cut to fit: no such refusal
+    fake.completions = answer(400, {"error": {"message": VLLM_TOO_LARGE}})
+    conversation = Conversation(connect_fake())
+
+    with pytest.raises(RemoteHTTPError) as caught:
+        conversation.send("Hi").text()
+
+    said = str(caught.value)
+    assert caught.value.status == 400 and "too large: 2048" in said
+    assert ("Connect with context_length= the server's context (in %glm_model: --context N)" in said) is hinted
+    assert conversation.messages == ()
+
+
+def test_a_servers_message_ending_a_sentence_is_not_given_a_second_full_stop(fake, connect_fake):
+    fake.models["data"][0]["max_model_len"] = 4096  # no hint after it
+    fake.completions = answer(400, {"error": {"message": VLLM_TOO_LARGE}})  # vLLM's messages end with one
+
+    with pytest.raises(RemoteHTTPError) as caught:
+        Conversation(connect_fake()).send("Hi").text()
+
+    assert str(caught.value).endswith("answered HTTP 400 Bad Request: " + VLLM_TOO_LARGE)
+
+
 def test_https_to_a_plain_http_server_says_to_use_http(fake, tokenizer_folder):
     url = fake.url.replace("http://", "https://")
 

@@ -1,20 +1,18 @@
 """`glm-nb serve` at its edges: tool calls only when the client sent tools, OpenAI's error codes and nulls, bodies
 that are not quite JSON, HEAD / OPTIONS, `/v1/models/{id}`, and start-up arguments. The server runs in a thread of
-the test process over a scripted model (cheaper than a process; none of these needs signals)."""
+the test process over a scripted model (`inline_server`, conftest.py: cheaper than a process; none of these needs
+signals)."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import socket
-import threading
 
 import pytest
 
 from glm_nb import cli
-from glm_nb.chat import ScriptedGenerator
 from glm_nb.engine import Tokenizer
-from glm_nb.engine.tokenizer import load_chat_template
 from glm_nb.serve import GlmServer
 
 CALL = 'get_weather\n{"city": "Paris"}<|observation|>'
@@ -30,28 +28,6 @@ PARIS_THEN_ROME = [
     {"role": "assistant", "content": "It is 21C in Paris."},
     {"role": "user", "content": "And in Rome?"},
 ]  # fmt: skip
-
-
-@pytest.fixture
-def inline_server(tokenizer_folder):
-    """`inline_server(replies, max_length=4096, **GlmServer options) -> GlmServer`, serving from a thread."""
-    started: list[tuple[GlmServer, threading.Thread]] = []
-
-    def start(replies=(), *, max_length: int = 4096, **options) -> GlmServer:
-        tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
-        generator = ScriptedGenerator(tokenizer, replies, max_length=max_length)
-        backend = generator.backend(chat_template=load_chat_template(tokenizer_folder), name="scripted")
-        server = GlmServer(backend, port=0, quiet=True, **options)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.start()
-        started.append((server, thread))
-        return server
-
-    yield start
-    for server, thread in started:
-        server.stop()
-        thread.join(30)
-        server.server_close()
 
 
 def _ask(server: GlmServer, method: str, path: str, body=None) -> tuple[int, dict[str, str], bytes]:
@@ -95,7 +71,7 @@ def test_a_prompt_longer_than_the_context_has_openais_error_code(inline_server):
 
     error = json.loads(raw)["error"]
     assert (status, error["code"], error["type"]) == (400, "context_length_exceeded", "invalid_request_error")
-    assert "context of 64 tokens" in error["message"]
+    assert error["message"].startswith("This model's maximum context length is 64 tokens")
 
 
 # -- vLLM's stop_token_ids -----------------------------------------------------------------------------------------

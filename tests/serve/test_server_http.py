@@ -57,8 +57,9 @@ def test_models_lists_the_served_model(scripted_server):
     assert [m["id"] for m in json.loads(raw)["data"]] == ["scripted"]
 
 
-def test_completion_drops_special_tokens_unless_asked_to_keep_them(scripted_server):
+def test_completion_drops_special_tokens_unless_asked_to_keep_them(scripted_server, tokenizer_folder):
     server = scripted_server(["\nSee<|assistant|>you", "\nSee<|assistant|>you"])
+    user = Tokenizer(tokenizer_folder / "tokenizer.json").token_to_id("<|user|>")
 
     _, _, plain = request(server, "POST", "/completions", {"prompt": "<|user|>\nHi<|assistant|>", "max_tokens": 50})
     _, _, raw = request(
@@ -69,7 +70,8 @@ def test_completion_drops_special_tokens_unless_asked_to_keep_them(scripted_serv
 
     plain_choice, raw_choice = json.loads(plain)["choices"][0], json.loads(raw)["choices"][0]
     assert plain_choice["text"] == "\nSeeyou" and plain_choice["finish_reason"] == "stop"
-    assert raw_choice["text"] == "\nSee<|assistant|>you<|user|>" and raw_choice["stop_reason"] == "<|user|>"
+    assert raw_choice["text"] == "\nSee<|assistant|>you<|user|>"
+    assert raw_choice["stop_reason"] == user  # as vLLM: generation_config's stop tokens by id
     assert json.loads(raw)["usage"]["completion_tokens"] > 0
 
 
@@ -243,7 +245,6 @@ def test_every_client_the_queue_can_hold_can_connect_at_once(tokenizer_folder):
         ({"prompt": "x", "n": 2}, "'n' must be 1"),
         ({"prompt": "x", "echo": True}, "'echo' is not supported"),
         ({"prompt": ""}, "non-empty string"),
-        ({"prompt": "x", "model": "other"}, "serves 'scripted'"),
         ({"prompt": "x", "temperature": -1}, "temperature must be >= 0"),
     ],
 )
