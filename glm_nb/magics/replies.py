@@ -137,10 +137,8 @@ def context_full_note(response: Response, conversation: Conversation, way_on: st
     which history does not keep, filled it); otherwise the context is full when the history leaves no room."""
     if response.usage_so_far.new_tokens >= conversation.sampling.max_new_tokens and conversation.leaves_room():
         return None
-    context = conversation.backend.context_length or 0
+    context = conversation.backend.context_length
     if conversation.drop_old_turns:  # `way_on` offers it, or a new conversation: the next message goes on by itself
         way_on = "The next message drops the oldest turns to make room for its answer."
-    return (
-        f"This reply was cut short: with the conversation before it, it filled the model's context ({context:,} "
-        f"tokens). {way_on}"
-    )
+    size = f" ({context:,} tokens)" if context else ""  # a server that lists no max_model_len
+    return f"This reply was cut short: with the conversation before it, it filled the model's context{size}. {way_on}"

@@ -417,3 +417,18 @@ def test_status_shows_one_conversation_with_variant_and_config_refuses_it(kernel
     kernel.run("%glm config --variant z1 -t 0.3")
     assert isinstance(kernel.errors[-1], UsageError) and "takes no --variant" in str(kernel.errors[-1])
     assert kernel.magics.session.defaults.temperature is None  # nothing set by the refused line
+
+
+def test_the_context_note_leaves_out_a_size_the_backend_does_not_know():
+    """A remote server that lists no max_model_len: the note said the context held "0 tokens"."""
+    from types import SimpleNamespace
+
+    from glm_nb.magics.replies import context_full_note
+
+    response = SimpleNamespace(usage_so_far=SimpleNamespace(new_tokens=12))
+    conversation = SimpleNamespace(
+        sampling=SimpleNamespace(max_new_tokens=512), backend=SimpleNamespace(context_length=None),
+        drop_old_turns=False, leaves_room=lambda: False,
+    )  # fmt: skip
+    note = context_full_note(response, conversation, "Start anew.")
+    assert note == "This reply was cut short: with the conversation before it, it filled the model's context. Start anew."
