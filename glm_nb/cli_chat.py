@@ -22,7 +22,7 @@ from typing import TextIO
 
 from . import nano
 from .chat import Conversation, LocalBackend
-from .chat.events import Done, TextDelta, ThinkingDelta, ToolCallEvent
+from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent
 from .engine import PRECISIONS, open_model
 from .errors import GlmError, PromptTooLongError
 from .models.hub import SOURCES
@@ -39,6 +39,7 @@ Ctrl-C stops a reply; the conversation goes on."""
 _NO_ARGUMENT = ("/reset", "/exit", "/quit", "/bye", "/help")
 _MULTILINE = '"""'
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
+_CLEAR_LINE = "\r\x1b[K"  # back to the line's start, and erase it
 
 
 def add_chat_parser(sub, model_help: str) -> None:
@@ -212,10 +213,19 @@ def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: Text
 def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool, room: str) -> None:
     section = None  # "thinking" or "answer": what the last delta written was
     response = None
+    reading = False  # a "reading the prompt" line is on the terminal, to clear before the reply
     try:
         response = conversation.send(message)  # may refuse the message at once (too long, not UTF-8)
         for event in response:
-            if isinstance(event, ThinkingDelta):
+            if reading and not isinstance(event, PromptProgress):
+                stderr.write(_CLEAR_LINE)
+                reading = False
+            if isinstance(event, PromptProgress):
+                if tty:  # a long prompt on a slow machine: minutes before the first token, said as it goes
+                    stderr.write(f"\r(reading the prompt: {event.done:,} of {event.total:,} tokens)")
+                    stderr.flush()
+                    reading = True
+            elif isinstance(event, ThinkingDelta):
                 if section is None and tty:
                     stdout.write(_DIM)
                 section = "thinking"
@@ -232,6 +242,7 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
                 _finish(event, stdout, stderr, tty, section, limit, response.dropped_turns)
             stdout.flush()
     except KeyboardInterrupt:
+        stderr.write(_CLEAR_LINE if reading else "")
         stdout.write((_RESET if tty and section == "thinking" else "") + "\n")
         dropped = _dropped_note(response.dropped_turns if response else 0)
         print(f"[stopped; the partial reply stays in the conversation{dropped}]", file=stderr)
@@ -240,6 +251,7 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
         why = str(e).split(". ")[0].rstrip(".")  # the engine's advice after it is for the Python API
         print(f"glm-nb: this message does not fit: {why}. {room[0].upper()}{room[1:]}.", file=stderr)
     except GlmError as e:
+        stderr.write(_CLEAR_LINE if reading else "")
         stdout.write((_RESET if tty and section == "thinking" else "") + ("\n" if section else ""))
         print(f"glm-nb: {e}", file=stderr)
 

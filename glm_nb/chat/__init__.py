@@ -6,10 +6,20 @@ Knows nothing of IPython. Protocol facts: ../shared/glm4/FORMAT.md. Generation g
 chat with tools and GLM-Z1 thinking; `Rumination` (in `research`) is the deep-research loop.
 """
 
-from .backend import Backend, CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
+from .backend import Backend, CompletionEnd, CompletionItem, CompletionStart, PrefillProgress, StopOptions, TextChunk
 from .conversation import CHAT_SAMPLING, Z1_SAMPLING, Conversation, as_tool
 from .errors import ChatError, ChatTemplateError, ConversationBusyError, MessageFormatError
-from .events import Done, Event, FinishReason, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
+from .events import (
+    Done,
+    Event,
+    FinishReason,
+    PromptProgress,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+    Usage,
+)
 from .local import LocalBackend
 from .messages import (
     AssistantMessage,
@@ -71,6 +81,8 @@ __all__ = [
     "Message",
     "MessageFormatError",
     "ObservationMessage",
+    "PrefillProgress",
+    "PromptProgress",
     "RemoteAuthError",
     "RemoteBackend",
     "RemoteConnectionError",

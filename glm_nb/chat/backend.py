@@ -5,6 +5,7 @@ backend is only "prompt text in, text pieces out": the local engine (`LocalBacke
 OpenAI-compatible `/v1/completions` server can be another. A completion is an iterator of
 
     CompletionStart(prompt_tokens, reused_prompt_tokens)     once, after the prompt is in place
+    PrefillProgress("", 0, done, total)                       between the chunks of a long prompt (a TextChunk)
     TextChunk(text, tokens)                                   per generated token (or group of tokens)
     CompletionEnd(reason, stop, tokens)                       once, last
 
@@ -29,7 +30,15 @@ from typing import Literal, Protocol, runtime_checkable
 from ..engine import SamplingParams
 from ..errors import SamplingError
 
-__all__ = ["Backend", "CompletionEnd", "CompletionItem", "CompletionStart", "StopOptions", "TextChunk"]
+__all__ = [
+    "Backend",
+    "CompletionEnd",
+    "CompletionItem",
+    "CompletionStart",
+    "PrefillProgress",
+    "StopOptions",
+    "TextChunk",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,15 @@ class CompletionStart:
 class TextChunk:
     text: str
     tokens: int = 1
+
+
+@dataclass(frozen=True)
+class PrefillProgress(TextChunk):
+    """An empty chunk between two chunks of a long prompt (the local engine's): `done` of the `total` prompt tokens
+    it computes are read. A consumer that knows only TextChunk reads it as one that carries nothing."""
+
+    done: int = 0
+    total: int = 0
 
 
 @dataclass(frozen=True)

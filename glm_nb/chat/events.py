@@ -2,6 +2,8 @@
 
     ThinkingDelta*   TextDelta*   (ToolCallEvent+  ToolResultEvent+  ThinkingDelta* TextDelta* ...)*   Done
 
+with PromptProgress events before a generation's first delta when the local engine reads a long prompt in chunks.
+
 Deltas concatenate to the message text exactly (leading and trailing whitespace of a section is never sent), so
 a display can append them as they come.
 """
@@ -13,7 +15,17 @@ from typing import Literal
 
 from ..tools import ToolCall, ToolResult
 
-__all__ = ["Done", "Event", "FinishReason", "TextDelta", "ThinkingDelta", "ToolCallEvent", "ToolResultEvent", "Usage"]
+__all__ = [
+    "Done",
+    "Event",
+    "FinishReason",
+    "PromptProgress",
+    "TextDelta",
+    "ThinkingDelta",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "Usage",
+]
 
 # stop: a plain answer; length: the token limit; tool_calls: the model called a tool that has no Python function
 # here (run it and add its result yourself); round_limit: too many tool or research rounds; cancelled: cancel()
@@ -73,10 +85,19 @@ class ToolResultEvent:
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """The model has read `done` of the `total` prompt tokens it computes (not those reused from the KV cache); a
+    long prompt is read in chunks, and this comes between them, before the reply's first delta."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Done:
     finish_reason: FinishReason
     usage: Usage
     thinking_cut_off: bool = False  # the token limit ended the last turn inside its thinking: no answer was written
 
 
-Event = TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | Done
+Event = TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | PromptProgress | Done

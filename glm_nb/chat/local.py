@@ -23,7 +23,7 @@ from typing import Protocol
 from ..engine import Engine, Generator, IncrementalDetokenizer, SamplingParams
 from ..engine.sampling import MaskedSampling
 from ..errors import GenerationError
-from .backend import CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
+from .backend import CompletionEnd, CompletionItem, CompletionStart, PrefillProgress, StopOptions, TextChunk
 
 __all__ = ["LocalBackend", "GeneratorLike", "TokenizerLike"]
 
@@ -122,12 +122,14 @@ class LocalBackend:
             reused = generator.set_prompt(ids)  # raises PromptTooLongError, which says what to do
         yield CompletionStart(len(ids), reused)
         prefill = getattr(generator, "prefill", None)  # a long prompt runs in chunks (Generator.prefill_chunk)
+        done, total = 0, len(ids) - reused
         while prefill is not None:
             with self._lock:
                 self._check_current(epoch)
                 if not prefill():
                     break
-            yield TextChunk("", tokens=0)  # a consumer may stop here (the panel's Stop, a client gone)
+            done = min(done + generator.prefill_chunk, total)
+            yield PrefillProgress("", 0, done, total)  # a consumer may stop here (the panel's Stop, a client gone)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         generated = 0
         while True:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from ..engine import SamplingParams
 from ..tools import ToolCall, parse_tool_calls
-from .backend import Backend, CompletionEnd, CompletionStart, TextChunk
-from .events import Event, TextDelta, ThinkingDelta, ToolCallEvent, Usage
+from .backend import Backend, CompletionEnd, CompletionStart, PrefillProgress, TextChunk
+from .events import Event, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent, Usage
 from .messages import AssistantEnd, AssistantMessage
 from .streaming import THINK_OPEN, AnswerStream, ThinkingSplitter
 
@@ -55,7 +55,9 @@ def run_turn(
     committed = False
     try:
         for item in stream:
-            if isinstance(item, TextChunk):
+            if isinstance(item, PrefillProgress):
+                yield PromptProgress(item.done, item.total)
+            elif isinstance(item, TextChunk):
                 state.count(item.tokens)
                 yield from state.feed(item.text)
             elif isinstance(item, CompletionStart):

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..chat import Done, Event, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
+from ..chat import Done, Event, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
 from ..engine import SamplingParams
 from ..tools import strip_code_fence
 from .artifacts import Artifact, code_blocks, extract_artifacts
@@ -184,8 +184,10 @@ class TranscriptBuilder:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.deltas = 0  # text and thinking deltas so far: about one per token, for a live tokens/s
+        self._reading: PromptProgress | None = None  # the last event, while it says how far a prompt is read
 
     def add(self, event: Event) -> None:
+        self._reading = event if isinstance(event, PromptProgress) else None
         if isinstance(event, ThinkingDelta):
             self.deltas += 1
             self._extend("thinking", event.text)
@@ -236,9 +238,15 @@ class TranscriptBuilder:
         self._since = now
 
     def snapshot(self) -> Transcript:
-        """The transcript so far (finish_reason None: still streaming)."""
+        """The transcript so far (finish_reason None: still streaming); while the model reads a long prompt, a note
+        says how far it is."""
         answer = self._parts[-1].text if self._parts and self._parts[-1].kind == "text" else ""
-        return dataclasses.replace(self._template, parts=tuple(self._parts), answer=answer)
+        snapshot = dataclasses.replace(self._template, parts=tuple(self._parts), answer=answer)
+        if self._reading is not None:
+            done, total = self._reading.done, self._reading.total
+            note = f"Reading the prompt: {done:,} of {total:,} tokens ({done / max(total, 1):.0%})…"
+            snapshot = dataclasses.replace(snapshot, note=" ".join(filter(None, (self._template.note, note))))
+        return snapshot
 
     def finish(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from glm_nb.chat import Conversation, LocalBackend, TextDelta
+from glm_nb.chat import CompletionStart, Conversation, LocalBackend, PrefillProgress, PromptProgress, TextDelta
 from glm_nb.engine import SamplingParams
 
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=8)
@@ -106,3 +106,20 @@ def test_stop_during_a_long_prompt_ends_between_its_chunks_and_the_next_message_
     again = conversation.send("Tell me about Jupyter notebooks and ONNX Runtime, briefly.")
     again.finish()
     assert again.usage().reused_prompt_tokens >= 16  # the two chunks that ran
+
+
+def test_a_long_prompt_reports_how_far_it_is_read_before_the_reply(tiny):
+    backend = LocalBackend.from_engine(tiny.engine)
+    backend.generator.prefill_chunk = 8
+    items = list(backend.complete("[gMASK]<sop>" + "word " * 30, GREEDY))
+    start = items[0]
+    assert isinstance(start, CompletionStart)
+    progress = [(i.done, i.total) for i in items if isinstance(i, PrefillProgress)]
+    total = start.prompt_tokens - start.reused_prompt_tokens
+    assert progress == [(d, total) for d in range(8, total, 8)]  # the last chunk runs with the first token
+
+    conversation = Conversation(backend, sampling=GREEDY, system="You are a tiny model. " * 6)
+    events = list(conversation.send("Tell me about Jupyter notebooks and ONNX Runtime, briefly."))
+    reading = [e.done for e in events if isinstance(e, PromptProgress)]
+    assert reading and reading == sorted(reading)
+    assert all(isinstance(e, PromptProgress) for e in events[: len(reading)])  # all before the reply's first event

@@ -10,6 +10,7 @@ import pytest
 
 from glm_nb.cli import main
 from glm_nb.cli_chat import run_chat
+from glm_nb.engine import SamplingParams
 
 
 class Pipe(io.StringIO):
@@ -232,3 +233,20 @@ def test_with_drop_old_turns_a_message_too_long_by_itself_says_to_shorten_it(mon
     options = [str(tiny.out), "--context", "64", "-n", "2", "--drop-old-turns"]
     code, _, err = chat(monkeypatch, capsys, options, f"Hi\n{'word ' * 400}\n")
     assert code == 0 and "Even with every earlier turn dropped it is too long: shorten it" in err
+
+
+def test_a_long_prompt_shows_how_far_it_is_read_on_a_terminal_then_clears_the_line(tiny):
+    from glm_nb.chat import Conversation, LocalBackend
+    from glm_nb.cli_chat import _reply
+
+    backend = LocalBackend.from_engine(tiny.engine)
+    backend.generator.prefill_chunk = 8
+    conversation = Conversation(backend, sampling=SamplingParams(max_new_tokens=3))
+    for tty in (True, False):
+        out, err = io.StringIO(), io.StringIO()
+        _reply(conversation, "word " * 30, out, err, tty, "start anew with /reset")
+        said = err.getvalue()
+        if tty:  # cleared before the reply's own line
+            assert "\r(reading the prompt: 8 of " in said and said.rindex("(reading") < said.index("\r\x1b[K")
+        else:  # a pipe or a file: no progress lines in it
+            assert "reading the prompt" not in said

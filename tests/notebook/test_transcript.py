@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from glm_nb.chat import Done, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
+from glm_nb.chat import Done, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
 from glm_nb.render import MIME_TYPE, Transcript, TranscriptBuilder
 from glm_nb.tools import ToolCall, ToolResult
 
@@ -222,3 +222,16 @@ def test_two_outputs_of_the_same_artifact_get_frames_of_their_own():
     text = '```html\n<button>Click</button>\n```'
     ids = [re.findall(r"glm-nb-frame-[0-9a-f]+", markdown_html(text)) for _ in range(2)]
     assert ids[0] and ids[1] and set(ids[0]).isdisjoint(ids[1])  # one page, two outputs: no shared element id
+
+
+def test_while_a_long_prompt_is_read_the_live_record_says_how_far():
+    builder = TranscriptBuilder(Transcript("chat", "m", "A long document…", note="Variables: doc."))
+    builder.add(PromptProgress(1536, 6000))
+    reading = builder.snapshot()
+    assert reading.note == "Variables: doc. Reading the prompt: 1,536 of 6,000 tokens (26%)…"
+    shown = reading._repr_mimebundle_()[0]
+    assert reading.streaming and "Reading the prompt: 1,536 of 6,000 tokens" in shown["text/html"]
+    builder.add(TextDelta("Hello"))
+    assert builder.snapshot().note == "Variables: doc."  # the reply began: the note is gone
+    builder.add(Done("stop", Usage(prompt_tokens=6000, new_tokens=1)))
+    assert "Reading" not in builder.finish().note
