@@ -100,8 +100,8 @@ class Generator:
         "logits" always copies the whole last logits row to the host.
         prefill_chunk: the most prompt tokens one model call runs (batch 1; default PREFILL_CHUNK for the device).
         A long prompt runs in chunks: Ctrl-C stops it between them, losing only the chunk it stopped, and its
-        activations stay the size of a chunk (8,000 tokens through a 512-wide test model took 400 MB more memory in
-        one call, 66 MB in chunks of 512; GLM-4-9B is eight times wider).
+        activations stay the size of a chunk (8,000 tokens through a 512-wide test model took 458 MiB in one call,
+        125 MiB in chunks of 512: benchmarks/prefill_chunks.py; GLM-4-9B is eight times wider).
         """
         _check_arguments(engine, batch_size, max_length, readback, prefill_chunk)
         graph = engine.cuda_graph if cuda_graph is None else cuda_graph
