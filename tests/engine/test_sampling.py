@@ -131,12 +131,20 @@ def test_a_tiny_temperature_samples_the_argmax_rather_than_overflowing(temperatu
 
 # -- the draw without sorting the vocabulary -------------------------------------------------------------------------
 def _masked_row_draw(logits, params, rng):
-    """The definition `sample` must keep: mask the whole row with the public steps, then invert the CDF (top-p in
-    float64, as `sample` sums: in float32 a cut at p = 0.99 moves with the rounding of ~3,000 probabilities)."""
-    scaled = apply_temperature(logits, params.temperature).astype(np.float64)
-    masked = apply_top_p(apply_top_k(scaled, params.top_k), params.top_p)
-    probs = np.exp(masked.astype(np.float64))
-    cdf = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+    """The definition `sample` must keep: mask the whole row, then invert the CDF. Weights are exp in float32 summed
+    in float64, as `sample` computes them: a cut at p = 0.99 over ~3,000 probabilities moves with the rounding of
+    the exp (float64 weights here drew one token of 180 differently under numpy 1.26, whose float32 exp rounds
+    otherwise than numpy 2's), and in float32 sums with the rounding of the sum."""
+    masked = apply_top_k(apply_temperature(logits, params.temperature), params.top_k)
+    weights = np.exp(masked, dtype=np.float32).astype(np.float64)
+    if params.top_p < 1.0:  # apply_top_p's rule over these weights: the most likely first, ties to the lower id
+        order = np.argsort(-masked, axis=1, kind="stable")
+        probs = np.take_along_axis(weights, order, axis=1) / weights.sum(axis=1, keepdims=True)
+        drop = np.zeros_like(probs, dtype=bool)
+        np.put_along_axis(drop, order, (np.cumsum(probs, axis=1) - probs) >= params.top_p, axis=1)
+        drop[np.arange(len(order)), order[:, 0]] = False
+        weights = np.where(drop, 0.0, weights)
+    cdf = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     u = rng.random(cdf.shape[0])[:, None]
     return np.minimum((cdf < u * cdf[:, -1:]).sum(axis=1), cdf.shape[1] - 1)
 
