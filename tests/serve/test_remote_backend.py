@@ -336,7 +336,11 @@ def test_the_key_is_in_no_repr_nor_in_a_verbose_traceback(fake, connect_fake, mo
     with pytest.raises(RemoteHTTPError) as caught:
         Conversation(backend).send("Hi").text()
 
-    verbose = VerboseTB(theme_name="nocolor").text(caught.type, caught.value, caught.tb)  # %xmode Verbose
+    try:  # IPython 9 (Python 3.11+) names its plain colours a theme, IPython 8 a colour scheme
+        plain = VerboseTB(theme_name="nocolor")
+    except TypeError:
+        plain = VerboseTB(color_scheme="NoColor")
+    verbose = plain.text(caught.type, caught.value, caught.tb)  # %xmode Verbose
     assert "CUDA out of memory" in verbose and "api_key_env" in verbose  # the locals are there
     assert "SECRET123" not in repr(backend.endpoint) and "SECRET123" not in verbose
 
