@@ -27,7 +27,7 @@ def checkpoint_path() -> Path:
     if not (folder / "config.json").is_file():
         raise GlmError(
             f"The bundled nano-GLM checkpoint is missing from {folder}. Reinstall glm-nb, or train one with "
-            "`python -m glm_nb.nano.train --out DIR` and open DIR instead."
+            "`python -m glm_nb.nano.train --out DIR` (it needs torch and transformers) and open DIR instead."
         )
     return folder
 

@@ -118,9 +118,16 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from tokenizers import Tokenizer
-from transformers import Glm4Config, Glm4ForCausalLM
+
+try:
+    import torch
+    from transformers import Glm4Config, Glm4ForCausalLM
+except ModuleNotFoundError as _missing:  # training needs what inference does not: glm-nb installs neither
+    raise SystemExit(
+        f"python -m glm_nb.nano.train needs PyTorch and transformers, which glm-nb does not install ({_missing}). "
+        "Install them (`pip install torch transformers`; a CPU build of torch is enough) and run it again."
+    ) from _missing
 
 from .corpus import REPLY_WEIGHT, to_segments, training_samples
 from .sample import FIRST_RECIPE, Mix
