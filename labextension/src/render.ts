@@ -10,6 +10,7 @@
  * notebook is there. An update redraws only the blocks that changed (blocks.ts).
  */
 
+import { AnswerSplitter, Piece } from './answer';
 import { details, IDrawn, ISpec, leaf, reconcile } from './blocks';
 import { hasScripts, htmlFrame, svgFrame } from './frames';
 import { followFragment, MarkdownRenderer, renderSafely } from './markdown';
@@ -20,7 +21,6 @@ import {
   IToolPart,
   Part,
   repliesOf,
-  Segment,
   splitFences,
   wordCount
 } from './transcript';
@@ -42,6 +42,9 @@ export class TranscriptView {
   /** The element this view draws into, kept for the life of the output. */
   readonly node = el('div', 'glm-nb-lab-transcript');
   private drawn: IDrawn[] = [];
+  // An `AnswerSplitter` for each text part of each turn (`turn:part`), kept from one update to the next: where a
+  // part's text grows, its splitter reads only what was added. Those an update did not ask for are dropped.
+  private splitters = new Map<string, AnswerSplitter>();
 
   constructor(private readonly markdown: MarkdownRenderer) {
     this.node.addEventListener('click', event => followFragment(this.node, event));
@@ -60,7 +63,16 @@ export class TranscriptView {
   async update(data: unknown, stale: string | null = null): Promise<void> {
     const replies = repliesOf(data);
     const last = replies[replies.length - 1];
-    const specs = replies.length ? replies.map(reply => turn(reply, stale)) : [leaf('empty', () => emptyNote())];
+    const splitters = new Map<string, AnswerSplitter>();
+    const splitterOf = (turn: number) => (part: number) => {
+      const key = `${turn}:${part}`;
+      const splitter = this.splitters.get(key) ?? new AnswerSplitter();
+      splitters.set(key, splitter);
+      return splitter;
+    };
+    const specs = replies.length
+      ? replies.map((reply, index) => turn(reply, stale, splitterOf(index)))
+      : [leaf('empty', () => emptyNote())];
     const pending: Promise<void>[] = [];
     const { drawn, commit } = reconcile(this.node, this.drawn, specs, this.markdown, pending);
     await Promise.all(pending); // every new block is complete before any of them is shown
@@ -69,6 +81,7 @@ export class TranscriptView {
     }
     commit();
     this.drawn = drawn;
+    this.splitters = splitters;
     const streaming = last !== undefined && last.finish_reason === null;
     this.node.dataset.state = !last ? 'empty' : streaming ? (stale ? 'stale' : 'streaming') : last.finish_reason!;
     // a screen reader waits for the reply to end instead of reading each update of it
@@ -88,13 +101,16 @@ function emptyNote(): HTMLElement {
   return el('div', 'glm-nb-note', '(empty chat)');
 }
 
-function turn(r: IReply, stale: string | null): ISpec {
+/** The `AnswerSplitter` of a reply's text part, by the part's index. */
+type SplitterOf = (part: number) => AnswerSplitter;
+
+function turn(r: IReply, stale: string | null, splitterOf: SplitterOf): ISpec {
   const children: ISpec[] = [];
   if (r.prompt) {
     children.push(leaf(`prompt:${r.prompt}`, () => userBubble(r.prompt)));
   }
   const bubble = () => el('div', 'glm-nb-bubble glm-nb-assistant');
-  children.push({ key: 'assistant', make: bubble, children: replyBlocks(r, stale) });
+  children.push({ key: 'assistant', make: bubble, children: replyBlocks(r, stale, splitterOf) });
   return { key: 'turn', make: () => el('div', 'glm-nb-turn'), children };
 }
 
@@ -104,7 +120,7 @@ function userBubble(prompt: string): HTMLElement {
   return user;
 }
 
-function replyBlocks(r: IReply, stale: string | null): ISpec[] {
+function replyBlocks(r: IReply, stale: string | null, splitterOf: SplitterOf): ISpec[] {
   const blocks: ISpec[] = [];
   const streaming = r.finish_reason === null;
   const lastText = r.parts.map(p => p.type).lastIndexOf('text');
@@ -119,7 +135,7 @@ function replyBlocks(r: IReply, stale: string | null): ISpec[] {
       blocks.push(leaf(`tool:${JSON.stringify(part)}`, () => toolCard(part)));
     } else {
       const format = index === lastText && !streaming ? r.format : 'markdown';
-      const children = answerBlocks(part.text, format, !streaming);
+      const children = answerBlocks(part.text, format, !streaming, splitterOf(index));
       blocks.push({ key: `answer:${format}`, make: () => el('div', 'glm-nb-answer'), children });
     }
   });
@@ -163,35 +179,58 @@ function toolCard(card: IToolPart): HTMLElement {
   return box;
 }
 
-/** An answer's blocks: its markdown between fences, and each fence as code or (`artifacts`) as an artifact. */
-function answerBlocks(text: string, format: string, artifacts: boolean): ISpec[] {
+/**
+ * An answer's blocks: its markdown between fences (a block of it for each paragraph, heading, list and so on that
+ * draws alone, so that a streaming answer draws only its last one again), and each fence as code or (`artifacts`)
+ * as an artifact.
+ */
+function answerBlocks(text: string, format: string, artifacts: boolean, splitter: AnswerSplitter): ISpec[] {
   if (format === 'text') {
     return [leaf(`text:${text}`, () => el('pre', 'glm-nb-plain', text))];
   }
   if (format === 'json') {
     return [leaf(`json:${text}`, () => codeBlock('json', prettyJson(text)))];
   }
-  let segments: Segment[] = splitFences(text);
+  let pieces: Piece[] = splitter.split(text);
   const bare = text.trim();
   if ((format === 'svg' && bare.startsWith('<svg')) || (format === 'html' && bare.startsWith('<'))) {
-    if (!segments.some(s => s.kind === 'fence')) {
-      segments = [{ kind: 'fence', language: format, body: bare }];
+    if (!pieces.some(s => s.kind === 'fence')) {
+      pieces = [{ kind: 'fence', language: format, body: bare }];
     }
   }
-  return segments.map(segment => {
-    if (segment.kind === 'markdown') {
-      return leaf(`markdown:${segment.text}`, (markdown, pending) => {
-        const box = el('div', 'glm-nb-markdown');
-        pending.push(renderSafely(markdown, box, segment.text));
-        return box;
-      });
+  return pieces.map(piece => {
+    if (piece.kind === 'markdown') {
+      const blocks = piece.blocks.map(block =>
+        leaf(block.key, (markdown, pending) => {
+          const box = el('div', '');
+          pending.push(renderSafely(markdown, box, block.text));
+          return box;
+        })
+      );
+      return { key: 'markdown', make: () => el('div', 'glm-nb-markdown'), children: blocks };
     }
-    const { language, body } = segment;
-    if (artifacts && (language === 'svg' || language === 'html')) {
-      return leaf(`artifact:${JSON.stringify([language, body])}`, () => artifact(language, body));
-    }
-    return leaf(`code:${JSON.stringify([language, body])}`, () => codeBlock(language, body));
+    const { language, body } = piece;
+    const draw = () => (artifacts && isArtifact(language) ? artifact(language, body) : codeBlock(language, body));
+    return leaf(fenceKey(piece, artifacts), draw);
   });
+}
+
+function isArtifact(language: string): language is 'svg' | 'html' {
+  return language === 'svg' || language === 'html';
+}
+
+// A finished fence is the same piece from one update to the next: its key is made once, not from its body each time
+const fenceKeys = new WeakMap<Piece, { artifacts: boolean; key: string }>();
+
+function fenceKey(piece: Piece & { kind: 'fence' }, artifacts: boolean): string {
+  const known = fenceKeys.get(piece);
+  if (known?.artifacts === artifacts) {
+    return known.key;
+  }
+  const kind = artifacts && isArtifact(piece.language) ? 'artifact' : 'code';
+  const key = `${kind}:${JSON.stringify([piece.language, piece.body])}`;
+  fenceKeys.set(piece, { artifacts, key });
+  return key;
 }
 
 function artifact(kind: 'svg' | 'html', source: string): HTMLElement {

@@ -6,6 +6,9 @@
  * turns). Everything in it came from a model or a tool: it is data to show, never markup to trust.
  */
 
+// with its extension, for Node to load lib/ as it is
+export { Segment, splitFences } from './answer.js';
+
 export const MIME_TYPE = 'application/vnd.glm-nb.transcript+json';
 
 export interface ITextPart {
@@ -236,68 +239,6 @@ function finishWords(r: IReply): string | undefined {
     return RESEARCH_TURN_LIMIT;
   }
   return r.finish_reason !== null ? FINISH_REASONS.get(r.finish_reason) : undefined;
-}
-
-export type Segment = { kind: 'markdown'; text: string } | { kind: 'fence'; language: string; body: string };
-
-/**
- * Markdown cut at its fenced code blocks (``` or ~~~, up to three spaces of indent, closed by a fence of the same
- * character at least as long, or by the end of the text as CommonMark does). The renderer draws `svg` and `html`
- * fences as artifacts and the rest as code with copy / insert buttons.
- */
-export function splitFences(markdown: string): Segment[] {
-  const segments: Segment[] = [];
-  const lines = markdown.split('\n');
-  let text: string[] = [];
-  let i = 0;
-  const flush = () => {
-    if (text.length && text.join('\n').trim()) {
-      segments.push({ kind: 'markdown', text: text.join('\n') });
-    }
-    text = [];
-  };
-  while (i < lines.length) {
-    const open = fenceOpening(lines[i]);
-    if (!open) {
-      text.push(lines[i]);
-      i++;
-      continue;
-    }
-    flush();
-    const fence = open.fence;
-    const indent = lines[i].length - lines[i].trimStart().length;
-    const body: string[] = [];
-    i++;
-    while (i < lines.length) {
-      const close = new RegExp(`^ {0,3}${fence[0] === '`' ? '`' : '~'}{${fence.length},}\\s*$`).exec(lines[i]);
-      if (close) {
-        i++;
-        break;
-      }
-      body.push(indent ? lines[i].replace(new RegExp(`^ {0,${indent}}`), '') : lines[i]);
-      i++;
-    }
-    segments.push({ kind: 'fence', language: open.language, body: body.join('\n') });
-  }
-  flush();
-  return segments;
-}
-
-/**
- * The fence a line opens, if it opens one: its backticks or tildes and the first word of its info string (which,
- * after backticks, may hold no backtick). Matched in linear time: a regular expression with two overlapping
- * repeats here took seconds on one long line of a forged answer, and the page froze while it ran.
- */
-function fenceOpening(line: string): { fence: string; language: string } | null {
-  const open = /^ {0,3}(`{3,}|~{3,})/.exec(line);
-  if (!open) {
-    return null;
-  }
-  const info = line.slice(open[0].length);
-  if (open[1][0] === '`' && info.includes('`')) {
-    return null;
-  }
-  return { fence: open[1], language: (info.trim().split(/\s/, 1)[0] ?? '').toLowerCase() };
 }
 
 /** Terminal colour codes out of a traceback. */

@@ -1,0 +1,148 @@
+/**
+ * An answer cut into the pieces the view draws (render.ts): its fenced code blocks, and its markdown between them
+ * in blocks that draw alone as they draw together. No DOM here, so `node --test` runs it as it is.
+ *
+ * A streaming reply is drawn again about ten times a second, each time with its text a little longer. Cut afresh,
+ * and its markdown drawn afresh, each update would cost in proportion to the whole answer. `AnswerSplitter` keeps
+ * what it read: the lines up to the last line break, the pieces they finished, and the state of the open one, so
+ * an update reads only the new text; a finished piece is the same object from one update to the next (and so is
+ * its `key`), which the view keeps on screen without drawing it again.
+ */
+
+export type Segment = { kind: 'markdown'; text: string } | { kind: 'fence'; language: string; body: string };
+
+/** A block of markdown: lines up to a blank line, after which a new paragraph, heading, quote or table starts. */
+export interface IBlock {
+  readonly text: string;
+  readonly key: string; // what the view compares: `markdown:` and the text
+}
+
+export type Piece =
+  | { kind: 'markdown'; blocks: readonly IBlock[] }
+  | { kind: 'fence'; language: string; body: string };
+
+// After a blank line, a line at the margin that is not a list item ends whatever came before it (a paragraph, a
+// list, a quote, indented code), so what follows draws alone as it draws in place
+const BLOCK_START = /^(?![-+*](\s|$)|\d{1,9}[.)](\s|$))\S/;
+// A line that may need the markdown around it: an HTML block (some run on past blank lines) or a link reference
+// definition (which links anywhere else use): markdown with one is kept as one block
+const NEEDS_CONTEXT = /^ {0,3}(<|\[[^\]]*\]:)/;
+
+/** The state at a line break: outside a fence (the markdown so far), or inside one. */
+type State =
+  | { kind: 'markdown'; blocks: IBlock[]; lines: string[]; whole: boolean; lastBlank: boolean }
+  | { kind: 'fence'; fence: string; indent: number; language: string; body: string[] };
+
+/** An answer's pieces, each update reading only what was added (see the module's docstring). */
+export class AnswerSplitter {
+  private read = ''; // the text up to (and with) the last line break read
+  private pieces: Piece[] = []; // the pieces those lines finished
+  private state: State = outside();
+
+  /** The pieces of `text`: the same as `splitAnswer(text)`, with the finished ones kept from the last call. */
+  split(text: string): Piece[] {
+    // `===` on a slice, not `startsWith`: V8 compares strings this way several times faster
+    if (text.slice(0, this.read.length) !== this.read) {
+      [this.read, this.pieces, this.state] = ['', [], outside()]; // not a continuation: read it afresh
+    }
+    let start = this.read.length;
+    for (let end = text.indexOf('\n', start); end >= 0; end = text.indexOf('\n', start)) {
+      this.state = readLine(this.state, text.slice(start, end), this.pieces);
+      start = end + 1;
+    }
+    this.read = text.slice(0, start);
+    const pieces = [...this.pieces];
+    finish(readLine(copy(this.state), text.slice(start), pieces), pieces);
+    return pieces;
+  }
+}
+
+/** The pieces of `text`, read afresh. */
+export function splitAnswer(text: string): Piece[] {
+  return new AnswerSplitter().split(text);
+}
+
+/**
+ * Markdown cut at its fenced code blocks (``` or ~~~, up to three spaces of indent, closed by a fence of the same
+ * character at least as long, or by the end of the text as CommonMark does). The renderer draws `svg` and `html`
+ * fences as artifacts and the rest as code with copy / insert buttons.
+ */
+export function splitFences(markdown: string): Segment[] {
+  return splitAnswer(markdown).map(piece =>
+    piece.kind === 'fence' ? piece : { kind: 'markdown', text: piece.blocks.map(block => block.text).join('\n') }
+  );
+}
+
+function outside(): State {
+  return { kind: 'markdown', blocks: [], lines: [], whole: false, lastBlank: false };
+}
+
+/** A copy of `state` that reading the last, unfinished line into can change without changing `state`. */
+function copy(state: State): State {
+  return state.kind === 'markdown'
+    ? { ...state, blocks: [...state.blocks], lines: [...state.lines] }
+    : { ...state, body: [...state.body] };
+}
+
+/** The state after `line`; a piece it finishes goes to `pieces`. */
+function readLine(state: State, line: string, pieces: Piece[]): State {
+  if (state.kind === 'fence') {
+    const close = new RegExp(`^ {0,3}${state.fence[0] === '`' ? '`' : '~'}{${state.fence.length},}\\s*$`);
+    if (close.test(line)) {
+      pieces.push({ kind: 'fence', language: state.language, body: state.body.join('\n') });
+      return outside();
+    }
+    state.body.push(state.indent ? line.replace(new RegExp(`^ {0,${state.indent}}`), '') : line);
+    return state;
+  }
+  const open = fenceOpening(line);
+  if (open) {
+    finish(state, pieces);
+    const indent = line.length - line.trimStart().length;
+    return { kind: 'fence', fence: open.fence, indent, language: open.language, body: [] };
+  }
+  const blank = line.trim() === '';
+  if (state.lastBlank && BLOCK_START.test(line) && state.lines.some(text => text.trim())) {
+    state.blocks.push(block(state.lines));
+    state.lines = [];
+  }
+  state.lines.push(line);
+  state.whole ||= NEEDS_CONTEXT.test(line);
+  state.lastBlank = blank;
+  return state;
+}
+
+/** Puts the piece `state` holds open, as it stands at the end of the text, in `pieces` (blank markdown is none). */
+function finish(state: State, pieces: Piece[]): void {
+  if (state.kind === 'fence') {
+    pieces.push({ kind: 'fence', language: state.language, body: state.body.join('\n') });
+    return;
+  }
+  const blocks = state.lines.length ? [...state.blocks, block(state.lines)] : state.blocks;
+  if (!blocks.some(b => b.text.trim())) {
+    return;
+  }
+  pieces.push({ kind: 'markdown', blocks: state.whole ? [block(blocks.map(b => b.text))] : blocks });
+}
+
+function block(lines: readonly string[]): IBlock {
+  const text = lines.join('\n');
+  return { text, key: `markdown:${text}` };
+}
+
+/**
+ * The fence a line opens, if it opens one: its backticks or tildes and the first word of its info string (which,
+ * after backticks, may hold no backtick). Matched in linear time: a regular expression with two overlapping
+ * repeats here took seconds on one long line of a forged answer, and the page froze while it ran.
+ */
+function fenceOpening(line: string): { fence: string; language: string } | null {
+  const open = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+  if (!open) {
+    return null;
+  }
+  const info = line.slice(open[0].length);
+  if (open[1][0] === '`' && info.includes('`')) {
+    return null;
+  }
+  return { fence: open[1], language: (info.trim().split(/\s/, 1)[0] ?? '').toLowerCase() };
+}
