@@ -40,7 +40,7 @@ class GeneratorLike(Protocol):
     sampling: SamplingParams
 
     def set_prompt(self, ids: Sequence[int]) -> int: ...
-    def generate_next_token(self) -> None: ...  # a `prefill() -> bool` too, optionally: see Generator.prefill
+    def generate_next_token(self) -> None: ...  # a `prefill() -> int` too, optionally: see Generator.prefill
     def is_done(self) -> bool: ...
 
     @property
@@ -126,9 +126,10 @@ class LocalBackend:
         while prefill is not None:
             with self._lock:
                 self._check_current(epoch)
-                if not prefill():
-                    break
-            done = min(done + generator.prefill_chunk, total)
+                ran = prefill()
+            if not ran:
+                break
+            done = min(done + ran, total)
             yield PrefillProgress("", 0, done, total)  # a consumer may stop here (the panel's Stop, a client gone)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         generated = 0

@@ -4,8 +4,8 @@ Verbs (after onnxruntime-genai): `append_tokens`, `generate_next_token`, `is_don
 `set_prompt` (prefix reuse) and `score` (logits at every position).
 
 Tokens are fed lazily: the sequence is `tokens`; the KV cache holds the first `kv_len` of them; the rest are
-*pending* and run through the model at the next `generate_next_token`, in one chunk (prefill) or as the single
-token just sampled (decode). So rewinding is only bookkeeping, and a prompt sharing a prefix with what is
+*pending* and run through the model at the next `generate_next_token`, in chunks of `prefill_chunk` (prefill; also
+one chunk a call with `prefill()`) or as the single token just sampled (decode). So rewinding is only bookkeeping, and a prompt sharing a prefix with what is
 cached costs only its new suffix.
 
 Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's; the Generator
@@ -76,8 +76,9 @@ def _exclusive(verb):
 
 class Generator:
     """The mutable side of generation over an `Engine`: tokens, KV cache, sampling state. Verbs: `append_tokens`,
-    `set_prompt` (reuses the longest cached prefix), `generate_next_token`, `is_done`, `rewind_to`, `score`. One
-    thread at a time: a verb called while another thread is inside one raises `GenerationError`."""
+    `set_prompt` (reuses the longest cached prefix), `prefill` (one chunk of a long prompt), `generate_next_token`,
+    `is_done`, `rewind_to`, `score`. One thread at a time: a verb called while another thread is inside one raises
+    `GenerationError`."""
 
     def __init__(
         self,
@@ -222,18 +223,18 @@ class Generator:
         self._new = 0
 
     @_exclusive
-    def prefill(self) -> bool:
-        """Run the next `prefill_chunk` tokens of the prompt (batch 1) when more than that is pending, and say
-        whether it did: `while gen.prefill(): ...` feeds a long prompt call by call, so that a caller can stop or
-        report between them; the last chunk runs in `generate_next_token`, which samples from its logits (which
-        also runs every pending chunk by itself)."""
+    def prefill(self) -> int:
+        """Run the next `prefill_chunk` tokens of the prompt (batch 1) when more than that is pending; how many it
+        ran (0: none). `while gen.prefill(): ...` feeds a long prompt call by call, so that a caller can stop or
+        report between them; the last chunk runs in `generate_next_token`, which samples from its logits (and
+        which also runs every pending chunk by itself)."""
         if self.batch_size != 1:
-            return False
+            return 0
         start = self._kv_len[0]
         if len(self._tokens[0]) - start <= self.prefill_chunk:
-            return False
+            return 0
         self._run_prefill([self._tokens[0][start : start + self.prefill_chunk]], np.array([start], np.int64))
-        return True
+        return self.prefill_chunk
 
     @_exclusive
     def generate_next_token(self) -> None:
@@ -268,8 +269,8 @@ class Generator:
 
     @_exclusive
     def score(self, ids) -> np.ndarray:
-        """Logits at every position of `ids` (batch 1) run from an empty cache: [len(ids), V] float32.
-        Afterwards the sequence is `ids`, ready to continue."""
+        """Logits at every position of `ids` (batch 1) run from an empty cache: [len(ids), V] float32, computed
+        `prefill_chunk` positions a call. Afterwards the sequence is `ids`, ready to continue."""
         if self.batch_size != 1:
             raise GenerationError("score works on batch 1.")
         ids = [int(t) for t in ids]
@@ -280,8 +281,8 @@ class Generator:
         self.rewind_to(0)
         self.append_tokens(ids)
         self.stats.prefill_tokens += len(ids)
-        self.stats.forward_calls += 1
-        logits = self._steps.run_scoring(self._tokens[0])
+        self.stats.forward_calls += -(-len(ids) // self.prefill_chunk)
+        logits = self._steps.run_scoring(self._tokens[0], self.prefill_chunk)
         self._kv_len[0] = len(ids) - 1  # leave the last token pending so generation can continue from here
         return logits
 

@@ -84,7 +84,8 @@ class StepRunner:
 
     def _new_binding(self, logits_index: ort.OrtValue | None) -> ort.IOBinding:
         """KV buffers, seqlens_k, total_sequence_length; with a logits_index also the outputs a step is sampled
-        from (logits, and the top-k and exp-sum when the graph has them). run_scoring() passes None and binds its own."""
+        from (logits, and the top-k and exp-sum when the graph has them); run_scoring() passes None and binds its
+        own."""
         binding = self.engine.session.io_binding()
         self.cache.bind(binding)
         binding.bind_ortvalue_input("seqlens_k", self.buf.seqlens_k)
@@ -117,15 +118,22 @@ class StepRunner:
         self.buf.logits_index.update_inplace((counts - 1)[:, None])
         self._run_chunk(self.prefill, pending, start)
 
-    def run_scoring(self, ids: list[int]) -> np.ndarray:
-        """Logits at every position of `ids` (batch 1, from position 0): [len(ids), V] float32. The decode logits
-        buffer then holds the last position's, so that `last_logits()` gives them rather than a stale step's."""
-        binding = self._new_binding(None)
-        every = ort.OrtValue.ortvalue_from_numpy(np.arange(len(ids), dtype=np.int64)[None], self.buf.device)
-        binding.bind_ortvalue_input("logits_index", every)
-        binding.bind_output("logits", self.buf.device)  # bound last, so it is the last of get_outputs()
-        self._run_chunk(binding, [ids], np.zeros(1, np.int64))
-        logits = binding.get_outputs()[-1].numpy()[0]
+    def run_scoring(self, ids: list[int], chunk: int) -> np.ndarray:
+        """Logits at every position of `ids` (batch 1, from position 0): [len(ids), V] float32, computed `chunk`
+        positions a call: ONNX Runtime runs every node, also a top-k graph's tail over all the rows asked for (two
+        more tensors the size of their logits), so one call over the whole of a long text would hold three times
+        its logits at once. The decode logits buffer then holds the last position's, so that `last_logits()` gives
+        them rather than a stale step's."""
+        parts = []
+        for start in range(0, len(ids), chunk):
+            piece = ids[start : start + chunk]
+            binding = self._new_binding(None)
+            every = ort.OrtValue.ortvalue_from_numpy(np.arange(len(piece), dtype=np.int64)[None], self.buf.device)
+            binding.bind_ortvalue_input("logits_index", every)
+            binding.bind_output("logits", self.buf.device)  # bound last, so it is the last of get_outputs()
+            self._run_chunk(binding, [piece], np.array([start], np.int64))
+            parts.append(binding.get_outputs()[-1].numpy()[0])
+        logits = np.concatenate(parts) if len(parts) > 1 else parts[0]
         self.buf.logits_host[0, 0] = logits[-1]
         self.buf.push(self.buf.logits_host, self.buf.logits)
         return logits

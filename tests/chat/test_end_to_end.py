@@ -123,3 +123,26 @@ def test_a_long_prompt_reports_how_far_it_is_read_before_the_reply(tiny):
     reading = [e.done for e in events if isinstance(e, PromptProgress)]
     assert reading and reading == sorted(reading)
     assert all(isinstance(e, PromptProgress) for e in events[: len(reading)])  # all before the reply's first event
+
+
+def test_progress_comes_from_what_prefill_ran_not_from_a_chunk_size_attribute(tiny):
+    """A generator need only have prefill() (returning the tokens it ran) for the backend to report progress."""
+    from glm_nb.engine import Generator
+
+    class Duck:  # the engine's generator without its prefill_chunk attribute
+        def __init__(self, inner):
+            object.__setattr__(self, "_inner", inner)
+
+        def __getattr__(self, name):
+            if name == "prefill_chunk":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+        def __setattr__(self, name, value):
+            setattr(self._inner, name, value)
+
+    inner = Generator(tiny.engine, max_length=256, stop_ids=(), prefill_chunk=8)
+    backend = LocalBackend(Duck(inner), tiny.engine.tokenizer, stop_ids=tiny.engine.stop_ids, chat_template=None)
+    items = list(backend.complete("[gMASK]<sop>" + "word " * 30, GREEDY))
+    done = [i.done for i in items if isinstance(i, PrefillProgress)]
+    assert done and done == list(range(8, 8 * len(done) + 1, 8))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glm_nb.engine import Generator, SamplingParams
+import glm_nb
+from glm_nb.engine import Engine, Generator, SamplingParams
 from glm_nb.errors import GenerationError, PromptTooLongError
 
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
@@ -184,6 +185,13 @@ def test_an_interrupt_between_steps_leaves_the_generator_usable_and_exact(tiny, 
 LONG = [int(t) for t in np.random.default_rng(3).integers(5, 250, size=45)]
 
 
+@pytest.fixture(scope="module")
+def topk_scoring_engine(tiny, tmp_path_factory):
+    """The tiny model with a top-k tail, as CUDA conversions have."""
+    out = glm_nb.convert(tiny.src, tmp_path_factory.mktemp("topk") / "m", top_k_output=8, progress=False)
+    return Engine.load(out, device="cpu", threads=1)
+
+
 @pytest.mark.parametrize("fixture", ["tiny", "tiny_hd16"])
 def test_a_long_prompt_runs_in_chunks_with_the_logits_and_tokens_of_one_call(fixture, request):
     engine = request.getfixturevalue(fixture).engine
@@ -232,6 +240,22 @@ def test_an_interrupt_during_a_long_prompt_keeps_the_chunks_already_run(tiny, mo
     assert gen.set_prompt(LONG) == 20  # the two chunks that ran are reused
     assert run(gen, 8) == fresh(tiny.engine, LONG, 8)
     assert gen.stats.prefill_tokens == len(LONG)  # 20, then the other 25: no token ran twice
+
+
+def test_scoring_runs_in_chunks_with_the_logits_of_one_call(topk_scoring_engine):
+    """A top-k graph's tail runs over every row asked for, so scoring a long text in one call held three times its
+    logits; in chunks it holds a chunk's."""
+    whole = Generator(topk_scoring_engine, max_length=128, stop_ids=(), prefill_chunk=1000)
+    chunked = Generator(topk_scoring_engine, max_length=128, stop_ids=(), prefill_chunk=8)
+    rows = []  # how many rows each model call computed
+    real = chunked._steps._run_chunk
+    chunked._steps._run_chunk = lambda binding, pending, start: rows.append(len(pending[0])) or real(
+        binding, pending, start
+    )
+    np.testing.assert_allclose(chunked.score(LONG), whole.score(LONG), atol=1e-4)
+    assert rows == [8, 8, 8, 8, 8, 5] and (whole.stats.forward_calls, chunked.stats.forward_calls) == (1, 6)
+    np.testing.assert_allclose(chunked.last_logits(), whole.last_logits(), atol=1e-4)
+    assert run(chunked, 6) == run(whole, 6)  # and both go on from the text alike
 
 
 def test_prefill_chunk_must_be_a_whole_number(tiny):
