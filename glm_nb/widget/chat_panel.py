@@ -271,7 +271,8 @@ class _PanelSink:
     def update(self, transcript: Transcript) -> None:
         now = time.monotonic()
         if self._start is None:
-            self._start = now
+            if self.builder.deltas:  # from the first token: the time spent reading a long prompt decodes nothing
+                self._start = now
         elif now > self._start:
             self.panel.tokens_per_s = round(self.builder.deltas / (now - self._start), 1)
         self.panel.live = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False, live=True)}

@@ -501,3 +501,27 @@ def test_with_drop_old_turns_a_message_too_long_by_itself_says_to_shorten_it(ses
 
     assert "shorten the message" in panel.status and "Clear starts" not in panel.status
     assert [m.content for m in panel._messages["chat"] if isinstance(m, UserMessage)] == ["Hi"]  # unchanged
+
+
+def test_the_live_rate_counts_from_the_first_token_not_from_reading_the_prompt(monkeypatch):
+    """Two minutes of reading a long prompt, then 100 tokens at 10 tok/s: the panel showed 0.8 tok/s."""
+    from types import SimpleNamespace
+
+    from glm_nb.chat import PromptProgress, TextDelta
+    from glm_nb.render import Transcript, TranscriptBuilder
+    from glm_nb.widget import chat_panel
+
+    now = [0.0]
+    monkeypatch.setattr(chat_panel.time, "monotonic", lambda: now[0])
+    panel = SimpleNamespace(tokens_per_s=0.0, live={})
+    builder = TranscriptBuilder(Transcript("chat", "m", "A long document"))
+    sink = chat_panel._PanelSink(panel, builder, "A long document")
+    for second in range(0, 121, 10):
+        now[0] = float(second)
+        builder.add(PromptProgress(second * 50, 6000))
+        sink.update(builder.snapshot())
+    for token in range(100):
+        now[0] = 120.0 + token / 10
+        builder.add(TextDelta("word "))
+        sink.update(builder.snapshot())
+    assert panel.tokens_per_s == pytest.approx(10.0, rel=0.02)
