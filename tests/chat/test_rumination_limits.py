@@ -224,9 +224,16 @@ def test_a_report_interrupted_by_ctrl_c_is_kept(tokenizer, glm_template, corpus,
     assert report.cut_off == "interrupted" and report.text.startswith("Beijing is") and report.text in _REPORT
 
 
-def test_an_action_interrupted_is_no_report_and_what_was_found_is_listed(tokenizer, glm_template, corpus):
-    replies = [_action("search", '{"query": "Beijing weather"}'),
-               ScriptedReply(_action("click", '{"link_id": 0}'), interrupt_after=12)]  # fmt: skip
+@pytest.mark.parametrize("fence", [False, True])
+@pytest.mark.parametrize("interrupt_after", [3, 12, 22])
+def test_an_action_interrupted_is_no_report_and_what_was_found_is_listed(
+    tokenizer, glm_template, corpus, fence, interrupt_after
+):
+    """Also an action in a code fence (parse_action reads those), cut anywhere: in its backticks, its language,
+    its JSON."""
+    click = '```json\n{"name": "click", "arguments": {"link_id": 0}}\n```' if fence else None
+    action = f"Next step.</think>{click}" if fence else _action("click", '{"link_id": 0}')
+    replies = [_action("search", '{"query": "Beijing weather"}'), ScriptedReply(action, interrupt_after=interrupt_after)]
     response = _research(tokenizer, glm_template, replies, corpus=corpus).run("Weather in Beijing?")
 
     with pytest.raises(KeyboardInterrupt):

@@ -316,9 +316,12 @@ class _ContextFull(Exception):
 
 def _report_so_far(message: AssistantMessage) -> str:
     """The text of a turn interrupted while it wrote a report instead of an action ("" otherwise): an action is a
-    JSON object, a report is not."""
+    JSON object, maybe in a code fence (``` or its first backticks, cut off), a report is not."""
     text = message.text
-    return text if text.strip() and not text.lstrip().startswith("{") else ""
+    body = strip_code_fence(text)
+    if not body or body.startswith("{") or text.lstrip().startswith("`"):
+        return ""
+    return text
 
 
 def _not_run(call: ToolCall, why: str) -> ToolResult:
