@@ -214,6 +214,7 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
     section = None  # "thinking" or "answer": what the last delta written was
     response = None
     reading = False  # a "reading the prompt" line is on the terminal, to clear before the reply
+    progress = tty and stderr.isatty()  # not into a log file (2>chat.log) as escape codes
     try:
         response = conversation.send(message)  # may refuse the message at once (too long, not UTF-8)
         for event in response:
@@ -221,7 +222,7 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
                 stderr.write(_CLEAR_LINE)
                 reading = False
             if isinstance(event, PromptProgress):
-                if tty:  # a long prompt on a slow machine: minutes before the first token, said as it goes
+                if progress:  # a long prompt on a slow machine: minutes before the first token, said as it goes
                     stderr.write(f"\r(reading the prompt: {event.done:,} of {event.total:,} tokens)")
                     stderr.flush()
                     reading = True

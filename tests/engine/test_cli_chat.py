@@ -242,11 +242,15 @@ def test_a_long_prompt_shows_how_far_it_is_read_on_a_terminal_then_clears_the_li
     backend = LocalBackend.from_engine(tiny.engine)
     backend.generator.prefill_chunk = 8
     conversation = Conversation(backend, sampling=SamplingParams(max_new_tokens=3))
-    for tty in (True, False):
-        out, err = io.StringIO(), io.StringIO()
-        _reply(conversation, "word " * 30, out, err, tty, "start anew with /reset")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for tty, err in ((True, Terminal()), (False, io.StringIO()), (True, io.StringIO())):  # the last: 2>chat.log
+        _reply(conversation, "word " * 30, io.StringIO(), err, tty, "start anew with /reset")
         said = err.getvalue()
-        if tty:  # cleared before the reply's own line
+        if isinstance(err, Terminal):  # cleared before the reply's own line
             assert "\r(reading the prompt: 8 of " in said and said.rindex("(reading") < said.index("\r\x1b[K")
         else:  # a pipe or a file: no progress lines in it
-            assert "reading the prompt" not in said
+            assert "reading the prompt" not in said and "\x1b" not in said
