@@ -23,6 +23,7 @@ from ..chat import (
     CompletionItem,
     CompletionStart,
     Event,
+    PrefillProgress,
     TextChunk,
     as_tool,
     messages_to_template,
@@ -78,6 +79,7 @@ class Piece:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    reading: bool = False  # a chunk of a long prompt was read: nothing to send, but the client may hear of it
 
 
 def strip_special_tokens(text: str) -> str:
@@ -98,6 +100,8 @@ def generate_text(
         for item in stream:
             if isinstance(item, CompletionStart):
                 prompt_tokens = item.prompt_tokens
+            elif isinstance(item, PrefillProgress):
+                yield Piece("", prompt_tokens, generated, reading=True)
             elif isinstance(item, TextChunk):
                 generated += item.tokens
                 yield Piece(_visible(item.text, request), prompt_tokens, generated)
@@ -256,6 +260,9 @@ class _RequestBackend:
             for item in stream:
                 if isinstance(item, CompletionStart):
                     self._check_room(item.prompt_tokens)
+                elif isinstance(item, PrefillProgress):
+                    yield item  # no text: nothing to match
+                    continue
                 elif isinstance(item, TextChunk):
                     generated += item.tokens
                     text = item.text

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from ..chat import PromptProgress
 from ..errors import GlmError, PromptTooLongError
 from .errors import (
     BadRequestError,
@@ -193,6 +194,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if piece.text:
                     tokens = usage(piece.prompt_tokens, piece.completion_tokens) if every else None
                     self._write_event(reply.chunk({"text": piece.text}, tokens=tokens))
+                elif piece.reading:
+                    self._write_comment("reading the prompt")
             finish = self._stopped_or(run.result)
             tokens = usage(finish.prompt_tokens, finish.completion_tokens) if every else None
             self._write_event(reply.chunk({"text": ""}, finish.reason, stop_reason(finish, stop_ids), tokens))
@@ -225,6 +228,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             for event in run:
                 if delta := chat_delta(event, request.include_reasoning):
                     self._write_event(reply.chunk(delta))
+                elif isinstance(event, PromptProgress):
+                    self._write_comment("reading the prompt")
             finish, calls = run.result
             finish = self._stopped_or(finish)
             if calls:
@@ -291,6 +296,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._streaming = True
         if self._on_stream_start is not None:
             self._on_stream_start()
+
+    def _write_comment(self, text: str) -> None:
+        """An SSE comment, which clients skip: a CPU reading a long prompt can be silent for minutes, longer than
+        a client waits for the next piece (glm-nb's remote backend: 120 s), so each chunk of it says it is alive.
+        The prompt's room was checked before the first chunk, so the stream may begin."""
+        if not self._streaming:
+            self._start_stream()
+        self.wfile.write(f": {text}\n\n".encode())
+        self.wfile.flush()
 
     def _write_event(self, body: Any) -> None:
         if not self._streaming:

@@ -146,3 +146,37 @@ def test_a_prompt_too_long_is_explained_to_the_client_not_to_the_operator(tiny_s
     assert error["code"] == "context_length_exceeded"
     assert "max-length" not in error["message"] and "max_length" not in error["message"]
     assert "Shorten the prompt" in error["message"]
+
+
+@pytest.mark.parametrize("endpoint", ["completions", "chat/completions"])
+def test_a_long_prompt_keeps_the_stream_alive_while_it_is_read(tiny, endpoint):
+    """A CPU can read a long prompt for minutes; each chunk read sends an SSE comment (which clients skip), so a
+    client waiting for the next piece (glm-nb's remote backend gives up after 120 s) hears the server is alive."""
+    import threading
+
+    from glm_nb.serve import GlmServer
+
+    backend = LocalBackend.from_engine(tiny.engine)
+    backend.generator.prefill_chunk = 8
+    server = GlmServer(backend, port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        words = "Jupyter notebooks run " * 12
+        body = {"prompt": f"[gMASK]<sop><|user|>\n{words}<|assistant|>"} if endpoint == "completions" else {
+            "messages": [{"role": "user", "content": words}]
+        }  # fmt: skip
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=60)
+        connection.request("POST", f"/v1/{endpoint}", json.dumps({**body, "max_tokens": 4, "stream": True}))
+        response = connection.getresponse()
+        lines = response.read().decode().splitlines()
+    finally:
+        server.stop()
+        thread.join(30)
+        server.server_close()
+    assert response.status == 200 and lines[-2] == "data: [DONE]"
+    comments = [i for i, line in enumerate(lines) if line == ": reading the prompt"]
+    choices = [(i, json.loads(line[6:])["choices"]) for i, line in enumerate(lines) if line.startswith("data: {")]
+    delta = lambda c: c.get("text") or c.get("delta", {}).get("content") or c.get("finish_reason")  # noqa: E731
+    answer = [i for i, c in choices if c and delta(c[0])]  # the answer's pieces and its end (not the role chunk)
+    assert len(comments) >= 4 and max(comments) < min(answer)  # all while the prompt was read, before the answer
