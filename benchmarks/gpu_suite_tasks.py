@@ -252,7 +252,7 @@ MODES = (  # label, CUDA graphs, readback, contexts, sampling
     ("graphs on · top-k readback", True, "auto", "all", GREEDY),
     ("graphs on · whole-row readback", True, "logits", "first", GREEDY),
     ("graphs off · top-k readback", False, "auto", "all", GREEDY),
-    ("graphs on · chat sampling, whole row", True, "auto", "first", CHAT),
+    ("graphs on · chat sampling", True, "auto", "first", CHAT),
     ("graphs on · peaked sampling", True, "auto", "first", PEAKED),
 )
 

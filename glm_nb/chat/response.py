@@ -21,8 +21,9 @@ __all__ = ["Response"]
 
 
 class Response:
-    """Iterate for events (`TextDelta`, `ThinkingDelta`, `ToolCallEvent`, `ToolResultEvent`, `Done`), or call
-    `text()`, `thinking()`, `tool_calls()`, `tool_results()`, `usage()`, which finish the stream first."""
+    """Iterate for events (`TextDelta`, `ThinkingDelta`, `ToolCallEvent`, `ToolResultEvent`, `PromptProgress`,
+    `Done`), or call `text()`, `thinking()`, `tool_calls()`, `tool_results()`, `usage()`, which finish the stream
+    first."""
 
     def __init__(self, run: Callable[[Response], Iterator[Event]], on_message: Callable[[Message], None]):
         self._run = run

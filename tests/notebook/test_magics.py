@@ -431,4 +431,5 @@ def test_the_context_note_leaves_out_a_size_the_backend_does_not_know():
         drop_old_turns=False, leaves_room=lambda: False,
     )  # fmt: skip
     note = context_full_note(response, conversation, "Start anew.")
-    assert note == "This reply was cut short: with the conversation before it, it filled the model's context. Start anew."
+    said = "This reply was cut short: with the conversation before it, it filled the model's context. Start anew."
+    assert note == said
