@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from ..chat import Done, Event, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
 from ..engine import SamplingParams
-from ..tools import strip_code_fence
+from ..tools import opens_json_object, strip_code_fence
 from .artifacts import Artifact, code_blocks, extract_artifacts
 from .page import transcript_html, transcript_markdown, transcript_plain
 from .svg import ArtifactError
@@ -263,8 +263,8 @@ class TranscriptBuilder:
         cut_action = None
         if not self._actions_as_text and reason != "stop" and parts and parts[-1].kind == "text":
             # An action cut short: its card never came, so it never ran. A research report never starts with "{"
-            # (it would be read as an action), so `answer` then is what the research found, shown after it.
-            if parts[-1].text.lstrip().startswith("{"):
+            # or a code fence (it would be read as an action), so `answer` then is what the research found.
+            if opens_json_object(parts[-1].text):
                 cut_action = " ".join(parts.pop().text.split())
         if answer is not None:
             if parts and parts[-1].kind == "text":

@@ -117,6 +117,12 @@ def strip_code_fence(body: str) -> str:
     return (body[:end] if end >= 0 else body).strip()
 
 
+def opens_json_object(text: str) -> bool:
+    """Whether `text` is (the start of) a JSON object, bare or in a code fence: a call the model was writing, even
+    cut off in its backticks or language line (```json)."""
+    return strip_code_fence(text).startswith("{") or text.lstrip().startswith("`")
+
+
 def _json_compatible(value: Any) -> Any:
     """A literal_eval result as JSON data: tuples become lists; sets, bytes, complex and non-str keys are refused."""
     if value is None or isinstance(value, (str, bool, int, float)):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glm_nb.tools import ToolCall, classify_segment, format_tool_calls, parse_tool_calls
+from glm_nb.tools import ToolCall, classify_segment, format_tool_calls, opens_json_object, parse_tool_calls
 
 
 def test_one_call():
@@ -127,3 +128,21 @@ def test_arguments_that_are_json_but_not_an_object_are_a_call_told_to_use_an_obj
         (call,) = parse_tool_calls(f"get_weather\n{body}")
         assert call.name == "get_weather" and call.error.startswith(f"the arguments must be a JSON object, not {kind}")
     assert classify_segment("get_weather\n[") == "call"
+
+
+@pytest.mark.parametrize(
+    "text, opens",
+    [
+        ('{"name": "search", "argu', True),
+        ('  {"name"', True),
+        ('```json\n{"name": "click"', True),
+        ("```js", True),  # cut in the fence's own line
+        ("`", True),
+        ("Beijing is sunny 【0†source】.", False),
+        ("The answer: {braces} later", False),
+        ("", False),
+        ("   ", False),
+    ],
+)
+def test_opens_json_object_tells_a_call_being_written_from_prose(text, opens):
+    assert opens_json_object(text) is opens

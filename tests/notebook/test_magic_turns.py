@@ -364,16 +364,19 @@ def test_a_cell_whose_magic_changes_leaves_its_old_conversation(kernel):
     assert [m.content for m in threads["chat"].messages[:1]] == ["Again"]
 
 
-def test_research_interrupted_mid_action_says_so_instead_of_showing_half_a_json_call(kernel, tmp_path):
+@pytest.mark.parametrize("fence", ["", "```json\n"])
+def test_research_interrupted_mid_action_says_so_instead_of_showing_half_a_json_call(kernel, tmp_path, fence):
+    """Also an action in a code fence, which the model may write and the research reads."""
     (tmp_path / "b.md").write_text("# Beijing weather\n\nBeijing is sunny.\n")
-    action = 'I need facts.</think>{"name": "search", "arguments": {"query": "Beijing weather"}}'
-    kernel.use([ScriptedReply(action, interrupt_after=25)])
+    action = f'I need facts.</think>{fence}{{"name": "search", "arguments": {{"query": "Beijing weather"}}}}'
+    kernel.use([ScriptedReply(action, interrupt_after=25 + 4 * bool(fence))])
 
     final = kernel.final(kernel.run(f"%%glm_rumination --corpus {tmp_path}\nWeather in Beijing?"))
 
     record = final["data"][MIME_TYPE]
     assert record["finish_reason"] == "cancelled" and record["answer"] == ""
     assert [p["type"] for p in record["parts"]] == ["thinking"]  # no text part holding '{"name": "search", "'
-    assert record["note"].startswith('Stopped while writing its next action ({"name": "search"')
+    shown = "```json " if fence else ""  # the call's text on one line
+    assert record["note"].startswith(f'Stopped while writing its next action ({shown}{{"name": "se')
     assert "that action was not run" in final["data"]["text/plain"]
     assert "the research stopped" in str(kernel.errors[-1]) and "conversation" not in str(kernel.errors[-1])

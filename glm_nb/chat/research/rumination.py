@@ -40,6 +40,7 @@ from ...tools import (
     ToolCall,
     ToolCallFormatError,
     ToolResult,
+    opens_json_object,
     parse_arguments,
     strip_code_fence,
 )
@@ -318,10 +319,7 @@ def _report_so_far(message: AssistantMessage) -> str:
     """The text of a turn interrupted while it wrote a report instead of an action ("" otherwise): an action is a
     JSON object, maybe in a code fence (``` or its first backticks, cut off), a report is not."""
     text = message.text
-    body = strip_code_fence(text)
-    if not body or body.startswith("{") or text.lstrip().startswith("`"):
-        return ""
-    return text
+    return "" if not text.strip() or opens_json_object(text) else text
 
 
 def _not_run(call: ToolCall, why: str) -> ToolResult:
