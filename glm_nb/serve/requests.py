@@ -324,6 +324,8 @@ def _stream_options(body: Mapping[str, Any], continuous: bool = False) -> tuple[
     options = body.get("stream_options")
     if options is None:
         return False, False
+    if body.get("stream") is not True:  # OpenAI and vLLM refuse it too: it would be silently ignored
+        raise BadRequestError("'stream_options' is only allowed with 'stream': true; send both, or neither.")
     if not isinstance(options, Mapping):
         raise BadRequestError("'stream_options' must be an object such as {'include_usage': true}.")
     include = bool(options.get("include_usage"))

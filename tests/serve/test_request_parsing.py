@@ -189,6 +189,15 @@ def test_usage_in_every_chunk_is_refused_on_chat_with_what_to_do():
         _chat(stream=True, stream_options={"include_usage": True, "continuous_usage_stats": True})
 
 
+@pytest.mark.parametrize("stream", [False, None])
+def test_stream_options_without_a_stream_are_refused_as_openai_and_vllm_do(stream):
+    extra = {} if stream is None else {"stream": stream}
+    for parse in (_completion, _chat):
+        with pytest.raises(BadRequestError, match="'stream_options' is only allowed with 'stream': true"):
+            parse(stream_options={"include_usage": True}, **extra)
+    assert not _completion(stream=False, stream_options=None).include_usage  # null is no options
+
+
 def test_completion_fields_at_their_effective_values_are_accepted():
     request = _completion(
         response_format={"type": "text"}, add_special_tokens=False, spaces_between_special_tokens=True
