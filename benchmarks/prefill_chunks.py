@@ -53,7 +53,8 @@ def make_model(root: Path, tokens: int) -> Path:
     torch.manual_seed(0)
     config = Glm4Config(hidden_size=512, num_hidden_layers=4, num_attention_heads=16, num_key_value_heads=2,
                         head_dim=32, intermediate_size=1408, vocab_size=32000, max_position_embeddings=tokens + 64,
-                        pad_token_id=0, eos_token_id=[1, 2, 3], partial_rotary_factor=0.5, attention_bias=True)  # fmt: skip
+                        pad_token_id=0, eos_token_id=[1, 2, 3], partial_rotary_factor=0.5,
+                        attention_bias=True)  # fmt: skip
     Glm4ForCausalLM(config).eval().save_pretrained(root / "glm")
     write_tokenizer(root / "glm")
     return convert(root / "glm", root / "onnx", progress=False)

@@ -283,7 +283,8 @@ class _UserVenv:
                     "JUPYTER_DATA_DIR": str(root / "jupyter-data")}  # fmt: skip
 
     def pip_install(self, requirement: str) -> None:
-        """`pip install REQUIREMENT` from the package index, with pip's cache (this venv's pip, run on the new one)."""
+        """`pip install REQUIREMENT` from the package index, with pip's cache (this venv's pip, run on the new
+        one)."""
         pip = [sys.executable, "-m", "pip", "--python", str(self.bin / "python"), "install", "--quiet", requirement]
         install = subprocess.run(pip, capture_output=True, text=True, timeout=600)
         assert install.returncode == 0, install.stderr[-3000:]
@@ -399,9 +400,10 @@ class _Npm:
 def sdist_tree(tmp_path, builder, monkeypatch) -> Path:
     """An unpacked sdist in miniature (PKG-INFO, the extension's sources and build, a matching stamp) as the cwd,
     with npm faked."""
-    for name, text in {"PKG-INFO": "Name: glm-nb", "labextension/package.json": "{}", "labextension/src/index.ts": "x",
-                       "labextension/style/index.css": "a {}", "glm_nb/labextension/package.json": "{}",
-                       "glm_nb/labextension/static/remoteEntry.js": "built 0"}.items():  # fmt: skip
+    files = {"PKG-INFO": "Name: glm-nb", "labextension/package.json": "{}", "labextension/src/index.ts": "x",
+             "labextension/style/index.css": "a {}", "glm_nb/labextension/package.json": "{}",
+             "glm_nb/labextension/static/remoteEntry.js": "built 0"}  # fmt: skip
+    for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     stamp = builder.current_stamp(tmp_path, "build:prod")

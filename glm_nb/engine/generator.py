@@ -5,8 +5,8 @@ Verbs (after onnxruntime-genai): `append_tokens`, `generate_next_token`, `is_don
 
 Tokens are fed lazily: the sequence is `tokens`; the KV cache holds the first `kv_len` of them; the rest are
 *pending* and run through the model at the next `generate_next_token`, in chunks of `prefill_chunk` (prefill; also
-one chunk a call with `prefill()`) or as the single token just sampled (decode). So rewinding is only bookkeeping, and a prompt sharing a prefix with what is
-cached costs only its new suffix.
+one chunk a call with `prefill()`) or as the single token just sampled (decode). So rewinding is only bookkeeping,
+and a prompt sharing a prefix with what is cached costs only its new suffix.
 
 Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's; the Generator
 keeps the sequences, decides what runs next, and samples.
@@ -40,8 +40,8 @@ from .topk_sampling import covers, sample_top_k, sample_top_p, top_p_only
 __all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "PREFILL_CHUNK", "READBACKS"]
 
 DEFAULT_CONTEXT = 8192  # KV buffer length when the caller gives none (capped by the graph's max_length)
-# The most prompt tokens one prefill call runs (batch 1). On the CPU a chunk of GLM-4-9B in int4 takes seconds, so
-# Ctrl-C answers within them; the weights read once more per chunk add ~5% to a long prompt there.
+# The most prompt tokens one prefill call runs (batch 1), so that Ctrl-C answers between calls. Chunks cost no time
+# measured: 8,000 tokens took 5.36 s in chunks of 512, 5.48 s in one call (benchmarks/prefill_chunks.py, CPU).
 PREFILL_CHUNK = {"cpu": 512, "cuda": 4096}
 READBACKS = ("auto", "logits")  # auto: the device top-k when the graph has one and it decides the draw exactly
 

@@ -233,7 +233,8 @@ def test_an_action_interrupted_is_no_report_and_what_was_found_is_listed(
     its JSON."""
     click = '```json\n{"name": "click", "arguments": {"link_id": 0}}\n```' if fence else None
     action = f"Next step.</think>{click}" if fence else _action("click", '{"link_id": 0}')
-    replies = [_action("search", '{"query": "Beijing weather"}'), ScriptedReply(action, interrupt_after=interrupt_after)]
+    search = _action("search", '{"query": "Beijing weather"}')
+    replies = [search, ScriptedReply(action, interrupt_after=interrupt_after)]
     response = _research(tokenizer, glm_template, replies, corpus=corpus).run("Weather in Beijing?")
 
     with pytest.raises(KeyboardInterrupt):
