@@ -248,12 +248,15 @@ CHAT = {"temperature": 0.6, "top_p": 0.8, "seed": 0}  # the chat preset; random 
 # A trained model's chat step is peaked (the top-64 and the row's exp-sum decide ~all of them, sampling_cost.py);
 # random weights are flat, so a low temperature stands in for that peak.
 PEAKED = {"temperature": 0.01, "top_p": 0.8, "seed": 0}
+# Temperature alone is what OpenAI's clients send `glm-nb serve` by default (top_p 1); peaked the same way.
+PEAKED_ALONE = {"temperature": 0.01, "seed": 0}
 MODES = (  # label, CUDA graphs, readback, contexts, sampling
     ("graphs on · top-k readback", True, "auto", "all", GREEDY),
     ("graphs on · whole-row readback", True, "logits", "first", GREEDY),
     ("graphs off · top-k readback", False, "auto", "all", GREEDY),
     ("graphs on · chat sampling", True, "auto", "first", CHAT),
     ("graphs on · peaked sampling", True, "auto", "first", PEAKED),
+    ("graphs on · peaked, temperature alone", True, "auto", "first", PEAKED_ALONE),
 )
 
 

@@ -10,7 +10,8 @@ worst case, a random model). Interleaved rounds, medians; both draws must pick t
 
 The last columns: the share of rows whose draw `sample_top_p` decides from the 64 largest logits (the CUDA
 conversion's top-k output), so that a decode step copies 128 numbers instead of the row (592 KiB); alone, and with
-the row's exp-sum that graphs converted since 2026-11-29 output beside them.
+the row's exp-sum that graphs converted since 2026-11-29 output beside them. Temperature alone draws the top-64
+first on such graphs (the same distribution in an order they can decide; topk_sampling.py).
 
     python benchmarks/sampling_cost.py [--rounds 7] [--rows 40]
 """
@@ -24,7 +25,7 @@ import time
 import numpy as np
 
 from glm_nb.engine.sampling import SamplingParams, apply_temperature, apply_top_k, apply_top_p, make_rng, sample
-from glm_nb.engine.topk_sampling import sample_top_p, top_p_only
+from glm_nb.engine.topk_sampling import sample_temperature, sample_top_p, temperature_only, top_p_only
 
 VOCAB = 151_552
 TOP_K = 64
@@ -69,7 +70,8 @@ def time_draws(draw, batch: list[np.ndarray], params: SamplingParams) -> tuple[f
 def decided_share(batch: list[np.ndarray], params: SamplingParams) -> tuple[str, str]:
     """The share of rows whose draw the top-64 decides: alone (graphs converted before the exp-sum output), and with
     the graph's exp-sum of the row (logits_expsum)."""
-    if not top_p_only(params):
+    alone = temperature_only(params)  # drawn candidates first, so that the top-k can decide (topk_sampling.py)
+    if not top_p_only(params) and not alone:
         share = "static" if 0 < params.top_k <= TOP_K else "never"
         return share, share
     decided = [0, 0]
@@ -78,9 +80,10 @@ def decided_share(batch: list[np.ndarray], params: SamplingParams) -> tuple[str,
         values = np.take_along_axis(logits, ids, axis=1)
         expsum = np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float32)
         for n, row_sum in enumerate((None, expsum)):
-            top = sample_top_p(values, ids, params, make_rng(i), VOCAB, row_sum)
+            decide = sample_temperature if alone else sample_top_p
+            top = decide(values, ids, params, make_rng(i), VOCAB, row_sum)
             if top is not None:
-                assert top.tolist() == sample(logits, params, make_rng(i)).tolist()
+                assert top.tolist() == sample(logits, params, make_rng(i), first=ids if alone else None).tolist()
                 decided[n] += 1
     return tuple(f"{d / len(batch):.0%}" for d in decided)
 

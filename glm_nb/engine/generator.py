@@ -35,7 +35,7 @@ from ..errors import GenerationError, PromptTooLongError
 from .engine import Engine
 from .sampling import SamplingParams, make_rng, sample
 from .step_runner import StepRunner
-from .topk_sampling import covers, sample_top_k, sample_top_p, top_p_only
+from .topk_sampling import covers, sample_temperature, sample_top_k, sample_top_p, temperature_only, top_p_only
 
 __all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "PREFILL_CHUNK", "READBACKS"]
 
@@ -338,17 +338,22 @@ class Generator:
         """One id per row from the step just run: from the device top-k when that decides the draw exactly,
         else from the whole logits row (copied from the device on CUDA)."""
         buf, k, params = self._steps.buf, self._steps.top_k, self.sampling
-        if k and self.readback == "auto" and (covers(params, k) or top_p_only(params)):
+        first = None  # temperature alone on a top-k graph draws the candidates first (topk_sampling.py)
+        if k and self.readback == "auto" and (covers(params, k) or top_p_only(params) or temperature_only(params)):
             values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]  # [B, k]
             if covers(params, k):
                 picks = sample_top_k(values, ids, params, self._rng)
-            else:  # None when the tokens outside the top-k could move top-p's cut
+            else:  # None when the tokens outside the top-k could move top-p's cut, or the draw
+                vocab_size = self.engine.metadata.vocab_size
                 expsum = None if buf.expsum is None else buf.expsum.numpy()[:, 0, 0]
-                picks = sample_top_p(values, ids, params, self._rng, self.engine.metadata.vocab_size, expsum)
+                if top_p_only(params):
+                    picks = sample_top_p(values, ids, params, self._rng, vocab_size, expsum)
+                else:
+                    picks, first = sample_temperature(values, ids, params, self._rng, vocab_size, expsum), ids
             if picks is not None:
                 self.stats.top_k_draws += 1
                 return picks
-        return sample(buf.last_logits(), self.sampling, self._rng, self._tokens)
+        return sample(buf.last_logits(), self.sampling, self._rng, self._tokens, first)
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:

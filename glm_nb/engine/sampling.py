@@ -25,6 +25,8 @@ __all__ = [
     "apply_top_p",
     "check_finite",
     "draw",
+    "draw_first",
+    "first_cdf",
     "kept_ids",
     "likely_ids",
     "sample",
@@ -160,14 +162,22 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def sample(
-    logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, previous: list[list[int]] | None = None
+    logits: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    previous: list[list[int]] | None = None,
+    first: np.ndarray | None = None,
 ) -> np.ndarray:
     """One token id per row of `logits` [B, V] -> int64 [B].
 
     The same draw as masking the row with `apply_top_k` and `apply_top_p` and inverting the cumulative
     distribution of what is left, without sorting the whole vocabulary: top-p sorts only the tokens that can reach
     the cut (`likely_ids`), and the draw runs over the kept tokens alone. At GLM-4's 151,552-token vocabulary a
-    draw with top-p 0.8 took ~33 ms that way, longer than a decode step on a GPU (benchmarks/sampling_cost.py)."""
+    draw with top-p 0.8 took ~33 ms that way, longer than a decode step on a GPU (benchmarks/sampling_cost.py).
+
+    `first` [B, k]: when every token is kept (temperature alone), the draw walks these ids (a graph's top-k) before
+    the rest, each part in vocabulary order: the same distribution, in an order the top-k alone can often decide
+    (`draw_first`, topk_sampling.sample_temperature)."""
     logits = np.asarray(logits, dtype=np.float32)
     if isinstance(params, MaskedSampling) and params.banned_ids:
         logits = apply_banned(logits, params.banned_ids)
@@ -179,9 +189,12 @@ def sample(
     scaled = apply_temperature(logits, params.temperature)  # each row's largest is 0
     u = rng.random(scaled.shape[0])  # one uniform number per row, reproducible from the seed
     picks = []
-    for row, x in zip(scaled, u):
+    for n, (row, x) in enumerate(zip(scaled, u)):
         ids = kept_ids(row, params)
-        picks.append(draw(row, x) if ids is None else ids[draw(row[ids], x)])
+        if ids is not None:
+            picks.append(ids[draw(row[ids], x)])
+        else:
+            picks.append(draw(row, x) if first is None else draw_first(row, first[n], x))
     return np.array(picks, np.int64)
 
 
@@ -247,6 +260,28 @@ def draw(kept: np.ndarray, u: float) -> int:
     row."""
     cdf = _exp(kept).cumsum(dtype=np.float64)
     return min(int(np.searchsorted(cdf, u * cdf[-1], side="left")), len(cdf) - 1)
+
+
+def draw_first(row: np.ndarray, first: np.ndarray, u: float) -> int:
+    """Inverse-CDF draw over a whole row of scaled logits that walks the ids `first` (ascending among themselves)
+    before the rest (ascending): the id of the first token whose cumulative weight reaches u of the row's. The
+    weights of `first` are summed as `first_cdf` sums them, so that a draw decided from them alone agrees."""
+    first = np.unique(np.asarray(first, dtype=np.int64))
+    cdf = first_cdf(row[first])
+    rest = np.ones(row.shape[0], bool)
+    rest[first] = False
+    rest_ids = np.flatnonzero(rest)
+    rest_cdf = _exp(row[rest_ids]).cumsum(dtype=np.float64)
+    inside = float(cdf[-1])
+    target = u * (inside + (float(rest_cdf[-1]) if len(rest_cdf) else 0.0))
+    if target <= inside or not len(rest_ids):
+        return int(first[min(int(np.searchsorted(cdf, target, side="left")), len(cdf) - 1)])
+    return int(rest_ids[min(int(np.searchsorted(rest_cdf, target - inside, side="left")), len(rest_ids) - 1)])
+
+
+def first_cdf(values: np.ndarray) -> np.ndarray:
+    """The cumulative weights (float64) of scaled logits `values`, in their order."""
+    return _exp(values).cumsum(dtype=np.float64)
 
 
 def _exp(scaled: np.ndarray) -> np.ndarray:

@@ -18,6 +18,12 @@ tokens whatever that mass is; else it returns None, having drawn nothing, and th
 token outside is at most the k-th largest, which alone bounds their mass loosely (151,488 tokens at that value).
 A graph converted since the top-k tail also outputs `logits_expsum` [B, K, 1], the whole row's sum of
 exp(logit - row max), bounds it tightly: see `_outside_mass`.
+
+Temperature alone (top-k and top-p off: OpenAI's defaults, so what `glm-nb serve` gets from most clients) keeps
+every token, and a draw in vocabulary order needs every token's weight. So on a graph with a top-k output the draw
+walks the candidates first, then the rest (each part in vocabulary order, `sampling.draw_first`): the same
+distribution, and a draw that lands among the candidates whatever the rest weighs is decided by them alone
+(`sample_temperature`). Seeded draws with temperature alone thus differ between graphs with and without a top-k.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ import math
 
 import numpy as np
 
-from .sampling import MaskedSampling, SamplingParams, apply_temperature, draw, sample, top_p_of
+from .sampling import MaskedSampling, SamplingParams, apply_temperature, draw, first_cdf, sample, top_p_of
 
-__all__ = ["covers", "sample_top_k", "top_p_only", "sample_top_p"]
+__all__ = ["covers", "sample_top_k", "top_p_only", "sample_top_p", "temperature_only", "sample_temperature"]
 
 _ROUNDING = 1e-6  # relative slack on the row's exp-sum, so that float rounding never decides a draw here
 _F32 = 2.0**-24  # float32's unit roundoff
@@ -86,6 +92,48 @@ def sample_top_p(
         rows.append(kept)
     u = rng.random(len(rows))  # the one uniform number per row that `sample` draws
     return np.array([kept_ids[draw(kept, x)] for (kept, kept_ids), x in zip(rows, u)], np.int64)
+
+
+def temperature_only(params: SamplingParams) -> bool:
+    """True for settings that keep every token (no top-k, top-p, penalty or banned ids), which `sample_temperature`
+    may decide from the candidates."""
+    plain = params.repetition_penalty == 1.0 and not isinstance(params, MaskedSampling)
+    return plain and not params.greedy and params.top_k == 0 and params.top_p >= 1.0
+
+
+def sample_temperature(
+    values: np.ndarray,
+    ids: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    vocab_size: int,
+    expsum: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """One token id per row from the k largest logits `values` [B, k] and their `ids`, drawn as
+    `sample(logits, params, rng, first=ids)` draws over the whole row, when that draw lands on the same candidate
+    whatever the tokens outside weigh (between 0 and `_outside_mass`); None, with `rng` as it was, when a row needs
+    its whole logits. `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it."""
+    values = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(values.max(axis=1)).all() or (expsum is not None and not np.isfinite(expsum).all()):
+        return None
+    state = rng.bit_generator.state
+    u = rng.random(len(values))  # the one uniform number per row that `sample` draws
+    sums = [None] * len(values) if expsum is None else [float(x) for x in expsum]
+    picks = []
+    for row_values, row_ids, row_sum, x in zip(values, ids, sums, u):
+        order = np.argsort(row_ids, kind="stable")
+        cdf = first_cdf(apply_temperature(row_values[order][None], params.temperature)[0])
+        inside = float(cdf[-1])
+        outside = _outside_mass(row_values - row_values.max(), vocab_size, params.temperature, row_sum)
+        # The row's exp-sum lies in [inside, inside + outside]; the draw's target is x times it. Decided when the
+        # whole range falls on one candidate (beyond the last one, past `inside`, is the rest of the row).
+        low, high = x * inside * (1 - _ROUNDING), x * (inside + outside) * (1 + _ROUNDING)
+        at = int(np.searchsorted(cdf, low, side="left"))  # < k: low < inside
+        if at != int(np.searchsorted(cdf, high, side="left")):
+            rng.bit_generator.state = state
+            return None
+        picks.append(int(np.asarray(row_ids)[order][at]))
+    return np.array(picks, np.int64)
 
 
 def _kept_by_top_p(

@@ -20,9 +20,17 @@ from glm_nb.engine import Engine, Generator, SamplingParams
 from glm_nb.engine import generator as generator_module
 from glm_nb.engine.graph_plan import UNCAPTURED, GraphIds, StepPlan, decode_plan, prefill_plan, run_options_entries
 from glm_nb.engine.metadata import ModelMetadata
-from glm_nb.engine.sampling import apply_temperature, kept_ids, make_rng, sample
+from glm_nb.engine.sampling import apply_temperature, draw_first, kept_ids, make_rng, sample
 from glm_nb.engine.tokenizer import Tokenizer
-from glm_nb.engine.topk_sampling import _outside_mass, covers, sample_top_k, sample_top_p, top_p_only
+from glm_nb.engine.topk_sampling import (
+    _outside_mass,
+    covers,
+    sample_temperature,
+    sample_top_k,
+    sample_top_p,
+    temperature_only,
+    top_p_only,
+)
 from glm_nb.errors import ConversionError, GenerationError
 
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
@@ -274,6 +282,48 @@ def test_the_exp_sum_bound_holds_the_outside_mass_in_any_summation_order(tempera
         )
 
 
+@pytest.mark.parametrize("temperature", [0.3, 0.6, 1.0, 1.5])
+def test_temperature_alone_decided_by_the_top_k_equals_the_whole_rows_draw(temperature):
+    """Temperature alone keeps every token: on a top-k graph the draw walks the candidates first. Rows from confident
+    to flat, with and without the graph's exp-sum: each decided draw is the whole row's with the same random number,
+    an undecided one draws nothing, and the exp-sum decides at least every row the top-k alone does."""
+    params = SamplingParams(temperature=temperature)
+    assert temperature_only(params)
+    decided = {False: 0, True: 0}
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        ranks = rng.permutation(5000) + 1
+        logits = (-(3.0 - seed / 22) * np.log(ranks) + rng.normal(scale=0.5, size=5000))[None].astype(np.float32)
+        ids = np.argsort(-logits, axis=1, kind="stable")[:, :16]
+        values = np.take_along_axis(logits, ids, axis=1)
+        whole = sample(logits, params, make_rng(seed), first=ids).tolist()
+        picks = {}
+        for with_sum in (False, True):
+            rng = make_rng(seed)
+            expsum = graph_expsum(logits) if with_sum else None
+            picks[with_sum] = sample_temperature(values, ids, params, rng, 5000, expsum)
+            if picks[with_sum] is None:
+                assert rng.random() == make_rng(seed).random()  # nothing drawn
+            else:
+                decided[with_sum] += 1
+                assert picks[with_sum].tolist() == whole, (seed, with_sum)
+        assert picks[False] is None or picks[True] is not None, seed
+    assert decided[True] >= decided[False] and 5 <= decided[True] < 60, decided
+
+
+def test_the_candidates_first_draw_keeps_each_tokens_probability():
+    """`draw_first` only reorders the inverse CDF: over evenly spaced random numbers each token is picked in the
+    share of them its probability says, whichever ids go first."""
+    row = apply_temperature(np.log([[0.05, 0.3, 0.1, 0.25, 0.2, 0.1]]).astype(np.float32), 0.8)[0]
+    probs = np.exp(row.astype(np.float64)) / np.exp(row.astype(np.float64)).sum()
+    grid = (np.arange(200_000) + 0.5) / 200_000
+    for first in ([1, 3], [5], [0, 2, 4], [0, 1, 2, 3, 4, 5]):
+        picks = np.array([draw_first(row, np.array(first), u) for u in grid[::10]])
+        shares = np.bincount(picks, minlength=6) / len(picks)
+        assert np.abs(shares - probs).max() < 1e-3, (first, shares)
+        assert picks[0] == first[0]  # the smallest random numbers land on the first candidate
+
+
 def test_top_p_only_leaves_the_other_settings_to_the_static_rule():
     assert not top_p_only(SamplingParams())  # greedy
     assert not top_p_only(SamplingParams(temperature=0.7))  # no top-p: the whole distribution
@@ -350,6 +400,22 @@ def test_the_exp_sum_lets_the_top_k_decide_steps_it_could_not_alone(topk_engine)
         draws.append(gen.stats.top_k_draws)
     assert tokens[0] == tokens[1] == tokens[2]
     assert draws[0] > draws[1] and draws[2] == 0  # 19 against 14 of 24 steps
+
+
+def test_temperature_alone_reads_only_the_top_k_when_it_decides_and_generates_the_same(topk_engine, monkeypatch):
+    """OpenAI's defaults (temperature alone): steps the top-k decides read no logits row, and the tokens are those of
+    the whole-row draw that walks the same candidates first (every step undecided)."""
+    params = SamplingParams(max_new_tokens=1000, temperature=0.05, seed=9)  # the tiny model is flat
+    tokens, draws = [], []
+    for decide in (True, False):
+        if not decide:
+            monkeypatch.setattr(generator_module, "sample_temperature", lambda *a: None)
+        gen = Generator(topk_engine, params, max_length=64, stop_ids=())
+        gen.set_prompt(PROMPT)
+        tokens.append(run(gen, 24))
+        draws.append(gen.stats.top_k_draws)
+    assert tokens[0] == tokens[1]
+    assert 0 < draws[0] <= 24 and draws[1] == 0
 
 
 def test_settings_the_top_k_cannot_decide_fall_back_to_the_whole_row(topk_engine, tiny):

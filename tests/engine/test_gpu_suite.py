@@ -47,6 +47,7 @@ def test_small_suite_runs_every_row_on_the_cpu(tmp_path):
         assert set(rows["graphs on · chat sampling"]["decode"]) == {"16"}  # what sampling costs a step
         assert set(rows["graphs on · peaked sampling"]["decode"]) == {"16"}
         assert 0 <= rows["graphs on · peaked sampling"]["top_k_share"] <= 1
+        assert rows["graphs on · peaked, temperature alone"]["top_k_share"] > 0  # OpenAI's default sampling
         assert engine["value"]["ttft_ms"] > 0
     table = (out / "gpu_suite.txt").read_text()
     assert "fp32 · graphs off · top-k readback" in table and "transformers generate (sdpa)" in table
