@@ -27,6 +27,9 @@ __all__ = ["Engine", "DEVICES", "INT4_KERNELS", "cuda_usable"]
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
+# onnxruntime and onnxruntime-gpu install the same `onnxruntime` module: uninstalling the CPU wheel alone deletes
+# files the GPU wheel wrote too, and a plain install of an installed onnxruntime-gpu does not put them back.
+GPU_INSTALL = "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`"
 CPU = "CPUExecutionProvider"
 INT4_KERNELS = ("auto", "fpa_intb", "stock")
 # ONNX Runtime's switch for MatMulNBits' weight-only kernels (the CUTLASS GEMM and a decode GEMV, fp16 / bf16
@@ -105,7 +108,7 @@ class Engine:
             raise ModelLoadError(
                 "device='cuda' but this onnxruntime has no CUDA provider "
                 f"(available: {', '.join(ort.get_available_providers())}). "
-                "Install the GPU build: `pip uninstall -y onnxruntime && pip install onnxruntime-gpu`, or use device='cpu'."
+                f"Install the GPU build: {GPU_INSTALL}, or use device='cpu'."
             )
         if not want_cuda and meta.compute_dtype != "fp32":
             raise ModelLoadError(

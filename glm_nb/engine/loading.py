@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ConversionError, ModelLoadError
 from ..models.hub import resolve
 from .conversion import convert
-from .engine import DEVICES, Engine, cuda_usable
+from .engine import DEVICES, GPU_INSTALL, Engine, cuda_usable
 from .folder_lock import FolderLock
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
@@ -155,7 +155,7 @@ def _refuse_before_converting(device: str, cuda: bool, precision: str | None) ->
     if device == "cuda" and not cuda_usable():
         raise ModelLoadError(
             "device='cuda' but ONNX Runtime cannot use a CUDA device here: that needs an NVIDIA GPU and the GPU "
-            "build (`pip uninstall -y onnxruntime && pip install onnxruntime-gpu`). Or use device='cpu'."
+            f"build ({GPU_INSTALL}). Or use device='cpu'."
         )
     if not cuda and precision in ("fp16", "bf16"):
         raise ModelLoadError(

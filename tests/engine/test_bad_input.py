@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from glm_nb.engine import Engine, Generator, SamplingParams, convert
+from glm_nb.engine import Engine, Generator, SamplingParams, convert, open_model
 from glm_nb.errors import (
     CheckpointError,
     ConversionError,
@@ -142,6 +142,21 @@ def test_half_precision_model_without_cuda_says_what_to_convert_instead(tiny, tm
     out = convert(tiny.src, tmp_path / "fp16", precision="fp16", progress=False)
     with pytest.raises(ModelLoadError, match="--precision fp32"):
         Engine.load(out, device="cpu")
+
+
+def test_asking_for_cuda_without_it_gives_an_install_that_leaves_a_working_onnxruntime(tiny, monkeypatch):
+    """onnxruntime and onnxruntime-gpu share one module: the advice must remove both before installing the GPU
+    build (removing the CPU wheel alone deletes files the GPU wheel wrote)."""
+    import glm_nb.engine.engine as engine_module
+    import glm_nb.engine.loading as loading_module
+
+    monkeypatch.setattr(engine_module.ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(loading_module, "cuda_usable", lambda: False)
+    for load in (lambda: Engine.load(tiny.out, device="cuda"), lambda: open_model(tiny.src, device="cuda")):
+        with pytest.raises(ModelLoadError) as e:
+            load()
+        assert "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`" in str(e.value)
+        assert "device='cpu'" in str(e.value)
 
 
 def test_every_error_is_a_glm_error():
