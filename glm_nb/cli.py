@@ -236,6 +236,16 @@ def _check_lengths(args) -> None:
         )
 
 
+def _check_prompt_ids(prompt: list[int], vocab: int) -> None:
+    """The Generator's refusal names its Python way out (engine.tokenizer.encode); here the options."""
+    bad = [t for t in prompt if not 0 <= t < vocab]
+    if bad:
+        raise GlmError(
+            f"--prompt-ids: token id {bad[0]} is outside this model's vocabulary (ids 0 to {vocab - 1}); give ids "
+            "from this model's tokenizer, or pass the text with --prompt or --chat."
+        )
+
+
 def _check_prompt_fits(prompt: list[int], gen: Generator, limit: int) -> None:
     """The Generator's PromptTooLongError advises its Python arguments; here the advice is the options."""
     if len(prompt) < gen.max_length:
@@ -257,6 +267,7 @@ def _generate(args) -> int:
                         threads=args.threads, cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
     if args.prompt_ids is not None:
         prompt = args.prompt_ids
+        _check_prompt_ids(prompt, engine.metadata.vocab_size)
     else:
         text = args.prompt if args.prompt is not None else _chat_prompt(engine, args.chat)
         prompt = engine.tokenizer.encode(text)

@@ -51,7 +51,7 @@ def test_errors_exit_2_with_a_message_that_says_what_to_do(tmp_path, capsys):
 
 def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, capsys):
     cases = {
-        ("--prompt-ids", "3,99999"): "Token id 99999 is outside this model's vocabulary",
+        ("--prompt-ids", "3,99999"): "token id 99999 is outside this model's vocabulary",
         ("--prompt", ""): "The prompt is empty",
         ("--prompt", "Hi", "--top-p", "2"): r"top_p must be in (0, 1]",
         ("--prompt", "Hi", "--max-new-tokens", "0"): "--max-new-tokens must be at least 1, got 0",
@@ -64,6 +64,9 @@ def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, cap
         err = capsys.readouterr().err
         assert err.startswith("glm-nb: error: ") and reason in err, (args, err)
         assert "Generator" not in err and "max_length" not in err and "max_new_tokens" not in err, err
+        assert "engine.tokenizer" not in err, err  # Python's way out, not the command line's
+    assert main(["generate", str(tiny.out), "--prompt-ids", "3,99999"]) == 2
+    assert "pass the text with --prompt or --chat" in capsys.readouterr().err
 
 
 def test_a_hub_id_is_downloaded_once_then_used_by_every_command(tiny, tmp_path, monkeypatch, capsys):
