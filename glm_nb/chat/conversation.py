@@ -24,7 +24,18 @@ from typing import Any
 
 from ..engine import SamplingParams
 from ..errors import PromptTooLongError
-from ..tools import DEFAULT_TIMEOUT_S, ConfirmHook, Tool, ToolCall, ToolDefinitionError, ToolResult, run_tool_call
+from ..tools import (
+    DEFAULT_TIMEOUT_S,
+    STOPPED_MESSAGE,
+    ConfirmHook,
+    RunningToolCall,
+    Tool,
+    ToolCall,
+    ToolDefinitionError,
+    ToolResult,
+    run_tool_call,
+    running_tool_calls,
+)
 from .backend import Backend
 from .errors import ChatError, ChatTemplateError
 from .events import Done, Event, FinishReason, ToolResultEvent, Usage
@@ -165,6 +176,12 @@ class Conversation:
                 "taken from len(conversation.messages) earlier."
             )
         del self._messages[length:]
+
+    def running_tool_calls(self) -> tuple[RunningToolCall, ...]:
+        """This conversation's tool calls still running in the background after their timeout (or an interrupt):
+        Python cannot stop them, their results are dropped, and they may still change what they work on."""
+        ids = {call.id for m in self._messages if isinstance(m, AssistantMessage) for call in m.tool_calls}
+        return tuple(r for r in running_tool_calls() if r.call.id in ids)
 
     def leaves_room(self) -> bool:
         """Whether the history leaves the next answer room in the backend's context (an eighth of it, or the
@@ -371,18 +388,17 @@ class Conversation:
                 if response.cancelled:
                     result = ToolResult.failure(call, "not_run", "Not run: the user cancelled the reply.")
                 else:
-                    result = run_tool_call(call, self._tool_map, timeout=self.tool_timeout, confirm=self.confirm)
+                    result = run_tool_call(
+                        call, self._tool_map, timeout=self.tool_timeout, confirm=self.confirm,
+                        cancel=response.cancel_event,
+                    )  # fmt: skip
                 response.record(ObservationMessage.from_result(result))
                 done += 1
                 yield ToolResultEvent(result)
         finally:  # interrupted: every call still gets its observation, so history stays well formed
             for index, call in enumerate(calls[done:]):
                 if index == 0:  # the call in flight: it may have run, or may still be running in its thread
-                    result = ToolResult.failure(
-                        call, "error", "Interrupted by the user while it ran: it may have done its work (or still "
-                        "be doing it) with its side effects. Do not assume it did nothing; check before calling it "
-                        "again.",
-                    )  # fmt: skip
+                    result = ToolResult.failure(call, "error", STOPPED_MESSAGE)
                 else:
                     result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
                 response.record_unstreamed(ObservationMessage.from_result(result), ToolResultEvent(result))

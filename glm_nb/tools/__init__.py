@@ -3,6 +3,7 @@
 See ../shared/glm4/FORMAT.md, "Prompt format" and "What the model emits", for the protocol.
 """
 
+from .background import RunningToolCall, running_tool_calls
 from .calls import (
     CALL_SEPARATOR,
     classify_segment,
@@ -14,8 +15,8 @@ from .calls import (
     strip_code_fence,
 )
 from .docstrings import Docstring, parse_docstring
-from .errors import ToolArgumentError, ToolCallFormatError, ToolDefinitionError, ToolError
-from .execution import DEFAULT_TIMEOUT_S, ConfirmHook, run_tool_call
+from .errors import ToolArgumentError, ToolCallFormatError, ToolDefinitionError, ToolError, ToolStillRunningWarning
+from .execution import DEFAULT_TIMEOUT_S, STOPPED_MESSAGE, ConfirmHook, run_tool_call
 from .schema import FunctionSchema, function_schema, type_schema
 from .tool import Tool, ToolCall, ToolResult, ToolStatus, ToolTimeout, new_call_id, observation_text, tool
 from .validation import validate_arguments
@@ -23,9 +24,11 @@ from .validation import validate_arguments
 __all__ = [
     "CALL_SEPARATOR",
     "DEFAULT_TIMEOUT_S",
+    "STOPPED_MESSAGE",
     "ConfirmHook",
     "Docstring",
     "FunctionSchema",
+    "RunningToolCall",
     "Tool",
     "ToolArgumentError",
     "ToolCall",
@@ -34,6 +37,7 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "ToolStatus",
+    "ToolStillRunningWarning",
     "ToolTimeout",
     "classify_segment",
     "format_tool_call",
@@ -45,6 +49,7 @@ __all__ = [
     "parse_docstring",
     "parse_tool_calls",
     "run_tool_call",
+    "running_tool_calls",
     "opens_json_object",
     "strip_code_fence",
     "tool",

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from ..errors import GlmError
 
-__all__ = ["ToolError", "ToolDefinitionError", "ToolArgumentError", "ToolCallFormatError"]
+__all__ = [
+    "ToolError",
+    "ToolDefinitionError",
+    "ToolArgumentError",
+    "ToolCallFormatError",
+    "ToolStillRunningWarning",
+]
 
 
 class ToolError(GlmError):
@@ -30,3 +36,7 @@ class ToolArgumentError(ToolError):
 
 class ToolCallFormatError(ToolError):
     """Text meant to be a call's arguments is not a JSON (or Python-literal) object."""
+
+
+class ToolStillRunningWarning(UserWarning):
+    """A tool call goes on running in its thread after its caller stopped waiting (see `background`)."""

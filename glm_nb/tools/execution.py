@@ -6,7 +6,8 @@ can recover; nothing the model writes can make this raise.
 
 The time limit is the tool's own (`@tool(timeout=...)`) when it has one, else the caller's (a conversation's
 `tool_timeout`). With a timeout the function runs in a daemon worker thread: a call that outlives it is reported
-and left running (Python cannot kill a thread), and a KeyboardInterrupt reaches the waiting caller at once. With
+to the model and, with a warning, to the user, and left running (Python cannot kill a thread; `background` says
+what is guaranteed about such a call), and a KeyboardInterrupt reaches the waiting caller at once. With
 `timeout=None` it runs in the calling thread, so objects bound to that thread (a sqlite3 connection made in the
 notebook) work, and a KeyboardInterrupt stops the tool itself.
 
@@ -24,11 +25,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .background import STILL_RUNNING, STOPPED, run_in_worker, warn_if_already_running
 from .errors import ToolArgumentError
 from .tool import Tool, ToolCall, ToolResult
 from .validation import validate_arguments
 
-__all__ = ["ConfirmHook", "run_tool_call", "DEFAULT_TIMEOUT_S"]
+__all__ = ["ConfirmHook", "run_tool_call", "DEFAULT_TIMEOUT_S", "STOPPED_MESSAGE"]
 
 ConfirmHook = Callable[[ToolCall], bool]
 DEFAULT_TIMEOUT_S = 60.0
@@ -40,11 +42,13 @@ def run_tool_call(
     *,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     confirm: ConfirmHook | None = None,
+    cancel: threading.Event | None = None,
 ) -> ToolResult:
     """The result of `call` against `tools` (by name). `confirm(call)` returning False skips the call (and one
     that raises does too, said in the result).
 
-    `timeout` (seconds, None for no limit) applies to tools without a timeout of their own.
+    `timeout` (seconds, None for no limit) applies to tools without a timeout of their own. `cancel` (set from any
+    thread, e.g. by a Stop button) ends the wait for a call running in a worker thread, leaving it running.
     """
     if call.error is not None:
         target = f" to {call.name!r}" if call.name else ""
@@ -75,18 +79,30 @@ def run_tool_call(
             return ToolResult.failure(
                 call, "declined", f"The user declined to run {call.name!r}; do not call it again."
             )
-    return _call_with_timeout(tool, call, timeout)
+    return _call_with_timeout(tool, call, timeout, cancel)
 
 
-def _call_with_timeout(tool: Tool, call: ToolCall, session_timeout: float | None) -> ToolResult:
+def _call_with_timeout(
+    tool: Tool, call: ToolCall, session_timeout: float | None, cancel: threading.Event | None
+) -> ToolResult:
     timeout = session_timeout if tool.timeout == "session" else tool.timeout
+    warn_if_already_running(call)
     if timeout is None:
         return _run(tool, call, (Exception, SystemExit))  # a KeyboardInterrupt is the user's: it goes through
     # In the worker nothing is the user's interrupt, so whatever the tool raises is reported.
-    result = _in_thread(lambda: _run(tool, call, BaseException), f"glm-nb tool {tool.name}", timeout)
-    if result is _STILL_RUNNING:
+    result = run_in_worker(lambda: _run(tool, call, BaseException), call, timeout, cancel)
+    if result is STILL_RUNNING:
         return ToolResult.failure(call, "timeout", _timeout_message(tool, timeout))
+    if result is STOPPED:
+        return ToolResult.failure(call, "error", STOPPED_MESSAGE)
     return result
+
+
+# What a call that was running when the user stopped the reply says (also after Ctrl-C, in the conversation).
+STOPPED_MESSAGE = (
+    "Interrupted by the user while it ran: it may have done its work (or still be doing it) with its side effects. "
+    "Do not assume it did nothing; check before calling it again."
+)
 
 
 def _timeout_message(tool: Tool, timeout: float) -> str:
@@ -94,25 +110,26 @@ def _timeout_message(tool: Tool, timeout: float) -> str:
     source = "its own timeout" if tool.timeout != "session" else "the conversation's tool_timeout"
     where = "" if tool.timeout != "session" else ", or Conversation(tool_timeout=SECONDS) for every tool"
     return (
-        f"{tool.name!r} did not finish within {timeout:g} s ({source}) and was abandoned; it may still be running. "
-        f"To allow longer, declare it with @tool(timeout=SECONDS) (None: no limit){where}."
+        f"{tool.name!r} did not finish within {timeout:g} s ({source}) and was abandoned: it may still be running, "
+        "with its side effects, and its result will not reach you. Do not assume it did nothing; check before "
+        f"calling it again. To allow longer, declare it with @tool(timeout=SECONDS) (None: no limit){where}."
     )
 
 
 def _run(tool: Tool, call: ToolCall, catch: type[BaseException] | tuple[type[BaseException], ...]) -> ToolResult:
     """Call the tool and write what it returns; what it raises (also while its value is written) is an error."""
     try:
-        return ToolResult.success(call, _finished(tool(**call.arguments)))
+        return ToolResult.success(call, _finished(tool(**call.arguments), call))
     except catch as e:  # reported to the model and the transcript
         return ToolResult.failure(call, "error", f"{call.name!r} raised {type(e).__name__}: {e}")
 
 
-def _finished(value: Any) -> Any:
+def _finished(value: Any, call: ToolCall) -> Any:
     """What a tool returned, done: a coroutine awaited, a generator (sync or async) drained into a list."""
     if inspect.isasyncgen(value):
         value = _collect(value)
     if inspect.iscoroutine(value):
-        value = _await(value)
+        value = _await(value, call)
     if inspect.isgenerator(value):
         value = list(value)
     return value
@@ -122,36 +139,11 @@ async def _collect(items: Any) -> list[Any]:
     return [item async for item in items]
 
 
-def _await(coroutine: Any) -> Any:
+def _await(coroutine: Any, call: ToolCall) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # no loop runs in this thread (a worker, a script): the usual case
         return asyncio.run(coroutine)
     # This thread runs a loop (a notebook cell with timeout=None) and loops do not nest: the coroutine gets its own
     # in a helper thread, waited for without limit, as the caller asked.
-    return _in_thread(lambda: asyncio.run(coroutine), "glm-nb async tool", None)
-
-
-_STILL_RUNNING = object()
-
-
-def _in_thread(work: Callable[[], Any], name: str, timeout: float | None) -> Any:
-    """`work()` in a daemon thread, waited for at most `timeout` s: its value, what it raised re-raised here, or
-    _STILL_RUNNING. A KeyboardInterrupt stops the wait at once (the thread runs on)."""
-    outcome: dict[str, Any] = {}
-    finished = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as e:  # re-raised in the waiting thread below
-            outcome["error"] = e
-        finally:
-            finished.set()
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    if not finished.wait(timeout):
-        return _STILL_RUNNING
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return run_in_worker(lambda: asyncio.run(coroutine), call, None)
