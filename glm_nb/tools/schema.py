@@ -3,11 +3,14 @@
 The schema is what the model reads (GLM's template prints it, indented, in the tools system message), so it is
 kept small: `{"type": "object", "properties": {...}, "required": [...]}` with a `description` per parameter from
 an `Annotated[..., "text"]` hint or the docstring, `enum` for `Literal` and `Enum`, `"nullable": true` for
-`Optional` (as transformers' `get_json_schema` writes it) and a `default` where the default is plain JSON.
+`Optional` (as transformers' `get_json_schema` writes it) and a `default` where the default is plain JSON. A
+parameter whose default is None takes null as well (`x: T = None`, as PEP 484 once read it). A dataclass becomes an
+object of its fields, given back to the function as an instance.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import inspect
@@ -15,7 +18,6 @@ import json
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from .docstrings import parse_docstring
@@ -26,7 +28,7 @@ __all__ = ["FunctionSchema", "function_schema", "type_schema"]
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class FunctionSchema:
     name: str
     description: str
@@ -71,12 +73,16 @@ def function_schema(
             raise ToolDefinitionError(f"Tool {tool_name!r}, parameter {param.name!r}: {e}") from None
         if "description" not in schema and doc.params.get(param.name):
             schema = {**schema, "description": doc.params[param.name]}
+        convert = _converter(hints[param.name])
+        if param.default is None and not _takes_null(schema):  # `x: T = None`: the model may send its default too
+            schema = {**schema, "nullable": True}
+            convert = None if convert is None else _or_none(convert)
         if param.default is param.empty:
             required.append(param.name)
         elif _is_json(default := _plain(param.default)):
             schema = {**schema, "default": default}
         properties[param.name] = schema
-        if (convert := _converter(hints[param.name])) is not None:
+        if convert is not None:
             converters[param.name] = convert
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
@@ -91,8 +97,10 @@ def _check_parameter(
 ) -> None:
     """Refuse a parameter the model could not fill in, saying what to change."""
     if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        stars = "*" if param.kind == param.VAR_POSITIONAL else "**"
         raise ToolDefinitionError(
-            f"Tool {tool_name!r} takes *{param.name}: a tool needs named parameters the model can fill in."
+            f"Tool {tool_name!r} takes {stars}{param.name}: a tool needs named parameters the model can fill in; "
+            f"name each one with a type hint instead (e.g. `cities: list[str]`), or wrap it in a function that does."
         )
     if param.kind == param.POSITIONAL_ONLY:
         raise ToolDefinitionError(f"Tool {tool_name!r}: parameter {param.name!r} is positional-only; drop the '/'.")
@@ -111,9 +119,14 @@ def _check_parameter(
 
 def type_schema(tp: Any) -> dict[str, Any]:
     """JSON schema of one type hint."""
+    return _schema(tp, ())
+
+
+def _schema(tp: Any, outer: tuple[type, ...]) -> dict[str, Any]:
+    """`type_schema`, inside the dataclasses in `outer` (a dataclass that contains itself cannot be written out)."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
-        schema = type_schema(args[0])
+        schema = _schema(args[0], outer)
         text = next((a for a in args[1:] if isinstance(a, str)), None)
         return {**schema, "description": text} if text else schema
     if tp is Any or tp is object:
@@ -128,18 +141,56 @@ def type_schema(tp: Any) -> dict[str, Any]:
         return _enum_schema(list(args))
     if origin in (Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
-        schema = type_schema(options[0]) if len(options) == 1 else {"anyOf": [type_schema(a) for a in options]}
+        schema = _schema(options[0], outer) if len(options) == 1 else {"anyOf": [_schema(a, outer) for a in options]}
         return {**schema, "nullable": True} if len(options) < len(args) else schema
     if tp in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset, Sequence):
         item = args[0] if args and (len(args) == 1 or args[1] is Ellipsis) else None
-        return {"type": "array", "items": type_schema(item)} if item is not None else {"type": "array"}
+        return {"type": "array", "items": _schema(item, outer)} if item is not None else {"type": "array"}
     if tp is dict or origin in (dict, Mapping):
-        return (
-            {"type": "object", "additionalProperties": type_schema(args[1])} if len(args) == 2 else {"type": "object"}
-        )
+        if len(args) != 2:
+            return {"type": "object"}
+        return {"type": "object", "additionalProperties": _schema(args[1], outer)}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _dataclass_schema(tp, outer)
     raise ToolDefinitionError(
-        f"cannot describe type {tp!r} as JSON; use str, int, float, bool, list, dict, Literal, an Enum or Optional."
+        f"cannot describe type {tp!r} as JSON; use str, int, float, bool, list, dict, Literal, an Enum, a dataclass "
+        "or Optional."
     )
+
+
+def _dataclass_schema(cls: type, outer: tuple[type, ...]) -> dict[str, Any]:
+    """A dataclass as a JSON object of its init fields (those without a default required); other keys refused, as
+    its constructor would refuse them."""
+    if cls in outer:
+        raise ToolDefinitionError(
+            f"dataclass {cls.__name__} contains itself, which a JSON schema here cannot describe; give the tool "
+            "the fields it needs as parameters, or a dict."
+        )
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for f, hint in _init_fields(cls):
+        field_schema = _schema(hint, (*outer, cls))
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+        elif f.default is not dataclasses.MISSING and _is_json(default := _plain(f.default)):
+            field_schema = {**field_schema, "default": default}
+        properties[f.name] = field_schema
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {**schema, "additionalProperties": False}
+
+
+def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
+    """The fields `cls(...)` takes, with their type hints."""
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except (NameError, TypeError) as e:
+        raise ToolDefinitionError(
+            f"cannot read the field types of dataclass {cls.__name__} ({e}); define it at module level with "
+            "plain type hints."
+        ) from None
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
 
 
 def _enum_schema(values: list[Any]) -> dict[str, Any]:
@@ -157,7 +208,7 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
     if origin in (Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         inner = _converter(options[0]) if len(options) == 1 else None
-        return None if inner is None else (lambda value: None if value is None else inner(value))
+        return None if inner is None else _or_none(inner)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp
     if tp in (tuple, set, frozenset):
@@ -172,7 +223,29 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
     if origin in (dict, Mapping) and len(args) == 2:
         entry = _converter(args[1])
         return None if entry is None else (lambda value: {k: entry(v) for k, v in value.items()})
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        fields = {f.name: convert for f, hint in _init_fields(tp) if (convert := _converter(hint)) is not None}
+        return lambda value: (  # an instance passes as it is: the tool is still called from Python too
+            tp(**{k: (fields[k](v) if k in fields else v) for k, v in value.items()}) if isinstance(value, Mapping)
+            else value
+        )  # fmt: skip
     return None
+
+
+def _takes_null(schema: Mapping[str, Any]) -> bool:
+    """Whether `schema` (as `type_schema` writes it) accepts null: no type at all, nullable, or null listed."""
+    kind = schema.get("type")
+    return (
+        not schema
+        or bool(schema.get("nullable"))
+        or kind == "null"
+        or None in schema.get("enum", ())
+        or any(_takes_null(option) for option in schema.get("anyOf", ()))
+    )
+
+
+def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
 
 
 def _plain(value: Any) -> Any:

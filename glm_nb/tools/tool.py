@@ -4,13 +4,15 @@ A `Tool` is a name, a description and a JSON schema, plus the Python function wh
 from an OpenAI-style dict has none: the conversation then stops and hands the call to the caller). Results become
 observation messages: FORMAT.md, "Prompt format" (a tool result is role `observation`), with non-str values written
 as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`). What plain JSON cannot take is made
-readable rather than refused: numpy values become numbers and lists, pandas tables records or text, other keys and
-values their `str`.
+readable rather than refused: an Enum member becomes its value (what the model sends for it), a dataclass its fields,
+numpy values numbers and lists, pandas tables records or text, other keys and values their `str`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import enum
 import json
 import math
 import re
@@ -211,7 +213,8 @@ class ToolResult:
 def observation_text(value: Any) -> str:
     """A tool's return value as observation text: a str as is, anything else as JSON with non-ASCII kept.
 
-    numpy scalars and arrays become JSON numbers and lists; a pandas DataFrame or Series becomes records (or a
+    An Enum member becomes its value and a dataclass instance an object of its fields (as the model writes them in
+    calls); numpy scalars and arrays become JSON numbers and lists; a pandas DataFrame or Series becomes records (or a
     mapping) when short and pandas' own text, cut, when long; keys JSON cannot take become `str(key)` and other
     values `str(value)`; a value JSON cannot write at all (one that contains itself) becomes `str(value)`.
     """
@@ -240,26 +243,39 @@ def _jsonable(value: Any, active: set[int]) -> Any:
     """
     if value is None or isinstance(value, (str, int, float)):
         return value
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, active)
     numpy = sys.modules.get("numpy")  # not imported here: a numpy value means numpy is loaded already
     if numpy is not None and isinstance(value, (numpy.ndarray, numpy.generic)):
         return _jsonable(value.tolist(), active)  # Python numbers, bools and (nested) lists
     if _is_pandas_table(value):
         return _jsonable(_table(value), active)
-    if not isinstance(value, (Mapping, list, tuple, set, frozenset)):
+    fields = _fields(value)
+    if fields is None and not isinstance(value, (Mapping, list, tuple, set, frozenset)):
         return value
     if id(value) in active:
         raise _Circular
     active.add(id(value))
-    if isinstance(value, Mapping):
-        plain: Any = {_json_key(k): _jsonable(v, active) for k, v in value.items()}
+    if fields is not None or isinstance(value, Mapping):
+        items = fields if fields is not None else value
+        plain: Any = {_json_key(k): _jsonable(v, active) for k, v in items.items()}
     else:
         plain = [_jsonable(v, active) for v in value]
     active.discard(id(value))
     return plain
 
 
+def _fields(value: Any) -> dict[str, Any] | None:
+    """A dataclass instance's fields by name (not deep-copied, as `dataclasses.asdict` would); None for others."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return None
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
 def _json_key(key: Any) -> Any:
     """A dict key as `json.dumps` takes it: str, int, float, bool or None as is (it writes them as text), else str."""
+    if isinstance(key, enum.Enum):
+        key = key.value
     return key if key is None or isinstance(key, (str, int, float)) else str(key)
 
 

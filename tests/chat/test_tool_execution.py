@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import sqlite3
 import threading
 from collections import Counter
@@ -16,6 +18,7 @@ from glm_nb.tools import (
     ToolArgumentError,
     ToolCall,
     ToolDefinitionError,
+    ToolStillRunningWarning,
     run_tool_call,
     tool,
     validate_arguments,
@@ -100,6 +103,17 @@ def test_a_union_takes_the_option_the_value_already_fits_before_coercing(argumen
     assert type(args.popitem()[1]) is type(expected)
 
 
+class _Unit(enum.Enum):
+    C = "celsius"
+    F = "fahrenheit"
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    unit: _Unit
+
+
 def _run(fn, arguments=None, **options):
     t = Tool.from_function(fn)
     return run_tool_call(ToolCall(t.name, arguments or {}), {t.name: t}, **options)
@@ -113,6 +127,9 @@ def _run(fn, arguments=None, **options):
         ([np.int64(3), np.float32(0.5), np.bool_(True), np.arange(3)], "[3, 0.5, true, [0, 1, 2]]"),
         (np.array([[1.5, 2.0]]), "[[1.5, 2.0]]"),
         ({"ids": (1, 2), "tags": {"x"}}, '{"ids": [1, 2], "tags": ["x"]}'),
+        ({"unit": _Unit.F, _Unit.C: 1}, '{"unit": "fahrenheit", "celsius": 1}'),  # the values the model sends
+        (_Unit.F, "fahrenheit"),
+        ([_Point(1, _Unit.C)], '[{"x": 1, "unit": "celsius"}]'),
     ],
 )
 def test_values_json_cannot_take_as_they_are_become_readable_json(value, content):
@@ -133,6 +150,23 @@ def test_a_value_that_contains_itself_is_written_as_its_str():
     result = _run(loop)
 
     assert (result.status, result.content) == ("ok", "{'a': 1, 'self': {...}}")
+
+
+def test_a_dataclass_that_contains_itself_is_written_as_its_str():
+    @dataclasses.dataclass
+    class Node:
+        name: str
+        parent: object = None
+
+    def tree() -> object:
+        root = Node("root")
+        root.parent = root
+        return root
+
+    result = _run(tree)
+
+    assert (result.status, result.content) == ("ok", "test_a_dataclass_that_contains_itself_is_written_as_its_str."
+                                               "<locals>.Node(name='root', parent=...)")  # fmt: skip
 
 
 def test_an_error_while_writing_the_value_is_an_error_result():
@@ -303,7 +337,8 @@ def test_timeout_is_reported_and_the_call_left_running():
         release.wait(5)
         return "late"
 
-    result = run_tool_call(ToolCall("slow", {}), {"slow": slow}, timeout=0.05)
+    with pytest.warns(ToolStillRunningWarning):
+        result = run_tool_call(ToolCall("slow", {}), {"slow": slow}, timeout=0.05)
     release.set()
 
     assert result.status == "timeout"
@@ -317,7 +352,8 @@ def test_the_timeout_message_names_the_limit_and_how_to_raise_it():
     def slow() -> None:
         release.wait(5)
 
-    result = run_tool_call(ToolCall("slow", {}), {"slow": slow}, timeout=0.05)
+    with pytest.warns(ToolStillRunningWarning):
+        result = run_tool_call(ToolCall("slow", {}), {"slow": slow}, timeout=0.05)
     release.set()
 
     assert "within 0.05 s (the conversation's tool_timeout)" in result.error
@@ -331,7 +367,8 @@ def test_a_tools_own_timeout_wins_over_the_conversations():
     def train_step() -> None:
         release.wait(5)
 
-    result = run_tool_call(ToolCall("train_step", {}), {"train_step": train_step}, timeout=None)
+    with pytest.warns(ToolStillRunningWarning):
+        result = run_tool_call(ToolCall("train_step", {}), {"train_step": train_step}, timeout=None)
     release.set()
 
     assert result.status == "timeout"

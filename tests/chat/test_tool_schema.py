@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from typing import Annotated, Literal, Optional
 
 import pytest
 
-from glm_nb.tools import Tool, ToolDefinitionError, parse_docstring, parse_tool_calls, tool
+from glm_nb.tools import Tool, ToolCall, ToolDefinitionError, parse_docstring, parse_tool_calls, run_tool_call, tool
 
 
 class Unit(enum.Enum):
@@ -45,6 +46,74 @@ def test_containers_literal_enum_optional_and_defaults():
     assert props["unit"] == {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"}
     assert props["limit"] == {"type": "integer", "nullable": True, "default": None}
     assert props["plain"] == {"type": "object", "default": {}}
+
+
+def test_a_parameter_defaulting_to_none_takes_null_too():
+    def f(tags: list[Unit] = None, name: str = None) -> str:  # type: ignore[assignment]
+        """Summary."""
+        return repr((tags, name))
+
+    t = Tool.from_function(f)
+    result = run_tool_call(ToolCall("f", {"tags": None, "name": None}), {"f": t})
+
+    assert t.parameters["properties"]["name"] == {"type": "string", "nullable": True, "default": None}
+    assert (result.status, result.content) == ("ok", "(None, None)")
+    assert t(tags=["celsius"]) == "([<Unit.CELSIUS: 'celsius'>], None)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: float
+    unit: Unit = Unit.CELSIUS
+
+
+@dataclasses.dataclass
+class Box:
+    corner: Point
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Node:
+    child: Node | None = None
+
+
+def test_a_dataclass_parameter_is_an_object_of_its_fields_and_arrives_as_an_instance():
+    def measure(box: Box) -> str:
+        """Measure."""
+        return repr(box)
+
+    t = Tool.from_function(measure)
+    result = run_tool_call(ToolCall("measure", {"box": {"corner": {"x": "1.5", "unit": "celsius"}}}), {"measure": t})
+    extra = run_tool_call(ToolCall("measure", {"box": {"corner": {"x": 1, "z": 0}}}), {"measure": t})
+
+    assert t.parameters["properties"]["box"] == {
+        "type": "object",
+        "properties": {
+            "corner": {
+                "type": "object",
+                "properties": {
+                    "x": {"type": "number"},
+                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"},
+                },
+                "required": ["x"],
+                "additionalProperties": False,
+            },
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["corner"],
+        "additionalProperties": False,
+    }
+    assert result.content == "Box(corner=Point(x=1.5, unit=<Unit.CELSIUS: 'celsius'>), tags=[])"
+    assert t(box=Box(Point(2.0))) == "Box(corner=Point(x=2.0, unit=<Unit.CELSIUS: 'celsius'>), tags=[])"
+    assert extra.status == "invalid" and "unexpected argument 'box.corner.z'; allowed: x, unit" in extra.content
+
+
+def test_a_dataclass_that_contains_itself_is_refused_saying_what_to_do():
+    def walk(node: Node) -> None: ...
+
+    with pytest.raises(ToolDefinitionError, match="dataclass Node contains itself.*as parameters, or a dict"):
+        Tool.from_function(walk)
 
 
 def test_union_of_two_types_is_any_of():
@@ -202,10 +271,14 @@ def test_missing_hint_varargs_and_unsupported_types_say_what_to_do():
 
     def odd(x: complex) -> None: ...
 
+    def options(**extra: int) -> None: ...
+
     with pytest.raises(ToolDefinitionError, match=r"annotate it, e.g. `x: str`"):
         Tool.from_function(no_hint)
-    with pytest.raises(ToolDefinitionError, match="named parameters"):
+    with pytest.raises(ToolDefinitionError, match=r"takes \*args: a tool needs named parameters"):
         Tool.from_function(var)
+    with pytest.raises(ToolDefinitionError, match=r"takes \*\*extra: .* name each one with a type hint"):
+        Tool.from_function(options)
     with pytest.raises(ToolDefinitionError, match="use str, int"):
         Tool.from_function(odd)
 
