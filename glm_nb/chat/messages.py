@@ -17,7 +17,8 @@ serve) take it as it is; the content itself already says what went wrong (`{"err
 validates each message against its schema and refuses a key it does not define (a 400, "Additional properties are
 not allowed ('...' was unexpected) - 'messages.N'"), as Mistral's and Anthropic's do: `messages_to_openai(...,
 strict=True)` leaves both keys out, for sending the conversation on to such an API (reading it back then takes a
-failed result for ok and loses the thinking).
+failed result for ok and loses the thinking), and the result of a turn that stopped for one but wrote no call (it
+answers no call the API could pair it with, which it refuses too).
 """
 
 from __future__ import annotations
@@ -144,7 +145,9 @@ def messages_to_template(messages: Iterable[Message]) -> list[dict[str, Any]]:
         elif isinstance(message, ObservationMessage):
             out.append({"role": "observation", "content": message.content})
         else:
-            if message.text or not message.tool_calls:
+            # A turn whose calls all lack a name (it stopped for a result but wrote no call) is still a turn: its
+            # observation answers it, not the user.
+            if message.text or not any(call.name for call in message.tool_calls):
                 out.append({"role": "assistant", "content": neutralize_control_tokens(_after_thinking(message.text))})
             out.extend(_call_dict(call) for call in message.tool_calls if call.name)
     return out
@@ -176,12 +179,15 @@ def messages_to_openai(messages: Iterable[Message], *, strict: bool = False) -> 
     messages to an API that refuses unknown keys; the default keeps both, so that the export reads back whole.
     """
     out: list[dict[str, Any]] = []
+    unwritten: set[str] = set()  # the ids of calls that name no tool (the model stopped for a result of none)
     for message in messages:
         if isinstance(message, SystemMessage):
             out.append({"role": "system", "content": message.content})
         elif isinstance(message, UserMessage):
             out.append({"role": "user", "content": message.content})
         elif isinstance(message, ObservationMessage):
+            if strict and message.tool_call_id in unwritten:
+                continue  # a result of a call the model never wrote: OpenAI refuses one of no listed call (a 400)
             item = {"role": "tool", "content": message.content}
             if message.tool_call_id:
                 item["tool_call_id"] = message.tool_call_id
@@ -192,7 +198,9 @@ def messages_to_openai(messages: Iterable[Message], *, strict: bool = False) -> 
             item = {"role": "assistant", "content": message.text}
             if message.thinking and not strict:
                 item["reasoning_content"] = message.thinking
-            if calls := [c for c in message.tool_calls if c.name]:  # a call that names no tool is not shown either
+            calls = [c for c in message.tool_calls if c.name]  # a call that names no tool is not shown either
+            unwritten.update(c.id for c in message.tool_calls if not c.name)
+            if calls:
                 item["tool_calls"] = [
                     {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _written(c)}}
                     for c in calls

@@ -156,7 +156,7 @@ class _TurnState:
         if end != "interrupted" and self.tool_calls and not self.released:
             calls = tuple(parse_tool_calls(self.answer.raw))
             if not calls and stop == OBSERVATION_TOKEN:
-                calls = (_missing_call(self.answer.raw),)
+                calls = (_missing_call(self.answer.raw, in_thinking=not complete),)
             if calls and end == "stop":
                 end = "tool_calls"
         return AssistantMessage(self.answer.text, thinking, calls, end, complete)
@@ -173,11 +173,18 @@ class _TurnState:
         )
 
 
-def _missing_call(raw: str) -> ToolCall:
-    """The model stopped to wait for a tool result but wrote no readable call."""
+def _missing_call(raw: str, in_thinking: bool) -> ToolCall:
+    """The model stopped to wait for a tool result but wrote no readable call: inside its thinking (which never
+    closed), after text (a call must begin the message), or nothing at all."""
+    if in_thinking:
+        problem = " inside your thinking, and wrote no call after it. Close your thinking with </think>, then write"
+    elif raw.strip():
+        problem = ", but wrote no call at the start of your message. With nothing before it, write"
+    else:
+        problem = ", but wrote no call. Write"
     return ToolCall(
         "",
-        error="you stopped to wait for a tool result, but wrote no call. Write the tool name on one line, then "
-        'its arguments as one JSON object, e.g.\nget_weather\n{"city": "Paris"}',
+        error=f"you stopped to wait for a tool result{problem} the tool name alone on the first line, then its "
+        'arguments as one JSON object, e.g.\nget_weather\n{"city": "Paris"}',
         raw=raw,
     )

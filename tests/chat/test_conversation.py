@@ -21,7 +21,7 @@ from glm_nb.chat import (
 )
 from glm_nb.engine import SamplingParams
 from glm_nb.errors import GenerationError, PromptTooLongError
-from glm_nb.tools import tool
+from glm_nb.tools import ToolStillRunningWarning, tool
 
 
 @tool
@@ -118,6 +118,8 @@ def test_several_calls_in_one_turn(scripted):
         ('get_weather\n{"city": "Paris", "days": "soon"}<|observation|>', "invalid", "'days' must be an integer"),
         ('get_weather\n{"city": "Atlantis"}<|observation|>', "error", "LookupError: no such city"),
         ("\nI will call a tool now.<|observation|>", "invalid", "wrote no call"),
+        ("<|observation|>", "invalid", "but wrote no call. Write the tool name alone on the first line"),
+        ('I check.\nget_weather\n{"city": "Paris"}<|observation|>', "invalid", "With nothing before it, write"),
     ],
 )
 def test_a_bad_call_becomes_an_observation_and_the_model_recovers(scripted, bad_call, status, says):
@@ -132,6 +134,18 @@ def test_a_bad_call_becomes_an_observation_and_the_model_recovers(scripted, bad_
     assert says in generator.tokenizer.decode(generator.prompts[1])
     assert response.text() == "Sorry, here is my answer."
     assert response.finish_reason == "stop"
+
+
+def test_a_call_written_inside_thinking_that_never_closed_is_told_to_close_it_first(scripted):
+    reply = 'I need the weather.\nget_weather\n{"city": "Paris"}<|observation|>'
+    conversation, _ = scripted([reply, "Right.</think>Sunny."], tools=[get_weather], force_thinking=True)
+
+    response = conversation.send("Weather?")
+
+    (result,) = response.tool_results()
+    assert result.status == "invalid" and "inside your thinking, and wrote no call after it" in result.error
+    assert "Close your thinking with </think>, then write the tool name" in result.error
+    assert response.text() == "Sunny."
 
 
 def test_a_tool_result_cannot_inject_role_tokens(scripted):
@@ -164,7 +178,8 @@ def test_a_slow_tool_times_out_and_is_reported(scripted):
 
     conversation, _ = scripted(["slow\n{}<|observation|>", "\nIt timed out."], tools=[slow], tool_timeout=0.05)
 
-    (result,) = conversation.send("Go").tool_results()
+    with pytest.warns(ToolStillRunningWarning, match="'slow' did not finish"):
+        (result,) = conversation.send("Go").tool_results()
     release.set()
 
     assert result.status == "timeout"

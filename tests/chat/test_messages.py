@@ -110,6 +110,23 @@ def test_a_strict_export_has_only_the_keys_openais_api_accepts():
     assert exported[5] == {"role": "tool", "content": '{"error": "timed out"}', "tool_call_id": "c1"}
 
 
+def test_a_turn_that_stopped_for_a_result_of_no_call_stays_a_turn_and_a_strict_export_drops_its_result():
+    unwritten = ToolCall("", error="you stopped to wait for a tool result, but wrote no call")
+    messages = [
+        UserMessage("Weather?"),
+        AssistantMessage(tool_calls=(unwritten,), end="tool_calls"),
+        ObservationMessage('{"error": "no call"}', unwritten.id, status="invalid"),
+        AssistantMessage("Sunny."),
+    ]
+
+    template = messages_to_template(messages)
+    exported = messages_to_openai(messages, strict=True)
+
+    assert [m["role"] for m in template] == ["user", "assistant", "observation", "assistant"]
+    assert [m["role"] for m in exported] == ["user", "assistant", "assistant"]
+    assert [m["role"] for m in messages_to_openai(messages)] == ["user", "assistant", "tool", "assistant"]
+
+
 def test_glm_history_dicts_are_read():
     call = message_from_dict({"role": "assistant", "metadata": "get_weather", "content": '{"city": "Paris"}'})
     observation = message_from_dict({"role": "observation", "content": "sunny"})

@@ -85,6 +85,43 @@ def test_a_full_research_session(tokenizer, glm_template, corpus):
     assert any(isinstance(e, ThinkingDelta) for e in events)
 
 
+def test_an_action_after_a_few_words_of_the_models_own_is_still_the_action():
+    fenced = 'I will read it.\n```json\n{"name": "click", "arguments": {"link_id": "1"}}\n```'
+
+    assert parse_action('Let me search.\n{"name": "search", "arguments": {"query": "x"}}') == ToolCall(
+        "search", {"query": "x"}
+    )
+    assert parse_action(fenced) == ToolCall("click", {"link_id": 1})
+    assert parse_action('The report ends with data:\n{"a": 1}') is None
+    assert parse_action('A report naming {"name": "search"} in its text.') is None
+
+
+def test_a_research_goes_on_after_an_action_written_after_some_words(tokenizer, glm_template, corpus):
+    replies = [
+        'Plan.</think>Let me search.\n{"name": "search", "arguments": {"query": "Beijing"}}',
+        "x</think>Sunny.",
+    ]
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    response = research.run("What is the weather in Beijing?")
+
+    assert [c.name for c in response.tool_calls()] == ["search"]
+    assert response.report().text == "Sunny." and generator.remaining == 0
+
+
+def test_a_turn_that_ends_inside_its_thinking_is_told_to_close_it_and_the_research_goes_on(
+    tokenizer, glm_template, corpus
+):
+    replies = ["I keep thinking about Beijing and stop", "Right.</think>Beijing is sunny."]
+    research, generator = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    response = research.run("What is the weather in Beijing?")
+    (result,) = response.tool_results()
+
+    assert result.status == "invalid" and "your turn ended inside your thinking, without </think>" in result.content
+    assert response.report().text == "Beijing is sunny." and generator.remaining == 0
+
+
 def test_prompts_carry_the_fallback_instruction_forced_thinking_and_observations(tokenizer, glm_template, corpus):
     replies = [
         _action("search", '{"query": "Rome"}', thinking="Secret plan."),

@@ -26,6 +26,7 @@ observation saying what was wrong, as for tool calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -117,7 +118,9 @@ def parse_action(text: str) -> ToolCall | None:
     report); a call with `.error` set when it is a malformed one."""
     body = strip_code_fence(text)
     if not body.startswith("{"):
-        return None
+        body = _trailing_action(text)
+        if body is None:
+            return None
     try:
         action = parse_arguments(body)
     except ToolCallFormatError:  # its message describes the tool-call format, not Rumination's actions
@@ -134,6 +137,22 @@ def parse_action(text: str) -> ToolCall | None:
         return ToolCall(name, _validate(Tool(name, "", _ACTIONS[name]), arguments), raw=text)
     except ToolArgumentError as e:
         return ToolCall(name, arguments, error="; ".join(e.problems), raw=text)
+
+
+_LINE_OPENS_OBJECT = re.compile(r"^(?:\{|```)", re.MULTILINE)  # a line that begins a JSON object, bare or fenced
+
+
+def _trailing_action(text: str) -> str | None:
+    """The action a turn wrote after a few words of its own ("Let me search.\n{...}"), as one JSON object (maybe in
+    a code fence) that ends the text and names an action; None when the text does not end with one (a report)."""
+    for start in reversed([m.start() for m in _LINE_OPENS_OBJECT.finditer(text)]):
+        body = strip_code_fence(text[start:])
+        try:
+            name = parse_arguments(body).get("name")
+        except ToolCallFormatError:
+            continue
+        return body if name in _ACTIONS else None
+    return None
 
 
 class Rumination:
@@ -257,7 +276,7 @@ class Rumination:
         if finish == "cancelled":
             session.report_text = _report_so_far(message)
             return None, finish
-        action = parse_action(message.text)
+        action = parse_action(message.text) if message.thinking_complete else _unclosed_thinking(message)
         if action is None:  # plain text instead of an action: the model wrote its report
             session.report_text = message.text
             return None, finish or "stop"
@@ -320,6 +339,17 @@ def _report_so_far(message: AssistantMessage) -> str:
     JSON object, maybe in a code fence (``` or its first backticks, cut off), a report is not."""
     text = message.text
     return "" if not text.strip() or opens_json_object(text) else text
+
+
+def _unclosed_thinking(message: AssistantMessage) -> ToolCall | None:
+    """A turn that ended inside its thinking (no `</think>`, so no action and no report): a malformed action, so that
+    the model is told and tries again, rather than an empty report ending the research. None when a token limit or an
+    interrupt cut it (those end the research as such)."""
+    if message.end != "stop":
+        return None
+    return ToolCall("", error="your turn ended inside your thinking, without </think>. Close your thinking with "
+                    '</think>, then write one action, e.g. {"name": "search", "arguments": {"query": "..."}}, or '
+                    "your report", raw=message.thinking or "")  # fmt: skip
 
 
 def _not_run(call: ToolCall, why: str) -> ToolResult:
