@@ -34,7 +34,8 @@ from ..chat.stop_text import StopText
 from ..chat.turn import run_turn
 from ..engine import SamplingParams
 from ..tools import ToolCall, ToolDefinitionError
-from .errors import BadRequestError, ContextLengthError
+from .errors import BadRequestError
+from .prompt_limit import no_room_error
 from .requests import ChatRequest, CompletionRequest
 
 __all__ = [
@@ -213,7 +214,8 @@ class _RequestBackend:
       calls it, so any backend serves requests that ask for neither);
     - a token limit it sent that the prompt leaves no room for is refused (ContextLengthError) once the backend
       has counted the prompt (`CompletionStart`), before anything is generated: vLLM refuses prompt + max_tokens
-      beyond its context with a 400 that names the limit, rather than cutting the answer short.
+      beyond its context with a 400 that names the limit, rather than cutting the answer short. (A backend with a
+      tokenizer never gets there: `PromptLimit` refuses such a request before its prompt reaches the KV cache.)
 
     `drop`: texts left out of the stream before stop strings are matched."""
 
@@ -222,7 +224,7 @@ class _RequestBackend:
         self._stops = request.stop
         self._options = _stop_options(request)
         self._drop = drop
-        self._limit = (request.limit_field, request.sampling.max_new_tokens)
+        self._limit = request.token_limit
         self.matched: str | None = None
 
     @property
@@ -284,17 +286,9 @@ class _RequestBackend:
                 close()
 
     def _check_room(self, prompt_tokens: int) -> None:
-        field, limit = self._limit
         context = self._backend.context_length
-        if field is None or not context or prompt_tokens + limit <= context:
-            return
-        room = context - prompt_tokens  # the engine refuses a prompt of the whole context before this
-        # vLLM's words first (clients read the limit out of them), then what to do
-        raise ContextLengthError(
-            f"'{field}' is too large: {limit}. This model's maximum context length is {context} tokens and your "
-            f"request has {prompt_tokens} input tokens ({limit} > {context} - {prompt_tokens}). Send '{field}' "
-            f"of at most {room}, or a shorter prompt."
-        )
+        if self._limit is not None and context and prompt_tokens + self._limit.tokens > context:
+            raise no_room_error(self._limit, context, prompt_tokens)
 
 
 def tool_calls_json(message: AssistantMessage) -> list[dict[str, Any]]:

@@ -28,15 +28,15 @@ from ..chat import PromptProgress
 from ..errors import GlmError, PromptTooLongError
 from .errors import (
     BadRequestError,
-    ContextLengthError,
     ModelNotFoundError,
     ServeError,
     ServerBusyError,
     UnauthorizedError,
 )
 from .generation import Finish, chat_prompt, generate_chat, generate_text, stop_token_texts
+from .prompt_limit import too_long_error
 from .queue import ClientGone
-from .requests import parse_chat_request, parse_completion_request
+from .requests import TokenLimit, parse_chat_request, parse_completion_request
 from .responses import Reply, chat_delta, chat_message, error_body, stop_reason, usage
 
 if TYPE_CHECKING:  # the server module imports this one; the type is only for annotations
@@ -111,7 +111,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ServeError as e:
             self._fail(e.status, str(e), e.kind, e.code)
         except PromptTooLongError:  # the engine's message advises whoever runs it (--max-length): not a client's
-            e = _context_length_error(self.server.backend.context_length)
+            e = too_long_error(self.server.backend.context_length)
             self._fail(e.status, str(e), e.kind, e.code)
         except GlmError as e:  # a template that fails on these messages, ...
             self._fail(400, str(e), "invalid_request_error")
@@ -139,8 +139,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _fail(self, status: int, message: str, kind: str, code: str | None = None) -> None:
         try:
-            if self._streaming:  # headers already sent: report inside the stream, then end it
+            if self._streaming:  # headers already sent: report inside the stream, then end it as vLLM does
                 self._write_event(error_body(message, kind, code))
+                self._write_event("[DONE]")
             else:
                 extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
                 self._send_json(status, error_body(message, kind, code), extra)
@@ -176,12 +177,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         return model
 
     def _completions(self) -> None:
-        request = parse_completion_request(self._json_body(), self.server.model_name)
+        request = parse_completion_request(self._json_body(), self.server.model_name, self.server.default_max_tokens)
         stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
         request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
-        self.server.prompt_limit.check(request.prompt)  # before the queue: a hopeless prompt holds up no one
         reply = Reply("cmpl", "text_completion", self.server.model_name)
-        with self._generation() as cancel:
+        with self._generation(request.prompt, request.token_limit) as cancel:
             run = _Returning(generate_text(self.server.backend, request, cancel))
             if not request.stream:
                 text = "".join(piece.text for piece in run)
@@ -209,9 +209,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
         request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         prompt = chat_prompt(template, request)
-        self.server.prompt_limit.check(prompt)  # before the queue, as in _completions
         reply = Reply("chatcmpl", "chat.completion", self.server.model_name)
-        with self._generation() as cancel:
+        with self._generation(prompt, request.token_limit) as cancel:
             run = _Returning(generate_chat(self.server.backend, prompt, request, cancel))
             if not request.stream:
                 parts: dict[str, list[str]] = {"content": [], "reasoning_content": []}
@@ -239,14 +238,19 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # -- generation plumbing --------------------------------------------------------------------------------------
     @contextmanager
-    def _generation(self) -> Iterator[threading.Event]:
-        """A cancel event (set when the client hangs up or the server stops), held across the queue turn."""
+    def _generation(self, prompt: str, limit: TokenLimit | None) -> Iterator[threading.Event]:
+        """The request's turn with the model, and a cancel event (set when the client hangs up or the server stops)
+        held across it. A prompt that cannot fit, with room for `limit`, is refused before the turn where it can be
+        told (a hopeless request holds up no one), else in the turn before the engine sees it (PromptLimit)."""
+        counted = self.server.prompt_limit.check(prompt, limit)
         cancel = threading.Event()
         watcher = threading.Thread(target=_watch_peer, args=(self.connection, cancel), daemon=True)
         with self.server.track(cancel):
             watcher.start()
             try:
                 with self.server.queue.turn(cancel):
+                    if not counted:
+                        self.server.prompt_limit.check_in_turn(prompt, limit)
                     yield cancel
             finally:
                 cancel.set()  # also ends the watcher
@@ -342,12 +346,6 @@ def _endpoint(path: str) -> str | None:
 
 def _allow(endpoint: str) -> str:
     return ", ".join((*_ENDPOINTS[endpoint], "OPTIONS"))
-
-
-def _context_length_error(context: int | None) -> ContextLengthError:
-    # OpenAI's and vLLM's first words: client code (context-window fallbacks, agents) looks for them
-    said = f"This model's maximum context length is {context} tokens, and the prompt" if context else "The prompt"
-    return ContextLengthError(f"{said} is longer. Shorten the prompt, or send fewer or shorter messages.")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -5,12 +5,20 @@ Field names and defaults follow OpenAI's API and vLLM's extra parameters (vllm/e
 `temperature`, `top_p`, `top_k`, `repetition_penalty`, `seed`, `stop`, `stop_token_ids` (special tokens: see
 `generation.stop_token_texts`), `ignore_eos`, `min_tokens` (`chat.backend.StopOptions`), `stream`,
 `stream_options.include_usage`; completions take `skip_special_tokens`, `include_stop_str_in_output` and
-`stream_options.continuous_usage_stats`, chat takes `include_reasoning` and `chat_template_kwargs`. Fields that do
-not change the answer (`user`, `priority`, `request_id`, `length_penalty` without beam search, ...) and unknown
-ones are ignored, as vLLM does. A field that
-would change the answer in a way this one-sequence server does not is refused with a 400 naming it and saying what
-to do (`n` > 1, `best_of`, `echo`, `logprobs`, `suffix`, beam search, `frequency_penalty`, constrained decoding,
-chat's `add_generation_prompt: false`, ..., each unless at vLLM's default), never silently answered differently.
+`stream_options.continuous_usage_stats`, chat takes `include_reasoning` and `chat_template_kwargs`.
+
+Fields that do not change the answer (`user`, `priority`, `request_id`, `length_penalty` without beam search, ...)
+and unknown ones are ignored, as vLLM does. A field that would change the answer in a way this one-sequence server
+does not is refused with a 400 naming it and saying what to do (`n` > 1, `best_of`, `echo`, `logprobs` (on
+completions even 0, which asks for the sampled tokens' log probabilities), `suffix`, beam search,
+`frequency_penalty`, constrained decoding, chat's `add_generation_prompt: false`, ..., each unless at vLLM's
+default), never silently answered differently.
+
+The token limit, as vLLM reads it (`get_max_tokens` in vllm/entrypoints/utils.py): a completion that leaves out
+`max_tokens` gets OpenAI's 16; `"max_tokens": null` sent explicitly sets no limit of the request's own, and the
+answer may run to the end of the context, as a chat request's does without `max_tokens` / `max_completion_tokens`
+(or with null). A limit the request sets (`TokenLimit`) is checked against the context: one the prompt leaves no
+room for is refused (`prompt_limit.PromptLimit`), never cut to fit.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from ..chat.errors import MessageFormatError
 from ..engine import SamplingParams
 from .errors import BadRequestError, ModelNotFoundError
 
-__all__ = ["ChatRequest", "CompletionRequest", "parse_chat_request", "parse_completion_request"]
+__all__ = ["ChatRequest", "CompletionRequest", "TokenLimit", "parse_chat_request", "parse_completion_request"]
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's and vLLM's default for /v1/completions
 
@@ -55,6 +63,9 @@ _UNLESS_NULL = {
     "prompt_logprobs": "leave it out: this server returns no log probabilities",
     "prompt_embeds": "send the prompt as text in 'prompt'",
 }
+# Completions' `logprobs` is a count: 0 asks for the log probability of each sampled token (OpenAI and vLLM return
+# them), so it is no "off" as chat's `logprobs: false` is.
+_COMPLETION_UNLESS_NULL = {"logprobs": "leave it out (0 too, which asks for the sampled tokens' log probabilities)"}
 _RAW_PROMPT = "send the prompt rendered (the template's text, [gMASK]<sop> first) to /v1/completions instead"
 # Chat fields that change the prompt or the answer: refused unless at vLLM's default (default, what to do instead).
 _CHAT_DEFAULTS = {
@@ -71,6 +82,14 @@ _TEMPLATE_NAMES = ("messages", "tools", "documents", "add_generation_prompt")  #
 
 
 @dataclass(frozen=True)
+class TokenLimit:
+    """A token limit the request set (or OpenAI's default 16 of completions), which the prompt must leave room for."""
+
+    field: str  # "max_tokens" or "max_completion_tokens": the error names the field the client sent
+    tokens: int
+
+
+@dataclass(frozen=True)
 class CompletionRequest:
     prompt: str
     sampling: SamplingParams
@@ -83,7 +102,13 @@ class CompletionRequest:
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False  # vLLM's: the model's stop tokens do not end the answer
     min_tokens: int = 0  # vLLM's: no stop token or stop string ends the answer before this many tokens
-    limit_field: str | None = "max_tokens"  # the field of sampling.max_new_tokens (its default 16 counts too)
+    # The field of sampling.max_new_tokens (its default 16 counts too); None: sent as null, the answer may run to
+    # the end of the context (vLLM's reading of null)
+    limit_field: str | None = "max_tokens"
+
+    @property
+    def token_limit(self) -> TokenLimit | None:
+        return TokenLimit(self.limit_field, self.sampling.max_new_tokens) if self.limit_field else None
 
 
 @dataclass(frozen=True)
@@ -103,12 +128,18 @@ class ChatRequest:
     # and the answer may run to the end of the context (vLLM's default)
     limit_field: str | None = None
 
+    @property
+    def token_limit(self) -> TokenLimit | None:
+        return TokenLimit(self.limit_field, self.sampling.max_new_tokens) if self.limit_field else None
 
-def parse_completion_request(body: Any, model: str) -> CompletionRequest:
+
+def parse_completion_request(body: Any, model: str, rest_of_context: int) -> CompletionRequest:
+    """`rest_of_context`: the token limit of a request that sends `"max_tokens": null` (vLLM's reading: up to the
+    end of the context); one that leaves the field out gets OpenAI's 16."""
     body = _object(body)
     _check_model(body, model)
-    _refuse_unsupported(body, ("echo", "suffix", "logprobs", "use_beam_search"), count_fields=("n", "best_of"))
-    _refuse_unhonoured(body)
+    _refuse_unsupported(body, ("echo", "suffix", "use_beam_search"), count_fields=("n", "best_of"))
+    _refuse_unhonoured(body, _COMPLETION_UNLESS_NULL)
     if body.get("response_format") not in (None, {"type": "text"}):
         raise BadRequestError("'response_format' is not supported by glm-nb serve; ask for JSON in the prompt.")
     if body.get("add_special_tokens") is True:  # vLLM's default here; this server never adds any to the prompt
@@ -129,7 +160,8 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
         raise BadRequestError(
             "'prompt' must be one non-empty string (this server takes no token-id or batch prompts)."
         )
-    sampling = _sampling(body, DEFAULT_MAX_TOKENS)
+    unlimited = "max_tokens" in body and body["max_tokens"] is None
+    sampling = _sampling(body, rest_of_context if unlimited else DEFAULT_MAX_TOKENS)
     include_usage, continuous_usage = _stream_options(body, continuous=True)
     return CompletionRequest(
         prompt=prompt,
@@ -143,10 +175,12 @@ def parse_completion_request(body: Any, model: str) -> CompletionRequest:
         stop_token_ids=_token_ids(body, "stop_token_ids"),
         ignore_eos=_flag(body, "ignore_eos", False),
         min_tokens=_min_tokens(body, sampling, "max_tokens"),
+        limit_field=None if unlimited else "max_tokens",
     )
 
 
 def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
+    """`max_tokens`: the token limit of a request that sends none (or null): the rest of the context, as vLLM."""
     body = _object(body)
     _check_model(body, model)
     if body.get("response_format") == {"type": "text"}:  # the default, which some clients always send
@@ -219,11 +253,11 @@ def _refuse_unsupported(body: Mapping[str, Any], fields: tuple[str, ...], count_
             raise BadRequestError(f"'{name}' must be 1: glm-nb serve generates one sequence per request.")
 
 
-def _refuse_unhonoured(body: Mapping[str, Any]) -> None:
+def _refuse_unhonoured(body: Mapping[str, Any], unless_null: Mapping[str, str] | None = None) -> None:
     for name, instead in _UNTIL_ASKED.items():
         if body.get(name) not in _NEUTRAL:
             raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
-    for name, instead in _UNLESS_NULL.items():
+    for name, instead in {**_UNLESS_NULL, **(unless_null or {})}.items():
         if body.get(name) is not None:
             raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
 

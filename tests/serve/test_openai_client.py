@@ -131,3 +131,18 @@ def test_a_stream_with_include_usage_ends_with_the_usage_chunk(inline_server):
     assert text == "Hello there"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_completions_with_max_tokens_null_run_to_the_end_of_the_context_as_vllm(inline_server, tokenizer_folder):
+    long_reply = "\n" + "One two three four five six seven eight nine ten eleven twelve thirteen fourteen."
+    client = _client(inline_server([long_reply], max_length=120))
+    prompt = "[gMASK]<sop><|user|>\nCount to fourteen in words, please.<|assistant|>"
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    assert len(tokenizer.encode(long_reply)) > 16 and len(tokenizer.encode(prompt + long_reply)) < 120
+    assert 120 - 16 < len(tokenizer.encode(prompt * 3)) < 120
+
+    with pytest.raises(openai.BadRequestError, match="'max_tokens' is too large: 16"):
+        client.completions.create(model="scripted", prompt=prompt * 3)  # left out: OpenAI's 16, which must fit
+    answer = client.completions.create(model="scripted", prompt=prompt, max_tokens=None)  # sent as null
+
+    assert (answer.choices[0].text, answer.choices[0].finish_reason) == (long_reply, "stop")

@@ -16,7 +16,7 @@ def _chat(**fields):
 
 
 def _completion(**fields):
-    return parse_completion_request({"prompt": "Hi", **fields}, "m")
+    return parse_completion_request({"prompt": "Hi", **fields}, "m", rest_of_context=100)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,26 @@ def test_a_token_limit_below_one_names_the_field_not_the_engine_setting(field, p
 
 
 @pytest.mark.parametrize(
+    ("parse", "fields"),
+    [(_completion, {"max_tokens": None}), (_chat, {}), (_chat, {"max_tokens": None}),
+     (_chat, {"max_completion_tokens": None})],
+    ids=["completion-null", "chat-absent", "chat-null", "chat-null-max_completion_tokens"],
+)  # fmt: skip
+def test_a_null_token_limit_lets_the_answer_run_to_the_end_of_the_context_as_vllm(parse, fields):
+    request = parse(**fields)  # vLLM's get_max_tokens: no limit of the request's own, only the context's
+
+    assert request.sampling.max_new_tokens == 100
+    assert request.token_limit is None  # nothing to refuse for want of room
+
+
+def test_a_completion_without_max_tokens_gets_openais_16_which_the_prompt_must_leave_room_for():
+    request = _completion()
+
+    assert request.sampling.max_new_tokens == 16
+    assert (request.token_limit.field, request.token_limit.tokens) == ("max_tokens", 16)
+
+
+@pytest.mark.parametrize(
     ("field", "value", "instead"),
     [
         ("logit_bias", {"42": -100}, "leave it out"),
@@ -69,6 +89,19 @@ def test_sampling_controls_this_server_cannot_honour_are_refused_saying_what_to_
         parse(**{field: value})
 
     assert instead in str(caught.value)
+
+
+@pytest.mark.parametrize("count", [0, 1, 5])
+def test_completions_logprobs_is_refused_for_any_count_even_0(count):
+    with pytest.raises(BadRequestError, match="'logprobs' is not supported") as caught:  # 0 was answered without any
+        _completion(logprobs=count)
+
+    assert "0 too" in str(caught.value)
+    assert _completion(logprobs=None).prompt == "Hi"  # null: none asked for
+
+
+def test_chat_logprobs_false_asks_for_nothing_and_is_accepted():
+    assert _chat(logprobs=False, top_logprobs=0).sampling.max_new_tokens == 100
 
 
 @pytest.mark.parametrize("parse", [_completion, _chat])

@@ -8,10 +8,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
+import time
 
 import pytest
 
 from glm_nb import cli
+from glm_nb.chat import ScriptedGenerator
 from glm_nb.engine import Tokenizer
 from glm_nb.serve import GlmServer
 
@@ -313,3 +316,36 @@ def test_a_port_out_of_range_exits_2_before_loading_the_model(monkeypatch, capsy
 
     assert code == 2
     assert "--port 70000" in capsys.readouterr().err
+
+
+# -- a stream that fails midway -------------------------------------------------------------------------------------
+class _SlowScript(ScriptedGenerator):
+    def generate_next_token(self) -> None:
+        time.sleep(0.02)
+        super().generate_next_token()
+
+
+def test_a_stream_that_fails_midway_sends_the_error_then_done_as_vllm(tokenizer_folder):
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    generator = _SlowScript(tokenizer, ["\n" + "word " * 200])
+    server = GlmServer(generator.backend(chat_template=None), port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+        connection.request(
+            "POST", "/v1/completions", json.dumps({"prompt": "Talk", "max_tokens": 500, "stream": True})
+        )
+        response = connection.getresponse()
+        assert response.readline().startswith(b"data: {")  # the stream is under way
+        threading.Thread(target=server.stop).start()  # the server stops: the answer cannot be finished
+        rest = [line.decode().strip() for line in response.read().splitlines() if line.strip()]
+        connection.close()
+    finally:
+        server.stop()
+        thread.join(30)
+        server.server_close()
+
+    error = json.loads(rest[-2].removeprefix("data: "))["error"]
+    assert "shutting down" in error["message"]
+    assert rest[-1] == "data: [DONE]"  # vLLM ends a failed stream so too; clients wait for it
