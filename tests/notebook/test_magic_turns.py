@@ -241,10 +241,10 @@ def test_a_tool_interrupted_while_it_runs_is_not_shown_as_not_run(kernel, monkey
     kernel.use([two_calls, "\nNext."])
     kernel.shell.user_ns["get_weather"] = get_weather
 
-    def interrupted_wait(work, name, timeout):
+    def interrupted_wait(work, call, timeout, cancel=None):
         raise KeyboardInterrupt  # the kernel's interrupt, landing while the cell waits for the tool's thread
 
-    monkeypatch.setattr(execution, "_in_thread", interrupted_wait)
+    monkeypatch.setattr(execution, "run_in_worker", interrupted_wait)
     record = kernel.final(kernel.run("%%glm --tools get_weather\nWeather?"))["data"][MIME_TYPE]
     monkeypatch.undo()
 
