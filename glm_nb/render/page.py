@@ -18,7 +18,14 @@ from .markdown import escape_markdown_html, markdown_html
 if TYPE_CHECKING:  # transcript.py imports this module to build its bundle
     from .transcript import ToolCard, Transcript
 
-__all__ = ["footer_text", "transcript_html", "transcript_markdown", "transcript_plain", "transcripts_html"]
+__all__ = [
+    "footer_text",
+    "transcript_html",
+    "transcript_markdown",
+    "transcript_plain",
+    "transcripts_html",
+    "transcripts_markdown",
+]
 
 _STYLE = """<style>
 .glm-nb-transcript{font-family:var(--jp-content-font-family,system-ui,sans-serif);line-height:1.5;max-width:60em}
@@ -144,8 +151,7 @@ def transcript_markdown(t: Transcript) -> str:
     lines = []
     for part in t.parts:
         if part.kind == "thinking" and t.thinking_display != "hidden":
-            quoted = "\n".join("> " + line for line in escape_markdown_html(part.text).splitlines())
-            lines.append(f"> **Thinking**\n>\n{quoted}")
+            lines.append(f"> **Thinking**\n>\n{_quoted(escape_markdown_html(part.text))}")
         elif part.kind == "tool" and part.tool is not None:
             card = part.tool
             arguments = json.dumps(card.arguments, ensure_ascii=False)
@@ -156,6 +162,18 @@ def transcript_markdown(t: Transcript) -> str:
         lines.append(f"*{escape_markdown_html(t.note)}*")
     lines.append(f"*{escape_markdown_html(footer_text(t))}*")
     return "\n\n".join(lines)
+
+
+def transcripts_markdown(transcripts: Sequence[Transcript]) -> str:
+    """Several turns (an exported chat), each under its prompt. The prompt is quoted, so that a list or a fence it
+    ends with ends there too, and the reply below reads as it does alone: its code stays code, escaped as such."""
+    return "\n\n---\n\n".join(
+        f"{_quoted(escape_markdown_html('**You:** ' + t.prompt))}\n\n{transcript_markdown(t)}" for t in transcripts
+    )
+
+
+def _quoted(markdown: str) -> str:
+    return "\n".join("> " + line for line in markdown.split("\n"))  # lines as escape_markdown_html ends them
 
 
 def transcript_plain(t: Transcript) -> str:

@@ -37,8 +37,7 @@ from ..magics.models import LoadedModel
 from ..magics.replies import context_full_note, stream_reply
 from ..magics.session import NotebookSession, TurnStopped, current_session
 from ..render import MIME_TYPE, Transcript, TranscriptBuilder, transcripts_html
-from ..render.markdown import escape_markdown_html
-from ..render.page import transcript_html, transcript_markdown, transcript_plain
+from ..render.page import transcript_html, transcript_plain, transcripts_markdown
 from ..tools import Tool
 
 __all__ = ["ChatExport", "ChatPanel"]
@@ -299,9 +298,7 @@ class ChatExport:
         return f'<!doctype html><meta charset="utf-8"><title>glm-nb chat</title>{transcripts_html(self.transcripts)}'
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
-        markdown = "\n\n---\n\n".join(
-            f"**You:** {escape_markdown_html(t.prompt)}\n\n{transcript_markdown(t)}" for t in self.transcripts
-        )
+        markdown = transcripts_markdown(self.transcripts)
         plain = "\n\n".join(f"> {t.prompt}\n{transcript_plain(t)}" for t in self.transcripts)
         return {
             MIME_TYPE: self.to_json(),

@@ -238,6 +238,30 @@ def test_export_is_a_static_record_of_the_whole_chat(session, tokenizer, glm_tem
     assert "**You:** two" in bundle["text/markdown"]
 
 
+def test_code_pasted_unclosed_in_a_prompt_does_not_unfence_the_exported_reply(session, tokenizer, glm_template):
+    from markdown_it import MarkdownIt
+
+    _serve(session, ScriptedGenerator(tokenizer, ["\n```\n<img src=x onerror=alert(1)>\n```"]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("Fix this:\n```python\nprint(1").join(10)
+
+    markdown = panel.export()._repr_mimebundle_()["text/markdown"]
+
+    rendered = MarkdownIt("commonmark", {"html": True}).render(markdown)  # as a frontend with raw HTML on
+    assert "<img" not in rendered and "&lt;img src=x" in rendered, rendered
+
+
+def test_a_link_in_a_panel_reply_opens_a_new_tab_and_never_leaves_jupyterlab(session, tokenizer, glm_template):
+    answer = "\nSee [docs](https://example.org/d), [files](/files/secret.txt) and [help](ms-msdt:id)."
+    _serve(session, ScriptedGenerator(tokenizer, [answer]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("Where?").join(10)
+
+    links = re.findall(r"<a\b[^>]*>", panel.turns[0]["html"])  # drawn into JupyterLab's own page by the view
+
+    assert links == ['<a href="https://example.org/d" target="_blank" rel="noopener noreferrer">', "<a>", "<a>"]
+
+
 def test_an_html_artifact_waits_for_run_scripts_in_the_panel_and_in_its_export(session, tokenizer, glm_template):
     answer = "\nA page:\n\n```html\n<p>hi</p><script>document.title = 'ran'</script>\n```"
     _serve(session, ScriptedGenerator(tokenizer, [answer]), glm_template)

