@@ -17,7 +17,16 @@ from ..render import Transcript
 from .interpolation import interpolate, unknown_names
 from .live import LiveOutput
 from .models import LoadedModel
-from .options import CELL_HELP, GLM_LINE_HELP, MODEL_HELP, parse_cell_line, parse_glm_line, parse_model_line
+from .options import (
+    CELL_HELP,
+    GLM_LINE_HELP,
+    MODEL_HELP,
+    GlmCellArgs,
+    GlmLineArgs,
+    parse_cell_line,
+    parse_glm_line,
+    parse_model_line,
+)
 from .replies import RecordInterrupted
 from .session import NotebookSession
 from .views import history_view, status_view
@@ -77,29 +86,42 @@ class GlmMagics(Magics):
             print(GLM_LINE_HELP)
             return
         given = list(args.settings.given())
+        if args.command != "config" and args.clear:
+            raise UsageError(
+                f"%glm {args.command} takes no --clear: `%glm config --clear` forgets the defaults set with "
+                "`%glm config`, and `%glm reset` forgets the conversations."
+            )
         if args.command != "config" and given:
             raise UsageError(
                 f"%glm {args.command} takes no cell options ({', '.join(given)} given); set defaults with "
                 "`%glm config ...`."
             )
         if args.command == "config":
-            if args.variant is not None:
-                raise UsageError(
-                    "%glm config sets defaults for every magic's cells, so it takes no --variant; give a cell its "
-                    "own options instead (e.g. `%%glm_z1 -n 1024`)."
-                )
-            defaults = args.settings.over(self.session.defaults)
-            try:
-                defaults.sampling(SamplingParams())  # refused now, not by every later cell
-            except ValueError as e:
-                raise UsageError(f"%glm config: {e}") from None
-            self.session.defaults = defaults
+            self._configure(args)
         elif args.command == "reset":
             self.session.reset(args.variant)
         elif args.command == "history":
             display(history_view(self.session, args.variant))
             return
         display(status_view(self.session, None if args.command == "config" else args.variant))
+
+    def _configure(self, args: GlmLineArgs) -> None:
+        """`%glm config`: the options given become defaults, over the ones set before unless `--clear`."""
+        if args.variant is not None:
+            raise UsageError(
+                "%glm config sets defaults for every magic's cells, so it takes no --variant; give a cell its "
+                "own options instead (e.g. `%%glm_z1 -n 1024`)."
+            )
+        defaults = args.settings.over(GlmCellArgs() if args.clear else self.session.defaults)
+        try:
+            defaults.sampling(SamplingParams())  # refused now, not by every later cell
+        except ValueError as e:
+            raise UsageError(f"%glm config: {e}") from None
+        if args.clear:  # a system prompt the defaults gave a conversation goes with them (a cell's own -s stays)
+            for thread in self.session.threads.values():
+                if not thread.own_system:
+                    thread.system = None
+        self.session.defaults = defaults
 
     def _ask(self, variant: str, line: str, cell: str) -> Transcript | None:
         self.session.begin_reply()  # whatever stops this cell, glm_nb.last() will not give an older cell's record

@@ -114,6 +114,7 @@ class GlmLineArgs:
     variant: str | None = None
     settings: GlmCellArgs = GlmCellArgs()
     help: bool = False
+    clear: bool = False  # config: forget the defaults set so far
 
 
 # -- argument types: a bad value is refused when the line is parsed, with the reason ---------------------------
@@ -246,11 +247,17 @@ def _glm_model(line):
 @argument("-h", "--help", action="store_true", help="Show this help.")
 @argument("command", nargs="?", default="status", choices=("status", "config", "history", "reset"))
 @argument("--variant", choices=VARIANTS, help="status / history / reset: only this conversation.")
+@argument(
+    "--clear",
+    action="store_true",
+    help="config: forget the defaults set so far (the options given with it are the new ones), so that cells use "
+    "each model's own sampling again, unseeded.",
+)
 @_sampling_arguments
 def _glm_line(line):
     """`%glm status` shows the models and conversations; `%glm config [options]` sets defaults for later cells
-    (e.g. `%glm config -t 0.2 --thinking hidden`); `%glm history` shows the conversations; `%glm reset` forgets
-    them."""
+    (e.g. `%glm config -t 0.2 --thinking hidden`), `%glm config --clear` forgets them; `%glm history` shows the
+    conversations; `%glm reset` forgets them."""
 
 
 CELL_HELP = _glm_cell.__doc__ or ""
@@ -345,4 +352,4 @@ def parse_glm_line(line: str) -> GlmLineArgs:
         ns.temperature, ns.top_p, ns.top_k, ns.max_new_tokens, ns.seed, ns.system,
         output_format=ns.output_format, thinking=ns.thinking, drop_old_turns=_on_off(ns.drop_old_turns),
     )  # fmt: skip
-    return GlmLineArgs(ns.command, ns.variant, settings, ns.help)
+    return GlmLineArgs(ns.command, ns.variant, settings, ns.help, ns.clear)

@@ -37,7 +37,8 @@ def status_view(session: NotebookSession, variant: str | None = None) -> _Lines:
         label = model.label if model else "(none yet: the first cell loads nano-GLM)"
         lines.append(f"{name}: {label} · {messages} messages, {turns} cell turns")
     defaults = session.defaults.given()  # a default of 0 (greedy, seed 0) is set, though 0 == False
-    lines.append(f"defaults: {defaults or 'none set (%glm config ...)'}")
+    given = f"{defaults} (%glm config --clear forgets them)" if defaults else "none set (%glm config ...)"
+    lines.append(f"defaults: {given}")
     lines.append(f"replies this session: {session.replies}")
     return _Lines("glm-nb", tuple(lines))
 

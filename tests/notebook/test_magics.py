@@ -6,7 +6,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import glm_nb
-from glm_nb.chat import AssistantMessage, UserMessage
+from glm_nb.chat import CHAT_SAMPLING, AssistantMessage, UserMessage
+from glm_nb.magics.options import GlmCellArgs
 from glm_nb.magics.views import history_view
 from glm_nb.render import MIME_TYPE
 
@@ -335,9 +336,26 @@ def test_a_cells_own_system_prompt_outlasts_the_configured_one(kernel):
     assert "CELLSYS" in prompts[2] and "CONFSYS" not in prompts[2]
 
 
+def test_config_clear_forgets_the_defaults_and_the_system_prompt_they_gave(kernel):
+    generator = kernel.use(["\nOne.", "\nTwo.", "\nThree."])
+    status = kernel.run("%glm config --seed 3 -t 0.2 -s CONFSYS")[-1]["data"]["text/plain"]
+    kernel.run("%%glm\nq1", cell_id="a")
+    kernel.run("%glm config --clear")
+
+    final = kernel.final(kernel.run("%%glm\nq2", cell_id="b"))
+
+    assert "(%glm config --clear forgets them)" in status and kernel.errors[-2:] == [None, None]
+    sampling = final["metadata"]["glm_nb"]["sampling"]
+    assert sampling["seed"] is None and sampling["temperature"] == CHAT_SAMPLING.temperature
+    assert "CONFSYS" not in generator.tokenizer.decode(generator.prompts[-1])
+    kernel.run("%glm config --clear -n 9")  # with options: they are the new defaults
+    assert kernel.session.defaults == GlmCellArgs(max_new_tokens=9)
+
+
 @pytest.mark.parametrize(
     "line, reason",
     [
+        ("%glm reset --clear", "%glm reset takes no --clear: `%glm config --clear` forgets the defaults"),
         ("%glm config -t -1", "%glm config: temperature must be >= 0"),
         ("%glm config -n 0", "%glm config: max_new_tokens must be >= 1"),
         ("%glm -t 0", "%glm status takes no cell options (temperature given)"),
