@@ -28,6 +28,7 @@ DESIGN.md, decision 6: nothing the model wrote runs in the page's origin.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 import secrets
@@ -135,12 +136,22 @@ class Artifact:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the source to `path` (a folder gets `artifact.<ext>`); returns the file written."""
+        """Write the source to `path`; returns the file written. A folder gets a new file, `artifact.<ext>`, or
+        `artifact-2.<ext>` and so on when that is taken: saving a reply's artifacts into one folder keeps each."""
         target = Path(path).expanduser()
-        if target.is_dir():
-            target = target / f"artifact{_SUFFIX.get(self.kind, '.txt')}"
-        target.write_text(self.source, encoding="utf-8")
-        return target
+        if not target.is_dir():
+            target.write_text(self.source, encoding="utf-8")
+            return target
+        suffix = _SUFFIX.get(self.kind, ".txt")
+        for number in itertools.count(1):
+            candidate = target / f"artifact{'' if number == 1 else f'-{number}'}{suffix}"
+            try:
+                with candidate.open("x", encoding="utf-8") as file:  # "x": never over a file already there
+                    file.write(self.source)
+            except FileExistsError:
+                continue
+            return candidate
+        raise AssertionError("unreachable")
 
     def value(self) -> Any:
         """The parsed value of a JSON artifact (raises ArtifactError if it does not parse)."""

@@ -91,6 +91,17 @@ def test_an_artifact_saves_its_source(tmp_path):
     assert path.read_text() == artifact.source
 
 
+def test_artifacts_saved_into_one_folder_each_keep_their_own_file(tmp_path):
+    first, second = extract_artifacts("```svg\n<svg><circle r='1'/></svg>\n```\n\n```svg\n<svg><rect/></svg>\n```")
+    (tmp_path / "artifact-2.svg").write_text("kept")  # a file already there is never written over
+
+    paths = [first.save(tmp_path), second.save(tmp_path)]
+
+    assert [p.name for p in paths] == ["artifact.svg", "artifact-3.svg"]
+    assert [p.read_text() for p in paths] == [first.source, second.source]
+    assert (tmp_path / "artifact-2.svg").read_text() == "kept"
+
+
 def test_broken_svg_is_shown_as_escaped_source_with_a_note():
     artifact = Artifact.from_block("svg", "<svg><rect></svg><script>x</script>")
 
