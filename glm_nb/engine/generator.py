@@ -98,7 +98,8 @@ class Generator:
         them uncaptured on a graph-enabled engine). On the CPU, which captures nothing, True runs decode with
         exactly the inputs a captured graph would see: that is how the CPU tests check the graph path.
         readback: "auto" samples from the graph's device top-k when it has one and the sampling settings allow,
-        "logits" always copies the whole last logits row to the host.
+        "logits" always copies the whole last logits row to the host. Both give the same tokens for the same seed,
+        but for temperature alone: "auto" walks the top-k first (topk_sampling.py), "logits" the vocabulary.
         prefill_chunk: the most prompt tokens one model call runs (batch 1; default PREFILL_CHUNK for the device).
         A long prompt runs in chunks: Ctrl-C stops it between them, losing only the chunk it stopped, and its
         activations stay the size of a chunk (8,000 tokens through a 512-wide test model took 458 MiB in one call,

@@ -267,16 +267,16 @@ def draw_first(row: np.ndarray, first: np.ndarray, u: float) -> int:
     before the rest (ascending): the id of the first token whose cumulative weight reaches u of the row's. The
     weights of `first` are summed as `first_cdf` sums them, so that a draw decided from them alone agrees."""
     first = np.unique(np.asarray(first, dtype=np.int64))
-    cdf = first_cdf(row[first])
-    rest = np.ones(row.shape[0], bool)
-    rest[first] = False
-    rest_ids = np.flatnonzero(rest)
-    rest_cdf = _exp(row[rest_ids]).cumsum(dtype=np.float64)
+    weights = _exp(row)
+    cdf = weights[first].cumsum(dtype=np.float64)  # = first_cdf(row[first]): the same float32 weights, same order
+    weights[first] = 0  # the rest's cumulative weight, in vocabulary order, in one pass over the row
+    rest = weights.cumsum(dtype=np.float64)
     inside = float(cdf[-1])
-    target = u * (inside + (float(rest_cdf[-1]) if len(rest_cdf) else 0.0))
-    if target <= inside or not len(rest_ids):
+    target = u * (inside + float(rest[-1]))
+    if target <= inside or rest[-1] == 0:
         return int(first[min(int(np.searchsorted(cdf, target, side="left")), len(cdf) - 1)])
-    return int(rest_ids[min(int(np.searchsorted(rest_cdf, target - inside, side="left")), len(rest_ids) - 1)])
+    at = int(np.searchsorted(rest, target - inside, side="left"))  # a weight of 0 never reaches a target > 0
+    return at if at < len(rest) else int(np.flatnonzero(weights)[-1])  # past the end only by rounding
 
 
 def first_cdf(values: np.ndarray) -> np.ndarray:
