@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import logging
+import sys
 import threading
 import time
 import warnings
@@ -62,6 +63,8 @@ _exit_hook: list[Callable[[], None]] = []  # the atexit hook, once registered
 def running_tool_calls() -> tuple[RunningToolCall, ...]:
     """The tool calls still running after their caller stopped waiting (a timeout, an interrupt), oldest first."""
     with _lock:
+        for key in [key for key, r in _left_running.items() if not r.thread.is_alive()]:
+            del _left_running[key]  # an interrupt before its thread ever started: nothing runs, nothing will
         return tuple(sorted(_left_running.values(), key=lambda r: r.started))
 
 
@@ -75,10 +78,11 @@ def run_in_worker(
     outcome: dict[str, Any] = {}  # this call's own slot: written by the worker, read only by this wait
     finished = threading.Event()
     context = contextvars.copy_context()  # the caller's: ipykernel sends print() to the cell its context names
+    pins = _output_parents()
 
     def target() -> None:
         try:
-            outcome["value"] = context.run(work)
+            outcome["value"] = context.run(_pinned, pins, work)
         except BaseException as e:  # re-raised in the waiting thread below
             outcome["error"] = e
         finally:
@@ -106,6 +110,26 @@ def run_in_worker(
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _output_parents() -> list[tuple[Any, Any]]:
+    """The cell each of ipykernel's output streams writes to now (its parent header), to pin in the worker: the
+    copied context carries it with ipykernel 7, and pinning it explicitly (`set_thread_parent`, ipykernel's way to
+    route a thread's output) keeps it there should a thread's inherited context stop counting."""
+    return [
+        (stream, stream.parent_header)
+        for stream in (sys.stdout, sys.stderr)
+        if hasattr(stream, "set_thread_parent") and getattr(stream, "parent_header", None)
+    ]
+
+
+def _pinned(pins: list[tuple[Any, Any]], work: Callable[[], Any]) -> Any:
+    for stream, parent in pins:
+        try:
+            stream.set_thread_parent(parent)
+        except Exception:  # another stream with the same method name: its output goes where it goes
+            _log.debug("Could not pin %r's output to its cell", stream, exc_info=True)
+    return work()
 
 
 _CANCEL_POLL_S = 0.05  # how soon a cancel (the panel's Stop, from another thread) ends the wait

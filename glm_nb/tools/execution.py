@@ -79,6 +79,8 @@ def run_tool_call(
             return ToolResult.failure(
                 call, "declined", f"The user declined to run {call.name!r}; do not call it again."
             )
+    if cancel is not None and cancel.is_set():  # Stop came first (maybe while confirm asked): start nothing
+        return ToolResult.failure(call, "not_run", "Not run: the user cancelled the reply.")
     return _call_with_timeout(tool, call, timeout, cancel)
 
 

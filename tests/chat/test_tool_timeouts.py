@@ -116,6 +116,43 @@ def test_a_call_whose_wait_is_interrupted_is_listed_as_running():
     _wait_until_finished("train")
 
 
+def test_an_interrupt_before_the_worker_starts_lists_nothing(monkeypatch):
+    ran = []
+
+    @tool
+    def quick() -> None:
+        ran.append(1)
+
+    def interrupted_start(self):
+        raise KeyboardInterrupt  # Ctrl-C landing in Thread.start(), before the thread exists
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        run_tool_call(ToolCall("quick", {}), {"quick": quick}, timeout=5)
+    monkeypatch.undo()
+
+    assert not ran and not [r for r in running_tool_calls() if r.call.name == "quick"]
+
+
+def test_a_call_stopped_before_it_starts_is_not_run():
+    """Stop pressed before the call begins (e.g. while a confirm hook asked): nothing starts, nothing is left running."""
+    ran, stop = [], threading.Event()
+
+    @tool
+    def deploy() -> str:
+        ran.append(1)
+        return "deployed"
+
+    def ask(call):
+        stop.set()  # the user pressed Stop while the question was open
+        return True
+
+    result = run_tool_call(ToolCall("deploy", {}), {"deploy": deploy}, timeout=5, confirm=ask, cancel=stop)
+
+    assert result.status == "not_run" and "cancelled" in result.content
+    assert not ran and not [r for r in running_tool_calls() if r.call.name == "deploy"]
+
+
 def test_a_call_still_running_does_not_hold_up_exit_and_is_named_when_python_exits():
     script = textwrap.dedent(
         """
@@ -186,3 +223,34 @@ def test_a_call_left_running_writes_where_it_began_not_into_a_later_cell():
     _CELL.reset(first)
 
     assert seen == ["cell 1"]
+
+
+class _KernelStream:
+    """As ipykernel's OutStream: the cell a thread's output goes to is its parent header, pinned per thread."""
+
+    def __init__(self, parent):
+        self.parent_header, self.pinned = parent, {}
+
+    def set_thread_parent(self, parent):
+        self.pinned[threading.current_thread().name] = parent
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_tool_thread_pins_its_output_to_the_cell_that_called_it(monkeypatch):
+    stream = _KernelStream({"msg_id": "cell-1"})
+    monkeypatch.setattr(sys, "stdout", stream)
+
+    @tool
+    def report() -> str:
+        return "ok"
+
+    result = run_tool_call(ToolCall("report", {}), {"report": report}, timeout=5)
+    monkeypatch.undo()
+
+    assert result.status == "ok"
+    assert stream.pinned == {"glm-nb tool report": {"msg_id": "cell-1"}}
