@@ -190,7 +190,14 @@ def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
             f"cannot read the field types of dataclass {cls.__name__} ({e}); define it at module level with "
             "plain type hints."
         ) from None
-    return [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
+    fields = [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
+    others = [name for name, f in cls.__dataclass_fields__.items() if f not in dataclasses.fields(cls)]
+    if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe
+        raise ToolDefinitionError(
+            f"dataclass {cls.__name__} takes {', '.join(others)} as InitVar, which a JSON schema here cannot "
+            "describe; make it a field, or give the tool plain parameters."
+        )
+    return fields
 
 
 def _enum_schema(values: list[Any]) -> dict[str, Any]:

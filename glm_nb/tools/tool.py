@@ -266,10 +266,11 @@ def _jsonable(value: Any, active: set[int]) -> Any:
 
 
 def _fields(value: Any) -> dict[str, Any] | None:
-    """A dataclass instance's fields by name (not deep-copied, as `dataclasses.asdict` would); None for others."""
+    """A dataclass instance's fields by name (not deep-copied, as `dataclasses.asdict` would), but those its repr
+    leaves out (`field(repr=False)`: a secret, a large buffer); None for others."""
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         return None
-    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.repr}
 
 
 def _json_key(key: Any) -> Any:

@@ -114,6 +114,12 @@ class _Point:
     unit: _Unit
 
 
+@dataclasses.dataclass
+class _Account:
+    name: str
+    token: str = dataclasses.field(repr=False)  # a secret its repr hides: the model must not read it either
+
+
 def _run(fn, arguments=None, **options):
     t = Tool.from_function(fn)
     return run_tool_call(ToolCall(t.name, arguments or {}), {t.name: t}, **options)
@@ -128,6 +134,7 @@ def _run(fn, arguments=None, **options):
         (np.array([[1.5, 2.0]]), "[[1.5, 2.0]]"),
         ({"ids": (1, 2), "tags": {"x"}}, '{"ids": [1, 2], "tags": ["x"]}'),
         ({"unit": _Unit.F, _Unit.C: 1}, '{"unit": "fahrenheit", "celsius": 1}'),  # the values the model sends
+        (_Account("ada", "s3cret"), '{"name": "ada"}'),
         (_Unit.F, "fahrenheit"),
         ([_Point(1, _Unit.C)], '[{"x": 1, "unit": "celsius"}]'),
     ],

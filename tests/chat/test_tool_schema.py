@@ -116,6 +116,22 @@ def test_a_dataclass_that_contains_itself_is_refused_saying_what_to_do():
         Tool.from_function(walk)
 
 
+@dataclasses.dataclass
+class Scaled:
+    value: float
+    factor: dataclasses.InitVar[float] = 1.0
+
+    def __post_init__(self, factor):
+        self.value *= factor
+
+
+def test_a_dataclass_with_an_init_var_is_refused_saying_what_to_do():
+    def store(item: Scaled) -> None: ...
+
+    with pytest.raises(ToolDefinitionError, match="dataclass Scaled takes factor as InitVar.*make it a field"):
+        Tool.from_function(store)
+
+
 def test_union_of_two_types_is_any_of():
     def f(x: int | str) -> None: ...
 
