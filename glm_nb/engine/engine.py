@@ -29,7 +29,7 @@ DEVICES = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 # onnxruntime and onnxruntime-gpu install the same `onnxruntime` module: uninstalling the CPU wheel alone deletes
 # files the GPU wheel wrote too, and a plain install of an installed onnxruntime-gpu does not put them back.
-GPU_INSTALL = "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`"
+GPU_INSTALL = "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu>=1.23'`"
 CPU = "CPUExecutionProvider"
 INT4_KERNELS = ("auto", "fpa_intb", "stock")
 # ONNX Runtime's switch for MatMulNBits' weight-only kernels (the CUTLASS GEMM and a decode GEMV, fp16 / bf16

@@ -155,7 +155,7 @@ def test_asking_for_cuda_without_it_gives_an_install_that_leaves_a_working_onnxr
     for load in (lambda: Engine.load(tiny.out, device="cuda"), lambda: open_model(tiny.src, device="cuda")):
         with pytest.raises(ModelLoadError) as e:
             load()
-        assert "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`" in str(e.value)
+        assert "`pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu>=1.23'`" in str(e.value)
         assert "device='cpu'" in str(e.value)
 
 
