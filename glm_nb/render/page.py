@@ -148,16 +148,29 @@ def _finish_words(t: Transcript) -> str:
 
 
 def transcript_markdown(t: Transcript) -> str:
-    lines = []
+    """The record as markdown whose `<` are escaped outside code (`escape_markdown_html`). Each piece is escaped as
+    the renderer will read it: text parts that end up side by side (hidden thinking between them) are one
+    document, since the second may go on with the first's list, and with it a code fence the first left open in it;
+    every other piece starts at the margin after a blank line, which ends whatever the piece before left open."""
+    lines: list[str] = []
+    text: list[str] = []  # adjacent text parts, escaped together
     for part in t.parts:
-        if part.kind == "thinking" and t.thinking_display != "hidden":
+        if part.kind == "text":
+            text.append(part.text)
+            continue
+        if part.kind == "thinking" and t.thinking_display == "hidden":
+            continue
+        if text:
+            lines.append(escape_markdown_html("\n\n".join(text)))
+            text = []
+        if part.kind == "thinking":
             lines.append(f"> **Thinking**\n>\n{_quoted(escape_markdown_html(part.text))}")
         elif part.kind == "tool" and part.tool is not None:
             card = part.tool
             arguments = json.dumps(card.arguments, ensure_ascii=False)
             lines.append(escape_markdown_html(f"🔧 {card.name}({arguments}) · {card.status}"))
-        elif part.kind == "text":
-            lines.append(escape_markdown_html(part.text))
+    if text:
+        lines.append(escape_markdown_html("\n\n".join(text)))
     if t.note:
         lines.append(f"*{escape_markdown_html(t.note)}*")
     lines.append(f"*{escape_markdown_html(footer_text(t))}*")

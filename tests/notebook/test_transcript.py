@@ -123,6 +123,24 @@ def test_a_fence_left_open_before_a_tool_call_does_not_unfence_the_code_after_it
     assert tags <= {"p", "pre", "code", "em"} and not onerror, tags
 
 
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("Options:\n- a\n- b", "  ```\n<img src=x onerror=alert(1)>\n  ```"),  # the second goes on with the list
+        ("- ```\n  a", "  ```\n  <img src=x onerror=alert(1)>"),  # ... and closes the fence the first left open
+    ],
+)
+def test_text_parts_side_by_side_under_hidden_thinking_are_escaped_as_one(first, second):
+    from glm_nb.render.page import transcript_markdown
+
+    parts = (Part("text", first), Part("thinking", "hmm"), Part("text", second))
+    t = Transcript("chat", "m", "Q", parts=parts, answer=first + second, finish_reason="stop", thinking_display="hidden")
+
+    tags, onerror = _live_tags(transcript_markdown(t))
+
+    assert not onerror and "img" not in tags, tags
+
+
 def test_an_answer_cut_off_inside_a_code_block_keeps_its_footer_out_of_the_code():
     _, t = _build([TextDelta("Here:\n\n```python\nfor i in range("), Done("length", Usage(new_tokens=7))])
 
