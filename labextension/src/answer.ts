@@ -7,6 +7,9 @@
  * what it read: the lines up to the last line break, the pieces they finished, and the state of the open one, so
  * an update reads only the new text; a finished piece is the same object from one update to the next (and so is
  * its `key`), which the view keeps on screen without drawing it again.
+ *
+ * A thought is cut the same way but for its fences (`new AnswerSplitter({ fences: 'inline' })`): the view draws it
+ * as markdown alone, so a fence stays in its block's text (no cut inside it) instead of becoming a piece of its own.
  */
 
 export type Segment = { kind: 'markdown'; text: string } | { kind: 'fence'; language: string; body: string };
@@ -24,20 +27,34 @@ export type Piece =
 // After a blank line, a line at the margin that is not a list item ends whatever came before it (a paragraph, a
 // list, a quote, indented code), so what follows draws alone as it draws in place
 const BLOCK_START = /^(?![-+*](\s|$)|\d{1,9}[.)](\s|$))\S/;
-// A line that may need the markdown around it: an HTML block (some run on past blank lines) or a link reference
-// definition (which links anywhere else use): markdown with one is kept as one block
-const NEEDS_CONTEXT = /^ {0,3}(<|\[[^\]]*\]:)/;
+// A line that may need the markdown around it: an HTML block (some run on past blank lines, and a tag it leaves
+// open holds what follows) or a link reference definition (which links anywhere else use): markdown with one is
+// kept as one block. Only `<` then a letter, `/`, `!` or `?` starts HTML: a thought's `<= n` keeps its blocks apart.
+const NEEDS_CONTEXT = /^ {0,3}(<[A-Za-z/!?]|\[[^\]]*\]:)/;
 
-/** The state at a line break: outside a fence (the markdown so far), or inside one. */
+/**
+ * The state at a line break: outside a fence (the markdown so far; `fence`: the fence its last block holds open,
+ * where fences stay inline), or inside a fence that is a piece of its own.
+ */
 type State =
-  | { kind: 'markdown'; blocks: IBlock[]; lines: string[]; whole: boolean; lastBlank: boolean }
+  | { kind: 'markdown'; blocks: IBlock[]; lines: string[]; whole: boolean; lastBlank: boolean; fence: string | null }
   | { kind: 'fence'; fence: string; indent: number; language: string; body: string[] };
+
+/** Fences as pieces of their own (an answer's, drawn with buttons) or kept in their markdown block (a thought's). */
+export interface ISplitOptions {
+  fences: 'apart' | 'inline';
+}
 
 /** An answer's pieces, each update reading only what was added (see the module's docstring). */
 export class AnswerSplitter {
   private read = ''; // the text up to (and with) the last line break read
   private pieces: Piece[] = []; // the pieces those lines finished
   private state: State = outside();
+  private readonly inline: boolean;
+
+  constructor(options: ISplitOptions = { fences: 'apart' }) {
+    this.inline = options.fences === 'inline';
+  }
 
   /** The pieces of `text`: the same as `splitAnswer(text)`, with the finished ones kept from the last call. */
   split(text: string): Piece[] {
@@ -47,19 +64,19 @@ export class AnswerSplitter {
     }
     let start = this.read.length;
     for (let end = text.indexOf('\n', start); end >= 0; end = text.indexOf('\n', start)) {
-      this.state = readLine(this.state, text.slice(start, end), this.pieces);
+      this.state = readLine(this.state, text.slice(start, end), this.pieces, this.inline);
       start = end + 1;
     }
     this.read = text.slice(0, start);
     const pieces = [...this.pieces];
-    finish(readLine(copy(this.state), text.slice(start), pieces), pieces);
+    finish(readLine(copy(this.state), text.slice(start), pieces, this.inline), pieces);
     return pieces;
   }
 }
 
 /** The pieces of `text`, read afresh. */
-export function splitAnswer(text: string): Piece[] {
-  return new AnswerSplitter().split(text);
+export function splitAnswer(text: string, options?: ISplitOptions): Piece[] {
+  return new AnswerSplitter(options).split(text);
 }
 
 /**
@@ -74,7 +91,7 @@ export function splitFences(markdown: string): Segment[] {
 }
 
 function outside(): State {
-  return { kind: 'markdown', blocks: [], lines: [], whole: false, lastBlank: false };
+  return { kind: 'markdown', blocks: [], lines: [], whole: false, lastBlank: false, fence: null };
 }
 
 /** A copy of `state` that reading the last, unfinished line into can change without changing `state`. */
@@ -84,19 +101,25 @@ function copy(state: State): State {
     : { ...state, body: [...state.body] };
 }
 
-/** The state after `line`; a piece it finishes goes to `pieces`. */
-function readLine(state: State, line: string, pieces: Piece[]): State {
+/** The state after `line`; a piece it finishes goes to `pieces`. `inline`: fences stay in their markdown block. */
+function readLine(state: State, line: string, pieces: Piece[], inline: boolean): State {
   if (state.kind === 'fence') {
-    const close = new RegExp(`^ {0,3}${state.fence[0] === '`' ? '`' : '~'}{${state.fence.length},}\\s*$`);
-    if (close.test(line)) {
+    if (closesFence(state.fence, line)) {
       pieces.push({ kind: 'fence', language: state.language, body: state.body.join('\n') });
       return outside();
     }
     state.body.push(state.indent ? line.replace(new RegExp(`^ {0,${state.indent}}`), '') : line);
     return state;
   }
+  if (state.fence !== null) {
+    // in a fence kept inline: its lines are code, so none of them starts a block or needs context
+    state.lines.push(line);
+    state.fence = closesFence(state.fence, line) ? null : state.fence;
+    state.lastBlank = false;
+    return state;
+  }
   const open = fenceOpening(line);
-  if (open) {
+  if (open && !inline) {
     finish(state, pieces);
     const indent = line.length - line.trimStart().length;
     return { kind: 'fence', fence: open.fence, indent, language: open.language, body: [] };
@@ -109,7 +132,13 @@ function readLine(state: State, line: string, pieces: Piece[]): State {
   state.lines.push(line);
   state.whole ||= NEEDS_CONTEXT.test(line);
   state.lastBlank = blank;
+  state.fence = open ? open.fence : null;
   return state;
+}
+
+/** Whether `line` closes a fence `fence` opened: the same character, at least as many, up to three spaces in. */
+function closesFence(fence: string, line: string): boolean {
+  return new RegExp(`^ {0,3}${fence[0] === '`' ? '`' : '~'}{${fence.length},}\\s*$`).test(line);
 }
 
 /** Puts the piece `state` holds open, as it stands at the end of the text, in `pieces` (blank markdown is none). */

@@ -4,17 +4,19 @@
  * that differ, keeping the rest as the same nodes.
  */
 
-import { MarkdownRenderer } from './markdown';
+import { MarkdownRenderer } from './markdown.js';
 
 /**
  * What one block of the screen should be. A leaf is drawn by `make` and kept while its `key` (everything it is
  * drawn from) stays the same. A container (`children` set) is a shell kept while its `key` (its kind) stays the
- * same, its children compared in turn.
+ * same, its children compared in turn. `update`, where set, brings a kept block's node up to date with what its
+ * key leaves out (a label, a default state), so that it need not be drawn again for them.
  */
 export interface ISpec {
   key: string;
   make: (markdown: MarkdownRenderer, pending: Promise<void>[]) => HTMLElement;
   children?: ISpec[];
+  update?: (node: HTMLElement) => void;
 }
 
 /** A block on screen: the spec's key, its node, and a container's children. */
@@ -46,6 +48,10 @@ export function reconcile(
   specs.forEach((spec, index) => {
     const before = old[index];
     if (before && before.key === spec.key) {
+      const update = spec.update;
+      if (update) {
+        steps.push(() => update(before.node));
+      }
       if (spec.children) {
         const inner = reconcile(before.node, before.children ?? [], spec.children, markdown, pending);
         drawn.push({ key: spec.key, node: before.node, children: inner.drawn });
@@ -118,4 +124,12 @@ export function details(className: string, summary: string, open: boolean): HTML
   label.textContent = summary;
   box.appendChild(label);
   return box;
+}
+
+/** Gives a kept `<details>` a new default state, which it takes unless the user opened or closed it. */
+export function setDefaultOpen(box: HTMLDetailsElement, open: boolean): void {
+  if (box.open === (box.dataset.defaultOpen === 'true')) {
+    box.open = open;
+  }
+  box.dataset.defaultOpen = String(open);
 }

@@ -7,13 +7,15 @@
  * (never as trusted HTML) and then made inert (markdown.ts), or inside a sandboxed frame. Code blocks are drawn
  * here (not by markdown) so each gets "Copy" and "Insert as cell below"; the latter asks the notebook around the
  * output by a DOM event (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no
- * notebook is there. An update redraws only the blocks that changed (blocks.ts).
+ * notebook is there. An update redraws only the blocks that changed (blocks.ts): a growing answer or thought, its
+ * last block.
  */
 
-import { AnswerSplitter, Piece } from './answer';
-import { details, IDrawn, ISpec, leaf, reconcile } from './blocks';
-import { hasScripts, htmlFrame, svgFrame } from './frames';
-import { followFragment, MarkdownRenderer, renderSafely } from './markdown';
+// with their extensions, for Node to load lib/ as it is (test/thinking.test.mjs draws with a stand-in DOM)
+import { AnswerSplitter, IBlock, ISplitOptions, Piece } from './answer.js';
+import { details, IDrawn, ISpec, leaf, reconcile, setDefaultOpen } from './blocks.js';
+import { hasScripts, htmlFrame, svgFrame } from './frames.js';
+import { followFragment, MarkdownRenderer, renderSafely } from './markdown.js';
 import {
   codePieces,
   footerText,
@@ -23,7 +25,7 @@ import {
   repliesOf,
   splitFences,
   wordCount
-} from './transcript';
+} from './transcript.js';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
 
@@ -42,8 +44,9 @@ export class TranscriptView {
   /** The element this view draws into, kept for the life of the output. */
   readonly node = el('div', 'glm-nb-lab-transcript');
   private drawn: IDrawn[] = [];
-  // An `AnswerSplitter` for each text part of each turn (`turn:part`), kept from one update to the next: where a
-  // part's text grows, its splitter reads only what was added. Those an update did not ask for are dropped.
+  // An `AnswerSplitter` for each text or thinking part of each turn (`turn:part:fences`), kept from one update to
+  // the next: where a part's text grows, its splitter reads only what was added. Those an update did not ask for
+  // are dropped.
   private splitters = new Map<string, AnswerSplitter>();
 
   constructor(private readonly markdown: MarkdownRenderer) {
@@ -64,9 +67,9 @@ export class TranscriptView {
     const replies = repliesOf(data);
     const last = replies[replies.length - 1];
     const splitters = new Map<string, AnswerSplitter>();
-    const splitterOf = (turn: number) => (part: number) => {
-      const key = `${turn}:${part}`;
-      const splitter = this.splitters.get(key) ?? new AnswerSplitter();
+    const splitterOf = (turn: number) => (part: number, fences: ISplitOptions['fences']) => {
+      const key = `${turn}:${part}:${fences}`;
+      const splitter = this.splitters.get(key) ?? new AnswerSplitter({ fences });
       splitters.set(key, splitter);
       return splitter;
     };
@@ -101,8 +104,8 @@ function emptyNote(): HTMLElement {
   return el('div', 'glm-nb-note', '(empty chat)');
 }
 
-/** The `AnswerSplitter` of a reply's text part, by the part's index. */
-type SplitterOf = (part: number) => AnswerSplitter;
+/** The `AnswerSplitter` of a reply's text or thinking part, by the part's index and how it cuts fences. */
+type SplitterOf = (part: number, fences: ISplitOptions['fences']) => AnswerSplitter;
 
 function turn(r: IReply, stale: string | null, splitterOf: SplitterOf): ISpec {
   const children: ISpec[] = [];
@@ -128,14 +131,13 @@ function replyBlocks(r: IReply, stale: string | null, splitterOf: SplitterOf): I
     if (part.type === 'thinking') {
       if (r.thinking_display !== 'hidden') {
         const open = streaming || r.thinking_display === 'shown';
-        const make: ISpec['make'] = (markdown, pending) => thinking(part.text, open, markdown, pending);
-        blocks.push(leaf(`thinking:${open}:${part.text}`, make));
+        blocks.push(thinking(part.text, open, splitterOf(index, 'inline')));
       }
     } else if (part.type === 'tool') {
       blocks.push(leaf(`tool:${JSON.stringify(part)}`, () => toolCard(part)));
     } else {
       const format = index === lastText && !streaming ? r.format : 'markdown';
-      const children = answerBlocks(part.text, format, !streaming, splitterOf(index));
+      const children = answerBlocks(part.text, format, !streaming, splitterOf(index, 'apart'));
       blocks.push({ key: `answer:${format}`, make: () => el('div', 'glm-nb-answer'), children });
     }
   });
@@ -147,12 +149,38 @@ function replyBlocks(r: IReply, stale: string | null, splitterOf: SplitterOf): I
   return blocks;
 }
 
-function thinking(text: string, open: boolean, markdown: MarkdownRenderer, pending: Promise<void>[]): HTMLElement {
-  const box = details('glm-nb-thinking', `Thinking (${wordCount(text)} words)`, open);
-  const body = el('div', 'glm-nb-thinking-body');
-  pending.push(renderSafely(markdown, body, text));
-  box.appendChild(body);
-  return box;
+/**
+ * A thought: a `<details>` kept from one update to the next (its label and default state brought up to date), its
+ * markdown in blocks that draw alone as they draw together, so that a thought that streams for thousands of words
+ * draws only its last block again (fences stay inside their block: a thought's code is drawn as markdown draws it).
+ */
+function thinking(text: string, open: boolean, splitter: AnswerSplitter): ISpec {
+  const label = `Thinking (${wordCount(text)} words)`;
+  const update = (box: HTMLElement) => {
+    const summary = box.querySelector('summary');
+    if (summary && summary.textContent !== label) {
+      summary.textContent = label;
+    }
+    setDefaultOpen(box as HTMLDetailsElement, open);
+  };
+  const blocks = splitter.split(text).flatMap(piece => (piece.kind === 'markdown' ? piece.blocks : []));
+  const make = () => el('div', `glm-nb-thinking-body ${RENDERED_MARKDOWN}`);
+  const body = { key: 'body', make, children: blocks.map(markdownBlock) };
+  return { key: 'thinking', make: () => details('glm-nb-thinking', label, open), update, children: [body] };
+}
+
+// JupyterLab's own classes for a markdown output, on the box around the model's markdown: its links, code, tables
+// and quotes take the theme's look (without them, JupyterLab's `.jp-ThemedContainer a { color: unset }` leaves a
+// link looking like the text around it, in either theme)
+const RENDERED_MARKDOWN = 'jp-RenderedHTMLCommon jp-RenderedMarkdown';
+
+/** A block of markdown, drawn alone; kept on screen while its text stays the same. */
+function markdownBlock(block: IBlock): ISpec {
+  return leaf(block.key, (markdown, pending) => {
+    const box = el('div', '');
+    pending.push(renderSafely(markdown, box, block.text));
+    return box;
+  });
 }
 
 function toolCard(card: IToolPart): HTMLElement {
@@ -200,14 +228,8 @@ function answerBlocks(text: string, format: string, artifacts: boolean, splitter
   }
   return pieces.map(piece => {
     if (piece.kind === 'markdown') {
-      const blocks = piece.blocks.map(block =>
-        leaf(block.key, (markdown, pending) => {
-          const box = el('div', '');
-          pending.push(renderSafely(markdown, box, block.text));
-          return box;
-        })
-      );
-      return { key: 'markdown', make: () => el('div', 'glm-nb-markdown'), children: blocks };
+      const make = () => el('div', `glm-nb-markdown ${RENDERED_MARKDOWN}`);
+      return { key: 'markdown', make, children: piece.blocks.map(markdownBlock) };
     }
     const { language, body } = piece;
     const draw = () => (artifacts && isArtifact(language) ? artifact(language, body) : codeBlock(language, body));

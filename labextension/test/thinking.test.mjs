@@ -1,0 +1,166 @@
+// A streaming thought (src/render.ts, compiled to lib/), drawn with a stand-in DOM (fake-dom.mjs): its finished
+// blocks are drawn once and kept, only its growing tail is drawn again, and what it ends as is what the same thought
+// draws all at once.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { replaceMath, removeMath } from '@jupyterlab/rendermime/lib/latex.js';
+import { marked } from 'marked';
+
+import { splitAnswer } from '../lib/answer.js';
+import { cjkFriendlyEmphasis, withoutJoiners } from '../lib/cjk.js';
+import { installFakeDom, serialize } from './fake-dom.mjs';
+
+globalThis.navigator ??= { appName: 'node' }; // removeMath reads it
+installFakeDom();
+const { TranscriptView } = await import('../lib/render.js');
+
+/** Markdown as JupyterLab's renderer turns it into HTML (its math set aside first), without the sanitizer. */
+const html = source => {
+  const { text, math } = removeMath(source);
+  return replaceMath(marked.parse(text, { gfm: true }), math);
+};
+
+/** A view whose markdown is drawn as the HTML above, in a text node, each source it was asked for kept. */
+function recordingView() {
+  const sources = [];
+  const view = new TranscriptView(async (host, source) => {
+    sources.push(withoutJoiners(source));
+    host.appendChild(host.ownerDocument.createTextNode(html(source)));
+  });
+  return { view, sources };
+}
+
+const record = (thought, finish_reason = null) => ({
+  version: 1, kind: 'reply', variant: 'z1', model: 'GLM-Z1', prompt: 'Why?',
+  parts: [{ type: 'thinking', text: thought }, { type: 'text', text: 'Because.' }],
+  answer: 'Because.', format: 'markdown', finish_reason, thinking_display: 'collapsed', note: '',
+});
+
+const THOUGHTS = [
+  // code fences with blank lines, `$` and a fence-like line inside; one left open at the end
+  'Let me write it.\n\n```python\nx = 1\n\ny = "$5"\n~~~\n\nz = 2\n```\n\nThat runs.\n\n' +
+    '~~~~\ncode\n\n~~~\nstill\n~~~~\nAfter.\n\n```js\nlet open;\n\nnever closed',
+  // lists, loose and nested, and a paragraph after them
+  'Steps:\n\n1. First\n\n   more on it\n\n2. Second\n   - nested\n\n   - loose\n\n' +
+    'So the plan holds.\n\n- a\n- b\n\nEnd.',
+  // Chinese and Japanese, with CJK emphasis the renderer fixes up
+  '用户问的是北京的天气。\n\n**注意：**这是一个问题。\n\n# 标题\n\n' +
+    '第一段，*強調：*です。\n\n> 引用**「文字」**的\n\n结束。',
+  // math, inline and display, and a `$` that spans a would-be cut
+  'We need $x^2 + y^2 = z^2$.\n\n$$\n\\sum_{i=1}^n i = \\frac{n(n+1)}{2}\n$$\n\nAnd $a\n\nb$ is not math.\n\n' +
+    '\\begin{align}\na &= b\n\\end{align}\n\nDone with $5 and $6.',
+  // emphasis and code spans opened before a blank line and closed after it
+  'A **bold start\n\nand its end** here.\n\nAn *open\n\nclose* pair, a `code\n\nspan` too.\n\n' +
+    '<= 3 holds, <- an arrow.\n\nOk.',
+  // what needs its context: an HTML block, a reference definition
+  'Before.\n\n<div>\n\ninside\n\n</div>\n\nAfter [the docs][d].\n\n[d]: https://example.com\n\nTail.',
+];
+
+// The same pseudo-random cut points each run (mulberry32)
+function random(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function cutPoints(text, next) {
+  const ends = [];
+  for (let end = 0; end < text.length; end += 1 + Math.floor(next() * 12)) {
+    ends.push(end);
+  }
+  return [...ends, text.length];
+}
+
+const thinkingOf = view => view.node.querySelector('details');
+
+test('a thought cut into blocks draws, block by block, what it draws all at once', () => {
+  for (const thought of THOUGHTS) {
+    const [piece] = splitAnswer(thought, { fences: 'inline' });
+    const draw = text => withoutJoiners(html(cjkFriendlyEmphasis(text)));
+
+    const apart = piece.blocks.map(block => draw(block.text)).join('');
+
+    assert.equal(piece.kind, 'markdown'); // one piece: its fences stay in their blocks
+    assert.equal(apart.replace(/\n+/g, '\n'), draw(thought).replace(/\n+/g, '\n'), JSON.stringify(thought));
+  }
+});
+
+test('a thought streamed at random cut points ends drawn as the same thought drawn at once', async () => {
+  const next = random(42);
+  for (const thought of [...THOUGHTS, THOUGHTS.join('\n\n')]) {
+    for (let run = 0; run < 3; run++) {
+      const streamed = recordingView().view;
+      for (const end of cutPoints(thought, next)) {
+        await streamed.update(record(thought.slice(0, end)));
+      }
+      await streamed.update(record(thought, 'stop'));
+      const atOnce = recordingView().view;
+
+      await atOnce.update(record(thought, 'stop'));
+
+      assert.equal(serialize(streamed.node), serialize(atOnce.node), JSON.stringify(thought));
+    }
+  }
+});
+
+test('a streaming thought draws each finished block once, and only its growing tail again', async () => {
+  const paragraphs = Array.from({ length: 30 }, (_, i) => `Paragraph ${i}: let me check case ${i} again.`);
+  const thought = paragraphs.join('\n\n');
+  const { view, sources } = recordingView();
+
+  for (let end = 0; end <= thought.length; end += 9) {
+    await view.update(record(thought.slice(0, end)));
+  }
+  await view.update(record(thought, 'stop'));
+
+  for (const paragraph of paragraphs.slice(0, -1)) {
+    const finished = sources.filter(source => source === `${paragraph}\n`); // with the blank line that ended it
+    assert.equal(finished.length, 1, `${paragraph} drawn ${finished.length} times once finished`);
+  }
+  const several = sources.filter(source => source.split('Paragraph').length > 2);
+  assert.deepEqual(several, [], 'a finished block drawn again with the tail');
+  const characters = sources.reduce((sum, source) => sum + source.length, 0);
+  assert.ok(characters < 8 * thought.length, `${characters} characters drawn for a thought of ${thought.length}`);
+});
+
+test('a thought keeps its box as it streams: its word count follows, and it closes once the reply ends', async () => {
+  const { view } = recordingView();
+  await view.update(record('One two.\n\nThree'));
+  const box = thinkingOf(view);
+  assert.equal(box.open, true); // open while it streams
+
+  await view.update(record('One two.\n\nThree four five.'));
+  assert.equal(thinkingOf(view), box); // the same node, not drawn again
+  assert.equal(box.querySelector('summary').textContent, 'Thinking (5 words)');
+
+  await view.update(record('One two.\n\nThree four five.', 'stop'));
+  assert.equal(thinkingOf(view), box);
+  assert.equal(box.open, false); // collapsed, as a finished reply's thought starts
+});
+
+test('a thought the user closed while it streamed stays closed; one opened after it ended stays open', async () => {
+  const { view } = recordingView();
+  await view.update(record('Hmm.'));
+  thinkingOf(view).open = false; // the user's click
+
+  await view.update(record('Hmm. Let me see.'));
+  await view.update(record('Hmm. Let me see.', 'stop'));
+  assert.equal(thinkingOf(view).open, false);
+
+  thinkingOf(view).open = true; // opened to read it
+  await view.update(record('Hmm. Let me see.', 'stop'));
+  assert.equal(thinkingOf(view).open, true);
+});
+
+test('a line that starts with `<` but no tag (`<= n`, `<-`) leaves the blocks apart; a tag keeps them whole', () => {
+  const texts = text => splitAnswer(text, { fences: 'inline' })[0].blocks.map(block => block.text);
+
+  assert.deepEqual(texts('A\n\n<= 3 holds\n\n<- back\n\nB'), ['A\n', '<= 3 holds\n', '<- back\n', 'B']);
+  assert.deepEqual(texts('A\n\n<div>\n\nB'), ['A\n\n<div>\n\nB']);
+  assert.deepEqual(texts('A\n\n</div>\n\nB'), ['A\n\n</div>\n\nB']);
+  assert.deepEqual(texts('A\n\n<!-- note -->\n\nB'), ['A\n\n<!-- note -->\n\nB']);
+});
