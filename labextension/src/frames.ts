@@ -35,6 +35,7 @@ const STATIC_WRAPPER_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame
 const DEFAULT_HEIGHT = 360;
 const PAGE_TITLE = 'Page from the model';
 const MAX_HEIGHT = 2000;
+const DRAWING_WIDTH = 480; // how wide a drawing that says only its aspect (its viewBox) is drawn, in pixels
 
 const REPORT_HEIGHT = `<script>(function(){var last=0;function send(){var h=Math.ceil(
 document.documentElement.scrollHeight);if(h!==last){last=h;parent.postMessage({glmNbFrameHeight:h},'*');}}
@@ -101,10 +102,18 @@ export function htmlFrame(source: string, scripts = false): HTMLIFrameElement {
   return frame(outer, 'allow-scripts', className, DEFAULT_HEIGHT, title);
 }
 
+// A drawing that gives no width of its own (models often write only a viewBox) would fill the frame's width, and
+// its height with it, past the frame `svgHeight` sized for 480 pixels across: it is drawn 480 across. Whatever
+// that height misjudges (a width in centimetres, a drawing wider than the frame), the drawing is scaled to fit the
+// frame rather than cut off.
+const SVG_STYLE =
+  '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}' +
+  `body>svg{display:block;max-height:100vh}body>svg:not([width]),body>svg[width$="%"]{width:${DRAWING_WIDTH}px}` +
+  '</style>';
+
 /** An SVG artifact: no scripts at all; the frame's height follows the drawing's own size. */
 export function svgFrame(source: string): HTMLIFrameElement {
-  const style = '<style>html,body{margin:0;background:transparent}svg{max-width:100%;height:auto}</style>';
-  const doc = meta(SVG_CSP) + style + source;
+  const doc = meta(SVG_CSP) + SVG_STYLE + source;
   const [className, title] = ['glm-nb-frame glm-nb-svg-frame', 'Drawing from the model'];
   return frame(wrapper(STATIC_WRAPPER_CSP, doc, '', title), '', className, svgHeight(source), title);
 }
@@ -159,7 +168,7 @@ export function svgHeight(source: string): number {
     }
     const box = (root.getAttribute('viewBox') ?? '').split(/[\s,]+/).map(Number);
     if (box.length === 4 && box[2] > 0 && box[3] > 0) {
-      return Math.min(Math.ceil((box[3] / box[2]) * 480) + 8, MAX_HEIGHT);
+      return Math.min(Math.ceil((box[3] / box[2]) * DRAWING_WIDTH) + 8, MAX_HEIGHT);
     }
   } catch {
     // an unparsable drawing keeps the default frame

@@ -4,7 +4,7 @@
  * within their own output. Its CJK emphasis is read as the Python renderer reads it (cjk.ts).
  */
 
-import { cjkFriendlyEmphasis, JOINER, withoutJoiners } from './cjk';
+import { cjkFriendlyEmphasis, JOINER, withoutJoiners } from './cjk.js';
 
 /** Renders markdown into `host`, sanitized (the mime renderer passes JupyterLab's own). */
 export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
@@ -25,7 +25,8 @@ export async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement
 // Elements that fetch a URL once they are in the page (`input type=image` loads its `src`).
 const FETCHING = 'img, video, audio, source, track, picture, object, embed, iframe, input[src]';
 // What JupyterLab's sanitizer lets through that still acts on the page around it: `id`, `name`, `for` and `form`
-// name its elements, `accesskey` takes a keystroke, `data-commandlinker-*` runs a JupyterLab command on a click.
+// name its elements, `accesskey` takes a keystroke, a positive `tabindex` puts the element first in the whole
+// page's Tab order, `data-commandlinker-*` runs a JupyterLab command on a click.
 const DROPPED_ATTRIBUTES = new Set([
   'style',
   'srcset',
@@ -35,17 +36,18 @@ const DROPPED_ATTRIBUTES = new Set([
   'name',
   'for',
   'form',
-  'accesskey'
+  'accesskey',
+  'tabindex'
 ]);
 const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
 
 /**
  * Makes sanitized markdown inert in the page. Images and media become links (loading them would make the page fetch
  * a URL the model chose, which a prompt injection could use to leak what it read). A link keeps its URL only for
- * http(s) and mailto, and opens in a new tab without a referrer; a `#fragment` link (a heading's ¶) scrolls within
- * the output. A form becomes a plain box (its button would submit it to the notebook's own URL and reload the
- * page). No inline style, and no class but those the markdown renderer gives code (JupyterLab's own classes,
- * `jp-Dialog` say, would lay the model's text over the page).
+ * an absolute http(s) or mailto URL, and opens in a new tab without a referrer; a `#fragment` link (a heading's ¶)
+ * scrolls within the output. A form becomes a plain box (its button would submit it to the notebook's own URL and
+ * reload the page). No inline style, and no class but those the markdown renderer gives code (JupyterLab's own
+ * classes, `jp-Dialog` say, would lay the model's text over the page).
  */
 function tame(host: HTMLElement): void {
   const doc = host.ownerDocument;
@@ -152,11 +154,15 @@ export function followFragment(root: HTMLElement, event: Event): void {
   headings.find(heading => heading.getAttribute('data-jupyter-id') === id)?.scrollIntoView({ block: 'start' });
 }
 
-/** `url` resolved against the page, if a link may go there: http(s) or mailto, never javascript: or data:. */
+/**
+ * `url`, if a link may go there: an absolute http(s) or mailto URL; never javascript: or data:, nor a URL relative to
+ * the page (the model cannot know the page: resolved against it, `page2.md` or `/lab` would open the user's own
+ * JupyterLab, logged in, in another tab).
+ */
 function linkUrl(url: string): string | null {
   try {
-    const resolved = new URL(url, document.baseURI);
-    return url.trim() && LINK_PROTOCOLS.has(resolved.protocol) ? resolved.href : null;
+    const resolved = new URL(url); // no base: a relative URL throws
+    return LINK_PROTOCOLS.has(resolved.protocol) ? resolved.href : null;
   } catch {
     return null;
   }

@@ -56,22 +56,40 @@ export interface IReply {
 export const SCHEMA_VERSION = 1;
 export const OTHER_VERSION_NOTE =
   'This transcript was written by another glm-nb version; shown as this version reads it.';
+export const UNREADABLE_TURN_NOTE =
+  'This turn of the chat could not be read (it has no parts): it was edited, or written by another glm-nb ' +
+  'version. Open the notebook with the glm-nb version that wrote it to see this turn.';
 
-/** What a renderer shows for one record: its replies, in order. */
+/**
+ * What a renderer shows for one record: its replies, in order. A chat's turn that cannot be read is shown as a note
+ * in its place, so that the turns around it still show; a reply that cannot be read throws.
+ */
 export function repliesOf(data: unknown): IReply[] {
   if (!isObject(data)) {
     throw new Error('This glm-nb transcript is not a JSON object.');
   }
   if (data.kind === 'chat') {
     const turns = Array.isArray(data.turns) ? data.turns : [];
-    return turns.map(turn => reply(turn));
+    return turns.map(turn => (hasParts(turn) ? reply(turn) : unreadableTurn()));
   }
   return [reply(data)];
 }
 
+function hasParts(data: unknown): boolean {
+  return isObject(data) && Array.isArray(data.parts);
+}
+
+function unreadableTurn(): IReply {
+  const ended = reply({ version: SCHEMA_VERSION, parts: [], finish_reason: 'unknown' }); // nothing to wait for
+  return { ...ended, note: UNREADABLE_TURN_NOTE };
+}
+
 function reply(data: unknown): IReply {
-  if (!isObject(data) || !Array.isArray(data.parts)) {
-    throw new Error('This glm-nb transcript has no parts: it was written by another version of glm-nb.');
+  if (!isObject(data) || !hasParts(data)) {
+    throw new Error(
+      'This glm-nb transcript has no parts: it was edited, or written by another version of glm-nb. Open the ' +
+        'notebook with the glm-nb version that wrote it to see it.'
+    );
   }
   const parts: Part[] = [];
   for (const raw of data.parts) {

@@ -30,6 +30,15 @@ test('a chat export gives one reply per turn; an empty chat gives none', () => {
   assert.deepEqual(repliesOf({ kind: 'chat', turns: [] }), []);
 });
 
+test("a chat's turn that cannot be read is a note in its place; the turns around it still show", () => {
+  const replies = repliesOf({ kind: 'chat', turns: [reply, 'junk', { kind: 'reply' }, reply] });
+
+  assert.deepEqual(replies.map(r => r.parts.length), [3, 0, 0, 3]);
+  assert.match(replies[1].note, /could not be read.*Open the notebook with the glm-nb version that wrote it/);
+  assert.equal(replies[2].note, replies[1].note);
+  assert.notEqual(replies[2].finish_reason, null); // not "generating…": nothing will come
+});
+
 test('a record that is not a transcript is refused with a reason', () => {
   assert.throws(() => repliesOf('text'), /not a JSON object/);
   assert.throws(() => repliesOf({ kind: 'reply' }), /no parts/);
