@@ -132,16 +132,17 @@ def _pinned(pins: list[tuple[Any, Any]], work: Callable[[], Any]) -> Any:
     return work()
 
 
-_CANCEL_POLL_S = 0.05  # how soon a cancel (the panel's Stop, from another thread) ends the wait
+# How soon a cancel (the panel's Stop, from another thread) ends the wait, and a Ctrl-C whose wake-up was lost: a
+# SIGINT that lands just before the main thread blocks in a lock's timed wait leaves it asleep for the whole wait
+# (seen one time in ~100 here), its KeyboardInterrupt raised only when that ends, 60 s later by default.
+_POLL_S = 0.05
 
 
 def _wait(finished: threading.Event, timeout: float | None, cancel: threading.Event | None) -> bool:
-    """Whether the call finished within `timeout` s, before `cancel` was set."""
-    if cancel is None:
-        return finished.wait(timeout)
+    """Whether the call finished within `timeout` s, before `cancel` was set; waited for in slices."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while not cancel.is_set():
-        left = _CANCEL_POLL_S if deadline is None else min(_CANCEL_POLL_S, deadline - time.monotonic())
+    while cancel is None or not cancel.is_set():
+        left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
         if finished.wait(max(left, 0)) or (deadline is not None and time.monotonic() >= deadline):
             return finished.is_set()
     return finished.is_set()
