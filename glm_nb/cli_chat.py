@@ -22,7 +22,7 @@ from typing import TextIO
 
 from . import nano
 from .chat import Conversation, LocalBackend
-from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta, ToolCallEvent
+from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta
 from .engine import PRECISIONS, open_model
 from .errors import GlmError, PromptTooLongError
 from .models.hub import SOURCES
@@ -236,8 +236,6 @@ def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: Tex
                     stdout.write((_RESET if tty else "") + "\n\n")
                 section = "answer"
                 stdout.write(event.text)
-            elif isinstance(event, ToolCallEvent):  # no tools here: the model asked for one it was not given
-                stdout.write(f"\n[the model called {event.call.name or 'a tool'}; glm-nb chat runs no tools]")
             elif isinstance(event, Done):
                 limit = _limit(event, conversation, room)
                 _finish(event, stdout, stderr, tty, section, limit, response.dropped_turns)
@@ -291,5 +289,11 @@ def _finish(
             " · the token limit ended the thinking before any answer (raise --max-new-tokens)"
             if by_option
             else f" · the context filled up during the thinking, before any answer: {limit}"
+        )
+    elif done.stopped_in_thinking:
+        note = " · the model stopped while still thinking, so there is no answer (ask again)"
+    elif done.undeclared_tool_call:  # the conversation has no tools: what it wrote to call one is the answer
+        note = (
+            " · the model stopped to call a tool; glm-nb chat runs none, so what it wrote is its answer (ask again)"
         )
     print(f"[{usage.new_tokens} tokens{rate}{_dropped_note(dropped)}{note}]", file=stderr)

@@ -4,8 +4,12 @@ Each turn renders the whole history with the checkpoint's own chat template (FOR
 the backend to continue it; `LocalBackend` reuses the KV cache for the common prefix, so a follow-up turn only
 computes its new tokens. When the model calls tools (FORMAT.md, "What the model emits"), each call is validated
 and run, its result goes back as an observation, and the model continues, until it answers in plain text or
-`max_tool_rounds` is reached. GLM-Z1 (FORMAT.md, "GLM-Z1"): a template whose generation prompt ends with `<think>`
-forces thinking; `force_thinking=True` forces it with any template; history keeps only the answers.
+`max_tool_rounds` is reached. A conversation that declares no tools reads every answer as text, as an OpenAI-style
+server answers a request without tools: a model that writes a call anyway (a small one may) ends its turn there,
+nothing runs, no error goes back to it to retry, and `Done.undeclared_tool_call` says so. GLM-Z1 (FORMAT.md,
+"GLM-Z1"): a template whose generation prompt ends with `<think>` forces thinking; `force_thinking=True` forces it
+with any template; history keeps only the answers. A turn that ends inside its thinking has no answer: `Done` says
+whether the token limit cut it (`thinking_cut_off`) or the model stopped there itself (`stopped_in_thinking`).
 
 A history that fills the context is refused (`PromptTooLongError`) or cuts the answer short, unless
 `drop_old_turns=True`: then, before a model turn whose prompt leaves the answer no room, the oldest turns go from the
@@ -53,7 +57,7 @@ from .messages import (
 from .response import Response
 from .streaming import THINK_OPEN
 from .template import ChatTemplate
-from .turn import leaves_room, run_turn
+from .turn import OBSERVATION_TOKEN, leaves_room, run_turn
 
 __all__ = ["CHAT_SAMPLING", "DROP_HEADROOM", "Z1_SAMPLING", "Conversation", "as_tool"]
 
@@ -263,14 +267,14 @@ class Conversation:
     def _tool_loop(
         self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]
     ) -> Iterator[Event]:
-        usage, last = Usage(), None
+        usage, last, stop = Usage(), None, None
         finish: FinishReason | None = None
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
                 break
             outcome = yield from self._fitted_turn(response, sampling, dropped)
             usage = response.usage_so_far = usage + outcome.usage
-            last = outcome.message
+            last, stop = outcome.message, outcome.stop
             finish = self._finish_reason(last, round_index)
             if finish == "round_limit":
                 yield from self._skip(response, last.tool_calls, "the limit of tool rounds was reached")
@@ -281,7 +285,13 @@ class Conversation:
             if len(runnable) < len(last.tool_calls):
                 finish = "tool_calls"  # tools without a function: the caller runs them, then calls respond()
                 break
-        yield Done(finish or "cancelled", usage, bool(last and last.thinking_cut_off))
+        yield Done(
+            finish or "cancelled",
+            usage,
+            thinking_cut_off=bool(last and last.thinking_cut_off),
+            stopped_in_thinking=bool(last and last.stopped_in_thinking),
+            undeclared_tool_call=not self.tools and stop == OBSERVATION_TOKEN,
+        )
 
     def _fitted_turn(
         self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]
@@ -304,7 +314,7 @@ class Conversation:
             try:
                 return (yield from run_turn(
                     self.backend, self.prompt(), sampling, cancel=response.cancel_event, commit=response.record,
-                    tool_names=tuple(self._tool_map),
+                    tool_calls=bool(self.tools), tool_names=tuple(self._tool_map),
                 ))  # fmt: skip
             except PromptTooLongError:  # raised before the backend streams anything: nothing to take back
                 if self.drop_old_turns and self._drop_oldest_turn(response, dropped):

@@ -98,6 +98,10 @@ class Done:
     finish_reason: FinishReason
     usage: Usage
     thinking_cut_off: bool = False  # the token limit ended the last turn inside its thinking: no answer was written
+    stopped_in_thinking: bool = False  # the model itself ended the last turn inside its thinking: no answer either
+    # The model stopped to wait for a tool result in a conversation that declared no tools: nothing was run, and
+    # what it wrote (the call) is the answer text.
+    undeclared_tool_call: bool = False
 
 
 Event = TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | PromptProgress | Done

@@ -76,6 +76,12 @@ class AssistantMessage:
         """The token limit ended the turn inside the thinking section: there is no answer."""
         return self.end == "length" and self.thinking is not None and not self.thinking_complete
 
+    @property
+    def stopped_in_thinking(self) -> bool:
+        """The model ended the turn itself (a stop token, not the token limit) inside the thinking section: there
+        is no answer."""
+        return self.end == "stop" and self.thinking is not None and not self.thinking_complete
+
 
 @dataclass(frozen=True)
 class ObservationMessage:

@@ -44,7 +44,8 @@ def run_turn(
 ) -> Generator[Event, None, TurnOutcome]:
     """Generate one assistant turn for `prompt`, streaming thinking and text deltas, then its tool calls.
 
-    tool_calls=False: the answer is read as text only (the Rumination loop parses its own action format).
+    tool_calls=False: the answer is read as text only (a conversation that declared no tools; the Rumination loop,
+    which parses its own action format).
     tool_names: the declared tools. An answer shaped like a call ("Solution" on a line, then a code block) is a
     call when the model stops to wait for its result (`<|observation|>`) or names a declared tool; otherwise the
     turn is over and it was text.

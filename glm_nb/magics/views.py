@@ -60,14 +60,25 @@ def _describe(message) -> str:
     if isinstance(message, UserMessage):
         return f"user: {_short(message.content)}"
     if isinstance(message, AssistantMessage):
-        calls = ", ".join(c.name for c in message.tool_calls)
-        mark = " (interrupted)" if message.end == "interrupted" else ""
-        return f"assistant{mark}: {_short(message.text)}" + (f" [calls {calls}]" if calls else "")
+        calls = ", ".join(c.name or "(unreadable call)" for c in message.tool_calls)
+        return f"assistant{_mark(message)}: {_short(message.text)}" + (f" [calls {calls}]" if calls else "")
     if isinstance(message, ObservationMessage):
         return f"observation ({message.name}): {_short(message.content)}"
     if isinstance(message, SystemMessage):
         return f"system: {_short(message.content)}"
     return repr(message)
+
+
+def _mark(message: AssistantMessage) -> str:
+    """How a turn ended, when not as asked; a turn that ended inside its thinking has no answer, which history
+    (keeping answers only) would otherwise show as an empty line."""
+    if message.end == "interrupted":
+        return " (interrupted)"
+    if message.thinking_cut_off:
+        return " (no answer: the token limit ended its thinking)"
+    if message.stopped_in_thinking:
+        return " (no answer: it stopped while still thinking)"
+    return " (cut off at the token limit)" if message.end == "length" else ""
 
 
 def _short(text: str, limit: int = 100) -> str:

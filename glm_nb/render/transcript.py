@@ -183,6 +183,7 @@ class TranscriptBuilder:
         self._since = clock()
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self._done: Done | None = None  # how the reply ended, with what its last turn left unwritten
         self.deltas = 0  # text and thinking deltas so far: about one per token, for a live tokens/s
         self._reading: PromptProgress | None = None  # the last event, while it says how far a prompt is read
 
@@ -199,7 +200,7 @@ class TranscriptBuilder:
         elif isinstance(event, ToolResultEvent):
             self._add_result(event)
         elif isinstance(event, Done):
-            self.usage, self.finish_reason = event.usage, event.finish_reason
+            self.usage, self.finish_reason, self._done = event.usage, event.finish_reason, event
 
     def _extend(self, kind: Literal["thinking", "text"], text: str) -> None:
         if self._parts and self._parts[-1].kind == kind:
@@ -273,7 +274,12 @@ class TranscriptBuilder:
                 parts.append(Part("text", answer))
         final_answer = parts[-1].text if parts and parts[-1].kind == "text" else ""
         fmt = self._template.output_format
-        artifacts, note = _artifacts(final_answer, fmt) if final_answer else ([], _silence(parts, reason))
+        if final_answer:
+            artifacts, note = _artifacts(final_answer, fmt)
+        else:
+            artifacts, note = [], _silence(parts, reason, self._done, self._template.thinking_display)
+        if self._done is not None and self._done.undeclared_tool_call and final_answer:
+            note = " ".join(filter(None, (_UNDECLARED_CALL, note)))
         if cut_action is not None:
             shown = cut_action if len(cut_action) <= 80 else cut_action[:79] + "…"
             note = f"Stopped while writing its next action ({shown}); that action was not run."
@@ -301,8 +307,27 @@ def _settled(part: Part, reason: str) -> Part:
     return Part("tool", tool=dataclasses.replace(part.tool, status=status))
 
 
-def _silence(parts: list[Part], reason: str) -> str:
-    """A note for a reply that shows no answer text, so an empty output is never a mystery."""
+# Done.undeclared_tool_call: what the model wrote to call a tool is the answer text, shown as it is.
+_UNDECLARED_CALL = (
+    "The model stopped to call a tool, but this conversation gives it no tools: nothing was run, and what it wrote "
+    "is shown as its answer. Ask again, or give it the tools it should use (a cell's --tools, or tools=[...] in "
+    "Python)."
+)
+
+
+def _silence(parts: list[Part], reason: str, done: Done | None, thinking: ThinkingDisplay) -> str:
+    """A note for a reply that shows no answer text, so an empty output is never a mystery. Its last turn may have
+    ended inside its thinking after tool rounds, too: their cards do not explain the missing answer."""
+    if done is not None and done.stopped_in_thinking:
+        if not parts or parts[-1].kind != "thinking":  # nothing thought this turn: no thinking to point to
+            return "The model stopped as soon as it began thinking, so there is no answer. Ask again."
+        read = "show its thinking (--thinking shown)" if thinking == "hidden" else "open its thinking"
+        return (
+            "The model stopped while still thinking (it never closed its thinking), so there is no answer. Ask "
+            f"again, or {read} to see how far it got."
+        )
+    if done is not None and done.thinking_cut_off:
+        return "The model reached the token limit while still thinking; allow more tokens (-n)."
     if any(p.kind == "tool" for p in parts):
         return ""
     if reason == "length":

@@ -460,9 +460,40 @@ def test_a_call_is_still_a_call_when_it_names_a_declared_tool_or_waits_for_its_r
     conversation, _ = scripted(['get_weather\n{"city": "Paris"}<|user|>', "\nSunny."], tools=[get_weather])
     response = conversation.send("Weather?")
     assert response.text() == "Sunny." and [c.name for c in response.tool_calls()] == ["get_weather"]
-    conversation, _ = scripted(['get_forecast\n{"city": "Paris"}<|observation|>', "\nSorry."])
+    conversation, _ = scripted(['get_forecast\n{"city": "Paris"}<|observation|>', "\nSorry."], tools=[get_weather])
     response = conversation.send("Forecast?")
     assert response.text() == "Sorry." and "Unknown tool 'get_forecast'" in conversation.messages[2].content
+
+
+CALL = 'get_weather\n{"city": "Paris"}'
+
+
+@pytest.mark.parametrize(
+    "reply, answer",
+    [
+        (f"{CALL}<|observation|>", CALL),
+        ("Let me look it up.<|observation|>", "Let me look it up."),  # stopped to wait, with no call written
+    ],
+)
+def test_a_call_in_a_conversation_without_tools_is_its_answer_and_nothing_runs(scripted, reply, answer):
+    conversation, generator = scripted([reply, "\nNever asked for."])
+
+    response = conversation.send("Weather in Paris?")
+    done = list(response)[-1]
+
+    assert (done.finish_reason, done.undeclared_tool_call) == ("stop", True)
+    assert response.text() == answer and response.tool_calls() == [] and response.tool_results() == []
+    assert len(generator.prompts) == 1  # no error went back to the model for it to try again
+    assert [type(m) for m in conversation.messages] == [UserMessage, AssistantMessage]
+    assert conversation.messages[-1].text == answer and conversation.messages[-1].end == "stop"
+
+
+def test_a_plain_answer_without_tools_is_not_flagged_as_a_call(scripted):
+    conversation, _ = scripted([f"{CALL}<|user|>"])
+
+    done = list(conversation.send("Show a call."))[-1]
+
+    assert (done.finish_reason, done.undeclared_tool_call) == ("stop", False)
 
 
 def test_an_interrupt_while_a_tool_runs_does_not_tell_the_model_it_was_not_run(scripted):

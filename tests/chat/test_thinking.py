@@ -81,6 +81,24 @@ def test_thinking_cut_off_by_the_token_limit_is_reported(tokenizer, z1_template)
     assert response.text() == ""
 
 
+def test_thinking_the_model_ends_itself_before_any_answer_is_reported(tokenizer, z1_template):
+    conversation, _ = _z1(tokenizer, z1_template, ["Two and two... or was it<|user|>"])
+
+    response = conversation.send("2+2?")
+    done = list(response)[-1]
+
+    assert (done.finish_reason, done.stopped_in_thinking, done.thinking_cut_off) == ("stop", True, False)
+    assert conversation.messages[-1].stopped_in_thinking and response.text() == ""
+
+
+def test_a_thinking_that_closes_before_an_empty_answer_is_not_reported_as_unfinished(tokenizer, z1_template):
+    conversation, _ = _z1(tokenizer, z1_template, ["Nothing to add.</think><|user|>"])
+
+    done = list(conversation.send("Say nothing."))[-1]
+
+    assert (done.finish_reason, done.stopped_in_thinking) == ("stop", False)
+
+
 def test_a_tool_call_after_thinking(tokenizer, z1_template):
     @tool
     def add(a: int, b: int) -> int:

@@ -8,9 +8,12 @@ import re
 
 import pytest
 
+from glm_nb.chat import Conversation, LocalBackend, ScriptedGenerator
 from glm_nb.cli import main
-from glm_nb.cli_chat import run_chat
-from glm_nb.engine import SamplingParams
+from glm_nb.cli_chat import _reply, run_chat
+from glm_nb.engine import SamplingParams, Tokenizer
+
+from tiny_checkpoint import TEMPLATE_PATH, write_tokenizer
 
 
 class Pipe(io.StringIO):
@@ -236,9 +239,6 @@ def test_with_drop_old_turns_a_message_too_long_by_itself_says_to_shorten_it(mon
 
 
 def test_a_long_prompt_shows_how_far_it_is_read_on_a_terminal_then_clears_the_line(tiny):
-    from glm_nb.chat import Conversation, LocalBackend
-    from glm_nb.cli_chat import _reply
-
     backend = LocalBackend.from_engine(tiny.engine)
     backend.generator.prefill_chunk = 8
     conversation = Conversation(backend, sampling=SamplingParams(max_new_tokens=3))
@@ -254,3 +254,31 @@ def test_a_long_prompt_shows_how_far_it_is_read_on_a_terminal_then_clears_the_li
             assert "\r(reading the prompt: 8 of " in said and said.rindex("(reading") < said.index("\r\x1b[K")
         else:  # a pipe or a file: no progress lines in it
             assert "reading the prompt" not in said and "\x1b" not in said
+
+
+@pytest.mark.parametrize(
+    "reply, options, said",
+    [
+        (
+            "Let me count<|user|>",
+            {"force_thinking": True},
+            "the model stopped while still thinking, so there is no answer",
+        ),
+        (
+            'get_weather\n{"city": "Paris"}<|observation|>',
+            {},
+            "the model stopped to call a tool; glm-nb chat runs none",
+        ),
+    ],
+)
+def test_a_reply_with_no_real_answer_says_why_on_its_closing_line(tmp_path, reply, options, said):
+    write_tokenizer(tmp_path)
+    generator = ScriptedGenerator(Tokenizer(tmp_path / "tokenizer.json"), [reply, "\nNever asked for."])
+    template = TEMPLATE_PATH.read_text(encoding="utf-8")
+    conversation = Conversation(generator.backend(chat_template=template), **options)
+    out, err = io.StringIO(), io.StringIO()
+
+    _reply(conversation, "Hi", out, err, False, "start anew with /reset")
+
+    assert said in err.getvalue() and "(ask again)]" in err.getvalue()
+    assert len(generator.prompts) == 1

@@ -78,6 +78,25 @@ def test_z1_thinking_is_collapsed_shown_or_hidden(kernel):
     assert glm_nb.last().thinking == "Quiet."
 
 
+def test_a_z1_reply_that_stops_while_thinking_says_there_is_no_answer(kernel):
+    kernel.use(["Let me count the letters one by one<|user|>"])
+
+    record = kernel.final(kernel.run("%%glm_z1\nHow many r in strawberry?"))["data"][MIME_TYPE]
+
+    assert record["finish_reason"] == "stop" and record["answer"] == ""
+    assert "stopped while still thinking" in record["note"] and "Ask again" in record["note"]
+
+
+def test_a_tool_call_in_a_cell_without_tools_runs_nothing_and_ends_the_reply(kernel):
+    generator = kernel.use(['get_weather\n{"city": "Paris"}<|observation|>', "\nNever asked for."])
+
+    record = kernel.final(kernel.run("%%glm -f json\nWeather in Paris as JSON?"))["data"][MIME_TYPE]
+
+    assert [p["type"] for p in record["parts"]] == ["text"] and len(generator.prompts) == 1
+    assert record["answer"] == 'get_weather\n{"city": "Paris"}' and record["finish_reason"] == "stop"
+    assert "gives it no tools: nothing was run" in record["note"] and "--tools" in record["note"]
+
+
 def test_z1_prompt_forces_thinking_and_keeps_its_own_conversation(kernel):
     generator = kernel.use(["\nChat answer.", "Hmm.</think>\nZ1 answer."])
 

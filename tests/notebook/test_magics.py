@@ -150,6 +150,31 @@ def test_history_cuts_a_chinese_message_by_the_columns_it_takes(kernel):
     assert assistant == "[chat] assistant: " + "好" * 49 + "…"
 
 
+def test_history_says_which_turns_have_no_answer_and_why(kernel):
+    kernel.use(
+        [
+            "Counting the r's one by one<|user|>",
+            "Let me think it over again",
+            "\nCut short here",
+            "<|observation|>",
+            "\nSorry.",
+        ]
+    )
+    kernel.run("def get_weather(city: str) -> dict:\n    return {'temp': 21}")
+
+    kernel.run("%%glm_z1\nHow many r in strawberry?")
+    kernel.run("%%glm_z1 -n 5\nAnd now?")
+    kernel.run("%%glm -n 3\nHi")
+    kernel.run("%%glm --tools get_weather -n 3\nWeather?")
+
+    lines = history_view(kernel.magics.session).lines
+
+    assert "[z1] assistant (no answer: it stopped while still thinking): " in lines
+    assert "[z1] assistant (no answer: the token limit ended its thinking): " in lines
+    assert any(line.startswith("[chat] assistant (cut off at the token limit): C") for line in lines)
+    assert "[chat] assistant:  [calls (unreadable call)]" in lines
+
+
 def test_a_name_with_no_variable_is_sent_as_written_with_a_warning(kernel, capsys):
     generator = kernel.use(["\nOk.", "\nOk."])
     kernel.shell.user_ns["city"] = "Paris"

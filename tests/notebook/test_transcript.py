@@ -134,7 +134,9 @@ def test_text_parts_side_by_side_under_hidden_thinking_are_escaped_as_one(first,
     from glm_nb.render.page import transcript_markdown
 
     parts = (Part("text", first), Part("thinking", "hmm"), Part("text", second))
-    t = Transcript("chat", "m", "Q", parts=parts, answer=first + second, finish_reason="stop", thinking_display="hidden")
+    t = Transcript(
+        "chat", "m", "Q", parts=parts, answer=first + second, finish_reason="stop", thinking_display="hidden"
+    )
 
     tags, onerror = _live_tags(transcript_markdown(t))
 
@@ -204,6 +206,45 @@ def test_a_reply_without_answer_text_says_why():
     assert "while still thinking" in cut_in_thinking.note and "-n" in cut_in_thinking.note
     assert "before writing any answer text" in silent.note
     assert silent.note in silent._repr_mimebundle_()[0]["text/plain"]
+
+
+def test_a_thinking_the_model_ended_itself_says_there_is_no_answer_and_what_to_do():
+    events = [ThinkingDelta("Maybe"), Done("stop", Usage(), stopped_in_thinking=True)]
+
+    _, collapsed = _build(events)
+    _, hidden = _build(events, thinking_display="hidden")
+
+    assert "stopped while still thinking" in collapsed.note and "Ask again" in collapsed.note
+    assert "open its thinking" in collapsed.note and "--thinking shown" in hidden.note
+    for mime in ("text/html", "text/markdown", "text/plain"):
+        assert "stopped while still thinking" in collapsed._repr_mimebundle_()[0][mime]
+
+
+def test_a_thinking_ended_before_its_first_word_points_to_no_thinking():
+    _, t = _build([Done("stop", Usage(), stopped_in_thinking=True)])
+
+    assert t.note == "The model stopped as soon as it began thinking, so there is no answer. Ask again."
+
+
+def test_a_last_turn_that_ends_inside_its_thinking_after_tool_rounds_still_says_why_there_is_no_answer():
+    call = ToolCall("get_weather", {"city": "Paris"})
+    rounds = [ToolCallEvent(call), ToolResultEvent(ToolResult.success(call, {"temp": 21})), ThinkingDelta("So")]
+
+    _, stopped = _build([*rounds, Done("stop", Usage(), stopped_in_thinking=True)])
+    _, cut = _build([*rounds, Done("length", Usage(), thinking_cut_off=True)])
+
+    assert "stopped while still thinking" in stopped.note
+    assert "token limit while still thinking" in cut.note
+
+
+def test_a_call_written_without_tools_is_shown_as_the_answer_with_a_note_beside_the_format_one():
+    events = [TextDelta('get_weather\n{"city": "Paris"}'), Done("stop", Usage(), undeclared_tool_call=True)]
+
+    _, t = _build(events, output_format="json")
+
+    assert t.answer == 'get_weather\n{"city": "Paris"}' and t.tool_cards == []
+    assert t.note.startswith("The model stopped to call a tool, but this conversation gives it no tools: nothing was")
+    assert "does not parse" in t.note  # the json format's own note stays
 
 
 def test_cards_without_a_result_are_settled_when_the_reply_ends():
