@@ -23,8 +23,12 @@ several a piece is undercounted, so a stop soon after min_tokens is honoured onl
 with). The token counts of the `TextChunk`s come from the same place; the final usage corrects their total.
 
 Which stop ended the turn comes from the text (the stop string at its end), else from vLLM's `stop_reason` or
-SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). The tokenizer (a local copy of the
-checkpoint's tokenizer files, or the hub by name) counts prompt tokens and gives the chat template.
+SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). A stream that breaks off (or stalls)
+after the chunk that says why the generation stopped, before `[DONE]`, still ends the turn: its text is whole.
+
+The tokenizer (a local copy of the checkpoint's tokenizer files, or the hub by name) counts prompt tokens and gives
+the chat template. A server of the nano-GLM this install bundles (`glm-nb serve "$(glm-nb nano path)"`) is told
+apart by its model card's `root`, and the error that asks for the tokenizer names the bundled folder.
 
 While the server is silent (a queued request, a long prefill) the stream yields an empty `TextChunk` (tokens=0)
 every `remote_http._POLL_S` seconds, before `CompletionStart` too: the conversation checks its cancel flag on
@@ -34,15 +38,18 @@ every chunk, so Stop and `Response.cancel()` end the turn at once instead of aft
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine import SamplingParams, Tokenizer
 from ..engine.tokenizer import load_chat_template
-from ..errors import PromptTooLongError
+from ..errors import GlmError, PromptTooLongError
 from ..models.hub import is_hub_id
+from ..nano import checkpoint_path as nano_checkpoint_path
 from .backend import CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
 from .local import TokenizerLike
 from .remote_http import (
@@ -97,10 +104,14 @@ class RemoteBackend:
         chat_template: str | None,
         context_length: int | None = None,
         stop: Sequence[str] = GLM_STOP_STRINGS,
+        root: str | None = None,
     ):
         self.endpoint = endpoint
         self.tokenizer = tokenizer
         self.model = model
+        # the model the server loaded, as its card names it (vLLM's `root`): nano-GLM's own name says it is a demo
+        # model, whatever it is served as
+        self.root = root
         self.stop = tuple(stop)
         self._chat_template = chat_template
         self._context_length = context_length
@@ -133,7 +144,14 @@ class RemoteBackend:
         )
         served = _served_models(endpoint)
         name = _pick_model(endpoint, served, model)
-        tok, template = load_tokenizer(tokenizer if tokenizer is not None else name)
+        root = served.get(name, {}).get("root")
+        root = root if isinstance(root, str) and root else None
+        try:
+            tok, template = load_tokenizer(tokenizer if tokenizer is not None else name)
+        except RemoteError as e:
+            if tokenizer is None and (hint := _bundled_nano_hint(endpoint, root or name)):
+                raise RemoteError(hint) from e
+            raise
         reported = served.get(name, {}).get("max_model_len")
         if not isinstance(reported, int) or isinstance(reported, bool) or reported <= 0:
             reported = None
@@ -145,11 +163,13 @@ class RemoteBackend:
             model=name,
             chat_template=chat_template if chat_template is not None else template,
             context_length=context_length if context_length is not None else reported,
+            root=root,
         )
 
     @property
     def name(self) -> str:
-        return self.model
+        """The served name, after the model's own when the server serves it under another (`--served-model-name`)."""
+        return self.model if self.root in (None, self.model) else f"{self.root} as {self.model}"
 
     @property
     def chat_template(self) -> str | None:
@@ -210,9 +230,11 @@ class RemoteBackend:
                 )
             # vLLM refuses prompt + max_tokens beyond its context; the local engine stops at the end: do the same
             body["max_tokens"] = min(body["max_tokens"], context - prompt_tokens)
+            if "min_tokens" in body:  # the server refuses min_tokens above max_tokens: no more than the room left
+                body["min_tokens"] = min(body["min_tokens"], body["max_tokens"])
         events = self.endpoint.stream("/completions", body)
         stops = StopText(self._stops(options))
-        floor = options.min_tokens if options is not None else 0
+        floor = body.get("min_tokens", 0)
         finish: Mapping[str, Any] | None = None
         counted, used, started = 0, None, False
         try:
@@ -243,6 +265,12 @@ class RemoteBackend:
             if started or e.status != 400 or self._context_length is not None:
                 raise
             raise RemoteHTTPError(f"{e} {_UNKNOWN_CONTEXT_HINT}", e.status) from e
+        except (RemoteStreamError, RemoteTimeoutError):
+            if finish is None:
+                raise
+            # Not an error for this answer: the server said why it stopped, so its text is whole. The stream broke
+            # off (or stalled) after that, before `[DONE]`, which loses at most the usage chunk; the chunks' token
+            # counts stand in for it.
         finally:
             events.close()  # also when the caller cancels: closing the connection stops the server's generation
         if finish is None:
@@ -313,6 +341,23 @@ def load_tokenizer(source: str | os.PathLike) -> tuple[Tokenizer, str | None]:
             f"{_TOKENIZER_HINT}"
         )
     return Tokenizer(folder / "tokenizer.json"), load_chat_template(folder)
+
+
+def _bundled_nano_hint(endpoint: ServerEndpoint, served: str) -> str | None:
+    """What to pass when the server serves the nano-GLM this install bundles (its name the same as the bundled
+    checkpoint's): the tokenizer is on this machine already, but a server cannot say where."""
+    try:
+        folder = nano_checkpoint_path()
+        own = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
+    except (GlmError, OSError, ValueError):  # no bundled checkpoint in this install: nothing to point at
+        return None
+    if served != own:
+        return None
+    return (
+        f"{endpoint.base_url} serves nano-GLM, glm-nb's demo model (not GLM-4), whose tokenizer ships with glm-nb: "
+        f"pass tokenizer={str(folder)!r} (in %glm_model: `%glm_model {shlex.quote(str(folder))} --remote "
+        f"{endpoint.base_url}`; `glm-nb nano path` prints that folder)."
+    )
 
 
 def _hub_tokenizer_folder(name: str) -> Path:

@@ -228,7 +228,9 @@ class ServerEndpoint:
                 response.status,
             )
         if response.status in (429, 503):
-            return RemoteHTTPError(f"{self.base_url} is busy ({status}{said}). Retry in a moment.", response.status)
+            after = (response.getheader("Retry-After") or "").strip()  # seconds (or a date, not read here)
+            when = f"Retry in {after} s" if after.isdigit() else "Retry in a moment"
+            return RemoteHTTPError(f"{self.base_url} is busy ({status}{said}). {when}.", response.status)
         return RemoteHTTPError(f"{self.base_url}{path} answered {status}{said}.", response.status)
 
     def _check_event_stream(self, response: http.client.HTTPResponse, path: str) -> None:

@@ -1,5 +1,7 @@
 """Errors of `glm-nb serve`, under the one `glm_nb.errors.GlmError` hierarchy. Each maps to an HTTP status and an
-OpenAI-style JSON error body (`{"error": {"message", "type", "code"}}`) whose message says what to do."""
+OpenAI-style JSON error body (`{"error": {"message", "type", "param", "code"}}`, the four keys of OpenAI's error
+object, as vLLM's ErrorInfo writes them too) whose message says what to do; `param` names the request field at fault
+where one is, else null."""
 
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ class ServeError(GlmError):
     status = 500
     kind = "server_error"
     code: str | None = None  # OpenAI's machine-readable `code`, for the errors clients tell apart by it
+
+    def __init__(self, message: str, *, param: str | None = None):
+        super().__init__(message)
+        self.param = param  # OpenAI's `param`: the request field at fault ("max_tokens", "messages"), if one is
 
 
 class BadRequestError(ServeError):

@@ -133,7 +133,8 @@ def stop_token_texts(backend: Backend, ids: tuple[int, ...]) -> dict[str, int]:
     tokenizer = getattr(backend, "tokenizer", None)
     if tokenizer is None:
         raise BadRequestError(
-            "'stop_token_ids' needs the model's tokenizer, which this server has not; send the tokens' text in 'stop'."
+            "'stop_token_ids' needs the model's tokenizer, which this server has not; send the tokens' text in 'stop'.",
+            param="stop_token_ids",
         )
     special = {i: text for text in SPECIAL_TOKENS if (i := tokenizer.token_to_id(text)) is not None}
     for token_id in ids:
@@ -144,7 +145,8 @@ def stop_token_texts(backend: Backend, ids: tuple[int, ...]) -> dict[str, int]:
             else:
                 todo = "is no token of this model: leave it out"
             raise BadRequestError(
-                f"'stop_token_ids' may name only special tokens here ({listed}); {token_id} {todo}."
+                f"'stop_token_ids' may name only special tokens here ({listed}); {token_id} {todo}.",
+                param="stop_token_ids",
             )
     return {special[i]: i for i in ids}
 
@@ -158,7 +160,7 @@ def chat_prompt(template: ChatTemplate, request: ChatRequest) -> str:
     try:
         tools = [as_tool(t).to_dict() for t in request.tools]
     except (ToolDefinitionError, KeyError, TypeError, ValueError) as e:
-        raise BadRequestError(f"A tool definition cannot be read: {e}") from e
+        raise BadRequestError(f"A tool definition cannot be read: {e}", param="tools") from e
     return template.render(
         messages_to_template(request.messages), tools=tools, add_generation_prompt=True, **request.template_kwargs
     )

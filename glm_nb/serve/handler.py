@@ -28,6 +28,7 @@ from ..chat import PromptProgress
 from ..errors import GlmError, PromptTooLongError
 from .errors import (
     BadRequestError,
+    ContextLengthError,
     ModelNotFoundError,
     ServeError,
     ServerBusyError,
@@ -45,6 +46,9 @@ if TYPE_CHECKING:  # the server module imports this one; the type is only for an
 __all__ = ["RequestHandler"]
 
 _MAX_BODY = 16 << 20
+# A stream waiting in the queue says it is alive this often: a client's read times out (glm-nb's remote backend: 120 s
+# by default, less when asked), and one that gave up and retried would wait again from the back of the queue
+_WAITING_COMMENT_S = 5.0
 _MODEL = "/v1/models/{id}"  # the one path with a parameter: everything after /v1/models/ is the model's id
 _ENDPOINTS = {  # path -> the methods it takes (besides OPTIONS)
     "/v1/models": ("GET", "HEAD"),
@@ -93,6 +97,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _route(self, routes: dict[str, Callable[[], None]]) -> None:
         self._streaming = False
         self._on_stream_start: Callable[[], None] | None = None
+        self._prompt_field: str | None = None  # "prompt" or "messages": the `param` of a prompt too long
+        self._counted = False  # whether this request's generation was counted in /health's completed or cancelled
         path = urlsplit(self.path).path.rstrip("/") or "/"
         self._path = path
         endpoint = _endpoint(path)
@@ -108,11 +114,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.log_message("client left before its turn: %s", path)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected or stalled: %s", path)
+        except ContextLengthError as e:  # the prompt (else the token limit, which the error names) is at fault
+            self._fail(e.status, str(e), e.kind, e.code, e.param or self._prompt_field)
         except ServeError as e:
-            self._fail(e.status, str(e), e.kind, e.code)
+            self._fail(e.status, str(e), e.kind, e.code, e.param)
         except PromptTooLongError:  # the engine's message advises whoever runs it (--max-length): not a client's
             e = too_long_error(self.server.backend.context_length)
-            self._fail(e.status, str(e), e.kind, e.code)
+            self._fail(e.status, str(e), e.kind, e.code, self._prompt_field)
         except GlmError as e:  # a template that fails on these messages, ...
             self._fail(400, str(e), "invalid_request_error")
         except Exception as e:  # a bug: answer 500 (a dropped connection tells the client nothing) and log it
@@ -137,14 +145,15 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "Missing or wrong API key. Send the key this server was started with as 'Authorization: Bearer KEY'."
             )
 
-    def _fail(self, status: int, message: str, kind: str, code: str | None = None) -> None:
+    def _fail(self, status: int, message: str, kind: str, code: str | None = None, param: str | None = None) -> None:
+        body = error_body(message, kind, code, param)
         try:
             if self._streaming:  # headers already sent: report inside the stream, then end it as vLLM does
-                self._write_event(error_body(message, kind, code))
+                self._write_event(body)
                 self._write_event("[DONE]")
             else:
                 extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-                self._send_json(status, error_body(message, kind, code), extra)
+                self._send_json(status, body, extra)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected before the error could be sent: %s", message)
 
@@ -166,22 +175,27 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._send_json(200, self._model_card())
 
     def _model_card(self) -> dict[str, Any]:
+        """OpenAI's model object, and vLLM's `root` (the model it loaded) and `max_model_len`. `root` is the model's
+        own name whatever it is served as (`--served-model-name`): nano-GLM's says it is a demo model, not GLM-4,
+        and clients show it."""
         model: dict[str, Any] = {
             "id": self.server.model_name,
             "object": "model",
             "created": self.server.started,
             "owned_by": "glm-nb",
+            "root": self.server.backend.name,
         }
         if self.server.backend.context_length:
             model["max_model_len"] = self.server.backend.context_length
         return model
 
     def _completions(self) -> None:
+        self._prompt_field = "prompt"
         request = parse_completion_request(self._json_body(), self.server.model_name, self.server.default_max_tokens)
         stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
         request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         reply = Reply("cmpl", "text_completion", self.server.model_name)
-        with self._generation(request.prompt, request.token_limit) as cancel:
+        with self._generation(request.prompt, request.token_limit, request.stream) as cancel:
             run = _Returning(generate_text(self.server.backend, request, cancel))
             if not request.stream:
                 text = "".join(piece.text for piece in run)
@@ -205,12 +219,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         template = self.server.template
         if template is None:
             raise BadRequestError("This model has no chat template; use /v1/completions with the rendered prompt.")
+        self._prompt_field = "messages"
         request = parse_chat_request(self._json_body(), self.server.model_name, self.server.default_max_tokens)
         stop_ids = stop_token_texts(self.server.backend, request.stop_token_ids)
         request = dataclasses.replace(request, stop=request.stop + tuple(stop_ids))
         prompt = chat_prompt(template, request)
         reply = Reply("chatcmpl", "chat.completion", self.server.model_name)
-        with self._generation(prompt, request.token_limit) as cancel:
+        # a stream's headers and role chunk go with its first event (see _completions), which may be a comment sent
+        # while it waits for the model
+        self._on_stream_start = lambda: self._write_event(reply.chunk({"role": "assistant", "content": ""}))
+        with self._generation(prompt, request.token_limit, request.stream) as cancel:
             run = _Returning(generate_chat(self.server.backend, prompt, request, cancel))
             if not request.stream:
                 parts: dict[str, list[str]] = {"content": [], "reasoning_content": []}
@@ -222,8 +240,6 @@ class RequestHandler(BaseHTTPRequestHandler):
                 message = chat_message("".join(parts["content"]), "".join(parts["reasoning_content"]), calls)
                 self._send_json(200, reply.whole({"message": message}, finish, stop_reason(finish, stop_ids)))
                 return
-            # headers and the role chunk go with the first event (see _completions)
-            self._on_stream_start = lambda: self._write_event(reply.chunk({"role": "assistant", "content": ""}))
             for event in run:
                 if delta := chat_delta(event, request.include_reasoning):
                     self._write_event(reply.chunk(delta))
@@ -238,32 +254,47 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # -- generation plumbing --------------------------------------------------------------------------------------
     @contextmanager
-    def _generation(self, prompt: str, limit: TokenLimit | None) -> Iterator[threading.Event]:
+    def _generation(self, prompt: str, limit: TokenLimit | None, stream: bool) -> Iterator[threading.Event]:
         """The request's turn with the model, and a cancel event (set when the client hangs up or the server stops)
         held across it. A prompt that cannot fit, with room for `limit`, is refused before the turn where it can be
-        told (a hopeless request holds up no one), else in the turn before the engine sees it (PromptLimit)."""
+        told (a hopeless request holds up no one), else in the turn before the engine sees it (PromptLimit). A
+        stream that waits for its turn starts, with a comment every few seconds: an error after that is told in
+        the stream."""
         counted = self.server.prompt_limit.check(prompt, limit)
         cancel = threading.Event()
         watcher = threading.Thread(target=_watch_peer, args=(self.connection, cancel), daemon=True)
         with self.server.track(cancel):
             watcher.start()
             try:
-                with self.server.queue.turn(cancel):
+                waiting = (lambda: self._write_comment("waiting for the model")) if stream else None
+                with self.server.queue.turn(cancel, waiting, _WAITING_COMMENT_S):
                     if not counted:
                         self.server.prompt_limit.check_in_turn(prompt, limit)
-                    yield cancel
+                    try:
+                        yield cancel
+                    except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                        # the client left (or stopped reading) mid-answer, noticed by a failed write before the
+                        # watcher saw it hang up: the generation was abandoned all the same
+                        if not self._counted:
+                            self._count("cancelled")
+                        raise
             finally:
                 cancel.set()  # also ends the watcher
                 watcher.join()
 
     def _stopped_or(self, finish: Finish) -> Finish:
         """An aborted generation: the client is gone (nothing to send) or the server is stopping (say so)."""
-        self.server.count("cancelled" if finish.reason == "abort" else "completed")
+        self._count("cancelled" if finish.reason == "abort" else "completed")
         if finish.reason != "abort":
             return finish
         if self.server.stopping.is_set():
             raise ServerBusyError("The server is shutting down; this answer is incomplete. Retry when it is back.")
         raise ClientGone
+
+    def _count(self, outcome: str) -> None:
+        """Count this request's generation in /health, once."""
+        self._counted = True
+        self.server.count(outcome)
 
     # -- writing --------------------------------------------------------------------------------------------------
     def _json_body(self) -> Any:
@@ -302,9 +333,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._on_stream_start()
 
     def _write_comment(self, text: str) -> None:
-        """An SSE comment, which clients skip: a CPU reading a long prompt can be silent for minutes, longer than
-        a client waits for the next piece (glm-nb's remote backend: 120 s), so each chunk of it says it is alive.
-        The prompt's room was checked before the first chunk, so the stream may begin."""
+        """An SSE comment, which clients skip: a CPU reading a long prompt, or a long queue, can be silent for
+        minutes, longer than a client waits for the next piece (glm-nb's remote backend: 120 s), so each chunk of
+        the prompt, and every few seconds of waiting, says it is alive. It may begin the stream: an error after it
+        is an error event (`_fail`)."""
         if not self._streaming:
             self._start_stream()
         self.wfile.write(f": {text}\n\n".encode())

@@ -77,7 +77,8 @@ class PromptLimit:
                 f"'{limit.field}' is too large: {limit.tokens}. This model's maximum context length is "
                 f"{self.context} tokens and your request has at least {least} input tokens, {size} bytes of prompt "
                 f"({limit.tokens} > {self.context} - {least}). The most that could fit is {room}: send a smaller "
-                f"'{limit.field}', or a shorter prompt."
+                f"'{limit.field}', or a shorter prompt.",
+                param=limit.field,
             )
         return False
 
@@ -114,7 +115,8 @@ def no_room_error(limit: TokenLimit, context: int, prompt_tokens: int) -> Contex
     return ContextLengthError(
         f"'{limit.field}' is too large: {limit.tokens}. This model's maximum context length is {context} tokens and "
         f"your request has {prompt_tokens} input tokens ({limit.tokens} > {context} - {prompt_tokens}). Send "
-        f"'{limit.field}' of at most {room}, or a shorter prompt."
+        f"'{limit.field}' of at most {room}, or a shorter prompt.",
+        param=limit.field,
     )
 
 

@@ -2,14 +2,16 @@
 
 The engine holds one KV cache (one `Generator`), so requests cannot decode side by side; a queue keeps a small class
 fair and bounded. A waiter leaves the queue when its client disconnects (its cancel event is set) or the server
-closes; more than `max_waiting` waiters get an immediate 503 instead of an unbounded wait.
+closes; more than `max_waiting` waiters get an immediate 503 instead of an unbounded wait. A waiter may be called
+back while it waits (`on_wait`), to keep its client's connection alive.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .errors import ServerBusyError
@@ -40,8 +42,12 @@ class DecodeQueue:
         return self._busy
 
     @contextmanager
-    def turn(self, cancel: threading.Event) -> Iterator[None]:
-        """Wait until this request may decode (FIFO); hold the model for the `with` block."""
+    def turn(
+        self, cancel: threading.Event, on_wait: Callable[[], None] | None = None, every_s: float = 5.0
+    ) -> Iterator[None]:
+        """Wait until this request may decode (FIFO); hold the model for the `with` block. While it waits, `on_wait`
+        (if given) is called every `every_s` seconds, outside the queue's lock: a stream tells its client it is
+        still there, whose read would otherwise time out in a long queue. What it raises leaves the queue."""
         ticket = object()
         with self._cond:
             self._check_open()
@@ -51,27 +57,39 @@ class DecodeQueue:
                     "the server with a larger --max-queue)."
                 )
             self._waiting.append(ticket)
-            try:
-                while self._busy or self._waiting[0] is not ticket:
-                    self._check_open()
-                    if cancel.is_set():
-                        raise ClientGone
-                    self._cond.wait(_POLL_S)
-                self._check_open()
-                if cancel.is_set():  # gone before its turn, or since its last look: run nothing for nobody
-                    raise ClientGone
-            except BaseException:
-                self._waiting.remove(ticket)
+        try:
+            self._wait_for(ticket, cancel, on_wait, every_s)
+        except BaseException:
+            with self._cond:
+                if ticket in self._waiting:
+                    self._waiting.remove(ticket)
                 self._cond.notify_all()
-                raise
-            self._waiting.popleft()
-            self._busy = True
+            raise
         try:
             yield
         finally:
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    def _wait_for(
+        self, ticket: object, cancel: threading.Event, on_wait: Callable[[], None] | None, every_s: float
+    ) -> None:
+        """Block until `ticket` is first and the model free, then take the model."""
+        next_call = time.monotonic() + every_s
+        while True:
+            with self._cond:
+                self._check_open()
+                if cancel.is_set():  # gone while waiting, or just before its turn: run nothing for nobody
+                    raise ClientGone
+                if not self._busy and self._waiting[0] is ticket:
+                    self._waiting.popleft()
+                    self._busy = True
+                    return
+                self._cond.wait(_POLL_S)
+            if on_wait is not None and time.monotonic() >= next_call:
+                on_wait()
+                next_call = time.monotonic() + every_s
 
     def close(self) -> None:
         """Refuse new requests and send the waiting ones away (503)."""

@@ -141,24 +141,28 @@ def parse_completion_request(body: Any, model: str, rest_of_context: int) -> Com
     _refuse_unsupported(body, ("echo", "suffix", "use_beam_search"), count_fields=("n", "best_of"))
     _refuse_unhonoured(body, _COMPLETION_UNLESS_NULL)
     if body.get("response_format") not in (None, {"type": "text"}):
-        raise BadRequestError("'response_format' is not supported by glm-nb serve; ask for JSON in the prompt.")
+        raise BadRequestError(
+            "'response_format' is not supported by glm-nb serve; ask for JSON in the prompt.", param="response_format"
+        )
     if body.get("add_special_tokens") is True:  # vLLM's default here; this server never adds any to the prompt
         raise BadRequestError(
             "'add_special_tokens' true is not supported by glm-nb serve: it encodes the prompt as it is. Write "
-            "[gMASK]<sop> at its start yourself (as the chat template does), and leave the field out."
+            "[gMASK]<sop> at its start yourself (as the chat template does), and leave the field out.",
+            param="add_special_tokens",
         )
     skip_special_tokens = _flag(body, "skip_special_tokens", True)
     if body.get("spaces_between_special_tokens") is True and not skip_special_tokens:
         raise BadRequestError(
             "'spaces_between_special_tokens' true is not supported by glm-nb serve: special tokens are written as "
-            "they are, no spaces between them. Send it false or leave it out."
+            "they are, no spaces between them. Send it false or leave it out.",
+            param="spaces_between_special_tokens",
         )
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
     if not isinstance(prompt, str) or not prompt:
         raise BadRequestError(
-            "'prompt' must be one non-empty string (this server takes no token-id or batch prompts)."
+            "'prompt' must be one non-empty string (this server takes no token-id or batch prompts).", param="prompt"
         )
     unlimited = "max_tokens" in body and body["max_tokens"] is None
     sampling = _sampling(body, rest_of_context if unlimited else DEFAULT_MAX_TOKENS)
@@ -197,16 +201,22 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         or not raw_messages
         or not all(isinstance(m, Mapping) for m in raw_messages)
     ):
-        raise BadRequestError("'messages' must be a non-empty list of {'role': ..., 'content': ...} objects.")
+        raise BadRequestError(
+            "'messages' must be a non-empty list of {'role': ..., 'content': ...} objects.", param="messages"
+        )
     try:
         messages = tuple(messages_from_openai(raw_messages))
     except (MessageFormatError, AttributeError, TypeError) as e:
-        raise BadRequestError(f"'messages' cannot be read: {e}") from e
+        raise BadRequestError(f"'messages' cannot be read: {e}", param="messages") from e
     tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, Mapping) for t in tools):
-        raise BadRequestError("'tools' must be a list of {'type': 'function', 'function': {...}} objects.")
+        raise BadRequestError(
+            "'tools' must be a list of {'type': 'function', 'function': {...}} objects.", param="tools"
+        )
     if body.get("tool_choice") not in (None, "auto", "none"):
-        raise BadRequestError("Only tool_choice 'auto' (the default) or 'none' is supported; the model decides.")
+        raise BadRequestError(
+            "Only tool_choice 'auto' (the default) or 'none' is supported; the model decides.", param="tool_choice"
+        )
     if body.get("tool_choice") == "none":
         tools = []
     # OpenAI's newer name; a null one leaves max_tokens in force
@@ -240,26 +250,27 @@ def _check_model(body: Mapping[str, Any], model: str) -> None:
     if asked is not None and asked != model:  # a 404, as OpenAI and vLLM answer (the SDKs raise NotFoundError)
         raise ModelNotFoundError(
             f"The model {asked!r} does not exist here: this server serves {model!r}. Pass model={model!r} (GET "
-            "/v1/models lists it)."
+            "/v1/models lists it).",
+            param="model",
         )
 
 
 def _refuse_unsupported(body: Mapping[str, Any], fields: tuple[str, ...], count_fields: tuple[str, ...]) -> None:
     for name in fields:
         if body.get(name) not in (None, False, [], ""):
-            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; leave it out.")
+            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; leave it out.", param=name)
     for name in count_fields:
         if body.get(name) not in (None, 1):
-            raise BadRequestError(f"'{name}' must be 1: glm-nb serve generates one sequence per request.")
+            raise BadRequestError(f"'{name}' must be 1: glm-nb serve generates one sequence per request.", param=name)
 
 
 def _refuse_unhonoured(body: Mapping[str, Any], unless_null: Mapping[str, str] | None = None) -> None:
     for name, instead in _UNTIL_ASKED.items():
         if body.get(name) not in _NEUTRAL:
-            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
+            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.", param=name)
     for name, instead in {**_UNLESS_NULL, **(unless_null or {})}.items():
         if body.get(name) is not None:
-            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.")
+            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.", param=name)
 
 
 def _refuse_unless_default(body: Mapping[str, Any]) -> None:
@@ -267,16 +278,18 @@ def _refuse_unless_default(body: Mapping[str, Any]) -> None:
     for name, (default, instead) in _CHAT_DEFAULTS.items():
         if body.get(name) not in (None, default):
             raise BadRequestError(
-                f"'{name}' {json.dumps(body[name])[:40]} is not supported by glm-nb serve; {instead}."
+                f"'{name}' {json.dumps(body[name])[:40]} is not supported by glm-nb serve; {instead}.", param=name
             )
     if body.get("chat_template"):
         raise BadRequestError(
             "'chat_template' is not supported by glm-nb serve: it renders with the checkpoint's own template. "
-            "Leave it out, or render the prompt with yours and send it to /v1/completions."
+            "Leave it out, or render the prompt with yours and send it to /v1/completions.",
+            param="chat_template",
         )
     if body.get("documents"):
         raise BadRequestError(
-            "'documents' is not supported by glm-nb serve: GLM's chat template reads none. Put them in a message."
+            "'documents' is not supported by glm-nb serve: GLM's chat template reads none. Put them in a message.",
+            param="documents",
         )
 
 
@@ -286,11 +299,13 @@ def _refuse_functions(body: Mapping[str, Any]) -> None:
     if body.get("functions"):
         raise BadRequestError(
             "'functions' is OpenAI's deprecated form of tools; send them as 'tools': [{'type': 'function', "
-            "'function': {...}}, ...] instead."
+            "'function': {...}}, ...] instead.",
+            param="functions",
         )
     if body.get("function_call") not in (None, "auto", "none"):
         raise BadRequestError(
-            "'function_call' is OpenAI's deprecated form of tool_choice; send 'tool_choice' instead."
+            "'function_call' is OpenAI's deprecated form of tool_choice; send 'tool_choice' instead.",
+            param="function_call",
         )
 
 
@@ -298,7 +313,7 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int, limit: str = "ma
     """Sampling settings; the token limit read from the field `limit` (chat takes `max_completion_tokens` too)."""
     max_tokens = _number(body, limit, default_max_tokens, int)
     if max_tokens < 1:
-        raise BadRequestError(f"'{limit}' must be at least 1, got {max_tokens}.")
+        raise BadRequestError(f"'{limit}' must be at least 1, got {max_tokens}.", param=limit)
     top_k = _number(body, "top_k", 0, int)
     try:
         return SamplingParams(
@@ -317,12 +332,13 @@ def _min_tokens(body: Mapping[str, Any], sampling: SamplingParams, limit: str) -
     """vLLM's `min_tokens`: 0 or more, and no more than the token limit (vLLM refuses both alike)."""
     min_tokens = _number(body, "min_tokens", 0, int)
     if min_tokens < 0:
-        raise BadRequestError(f"'min_tokens' must be 0 or more, got {min_tokens}.")
+        raise BadRequestError(f"'min_tokens' must be 0 or more, got {min_tokens}.", param="min_tokens")
     if min_tokens > sampling.max_new_tokens:
         given = "" if body.get(limit) is not None else ", its default"
         raise BadRequestError(
             f"'min_tokens' ({min_tokens}) must not exceed '{limit}' ({sampling.max_new_tokens}{given}); send a "
-            f"larger '{limit}' or a smaller 'min_tokens'."
+            f"larger '{limit}' or a smaller 'min_tokens'.",
+            param="min_tokens",
         )
     return min_tokens
 
@@ -339,7 +355,8 @@ def _number(body: Mapping[str, Any], name: str, default: Any, kind: type) -> Any
             number = None  # refused below
     if number is None or (kind is int and number != value) or (kind is float and not math.isfinite(number)):
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
-        raise BadRequestError(f"'{name}' must be a{'n integer' if kind is int else ' finite number'}, got {shown}.")
+        what = "an integer" if kind is int else "a finite number"
+        raise BadRequestError(f"'{name}' must be {what}, got {shown}.", param=name)
     return number
 
 
@@ -348,7 +365,7 @@ def _flag(body: Mapping[str, Any], name: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise BadRequestError(f"'{name}' must be true or false, got {value!r}.")
+        raise BadRequestError(f"'{name}' must be true or false, got {value!r}.", param=name)
     return value
 
 
@@ -359,14 +376,19 @@ def _stream_options(body: Mapping[str, Any], continuous: bool = False) -> tuple[
     if options is None:
         return False, False
     if body.get("stream") is not True:  # OpenAI and vLLM refuse it too: it would be silently ignored
-        raise BadRequestError("'stream_options' is only allowed with 'stream': true; send both, or neither.")
+        raise BadRequestError(
+            "'stream_options' is only allowed with 'stream': true; send both, or neither.", param="stream_options"
+        )
     if not isinstance(options, Mapping):
-        raise BadRequestError("'stream_options' must be an object such as {'include_usage': true}.")
+        raise BadRequestError(
+            "'stream_options' must be an object such as {'include_usage': true}.", param="stream_options"
+        )
     include = bool(options.get("include_usage"))
     if options.get("continuous_usage_stats") and not continuous:
         raise BadRequestError(
             "'stream_options.continuous_usage_stats' is supported on /v1/completions only in glm-nb serve; leave "
-            "it out here: 'include_usage' sends the usage once, at the end of the stream."
+            "it out here: 'include_usage' sends the usage once, at the end of the stream.",
+            param="stream_options",
         )
     return include, include and bool(options.get("continuous_usage_stats"))
 
@@ -376,7 +398,9 @@ def _token_ids(body: Mapping[str, Any], name: str) -> tuple[int, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
-        raise BadRequestError(f"'{name}' must be a list of token ids (integers), got {json.dumps(value)[:60]}.")
+        raise BadRequestError(
+            f"'{name}' must be a list of token ids (integers), got {json.dumps(value)[:60]}.", param=name
+        )
     return tuple(value)
 
 
@@ -387,11 +411,14 @@ def _template_kwargs(body: Mapping[str, Any]) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise BadRequestError("'chat_template_kwargs' must be an object of template variables.")
+        raise BadRequestError(
+            "'chat_template_kwargs' must be an object of template variables.", param="chat_template_kwargs"
+        )
     if taken := sorted(set(value) & set(_TEMPLATE_NAMES)):
         raise BadRequestError(
             f"'chat_template_kwargs' cannot set {', '.join(taken)}: the request's own fields do. Send them as "
-            "'messages' and 'tools' (the generation prompt is always added)."
+            "'messages' and 'tools' (the generation prompt is always added).",
+            param="chat_template_kwargs",
         )
     return dict(value)
 
@@ -402,5 +429,5 @@ def _stop(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise BadRequestError("'stop' must be a string or a list of strings.")
+        raise BadRequestError("'stop' must be a string or a list of strings.", param="stop")
     return tuple(s for s in value if s)

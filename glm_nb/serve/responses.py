@@ -108,5 +108,6 @@ def chat_message(content: str, reasoning: str, calls: list[dict[str, Any]]) -> d
     return message
 
 
-def error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": code}}
+def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object: all four keys, `param` (the request field at fault) and `code` null when unknown."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}

@@ -127,13 +127,14 @@ def scripted_server(tmp_path, tokenizer_folder):
 
 @pytest.fixture
 def inline_server(tokenizer_folder):
-    """`inline_server(replies, max_length=4096, **GlmServer options) -> GlmServer`, serving from a thread."""
+    """`inline_server(replies, max_length=4096, name="scripted", **GlmServer options) -> GlmServer`, serving from a
+    thread; `name` is the model's own name (a checkpoint's), which `model_name` may serve it under."""
     started: list[tuple[GlmServer, threading.Thread]] = []
 
-    def start(replies=(), *, max_length: int = 4096, **options) -> GlmServer:
+    def start(replies=(), *, max_length: int = 4096, name: str = "scripted", **options) -> GlmServer:
         tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
         generator = ScriptedGenerator(tokenizer, replies, max_length=max_length)
-        backend = generator.backend(chat_template=load_chat_template(tokenizer_folder), name="scripted")
+        backend = generator.backend(chat_template=load_chat_template(tokenizer_folder), name=name)
         server = GlmServer(backend, port=0, quiet=True, **options)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
         thread.start()

@@ -52,7 +52,7 @@ def test_max_tokens_beyond_the_context_is_a_400_naming_the_limit(inline_server, 
         client.completions.create(model="scripted", prompt=prompt, max_tokens=100)
     fits = client.completions.create(model="scripted", prompt=prompt, max_tokens=64 - held)
 
-    assert caught.value.code == "context_length_exceeded"
+    assert (caught.value.code, caught.value.param) == ("context_length_exceeded", "max_tokens")
     assert caught.value.body["message"].startswith(
         f"'max_tokens' is too large: 100. This model's maximum context length is 64 tokens and your request has "
         f"{held} input tokens (100 > 64 - {held}). Send 'max_tokens' of at most {64 - held}"

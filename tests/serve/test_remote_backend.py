@@ -506,6 +506,24 @@ def test_a_malformed_event_is_a_stream_error_that_says_what_was_wrong(fake, conn
     assert conversation.messages[-1].end == "interrupted"
 
 
+def _finished_then_stalled(handler):
+    stream(chunk("Hello"), chunk(" world", "stop"))(handler)
+    silence(handler, 5.0)
+
+
+@pytest.mark.parametrize(
+    "cut", [stream(chunk("Hello"), chunk(" world", "stop")), _finished_then_stalled], ids=["closed", "stalled"]
+)
+def test_a_stream_cut_after_it_said_why_it_stopped_ends_the_turn_whole(fake, connect_fake, cut):
+    fake.completions = cut  # no [DONE] (nor usage chunk) after the finish reason
+    conversation = Conversation(connect_fake(timeout=0.5))
+
+    reply = conversation.send("Hi")
+
+    assert reply.text() == "Hello world" and reply.finish_reason == "stop"
+    assert conversation.messages[-1].end == "stop"
+
+
 def test_lines_ending_in_a_lone_carriage_return_are_read(fake, connect_fake):
     fake.completions = stream(
         *(part.replace(b"\n", b"\r") for part in (chunk("Hello"), chunk(" world", "stop"), DONE))
@@ -574,3 +592,22 @@ def test_no_proxy_and_loopback_addresses_go_direct(connect_fake, tokenizer_folde
     with pytest.raises(RemoteConnectionError, match="Cannot reach http://gpu-box.invalid:8000/v1 \\(") as caught:
         RemoteBackend.connect("http://gpu-box.invalid:8000/v1", tokenizer=tokenizer_folder, timeout=5)
     assert "proxy" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "said"),
+    [
+        (429, "3", "Too Many Requests: queue full). Retry in 3 s."),
+        (503, None, "Service Unavailable: queue full). Retry in a moment."),
+    ],
+)
+def test_a_busy_server_says_when_to_retry_as_it_said(fake, connect_fake, status, retry_after, said):
+    headers = {"Retry_After": retry_after} if retry_after else {}
+    fake.completions = answer(status, {"error": {"message": "queue full"}}, **headers)
+    conversation = Conversation(connect_fake())
+
+    with pytest.raises(RemoteHTTPError) as caught:
+        conversation.send("Hi").text()
+
+    assert str(caught.value).endswith(f"is busy (HTTP {status} {said}")
+    assert caught.value.status == status and conversation.messages == ()

@@ -16,7 +16,7 @@ import pytest
 from glm_nb import cli
 from glm_nb.chat import ScriptedGenerator
 from glm_nb.engine import Tokenizer
-from glm_nb.serve import GlmServer
+from glm_nb.serve import GlmServer, handler
 
 CALL = 'get_weather\n{"city": "Paris"}<|observation|>'
 WEATHER_TOOL = {
@@ -349,3 +349,31 @@ def test_a_stream_that_fails_midway_sends_the_error_then_done_as_vllm(tokenizer_
     error = json.loads(rest[-2].removeprefix("data: "))["error"]
     assert "shutting down" in error["message"]
     assert rest[-1] == "data: [DONE]"  # vLLM ends a failed stream so too; clients wait for it
+
+
+def test_a_client_gone_mid_stream_noticed_by_a_failed_write_counts_as_cancelled(tokenizer_folder, monkeypatch):
+    """The watcher looks for a hang-up every 0.1 s, and sees none through a proxy that keeps its side open: a write
+    to the gone client can fail first. The abandoned generation is cancelled all the same, and /health says so."""
+    monkeypatch.setattr(handler, "_watch_peer", lambda connection, cancel: cancel.wait())  # the write notices first
+    tokenizer = Tokenizer(tokenizer_folder / "tokenizer.json")
+    server = GlmServer(_SlowScript(tokenizer, ["\n" + "word " * 200]).backend(chat_template=None), port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=30) as client:
+            body = json.dumps({"prompt": "Talk", "max_tokens": 500, "stream": True}).encode()
+            head = f"POST /v1/completions HTTP/1.0\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            client.sendall(head + body)
+            seen = b""
+            while b"data: {" not in seen:  # the stream is under way; then the client leaves
+                seen += client.recv(4096) or pytest.fail(f"the stream ended at once: {seen!r}")
+        deadline = time.monotonic() + 20
+        while server.counts == {"completed": 0, "cancelled": 0} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        counts = dict(server.counts)
+    finally:
+        server.stop()
+        thread.join(30)
+        server.server_close()
+
+    assert counts == {"completed": 0, "cancelled": 1}

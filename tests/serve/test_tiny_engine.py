@@ -64,7 +64,8 @@ def test_served_model_name_and_api_key(tiny, serve_model, monkeypatch):
     with pytest.raises(RemoteAuthError, match="TINY_KEY") as caught:
         RemoteBackend.connect(server.url, api_key_env="TINY_KEY", tokenizer=tiny.out)
 
-    assert backend.name == "tiny-glm"
+    assert backend.model == "tiny-glm"  # what requests name
+    assert backend.name == f"{tiny.engine.metadata.name} as tiny-glm"  # what it shows: the model's own name too
     assert "401" in str(caught.value)
     assert server.stop() == 0  # SIGTERM: a clean exit
 
