@@ -1,7 +1,10 @@
 // The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
-// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export" | "resend_turns"}); the kernel
-// answers a send it took with {type: "accepted"} (only then is the box emptied), Export with {type: "download",
-// html}, and sends each finished turn on its own as {type: "turn", index, turn} (see addTurn).
+// the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}, and {type: "view"} once drawn:
+// the kernel then leaves the output's fallbacks alone, as updating them would re-create this view); the kernel
+// answers a send it took with {type: "accepted"} (only then is the box emptied), one that failed before any turn
+// showed it with {type: "returned", text}, and Export with {type: "download", html}. `turns` (the finished turns)
+// changes once per finished turn, `live` (the streaming one's html) with each token, `live_prompt` (its message)
+// once per turn.
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
 // sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
 // inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
@@ -22,26 +25,6 @@ function turnNode(turn, streaming) {
   answer.innerHTML = turn.html || "";
   node.append(answer);
   return node;
-}
-
-// A finished turn comes alone, never with the whole history again (that grew with the square of the turns). It is
-// appended to the model's `turns` in place: the saved widget state and a view opened later then hold every turn,
-// and no set() queues the whole list to be sent back to the kernel, which owns it. A gap (a turn sent while this
-// page was connecting) asks the kernel for the whole list once, as a `turns` change.
-function addTurn(model, message) {
-  const turns = model.get("turns");
-  if (message.index === turns.length) turns.push(message.turn);
-  else if (message.index > turns.length) model.send({ type: "resend_turns" });
-}
-
-// Once per model, before any view (anywidget runs it first, and holds the kernel's messages until it has run): a
-// panel with no view open still keeps every turn.
-function initialize({ model }) {
-  const onMessage = (message) => {
-    if (message?.type === "turn") addTurn(model, message);
-  };
-  model.on("msg:custom", onMessage);
-  return () => model.off("msg:custom", onMessage);
 }
 
 function labelled(text, input) {
@@ -107,6 +90,7 @@ function render({ model, el }) {
       drawn = [];
       liveNode = null;
     }
+    const opened = liveNode ? [...liveNode.querySelectorAll("details")].map((d) => d.open) : [];
     liveNode?.remove();
     liveNode = null;
     for (const turn of turns.slice(drawn.length)) {
@@ -115,8 +99,11 @@ function render({ model, el }) {
       drawn.push({ turn, node });
     }
     const live = model.get("live");
-    if (live && live.prompt !== undefined) {
-      liveNode = turnNode(live, true);
+    if (live && live.html !== undefined) {
+      liveNode = turnNode({ prompt: model.get("live_prompt"), html: live.html }, true);
+      // Each token redraws the streaming turn: a thinking section the reader closed, a tool result they opened, stay
+      // so (sections only ever come after the ones already there, so the nth is the same section).
+      liveNode.querySelectorAll("details").forEach((d, i) => { if (i < opened.length) d.open = opened[i]; });
       history.append(liveNode);
     }
     for (const button of history.querySelectorAll("button.glm-nb-run-scripts")) {
@@ -174,10 +161,16 @@ function render({ model, el }) {
     if (!text || model.get("busy")) return;
     model.send({ type: "send", text });
   }
+  // A message that failed before any turn showed it (the model did not load): back in the box, ahead of anything
+  // typed since, so that sending it again is one keypress.
+  function returnToBox(text) {
+    const typed = input.value.trim();
+    if (typed !== text) input.value = typed ? `${text}\n\n${input.value}` : text;
+  }
   function fromKernel(message) {
     if (message?.type === "accepted" && input.value.trim() === message.text) input.value = "";
+    else if (message?.type === "returned") returnToBox(message.text);
     else if (message?.type === "download") offerDownload(message.html);
-    else if (message?.type === "turn") drawHistory();  // initialize's listener, which runs first, appended it
   }
   function setTrait(name, value) {
     model.set(name, value);
@@ -232,7 +225,7 @@ function render({ model, el }) {
   }
   globalThis.addEventListener?.("message", sizeFrame);
   const traits = [
-    ["change:turns change:live", drawHistory],
+    ["change:turns change:live change:live_prompt", drawHistory],
     ["change:busy change:variant change:temperature change:max_tokens change:system change:drop_old_turns "
       + "change:tokens_per_s change:status change:model_name", drawState],
     ["msg:custom", fromKernel],
@@ -240,6 +233,7 @@ function render({ model, el }) {
   for (const [events, handler] of traits) model.on(events, handler);
   drawHistory();
   drawState();
+  model.send({ type: "view" });
 
   return () => {  // clean up when the view is removed
     for (const [node, name, handler] of listeners) node.removeEventListener(name, handler);
@@ -249,4 +243,4 @@ function render({ model, el }) {
   };
 }
 
-export default { initialize, render };
+export default { render };

@@ -13,15 +13,24 @@ says how many went.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
-from the view: `{"type": "send", "text"}`, `stop`, `clear`, `export`, `resend_turns`; to the view: `{"type":
-"accepted", "text"}` (the message was taken: the view empties its box), `{"type": "download", "html"}` (Export's
-page) and `{"type": "turn", "index", "turn"}`: each finished turn alone, so a reply's traffic does not grow with the
-history (the view appends it to its copy of `turns`, which the saved widget state and later views read).
+from the view: `{"type": "view"}` (a view was drawn), `{"type": "send", "text"}`, `stop`, `clear`, `export`; to the
+view: `{"type": "accepted", "text"}` (the message was taken: the view empties its box) and `{"type": "download",
+"html"}` (Export's page).
+
+A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, assigned once per finished
+turn, so the saved widget state (JupyterLab's, or nbclient's in a headless run) holds every turn; only `live`, the
+turn now streaming, changes with each token (its message, `live_prompt`, once per turn: a pasted document is not
+sent again with every token). The panel is displayed with a display id, and its text/plain and
+text/html fallbacks (what GitHub, an untrusted notebook or an HTML export without widgets show) are brought up to
+date after each finished turn, but only while no view has been drawn: in JupyterLab an updated display re-creates
+the live view (losing a half-typed message, the scroll position and running pages), so there the fallbacks keep
+what they said when drawn, and the saved widget state is the record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +39,7 @@ from typing import Any
 
 import anywidget
 import traitlets as t
+from IPython.display import display, update_display
 
 from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage, as_tool
 from ..errors import GlmError, PromptTooLongError
@@ -63,7 +73,10 @@ class ChatPanel(anywidget.AnyWidget):
     _css = _HERE / "chat_panel.css"
 
     turns = t.List(t.Dict(), help="Finished turns: {prompt, html}.").tag(sync=True)
-    live = t.Dict(help="The turn now streaming: {prompt, html}, or {}.").tag(sync=True)
+    live = t.Dict(help="The turn now streaming: {html}, or {}.").tag(sync=True)
+    live_prompt = t.Unicode(help="The streaming turn's message: apart, so a long one is not resent per token.").tag(
+        sync=True
+    )
     busy = t.Bool(False).tag(sync=True)
     variant = t.Enum(("chat", "z1"), "chat").tag(sync=True)
     temperature = t.Float(CHAT_SAMPLING.temperature, min=0.0, max=2.0).tag(sync=True)
@@ -92,6 +105,10 @@ class ChatPanel(anywidget.AnyWidget):
         self._stopped = threading.Event()  # Stop pressed for the current reply, whatever stage it is at
         self._lock = threading.Lock()  # orders a Clear pressed mid-reply against the reply's end
         self._clear_pending = False
+        self._shown: list[Transcript] = []  # the record of each turn in `turns`, for the text/html fallback
+        self._display_id = f"glm-nb-chat-panel-{self.model_id}"
+        self._displayed = False  # shown through IPython's display, with `_display_id`
+        self._view_seen = False  # a frontend drew a view: updating the display would re-create it
         self.on_msg(self._on_view_message)
         self.observe(self._on_variant, names="variant")
         self.session.on_model_change(self._on_model_change)
@@ -99,13 +116,46 @@ class ChatPanel(anywidget.AnyWidget):
     def __repr__(self) -> str:  # the text/plain a saved or headless notebook shows in place of the live view
         model = self.model_name or "the notebook's model"
         return (
-            f"<glm-nb ChatPanel: {len(self.turns)} turn(s) with {model}; a live widget (run the cell in Jupyter to "
-            "chat), and panel.export() keeps the conversation in the notebook>"
+            f"<glm-nb ChatPanel: {len(self.turns)} turn(s) with {model} when this output was drawn; a live widget "
+            "(run the cell in Jupyter to chat), and panel.export() keeps the conversation in the notebook>"
         )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:  # closed
+            return None
+        data, metadata = bundle
+        return {**data, "text/html": self._fallback_html()}, metadata
+
+    def _ipython_display_(self) -> None:
+        """Displayed with a display id (a cell's result cannot carry one), so finished turns can update it."""
+        bundle = self._repr_mimebundle_()
+        if bundle is not None:
+            data, metadata = bundle
+            display(data, metadata=metadata, raw=True, display_id=self._display_id)
+            self._displayed = True
+
+    def _fallback_html(self) -> str:
+        """The conversation as a static page, escaped and sandboxed as in the view (and in `export()`)."""
+        if not self._shown:
+            return f"<p>{html.escape(repr(self))}</p>"
+        return transcripts_html(self._shown)
+
+    def _refresh_fallbacks(self) -> None:
+        """Bring the displayed fallbacks up to date, where that cannot disturb a live view (see the module doc)."""
+        if self._displayed and not self._view_seen:
+            bundle = self._repr_mimebundle_()
+            if bundle is not None:
+                data, metadata = bundle
+                update_display(data, metadata=metadata, raw=True, display_id=self._display_id)
 
     # -- actions (the view's buttons call these; so can code) ---------------------------------------------------
     def send(self, text: str) -> threading.Thread:
         """Start a reply to `text` in a background thread (returned, e.g. to `join()`)."""
+        return self._start(self._take(text))
+
+    def _take(self, text: str) -> str:
+        """The message, stripped, once the panel takes it (it is busy from now on); refused with the reason."""
         text = text.strip()
         if not text:
             raise GlmError("Nothing to send: type a message first.")
@@ -113,6 +163,9 @@ class ChatPanel(anywidget.AnyWidget):
             raise GlmError(_BUSY)
         self.busy, self.status = True, ""
         self._stopped.clear()
+        return text
+
+    def _start(self, text: str) -> threading.Thread:
         self._thread = threading.Thread(target=self._reply, args=(text,), name="glm-nb-chat-panel", daemon=True)
         self._thread.start()
         return self._thread
@@ -151,12 +204,14 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _forget(self) -> None:
         self._messages = {"chat": [], "z1": []}
-        self.transcripts = []
-        self.turns, self.live, self.tokens_per_s, self.status = [], {}, 0.0, ""
+        self.transcripts, self._shown = [], []
+        self.turns, self.live, self.live_prompt, self.tokens_per_s, self.status = [], {}, "", 0.0, ""
+        self._refresh_fallbacks()
 
     # -- the background thread ------------------------------------------------------------------------------------
     def _reply(self, text: str) -> None:
         variant = self.variant  # read once: the dropdown may change while the reply streams
+        shown_before = len(self._shown)
         try:
             model, _ = self.session.model_for(variant)
             self._start_afresh_if_new(variant, model)
@@ -182,13 +237,8 @@ class ChatPanel(anywidget.AnyWidget):
             self.session.add_record(transcript)
         except TurnStopped:
             pass  # the record, already among the turns, says that nothing was sent
-        except PromptTooLongError as e:  # the conversation is as it was; the error's advice is for the Python API
-            self.live = {}
-            advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
-            self.status = f"{str(e).split('. ')[0].rstrip('.')}. {advice}"
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
-            self.live = {}
-            self.status = str(e) if isinstance(e, GlmError) else f"{type(e).__name__}: {e}"
+            self._show_failure(e, text, shown=len(self._shown) > shown_before)
         finally:
             with self._lock:
                 self._response = None
@@ -198,6 +248,16 @@ class ChatPanel(anywidget.AnyWidget):
                     self._clear_pending = False
                     self._forget()
                 self.busy = False
+
+    def _show_failure(self, error: Exception, text: str, *, shown: bool) -> None:
+        self.live, self.live_prompt = {}, ""
+        if isinstance(error, PromptTooLongError):  # the conversation is as it was; its advice is for the Python API
+            advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
+            self.status = f"{str(error).split('. ')[0].rstrip('.')}. {advice}"
+        else:
+            self.status = str(error) if isinstance(error, GlmError) else f"{type(error).__name__}: {error}"
+        if not shown:  # it failed before a turn began (e.g. loading the model): no turn holds the message
+            self._tell_view({"type": "returned", "text": text})  # the view emptied its box: give it back
 
     def _start_afresh_if_new(self, variant: str, model: LoadedModel) -> None:
         """`%glm_model` served another model since the last turn: its prompt must not hold the old model's turns."""
@@ -222,24 +282,26 @@ class ChatPanel(anywidget.AnyWidget):
                     self._start_afresh_if_new(variant, model)
 
     def _on_variant(self, change: dict[str, Any]) -> None:
-        if self.turns:
+        if any(record.variant != change["new"] for record in self._shown):  # the other conversation's turns above
             self.status = _OTHER_CONVERSATION[change["new"]]
+        elif self.status in _OTHER_CONVERSATION.values():  # back to the only conversation above: nothing to say
+            self.status = ""
 
     def _on_view_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
         try:
-            if kind == "send":
-                text = str(content.get("text", ""))
-                self.send(text)
-                self._tell_view({"type": "accepted", "text": text.strip()})
+            if kind == "view":
+                self._view_seen = True
+            elif kind == "send":
+                text = self._take(str(content.get("text", "")))
+                self._tell_view({"type": "accepted", "text": text})  # before the reply starts: it may fail at once
+                self._start(text)
             elif kind == "stop":
                 self.stop()
             elif kind == "clear":
                 self.clear()
             elif kind == "export":
                 self._download()
-            elif kind == "resend_turns":  # the view missed a turn (one sent while it connected)
-                self.send_state("turns")
         except GlmError as e:
             self.status = str(e)
 
@@ -249,12 +311,14 @@ class ChatPanel(anywidget.AnyWidget):
             raise GlmError("Nothing to export yet: send a message first.")
         self._tell_view({"type": "download", "html": self.export().standalone_html()})
 
-    def _add_turn(self, turn: dict[str, str]) -> None:
-        """A finished turn goes to the view alone: assigning `turns` a new list would send every earlier turn again
-        after each reply. The list grows in place, which traitlets does not see (so nothing is synced), and
-        `get_state()` still holds every turn for a view that connects later."""
-        self.turns.append(turn)
-        self._tell_view({"type": "turn", "index": len(self.turns) - 1, "turn": turn})
+    def _finish_turn(self, turn: dict[str, str], record: Transcript) -> None:
+        """A finished turn: `turns` is assigned a new list, so it is synced (once per turn, never per token) and the
+        saved widget state holds it; in the same update the live turn empties, so no view draws the turn twice."""
+        self._shown.append(record)
+        with self.hold_sync():
+            self.turns = [*self.turns, turn]
+            self.live, self.live_prompt = {}, ""
+        self._refresh_fallbacks()
 
     def _tell_view(self, content: dict[str, Any]) -> None:
         anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)
@@ -274,15 +338,16 @@ class _PanelSink:
                 self._start = now
         elif now > self._start:
             self.panel.tokens_per_s = round(self.builder.deltas / (now - self._start), 1)
-        self.panel.live = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False, live=True)}
+        if self.panel.live_prompt != self.prompt:
+            self.panel.live_prompt = self.prompt
+        self.panel.live = {"html": transcript_html(transcript, with_style=False, live=True)}
 
     def finish(self, transcript: Transcript) -> None:
         rate = transcript.usage.decode_tokens_per_s if transcript.usage else None
         if rate:
             self.panel.tokens_per_s = round(rate, 1)
         turn = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False)}
-        self.panel._add_turn(turn)
-        self.panel.live = {}
+        self.panel._finish_turn(turn, transcript)
 
 
 class ChatExport:

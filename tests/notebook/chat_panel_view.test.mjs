@@ -42,7 +42,12 @@ FakeElement.prototype.querySelector = function (selector) {
   const id = selector.replace(/^iframe#/, "");
   return this.frames?.[id] ?? null;
 };
-FakeElement.prototype.querySelectorAll = function () { return this.runButtons ?? []; };
+FakeElement.prototype.querySelectorAll = function (selector) {
+  if (selector !== "details") return this.runButtons ?? [];
+  // <details> sections, as a browser parses them from each node's HTML (made once per node, as the DOM's are)
+  return this.all().flatMap((n) => (n.details ??= [...n.innerHTML.matchAll(/<details[^>]*>/g)]
+    .map((m) => ({ open: /\sopen\b/.test(m[0]) }))));
+};
 FakeElement.prototype.setAttribute = function (name, value) { (this.attributes ??= {})[name] = value; };
 
 class FakeModel {
@@ -55,7 +60,9 @@ class FakeModel {
   save_changes() { this.saved += 1; }
   send(message) { this.sent.push(message); }
   on(events, fn) { for (const e of events.split(" ")) (this.handlers[e] ??= []).push(fn); }
-  off(events, fn) { for (const e of events.split(" ")) this.handlers[e] = (this.handlers[e] || []).filter((f) => f !== fn); }
+  off(events, fn) {
+    for (const e of events.split(" ")) this.handlers[e] = (this.handlers[e] || []).filter((f) => f !== fn);
+  }
   change(name, value) { this.state[name] = value; for (const fn of this.handlers["change:" + name] || []) fn(); }
   custom(message) { for (const fn of this.handlers["msg:custom"] || []) fn(message, []); }
   handlerCount() { return Object.values(this.handlers).reduce((n, list) => n + list.length, 0); }
@@ -64,27 +71,32 @@ class FakeModel {
 const source = readFileSync(new URL("../../glm_nb/widget/chat_panel.js", import.meta.url), "utf8");
 const { default: view } = await import("data:text/javascript," + encodeURIComponent(source));
 
-function fakeModel(overrides = {}) {  // as anywidget gives it: `initialize` has run before any view
-  const model = new FakeModel({
+function fakeModel(overrides = {}) {
+  return new FakeModel({
     turns: [], live: {}, busy: false, variant: "chat", temperature: 0.6, max_tokens: 1024, system: "",
-    drop_old_turns: false, tokens_per_s: 0, status: "", model_name: "", export_html: "", ...overrides,
+    drop_old_turns: false, tokens_per_s: 0, status: "", model_name: "", live_prompt: "", ...overrides,
   });
-  model.cleanup = view.initialize({ model });
-  return model;
 }
 
 function mount(overrides = {}, model = fakeModel(overrides)) {
   const el = new FakeElement("div");
   const dispose = view.render({ model, el });
+  model.sent = model.sent.filter((m) => m.type !== "view");  // the view's hello (its own test below)
   const pick = (tag, text) => el.find((n) => n.tagName === tag && (text === undefined || n.textContent === text));
   return { model, el, dispose, pick };
+}
+
+// The kernel's update for a streaming turn: its message once (live_prompt), its html with each token (live).
+function stream(model, prompt, html) {
+  if (model.get("live_prompt") !== prompt) model.change("live_prompt", prompt);
+  model.change("live", { html });
 }
 
 const replies = (el) => el.all().filter((n) => n.className === "glm-nb-reply");
 
 test("turns and the streaming turn are drawn from the model's HTML", () => {
   const { model, el } = mount({ turns: [{ prompt: "Hi", html: "<p>Hello</p>" }] });
-  model.change("live", { prompt: "More", html: "<p>Stre</p>" });
+  stream(model, "More", "<p>Stre</p>");
   const replies = el.all().filter((n) => n.className === "glm-nb-reply").map((n) => n.innerHTML);
   const prompts = el.all().filter((n) => n.className === "glm-nb-you").map((n) => n.textContent);
   assert.deepEqual(replies, ["<p>Hello</p>", "<p>Stre</p>"]);
@@ -171,11 +183,8 @@ test("the cleanup removes every listener and the view", () => {
   const { model, el, dispose } = mount();
   const input = el.find((n) => n.tagName === "textarea");
   const root = el.children[0];
-  const modelOnly = 1;  // initialize's listener: the model keeps its turns while no view is open
-  assert.ok(model.handlerCount() > modelOnly);
+  assert.ok(model.handlerCount() > 0);
   dispose();
-  assert.equal(model.handlerCount(), modelOnly);
-  model.cleanup();
   assert.equal(model.handlerCount(), 0);
   assert.equal(Object.values(input.listeners).flat().length, 0);
   assert.equal(root.removed, true);
@@ -223,7 +232,7 @@ test("an HTML artifact's scripts run only after a click on its Run scripts, and 
 
   root.frames["glm-nb-frame-2"] = staticFrame("glm-nb-frame-2");  // a redraw brings the static frame back
   button.disabled = false;
-  model.change("live", { prompt: "More", html: "" });
+  stream(model, "More", "");
   assert.equal(root.frames["glm-nb-frame-2"].attributes.sandbox, "allow-scripts");
   dispose();
 });
@@ -237,6 +246,23 @@ test("a message the kernel refused stays in the box", () => {
   assert.equal(input.value, "typed while a cell's reply ran");
   model.custom({ type: "accepted", text: "something else" });  // a send from code: not this text
   assert.equal(input.value, "typed while a cell's reply ran");
+});
+
+test("a message that failed before any turn showed it comes back to the box, ahead of what was typed since", () => {
+  const { model, pick } = mount();
+  const input = pick("textarea");
+  input.value = "Explain attention";
+  input.dispatch("keydown", { key: "Enter" });
+  model.custom({ type: "accepted", text: "Explain attention" });
+  assert.equal(input.value, "");
+
+  model.custom({ type: "returned", text: "Explain attention" });  // the model failed to load
+  assert.equal(input.value, "Explain attention");
+  model.custom({ type: "returned", text: "Explain attention" });  // not twice
+  assert.equal(input.value, "Explain attention");
+  input.value = "and then";
+  model.custom({ type: "returned", text: "First question" });
+  assert.equal(input.value, "First question\n\nand then");
 });
 
 test("the Model dropdown is disabled while a reply streams", () => {
@@ -302,8 +328,8 @@ test("a streaming update replaces only the live turn and keeps the finished turn
   const history = el.find((n) => n.className === "glm-nb-history");
   model.change("turns", [{ prompt: "One", html: "<p>1</p>" }, { prompt: "Two", html: "<p>2</p>" }]);
   const [first, second] = history.children;
-  model.change("live", { prompt: "Three", html: "<p>3</p>" });
-  model.change("live", { prompt: "Three", html: "<p>3 more</p>" });
+  stream(model, "Three", "<p>3</p>");
+  stream(model, "Three", "<p>3 more</p>");
   assert.equal(history.children.length, 3);
   assert.equal(history.children[0], first);  // the same nodes: a running page, an open section stay as they are
   assert.equal(history.children[1], second);
@@ -315,60 +341,57 @@ test("a streaming update replaces only the live turn and keeps the finished turn
   assert.deepEqual(history.children, []);
 });
 
+test("a section the reader closed or opened in the streaming turn stays so as tokens arrive", () => {
+  const { model, el } = mount();
+  const thinking = (words) => `<details class="glm-nb-thinking" open><summary>Thinking</summary>${words}</details>`;
+  const result = '<details><summary>result</summary><pre>{"sky": "sunny"}</pre></details>';
+  const streaming = () => el.find((n) => n.className === "glm-nb-turn glm-nb-streaming");
+  const liveSections = () => streaming().querySelectorAll("details");
+  stream(model, "Weather?", thinking("Let me"));
+  liveSections()[0].open = false;  // the reader closes the long thought
+
+  stream(model, "Weather?", thinking("Let me check") + result);
+  liveSections()[1].open = true;  // and opens the tool's result
+  stream(model, "Weather?", thinking("Let me check") + result + thinking("It is sunny"));
+
+  assert.deepEqual(liveSections().map((d) => d.open), [false, true, true]);  // the new thought opens, as drawn
+});
+
 test("the history follows a streaming reply only if the user was at its bottom", () => {
   const { model, el } = mount();
   const history = el.find((n) => n.className === "glm-nb-history");
   Object.assign(history, { scrollHeight: 1000, clientHeight: 200, scrollTop: 800 });  // at the bottom
   const append = history.append.bind(history);
   history.append = (...nodes) => { history.scrollHeight += 100; append(...nodes); };  // each update grows it
-  model.change("live", { prompt: "Q", html: "<p>a b</p>" });
+  stream(model, "Q", "<p>a b</p>");
   assert.equal(history.scrollTop, 1100);  // followed
   history.scrollTop = 100;  // the user scrolls up to read an earlier turn
-  model.change("live", { prompt: "Q", html: "<p>a b c</p>" });
+  stream(model, "Q", "<p>a b c</p>");
   assert.equal(history.scrollTop, 100);
 });
 
-test("a finished turn comes alone and is appended: the earlier turns' nodes are never rebuilt", () => {
+test("a finished turn is appended: the earlier turns' nodes are never rebuilt", () => {
   const { model, el } = mount({ turns: [{ prompt: "One", html: "<p>1</p>" }] });
   const history = el.find((n) => n.className === "glm-nb-history");
   const first = history.children[0];
   first.opened = true;  // as a thinking section the reader opened
-  model.change("live", { prompt: "Two", html: "<p>2 so far</p>" });
+  stream(model, "Two", "<p>2 so far</p>");
 
-  model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });
+  // the kernel's update: the whole list, as new objects (deserialized), and the live turn emptied
+  model.change("turns", [{ prompt: "One", html: "<p>1</p>" }, { prompt: "Two", html: "<p>2</p>" }]);
   model.change("live", {});
 
   assert.equal(history.children[0], first);
   assert.equal(first.opened, true);
   assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>"]);
-  assert.deepEqual(model.get("turns").map((t) => t.prompt), ["One", "Two"]);  // what the saved widget state holds
-  assert.equal(model.writes, undefined);  // nothing set: the whole list is not sent back to the kernel
+  assert.equal(model.writes, undefined);  // nothing set: the view never sends the list back to the kernel
 });
 
-test("a panel with no view open keeps every turn, and views opened later show them all once", () => {
+test("a drawn view says so once, so the kernel leaves the output's fallbacks alone", () => {
   const model = fakeModel();
-  for (const [index, prompt] of ["a", "b", "c"].entries()) {
-    model.custom({ type: "turn", index, turn: { prompt, html: `<p>${prompt}</p>` } });
-  }
-
-  const one = mount({}, model);
-  const two = mount({}, model);
-  model.custom({ type: "turn", index: 3, turn: { prompt: "d", html: "<p>d</p>" } });
-
-  for (const { el } of [one, two]) {
-    assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>a</p>", "<p>b</p>", "<p>c</p>", "<p>d</p>"]);
-  }
-  assert.equal(model.get("turns").length, 4);  // each view drew the turn; only the model appended it
-});
-
-test("a turn sent while the page connected asks the kernel for the whole list; a repeated one is ignored", () => {
-  const { model, el } = mount({ turns: [{ prompt: "a", html: "<p>a</p>" }] });
-
-  model.custom({ type: "turn", index: 0, turn: { prompt: "a", html: "<p>a</p>" } });  // already there
-  model.custom({ type: "turn", index: 2, turn: { prompt: "c", html: "<p>c</p>" } });  // "b" never came
-
-  assert.deepEqual(model.sent, [{ type: "resend_turns" }]);
-  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>a</p>"]);
-  model.change("turns", ["a", "b", "c"].map((p) => ({ prompt: p, html: `<p>${p}</p>` })));  // the kernel's answer
-  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>a</p>", "<p>b</p>", "<p>c</p>"]);
+  const el = new FakeElement("div");
+  view.render({ model, el });
+  assert.deepEqual(model.sent, [{ type: "view" }]);
+  model.change("turns", [{ prompt: "a", html: "<p>a</p>" }]);
+  assert.deepEqual(model.sent, [{ type: "view" }]);
 });

@@ -197,6 +197,39 @@ def test_an_error_in_the_background_shows_in_the_panel(session, tokenizer, glm_t
     assert "stopped by an error" in panel.turns[0]["html"] and "script one more reply" in panel.turns[0]["html"]
 
 
+def test_a_message_that_fails_before_any_turn_shows_it_goes_back_to_the_box(session, tokenizer, glm_template):
+    told_before_the_reply: list[list[dict]] = []
+
+    def no_model(variant):
+        told_before_the_reply.append(list(told))
+        raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
+
+    session.model_for = no_model
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+
+    panel._on_view_message(panel, {"type": "send", "text": "A long question I typed"}, [])
+    assert panel.wait(10)
+
+    assert panel.turns == [] and "run %glm_model" in panel.status
+    assert told_before_the_reply == [[{"type": "accepted", "text": "A long question I typed"}]]
+    assert told == [  # the view emptied its box when the kernel took the message: it is not lost
+        {"type": "accepted", "text": "A long question I typed"},
+        {"type": "returned", "text": "A long question I typed"},
+    ]
+
+
+def test_a_message_a_turn_shows_is_not_given_back(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, []), glm_template)  # the backend fails once the turn began
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+
+    panel._on_view_message(panel, {"type": "send", "text": "Hi"}, [])
+    assert panel.wait(10)
+
+    assert [turn["prompt"] for turn in panel.turns] == ["Hi"] and [m["type"] for m in told] == ["accepted"]
+
+
 def test_at_the_edge_of_the_context_the_panel_says_so_and_that_clear_goes_on(session, tokenizer, glm_template):
     reply = "\nA reasonably long answer with several words in it, longer than this small context allows."
     _serve(session, ScriptedGenerator(tokenizer, [reply, reply], max_length=40), glm_template)
@@ -278,7 +311,7 @@ def test_an_html_artifact_waits_for_run_scripts_in_the_panel_and_in_its_export(s
 def test_the_view_ships_next_to_the_class():
     panel = ChatPanel(session=NotebookSession())
 
-    assert "export default { initialize, render }" in panel._esm
+    assert "export default { render }" in panel._esm
     assert ".glm-nb-panel" in panel._css
 
 
@@ -453,27 +486,59 @@ def test_switching_between_chat_and_z1_says_each_keeps_its_own_conversation(sess
     assert "own conversation" in panel.status and "does not see the chat turns" in panel.status
 
 
-def test_the_traffic_of_a_reply_does_not_grow_with_the_turns_before_it(session, tokenizer, glm_template):
-    _serve(session, ScriptedGenerator(tokenizer, ["\nThe same answer."] * 30), glm_template)
+def test_switching_back_to_the_only_conversation_above_does_not_claim_other_turns(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nHello, Ada."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("My name is Ada.").join(10)
+    panel.variant = "z1"
+    to_z1 = panel.status
+
+    panel.variant = "chat"
+
+    assert "does not see the chat turns" in to_z1
+    assert panel.status == ""  # every turn above is a chat turn: there are no GLM-Z1 turns it does not see
+
+
+def test_a_streamed_token_does_not_resend_the_turns_before_it(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nThe same answer, a few words long."] * 12), glm_template)
     panel = ChatPanel(session=session)
     sent = _comm_messages(panel)
-    per_reply = []
+    per_token = []
 
-    for _ in range(30):
+    for _ in range(12):
         before = len(sent)
         panel.send("Again").join(10)
-        per_reply.append(sum(len(json.dumps(data)) for data in sent[before:]))
+        reply = sent[before:]
+        per_token.append(max(len(json.dumps(d)) for d in reply if d.get("state", {}).keys() == {"live"}))
+        assert [d["state"].keys() for d in reply if "turns" in d.get("state", {})] == [
+            {"turns", "live", "live_prompt"}
+        ]
 
-    one_turn = len(json.dumps(panel.turns[0]))
-    assert len(panel.turns) == 30
-    assert per_reply[-1] - per_reply[1] < one_turn  # sending the whole list again: 28 turns more
-    assert sent[-3:-1] == [  # the turn alone, then the live turn emptied
-        {"method": "custom", "content": {"type": "turn", "index": 29, "turn": panel.turns[29]}},
-        {"method": "update", "state": {"live": {}}, "buffer_paths": []},
-    ]
+    assert per_token[-1] - per_token[1] < 50  # the live turn alone, however long the history
+    finished = {
+        "method": "update",
+        "state": {"turns": panel.turns, "live": {}, "live_prompt": ""},
+        "buffer_paths": [],
+    }
+    assert finished in sent[-3:]  # the finished list once, with the live turn emptied in the same update
 
 
-def test_a_view_that_connects_later_or_missed_a_turn_gets_every_turn(session, tokenizer, glm_template):
+def test_a_long_message_goes_to_the_view_once_not_with_every_token(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nA reply of several words, streamed one by one."]), glm_template)
+    panel = ChatPanel(session=session)
+    sent = _comm_messages(panel)
+    document = "A pasted document line. " * 60
+
+    panel.send(document).join(10)
+
+    updates = [data["state"] for data in sent if data.get("method") == "update"]
+    carrying = [state for state in updates if "A pasted document line." in json.dumps(state)]
+    assert len([state for state in updates if "live" in state]) > 5  # it streamed
+    assert len(carrying) == 2  # the streaming turn's message once, then the finished turn
+    assert panel.turns[0]["prompt"] == document.strip()
+
+
+def test_a_view_that_connects_later_gets_every_turn(session, tokenizer, glm_template):
     _serve(session, ScriptedGenerator(tokenizer, ["\nOne.", "\nTwo."]), glm_template)
     panel = ChatPanel(session=session)
     panel.send("one").join(10)
@@ -481,10 +546,42 @@ def test_a_view_that_connects_later_or_missed_a_turn_gets_every_turn(session, to
     sent = _comm_messages(panel)
 
     panel._handle_msg({"content": {"data": {"method": "request_state"}}, "buffers": []})  # a page (re)loaded
-    panel._on_view_message(panel, {"type": "resend_turns"}, [])
 
-    assert [[turn["prompt"] for turn in data["state"]["turns"]] for data in sent] == [["one", "two"]] * 2
-    assert sent[1]["state"].keys() == {"turns"}  # a missed turn: the list alone, once
+    assert [[turn["prompt"] for turn in data["state"]["turns"]] for data in sent] == [["one", "two"]]
+
+
+def _panel_outputs(outputs: list[dict]) -> list[dict]:
+    return [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o["data"]]
+
+
+def test_a_headless_panel_brings_its_saved_fallbacks_up_to_date_after_each_turn(kernel):
+    kernel.use(["\nHello <b>there</b>.", "\nAgain."])
+
+    shown = _panel_outputs(kernel.run("import glm_nb\npanel = glm_nb.ChatPanel()\npanel"))
+    updates = _panel_outputs(kernel.run("panel.send('Hi <i>you</i>').join(10)\npanel.send('More').join(10)"))
+    cleared = _panel_outputs(kernel.run("panel.clear()"))
+
+    display_id = shown[0]["transient"]["display_id"]
+    assert len(shown) == 1 and not shown[0]["update"] and "0 turn(s)" in shown[0]["data"]["text/plain"]
+    assert [(o["update"], o["transient"]["display_id"]) for o in updates] == [(True, display_id)] * 2
+    last = updates[-1]["data"]
+    assert "2 turn(s) with scripted-GLM" in last["text/plain"]
+    assert "Hi &lt;i&gt;you&lt;/i&gt;" in last["text/html"] and "Hello &lt;b&gt;there" in last["text/html"]
+    assert "<b>there" not in last["text/html"] and "<i>you" not in last["text/html"]  # as safe as the live view
+    assert "0 turn(s)" in cleared[0]["data"]["text/plain"] and cleared[0]["update"]
+    assert kernel.errors == [None] * 3
+
+
+def test_once_a_view_is_drawn_its_display_is_left_alone(kernel):
+    kernel.use(["\nHello."])
+    kernel.run("import glm_nb\npanel = glm_nb.ChatPanel()\npanel")
+
+    kernel.run("panel._on_view_message(panel, {'type': 'view'}, [])")  # JupyterLab drew it
+    updates = _panel_outputs(kernel.run("panel.send('Hi').join(10)"))
+
+    assert kernel.errors == [None] * 3
+    assert updates == []  # an update would re-create the view: its half-typed message and scroll position gone
+    assert [turn["prompt"] for turn in kernel.shell.user_ns["panel"].turns] == ["Hi"]
 
 
 def test_clear_after_replies_empties_the_views_turns(session, tokenizer, glm_template):
@@ -537,7 +634,7 @@ def test_the_live_rate_counts_from_the_first_token_not_from_reading_the_prompt(m
 
     now = [0.0]
     monkeypatch.setattr(chat_panel.time, "monotonic", lambda: now[0])
-    panel = SimpleNamespace(tokens_per_s=0.0, live={})
+    panel = SimpleNamespace(tokens_per_s=0.0, live={}, live_prompt="")
     builder = TranscriptBuilder(Transcript("chat", "m", "A long document"))
     sink = chat_panel._PanelSink(panel, builder, "A long document")
     for second in range(0, 121, 10):
