@@ -16,6 +16,7 @@ abandoned stream raises GenerationError if resumed), and a lock serialises the g
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
@@ -47,6 +48,9 @@ class GeneratorLike(Protocol):
     def last_token(self) -> int: ...
 
 
+_ENCODED_KEPT = 4  # prompts whose ids LocalBackend.encode_prompt keeps (the requests a server counted and queued)
+
+
 class LocalBackend:
     """A `Backend` that generates with a local `Generator`. Usually built with `LocalBackend.from_engine(engine)`;
     a generator given directly should have no stop ids of its own (`Generator(engine, stop_ids=())`): `stop_ids`
@@ -70,6 +74,8 @@ class LocalBackend:
         self._context_length = context_length
         self._lock = threading.Lock()
         self._epoch = 0  # bumped by each completion; an older stream finding it changed was superseded
+        self._encoded: collections.OrderedDict[str, list[int]] = collections.OrderedDict()  # encode_prompt's
+        self._encoded_lock = threading.Lock()
 
     @classmethod
     def from_engine(cls, engine: Engine, *, max_length: int | None = None) -> LocalBackend:
@@ -96,6 +102,21 @@ class LocalBackend:
     def context_length(self) -> int | None:
         return self._context_length
 
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """The tokenizer's ids of `prompt`, kept for the last few prompts: a server that counts a request's prompt
+        before its turn (serve's PromptLimit) does not tokenize it again here (seconds for a long one)."""
+        with self._encoded_lock:
+            ids = self._encoded.get(prompt)
+            if ids is not None:
+                self._encoded.move_to_end(prompt)
+                return list(ids)
+        ids = self.tokenizer.encode(prompt)
+        with self._encoded_lock:
+            self._encoded[prompt] = list(ids)
+            while len(self._encoded) > _ENCODED_KEPT:
+                self._encoded.popitem(last=False)
+        return ids
+
     def complete(
         self, prompt: str, sampling: SamplingParams, stops: StopOptions | None = None
     ) -> Iterator[CompletionItem]:
@@ -105,7 +126,7 @@ class LocalBackend:
                 "stop ids. Build the backend with LocalBackend.from_engine(engine), or its generator with "
                 "Generator(engine, stop_ids=())."
             )
-        ids = self.tokenizer.encode(prompt)
+        ids = self.encode_prompt(prompt)
         with self._lock:
             self._epoch += 1
             epoch = self._epoch

@@ -15,10 +15,13 @@ before the queue, while another request's stream may be decoding, depends on the
   when it sent a limit: still before the engine sees it, because the engine's `set_prompt` first cuts its KV cache
   back to the prefix it shares with the new prompt, and a request refused after that would leave the next one to
   re-read what the cache held (the engine refuses a prompt of the whole context itself, before cutting).
+
+A prompt counted here is not tokenized again for the model: LocalBackend keeps the ids (`encode_prompt`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..chat import Backend
@@ -40,6 +43,9 @@ class PromptLimit:
     context: int | None  # tokens; None: no bound (the backend cannot say how its tokens relate to bytes)
     max_token_bytes: int | None = None  # None: no bound from the bytes (the tokenizer changes the text)
     tokenizer: TokenizerLike | None = field(default=None, compare=False, repr=False)  # None: nothing is counted
+    # how a prompt is counted: the backend's `encode_prompt` (LocalBackend's keeps the ids for its turn, so the
+    # prompt is tokenized once), else the tokenizer's `encode`
+    encode: Callable[[str], list[int]] | None = field(default=None, compare=False, repr=False)
     count_bytes: int = COUNT_BYTES
 
     @classmethod
@@ -49,11 +55,12 @@ class PromptLimit:
         vocab_size = getattr(tokenizer, "vocab_size", None)
         if tokenizer is None or not context or not vocab_size:
             return cls(None)
+        encode = getattr(backend, "encode_prompt", None)
         if tokenizer.decode(tokenizer.encode(_ROUND_TRIP_SAMPLE)) != _ROUND_TRIP_SAMPLE:
-            return cls(context, None, tokenizer)
+            return cls(context, None, tokenizer, encode)
         # A token alone decodes to its bytes, or to U+FFFD (3 bytes) for each it cannot complete: never fewer.
         longest = max(len(tokenizer.decode([i]).encode()) for i in range(vocab_size))
-        return cls(context, max(longest, 1), tokenizer)
+        return cls(context, max(longest, 1), tokenizer, encode)
 
     def check(self, prompt: str, limit: TokenLimit | None = None) -> bool:
         """Before the queue: raise ContextLengthError when `prompt` cannot fit the context with room for `limit`,
@@ -69,7 +76,7 @@ class PromptLimit:
                 f"at least {least} tokens. Shorten the prompt, or send fewer or shorter messages."
             )
         if self.tokenizer is not None and size <= self.count_bytes:
-            self._check_count(len(self.tokenizer.encode(prompt)), limit)
+            self._check_count(self._count(prompt), limit)
             return True
         if limit is not None and least + limit.tokens > self.context:
             room = self.context - least
@@ -87,7 +94,11 @@ class PromptLimit:
         when it sent a limit, and refuse it without touching the KV cache. (Without a limit there is nothing to
         count for: the engine refuses a prompt too long before changing its cache.)"""
         if self.context is not None and self.tokenizer is not None and limit is not None:
-            self._check_count(len(self.tokenizer.encode(prompt)), limit)
+            self._check_count(self._count(prompt), limit)
+
+    def _count(self, prompt: str) -> int:
+        assert self.tokenizer is not None
+        return len((self.encode or self.tokenizer.encode)(prompt))
 
     def _check_count(self, prompt_tokens: int, limit: TokenLimit | None) -> None:
         assert self.context is not None

@@ -191,3 +191,16 @@ def test_a_refused_request_leaves_the_cache_to_the_next_one(inline_server, token
 
     assert after_refused == alone
     assert alone <= len(tokenizer.encode(FOLLOW_UP)) - len(tokenizer.encode(PROMPT))  # the cache served the rest
+
+
+@pytest.mark.parametrize("count_bytes", [None, 0], ids=["counted-before-the-queue", "counted-in-its-turn"])
+def test_a_prompt_the_server_counted_is_not_tokenized_again_for_the_model(inline_server, count_bytes):
+    server = inline_server(["\nHi."], max_length=CONTEXT)
+    counting = _CountingTokenizer(server.backend.tokenizer)
+    server.backend.tokenizer = counting  # what a tokenize costs: seconds, for a long prompt
+    limit = dataclasses.replace(server.prompt_limit, tokenizer=counting)
+    server.prompt_limit = limit if count_bytes is None else dataclasses.replace(limit, count_bytes=count_bytes)
+
+    assert _post(server, "/v1/completions", {"prompt": PROMPT, "max_tokens": 4})[0] == 200
+
+    assert counting.encoded.count(len(PROMPT)) == 1
