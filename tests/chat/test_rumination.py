@@ -96,6 +96,19 @@ def test_an_action_after_a_few_words_of_the_models_own_is_still_the_action():
     assert parse_action('A report naming {"name": "search"} in its text.') is None
 
 
+def test_a_code_heavy_report_is_read_as_a_report_without_parsing_every_code_block(monkeypatch):
+    import glm_nb.chat.research.rumination as rumination
+
+    parsed = []
+    real = rumination.parse_arguments
+    monkeypatch.setattr(rumination, "parse_arguments", lambda body: parsed.append(len(body)) or real(body))
+    report = "\n".join(f"Step {i}:\n```python\nprint({i})\n```" for i in range(200))  # ends with a fence
+
+    assert parse_action(report) is None
+    assert parse_action(report + "\nThat is all.") is None
+    assert len(parsed) <= 8  # each parse reads the rest of the report: trying all 400 fences is quadratic
+
+
 def test_a_research_goes_on_after_an_action_written_after_some_words(tokenizer, glm_template, corpus):
     replies = [
         'Plan.</think>Let me search.\n{"name": "search", "arguments": {"query": "Beijing"}}',

@@ -139,14 +139,18 @@ def parse_action(text: str) -> ToolCall | None:
         return ToolCall(name, arguments, error="; ".join(e.problems), raw=text)
 
 
+_TRAILING_TRIES = 8  # the last lines that open an object, tried as the start of an action written after text
 _LINE_OPENS_OBJECT = re.compile(r"^(?:\{|```)", re.MULTILINE)  # a line that begins a JSON object, bare or fenced
 
 
 def _trailing_action(text: str) -> str | None:
     """The action a turn wrote after a few words of its own ("Let me search.\n{...}"), as one JSON object (maybe in
     a code fence) that ends the text and names an action; None when the text does not end with one (a report)."""
-    for start in reversed([m.start() for m in _LINE_OPENS_OBJECT.finditer(text)]):
-        body = strip_code_fence(text[start:])
+    if not text.rstrip().endswith(("}", "```")):
+        return None  # a report, as most are: no object at its end to look for
+    starts = [m.start() for m in _LINE_OPENS_OBJECT.finditer(text)]
+    for start in reversed(starts[-_TRAILING_TRIES:]):  # each try parses the rest of the text: a code-heavy report
+        body = strip_code_fence(text[start:])  # would take seconds with every line that opens an object tried
         try:
             name = parse_arguments(body).get("name")
         except ToolCallFormatError:
