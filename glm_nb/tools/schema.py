@@ -191,8 +191,8 @@ def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
             "plain type hints."
         ) from None
     fields = [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
-    others = [name for name, f in cls.__dataclass_fields__.items() if f not in dataclasses.fields(cls)]
-    if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe
+    others = [name for name, hint in hints.items() if isinstance(hint, dataclasses.InitVar)]
+    if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe (a ClassVar is none)
         raise ToolDefinitionError(
             f"dataclass {cls.__name__} takes {', '.join(others)} as InitVar, which a JSON schema here cannot "
             "describe; make it a field, or give the tool plain parameters."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import typing
 from typing import Annotated, Literal, Optional
 
 import pytest
@@ -130,6 +131,23 @@ def test_a_dataclass_with_an_init_var_is_refused_saying_what_to_do():
 
     with pytest.raises(ToolDefinitionError, match="dataclass Scaled takes factor as InitVar.*make it a field"):
         Tool.from_function(store)
+
+
+@dataclasses.dataclass
+class Query:
+    text: str
+    LIMIT: typing.ClassVar[int] = 10  # the class's own constant, no field
+
+
+def test_a_dataclass_with_a_class_variable_takes_its_fields_only():
+    def find(query: Query) -> str:
+        """Find."""
+        return f"{query.text}:{query.LIMIT}"
+
+    t = Tool.from_function(find)
+
+    assert t.parameters["properties"]["query"]["properties"] == {"text": {"type": "string"}}
+    assert run_tool_call(ToolCall("find", {"query": {"text": "a"}}), {"find": t}).content == "a:10"
 
 
 def test_union_of_two_types_is_any_of():
