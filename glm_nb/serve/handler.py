@@ -202,7 +202,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 finish = self._stopped_or(run.result)
                 self._send_json(200, reply.whole({"text": text}, finish, stop_reason(finish, stop_ids)))
                 return
-            # headers go with the first event: an error before it is a plain HTTP error
+            # headers go with the first event or comment: an error before it is a plain HTTP error
             every = request.continuous_usage  # the usage so far in every chunk
             for piece in run:
                 if piece.text:
@@ -258,15 +258,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         """The request's turn with the model, and a cancel event (set when the client hangs up or the server stops)
         held across it. A prompt that cannot fit, with room for `limit`, is refused before the turn where it can be
         told (a hopeless request holds up no one), else in the turn before the engine sees it (PromptLimit). A
-        stream that waits for its turn starts, with a comment every few seconds: an error after that is told in
-        the stream."""
+        stream that waits for its turn starts, with a comment every few seconds, once its prompt is known to fit:
+        a prompt too long to count before the turn (PromptLimit.count_bytes) waits silent, so that a refusal in its
+        turn is still an HTTP 400 (after a comment it could only be an error event in a 200 stream, which clients'
+        context-length fallbacks do not read)."""
         counted = self.server.prompt_limit.check(prompt, limit)
         cancel = threading.Event()
         watcher = threading.Thread(target=_watch_peer, args=(self.connection, cancel), daemon=True)
         with self.server.track(cancel):
             watcher.start()
             try:
-                waiting = (lambda: self._write_comment("waiting for the model")) if stream else None
+                waiting = (lambda: self._write_comment("waiting for the model")) if stream and counted else None
                 with self.server.queue.turn(cancel, waiting, _WAITING_COMMENT_S):
                     if not counted:
                         self.server.prompt_limit.check_in_turn(prompt, limit)

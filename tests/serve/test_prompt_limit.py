@@ -204,3 +204,29 @@ def test_a_prompt_the_server_counted_is_not_tokenized_again_for_the_model(inline
     assert _post(server, "/v1/completions", {"prompt": PROMPT, "max_tokens": 4})[0] == 200
 
     assert counting.encoded.count(len(PROMPT)) == 1
+
+
+def test_a_stream_counted_only_in_its_turn_waits_silent_so_a_refusal_is_still_a_400(
+    inline_server, tokenizer, monkeypatch
+):
+    from glm_nb.serve import handler
+
+    monkeypatch.setattr(handler, "_WAITING_COMMENT_S", 0.05)
+    server = inline_server(["\nHi."], max_length=CONTEXT)
+    server.prompt_limit = dataclasses.replace(server.prompt_limit, count_bytes=0)  # too long to count before
+    room = CONTEXT - len(tokenizer.encode(PROMPT))
+    body = {"prompt": PROMPT, "max_tokens": room + 1, "stream": True}  # one too many: refused in its turn
+    hold = threading.Event()
+
+    def busy():  # another request holds the model for a while
+        with server.queue.turn(threading.Event()):
+            hold.wait(0.5)
+
+    holder = threading.Thread(target=busy)
+    holder.start()
+    while not server.queue.busy:
+        pass
+    status, answer = _post(server, "/v1/completions", body)
+    holder.join()
+
+    assert (status, answer["error"]["code"]) == (400, "context_length_exceeded")
