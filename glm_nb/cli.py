@@ -1,4 +1,4 @@
-"""The `glm-nb` command line: convert checkpoints, generate text.
+"""The `glm-nb` command line: convert checkpoints (cli_convert.py), generate text, chat (cli_chat.py), the cache.
 
 glm-nb convert SRC -o OUT [--source huggingface|modelscope] [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
                [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
@@ -13,23 +13,21 @@ glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--serv
 from __future__ import annotations
 
 import argparse
-import codecs
-import contextlib
-import io
 import json
 import os
 import re
 import signal
 import sys
-import threading
 
 from .chat import ChatTemplate, LocalBackend
 from .cli_chat import add_chat_parser, run_chat
-from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, convert, open_model
+from .cli_convert import Stopped, add_convert_parser, run_convert
+from .cli_output import OutputFailed, drop_stdout, out, replace_unencodable_output, writes_utf8
+from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, open_model
 from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, format_size, models_dir
 from .engine.run import generate
 from .errors import GlmError
-from .models.hub import SOURCES, resolve
+from .models.hub import SOURCES
 from .nano import checkpoint_path
 from .serve import serve
 
@@ -61,27 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glm-nb", description="GLM-4-0414 models on ONNX Runtime, for Jupyter.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("convert", help="convert a Hugging Face GLM-4-0414 checkpoint folder to an ONNX model")
-    c.add_argument("src", help="checkpoint folder (config.json, *.safetensors, tokenizer files), or a hub id")
-    _add_source(c)
-    c.add_argument("-o", "--output", required=True,
-                   help="output folder: new, empty, or an earlier conversion (replaced when this one succeeds)")  # fmt: skip
-    c.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="fp32 (CPU), fp16/bf16 (CUDA), int4 (MatMulNBits weights)")  # fmt: skip
-    c.add_argument("--max-length", type=int, default=None, help="longest sequence (default: the checkpoint's)")
-    c.add_argument("--int4-block-size", type=int, default=32,
-                   help="int4 quantization block: a power of two >= 16 (32, or 128 on CUDA)")  # fmt: skip
-    c.add_argument("--int4-compute", default="fp32", choices=("fp32", "fp16", "bf16"),
-                   help="activation dtype of an int4 model: fp32 for CPU, fp16/bf16 for CUDA")  # fmt: skip
-    c.add_argument("--no-int4-lm-head", action="store_true", help="keep lm_head in float in an int4 model")
-    c.add_argument("--int4-symmetric", action="store_true",
-                   help="int4 blocks without zero points (ONNX Runtime's weight-only CUDA kernels need them)")  # fmt: skip
-    c.add_argument("--int4-accuracy-level", type=int, default=4, choices=range(5), metavar="{0..4}",
-                   help="MatMulNBits accuracy_level: 4 = int8 activations on CPU (fast), 0 = unquantized activations")  # fmt: skip
-    c.add_argument("--top-k-output", type=int, default=0, metavar="K",
-                   help="also output the K largest logits per row, so GPU decoding copies K values, not the row")  # fmt: skip
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-
+    add_convert_parser(sub)
     g = sub.add_parser("generate", help="generate text from a converted model or a checkpoint folder")
     g.add_argument("model", help=MODEL_HELP)
     _add_source(g)
@@ -179,43 +157,43 @@ def _cache(args) -> int:
     verb = "would remove" if args.dry_run else "removed"
 
     def say(entry) -> None:  # as each goes: a failure partway still shows what was removed before it
-        print(f"{verb} {entry.name} ({entry.state}, {format_size(entry.size)})", flush=True)
+        out(f"{verb} {entry.name} ({entry.state}, {format_size(entry.size)})")
 
     removed = clear_cache(args.names, states=states, dry_run=args.dry_run, on_removed=say)
     total = sum(e.size for e in removed)
-    print(f"{'would free' if args.dry_run else 'freed'} {format_size(total)}" if removed else "nothing to remove")
+    out(f"{'would free' if args.dry_run else 'freed'} {format_size(total)}" if removed else "nothing to remove")
     return 0
 
 
 def _cache_list(as_json: bool) -> int:
     entries = cached_models()
     if as_json:
-        print(json.dumps({"folder": str(models_dir()), "conversions": [
+        out(json.dumps({"folder": str(models_dir()), "conversions": [
             {"name": e.name, "state": e.state, "size": e.size, "source": e.source, "precision": e.precision,
              "max_length": e.max_length, "why": e.why} for e in entries
-        ]}, ensure_ascii=False))  # fmt: skip
+        ]}, ensure_ascii=not writes_utf8(sys.stdout)))  # fmt: skip
         return 0
     total = sum(e.size for e in entries)
-    print(f"{models_dir()}: {len(entries)} conversion{'s' * (len(entries) != 1)}, {format_size(total)} "
-          "(set GLM_NB_CACHE to move the cache)")  # fmt: skip
+    out(f"{models_dir()}: {len(entries)} conversion{'s' * (len(entries) != 1)}, {format_size(total)} "
+        "(set GLM_NB_CACHE to move the cache)")  # fmt: skip
     if not entries:
         return 0
-    print(f"{'state':<11}{'size':>9}  {'precision':<10}{'context':>8}  name")
+    out(f"{'state':<11}{'size':>9}  {'precision':<10}{'context':>8}  name")
     for e in entries:
         context = str(e.max_length) if e.max_length else ""
-        print(f"{e.state:<11}{format_size(e.size):>9}  {e.precision or '':<10}{context:>8}  {e.name}")
-        print(f"{'':<11}{'':>9}  {e.why or 'from ' + str(e.source)}")
+        out(f"{e.state:<11}{format_size(e.size):>9}  {e.precision or '':<10}{context:>8}  {e.name}")
+        out(f"{'':<11}{'':>9}  {e.why or 'from ' + str(e.source)}")
     freed = [e for e in entries if e.state in CLEARED_BY_DEFAULT]
     orphaned = [e for e in entries if e.state == "orphaned"]
     if freed:
-        print(f"`glm-nb cache clear` frees {format_size(sum(e.size for e in freed))} ({len(freed)} no longer used).")
+        out(f"`glm-nb cache clear` frees {format_size(sum(e.size for e in freed))} ({len(freed)} no longer used).")
     if orphaned:
-        print(f"`glm-nb cache clear --orphaned` also removes {len(orphaned)} whose checkpoint is gone "
-              f"({format_size(sum(e.size for e in orphaned))}); they still load by their own path.")  # fmt: skip
+        out(f"`glm-nb cache clear --orphaned` also removes {len(orphaned)} whose checkpoint is gone "
+            f"({format_size(sum(e.size for e in orphaned))}); they still load by their own path.")  # fmt: skip
     unknown = [e for e in entries if e.state == "unknown"]
     if unknown:
-        print(f"{len(unknown)} from an older glm-nb cannot be matched to a checkpoint; "
-              "`glm-nb cache clear NAME` removes one you no longer use.")  # fmt: skip
+        out(f"{len(unknown)} from an older glm-nb cannot be matched to a checkpoint; "
+            "`glm-nb cache clear NAME` removes one you no longer use.")  # fmt: skip
     return 0
 
 
@@ -236,6 +214,15 @@ def _check_lengths(args) -> None:
         )
 
 
+def _check_context(asked: int | None, limit: int) -> None:
+    """The Generator's refusal names its Python argument and `glm-nb convert`; MODEL may be a checkpoint here."""
+    if asked is not None and asked > limit:
+        raise GlmError(
+            f"--max-length {asked} is more than this model's context, {limit} tokens: give at most {limit} (or leave "
+            "it out), or convert the checkpoint with a larger `glm-nb convert --max-length` if its config allows it."
+        )
+
+
 def _check_prompt_ids(prompt: list[int], vocab: int) -> None:
     """The Generator's refusal names its Python way out (engine.tokenizer.encode); here the options."""
     bad = [t for t in prompt if not 0 <= t < vocab]
@@ -250,15 +237,16 @@ def _check_prompt_fits(prompt: list[int], gen: Generator, limit: int) -> None:
     """The Generator's PromptTooLongError advises its Python arguments; here the advice is the options."""
     if len(prompt) < gen.max_length:
         return
-    more = (
-        f"raise --max-length (up to {limit})"
-        if gen.max_length < limit
-        else "convert the model again with a larger --max-length if the checkpoint supports it"
-    )
     raise GlmError(
         f"The prompt is {len(prompt)} tokens but the context holds {gen.max_length} (including room for one new "
-        f"token): shorten the prompt, or {more}."
+        f"token): shorten the prompt, or {_more_context(gen, limit)}."
     )
+
+
+def _more_context(gen: Generator, limit: int) -> str:
+    if gen.max_length < limit:
+        return f"raise --max-length (up to {limit})"
+    return "convert the model again with a larger --max-length if the checkpoint supports it"
 
 
 def _generate(args) -> int:
@@ -275,6 +263,7 @@ def _generate(args) -> int:
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         repetition_penalty=args.repetition_penalty, seed=args.seed, max_new_tokens=args.max_new_tokens,
     )  # fmt: skip
+    _check_context(args.max_length, engine.metadata.max_length)
     gen = Generator(engine, sampling, max_length=args.max_length)
     _check_prompt_fits(prompt, gen, engine.metadata.max_length)
     detok = IncrementalDetokenizer(engine.tokenizer)
@@ -282,36 +271,46 @@ def _generate(args) -> int:
 
     def stream(token: int) -> None:
         if not args.json and token not in stops:
-            sys.stdout.write(detok.add(token))
-            sys.stdout.flush()
+            out(detok.add(token), end="")
 
     result = generate(gen, prompt, on_token=stream)
     text_ids = result.token_ids[:-1] if result.stopped_on is not None else result.token_ids
     if args.json:
-        print(json.dumps({
+        out(json.dumps({
             "token_ids": result.token_ids,
-            "text": engine.tokenizer.decode(text_ids),
+            "text": engine.tokenizer.decode(text_ids).rstrip("\ufffd"),  # as streamed: no character cut in two
             "prompt_tokens": result.prompt_tokens,
             "ttft_ms": round(result.ttft_ms, 3),
             "decode_tok_s": round(result.decode_tok_s, 2),
             "provider": engine.provider,
-        }, ensure_ascii=not _writes_utf8(sys.stdout)))  # fmt: skip
+            "finish_reason": result.finish_reason,
+        }, ensure_ascii=not writes_utf8(sys.stdout)))  # fmt: skip
     else:
-        sys.stdout.write(detok.flush(drop_partial=True) + "\n")
+        out(detok.flush(drop_partial=True))
         print(
-            f"[{engine.describe(context=gen.max_length)}] prompt {result.prompt_tokens} tokens, {len(result.token_ids)} new, "
-            f"TTFT {result.ttft_ms:.1f} ms, {result.decode_tok_s:.1f} tok/s",
+            f"[{engine.describe(context=gen.max_length)}] prompt {result.prompt_tokens} tokens, "
+            f"{len(result.token_ids)} new, TTFT {result.ttft_ms:.1f} ms, {result.decode_tok_s:.1f} tok/s",
             file=sys.stderr,
         )
+    if result.finish_reason == "context" and not args.json:
+        print(_context_full(gen, engine.metadata.max_length, len(result.token_ids)), file=sys.stderr)
     return 0
+
+
+def _context_full(gen: Generator, limit: int, new: int) -> str:
+    """Why fewer tokens came than --max-new-tokens asked for, and how to get more."""
+    return (
+        f"glm-nb: stopped after {new} of --max-new-tokens {gen.sampling.max_new_tokens}: the context "
+        f"({gen.max_length} tokens) is full; shorten the prompt, or {_more_context(gen, limit)}."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _replace_unencodable_output()
+    replace_unencodable_output()
     try:
         if args.command == "nano":
-            print(checkpoint_path())
+            out(str(checkpoint_path()))
             return 0
         if args.command == "serve":
             return _serve(args)
@@ -320,80 +319,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "chat":
             return run_chat(args)
         if args.command == "convert":
-            return _convert(args)
+            return run_convert(args)
         return _generate(args)
     except GlmError as e:
+        if isinstance(e, OutputFailed):
+            drop_stdout()
         print(f"glm-nb: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("glm-nb: interrupted", file=sys.stderr)
         return 130
-    except _Stopped as e:
+    except Stopped as e:
         print(f"glm-nb: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
         return 128 + e.signum  # what the shell reports for a process the signal ended
     except BrokenPipeError:
-        # The reader of stdout went away (`glm-nb generate ... | head`): stop quietly, as cat and grep do. Python's
-        # recipe: point stdout at devnull so the flush at exit cannot raise again, and exit 141 (128 + SIGPIPE),
-        # the status a shell reports for a writer the pipe ended, so `set -o pipefail` scripts still see it.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): no exit flush to fear
-            pass
+        # The reader of stdout went away (`glm-nb generate ... | head`): stop quietly, as cat and grep do, and exit
+        # 141 (128 + SIGPIPE), the status a shell reports for a writer the pipe ended, so `set -o pipefail` scripts
+        # still see it.
+        drop_stdout()
         return 141
-
-
-def _replace_unencodable_output() -> None:
-    """A stdout in a legacy encoding (a file or pipe on Chinese Windows is GBK, which has no emoji; an old locale's
-    latin-1 has no Chinese at all) shows what it cannot encode as "?", instead of the reply ending in a
-    UnicodeEncodeError. `--json` escapes instead (`_writes_utf8`), so its text stays exact."""
-    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
-        sys.stdout.reconfigure(errors="replace")
-
-
-def _writes_utf8(stream) -> bool:
-    try:
-        return codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name == "utf-8"
-    except LookupError:
-        return False
-
-
-class _Stopped(Exception):
-    """SIGTERM or SIGHUP arrived during `glm-nb convert`."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signals_raise():
-    """SIGTERM and SIGHUP raise _Stopped while converting, so convert's cleanup removes its partial folder
-    (gigabytes for a real model) as it does on Ctrl-C. Here, not in `convert`: a library function must not
-    install signal handlers behind its caller's back."""
-
-    def stop(signum, frame):
-        raise _Stopped(signum)
-
-    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # no SIGHUP on Windows
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
-        return
-    previous = {name: signal.signal(getattr(signal, name), stop) for name in names}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
-
-
-def _convert(args) -> int:
-    with _signals_raise():
-        out = convert(
-            resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,
-            int4_block_size=args.int4_block_size, int4_lm_head=not args.no_int4_lm_head,
-            int4_compute=args.int4_compute, int4_accuracy_level=args.int4_accuracy_level,
-            int4_symmetric=args.int4_symmetric,
-            top_k_output=args.top_k_output, progress=not args.quiet,
-        )  # fmt: skip
-    print(out)
-    return 0

@@ -90,7 +90,8 @@ def convert(
     progress: bool = True,
 ) -> Path:
     """Convert checkpoint folder `src` into a glm-nb model folder `out`: a new or empty folder, or an earlier
-    conversion, which is replaced only once the new one is complete (any other existing `out` is refused).
+    conversion, which is replaced only once the new one is complete (any other existing `out` is refused); a link
+    to such a folder is followed, so the model goes where it points and the link stays.
 
     precision: fp32 (CPU), fp16 / bf16 (CUDA), int4 (MatMulNBits weights; `int4_compute` sets the activation
     dtype: fp32 for CPU, fp16 or bf16 for CUDA). max_length: longest sequence the graph will run (default: the
@@ -131,7 +132,7 @@ def convert(
         int4_symmetric,
     )  # fmt: skip
 
-    out = Path(out).expanduser().absolute()
+    out = Path(out).expanduser().resolve()  # a link to a folder: the model goes where it points, the link stays
     _check_output(out, ckpt.folder)  # said at once, before any wait for another conversion
     lock = FolderLock(out, on_wait=lambda: _say(f"another conversion is writing {out}; waiting for it to finish, "
                                                  "then this one replaces it."))  # fmt: skip
@@ -176,15 +177,15 @@ def _write(
     writer = GraphWriter(tmp)
     try:
         steps = spec.num_layers + 2
-        with tqdm(total=steps, desc=f"convert {ckpt.folder.name} ({precision})", unit="step",
+        with tqdm(total=steps, desc=f"convert {ckpt.name} ({precision})", unit="step",
                   disable=not progress) as bar:  # fmt: skip
             build_glm4_graph(ckpt, writer, options, progress=bar.update)
-            writer.save(graph_name=ckpt.folder.name, metadata={"glm_nb.source": str(ckpt.folder.resolve())})
+            writer.save(graph_name=ckpt.name, metadata={"glm_nb.source": str(ckpt.folder.resolve())})
         for f in ckpt.tokenizer_files():
             shutil.copy2(f, tmp / f.name)
         inputs, outputs = _io_description(writer)
         ModelMetadata(
-            name=ckpt.config.get("_name_or_path") or ckpt.folder.name,
+            name=ckpt.name,
             precision=precision,
             compute_dtype=options.compute,
             num_layers=spec.num_layers,
@@ -262,8 +263,9 @@ def _no_room(out: Path, spec, precision: str, free: float, why: str) -> str:
     smaller = f", or choose --precision int4 (about {gb('int4')})" if precision != "int4" else ""
     return (
         f"The disk holding {out.parent} has no room for the model ({why}); nothing was written. The {precision} "
-        f"model needs about {gb(precision)} there and {free / 1e9:.1f} GB is free: free some space, convert to a "
-        f"folder on another disk with -o{smaller}."
+        f"model needs about {gb(precision)} there and {free / 1e9:.1f} GB is free: free some space, or put the model "
+        "on another disk (`-o FOLDER` for `glm-nb convert`; for the cache that open_model, %glm_model and `glm-nb "
+        f"generate` convert into, set GLM_NB_CACHE){smaller}."
     )
 
 
@@ -321,7 +323,11 @@ def _replace(tmp: Path, out: Path) -> None:
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)
-        tmp.rename(out)
+        try:
+            tmp.rename(out)
+        except BaseException:  # a signal between the renames, a failing disk: the earlier model goes back
+            old.rename(out)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(out)

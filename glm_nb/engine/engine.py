@@ -8,6 +8,7 @@ still serialise turns, see the chat layer's lock).
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -22,7 +23,7 @@ from .metadata import ModelMetadata
 from .metadata_check import check_metadata
 from .tokenizer import Tokenizer, load_chat_template
 
-__all__ = ["Engine", "DEVICES", "INT4_KERNELS", "cuda_usable"]
+__all__ = ["Engine", "DEVICES", "INT4_KERNELS", "check_threads", "cuda_usable"]
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cuda", "cpu")
@@ -96,6 +97,7 @@ class Engine:
         folder = Path(folder).expanduser()
         if device not in DEVICES:
             raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
+        check_threads(threads)
         meta = ModelMetadata.load(folder)
         model_path = folder / "model.onnx"
         if not model_path.exists():
@@ -143,6 +145,17 @@ class Engine:
         m = self.metadata
         provider = self.provider.replace("ExecutionProvider", "")
         return f"{m.name} · {m.precision} · {provider} · context {context or m.max_length}"
+
+
+def check_threads(threads) -> None:
+    """Refuse a thread count ONNX Runtime would misread: a negative one it quietly treats as its default, and a
+    fraction or a string that its binding rejects with a bare TypeError."""
+    if threads is None or (isinstance(threads, numbers.Integral) and not isinstance(threads, bool) and threads >= 0):
+        return
+    raise ModelLoadError(
+        f"threads must be a whole number of CPU threads, 1 or more (0 or None: ONNX Runtime's default, one per "
+        f"core), got {threads!r}."
+    )
 
 
 def _int4_kernel(meta: ModelMetadata, cuda: bool, requested: str) -> str:

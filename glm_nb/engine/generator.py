@@ -184,11 +184,12 @@ class Generator:
         Returns how many tokens were reused; only the rest is run through the model."""
         if self.batch_size != 1:
             raise GenerationError("set_prompt works on batch 1; for a batch use rewind_to() and append_tokens().")
-        ids = [int(t) for t in ids]
+        ids = list(ids)
         if not ids:
             raise GenerationError(
                 "The prompt is empty: give at least one token (a GLM-4 chat prompt starts with [gMASK]<sop>)."
             )
+        [ids] = self._rows(ids)  # checked before the sequence is cut back to the common prefix, which a bad id kept
         if len(ids) >= self.max_length:
             raise PromptTooLongError(self._too_long(len(ids)))
         cached = self._tokens[0][: int(self._kv_len[0])]
@@ -206,8 +207,8 @@ class Generator:
     @_exclusive
     def rewind_to(self, n: int) -> None:
         """Truncate every row to its first n tokens (the KV cache follows; nothing is recomputed now)."""
-        if n < 0:
-            raise GenerationError(f"rewind_to needs n >= 0, got {n}")
+        if not _whole(n) or n < 0:
+            raise GenerationError(f"rewind_to needs a whole number of tokens to keep, 0 or more, got {n!r}.")
         # Keep the last token pending so that the next step has logits to sample from.
         self._truncate(n, keep_last_pending=True)
         self._reseed()
@@ -274,9 +275,10 @@ class Generator:
         `prefill_chunk` positions a call. Afterwards the sequence is `ids`, ready to continue."""
         if self.batch_size != 1:
             raise GenerationError("score works on batch 1.")
-        ids = [int(t) for t in ids]
+        ids = list(ids)
         if not ids:
             raise GenerationError("score needs at least one token.")
+        [ids] = self._rows(ids)  # before the rewind, as the length below: a refused score keeps the sequence
         if len(ids) >= self.max_length:  # refused before the rewind, so the sequence so far survives the error
             raise PromptTooLongError(self._too_long(len(ids)))
         self.rewind_to(0)
@@ -359,7 +361,9 @@ class Generator:
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:
         ids = list(ids)
-        if ids and not isinstance(ids[0], (list, tuple, np.ndarray)):
+        if not ids:  # not "Expected 1 row(s) of tokens, got 0", which reads as a batch mix-up
+            raise GenerationError("No token ids were given: pass a list of ids (one list per row for a batch).")
+        if not isinstance(ids[0], (list, tuple, np.ndarray)):
             ids = [ids]
         if len(ids) != self.batch_size:
             raise GenerationError(f"Expected {self.batch_size} row(s) of tokens, got {len(ids)}.")

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConversionError, ModelLoadError
+from ..models.checkpoint import folder_name
 from ..models.hub import resolve
 from .conversion import convert
-from .engine import DEVICES, GPU_INSTALL, Engine, cuda_usable
+from .engine import DEVICES, GPU_INSTALL, Engine, check_threads, cuda_usable
 from .folder_lock import FolderLock
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
@@ -91,9 +92,11 @@ def open_model(
     by default on whenever the model runs on CUDA in fp16/bf16 (or int4 with half activations)."""
     if device not in DEVICES:
         raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
+    check_threads(threads)  # before a download or a conversion that can take minutes
     folder = resolve(str(path), source)
     if (folder / METADATA_FILE).exists():
         target = folder
+        _refuse_other_precision(folder, precision)
     elif (folder / "config.json").exists():
         cuda = device == "cuda" or (device == "auto" and cuda_usable())
         _refuse_before_converting(device, cuda, precision)
@@ -116,7 +119,7 @@ def _convert_once(folder: Path, target: Path, choice: ConversionChoice, max_leng
     kernel, `glm-nb convert`) or thread converts it, wait, saying so, and then use its conversion."""
 
     def waiting() -> None:
-        print(f"glm-nb: {folder.name} is being converted into glm-nb's cache by another kernel or command "
+        print(f"glm-nb: {folder_name(folder)} is being converted into glm-nb's cache by another kernel or command "
               f"({target}); waiting for it to finish, then loading that conversion.", file=sys.stderr,
               flush=True)  # fmt: skip
 
@@ -144,7 +147,7 @@ def _convert_once(folder: Path, target: Path, choice: ConversionChoice, max_leng
 def _cache_unwritable(folder: Path, cause: OSError) -> ConversionError:
     # convert's advice ("choose a folder", "-o") is for a folder the user named; this one is the cache
     return ConversionError(
-        f"Cannot write the conversion of {folder.name} into glm-nb's cache, {cache_dir()} ({cause}). Set "
+        f"Cannot write the conversion of {folder_name(folder)} into glm-nb's cache, {cache_dir()} ({cause}). Set "
         "GLM_NB_CACHE to a folder you can write to, with room for the model (or convert it yourself with "
         "`glm-nb convert CHECKPOINT -o FOLDER` and open FOLDER)."
     )
@@ -164,6 +167,17 @@ def _refuse_before_converting(device: str, cuda: bool, precision: str | None) ->
         )
 
 
+def _refuse_other_precision(folder: Path, precision: str | None) -> None:
+    """A converted folder has the precision it was converted with: one asked for otherwise is not quietly ignored."""
+    converted = ModelMetadata.load(folder).precision
+    if precision is not None and precision != converted:
+        raise ModelLoadError(
+            f"{folder} is a converted {converted} model, so it cannot run in {precision}: the precision is chosen "
+            f"when converting. Leave the precision out to run it in {converted}, or open the checkpoint folder "
+            f"instead (or `glm-nb convert CHECKPOINT -o FOLDER --precision {precision}`)."
+        )
+
+
 def _note_outdated(src: Path) -> None:
     """After converting `src` afresh, say what its earlier conversions take on disk (they are never used again)."""
     from .model_cache import format_size, outdated_conversions  # model_cache builds on this module
@@ -172,7 +186,7 @@ def _note_outdated(src: Path) -> None:
     if old:
         what = "conversion" if len(old) == 1 else "conversions"
         print(
-            f"glm-nb: {len(old)} earlier {what} of {src.resolve().name} ({format_size(sum(e.size for e in old))}) "
+            f"glm-nb: {len(old)} earlier {what} of {folder_name(src)} ({format_size(sum(e.size for e in old))}) "
             "will not be used again; `glm-nb cache clear` removes them.",
             file=sys.stderr,
         )

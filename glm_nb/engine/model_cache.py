@@ -145,8 +145,9 @@ def _entry(path: Path) -> CachedModel | None:
     """The entry's state; None for a folder this cache did not make."""
     size = _size(path)
     if path.name.startswith("."):  # conversion.py's `.NAME.partial-XXXX` and `.NAME.old-PID` working folders
-        state = "converting" if _still_writing(path) else "partial"
-        return CachedModel(path, state, size, why="left by an interrupted conversion")
+        if _still_writing(path):
+            return CachedModel(path, "converting", size, why="a conversion is writing it now")
+        return CachedModel(path, "partial", size, why="left by an interrupted conversion")
     if not (path / METADATA_FILE).exists() and (path / "config.json").exists():
         return None  # a checkpoint someone keeps here, never a conversion
     try:

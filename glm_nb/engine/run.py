@@ -19,6 +19,7 @@ class GenerationResult:
     ttft_ms: float  # prompt prefill + first sampled token
     decode_tok_s: float  # tokens after the first, per second (0 when fewer than two were generated)
     stopped_on: int | None  # the stop id that ended generation, if any
+    finish_reason: str = "stop"  # "stop" (a stop id), "length" (max_new_tokens) or "context" (the context filled)
 
 
 def generate(
@@ -39,6 +40,10 @@ def generate(
     end = time.perf_counter()
     stop = new[-1] if new and new[-1] in gen.stop_ids else None
     decode_s = end - (first or end)
+    if stop is not None:
+        reason = "stop"
+    else:
+        reason = "length" if len(new) >= gen.sampling.max_new_tokens else "context"
     return GenerationResult(
         token_ids=new,
         prompt_tokens=len(prompt_ids),
@@ -46,4 +51,5 @@ def generate(
         ttft_ms=1000 * ((first or end) - start),
         decode_tok_s=(len(new) - 1) / decode_s if len(new) > 1 and decode_s > 0 else 0.0,
         stopped_on=stop,
+        finish_reason=reason,
     )

@@ -46,11 +46,14 @@ class SamplingParams:
 
     def __post_init__(self):
         for name in ("temperature", "top_p", "repetition_penalty"):
-            if not math.isfinite(getattr(self, name)):
-                raise SamplingError(f"{name} must be a finite number, got {getattr(self, name)}")
-        for name in ("top_k", "seed"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            value = getattr(self, name)  # a string or None was a bare TypeError from math.isfinite
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise SamplingError(f"{name} must be a finite number, got {value!r}")
+        for name in ("top_k", "seed", "max_new_tokens"):
+            value = getattr(self, name)  # max_new_tokens=2.5 ran three tokens; None was a bare TypeError
+            if (value is not None or name == "max_new_tokens") and (
+                isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            ):
                 raise SamplingError(f"{name} must be a whole number, got {value!r}")
         if self.seed is not None and self.seed < 0:
             raise SamplingError(f"seed must be >= 0 (or None for a fresh one each time), got {self.seed}")

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import CheckpointError
 from .safetensors_file import SafetensorsFile
 
-__all__ = ["Checkpoint", "Glm4Spec", "RopeSpec", "read_json"]
+__all__ = ["Checkpoint", "Glm4Spec", "RopeSpec", "folder_name", "read_json"]
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -176,6 +176,17 @@ def _rope_spec(config: dict[str, Any]) -> RopeSpec:
     return RopeSpec(theta=theta, partial_rotary_factor=factor, rope_type=rope_type, scaling=scaling)
 
 
+def folder_name(folder: Path) -> str:
+    """What to call a checkpoint folder: the repository of a Hugging Face cache snapshot
+    (`models--OWNER--NAME/snapshots/REVISION`, whose own folder is a commit hash), else the name of the folder the
+    path leads to (through a link, or "." whose own name is empty)."""
+    folder = folder.expanduser().resolve()
+    repo = folder.parent.parent.name
+    if folder.parent.name == "snapshots" and repo.startswith("models--") and "--" in repo[len("models--") :]:
+        return repo[len("models--") :].replace("--", "/", 1)
+    return folder.name
+
+
 _FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
 
 
@@ -257,6 +268,11 @@ class Checkpoint:
         if filename not in self._files:
             self._files[filename] = SafetensorsFile(self.folder / filename)
         return self._files[filename]
+
+    @property
+    def name(self) -> str:
+        """What to call the model: config.json's `_name_or_path`, else `folder_name`."""
+        return str(self.config.get("_name_or_path") or folder_name(self.folder))
 
     def has(self, name: str) -> bool:
         return name in self._where

@@ -33,17 +33,19 @@ def download(repo_id: str, source: str = "huggingface") -> Path:
     if source == "modelscope":
         try:
             # ModelScope is optional (pip install modelscope): imported only when asked for.
-            from modelscope import snapshot_download as modelscope_download
+            from modelscope import snapshot_download
         except ImportError as e:
             raise ModelLoadError("--source modelscope needs the modelscope package: `pip install modelscope`.") from e
-        return Path(modelscope_download(repo_id, allow_patterns=HUB_FILES))
-    from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
+        hub = "ModelScope"
+    else:
+        from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
 
+        hub = "Hugging Face"
     try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
-    except Exception as e:  # network, auth, unknown repo: all reported the same way
+    except Exception as e:  # network, auth, unknown repo: all reported the same way, from either hub
         raise ModelLoadError(
-            f"Could not download {repo_id} from Hugging Face ({type(e).__name__}: {str(e)[:200]}). Check the id and "
+            f"Could not download {repo_id} from {hub} ({type(e).__name__}: {str(e)[:200]}). Check the id and "
             "your connection, or download the checkpoint yourself and pass its folder instead."
         ) from e
 
@@ -57,7 +59,10 @@ def resolve(spec: str, source: str = "huggingface", downloader: Downloader | Non
             raise ModelLoadError(f"{path} is a file; pass the folder that holds config.json (or glm_nb.json).")
         return path
     if is_hub_id(spec):
-        return (downloader or download)(spec, source)
+        try:
+            return (downloader or download)(spec, source)
+        except ModelLoadError as e:  # "models/glm4" may be a mistyped folder as much as a hub id
+            raise ModelLoadError(f"{e} (Nor is there a local folder {str(path)!r} in {Path.cwd()}.)") from e
     raise ModelLoadError(
         f"There is no folder {spec!r}, and it is not a hub id (owner/name). Pass a local checkpoint folder, or an "
         "id such as THUDM/GLM-4-9B-0414 (add --source modelscope for ModelScope)."

@@ -239,6 +239,10 @@ def test_an_output_that_cannot_be_written_is_a_conversion_error(tiny, tmp_path):
         ({"top_p": float("inf")}, "top_p must be a finite number"),
         ({"repetition_penalty": float("nan")}, "repetition_penalty must be a finite number"),
         ({"seed": -1}, "seed must be >= 0"),
+        ({"temperature": "0.7"}, "temperature must be a finite number, got '0.7'"),  # a bare TypeError before
+        ({"top_p": None}, "top_p must be a finite number, got None"),
+        ({"max_new_tokens": 2.5}, "max_new_tokens must be a whole number, got 2.5"),  # it ran three tokens
+        ({"max_new_tokens": None}, "max_new_tokens must be a whole number, got None"),
     ],
 )
 def test_sampling_settings_a_draw_cannot_use_are_refused(options, reason):

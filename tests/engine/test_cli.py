@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from glm_nb.cli import main
 from glm_nb.engine import Engine, Generator, SamplingParams
 from glm_nb.nano import checkpoint_path
@@ -18,7 +20,8 @@ def test_convert_then_generate_json_equals_the_python_api(tiny, tmp_path, capsys
     assert main(["generate", str(tmp_path / "m"), "--prompt-ids", "7,30,111,42", "--max-new-tokens", "6",
                  "--json"]) == 0  # fmt: skip
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"token_ids", "text", "prompt_tokens", "ttft_ms", "decode_tok_s", "provider"}
+    assert set(result) == {"token_ids", "text", "prompt_tokens", "ttft_ms", "decode_tok_s", "provider",
+                           "finish_reason"}  # fmt: skip
     assert result["prompt_tokens"] == 4 and result["provider"] == "CPUExecutionProvider"
     gen = Generator(Engine.load(tmp_path / "m", device="cpu"), SamplingParams(max_new_tokens=6))
     gen.set_prompt([7, 30, 111, 42])
@@ -58,6 +61,7 @@ def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, cap
         ("--prompt", "Hi", "--max-length", "-1"): "--max-length must be at least 1",
         ("--prompt", "Hi", "--max-length", "0"): "--max-length must be at least 1",
         ("--prompt-ids", "1,2,3", "--max-length", "3"): "shorten the prompt, or raise --max-length (up to 256)",
+        ("--prompt", "Hi", "--max-length", "500"): "--max-length 500 is more than this model's context, 256 tokens",
     }
     for args, reason in cases.items():
         assert main(["generate", str(tiny.out), *args]) == 2
@@ -152,3 +156,90 @@ def test_streamed_chinese_on_a_stdout_that_cannot_encode_it_is_replaced_not_a_cr
     code = main(["generate", str(checkpoint_path()), "--chat", "你好", "--max-new-tokens", "14"])
 
     assert code == 0 and raw.getvalue().decode("latin-1") == "\n" + "?" * len("你好！有什么可以帮你的吗？") + "\n"
+
+
+class _FullDisk:
+    """stdout on a full disk (`> /dev/full`): every write fails with ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("args", [
+    ["generate", "MODEL", "--prompt", "Hi", "--max-new-tokens", "3"],
+    ["generate", "MODEL", "--prompt", "Hi", "--max-new-tokens", "3", "--json"],
+    ["cache", "list"],
+])  # fmt: skip
+def test_a_stdout_that_cannot_be_written_ends_with_the_reason_not_a_traceback(tiny, args, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdout", _FullDisk())
+
+    code = main([str(tiny.out) if a == "MODEL" else a for a in args])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "glm-nb: error: cannot write to standard output (No space left on device); redirect it to a disk with room "
+        "(`> FILE`), or to /dev/null."
+    )
+
+
+def test_a_closed_stdout_takes_the_streamed_text_as_print_does(tiny, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdout", None)  # what Python makes of a stdout the shell closed (`>&-`)
+
+    code = main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "3"])
+
+    assert code == 0 and "3 new" in capsys.readouterr().err
+
+
+def test_json_says_why_generation_ended(tiny, capsys):
+    reasons = {}
+    for limit in ("6", "300"):  # the tiny model never says a stop token for this prompt: 300 fills its context
+        assert main(["generate", str(tiny.out), "--prompt-ids", "7,30,111,42", "--max-new-tokens", limit,
+                     "--json", "--max-length", "32"]) == 0  # fmt: skip
+        result = json.loads(capsys.readouterr().out)
+        reasons[limit] = (result["finish_reason"], len(result["token_ids"]))
+
+    assert reasons == {"6": ("length", 6), "300": ("context", 28)}
+
+
+def test_a_context_that_fills_before_max_new_tokens_is_said_with_what_to_do(tiny, capsys):
+    assert main(["generate", str(tiny.out), "--prompt-ids", "7,30,111,42", "--max-new-tokens", "300",
+                 "--max-length", "32"]) == 0  # fmt: skip
+
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "glm-nb: stopped after 28 of --max-new-tokens 300: the context (32 tokens) is full; shorten the prompt, or "
+        "raise --max-length (up to 256)."
+    )
+
+
+@pytest.mark.parametrize("option", [["--int4-compute", "fp16"], ["--int4-block-size", "128"], ["--int4-symmetric"],
+                                    ["--int4-accuracy-level", "0"], ["--no-int4-lm-head"]])  # fmt: skip
+def test_an_int4_option_without_precision_int4_is_refused_not_dropped(tiny, tmp_path, option, capsys):
+    code = main(["convert", str(tiny.src), "-o", str(tmp_path / "m"), "--quiet", *option])
+
+    assert code == 2 and not (tmp_path / "m").exists()  # it made an fp32 model before
+    assert capsys.readouterr().err == (
+        f"glm-nb: error: {option[0]} shapes an int4 model, and this conversion is fp32: add --precision int4, or "
+        f"leave {option[0]} out.\n"
+    )
+
+
+def test_int4_options_reach_the_conversion(tiny, tmp_path):
+    assert main(["convert", str(tiny.src), "-o", str(tmp_path / "m"), "--quiet", "--precision", "int4",
+                 "--int4-block-size", "64", "--int4-symmetric", "--int4-accuracy-level", "0"]) == 0  # fmt: skip
+
+    source = json.loads((tmp_path / "m" / "glm_nb.json").read_text())["source"]
+    assert (source["int4_block_size"], source["int4_symmetric"], source["int4_accuracy_level"]) == (64, True, 0)
+    assert source["int4_lm_head"] is True
+
+
+def test_json_text_is_the_streamed_text(tiny, capsys):
+    for n in ("1", "3", "9"):  # the tiny model's tokens are mostly pieces of characters: cut in two at the end
+        args = ["generate", str(tiny.out), "--prompt-ids", "7,30,111,42", "--max-new-tokens", n]
+        assert main(args) == 0
+        streamed = capsys.readouterr().out
+        assert main([*args, "--json"]) == 0
+
+        assert json.loads(capsys.readouterr().out)["text"] + "\n" == streamed, n

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from glm_nb.engine import convert
+from glm_nb.engine.metadata import ModelMetadata
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,50 @@ def test_sigterm_or_sighup_during_cli_convert_leaves_no_partial_folder(tiny, tmp
                            str(tmp_path / "m"), "--quiet"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == code and f"glm-nb: stopped by {name}" in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_given_as_dot_is_named_after_its_folder(tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny.src)
+
+    out = convert(".", tmp_path / "m", progress=False)
+
+    assert ModelMetadata.load(out).name == tiny.src.name  # not "", which the card and every footer showed
+
+
+def test_a_hub_snapshot_is_named_after_its_repository_not_its_revision(tiny, tmp_path):
+    repo = tmp_path / "hub" / "models--THUDM--GLM-4-9B-0414"
+    snapshot = shutil.copytree(tiny.src, repo / "snapshots" / ("a" * 40))
+
+    out = convert(snapshot, tmp_path / "m", progress=False)
+
+    assert ModelMetadata.load(out).name == "THUDM/GLM-4-9B-0414"
+
+
+def test_an_output_given_as_a_link_is_written_where_it_points_and_the_link_stays(tiny, tmp_path):
+    (tmp_path / "disk").mkdir()  # a folder on a bigger disk, say
+    link = tmp_path / "models"
+    link.symlink_to(tmp_path / "disk")
+
+    first = convert(tiny.src, link, progress=False)
+    again = convert(tiny.src, link, progress=False)  # an earlier conversion behind the link is replaced too
+
+    assert first == again == tmp_path / "disk"
+    assert link.is_symlink() and (link / "glm_nb.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "models"]
+
+
+def test_a_stop_between_moving_the_old_model_aside_and_the_new_one_in_keeps_the_old_one(tiny, tmp_path, monkeypatch):
+    out = convert(tiny.src, tmp_path / "m", progress=False)
+    rename = Path.rename
+
+    def stopped_at_the_new_one(self, target):
+        if ".partial-" in self.name:  # the finished folder moving into place: Ctrl-C lands here
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", stopped_at_the_new_one)
+    with pytest.raises(KeyboardInterrupt):
+        convert(tiny.src, out, precision="int4", progress=False)
+
+    assert ModelMetadata.load(out).precision == "fp32"  # not gone into .m.old-PID, which the next one removes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]

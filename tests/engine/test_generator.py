@@ -412,3 +412,36 @@ def test_a_batch_rewind_reopens_only_the_rows_it_shortens(tiny):
 def test_a_context_or_batch_below_one_is_refused(tiny, options):
     with pytest.raises(GenerationError, match=f"{next(iter(options))} must be a whole number >= 1"):
         Generator(tiny.engine, **options)
+
+
+@pytest.mark.parametrize("verb", ["set_prompt", "score"])
+@pytest.mark.parametrize("bad, says", [(99999, "outside this model's vocabulary"), (1.5, "whole numbers; got 1.5")])
+def test_a_refused_prompt_keeps_the_sequence_and_a_fraction_is_never_rounded(tiny, verb, bad, says):
+    gen = Generator(tiny.engine, SamplingParams(max_new_tokens=3), max_length=64)
+    gen.set_prompt(PROMPT)
+    while not gen.is_done():
+        gen.generate_next_token()
+    before = gen.tokens
+
+    with pytest.raises(GenerationError, match=says):
+        getattr(gen, verb)(PROMPT[:4] + [bad])  # int(1.5) would quietly have been token 1
+
+    assert gen.tokens == before and gen.is_done()
+
+
+def test_appending_no_tokens_says_so_rather_than_a_row_count(tiny):
+    gen = Generator(tiny.engine, max_length=64)
+
+    with pytest.raises(GenerationError, match=r"^No token ids were given: pass a list of ids"):
+        gen.append_tokens([])
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, "3"])
+def test_rewinding_to_a_count_that_is_not_a_whole_number_of_tokens_is_refused_and_keeps_the_sequence(tiny, n):
+    gen = Generator(tiny.engine, max_length=64)
+    gen.set_prompt(PROMPT)
+
+    with pytest.raises(GenerationError, match=r"rewind_to needs a whole number of tokens to keep, 0 or more, got"):
+        gen.rewind_to(n)  # 2.5 and "3" were a TypeError from deep inside before
+
+    assert gen.tokens == PROMPT

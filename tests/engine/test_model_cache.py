@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -83,6 +84,9 @@ def test_orphaned_partial_converting_and_damaged_entries(cache, ckpt):
         damaged.name: "damaged",
     }  # fmt: skip
     assert [e.size for e in cached_models() if e.state == "partial"] == [100]
+    whys = {e.state: e.why for e in cached_models()}
+    assert whys["partial"] == "left by an interrupted conversion"
+    assert whys["converting"] == "a conversion is writing it now"  # not "interrupted": it must not be removed
 
 
 def test_clear_removes_what_is_no_longer_used_and_keeps_the_rest(cache, ckpt):
@@ -160,7 +164,6 @@ def test_glm_nb_cache_refuses_mixed_up_arguments(cache, ckpt, argv, match, capsy
     assert len(cached_models()) == 1  # nothing removed
 
 
-
 def test_a_link_in_the_cache_is_left_alone_and_a_failed_removal_says_why(cache, ckpt, tmp_path, monkeypatch):
     folder = open_model(ckpt, device="cpu", progress=False).folder
     elsewhere = shutil.copytree(folder, tmp_path / "mine")
@@ -228,7 +231,7 @@ def test_an_earlier_revision_of_a_hub_download_is_outdated(cache, tiny, tmp_path
     entries = {e.name: e for e in cached_models()}
     assert entries[old.name].state == "outdated" and entries[new.name].state == "current"
     assert entries[old.name].why == "a newer revision of THUDM/GLM-4-9B-0414 was downloaded since"
-    assert "1 earlier conversion of " in capsys.readouterr().err
+    assert "1 earlier conversion of THUDM/GLM-4-9B-0414 (" in capsys.readouterr().err  # not of its revision hash
 
 
 def test_an_entry_that_goes_while_listing_is_skipped(cache, ckpt, monkeypatch):
@@ -275,3 +278,16 @@ def test_a_checkpoint_in_a_chinese_folder_converts_and_lists_under_a_gbk_locale(
     [entry] = cached_models()
     assert engine.metadata.source["path"] == str(ckpt.resolve())
     assert entry.state == "current" and entry.source == str(ckpt.resolve())
+
+
+def test_cache_list_json_keeps_chinese_paths_exact_on_a_stdout_that_cannot_encode_them(cache, tiny, tmp_path,
+                                                                                      monkeypatch):  # fmt: skip
+    ckpt = shutil.copytree(tiny.src, tmp_path / "模型")
+    open_model(ckpt, device="cpu", progress=False)
+    raw = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(raw, encoding="latin-1", write_through=True))
+
+    assert main(["cache", "list", "--json"]) == 0
+
+    [entry] = json.loads(raw.getvalue().decode("ascii"))["conversions"]  # escaped, not "??"
+    assert entry["source"] == str(ckpt.resolve()) and entry["name"].startswith("模型-fp32-")

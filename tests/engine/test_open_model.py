@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import types
 import warnings
 
 import pytest
 
+from glm_nb.engine import Engine, loading
 from glm_nb.engine import engine as engine_module
-from glm_nb.engine import loading
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
 from glm_nb.errors import ConversionError, ModelLoadError
 
@@ -103,3 +106,63 @@ def test_a_cache_that_cannot_be_written_says_to_set_glm_nb_cache(tiny, tmp_path,
     with pytest.raises(ConversionError, match="Set GLM_NB_CACHE to a folder you can write to") as e:
         open_model(tiny.src, device="cpu", progress=False)
     assert "choose a folder" not in str(e.value)
+
+
+@pytest.mark.parametrize("source, package, hub", [("huggingface", "huggingface_hub", "Hugging Face"),
+                                                  ("modelscope", "modelscope", "ModelScope")])  # fmt: skip
+def test_a_failed_download_from_either_hub_says_what_to_do(source, package, hub, monkeypatch):
+    def unreachable(repo_id, allow_patterns):
+        raise ConnectionError("the network is unreachable")
+
+    monkeypatch.setitem(sys.modules, package, types.SimpleNamespace(snapshot_download=unreachable))
+
+    with pytest.raises(ModelLoadError) as e:
+        open_model("ZhipuAI/GLM-4-9B-0414", source=source, device="cpu")
+
+    assert str(e.value).startswith(f"Could not download ZhipuAI/GLM-4-9B-0414 from {hub} (ConnectionError: the ")
+    assert "pass its folder instead" in str(e.value)
+
+
+@pytest.mark.parametrize("threads", [-2, 2.5, "4", True])
+def test_a_thread_count_onnx_runtime_would_misread_is_refused_before_converting(tiny, threads, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+
+    with pytest.raises(ModelLoadError, match=r"threads must be a whole number of CPU threads, 1 or more"):
+        open_model(tiny.src, device="cpu", threads=threads, progress=False)
+    with pytest.raises(ModelLoadError, match=r"threads must be a whole number"):
+        Engine.load(tiny.out, device="cpu", threads=threads)
+
+    assert list(tmp_path.iterdir()) == []  # refused before a conversion that can take minutes
+
+
+def test_a_converted_folder_asked_for_another_precision_says_so_rather_than_running_its_own(tiny):
+    with pytest.raises(ModelLoadError) as e:
+        open_model(tiny.out, device="cpu", precision="int4")
+
+    assert str(e.value).startswith(f"{tiny.out} is a converted fp32 model, so it cannot run in int4")
+    assert open_model(tiny.out, device="cpu", precision="fp32").metadata.precision == "fp32"
+
+
+def test_a_cache_on_a_disk_without_room_says_to_set_glm_nb_cache(tiny, tmp_path, monkeypatch):
+    real = shutil.disk_usage
+    monkeypatch.setattr("glm_nb.engine.conversion.shutil.disk_usage", lambda path: real(path)._replace(free=1000))
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+
+    with pytest.raises(ConversionError) as e:
+        open_model(tiny.src, device="cpu", progress=False)
+
+    assert "has no room for the model (not enough free space)" in str(e.value)
+    assert "set GLM_NB_CACHE" in str(e.value)  # not only "-o", an option open_model and `generate` do not have
+
+
+def test_a_failed_download_of_an_id_that_may_be_a_mistyped_folder_says_there_is_no_such_folder(tmp_path, monkeypatch):
+    def unreachable(repo_id, allow_patterns):
+        raise ConnectionError("offline")
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=unreachable))
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(ModelLoadError) as e:
+        open_model("models/glm4", device="cpu")
+
+    assert str(e.value).endswith(f"(Nor is there a local folder 'models/glm4' in {tmp_path}.)")
