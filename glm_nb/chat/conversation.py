@@ -4,7 +4,9 @@ Each turn renders the whole history with the checkpoint's own chat template (FOR
 the backend to continue it; `LocalBackend` reuses the KV cache for the common prefix, so a follow-up turn only
 computes its new tokens. When the model calls tools (FORMAT.md, "What the model emits"), each call is validated
 and run, its result goes back as an observation, and the model continues, until it answers in plain text or
-`max_tool_rounds` is reached. A conversation that declares no tools reads every answer as text, as an OpenAI-style
+`max_tool_rounds` is reached. A call that repeats, exactly, one refused as invalid earlier in the reply (an
+unknown tool, arguments that do not fit) would be refused again: it is not run and the reply ends
+(`Done.repeated_failed_call`). A conversation that declares no tools reads every answer as text, as an OpenAI-style
 server answers a request without tools: a model that writes a call anyway (a small one may) ends its turn there,
 nothing runs, no error goes back to it to retry, and `Done.undeclared_tool_call` says so. GLM-Z1 (FORMAT.md,
 "GLM-Z1"): a template whose generation prompt ends with `<think>` forces thinking; `force_thinking=True` forces it
@@ -23,7 +25,7 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..engine import SamplingParams
@@ -269,6 +271,8 @@ class Conversation:
     ) -> Iterator[Event]:
         usage, last, stop = Usage(), None, None
         finish: FinishReason | None = None
+        failed: list[ToolCall] = []  # this reply's calls refused as invalid: the same call again is refused again
+        repeated = False
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
                 break
@@ -276,12 +280,16 @@ class Conversation:
             usage = response.usage_so_far = usage + outcome.usage
             last, stop = outcome.message, outcome.stop
             finish = self._finish_reason(last, round_index)
+            if finish is None and all(call in failed for call in last.tool_calls):
+                finish, repeated = "stop", True  # an identical retry cannot succeed: end the reply here
+                yield from self._skip(response, last.tool_calls, "this exact call already failed in this reply")
             if finish == "round_limit":
                 yield from self._skip(response, last.tool_calls, "the limit of tool rounds was reached")
             if finish is not None:
                 break
             runnable = [c for c in last.tool_calls if not self._handed_back(c)]
-            yield from self._run_calls(response, runnable)
+            results = yield from self._run_calls(response, runnable)
+            failed += [r.call for r in results if r.status == "invalid"]
             if len(runnable) < len(last.tool_calls):
                 finish = "tool_calls"  # tools without a function: the caller runs them, then calls respond()
                 break
@@ -291,6 +299,7 @@ class Conversation:
             thinking_cut_off=bool(last and last.thinking_cut_off),
             stopped_in_thinking=bool(last and last.stopped_in_thinking),
             undeclared_tool_call=not self.tools and stop == OBSERVATION_TOKEN,
+            repeated_failed_call=repeated,
         )
 
     def _fitted_turn(
@@ -391,8 +400,9 @@ class Conversation:
         tool = self._tool_map.get(call.name)
         return call.error is None and tool is not None and tool.function is None
 
-    def _run_calls(self, response: Response, calls: Sequence[ToolCall]) -> Iterator[Event]:
-        done = 0
+    def _run_calls(self, response: Response, calls: Sequence[ToolCall]) -> Generator[Event, None, list[ToolResult]]:
+        """Run `calls` in order, streaming their results; returns them (when not interrupted)."""
+        results: list[ToolResult] = []
         try:
             for call in calls:
                 if response.cancelled:
@@ -403,15 +413,16 @@ class Conversation:
                         cancel=response.cancel_event,
                     )  # fmt: skip
                 response.record(ObservationMessage.from_result(result))
-                done += 1
+                results.append(result)
                 yield ToolResultEvent(result)
         finally:  # interrupted: every call still gets its observation, so history stays well formed
-            for index, call in enumerate(calls[done:]):
+            for index, call in enumerate(calls[len(results) :]):
                 if index == 0:  # the call in flight: it may have run, or may still be running in its thread
                     result = ToolResult.failure(call, "error", STOPPED_MESSAGE)
                 else:
                     result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
                 response.record_unstreamed(ObservationMessage.from_result(result), ToolResultEvent(result))
+        return results
 
     def _skip(self, response: Response, calls: Sequence[ToolCall], why: str) -> Iterator[Event]:
         for call in calls:

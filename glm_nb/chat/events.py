@@ -102,6 +102,10 @@ class Done:
     # The model stopped to wait for a tool result in a conversation that declared no tools: nothing was run, and
     # what it wrote (the call) is the answer text.
     undeclared_tool_call: bool = False
+    # The model called again, exactly as before, a tool call that already failed in this reply as invalid (an
+    # unknown tool, arguments that do not fit, an unreadable call): it was not run, and the reply ended there, since
+    # an identical retry cannot succeed (a small model may otherwise repeat it until max_tool_rounds).
+    repeated_failed_call: bool = False
 
 
 Event = TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | PromptProgress | Done

@@ -280,6 +280,8 @@ class TranscriptBuilder:
             artifacts, note = [], _silence(parts, reason, self._done, self._template.thinking_display)
         if self._done is not None and self._done.undeclared_tool_call and final_answer:
             note = " ".join(filter(None, (_UNDECLARED_CALL, note)))
+        if self._done is not None and self._done.repeated_failed_call:
+            note = " ".join(filter(None, (_REPEATED_CALL, note)))
         if cut_action is not None:
             shown = cut_action if len(cut_action) <= 80 else cut_action[:79] + "…"
             note = f"Stopped while writing its next action ({shown}); that action was not run."
@@ -312,6 +314,13 @@ _UNDECLARED_CALL = (
     "The model stopped to call a tool, but this conversation gives it no tools: nothing was run, and what it wrote "
     "is shown as its answer. Ask again, or give it the tools it should use (a cell's --tools, or tools=[...] in "
     "Python)."
+)
+
+# Done.repeated_failed_call: the last card is a call that already failed, made again as it was.
+_REPEATED_CALL = (
+    "The model made again a tool call that had already failed (see its first card), so it was not run and the "
+    "reply ended there. Ask again in other words, or check that the tool it wants is given to it with the right "
+    "parameters (a cell's --tools, or tools=[...] in Python)."
 )
 
 

@@ -615,3 +615,52 @@ def test_a_token_limit_inside_a_chinese_character_keeps_no_broken_character(scri
     assert response.finish_reason == "length"
     assert "\ufffd" not in response.text() and "\ufffd" not in conversation.messages[-1].text
     assert response.text().startswith("北")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'get_forecast\n{"city": "Paris"}<|observation|>',  # a tool that was not declared
+        'get_weather\n{"town": "Paris"}<|observation|>',  # arguments that do not fit the schema
+        "get_weather\n{not json<|observation|>",  # a call that cannot be read
+    ],
+)
+def test_a_repeat_of_a_call_refused_as_invalid_ends_the_reply_unrun(scripted, call):
+    conversation, generator = scripted([call] * 9, tools=[get_weather])
+
+    response = conversation.send("Weather in Paris?")
+    done = list(response)[-1]
+
+    assert (done.finish_reason, done.repeated_failed_call) == ("stop", True)
+    assert [r.status for r in response.tool_results()] == ["invalid", "not_run"]
+    assert "this exact call already failed" in response.tool_results()[-1].error
+    assert len(generator.prompts) == 2  # not max_tool_rounds + 1 generations of the same call
+    assert isinstance(conversation.messages[-1], ObservationMessage)  # every call has its observation
+
+
+def test_a_failed_call_written_differently_next_time_still_runs(scripted):
+    conversation, _ = scripted(
+        [
+            'get_weather\n{"town": "Paris"}<|observation|>',
+            'get_forecast\n{"city": "Paris"}<|observation|>',  # another mistake: not a repeat
+            'get_weather\n{"city": "Paris"}<|observation|>',
+            "\nSunny.",
+        ],
+        tools=[get_weather],
+    )
+
+    response = conversation.send("Weather in Paris?")
+    done = list(response)[-1]
+
+    assert (done.finish_reason, done.repeated_failed_call) == ("stop", False)
+    assert [r.status for r in response.tool_results()] == ["invalid", "invalid", "ok"]
+    assert response.text() == "Sunny."
+
+
+def test_a_repeated_call_that_worked_is_run_again(scripted):
+    call = 'get_weather\n{"city": "Paris"}<|observation|>'
+    conversation, _ = scripted([call, call, "\nSunny."], tools=[get_weather])
+
+    done = list(conversation.send("Weather twice?"))[-1]
+
+    assert (done.finish_reason, done.repeated_failed_call) == ("stop", False)

@@ -247,6 +247,18 @@ def test_a_call_written_without_tools_is_shown_as_the_answer_with_a_note_beside_
     assert "does not parse" in t.note  # the json format's own note stays
 
 
+def test_a_reply_ended_at_a_repeat_of_a_failed_call_says_why_and_what_to_do():
+    call = ToolCall("get_forecast", {"city": "Paris"})
+    refused = ToolResult.failure(call, "invalid", "Unknown tool 'get_forecast'. Available tools: get_weather.")
+    skipped = ToolResult.failure(call, "not_run", "Not run: this exact call already failed in this reply.")
+    events = [ToolCallEvent(call), ToolResultEvent(refused), ToolCallEvent(call), ToolResultEvent(skipped)]
+
+    _, t = _build([*events, Done("stop", Usage(), repeated_failed_call=True)])
+
+    assert [c.status for c in t.tool_cards] == ["invalid", "not_run"]
+    assert t.note.startswith("The model made again a tool call that had already failed") and "--tools" in t.note
+
+
 def test_cards_without_a_result_are_settled_when_the_reply_ends():
     finish, handed_back = ToolCall("finish", {}), ToolCall("lookup", {"q": "x"})
 
