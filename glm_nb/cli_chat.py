@@ -1,10 +1,11 @@
 """`glm-nb chat [MODEL]`: a conversation in the terminal, streamed, on the same engine and chat layer as `%%glm`.
 
 Without MODEL it talks to the bundled nano-GLM (announced as the demo model it is). Each line is a message;
-`\"\"\"` on a line of its own starts and ends a message of several lines (never read as a command). Commands, typed
-at the start of a line: `/reset`, `/save FILE`, `/help`, `/exit`; a line starting with a space is always a message.
-Ctrl-C stops a reply (the partial answer stays in the history, marked interrupted, as in a notebook) and the
-conversation goes on; in a message of several lines it drops that message; at the prompt it leaves, as Ctrl-D
+`\"\"\"` on a line of its own starts and ends a message of several lines (never read as a command; one the input
+ends inside is not sent, and the chat says so). Commands, typed at the start of a line: `/reset`, `/save FILE`,
+`/load FILE` (a file /save wrote, to go on with), `/help`, `/exit`; a line starting with a space is always a
+message. Ctrl-C stops a reply (the partial answer stays in the history, marked interrupted, as in a notebook) and
+the conversation goes on; in a message of several lines it drops that message; at the prompt it leaves, as Ctrl-D
 does. GLM-Z1's thinking (`--z1`, or a Z1 checkpoint's own template) streams dimmed before the answer. Once the
 conversation fills the context a message is refused, unless `--drop-old-turns`: then its oldest turns go to make
 room, and the reply's closing line says how many.
@@ -17,11 +18,12 @@ import dataclasses
 import io
 import json
 import os
+import shlex
 import sys
 from typing import TextIO
 
 from . import nano
-from .chat import Conversation, LocalBackend
+from .chat import Conversation, LocalBackend, messages_from_openai
 from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta
 from .engine import PRECISIONS, open_model
 from .errors import GlmError, PromptTooLongError
@@ -32,6 +34,7 @@ __all__ = ["add_chat_parser", "run_chat"]
 HELP = """\
 /reset      start a new conversation (the system prompt stays)
 /save FILE  write the conversation as OpenAI-style JSON (glm_nb.Conversation.from_openai reads it back)
+/load FILE  go on with a conversation saved with /save, in place of this one
 /exit       leave (Ctrl-D does too)
 \"\"\"         on a line of its own, starts and ends a message of several lines
 A line that starts with a space is sent as a message even when it looks like a command.
@@ -77,7 +80,12 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
         except KeyboardInterrupt:
             print(file=stdout)
             return 0
-        if message is None:  # end of input
+        if message is None or message.unfinished:  # the end of input (Ctrl-D)
+            if tty:  # as at Ctrl-C: the shell's prompt comes on a line of its own, not after ">>> "
+                print(file=stdout)
+            if message is not None and message.text.strip():  # inside a message of several lines: not lost unsaid
+                print(f"(the input ended before the closing {_MULTILINE}, so that message was not sent; end a "
+                      f"message of several lines with {_MULTILINE} on a line of its own)", file=stderr)  # fmt: skip
             return 0
         if message.dropped:
             print("(message dropped)", file=stderr)
@@ -151,7 +159,8 @@ class _Input:
         return line.rstrip("\n") if line else None
 
     def message(self) -> _Message | None:
-        """The next message; None at the end of input (Ctrl-D), also inside an unfinished block of lines."""
+        """The next message; None at the end of input (Ctrl-D); inside a block of lines, what it held so far,
+        marked unfinished."""
         first = self.line(">>> ")
         if first is None or first.strip() != _MULTILINE:
             return None if first is None else _Message(first)
@@ -159,7 +168,7 @@ class _Input:
         try:
             while (line := self.line("... ")) is None or line.strip() != _MULTILINE:
                 if line is None:
-                    return None
+                    return _Message("\n".join(block), block=True, unfinished=True)
                 block.append(line)
         except KeyboardInterrupt:
             return _Message("", block=True, dropped=True)
@@ -171,6 +180,7 @@ class _Message:
     text: str
     block: bool = False  # typed between \"\"\" lines: never a command
     dropped: bool = False  # Ctrl-C inside the block
+    unfinished: bool = False  # the input ended inside the block: it is not sent
 
 
 def _is_command(text: str) -> bool:
@@ -192,22 +202,61 @@ def _command(text: str, conversation: Conversation, stdout: TextIO, stderr: Text
     elif word == "/reset":
         conversation.clear()
         print("(a new conversation)", file=stderr)
-    elif word == "/save":
-        path = os.path.expanduser(rest.strip())  # "~/chat.json" as a shell would read it
+    elif word in ("/save", "/load"):
+        path = _file_name(rest)
         if not path:
-            print("/save needs a file name, e.g. /save chat.json", file=stderr)
-            return None
-        try:
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(conversation.to_openai(), f, ensure_ascii=False, indent=2)
-        except OSError as e:
-            print(f"Could not write {path}: {e.strerror or e}", file=stderr)
-            return None
-        print(f"(saved {len(conversation.messages)} messages to {path})", file=stderr)
+            print(f'{word} needs a file name, e.g. {word} chat.json (or {word} "my chat.json")', file=stderr)
+        elif word == "/save":
+            _save(conversation, path, stderr)
+        else:
+            _load(conversation, path, stderr)
     else:
         print(f"Unknown command {word}; /help lists the commands (a line starting with a space is sent as a "
               "message).", file=stderr)  # fmt: skip
     return None
+
+
+def _save(conversation: Conversation, path: str, stderr: TextIO) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(conversation.to_openai(), f, ensure_ascii=False, indent=2)
+    except OSError as e:
+        print(f"Could not write {path}: {e.strerror or e}", file=stderr)
+        return
+    print(f"(saved {len(conversation.messages)} messages to {path})", file=stderr)
+
+
+def _load(conversation: Conversation, path: str, stderr: TextIO) -> None:
+    """Go on with the conversation saved in `path` (by /save: OpenAI-style messages), in place of this one; a file
+    that cannot be read leaves this one as it was."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            items = json.load(f)
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ValueError("it is not a list of messages")
+        messages = messages_from_openai(items)
+    except OSError as e:
+        print(f"Could not read {path}: {e.strerror or e}", file=stderr)
+        return
+    except (ValueError, GlmError) as e:  # not JSON (JSONDecodeError), not messages, or a message it cannot read
+        print(f"Could not load {path}: {e}. /load reads a file written by /save.", file=stderr)
+        return
+    conversation.rewind(0)
+    conversation.add(*messages)
+    print(f"(loaded {len(messages)} messages from {path}; the next message goes on with them)", file=stderr)
+
+
+def _file_name(text: str) -> str:
+    """A command's file name: as typed (spaces included), or unquoted when typed in quotes ("my chat.json"), with
+    "~" read as a shell would; "" when there is none or its quotes do not close."""
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        try:
+            parts = shlex.split(text)
+        except ValueError:  # a quote left open
+            return ""
+        text = parts[0] if len(parts) == 1 else ""
+    return os.path.expanduser(text)
 
 
 def _reply(conversation: Conversation, message: str, stdout: TextIO, stderr: TextIO, tty: bool, room: str) -> None:

@@ -12,13 +12,15 @@ thinking is stripped from history, so an assistant's `thinking` never reaches th
 
 In OpenAI form a failed observation (status invalid, error, timeout, declined, not_run) carries its status as an
 extra `"status"` key on its `role: "tool"` message, as the assistant message carries vLLM's `reasoning_content`;
-a successful one has none, so it stays plain OpenAI. Servers that ignore unknown message keys (vLLM, SGLang, glm-nb
-serve) take it as it is; the content itself already says what went wrong (`{"error": ...}`). OpenAI's own API
-validates each message against its schema and refuses a key it does not define (a 400, "Additional properties are
-not allowed ('...' was unexpected) - 'messages.N'"), as Mistral's and Anthropic's do: `messages_to_openai(...,
-strict=True)` leaves both keys out, for sending the conversation on to such an API (reading it back then takes a
-failed result for ok and loses the thinking), and the result of a turn that stopped for one but wrote no call (it
-answers no call the API could pair it with, which it refuses too).
+a successful one has none, so it stays plain OpenAI. An assistant turn cut short says how in the same way (`"end":
+"length"` or `"interrupted"`, and `"thinking_complete": false` when it ended inside its thinking, so a turn with no
+answer reads back as one); one that ended as asked has neither. Servers that ignore unknown message keys (vLLM,
+SGLang, glm-nb serve) take it as it is; the content itself already says what went wrong (`{"error": ...}`).
+OpenAI's own API validates each message against its schema and refuses a key it does not define (a 400,
+"Additional properties are not allowed ('...' was unexpected) - 'messages.N'"), as Mistral's and Anthropic's do:
+`messages_to_openai(..., strict=True)` leaves these keys out, for sending the conversation on to such an API
+(reading it back then takes a failed result for ok and loses the thinking), and the result of a turn that stopped
+for one but wrote no call (it answers no call the API could pair it with, which it refuses too).
 """
 
 from __future__ import annotations
@@ -204,6 +206,11 @@ def messages_to_openai(messages: Iterable[Message], *, strict: bool = False) -> 
             item = {"role": "assistant", "content": message.text}
             if message.thinking and not strict:
                 item["reasoning_content"] = message.thinking
+            if not strict:  # how a turn ended when not as asked, so that a turn with no answer reads back as one
+                if message.end in ("length", "interrupted"):
+                    item["end"] = message.end
+                if message.thinking is not None and not message.thinking_complete:
+                    item["thinking_complete"] = False
             calls = [c for c in message.tool_calls if c.name]  # a call that names no tool is not shown either
             unwritten.update(c.id for c in message.tool_calls if not c.name)
             if calls:
@@ -278,7 +285,28 @@ def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
         before, _, text = text.rpartition(_THINK_CLOSE)
         thinking = thinking or before.strip().removeprefix("<think>").strip()
         text = text.strip()
-    return AssistantMessage(text, thinking, tuple(calls), "tool_calls" if calls else "stop")
+    complete = item.get("thinking_complete", True)
+    if not isinstance(complete, bool):
+        raise MessageFormatError(f"An assistant message's thinking_complete must be true or false; got {complete!r}.")
+    if not complete and thinking is None:  # a turn that ended as its (empty) thinking began: it had one
+        thinking = ""
+    return AssistantMessage(text, thinking, tuple(calls), _end(item, bool(calls)), complete)
+
+
+_ENDS = ("length", "interrupted")  # the ends `messages_to_openai` writes; the others follow from the message
+
+
+def _end(item: Mapping[str, Any], calls: bool) -> AssistantEnd:
+    """An assistant message's end: the `"end"` key `messages_to_openai` writes for a turn that was cut short
+    (absent: it ended as asked, with its calls or its answer)."""
+    end = item.get("end")
+    if end is None or end in ("stop", "tool_calls"):
+        return "tool_calls" if calls else "stop"
+    if end not in _ENDS:
+        raise MessageFormatError(
+            f"An assistant message's end must be one of {', '.join(_ENDS)} (or left out); got {end!r}."
+        )
+    return end
 
 
 def _call(name: str, arguments: Any) -> ToolCall:

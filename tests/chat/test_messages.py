@@ -62,6 +62,42 @@ def test_a_failed_observation_keeps_its_status_through_openai_json(status):
     assert restored == failed
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        AssistantMessage("", "Two and two... or was it", end="stop", thinking_complete=False),  # stopped thinking
+        AssistantMessage("", "", end="stop", thinking_complete=False),  # stopped as its thinking began
+        AssistantMessage("", "Let me count to a", end="length", thinking_complete=False),  # the limit cut it
+        AssistantMessage("Half an ans", "Easy.", end="interrupted"),
+        AssistantMessage("Four.", "Easy.", end="length"),
+    ],
+)
+def test_a_turn_cut_short_reads_back_as_it_ended_through_openai_json(message):
+    (exported,) = messages_to_openai([message])
+    (restored,) = messages_from_openai([exported])
+
+    assert restored == message
+    assert (restored.stopped_in_thinking, restored.thinking_cut_off) == (
+        message.stopped_in_thinking,
+        message.thinking_cut_off,
+    )
+
+
+def test_a_turn_that_ended_as_asked_exports_no_end_keys():
+    (exported,) = messages_to_openai([AssistantMessage("Four.", "Easy.")])
+
+    assert exported == {"role": "assistant", "content": "Four.", "reasoning_content": "Easy."}
+
+
+@pytest.mark.parametrize(
+    "key, value, said",
+    [("end", "broken", "end must be one of length, interrupted"), ("thinking_complete", "no", "true or false")],
+)
+def test_an_unreadable_end_is_refused_with_what_it_may_be(key, value, said):
+    with pytest.raises(MessageFormatError, match=said):
+        message_from_dict({"role": "assistant", "content": "", key: value})
+
+
 def test_a_successful_observation_exports_plain_openai():
     (exported,) = messages_to_openai([ObservationMessage("21", "c1", "get_weather")])
 
@@ -102,6 +138,7 @@ OPENAI_MESSAGE_KEYS = {
 
 def test_a_strict_export_has_only_the_keys_openais_api_accepts():
     messages = [*messages_from_openai(OPENAI), ObservationMessage('{"error": "timed out"}', "c1", status="timeout")]
+    messages.append(AssistantMessage("", "Hmm", end="length", thinking_complete=False))
 
     exported = messages_to_openai(messages, strict=True)
 

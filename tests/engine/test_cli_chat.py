@@ -10,7 +10,7 @@ import pytest
 
 from glm_nb.chat import Conversation, LocalBackend, ScriptedGenerator
 from glm_nb.cli import main
-from glm_nb.cli_chat import _reply, run_chat
+from glm_nb.cli_chat import _command, _reply, run_chat
 from glm_nb.engine import SamplingParams, Tokenizer
 
 from tiny_checkpoint import TEMPLATE_PATH, write_tokenizer
@@ -282,3 +282,109 @@ def test_a_reply_with_no_real_answer_says_why_on_its_closing_line(tmp_path, repl
 
     assert said in err.getvalue() and "(ask again)]" in err.getvalue()
     assert len(generator.prompts) == 1
+
+
+def test_a_z1_turn_with_no_answer_saved_with_save_reads_back_as_one(tmp_path):
+    write_tokenizer(tmp_path)
+    generator = ScriptedGenerator(Tokenizer(tmp_path / "tokenizer.json"), ["Two and two... or was it<|user|>"])
+    template = TEMPLATE_PATH.read_text(encoding="utf-8")
+    conversation = Conversation(generator.backend(chat_template=template), force_thinking=True)
+    saved = tmp_path / "z1.json"
+    _reply(conversation, "2+2?", io.StringIO(), io.StringIO(), False, "start anew with /reset")
+
+    restored = Conversation(conversation.backend, force_thinking=True)
+
+    _command(f"/save {saved}", conversation, io.StringIO(), io.StringIO())
+    _command(f"/load {saved}", restored, io.StringIO(), io.StringIO())
+
+    assert restored.messages == conversation.messages
+    assert restored.messages[-1].stopped_in_thinking
+
+
+def test_the_end_of_input_inside_a_block_says_the_message_was_not_sent(tiny):
+    err = io.StringIO()
+
+    code = run_chat(_args(tiny), stdin=Pipe('Hi\n"""\nhalf a\nthought\n'), stdout=io.StringIO(), stderr=err)
+
+    assert code == 0 and err.getvalue().count(" tokens") == 1  # "Hi" was answered, the block was not sent
+    assert 'the input ended before the closing """, so that message was not sent' in err.getvalue()
+
+
+@pytest.mark.parametrize("typed", ['"my chat.json"', "'my chat.json'", "my chat.json"])
+def test_save_takes_a_file_name_with_spaces_quoted_or_not(tmp_path, monkeypatch, typed):
+    monkeypatch.chdir(tmp_path)
+    write_tokenizer(tmp_path)
+    generator = ScriptedGenerator(Tokenizer(tmp_path / "tokenizer.json"), [])
+    conversation = Conversation(generator.backend(chat_template=TEMPLATE_PATH.read_text(encoding="utf-8")))
+    conversation.add({"role": "user", "content": "Hi"})
+    err = io.StringIO()
+
+    _command(f"/save {typed}", conversation, io.StringIO(), err)
+
+    assert json.loads((tmp_path / "my chat.json").read_text()) == [{"role": "user", "content": "Hi"}]
+    assert "(saved 1 messages to my chat.json)" in err.getvalue()
+
+
+def test_save_with_a_quote_left_open_writes_nothing_and_shows_how(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tokenizer(tmp_path)
+    generator = ScriptedGenerator(Tokenizer(tmp_path / "tokenizer.json"), [])
+    conversation = Conversation(generator.backend(chat_template=TEMPLATE_PATH.read_text(encoding="utf-8")))
+    err = io.StringIO()
+
+    _command('/save "my chat.json', conversation, io.StringIO(), err)
+
+    assert not list(tmp_path.glob("*chat*")) and '/save "my chat.json")' in err.getvalue()
+
+
+def test_load_goes_on_with_a_saved_conversation(monkeypatch, capsys, tmp_path, tiny):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    typed = f"Hi\n/save {first}\n/reset\nOther\n/load {first}\nAgain\n/save {second}\n"
+
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2", "-s", "Be brief."], typed)
+
+    assert code == 0 and f"(loaded 3 messages from {first}; the next message goes on with them)" in err
+    history = json.loads(second.read_text())
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user", "assistant"]
+    assert [m["content"] for m in history if m["role"] == "user"] == ["Hi", "Again"]  # "Other" went with /load
+
+
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        (None, "Could not read"),
+        ("{not json", "Could not load"),
+        ('["Hi"]', "it is not a list of messages"),
+        ('[{"role": "robot", "content": "Hi"}]', "Unknown message role 'robot'"),
+    ],
+)
+def test_load_of_a_file_it_cannot_read_says_why_and_keeps_the_conversation(tmp_path, content, said):
+    write_tokenizer(tmp_path)
+    generator = ScriptedGenerator(Tokenizer(tmp_path / "tokenizer.json"), [])
+    conversation = Conversation(generator.backend(chat_template=TEMPLATE_PATH.read_text(encoding="utf-8")))
+    conversation.add({"role": "user", "content": "Kept"})
+    path = tmp_path / "saved.json"
+    if content is not None:
+        path.write_text(content)
+    err = io.StringIO()
+
+    _command(f"/load {path}", conversation, io.StringIO(), err)
+
+    assert said in err.getvalue() and "loaded" not in err.getvalue()
+    assert [m.content for m in conversation.messages] == ["Kept"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ctrl_d_at_a_terminal_ends_the_prompts_line_as_ctrl_c_does(tiny, monkeypatch):
+    def ctrl_d(prompt=""):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", ctrl_d)
+    out = Terminal()
+
+    assert run_chat(_args(tiny), stdin=Terminal(), stdout=out, stderr=io.StringIO()) == 0
+    assert out.getvalue() == "\n"  # the shell's prompt does not follow ">>> " on its line
