@@ -60,6 +60,7 @@ _SHORTEN = (
     "Even with every earlier turn dropped, the system prompt, the tools and this message do not fit: shorten the "
     "message."
 )
+_NAMES = {"chat": "GLM-4 (chat)", "z1": "GLM-Z1 (reasoning)"}
 _OTHER_CONVERSATION = {
     "chat": "GLM-4 (chat) keeps its own conversation: it does not see the GLM-Z1 turns above.",
     "z1": "GLM-Z1 (reasoning) keeps its own conversation: it does not see the chat turns above.",
@@ -161,7 +162,7 @@ class ChatPanel(anywidget.AnyWidget):
             raise GlmError("Nothing to send: type a message first.")
         if self.busy:
             raise GlmError(_BUSY)
-        self.busy, self.status = True, ""
+        self.busy, self.status, self.tokens_per_s = True, "", 0.0  # the last reply's rate is not this one's
         self._stopped.clear()
         return text
 
@@ -263,12 +264,14 @@ class ChatPanel(anywidget.AnyWidget):
         """`%glm_model` served another model since the last turn: its prompt must not hold the old model's turns."""
         old = self._models.get(variant)
         self._models[variant] = model
-        self.model_name = model.label
+        shown = variant == self.variant  # a Z1-only model changes nothing on show while "chat" is selected
+        if shown:
+            self.model_name = model.label
         if old is not None and old is not model and self._messages[variant]:
             self._messages[variant] = []
+            who = f"{model.label} now answers" if shown else f"{_NAMES[variant]} is now {model.label}"
             self.status = (
-                f"{model.label} now answers: a new conversation starts (the turns above were with {old.label}, "
-                "and are not sent to it)."
+                f"{who}: a new conversation starts (the turns above were with {old.label}, and are not sent to it)."
             )
 
     def _on_model_change(self, variants: tuple[str, ...], model: LoadedModel) -> None:
@@ -282,6 +285,8 @@ class ChatPanel(anywidget.AnyWidget):
                     self._start_afresh_if_new(variant, model)
 
     def _on_variant(self, change: dict[str, Any]) -> None:
+        model = self.session.models.get(change["new"]) or self._models.get(change["new"])
+        self.model_name = model.label if model is not None else ""  # not yet known: the next send says which
         if any(record.variant != change["new"] for record in self._shown):  # the other conversation's turns above
             self.status = _OTHER_CONVERSATION[change["new"]]
         elif self.status in _OTHER_CONVERSATION.values():  # back to the only conversation above: nothing to say

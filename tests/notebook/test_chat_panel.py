@@ -420,6 +420,41 @@ def test_a_new_model_starts_a_new_conversation_and_the_panel_says_so(session, to
     assert panel.model_name == "model-B"
 
 
+def test_a_z1_only_model_leaves_the_chat_models_name_on_show(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nChat here.", "\nZ1 here."]), glm_template, label="model-A")
+    panel = ChatPanel(session=session)
+    panel.send("Hi").join(10)
+    panel.variant = "z1"
+    panel.send("Hi").join(10)
+    panel.variant = "chat"
+    z1_model = ScriptedGenerator(tokenizer, [])
+
+    session.use(LoadedModel("Z1-B", z1_model.backend(chat_template=glm_template, name="Z1-B")), "z1")
+
+    assert panel.model_name == "model-A"  # "chat" is selected: its model still answers
+    assert "GLM-Z1 (reasoning) is now Z1-B" in panel.status
+    panel.variant = "z1"
+    assert panel.model_name == "Z1-B"
+
+
+def test_a_new_message_does_not_show_the_last_replys_rate(session, tokenizer, glm_template):
+    generator = GatedGenerator(tokenizer, ["\nFirst reply.", "\nSecond reply."], gate_at=1)
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+    generator.gate.set()
+    panel.send("One").join(10)
+    panel.tokens_per_s = 42.0  # as a fast first reply leaves it
+    generator.gate.clear()
+
+    thread = panel.send("Two")
+    assert generator.reached.wait(10)
+    rate_while_it_starts = panel.tokens_per_s
+    generator.gate.set()
+    thread.join(10)
+
+    assert rate_while_it_starts == 0.0
+
+
 def test_model_listeners_are_held_weakly_and_dropped_when_their_owner_goes(session, tokenizer, glm_template):
     import gc
 
