@@ -129,7 +129,11 @@ class ChatPanel(anywidget.AnyWidget):
         return {**data, "text/html": self._fallback_html()}, metadata
 
     def _ipython_display_(self) -> None:
-        """Displayed with a display id (a cell's result cannot carry one), so finished turns can update it."""
+        """Displayed with a display id (a cell's result cannot carry one), so finished turns can update it. A closed
+        panel (`close()`: no comm, no view to draw) shows its text."""
+        if self.comm is None:
+            display(repr(self))
+            return
         bundle = self._repr_mimebundle_()
         if bundle is not None:
             data, metadata = bundle
@@ -144,8 +148,8 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _refresh_fallbacks(self) -> None:
         """Bring the displayed fallbacks up to date, where that cannot disturb a live view (see the module doc)."""
-        if self._displayed and not self._view_seen:
-            bundle = self._repr_mimebundle_()
+        if self._displayed and not self._view_seen and self.comm is not None:  # closed: ipywidgets dropped the
+            bundle = self._repr_mimebundle_()  # method (close() sets it to None), and there is no view to update
             if bundle is not None:
                 data, metadata = bundle
                 update_display(data, metadata=metadata, raw=True, display_id=self._display_id)
@@ -153,7 +157,7 @@ class ChatPanel(anywidget.AnyWidget):
     # -- actions (the view's buttons call these; so can code) ---------------------------------------------------
     def send(self, text: str) -> threading.Thread:
         """Start a reply to `text` in a background thread (returned, e.g. to `join()`)."""
-        return self._start(self._take(text))
+        return self._start(self._take(text), from_view=False)
 
     def _take(self, text: str) -> str:
         """The message, stripped, once the panel takes it (it is busy from now on); refused with the reason."""
@@ -166,8 +170,10 @@ class ChatPanel(anywidget.AnyWidget):
         self._stopped.clear()
         return text
 
-    def _start(self, text: str) -> threading.Thread:
-        self._thread = threading.Thread(target=self._reply, args=(text,), name="glm-nb-chat-panel", daemon=True)
+    def _start(self, text: str, from_view: bool) -> threading.Thread:
+        """from_view: the message was typed in the view's box, which a failure before its turn gives back."""
+        target, args = self._reply, (text, from_view)
+        self._thread = threading.Thread(target=target, args=args, name="glm-nb-chat-panel", daemon=True)
         self._thread.start()
         return self._thread
 
@@ -210,7 +216,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._refresh_fallbacks()
 
     # -- the background thread ------------------------------------------------------------------------------------
-    def _reply(self, text: str) -> None:
+    def _reply(self, text: str, from_view: bool) -> None:
         variant = self.variant  # read once: the dropdown may change while the reply streams
         shown_before = len(self._shown)
         try:
@@ -239,7 +245,7 @@ class ChatPanel(anywidget.AnyWidget):
         except TurnStopped:
             pass  # the record, already among the turns, says that nothing was sent
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
-            self._show_failure(e, text, shown=len(self._shown) > shown_before)
+            self._show_failure(e, text, give_back=from_view and len(self._shown) == shown_before)
         finally:
             with self._lock:
                 self._response = None
@@ -250,14 +256,14 @@ class ChatPanel(anywidget.AnyWidget):
                     self._forget()
                 self.busy = False
 
-    def _show_failure(self, error: Exception, text: str, *, shown: bool) -> None:
+    def _show_failure(self, error: Exception, text: str, *, give_back: bool) -> None:
         self.live, self.live_prompt = {}, ""
         if isinstance(error, PromptTooLongError):  # the conversation is as it was; its advice is for the Python API
             advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
             self.status = f"{str(error).split('. ')[0].rstrip('.')}. {advice}"
         else:
             self.status = str(error) if isinstance(error, GlmError) else f"{type(error).__name__}: {error}"
-        if not shown:  # it failed before a turn began (e.g. loading the model): no turn holds the message
+        if give_back:  # typed in the box, and failed before a turn began (e.g. loading the model): no turn holds it
             self._tell_view({"type": "returned", "text": text})  # the view emptied its box: give it back
 
     def _start_afresh_if_new(self, variant: str, model: LoadedModel) -> None:
@@ -300,7 +306,7 @@ class ChatPanel(anywidget.AnyWidget):
             elif kind == "send":
                 text = self._take(str(content.get("text", "")))
                 self._tell_view({"type": "accepted", "text": text})  # before the reply starts: it may fail at once
-                self._start(text)
+                self._start(text, from_view=True)
             elif kind == "stop":
                 self.stop()
             elif kind == "clear":

@@ -219,6 +219,46 @@ def test_a_message_that_fails_before_any_turn_shows_it_goes_back_to_the_box(sess
     ]
 
 
+def test_a_message_sent_from_code_that_fails_is_not_put_in_the_views_box(session, tokenizer, glm_template):
+    def no_model(variant):
+        raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
+
+    session.model_for = no_model
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+
+    panel.send("From a cell").join(10)
+
+    assert "run %glm_model" in panel.status and told == []  # the user never typed it in the box
+
+
+def test_a_panel_closed_mid_reply_still_records_the_reply(session, tokenizer, glm_template, monkeypatch):
+    import glm_nb.widget.chat_panel as chat_panel
+
+    shown = []
+    monkeypatch.setattr(chat_panel, "display", lambda *a, **k: shown.append((a, k)))
+    monkeypatch.setattr(chat_panel, "update_display", lambda *a, **k: shown.append((a, k)))
+    release = threading.Event()
+
+    class Held(ScriptedGenerator):
+        def generate_next_token(self):
+            release.wait(10)
+            super().generate_next_token()
+
+    _serve(session, Held(tokenizer, ["\nHello."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel._ipython_display_()  # shown headless: each finished turn updates its fallbacks
+    thread = panel.send("Hi")
+    panel.close()  # the cell re-run, or the user closed it, while the reply streams
+    release.set()
+    thread.join(10)
+
+    assert [t.prompt for t in panel.transcripts] == ["Hi"] and "Error" not in panel.status, panel.status
+    panel.clear()
+    panel._ipython_display_()
+    assert "ChatPanel: 0 turn(s)" in str(shown[-1][0][0])
+
+
 def test_a_message_a_turn_shows_is_not_given_back(session, tokenizer, glm_template):
     _serve(session, ScriptedGenerator(tokenizer, []), glm_template)  # the backend fails once the turn began
     panel = ChatPanel(session=session)
