@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 
 import pytest
 
@@ -254,3 +255,28 @@ def test_a_tool_thread_pins_its_output_to_the_cell_that_called_it(monkeypatch):
 
     assert result.status == "ok"
     assert stream.pinned == {"glm-nb tool report": {"msg_id": "cell-1"}}
+
+
+def test_a_wait_without_a_cancel_event_still_wakes_every_few_hundredths(monkeypatch):
+    """A Ctrl-C whose SIGINT lands just before the main thread blocks is only raised when the wait wakes: the wait
+    is taken in short slices, never the whole tool timeout at once."""
+    import glm_nb.tools.background as background
+
+    slices = []
+
+    class Recording(threading.Event):
+        def wait(self, timeout=None):
+            slices.append(timeout)
+            return super().wait(timeout)
+
+    module = types.SimpleNamespace(**{**vars(threading), "Event": Recording})  # only background's own Events
+    monkeypatch.setattr(background, "threading", module)
+
+    @tool
+    def quick() -> str:
+        time.sleep(0.2)
+        return "done"
+
+    result = run_tool_call(ToolCall("quick", {}), {"quick": quick}, timeout=60)
+
+    assert result.status == "ok" and len(slices) > 1 and max(slices) <= 0.05, slices
