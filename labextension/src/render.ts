@@ -4,34 +4,30 @@
  * "Run scripts"), and the usage footer.
  *
  * Model and tool text reaches the page only as text nodes, through JupyterLab's sanitizing markdown renderer
- * (never as trusted HTML) and then made inert (markdown.ts), or inside a sandboxed frame. Code blocks are drawn
- * here (not by markdown) so each gets "Copy" and "Insert as cell below"; the latter asks the notebook around the
- * output by a DOM event (`INSERT_CELL_EVENT`), which the commands plugin answers, and copies instead where no
- * notebook is there. An update redraws only the blocks that changed (blocks.ts): a growing answer or thought, its
- * last block.
+ * (never as trusted HTML) and then made inert (markdown.ts), or inside a sandboxed frame. An answer's code blocks
+ * are drawn apart from its markdown (code.ts), each with "Copy" and "Insert as cell below". An update redraws only
+ * the blocks that changed (blocks.ts): a growing answer or thought, its last block. A thought that starts collapsed
+ * is drawn as markdown only once opened, and a search match in a closed box opens it (thinking.ts).
  */
 
 // with their extensions, for Node to load lib/ as it is (test/thinking.test.mjs draws with a stand-in DOM)
-import { AnswerSplitter, IBlock, ISplitOptions, Piece } from './answer.js';
-import { details, IDrawn, ISpec, leaf, reconcile, setDefaultOpen } from './blocks.js';
+import { AnswerSplitter, ISplitOptions, Piece } from './answer.js';
+import { details, IDrawn, ISpec, leaf, reconcile } from './blocks.js';
+import { codeBlock, codeSpec } from './code.js';
+import { button, el } from './dom.js';
 import { hasScripts, htmlFrame, svgFrame } from './frames.js';
-import { followFragment, MarkdownRenderer, renderSafely } from './markdown.js';
+import { followFragment, MarkdownRenderer } from './markdown.js';
 import {
-  codePieces,
-  footerText,
-  IReply,
-  IToolPart,
-  Part,
-  repliesOf,
-  splitFences,
-  wordCount
-} from './transcript.js';
+  drawOpenedThoughts,
+  ISearched,
+  markdownBlock,
+  RENDERED_MARKDOWN,
+  revealSearchMatches,
+  thinking
+} from './thinking.js';
+import { footerText, IReply, IToolPart, Part, repliesOf, splitFences } from './transcript.js';
 
-export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
-
-export interface IInsertCellDetail {
-  source: string;
-}
+export { IInsertCellDetail, INSERT_CELL_EVENT } from './code.js';
 
 /**
  * One transcript output, redrawn in place as its record changes: a streaming reply is updated about ten times a
@@ -50,6 +46,14 @@ export class TranscriptView {
   private splitters = new Map<string, AnswerSplitter>();
 
   constructor(private readonly markdown: MarkdownRenderer) {
+    // JupyterLab's search marks a match by a class on a <mark>: the current one opens the boxes it is in
+    const searched: ISearched = { boxes: new Set(), timer: 0 };
+    new MutationObserver(records => revealSearchMatches(this.node, records, searched, markdown)).observe(this.node, {
+      attributes: true,
+      attributeFilter: ['class'],
+      childList: true,
+      subtree: true
+    });
     this.node.addEventListener('click', event => followFragment(this.node, event));
     this.node.addEventListener('keydown', event => {
       if (event.key === 'Enter') {
@@ -83,6 +87,7 @@ export class TranscriptView {
       this.node.replaceChildren(); // an error `showError` drew
     }
     commit();
+    drawOpenedThoughts(this.node, this.markdown);
     this.drawn = drawn;
     this.splitters = splitters;
     const streaming = last !== undefined && last.finish_reason === null;
@@ -149,40 +154,6 @@ function replyBlocks(r: IReply, stale: string | null, splitterOf: SplitterOf): I
   return blocks;
 }
 
-/**
- * A thought: a `<details>` kept from one update to the next (its label and default state brought up to date), its
- * markdown in blocks that draw alone as they draw together, so that a thought that streams for thousands of words
- * draws only its last block again (fences stay inside their block: a thought's code is drawn as markdown draws it).
- */
-function thinking(text: string, open: boolean, splitter: AnswerSplitter): ISpec {
-  const label = `Thinking (${wordCount(text)} words)`;
-  const update = (box: HTMLElement) => {
-    const summary = box.querySelector('summary');
-    if (summary && summary.textContent !== label) {
-      summary.textContent = label;
-    }
-    setDefaultOpen(box as HTMLDetailsElement, open);
-  };
-  const blocks = splitter.split(text).flatMap(piece => (piece.kind === 'markdown' ? piece.blocks : []));
-  const make = () => el('div', `glm-nb-thinking-body ${RENDERED_MARKDOWN}`);
-  const body = { key: 'body', make, children: blocks.map(markdownBlock) };
-  return { key: 'thinking', make: () => details('glm-nb-thinking', label, open), update, children: [body] };
-}
-
-// JupyterLab's own classes for a markdown output, on the box around the model's markdown: its links, code, tables
-// and quotes take the theme's look (without them, JupyterLab's `.jp-ThemedContainer a { color: unset }` leaves a
-// link looking like the text around it, in either theme)
-const RENDERED_MARKDOWN = 'jp-RenderedHTMLCommon jp-RenderedMarkdown';
-
-/** A block of markdown, drawn alone; kept on screen while its text stays the same. */
-function markdownBlock(block: IBlock): ISpec {
-  return leaf(block.key, (markdown, pending) => {
-    const box = el('div', '');
-    pending.push(renderSafely(markdown, box, block.text));
-    return box;
-  });
-}
-
 function toolCard(card: IToolPart): HTMLElement {
   const failed = card.status !== 'ok' && card.status !== 'running';
   const box = el('div', `glm-nb-tool glm-nb-tool-${failed ? 'failed' : card.status}`);
@@ -232,8 +203,11 @@ function answerBlocks(text: string, format: string, artifacts: boolean, splitter
       return { key: 'markdown', make, children: piece.blocks.map(markdownBlock) };
     }
     const { language, body } = piece;
-    const draw = () => (artifacts && isArtifact(language) ? artifact(language, body) : codeBlock(language, body));
-    return leaf(fenceKey(piece, artifacts), draw);
+    // a code block is kept as it grows (its buttons with it); an artifact is drawn only once its fence is finished
+    if (artifacts && isArtifact(language)) {
+      return leaf(artifactKey(piece), () => artifact(language, body));
+    }
+    return codeSpec(language, body);
   });
 }
 
@@ -242,16 +216,11 @@ function isArtifact(language: string): language is 'svg' | 'html' {
 }
 
 // A finished fence is the same piece from one update to the next: its key is made once, not from its body each time
-const fenceKeys = new WeakMap<Piece, { artifacts: boolean; key: string }>();
+const artifactKeys = new WeakMap<Piece, string>();
 
-function fenceKey(piece: Piece & { kind: 'fence' }, artifacts: boolean): string {
-  const known = fenceKeys.get(piece);
-  if (known?.artifacts === artifacts) {
-    return known.key;
-  }
-  const kind = artifacts && isArtifact(piece.language) ? 'artifact' : 'code';
-  const key = `${kind}:${JSON.stringify([piece.language, piece.body])}`;
-  fenceKeys.set(piece, { artifacts, key });
+function artifactKey(piece: Piece & { kind: 'fence' }): string {
+  const key = artifactKeys.get(piece) ?? `artifact:${JSON.stringify([piece.language, piece.body])}`;
+  artifactKeys.set(piece, key);
   return key;
 }
 
@@ -283,68 +252,6 @@ function runBar(frame: HTMLIFrameElement, source: string): HTMLElement {
   return bar;
 }
 
-/** A code block with its language, "Copy" and "Insert as cell below". */
-function codeBlock(language: string, body: string): HTMLElement {
-  const box = el('div', 'glm-nb-code');
-  const bar = el('div', 'glm-nb-code-bar');
-  bar.appendChild(el('span', 'glm-nb-code-language', language || 'text'));
-  const copy = button('Copy', 'glm-nb-copy', () =>
-    copyText(body).then(ok => flash(copy, ok ? 'Copied' : 'Copy failed'))
-  );
-  const insert = button('Insert as cell below', 'glm-nb-insert', () => {
-    const detail = { source: body };
-    const unanswered = insert.dispatchEvent(
-      new CustomEvent<IInsertCellDetail>(INSERT_CELL_EVENT, { bubbles: true, cancelable: true, detail })
-    );
-    if (unanswered) {
-      void copyText(body).then(ok => flash(insert, ok ? 'No notebook here: copied' : 'No notebook here'));
-    } else {
-      flash(insert, 'Inserted');
-    }
-  });
-  bar.appendChild(copy);
-  bar.appendChild(insert);
-  box.appendChild(bar);
-  const pre = el('pre', '');
-  const code = el('code', language ? `language-${language}` : '');
-  for (const piece of codePieces(body)) {
-    if (piece.kind === 'text') {
-      code.appendChild(document.createTextNode(piece.text));
-    } else {
-      // drawn, not hidden: an invisible character in code is one the reader should see before inserting it
-      const mark = el('span', 'glm-nb-invisible', `⟨${piece.code}⟩`);
-      mark.title = 'An invisible character: "Copy" and "Insert" keep it as it is';
-      code.appendChild(mark);
-    }
-  }
-  pre.appendChild(code);
-  box.appendChild(pre);
-  return box;
-}
-
-async function copyText(text: string): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    const area = document.createElement('textarea');
-    area.value = text;
-    area.style.position = 'fixed';
-    area.style.opacity = '0';
-    document.body.appendChild(area);
-    area.select();
-    const ok = document.execCommand('copy');
-    area.remove();
-    return ok;
-  }
-}
-
-function flash(target: HTMLButtonElement, text: string): void {
-  const label = target.dataset.label ?? target.textContent ?? '';
-  target.textContent = text;
-  window.setTimeout(() => (target.textContent = label), 1500);
-}
-
 function prettyJson(text: string): string {
   const body = splitFences(text).find(s => s.kind === 'fence');
   const raw = body && body.kind === 'fence' ? body.body : text;
@@ -353,26 +260,4 @@ function prettyJson(text: string): string {
   } catch {
     return raw;
   }
-}
-
-function button(label: string, className: string, onClick: () => void): HTMLButtonElement {
-  const b = el('button', `glm-nb-button ${className}`, label) as HTMLButtonElement;
-  b.type = 'button';
-  b.dataset.label = label;
-  b.addEventListener('click', event => {
-    event.stopPropagation();
-    onClick();
-  });
-  return b;
-}
-
-function el(tag: string, className: string, text?: string): HTMLElement {
-  const element = document.createElement(tag);
-  if (className) {
-    element.className = className;
-  }
-  if (text !== undefined) {
-    element.textContent = text;
-  }
-  return element;
 }

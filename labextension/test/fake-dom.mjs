@@ -1,7 +1,7 @@
 // A stand-in for the little of the DOM the transcript view (src/render.ts) uses, so that `node --test` can draw
 // with it: elements, text nodes, attributes, `<details>`, simple selectors (tag names, `*`, `tag[attribute]`,
-// lists of them), a text-node walker. Not a browser: what it draws is compared with itself, never with a page.
-// `installFakeDom()` puts `document` and the few globals the view reads on `globalThis`.
+// lists of them), a text-node walker, event listeners, the focus. Not a browser: what it draws is compared with
+// itself, never with a page. `installFakeDom()` puts `document` and the few globals the view reads on `globalThis`.
 
 class FakeNode {
   constructor(ownerDocument) {
@@ -24,6 +24,10 @@ class FakeNode {
   removeChild(child) {
     this.childNodes = this.childNodes.filter(node => node !== child);
     child.parentNode = null;
+    const doc = this.ownerDocument;
+    if (doc?.activeElement && child.contains(doc.activeElement)) {
+      doc.activeElement = doc.body; // as a browser does when the focused element leaves the page
+    }
     return child;
   }
 
@@ -37,6 +41,10 @@ class FakeNode {
     parent.childNodes[parent.childNodes.indexOf(this)] = other;
     other.parentNode = parent;
     this.parentNode = null;
+    const doc = this.ownerDocument;
+    if (doc?.activeElement && this.contains(doc.activeElement)) {
+      doc.activeElement = doc.body;
+    }
   }
 
   replaceChildren(...children) {
@@ -127,7 +135,26 @@ class FakeElement extends FakeNode {
   }
 
   get classList() {
-    return this.className.split(/\s+/).filter(Boolean);
+    const classes = this.className.split(/\s+/).filter(Boolean);
+    classes.contains = name => classes.includes(name);
+    return classes;
+  }
+
+  get parentElement() {
+    return this.parentNode instanceof FakeElement ? this.parentNode : null;
+  }
+
+  get isConnected() {
+    return this.ownerDocument.contains(this);
+  }
+
+  closest(tag) {
+    for (let at = this; at; at = at.parentElement) {
+      if (at.localName === tag) {
+        return at;
+      }
+    }
+    return null;
   }
 
   setAttribute(name, value) {
@@ -152,6 +179,31 @@ class FakeElement extends FakeNode {
 
   addEventListener(type, listener) {
     this.listeners.push({ type, listener });
+  }
+
+  /** Calls this element's listeners for `event.type`, then (`bubbles`) its parents'; false if one prevented it. */
+  dispatchEvent(event) {
+    event.target ??= this;
+    event.preventDefault ??= () => (event.defaultPrevented = true);
+    event.stopPropagation ??= () => (event.stopped = true);
+    this.listeners.filter(({ type }) => type === event.type).forEach(({ listener }) => listener(event));
+    if (event.bubbles && !event.stopped && this.parentNode instanceof FakeElement) {
+      this.parentNode.dispatchEvent(event);
+    }
+    return !event.defaultPrevented;
+  }
+
+  click() {
+    this.focus();
+    this.dispatchEvent({ type: 'click', bubbles: true });
+  }
+
+  focus() {
+    this.ownerDocument.activeElement = this;
+  }
+
+  select() {
+    this.focus();
   }
 
   clone(deep) {
@@ -179,6 +231,18 @@ class FakeDocument extends FakeNode {
     this.ownerDocument = this;
     this.baseURI = 'http://localhost:8888/lab';
     this.implementation = { createHTMLDocument: () => new FakeDocument() };
+    this.body = this.appendChild(this.createElement('body'));
+    this.activeElement = this.body;
+    this.copied = []; // what `execCommand('copy')` copied, in order
+  }
+
+  execCommand(command) {
+    const area = this.activeElement;
+    if (command !== 'copy' || area?.localName !== 'textarea') {
+      return false;
+    }
+    this.copied.push(area.value);
+    return true;
   }
 
   createElement(tag) {
@@ -221,10 +285,52 @@ export function serialize(node) {
   return `<${head}>${node.childNodes.map(serialize).join('')}</${node.localName}>`;
 }
 
-/** Puts a fresh fake `document` (and `NodeFilter`, `HTMLDetailsElement`) on `globalThis`. */
+/** A `MutationObserver` told of nothing the DOM does: a test hands it records (`notifyObservers`). */
+class FakeMutationObserver {
+  static all = [];
+
+  constructor(callback) {
+    this.callback = callback;
+    FakeMutationObserver.all.push(this);
+  }
+
+  observe(node) {
+    this.node = node;
+  }
+}
+
+/** Calls each observer that watches `node` or a parent of it with `records`. */
+export function notifyObservers(node, records) {
+  FakeMutationObserver.all.filter(observer => observer.node?.contains(node)).forEach(o => o.callback(records));
+}
+
+/** An event as `new CustomEvent(type, { bubbles, cancelable, detail })` makes it. */
+class FakeCustomEvent {
+  constructor(type, init = {}) {
+    Object.assign(this, { type, bubbles: false, cancelable: false, detail: null, defaultPrevented: false }, init);
+  }
+
+  preventDefault() {
+    this.defaultPrevented = this.defaultPrevented || this.cancelable;
+  }
+
+  stopPropagation() {
+    this.stopped = true;
+  }
+}
+
+/**
+ * Puts a fresh fake `document` (and `NodeFilter`, `HTMLDetailsElement`, `CustomEvent`) on `globalThis`, and a
+ * `navigator` with no clipboard API, as a page served over plain http has.
+ */
 export function installFakeDom() {
   globalThis.document = new FakeDocument();
   globalThis.NodeFilter = { SHOW_TEXT: 4 };
   globalThis.HTMLDetailsElement = FakeDetails;
+  globalThis.CustomEvent = FakeCustomEvent;
+  globalThis.MutationObserver = FakeMutationObserver;
+  // Node has a `navigator` of its own (with no clipboard either), which a plain assignment cannot replace
+  Object.defineProperty(globalThis, 'navigator', { value: { appName: 'node' }, configurable: true });
+  globalThis.window ??= { setTimeout, clearTimeout };
   return globalThis.document;
 }

@@ -9,7 +9,7 @@ import { marked } from 'marked';
 
 import { splitAnswer } from '../lib/answer.js';
 import { cjkFriendlyEmphasis, withoutJoiners } from '../lib/cjk.js';
-import { installFakeDom, serialize } from './fake-dom.mjs';
+import { installFakeDom, notifyObservers, serialize } from './fake-dom.mjs';
 
 globalThis.navigator ??= { appName: 'node' }; // removeMath reads it
 installFakeDom();
@@ -77,6 +77,13 @@ function cutPoints(text, next) {
 
 const thinkingOf = view => view.node.querySelector('details');
 
+/** Opens a `<details>` as a click (or the browser's find-in-page) does, and waits for what that draws. */
+async function open(box) {
+  box.open = true;
+  box.dispatchEvent({ type: 'toggle' });
+  await new Promise(resolve => setTimeout(resolve, 0));
+}
+
 test('a thought cut into blocks draws, block by block, what it draws all at once', () => {
   for (const thought of THOUGHTS) {
     const [piece] = splitAnswer(thought, { fences: 'inline' });
@@ -101,6 +108,8 @@ test('a thought streamed at random cut points ends drawn as the same thought dra
       const atOnce = recordingView().view;
 
       await atOnce.update(record(thought, 'stop'));
+      await open(thinkingOf(streamed)); // a collapsed thought is drawn as markdown once opened
+      await open(thinkingOf(atOnce));
 
       assert.equal(serialize(streamed.node), serialize(atOnce.node), JSON.stringify(thought));
     }
@@ -163,4 +172,64 @@ test('a line that starts with `<` but no tag (`<= n`, `<-`) leaves the blocks ap
   assert.deepEqual(texts('A\n\n<div>\n\nB'), ['A\n\n<div>\n\nB']);
   assert.deepEqual(texts('A\n\n</div>\n\nB'), ['A\n\n</div>\n\nB']);
   assert.deepEqual(texts('A\n\n<!-- note -->\n\nB'), ['A\n\n<!-- note -->\n\nB']);
+});
+
+test('a saved collapsed thought is kept as its text, not drawn, until it is opened', async () => {
+  const thought = 'First **bold** idea.\n\nSecond idea, with `code`.';
+  const { view, sources } = recordingView();
+
+  await view.update(record(thought, 'stop'));
+  const box = thinkingOf(view);
+
+  assert.equal(box.open, false);
+  assert.deepEqual(sources, ['Because.']); // the answer only
+  assert.equal(box.querySelector('div[data-glm-nb-lazy]').textContent, 'First **bold** idea.\n'); // found by search
+  assert.equal(box.querySelectorAll('div[data-glm-nb-lazy]').length, 2);
+
+  await open(box);
+
+  assert.deepEqual(sources.slice(1), ['First **bold** idea.\n', 'Second idea, with `code`.']);
+  assert.equal(box.querySelectorAll('div[data-glm-nb-lazy]').length, 0);
+  assert.match(box.textContent, /<strong>bold<\/strong>/);
+  await open(box); // opened again: nothing drawn twice
+  assert.equal(sources.length, 3);
+});
+
+test('a thought the user opened draws text an update puts in it; one shown open is drawn at once', async () => {
+  const { view, sources } = recordingView();
+  await view.update(record('Old.', 'stop'));
+  await open(thinkingOf(view));
+
+  await view.update(record('New.', 'stop')); // the record changed under an opened thought
+  await new Promise(resolve => setTimeout(resolve, 0));
+  const shown = recordingView();
+  await shown.view.update({ ...record('Shown.', 'stop'), thinking_display: 'shown' });
+
+  assert.deepEqual(sources, ['Because.', 'Old.', 'New.']);
+  assert.equal(thinkingOf(view).querySelectorAll('div[data-glm-nb-lazy]').length, 0);
+  assert.deepEqual(shown.sources, ['Shown.', 'Because.']);
+});
+
+test("JupyterLab's search match in a closed thought opens it; it is drawn once the search ends", async () => {
+  const { view, sources } = recordingView();
+  await view.update(record('A plain **thought**.', 'stop'));
+  const box = thinkingOf(view);
+  const text = box.querySelector('div[data-glm-nb-lazy]');
+  const mark = text.appendChild(text.ownerDocument.createElement('mark')); // as JupyterLab's search marks a match
+  mark.className = 'cm-string cm-overlay cm-searching jp-current-match';
+
+  notifyObservers(mark, [{ type: 'attributes', target: mark }]);
+  const opened = box.open;
+  box.dispatchEvent({ type: 'toggle' }); // as the browser tells of it
+  await new Promise(resolve => setTimeout(resolve, 0));
+
+  assert.equal(opened, true);
+  assert.deepEqual(sources, ['Because.']); // kept as text while the search holds its marks (a redraw restarts it)
+
+  mark.remove(); // the search closed
+  notifyObservers(text, [{ type: 'childList', target: text }]);
+  await new Promise(resolve => setTimeout(resolve, 1100)); // the output holds no match for a second
+
+  assert.deepEqual(sources, ['Because.', 'A plain **thought**.']);
+  assert.equal(box.open, true);
 });

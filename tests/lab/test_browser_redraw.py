@@ -93,6 +93,50 @@ def test_a_streaming_update_keeps_finished_turns_and_what_the_user_opened_closed
     assert not second.locator(".glm-nb-thinking").evaluate("d => d.open")
 
 
+# A cell that shows a reply whose code block grows a line ten times a second until the file `stop` appears.
+STREAMING_CODE = f"""\
+import os, time
+from IPython.display import display
+
+def reply(lines, reason=None):
+    text = "Here:\\n\\n```python\\n" + "x += 1\\n" * lines
+    return {{{MIME_TYPE!r}: {{"version": 1, "kind": "reply", "model": "forged", "prompt": "code?", "answer": text,
+        "parts": [{{"type": "text", "text": text}}], "format": "markdown", "finish_reason": reason}}}}
+
+handle = display(reply(1), raw=True, display_id=True)
+lines, started = 1, time.monotonic()
+while not os.path.exists("stop") and time.monotonic() - started < 60:
+    time.sleep(0.1)
+    lines += 1
+    handle.update(reply(lines), raw=True)
+handle.update(reply(lines, "stop"), raw=True)"""
+
+
+def test_the_buttons_of_a_growing_code_block_keep_the_keyboard_focus_and_copy_what_it_shows_now(lab):
+    (lab.server.root / "stop").unlink(missing_ok=True)
+    lab.new_notebook("code.ipynb", [STREAMING_CODE])
+    lab.open("code.ipynb")
+    lab.run_all()
+    transcript = lab.transcripts().first
+    expect(transcript).to_have_attribute("data-state", "streaming", timeout=30_000)
+    copy = transcript.locator("button.glm-nb-copy")
+    copy.focus()  # a keyboard user on "Copy"
+    copy.evaluate("button => { button.glmNbMark = 'kept'; }")
+    shown = transcript.locator(".glm-nb-code code").inner_text().count("x += 1")
+    lab.page.wait_for_timeout(1500)  # about fifteen updates
+
+    copy.press("Enter")
+
+    expect(copy).to_have_text("Copied")
+    assert transcript.get_attribute("data-state") == "streaming"
+    assert copy.evaluate("button => button.glmNbMark") == "kept"  # the same button, not drawn again
+    assert copy.evaluate("button => document.activeElement === button")
+    copied = lab.page.evaluate("navigator.clipboard.readText()")
+    assert copied.count("x += 1") > shown  # what the block showed when the key was pressed, not when it was drawn
+    (lab.server.root / "stop").write_text("")
+    expect(transcript).to_have_attribute("data-state", "stop", timeout=30_000)
+
+
 def _shown(record: dict) -> str:
     """A cell that displays `record` as a transcript, as a kernel (or a forged file) could send it."""
     shown = f"{{{MIME_TYPE!r}: json.loads({json.dumps(json.dumps(record))})}}"

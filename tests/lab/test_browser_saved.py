@@ -1,10 +1,12 @@
 """A saved transcript as a reader opens it, in a real browser (tests/lab/conftest.py): its markdown drawn as
 JupyterLab draws a markdown output, so that a link looks like a link and inline code stands out in the light and the
-dark theme, and a drawing that gives only its viewBox shown whole in its frame."""
+dark theme, a drawing that gives only its viewBox shown whole in its frame, and a long chat's collapsed thoughts
+kept as text (found by the browser's find-in-page) until they are opened."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -79,3 +81,61 @@ def test_a_drawing_that_gives_only_its_viewbox_is_shown_whole_in_its_frame(lab, 
     assert shown["width"] > 200 and shown["height"] > 150, shown
     assert shown["y"] + shown["height"] <= room["y"] + room["height"], (shown, room)  # not cut off at the bottom
     assert shown["x"] + shown["width"] <= room["x"] + room["width"], (shown, room)
+
+
+def _long_thought(turn: int) -> str:
+    """About 20,000 words of markdown, in paragraphs of about a hundred, one of them with a word found only here."""
+    paragraph = " ".join(["Let me **check** case", str(turn), "again: `x`."] + ["word"] * 94)
+    paragraphs = [paragraph] * 200
+    paragraphs[100] = paragraphs[100].replace("again", f"zebracorn{turn}")
+    return "\n\n".join(paragraphs)
+
+
+def test_a_long_chats_collapsed_thoughts_are_text_until_opened_and_the_browser_search_finds_them(lab, viewer_server):
+    turns = [{**RECORD, "thinking_display": "collapsed", "prompt": f"Question {turn}?",
+              "parts": [{"type": "thinking", "text": _long_thought(turn)}, {"type": "text", "text": "Done."}]}
+             for turn in range(20)]  # fmt: skip
+    started = time.monotonic()
+    _, transcript = _open_saved(lab, viewer_server, "long.ipynb", {"version": 1, "kind": "chat", "turns": turns})
+    print(f"\n20 turns of 20,000-word thoughts: opened and drawn in {time.monotonic() - started:.1f} s")
+    thought = transcript.locator("details.glm-nb-thinking").nth(7)
+
+    assert transcript.locator("details.glm-nb-thinking .jp-RenderedHTMLCommon strong").count() == 0  # not drawn
+    assert not thought.evaluate("d => d.open")
+    # the text is in the page: found as the browser's search finds it (its find bar, which Playwright cannot drive,
+    # also opens the <details> around a match, which fires the same `toggle` as the click below)
+    assert lab.page.evaluate("window.find('zebracorn7')")
+
+    thought.locator("summary").click()
+
+    expect(thought.locator("strong").first).to_have_text("check")  # drawn as markdown once opened
+    assert "zebracorn7" in thought.inner_text()
+    assert thought.locator("[data-glm-nb-lazy]").count() == 0
+    assert transcript.locator("details.glm-nb-thinking").nth(6).locator("strong").count() == 0  # the others wait
+
+
+def test_jupyterlabs_search_opens_the_collapsed_thought_and_tool_result_its_match_is_in(lab, viewer_server):
+    parts = [{"type": "thinking", "text": "Let me **think** of the kiwiword."},
+             {"type": "tool", "name": "look", "arguments": {}, "status": "ok", "result": "a mangoword", "error": None,
+              "duration_s": 0.1},
+             {"type": "text", "text": "Done."}]  # fmt: skip
+    record = {**RECORD, "thinking_display": "collapsed", "parts": parts}
+    viewer, transcript = _open_saved(lab, viewer_server, "search.ipynb", record)
+    thought, result = transcript.locator("details.glm-nb-thinking"), transcript.locator("details.glm-nb-tool-result")
+    assert not thought.evaluate("d => d.open") and not result.evaluate("d => d.open")
+
+    lab.page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    lab.page.keyboard.press("Escape")  # command mode
+    lab.page.keyboard.press("Control+f")
+    lab.page.locator(".jp-DocumentSearch-filter-button").click()
+    lab.page.locator(".jp-DocumentSearch-search-filter", has_text="Search Cell Outputs").locator("input").check()
+    search = lab.page.locator(".jp-DocumentSearch-input").first
+    for word, box in (("kiwiword", thought), ("mangoword", result)):
+        search.fill(word)
+        search.press("Enter")
+
+        expect(box).to_have_js_property("open", True)  # opened around the match, which shows
+        expect(box.locator("mark.jp-current-match")).to_be_visible()
+
+    lab.page.keyboard.press("Escape")  # the search ends: the thought, kept as text meanwhile, is drawn
+    expect(thought.locator("strong")).to_have_text("think")
