@@ -63,8 +63,7 @@ def sample_top_k(values: np.ndarray, ids: np.ndarray, params: SamplingParams, rn
 def top_p_only(params: SamplingParams) -> bool:
     """True for settings `sample_top_p` may decide from the candidates: top-p with neither top-k, a penalty nor
     banned ids."""
-    plain = params.repetition_penalty == 1.0 and not isinstance(params, MaskedSampling)
-    return plain and not params.greedy and params.top_k == 0 and params.top_p < 1.0
+    return _plain(params) and params.top_p < 1.0
 
 
 def sample_top_p(
@@ -79,11 +78,9 @@ def sample_top_p(
     for every row (see the module's docstring); None, with `rng` untouched, when one row needs its whole logits.
     `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it."""
     values = np.asarray(values, dtype=np.float32)
-    if not np.isfinite(values.max(axis=1)).all():
-        return None  # NaN or infinity: the whole row's draw says what went wrong
-    if expsum is not None and not np.isfinite(expsum).all():
+    sums = _row_sums(values, expsum)
+    if sums is None:
         return None
-    sums = [None] * len(values) if expsum is None else [float(x) for x in expsum]
     rows = []
     for row_values, row_ids, row_sum in zip(values, ids, sums):
         kept = _kept_by_top_p(row_values, np.asarray(row_ids, dtype=np.int64), params, vocab_size, row_sum)
@@ -97,8 +94,21 @@ def sample_top_p(
 def temperature_only(params: SamplingParams) -> bool:
     """True for settings that keep every token (no top-k, top-p, penalty or banned ids), which `sample_temperature`
     may decide from the candidates."""
+    return _plain(params) and params.top_p >= 1.0
+
+
+def _plain(params: SamplingParams) -> bool:
+    """Sampled, with neither top-k, a penalty nor banned ids: what the candidates may decide, top-p or not."""
     plain = params.repetition_penalty == 1.0 and not isinstance(params, MaskedSampling)
-    return plain and not params.greedy and params.top_k == 0 and params.top_p >= 1.0
+    return plain and not params.greedy and params.top_k == 0
+
+
+def _row_sums(values: np.ndarray, expsum: np.ndarray | None) -> list[float | None] | None:
+    """Each row's exp-sum (None without the graph's), or None when a value is NaN or infinite: the whole row's draw
+    then says what went wrong."""
+    if not np.isfinite(values.max(axis=1)).all() or (expsum is not None and not np.isfinite(expsum).all()):
+        return None
+    return [None] * len(values) if expsum is None else [float(x) for x in expsum]
 
 
 def sample_temperature(
@@ -114,11 +124,11 @@ def sample_temperature(
     whatever the tokens outside weigh (between 0 and `_outside_mass`); None, with `rng` as it was, when a row needs
     its whole logits. `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it."""
     values = np.asarray(values, dtype=np.float32)
-    if not np.isfinite(values.max(axis=1)).all() or (expsum is not None and not np.isfinite(expsum).all()):
+    sums = _row_sums(values, expsum)
+    if sums is None:
         return None
     state = rng.bit_generator.state
     u = rng.random(len(values))  # the one uniform number per row that `sample` draws
-    sums = [None] * len(values) if expsum is None else [float(x) for x in expsum]
     picks = []
     for row_values, row_ids, row_sum, x in zip(values, ids, sums, u):
         order = np.argsort(row_ids, kind="stable")
