@@ -222,6 +222,16 @@ def test_top_p_draws_nothing_when_the_tokens_outside_could_move_its_cut():
     assert sample_top_p(values, ids, params, make_rng(0), vocab_size=3) is not None  # nothing outside: decided
 
 
+def ranked_row(seed: int, slope: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A [1, 5000] row whose logits fall with the log of a token's rank (steeper: more confident), shuffled, with
+    noise; its top-16 ids and values as a top-k graph outputs them."""
+    rng = np.random.default_rng(seed)
+    ranks = rng.permutation(5000) + 1
+    logits = (-slope * np.log(ranks) + rng.normal(scale=0.5, size=5000))[None].astype(np.float32)
+    ids = np.argsort(-logits, axis=1, kind="stable")[:, :16]
+    return logits, ids, np.take_along_axis(logits, ids, axis=1)
+
+
 def graph_expsum(logits: np.ndarray) -> np.ndarray:
     """What a top-k graph outputs as logits_expsum, one per row: a float32 sum of exp(logit - the row's max)."""
     return np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float32)
@@ -241,11 +251,7 @@ def test_the_graphs_exp_sum_decides_more_top_p_draws_and_the_same_tokens(params)
     and each decided draw is the whole row's."""
     decided = {False: 0, True: 0}
     for seed in range(60):
-        rng = np.random.default_rng(seed)
-        ranks = rng.permutation(5000) + 1
-        logits = (-(2.5 - seed / 30) * np.log(ranks) + rng.normal(scale=0.5, size=5000))[None].astype(np.float32)
-        ids = np.argsort(-logits, axis=1, kind="stable")[:, :16]
-        values = np.take_along_axis(logits, ids, axis=1)
+        logits, ids, values = ranked_row(seed, slope=2.5 - seed / 30)
         picks = {}
         for with_sum in (False, True):
             expsum = graph_expsum(logits) if with_sum else None
@@ -291,11 +297,7 @@ def test_temperature_alone_decided_by_the_top_k_equals_the_whole_rows_draw(tempe
     assert temperature_only(params)
     decided = {False: 0, True: 0}
     for seed in range(60):
-        rng = np.random.default_rng(seed)
-        ranks = rng.permutation(5000) + 1
-        logits = (-(3.0 - seed / 22) * np.log(ranks) + rng.normal(scale=0.5, size=5000))[None].astype(np.float32)
-        ids = np.argsort(-logits, axis=1, kind="stable")[:, :16]
-        values = np.take_along_axis(logits, ids, axis=1)
+        logits, ids, values = ranked_row(seed, slope=3.0 - seed / 22)
         whole = sample(logits, params, make_rng(seed), first=ids).tolist()
         picks = {}
         for with_sum in (False, True):
