@@ -23,8 +23,10 @@ def add_convert_parser(sub) -> None:
     c.add_argument("src", help="checkpoint folder (config.json, *.safetensors, tokenizer files), or a hub id")
     c.add_argument("--source", default="huggingface", choices=SOURCES,
                    help="the hub a model id is downloaded from (default: huggingface)")  # fmt: skip
-    c.add_argument("-o", "--output", required=True,
-                   help="output folder: new, empty, or an earlier conversion (replaced when this one succeeds)")  # fmt: skip
+    c.add_argument(
+        "-o", "--output", required=True,
+        help="output folder: new, empty, or an earlier conversion (replaced when this one succeeds)",
+    )  # fmt: skip
     c.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (CPU), fp16/bf16 (CUDA), int4 (MatMulNBits weights)")  # fmt: skip
     c.add_argument("--max-length", type=int, default=None, help="longest sequence (default: the checkpoint's)")
@@ -33,12 +35,18 @@ def add_convert_parser(sub) -> None:
     c.add_argument("--int4-compute", default=None, choices=("fp32", "fp16", "bf16"),
                    help="activation dtype of an int4 model: fp32 for CPU, fp16/bf16 for CUDA")  # fmt: skip
     c.add_argument("--no-int4-lm-head", action="store_true", help="keep lm_head in float in an int4 model")
-    c.add_argument("--int4-symmetric", action="store_true",
-                   help="int4 blocks without zero points (ONNX Runtime's weight-only CUDA kernels need them)")  # fmt: skip
-    c.add_argument("--int4-accuracy-level", type=int, default=None, choices=range(5), metavar="{0..4}",
-                   help="MatMulNBits accuracy_level: 4 = int8 activations on CPU (fast), 0 = unquantized activations")  # fmt: skip
-    c.add_argument("--top-k-output", type=int, default=0, metavar="K",
-                   help="also output the K largest logits per row, so GPU decoding copies K values, not the row")  # fmt: skip
+    c.add_argument(
+        "--int4-symmetric", action="store_true",
+        help="int4 blocks without zero points (ONNX Runtime's weight-only CUDA kernels need them)",
+    )  # fmt: skip
+    c.add_argument(
+        "--int4-accuracy-level", type=int, default=None, choices=range(5), metavar="{0..4}",
+        help="MatMulNBits accuracy_level: 4 = int8 activations on CPU (fast), 0 = unquantized activations",
+    )  # fmt: skip
+    c.add_argument(
+        "--top-k-output", type=int, default=0, metavar="K",
+        help="also output the K largest logits per row, so GPU decoding copies K values, not the row",
+    )  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -133,7 +133,8 @@ def stop_token_texts(backend: Backend, ids: tuple[int, ...]) -> dict[str, int]:
     tokenizer = getattr(backend, "tokenizer", None)
     if tokenizer is None:
         raise BadRequestError(
-            "'stop_token_ids' needs the model's tokenizer, which this server has not; send the tokens' text in 'stop'.",
+            "'stop_token_ids' needs the model's tokenizer, which this server has not; send the tokens' text in "
+            "'stop'.",
             param="stop_token_ids",
         )
     special = {i: text for text in SPECIAL_TOKENS if (i := tokenizer.token_to_id(text)) is not None}

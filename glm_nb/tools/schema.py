@@ -192,7 +192,8 @@ def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
         ) from None
     fields = [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
     others = [name for name, hint in hints.items() if isinstance(hint, dataclasses.InitVar)]
-    if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe (a ClassVar is none)
+    if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe (a ClassVar is
+        # none: the class's own)
         raise ToolDefinitionError(
             f"dataclass {cls.__name__} takes {', '.join(others)} as InitVar, which a JSON schema here cannot "
             "describe; make it a field, or give the tool plain parameters."

@@ -136,7 +136,8 @@ def test_an_interrupt_before_the_worker_starts_lists_nothing(monkeypatch):
 
 
 def test_a_call_stopped_before_it_starts_is_not_run():
-    """Stop pressed before the call begins (e.g. while a confirm hook asked): nothing starts, nothing is left running."""
+    """Stop pressed before the call begins (e.g. while a confirm hook asked): nothing starts, nothing is left
+    running."""
     ran, stop = [], threading.Event()
 
     @tool
