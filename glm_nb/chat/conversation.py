@@ -25,6 +25,7 @@ them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -271,7 +272,7 @@ class Conversation:
     ) -> Iterator[Event]:
         usage, last, stop = Usage(), None, None
         finish: FinishReason | None = None
-        failed: list[ToolCall] = []  # this reply's calls refused as invalid: the same call again is refused again
+        failed: set[tuple] = set()  # this reply's calls refused as invalid (_call_key): the same again fails again
         repeated = False
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
@@ -280,7 +281,7 @@ class Conversation:
             usage = response.usage_so_far = usage + outcome.usage
             last, stop = outcome.message, outcome.stop
             finish = self._finish_reason(last, round_index)
-            if finish is None and all(call in failed for call in last.tool_calls):
+            if finish is None and all(_call_key(call) in failed for call in last.tool_calls):
                 finish, repeated = "stop", True  # an identical retry cannot succeed: end the reply here
                 yield from self._skip(response, last.tool_calls, "this exact call already failed in this reply")
             if finish == "round_limit":
@@ -289,7 +290,7 @@ class Conversation:
                 break
             runnable = [c for c in last.tool_calls if not self._handed_back(c)]
             results = yield from self._run_calls(response, runnable)
-            failed += [r.call for r in results if r.status == "invalid"]
+            failed |= {_call_key(r.call) for r in results if r.status == "invalid"}
             if len(runnable) < len(last.tool_calls):
                 finish = "tool_calls"  # tools without a function: the caller runs them, then calls respond()
                 break
@@ -444,3 +445,12 @@ def _template(template: str | ChatTemplate | None, backend: Backend) -> ChatTemp
             "'chat_template'), e.g. Conversation(backend, template=open('chat_template.jinja').read())."
         )
     return ChatTemplate(source)
+
+
+def _call_key(call: ToolCall) -> tuple:
+    """What makes two calls the same call as the model wrote it: its name and its arguments as JSON writes them
+    (`true` is not `1`, `1.0` not `1`, which a dict's == would take as equal), or, for one that could not be read,
+    its text."""
+    if call.error is not None:
+        return (call.name, call.error, call.raw.strip())
+    return (call.name, json.dumps(call.arguments, sort_keys=True, ensure_ascii=False, default=str))

@@ -657,6 +657,33 @@ def test_a_failed_call_written_differently_next_time_still_runs(scripted):
     assert response.text() == "Sunny."
 
 
+def forecast(city: str, days: int) -> str:
+    """Forecast.
+
+    Args:
+        city: The city.
+        days: How many days.
+    """
+    return f"{city}: {days} day(s) of sun"
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ('forecast\n{"city": "Paris", "days": true}', 'forecast\n{"city": "Paris", "days": 1}'),  # True == 1
+        ("forecast\n[\"Paris\"]", "forecast\n[\"Paris\", 2]"),  # two unreadable calls, both arguments {}
+    ],
+)
+def test_a_corrected_call_equal_to_the_failed_one_only_to_python_is_no_repeat(scripted, first, second):
+    conversation, generator = scripted(
+        [first + "<|observation|>", second + "<|observation|>", "\nSunny."], tools=[forecast]
+    )
+
+    done = list(conversation.send("Forecast for Paris?"))[-1]
+
+    assert done.repeated_failed_call is False and len(generator.prompts) == 3
+
+
 def test_a_repeated_call_that_worked_is_run_again(scripted):
     call = 'get_weather\n{"city": "Paris"}<|observation|>'
     conversation, _ = scripted([call, call, "\nSunny."], tools=[get_weather])
