@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import operator
 import threading
 from dataclasses import dataclass
 
@@ -360,21 +361,18 @@ class Generator:
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:
-        ids = list(ids)
+        ids = ([ids] if ids.ndim == 1 else list(ids)) if isinstance(ids, np.ndarray) else list(ids)
         if not ids:  # not "Expected 1 row(s) of tokens, got 0", which reads as a batch mix-up
             raise GenerationError("No token ids were given: pass a list of ids (one list per row for a batch).")
         if not isinstance(ids[0], (list, tuple, np.ndarray)):
             ids = [ids]
         if len(ids) != self.batch_size:
             raise GenerationError(f"Expected {self.batch_size} row(s) of tokens, got {len(ids)}.")
-        rows = [list(r) for r in ids]
-        for row in rows:
-            odd = [t for t in row if not _whole(t)]
-            if odd:  # int(1.7) would quietly be token 1
-                raise GenerationError(f"Token ids are whole numbers; got {odd[0]!r}. Pass the ids encode() gives.")
-        rows = [[int(t) for t in r] for r in rows]
+        rows = [_ints(r) for r in ids]
         vocab = self.engine.metadata.vocab_size
         for row in rows:
+            if row and 0 <= min(row) and max(row) < vocab:
+                continue
             bad = [t for t in row if not 0 <= t < vocab]
             if bad:
                 raise GenerationError(
@@ -423,3 +421,27 @@ def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_c
 def _whole(value) -> bool:
     """An int (numpy's too), not a bool or a float."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _ints(row) -> list[int]:
+    """A row of token ids as Python ints, refused when one is not a whole number (int(1.7) would quietly be token
+    1). Fast for what callers pass: a list of ints (a tokenizer's), an integer numpy array, any sequence of values
+    that are integers to Python (`operator.index`: numpy's and torch's integer scalars)."""
+    if isinstance(row, np.ndarray):
+        if row.dtype.kind not in "iu":
+            raise GenerationError(
+                f"Token ids are whole numbers; got an array of {row.dtype}. Pass the ids encode() gives."
+            )
+        return row.astype(np.int64).ravel().tolist()
+    row = list(row)
+    if all(type(t) is int for t in row):
+        return row
+    out = []
+    for t in row:
+        try:
+            if isinstance(t, (bool, np.bool_)):
+                raise TypeError
+            out.append(operator.index(t))
+        except TypeError:
+            raise GenerationError(f"Token ids are whole numbers; got {t!r}. Pass the ids encode() gives.") from None
+    return out

@@ -445,3 +445,17 @@ def test_rewinding_to_a_count_that_is_not_a_whole_number_of_tokens_is_refused_an
         gen.rewind_to(n)  # 2.5 and "3" were a TypeError from deep inside before
 
     assert gen.tokens == PROMPT
+
+
+def test_prompts_as_numpy_arrays_or_torch_tensors_are_the_same_ids(tiny):
+    torch = pytest.importorskip("torch")
+    ids = [7, 30, 111, 42, 9]
+    kept = []
+    for prompt in (ids, np.array(ids), np.array([ids]), torch.tensor(ids), [np.int64(t) for t in ids]):
+        gen = Generator(tiny.engine, max_length=32)
+        gen.set_prompt(prompt)
+        kept.append(gen.tokens)
+        assert all(type(t) is int for t in kept[-1])
+    assert all(k == ids for k in kept)
+    with pytest.raises(GenerationError, match="Token ids are whole numbers"):
+        Generator(tiny.engine, max_length=32).set_prompt(np.array([1.0, 2.0]))
