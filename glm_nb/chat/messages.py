@@ -285,9 +285,7 @@ def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
         before, _, text = text.rpartition(_THINK_CLOSE)
         thinking = thinking or before.strip().removeprefix("<think>").strip()
         text = text.strip()
-    complete = item.get("thinking_complete", True)
-    if not isinstance(complete, bool):
-        raise MessageFormatError(f"An assistant message's thinking_complete must be true or false; got {complete!r}.")
+    complete = item.get("thinking_complete") is not False  # only our own false means anything: see _end
     if not complete and thinking is None:  # a turn that ended as its (empty) thinking began: it had one
         thinking = ""
     return AssistantMessage(text, thinking, tuple(calls), _end(item, bool(calls)), complete)
@@ -298,15 +296,10 @@ _ENDS = ("length", "interrupted")  # the ends `messages_to_openai` writes; the o
 
 def _end(item: Mapping[str, Any], calls: bool) -> AssistantEnd:
     """An assistant message's end: the `"end"` key `messages_to_openai` writes for a turn that was cut short
-    (absent: it ended as asked, with its calls or its answer)."""
+    (absent: it ended as asked, with its calls or its answer). A value it never writes is read as absent, as vLLM
+    and OpenAI-style servers ignore keys they do not know: a client's own `end` must not make serve refuse it."""
     end = item.get("end")
-    if end is None or end in ("stop", "tool_calls"):
-        return "tool_calls" if calls else "stop"
-    if end not in _ENDS:
-        raise MessageFormatError(
-            f"An assistant message's end must be one of {', '.join(_ENDS)} (or left out); got {end!r}."
-        )
-    return end
+    return end if end in _ENDS else ("tool_calls" if calls else "stop")
 
 
 def _call(name: str, arguments: Any) -> ToolCall:
