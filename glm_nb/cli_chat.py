@@ -23,7 +23,7 @@ import sys
 from typing import TextIO
 
 from . import nano
-from .chat import Conversation, LocalBackend, messages_from_openai
+from .chat import Conversation, LocalBackend, SystemMessage, messages_from_openai
 from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta
 from .engine import PRECISIONS, open_model
 from .errors import GlmError, PromptTooLongError
@@ -241,8 +241,11 @@ def _load(conversation: Conversation, path: str, stderr: TextIO) -> None:
     except (ValueError, GlmError) as e:  # not JSON (JSONDecodeError), not messages, or a message it cannot read
         print(f"Could not load {path}: {e}. /load reads a file written by /save.", file=stderr)
         return
+    # A file saved without a system prompt goes on under this chat's (-s): that is what its /reset keeps too
+    kept = [] if any(isinstance(m, SystemMessage) for m in messages) else conversation.messages[:1]
+    kept = [m for m in kept if isinstance(m, SystemMessage)]
     conversation.rewind(0)
-    conversation.add(*messages)
+    conversation.add(*kept, *messages)
     print(f"(loaded {len(messages)} messages from {path}; the next message goes on with them)", file=stderr)
 
 

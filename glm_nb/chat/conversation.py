@@ -197,7 +197,8 @@ class Conversation:
 
     def to_openai(self, *, strict: bool = False) -> list[dict[str, Any]]:
         """The history as OpenAI chat messages; `strict=True` leaves out the keys OpenAI's API refuses
-        (`reasoning_content`, a failed tool result's `status`: see `messages_to_openai`)."""
+        (`reasoning_content`, a failed tool result's `status`, a cut-short turn's `end` and `thinking_complete`:
+        see `messages_to_openai`)."""
         return messages_to_openai(self._messages, strict=strict)
 
     def prompt(self) -> str:

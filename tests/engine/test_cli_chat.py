@@ -349,6 +349,18 @@ def test_load_goes_on_with_a_saved_conversation(monkeypatch, capsys, tmp_path, t
     assert [m["content"] for m in history if m["role"] == "user"] == ["Hi", "Again"]  # "Other" went with /load
 
 
+def test_load_of_a_chat_saved_without_a_system_prompt_keeps_this_chats(monkeypatch, capsys, tmp_path, tiny):
+    saved, after = tmp_path / "plain.json", tmp_path / "after.json"
+    chat(monkeypatch, capsys, [str(tiny.out), "-n", "2"], f"Hi\n/save {saved}\n")
+
+    typed = f"/load {saved}\n/save {after}\n"
+    code, _, _ = chat(monkeypatch, capsys, [str(tiny.out), "-n", "2", "-s", "Be brief."], typed)
+
+    history = json.loads(after.read_text())
+    assert code == 0 and [m["role"] for m in history] == ["system", "user", "assistant"]
+    assert history[0]["content"] == "Be brief."  # -s still holds, as /reset would keep it
+
+
 @pytest.mark.parametrize(
     "content, said",
     [
