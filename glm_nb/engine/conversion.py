@@ -326,7 +326,8 @@ def _replace(tmp: Path, out: Path) -> None:
         try:
             tmp.rename(out)
         except BaseException:  # a signal between the renames, a failing disk: the earlier model goes back
-            old.rename(out)
+            if not out.exists():  # (a signal just after the rename succeeded leaves the new one in place)
+                old.rename(out)
             raise
         shutil.rmtree(old, ignore_errors=True)
     else:

@@ -97,3 +97,20 @@ def test_a_stop_between_moving_the_old_model_aside_and_the_new_one_in_keeps_the_
 
     assert ModelMetadata.load(out).precision == "fp32"  # not gone into .m.old-PID, which the next one removes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_a_stop_just_after_the_new_model_moved_in_keeps_the_new_one_and_the_interrupt(tiny, tmp_path, monkeypatch):
+    out = convert(tiny.src, tmp_path / "m", progress=False)
+    rename = Path.rename
+
+    def stopped_after_the_new_one(self, target):
+        rename(self, target)
+        if ".partial-" in self.name:  # moved into place, then Ctrl-C before the next line
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "rename", stopped_after_the_new_one)
+    with pytest.raises(KeyboardInterrupt):  # not an OSError from moving the old one back over it
+        convert(tiny.src, out, precision="int4", progress=False)
+    monkeypatch.undo()
+
+    assert ModelMetadata.load(out).precision == "int4"
