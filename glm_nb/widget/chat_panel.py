@@ -132,7 +132,8 @@ class ChatPanel(anywidget.AnyWidget):
         """Displayed with a display id (a cell's result cannot carry one), so finished turns can update it. A closed
         panel (`close()`: no comm, no view to draw) shows its text."""
         if self.comm is None:
-            display(repr(self))
+            closed = f"<glm-nb ChatPanel (closed): {len(self.transcripts)} turn(s); panel.export() shows them>"
+            display({"text/plain": closed}, raw=True)
             return
         bundle = self._repr_mimebundle_()
         if bundle is not None:

@@ -256,7 +256,8 @@ def test_a_panel_closed_mid_reply_still_records_the_reply(session, tokenizer, gl
     assert [t.prompt for t in panel.transcripts] == ["Hi"] and "Error" not in panel.status, panel.status
     panel.clear()
     panel._ipython_display_()
-    assert "ChatPanel: 0 turn(s)" in str(shown[-1][0][0])
+    closed = "<glm-nb ChatPanel (closed): 0 turn(s); panel.export() shows them>"
+    assert shown[-1] == (({"text/plain": closed},), {"raw": True})  # text, not a quoted Python string
 
 
 def test_a_message_a_turn_shows_is_not_given_back(session, tokenizer, glm_template):
