@@ -191,7 +191,7 @@ def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
             "plain type hints."
         ) from None
     fields = [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
-    others = [name for name, hint in hints.items() if isinstance(hint, dataclasses.InitVar)]
+    others = [n for n, hint in hints.items() if isinstance(hint, dataclasses.InitVar) or hint is dataclasses.InitVar]
     if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe (a ClassVar is
         # none: the class's own)
         raise ToolDefinitionError(

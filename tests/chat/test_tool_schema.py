@@ -126,10 +126,18 @@ class Scaled:
         self.value *= factor
 
 
-def test_a_dataclass_with_an_init_var_is_refused_saying_what_to_do():
-    def store(item: Scaled) -> None: ...
+@dataclasses.dataclass
+class Tagged:
+    name: str
+    tag: dataclasses.InitVar = None  # written bare, without a type
 
-    with pytest.raises(ToolDefinitionError, match="dataclass Scaled takes factor as InitVar.*make it a field"):
+
+@pytest.mark.parametrize("cls, name", [(Scaled, "factor"), (Tagged, "tag")])
+def test_a_dataclass_with_an_init_var_is_refused_saying_what_to_do(cls, name):
+    def store(item) -> None: ...
+
+    store.__annotations__ = {"item": cls, "return": None}
+    with pytest.raises(ToolDefinitionError, match=f"dataclass {cls.__name__} takes {name} as InitVar.*make it a"):
         Tool.from_function(store)
 
 
