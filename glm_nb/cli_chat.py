@@ -230,7 +230,7 @@ def _load(conversation: Conversation, path: str, stderr: TextIO) -> None:
     """Go on with the conversation saved in `path` (by /save: OpenAI-style messages), in place of this one; a file
     that cannot be read leaves this one as it was."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark from an editor is no JSON error
             items = json.load(f)
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ValueError("it is not a list of messages")

@@ -119,7 +119,7 @@ class Generator:
         self.sampling = sampling or SamplingParams()
         self.prefill_chunk = int(prefill_chunk or PREFILL_CHUNK[engine.device])
         self.stats = GeneratorStats()
-        self._stop = frozenset(int(t) for t in (meta.stop_ids if stop_ids is None else stop_ids))
+        self._stop = frozenset(meta.stop_ids if stop_ids is None else _stop_ids(stop_ids))
         self._steps = StepRunner(engine, batch_size, self.max_length, graph)
         self.cache = self._steps.cache
         self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
@@ -421,6 +421,14 @@ def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_c
 def _whole(value) -> bool:
     """An int (numpy's too), not a bool or a float."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _stop_ids(ids) -> list[int]:
+    """Stop ids as given to a Generator: whole numbers (int(1.5) would quietly stop at token 1)."""
+    try:
+        return _ints(ids)
+    except GenerationError:
+        raise GenerationError(f"stop_ids are token ids, whole numbers; got {tuple(ids)!r}.") from None
 
 
 def _ints(row) -> list[int]:

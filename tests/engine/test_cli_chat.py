@@ -386,6 +386,20 @@ def test_load_of_a_file_it_cannot_read_says_why_and_keeps_the_conversation(tmp_p
     assert [m.content for m in conversation.messages] == ["Kept"]
 
 
+def test_load_reads_a_file_an_editor_saved_with_a_byte_order_mark(tmp_path):
+    write_tokenizer(tmp_path)
+    generator = ScriptedGenerator(Tokenizer(tmp_path / "tokenizer.json"), [])
+    conversation = Conversation(generator.backend(chat_template=TEMPLATE_PATH.read_text(encoding="utf-8")))
+    path = tmp_path / "saved.json"
+    path.write_text('[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]', "utf-8-sig")
+    err = io.StringIO()
+
+    _command(f"/load {path}", conversation, io.StringIO(), err)
+
+    assert "loaded 2 messages" in err.getvalue()
+    assert [getattr(m, "content", None) or m.text for m in conversation.messages] == ["Hi", "Hello."]
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

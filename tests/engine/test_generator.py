@@ -459,3 +459,9 @@ def test_prompts_as_numpy_arrays_or_torch_tensors_are_the_same_ids(tiny):
     assert all(k == ids for k in kept)
     with pytest.raises(GenerationError, match="Token ids are whole numbers"):
         Generator(tiny.engine, max_length=32).set_prompt(np.array([1.0, 2.0]))
+
+
+def test_stop_ids_that_are_not_whole_numbers_are_refused(tiny):
+    with pytest.raises(GenerationError, match="stop_ids are token ids, whole numbers; got \\(1.5,\\)"):
+        Generator(tiny.engine, max_length=32, stop_ids=(1.5,))
+    assert Generator(tiny.engine, max_length=32, stop_ids=(np.int64(3), 4)).stop_ids == {3, 4}
