@@ -11,10 +11,10 @@ and a prompt sharing a prefix with what is cached costs only its new suffix.
 Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's; the Generator
 keeps the sequences, decides what runs next, and samples.
 
-On CUDA every bound input and output lives on the device. A decode step copies the new ids and `seqlens_k` up (12 bytes a
-row) and one of two things down: the k largest logits of each row, when the graph has a top-k tail (converted
-with `top_k_output`) and the sampling settings let those decide the draw exactly (topk_sampling.py), or else
-the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are captured as a CUDA graph
+On CUDA every bound input and output lives on the device. A decode step copies the new ids and `seqlens_k` up
+(12 bytes a row) and one of two things down: the k largest logits of each row, when the graph has a top-k tail
+(converted with `top_k_output`) and the sampling settings let those decide the draw exactly (topk_sampling.py), or
+else the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are captured as a CUDA graph
 once per Generator and replayed; prefill and scoring run uncaptured (graph_plan.py says why and how).
 
 A Generator is one sequence's state, used by one thread at a time: a verb called while another thread is inside
