@@ -27,26 +27,36 @@ FINISHED_TURN = {
     "answer": "", "format": "markdown", "finish_reason": "stop",
 }  # fmt: skip
 
-# A cell that shows a chat whose second turn streams for as long as the file `stop` is absent (at most 60 s),
-# updated in place ten times a second as a kernel does, then finishes.
-STREAMING_CHAT = f"""\
+
+def streaming_cell(define: str, name: str) -> str:
+    """A cell that defines `name(n, reason=None)` (a record n steps long) with `define`, shows it, and updates it in
+    place ten times a second, one step longer each time, as a kernel does, until the file `stop` appears (at most
+    60 s); then it finishes it."""
+    return f"""\
 import json, os, time
 from IPython.display import display
+{define}
+handle = display({name}(1), raw=True, display_id=True)
+n, started = 1, time.monotonic()
+while not os.path.exists("stop") and time.monotonic() - started < 60:
+    time.sleep(0.1)
+    n += 1
+    handle.update({name}(n), raw=True)
+handle.update({name}(n, "stop"), raw=True)"""
 
+
+# A chat whose second turn streams a word at a time.
+STREAMING_CHAT = streaming_cell(
+    f"""
 finished = json.loads({json.dumps(json.dumps(FINISHED_TURN))})
 
 def chat(words, reason=None):
     live = {{**finished, "prompt": "second question", "finish_reason": reason,
             "parts": [{{"type": "thinking", "text": "more thoughts"}}, {{"type": "text", "text": "word " * words}}]}}
     return {{{MIME_TYPE!r}: {{"version": 1, "kind": "chat", "turns": [finished, live]}}}}
-
-handle = display(chat(1), raw=True, display_id=True)
-words, started = 1, time.monotonic()
-while not os.path.exists("stop") and time.monotonic() - started < 60:
-    time.sleep(0.1)
-    words += 1
-    handle.update(chat(words), raw=True)
-handle.update(chat(words, "stop"), raw=True)"""
+""",
+    "chat",
+)
 
 
 def test_a_streaming_update_keeps_finished_turns_and_what_the_user_opened_closed_or_ran(lab):
@@ -93,23 +103,16 @@ def test_a_streaming_update_keeps_finished_turns_and_what_the_user_opened_closed
     assert not second.locator(".glm-nb-thinking").evaluate("d => d.open")
 
 
-# A cell that shows a reply whose code block grows a line ten times a second until the file `stop` appears.
-STREAMING_CODE = f"""\
-import os, time
-from IPython.display import display
-
+# A reply whose code block grows a line at a time.
+STREAMING_CODE = streaming_cell(
+    f"""
 def reply(lines, reason=None):
     text = "Here:\\n\\n```python\\n" + "x += 1\\n" * lines
     return {{{MIME_TYPE!r}: {{"version": 1, "kind": "reply", "model": "forged", "prompt": "code?", "answer": text,
         "parts": [{{"type": "text", "text": text}}], "format": "markdown", "finish_reason": reason}}}}
-
-handle = display(reply(1), raw=True, display_id=True)
-lines, started = 1, time.monotonic()
-while not os.path.exists("stop") and time.monotonic() - started < 60:
-    time.sleep(0.1)
-    lines += 1
-    handle.update(reply(lines), raw=True)
-handle.update(reply(lines, "stop"), raw=True)"""
+""",
+    "reply",
+)
 
 
 def test_the_buttons_of_a_growing_code_block_keep_the_keyboard_focus_and_copy_what_it_shows_now(lab):
