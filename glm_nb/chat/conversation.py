@@ -4,55 +4,47 @@ Each turn renders the whole history with the checkpoint's own chat template (FOR
 the backend to continue it; `LocalBackend` reuses the KV cache for the common prefix, so a follow-up turn only
 computes its new tokens. When the model calls tools (FORMAT.md, "What the model emits"), each call is validated
 and run, its result goes back as an observation, and the model continues, until it answers in plain text or
-`max_tool_rounds` is reached. A call that repeats, exactly, one refused as invalid earlier in the reply (an
-unknown tool, arguments that do not fit) would be refused again: it is not run and the reply ends
-(`Done.repeated_failed_call`). A conversation that declares no tools reads every answer as text, as an OpenAI-style
-server answers a request without tools: a model that writes a call anyway (a small one may) ends its turn there,
-nothing runs, no error goes back to it to retry, and `Done.undeclared_tool_call` says so. GLM-Z1 (FORMAT.md,
+`max_tool_rounds` (at least 1) is reached. A call that repeats, exactly, one refused as invalid earlier in the
+reply, or one that already ran twice in it and returned the same result both times, is not run and the reply ends
+(`Done.repeated_failed_call`, `Done.looping_call`; see `tool_rounds`). A conversation that declares no tools reads
+every answer as text, as an OpenAI-style server answers a request without tools: a model that writes a call anyway
+(a small one may) ends its turn there, nothing runs, no error goes back to it to retry, and
+`Done.undeclared_tool_call` says so; several such calls show a paragraph apart. GLM-Z1 (FORMAT.md,
 "GLM-Z1"): a template whose generation prompt ends with `<think>` forces thinking; `force_thinking=True` forces it
 with any template; history keeps only the answers. A turn that ends inside its thinking has no answer: `Done` says
 whether the token limit cut it (`thinking_cut_off`) or the model stopped there itself (`stopped_in_thinking`).
 
 A history that fills the context is refused (`PromptTooLongError`) or cuts the answer short, unless
-`drop_old_turns=True`: then, before a model turn whose prompt leaves the answer no room, the oldest turns go from the
-history until a quarter of the context is free besides (a rolling window, as LM Studio's "context overflow policy" and
-Ollama's truncation keep a chat going). A turn goes whole: a user message and everything the assistant did for it
-(calls with their results), so a call is never parted from its observation; system messages, the tool list and the
-turn being answered always stay, and a prompt too long by itself is refused as before. If the turn is then rolled back
-(refused, or a server that could not be reached), the dropped turns come back with it. `Response.dropped_turns` counts
-them.
+`drop_old_turns=True` drops its oldest turns (see `context_overflow`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..engine import SamplingParams
 from ..errors import PromptTooLongError
 from ..tools import (
     DEFAULT_TIMEOUT_S,
-    STOPPED_MESSAGE,
     ConfirmHook,
     RunningToolCall,
     Tool,
     ToolCall,
     ToolDefinitionError,
     ToolResult,
-    run_tool_call,
     running_tool_calls,
 )
 from .backend import Backend
+from .context_overflow import DROP_HEADROOM, DroppedTurns, halve_longest_result
 from .errors import ChatError, ChatTemplateError
-from .events import Done, Event, FinishReason, ToolResultEvent, Usage
+from .events import Done, Event, FinishReason, Usage
 from .messages import (
     AssistantMessage,
     Message,
     ObservationMessage,
     SystemMessage,
     UserMessage,
-    halve_observation,
     messages_from_openai,
     messages_to_openai,
     messages_to_template,
@@ -60,6 +52,7 @@ from .messages import (
 from .response import Response
 from .streaming import THINK_OPEN
 from .template import ChatTemplate
+from .tool_rounds import NOT_RUN_BECAUSE, CallLog, Repeat, run_calls, skip_calls
 from .turn import OBSERVATION_TOKEN, leaves_room, run_turn
 
 __all__ = ["CHAT_SAMPLING", "DROP_HEADROOM", "Z1_SAMPLING", "Conversation", "as_tool"]
@@ -70,9 +63,6 @@ CHAT_SAMPLING = SamplingParams(temperature=0.6, top_p=0.8, max_new_tokens=2048)
 Z1_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=40, max_new_tokens=30000)
 
 ToolLike = Tool | Callable[..., Any] | Mapping[str, Any]
-# Of the context, left free when drop_old_turns has to drop (see Conversation._drop_for_headroom).
-DROP_HEADROOM = 0.25
-_DroppedTurn = list[tuple[int, Message]]  # a turn dropped to make room: (index when dropped, message), in order
 
 
 def as_tool(spec: ToolLike) -> Tool:
@@ -114,7 +104,7 @@ class Conversation:
                 "Tool.from_function(fn, name='...')."
             )
         self.force_thinking = force_thinking
-        self.max_tool_rounds = max_tool_rounds
+        self.max_tool_rounds = _check_tool_rounds(max_tool_rounds)
         self.tool_timeout = tool_timeout
         self.confirm = confirm
         self.drop_old_turns = drop_old_turns
@@ -247,7 +237,7 @@ class Conversation:
             current.finish()
 
     def _reply(self, response: Response, rollback_to: int, sampling: SamplingParams) -> Iterator[Event]:
-        dropped: list[_DroppedTurn] = []  # oldest first
+        dropped = DroppedTurns()
         try:
             yield from self._tool_loop(response, sampling, dropped)
         except PromptTooLongError:
@@ -259,22 +249,16 @@ class Conversation:
                 self._roll_back(response, rollback_to, dropped)  # again must not ask the question twice
             raise
 
-    def _roll_back(self, response: Response, rollback_to: int, dropped: list[_DroppedTurn]) -> None:
+    def _roll_back(self, response: Response, rollback_to: int, dropped: DroppedTurns) -> None:
         """Remove this turn's messages and put back the turns it dropped, where they were."""
-        del self._messages[rollback_to - sum(len(turn) for turn in dropped) :]
-        for turn in reversed(dropped):
-            for index, message in turn:
-                self._messages.insert(index, message)
-        dropped.clear()
+        dropped.roll_back(self._messages, rollback_to)
         response.dropped_turns = 0
 
-    def _tool_loop(
-        self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]
-    ) -> Iterator[Event]:
+    def _tool_loop(self, response: Response, sampling: SamplingParams, dropped: DroppedTurns) -> Iterator[Event]:
         usage, last, stop = Usage(), None, None
         finish: FinishReason | None = None
-        failed: set[tuple] = set()  # this reply's calls refused as invalid (_call_key): the same again fails again
-        repeated = False
+        log = CallLog()  # this reply's calls: a repeat that cannot help ends the reply instead of running
+        repeats: list[Repeat] = []
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
                 break
@@ -282,16 +266,20 @@ class Conversation:
             usage = response.usage_so_far = usage + outcome.usage
             last, stop = outcome.message, outcome.stop
             finish = self._finish_reason(last, round_index)
-            if finish is None and all(_call_key(call) in failed for call in last.tool_calls):
-                finish, repeated = "stop", True  # an identical retry cannot succeed: end the reply here
-                yield from self._skip(response, last.tool_calls, "this exact call already failed in this reply")
+            if finish is None and (repeats := log.repeats(last.tool_calls) or []):
+                finish = "stop"  # running them again would only repeat what the model already has
+                yield from skip_calls(response, [(c, NOT_RUN_BECAUSE[r]) for c, r in zip(last.tool_calls, repeats)])
             if finish == "round_limit":
-                yield from self._skip(response, last.tool_calls, "the limit of tool rounds was reached")
+                yield from skip_calls(
+                    response, [(c, "the limit of tool rounds was reached") for c in last.tool_calls]
+                )
             if finish is not None:
                 break
             runnable = [c for c in last.tool_calls if not self._handed_back(c)]
-            results = yield from self._run_calls(response, runnable)
-            failed |= {_call_key(r.call) for r in results if r.status == "invalid"}
+            results = yield from run_calls(
+                response, runnable, self._tool_map, timeout=self.tool_timeout, confirm=self.confirm
+            )
+            log.add(results)
             if len(runnable) < len(last.tool_calls):
                 finish = "tool_calls"  # tools without a function: the caller runs them, then calls respond()
                 break
@@ -301,12 +289,11 @@ class Conversation:
             thinking_cut_off=bool(last and last.thinking_cut_off),
             stopped_in_thinking=bool(last and last.stopped_in_thinking),
             undeclared_tool_call=not self.tools and stop == OBSERVATION_TOKEN,
-            repeated_failed_call=repeated,
+            repeated_failed_call="failed" in repeats,
+            looping_call="looping" in repeats,
         )
 
-    def _fitted_turn(
-        self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]
-    ) -> Iterator[Event]:
+    def _fitted_turn(self, response: Response, sampling: SamplingParams, dropped: DroppedTurns) -> Iterator[Event]:
         """One model turn. With `drop_old_turns`, while the prompt leaves the answer no room in the context (or is
         too long for it), the oldest turn goes first. Then, when the tool results just added still leave no room,
         the longest of them is cut (its head kept, the cut said) until they do: the tools already ran, with their
@@ -318,7 +305,11 @@ class Conversation:
             after_results = bool(self._messages) and isinstance(self._messages[-1], ObservationMessage)
             if (self.drop_old_turns or after_results) and not leaves_room(self.backend, self.prompt(), sampling):
                 if self.drop_old_turns and self._drop_oldest_turn(response, dropped):
-                    self._drop_for_headroom(response, sampling, dropped)
+                    dropped.drop_for_headroom(
+                        self._messages,
+                        lambda kept: leaves_room(self.backend, self._render(kept), sampling, DROP_HEADROOM),
+                    )
+                    response.dropped_turns = len(dropped)
                     continue
                 if after_results and self._cut_longest_result(response, originals):
                     continue
@@ -335,50 +326,17 @@ class Conversation:
                         self._replace(response, index, original)
                     raise
 
-    def _drop_for_headroom(self, response: Response, sampling: SamplingParams, dropped: list[_DroppedTurn]) -> None:
-        """Once turns must go, go on until `DROP_HEADROOM` of the context is free besides the answer's room. Each drop
-        changes the start of the prompt, so the backend computes the whole history again (nothing of the KV cache
-        is reused): dropping one turn a message would recompute a full context at every message (minutes on a CPU);
-        this makes it once every few messages (llama.cpp's context shift frees half for the same reason). Not when
-        the headroom is out of reach (a long message: every earlier turn gone would not free it), where it would
-        only throw the history away."""
-        users = [i for i, m in enumerate(self._messages) if isinstance(m, UserMessage)]
-        current = users[-1] if users else 0
-        floor = [m for i, m in enumerate(self._messages) if i >= current or isinstance(m, SystemMessage)]
-        if not leaves_room(self.backend, self._render(floor), sampling, DROP_HEADROOM):
-            return
-        while not leaves_room(self.backend, self.prompt(), sampling, DROP_HEADROOM):
-            if not self._drop_oldest_turn(response, dropped):
-                return
-
-    def _drop_oldest_turn(self, response: Response, dropped: list[_DroppedTurn]) -> bool:
-        """Drop the oldest turn before the one being answered (its system messages stay where they are); False
-        when there is none. A turn: a user message and what followed it until the next one (what came before the
-        first user message, e.g. an imported greeting, is a turn of its own)."""
-        users = [i for i, m in enumerate(self._messages) if isinstance(m, UserMessage)]
-        if not users:
+    def _drop_oldest_turn(self, response: Response, dropped: DroppedTurns) -> bool:
+        if not dropped.drop_oldest(self._messages):
             return False
-        current = users[-1]  # the turn being answered: never dropped
-        start = next((i for i, m in enumerate(self._messages) if not isinstance(m, SystemMessage)), current)
-        end = next((i for i in users if i > start), current)
-        turn = [(i, m) for i, m in enumerate(self._messages[start:end], start) if not isinstance(m, SystemMessage)]
-        if not turn:
-            return False
-        for index, _ in reversed(turn):
-            del self._messages[index]
-        dropped.append(turn)
         response.dropped_turns = len(dropped)
         return True
 
     def _cut_longest_result(self, response: Response, originals: dict[int, ObservationMessage]) -> bool:
         """Halve the longest result of the last tool round; False when none is worth cutting."""
-        tail = len(self._messages)
-        while tail > 0 and isinstance(self._messages[tail - 1], ObservationMessage):
-            tail -= 1
-        index = max(range(tail, len(self._messages)), key=lambda i: len(self._messages[i].content), default=None)
-        cut = None if index is None else halve_observation(self._messages[index])
-        if cut is None:
+        if (found := halve_longest_result(self._messages)) is None:
             return False
+        index, cut = found
         originals.setdefault(index, self._messages[index])
         self._replace(response, index, cut)
         return True
@@ -402,36 +360,6 @@ class Conversation:
         tool = self._tool_map.get(call.name)
         return call.error is None and tool is not None and tool.function is None
 
-    def _run_calls(self, response: Response, calls: Sequence[ToolCall]) -> Generator[Event, None, list[ToolResult]]:
-        """Run `calls` in order, streaming their results; returns them (when not interrupted)."""
-        results: list[ToolResult] = []
-        try:
-            for call in calls:
-                if response.cancelled:
-                    result = ToolResult.failure(call, "not_run", "Not run: the user cancelled the reply.")
-                else:
-                    result = run_tool_call(
-                        call, self._tool_map, timeout=self.tool_timeout, confirm=self.confirm,
-                        cancel=response.cancel_event,
-                    )  # fmt: skip
-                response.record(ObservationMessage.from_result(result))
-                results.append(result)
-                yield ToolResultEvent(result)
-        finally:  # interrupted: every call still gets its observation, so history stays well formed
-            for index, call in enumerate(calls[len(results) :]):
-                if index == 0:  # the call in flight: it may have run, or may still be running in its thread
-                    result = ToolResult.failure(call, "error", STOPPED_MESSAGE)
-                else:
-                    result = ToolResult.failure(call, "not_run", "Not run: the user interrupted the reply.")
-                response.record_unstreamed(ObservationMessage.from_result(result), ToolResultEvent(result))
-        return results
-
-    def _skip(self, response: Response, calls: Sequence[ToolCall], why: str) -> Iterator[Event]:
-        for call in calls:
-            result = ToolResult.failure(call, "not_run", f"Not run: {why}. Answer with what you have.")
-            response.record(ObservationMessage.from_result(result))
-            yield ToolResultEvent(result)
-
     def __repr__(self) -> str:
         return f"<Conversation with {self.backend.name}: {len(self._messages)} messages, {len(self.tools)} tools>"
 
@@ -448,10 +376,12 @@ def _template(template: str | ChatTemplate | None, backend: Backend) -> ChatTemp
     return ChatTemplate(source)
 
 
-def _call_key(call: ToolCall) -> tuple:
-    """What makes two calls the same call as the model wrote it: its name and its arguments as JSON writes them
-    (`true` is not `1`, `1.0` not `1`, which a dict's == would take as equal), or, for one that could not be read,
-    its text."""
-    if call.error is not None:
-        return (call.name, call.error, call.raw.strip())
-    return (call.name, json.dumps(call.arguments, sort_keys=True, ensure_ascii=False, default=str))
+def _check_tool_rounds(value: object) -> int:
+    """`max_tool_rounds` must leave the model a round: with none, its calls could only end its reply unrun, empty."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ChatError(
+            f"max_tool_rounds={value!r} leaves the model no round to run its tool calls in: give a whole number, "
+            "at least 1 (the default is 8). For a chat in which no tool runs, pass no tools (a call the model writes "
+            "anyway is then its answer text), or declare them as dicts (Tool.from_dict) to run each call yourself."
+        )
+    return value

@@ -106,6 +106,9 @@ class Done:
     # unknown tool, arguments that do not fit, an unreadable call): it was not run, and the reply ended there, since
     # an identical retry cannot succeed (a small model may otherwise repeat it until max_tool_rounds).
     repeated_failed_call: bool = False
+    # The model made, a third time, a call that already ran twice in this reply and returned the same result both
+    # times: it was not run, and the reply ended there (a small model may otherwise loop until max_tool_rounds).
+    looping_call: bool = False
 
 
 Event = TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | PromptProgress | Done

@@ -33,24 +33,33 @@ def _partial_marker(text: str, marker: str) -> int:
 
 
 class Trimmer:
-    """Streams a section without its leading and trailing whitespace (the tail is held until text follows)."""
+    """Streams a section without its leading and trailing whitespace (the tail is held until text follows).
+
+    `paragraph_break()` marks a boundary (between calls written as text): the whitespace around it becomes one blank
+    line, or nothing at the start or the end of the section."""
 
     def __init__(self) -> None:
-        self._started = False
+        self._started = False  # text was given out
+        self._at_break = True  # leading whitespace is dropped here: the start, or just after a paragraph break
         self._held = ""
 
     def feed(self, text: str) -> str:
-        if not self._started:
+        if self._at_break:
             text = text.lstrip()
             if not text:
                 return ""
-            self._started = True
+            self._at_break = False
         body = text.rstrip()
         if not body:
             self._held += text
             return ""
         out, self._held = self._held + body, text[len(body) :]
+        self._started = True
         return out
+
+    def paragraph_break(self) -> None:
+        self._held = "\n\n" if self._started else ""
+        self._at_break = True
 
 
 class ThinkingSplitter:
@@ -118,6 +127,8 @@ class AnswerStream:
     `raw` is everything fed (parse it with `parse_tool_calls` at the end); `text` is the visible text, equal to
     the concatenation of everything `feed` and `finish` returned. With `tool_calls=False` all of it is text.
     `held` lists the segments held back as calls, which `finish(release_calls=True)` shows as text after all.
+    Segments shown as text (all of them with `tool_calls=False`, e.g. several calls written where no tools were
+    declared) are a blank line apart, where `<|assistant|>` separated them.
     """
 
     def __init__(self, tool_calls: bool = True) -> None:
@@ -132,24 +143,26 @@ class AnswerStream:
 
     def feed(self, text: str) -> str:
         self.raw += text
-        buffer, pieces = self._tail + text, []
+        buffer, out = self._tail + text, ""
         while (at := buffer.find(CALL_SEPARATOR)) >= 0:
-            pieces += [self._extend(buffer[:at]), self._end_segment()]
+            out += self._emit(self._extend(buffer[:at]) + self._end_segment())
+            self._trim.paragraph_break()  # segments shown as text are shown apart, not glued together
             buffer = buffer[at + len(CALL_SEPARATOR) :]
         keep = len(buffer) - _partial_marker(buffer, CALL_SEPARATOR)
         self._tail = buffer[keep:]
-        pieces.append(self._extend(buffer[:keep]))
-        return self._emit("".join(pieces))
+        return out + self._emit(self._extend(buffer[:keep]))
 
     def finish(self, release_calls: bool = False) -> str:
         """Whatever was held back and turned out to be text, at the end of the answer; `release_calls`: the
         segments held as calls too (the turn turned out to hold none)."""
         tail, self._tail = self._tail, ""
-        text = self._extend(tail) + self._end_segment()
+        out = self._emit(self._extend(tail) + self._end_segment())
         if release_calls:
-            text += "\n\n".join(self.held)
+            for segment in self.held:
+                self._trim.paragraph_break()
+                out += self._emit(segment)
             self.held = []
-        return self._emit(text)
+        return out
 
     def segment_names(self) -> list[str]:
         """The first lines of the segments held as calls, the current one included: the tool names they call."""

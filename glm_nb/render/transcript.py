@@ -282,6 +282,8 @@ class TranscriptBuilder:
             note = " ".join(filter(None, (_UNDECLARED_CALL, note)))
         if self._done is not None and self._done.repeated_failed_call:
             note = " ".join(filter(None, (_REPEATED_CALL, note)))
+        if self._done is not None and self._done.looping_call:
+            note = " ".join(filter(None, (_LOOPING_CALL, note)))
         if cut_action is not None:
             shown = cut_action if len(cut_action) <= 80 else cut_action[:79] + "…"
             note = f"Stopped while writing its next action ({shown}); that action was not run."
@@ -321,6 +323,13 @@ _REPEATED_CALL = (
     "The model made again a tool call that had already failed (see its first card), so it was not run and the "
     "reply ended there. Ask again in other words, or check that the tool it wants is given to it with the right "
     "parameters (a cell's --tools, or tools=[...] in Python)."
+)
+
+# Done.looping_call: the last card is a call made a third time after it returned the same result twice.
+_LOOPING_CALL = (
+    "The model made the same tool call a third time after it had returned the same result twice (see its cards), "
+    "so it was not run and the reply ended there. Ask again, e.g. for an answer from the results it has, or check "
+    "that the tool returns what the model needs."
 )
 
 

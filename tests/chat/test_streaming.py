@@ -98,6 +98,38 @@ _pieces = st.sampled_from(["<|assistant|>", "\n", "get_weather", '{"a": 1}', " "
 def test_visible_text_is_the_non_call_segments_whatever_the_chunking(raw, cuts):
     deltas, stream = _run_answer(_split(raw, cuts))
 
-    # Streaming must agree with the batch rule (classify_segment on each whole segment), however it is cut.
-    expected = "".join(s for s in raw.split("<|assistant|>") if classify_segment(s) != "call").strip()
-    assert "".join(deltas) == stream.text == expected
+    # Streaming must agree with the batch rule (classify_segment on each whole segment), however it is cut; the
+    # segments shown are a paragraph apart.
+    shown = (s.strip() for s in raw.split("<|assistant|>") if classify_segment(s) != "call")
+    assert "".join(deltas) == stream.text == "\n\n".join(s for s in shown if s)
+
+
+@given(st.lists(_pieces, max_size=12).map("".join), st.lists(st.integers(0, 200), max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_without_tools_every_segment_is_text_a_paragraph_apart_whatever_the_chunking(raw, cuts):
+    stream = AnswerStream(tool_calls=False)
+
+    deltas = [stream.feed(c) for c in _split(raw, cuts)] + [stream.finish()]
+
+    shown = (s.strip() for s in raw.split("<|assistant|>"))
+    assert "".join(deltas) == stream.text == "\n\n".join(s for s in shown if s)
+
+
+def test_calls_written_without_tools_show_apart():
+    stream = AnswerStream(tool_calls=False)
+
+    deltas = [
+        stream.feed('get_weather\n{"city": "Paris"}<|assis'),
+        stream.feed('tant|>get_weather\n{"city": "Rome"}\n'),
+    ]
+
+    assert "".join(deltas) + stream.finish() == 'get_weather\n{"city": "Paris"}\n\nget_weather\n{"city": "Rome"}'
+
+
+def test_released_calls_show_apart_and_after_the_text_already_shown():
+    stream = AnswerStream()
+    shown = stream.feed('lookup\n{"q": "a"}<|assistant|>lookup\n{"q": "b"}<|assistant|>Done.')
+
+    shown += stream.finish(release_calls=True)
+
+    assert shown == stream.text == 'Done.\n\nlookup\n{"q": "a"}\n\nlookup\n{"q": "b"}'

@@ -259,6 +259,19 @@ def test_a_reply_ended_at_a_repeat_of_a_failed_call_says_why_and_what_to_do():
     assert t.note.startswith("The model made again a tool call that had already failed") and "--tools" in t.note
 
 
+def test_a_reply_ended_at_a_looping_call_says_why_and_what_to_do():
+    call = ToolCall("get_weather", {"city": "Paris"})
+    ran = ToolResultEvent(ToolResult.success(call, {"temp": 21}))
+    why = "Not run: this exact call already ran twice in this reply and returned the same result both times."
+    skipped = ToolResultEvent(ToolResult.failure(call, "not_run", why))
+    events = [ToolCallEvent(call), ran, ToolCallEvent(call), ran, ToolCallEvent(call), skipped]
+
+    _, t = _build([*events, Done("stop", Usage(), looping_call=True)])
+
+    assert [c.status for c in t.tool_cards] == ["ok", "ok", "not_run"]
+    assert t.note.startswith("The model made the same tool call a third time") and "Ask again" in t.note
+
+
 def test_cards_without_a_result_are_settled_when_the_reply_ends():
     finish, handed_back = ToolCall("finish", {}), ToolCall("lookup", {"q": "x"})
 
