@@ -1,15 +1,20 @@
 // The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
 // the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}, and {type: "view"} once drawn:
 // the kernel then leaves the output's fallbacks alone, as updating them would re-create this view); the kernel
-// answers a send it took with {type: "accepted"} (only then is the box emptied), one that failed before any turn
-// showed it with {type: "returned", text}, and Export with {type: "download", html}. `turns` (the finished turns)
-// changes once per finished turn, `live` (the streaming one's html) with each token, `live_prompt` (its message)
-// once per turn.
+// answers a send it took with {type: "accepted", text, view} (only then is that view's box emptied), one that
+// failed before any turn showed it with {type: "returned", text, view}, and Export with {type: "download", html}.
+// `live` (the streaming turn's html) changes with each token, `live_prompt` (its message) once per turn. A finished
+// turn comes as {type: "turn", index, turn}, once the model has said {type: "sync", turns} (initialize, below);
+// until then (and on Clear) the kernel assigns `turns` as a whole.
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
 // sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
 // inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
 // "Run scripts" button, and on the user's click re-creates that frame with allow-scripts (only that flag), from the
 // wrapper document the button carries as data.
+
+const NO_ANSWER_MS = 5000;
+const NO_ANSWER = "The kernel has not answered yet. If it is running a cell, your message goes when that cell "
+  + "ends; if this panel comes from a saved notebook (or the kernel restarted), run its cell again to chat.";
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -25,6 +30,33 @@ function turnNode(turn, streaming) {
   answer.innerHTML = turn.html || "";
   node.append(answer);
   return node;
+}
+
+// A finished turn from the kernel, put into the model's own `turns` list in place: that list is what every view
+// draws and what "Save widget state" serialises. Never with model.set: a set is queued for the next save_changes
+// (a settings change), which would send every turn back to the kernel and the kernel echo them to every view.
+// Idempotent (the model and each view apply it): "gap" when turns before it were missed.
+function applyTurn(model, { index, turn }) {
+  const turns = model.get("turns");
+  if (!Array.isArray(turns) || !Number.isInteger(index) || index < 0 || !turn) return "ignored";
+  if (index > turns.length) return "gap";
+  const old = turns[index];
+  if (old && old.prompt === turn.prompt && old.html === turn.html) return "same";
+  turns[index] = turn;  // appended, or a changed turn replaced
+  return "applied";
+}
+
+// Once per model, before any view: apply finished turns even where no view is drawn (an output scrolled away or
+// cleared still saves them), and tell the kernel how many turns this model holds, so it sends the rest as
+// messages (this model was made from the state, and missed those sent while this file loaded).
+function initialize({ model }) {
+  const sync = () => model.send({ type: "sync", turns: (model.get("turns") || []).length });
+  const onTurn = (message) => {
+    if (message?.type === "turn" && applyTurn(model, message) === "gap") sync();
+  };
+  model.on("msg:custom", onTurn);
+  sync();
+  return () => model.off("msg:custom", onTurn);
 }
 
 function labelled(text, input) {
@@ -78,6 +110,17 @@ function render({ model, el }) {
   // streaming turn's node is replaced on each update. `drawn`: the turns drawn, and their nodes.
   let drawn = [];
   let liveNode = null;
+  // The live update a finished turn replaced: not drawn again while the kernel's update emptying it is on its way.
+  let ended = null;
+  function endLiveTurn(turn) {
+    const live = model.get("live");
+    if (live?.html !== undefined && turn?.prompt === model.get("live_prompt")) ended = live;
+  }
+  function drawTurns() {  // the finished turns changed: a new last one is the live turn, ended
+    const turns = model.get("turns");
+    if (turns.length > drawn.length) endLiveTurn(turns[turns.length - 1]);
+    drawHistory();
+  }
   function drawHistory() {
     const atBottom = history.scrollHeight - history.scrollTop - history.clientHeight <= 8;
     const turns = model.get("turns");
@@ -99,7 +142,7 @@ function render({ model, el }) {
       drawn.push({ turn, node });
     }
     const live = model.get("live");
-    if (live && live.html !== undefined) {
+    if (live && live.html !== undefined && live !== ended) {
       liveNode = turnNode({ prompt: model.get("live_prompt"), html: live.html }, true);
       // Each token redraws the streaming turn: a thinking section the reader closed, a tool result they opened, stay
       // so (sections only ever come after the ones already there, so the nth is the same section).
@@ -156,10 +199,22 @@ function render({ model, el }) {
     setTimeout(() => URL.revokeObjectURL(link.href), 1000);
   }
 
+  // This view's name in a send, which the kernel's answer repeats: a second view of the panel keeps its own box.
+  const viewId = Math.random().toString(36).slice(2);
+  // A send the kernel leaves unanswered: a panel drawn from a saved notebook's widget state has no kernel behind it
+  // (its messages go nowhere), and a kernel running a cell answers when the cell ends. Say so, and what to do.
+  let unanswered = null;
+  function answered() {
+    clearTimeout(unanswered);
+    unanswered = null;
+    if (status.textContent === NO_ANSWER) status.textContent = model.get("status");  // it did answer, late
+  }
   function submit() {  // the box keeps the text until the kernel says it took it (it refuses one while busy)
     const text = input.value.trim();
     if (!text || model.get("busy")) return;
-    model.send({ type: "send", text });
+    model.send({ type: "send", text, view: viewId });
+    answered();
+    unanswered = setTimeout(() => { status.textContent = NO_ANSWER; }, NO_ANSWER_MS);
   }
   // A message that failed before any turn showed it (the model did not load): back in the box, ahead of anything
   // typed since, so that sending it again is one keypress.
@@ -168,9 +223,16 @@ function render({ model, el }) {
     if (typed !== text) input.value = typed ? `${text}\n\n${input.value}` : text;
   }
   function fromKernel(message) {
-    if (message?.type === "accepted" && input.value.trim() === message.text) input.value = "";
-    else if (message?.type === "returned") returnToBox(message.text);
-    else if (message?.type === "download") offerDownload(message.html);
+    const mine = message?.view === undefined || message.view === viewId;  // not typed in another view's box
+    if (message?.type === "turn") {
+      if (applyTurn(model, message) !== "ignored") drawTurns();  // applied here too where no initialize ran
+    } else if (message?.type === "accepted" && mine) {
+      answered();
+      if (input.value.trim() === message.text) input.value = "";
+    } else if (message?.type === "returned" && mine) {
+      answered();
+      returnToBox(message.text);
+    } else if (message?.type === "download") offerDownload(message.html);
   }
   function setTrait(name, value) {
     model.set(name, value);
@@ -225,10 +287,12 @@ function render({ model, el }) {
   }
   globalThis.addEventListener?.("message", sizeFrame);
   const traits = [
-    ["change:turns change:live change:live_prompt", drawHistory],
+    ["change:turns", drawTurns],
+    ["change:live change:live_prompt", drawHistory],
     ["change:busy change:variant change:temperature change:max_tokens change:system change:drop_old_turns "
       + "change:tokens_per_s change:status change:model_name", drawState],
     ["msg:custom", fromKernel],
+    ["change:status change:busy", answered],  // a refusal (busy, empty) is the kernel's answer too
   ];
   for (const [events, handler] of traits) model.on(events, handler);
   drawHistory();
@@ -236,6 +300,7 @@ function render({ model, el }) {
   model.send({ type: "view" });
 
   return () => {  // clean up when the view is removed
+    answered();
     for (const [node, name, handler] of listeners) node.removeEventListener(name, handler);
     globalThis.removeEventListener?.("message", sizeFrame);
     for (const [events, handler] of traits) model.off(events, handler);
@@ -243,4 +308,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { initialize, render };

@@ -13,14 +13,20 @@ says how many went.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
-from the view: `{"type": "view"}` (a view was drawn), `{"type": "send", "text"}`, `stop`, `clear`, `export`; to the
-view: `{"type": "accepted", "text"}` (the message was taken: the view empties its box) and `{"type": "download",
-"html"}` (Export's page).
+from the view: `{"type": "view"}` (a view was drawn), `{"type": "sync", "turns"}` (see below), `{"type": "send",
+"text", "view"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted", "text", "view"}` (the message was
+taken: the view named empties its box; a second view of the panel keeps its own), `{"type": "download", "html"}`
+(Export's page) and `{"type": "turn", "index", "turn"}`.
 
-A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, assigned once per finished
-turn, so the saved widget state (JupyterLab's, or nbclient's in a headless run) holds every turn; only `live`, the
-turn now streaming, changes with each token (its message, `live_prompt`, once per turn: a pasted document is not
-sent again with every token). The panel is displayed with a display id, and its text/plain and
+A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, so the saved widget state
+(JupyterLab's, or nbclient's in a headless run) holds every turn. It is not resent as a whole per turn: once the
+front end's model says it applies turns itself (`{"type": "sync", "turns": n}`, from chat_panel.js's `initialize`,
+which the kernel answers with any turn after the n it holds), a finished turn goes as `{"type": "turn", "index",
+"turn"}`, and the front end adds it to that model's own list, which every view of it draws and "Save widget state"
+serialises. The kernel's list grows in place, so a page that (re)loads still gets every turn with the state. Until a
+front end says so (a headless run: nbclient records only state updates), each finished turn assigns the whole list.
+Only `live`, the turn now streaming, changes with each token (its message, `live_prompt`, once per turn: a pasted
+document is not sent again with every token). The panel is displayed with a display id, and its text/plain and
 text/html fallbacks (what GitHub, an untrusted notebook or an HTML export without widgets show) are brought up to
 date after each finished turn, but only while no view has been drawn: in JupyterLab an updated display re-creates
 the live view (losing a half-typed message, the scroll position and running pages), so there the fallbacks keep
@@ -107,6 +113,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._lock = threading.Lock()  # orders a Clear pressed mid-reply against the reply's end
         self._clear_pending = False
         self._shown: list[Transcript] = []  # the record of each turn in `turns`, for the text/html fallback
+        self._frontend_applies_turns = False  # a front end's model takes `{"type": "turn"}` messages
         self._display_id = f"glm-nb-chat-panel-{self.model_id}"
         self._displayed = False  # shown through IPython's display, with `_display_id`
         self._view_seen = False  # a frontend drew a view: updating the display would re-create it
@@ -158,7 +165,7 @@ class ChatPanel(anywidget.AnyWidget):
     # -- actions (the view's buttons call these; so can code) ---------------------------------------------------
     def send(self, text: str) -> threading.Thread:
         """Start a reply to `text` in a background thread (returned, e.g. to `join()`)."""
-        return self._start(self._take(text), from_view=False)
+        return self._start(self._take(text), box=None)
 
     def _take(self, text: str) -> str:
         """The message, stripped, once the panel takes it (it is busy from now on); refused with the reason."""
@@ -171,9 +178,10 @@ class ChatPanel(anywidget.AnyWidget):
         self._stopped.clear()
         return text
 
-    def _start(self, text: str, from_view: bool) -> threading.Thread:
-        """from_view: the message was typed in the view's box, which a failure before its turn gives back."""
-        target, args = self._reply, (text, from_view)
+    def _start(self, text: str, box: dict[str, str] | None) -> threading.Thread:
+        """box: the message was typed in a view's box (`{"view": id}` names which, where the view says), which a
+        failure before its turn gives back; None: sent from code."""
+        target, args = self._reply, (text, box)
         self._thread = threading.Thread(target=target, args=args, name="glm-nb-chat-panel", daemon=True)
         self._thread.start()
         return self._thread
@@ -217,7 +225,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._refresh_fallbacks()
 
     # -- the background thread ------------------------------------------------------------------------------------
-    def _reply(self, text: str, from_view: bool) -> None:
+    def _reply(self, text: str, box: dict[str, str] | None) -> None:
         variant = self.variant  # read once: the dropdown may change while the reply streams
         shown_before = len(self._shown)
         try:
@@ -246,7 +254,7 @@ class ChatPanel(anywidget.AnyWidget):
         except TurnStopped:
             pass  # the record, already among the turns, says that nothing was sent
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
-            self._show_failure(e, text, give_back=from_view and len(self._shown) == shown_before)
+            self._show_failure(e, text, box=box if len(self._shown) == shown_before else None)
         finally:
             with self._lock:
                 self._response = None
@@ -257,15 +265,15 @@ class ChatPanel(anywidget.AnyWidget):
                     self._forget()
                 self.busy = False
 
-    def _show_failure(self, error: Exception, text: str, *, give_back: bool) -> None:
+    def _show_failure(self, error: Exception, text: str, *, box: dict[str, str] | None) -> None:
         self.live, self.live_prompt = {}, ""
         if isinstance(error, PromptTooLongError):  # the conversation is as it was; its advice is for the Python API
             advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
             self.status = f"{str(error).split('. ')[0].rstrip('.')}. {advice}"
         else:
             self.status = str(error) if isinstance(error, GlmError) else f"{type(error).__name__}: {error}"
-        if give_back:  # typed in the box, and failed before a turn began (e.g. loading the model): no turn holds it
-            self._tell_view({"type": "returned", "text": text})  # the view emptied its box: give it back
+        if box is not None:  # typed in a box, and failed before a turn began (e.g. loading the model): no turn has it
+            self._tell_view({"type": "returned", "text": text, **box})  # the view emptied its box: give it back
 
     def _start_afresh_if_new(self, variant: str, model: LoadedModel) -> None:
         """`%glm_model` served another model since the last turn: its prompt must not hold the old model's turns."""
@@ -304,10 +312,15 @@ class ChatPanel(anywidget.AnyWidget):
         try:
             if kind == "view":
                 self._view_seen = True
+            elif kind == "sync":
+                self._frontend_applies_turns = True
+                self._send_turns_after(content.get("turns"))
             elif kind == "send":
                 text = self._take(str(content.get("text", "")))
-                self._tell_view({"type": "accepted", "text": text})  # before the reply starts: it may fail at once
-                self._start(text, from_view=True)
+                # Only the view it was typed in empties (or gets back) its box, not a second view of this panel.
+                box = {"view": content["view"]} if isinstance(content.get("view"), str) else {}
+                self._tell_view({"type": "accepted", "text": text, **box})  # before the reply: it may fail at once
+                self._start(text, box)
             elif kind == "stop":
                 self.stop()
             elif kind == "clear":
@@ -324,13 +337,31 @@ class ChatPanel(anywidget.AnyWidget):
         self._tell_view({"type": "download", "html": self.export().standalone_html()})
 
     def _finish_turn(self, turn: dict[str, str], record: Transcript) -> None:
-        """A finished turn: `turns` is assigned a new list, so it is synced (once per turn, never per token) and the
-        saved widget state holds it; in the same update the live turn empties, so no view draws the turn twice."""
+        """A finished turn, sent once (never per token); the view stops drawing it as the live turn when it arrives.
+
+        Runs on the reply thread, so no `hold_sync`: its flag and pending set are shared with the kernel's thread,
+        where a trait set meanwhile (a refused send's status) would be held back, lost if it lands between the send
+        and the clear, or would break the send's iteration over that set."""
         self._shown.append(record)
-        with self.hold_sync():
+        if self._frontend_applies_turns:
+            # In place: traitlets sees no new value, so ipywidgets resends nothing; `get_state()` still reads it all.
+            self.turns.append(turn)
+            self._tell_view({"type": "turn", "index": len(self.turns) - 1, "turn": turn})
+        else:  # no front end applies turn messages (a headless run): the state update is the record
             self.turns = [*self.turns, turn]
-            self.live, self.live_prompt = {}, ""
+        self.live, self.live_prompt = {}, ""
         self._refresh_fallbacks()
+
+    def _send_turns_after(self, held: Any) -> None:
+        """A front end's model holds `held` turns (it was made from the state, then missed some): send the rest, or
+        the whole list where it holds more than the kernel (a Clear it missed)."""
+        with self._lock:  # not interleaved with a Clear the reply thread does as it ends: cleared turns stay cleared
+            turns = list(self.turns)  # the reply thread may append meanwhile: a turn sent twice is applied once
+            if not isinstance(held, int) or not 0 <= held <= len(turns):
+                self.send_state("turns")
+                return
+            for index in range(held, len(turns)):
+                self._tell_view({"type": "turn", "index": index, "turn": turns[index]})
 
     def _tell_view(self, content: dict[str, Any]) -> None:
         anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)

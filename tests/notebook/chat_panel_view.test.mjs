@@ -111,7 +111,8 @@ test("Enter sends and the box empties once the kernel takes it; Shift+Enter does
   assert.equal(model.sent.length, 0);
   assert.equal(shifted.prevented, undefined);
   const plain = input.dispatch("keydown", { key: "Enter", shiftKey: false });
-  assert.deepEqual(model.sent, [{ type: "send", text: "line one" }]);
+  assert.deepEqual(model.sent, [{ type: "send", text: "line one", view: model.sent[0].view }]);
+  assert.match(model.sent[0].view, /^[a-z0-9]+$/);
   assert.equal(plain.prevented, true);
   assert.equal(input.value, "line one");  // kept until the kernel says it took it: a refused message is not lost
   model.custom({ type: "accepted", text: "line one" });
@@ -129,7 +130,7 @@ test("the Enter that picks a Chinese IME candidate does not send, also as Safari
   assert.equal(composing.prevented, undefined);
   assert.equal(safari.prevented, undefined);
   input.dispatch("keydown", { key: "Enter", isComposing: false, keyCode: 13 });
-  assert.deepEqual(model.sent, [{ type: "send", text: "北京" }]);
+  assert.deepEqual(model.sent.map(({ type, text }) => ({ type, text })), [{ type: "send", text: "北京" }]);
 });
 
 test("while busy Send is disabled and Stop sends stop", () => {
@@ -394,4 +395,95 @@ test("a drawn view says so once, so the kernel leaves the output's fallbacks alo
   assert.deepEqual(model.sent, [{ type: "view" }]);
   model.change("turns", [{ prompt: "a", html: "<p>a</p>" }]);
   assert.deepEqual(model.sent, [{ type: "view" }]);
+});
+
+test("a finished turn's message is added to the model's own list in place, drawn once and never set", () => {
+  const { model, el } = mount({ turns: [{ prompt: "One", html: "<p>1</p>" }] });
+  const list = model.get("turns");
+  stream(model, "Two", "<p>2 so far</p>");
+
+  model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });
+
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>"]);  // not also as the live turn
+  assert.equal(model.get("turns"), list);  // the list "Save widget state" serialises holds it
+  assert.deepEqual(list.map((t) => t.prompt), ["One", "Two"]);
+  assert.equal(model.writes, undefined);  // a set would go back to the kernel with the next settings change
+  model.change("live", {});  // the kernel's update that ends the live turn, just after
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>"]);
+  stream(model, "Two", "<p>again</p>");  // the next turn, asking the same: drawn
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>", "<p>again</p>"]);
+});
+
+test("a finished turn assigned as the whole list is not drawn twice while its live update is emptied", () => {
+  const { model, el } = mount();
+  stream(model, "One", "<p>1 so far</p>");
+  model.change("turns", [{ prompt: "One", html: "<p>1</p>" }]);  // a headless-style update, before live's
+  assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>"]);
+});
+
+test("the model applies finished turns without a view and asks the kernel for any it missed", () => {
+  const model = fakeModel({ turns: [{ prompt: "One", html: "<p>1</p>" }] });
+  const cleanup = view.initialize({ model });
+  assert.deepEqual(model.sent, [{ type: "sync", turns: 1 }]);  // made from the state: it holds one
+
+  model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });
+  model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });  // the catch-up, again
+  model.custom({ type: "turn", index: 3, turn: { prompt: "Four", html: "<p>4</p>" } });  // "Three" was missed
+
+  assert.deepEqual(model.get("turns").map((t) => t.prompt), ["One", "Two"]);
+  assert.deepEqual(model.sent.slice(1), [{ type: "sync", turns: 2 }]);
+  cleanup();
+  assert.equal(model.handlerCount(), 0);
+});
+
+test("two views of one model both draw a finished turn, which the model holds once", () => {
+  const model = fakeModel({ turns: [{ prompt: "One", html: "<p>1</p>" }] });
+  view.initialize({ model });
+  const first = mount({}, model);
+  const second = mount({}, model);
+
+  model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });
+
+  for (const { el } of [first, second]) {
+    assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>"]);
+  }
+  assert.equal(model.get("turns").length, 2);
+});
+
+test("the kernel's answer to a send empties or refills only the box of the view it was typed in", () => {
+  const model = fakeModel();
+  const first = mount({}, model);
+  const second = mount({}, model);
+  const [box, other] = [first.pick("textarea"), second.pick("textarea")];
+  box.value = other.value = "Explain attention";  // the same question, in both views
+  box.dispatch("keydown", { key: "Enter" });
+  const view = model.sent[0].view;
+
+  model.custom({ type: "accepted", text: "Explain attention", view });
+  assert.deepEqual([box.value, other.value], ["", "Explain attention"]);
+  other.value = "";
+  model.custom({ type: "returned", text: "Explain attention", view });  // the model failed to load
+  assert.deepEqual([box.value, other.value], ["Explain attention", ""]);
+});
+
+test("a send the kernel does not answer says why and what to do; an answered one says nothing", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { model, el, pick, dispose } = mount();
+  const status = el.find((n) => n.className === "glm-nb-status");
+  const input = pick("textarea");
+  input.value = "Hello again";  // in a panel drawn from a saved notebook: nothing behind it answers
+  input.dispatch("keydown", { key: "Enter" });
+  t.mock.timers.tick(4000);
+  assert.equal(status.textContent, "");
+  t.mock.timers.tick(1000);
+  assert.match(status.textContent, /kernel has not answered yet.*run its cell again/);
+  model.custom({ type: "accepted", text: "Hello again", view: model.sent.at(-1).view });  // a cell ended: it took it
+  assert.equal(status.textContent, "");
+
+  input.value = "And now?";
+  input.dispatch("keydown", { key: "Enter" });
+  model.custom({ type: "accepted", text: "And now?", view: model.sent.at(-1).view });
+  t.mock.timers.tick(10_000);
+  assert.equal(status.textContent, "");
+  dispose();
 });

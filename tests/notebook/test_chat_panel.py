@@ -219,6 +219,23 @@ def test_a_message_that_fails_before_any_turn_shows_it_goes_back_to_the_box(sess
     ]
 
 
+def test_the_answer_to_a_send_names_the_view_it_was_typed_in(session, tokenizer, glm_template):
+    def no_model(variant):
+        raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
+
+    session.model_for = no_model
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+
+    panel._on_view_message(panel, {"type": "send", "text": "Hi", "view": "k3x9"}, [])
+    assert panel.wait(10)
+
+    assert told == [  # a second view of the panel leaves its own box alone
+        {"type": "accepted", "text": "Hi", "view": "k3x9"},
+        {"type": "returned", "text": "Hi", "view": "k3x9"},
+    ]
+
+
 def test_a_message_sent_from_code_that_fails_is_not_put_in_the_views_box(session, tokenizer, glm_template):
     def no_model(variant):
         raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
@@ -352,7 +369,7 @@ def test_an_html_artifact_waits_for_run_scripts_in_the_panel_and_in_its_export(s
 def test_the_view_ships_next_to_the_class():
     panel = ChatPanel(session=NotebookSession())
 
-    assert "export default { render }" in panel._esm
+    assert "export default { initialize, render }" in panel._esm
     assert ".glm-nb-panel" in panel._css
 
 
@@ -584,19 +601,100 @@ def test_a_streamed_token_does_not_resend_the_turns_before_it(session, tokenizer
     for _ in range(12):
         before = len(sent)
         panel.send("Again").join(10)
-        reply = sent[before:]
-        per_token.append(max(len(json.dumps(d)) for d in reply if d.get("state", {}).keys() == {"live"}))
-        assert [d["state"].keys() for d in reply if "turns" in d.get("state", {})] == [
-            {"turns", "live", "live_prompt"}
-        ]
+        per_token.append(max(len(json.dumps(d)) for d in sent[before:] if d.get("state", {}).keys() == {"live"}))
 
     assert per_token[-1] - per_token[1] < 50  # the live turn alone, however long the history
-    finished = {
-        "method": "update",
-        "state": {"turns": panel.turns, "live": {}, "live_prompt": ""},
-        "buffer_paths": [],
-    }
-    assert finished in sent[-3:]  # the finished list once, with the live turn emptied in the same update
+
+
+def test_without_a_front_end_each_finished_turn_assigns_the_whole_list_for_a_headless_save(
+    session, tokenizer, glm_template
+):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nOne.", "\nTwo."]), glm_template)
+    panel = ChatPanel(session=session)  # nbclient records state updates only, never custom messages
+    sent = _comm_messages(panel)
+
+    panel.send("one").join(10)
+    panel.send("two").join(10)
+
+    lists = [[turn["prompt"] for turn in d["state"]["turns"]] for d in sent if "turns" in d.get("state", {})]
+    assert lists == [["one"], ["one", "two"]] and panel.live == {}
+    assert not [d for d in sent if d.get("method") == "custom"]
+
+
+def _announce_front_end(panel, held: int = 0) -> None:
+    """What chat_panel.js's `initialize` says once the front end's model is ready."""
+    panel._on_view_message(panel, {"type": "sync", "turns": held}, [])
+
+
+def test_a_finished_turn_sends_only_its_own_bytes_once_the_front_end_applies_turns(session, tokenizer, glm_template):
+    answer = "\nA long enough answer: " + "several words of it, " * 40
+    _serve(session, ScriptedGenerator(tokenizer, [answer] * 12), glm_template)
+    panel = ChatPanel(session=session)
+    sent = _comm_messages(panel)
+    _announce_front_end(panel)
+    carried = []  # per finished turn: the bytes of every message that held a finished turn
+
+    for index in range(12):
+        before = len(sent)
+        panel.send(f"Question {index}").join(10)
+        finished = [d for d in sent[before:] if "turns" in d.get("state", {}) or d.get("method") == "custom"]
+        assert finished == [
+            {"method": "custom", "content": {"type": "turn", "index": index, "turn": panel.turns[-1]}}
+        ]
+        carried.append(len(json.dumps(finished[0])))
+
+    own = [len(json.dumps(turn)) for turn in panel.turns]
+    assert all(size - mine < 80 for size, mine in zip(carried, own)), (carried, own)  # its own bytes, not the list's
+    assert [t["prompt"] for t in panel.get_state()["turns"]] == [f"Question {i}" for i in range(12)]  # a reload
+    assert panel.live == {} and panel.live_prompt == ""
+
+
+def test_a_front_end_model_that_missed_turns_gets_them_when_it_says_how_many_it_holds(
+    session, tokenizer, glm_template
+):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nOne.", "\nTwo."]), glm_template)
+    panel = ChatPanel(session=session)
+    panel.send("one").join(10)
+    panel.send("two").join(10)
+    sent = _comm_messages(panel)
+
+    _announce_front_end(panel, held=1)  # made from the state before "two", its file loaded after it
+    caught_up = list(sent)
+    _announce_front_end(panel, held=2)
+    nothing = sent[len(caught_up) :]
+    _announce_front_end(panel, held=5)  # more than the kernel holds (it missed a Clear): the whole list
+
+    assert caught_up == [{"method": "custom", "content": {"type": "turn", "index": 1, "turn": panel.turns[1]}}]
+    assert nothing == []
+    assert sent[-1] == {"method": "update", "state": {"turns": panel.turns}, "buffer_paths": []}
+
+
+def test_a_status_set_while_the_reply_thread_finishes_a_turn_is_sent_at_once(session, tokenizer, glm_template):
+    """The reply thread used to finish a turn inside `hold_sync`, whose flag the kernel's thread reads: a status set
+    then was held back, and lost when it landed between the held send and its clear."""
+    _serve(session, ScriptedGenerator(tokenizer, ["\nDone."]), glm_template)
+    panel = ChatPanel(session=session)
+    _announce_front_end(panel)
+    sent, finishing, release = [], threading.Event(), threading.Event()
+    send = panel.comm.send
+
+    def record(data=None, metadata=None, buffers=None):
+        sent.append(data)
+        if data.get("content", {}).get("type") == "turn":  # the reply thread, in the middle of finishing the turn
+            finishing.set()
+            assert release.wait(10)
+        send(data=data, metadata=metadata, buffers=buffers)
+
+    panel.comm.send = record
+    thread = panel.send("Hi")
+    assert finishing.wait(10)
+    panel.status = "Max tokens is at least 1: set to 1."  # as the view's clamp, on the kernel's thread
+    status_sent_at_once = [d["state"] for d in sent if "status" in d.get("state", {})]
+    release.set()
+    thread.join(10)
+
+    assert status_sent_at_once == [{"status": "Max tokens is at least 1: set to 1."}]
+    assert not panel._holding_sync and not panel._states_to_send
 
 
 def test_a_long_message_goes_to_the_view_once_not_with_every_token(session, tokenizer, glm_template):
