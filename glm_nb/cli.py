@@ -1,7 +1,7 @@
 """The `glm-nb` command line: convert checkpoints (cli_convert.py), generate text, chat (cli_chat.py), the cache.
 
-glm-nb convert SRC -o OUT [--source huggingface|modelscope] [--precision fp32|fp16|bf16|int4] [--max-length N] [--int4-compute fp16]
-               [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
+glm-nb convert SRC -o OUT [--source huggingface|modelscope] [--precision fp32|fp16|bf16|int4] [--max-length N]
+               [--int4-compute fp16] [--int4-accuracy-level 0..4] [--int4-symmetric] [--top-k-output K]
 glm-nb generate MODEL (--prompt TEXT | --prompt-ids 1,2,3 | --chat TEXT) [--max-new-tokens N] [--json]
 glm-nb chat [MODEL] [--z1] [--system TEXT] [-t T] [-n N] [--context N] ...
 glm-nb nano path
@@ -20,10 +20,10 @@ import signal
 import sys
 
 from .chat import ChatTemplate, LocalBackend
-from .cli_chat import add_chat_parser, run_chat
+from .cli_chat import DEVICE_HELP, SEED_HELP, THREADS_HELP, add_chat_parser, run_chat
 from .cli_convert import Stopped, add_convert_parser, run_convert
 from .cli_output import OutputFailed, drop_stdout, out, replace_unencodable_output, writes_utf8
-from .engine import PRECISIONS, Generator, IncrementalDetokenizer, SamplingParams, open_model
+from .engine import PRECISIONS, Engine, Generator, IncrementalDetokenizer, SamplingParams, open_model
 from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, format_size, models_dir
 from .engine.run import generate
 from .errors import GlmError
@@ -48,6 +48,8 @@ MODEL_HELP = (
     "converted model folder, checkpoint folder, or hub id such as THUDM/GLM-4-9B-0414 (downloaded once; a "
     "checkpoint is converted once and cached)"
 )
+MAX_LENGTH_HELP = "context (KV cache) length in tokens (default: the model's, at most 8192)"
+CUDA_GRAPH_HELP = "capture decode steps as CUDA graphs, on CUDA only (default: on for fp16/bf16 models there)"
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
@@ -67,19 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--prompt", help="raw prompt text (no chat template)")
     src.add_argument("--prompt-ids", type=_ids, help="raw prompt token ids, separated by commas or spaces")
     src.add_argument("--chat", help="a user message, rendered with the model's chat template")
-    g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--max-new-tokens", type=int, default=256, help="the most tokens to generate (default: 256)")
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--repetition-penalty", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    g.add_argument("--top-p", type=float, default=1.0,
+                   help="draw from the likeliest tokens, P of the probability (default: 1 = off)")  # fmt: skip
+    g.add_argument("--top-k", type=int, default=0, help="draw from the K most likely tokens (default: 0 = off)")
+    g.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="above 1 discourages tokens already in the sequence (default: 1 = off)")  # fmt: skip
+    g.add_argument("--seed", type=int, default=None, help=SEED_HELP)
+    g.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"), help=DEVICE_HELP)
     g.add_argument("--precision", default=None, choices=PRECISIONS,
                    help="when MODEL is a checkpoint folder (default: bf16 on CUDA, fp32 on the CPU)")  # fmt: skip
-    g.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
-    g.add_argument("--threads", type=int, default=None)
-    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
-                   help="capture decode steps as CUDA graphs (default: on for fp16/bf16 models on CUDA)")  # fmt: skip
+    g.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
+    g.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None, help=CUDA_GRAPH_HELP)
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     add_chat_parser(sub, MODEL_HELP)
     n = sub.add_parser("nano", help="the bundled nano-GLM demo model (~3.4M parameters, not GLM-4)")
@@ -103,16 +106,17 @@ def _add_serve_parser(sub) -> None:
     _add_source(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     s.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed at start)")
-    s.add_argument("--api-key-env", metavar="NAME",
-                   help="require 'Authorization: Bearer KEY' with KEY read from the environment variable NAME")  # fmt: skip
+    s.add_argument(
+        "--api-key-env", metavar="NAME",
+        help="require 'Authorization: Bearer KEY', with KEY read from the environment variable NAME",
+    )  # fmt: skip
     s.add_argument("--served-model-name", help="the model name clients use (default: the model's own)")
     s.add_argument("--max-queue", type=int, default=32, help="requests that may wait for the model (more get 503)")
-    s.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    s.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"), help=DEVICE_HELP)
     s.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
-    s.add_argument("--max-length", type=int, default=None, help="context (KV cache) length")
-    s.add_argument("--threads", type=int, default=None)
-    s.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
-                   help="capture decode steps as CUDA graphs (default: on for fp16/bf16 models on CUDA)")  # fmt: skip
+    s.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
+    s.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    s.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None, help=CUDA_GRAPH_HELP)
     s.add_argument("--quiet", action="store_true", help="no per-request log lines")
 
 
@@ -121,13 +125,32 @@ def _serve(args) -> int:
         raise GlmError(f"--port {args.port}: a port is 0..65535 (0 = any free one).")
     if args.max_queue < 0:
         raise GlmError(f"--max-queue {args.max_queue}: give how many requests may wait, 0 or more.")
+    _check_max_length(args.max_length)
     api_key = _served_api_key(args.api_key_env)
-    engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
-                        threads=args.threads, cuda_graph=args.cuda_graph, progress=False)  # fmt: skip
+    engine = _open_engine(args, progress=True)  # a checkpoint's conversion takes minutes: its bar says so
+    _check_context(args.max_length, engine.metadata.max_length)
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
     serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
           max_queue=args.max_queue, quiet=args.quiet)  # fmt: skip
     return 0
+
+
+def _open_engine(args, progress: bool) -> Engine:
+    """open_model with the options generate and serve share; --cuda-graph where nothing captures it is refused
+    rather than ignored."""
+    _refuse_cuda_graph_on_cpu(args.cuda_graph, args.device)  # before a load that can take minutes
+    engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
+                        threads=args.threads, cuda_graph=args.cuda_graph, progress=progress)  # fmt: skip
+    _refuse_cuda_graph_on_cpu(args.cuda_graph, engine.device)  # --device auto found no usable GPU
+    return engine
+
+
+def _refuse_cuda_graph_on_cpu(asked: bool | None, device: str) -> None:
+    if asked and device == "cpu":
+        raise GlmError(
+            "--cuda-graph captures decode steps on a CUDA GPU, and this model runs on the CPU: leave it out, or run "
+            "on a GPU (--device cuda, with onnxruntime-gpu)."
+        )
 
 
 def _served_api_key(env: str | None) -> str | None:
@@ -207,10 +230,14 @@ def _check_lengths(args) -> None:
     """Length options, checked before the model loads (which can take minutes) and worded for the command line."""
     if args.max_new_tokens < 1:
         raise GlmError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}.")
-    if args.max_length is not None and args.max_length < 1:
+    _check_max_length(args.max_length)
+
+
+def _check_max_length(max_length: int | None) -> None:
+    if max_length is not None and max_length < 1:
         raise GlmError(
-            f"--max-length must be at least 1 (tokens the context holds), got {args.max_length}; leave it out for "
-            "the model's default."
+            f"--max-length must be at least 1 (tokens the context holds), got {max_length}; leave it out for the "
+            "model's default."
         )
 
 
@@ -251,29 +278,26 @@ def _more_context(gen: Generator, limit: int) -> str:
 
 def _generate(args) -> int:
     _check_lengths(args)
-    engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
-                        threads=args.threads, cuda_graph=args.cuda_graph, progress=not args.json)  # fmt: skip
+    sampling = SamplingParams(  # refused (SamplingError) before the model loads, which can take minutes
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty, seed=args.seed, max_new_tokens=args.max_new_tokens,
+    )  # fmt: skip
+    engine = _open_engine(args, progress=not args.json)
     if args.prompt_ids is not None:
         prompt = args.prompt_ids
         _check_prompt_ids(prompt, engine.metadata.vocab_size)
     else:
         text = args.prompt if args.prompt is not None else _chat_prompt(engine, args.chat)
         prompt = engine.tokenizer.encode(text)
-    sampling = SamplingParams(
-        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty, seed=args.seed, max_new_tokens=args.max_new_tokens,
-    )  # fmt: skip
     _check_context(args.max_length, engine.metadata.max_length)
     gen = Generator(engine, sampling, max_length=args.max_length)
     _check_prompt_fits(prompt, gen, engine.metadata.max_length)
-    detok = IncrementalDetokenizer(engine.tokenizer)
-    stops = set(engine.stop_ids)
-
-    def stream(token: int) -> None:
-        if not args.json and token not in stops:
-            out(detok.add(token), end="")
-
-    result = generate(gen, prompt, on_token=stream)
+    stream = _TextStream(engine, shown=not args.json)
+    try:
+        result = generate(gen, prompt, on_token=stream)
+    except KeyboardInterrupt:
+        stream.end_line()  # so that main's "interrupted" (stderr) starts a line of its own on a terminal
+        raise
     text_ids = result.token_ids[:-1] if result.stopped_on is not None else result.token_ids
     if args.json:
         out(json.dumps({
@@ -286,7 +310,7 @@ def _generate(args) -> int:
             "finish_reason": result.finish_reason,
         }, ensure_ascii=not writes_utf8(sys.stdout)))  # fmt: skip
     else:
-        out(detok.flush(drop_partial=True))
+        stream.finish()
         print(
             f"[{engine.describe(context=gen.max_length)}] prompt {result.prompt_tokens} tokens, "
             f"{len(result.token_ids)} new, TTFT {result.ttft_ms:.1f} ms, {result.decode_tok_s:.1f} tok/s",
@@ -295,6 +319,35 @@ def _generate(args) -> int:
     if result.finish_reason == "context" and not args.json:
         print(_context_full(gen, engine.metadata.max_length, len(result.token_ids)), file=sys.stderr)
     return 0
+
+
+class _TextStream:
+    """The generated text on stdout as it comes (none with --json), ending its last line when generation ends or
+    is interrupted."""
+
+    def __init__(self, engine: Engine, shown: bool):
+        self._detok = IncrementalDetokenizer(engine.tokenizer)
+        self._stops = set(engine.stop_ids)
+        self._shown = shown
+        self._line_open = False  # text is on stdout after the last line break
+
+    def __call__(self, token: int) -> None:
+        text = self._detok.add(token) if self._shown and token not in self._stops else ""
+        if text:
+            out(text, end="")
+            self._line_open = not text.endswith("\n")
+
+    def end_line(self) -> None:
+        """A line break after the text when its last line is unfinished; none after one that ended (no blank line)
+        and none when nothing was shown."""
+        if self._line_open:
+            out("")
+            self._line_open = False
+
+    def finish(self) -> None:
+        """What the detokenizer still holds (a character cut in two by the end is left out), then a line break."""
+        out(self._detok.flush(drop_partial=True))
+        self._line_open = False
 
 
 def _context_full(gen: Generator, limit: int, new: int) -> str:

@@ -25,11 +25,16 @@ from typing import TextIO
 from . import nano
 from .chat import Conversation, LocalBackend, SystemMessage, messages_from_openai
 from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta
-from .engine import PRECISIONS, open_model
+from .engine import PRECISIONS, SamplingParams, open_model
 from .errors import GlmError, PromptTooLongError
 from .models.hub import SOURCES
 
-__all__ = ["add_chat_parser", "run_chat"]
+__all__ = ["DEVICE_HELP", "SEED_HELP", "THREADS_HELP", "add_chat_parser", "run_chat"]
+
+# The help of the options generate, serve and chat share (cli.py builds on this module)
+DEVICE_HELP = "where the model runs (default: auto, CUDA when usable, else the CPU)"
+SEED_HELP = "the same prompt, seed and settings draw the same tokens (default: a fresh draw each time)"
+THREADS_HELP = "CPU threads ONNX Runtime runs the model on (default: one per core)"
 
 HELP = """\
 /reset      start a new conversation (the system prompt stays)
@@ -56,11 +61,11 @@ def add_chat_parser(sub, model_help: str) -> None:
     c.add_argument("--top-p", type=float, help="default: 0.8, or 0.95 with thinking")
     c.add_argument("--top-k", type=int, help="default: off, or 40 with thinking")
     c.add_argument("-n", "--max-new-tokens", type=int, help="per reply (default: 2048, or 30000 with thinking)")
-    c.add_argument("--seed", type=int, default=None)
-    c.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    c.add_argument("--seed", type=int, default=None, help=SEED_HELP)
+    c.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"), help=DEVICE_HELP)
     c.add_argument("--precision", default=None, choices=PRECISIONS, help="when MODEL is a checkpoint folder")
     c.add_argument("--context", type=int, default=None, help="KV cache length in tokens (default: up to 8192)")
-    c.add_argument("--threads", type=int, default=None)
+    c.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     c.add_argument("--drop-old-turns", action="store_true",
                    help="when the conversation fills the context, drop its oldest turns instead of refusing the "
                    "message (the system prompt stays)")  # fmt: skip
@@ -101,26 +106,35 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
 
 def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
     """The conversation, the banner, and what to say when a message no longer fits the context."""
-    if args.max_new_tokens is not None and args.max_new_tokens < 1:  # before the model loads, in the option's name
+    # The options' own checks come before the model loads, which can take minutes (a download, a conversion).
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:  # in the option's name
         raise GlmError(f"--max-new-tokens (-n) must be at least 1, got {args.max_new_tokens}.")
-    demo = args.model is None
-    folder = nano.checkpoint_path() if demo else args.model
-    engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
-                        threads=args.threads)  # fmt: skip
-    if args.context is not None and not 2 <= args.context <= engine.metadata.max_length:
-        raise GlmError(f"--context must be between 2 and the model's {engine.metadata.max_length} tokens.")
-    backend = LocalBackend.from_engine(engine, max_length=args.context)
-    template = nano.chat_template("z1") if demo and args.z1 else None
-    conversation = Conversation(
-        backend, system=args.system, template=template, force_thinking=args.z1, drop_old_turns=args.drop_old_turns
-    )
+    if args.context is not None and args.context < 2:
+        raise GlmError(f"--context must be at least 2 (tokens the KV cache holds), got {args.context}.")
     overrides = {
         name: value
         for name, value in (("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k),
                             ("max_new_tokens", args.max_new_tokens), ("seed", args.seed))
         if value is not None
     }  # fmt: skip
-    conversation.sampling = dataclasses.replace(conversation.sampling, **overrides)  # validated: SamplingError
+    SamplingParams(**overrides)  # each value on its own: SamplingError when out of range
+    demo = args.model is None
+    folder = nano.checkpoint_path() if demo else args.model
+    engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
+                        threads=args.threads)  # fmt: skip
+    limit = engine.metadata.max_length
+    if args.context is not None and args.context > limit:
+        raise GlmError(
+            f"--context {args.context} is more than this model's context, {limit} tokens: give at most {limit} (or "
+            "leave it out), or convert the checkpoint with a larger `glm-nb convert --max-length` if its config "
+            "allows it."
+        )
+    backend = LocalBackend.from_engine(engine, max_length=args.context)
+    template = nano.chat_template("z1") if demo and args.z1 else None
+    conversation = Conversation(
+        backend, system=args.system, template=template, force_thinking=args.z1, drop_old_turns=args.drop_old_turns
+    )
+    conversation.sampling = dataclasses.replace(conversation.sampling, **overrides)
     # The bundled model's name says what it is: "nano-GLM (demo, ~3.4M params, not GLM-4)".
     banner = f"glm-nb chat · {engine.describe(context=backend.context_length)}"
     room = "/reset starts a new conversation"

@@ -104,8 +104,24 @@ def _int4_options(args) -> dict:
     return values
 
 
+def _check_sizes(args, int4: dict) -> None:
+    """What the options alone decide, refused before a hub id downloads (gigabytes) and in the options' words;
+    their upper bounds come from the checkpoint's config, which `convert` checks."""
+    if args.max_length is not None and args.max_length < 2:
+        raise GlmError(
+            f"--max-length must be at least 2 (tokens the longest sequence holds), got {args.max_length}; leave it "
+            "out for the checkpoint's own (max_position_embeddings)."
+        )
+    if args.top_k_output < 0:
+        raise GlmError(f"--top-k-output must be 0 (off) or a number of logits, such as 64; got {args.top_k_output}.")
+    block = int4["int4_block_size"]
+    if block < 16 or block & (block - 1):
+        raise GlmError(f"--int4-block-size must be a power of two, 16 or more (32, or 128 on CUDA), got {block}.")
+
+
 def run_convert(args) -> int:
     int4 = _int4_options(args)
+    _check_sizes(args, int4)
     with _signals_raise():
         out = convert(
             resolve(args.src, args.source), args.output, precision=args.precision, max_length=args.max_length,

@@ -7,6 +7,7 @@ still serialise turns, see the chat layer's lock).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import numbers
 import os
@@ -23,7 +24,7 @@ from .metadata import ModelMetadata
 from .metadata_check import check_metadata
 from .tokenizer import Tokenizer, load_chat_template
 
-__all__ = ["Engine", "DEVICES", "INT4_KERNELS", "check_threads", "cuda_usable"]
+__all__ = ["Engine", "DEVICES", "INT4_KERNELS", "check_max_length", "check_threads", "cuda_usable"]
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cuda", "cpu")
@@ -80,8 +81,14 @@ class Engine:
         threads: int | None = None,
         cuda_graph: bool = False,
         int4_kernel: str = "auto",
+        max_length: int | None = None,
     ) -> Engine:
         """Open a model folder made by `glm_nb.convert`. device: "auto" (CUDA when usable), "cuda" or "cpu".
+
+        max_length: the longest sequence (tokens) this engine's Generators may hold, at most what the folder was
+        converted for (None: that). A smaller one becomes `metadata.max_length`, which a Generator's limit and its
+        default KV cache (at most DEFAULT_CONTEXT tokens) and `describe()` follow; a larger one needs a conversion
+        with a larger `--max-length`.
 
         cuda_graph: capture decode steps as CUDA graphs (CUDA only; see Generator). Every node must then run on the
         CUDA provider, which holds for fp16 / bf16 / int4-with-fp16-or-bf16 models: GroupQueryAttention has no
@@ -98,6 +105,7 @@ class Engine:
         if device not in DEVICES:
             raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
         check_threads(threads)
+        check_max_length(max_length)
         meta = ModelMetadata.load(folder)
         model_path = folder / "model.onnx"
         if not model_path.exists():
@@ -105,6 +113,7 @@ class Engine:
         if int4_kernel not in INT4_KERNELS:
             raise ModelLoadError(f"Unknown int4_kernel {int4_kernel!r}; choose one of {', '.join(INT4_KERNELS)}.")
         check_metadata(meta, folder, model_path)  # before the device checks below trust its compute_dtype
+        meta = _within(meta, folder, max_length)  # after check_metadata, which compares the file's with the graph
         want_cuda = device == "cuda" or (device == "auto" and cuda_usable())
         if device == "cuda" and CUDA not in ort.get_available_providers():
             raise ModelLoadError(
@@ -156,6 +165,34 @@ def check_threads(threads) -> None:
         f"threads must be a whole number of CPU threads, 1 or more (0 or None: ONNX Runtime's default, one per "
         f"core), got {threads!r}."
     )
+
+
+def check_max_length(max_length) -> None:
+    """Refuse a context length that is not a whole number of tokens that holds a prompt token and a new one."""
+    if max_length is None or (
+        isinstance(max_length, numbers.Integral) and not isinstance(max_length, bool) and max_length >= 2
+    ):
+        return
+    raise ModelLoadError(
+        f"max_length must be a whole number of tokens, 2 or more (the longest sequence the model's Generators may "
+        f"hold), or None for what the model was converted for; got {max_length!r}."
+    )
+
+
+def _within(meta: ModelMetadata, folder: Path, max_length: int | None) -> ModelMetadata:
+    """The metadata of an engine whose Generators hold at most `max_length` tokens. The graph runs any sequence up
+    to the rows of its rotary caches (its KV inputs have no fixed length: each Generator allocates its own), so
+    less needs no conversion; more does."""
+    if max_length is None or max_length == meta.max_length:
+        return meta
+    if max_length > meta.max_length:
+        raise ModelLoadError(
+            f"{folder} was converted for sequences of at most {meta.max_length} tokens, so it cannot hold "
+            f"max_length={max_length}. Give at most {meta.max_length}, or convert the checkpoint again with "
+            f"`glm-nb convert CHECKPOINT -o FOLDER --max-length {max_length}` (the checkpoint's "
+            "max_position_embeddings permitting) and open that folder."
+        )
+    return dataclasses.replace(meta, max_length=max_length)
 
 
 def _int4_kernel(meta: ModelMetadata, cuda: bool, requested: str) -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..errors import ConversionError, ModelLoadError
 from ..models.checkpoint import folder_name
-from ..models.hub import resolve
+from ..models.hub import is_hub_id, resolve
 from .conversion import convert
-from .engine import DEVICES, GPU_INSTALL, Engine, check_threads, cuda_usable
+from .engine import DEVICES, GPU_INSTALL, Engine, check_max_length, check_threads, cuda_usable
 from .folder_lock import FolderLock
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
@@ -89,16 +89,23 @@ def open_model(
     (once, into the cache); a hub id such as THUDM/GLM-4-9B-0414 is downloaded first (from `source`:
     huggingface or modelscope; once, into the hub's cache). precision defaults to bf16 on a GPU and fp32 on the
     CPU (see `conversion_for`); pass fp16/bf16/int4 to choose. cuda_graph: capture decode steps as CUDA graphs;
-    by default on whenever the model runs on CUDA in fp16/bf16 (or int4 with half activations)."""
+    by default on whenever the model runs on CUDA in fp16/bf16 (or int4 with half activations).
+
+    max_length: the longest sequence (tokens) the engine's Generators may hold. A checkpoint is converted for it
+    (default: its max_position_embeddings); a converted folder takes at most what it was converted for, and a
+    smaller one bounds its Generators' limit and default KV cache (`engine.describe()` gives it; see Engine.load)."""
     if device not in DEVICES:
         raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
     check_threads(threads)  # before a download or a conversion that can take minutes
+    check_max_length(max_length)
+    cuda = device == "cuda" or (device == "auto" and cuda_usable())
+    if is_hub_id(str(path)) and not Path(path).expanduser().exists():  # a checkpoint, once downloaded (gigabytes)
+        _refuse_before_converting(device, cuda, precision)
     folder = resolve(str(path), source)
     if (folder / METADATA_FILE).exists():
         target = folder
         _refuse_other_precision(folder, precision)
     elif (folder / "config.json").exists():
-        cuda = device == "cuda" or (device == "auto" and cuda_usable())
         _refuse_before_converting(device, cuda, precision)
         choice = conversion_for(cuda, precision)
         target = converted_path(folder, choice.key, max_length)
@@ -111,7 +118,7 @@ def open_model(
         )
     if cuda_graph is None:
         cuda_graph = device != "cpu" and cuda_usable() and ModelMetadata.load(target).compute_dtype != "fp32"
-    return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph)
+    return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph, max_length=max_length)
 
 
 def _convert_once(folder: Path, target: Path, choice: ConversionChoice, max_length: int | None, progress: bool):
@@ -154,7 +161,7 @@ def _cache_unwritable(folder: Path, cause: OSError) -> ConversionError:
 
 
 def _refuse_before_converting(device: str, cuda: bool, precision: str | None) -> None:
-    """What Engine.load would refuse, said before a conversion that can take minutes and tens of GB."""
+    """What Engine.load would refuse, said before a download or a conversion that can take minutes and tens of GB."""
     if device == "cuda" and not cuda_usable():
         raise ModelLoadError(
             "device='cuda' but ONNX Runtime cannot use a CUDA device here: that needs an NVIDIA GPU and the GPU "

@@ -154,7 +154,10 @@ def _rope_spec(config: dict[str, Any]) -> RopeSpec:
     theta = _number(settings, "rope_theta", float, 10000.0, low=1e-9)
     factor = _number(settings, "partial_rotary_factor", float, 0.5, low=0.0)
     if factor > 1:
-        raise CheckpointError(f"config.json: partial_rotary_factor must be at most 1, got {factor}.")
+        raise CheckpointError(
+            f"config.json: partial_rotary_factor must be at most 1, got {factor}; restore config.json from the "
+            "original checkpoint."
+        )
     rope_type = merged.get("rope_type", merged.get("type", "default")) or "default"
     if rope_type not in ("default", "yarn"):
         raise CheckpointError(

@@ -100,7 +100,11 @@ class SafetensorsFile:
             raise CheckpointError(self._damaged(f"tensor {name!r} lacks its dtype, shape or offsets"))
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(dtype, str) or dtype not in _DTYPES:
-            raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {dtype!r}.")
+            raise CheckpointError(
+                f"{self.path}: tensor {name!r} is stored as {dtype!r}, which glm-nb cannot read (it reads "
+                f"{', '.join(_DTYPES)}). An FP8 or otherwise quantized checkpoint cannot be converted: convert the "
+                "original bf16 checkpoint (such as THUDM/GLM-4-9B-0414) instead."
+            )
         if not (isinstance(shape, list) and all(_count(n) for n in shape)):
             raise CheckpointError(self._damaged(f"tensor {name!r} has the shape {shape!r}"))
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(_count(n) for n in offsets)):

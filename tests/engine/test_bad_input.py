@@ -273,7 +273,7 @@ def _edit_config(src, **changes):
         (dict(num_key_value_heads=3), "must be a multiple of num_key_value_heads"),
         (dict(max_position_embeddings="256"), "max_position_embeddings must be a whole number"),
         (dict(rope_parameters={**ROPE, "partial_rotary_factor": -0.5}), "partial_rotary_factor must be a number of"),
-        (dict(rope_parameters={**ROPE, "partial_rotary_factor": 2.0}), "partial_rotary_factor must be at most 1"),
+        (dict(rope_parameters={**ROPE, "partial_rotary_factor": 2.0}), "at most 1, got 2.0; restore config.json"),
         (dict(rope_parameters={**ROPE, "rope_theta": 0}), "rope_theta must be a number"),
         (dict(rope_parameters=..., rope_theta="abc"), "rope_theta must be a number"),
         (dict(rope_scaling=[1]), "rope_scaling must be an object"),
@@ -429,6 +429,16 @@ def test_a_quantized_checkpoint_or_integer_weights_are_refused_with_what_to_conv
     _edit_header(src, as_int8)
     with pytest.raises(CheckpointError, match=f"{K!r} is stored as I8, not as floating point"):
         convert(src, tmp_path / "out", progress=False)
+    assert_nothing_written(tmp_path)
+
+
+def test_an_fp8_checkpoint_is_refused_with_what_to_convert_instead(tiny, tmp_path):
+    src = copy_checkpoint(tiny, tmp_path)
+    _edit_header(src, lambda header: header[K].update(dtype="F8_E4M3"))
+
+    with pytest.raises(CheckpointError, match="stored as 'F8_E4M3'.*convert the original bf16 checkpoint"):
+        convert(src, tmp_path / "out", progress=False)
+
     assert_nothing_written(tmp_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -9,8 +10,9 @@ import sys
 
 import pytest
 
-from glm_nb.cli import main
+from glm_nb.cli import _parser, main
 from glm_nb.engine import Engine, Generator, SamplingParams
+from glm_nb.engine import engine as engine_module
 from glm_nb.nano import checkpoint_path
 
 
@@ -243,3 +245,123 @@ def test_json_text_is_the_streamed_text(tiny, capsys):
         assert main([*args, "--json"]) == 0
 
         assert json.loads(capsys.readouterr().out)["text"] + "\n" == streamed, n
+
+
+def _interrupted_after(text: str):
+    """`generate` as Ctrl-C leaves it: the tokens of `text` streamed, then KeyboardInterrupt."""
+
+    def interrupted(gen, prompt_ids, on_token=None):
+        for token in gen.engine.tokenizer.encode(text):
+            on_token(token)
+        raise KeyboardInterrupt
+
+    return interrupted
+
+
+@pytest.mark.parametrize("streamed", ["Hi", "Hi\n", ""])
+def test_an_interrupt_is_said_on_a_line_of_its_own_after_the_streamed_text(tiny, streamed, monkeypatch, capsys):
+    monkeypatch.setattr("glm_nb.cli.generate", _interrupted_after(streamed))
+
+    code = main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "5"])
+
+    captured = capsys.readouterr()
+    assert code == 130 and captured.err == "glm-nb: interrupted\n"
+    assert captured.out == ("Hi\n" if streamed else "")  # a line break ends "Hi", but no blank line after "Hi\n"
+
+
+def test_an_interrupt_of_json_output_prints_no_partial_line(tiny, monkeypatch, capsys):
+    monkeypatch.setattr("glm_nb.cli.generate", _interrupted_after("Hi"))
+
+    code = main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "5", "--json"])
+
+    assert code == 130 and capsys.readouterr().out == ""
+
+
+def _never_served(*args, **kwargs):
+    raise AssertionError("serve() was reached")
+
+
+def test_serve_refuses_a_max_length_of_no_tokens_before_loading_the_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("glm_nb.cli.serve", _never_served)
+
+    code = main(["serve", str(tmp_path / "no-model"), "--max-length", "0"])  # checked before the missing model
+
+    assert code == 2
+    assert capsys.readouterr().err.startswith("glm-nb: error: --max-length must be at least 1 (tokens the context")
+
+
+def test_serve_refuses_more_context_than_the_model_has_in_the_options_words(tiny, monkeypatch, capsys):
+    monkeypatch.setattr("glm_nb.cli.serve", _never_served)
+
+    code = main(["serve", str(tiny.out), "--device", "cpu", "--max-length", "500"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-length 500 is more than this model's context, 256 tokens" in err
+    assert "max_length" not in err, err  # the Generator's Python argument
+
+
+@pytest.mark.parametrize(("option", "reason"), [
+    (["--top-p", "2"], "top_p must be in (0, 1]"),
+    (["--temperature", "-1"], "temperature must be >= 0"),
+    (["--seed", "-1"], "seed must be >= 0"),
+])  # fmt: skip
+def test_bad_sampling_options_are_refused_before_the_model_loads(tmp_path, option, reason, capsys):
+    code = main(["generate", str(tmp_path / "no-model"), "--prompt", "Hi", *option])  # a download or conversion
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("glm-nb: error: ") and reason in err, err
+
+
+def test_cuda_graph_on_the_cpu_is_refused_not_ignored(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("glm_nb.cli.serve", _never_served)
+    monkeypatch.setattr(engine_module, "_CUDA_USABLE", False)  # --device auto finds no GPU, even where there is one
+    says = "glm-nb: error: --cuda-graph captures decode steps on a CUDA GPU, and this model runs on the CPU"
+
+    refused_at_once = main(["generate", str(tmp_path / "no-model"), "--prompt", "Hi", "--device", "cpu",
+                            "--cuda-graph"])  # fmt: skip
+    assert refused_at_once == 2 and capsys.readouterr().err.startswith(says)
+    for command in (["generate", str(tiny.out), "--prompt", "Hi"], ["serve", str(tiny.out)]):
+        assert main([*command, "--cuda-graph"]) == 2, command
+        assert capsys.readouterr().err.startswith(says), command
+    assert main(["generate", str(tiny.out), "--prompt", "Hi", "--max-new-tokens", "1", "--no-cuda-graph"]) == 0
+
+
+def test_serve_shows_the_progress_of_converting_a_checkpoint(ckpt, cache, monkeypatch, capsys):
+    monkeypatch.setattr("glm_nb.cli.serve", lambda backend, **options: None)
+
+    assert main(["serve", str(ckpt), "--device", "cpu"]) == 0
+
+    assert "convert ckpt (fp32)" in capsys.readouterr().err  # minutes for a real model, not a silent wait
+
+
+def _options_without_help(parser: argparse.ArgumentParser, command: str = "glm-nb"):
+    for action in parser._actions:  # argparse has no public way to list a parser's options
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options_without_help(sub, f"{command} {name}")
+        elif action.option_strings and not action.help:
+            yield f"{command} {action.option_strings[-1]}"
+
+
+def test_every_option_of_every_command_says_what_it_does_in_its_help():
+    assert list(_options_without_help(_parser())) == []
+
+
+@pytest.mark.parametrize(("options", "reason"), [
+    (["--max-length", "1"], "--max-length must be at least 2 (tokens the longest sequence holds), got 1"),
+    (["--top-k-output", "-1"], "--top-k-output must be 0 (off) or a number of logits, such as 64; got -1"),
+    (["--precision", "int4", "--int4-block-size", "24"], "--int4-block-size must be a power of two, 16 or more"),
+])  # fmt: skip
+def test_convert_refuses_sizes_no_checkpoint_allows_before_downloading_it(tmp_path, monkeypatch, options, reason,
+                                                                          capsys):  # fmt: skip
+    import huggingface_hub
+
+    def no_download(repo_id, allow_patterns):  # gigabytes for a real model
+        raise AssertionError(f"{repo_id} was downloaded")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)
+
+    code = main(["convert", "THUDM/GLM-4-9B-0414", "-o", str(tmp_path / "m"), *options])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"glm-nb: error: {reason}"), err

@@ -128,7 +128,18 @@ def test_bad_settings_exit_with_the_reason(monkeypatch, capsys, tiny):
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "-n", "0"], "Hi\n")
     assert code == 2 and "--max-new-tokens (-n) must be at least 1, got 0" in err
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "100000"], "Hi\n")
-    assert code == 2 and "--context must be between 2 and the model's 256 tokens" in err
+    assert code == 2 and "--context 100000 is more than this model's context, 256 tokens: give at most 256" in err
+
+
+@pytest.mark.parametrize(("option", "reason"), [
+    (["--top-p", "2"], "top_p must be in (0, 1]"),
+    (["--seed", "-1"], "seed must be >= 0"),
+    (["--context", "1"], "--context must be at least 2 (tokens the KV cache holds), got 1"),
+])  # fmt: skip
+def test_bad_settings_are_refused_before_the_model_loads(monkeypatch, capsys, tmp_path, option, reason):
+    code, _, err = chat(monkeypatch, capsys, [str(tmp_path / "no-model"), *option], "Hi\n")  # no such model
+
+    assert code == 2 and err.startswith("glm-nb: error: ") and reason in err, err
 
 
 def _args(tiny):

@@ -9,10 +9,10 @@ import warnings
 
 import pytest
 
-from glm_nb.engine import Engine, loading
+from glm_nb.engine import Engine, Generator, loading
 from glm_nb.engine import engine as engine_module
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
-from glm_nb.errors import ConversionError, ModelLoadError
+from glm_nb.errors import ConversionError, GenerationError, ModelLoadError
 
 
 def test_the_cpu_gets_fp32_and_int4_with_fp32_activations():
@@ -166,3 +166,58 @@ def test_a_failed_download_of_an_id_that_may_be_a_mistyped_folder_says_there_is_
         open_model("models/glm4", device="cpu")
 
     assert str(e.value).endswith(f"(Nor is there a local folder 'models/glm4' in {tmp_path}.)")
+
+
+def test_a_converted_folder_opened_with_a_smaller_max_length_gets_that_context_and_kv_cache(tiny):
+    engine = open_model(tiny.out, device="cpu", max_length=64)  # converted for 256
+
+    gen = Generator(engine)
+
+    assert engine.metadata.max_length == 64 and "· context 64" in engine.describe()
+    assert gen.max_length == 64 and gen.cache.shape[2] == 64  # the KV buffers: [batch, kv, 64, head_dim]
+    with pytest.raises(GenerationError, match="max_length 65 exceeds"):
+        Generator(engine, max_length=65)
+
+
+def test_a_converted_folder_opened_with_more_than_it_was_converted_for_says_to_convert_again(tiny):
+    with pytest.raises(ModelLoadError) as e:
+        open_model(tiny.out, device="cpu", max_length=257)
+
+    assert f"{tiny.out} was converted for sequences of at most 256 tokens" in str(e.value)
+    assert "`glm-nb convert CHECKPOINT -o FOLDER --max-length 257`" in str(e.value)
+    assert open_model(tiny.out, device="cpu", max_length=256).metadata.max_length == 256  # all of it is fine
+
+
+@pytest.mark.parametrize("max_length", [0, 1, -5, 2.5, "64", True])
+def test_a_max_length_that_is_no_context_is_refused_before_converting(tiny, tmp_path, monkeypatch, max_length):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+
+    with pytest.raises(ModelLoadError, match=r"max_length must be a whole number of tokens, 2 or more"):
+        open_model(tiny.src, device="cpu", max_length=max_length, progress=False)
+    with pytest.raises(ModelLoadError, match=r"max_length must be a whole number of tokens"):
+        Engine.load(tiny.out, device="cpu", max_length=max_length)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_opened_with_max_length_is_converted_for_it(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+
+    engine = open_model(tiny.src, device="cpu", max_length=32, progress=False)
+
+    assert engine.folder == converted_path(tiny.src, "fp32", 32)
+    assert engine.metadata.max_length == 32 and Generator(engine).max_length == 32
+
+
+@pytest.mark.parametrize(
+    ("device", "precision", "says"), [("cpu", "bf16", "'fp32' or 'int4'"), ("cuda", None, "device='cpu'")]
+)
+def test_what_cannot_run_here_is_refused_before_a_hub_id_downloads(device, precision, says, monkeypatch):
+    def no_download(repo_id, allow_patterns):  # 18 GB for GLM-4-9B
+        raise AssertionError(f"{repo_id} was downloaded")
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=no_download))
+    monkeypatch.setattr(engine_module, "_CUDA_USABLE", False)  # no usable GPU, also on a machine with one
+
+    with pytest.raises(ModelLoadError, match=says):
+        open_model("THUDM/GLM-4-9B-0414", device=device, precision=precision)
