@@ -23,12 +23,13 @@ several a piece is undercounted, so a stop soon after min_tokens is honoured onl
 with). The token counts of the `TextChunk`s come from the same place; the final usage corrects their total.
 
 Which stop ended the turn comes from the text (the stop string at its end), else from vLLM's `stop_reason` or
-SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). A stream that breaks off (or stalls)
-after the chunk that says why the generation stopped, before `[DONE]`, still ends the turn: its text is whole.
+SGLang's `matched_stop` (a string, or a token id read back with the tokenizer). A stream that breaks off after the
+chunk that says why the generation stopped, before `[DONE]`, still ends the turn: its text is whole. One that stalls
+there ends it too, after `_FINISH_GRACE_S` (time for the usage chunk, kept when it comes), not the read timeout.
 
 The tokenizer (a local copy of the checkpoint's tokenizer files, or the hub by name) counts prompt tokens and gives
-the chat template. A server of the nano-GLM this install bundles (`glm-nb serve "$(glm-nb nano path)"`) is told
-apart by its model card's `root`, and the error that asks for the tokenizer names the bundled folder.
+the chat template (`remote_tokenizer`). A server of the nano-GLM this install bundles (`glm-nb serve "$(glm-nb nano
+path)"`) is told apart by its model card's `root`, and the error that asks for the tokenizer names the bundled folder.
 
 While the server is silent (a queued request, a long prefill) the stream yields an empty `TextChunk` (tokens=0)
 every `remote_http._POLL_S` seconds, before `CompletionStart` too: the conversation checks its cancel flag on
@@ -38,18 +39,13 @@ every chunk, so Stop and `Response.cancel()` end the turn at once instead of aft
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from ..engine import SamplingParams, Tokenizer
-from ..engine.tokenizer import load_chat_template
-from ..errors import GlmError, PromptTooLongError
-from ..models.hub import is_hub_id
-from ..nano import checkpoint_path as nano_checkpoint_path
+from ..engine import SamplingParams
+from ..errors import PromptTooLongError
 from .backend import CompletionEnd, CompletionItem, CompletionStart, StopOptions, TextChunk
 from .local import TokenizerLike
 from .remote_http import (
@@ -62,6 +58,7 @@ from .remote_http import (
     ServerEndpoint,
     read_api_key,
 )
+from .remote_tokenizer import bundled_nano_hint, load_tokenizer
 from .stop_text import StopText
 
 __all__ = [
@@ -78,17 +75,15 @@ __all__ = [
 
 # FORMAT.md, "Tokenizer": the stop ids 151336, 151338, 151329, as text.
 GLM_STOP_STRINGS = ("<|user|>", "<|observation|>", "<|endoftext|>")
-_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"]
+# After the finish reason only the usage chunk and `[DONE]` are to come (vLLM sends both at once): a server silent
+# longer than this is stalled, and the turn, whose text is whole, ends instead of waiting out the read timeout
+_FINISH_GRACE_S = 2.0
 # vLLM (and glm-nb serve) refuse prompt + max_tokens beyond their context with a 400; knowing the context, this
 # backend cuts max_tokens to fit instead, as the local engine stops at its end
 _UNKNOWN_CONTEXT_HINT = (
     "If it refused max_tokens as too large for its context: glm-nb cuts max_tokens to fit only when it knows the "
     "context, and this server lists none (no max_model_len in GET /v1/models). Connect with context_length= the "
     "server's context (in %glm_model: --context N)."
-)
-_TOKENIZER_HINT = (
-    "Pass tokenizer= a local folder with the checkpoint's tokenizer.json and tokenizer_config.json, or its hub id "
-    "such as THUDM/GLM-4-32B-0414 (in %glm_model: give it as MODEL, `%glm_model FOLDER --remote URL`)."
 )
 
 
@@ -149,7 +144,7 @@ class RemoteBackend:
         try:
             tok, template = load_tokenizer(tokenizer if tokenizer is not None else name)
         except RemoteError as e:
-            if tokenizer is None and (hint := _bundled_nano_hint(endpoint, root or name)):
+            if tokenizer is None and (hint := bundled_nano_hint(endpoint, root or name)):
                 raise RemoteError(hint) from e
             raise
         reported = served.get(name, {}).get("max_model_len")
@@ -237,8 +232,11 @@ class RemoteBackend:
         floor = body.get("min_tokens", 0)
         finish: Mapping[str, Any] | None = None
         counted, used, started = 0, None, False
+        grace_until = float("inf")  # once the finish reason came: when to stop waiting for the rest
         try:
             for event in events:
+                if time.monotonic() > grace_until:
+                    break  # finished, then stalled: the answer is whole (the usage chunk, if any, came)
                 if event is None:  # the server is silent: an empty chunk lets the conversation check its cancel
                     yield TextChunk("", tokens=0)
                     continue
@@ -261,6 +259,7 @@ class RemoteBackend:
                 yield TextChunk(text, tokens=tokens)
                 if ended:
                     finish = choice
+                    grace_until = min(grace_until, time.monotonic() + _FINISH_GRACE_S)
         except RemoteHTTPError as e:
             if started or e.status != 400 or self._context_length is not None:
                 raise
@@ -321,69 +320,6 @@ class RemoteBackend:
 
     def __repr__(self) -> str:
         return f"<RemoteBackend {self.model} at {self.endpoint.base_url}>"
-
-
-def load_tokenizer(source: str | os.PathLike) -> tuple[Tokenizer, str | None]:
-    """The tokenizer and chat template of a checkpoint: a local folder, or a hub model name (downloads only the
-    tokenizer files, through huggingface_hub's cache)."""
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        if not is_hub_id(str(source)):  # e.g. vLLM's default served name: the checkpoint's path on the server
-            path = " (a path on the server, maybe: glm-nb reads the tokenizer here)" if folder.is_absolute() else ""
-            raise RemoteError(
-                f"{str(source)!r}, where the tokenizer comes from (by default the served model's name), is neither "
-                f"a folder on this machine nor a hub id (owner/name){path}. {_TOKENIZER_HINT}"
-            )
-        folder = _hub_tokenizer_folder(str(source))
-    if not (folder / "tokenizer.json").is_file():
-        raise RemoteError(
-            f"{folder} has no tokenizer.json (copy it and tokenizer_config.json from the model you serve). "
-            f"{_TOKENIZER_HINT}"
-        )
-    return Tokenizer(folder / "tokenizer.json"), load_chat_template(folder)
-
-
-def _bundled_nano_hint(endpoint: ServerEndpoint, served: str) -> str | None:
-    """What to pass when the server serves the nano-GLM this install bundles (its name the same as the bundled
-    checkpoint's): the tokenizer is on this machine already, but a server cannot say where."""
-    try:
-        folder = nano_checkpoint_path()
-        own = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
-    except (GlmError, OSError, ValueError):  # no bundled checkpoint in this install: nothing to point at
-        return None
-    if served != own:
-        return None
-    return (
-        f"{endpoint.base_url} serves nano-GLM, glm-nb's demo model (not GLM-4), whose tokenizer ships with glm-nb: "
-        f"pass tokenizer={str(folder)!r} (in %glm_model: `%glm_model {shlex.quote(str(folder))} --remote "
-        f"{endpoint.base_url}`; `glm-nb nano path` prints that folder)."
-    )
-
-
-def _hub_tokenizer_folder(name: str) -> Path:
-    try:
-        # imported here, not at the top: it is slow to import and only a hub name needs it
-        from huggingface_hub import snapshot_download
-    except ImportError as e:
-        raise RemoteError(
-            f"{name!r} is not a folder, and huggingface_hub is not installed to fetch it: `pip install "
-            f"huggingface_hub`, or: {_TOKENIZER_HINT}"
-        ) from e
-    try:
-        return Path(snapshot_download(name, allow_patterns=_TOKENIZER_FILES))
-    except Exception as e:  # huggingface_hub raises many types (offline, 404, gated, bad name)
-        raise RemoteError(
-            f"Cannot get the tokenizer of {name!r} from the Hugging Face hub ({type(e).__name__}: {_first_line(e)}). "
-            f"{_TOKENIZER_HINT}"
-        ) from e
-
-
-def _first_line(e: Exception, limit: int = 300) -> str:
-    """The first line of an error's message, cut at a word (the hub's messages run over several lines)."""
-    line = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
-    if len(line) <= limit:
-        return line
-    return line[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _served_models(endpoint: ServerEndpoint) -> dict[str, dict[str, Any]]:

@@ -2,10 +2,12 @@
 
 Endpoints (OpenAI's shapes, as vLLM serves them): `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/completions`,
 `POST /v1/chat/completions`, and `GET /health` (no token needed); HEAD answers as GET without the body, OPTIONS
-with the methods a path takes. Responses are HTTP/1.0 style: one request per connection, a stream ends when the
-server closes it, after `data: [DONE]`. While a request generates, a watcher notices its client hanging up (the
-socket turns readable with nothing to read) and cancels the generation, so an abandoned request frees the model at
-its next token. What the bodies hold (chunks, whole answers, usage, errors) is `responses`'s.
+with the methods a path takes. HTTP/1.1, one request per connection (every answer says `Connection: close`): a
+stream ends when the server closes it, after `data: [DONE]`; `Expect: 100-continue` (curl's, for a body over 1 KiB)
+is answered when the body is read (`http_body`), so that a request refused before (a wrong key, a body too large)
+sends none. While a request generates, a watcher notices its client hanging up (the socket turns readable with
+nothing to read) and cancels the generation, so an abandoned request frees the model at its next token. What the
+bodies hold (chunks, whole answers, usage, errors) is `responses`'s.
 """
 
 from __future__ import annotations
@@ -13,10 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import json
-import select
-import socket
 import threading
-import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -35,8 +34,9 @@ from .errors import (
     UnauthorizedError,
 )
 from .generation import Finish, chat_prompt, generate_chat, generate_text, stop_token_texts
+from .http_body import read_json_body
 from .prompt_limit import too_long_error
-from .queue import ClientGone
+from .queue import ClientGone, watch_peer
 from .requests import TokenLimit, parse_chat_request, parse_completion_request
 from .responses import Reply, chat_delta, chat_message, error_body, stop_reason, usage
 
@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # the server module imports this one; the type is only for an
 
 __all__ = ["RequestHandler"]
 
-_MAX_BODY = 16 << 20
 # A stream waiting in the queue says it is alive this often: a client's read times out (glm-nb's remote backend: 120 s
 # by default, less when asked), and one that gave up and retried would wait again from the back of the queue
 _WAITING_COMMENT_S = 5.0
@@ -64,6 +63,8 @@ R = TypeVar("R")
 class RequestHandler(BaseHTTPRequestHandler):
     server: GlmServer
     server_version = "glm-nb-serve"
+    protocol_version = "HTTP/1.1"  # HTTP/1.0 left `Expect: 100-continue` unanswered: curl waited a second for it
+    _continue_pending = False  # the client waits for `100 Continue` before it sends the body
     timeout = 120  # seconds for one socket read or write: a client that sends nothing, or stops reading, is dropped
 
     def do_GET(self) -> None:  # and HEAD: the same answer, its body left out (_send_json)
@@ -79,6 +80,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_response(204)
         self.send_header("Allow", _allow(endpoint))
         self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
         self.end_headers()
 
     def do_POST(self) -> None:
@@ -88,6 +90,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._route({})
 
     do_DELETE = do_PATCH = do_PUT
+
+    def handle_expect_100(self) -> bool:
+        """Defer `100 Continue` until the body is read (`_send_continue`): a request refused before it (no route, a
+        wrong key, a body too large) gets its final answer instead, and the client sends no body."""
+        self._continue_pending = True
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
@@ -126,6 +134,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug: answer 500 (a dropped connection tells the client nothing) and log it
             traceback.print_exc()
             self._fail(500, f"Internal server error ({type(e).__name__}: {e}); see the server's log.", "server_error")
+        finally:
+            self.close_connection = True  # also when no answer was sent (the client left): no second request
 
     def _no_route(self, path: str, endpoint: str | None) -> None:
         if endpoint is not None:
@@ -139,8 +149,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         key = self.server.api_key
         if key is None:
             return
-        given = self.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+        # the scheme is case-insensitive (RFC 9110, 11.1): some clients send "bearer"
+        scheme, _, given = self.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
             raise UnauthorizedError(
                 "Missing or wrong API key. Send the key this server was started with as 'Authorization: Bearer KEY'."
             )
@@ -264,7 +275,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         context-length fallbacks do not read)."""
         counted = self.server.prompt_limit.check(prompt, limit)
         cancel = threading.Event()
-        watcher = threading.Thread(target=_watch_peer, args=(self.connection, cancel), daemon=True)
+        watcher = threading.Thread(target=watch_peer, args=(self.connection, cancel), daemon=True)
         with self.server.track(cancel):
             watcher.start()
             try:
@@ -300,24 +311,21 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # -- writing --------------------------------------------------------------------------------------------------
     def _json_body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise BadRequestError("Send the JSON body with a Content-Length header.")
-        if int(length) > _MAX_BODY:
-            raise BadRequestError(f"The body is {length} bytes; the limit is {_MAX_BODY}.")
-        raw = self.rfile.read(int(length))
-        try:
-            return json.loads(raw, parse_constant=_refuse_constant)
-        except RecursionError as e:
-            raise BadRequestError("The body is not valid JSON here: it nests arrays or objects too deeply.") from e
-        except ValueError as e:
-            raise BadRequestError(f"The body is not valid JSON ({e}).") from e
+        return read_json_body(self.headers, self.rfile, self._send_continue)
+
+    def _send_continue(self) -> None:
+        """`100 Continue` to a client that waits for it before sending the body (`handle_expect_100`)."""
+        if self._continue_pending:
+            self._continue_pending = False
+            self.send_response_only(100)
+            self.end_headers()
 
     def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")  # one request per connection: the hang-up watcher relies on it
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -380,22 +388,3 @@ def _endpoint(path: str) -> str | None:
 
 def _allow(endpoint: str) -> str:
     return ", ".join((*_ENDPOINTS[endpoint], "OPTIONS"))
-
-
-def _refuse_constant(name: str) -> Any:
-    """json.loads takes NaN and Infinity, which JSON has not: a request must not carry them."""
-    raise ValueError(f"{name} is not a JSON number; send a finite number")
-
-
-def _watch_peer(connection: socket.socket, cancel: threading.Event) -> None:
-    """Set `cancel` when the client closes its side. One request per connection, so once the body is read the
-    socket turns readable only at EOF (or reset)."""
-    while not cancel.is_set():
-        try:
-            readable, _, _ = select.select([connection], [], [], 0.1)
-            if readable and not connection.recv(1, socket.MSG_PEEK):
-                cancel.set()
-            elif readable:
-                time.sleep(0.1)  # unexpected bytes from the client: not a hang-up; check again later
-        except (OSError, ValueError):  # reset, or the socket was closed under us
-            cancel.set()

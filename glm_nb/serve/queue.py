@@ -3,11 +3,14 @@
 The engine holds one KV cache (one `Generator`), so requests cannot decode side by side; a queue keeps a small class
 fair and bounded. A waiter leaves the queue when its client disconnects (its cancel event is set) or the server
 closes; more than `max_waiting` waiters get an immediate 503 instead of an unbounded wait. A waiter may be called
-back while it waits (`on_wait`), to keep its client's connection alive.
+back while it waits (`on_wait`), to keep its client's connection alive. `watch_peer` sets a request's cancel event
+when its client hangs up, waiting or generating.
 """
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -16,13 +19,13 @@ from contextlib import contextmanager
 
 from .errors import ServerBusyError
 
-__all__ = ["ClientGone", "DecodeQueue"]
+__all__ = ["ClientGone", "DecodeQueue", "watch_peer"]
 
 _POLL_S = 0.2  # how often a waiter re-checks its cancel event (a notify wakes it sooner)
 
 
 class ClientGone(Exception):
-    """The client disconnected while its request waited: nothing is left to answer (not a GlmError: no one sees it)."""
+    """The client disconnected while its request waited: nothing is left to answer (no GlmError: no one sees it)."""
 
 
 class DecodeQueue:
@@ -100,3 +103,17 @@ class DecodeQueue:
     def _check_open(self) -> None:
         if self._closed:
             raise ServerBusyError("The server is shutting down; retry when it is back.")
+
+
+def watch_peer(connection: socket.socket, cancel: threading.Event) -> None:
+    """Set `cancel` when the client closes its side. One request per connection, so once the body is read the
+    socket turns readable only at EOF (or reset)."""
+    while not cancel.is_set():
+        try:
+            readable, _, _ = select.select([connection], [], [], 0.1)
+            if readable and not connection.recv(1, socket.MSG_PEEK):
+                cancel.set()
+            elif readable:
+                time.sleep(0.1)  # unexpected bytes from the client: not a hang-up; check again later
+        except (OSError, ValueError):  # reset, or the socket was closed under us
+            cancel.set()

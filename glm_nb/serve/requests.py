@@ -9,10 +9,8 @@ Field names and defaults follow OpenAI's API and vLLM's extra parameters (vllm/e
 
 Fields that do not change the answer (`user`, `priority`, `request_id`, `length_penalty` without beam search, ...)
 and unknown ones are ignored, as vLLM does. A field that would change the answer in a way this one-sequence server
-does not is refused with a 400 naming it and saying what to do (`n` > 1, `best_of`, `echo`, `logprobs` (on
-completions even 0, which asks for the sampled tokens' log probabilities), `suffix`, beam search,
-`frequency_penalty`, constrained decoding, chat's `add_generation_prompt: false`, ..., each unless at vLLM's
-default), never silently answered differently.
+does not, or a number sent as true or false, is refused with a 400 naming it and saying what to do (`refusals`),
+never silently answered differently.
 
 The token limit, as vLLM reads it (`get_max_tokens` in vllm/entrypoints/utils.py): a completion that leaves out
 `max_tokens` gets OpenAI's 16; `"max_tokens": null` sent explicitly sets no limit of the request's own, and the
@@ -33,51 +31,33 @@ from ..chat import Message, messages_from_openai
 from ..chat.errors import MessageFormatError
 from ..engine import SamplingParams
 from .errors import BadRequestError, ModelNotFoundError
+from .refusals import (
+    COMPLETION_UNLESS_NULL,
+    refuse_booleans,
+    refuse_functions,
+    refuse_unhonoured,
+    refuse_unless_default,
+    refuse_unsupported,
+)
 
 __all__ = ["ChatRequest", "CompletionRequest", "TokenLimit", "parse_chat_request", "parse_completion_request"]
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's and vLLM's default for /v1/completions
 
-# Sampling controls vLLM honours that this server has not: refused when they ask for something, accepted at their
-# neutral value (many clients always send presence_penalty 0, frequency_penalty 0, logit_bias {} or null).
-_UNTIL_ASKED = {
-    "frequency_penalty": "use repetition_penalty (e.g. 1.1) to discourage repeats",
-    "presence_penalty": "use repetition_penalty (e.g. 1.1) to discourage repeats",
-    "min_p": "use top_p or top_k to cut unlikely tokens",
-    "logit_bias": "leave it out (or send {})",
-    # vLLM's extras, which its clients send only when they mean them
-    "allowed_token_ids": "leave it out: this server samples from the whole vocabulary",
-    "bad_words": "leave it out: this server bans no words",
-    "truncate_prompt_tokens": "shorten the prompt yourself: this server never cuts it",
-    "guided_json": "leave it out: this server has no constrained decoding (ask for JSON in the prompt)",
-    "guided_regex": "leave it out: this server has no constrained decoding",
-    "guided_choice": "leave it out: this server has no constrained decoding",
-    "guided_grammar": "leave it out: this server has no constrained decoding",
-    "structural_tag": "leave it out: this server has no constrained decoding",
-    "structured_outputs": "leave it out: this server has no constrained decoding",
-    "logits_processors": "leave it out: this server runs no custom logits processors",
-}
-_NEUTRAL = (None, False, 0, {}, [])
-# Fields whose every value but null changes the answer (0 too).
-_UNLESS_NULL = {
-    "prompt_logprobs": "leave it out: this server returns no log probabilities",
-    "prompt_embeds": "send the prompt as text in 'prompt'",
-}
-# Completions' `logprobs` is a count: 0 asks for the log probability of each sampled token (OpenAI and vLLM return
-# them), so it is no "off" as chat's `logprobs: false` is.
-_COMPLETION_UNLESS_NULL = {"logprobs": "leave it out (0 too, which asks for the sampled tokens' log probabilities)"}
-_RAW_PROMPT = "send the prompt rendered (the template's text, [gMASK]<sop> first) to /v1/completions instead"
-# Chat fields that change the prompt or the answer: refused unless at vLLM's default (default, what to do instead).
-_CHAT_DEFAULTS = {
-    "add_generation_prompt": (True, _RAW_PROMPT),
-    "continue_final_message": (False, _RAW_PROMPT),
-    "add_special_tokens": (False, "the chat template writes the special tokens itself; leave it out"),
-    "echo": (False, "leave it out; the answer holds only the new message"),
-    "skip_special_tokens": (True, "the answer is parsed into content, reasoning_content and tool_calls, which hold "
-                                  "no special tokens; use /v1/completions for the raw text"),
-    "include_stop_str_in_output": (False, "leave it out; finish_reason 'stop' says a stop string ended the answer, "
-                                          "or use /v1/completions, which can include it"),
-}  # fmt: skip
+# OpenAI's (and vLLM's) content parts that are no text
+_MEDIA_PARTS = (
+    "image_url",
+    "input_image",
+    "image",
+    "input_audio",
+    "audio",
+    "video_url",
+    "video",
+    "file",
+    "input_file",
+)
+_TEXT_ONLY = "GLM-4-0414 is a text-only model: glm-nb serve reads no images, audio, video or files"
+_SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty", "seed")  # named alike in SamplingParams
 _TEMPLATE_NAMES = ("messages", "tools", "documents", "add_generation_prompt")  # set by the request's own fields
 
 
@@ -138,8 +118,9 @@ def parse_completion_request(body: Any, model: str, rest_of_context: int) -> Com
     end of the context); one that leaves the field out gets OpenAI's 16."""
     body = _object(body)
     _check_model(body, model)
-    _refuse_unsupported(body, ("echo", "suffix", "use_beam_search"), count_fields=("n", "best_of"))
-    _refuse_unhonoured(body, _COMPLETION_UNLESS_NULL)
+    refuse_booleans(body, integers=("logprobs",))  # a count here, a flag in chat
+    refuse_unsupported(body, ("echo", "suffix", "use_beam_search"), count_fields=("n", "best_of"))
+    refuse_unhonoured(body, COMPLETION_UNLESS_NULL)
     if body.get("response_format") not in (None, {"type": "text"}):
         raise BadRequestError(
             "'response_format' is not supported by glm-nb serve; ask for JSON in the prompt.", param="response_format"
@@ -187,14 +168,15 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
     """`max_tokens`: the token limit of a request that sends none (or null): the rest of the context, as vLLM."""
     body = _object(body)
     _check_model(body, model)
+    refuse_booleans(body)
     if body.get("response_format") == {"type": "text"}:  # the default, which some clients always send
         body = {k: v for k, v in body.items() if k != "response_format"}
-    _refuse_unsupported(
+    refuse_unsupported(
         body, ("logprobs", "top_logprobs", "response_format", "use_beam_search"), count_fields=("n", "best_of")
     )
-    _refuse_unhonoured(body)
-    _refuse_unless_default(body)
-    _refuse_functions(body)
+    refuse_unhonoured(body)
+    refuse_unless_default(body)
+    refuse_functions(body)
     raw_messages = body.get("messages")
     if (
         not isinstance(raw_messages, list)
@@ -204,6 +186,7 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         raise BadRequestError(
             "'messages' must be a non-empty list of {'role': ..., 'content': ...} objects.", param="messages"
         )
+    _refuse_media(raw_messages)
     try:
         messages = tuple(messages_from_openai(raw_messages))
     except (MessageFormatError, AttributeError, TypeError) as e:
@@ -215,7 +198,10 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
         )
     if body.get("tool_choice") not in (None, "auto", "none"):
         raise BadRequestError(
-            "Only tool_choice 'auto' (the default) or 'none' is supported; the model decides.", param="tool_choice"
+            f"'tool_choice' {json.dumps(body['tool_choice'])[:80]} is not supported by glm-nb serve: GLM-4-0414 "
+            "itself decides whether to call a tool. Send 'auto' (or leave it out) and ask for the tool in the "
+            "message; 'none' turns the tools off.",
+            param="tool_choice",
         )
     if body.get("tool_choice") == "none":
         tools = []
@@ -255,58 +241,20 @@ def _check_model(body: Mapping[str, Any], model: str) -> None:
         )
 
 
-def _refuse_unsupported(body: Mapping[str, Any], fields: tuple[str, ...], count_fields: tuple[str, ...]) -> None:
-    for name in fields:
-        if body.get(name) not in (None, False, [], ""):
-            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; leave it out.", param=name)
-    for name in count_fields:
-        if body.get(name) not in (None, 1):
-            raise BadRequestError(f"'{name}' must be 1: glm-nb serve generates one sequence per request.", param=name)
-
-
-def _refuse_unhonoured(body: Mapping[str, Any], unless_null: Mapping[str, str] | None = None) -> None:
-    for name, instead in _UNTIL_ASKED.items():
-        if body.get(name) not in _NEUTRAL:
-            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.", param=name)
-    for name, instead in {**_UNLESS_NULL, **(unless_null or {})}.items():
-        if body.get(name) is not None:
-            raise BadRequestError(f"'{name}' is not supported by glm-nb serve; {instead}.", param=name)
-
-
-def _refuse_unless_default(body: Mapping[str, Any]) -> None:
-    """Chat fields that change the prompt or the answer, refused unless at vLLM's default."""
-    for name, (default, instead) in _CHAT_DEFAULTS.items():
-        if body.get(name) not in (None, default):
-            raise BadRequestError(
-                f"'{name}' {json.dumps(body[name])[:40]} is not supported by glm-nb serve; {instead}.", param=name
-            )
-    if body.get("chat_template"):
-        raise BadRequestError(
-            "'chat_template' is not supported by glm-nb serve: it renders with the checkpoint's own template. "
-            "Leave it out, or render the prompt with yours and send it to /v1/completions.",
-            param="chat_template",
-        )
-    if body.get("documents"):
-        raise BadRequestError(
-            "'documents' is not supported by glm-nb serve: GLM's chat template reads none. Put them in a message.",
-            param="documents",
-        )
-
-
-def _refuse_functions(body: Mapping[str, Any]) -> None:
-    """OpenAI's deprecated `functions` / `function_call`. Refused, not taken as tools: a client that sends them reads
-    the answer's legacy `function_call`, which this server does not write."""
-    if body.get("functions"):
-        raise BadRequestError(
-            "'functions' is OpenAI's deprecated form of tools; send them as 'tools': [{'type': 'function', "
-            "'function': {...}}, ...] instead.",
-            param="functions",
-        )
-    if body.get("function_call") not in (None, "auto", "none"):
-        raise BadRequestError(
-            "'function_call' is OpenAI's deprecated form of tool_choice; send 'tool_choice' instead.",
-            param="function_call",
-        )
+def _refuse_media(raw_messages: list[Mapping[str, Any]]) -> None:
+    """An image, audio, video or file part in a message's content (OpenAI's content parts): GLM-4-0414 reads text
+    only. Said with what to send instead, and without echoing the part (a data URL may be megabytes)."""
+    for i, message in enumerate(raw_messages):
+        parts = message.get("content")
+        for j, part in enumerate(parts if isinstance(parts, list) else ()):
+            kind = part.get("type") if isinstance(part, Mapping) else None
+            if kind in _MEDIA_PARTS:
+                raise BadRequestError(
+                    f"messages[{i}].content[{j}] is a part of type {kind!r}, but {_TEXT_ONLY}. Send text parts only "
+                    "({'type': 'text', 'text': ...}) or a plain string; for images, describe them in text, or use a "
+                    "vision model (such as GLM-4.1V) on a server that serves one.",
+                    param="messages",
+                )
 
 
 def _sampling(body: Mapping[str, Any], default_max_tokens: int, limit: str = "max_tokens") -> SamplingParams:
@@ -324,8 +272,14 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int, limit: str = "ma
             seed=_number(body, "seed", None, int),
             max_new_tokens=max_tokens,
         )
-    except ValueError as e:
-        raise BadRequestError(f"Bad sampling parameter: {e}.") from e
+    except ValueError as e:  # out of range: the engine's message ("top_p must be in (0, 1], got 0") names the field
+        name = next((n for n in _SAMPLING_FIELDS if str(e).startswith(f"{n} ")), None)
+        if name is None:
+            raise BadRequestError(f"Bad sampling parameter: {e}; send a value in range, or leave it out.") from e
+        raise BadRequestError(
+            f"'{name}'{str(e)[len(name) :]}; send a value in that range, or leave '{name}' out for its default.",
+            param=name,
+        ) from e
 
 
 def _min_tokens(body: Mapping[str, Any], sampling: SamplingParams, limit: str) -> int:
@@ -383,6 +337,12 @@ def _stream_options(body: Mapping[str, Any], continuous: bool = False) -> tuple[
         raise BadRequestError(
             "'stream_options' must be an object such as {'include_usage': true}.", param="stream_options"
         )
+    for name in ("include_usage", "continuous_usage_stats"):  # "false" as a string would be read as true
+        if options.get(name) is not None and not isinstance(options[name], bool):
+            raise BadRequestError(
+                f"'stream_options.{name}' must be true or false, got {json.dumps(options[name])[:40]}.",
+                param="stream_options",
+            )
     include = bool(options.get("include_usage"))
     if options.get("continuous_usage_stats") and not continuous:
         raise BadRequestError(

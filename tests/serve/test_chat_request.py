@@ -65,3 +65,47 @@ def test_chat_template_kwargs_reach_the_template_as_variables():
     request = parse_chat_request({"messages": MESSAGES, "chat_template_kwargs": {"greeting": "Hello. "}}, "m", 16)
 
     assert chat_prompt(template, request) == "Hello. Hi"
+
+
+@pytest.mark.parametrize("kind", ["image_url", "input_audio", "file"])
+def test_an_image_or_other_media_part_is_refused_saying_what_to_send_instead(kind):
+    photo = "data:image/png;base64," + "A" * 100_000
+    content = [{"type": "text", "text": "What is this?"}, {"type": kind, kind: {"url": photo}}]
+
+    with pytest.raises(BadRequestError) as caught:
+        parse_chat_request({"messages": [{"role": "user", "content": content}]}, "m", max_tokens=10)
+
+    message = str(caught.value)
+    assert "messages[0].content[1]" in message and "text-only" in message
+    assert "Send text parts only" in message and "vision model" in message  # what to do next
+    assert len(message) < 500  # the part (a data URL of megabytes) is not echoed
+    assert caught.value.param == "messages"
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [({"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+     ({"modalities": ["audio"]}, "modalities")],
+)  # fmt: skip
+def test_a_spoken_answer_is_refused_not_silently_answered_in_text(fields, param):
+    with pytest.raises(BadRequestError, match="GLM-4-0414 answers in text only; leave it out") as caught:
+        parse_chat_request({"messages": MESSAGES, **fields}, "m", max_tokens=10)
+
+    assert caught.value.param == param
+
+
+def test_text_modalities_are_accepted():
+    request = parse_chat_request({"messages": MESSAGES, "modalities": ["text"]}, "m", max_tokens=10)
+
+    assert request.messages[0].content == "Hi"
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
+def test_a_forced_tool_choice_is_refused_saying_what_to_send_instead(choice):
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+
+    with pytest.raises(BadRequestError) as caught:
+        parse_chat_request({"messages": MESSAGES, "tools": tools, "tool_choice": choice}, "m", max_tokens=10)
+
+    assert "Send 'auto' (or leave it out) and ask for the tool in the message" in str(caught.value)
+    assert caught.value.param == "tool_choice"

@@ -43,6 +43,16 @@ def test_an_unknown_model_is_the_clients_not_found_error(inline_server, endpoint
     assert "'gpt-4o' does not exist here: this server serves 'scripted'" in caught.value.message
 
 
+@pytest.mark.parametrize(("field", "value"), [("n", True), ("frequency_penalty", False), ("top_p", 0)])
+def test_a_bad_number_is_the_clients_bad_request_naming_the_param(inline_server, field, value):
+    client = _client(inline_server(["\nHi"]))
+
+    with pytest.raises(openai.BadRequestError) as caught:  # n: true was answered as n=1; top_p 0 named no param
+        client.chat.completions.create(model="scripted", messages=ASK, **{field: value})
+
+    assert caught.value.param == field
+
+
 def test_max_tokens_beyond_the_context_is_a_400_naming_the_limit(inline_server, tokenizer_folder):
     client = _client(inline_server(["\nHi"] * 2, max_length=64))
     prompt = "[gMASK]<sop><|user|>\nHello<|assistant|>"

@@ -249,3 +249,47 @@ def test_stop_token_ids_are_read_as_integers(parse):
 def test_chat_template_kwargs_cannot_replace_the_requests_own_fields():
     with pytest.raises(BadRequestError, match="cannot set messages"):
         _chat(chat_template_kwargs={"messages": []})
+
+
+INTEGER_FIELDS = ["max_tokens", "n", "best_of", "seed", "top_k", "min_tokens", "prompt_logprobs",
+                  "truncate_prompt_tokens", "priority"]  # fmt: skip
+NUMBER_FIELDS = ["temperature", "top_p", "min_p", "repetition_penalty", "frequency_penalty", "presence_penalty",
+                 "length_penalty"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [True, False])
+@pytest.mark.parametrize(
+    ("parse", "field"),
+    [*((_completion, f) for f in [*INTEGER_FIELDS, *NUMBER_FIELDS, "logprobs"]),
+     *((_chat, f) for f in [*INTEGER_FIELDS, *NUMBER_FIELDS, "max_completion_tokens", "top_logprobs"])],
+)  # fmt: skip
+def test_a_number_field_sent_as_true_or_false_is_refused_naming_it(parse, field, value):
+    with pytest.raises(
+        BadRequestError, match=f"'{field}' must be an? (integer|number), got {str(value).lower()}"
+    ) as caught:
+        parse(**{field: value})  # Python reads True as 1 (n: true passed as n=1), False as 0 (a neutral penalty)
+
+    assert caught.value.param == field and caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [("top_p", 0, "'top_p' must be in (0, 1], got 0.0"), ("temperature", -1, "'temperature' must be >= 0"),
+     ("repetition_penalty", 0, "'repetition_penalty' must be > 0"), ("top_k", -2, "'top_k' must be >= 0"),
+     ("seed", -1, "'seed' must be >= 0")],
+)  # fmt: skip
+@pytest.mark.parametrize("parse", [_completion, _chat])
+def test_a_sampling_value_out_of_range_names_the_field_and_what_to_send(parse, field, value, said):
+    with pytest.raises(BadRequestError) as caught:
+        parse(**{field: value})
+
+    assert str(caught.value).startswith(said)
+    assert f"send a value in that range, or leave '{field}' out" in str(caught.value)
+    assert caught.value.param == field  # OpenAI's client shows it as e.param
+
+
+@pytest.mark.parametrize("parse", [_completion, _chat])
+@pytest.mark.parametrize("option", ["include_usage", "continuous_usage_stats"])
+def test_a_stream_option_that_is_not_true_or_false_is_refused_not_read_as_true(parse, option):
+    with pytest.raises(BadRequestError, match=f"'stream_options.{option}' must be true or false, got \"false\""):
+        parse(stream=True, stream_options={option: "false"})  # a non-empty string: bool() would read it as true

@@ -235,7 +235,7 @@ def test_every_client_the_queue_can_hold_can_connect_at_once(tokenizer_folder):
             client.close()
         server.server_close()
 
-    assert answers == [b"HTTP/1.0 200 OK\r\n"] * 17
+    assert answers == [b"HTTP/1.1 200 OK\r\n"] * 17
 
 
 @pytest.mark.parametrize(
@@ -245,7 +245,7 @@ def test_every_client_the_queue_can_hold_can_connect_at_once(tokenizer_folder):
         ({"prompt": "x", "n": 2}, "'n' must be 1"),
         ({"prompt": "x", "echo": True}, "'echo' is not supported"),
         ({"prompt": ""}, "non-empty string"),
-        ({"prompt": "x", "temperature": -1}, "temperature must be >= 0"),
+        ({"prompt": "x", "temperature": -1}, "'temperature' must be >= 0"),
     ],
 )
 def test_bad_requests_get_a_400_that_says_why(scripted_server, body, message):

@@ -1,0 +1,59 @@
+"""How RemoteBackend ends a turn whose stream said why it stopped but then neither sent `[DONE]` nor closed: it
+waits a short grace for the usage chunk, then ends the turn whole, never waiting out the read timeout. The server
+is a fake (tests/fake_openai_server.py) that stalls until the client hangs up."""
+
+from __future__ import annotations
+
+import pytest
+from fake_openai_server import FakeServer, chunk, data_event, silence, stream
+
+from glm_nb.chat import Conversation
+from glm_nb.chat.remote import RemoteBackend
+
+STALL_S = 30.0  # far below the read timeout below: a client that waits for the timeout outlasts the stall
+USAGE = {"id": "cmpl-1", "object": "text_completion", "choices": [],
+         "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}  # fmt: skip
+
+
+@pytest.fixture
+def fake():
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def conversation(fake, tokenizer_folder):
+    return Conversation(RemoteBackend.connect(fake.url, tokenizer=tokenizer_folder, timeout=2 * STALL_S))
+
+
+def finished_then_stalled(*after: bytes):
+    """Stream two chunks, the second with finish_reason "stop", then `after`, then say nothing (no [DONE]) until
+    the client hangs up or STALL_S pass."""
+
+    def write(handler) -> None:
+        stream(chunk("Hello"), chunk(" world", "stop"), *after)(handler)
+        silence(handler, STALL_S)
+
+    return write
+
+
+def test_a_stream_stalled_after_its_finish_reason_ends_the_turn_before_the_server_gives_up(fake, conversation):
+    fake.completions = finished_then_stalled()
+
+    reply = conversation.send("Hi")
+
+    assert reply.text() == "Hello world" and reply.finish_reason == "stop"
+    assert conversation.messages[-1].end == "stop"
+    # the client hung up while the server was still stalling (waiting for the read timeout, it would outlast it)
+    assert fake.hung_up.wait(10)
+
+
+def test_a_usage_chunk_sent_before_the_stall_is_kept(fake, conversation):
+    fake.completions = finished_then_stalled(data_event(USAGE))
+
+    reply = conversation.send("Hi")
+
+    assert reply.text() == "Hello world"
+    assert reply.usage().new_tokens == 7  # the server's count, not the two chunks'
+    assert fake.hung_up.wait(10)
