@@ -323,10 +323,18 @@ def _text(item: Mapping[str, Any]) -> str:
         for part in content:
             if not isinstance(part, Mapping) or part.get("type") != "text":
                 raise MessageFormatError(
-                    f"Only text content is supported (GLM-4-0414 is a text model); got part {part!r}."
+                    f"Only text content parts are supported: GLM-4-0414 is a text model, and this message has a "
+                    f"{_part_kind(part)} part. Send the text parts only (describe an image in words), or use a "
+                    "vision model for images."
                 )
             texts.append(str(part.get("text", "")))
         return "".join(texts)
     if isinstance(content, (Mapping, int, float, bool)):
         return json.dumps(content, ensure_ascii=False)
     raise MessageFormatError(f"Message content must be text; got {type(content).__name__}.")
+
+
+def _part_kind(part: object) -> str:
+    """What a content part is, for an error: its `type`, never its content (a data URL can be megabytes)."""
+    kind = part.get("type") if isinstance(part, Mapping) else None
+    return repr(kind)[:40] if isinstance(kind, str) else type(part).__name__

@@ -209,6 +209,17 @@ def test_unreadable_messages_say_what_to_do(item, match):
         message_from_dict(item)
 
 
+def test_an_image_part_is_refused_with_what_to_send_and_without_echoing_its_data():
+    data_url = "data:image/png;base64," + "A" * 100_000
+    part = {"type": "image_url", "image_url": {"url": data_url}}
+    with pytest.raises(MessageFormatError) as refused:
+        message_from_dict({"role": "user", "content": [{"type": "text", "text": "What is this?"}, part]})
+
+    said = str(refused.value)
+    assert "'image_url' part" in said and "Send the text parts only" in said
+    assert "AAAA" not in said and len(said) < 300
+
+
 def test_every_special_token_string_is_broken_in_untrusted_text():
     from glm_nb.chat.messages import neutralize_control_tokens
 
