@@ -3,9 +3,11 @@
 // the kernel then leaves the output's fallbacks alone, as updating them would re-create this view); the kernel
 // answers a send it took with {type: "accepted", text, view} (only then is that view's box emptied), one that
 // failed before any turn showed it with {type: "returned", text, view}, and Export with {type: "download", html}.
-// `live` (the streaming turn's html) changes with each token, `live_prompt` (its message) once per turn. A finished
-// turn comes as {type: "turn", index, turn}, once the model has said {type: "sync", turns} (initialize, below);
-// until then (and on Clear) the kernel assigns `turns` as a whole.
+// `live` ({html, version}: the streaming turn) changes with each token, `live_prompt` (its message) once per turn. A
+// finished turn comes as {type: "turn", index, turn}, and each update of `live` after a turn's first as only what
+// changed, {type: "live", from, to, edits, size} (glm_nb/widget/live_edits.py), once the model has said {type:
+// "sync", turns} (initialize, below); until then (and on Clear) the kernel assigns `turns` and `live` as a whole. The
+// kernel answers each sync last with {type: "synced"}: a model it never answers was drawn from a saved notebook.
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
 // sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
 // inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
@@ -13,6 +15,8 @@
 // wrapper document the button carries as data.
 
 const NO_ANSWER_MS = 5000;
+const UNFINISHED = "Unfinished: this reply was still streaming when the notebook was saved, and ends here. Run the "
+  + "panel's cell again to chat.";
 const NO_ANSWER = "The kernel has not answered yet. If it is running a cell, your message goes when that cell "
   + "ends; if this panel comes from a saved notebook (or the kernel restarted), run its cell again to chat.";
 
@@ -46,17 +50,50 @@ function applyTurn(model, { index, turn }) {
   return "applied";
 }
 
+// The streaming turn's edits, applied to the model's own `live` in place, as a turn is (a set would go back to the
+// kernel): each [start, end, text] replaces html.slice(start, end) of the copy `from` names (null: an empty page, a
+// snapshot). Idempotent; "gap" when this copy is not the one they apply to, or what they make is not `size` long.
+function applyLive(model, { from, to, edits, size }) {
+  const live = model.get("live");
+  if (!live || typeof live !== "object" || !Number.isInteger(to) || !Array.isArray(edits)) return "ignored";
+  if (Number.isInteger(live.version) && live.version >= to) return "same";  // a snapshot older than its copy too
+  if (from !== null && (live.version !== from || typeof live.html !== "string")) return "gap";
+  const old = from === null ? "" : live.html;
+  let html = "";
+  let at = 0;
+  for (const [start, end, text] of edits) {
+    html += old.slice(at, start) + text;
+    at = end;
+  }
+  html += old.slice(at);
+  if (html.length !== size) return "gap";
+  Object.assign(live, { html, version: to });
+  return "applied";
+}
+
+// Whether the kernel has said anything to this model (a message, or a trait only it sets): a model drawn from a
+// notebook saved mid-reply hears nothing, and its `busy` is true for good.
+const heard = new WeakSet();
+const KERNEL_TRAITS = "change:busy change:live change:live_prompt change:turns";
+
 // Once per model, before any view: apply finished turns even where no view is drawn (an output scrolled away or
 // cleared still saves them), and tell the kernel how many turns this model holds, so it sends the rest as
 // messages (this model was made from the state, and missed those sent while this file loaded).
 function initialize({ model }) {
   const sync = () => model.send({ type: "sync", turns: (model.get("turns") || []).length });
-  const onTurn = (message) => {
-    if (message?.type === "turn" && applyTurn(model, message) === "gap") sync();
+  const onMessage = (message) => {
+    heard.add(model);
+    const apply = { turn: applyTurn, live: applyLive }[message?.type];
+    if (apply && apply(model, message) === "gap") sync();
   };
-  model.on("msg:custom", onTurn);
+  const onTrait = () => heard.add(model);
+  model.on("msg:custom", onMessage);
+  model.on(KERNEL_TRAITS, onTrait);
   sync();
-  return () => model.off("msg:custom", onTurn);
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off(KERNEL_TRAITS, onTrait);
+  };
 }
 
 function labelled(text, input) {
@@ -106,6 +143,26 @@ function render({ model, el }) {
   el.append(root);
 
   const running = new Set();  // the frames the user chose to run: a redraw of the history keeps them running
+  // A model drawn busy that no kernel answers (its sync, sent as it was made) was saved mid-reply: its reply is shown
+  // unfinished and Send works (a send then says what to do). Anything from the kernel later draws it as it is.
+  let unfinished = false;
+  function noKernel() {
+    unfinished = !heard.has(model);
+    if (unfinished) redraw();
+  }
+  const silence = model.get("busy") && !heard.has(model) ? setTimeout(noKernel, NO_ANSWER_MS) : null;
+  function kernelSpoke() {
+    heard.add(model);
+    clearTimeout(silence);
+    if (unfinished) {
+      unfinished = false;
+      redraw();
+    }
+  }
+  function redraw() {
+    drawHistory();
+    drawState();
+  }
   // Finished turns keep their nodes (a running page, an opened thinking section stay as they are); only the
   // streaming turn's node is replaced on each update. `drawn`: the turns drawn, and their nodes.
   let drawn = [];
@@ -143,7 +200,11 @@ function render({ model, el }) {
     }
     const live = model.get("live");
     if (live && live.html !== undefined && live !== ended) {
-      liveNode = turnNode({ prompt: model.get("live_prompt"), html: live.html }, true);
+      // Drawn from a notebook saved mid-reply: no longer streaming, and its footer says how it ended.
+      const html = unfinished ? live.html.replace(/(<div class="glm-nb-footer">[^<]*)generating…/, "$1unfinished")
+        : live.html;
+      liveNode = turnNode({ prompt: model.get("live_prompt"), html }, !unfinished);
+      if (unfinished) liveNode.append(element("div", "glm-nb-unfinished", UNFINISHED));
       // Each token redraws the streaming turn: a thinking section the reader closed, a tool result they opened, stay
       // so (sections only ever come after the ones already there, so the nth is the same section).
       liveNode.querySelectorAll("details").forEach((d, i) => { if (i < opened.length) d.open = opened[i]; });
@@ -177,7 +238,7 @@ function render({ model, el }) {
     if (button) runScripts(button);
   }
   function drawState() {
-    const busy = model.get("busy");
+    const busy = model.get("busy") && !unfinished;
     send.disabled = busy;
     stop.disabled = !busy;
     variant.disabled = busy;  // a reply belongs to the conversation it started in
@@ -211,7 +272,7 @@ function render({ model, el }) {
   }
   function submit() {  // the box keeps the text until the kernel says it took it (it refuses one while busy)
     const text = input.value.trim();
-    if (!text || model.get("busy")) return;
+    if (!text || (model.get("busy") && !unfinished)) return;
     model.send({ type: "send", text, view: viewId });
     answered();
     unanswered = setTimeout(() => { status.textContent = NO_ANSWER; }, NO_ANSWER_MS);
@@ -223,9 +284,12 @@ function render({ model, el }) {
     if (typed !== text) input.value = typed ? `${text}\n\n${input.value}` : text;
   }
   function fromKernel(message) {
+    kernelSpoke();
     const mine = message?.view === undefined || message.view === viewId;  // not typed in another view's box
     if (message?.type === "turn") {
       if (applyTurn(model, message) !== "ignored") drawTurns();  // applied here too where no initialize ran
+    } else if (message?.type === "live") {
+      if (applyLive(model, message) !== "ignored") drawHistory();
     } else if (message?.type === "accepted" && mine) {
       answered();
       if (input.value.trim() === message.text) input.value = "";
@@ -293,6 +357,7 @@ function render({ model, el }) {
       + "change:tokens_per_s change:status change:model_name", drawState],
     ["msg:custom", fromKernel],
     ["change:status change:busy", answered],  // a refusal (busy, empty) is the kernel's answer too
+    [KERNEL_TRAITS, kernelSpoke],
   ];
   for (const [events, handler] of traits) model.on(events, handler);
   drawHistory();
@@ -301,6 +366,7 @@ function render({ model, el }) {
 
   return () => {  // clean up when the view is removed
     answered();
+    clearTimeout(silence);
     for (const [node, name, handler] of listeners) node.removeEventListener(name, handler);
     globalThis.removeEventListener?.("message", sizeFrame);
     for (const [events, handler] of traits) model.off(events, handler);

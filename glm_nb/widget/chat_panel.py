@@ -16,7 +16,7 @@ frames, its scripts run only when the user clicks its "Run scripts"), the same a
 from the view: `{"type": "view"}` (a view was drawn), `{"type": "sync", "turns"}` (see below), `{"type": "send",
 "text", "view"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted", "text", "view"}` (the message was
 taken: the view named empties its box; a second view of the panel keeps its own), `{"type": "download", "html"}`
-(Export's page) and `{"type": "turn", "index", "turn"}`.
+(Export's page), `{"type": "turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}` (below).
 
 A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, so the saved widget state
 (JupyterLab's, or nbclient's in a headless run) holds every turn. It is not resent as a whole per turn: once the
@@ -26,11 +26,15 @@ which the kernel answers with any turn after the n it holds), a finished turn go
 serialises. The kernel's list grows in place, so a page that (re)loads still gets every turn with the state. Until a
 front end says so (a headless run: nbclient records only state updates), each finished turn assigns the whole list.
 Only `live`, the turn now streaming, changes with each token (its message, `live_prompt`, once per turn: a pasted
-document is not sent again with every token). The panel is displayed with a display id, and its text/plain and
-text/html fallbacks (what GitHub, an untrusted notebook or an HTML export without widgets show) are brought up to
-date after each finished turn, but only while no view has been drawn: in JupyterLab an updated display re-creates
-the live view (losing a half-typed message, the scroll position and running pages), so there the fallbacks keep
-what they said when drawn, and the saved widget state is the record.
+document is not sent again with every token); to a front end that applies turns, an update sends only what changed
+since its copy (`{"type": "live"}`: live_edits.py), so a long reply's traffic grows with its length, not its square.
+The kernel answers every "sync" (last: `{"type": "synced"}`), which tells a model drawn from a notebook saved
+mid-reply, with no kernel behind it, from one whose reply still streams (chat_panel.js shows the first as unfinished).
+The panel is displayed with a display id, and its text/plain and text/html fallbacks (what GitHub, an untrusted
+notebook or an HTML export without widgets show) are brought up to date after each finished turn, but only while
+no view has been drawn: in JupyterLab an updated display re-creates the live view (losing a half-typed message, the
+scroll position and running pages), so there the fallbacks keep what they said when drawn, and the saved widget
+state is the record.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,11 +55,13 @@ from ..errors import GlmError, PromptTooLongError
 from ..magics.models import LoadedModel
 from ..magics.replies import context_full_note, stream_reply
 from ..magics.session import NotebookSession, TurnStopped, current_session
-from ..render import MIME_TYPE, Transcript, TranscriptBuilder, transcripts_html
-from ..render.page import transcript_html, transcript_plain, transcripts_markdown
+from ..render import Transcript, TranscriptBuilder, transcripts_html
 from ..tools import Tool
+from .chat_export import ChatExport
+from .live_edits import html_edits
+from .panel_sink import PanelSink
 
-__all__ = ["ChatExport", "ChatPanel"]
+__all__ = ["ChatPanel"]
 
 _HERE = Path(__file__).parent
 _BUSY = "A reply is still streaming: press Stop, or wait for it to finish."
@@ -80,7 +85,7 @@ class ChatPanel(anywidget.AnyWidget):
     _css = _HERE / "chat_panel.css"
 
     turns = t.List(t.Dict(), help="Finished turns: {prompt, html}.").tag(sync=True)
-    live = t.Dict(help="The turn now streaming: {html}, or {}.").tag(sync=True)
+    live = t.Dict(help="The turn now streaming: {html, version}, or {}.").tag(sync=True)
     live_prompt = t.Unicode(help="The streaming turn's message: apart, so a long one is not resent per token.").tag(
         sync=True
     )
@@ -113,7 +118,9 @@ class ChatPanel(anywidget.AnyWidget):
         self._lock = threading.Lock()  # orders a Clear pressed mid-reply against the reply's end
         self._clear_pending = False
         self._shown: list[Transcript] = []  # the record of each turn in `turns`, for the text/html fallback
-        self._frontend_applies_turns = False  # a front end's model takes `{"type": "turn"}` messages
+        self._frontend_applies_turns = False  # a front end's model takes `{"type": "turn" | "live"}` messages
+        self._live_lock = threading.Lock()  # `live` and the messages that edit it, in one order
+        self._live_version = 0  # each update of `live` gets the next: the edits name the copy they apply to
         self._display_id = f"glm-nb-chat-panel-{self.model_id}"
         self._displayed = False  # shown through IPython's display, with `_display_id`
         self._view_seen = False  # a frontend drew a view: updating the display would re-create it
@@ -215,8 +222,9 @@ class ChatPanel(anywidget.AnyWidget):
         self._forget()
 
     def export(self) -> ChatExport:
-        """The conversation as a static record: display it in a cell to keep it in the notebook."""
-        return ChatExport(tuple(self.transcripts))
+        """The conversation as a static record, each turn the panel shows (a turn stopped before anything was sent
+        too, as it says so): display it in a cell to keep it in the notebook."""
+        return ChatExport(tuple(self._shown))
 
     def _forget(self) -> None:
         self._messages = {"chat": [], "z1": []}
@@ -242,7 +250,7 @@ class ChatPanel(anywidget.AnyWidget):
             self._response = response = conversation.send(text)
             template = Transcript(variant, model.label, text, sampling=sampling)
             builder = TranscriptBuilder(template)
-            sink = _PanelSink(self, builder, text)
+            sink = PanelSink(self, builder, text)
             with self.session.engine_turn(sink, template, self._stopped):
                 transcript = stream_reply(
                     response, builder, sink, refresh_s=self.session.refresh_s,
@@ -266,7 +274,8 @@ class ChatPanel(anywidget.AnyWidget):
                 self.busy = False
 
     def _show_failure(self, error: Exception, text: str, *, box: dict[str, str] | None) -> None:
-        self.live, self.live_prompt = {}, ""
+        with self._live_lock:
+            self.live, self.live_prompt = {}, ""
         if isinstance(error, PromptTooLongError):  # the conversation is as it was; its advice is for the Python API
             advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
             self.status = f"{str(error).split('. ')[0].rstrip('.')}. {advice}"
@@ -332,7 +341,7 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _download(self) -> None:
         """Export's button: the page to download, on every click."""
-        if not self.transcripts:
+        if not self._shown:  # what the panel shows: a turn stopped before anything was sent is exported too
             raise GlmError("Nothing to export yet: send a message first.")
         self._tell_view({"type": "download", "html": self.export().standalone_html()})
 
@@ -349,68 +358,46 @@ class ChatPanel(anywidget.AnyWidget):
             self._tell_view({"type": "turn", "index": len(self.turns) - 1, "turn": turn})
         else:  # no front end applies turn messages (a headless run): the state update is the record
             self.turns = [*self.turns, turn]
-        self.live, self.live_prompt = {}, ""
+        with self._live_lock:  # after a snapshot of the live turn the front end asked for, never before it
+            self.live, self.live_prompt = {}, ""
         self._refresh_fallbacks()
+
+    def _show_live(self, page: str) -> None:
+        """The streaming turn's HTML after an update. A front end that applies edits gets what changed since its copy
+        (`{"type": "live", "from", "to", "edits", "size"}`, see live_edits.py), not the whole turn again, and `live`
+        changes in place so that a reload's state has it all; a turn's first update, and every update where no
+        front end applies edits (a headless run), assigns `live` as a whole."""
+        with self._live_lock:
+            self._live_version += 1
+            live = self.live
+            if not self._frontend_applies_turns or "html" not in live:
+                self.live = {"html": page, "version": self._live_version}
+                return
+            base, edits = live["version"], html_edits(live["html"], page)
+            live.update(html=page, version=self._live_version)  # in place: traitlets sees no change, sends nothing
+            self._tell_view(_live_message(base, live, edits))
 
     def _send_turns_after(self, held: Any) -> None:
         """A front end's model holds `held` turns (it was made from the state, then missed some): send the rest, or
-        the whole list where it holds more than the kernel (a Clear it missed)."""
+        the whole list where it holds more than the kernel (a Clear it missed); then the streaming turn as a whole
+        (its copy may be older than the edits it got), and `{"type": "synced"}`: a kernel is behind this model."""
         with self._lock:  # not interleaved with a Clear the reply thread does as it ends: cleared turns stay cleared
             turns = list(self.turns)  # the reply thread may append meanwhile: a turn sent twice is applied once
             if not isinstance(held, int) or not 0 <= held <= len(turns):
                 self.send_state("turns")
-                return
-            for index in range(held, len(turns)):
-                self._tell_view({"type": "turn", "index": index, "turn": turns[index]})
+            else:
+                for index in range(held, len(turns)):
+                    self._tell_view({"type": "turn", "index": index, "turn": turns[index]})
+            with self._live_lock:
+                if "html" in self.live:
+                    self._tell_view(_live_message(None, self.live, [(0, 0, self.live["html"])]))
+            self._tell_view({"type": "synced"})
 
     def _tell_view(self, content: dict[str, Any]) -> None:
         anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)
 
 
-class _PanelSink:
-    """Streams snapshots into the panel's traits; live tok/s from the deltas seen so far."""
-
-    def __init__(self, panel: ChatPanel, builder: TranscriptBuilder, prompt: str):
-        self.panel, self.builder, self.prompt = panel, builder, prompt
-        self._start: float | None = None
-
-    def update(self, transcript: Transcript) -> None:
-        now = time.monotonic()
-        if self._start is None:
-            if self.builder.deltas:  # from the first token: the time spent reading a long prompt decodes nothing
-                self._start = now
-        elif now > self._start:
-            self.panel.tokens_per_s = round(self.builder.deltas / (now - self._start), 1)
-        if self.panel.live_prompt != self.prompt:
-            self.panel.live_prompt = self.prompt
-        self.panel.live = {"html": transcript_html(transcript, with_style=False, live=True)}
-
-    def finish(self, transcript: Transcript) -> None:
-        rate = transcript.usage.decode_tokens_per_s if transcript.usage else None
-        if rate:
-            self.panel.tokens_per_s = round(rate, 1)
-        turn = {"prompt": self.prompt, "html": transcript_html(transcript, with_style=False)}
-        self.panel._finish_turn(turn, transcript)
-
-
-class ChatExport:
-    """A chat panel's conversation as a static output (transcript bundle + html/markdown/plain fallbacks)."""
-
-    def __init__(self, transcripts: tuple[Transcript, ...]):
-        self.transcripts = transcripts
-
-    def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "kind": "chat", "turns": [t.to_json() for t in self.transcripts]}
-
-    def standalone_html(self) -> str:
-        return f'<!doctype html><meta charset="utf-8"><title>glm-nb chat</title>{transcripts_html(self.transcripts)}'
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
-        markdown = transcripts_markdown(self.transcripts)
-        plain = "\n\n".join(f"> {t.prompt}\n{transcript_plain(t)}" for t in self.transcripts)
-        return {
-            MIME_TYPE: self.to_json(),
-            "text/html": transcripts_html(self.transcripts),
-            "text/markdown": markdown or "(empty chat)",
-            "text/plain": plain or "(empty chat)",
-        }
+def _live_message(base: int | None, live: dict[str, Any], edits: list[tuple[int, int, str]]) -> dict[str, Any]:
+    """The edits that make `live` from version `base` (None: from an empty page, a snapshot)."""
+    size = len(live["html"].encode("utf-16-le")) // 2  # JavaScript's length: the page checks what it put together
+    return {"type": "live", "from": base, "to": live["version"], "edits": edits, "size": size}

@@ -487,3 +487,99 @@ test("a send the kernel does not answer says why and what to do; an answered one
   assert.equal(status.textContent, "");
   dispose();
 });
+
+// What glm_nb/widget/live_edits.py sends: the stretches that changed, in UTF-16 positions of the old HTML. Here a
+// common start and end with the middle replaced, then a second stretch, so that edits come in twos as well.
+function liveEdits(old, html) {
+  let start = 0;
+  while (start < old.length && start < html.length && old[start] === html[start]) start += 1;
+  let end = 0;
+  while (end < old.length - start && end < html.length - start && old.at(-1 - end) === html.at(-1 - end)) end += 1;
+  const middle = Math.floor((start + old.length - end) / 2);
+  const newMiddle = Math.min(html.length - end, start + (middle - start));
+  const tail = html.length - end;
+  return [[start, middle, html.slice(start, newMiddle)], [middle, old.length - end, html.slice(newMiddle, tail)]];
+}
+
+test("a streaming turn sent as edits draws what the whole turn draws, and a missed edit asks for the whole", () => {
+  const pages = [  // markdown re-rendered: the closing ** changes text drawn before it; a tool card at once; emoji
+    '<p>The **rot</p><div class="glm-nb-footer">m · generating…</div>',
+    '<p>The <strong>rotary</strong> 🙂 code</p><div class="glm-nb-footer">m · generating… 7 tokens</div>',
+    '<details class="glm-nb-thinking" open><summary>Thinking (2 words)</summary>a b</details>'
+      + '<p>The <strong>rotary</strong> 🙂 code</p><div class="glm-nb-tool">get_weather</div>'
+      + '<div class="glm-nb-footer">m · generating… 9 tokens</div>',
+    '<p>注意力 <strong>rotary</strong> 🙂🙂</p><div class="glm-nb-footer">m · generating… 12 tokens</div>',
+  ];
+  const edited = fakeModel();
+  const cleanup = view.initialize({ model: edited });
+  const byEdits = mount({}, edited);
+  const whole = mount();
+  stream(edited, "Q", pages[0]);  // a turn's first update is the trait, as a whole
+  edited.state.live.version = 1;
+  stream(whole.model, "Q", pages[0]);
+  for (const [index, html] of pages.entries()) {
+    if (index === 0) continue;
+    const old = edited.get("live").html;
+    edited.custom({ type: "live", from: index, to: index + 1, edits: liveEdits(old, html), size: html.length });
+    stream(whole.model, "Q", html);
+    const drawn = (el) => el.all().map((n) => [n.className, n.innerHTML, n.textContent]);
+    assert.deepEqual(drawn(byEdits.el), drawn(whole.el));
+  }
+  assert.equal(replies(byEdits.el).at(-1).innerHTML, pages.at(-1));
+  assert.equal(edited.writes, undefined);  // applied in place: never sent back to the kernel
+
+  const before = edited.sent.length;
+  edited.custom({ type: "live", from: 2, to: 6, edits: [[0, 0, "stale"]], size: 5 });  // it missed version 5
+  edited.custom({ type: "live", from: 4, to: 5, edits: [[0, 1, "x"]], size: 3 });  // not what it makes: corrupt
+  assert.deepEqual(edited.sent.slice(before), [{ type: "sync", turns: 0 }, { type: "sync", turns: 0 }]);
+  assert.equal(replies(byEdits.el).at(-1).innerHTML, pages.at(-1));
+  edited.custom({ type: "live", from: null, to: 7, edits: [[0, 0, "<p>whole</p>"]], size: 12 });  // the answer
+  assert.equal(replies(byEdits.el).at(-1).innerHTML, "<p>whole</p>");
+  cleanup();
+});
+
+// A panel drawn from a notebook saved while a reply streamed: busy, and a live turn, in its state; no kernel.
+function savedMidReply() {
+  const model = fakeModel({
+    busy: true, live_prompt: "Explain attention", tokens_per_s: 31.5,
+    live: { html: '<p>Attention is</p><div class="glm-nb-footer">m · generating… 40 tokens</div>', version: 40 },
+  });
+  view.initialize({ model });
+  return mount({}, model);
+}
+
+test("a panel saved mid-reply that no kernel answers shows the reply unfinished, and Send works", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { model, el, pick, dispose } = savedMidReply();
+  assert.equal(pick("button", "Send").disabled, true);  // at first it may be a kernel slow to answer
+  t.mock.timers.tick(5000);
+
+  assert.equal(pick("button", "Send").disabled, false);
+  assert.equal(pick("button", "Stop").disabled, true);
+  assert.equal(el.find((n) => n.className === "glm-nb-turn glm-nb-streaming"), undefined);
+  assert.match(replies(el)[0].innerHTML, /m · unfinished 40 tokens/);
+  assert.match(el.find((n) => n.className === "glm-nb-unfinished").textContent, /saved.*Run the panel's cell again/);
+  pick("textarea").value = "Go on";
+  pick("button", "Send").click();  // sent; the kernel's silence then says what to do
+  assert.deepEqual(model.sent.at(-1), { type: "send", text: "Go on", view: model.sent.at(-1).view });
+  dispose();
+});
+
+test("a panel drawn busy that the kernel answers streams on, also when the answer comes late", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { model, el, pick, dispose } = savedMidReply();
+  model.custom({ type: "synced" });
+  t.mock.timers.tick(10_000);
+  assert.equal(pick("button", "Send").disabled, true);
+  assert.ok(el.find((n) => n.className === "glm-nb-turn glm-nb-streaming"));
+  dispose();
+
+  const late = savedMidReply();
+  t.mock.timers.tick(5000);
+  assert.equal(late.pick("button", "Send").disabled, false);
+  late.model.change("live", { html: "<p>Attention is all</p>", version: 41 });  // a kernel busy with a cell, at last
+  assert.equal(late.pick("button", "Send").disabled, true);
+  assert.equal(late.el.find((n) => n.className === "glm-nb-unfinished"), undefined);
+  assert.deepEqual(replies(late.el).map((n) => n.innerHTML), ["<p>Attention is all</p>"]);
+  late.dispose();
+});

@@ -155,6 +155,26 @@ def test_stop_while_the_panel_waits_for_the_engine_ends_the_wait_and_sends_nothi
     assert panel.transcripts[-1].text == "Never sent."  # the first scripted reply, so nothing consumed it
 
 
+def test_export_of_a_turn_stopped_before_anything_was_sent_exports_the_turn_shown(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nNever sent."]), glm_template)
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+    waited = threading.Event()
+    panel.observe(lambda change: "Waiting" in change["new"].get("html", "") and waited.set(), names="live")
+    with session.engine_lock:  # a long %%glm cell holds the engine
+        thread = panel.send("Hi")
+        assert waited.wait(10)
+        panel.stop()
+        thread.join(10)
+
+    panel._on_view_message(panel, {"type": "export"}, [])
+
+    assert len(panel.turns) == 1 and "Nothing to export" not in panel.status  # a turn is on show: it is exported
+    (download,) = told
+    assert "Stopped while waiting for the model: nothing was sent" in download["html"] and ">Hi<" in download["html"]
+    assert [t.prompt for t in panel.export().transcripts] == ["Hi"]
+
+
 def test_stop_while_the_model_loads_sends_nothing(session, tokenizer, glm_template):
     generator = ScriptedGenerator(tokenizer, ["\nNever sent."])
     _serve(session, generator, glm_template)
@@ -637,7 +657,10 @@ def test_a_finished_turn_sends_only_its_own_bytes_once_the_front_end_applies_tur
     for index in range(12):
         before = len(sent)
         panel.send(f"Question {index}").join(10)
-        finished = [d for d in sent[before:] if "turns" in d.get("state", {}) or d.get("method") == "custom"]
+        finished = [
+            d for d in sent[before:]
+            if "turns" in d.get("state", {}) or d.get("content", {}).get("type") not in (None, "live")
+        ]  # fmt: skip
         assert finished == [
             {"method": "custom", "content": {"type": "turn", "index": index, "turn": panel.turns[-1]}}
         ]
@@ -664,9 +687,13 @@ def test_a_front_end_model_that_missed_turns_gets_them_when_it_says_how_many_it_
     nothing = sent[len(caught_up) :]
     _announce_front_end(panel, held=5)  # more than the kernel holds (it missed a Clear): the whole list
 
-    assert caught_up == [{"method": "custom", "content": {"type": "turn", "index": 1, "turn": panel.turns[1]}}]
-    assert nothing == []
-    assert sent[-1] == {"method": "update", "state": {"turns": panel.turns}, "buffer_paths": []}
+    synced = {"method": "custom", "content": {"type": "synced"}}  # each answer ends so: a kernel is behind the model
+    assert caught_up == [
+        {"method": "custom", "content": {"type": "turn", "index": 1, "turn": panel.turns[1]}},
+        synced,
+    ]
+    assert nothing == [synced]
+    assert sent[-2:] == [{"method": "update", "state": {"turns": panel.turns}, "buffer_paths": []}, synced]
 
 
 def test_a_status_set_while_the_reply_thread_finishes_a_turn_is_sent_at_once(session, tokenizer, glm_template):
@@ -804,13 +831,13 @@ def test_the_live_rate_counts_from_the_first_token_not_from_reading_the_prompt(m
 
     from glm_nb.chat import PromptProgress, TextDelta
     from glm_nb.render import Transcript, TranscriptBuilder
-    from glm_nb.widget import chat_panel
+    from glm_nb.widget import panel_sink
 
     now = [0.0]
-    monkeypatch.setattr(chat_panel.time, "monotonic", lambda: now[0])
-    panel = SimpleNamespace(tokens_per_s=0.0, live={}, live_prompt="")
+    monkeypatch.setattr(panel_sink.time, "monotonic", lambda: now[0])
+    panel = SimpleNamespace(tokens_per_s=0.0, live_prompt="", _show_live=lambda page: None)
     builder = TranscriptBuilder(Transcript("chat", "m", "A long document"))
-    sink = chat_panel._PanelSink(panel, builder, "A long document")
+    sink = panel_sink.PanelSink(panel, builder, "A long document")
     for second in range(0, 121, 10):
         now[0] = float(second)
         builder.add(PromptProgress(second * 50, 6000))
