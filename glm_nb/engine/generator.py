@@ -8,14 +8,16 @@ Tokens are fed lazily: the sequence is `tokens`; the KV cache holds the first `k
 one chunk a call with `prefill()`) or as the single token just sampled (decode). So rewinding is only bookkeeping,
 and a prompt sharing a prefix with what is cached costs only its new suffix.
 
-Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's; the Generator
-keeps the sequences, decides what runs next, and samples.
+Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's, turning a step into
+the next ids step_sampler.py's, checking the ids callers pass token_rows.py's; the Generator keeps the sequences
+and decides what runs next.
 
 On CUDA every bound input and output lives on the device. A decode step copies the new ids and `seqlens_k` up
-(12 bytes a row) and one of two things down: the k largest logits of each row, when the graph has a top-k tail
-(converted with `top_k_output`) and the sampling settings let those decide the draw exactly (topk_sampling.py), or
-else the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are captured as a CUDA graph
-once per Generator and replayed; prefill and scoring run uncaptured (graph_plan.py says why and how).
+(12 bytes a row) and one of two things down: what the draw needs of the graph's top-k (its ids alone for greedy),
+when the graph has a top-k tail (converted with `top_k_output`) and that decides the draw exactly (step_sampler.py,
+topk_sampling.py), or else the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are
+captured as a CUDA graph once per Generator and replayed; prefill and scoring run uncaptured (graph_plan.py says why
+and how).
 
 A Generator is one sequence's state, used by one thread at a time: a verb called while another thread is inside
 one raises `GenerationError` instead of interleaving two steps over the same buffers. Generators of one Engine
@@ -25,8 +27,6 @@ run side by side safely (each owns its buffers; the session is shared).
 from __future__ import annotations
 
 import functools
-import numbers
-import operator
 import threading
 from dataclasses import dataclass
 
@@ -34,9 +34,10 @@ import numpy as np
 
 from ..errors import GenerationError, PromptTooLongError
 from .engine import Engine
-from .sampling import SamplingParams, make_rng, sample
+from .sampling import SamplingParams, make_rng
 from .step_runner import StepRunner
-from .topk_sampling import covers, sample_temperature, sample_top_k, sample_top_p, temperature_only, top_p_only
+from .step_sampler import StepSampler
+from .token_rows import parse_rows, parse_stop_ids, whole
 
 __all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "PREFILL_CHUNK", "READBACKS"]
 
@@ -119,9 +120,11 @@ class Generator:
         self.sampling = sampling or SamplingParams()
         self.prefill_chunk = int(prefill_chunk or PREFILL_CHUNK[engine.device])
         self.stats = GeneratorStats()
-        self._stop = frozenset(meta.stop_ids if stop_ids is None else _stop_ids(stop_ids))
+        self._stop = frozenset(meta.stop_ids if stop_ids is None else parse_stop_ids(stop_ids))
         self._steps = StepRunner(engine, batch_size, self.max_length, graph)
         self.cache = self._steps.cache
+        guard = meta.compute_dtype == "fp16"  # its logits may overflow: step_sampler.py
+        self._sampler = StepSampler(self._steps.buf, self._steps.top_k, meta.vocab_size, readback, guard)
         self._tokens: list[list[int]] = [[] for _ in range(batch_size)]
         self._kv_len = [0] * batch_size  # tokens of each row already in the KV cache
         self._new = 0  # tokens sampled since the last prompt change
@@ -208,7 +211,7 @@ class Generator:
     @_exclusive
     def rewind_to(self, n: int) -> None:
         """Truncate every row to its first n tokens (the KV cache follows; nothing is recomputed now)."""
-        if not _whole(n) or n < 0:
+        if not whole(n) or n < 0:
             raise GenerationError(f"rewind_to needs a whole number of tokens to keep, 0 or more, got {n!r}.")
         # Keep the last token pending so that the next step has logits to sample from.
         self._truncate(n, keep_last_pending=True)
@@ -339,47 +342,15 @@ class Generator:
         self._kv_len = (start + ran).tolist()
 
     def _next_ids(self) -> np.ndarray:
-        """One id per row from the step just run: from the device top-k when that decides the draw exactly,
-        else from the whole logits row (copied from the device on CUDA)."""
-        buf, k, params = self._steps.buf, self._steps.top_k, self.sampling
-        first = None  # temperature alone on a top-k graph draws the candidates first (topk_sampling.py)
-        if k and self.readback == "auto" and (covers(params, k) or top_p_only(params) or temperature_only(params)):
-            values, ids = buf.topk_values.numpy()[:, 0], buf.topk_ids.numpy()[:, 0]  # [B, k]
-            if covers(params, k):
-                picks = sample_top_k(values, ids, params, self._rng)
-            else:  # None when the tokens outside the top-k could move top-p's cut, or the draw
-                vocab_size = self.engine.metadata.vocab_size
-                expsum = None if buf.expsum is None else buf.expsum.numpy()[:, 0, 0]
-                if top_p_only(params):
-                    picks = sample_top_p(values, ids, params, self._rng, vocab_size, expsum)
-                else:
-                    picks, first = sample_temperature(values, ids, params, self._rng, vocab_size, expsum), ids
-            if picks is not None:
-                self.stats.top_k_draws += 1
-                return picks
-        return sample(buf.last_logits(), self.sampling, self._rng, self._tokens, first)
+        """One id per row from the step just run (step_sampler.py: from the device top-k when that decides the draw
+        exactly, copying only what the draw needs, else from the whole logits row)."""
+        picks, from_top_k = self._sampler.next_ids(self.sampling, self._rng, self._tokens)
+        self.stats.top_k_draws += from_top_k
+        return picks
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _rows(self, ids) -> list[list[int]]:
-        ids = ([ids] if ids.ndim == 1 else list(ids)) if isinstance(ids, np.ndarray) else list(ids)
-        if not ids:  # not "Expected 1 row(s) of tokens, got 0", which reads as a batch mix-up
-            raise GenerationError("No token ids were given: pass a list of ids (one list per row for a batch).")
-        if not isinstance(ids[0], (list, tuple, np.ndarray)):
-            ids = [ids]
-        if len(ids) != self.batch_size:
-            raise GenerationError(f"Expected {self.batch_size} row(s) of tokens, got {len(ids)}.")
-        rows = [_ints(r) for r in ids]
-        vocab = self.engine.metadata.vocab_size
-        for row in rows:
-            if row and 0 <= min(row) and max(row) < vocab:
-                continue
-            bad = [t for t in row if not 0 <= t < vocab]
-            if bad:
-                raise GenerationError(
-                    f"Token id {bad[0]} is outside this model's vocabulary (ids 0 to {vocab - 1}). Encode text with "
-                    "this model's own tokenizer (engine.tokenizer.encode) rather than another model's ids."
-                )
-        return rows
+        return parse_rows(ids, self.batch_size, self.engine.metadata.vocab_size)
 
     def _too_long(self, n: int) -> str:
         limit = self.engine.metadata.max_length
@@ -397,9 +368,9 @@ class Generator:
 def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_chunk) -> None:
     """Refuse a Generator's arguments before anything is allocated, saying what to pass instead."""
     limit = engine.metadata.max_length
-    if not _whole(batch_size) or batch_size < 1:
+    if not whole(batch_size) or batch_size < 1:
         raise GenerationError(f"batch_size must be a whole number >= 1 (rows decoded together), got {batch_size!r}.")
-    if max_length is not None and (not _whole(max_length) or max_length < 1):
+    if max_length is not None and (not whole(max_length) or max_length < 1):
         raise GenerationError(
             f"max_length must be a whole number >= 1 (tokens the context holds), or None for the default "
             f"(up to {min(limit, DEFAULT_CONTEXT)}), got {max_length!r}."
@@ -411,45 +382,8 @@ def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_c
         )
     if readback not in READBACKS:
         raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")
-    if prefill_chunk is not None and (not _whole(prefill_chunk) or prefill_chunk < 1):
+    if prefill_chunk is not None and (not whole(prefill_chunk) or prefill_chunk < 1):
         raise GenerationError(
             f"prefill_chunk must be a whole number >= 1 (prompt tokens a model call runs), or None for the "
             f"default ({PREFILL_CHUNK[engine.device]} here), got {prefill_chunk!r}."
         )
-
-
-def _whole(value) -> bool:
-    """An int (numpy's too), not a bool or a float."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _stop_ids(ids) -> list[int]:
-    """Stop ids as given to a Generator: whole numbers (int(1.5) would quietly stop at token 1)."""
-    try:
-        return _ints(ids)
-    except GenerationError:
-        raise GenerationError(f"stop_ids are token ids, whole numbers; got {tuple(ids)!r}.") from None
-
-
-def _ints(row) -> list[int]:
-    """A row of token ids as Python ints, refused when one is not a whole number (int(1.7) would quietly be token
-    1). Fast for what callers pass: a list of ints (a tokenizer's), an integer numpy array, any sequence of values
-    that are integers to Python (`operator.index`: numpy's and torch's integer scalars)."""
-    if isinstance(row, np.ndarray):
-        if row.dtype.kind not in "iu":
-            raise GenerationError(
-                f"Token ids are whole numbers; got an array of {row.dtype}. Pass the ids encode() gives."
-            )
-        return row.astype(np.int64).ravel().tolist()
-    row = list(row)
-    if all(type(t) is int for t in row):
-        return row
-    out = []
-    for t in row:
-        try:
-            if isinstance(t, (bool, np.bool_)):
-                raise TypeError
-            out.append(operator.index(t))
-        except TypeError:
-            raise GenerationError(f"Token ids are whole numbers; got {t!r}. Pass the ids encode() gives.") from None
-    return out

@@ -7,10 +7,9 @@ int64: the k largest logits of each picked row, computed where the model runs. A
 When is that exact? Greedy is top-1. Top-k sampling with `top_k <= k` and no repetition penalty keeps the same
 tokens as sampling over the full row, and temperature and top-p only look at the kept tokens. The candidates are
 put back in vocabulary order before the draw, so `sample`'s inverse-CDF draw picks the same token from the same
-random number as it would over the full row (up to float rounding of the cumulative sums). Everything else
-(no top_k, top_k > k, a repetition penalty, which can move a token across the cut, banned tokens, which can
-empty the candidates) needs the whole row: `covers` says which. One corner differs: ties with the k-th largest
-value beyond the k candidates are dropped here, kept by `apply_top_k`.
+random number as it would over the full row (up to float rounding of the cumulative sums); `covers` says when.
+One corner differs: ties with the k-th largest value beyond the k candidates are dropped here, kept by
+`apply_top_k`. With top_k > k the whole row decides.
 
 Top-p without top-k (the chat presets: temperature 0.6, top-p 0.8) is decided step by step: `sample_top_p` bounds
 the probability of the tokens outside the candidates and samples from the candidates when top-p keeps the same
@@ -18,6 +17,16 @@ tokens whatever that mass is; else it returns None, having drawn nothing, and th
 token outside is at most the k-th largest, which alone bounds their mass loosely (151,488 tokens at that value).
 A graph converted since the top-k tail also outputs `logits_expsum` [B, K, 1], the whole row's sum of
 exp(logit - row max), bounds it tightly: see `_outside_mass`.
+
+Banned ids and a repetition penalty of at least 1 only lower logits (transformers' and GLM's penalty divides a
+positive logit by it and multiplies a negative one): every token outside the candidates stays at or below the k-th
+largest, `m`. So `lower` applies them to the candidates alone, and each decider goes on as above, with two more
+conditions: the lowered candidates' largest is still at least `m` (it is the row's largest, which `apply_temperature`
+shifts by), and a candidate the draw may keep lies strictly above `m` (at `m`, an outside token of a lower id may tie
+with it: greedy and top-k fall back, top-p too; temperature alone walks the candidates first, so ties do not matter).
+Top-p checks the second without lowering too: the temperature's float scaling can tie a kept candidate with a token
+outside. The tokens outside weigh no more than before, in units where the lowered largest weighs 1:
+`_outside_mass(below=)`.
 
 Temperature alone (top-k and top-p off: OpenAI's defaults, so what `glm-nb serve` gets from most clients) keeps
 every token, and a draw in vocabulary order needs every token's weight. So on a graph with a top-k output the draw
@@ -32,32 +41,112 @@ import math
 
 import numpy as np
 
-from .sampling import MaskedSampling, SamplingParams, apply_temperature, draw, first_cdf, sample, top_p_of
+from .sampling import SamplingParams, apply_temperature, draw, first_cdf, sample, top_p_of
 
-__all__ = ["covers", "sample_top_k", "top_p_only", "sample_top_p", "temperature_only", "sample_temperature"]
+__all__ = [
+    "covers",
+    "lower",
+    "lowers",
+    "sample_greedy",
+    "sample_top_k",
+    "top_p_only",
+    "sample_top_p",
+    "temperature_only",
+    "sample_temperature",
+]
 
 _ROUNDING = 1e-6  # relative slack on the row's exp-sum, so that float rounding never decides a draw here
 _F32 = 2.0**-24  # float32's unit roundoff
 
 
 def covers(params: SamplingParams, k: int) -> bool:
-    """True when sampling from the k largest logits of a row equals sampling from the whole row."""
-    if k < 1 or params.repetition_penalty != 1.0 or isinstance(params, MaskedSampling):
+    """True when sampling from the k largest logits of a row equals sampling from the whole row, with nothing
+    lowered (`lowers`)."""
+    if k < 1 or lowers(params):
         return False
     if params.greedy:
         return True
     return 0 < params.top_k <= k
 
 
-def sample_top_k(values: np.ndarray, ids: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> np.ndarray:
+def lowers(params: SamplingParams) -> bool:
+    """True when `params` ban ids or penalize repeats: `lower` then changes the candidates."""
+    return params.repetition_penalty != 1.0 or bool(getattr(params, "banned_ids", None))
+
+
+def lower(values: np.ndarray, ids: np.ndarray, params: SamplingParams, previous: list[list[int]]) -> np.ndarray:
+    """The candidates' logits `values` [B, k] (vocabulary `ids` [B, k]) after `params`' banned ids (-inf) and
+    repetition penalty over each row's `previous` tokens: [B, k] float32, the same floats `sample` computes for
+    them over the whole row (apply_banned, then apply_repetition_penalty)."""
+    out = np.array(values, dtype=np.float32)
+    banned = getattr(params, "banned_ids", None)
+    if banned:
+        out[np.isin(ids, np.fromiter(banned, np.int64))] = -np.inf
+    penalty = params.repetition_penalty
+    if penalty != 1.0:
+        for row, tokens in enumerate(previous):
+            seen = np.isin(ids[row], np.asarray(tokens, dtype=np.int64))
+            picked = out[row, seen]
+            out[row, seen] = np.where(picked > 0, picked / penalty, picked * penalty)
+    return out
+
+
+def sample_greedy(values: np.ndarray, ids: np.ndarray, lowered: np.ndarray) -> np.ndarray | None:
+    """The argmax of each whole row, ties to the lower id, from its k largest logits `values` [B, k], their `ids`
+    and the same `lowered` (`lower`); None when a row's largest lowered candidate is not above the k-th largest
+    logit, where a token outside may be the argmax."""
+    if not np.isfinite(values).all():
+        return None  # the whole row's draw says what went wrong
+    picks = []
+    for row_values, row_ids, row_lowered in zip(values, ids, lowered):
+        best = row_lowered.max()
+        if not best > row_values.min():
+            return None
+        picks.append(int(row_ids[row_lowered == best].min()))
+    return np.array(picks, np.int64)
+
+
+def sample_top_k(
+    values: np.ndarray,
+    ids: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    lowered: np.ndarray | None = None,
+) -> np.ndarray | None:
     """One token id per row from candidates `values` [B, k] (float) and their vocabulary `ids` [B, k] -> int64 [B].
 
-    The caller checks `covers(params, k)` first; a repetition penalty is not applied here."""
+    Without `lowered` the caller checks `covers(params, k)` first. With `lowered` (`lower`) the settings have
+    0 < top_k <= k: None, with `rng` untouched, when a row's top_k-th largest lowered candidate, temperature-scaled,
+    is not above the k-th largest logit (scaled alike), so that a token outside may make the cut."""
+    if lowered is not None:
+        if not np.isfinite(values).all():
+            return None
+        for row_values, row_lowered in zip(values, lowered):
+            scaled, edge = _framed(row_values, row_lowered, params.temperature)
+            if scaled is None or not np.partition(scaled, -params.top_k)[-params.top_k] > edge:
+                return None
+        values, params = lowered, _plain_params(params)
     order = np.argsort(ids, axis=1, kind="stable")  # vocabulary order, as the full row has them
     ids = np.take_along_axis(ids, order, axis=1)
     values = np.take_along_axis(np.asarray(values, dtype=np.float32), order, axis=1)
     picks = sample(values, params, rng)  # positions among the candidates
     return ids[np.arange(ids.shape[0]), picks].astype(np.int64)
+
+
+def _plain_params(params: SamplingParams) -> SamplingParams:
+    """`params` with neither a penalty nor banned ids: what is left to apply to candidates already lowered."""
+    return SamplingParams(params.temperature, params.top_k, params.top_p, 1.0, params.seed, params.max_new_tokens)
+
+
+def _framed(values: np.ndarray, lowered: np.ndarray, temperature: float) -> tuple[np.ndarray | None, float]:
+    """One row's `lowered` candidates scaled as `apply_temperature` scales them over the whole row, and the k-th
+    largest logit `values` had, scaled alike: every token outside is at or below it. (None, edge) when the lowered
+    candidates' largest is below that logit, so that the row's largest, which the scaling shifts by, is unknown."""
+    edge = np.float32(values.min())
+    if not lowered.max() >= edge:  # the bounds alone would mostly refuse such a row; this keeps the floats exact
+        return None, 0.0
+    scaled = apply_temperature(np.append(lowered.astype(np.float32), edge)[None], temperature)[0]
+    return scaled[:-1], float(scaled[-1])
 
 
 def top_p_only(params: SamplingParams) -> bool:
@@ -73,17 +162,21 @@ def sample_top_p(
     rng: np.random.Generator,
     vocab_size: int,
     expsum: np.ndarray | None = None,
+    lowered: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """One token id per row from the k largest logits `values` [B, k] and their `ids` when they decide top-p's cut
     for every row (see the module's docstring); None, with `rng` untouched, when one row needs its whole logits.
-    `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it."""
+    `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it. `lowered` [B, k]:
+    the candidates after banned ids and the penalty (`lower`), when the settings have them."""
     values = np.asarray(values, dtype=np.float32)
+    lowered = values if lowered is None else lowered
     sums = _row_sums(values, expsum)
     if sums is None:
         return None
     rows = []
-    for row_values, row_ids, row_sum in zip(values, ids, sums):
-        kept = _kept_by_top_p(row_values, np.asarray(row_ids, dtype=np.int64), params, vocab_size, row_sum)
+    for row_values, row_lowered, row_ids, row_sum in zip(values, lowered, ids, sums):
+        row_ids = np.asarray(row_ids, dtype=np.int64)
+        kept = _kept_by_top_p(row_values, row_lowered, row_ids, params, vocab_size, row_sum)
         if kept is None:
             return None
         rows.append(kept)
@@ -99,8 +192,7 @@ def temperature_only(params: SamplingParams) -> bool:
 
 def _plain(params: SamplingParams) -> bool:
     """Sampled, with neither top-k, a penalty nor banned ids: what the candidates may decide, top-p or not."""
-    plain = params.repetition_penalty == 1.0 and not isinstance(params, MaskedSampling)
-    return plain and not params.greedy and params.top_k == 0
+    return not lowers(params) and not params.greedy and params.top_k == 0
 
 
 def _row_sums(values: np.ndarray, expsum: np.ndarray | None) -> list[float | None] | None:
@@ -118,23 +210,31 @@ def sample_temperature(
     rng: np.random.Generator,
     vocab_size: int,
     expsum: np.ndarray | None = None,
+    lowered: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """One token id per row from the k largest logits `values` [B, k] and their `ids`, drawn as
-    `sample(logits, params, rng, first=ids)` draws over the whole row, when that draw lands on the same candidate
-    whatever the tokens outside weigh (between 0 and `_outside_mass`); None, with `rng` as it was, when a row needs
-    its whole logits. `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph outputs it."""
+    `sample(logits, params, rng, previous, first=ids)` draws over the whole row, when that draw lands on the same
+    candidate whatever the tokens outside weigh (between 0 and `_outside_mass`); None, with `rng` as it was, when a
+    row needs its whole logits. `expsum` [B]: each whole row's sum of exp(logit - its largest), when the graph
+    outputs it. `lowered` [B, k]: the candidates after banned ids and the penalty (`lower`)."""
     values = np.asarray(values, dtype=np.float32)
+    lowered = values if lowered is None else lowered
     sums = _row_sums(values, expsum)
     if sums is None:
         return None
     state = rng.bit_generator.state
     u = rng.random(len(values))  # the one uniform number per row that `sample` draws
     picks = []
-    for row_values, row_ids, row_sum, x in zip(values, ids, sums, u):
+    for row_values, row_lowered, row_ids, row_sum, x in zip(values, lowered, ids, sums, u):
         order = np.argsort(row_ids, kind="stable")
-        cdf = first_cdf(apply_temperature(row_values[order][None], params.temperature)[0])
+        scaled, _ = _framed(row_values, row_lowered[order], params.temperature)
+        if scaled is None:
+            rng.bit_generator.state = state
+            return None
+        cdf = first_cdf(scaled)
         inside = float(cdf[-1])
-        outside = _outside_mass(row_values - row_values.max(), vocab_size, params.temperature, row_sum)
+        below = float(row_values.max()) - float(row_lowered.max())
+        outside = _outside_mass(row_values - row_values.max(), vocab_size, params.temperature, row_sum, below)
         # The row's exp-sum lies in [inside, inside + outside]; the draw's target is x times it. Decided when the
         # whole range falls on one candidate (beyond the last one, past `inside`, is the rest of the row).
         low, high = x * inside * (1 - _ROUNDING), x * (inside + outside) * (1 + _ROUNDING)
@@ -147,25 +247,40 @@ def sample_temperature(
 
 
 def _kept_by_top_p(
-    values: np.ndarray, ids: np.ndarray, params: SamplingParams, vocab_size: int, expsum: float | None = None
+    values: np.ndarray,
+    lowered: np.ndarray,
+    ids: np.ndarray,
+    params: SamplingParams,
+    vocab_size: int,
+    expsum: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The scaled logits and ids (vocabulary order) top-p keeps of one row, or None when the tokens outside the
     candidates could change them. The row's exp-sum (at the temperature) lies between the candidates' own and that
-    plus `_outside_mass`; the kept set only grows with the sum, so equal sets at both ends decide it."""
+    plus `_outside_mass`; the kept set only grows with the sum, so equal sets at both ends decide it, when every
+    kept candidate lies above the tokens outside (a tie with one of a lower id would put it first)."""
     order = np.argsort(ids, kind="stable")
-    ids, scaled = ids[order], apply_temperature(values[order][None], params.temperature)[0]
+    ids = ids[order]
+    scaled, edge = _framed(values, lowered[order], params.temperature)
+    if scaled is None:
+        return None
     inside = np.exp(scaled, dtype=np.float32).sum(dtype=np.float64)
-    outside = _outside_mass(values - values.max(), vocab_size, params.temperature, expsum)
+    below = float(values.max()) - float(lowered.max())
+    outside = _outside_mass(values - values.max(), vocab_size, params.temperature, expsum, below)
     low, high = inside * (1 - _ROUNDING), (inside + outside) * (1 + _ROUNDING)
     if inside < (params.top_p + _ROUNDING) * high:  # the cut may fall outside the candidates
         return None
     kept = top_p_of(scaled, ids, params.top_p, low)
     if not np.array_equal(kept, top_p_of(scaled, ids, params.top_p, high)):
         return None
-    return scaled[np.searchsorted(ids, kept)], kept
+    kept_scaled = scaled[np.searchsorted(ids, kept)]
+    if vocab_size > len(ids) and not kept_scaled.min() > edge:
+        return None
+    return kept_scaled, kept
 
 
-def _outside_mass(shifted: np.ndarray, vocab_size: int, temperature: float, expsum: float | None) -> float:
+def _outside_mass(
+    shifted: np.ndarray, vocab_size: int, temperature: float, expsum: float | None, below: float = 0.0
+) -> float:
     """An upper bound on the exp-sum, at `temperature`, of the vocab_size - k tokens outside the candidates, whose
     logits less the row's largest are `shifted` (all <= 0), in the units of `apply_temperature` (largest = 1).
 
@@ -176,19 +291,27 @@ def _outside_mass(shifted: np.ndarray, vocab_size: int, temperature: float, exps
     row's tail is tiny at 1 and tinier at 0.6); for T > 1, y^(1/T) is concave, so at most n (s / n)^(1/T). `expsum`
     is a float32 sum of V terms <= 1, on the device in an order unknown here: its rounding error is below V times
     float32's unit roundoff of the sum (the worst case of any order), and each term's own below a few units; `s`
-    takes on twice that."""
+    takes on twice that.
+
+    `below`: how far the row's largest logit after banned ids and a penalty lies below the largest before (>= 0).
+    The tokens outside only got lower, so each bound holds for them, in units exp(below / T) times larger."""
     n = vocab_size - shifted.shape[0]
     if n <= 0:
         return 0.0
     smallest = float(shifted.min())  # log x at temperature 1
     inv_t = 1.0 / max(float(np.float32(temperature)), 1e-300)
-    bound = n * math.exp(max(smallest * inv_t, -745.0))  # n x^(1/T), 0 once it underflows
+    bound = n * _exp((smallest + below) * inv_t)  # n x^(1/T), 0 once it underflows
     if expsum is None:
         return bound
     inside = float(np.exp(shifted.astype(np.float64)).sum())
     s = max(expsum * (1 + 2 * vocab_size * _F32) - inside, 0.0)
     if inv_t >= 1.0:
-        tight = s * math.exp(max(smallest * (inv_t - 1.0), -745.0))
+        tight = s * _exp((smallest + below) * inv_t - smallest)
     else:
-        tight = n * (s / n) ** inv_t
+        tight = n * _exp(inv_t * (math.log(s / n) + below)) if s > 0 else 0.0
     return min(bound, tight)
+
+
+def _exp(x: float) -> float:
+    """math.exp, infinite rather than an OverflowError past float64's range (an upper bound stays one)."""
+    return math.exp(x) if x < 709.0 else math.inf

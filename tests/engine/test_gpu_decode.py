@@ -17,7 +17,7 @@ import pytest
 import glm_nb
 from glm_nb.cli import main as cli_main
 from glm_nb.engine import Engine, Generator, SamplingParams
-from glm_nb.engine import generator as generator_module
+from glm_nb.engine import step_sampler as step_sampler_module
 from glm_nb.engine.graph_plan import UNCAPTURED, GraphIds, StepPlan, decode_plan, prefill_plan, run_options_entries
 from glm_nb.engine.metadata import ModelMetadata
 from glm_nb.engine.sampling import apply_temperature, draw_first, kept_ids, make_rng, sample
@@ -340,7 +340,7 @@ def test_greedy_ties_go_to_the_lower_id_as_argmax_does():
     assert sample_top_k(values, ids, SamplingParams(), make_rng(0))[0] == sample(logits, SamplingParams(), None)[0]
 
 
-# -- the graph's top-k tail, run on the CPU ----------------------------------------------------------------------------
+# -- the graph's top-k tail, run on the CPU --------------------------------------------------------------------------
 def test_top_k_output_is_in_the_graph_and_the_metadata(topk_engine):
     outputs = {o.name for o in topk_engine.session.get_outputs()}
     assert {"logits", "topk_values", "topk_ids", "logits_expsum"} <= outputs
@@ -364,17 +364,16 @@ def test_top_k_outputs_are_the_largest_logits_of_the_row(topk_engine):
     "sampling",
     [dict(), dict(temperature=0.9, top_k=6, top_p=0.9, seed=7), dict(temperature=1.0, top_k=8, seed=3)],
 )
-def test_top_k_readback_generates_what_logits_readback_does(topk_engine, sampling, monkeypatch):
-    calls = []
-    monkeypatch.setattr(generator_module, "sample_top_k", lambda *a: calls.append(1) or sample_top_k(*a))
-    tokens = []
+def test_top_k_readback_generates_what_logits_readback_does(topk_engine, sampling):
+    tokens, draws = [], []
     for readback in ("auto", "logits"):
         params = SamplingParams(max_new_tokens=1000, **sampling)
         gen = Generator(topk_engine, params, max_length=64, stop_ids=(), readback=readback, cuda_graph=True)
         gen.set_prompt(PROMPT)
         tokens.append(run(gen, 16))
+        draws.append(gen.stats.top_k_draws)
     assert tokens[0] == tokens[1]
-    assert len(calls) == 16  # "auto" really sampled from the top-k, "logits" did not
+    assert draws == [16, 0]  # "auto" really sampled from the top-k, "logits" did not
 
 
 def test_top_p_steps_read_only_the_top_k_when_it_decides_and_generate_the_same(topk_engine):
@@ -411,7 +410,7 @@ def test_temperature_alone_reads_only_the_top_k_when_it_decides_and_generates_th
     tokens, draws = [], []
     for decide in (True, False):
         if not decide:
-            monkeypatch.setattr(generator_module, "sample_temperature", lambda *a: None)
+            monkeypatch.setattr(step_sampler_module, "sample_temperature", lambda *a: None)
         gen = Generator(topk_engine, params, max_length=64, stop_ids=())
         gen.set_prompt(PROMPT)
         tokens.append(run(gen, 24))
@@ -420,13 +419,21 @@ def test_temperature_alone_reads_only_the_top_k_when_it_decides_and_generates_th
     assert 0 < draws[0] <= 24 and draws[1] == 0
 
 
-def test_settings_the_top_k_cannot_decide_fall_back_to_the_whole_row(topk_engine, tiny):
-    params = SamplingParams(max_new_tokens=1000, temperature=1.0, seed=5, repetition_penalty=1.3)
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        dict(temperature=1.0, top_k=TOP_K + 1, repetition_penalty=1.3),  # top_k > k keeps tokens outside
+        dict(temperature=0.8, top_p=0.9, repetition_penalty=0.8),  # a penalty below 1 raises logits
+    ],
+)
+def test_settings_the_top_k_cannot_decide_fall_back_to_the_whole_row(topk_engine, tiny, sampling):
+    params = SamplingParams(max_new_tokens=1000, seed=5, **sampling)
     a = Generator(topk_engine, params, max_length=64, stop_ids=())
     b = Generator(tiny.engine, params, max_length=64, stop_ids=())
     for gen in (a, b):
         gen.set_prompt(PROMPT)
     assert run(a, 10) == run(b, 10)
+    assert a.stats.top_k_draws == 0
 
 
 # -- fp16 / bf16 / int4-for-GPU graphs -------------------------------------------------------------------------------
@@ -488,7 +495,9 @@ def test_half_graphs_run_every_norm_as_the_fast_skip_norm(tiny, tmp_path):
         ops = [n.op_type for n in onnx.load(str(out / "model.onnx"), load_external_data=False).graph.node]
         if precision == "fp32":
             assert (ops.count("SimplifiedLayerNormalization"), ops.count("SkipSimplifiedLayerNormalization")) == (
-                2 * layers + 1, 2 * layers)
+                2 * layers + 1,
+                2 * layers,
+            )
             assert "Sub" not in ops
         else:
             assert "SimplifiedLayerNormalization" not in ops
