@@ -24,17 +24,21 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from ..errors import CheckpointError, ConversionError
-from ..models import Checkpoint
+from ..models import Checkpoint, Glm4Spec
 from ..models.checkpoint import TOKENIZER_FILES
 from .folder_lock import FolderLock
 from .glm4_graph import GraphOptions, build_glm4_graph, uses_gqa_rotary
 from .metadata import METADATA_FILE, ModelMetadata
 from .onnx_writer import GraphWriter
 
-__all__ = ["convert", "PRECISIONS"]
+__all__ = ["convert", "conversion_length", "DiskFullError", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int4")
 _GLM_STOP_TOKENS = ("<|endoftext|>", "<|user|>", "<|observation|>")
+
+
+class DiskFullError(ConversionError):
+    """The disk has no room for the model: before writing (free space) or while writing (ENOSPC, a quota)."""
 
 
 def _stop_ids(ckpt: Checkpoint, vocab: dict[str, int]) -> tuple[int, ...]:
@@ -73,6 +77,19 @@ def _io_description(writer: GraphWriter) -> tuple[dict, dict]:
         }
 
     return describe(writer.inputs), describe(writer.outputs)
+
+
+def conversion_length(spec: Glm4Spec, max_length: int | None) -> int:
+    """The rows of the rotary caches a conversion for `max_length` gets (None: the checkpoint's own length); one
+    the checkpoint's rotary settings do not cover is refused."""
+    length = int(spec.max_position_embeddings if max_length is None else max_length)
+    if not 2 <= length <= spec.max_position_embeddings:
+        raise ConversionError(
+            f"max_length must be between 2 and the checkpoint's max_position_embeddings "
+            f"({spec.max_position_embeddings}), got {length}. For a longer context, enable YaRN in config.json "
+            "and raise max_position_embeddings with it (the model card's recipe), then convert again."
+        )
+    return length
 
 
 def convert(
@@ -118,13 +135,7 @@ def convert(
     vocab = _vocab(ckpt.folder)  # tokenizer and stop ids checked now, not after the whole graph is built
     stop_ids = _stop_ids(ckpt, vocab)
     spec = ckpt.spec
-    max_length = int(spec.max_position_embeddings if max_length is None else max_length)
-    if not 2 <= max_length <= spec.max_position_embeddings:
-        raise ConversionError(
-            f"max_length must be between 2 and the checkpoint's max_position_embeddings "
-            f"({spec.max_position_embeddings}), got {max_length}. For a longer context, enable YaRN in config.json "
-            "and raise max_position_embeddings with it (the model card's recipe), then convert again."
-        )
+    max_length = conversion_length(spec, max_length)
     if not 0 <= top_k_output <= spec.vocab_size:
         raise ConversionError(f"top_k_output must be between 0 (off) and the vocabulary size, got {top_k_output}.")
     options = GraphOptions(
@@ -167,7 +178,7 @@ def _write(
     except OSError:  # a filesystem that does not say: writing will tell
         free = math.inf
     if free < _model_bytes(spec, precision, margin=1.0):  # said now, not after minutes of writing
-        raise ConversionError(_no_room(out, spec, precision, free, "not enough free space"))
+        raise DiskFullError(_no_room(out, spec, precision, free, "not enough free space"))
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as e:
@@ -239,7 +250,7 @@ def _remove_leftovers(out: Path) -> None:
 _BYTES_PER_WEIGHT = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int4": 0.5 + 4.5 / 32}
 
 
-def _write_error(e: OSError, out: Path, spec, precision: str) -> ConversionError:
+def _write_error(e: OSError, out: Path, spec, precision: str) -> ConversionError:  # DiskFullError for a full one
     """What to do when writing the model failed: a full disk says how much the model needs and what is free."""
     where = out.parent
     if e.errno not in (errno.ENOSPC, errno.EDQUOT):
@@ -248,7 +259,7 @@ def _write_error(e: OSError, out: Path, spec, precision: str) -> ConversionError
             "and writable, or convert to another folder with -o."
         )
     free = shutil.disk_usage(where).free if where.exists() else float("nan")
-    return ConversionError(_no_room(out, spec, precision, free, f"full: {e}"))
+    return DiskFullError(_no_room(out, spec, precision, free, f"full: {e}"))
 
 
 def _model_bytes(spec, precision: str, margin: float = 1.1) -> float:

@@ -2,25 +2,39 @@
 
 A checkpoint is converted once into the cache (`$GLM_NB_CACHE`, default `~/.cache/glm-nb`), keyed by its path,
 its files' sizes and times, the precision, the context length and the graph format; later loads reuse it.
+
+One conversion serves every context length up to its own: conversions of a checkpoint at two lengths differ only
+in the rows of the rotary cos/sin caches (row p is cos/sin(p * inv_freq), whatever the row count; YaRN's
+frequencies follow max_position_embeddings, not the length) and in glm_nb.json's max_length. The graph's nodes,
+its KV inputs (each Generator allocates its own) and every weight are the same, so a longer conversion capped to
+N (Engine.load's max_length) gives the same logits as one made for N (tests/engine/test_open_model.py). open_model
+therefore converts at the checkpoint's full length and caps that: for GLM-4-9B the full caches (32768 rows of 32)
+take 4 MB of an 18 GB bf16 model, while a conversion per length took minutes and 18 GB each. Conversions made
+for one length by earlier versions (named with it) still load for any length up to it.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import json
 import os
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConversionError, ModelLoadError
+from ..models import Checkpoint
 from ..models.checkpoint import folder_name
 from ..models.hub import is_hub_id, resolve
-from .conversion import convert
+from .conversion import DiskFullError, conversion_length, convert
 from .engine import DEVICES, GPU_INSTALL, Engine, check_max_length, check_threads, cuda_usable
 from .folder_lock import FolderLock
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
-__all__ = ["cache_dir", "converted_path", "open_model", "conversion_for", "ConversionChoice"]
+__all__ = ["cache_dir", "converted_path", "longest_conversion", "open_model", "conversion_for", "ConversionChoice"]
 
 
 def cache_dir() -> Path:
@@ -91,9 +105,10 @@ def open_model(
     CPU (see `conversion_for`); pass fp16/bf16/int4 to choose. cuda_graph: capture decode steps as CUDA graphs;
     by default on whenever the model runs on CUDA in fp16/bf16 (or int4 with half activations).
 
-    max_length: the longest sequence (tokens) the engine's Generators may hold. A checkpoint is converted for it
-    (default: its max_position_embeddings); a converted folder takes at most what it was converted for, and a
-    smaller one bounds its Generators' limit and default KV cache (`engine.describe()` gives it; see Engine.load)."""
+    max_length: the longest sequence (tokens) the engine's Generators may hold (default: all the model has); it
+    bounds their limit and default KV cache (`engine.describe()` gives it; see Engine.load). A checkpoint is
+    converted once, at its full max_position_embeddings, and every max_length up to that reuses the conversion
+    (the module docstring says why); a converted folder takes at most what it was converted for."""
     if device not in DEVICES:
         raise ModelLoadError(f"Unknown device {device!r}; choose one of {', '.join(DEVICES)}.")
     check_threads(threads)  # before a download or a conversion that can take minutes
@@ -107,10 +122,7 @@ def open_model(
         _refuse_other_precision(folder, precision)
     elif (folder / "config.json").exists():
         _refuse_before_converting(device, cuda, precision)
-        choice = conversion_for(cuda, precision)
-        target = converted_path(folder, choice.key, max_length)
-        if not (target / METADATA_FILE).exists():
-            _convert_once(folder, target, choice, max_length, progress)
+        target = _conversion_serving(folder, conversion_for(cuda, precision), max_length, progress)
     else:
         raise ModelLoadError(
             f"{folder} is neither a converted glm-nb model ({METADATA_FILE}) nor a checkpoint folder (config.json). "
@@ -121,7 +133,53 @@ def open_model(
     return Engine.load(target, device=device, threads=threads, cuda_graph=cuda_graph, max_length=max_length)
 
 
-def _convert_once(folder: Path, target: Path, choice: ConversionChoice, max_length: int | None, progress: bool):
+def longest_conversion(src: Path, key: str, models: Path | None = None) -> tuple[Path, int] | None:
+    """The current conversion of checkpoint `src` with `key` (a ConversionChoice's) that holds the longest sequences,
+    with that length: the full-length one when there is one, else the longest one an earlier glm-nb made for a
+    given max_length. `models`: the cache's models folder (default: cache_dir()/models)."""
+    models = cache_dir() / "models" if models is None else models
+    full = models / converted_path(src, key, None).name
+    length = _usable_length(full)
+    if length is not None:  # nothing is longer (looked up without listing the cache, which may not be readable)
+        return full, length
+    prefix = f"{src.resolve().name}-{key}-"
+    found = []
+    for path in models.glob(f"{glob.escape(prefix)}*") if models.is_dir() else ():
+        length = _usable_length(path)
+        if length is None or not re.fullmatch(r"[0-9a-f]{12}", path.name[len(prefix) :]):
+            continue
+        if path.name == converted_path(src, key, length).name:  # current: named for today's files and length
+            found.append((length, path))
+    if not found:
+        return None
+    length, path = max(found)
+    return path, length
+
+
+def _usable_length(folder: Path) -> int | None:
+    """The max_length a conversion's glm_nb.json records; None when that cannot be read or model.onnx is gone."""
+    if not (folder / "model.onnx").is_file():
+        return None
+    try:
+        length = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8")).get("max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return length if isinstance(length, int) and not isinstance(length, bool) else None
+
+
+def _conversion_serving(folder: Path, choice: ConversionChoice, max_length: int | None, progress: bool) -> Path:
+    """The cache entry that serves checkpoint `folder` up to `max_length` tokens (None: its full length): the
+    longest current conversion when it is long enough, else a new one at the full length, which serves any."""
+    length = conversion_length(Checkpoint(folder).spec, max_length)  # more than the checkpoint has: refused now
+    longest = longest_conversion(folder, choice.key)
+    if longest is not None and longest[1] >= length:
+        return longest[0]
+    target = converted_path(folder, choice.key, None)
+    _convert_once(folder, target, choice, progress)
+    return target
+
+
+def _convert_once(folder: Path, target: Path, choice: ConversionChoice, progress: bool):
     """Convert checkpoint `folder` into the cache entry `target`. While another process (a second notebook's
     kernel, `glm-nb convert`) or thread converts it, wait, saying so, and then use its conversion."""
 
@@ -136,19 +194,35 @@ def _convert_once(folder: Path, target: Path, choice: ConversionChoice, max_leng
     except OSError as e:
         raise _cache_unwritable(folder, e) from e
     try:
-        if (target / METADATA_FILE).exists():
+        if _usable_length(target) is not None:
             return  # converted by the process this one waited for
-        convert(folder, target, precision=choice.precision, max_length=max_length, progress=progress,
+        _remove_damaged(target)
+        convert(folder, target, precision=choice.precision, progress=progress,
                 int4_compute=choice.int4_compute, top_k_output=choice.top_k_output,
                 int4_block_size=choice.int4_block_size)  # fmt: skip
+    except DiskFullError as e:  # its own message says how much room the model needs; the cache may free some
+        raise DiskFullError(f"{e}{_clearable_note()}") from e
     except ConversionError as e:
         if not isinstance(e.__cause__, OSError):
             raise
         raise _cache_unwritable(folder, e.__cause__) from e
+    except OSError as e:  # removing a damaged entry failed
+        raise _cache_unwritable(folder, e) from e
     finally:
         lock.release()
     if progress:
         _note_outdated(folder)
+
+
+def _remove_damaged(target: Path) -> None:
+    """Remove cache entry `target` when it is there but cannot load (its glm_nb.json or model.onnx damaged or
+    gone): open_model never loads it, and `convert` will not replace what is not a whole conversion. Its lock is
+    held; a checkpoint someone keeps under the name, or a link, is left for `convert` to refuse."""
+    if not target.is_dir() or target.is_symlink() or (target / "config.json").exists():
+        return
+    print(f"glm-nb: {target} is damaged (its {METADATA_FILE} or model.onnx cannot be read); converting it again.",
+          file=sys.stderr, flush=True)  # fmt: skip
+    shutil.rmtree(target)
 
 
 def _cache_unwritable(folder: Path, cause: OSError) -> ConversionError:
@@ -183,6 +257,22 @@ def _refuse_other_precision(folder: Path, precision: str | None) -> None:
             f"when converting. Leave the precision out to run it in {converted}, or open the checkpoint folder "
             f"instead (or `glm-nb convert CHECKPOINT -o FOLDER --precision {precision}`)."
         )
+
+
+def _clearable_note() -> str:
+    """' `glm-nb cache clear` frees ...' when the cache holds conversions open_model no longer uses, else ''."""
+    from .model_cache import CLEARED_BY_DEFAULT, cached_models, format_size  # model_cache builds on this module
+
+    try:
+        unused = [e for e in cached_models() if e.state in CLEARED_BY_DEFAULT]
+    except OSError:  # the full disk's own message stands without it
+        return ""
+    if not unused:
+        return ""
+    return (
+        f" `glm-nb cache clear` frees {format_size(sum(e.size for e in unused))} there ({len(unused)} "
+        f"conversion{'s' * (len(unused) != 1)} no longer used)."
+    )
 
 
 def _note_outdated(src: Path) -> None:

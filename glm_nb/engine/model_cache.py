@@ -5,13 +5,14 @@ checkpoint's files and glm-nb's graph format stay the same. When either changes 
 folder stays behind: for GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time. So every entry gets a state:
 
     current    what open_model loads for its checkpoint today
-    outdated   its checkpoint changed since (for a hub download: a newer revision came), or an older glm-nb built
-               it: open_model will not load it again
+    outdated   its checkpoint changed since (for a hub download: a newer revision came), an older glm-nb built
+               it, or a longer conversion of the same checkpoint and precision serves its lengths too (an earlier
+               glm-nb converted for each max_length): open_model will not load it again
     orphaned   its checkpoint folder is gone; it still loads by its own path (it may be the only copy left)
     unknown    an older glm-nb recorded its checkpoint as a relative path, so which one it was cannot be told
     partial    what an interrupted conversion left (one still writing, which holds the lock of the folder it
                writes, see folder_lock.py, is "converting" and never cleared)
-    damaged    its glm_nb.json cannot be read
+    damaged    its glm_nb.json cannot be read, or its model.onnx is gone (open_model converts such a one again)
 
 `clear_cache()` removes the outdated, partial and damaged ones by default; orphaned ones and named ones on request.
 Only folders named as the cache names them (`NAME-KEY-<12 hex digits>`, and the dot-named working folders of a
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from ..errors import GlmError
 from .folder_lock import is_held, remove_if_free
-from .loading import cache_dir, converted_path
+from .loading import cache_dir, converted_path, longest_conversion
 from .metadata import FORMAT_VERSION, METADATA_FILE
 
 __all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "format_size", "outdated_conversions"]
@@ -157,6 +158,8 @@ def _entry(path: Path) -> CachedModel | None:
     except (OSError, ValueError, AttributeError) as e:
         return CachedModel(path, "damaged", size, why=f"{METADATA_FILE} cannot be read ({e})")
     entry = CachedModel(path, "current", size, source, precision, max_length)
+    if not (path / "model.onnx").is_file():
+        return _with(entry, "damaged", "its model.onnx is missing")
     if meta.get("format_version") != FORMAT_VERSION:
         return _with(entry, "outdated", f"graph format {meta.get('format_version')}, this glm-nb builds "
                      f"{FORMAT_VERSION}")  # fmt: skip
@@ -169,8 +172,13 @@ def _entry(path: Path) -> CachedModel | None:
     newer = _newer_revision(Path(source))
     if newer:
         return _with(entry, "outdated", newer)
-    if not _is_current(path, Path(source), max_length):
+    key = _current_key(path, Path(source), max_length)
+    if key is None:
         return _with(entry, "outdated", "its checkpoint's files changed since, or an older glm-nb named it")
+    longest = _longest(Path(source), key, path.parent)
+    if longest is not None and longest[0] != path:
+        return _with(entry, "outdated", f"open_model loads {longest[0].name} instead, which holds up to "
+                     f"{longest[1]} tokens")  # fmt: skip
     return entry
 
 
@@ -213,17 +221,27 @@ def _newer_revision(src: Path) -> str | None:
     return f"a newer revision of {name} was downloaded since"
 
 
-def _is_current(path: Path, src: Path, max_length: int | None) -> bool:
-    """Whether open_model would pick `path` for `src` today: the entry's name is `{src.name}-{key}-{hash}`, and the
-    hash covers the checkpoint's files, the key, the requested context (None for the default) and the format."""
+def _current_key(path: Path, src: Path, max_length: int | None) -> str | None:
+    """The conversion key of `path` when it is named for `src` as it is today, else None: the entry's name is
+    `{src.name}-{key}-{hash}`, and the hash covers the checkpoint's files, the key, the requested context (None for
+    the full length) and the format."""
     prefix = f"{src.name}-"
     if not path.name.startswith(prefix) or len(path.name) <= len(prefix) + 13:
-        return False
+        return None
     key = path.name[len(prefix) : -13]
     try:
-        return any(converted_path(src, key, length).name == path.name for length in (None, max_length))
+        named = any(converted_path(src, key, length).name == path.name for length in (None, max_length))
     except OSError:  # the checkpoint folder became unreadable
-        return False
+        return None
+    return key if named else None
+
+
+def _longest(src: Path, key: str, models: Path) -> tuple[Path, int] | None:
+    """The conversion open_model loads for `src` and `key` (loading.longest_conversion)."""
+    try:
+        return longest_conversion(src, key, models)
+    except OSError:  # the checkpoint folder became unreadable
+        return None
 
 
 def _with(entry: CachedModel, state: str, why: str) -> CachedModel:

@@ -49,8 +49,9 @@ _CHILD = textwrap.dedent(
     Path(ready).touch()
     while not Path(go).exists():
         time.sleep(0.01)
-    if mode == "open":
-        print(open_model(src, device="cpu", progress=False).folder)
+    if mode.startswith("open"):  # "open" or "open:N", N the max_length
+        length = mode.partition(":")[2]
+        print(open_model(src, device="cpu", max_length=int(length) if length else None, progress=False).folder)
     else:
         print(conversion.convert(src, mode, progress=False))
     """
@@ -126,6 +127,21 @@ def test_two_kernels_opening_one_checkpoint_convert_it_once(children, ckpt, cach
     assert [what for what, _, _ in children.builds()] == ["start", "end"]  # one conversion, not two
     assert sum("waiting for it to finish" in err for _, _, err in results) == 1
     assert sorted(p.name for p in cache.iterdir()) == [target.name]  # no working folder or lock file left
+
+
+def test_two_kernels_opening_one_checkpoint_at_two_context_lengths_convert_it_once(children, ckpt, cache):
+    """Each max_length is served by the one full-length conversion, so the second kernel waits for the first's."""
+    children.start("open:32", pause=2.0)
+    children.start("open:64", pause=2.0)
+
+    children.release()
+    results = children.finish()
+
+    assert [rc for rc, _, _ in results] == [0, 0], [err for _, _, err in results]
+    target = converted_path(ckpt, "fp32", None)
+    assert [out.strip() for _, out, _ in results] == [str(target), str(target)]
+    assert [what for what, _, _ in children.builds()] == ["start", "end"]  # one conversion, not one per length
+    assert sorted(p.name for p in cache.iterdir()) == [target.name]
 
 
 def test_two_conversions_into_one_folder_take_turns(children, tmp_path, cache):

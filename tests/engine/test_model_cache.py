@@ -11,7 +11,7 @@ import time
 import pytest
 
 from glm_nb.cli import main
-from glm_nb.engine import model_cache
+from glm_nb.engine import convert, model_cache
 from glm_nb.engine.loading import converted_path, open_model
 from glm_nb.engine.model_cache import STATES, cached_models, clear_cache
 from glm_nb.errors import GlmError
@@ -55,10 +55,32 @@ def test_a_conversion_by_another_graph_format_is_outdated(cache, ckpt):
     assert entry.state == "outdated" and "graph format 0" in entry.why
 
 
-def test_a_context_asked_for_is_still_current(cache, ckpt):
-    folder = open_model(ckpt, device="cpu", max_length=64, progress=False).folder
-    assert folder == converted_path(ckpt, "fp32", 64)
-    assert states() == {folder.name: "current"}
+def test_a_conversion_an_earlier_glm_nb_made_for_a_context_is_current_until_a_longer_one_serves(cache, ckpt, capsys):
+    short = convert(ckpt, converted_path(ckpt, "fp32", 64), max_length=64, progress=False)  # as before 2026-11-29
+    longer = convert(ckpt, converted_path(ckpt, "fp32", 128), max_length=128, progress=False)
+    assert open_model(ckpt, device="cpu", max_length=64, progress=False).folder == longer
+    assert states() == {short.name: "outdated", longer.name: "current"}
+
+    full = open_model(ckpt, device="cpu", max_length=200).folder  # converts at the full 256
+
+    entries = {e.name: e for e in cached_models()}
+    assert {name: e.state for name, e in entries.items()} == {
+        short.name: "outdated", longer.name: "outdated", full.name: "current"
+    }  # fmt: skip
+    assert entries[longer.name].why == f"open_model loads {full.name} instead, which holds up to 256 tokens"
+    assert "2 earlier conversions of ckpt" in capsys.readouterr().err  # and `glm-nb cache clear` frees them
+    assert sorted(e.name for e in clear_cache()) == sorted([short.name, longer.name])
+
+
+def test_a_conversion_for_the_full_length_named_with_it_gives_way_to_the_one_named_without(cache, ckpt):
+    named_256 = convert(ckpt, converted_path(ckpt, "fp32", 256), max_length=256, progress=False)
+    assert states() == {named_256.name: "current"}
+
+    full = open_model(ckpt, device="cpu", progress=False).folder
+
+    assert full == named_256  # the same conversion: not made again
+    convert(ckpt, converted_path(ckpt, "fp32", None), progress=False)  # both there: one is loaded, one is not
+    assert states() == {named_256.name: "outdated", converted_path(ckpt, "fp32", None).name: "current"}
 
 
 def test_orphaned_partial_converting_and_damaged_entries(cache, ckpt):
@@ -87,6 +109,16 @@ def test_orphaned_partial_converting_and_damaged_entries(cache, ckpt):
     whys = {e.state: e.why for e in cached_models()}
     assert whys["partial"] == "left by an interrupted conversion"
     assert whys["converting"] == "a conversion is writing it now"  # not "interrupted": it must not be removed
+
+
+def test_a_conversion_without_its_model_onnx_is_damaged_not_current(cache, ckpt):
+    folder = open_model(ckpt, device="cpu", progress=False).folder
+    (folder / "model.onnx").unlink()
+
+    [entry] = cached_models()
+
+    assert entry.state == "damaged" and entry.why == "its model.onnx is missing"
+    assert [e.name for e in clear_cache()] == [folder.name]
 
 
 def test_clear_removes_what_is_no_longer_used_and_keeps_the_rest(cache, ckpt):

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sys
 import types
 import warnings
 
+import numpy as np
 import pytest
 
-from glm_nb.engine import Engine, Generator, loading
+import glm_nb
+from glm_nb.engine import Engine, Generator, SamplingParams, loading
 from glm_nb.engine import engine as engine_module
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
 from glm_nb.errors import ConversionError, GenerationError, ModelLoadError
+
+from tiny_checkpoint import make_tiny_checkpoint
 
 
 def test_the_cpu_gets_fp32_and_int4_with_fp32_activations():
@@ -155,6 +160,25 @@ def test_a_cache_on_a_disk_without_room_says_to_set_glm_nb_cache(tiny, tmp_path,
     assert "set GLM_NB_CACHE" in str(e.value)  # not only "-o", an option open_model and `generate` do not have
 
 
+def test_a_cache_disk_filling_up_while_converting_says_what_the_model_needs_and_what_clearing_frees(
+    tiny, cache, monkeypatch
+):
+    unused = glm_nb.convert(tiny.src, cache / "hd32-fp32-0123456789ab", progress=False)  # named by no checkpoint
+    size = sum(f.stat().st_size for f in unused.iterdir())
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("glm_nb.engine.conversion.shutil.copy2", full)  # the disk fills up after the graph
+    with pytest.raises(ConversionError) as e:
+        open_model(tiny.src, device="cpu", progress=False)
+
+    message = str(e.value)  # not "cannot write into the cache": how much room, and where it can come from
+    assert "has no room for the model (full: [Errno 28] No space left on device)" in message
+    assert "The fp32 model needs about" in message and "set GLM_NB_CACHE" in message
+    assert message.endswith(f"`glm-nb cache clear` frees {size / 1e6:.1f} MB there (1 conversion no longer used).")
+
+
 def test_a_failed_download_of_an_id_that_may_be_a_mistyped_folder_says_there_is_no_such_folder(tmp_path, monkeypatch):
     def unreachable(repo_id, allow_patterns):
         raise ConnectionError("offline")
@@ -200,13 +224,89 @@ def test_a_max_length_that_is_no_context_is_refused_before_converting(tiny, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_checkpoint_opened_with_max_length_is_converted_for_it(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path))
+@pytest.fixture
+def conversions(monkeypatch) -> list[int | None]:
+    """The max_length of each conversion open_model makes in this test (None: the checkpoint's full length)."""
+    made = []
 
-    engine = open_model(tiny.src, device="cpu", max_length=32, progress=False)
+    def counted(src, out, *, max_length=None, **options):
+        made.append(max_length)
+        return glm_nb.convert(src, out, max_length=max_length, **options)
 
-    assert engine.folder == converted_path(tiny.src, "fp32", 32)
-    assert engine.metadata.max_length == 32 and Generator(engine).max_length == 32
+    monkeypatch.setattr(loading, "convert", counted)
+    return made
+
+
+def test_a_checkpoint_is_converted_once_at_full_length_and_every_max_length_reuses_it(tiny, cache, conversions):
+    first = open_model(tiny.src, device="cpu", max_length=32, progress=False)
+    second = open_model(tiny.src, device="cpu", max_length=16, progress=False)
+    full = open_model(tiny.src, device="cpu", progress=False)
+
+    assert conversions == [None]  # one conversion, at the checkpoint's max_position_embeddings (256)
+    assert first.folder == second.folder == full.folder == converted_path(tiny.src, "fp32", None)
+    assert (first.metadata.max_length, second.metadata.max_length, full.metadata.max_length) == (32, 16, 256)
+    assert Generator(first).max_length == 32 and Generator(second).cache.shape[2] == 16
+
+
+def _logits(engine, ids: list[int], steps: int) -> np.ndarray:
+    """Prefill logits of `ids`, then those of `steps` greedy decode steps: [len(ids) + steps, V]."""
+    gen = Generator(engine, SamplingParams(max_new_tokens=steps), stop_ids=())
+    rows = [gen.score(ids)]
+    for _ in range(steps):
+        gen.generate_next_token()
+        rows.append(gen.last_logits())
+    return np.concatenate(rows)
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny_hd16", "yarn"])
+def test_a_full_length_conversion_capped_to_n_gives_the_logits_of_one_made_for_n(model, request, cache, tmp_path):
+    """What makes reuse exact: the conversions differ only in the rotary caches' rows, whose first N are equal (GQA
+    rotary for tiny, com.microsoft.RotaryEmbedding for tiny_hd16, YaRN frequencies for yarn)."""
+    if model == "yarn":
+        rope = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "rope_theta": 10000.0,
+                "partial_rotary_factor": 0.5}  # fmt: skip
+        src = make_tiny_checkpoint(tmp_path / "yarn", rope_parameters=rope, max_position_embeddings=64, seed=4)
+    else:
+        src = request.getfixturevalue(model).src
+    made_for_32 = Engine.load(glm_nb.convert(src, tmp_path / "n32", max_length=32, progress=False), "cpu", threads=1)
+    ids = [int(t) for t in np.random.default_rng(0).integers(10, 400, size=24)]
+
+    capped = open_model(src, device="cpu", max_length=32, threads=1, progress=False)
+
+    assert capped.folder == converted_path(src, "fp32", None)  # the full-length conversion, capped
+    assert _logits(capped, ids, steps=7).tobytes() == _logits(made_for_32, ids, steps=7).tobytes()
+
+
+def test_an_earlier_conversion_for_a_length_serves_up_to_it_and_a_longer_one_converts(tiny, cache, conversions):
+    earlier = glm_nb.convert(tiny.src, converted_path(tiny.src, "fp32", 64), max_length=64, progress=False)
+
+    assert open_model(tiny.src, device="cpu", max_length=64, progress=False).folder == earlier
+    assert open_model(tiny.src, device="cpu", max_length=40, progress=False).folder == earlier
+    assert conversions == []  # a cache from an earlier glm-nb is not converted again
+    longer = open_model(tiny.src, device="cpu", max_length=65, progress=False)
+    assert conversions == [None] and longer.folder == converted_path(tiny.src, "fp32", None)
+    assert open_model(tiny.src, device="cpu", max_length=40, progress=False).folder == longer.folder
+
+
+@pytest.mark.parametrize("damage", ["glm_nb.json", "model.onnx"])
+def test_a_damaged_conversion_in_the_cache_is_converted_again(tiny, cache, conversions, damage, capsys):
+    folder = open_model(tiny.src, device="cpu", progress=False).folder
+    if damage == "glm_nb.json":
+        (folder / damage).write_text('{"name": "hd32", "prec')  # cut short
+    else:
+        (folder / damage).unlink()
+
+    again = open_model(tiny.src, device="cpu", progress=False)  # was: "convert again", which open_model never did
+
+    assert again.folder == folder and again.metadata.max_length == 256 and conversions == [None, None]
+    assert f"glm-nb: {folder} is damaged" in capsys.readouterr().err
+
+
+def test_more_than_the_checkpoint_allows_is_refused_before_converting(tiny, cache, conversions):
+    with pytest.raises(ConversionError, match=r"max_position_embeddings \(256\), got 257\. For a longer context"):
+        open_model(tiny.src, device="cpu", max_length=257, progress=False)
+
+    assert conversions == []
 
 
 @pytest.mark.parametrize(
