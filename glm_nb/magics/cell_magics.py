@@ -59,6 +59,10 @@ class GlmMagics(Magics):
         with _usage_errors():
             model = self.session.load(args)
         display(model.card())
+        if args.context and model.engine is not None and args.context > (most := model.engine.metadata.max_length):
+            print(f"glm-nb: {model.label} holds at most {most:,} tokens of context (the longest sequence it was "
+                  f"built or converted for), so its KV cache is for {most:,}, not the {args.context:,} asked for "
+                  "(--context). For more, load a model made for longer sequences.", file=sys.stderr)  # fmt: skip
         if held:  # its conversations start afresh: the turns so far were with another model (or another context)
             print(f"glm-nb: {model.label} starts new conversations; the ones so far ({', '.join(held)}) are not "
                   "sent to it. Re-run their cells to ask it.", file=sys.stderr)  # fmt: skip
@@ -79,6 +83,12 @@ class GlmMagics(Magics):
     def glm_rumination(self, line: str, cell: str | None = None) -> None:
         if (cell := _cell_only(line, cell, "glm_rumination")) is not None:
             self._ask("rumination", line, cell)
+
+    # `%%glm?`, `%glm_model?` and `%lsmagic` show a magic's docstring: its help, as `-h` prints it. `glm` is both the
+    # line magic and the cell magic, so its docstring holds both helps.
+    glm_model.__doc__ = MODEL_HELP
+    glm.__doc__ = f"{GLM_LINE_HELP.rstrip()}\n\n{CELL_HELP}"
+    glm_z1.__doc__ = glm_rumination.__doc__ = CELL_HELP
 
     def _line(self, line: str) -> None:
         args = parse_glm_line(line)
@@ -146,7 +156,8 @@ class GlmMagics(Magics):
         session = self.session
         key = ("cell", session.cell_id) if session.cell_id else ("text", f"{variant}\n{line}\n{cell}")
         dropping = bool(args.over(session.defaults).drop_old_turns)
-        with _usage_errors(lambda: session.models.get(variant), dropping, research=variant == "rumination"):
+        with _usage_errors(lambda: session.models.get(variant), dropping, magic=_MAGIC[variant]):
+            session.check(variant, args)  # before a model is loaded for the cell
             model, loaded = session.model_for(variant)
             if loaded:
                 display(model.card())
@@ -158,8 +169,7 @@ class GlmMagics(Magics):
             if args.output:
                 value = self.shell.user_ns[args.output] = transcript.value()
                 if value is None and transcript.output_format == "json" and not transcript.interrupted:
-                    print(f"glm-nb: the answer is not JSON, so {args.output} = None; the answer's text is "
-                          "glm_nb.last().answer.", file=sys.stderr)  # fmt: skip
+                    print(_no_json_value(transcript, args.output), file=sys.stderr)
         if transcript.interrupted:
             # An error ends the cell, so "Run all" stops here as the user asked; the record above stays.
             raise UsageError(_interrupted(variant))
@@ -192,6 +202,14 @@ def _interrupted(variant: str) -> str:
     )
 
 
+def _no_json_value(transcript: Transcript, name: str) -> str:
+    """Why `-o NAME -f json` stored None: an answer that is not JSON, or no answer at all (the record's note says
+    why, e.g. a GLM-Z1 thinking that reached the token limit)."""
+    if not transcript.answer:
+        return f"glm-nb: the reply has no answer, so {name} = None. {transcript.note}".rstrip()
+    return f"glm-nb: the answer is not JSON, so {name} = None; the answer's text is glm_nb.last().answer."
+
+
 def _unknown_names_warning(names: list[str]) -> str:
     braces = ", ".join("{" + name + "}" for name in names)
     return (
@@ -214,23 +232,24 @@ def _cell_only(line: str, cell: str | None, name: str) -> str | None:
 class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():`
     """Show a GlmError as a short message (what to do next), not a traceback. `model()`: the model a prompt that
     is too long was sent to, if any, for a hint in the notebook's own terms; `dropping`: whether the cell dropped
-    old turns to fit (then only the message itself, with the system prompt and tools, can be too long); `research`:
-    a %%glm_rumination cell, which keeps no conversation (only its question can be too long)."""
+    old turns to fit (then only the message itself, with the system prompt and tools, can be too long); `magic`: the
+    cell's, whose options the hint gives (a %%glm_rumination cell keeps no conversation: only its question can be too
+    long)."""
 
     def __init__(
-        self, model: Callable[[], LoadedModel | None] = lambda: None, dropping: bool = False, research: bool = False
+        self, model: Callable[[], LoadedModel | None] = lambda: None, dropping: bool = False, magic: str = "glm"
     ):
         self.model = model
         self.dropping = dropping
-        self.research = research
+        self.magic = magic
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind, error, traceback) -> bool:
         if isinstance(error, PromptTooLongError):
-            hint = " Here: `%%glm --new` starts a new conversation; `%glm reset` forgets them all."
-            if self.research:
+            hint = f" Here: `%%{self.magic} --new` starts a new conversation; `%glm reset` forgets them all."
+            if self.magic == "glm_rumination":
                 hint = " Here, each research starts afresh, so the question alone is too long: shorten it."
             elif self.dropping:
                 hint = (
@@ -238,7 +257,7 @@ class _usage_errors:  # noqa: N801 - used as a statement: `with _usage_errors():
                     "not fit: shorten the message, or give fewer tools (--tools)."
                 )
             else:
-                hint += " `%%glm --drop-old-turns` drops the conversation's oldest turns to make room."
+                hint += f" `%%{self.magic} --drop-old-turns` drops the conversation's oldest turns to make room."
             raise UsageError(str(error) + hint + _longer_context(self.model())) from error
         if isinstance(error, GlmError):
             raise UsageError(str(error)) from error

@@ -320,7 +320,14 @@ def parse_model_line(line: str) -> ModelArgs:
 
 
 def _refuse_misplaced_options(ns: argparse.Namespace) -> None:
-    """Options that mean something only with --remote, or only without it: refused rather than ignored."""
+    """Options that mean something only with --remote, or only without it, or only with a MODEL to download:
+    refused rather than ignored."""
+    if ns.remote is None and ns.model is None and ns.source is not None:
+        raise UsageError(
+            f"--source {ns.source} names the hub MODEL is downloaded from, and no MODEL is given (without one, "
+            f"nano-GLM loads from this install). Give a hub id, e.g. `%glm_model THUDM/GLM-4-9B-0414 --source "
+            f"{ns.source}`."
+        )
     if ns.remote is None:
         for flag, value in (
             ("--model", ns.served_model),

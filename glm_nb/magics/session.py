@@ -2,11 +2,10 @@
 
 - Models by variant ("chat", "z1", "rumination"); `%glm_model` sets all three unless told otherwise. The first
   cell loads nano-GLM if nothing was loaded.
-- One conversation thread per variant: its messages, system prompt, tool names, and which cell wrote which turn.
-  Re-running a cell rewinds the thread to where that cell's turn began (later turns go too), so the history and,
-  through the backend's prefix reuse, the KV cache are as they were before it. Without cell ids (a terminal
-  IPython) a cell is known by its text, and only the last turn is replaced. Only a new run of a cell replaces: the
-  turns one run asks for (a loop calling the magic) all stay.
+- One conversation thread per variant (`cell_threads.py`): its messages, system prompt, tool names, and which cell
+  wrote which turn. Re-running a cell rewinds the thread to where that cell's turn began (later turns go too), so the
+  history, the system prompt and tools and, through the backend's prefix reuse, the KV cache are as they were before
+  it.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
   interleave on one KV cache.
 - `last()`: the latest reply's record. Only the latest `KEPT_RECORDS` records stay in `transcripts` (each holds a
@@ -25,7 +24,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..chat import (
@@ -34,7 +32,6 @@ from ..chat import (
     Z1_SAMPLING,
     Conversation,
     LocalCorpus,
-    Message,
     ResearchResponse,
     Response,
     Rumination,
@@ -42,9 +39,11 @@ from ..chat import (
     UserMessage,
     as_tool,
 )
+from ..engine import SamplingParams
 from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
+from .cell_threads import CellThread, CellTurn
 from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
 from .replies import RecordInterrupted, ReplySink, context_full_note, stream_reply
@@ -56,31 +55,10 @@ KEPT_RECORDS = 100  # reply records kept for `last()` and a look back (the noteb
 _SAMPLING = {"chat": CHAT_SAMPLING, "z1": Z1_SAMPLING, "rumination": RUMINATION_SAMPLING}
 
 
-@dataclass
-class _Thread:
-    """One variant's conversation between cells. messages: without the system prompt, which is kept apart."""
-
-    messages: list[Message] = field(default_factory=list)
-    system: str | None = None
-    tool_names: tuple[str, ...] = ()
-    turns: list[tuple[tuple[str, str], int, int]] = field(default_factory=list)  # (cell key, messages before, run)
-    own_system: bool = False  # a cell's -s set `system`: `%glm config -s` no longer replaces it
-
-    def rewind_for(self, key: tuple[str, str], run: int) -> bool:
-        """Drop the turn `key` wrote in an earlier run than `run`, and every later one. By text, only the last turn
-        counts."""
-        for index, (turn_key, start, turn_run) in enumerate(self.turns):
-            if turn_key == key and turn_run != run and (key[0] == "cell" or index == len(self.turns) - 1):
-                del self.messages[start:]
-                del self.turns[index:]
-                return True
-        return False
-
-
 class NotebookSession:
     def __init__(self, *, loader: Callable[[ModelArgs], LoadedModel] = load_model, refresh_s: float = 0.1):
         self.models: dict[str, LoadedModel] = {}
-        self.threads: dict[str, _Thread] = {}
+        self.threads: dict[str, CellThread] = {}
         self.defaults = GlmCellArgs()
         self.engine_lock = threading.Lock()
         self.transcripts: deque[Transcript] = deque(maxlen=KEPT_RECORDS)  # the latest records, oldest first
@@ -133,8 +111,8 @@ class NotebookSession:
         for name in VARIANTS if variant is None else (variant,):
             self.threads.pop(name, None)
 
-    def thread(self, variant: str) -> _Thread:
-        return self.threads.setdefault(variant, _Thread())
+    def thread(self, variant: str) -> CellThread:
+        return self.threads.setdefault(variant, CellThread())
 
     def begin_reply(self) -> None:
         """A cell asks for a reply: until its record is shown, `last()` says there is none rather than give an older
@@ -161,6 +139,13 @@ class NotebookSession:
             )
         return self.transcripts[-1]
 
+    def check(self, variant: str, args: GlmCellArgs) -> SamplingParams:
+        """The cell's sampling, with the defaults; raises GlmError for options no model can run (a research with no
+        corpus, a sampling value out of range), so that they are refused before a model is loaded for them."""
+        if variant == "rumination" and not args.corpus:
+            raise GlmError("Tell the research where to look: %%glm_rumination --corpus path/to/documents")
+        return args.over(self.defaults).sampling(_SAMPLING[variant])
+
     def ask(
         self,
         variant: str,
@@ -174,25 +159,24 @@ class NotebookSession:
         """Run one cell's turn (or research) and stream it into `sink`. The record shown is kept for `last()`, also
         when an error or an interrupt ends the reply; none when it ends before a record is shown."""
         self.begin_reply()
+        sampling = self.check(variant, args)
         own_system = args.system  # a cell's own -s stays for the later cells; `%glm config -s` fills in otherwise
         args = dataclasses.replace(args.over(self.defaults), system=own_system)
         model, _ = self.model_for(variant)
-        sampling = args.sampling(_SAMPLING[variant])
-        kept = () if args.new or variant not in self.threads else self.threads[variant].tool_names
+        kept = () if args.new else self._kept_tools(variant, cell_key)
         if variant != "rumination":  # resolved before any state changes
             tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)
         before = {name: self._copy(t) for name, t in self.threads.items()}  # put back if the prompt does not fit
+        thread, settings = None, None
         if variant == "rumination":
-            corpus = args.corpus
-            if not corpus:
-                raise GlmError("Tell the research where to look: %%glm_rumination --corpus path/to/documents")
+            corpus = args.corpus or ""
             research = Rumination(model.backend, corpus=corpus, sampling=sampling, system=model.rumination_system)
             if isinstance(research.search, LocalCorpus) and research.search.skipped:
                 print(_skipped_note(research.search), file=sys.stderr)
             response: Response = research.run(prompt)
-            thread, conversation = None, None
+            conversation = None
         else:
-            thread = self._thread_for(variant, args, cell_key)
+            thread, settings = self._thread_for(variant, args, cell_key)
             conversation = Conversation(
                 model.backend, system=thread.system, tools=tools, messages=thread.messages, sampling=sampling,
                 template=model.z1_template if variant == "z1" else None, force_thinking=variant == "z1",
@@ -219,7 +203,7 @@ class NotebookSession:
                     response, builder, shown, refresh_s=self.refresh_s, final_answer=_report, length_note=length_note
                 )
         except RecordInterrupted as interrupt:  # as the record was shown: the reply had ended, and is kept
-            self._keep(interrupt.transcript, thread, conversation, cell_key)
+            self._keep(interrupt.transcript, thread, conversation, settings)
             raise
         except BaseException as error:
             if isinstance(error, PromptTooLongError):
@@ -227,17 +211,18 @@ class NotebookSession:
             if shown.record is not None:  # what the cell shows: stopped by an error, or before anything was sent
                 self.add_record(shown.record)
             raise
-        self._keep(transcript, thread, conversation, cell_key)
+        self._keep(transcript, thread, conversation, settings)
         return transcript
 
     def _keep(
         self,
         transcript: Transcript,
-        thread: _Thread | None,
+        thread: CellThread | None,
         conversation: Conversation | None,
-        cell_key: tuple[str, str] | None,
+        settings: CellTurn | None,
     ) -> None:
-        """Keep a reply's record and, for a conversation, its turn in the thread (and which cell asked for it)."""
+        """Keep a reply's record and, for a conversation, its turn in the thread: `settings`, the thread's as the
+        cell found them and which cell asked (None: a cell of no key, whose turn no re-run replaces)."""
         if thread is not None and conversation is not None:
             messages = [m for m in conversation.messages if not isinstance(m, SystemMessage)]
             # This cell's turn begins at its message (the last user message: the tool loop adds none). Before it,
@@ -245,31 +230,44 @@ class NotebookSession:
             # messages earlier; one whose turn went begins at 0: re-running it rewinds to before every turn kept.
             start = max((i for i, m in enumerate(messages) if isinstance(m, UserMessage)), default=len(messages))
             shift = len(thread.messages) - start
-            thread.turns = [(key, max(begin - shift, 0), run) for key, begin, run in thread.turns]
+            thread.turns = [turn._replace(start=max(turn.start - shift, 0)) for turn in thread.turns]
             thread.messages = messages
-            if cell_key is not None:
-                thread.turns.append((cell_key, start, self.cell_run))
+            if settings is not None:
+                thread.turns.append(settings._replace(start=start))
         self.add_record(transcript)
 
     @staticmethod
-    def _copy(thread: _Thread | None) -> _Thread | None:
+    def _copy(thread: CellThread | None) -> CellThread | None:
         if thread is None:
             return None
         return dataclasses.replace(thread, messages=list(thread.messages), turns=list(thread.turns))
 
-    def _thread_for(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> _Thread:
+    def _thread_for(
+        self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None
+    ) -> tuple[CellThread, CellTurn | None]:
+        """The thread the cell's turn goes on, its settings applied, and the turn as it begins (None: no key)."""
         if args.new:
             self.threads.pop(variant, None)
         thread = self.thread(variant)
+        turn = None
         if cell_key is not None:
             thread.rewind_for(cell_key, self.cell_run)
+            turn = thread.turn(cell_key, len(thread.messages), self.cell_run)
         if args.system is not None:
             thread.system, thread.own_system = args.system or None, True
         elif not thread.own_system and self.defaults.system is not None:
             thread.system = self.defaults.system
         if args.tools is not None:
             thread.tool_names = args.tools
-        return thread
+        return thread, turn
+
+    def _kept_tools(self, variant: str, cell_key: tuple[str, str] | None) -> tuple[str, ...]:
+        """The tools `variant`'s conversation goes on with: as they were before the turn a re-run replaces."""
+        thread = self.threads.get(variant)
+        if thread is None:
+            return ()
+        replaced = thread.replaced_turn(cell_key, self.cell_run) if cell_key is not None else None
+        return thread.tool_names if replaced is None else replaced.tool_names
 
     def engine_turn(
         self, sink: ReplySink, template: Transcript, stopped: threading.Event | None = None

@@ -90,6 +90,7 @@ _OFFER_RUN = (
 _RUN_NOTE = "Runs the model's script, sandboxed away from the notebook; it could send data out."
 _RUN_ELSEWHERE = "Its scripts are not run here: open the notebook in JupyterLab with glm-nb to run them."
 _FRAME_STYLE = "width:100%;height:{}px;border:1px solid #ddd;border-radius:4px;resize:vertical"
+_SVG_BOX_STYLE = "overflow:hidden;contain:paint"  # paint containment clips whatever the drawing paints outside it
 _SCRIPTED = re.compile(r"<script\b|[\s\"'/]on[a-z]+\s*=", re.IGNORECASE)
 _BLANKS = re.compile(r"[\x00-\x20]+")
 
@@ -174,7 +175,9 @@ class Artifact:
 
 
 def svg_html(markup: str) -> str:
-    return f'<div class="glm-nb-svg">{markup}</div>'
+    """Sanitized SVG markup, inline in the page, in a box that clips it: a drawing may `transform` itself (an
+    attribute or style it needs for its own shapes), which could otherwise move or scale it over the page around."""
+    return f'<div class="glm-nb-svg" style="{_SVG_BOX_STYLE}">{markup}</div>'
 
 
 def iframe_html(source: str, height_px: int = FRAME_HEIGHT_PX, *, scripts: bool = False) -> str:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import html
 import re
+from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
+from markdown_it.common import normalize_url
 
 from .artifacts import Artifact
 from .markdown_cjk import cjk_friendly
@@ -51,10 +53,13 @@ def _parser(artifacts: bool) -> MarkdownIt:
 
     def link_open(_renderer, tokens, idx, options, env):
         token = tokens[idx]
-        title = token.attrGet("title")
+        href, title = token.attrGet("href"), token.attrGet("title")
+        if _FILE_SCHEME.match(str(href or "")):  # its path is its title
+            title = None
         title_attribute = f' title="{html.escape(str(title), quote=True)}"' if title else ""
-        return f"<a{_link_attributes(token.attrGet('href'))}{title_attribute}>"
+        return f"<a{_link_attributes(href)}{title_attribute}>"
 
+    md.validateLink = _valid_link
     md.add_render_rule("fence", fence)
     md.add_render_rule("image", image)
     md.add_render_rule("link_open", link_open)
@@ -62,12 +67,23 @@ def _parser(artifacts: bool) -> MarkdownIt:
 
 
 _LINK_SCHEMES = re.compile(r"(?:https?://|mailto:)", re.IGNORECASE)
+_FILE_SCHEME = re.compile(r"\s*file:", re.IGNORECASE)
+
+
+def _valid_link(url: str) -> bool:
+    """markdown-it's check, which also refuses `file:` links: a research report's sources are local files,
+    `[The KV cache](file:///.../kv-cache.md)`, which then showed as that markdown text. Such a link is kept as its
+    text, the path shown on hover (`_link_attributes`); javascript:, vbscript: and data: stay refused."""
+    return bool(_FILE_SCHEME.match(url)) or normalize_url.validateLink(url)
 
 
 def _link_attributes(url: str | float | int | None) -> str:
-    """An http(s) or mailto URL's attributes: a new tab, no referrer. Any other (a relative path, a `#fragment`,
-    another scheme) gets none: the text stays, as a link that goes nowhere."""
+    """An http(s) or mailto URL's attributes: a new tab, no referrer. A file: URL gets only its path as a title (a
+    web page cannot open a local file). Any other (a relative path, a `#fragment`, another scheme) gets none: the
+    text stays, as a link that goes nowhere."""
     url = str(url or "")
+    if _FILE_SCHEME.match(url):
+        return f' title="{html.escape(unquote(urlsplit(url.strip()).path), quote=True)}"'
     if not _LINK_SCHEMES.match(url):
         return ""
     return f' href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer"'

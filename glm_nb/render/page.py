@@ -168,7 +168,7 @@ def transcript_markdown(t: Transcript) -> str:
         elif part.kind == "tool" and part.tool is not None:
             card = part.tool
             arguments = json.dumps(card.arguments, ensure_ascii=False)
-            lines.append(escape_markdown_html(f"🔧 {card.name}({arguments}) · {card.status}"))
+            lines.append(escape_markdown_html(f"🔧 {card.name}({arguments}) · {card.status}{_why(card)}"))
     if text:
         lines.append(escape_markdown_html("\n\n".join(text)))
     if t.note:
@@ -189,6 +189,12 @@ def _quoted(markdown: str) -> str:
     return "\n".join("> " + line for line in markdown.split("\n"))  # lines as escape_markdown_html ends them
 
 
+def _why(card: ToolCard) -> str:
+    """Why a call failed, after its status, for the text fallbacks (the HTML shows it under the card): a reader
+    with no HTML (a terminal IPython, a markdown export) sees what the model read."""
+    return f": {' '.join(card.error.split())}" if card.error else ""
+
+
 def transcript_plain(t: Transcript) -> str:
     lines = []
     for part in t.parts:
@@ -196,7 +202,8 @@ def transcript_plain(t: Transcript) -> str:
             lines.append(f"[thinking: {word_count(part.text)} words]")
         elif part.kind == "tool" and part.tool is not None:
             card = part.tool
-            lines.append(f"[tool {card.name}({json.dumps(card.arguments, ensure_ascii=False)}) -> {card.status}]")
+            arguments = json.dumps(card.arguments, ensure_ascii=False)
+            lines.append(f"[tool {card.name}({arguments}) -> {card.status}{_why(card)}]")
         elif part.kind == "text":
             lines.append(part.text)
     if t.note:

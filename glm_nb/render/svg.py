@@ -5,7 +5,8 @@ known to be inert. Everything else is dropped and named in `SanitizedSvg.removed
 
 - elements that run code or pull content in: `script`, `foreignObject`, `image`, `a`, `use` of another document,
   animation elements (`set`/`animate` can rewrite `href` to `javascript:`), `style` sheets (`@import`, `url()`);
-- every event handler (`on*`) and any attribute not on the list;
+- every event handler (`on*`) and any attribute not on the list, `class` too: with the style sheets gone, a class
+  could only take up the page's own CSS (JupyterLab's `jp-Dialog` would lay the drawing over the whole page);
 - references that leave the document: `href` other than `#id`, `url(...)` other than `url(#id)`, in attributes and
   in `style` declarations;
 - DOCTYPE and entity declarations (refused outright: no entity expansion), comments, processing instructions.
@@ -33,7 +34,7 @@ _ELEMENTS = frozenset(
     feColorMatrix feFlood feComposite feMerge feMergeNode feDropShadow feMorphology""".split()
 )
 _ATTRIBUTES = frozenset(
-    """id class x y x1 y1 x2 y2 cx cy r rx ry dx dy width height viewBox preserveAspectRatio d points transform
+    """id x y x1 y1 x2 y2 cx cy r rx ry dx dy width height viewBox preserveAspectRatio d points transform
     fill fill-opacity fill-rule stroke stroke-width stroke-opacity stroke-linecap stroke-linejoin stroke-dasharray
     stroke-dashoffset stroke-miterlimit opacity color display visibility font-family font-size font-weight
     font-style text-anchor dominant-baseline alignment-baseline letter-spacing word-spacing text-decoration

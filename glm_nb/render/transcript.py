@@ -278,6 +278,8 @@ class TranscriptBuilder:
             artifacts, note = _artifacts(final_answer, fmt)
         else:
             artifacts, note = [], _silence(parts, reason, self._done, self._template.thinking_display)
+        if fmt == "code" and reason == "length" and artifacts:  # the code goes into the next cell: say it is partial
+            note = " ".join(filter(None, (note, _CUT_CODE)))
         if self._done is not None and self._done.undeclared_tool_call and final_answer:
             note = " ".join(filter(None, (_UNDECLARED_CALL, note)))
         if self._done is not None and self._done.repeated_failed_call:
@@ -310,6 +312,8 @@ def _settled(part: Part, reason: str) -> Part:
     status = "ok" if reason in ("stop", "round_limit", "length") and part.tool.name == "finish" else "not_run"
     return Part("tool", tool=dataclasses.replace(part.tool, status=status))
 
+
+_CUT_CODE = "The token limit cut this code short: what went into the next cell is incomplete."
 
 # Done.undeclared_tool_call: what the model wrote to call a tool is the answer text, shown as it is.
 _UNDECLARED_CALL = (

@@ -82,6 +82,15 @@ def test_markdown_neither_links_javascript_nor_loads_images():
     assert "[image: pixel]" in page
 
 
+def test_a_research_source_on_disk_shows_its_title_and_path_not_its_markdown():
+    # A report's sources are local files: markdown-it refuses file: links, which then showed as markdown source.
+    page = markdown_html('- [The KV cache](file:///docs/kv%20cache.md "ignored") [x](javascript:alert(1))')
+
+    assert '<a title="/docs/kv cache.md">The KV cache</a>' in page  # nowhere to go: a web page opens no local file
+    assert "](file:" not in page and "href" not in page
+    assert "[x](javascript:alert(1))" in page  # still refused: shown as written
+
+
 def test_an_artifact_saves_its_source(tmp_path):
     artifact = extract_artifacts(ANSWER)[0]
 

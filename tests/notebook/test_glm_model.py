@@ -149,3 +149,13 @@ def test_a_prompt_too_long_for_a_small_context_says_how_to_reload_with_more(kern
     assert "%%glm --new" in error
     assert f"`%glm_model {tiny.out} --context 256`" in error  # in the notebook's terms, not the Python API's
     assert kernel.session.thread("chat").messages == []
+
+
+def test_a_context_beyond_the_models_says_the_cache_holds_less(kernel, tiny, capsys):
+    outputs = kernel.run(f"%glm_model {tiny.out} --device cpu --context 100000")
+
+    assert "for 256 tokens" in outputs[-1]["data"]["text/plain"]
+    told = capsys.readouterr().err
+    assert "holds at most 256 tokens of context" in told and "not the 100,000 asked for (--context)" in told
+    kernel.run(f"%glm_model {tiny.out} --device cpu --context 64")
+    assert "holds at most" not in capsys.readouterr().err

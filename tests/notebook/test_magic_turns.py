@@ -48,10 +48,12 @@ def test_a_failing_tool_shows_its_error(kernel):
     kernel.use(['get_weather\n{"city": "Atlantis"}<|observation|>', "\nI could not find it."])
     kernel.shell.user_ns["get_weather"] = get_weather
 
-    record = kernel.final(kernel.run("%%glm --tools get_weather\nWeather in Atlantis?"))["data"][MIME_TYPE]
+    final = kernel.final(kernel.run("%%glm --tools get_weather\nWeather in Atlantis?"))
 
-    tool = next(p for p in record["parts"] if p["type"] == "tool")
+    tool = next(p for p in final["data"][MIME_TYPE]["parts"] if p["type"] == "tool")
     assert tool["status"] == "error" and "no such city" in tool["error"]
+    for fallback in ("text/html", "text/markdown", "text/plain"):  # a terminal or an export shows why too
+        assert "no such city" in final["data"][fallback]
 
 
 def test_an_unknown_tool_name_says_how_to_define_it_and_is_not_kept(kernel):

