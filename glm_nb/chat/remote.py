@@ -235,8 +235,8 @@ class RemoteBackend:
         grace_until = float("inf")  # once the finish reason came: when to stop waiting for the rest
         try:
             for event in events:
-                if time.monotonic() > grace_until:
-                    break  # finished, then stalled: the answer is whole (the usage chunk, if any, came)
+                if event is None and time.monotonic() > grace_until:
+                    break  # finished, then silent past the grace: the answer is whole (events that came are read)
                 if event is None:  # the server is silent: an empty chunk lets the conversation check its cancel
                     yield TextChunk("", tokens=0)
                     continue

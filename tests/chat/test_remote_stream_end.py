@@ -4,6 +4,8 @@ is a fake (tests/fake_openai_server.py) that stalls until the client hangs up.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fake_openai_server import FakeServer, chunk, data_event, silence, stream
 
@@ -57,3 +59,28 @@ def test_a_usage_chunk_sent_before_the_stall_is_kept(fake, conversation):
     assert reply.text() == "Hello world"
     assert reply.usage().new_tokens == 7  # the server's count, not the two chunks'
     assert fake.hung_up.wait(10)
+
+
+def test_a_usage_chunk_that_came_while_the_caller_was_busy_is_kept(fake, tokenizer_folder):
+    """The grace counts silence: a usage chunk that arrived in time is read, however long the caller took."""
+    from glm_nb.chat.backend import CompletionEnd, TextChunk
+    from glm_nb.engine import SamplingParams
+
+    def write(handler) -> None:
+        stream(chunk("Hello"), chunk(" world", "stop"))(handler)
+        silence(handler, 0.3)  # the usage comes 0.3 s after the finish reason, well within the grace
+        handler.wfile.write(data_event(USAGE))
+        handler.wfile.flush()
+        silence(handler, STALL_S)
+
+    fake.completions = write
+    backend = RemoteBackend.connect(fake.url, tokenizer=tokenizer_folder, timeout=2 * STALL_S)
+    items, finished = [], False
+    for item in backend.complete("Hi", SamplingParams(max_new_tokens=10)):
+        items.append(item)
+        finished = finished or (isinstance(item, TextChunk) and item.text.endswith("world"))
+        if finished and isinstance(item, TextChunk) and not item.text and not item.tokens:
+            time.sleep(2.5)  # busy past the grace on an idle tick (e.g. redrawing) while the usage arrives
+
+    end = next(item for item in items if isinstance(item, CompletionEnd))
+    assert end.tokens == 5  # the server's 7 less the two chunks counted already (0 when its usage is lost)
