@@ -11,8 +11,9 @@ official demo's `eval` fallback does, but through `ast.literal_eval`, which runs
     ```
 
 A segment whose first line is not a name, or whose rest does not start like JSON (`{`, `[`, `"` or a code fence),
-is plain text (a list or a string is read as a call, so that the model is told its arguments must be an object). A segment that starts like a call but whose arguments do not parse is still returned, as a call with
-`.error` set, so the model can be told what was wrong. Nothing here raises on any input.
+is plain text (a list or a string is read as a call, so that the model is told its arguments must be an object). A
+segment that starts like a call but whose arguments do not parse is still returned, as a call with `.error` set, so
+the model can be told what was wrong. Nothing here raises on any input.
 """
 
 from __future__ import annotations

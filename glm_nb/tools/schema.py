@@ -4,13 +4,16 @@ The schema is what the model reads (GLM's template prints it, indented, in the t
 kept small: `{"type": "object", "properties": {...}, "required": [...]}` with a `description` per parameter from
 an `Annotated[..., "text"]` hint or the docstring, `enum` for `Literal` and `Enum`, `"nullable": true` for
 `Optional` (as transformers' `get_json_schema` writes it) and a `default` where the default is plain JSON. A
-parameter whose default is None takes null as well (`x: T = None`, as PEP 484 once read it). A dataclass becomes an
-object of its fields, given back to the function as an instance.
+parameter whose default is None takes null as well (`x: T = None`, as PEP 484 once read it). A dataclass, a
+TypedDict or a pydantic model becomes an object of its fields, given back to the function as an instance (a dict
+for a TypedDict; pydantic's `model_validate` for a model). A `Path` is a string, and so are a `date`, `datetime` and
+`time`, in ISO format (`"format": "date"`), given to the function as those types.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import functools
 import inspect
@@ -18,6 +21,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePath
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from .docstrings import parse_docstring
@@ -26,6 +30,14 @@ from .errors import ToolDefinitionError
 __all__ = ["FunctionSchema", "function_schema", "type_schema"]
 
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+# Types the model writes as strings, in JSON schema's formats, and given to the function as the type: datetime
+# before date, of which it is a subclass.
+_TEXT_TYPES: dict[type, Callable[[str], Any]] = {
+    datetime.datetime: datetime.datetime.fromisoformat,
+    datetime.date: datetime.date.fromisoformat,
+    datetime.time: datetime.time.fromisoformat,
+}
+_FORMATS = {datetime.datetime: "date-time", datetime.date: "date", datetime.time: "time"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +63,13 @@ def function_schema(
     """Describe `fn` for the model. Raises ToolDefinitionError for a parameter we cannot describe."""
     if isinstance(fn, staticmethod):  # `@tool` above `@staticmethod` in a class body
         fn = fn.__func__
-    tool_name = name or getattr(fn, "__name__", None)
+    unwrapped = fn
+    while isinstance(unwrapped, functools.partial):  # a partial is named after the function it wraps
+        unwrapped = unwrapped.func
+    tool_name = name or getattr(unwrapped, "__name__", None)
     if not tool_name or tool_name == "<lambda>":
-        raise ToolDefinitionError("A lambda has no name: give the tool one with Tool.from_function(fn, name='...').")
+        what = "A lambda" if tool_name else f"A {type(unwrapped).__name__} object"  # a callable object: no name
+        raise ToolDefinitionError(f"{what} has no name: give the tool one with Tool.from_function(fn, name='...').")
     documented = _documented(fn)
     try:
         signature = inspect.signature(fn)  # a partial's: without the arguments it already binds
@@ -137,6 +153,10 @@ def _schema(tp: Any, outer: tuple[type, ...]) -> dict[str, Any]:
         return _enum_schema([member.value for member in tp])
     if tp in _SCALARS:
         return {"type": _SCALARS[tp]}
+    if tp in _TEXT_TYPES:
+        return {"type": "string", "format": _FORMATS[tp]}
+    if isinstance(tp, type) and issubclass(tp, PurePath):
+        return {"type": "string"}
     if origin is Literal:
         return _enum_schema(list(args))
     if origin in (Union, types.UnionType):
@@ -152,9 +172,13 @@ def _schema(tp: Any, outer: tuple[type, ...]) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": _schema(args[1], outer)}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_schema(tp, outer)
+    if _is_typeddict(tp):
+        return _record_schema(tp, _typeddict_fields(tp), outer)
+    if _is_model(tp):
+        return _record_schema(tp, _model_fields(tp), outer, closed=tp.model_config.get("extra") != "allow")
     raise ToolDefinitionError(
-        f"cannot describe type {tp!r} as JSON; use str, int, float, bool, list, dict, Literal, an Enum, a dataclass "
-        "or Optional."
+        f"cannot describe type {tp!r} as JSON; use str, int, float, bool, list, dict, Literal, an Enum, a dataclass, "
+        "a TypedDict, a pydantic model, a Path, a date or Optional."
     )
 
 
@@ -179,6 +203,85 @@ def _dataclass_schema(cls: type, outer: tuple[type, ...]) -> dict[str, Any]:
     if required:
         schema["required"] = required
     return {**schema, "additionalProperties": False}
+
+
+# A record's field: (name, type hint, required, default); the default is only read when not required.
+_Field = tuple[str, Any, bool, Any]
+
+
+def _record_schema(cls: type, fields: list[_Field], outer: tuple[type, ...], closed: bool = True) -> dict[str, Any]:
+    """A TypedDict or a pydantic model as a JSON object of its fields, as `_dataclass_schema` writes a dataclass."""
+    if cls in outer:
+        raise ToolDefinitionError(
+            f"{cls.__name__} contains itself, which a JSON schema here cannot describe; give the tool the fields it "
+            "needs as parameters, or a dict."
+        )
+    properties: dict[str, Any] = {}
+    for name, hint, required, default in fields:
+        properties[name] = _schema(hint, (*outer, cls))
+        if not required and _is_json(default := _plain(default)):
+            properties[name] = {**properties[name], "default": default}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required := [name for name, _, needed, _ in fields if needed]:
+        schema["required"] = required
+    return {**schema, "additionalProperties": False} if closed else schema
+
+
+def _typeddict_fields(cls: type) -> list[_Field]:
+    marked = _hints(cls)
+    return [
+        (name, hint, _required_key(cls, name, marked[name]), _NO_DEFAULT)
+        for name, hint in _typeddict_hints(cls).items()
+    ]
+
+
+def _required_key(cls: type, name: str, hint: Any) -> bool:
+    """Whether a TypedDict needs key `name`: as its hint marks it (Required, NotRequired), else by `total`. Read
+    from the hint, as Python < 3.12 fills `__required_keys__` wrongly under `from __future__ import annotations`."""
+    mark = getattr(get_origin(hint), "_name", None)
+    return mark == "Required" or (mark != "NotRequired" and name in cls.__required_keys__)
+
+
+def _typeddict_hints(cls: type) -> dict[str, Any]:
+    """A TypedDict's field types, without the Required / NotRequired / ReadOnly that mark its keys."""
+    hints = _hints(cls)
+    for name, hint in hints.items():
+        while getattr(get_origin(hint), "_name", None) in ("Required", "NotRequired", "ReadOnly"):
+            hint = get_args(hint)[0]
+        hints[name] = hint
+    return hints
+
+
+def _is_typeddict(tp: Any) -> bool:
+    """A TypedDict class, typing's or typing_extensions' (`typing.is_typeddict` knows only typing's own)."""
+    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
+
+
+def _is_model(tp: Any) -> bool:
+    """A pydantic (v2) model class, told by its API: pydantic is not imported here."""
+    return isinstance(tp, type) and all(hasattr(tp, a) for a in ("model_fields", "model_validate", "model_config"))
+
+
+def _model_fields(cls: Any) -> list[_Field]:
+    """A pydantic model's fields as the model writes them in JSON (by alias, where one is set), each with its
+    `Field(description=...)`."""
+    return [
+        (f.alias or name, Annotated[f.annotation, f.description] if f.description else f.annotation,
+         f.is_required(), f.default)
+        for name, f in cls.model_fields.items()
+    ]  # fmt: skip
+
+
+_NO_DEFAULT = object()  # not JSON: no default is written
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except (NameError, TypeError) as e:
+        raise ToolDefinitionError(
+            f"cannot read the field types of {cls.__name__} ({e}); define it at module level with plain type hints."
+        ) from None
 
 
 def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
@@ -221,6 +324,10 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
         return tp
     if tp in (tuple, set, frozenset):
         return tp
+    if tp in _TEXT_TYPES:
+        return lambda value: _TEXT_TYPES[tp](value) if isinstance(value, str) else value
+    if isinstance(tp, type) and issubclass(tp, PurePath):
+        return tp
     if origin in (list, tuple, set, frozenset, Sequence):
         # set[Unit]: each item to its member, in the annotated container (JSON has only lists)
         item = _converter(args[0]) if args and (len(args) == 1 or args[1] is Ellipsis) else None
@@ -231,6 +338,17 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
     if origin in (dict, Mapping) and len(args) == 2:
         entry = _converter(args[1])
         return None if entry is None else (lambda value: {k: entry(v) for k, v in value.items()})
+    if _is_typeddict(tp):  # a plain dict, with its fields converted
+        fields = {
+            name: convert for name, hint in _typeddict_hints(tp).items() if (convert := _converter(hint)) is not None
+        }
+        return (
+            None
+            if not fields
+            else (lambda value: {k: (fields[k](v) if k in fields else v) for k, v in value.items()})
+        )
+    if _is_model(tp):  # pydantic validates and converts the whole object itself
+        return lambda value: tp.model_validate(value) if isinstance(value, Mapping) else value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         fields = {f.name: convert for f, hint in _init_fields(tp) if (convert := _converter(hint)) is not None}
         return lambda value: (  # an instance passes as it is: the tool is still called from Python too

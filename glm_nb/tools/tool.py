@@ -4,8 +4,9 @@ A `Tool` is a name, a description and a JSON schema, plus the Python function wh
 from an OpenAI-style dict has none: the conversation then stops and hands the call to the caller). Results become
 observation messages: FORMAT.md, "Prompt format" (a tool result is role `observation`), with non-str values written
 as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`). What plain JSON cannot take is made
-readable rather than refused: an Enum member becomes its value (what the model sends for it), a dataclass its fields,
-numpy values numbers and lists, pandas tables records or text, other keys and values their `str`.
+readable rather than refused: an Enum member becomes its value (what the model sends for it), a dataclass or a
+pydantic model its fields, bytes their UTF-8 text (or a note of their size), numpy values numbers and lists, pandas
+tables records or text, other keys and values their `str`.
 """
 
 from __future__ import annotations
@@ -213,10 +214,11 @@ class ToolResult:
 def observation_text(value: Any) -> str:
     """A tool's return value as observation text: a str as is, anything else as JSON with non-ASCII kept.
 
-    An Enum member becomes its value and a dataclass instance an object of its fields (as the model writes them in
-    calls); numpy scalars and arrays become JSON numbers and lists; a pandas DataFrame or Series becomes records (or a
-    mapping) when short and pandas' own text, cut, when long; keys JSON cannot take become `str(key)` and other
-    values `str(value)`; a value JSON cannot write at all (one that contains itself) becomes `str(value)`.
+    An Enum member becomes its value and a dataclass or pydantic model instance an object of its fields (as the model
+    writes them in calls); bytes become their UTF-8 text, or a note of their size when they are binary; numpy scalars
+    and arrays become JSON numbers and lists; a pandas DataFrame or Series becomes records (or a mapping) when short
+    and pandas' own text, cut, when long; keys JSON cannot take become `str(key)` and other values `str(value)`; a
+    value JSON cannot write at all (one that contains itself) becomes `str(value)`.
     """
     if isinstance(value, str):
         return value
@@ -243,6 +245,8 @@ def _jsonable(value: Any, active: set[int]) -> Any:
     """
     if value is None or isinstance(value, (str, int, float)):
         return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _bytes_text(bytes(value))
     if isinstance(value, enum.Enum):
         return _jsonable(value.value, active)
     numpy = sys.modules.get("numpy")  # not imported here: a numpy value means numpy is loaded already
@@ -250,6 +254,8 @@ def _jsonable(value: Any, active: set[int]) -> Any:
         return _jsonable(value.tolist(), active)  # Python numbers, bools and (nested) lists
     if _is_pandas_table(value):
         return _jsonable(_table(value), active)
+    if _is_pydantic_model(value):  # its fields as JSON, by alias, as the model writes them in calls
+        return value.model_dump(mode="json", by_alias=True)
     fields = _fields(value)
     if fields is None and not isinstance(value, (Mapping, list, tuple, set, frozenset)):
         return value
@@ -263,6 +269,16 @@ def _jsonable(value: Any, active: set[int]) -> Any:
         plain = [_jsonable(v, active) for v in value]
     active.discard(id(value))
     return plain
+
+
+def _bytes_text(data: bytes) -> str:
+    """Bytes as the model can read them: UTF-8 text as that text (`subprocess.check_output`, a file read in "rb"),
+    else a note of their size, not `str(data)`'s b'\\x89PNG...' escapes, which say nothing and fill the context."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"({len(data):,} bytes of binary data, not shown)"
+    return text if "\0" not in text else f"({len(data):,} bytes of binary data, not shown)"
 
 
 def _fields(value: Any) -> dict[str, Any] | None:
@@ -286,6 +302,11 @@ def _is_pandas_table(value: Any) -> bool:
         c.__name__ in ("DataFrame", "Series") and c.__module__.partition(".")[0] == "pandas"
         for c in type(value).__mro__
     )
+
+
+def _is_pydantic_model(value: Any) -> bool:
+    """A pydantic (v2) model instance, told by its API: pydantic is not imported here."""
+    return not isinstance(value, type) and all(hasattr(type(value), a) for a in ("model_dump", "model_fields"))
 
 
 def _table(frame: Any) -> Any:

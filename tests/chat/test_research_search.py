@@ -102,6 +102,23 @@ def test_an_empty_folder_says_what_to_add(tmp_path):
         LocalCorpus(tmp_path)
 
 
+def test_a_folder_of_other_text_files_says_how_to_search_them(tmp_path):
+    # It used to say only "add some documents", though the folder was full of them.
+    (tmp_path / "guide.rst").write_text("Install\n=======\n")
+    (tmp_path / "setup.py").write_text("print('hi')\n")
+    (tmp_path / "manual.pdf").write_bytes(b"%PDF-1.7\n")
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+
+    with pytest.raises(ChatError) as raised:
+        LocalCorpus(tmp_path)
+
+    assert str(raised.value).endswith(
+        "add some documents, or read its .py, .rst files as plain text: Rumination(backend, "
+        "search=LocalCorpus(folder, suffixes=('.py', '.rst')))."
+    )
+    assert LocalCorpus(tmp_path, suffixes=(".py", ".rst")).search("install")[0].title == "guide"
+
+
 def test_open_reads_local_files_only_inside_the_allowed_roots(corpus_folder, tmp_path_factory):
     outside = tmp_path_factory.mktemp("outside") / "secret.txt"
     outside.write_text("secret")
@@ -125,6 +142,28 @@ def test_open_reaches_the_web_only_through_the_fetcher(corpus_folder):
 
     assert fetched == ["https://example.com"]
     assert (page.title, page.text) == ("Example", "Hello web")
+
+
+def test_open_of_a_document_name_not_in_the_corpus_says_so_when_offline(corpus_folder):
+    # It used to be taken for a web site, https://tokyo.md, and answered "no web access", which told the model
+    # nothing about the corpus it can search.
+    with pytest.raises(PageError, match="no document 'tokyo.md' in the corpus; search first"):
+        open_page("tokyo.md", fetch=None, roots=[corpus_folder])
+
+
+def test_a_fetcher_returning_a_response_is_read_by_its_text_and_one_returning_nothing_is_an_error(corpus_folder):
+    # They used to reach the model as the page "<Response [200]>" and the page "None".
+    class Response:  # requests' and httpx's responses: the page is `.text`
+        text = "<html><title>Example</title><body><p>Hello web</p></body></html>"
+
+        def __str__(self) -> str:
+            return "<Response [200]>"
+
+    page = open_page("https://example.com", fetch=lambda url: Response(), roots=[corpus_folder])
+
+    assert (page.title, page.text) == ("Example", "Hello web")
+    with pytest.raises(PageError, match="gave NoneType, not the page's text: the research's fetcher must return"):
+        open_page("https://example.com", fetch=lambda url: None, roots=[corpus_folder])
 
 
 def test_a_failing_fetcher_is_a_page_error(corpus_folder):
@@ -174,6 +213,20 @@ def test_a_link_to_a_file_outside_the_corpus_is_not_searched(corpus_folder, tmp_
 
     assert corpus.search("password hunter2") == []
     assert [path.name for path, _ in corpus.skipped] == ["link.txt"]
+
+
+def test_a_link_loop_or_a_broken_link_is_listed_as_skipped_not_left_out_unsaid(corpus_folder):
+    # They used to vanish from the corpus without a word, so a user could not tell why a document was never found.
+    (corpus_folder / "a.md").symlink_to(corpus_folder / "b.md")
+    (corpus_folder / "b.md").symlink_to(corpus_folder / "a.md")
+    (corpus_folder / "gone.md").symlink_to(corpus_folder / "deleted.md")
+
+    skipped = dict((path.name, why) for path, why in LocalCorpus(corpus_folder).skipped)
+
+    assert sorted(skipped) == ["a.md", "b.md", "gone.md"]
+    assert "a loop" in skipped["a.md"] and "No such file" in skipped["gone.md"]
+    with pytest.raises(PageError, match="a loop"):
+        open_page("a.md", fetch=None, roots=[corpus_folder])
 
 
 def test_open_reads_only_documents_inside_the_corpus(corpus_folder):

@@ -533,3 +533,59 @@ def test_a_search_backend_returning_other_values_is_told_not_a_traceback(tokeniz
     assert result.status == "error" and "returned a dict, not a SearchResult" in result.content
     assert "SearchResult(title, url, snippet)" in result.content
     assert response.report().text == "Nothing found." and response.report().found == ()
+
+
+def test_a_finish_without_a_report_says_so_and_lists_what_was_found(tokenizer, glm_template, corpus):
+    # It used to render nothing at all: the cell showed no report, no note and none of the sources found.
+    replies = [_action("search", '{"query": "Beijing weather"}'), _action("finish"), "Done.</think>\n  \n"]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    report = research.run("What is the weather in Beijing?").report()
+
+    assert report.text == "" and report.turn_limit is None and report.cut_off is None
+    assert report.markdown().startswith(
+        "**No report.** The model ended the research without writing a report. Run the research again"
+    )
+    assert "**What it found**\n\n- 【0】 [Beijing weather](file://" in report.markdown()
+
+
+def test_a_blank_turn_instead_of_an_action_is_no_report_in_chinese_too(tokenizer, glm_template, corpus):
+    replies = [_action("search", '{"query": "Beijing"}'), "想一想。</think>   "]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    markdown = research.run("北京天气怎么样？").report().markdown()
+
+    assert markdown.startswith("**没有报告。** 模型结束了研究，但没有写出报告。可以重新运行这次研究")
+    assert "**找到的资料**\n\n- 【0】 [Beijing weather](file://" in markdown
+
+
+def test_a_citation_no_search_returned_is_pointed_out_under_the_report(tokenizer, glm_template, corpus):
+    # A made-up citation used to pass without a word, looking like the sourced ones around it.
+    replies = [
+        _action("search", '{"query": "Beijing weather"}'),
+        _action("finish"),
+        "</think>Sunny 【0†source】, 30 degrees 【7†source】, windy 【12†source】【7†source】.",
+    ]
+    research, _ = _research(tokenizer, glm_template, replies, corpus=corpus)
+
+    markdown = research.run("Q").report().markdown()
+
+    assert markdown.endswith(
+        "\n\n*The report cites 【7】【12】, which no search of this research returned: check those statements "
+        "yourself.*"
+    )
+    assert "- 【0】 [Beijing weather](file://" in markdown
+
+
+def test_a_turn_cut_short_by_the_context_of_a_backend_that_cannot_count_tokens_says_so(
+    tokenizer, glm_template, corpus
+):
+    # It was taken for max_new_tokens, whose advice (allow more tokens) could not help: the context was full.
+    generator = ScriptedGenerator(tokenizer, ["Thinking on and on " * 400 + "</think>Report."], max_length=1024)
+    research = Rumination(
+        _Uncounted(generator.backend(chat_template=glm_template)), corpus=corpus, template=glm_template
+    )
+
+    report = research.run("Q").report()
+
+    assert report.cut_off == "context" and "filled the model's context" in report.markdown()

@@ -438,3 +438,17 @@ def test_a_confirm_hook_that_raises_leaves_the_call_not_run_and_says_why():
 
     assert (result.status, ran) == ("not_run", [])
     assert "the confirm hook raised EOFError: EOF when reading a line. Fix the hook" in result.error
+
+
+def test_bytes_are_written_as_their_text_or_a_note_of_their_size():
+    # They used to reach the model as str(bytes): "b'3 files\\n'", or b'\x89PNG...' escapes filling its context.
+    def shell(kind: str) -> object:
+        if kind == "output":
+            return b"3 files\n"  # subprocess.check_output(...)
+        return {"stdout": bytearray("北京".encode()), "image": b"\x89PNG\r\n\x1a\n\x00\x00"}
+
+    assert _run(shell, {"kind": "output"}).content == "3 files\n"
+    assert (
+        _run(shell, {"kind": "mixed"}).content
+        == '{"stdout": "北京", "image": "(10 bytes of binary data, not shown)"}'
+    )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
+import pathlib
+import sys
 import typing
 from typing import Annotated, Literal, Optional
 
@@ -364,6 +367,24 @@ def test_a_partial_or_a_callable_object_is_described_by_what_it_wraps():
     assert forecast.parameters["properties"]["days"]["type"] == "integer"
 
 
+def test_a_partial_is_named_after_its_function_and_a_callable_object_is_not_called_a_lambda():
+    # Both used to be refused with "A lambda has no name", which neither of them is.
+    import functools
+
+    def weather(city: str, unit: str = "C") -> str:
+        """Weather."""
+        return city
+
+    class Forecast:
+        def __call__(self, city: str) -> str:
+            """A forecast."""
+            return city
+
+    assert Tool.from_function(functools.partial(weather, unit="F")).name == "weather"
+    with pytest.raises(ToolDefinitionError, match=r"^A Forecast object has no name: give the tool one with"):
+        Tool.from_function(Forecast())
+
+
 @pytest.mark.parametrize(
     "name, readable",
     [
@@ -430,3 +451,66 @@ def test_a_static_method_or_a_bound_method_can_be_a_tool():
     assert Dictionary.define(word="hi") == "HI"
     assert Dictionary.define.parameters["required"] == ["word"]
     assert tool(Dictionary().lookup)(word="x") == "x"
+
+
+class _City(typing.TypedDict):
+    city: str
+
+
+class Place(_City, total=False):  # `city` required, `unit` not (typing.NotRequired is Python 3.11+)
+    unit: Unit
+
+
+def test_a_typeddict_parameter_is_an_object_of_its_keys_and_arrives_as_a_dict():
+    # It used to be refused: "cannot describe type <class 'Place'> as JSON".
+    def weather(place: Place) -> str:
+        """Weather."""
+        return f"{place['city']} in {place['unit'].name}"
+
+    weather_tool = Tool.from_function(weather)
+    result = run_tool_call(
+        ToolCall("weather", {"place": {"city": "Rome", "unit": "fahrenheit"}}), {"weather": weather_tool}
+    )
+
+    assert weather_tool.parameters["properties"]["place"] == {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    assert (result.status, result.content) == ("ok", "Rome in FAHRENHEIT")
+
+
+class Trip(typing.TypedDict):
+    city: str
+    days: typing.NotRequired[int]  # a string here (`from __future__ import annotations`), which Python 3.11 misreads
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.NotRequired is Python 3.11+")
+def test_a_typeddict_key_marked_not_required_is_optional_under_string_annotations():
+    def plan(trip: Trip) -> None:
+        """Plan."""
+
+    assert Tool.from_function(plan).parameters["properties"]["trip"]["required"] == ["city"]
+
+
+def test_path_and_date_parameters_are_strings_that_arrive_as_their_types():
+    # They used to be refused ("cannot describe type <class 'pathlib.Path'> as JSON"), Path the most common of hints.
+    def count_lines(path: pathlib.Path, since: datetime.date, at: datetime.datetime) -> str:
+        """Count.
+
+        Args:
+            path: The log file.
+        """
+        return f"{type(path).__name__} {path.name} {since.year} {at.hour}"
+
+    count_tool = Tool.from_function(count_lines)
+    call = ToolCall("count_lines", {"path": "logs/a.log", "since": "2025-04-14", "at": "2025-04-14T09:30:00"})
+    result = run_tool_call(call, {"count_lines": count_tool})
+
+    assert count_tool.parameters["properties"] == {
+        "path": {"type": "string", "description": "The log file."},
+        "since": {"type": "string", "format": "date"},
+        "at": {"type": "string", "format": "date-time"},
+    }
+    assert (result.status, result.content) == ("ok", f"{type(pathlib.Path()).__name__} a.log 2025 9")

@@ -23,7 +23,7 @@ from ..errors import ChatError
 
 __all__ = [
     "DOCUMENT_SUFFIXES", "MAX_DOCUMENT_BYTES", "Fetcher", "Page", "PageError", "html_to_text", "open_page",
-    "read_document",
+    "read_document", "resolve_path",
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".ipynb")
@@ -100,7 +100,9 @@ def open_page(
             # A path outside the folders is refused before looking at it, so even whether it exists is not told.
             if not _inside(candidate, roots) or candidate.exists():
                 return _open_local(candidate, roots, suffixes, max_bytes)
-        if "/" in target and "." not in target.split("/")[0]:
+        # "docs/x.md" is a path; so is "x.md" when there is no web to ask for a site of that name
+        looks_local = fetch is None and Path(target).suffix.lower() in suffixes
+        if looks_local or ("/" in target and "." not in target.split("/")[0]):
             raise PageError(f"no document {target!r} in the corpus; search first, then click a result.")
         target = f"https://{target}"  # "example.com" or "example.com/page": FORMAT.md's open takes domains too
     if fetch is None:
@@ -111,9 +113,7 @@ def open_page(
         content = fetch(target)
     except Exception as e:  # the user's fetcher: whatever it raises is reported to the model, not to the user
         raise PageError(f"fetching {target} failed: {type(e).__name__}: {e}") from e
-    if isinstance(content, bytes):  # a fetcher that returned the response's bytes
-        content = _text(content)
-    content = str(content)[:max_bytes]
+    content = _fetched_text(content, target)[:max_bytes]
     if re.search(r"<(html|body|p|div|title)\b", content[:5000], re.IGNORECASE):
         title, text = html_to_text(content)
     else:
@@ -121,8 +121,25 @@ def open_page(
     return Page(target, title or target, text)
 
 
+def _fetched_text(content: object, url: str) -> str:
+    """What the user's fetcher returned, as text: a str; bytes decoded; a `requests` or `httpx` response given whole
+    (`lambda url: httpx.get(url)`, `.text` left out) read by its `.text`. Anything else is refused, not read as its
+    `str` (the model would read "None" or "<Response [200]>" as the page)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (bytes, bytearray)):  # a fetcher that returned the response's bytes
+        return _text(bytes(content))
+    text = getattr(content, "text", None)
+    if isinstance(text, str):
+        return text
+    raise PageError(
+        f"fetching {url} gave {type(content).__name__}, not the page's text: the research's fetcher must return "
+        "a str (e.g. fetch=lambda url: httpx.get(url).text)."
+    )
+
+
 def _open_local(path: Path, roots: Sequence[Path], suffixes: Sequence[str], max_bytes: int) -> Page:
-    resolved = path.expanduser().resolve()
+    resolved = resolve_path(path)
     if not _inside(resolved, roots):
         raise PageError(f"{path} is outside the folders this research may read.")
     if resolved.suffix.lower() not in suffixes:  # not .env, keys, binaries... that sit in the same folder
@@ -140,8 +157,17 @@ def _mib(n: int) -> str:
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    resolved = path.expanduser().resolve()
+    resolved = resolve_path(path)
     return any(resolved.is_relative_to(root.resolve()) for root in roots)
+
+
+def resolve_path(path: Path) -> Path:
+    """`path` with `~` and links resolved; a link loop (which Python < 3.13 raises RuntimeError for) is a
+    PageError, as any other file that cannot be read."""
+    try:
+        return path.expanduser().resolve()
+    except (RuntimeError, OSError) as e:
+        raise PageError(f"{path} is a link that leads back to itself (a loop), not a document.") from e
 
 
 def _decode(data: bytes, path: Path) -> str:

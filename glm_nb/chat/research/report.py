@@ -6,16 +6,23 @@ question's language, English or Chinese, as the report itself most likely is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ...cjk import joins_without_space
 
-__all__ = ["CutOff", "Language", "Report", "Source"]
+__all__ = ["CutOff", "Language", "Report", "Source", "cited_ids"]
 
 Language = Literal["en", "zh"]
 CutOff = Literal["max_new_tokens", "context", "interrupted"]  # a token limit, or Stop / Ctrl-C, ended it midway
+_CITATION = re.compile(r"【(\d+)†[^】]*】")  # 【3†source】 (FORMAT.md); group 1: the result number
+
+
+def cited_ids(text: str) -> list[int]:
+    """The result numbers `text` cites, each once, in order of first citation."""
+    return list(dict.fromkeys(int(n) for n in _CITATION.findall(text)))
 
 
 @dataclass(frozen=True)
@@ -42,13 +49,18 @@ class Report:
 
     def markdown(self) -> str:
         """The report followed by a numbered list of its sources, and a line saying so when the turns ran out, or
-        a token limit or an interrupt cut it off. With no report then, why, and what the research found instead."""
+        a token limit or an interrupt cut it off. With no report (however the research ended: also a `finish`
+        followed by nothing), why, and what the research found instead."""
         notes = _NOTES[self.language]
-        if not self.text:
-            return self._found_markdown() if self.budget_spent or self.cut_off else ""
+        if not self.text.strip():  # the user would see nothing at all: say why, and what was found
+            return self._found_markdown()
         text = self.text
         if self.sources:
             text += f"\n\n**{notes.sources}**\n\n" + "\n".join(_source_lines(self.sources))
+        known = {s.id for s in self.sources + self.found}
+        unknown = [i for i in cited_ids(self.text) if i not in known]  # made up: no search gave them
+        if unknown:
+            text += "\n\n*" + notes.unknown_citations.format(ids="".join(f"【{i}】" for i in unknown)) + "*"
         if self.budget_spent:
             text += "\n\n*" + notes.budget_report.format(ran_out=notes.ran_out.format(n=self.turn_limit)) + "*"
         if self.cut_off:
@@ -59,6 +71,8 @@ class Report:
         notes = _NOTES[self.language]
         if self.cut_off:
             why = _sentences(notes.cut_no_report[self.cut_off], notes.advice[self.cut_off])
+        elif not self.budget_spent:  # the model ended it (`finish`, or a turn with no text) and wrote nothing
+            why = notes.empty_report
         else:
             why = notes.turns_no_report.format(ran_out=notes.ran_out.format(n=self.turn_limit))
         head = f"**{notes.no_report}** {why}"  # a space after the bold even in Chinese: markdown needs it there
@@ -82,6 +96,8 @@ class _Notes:
     ran_out: str
     budget_report: str  # after a report written once the turns ran out
     turns_no_report: str
+    empty_report: str  # the model ended the research with an empty report
+    unknown_citations: str  # {ids}: the citations that name no search result
     cut_report: dict[CutOff, str]  # after a report the limit cut off
     cut_no_report: dict[CutOff, str]
     advice: dict[CutOff, str]  # what to do about that limit
@@ -98,6 +114,10 @@ _NOTES: dict[Language, _Notes] = {
         budget_report="{ran_out}: the model wrote this report when told its budget was spent.",
         turns_no_report="{ran_out}, and no report was written after that. Allow more turns "
         "(`Rumination(..., max_turns=...)`) or ask a narrower question.",
+        empty_report="The model ended the research without writing a report. Run the research again (each run "
+        "samples anew) or ask a narrower question.",
+        unknown_citations="The report cites {ids}, which no search of this research returned: check those "
+        "statements yourself.",
         cut_report={
             "max_new_tokens": "The report is cut off: the model reached its token limit (max_new_tokens) while "
             "writing it.",
@@ -129,6 +149,9 @@ _NOTES: dict[Language, _Notes] = {
         budget_report="{ran_out}：这份报告是模型在被告知预算已用完后写的。",
         turns_no_report="{ran_out}，之后也没有写出报告。可以允许更多轮次（`Rumination(..., max_turns=...)`），"
         "或者把问题问得更具体一些。",
+        empty_report="模型结束了研究，但没有写出报告。可以重新运行这次研究（每次运行的采样都不同），"
+        "或者把问题问得更具体一些。",
+        unknown_citations="报告引用了 {ids}，但这次研究的搜索结果中没有这些编号：请自行核实相关内容。",
         cut_report={
             "max_new_tokens": "报告不完整：模型在写报告时达到了 token 上限（max_new_tokens）。",
             "context": "报告不完整：写报告时，研究的内容占满了模型的上下文。",

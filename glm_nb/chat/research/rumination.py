@@ -306,7 +306,10 @@ class Rumination:
         session.last = outcome.message
         if outcome.message.end == "length":  # the context's limit when it left less room than the answer's own
             context = self.backend.context_length
-            by_context = bool(context) and outcome.usage.prompt_tokens + self.sampling.max_new_tokens > context
+            if context:
+                by_context = outcome.usage.prompt_tokens + self.sampling.max_new_tokens > context
+            else:  # a backend that cannot say its context: a turn cut short of max_new_tokens met its end there
+                by_context = outcome.usage.new_tokens < self.sampling.max_new_tokens
             session.cut_off = "context" if by_context else "max_new_tokens"
         return outcome.message
 

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 from ...cjk import unspaced_line_breaks
 from ..errors import ChatError
 from .bm25 import BM25, document_terms, query_terms
-from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_document
+from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_document, resolve_path
 
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
@@ -61,7 +61,7 @@ class LocalCorpus:
         self.skipped: list[tuple[Path, str]] = []  # (file, why it is not searched)
         for path in _document_paths(self.folder, self.suffixes):
             try:
-                if not path.resolve().is_relative_to(self.folder):
+                if not resolve_path(path).is_relative_to(self.folder):
                     raise PageError("it links to a file outside the corpus folder")
                 self.pages.append(read_document(path, max_document_bytes))
             except PageError as e:
@@ -69,7 +69,8 @@ class LocalCorpus:
         if not self.pages:
             unread = f" ({len(self.skipped)} could not be read: {self.skipped[0][1]})" if self.skipped else ""
             raise ChatError(
-                f"{self.folder} holds no {', '.join(suffixes)} files to search{unread}; add some documents."
+                f"{self.folder} holds no {', '.join(suffixes)} files to search{unread}; add some documents"
+                f"{_other_text_files(self.folder)}."
             )
         self._index = BM25.of_texts([f"{page.title}\n{page.text}" for page in self.pages])
 
@@ -87,16 +88,39 @@ class LocalCorpus:
         return f"LocalCorpus({str(self.folder)!r}, {len(self.pages)} documents{skipped})"
 
 
-def _document_paths(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """The files under `folder` with one of `suffixes`, sorted, without hidden files or folders; links to folders
-    are not followed (no loops)."""
+def _other_text_files(folder: Path) -> str:
+    """What to say about the folder's files of other kinds (.rst, .py, .csv): that `suffixes` reads them as text."""
+    others = sorted({p.suffix.lower() for p in _document_paths(folder, None) if p.suffix and _looks_like_text(p)})[:3]
+    if not others:
+        return ""
+    return (
+        f", or read its {', '.join(others)} files as plain text: Rumination(backend, "
+        f"search=LocalCorpus(folder, suffixes={tuple(others)!r}))"
+    )
+
+
+def _looks_like_text(path: Path) -> bool:
+    """Whether a file's start reads as text: no zero byte (images, archives, Office files), not a PDF."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(8192)
+    except OSError:
+        return False
+    return b"\0" not in head and not head.startswith(b"%PDF")
+
+
+def _document_paths(folder: Path, suffixes: tuple[str, ...] | None) -> list[Path]:
+    """The files under `folder` with one of `suffixes` (None: any), sorted, without hidden files or folders; links
+    to folders are not followed (no loops). A link that leads to no file (broken, or a loop) is kept: reading it
+    fails, and `LocalCorpus` lists it as skipped rather than leave it out unsaid."""
     found = []
     for top, folders, files in os.walk(folder):
         folders[:] = [name for name in folders if not name.startswith(".")]
         top_path = Path(top)
         for name in files:
             path = top_path / name
-            if not name.startswith(".") and path.suffix.lower() in suffixes and path.is_file():
+            wanted = suffixes is None or path.suffix.lower() in suffixes
+            if not name.startswith(".") and wanted and (path.is_file() or path.is_symlink()):
                 found.append(path)
     return sorted(found)
 

@@ -4,22 +4,19 @@ sources, so that every citation 【n†source】 names one result across all of 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...tools import ToolCall, ToolResult
 from ..messages import AssistantMessage, not_shown
 from .pages import PageError, open_page
-from .report import CutOff, Language, Report, Source
+from .report import CutOff, Language, Report, Source, cited_ids
 from .search import SearchResult
 
 if TYPE_CHECKING:
     from .rumination import Rumination
 
 __all__ = ["ResearchSession", "format_results"]
-
-_CITATION = re.compile(r"【(\d+)†[^】]*】")
 
 
 def format_results(results: Sequence[SearchResult], first: int = 0) -> str:
@@ -92,9 +89,8 @@ class ResearchSession:
         return text or "(the page has no text)"
 
     def report(self) -> Report:
-        text = self.report_text
-        cited = dict.fromkeys(int(m) for m in _CITATION.findall(text))
-        sources = tuple(self._source(i) for i in cited if i in self.sources)
+        text = self.report_text if self.report_text.strip() else ""  # blank is no report (`Report.markdown()`)
+        sources = tuple(self._source(i) for i in cited_ids(text) if i in self.sources)
         found = tuple(self._source(i) for i in self.sources)
         read = tuple(self.read.values())
         return Report(text, sources, found, read, self.turn_limit, self.cut_off, self.language)
