@@ -379,8 +379,10 @@ def _plain(value: Any) -> Any:
 
 
 def _is_json(value: Any) -> bool:
+    """A value JSON can write: NaN and the infinities are not (json.dumps writes them as `NaN`, which no JSON
+    parser, and so no schema the model reads, takes)."""
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return False
     return True

@@ -514,3 +514,17 @@ def test_path_and_date_parameters_are_strings_that_arrive_as_their_types():
         "at": {"type": "string", "format": "date-time"},
     }
     assert (result.status, result.content) == ("ok", f"{type(pathlib.Path()).__name__} a.log 2025 9")
+
+
+def test_a_default_json_cannot_write_is_left_out_of_the_schema_not_written_as_nan():
+    import json
+
+    def scale(x: float, factor: float = float("nan"), limit: float = float("inf"), step: float = 0.5) -> float:
+        """Scale x."""
+        return x
+
+    parameters = Tool.from_function(scale).parameters
+    json.loads(json.dumps(parameters), parse_constant=lambda name: pytest.fail(f"{name} in the schema"))
+    properties = parameters["properties"]
+    assert "default" not in properties["factor"] and "default" not in properties["limit"]
+    assert properties["step"]["default"] == 0.5
