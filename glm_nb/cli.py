@@ -26,7 +26,7 @@ from .cli_output import OutputFailed, drop_stdout, out, replace_unencodable_outp
 from .engine import PRECISIONS, Engine, Generator, IncrementalDetokenizer, SamplingParams, open_model
 from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, format_size, models_dir
 from .engine.run import generate
-from .errors import GlmError
+from .errors import ContextLengthError, GlmError
 from .models.hub import SOURCES
 from .nano import checkpoint_path
 from .serve import serve
@@ -128,7 +128,6 @@ def _serve(args) -> int:
     _check_max_length(args.max_length)
     api_key = _served_api_key(args.api_key_env)
     engine = _open_engine(args, progress=True)  # a checkpoint's conversion takes minutes: its bar says so
-    _check_context(args.max_length, engine.metadata.max_length)
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
     serve(backend, host=args.host, port=args.port, model_name=args.served_model_name, api_key=api_key,
           max_queue=args.max_queue, quiet=args.quiet)  # fmt: skip
@@ -139,8 +138,12 @@ def _open_engine(args, progress: bool) -> Engine:
     """open_model with the options generate and serve share; --cuda-graph where nothing captures it is refused
     rather than ignored."""
     _refuse_cuda_graph_on_cpu(args.cuda_graph, args.device)  # before a load that can take minutes
-    engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
-                        threads=args.threads, cuda_graph=args.cuda_graph, progress=progress)  # fmt: skip
+    try:  # --max-length caps the engine; one beyond the model is refused before a download or a conversion
+        engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
+                            max_length=args.max_length, threads=args.threads, cuda_graph=args.cuda_graph,
+                            progress=progress)  # fmt: skip
+    except ContextLengthError as e:  # its advice names open_model's Python argument
+        raise GlmError(_too_much_context(e)) from e
     _refuse_cuda_graph_on_cpu(args.cuda_graph, engine.device)  # --device auto found no usable GPU
     return engine
 
@@ -234,20 +237,28 @@ def _check_lengths(args) -> None:
 
 
 def _check_max_length(max_length: int | None) -> None:
-    if max_length is not None and max_length < 1:
+    if max_length is not None and max_length < 2:
         raise GlmError(
-            f"--max-length must be at least 1 (tokens the context holds), got {max_length}; leave it out for the "
-            "model's default."
+            f"--max-length must be at least 2 (tokens the context holds: a prompt token and a new one), got "
+            f"{max_length}; leave it out for the model's default."
         )
 
 
-def _check_context(asked: int | None, limit: int) -> None:
-    """The Generator's refusal names its Python argument and `glm-nb convert`; MODEL may be a checkpoint here."""
-    if asked is not None and asked > limit:
-        raise GlmError(
-            f"--max-length {asked} is more than this model's context, {limit} tokens: give at most {limit} (or leave "
-            "it out), or convert the checkpoint with a larger `glm-nb convert --max-length` if its config allows it."
+def _too_much_context(e: ContextLengthError) -> str:
+    """open_model's refusal of a max_length, in the options' words."""
+    said = (
+        f"--max-length {e.asked} is more than this model's context, {e.most} tokens: give at most {e.most} (or "
+        "leave it out)"
+    )
+    if e.needs_yarn:
+        return (
+            f"{said}. {e.asked} is past the checkpoint's max_position_embeddings too, where converting again cannot "
+            "help: for a longer context, enable YaRN in its config.json and raise max_position_embeddings with it "
+            "(the model card's recipe), then convert again."
         )
+    if e.needs_yarn is None:
+        return f"{said}, or convert the checkpoint with a larger `glm-nb convert --max-length` if its config allows."
+    return f"{said}, or convert the checkpoint with `glm-nb convert --max-length {e.asked}`."
 
 
 def _check_prompt_ids(prompt: list[int], vocab: int) -> None:
@@ -260,20 +271,28 @@ def _check_prompt_ids(prompt: list[int], vocab: int) -> None:
         )
 
 
-def _check_prompt_fits(prompt: list[int], gen: Generator, limit: int) -> None:
+def _check_prompt_fits(prompt: list[int], gen: Generator, engine: Engine) -> None:
     """The Generator's PromptTooLongError advises its Python arguments; here the advice is the options."""
     if len(prompt) < gen.max_length:
         return
     raise GlmError(
         f"The prompt is {len(prompt)} tokens but the context holds {gen.max_length} (including room for one new "
-        f"token): shorten the prompt, or {_more_context(gen, limit)}."
+        f"token): shorten the prompt, or {_more_context(gen, engine)}."
     )
 
 
-def _more_context(gen: Generator, limit: int) -> str:
+def _more_context(gen: Generator, engine: Engine) -> str:
+    """Up to what the model's conversion holds, --max-length (which caps the engine) gives more; past it, a new
+    conversion, and past the checkpoint's max_position_embeddings, only YaRN."""
+    limit, most = engine.graph_max_length, engine.checkpoint_max_length
     if gen.max_length < limit:
         return f"raise --max-length (up to {limit})"
-    return "convert the model again with a larger --max-length if the checkpoint supports it"
+    if most is not None and limit >= most:
+        return (
+            f"for more than the checkpoint's max_position_embeddings ({most}), enable YaRN in its config.json and "
+            "raise max_position_embeddings with it (the model card's recipe), then convert again"
+        )
+    return "convert the model again with a larger --max-length" + (" if the checkpoint supports it" * (most is None))
 
 
 def _generate(args) -> int:
@@ -289,9 +308,8 @@ def _generate(args) -> int:
     else:
         text = args.prompt if args.prompt is not None else _chat_prompt(engine, args.chat)
         prompt = engine.tokenizer.encode(text)
-    _check_context(args.max_length, engine.metadata.max_length)
     gen = Generator(engine, sampling, max_length=args.max_length)
-    _check_prompt_fits(prompt, gen, engine.metadata.max_length)
+    _check_prompt_fits(prompt, gen, engine)
     stream = _TextStream(engine, shown=not args.json)
     try:
         result = generate(gen, prompt, on_token=stream)
@@ -317,7 +335,7 @@ def _generate(args) -> int:
             file=sys.stderr,
         )
     if result.finish_reason == "context" and not args.json:
-        print(_context_full(gen, engine.metadata.max_length, len(result.token_ids)), file=sys.stderr)
+        print(_context_full(gen, engine, len(result.token_ids)), file=sys.stderr)
     return 0
 
 
@@ -350,11 +368,11 @@ class _TextStream:
         self._line_open = False
 
 
-def _context_full(gen: Generator, limit: int, new: int) -> str:
+def _context_full(gen: Generator, engine: Engine, new: int) -> str:
     """Why fewer tokens came than --max-new-tokens asked for, and how to get more."""
     return (
         f"glm-nb: stopped after {new} of --max-new-tokens {gen.sampling.max_new_tokens}: the context "
-        f"({gen.max_length} tokens) is full; shorten the prompt, or {_more_context(gen, limit)}."
+        f"({gen.max_length} tokens) is full; shorten the prompt, or {_more_context(gen, engine)}."
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "CheckpointError",
     "ConversionError",
     "ModelLoadError",
+    "ContextLengthError",
     "PromptTooLongError",
     "GenerationError",
     "SamplingError",
@@ -31,6 +32,17 @@ class ConversionError(GlmError):
 
 class ModelLoadError(GlmError):
     """A converted model folder cannot be loaded (missing or corrupted files, wrong version)."""
+
+
+class ContextLengthError(ConversionError, ModelLoadError):
+    """A max_length (tokens) beyond what a checkpoint or a conversion holds, refused before converting or loading
+    (raised by either, so either's handler takes it). `asked` and `most` give the numbers; `needs_yarn` tells
+    whether `asked` is past the checkpoint's own max_position_embeddings, where converting again cannot help
+    (None: not known, for a conversion by an earlier glm-nb). A command line words its advice from these."""
+
+    def __init__(self, message: str, *, asked: int, most: int, needs_yarn: bool | None):
+        super().__init__(message)
+        self.asked, self.most, self.needs_yarn = asked, most, needs_yarn
 
 
 class PromptTooLongError(GlmError):

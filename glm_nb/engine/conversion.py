@@ -23,7 +23,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, ConversionError
+from ..errors import CheckpointError, ContextLengthError, ConversionError
 from ..models import Checkpoint, Glm4Spec
 from ..models.checkpoint import TOKENIZER_FILES
 from .folder_lock import FolderLock
@@ -84,11 +84,14 @@ def conversion_length(spec: Glm4Spec, max_length: int | None) -> int:
     the checkpoint's rotary settings do not cover is refused."""
     length = int(spec.max_position_embeddings if max_length is None else max_length)
     if not 2 <= length <= spec.max_position_embeddings:
-        raise ConversionError(
+        message = (
             f"max_length must be between 2 and the checkpoint's max_position_embeddings "
             f"({spec.max_position_embeddings}), got {length}. For a longer context, enable YaRN in config.json "
             "and raise max_position_embeddings with it (the model card's recipe), then convert again."
         )
+        if length < 2:
+            raise ConversionError(message)
+        raise ContextLengthError(message, asked=length, most=spec.max_position_embeddings, needs_yarn=True)
     return length
 
 
@@ -213,6 +216,8 @@ def _write(
             outputs=outputs,
             source={
                 "path": str(ckpt.folder.resolve()),  # absolute: `glm-nb cache` checks it against the cache
+                # what a longer conversion could hold (Engine.load's advice): past it, only YaRN gives more
+                "max_position_embeddings": spec.max_position_embeddings,
                 "int4_block_size": options.int4_block_size,
                 "int4_lm_head": options.int4_lm_head,
                 "int4_accuracy_level": options.int4_accuracy_level,

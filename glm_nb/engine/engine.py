@@ -18,7 +18,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from ..errors import ModelLoadError
+from ..errors import ContextLengthError, ModelLoadError
 from .graph_plan import GraphIds
 from .metadata import ModelMetadata
 from .metadata_check import check_metadata
@@ -57,12 +57,26 @@ class Engine:
     cuda_graph: bool = False  # the session may capture decode steps as CUDA graphs (see graph_plan.py)
     int4_kernel: str = "stock"  # which MatMulNBits kernels an int4 model's session was made with (see load)
     graph_ids: GraphIds = field(default_factory=GraphIds, compare=False, repr=False)  # one per Generator
+    # The longest sequence the graph runs (what it was converted for); metadata.max_length is the engine's cap,
+    # which Engine.load(max_length=) may make smaller. None (an Engine made directly): the metadata's.
+    graph_max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.graph_max_length is None:  # frozen: set once, here
+            object.__setattr__(self, "graph_max_length", self.metadata.max_length)
 
     @property
     def top_k_output(self) -> int:
         """k when the graph also outputs the k largest logits per row (converted with top_k_output), else 0."""
         spec = self.metadata.outputs.get("topk_values")
         return int(spec[1][-1]) if spec else 0
+
+    @property
+    def checkpoint_max_length(self) -> int | None:
+        """The checkpoint's max_position_embeddings, past which converting again cannot help (YaRN can); None for a
+        conversion by a glm-nb that did not record it."""
+        most = self.metadata.source.get("max_position_embeddings") if isinstance(self.metadata.source, dict) else None
+        return most if isinstance(most, int) and not isinstance(most, bool) else None
 
     @property
     def device(self) -> str:
@@ -87,8 +101,9 @@ class Engine:
 
         max_length: the longest sequence (tokens) this engine's Generators may hold, at most what the folder was
         converted for (None: that). A smaller one becomes `metadata.max_length`, which a Generator's limit and its
-        default KV cache (at most DEFAULT_CONTEXT tokens) and `describe()` follow; a larger one needs a conversion
-        with a larger `--max-length`.
+        default KV cache (at most DEFAULT_CONTEXT tokens) and `describe()` follow (`graph_max_length` keeps the
+        conversion's, which loading again with a larger max_length gives); a larger one needs a conversion with a
+        larger `--max-length`.
 
         cuda_graph: capture decode steps as CUDA graphs (CUDA only; see Generator). Every node must then run on the
         CUDA provider, which holds for fp16 / bf16 / int4-with-fp16-or-bf16 models: GroupQueryAttention has no
@@ -113,6 +128,7 @@ class Engine:
         if int4_kernel not in INT4_KERNELS:
             raise ModelLoadError(f"Unknown int4_kernel {int4_kernel!r}; choose one of {', '.join(INT4_KERNELS)}.")
         check_metadata(meta, folder, model_path)  # before the device checks below trust its compute_dtype
+        graph_max_length = meta.max_length
         meta = _within(meta, folder, max_length)  # after check_metadata, which compares the file's with the graph
         want_cuda = device == "cuda" or (device == "auto" and cuda_usable())
         if device == "cuda" and CUDA not in ort.get_available_providers():
@@ -147,7 +163,8 @@ class Engine:
             log.warning(message)
         tokenizer = Tokenizer(folder / "tokenizer.json")
         graph = cuda_graph and provider == CUDA
-        return cls(folder, session, meta, tokenizer, load_chat_template(folder), provider, graph, kernel)
+        return cls(folder, session, meta, tokenizer, load_chat_template(folder), provider, graph, kernel,
+                   graph_max_length=graph_max_length)  # fmt: skip
 
     def describe(self, context: int | None = None) -> str:
         """One line: name, precision, provider, context (`context`: a generator's, when smaller than the model's)."""
@@ -186,12 +203,25 @@ def _within(meta: ModelMetadata, folder: Path, max_length: int | None) -> ModelM
     if max_length is None or max_length == meta.max_length:
         return meta
     if max_length > meta.max_length:
-        raise ModelLoadError(
+        checkpoint_most = meta.source.get("max_position_embeddings") if isinstance(meta.source, dict) else None
+        needs_yarn = max_length > checkpoint_most if isinstance(checkpoint_most, int) else None
+        if needs_yarn:
+            more = (
+                f"past the checkpoint's max_position_embeddings ({checkpoint_most}) converting again cannot help: "
+                "enable YaRN in its config.json, raise max_position_embeddings with it (the model card's recipe) "
+                "and convert it again"
+            )
+        else:
+            more = (
+                f"convert the checkpoint again with `glm-nb convert CHECKPOINT -o FOLDER --max-length {max_length}`"
+                + (" (the checkpoint's max_position_embeddings permitting)" if needs_yarn is None else "")
+                + " and open that folder"
+            )
+        raise ContextLengthError(
             f"{folder} was converted for sequences of at most {meta.max_length} tokens, so it cannot hold "
-            f"max_length={max_length}. Give at most {meta.max_length}, or convert the checkpoint again with "
-            f"`glm-nb convert CHECKPOINT -o FOLDER --max-length {max_length}` (the checkpoint's "
-            "max_position_embeddings permitting) and open that folder."
-        )
+            f"max_length={max_length}. Give at most {meta.max_length}, or {more}.",
+            asked=max_length, most=meta.max_length, needs_yarn=needs_yarn,
+        )  # fmt: skip
     return dataclasses.replace(meta, max_length=max_length)
 
 

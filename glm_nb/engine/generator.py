@@ -353,16 +353,38 @@ class Generator:
         return parse_rows(ids, self.batch_size, self.engine.metadata.vocab_size)
 
     def _too_long(self, n: int) -> str:
-        limit = self.engine.metadata.max_length
-        more = (
-            f"create the Generator with max_length up to {limit}"
-            if self.max_length < limit
-            else "convert the model with a larger --max-length if the checkpoint supports it"
-        )
         return (
             f"The sequence would be {n} tokens but this generator's context holds {self.max_length} "
-            f"(including room for one new token). Shorten the prompt or start a new conversation, or {more}."
+            f"(including room for one new token). Shorten the prompt or start a new conversation, or "
+            f"{_more_room(self.engine, self.max_length, n + 1)}."
         )
+
+
+def _more_room(engine: Engine, held: int, needed: int) -> str:
+    """How to get a context of `needed` tokens from a generator holding `held`: a larger Generator when the engine
+    allows it, the model opened again when its conversion holds it (Engine.load and open_model may cap an engine
+    below that), and only beyond that a new conversion."""
+    limit, graph = engine.metadata.max_length, engine.graph_max_length
+    if held < limit and needed <= limit:
+        return f"create the Generator with max_length up to {limit}"
+    if needed <= graph:
+        return (
+            f"open the model again with max_length={needed} or more and create the Generator with as much (this "
+            f"engine was opened with max_length={limit}; its conversion holds up to {graph} tokens)"
+        )
+    return _reconvert(engine, needed)
+
+
+def _reconvert(engine: Engine, needed: int) -> str:
+    """Advice for a context longer than the engine's conversion holds."""
+    most = engine.checkpoint_max_length
+    if most is not None and needed > most:
+        return (
+            f"for more than the checkpoint's max_position_embeddings ({most}), enable YaRN in its config.json and "
+            "raise max_position_embeddings with it (the model card's recipe), then convert again"
+        )
+    permitting = "" if most is not None else ", if the checkpoint's max_position_embeddings allows"
+    return f"convert the model with --max-length {needed} or more{permitting}"
 
 
 def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_chunk) -> None:
@@ -376,9 +398,15 @@ def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_c
             f"(up to {min(limit, DEFAULT_CONTEXT)}), got {max_length!r}."
         )
     if max_length is not None and max_length > limit:
+        if max_length <= engine.graph_max_length:  # the engine was opened capped below its conversion
+            raise GenerationError(
+                f"max_length {max_length} exceeds this engine's context, {limit} tokens, the max_length it was "
+                f"opened with; its conversion holds up to {engine.graph_max_length}, so open the model again with "
+                f"max_length={max_length} or more (or None for all of it), or give at most {limit}."
+            )
         raise GenerationError(
-            f"max_length {max_length} exceeds what the model was converted for ({limit}); "
-            f"convert again with `--max-length {max_length}` (the checkpoint's own limit permitting)."
+            f"max_length {max_length} exceeds what the model was converted for ({engine.graph_max_length}): give "
+            f"at most that, or {_reconvert(engine, max_length)}."
         )
     if readback not in READBACKS:
         raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")

@@ -1,7 +1,8 @@
 """Open "a model" given as either a converted glm-nb folder or a Hugging Face checkpoint folder.
 
 A checkpoint is converted once into the cache (`$GLM_NB_CACHE`, default `~/.cache/glm-nb`), keyed by its path,
-its files' sizes and times, the precision, the context length and the graph format; later loads reuse it.
+the sizes and times of the files a conversion reads (not a README or a notebook saved beside them), the precision,
+the context length and the graph format; later loads reuse it.
 
 One conversion serves every context length up to its own: conversions of a checkpoint at two lengths differ only
 in the rows of the rotary cos/sin caches (row p is cos/sin(p * inv_freq), whatever the row count; YaRN's
@@ -25,16 +26,24 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConversionError, ModelLoadError
-from ..models import Checkpoint
-from ..models.checkpoint import folder_name
-from ..models.hub import is_hub_id, resolve
+from ..errors import CheckpointError, ConversionError, ModelLoadError
+from ..models import Checkpoint, Glm4Spec
+from ..models.checkpoint import TOKENIZER_FILES, folder_name
+from ..models.hub import download_config, is_hub_id, resolve
 from .conversion import DiskFullError, conversion_length, convert
 from .engine import DEVICES, GPU_INSTALL, Engine, check_max_length, check_threads, cuda_usable
 from .folder_lock import FolderLock
 from .metadata import FORMAT_VERSION, METADATA_FILE, ModelMetadata
 
-__all__ = ["cache_dir", "converted_path", "longest_conversion", "open_model", "conversion_for", "ConversionChoice"]
+__all__ = [
+    "cache_dir",
+    "converted_path",
+    "entry_names",
+    "longest_conversion",
+    "open_model",
+    "conversion_for",
+    "ConversionChoice",
+]
 
 
 def cache_dir() -> Path:
@@ -44,17 +53,35 @@ def cache_dir() -> Path:
 def converted_path(src: Path, precision: str, max_length: int | None) -> Path:
     """Where the conversion of checkpoint `src` with these options lives in the cache (named after the folder the
     path leads to, so that a link or "." names it as the folder itself does)."""
+    return cache_dir() / "models" / entry_names(src, precision, max_length)[0]
+
+
+# What a conversion reads from a checkpoint folder (models/checkpoint.py, conversion.py), besides its *.safetensors:
+# a change to any other file (a README, a notebook saved there, a `git pull` of the model card) leaves it as it was.
+_CONVERSION_INPUTS = frozenset({"config.json", "model.safetensors.index.json", *TOKENIZER_FILES})
+
+
+def entry_names(src: Path, key: str, max_length: int | None) -> tuple[str, ...]:
+    """The names the conversion of checkpoint `src` with `key` (a ConversionChoice's) and `max_length` has in the
+    cache: today's, hashing the files a conversion reads, then the one glm-nb gave it before 2026-11-29, hashing
+    every file of the folder (one and the same when the folder holds nothing else), which still loads."""
     src = src.resolve()
+    files = [f for f in sorted(src.iterdir()) if f.is_file()]
+    read = [f for f in files if f.name in _CONVERSION_INPUTS or f.suffix == ".safetensors"]
+    return tuple(dict.fromkeys(_entry_name(src, fs, key, max_length) for fs in (read, files)))
+
+
+def _entry_name(src: Path, files: list[Path], key: str, max_length: int | None) -> str:
+    """`{src.name}-{key}-{hash}`, the hash over `src`'s path, `files`' names, sizes and times and the options."""
     h = hashlib.sha256(str(src).encode())
-    for f in sorted(src.iterdir()):
-        if f.is_file():
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     # The graph format too: a glm-nb that builds graphs differently converts afresh instead of failing to load.
-    h.update(f"{precision}:{max_length}:format{FORMAT_VERSION}".encode())
-    if "-top" in precision:  # a top-k tail has output the row's exp-sum too since 2026-11-29 (topk_sampling.py)
+    h.update(f"{key}:{max_length}:format{FORMAT_VERSION}".encode())
+    if "-top" in key:  # a top-k tail has output the row's exp-sum too since 2026-11-29 (topk_sampling.py)
         h.update(b":expsum")
-    return cache_dir() / "models" / f"{src.name}-{precision}-{h.hexdigest()[:12]}"
+    return f"{src.name}-{key}-{h.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,7 @@ def open_model(
     cuda = device == "cuda" or (device == "auto" and cuda_usable())
     if is_hub_id(str(path)) and not Path(path).expanduser().exists():  # a checkpoint, once downloaded (gigabytes)
         _refuse_before_converting(device, cuda, precision)
+        _refuse_more_than_the_hub_checkpoint(str(path), source, max_length)
     folder = resolve(str(path), source)
     if (folder / METADATA_FILE).exists():
         target = folder
@@ -138,17 +166,17 @@ def longest_conversion(src: Path, key: str, models: Path | None = None) -> tuple
     with that length: the full-length one when there is one, else the longest one an earlier glm-nb made for a
     given max_length. `models`: the cache's models folder (default: cache_dir()/models)."""
     models = cache_dir() / "models" if models is None else models
-    full = models / converted_path(src, key, None).name
-    length = _usable_length(full)
-    if length is not None:  # nothing is longer (looked up without listing the cache, which may not be readable)
-        return full, length
+    for name in entry_names(src, key, None):
+        length = _usable_length(models / name)
+        if length is not None:  # nothing is longer (looked up without listing the cache, which may not be readable)
+            return models / name, length
     prefix = f"{src.resolve().name}-{key}-"
     found = []
     for path in models.glob(f"{glob.escape(prefix)}*") if models.is_dir() else ():
         length = _usable_length(path)
         if length is None or not re.fullmatch(r"[0-9a-f]{12}", path.name[len(prefix) :]):
             continue
-        if path.name == converted_path(src, key, length).name:  # current: named for today's files and length
+        if path.name in entry_names(src, key, length):  # current: named for today's files and length
             found.append((length, path))
     if not found:
         return None
@@ -173,10 +201,30 @@ def _conversion_serving(folder: Path, choice: ConversionChoice, max_length: int 
     length = conversion_length(Checkpoint(folder).spec, max_length)  # more than the checkpoint has: refused now
     longest = longest_conversion(folder, choice.key)
     if longest is not None and longest[1] >= length:
-        return longest[0]
+        return _renamed_for_today(folder, choice.key, *longest)
     target = converted_path(folder, choice.key, None)
     _convert_once(folder, target, choice, progress)
     return target
+
+
+def _renamed_for_today(src: Path, key: str, path: Path, length: int) -> Path:
+    """Cache entry `path` under today's name (entry_names): one an earlier glm-nb named by every file of the
+    checkpoint folder is renamed, so that a README edited later does not make it outdated. Where renaming fails
+    (a Windows kernel has it open, a read-only cache) it loads under its old name until then."""
+    for names in (entry_names(src, key, None), entry_names(src, key, length)):
+        if path.name in names[1:]:
+            today = path.with_name(names[0])
+            try:
+                with FolderLock(today):  # no conversion writes it meanwhile
+                    if _usable_length(today) is not None:  # renamed by another kernel meanwhile
+                        return today
+                    if not today.exists() and not today.is_symlink():
+                        path.rename(today)
+                        return today
+            except OSError:  # housekeeping only: it loads under its old name, and a later open renames it
+                pass
+            return path
+    return path
 
 
 def _convert_once(folder: Path, target: Path, choice: ConversionChoice, progress: bool):
@@ -246,6 +294,18 @@ def _refuse_before_converting(device: str, cuda: bool, precision: str | None) ->
             f"precision {precision!r} runs on CUDA only, and this model would run on the CPU (device={device!r}). "
             "Choose precision 'fp32' or 'int4' for the CPU (`--precision fp32` or `--precision int4`)."
         )
+
+
+def _refuse_more_than_the_hub_checkpoint(repo_id: str, source: str, max_length: int | None) -> None:
+    """A max_length past the hub checkpoint's max_position_embeddings, refused from its config.json alone."""
+    config = download_config(repo_id, source) if max_length is not None else None
+    if config is None:  # not fetched: refused after the download, still before converting
+        return
+    try:
+        spec = Glm4Spec.from_config(config)
+    except CheckpointError:  # the checkpoint's own checks say what is wrong with it, after the download
+        return
+    conversion_length(spec, max_length)
 
 
 def _refuse_other_precision(folder: Path, precision: str | None) -> None:

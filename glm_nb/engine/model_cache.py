@@ -1,13 +1,15 @@
 """What the conversion cache holds, and clearing what no longer serves.
 
 `open_model` converts a checkpoint once into `cache_dir()/models/` (loading.py) and reuses that folder while the
-checkpoint's files and glm-nb's graph format stay the same. When either changes it converts afresh, and the old
-folder stays behind: for GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time. So every entry gets a state:
+files a conversion reads from the checkpoint (config, tokenizer, weights; not a README beside them) and glm-nb's
+graph format stay the same. When either changes it converts afresh, and the old folder stays behind: for
+GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time. So every entry gets a state:
 
     current    what open_model loads for its checkpoint today
-    outdated   its checkpoint changed since (for a hub download: a newer revision came), an older glm-nb built
-               it, or a longer conversion of the same checkpoint and precision serves its lengths too (an earlier
-               glm-nb converted for each max_length): open_model will not load it again
+    outdated   the checkpoint files it was converted from changed since (for a hub download: a newer revision
+               came), an older glm-nb built it, or a longer conversion of the same checkpoint and precision
+               serves its lengths too (an earlier glm-nb converted for each max_length): open_model will not load
+               it again
     orphaned   its checkpoint folder is gone; it still loads by its own path (it may be the only copy left)
     unknown    an older glm-nb recorded its checkpoint as a relative path, so which one it was cannot be told
     partial    what an interrupted conversion left (one still writing, which holds the lock of the folder it
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from ..errors import GlmError
 from .folder_lock import is_held, remove_if_free
-from .loading import cache_dir, converted_path, longest_conversion
+from .loading import cache_dir, entry_names, longest_conversion
 from .metadata import FORMAT_VERSION, METADATA_FILE
 
 __all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "format_size", "outdated_conversions"]
@@ -174,7 +176,8 @@ def _entry(path: Path) -> CachedModel | None:
         return _with(entry, "outdated", newer)
     key = _current_key(path, Path(source), max_length)
     if key is None:
-        return _with(entry, "outdated", "its checkpoint's files changed since, or an older glm-nb named it")
+        return _with(entry, "outdated", "the checkpoint files it was converted from (config, tokenizer, "
+                     "weights) changed since, or an older glm-nb named it")  # fmt: skip
     longest = _longest(Path(source), key, path.parent)
     if longest is not None and longest[0] != path:
         return _with(entry, "outdated", f"open_model loads {longest[0].name} instead, which holds up to "
@@ -223,14 +226,15 @@ def _newer_revision(src: Path) -> str | None:
 
 def _current_key(path: Path, src: Path, max_length: int | None) -> str | None:
     """The conversion key of `path` when it is named for `src` as it is today, else None: the entry's name is
-    `{src.name}-{key}-{hash}`, and the hash covers the checkpoint's files, the key, the requested context (None for
-    the full length) and the format."""
+    `{src.name}-{key}-{hash}`, and the hash covers the files a conversion reads (or, as an earlier glm-nb named it,
+    every file of the folder), the key, the requested context (None for the full length) and the format
+    (loading.entry_names)."""
     prefix = f"{src.name}-"
     if not path.name.startswith(prefix) or len(path.name) <= len(prefix) + 13:
         return None
     key = path.name[len(prefix) : -13]
     try:
-        named = any(converted_path(src, key, length).name == path.name for length in (None, max_length))
+        named = any(path.name in entry_names(src, key, length) for length in (None, max_length))
     except OSError:  # the checkpoint folder became unreadable
         return None
     return key if named else None

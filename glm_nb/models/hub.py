@@ -7,13 +7,15 @@ what they fetched, so a second use of the same id reads the disk.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelLoadError
 
-__all__ = ["HUB_FILES", "SOURCES", "Downloader", "download", "is_hub_id", "resolve"]
+__all__ = ["HUB_FILES", "SOURCES", "Downloader", "download", "download_config", "is_hub_id", "resolve"]
 
 SOURCES = ("huggingface", "modelscope")
 HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.txt", "*.model"]
@@ -28,6 +30,31 @@ def is_hub_id(text: str) -> bool:
 
 def download(repo_id: str, source: str = "huggingface") -> Path:
     """Download the files the engine needs from `repo_id`, with a progress bar; returns the local folder."""
+    snapshot_download, hub = _hub(source)
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+    except Exception as e:  # network, auth, unknown repo: all reported the same way, from either hub
+        raise ModelLoadError(
+            f"Could not download {repo_id} from {hub} ({type(e).__name__}: {str(e)[:200]}). Check the id and "
+            "your connection, or download the checkpoint yourself and pass its folder instead."
+        ) from e
+
+
+def download_config(repo_id: str, source: str = "huggingface") -> dict[str, Any] | None:
+    """`repo_id`'s config.json alone (a few kB, into the hub's cache, which the whole download then reuses), so
+    that a setting its checkpoint cannot take is refused before gigabytes of weights come. None when it cannot be
+    fetched or read: the whole download then says why, or the checkpoint's own checks do."""
+    try:
+        snapshot_download, _ = _hub(source)
+        folder = Path(snapshot_download(repo_id, allow_patterns=["config.json"]))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except Exception:  # network, auth, no such repo or file, no modelscope package: see above
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _hub(source: str) -> tuple[Callable[..., str], str]:
+    """The snapshot_download of `source`'s hub package, and the hub's name."""
     if source not in SOURCES:
         raise ModelLoadError(f"Unknown source {source!r}; choose one of {', '.join(SOURCES)}.")
     if source == "modelscope":
@@ -36,18 +63,10 @@ def download(repo_id: str, source: str = "huggingface") -> Path:
             from modelscope import snapshot_download
         except ImportError as e:
             raise ModelLoadError("--source modelscope needs the modelscope package: `pip install modelscope`.") from e
-        hub = "ModelScope"
-    else:
-        from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
+        return snapshot_download, "ModelScope"
+    from huggingface_hub import snapshot_download  # a heavy import, and only a download needs it
 
-        hub = "Hugging Face"
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
-    except Exception as e:  # network, auth, unknown repo: all reported the same way, from either hub
-        raise ModelLoadError(
-            f"Could not download {repo_id} from {hub} ({type(e).__name__}: {str(e)[:200]}). Check the id and "
-            "your connection, or download the checkpoint yourself and pass its folder instead."
-        ) from e
+    return snapshot_download, "Hugging Face"
 
 
 def resolve(spec: str, source: str = "huggingface", downloader: Downloader | None = None) -> Path:

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from glm_nb import cli
 from glm_nb.cli import _parser, main
 from glm_nb.engine import Engine, Generator, SamplingParams
 from glm_nb.engine import engine as engine_module
@@ -60,8 +61,8 @@ def test_bad_generate_arguments_exit_2_with_the_reason_not_a_traceback(tiny, cap
         ("--prompt", ""): "The prompt is empty",
         ("--prompt", "Hi", "--top-p", "2"): r"top_p must be in (0, 1]",
         ("--prompt", "Hi", "--max-new-tokens", "0"): "--max-new-tokens must be at least 1, got 0",
-        ("--prompt", "Hi", "--max-length", "-1"): "--max-length must be at least 1",
-        ("--prompt", "Hi", "--max-length", "0"): "--max-length must be at least 1",
+        ("--prompt", "Hi", "--max-length", "-1"): "--max-length must be at least 2",
+        ("--prompt", "Hi", "--max-length", "1"): "--max-length must be at least 2 (tokens the context holds: a",
         ("--prompt-ids", "1,2,3", "--max-length", "3"): "shorten the prompt, or raise --max-length (up to 256)",
         ("--prompt", "Hi", "--max-length", "500"): "--max-length 500 is more than this model's context, 256 tokens",
     }
@@ -216,6 +217,65 @@ def test_a_context_that_fills_before_max_new_tokens_is_said_with_what_to_do(tiny
     )
 
 
+@pytest.mark.parametrize("command", ["generate", "serve"])
+def test_more_context_than_the_checkpoint_has_is_refused_before_converting_with_the_yarn_advice(
+    command, tiny, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("GLM_NB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("glm_nb.cli.serve", _never_served)
+    monkeypatch.setattr("glm_nb.engine.loading.convert", _never_converted)
+    options = ["--prompt", "Hi"] if command == "generate" else []
+
+    code = main([command, str(tiny.src), "--device", "cpu", "--max-length", "500", *options])
+
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-length 500 is more than this model's context, 256 tokens" in err
+    assert "past the checkpoint's max_position_embeddings too" in err and "enable YaRN" in err
+    assert "larger --max-length" not in err and "max_length" not in err, err
+
+
+def test_more_context_than_a_shorter_conversion_holds_says_to_convert_with_that_length(tiny, tmp_path, capsys):
+    assert main(["convert", str(tiny.src), "-o", str(tmp_path / "m"), "--quiet", "--max-length", "64"]) == 0
+
+    code = main(["generate", str(tmp_path / "m"), "--prompt", "Hi", "--max-length", "100"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-length 100 is more than this model's context, 64 tokens" in err
+    assert "convert the checkpoint with `glm-nb convert --max-length 100`" in err and "YaRN" not in err
+
+
+@pytest.mark.parametrize(
+    ("converted_for", "says"),
+    [
+        (None, "or for more than the checkpoint's max_position_embeddings (256), enable YaRN in its config.json"),
+        (64, "or convert the model again with a larger --max-length."),
+    ],
+)
+def test_a_prompt_longer_than_the_conversion_says_what_gives_more(tiny, tmp_path, capsys, converted_for, says):
+    length = ["--max-length", str(converted_for)] if converted_for else []
+    assert main(["convert", str(tiny.src), "-o", str(tmp_path / "m"), "--quiet", *length]) == 0
+    prompt = ",".join(["7"] * 300)
+
+    code = main(["generate", str(tmp_path / "m"), "--prompt-ids", prompt])
+
+    err = capsys.readouterr().err
+    assert code == 2 and f"The prompt is 300 tokens but the context holds {converted_for or 256}" in err
+    assert says in err and "if the checkpoint supports it" not in err, err
+
+
+def test_generate_caps_the_engine_to_max_length_and_keeps_its_conversion(tiny, monkeypatch, capsys):
+    opened = []
+    real_open = cli.open_model
+    monkeypatch.setattr(cli, "open_model", lambda *a, **kw: opened.append(real_open(*a, **kw)) or opened[-1])
+
+    assert (
+        main(["generate", str(tiny.out), "--prompt-ids", "7,30", "--max-new-tokens", "1", "--max-length", "32"]) == 0
+    )
+
+    [engine] = opened
+    assert (engine.metadata.max_length, engine.graph_max_length) == (32, 256)
+
+
 @pytest.mark.parametrize("option", [["--int4-compute", "fp16"], ["--int4-block-size", "128"], ["--int4-symmetric"],
                                     ["--int4-accuracy-level", "0"], ["--no-int4-lm-head"]])  # fmt: skip
 def test_an_int4_option_without_precision_int4_is_refused_not_dropped(tiny, tmp_path, option, capsys):
@@ -281,13 +341,17 @@ def _never_served(*args, **kwargs):
     raise AssertionError("serve() was reached")
 
 
+def _never_converted(*args, **kwargs):
+    raise AssertionError("converted before refusing")
+
+
 def test_serve_refuses_a_max_length_of_no_tokens_before_loading_the_model(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("glm_nb.cli.serve", _never_served)
 
     code = main(["serve", str(tmp_path / "no-model"), "--max-length", "0"])  # checked before the missing model
 
     assert code == 2
-    assert capsys.readouterr().err.startswith("glm-nb: error: --max-length must be at least 1 (tokens the context")
+    assert capsys.readouterr().err.startswith("glm-nb: error: --max-length must be at least 2 (tokens the context")
 
 
 def test_serve_refuses_more_context_than_the_model_has_in_the_options_words(tiny, monkeypatch, capsys):

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from glm_nb.cli import main
-from glm_nb.engine import convert, model_cache
-from glm_nb.engine.loading import converted_path, open_model
+from glm_nb.engine import convert, loading, model_cache
+from glm_nb.engine.loading import converted_path, entry_names, open_model
 from glm_nb.engine.model_cache import STATES, cached_models, clear_cache
 from glm_nb.errors import GlmError
 
@@ -44,6 +44,64 @@ def test_a_changed_checkpoint_leaves_an_outdated_conversion_and_open_model_says_
     assert f"1 earlier conversion of {ckpt.name}" in note and "`glm-nb cache clear`" in note
     assert open_model(ckpt, device="cpu").folder == second  # loading the current one again says nothing
     assert "earlier" not in capsys.readouterr().err
+
+
+def _touch(path) -> None:
+    later = path.stat().st_mtime_ns + 5_000_000_000
+    os.utime(path, ns=(later, later))
+
+
+def _no_conversion(*args, **kwargs):
+    raise AssertionError("converted again")
+
+
+def test_a_file_the_conversion_does_not_read_changes_nothing(cache, ckpt, monkeypatch):
+    first = open_model(ckpt, device="cpu", progress=False).folder
+    (ckpt / "README.md").write_text("# GLM-4 notes\n")  # a model card pulled, a notebook saved beside the weights
+    (ckpt / "Untitled.ipynb").write_text("{}")
+    (ckpt / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    monkeypatch.setattr(loading, "convert", _no_conversion)
+
+    again = open_model(ckpt, device="cpu", progress=False).folder
+
+    assert again == first and states() == {first.name: "current"}
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "generation_config.json", "config.json"])
+def test_a_file_the_conversion_reads_converts_again(cache, ckpt, name):
+    first = open_model(ckpt, device="cpu", progress=False).folder
+    _touch(ckpt / name)
+
+    again = open_model(ckpt, device="cpu", progress=False).folder
+
+    assert again != first and states() == {first.name: "outdated", again.name: "current"}
+
+
+def test_a_conversion_named_by_every_file_as_before_still_loads_under_todays_name(cache, ckpt, monkeypatch):
+    (ckpt / "README.md").write_text("# GLM-4 notes\n")
+    today, before = entry_names(ckpt, "fp32", None)  # before 2026-11-29 the README counted too
+    old = convert(ckpt, cache / before, progress=False)
+    assert states() == {before: "current"}  # what `glm-nb cache` says of it: it loads
+    monkeypatch.setattr(loading, "convert", _no_conversion)
+
+    engine = open_model(ckpt, device="cpu", progress=False)
+
+    assert engine.folder == cache / today and not old.exists()  # renamed: a README edited later cannot outdate it
+    _touch(ckpt / "README.md")
+    assert open_model(ckpt, device="cpu", progress=False).folder == cache / today
+    assert states() == {today: "current"}
+
+
+def test_an_entry_named_as_before_is_outdated_once_an_unrelated_file_changed(cache, ckpt):
+    """The old name hashed every file, so after a README change it no longer tells whether the weights did:
+    open_model converts again, and `glm-nb cache` says it will."""
+    (ckpt / "README.md").write_text("# GLM-4 notes\n")
+    before = entry_names(ckpt, "fp32", None)[1]
+    convert(ckpt, cache / before, progress=False)
+    _touch(ckpt / "README.md")
+
+    assert states() == {before: "outdated"}
+    assert open_model(ckpt, device="cpu", progress=False).folder == converted_path(ckpt, "fp32", None)
 
 
 def test_a_conversion_by_another_graph_format_is_outdated(cache, ckpt):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 import sys
 import types
@@ -15,7 +16,7 @@ import glm_nb
 from glm_nb.engine import Engine, Generator, SamplingParams, loading
 from glm_nb.engine import engine as engine_module
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
-from glm_nb.errors import ConversionError, GenerationError, ModelLoadError
+from glm_nb.errors import ContextLengthError, ConversionError, GenerationError, ModelLoadError, PromptTooLongError
 
 from tiny_checkpoint import make_tiny_checkpoint
 
@@ -203,13 +204,89 @@ def test_a_converted_folder_opened_with_a_smaller_max_length_gets_that_context_a
         Generator(engine, max_length=65)
 
 
-def test_a_converted_folder_opened_with_more_than_it_was_converted_for_says_to_convert_again(tiny):
-    with pytest.raises(ModelLoadError) as e:
-        open_model(tiny.out, device="cpu", max_length=257)
+def test_a_capped_engine_keeps_the_length_its_graph_was_converted_for(tiny):
+    assert open_model(tiny.out, device="cpu", max_length=64).graph_max_length == 256
+    assert tiny.engine.graph_max_length == tiny.engine.metadata.max_length == 256
 
-    assert f"{tiny.out} was converted for sequences of at most 256 tokens" in str(e.value)
-    assert "`glm-nb convert CHECKPOINT -o FOLDER --max-length 257`" in str(e.value)
-    assert open_model(tiny.out, device="cpu", max_length=256).metadata.max_length == 256  # all of it is fine
+
+def test_a_generator_longer_than_a_capped_engine_says_to_open_the_model_again_not_to_convert(tiny):
+    engine = open_model(tiny.out, device="cpu", max_length=64)  # converted for 256
+
+    with pytest.raises(GenerationError) as within:
+        Generator(engine, max_length=65)
+    with pytest.raises(GenerationError) as beyond:
+        Generator(engine, max_length=257)
+
+    assert "open the model again with max_length=65 or more" in str(within.value)
+    assert "its conversion holds up to 256" in str(within.value) and "convert" not in str(within.value)
+    assert (
+        "converted for (256): give at most that, or for more than the checkpoint's max_position_embeddings (256), "
+        "enable YaRN" in str(beyond.value)
+    )
+
+
+@pytest.mark.parametrize(
+    ("cap", "generator_length", "prompt", "says"),
+    [
+        (64, 16, 20, "create the Generator with max_length up to 64"),
+        (64, None, 100, "open the model again with max_length=101 or more and create the Generator with as much"),
+        (64, None, 300, "for more than the checkpoint's max_position_embeddings (256), enable YaRN"),
+        (None, 16, 300, "for more than the checkpoint's max_position_embeddings (256), enable YaRN"),
+    ],
+)
+def test_a_prompt_too_long_says_what_gives_a_context_that_holds_it(tiny, cap, generator_length, prompt, says):
+    engine = open_model(tiny.out, device="cpu", max_length=cap)  # converted for 256
+    gen = Generator(engine, max_length=generator_length)
+
+    with pytest.raises(PromptTooLongError) as e:
+        gen.set_prompt([i % 400 for i in range(prompt)])
+
+    assert says in str(e.value)
+    if cap is not None and prompt < 256:
+        assert "convert" not in str(e.value)
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_prompt_past_a_short_conversion_says_to_convert_for_more(tiny, tmp_path, recorded):
+    folder = glm_nb.convert(tiny.src, tmp_path / "m", max_length=64, progress=False)  # the checkpoint has 256
+    if not recorded:  # an older glm-nb's: glm_nb.json did not record the checkpoint's max_position_embeddings
+        meta = json.loads((folder / "glm_nb.json").read_text())
+        del meta["source"]["max_position_embeddings"]
+        (folder / "glm_nb.json").write_text(json.dumps(meta))
+    gen = Generator(open_model(folder, device="cpu"))
+
+    with pytest.raises(PromptTooLongError) as e:
+        gen.set_prompt(list(range(100)))
+
+    allows = ", if the checkpoint's max_position_embeddings allows" * (not recorded)
+    assert str(e.value).endswith(f"or convert the model with --max-length 101 or more{allows}.")
+
+
+@pytest.mark.parametrize(
+    ("converted_for", "asked", "recorded", "says", "needs_yarn"),
+    [
+        (None, 257, True, "past the checkpoint's max_position_embeddings (256) converting again cannot help", True),
+        (64, 200, True, "`glm-nb convert CHECKPOINT -o FOLDER --max-length 200` and open that folder", False),
+        (64, 257, True, "past the checkpoint's max_position_embeddings (256) converting again cannot help", True),
+        (None, 257, False, "--max-length 257` (the checkpoint's max_position_embeddings permitting)", None),
+    ],
+)
+def test_a_converted_folder_opened_with_more_than_it_was_converted_for_says_what_gives_more(
+    tiny, tmp_path, converted_for, asked, recorded, says, needs_yarn
+):
+    folder = glm_nb.convert(tiny.src, tmp_path / "m", max_length=converted_for, progress=False)
+    if not recorded:  # an older glm-nb's: glm_nb.json did not record the checkpoint's max_position_embeddings
+        meta = json.loads((folder / "glm_nb.json").read_text())
+        del meta["source"]["max_position_embeddings"]
+        (folder / "glm_nb.json").write_text(json.dumps(meta))
+
+    with pytest.raises(ModelLoadError) as e:
+        open_model(folder, device="cpu", max_length=asked)
+
+    most = converted_for or 256
+    assert f"{folder} was converted for sequences of at most {most} tokens" in str(e.value) and says in str(e.value)
+    assert (e.value.asked, e.value.most, e.value.needs_yarn) == (asked, most, needs_yarn)
+    assert open_model(folder, device="cpu", max_length=most).metadata.max_length == most  # all of it is fine
 
 
 @pytest.mark.parametrize("max_length", [0, 1, -5, 2.5, "64", True])
@@ -307,6 +384,47 @@ def test_more_than_the_checkpoint_allows_is_refused_before_converting(tiny, cach
         open_model(tiny.src, device="cpu", max_length=257, progress=False)
 
     assert conversions == []
+
+
+def _hub_fetching(monkeypatch, src, config_fails: bool = False) -> list:
+    """A Hugging Face hub whose only repo is `src`; returns the allow_patterns of each snapshot_download."""
+    fetched = []
+
+    def snapshot_download(repo_id, allow_patterns):
+        fetched.append(allow_patterns)
+        if config_fails and allow_patterns == ["config.json"]:
+            raise OSError("no network")
+        return str(src)
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=snapshot_download))
+    return fetched
+
+
+def test_more_than_a_hub_checkpoint_allows_is_refused_from_its_config_before_the_download(tiny, cache, monkeypatch):
+    fetched = _hub_fetching(monkeypatch, tiny.src)
+
+    with pytest.raises(ContextLengthError, match=r"max_position_embeddings \(256\), got 300\. For a longer context"):
+        open_model("THUDM/GLM-4-9B-0414", device="cpu", max_length=300, progress=False)
+
+    assert fetched == [["config.json"]]  # the weights never came
+
+
+def test_a_hub_config_that_cannot_be_fetched_alone_is_read_after_the_download(tiny, cache, conversions, monkeypatch):
+    fetched = _hub_fetching(monkeypatch, tiny.src, config_fails=True)
+
+    with pytest.raises(ContextLengthError, match=r"max_position_embeddings \(256\), got 300"):
+        open_model("THUDM/GLM-4-9B-0414", device="cpu", max_length=300, progress=False)
+
+    assert len(fetched) == 2 and conversions == []  # still refused before converting
+
+
+def test_a_hub_id_within_its_checkpoint_length_is_downloaded_and_capped(tiny, cache, monkeypatch):
+    fetched = _hub_fetching(monkeypatch, tiny.src)
+
+    engine = open_model("THUDM/GLM-4-9B-0414", device="cpu", max_length=100, progress=False)
+
+    assert fetched[0] == ["config.json"] and len(fetched) == 2
+    assert (engine.metadata.max_length, engine.graph_max_length) == (100, 256)
 
 
 @pytest.mark.parametrize(
