@@ -128,17 +128,37 @@ class GlmMagics(Magics):
         except ValueError as e:
             raise UsageError(f"%glm config: {e}") from None
         if args.clear:  # a system prompt the defaults gave a conversation goes with them (a cell's own -s stays)
-            for thread in self.session.threads.values():
+            for thread in self.session.every_thread():
                 if not thread.own_system:
                     thread.system = None
         self.session.defaults = defaults
 
-    def _ask(self, variant: str, line: str, cell: str) -> Transcript | None:
+    def _ask(self, variant: str, line: str, cell: str) -> None:
         self.session.begin_reply()  # whatever stops this cell, glm_nb.last() will not give an older cell's record
         args = parse_cell_line(line)
         if args.help:
             print(CELL_HELP)
-            return None
+            return
+        try:
+            transcript = self._reply(variant, args, line, cell)
+        except RecordInterrupted as interrupt:  # the reply had ended, and is kept: so is its value
+            self._store(args, interrupt.transcript)
+            raise UsageError(_RECORD_INTERRUPTED) from None
+        except BaseException:
+            if args.output:  # else it would hold an earlier run's value, read as this run's
+                self.shell.user_ns[args.output] = None
+                print(f"glm-nb: this cell ended in an error, so {args.output} = None (not an earlier run's value); "
+                      "fix what the error says and re-run the cell.", file=sys.stderr)  # fmt: skip
+            raise
+        self._store(args, transcript)
+        if transcript.interrupted:
+            # An error ends the cell, so "Run all" stops here as the user asked; the record above stays.
+            raise UsageError(_interrupted(variant))
+        if transcript.output_format == "code" and transcript.artifacts:
+            self.shell.set_next_input(transcript.artifacts[0].source.rstrip("\n"), replace=False)
+
+    def _reply(self, variant: str, args: GlmCellArgs, line: str, cell: str) -> Transcript:
+        """The cell's reply, shown as it streams; raises UsageError for a cell no model can run."""
         if args.corpus is not None and variant != "rumination":
             raise UsageError("--corpus is where %%glm_rumination searches; %%glm and %%glm_z1 take no corpus.")
         options = (("--tools", args.tools), ("-s", args.system), ("--drop-old-turns", args.drop_old_turns))
@@ -162,20 +182,15 @@ class GlmMagics(Magics):
             if loaded:
                 display(model.card())
             sink = LiveOutput(live=self._live())
-            try:
-                transcript = session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
-            except RecordInterrupted:
-                raise UsageError(_RECORD_INTERRUPTED) from None
-            if args.output:
-                value = self.shell.user_ns[args.output] = transcript.value()
-                if value is None and transcript.output_format == "json" and not transcript.interrupted:
-                    print(_no_json_value(transcript, args.output), file=sys.stderr)
-        if transcript.interrupted:
-            # An error ends the cell, so "Run all" stops here as the user asked; the record above stays.
-            raise UsageError(_interrupted(variant))
-        if transcript.output_format == "code" and transcript.artifacts:
-            self.shell.set_next_input(transcript.artifacts[0].source.rstrip("\n"), replace=False)
-        return None
+            return session.ask(variant, args, prompt, namespace=self.shell.user_ns, sink=sink, cell_key=key)
+
+    def _store(self, args: GlmCellArgs, transcript: Transcript) -> None:
+        """`-o NAME`: this run's value (an interrupted reply's partial answer too: its record says interrupted)."""
+        if not args.output:
+            return
+        value = self.shell.user_ns[args.output] = transcript.value()
+        if value is None and transcript.output_format == "json" and not transcript.interrupted:
+            print(_no_json_value(transcript, args.output), file=sys.stderr)
 
     def _live(self) -> bool:
         if self.live_updates is not None:

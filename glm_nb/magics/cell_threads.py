@@ -4,16 +4,24 @@ A re-run of a cell rewinds its thread to where that cell's turn began: the later
 tools are put back as that turn found them, so the cell runs as it now reads (its `-s` or `--tools` may be gone),
 as it would after a restart. Without cell ids (a terminal IPython) a cell is known by its text, and only the last
 turn is replaced. A turn is never replaced by one of the same run: a loop calling the magic keeps every turn.
+
+A cell's `--new` sets the conversation so far aside rather than forget it: cells A, B (`--new`), C, then A again
+goes back to A's own conversation, rewound to before A's turn, as a restart and "Run all" would run it (not after C
+in B's); then C again goes back to B's. A new cell goes on from the cell run last. Only the latest `KEPT_ASIDE`
+conversations per magic are kept aside (a cell of an older one goes on from the cell run last, as before).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..chat import Message
 
-__all__ = ["CellThread", "CellTurn"]
+__all__ = ["KEPT_ASIDE", "CellThread", "CellTurn", "home_thread", "set_aside"]
+
+KEPT_ASIDE = 20  # conversations set aside by --new, per magic
 
 
 class CellTurn(NamedTuple):
@@ -58,3 +66,30 @@ class CellThread:
     def turn(self, key: tuple[str, str], start: int, run: int) -> CellTurn:
         """A turn of cell `key` beginning here, with the settings it found (take them before the cell's own)."""
         return CellTurn(key, start, run, self.system, self.own_system, self.tool_names)
+
+    def copy(self) -> CellThread:
+        """A copy whose messages and turns change apart from this thread's."""
+        return dataclasses.replace(self, messages=list(self.messages), turns=list(self.turns))
+
+    def has_cell_turns(self) -> bool:
+        """Whether a re-run of one of its cells (known by id) can find it."""
+        return any(turn.key[0] == "cell" for turn in self.turns)
+
+
+def home_thread(
+    current: CellThread | None, aside: list[CellThread], key: tuple[str, str], run: int
+) -> CellThread | None:
+    """The thread holding the turn a re-run of cell `key` replaces: the current one, else one set aside (by cell id
+    only: a cell known by its text replaces only the current thread's last turn); None for a cell not run before."""
+    if current is not None and current.replaced_turn(key, run) is not None:
+        return current
+    if key[0] != "cell":
+        return None
+    return next((thread for thread in reversed(aside) if thread.replaced_turn(key, run) is not None), None)
+
+
+def set_aside(aside: list[CellThread], current: CellThread | None, following: CellThread) -> list[CellThread]:
+    """The threads set aside once `following` becomes the current thread: `current` joins them (the latest last),
+    `following` leaves them, and so does one no cell can come back to."""
+    threads = [*aside, *([current] if current is not None else [])]
+    return [thread for thread in threads if thread is not following and thread.has_cell_turns()][-KEPT_ASIDE:]

@@ -173,7 +173,12 @@ def _sampling_arguments(func):
                 help="How to show the answer: markdown (default), text, code (the code goes into the next cell, "
                 "never run), html (sandboxed frame), svg (sanitized), json (parsed; -o stores the value).",
             ),  # fmt: skip
-            argument("--thinking", choices=("collapsed", "shown", "hidden"), help="How to show thinking."),
+            argument(
+                "--thinking",
+                choices=("collapsed", "shown", "hidden"),
+                help="How to show thinking: hidden leaves it out of the output and the saved notebook (the kernel "
+                "keeps it: glm_nb.last().thinking).",
+            ),  # fmt: skip
             argument(
                 "--drop-old-turns",
                 dest="drop_old_turns",

@@ -5,7 +5,7 @@
 - One conversation thread per variant (`cell_threads.py`): its messages, system prompt, tool names, and which cell
   wrote which turn. Re-running a cell rewinds the thread to where that cell's turn began (later turns go too), so the
   history, the system prompt and tools and, through the backend's prefix reuse, the KV cache are as they were before
-  it.
+  it. `--new` sets the conversation so far aside (`earlier`), and a re-run of one of its cells goes back to it.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
   interleave on one KV cache.
 - `last()`: the latest reply's record. Only the latest `KEPT_RECORDS` records stay in `transcripts` (each holds a
@@ -43,7 +43,7 @@ from ..engine import SamplingParams
 from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
-from .cell_threads import CellThread, CellTurn
+from .cell_threads import CellThread, CellTurn, home_thread, set_aside
 from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
 from .replies import RecordInterrupted, ReplySink, context_full_note, stream_reply
@@ -59,8 +59,10 @@ class NotebookSession:
     def __init__(self, *, loader: Callable[[ModelArgs], LoadedModel] = load_model, refresh_s: float = 0.1):
         self.models: dict[str, LoadedModel] = {}
         self.threads: dict[str, CellThread] = {}
+        self.earlier: dict[str, list[CellThread]] = {}  # conversations set aside by --new, the latest last
         self.defaults = GlmCellArgs()
         self.engine_lock = threading.Lock()
+        self._engine_holder: list[str] = [""]  # who holds engine_lock, "cell" or "panel": what a waiter is told
         self.transcripts: deque[Transcript] = deque(maxlen=KEPT_RECORDS)  # the latest records, oldest first
         self.replies = 0  # records made this session, also those no longer kept
         self._records_lock = threading.Lock()
@@ -84,6 +86,7 @@ class NotebookSession:
         for name in names:
             self.models[name] = model
             self.threads.pop(name, None)
+            self.earlier.pop(name, None)
         for listener in list(self._model_listeners):
             if (method := listener()) is None:  # its owner (a closed chat panel) is gone
                 self._model_listeners.remove(listener)
@@ -110,6 +113,13 @@ class NotebookSession:
     def reset(self, variant: str | None = None) -> None:
         for name in VARIANTS if variant is None else (variant,):
             self.threads.pop(name, None)
+            self.earlier.pop(name, None)
+
+    def every_thread(self, variant: str | None = None) -> list[CellThread]:
+        """The conversations of `variant` (or of every magic): the current ones and those set aside."""
+        names = VARIANTS if variant is None else (variant,)
+        current = [self.threads[name] for name in names if name in self.threads]
+        return current + [thread for name in names for thread in self.earlier.get(name, [])]
 
     def thread(self, variant: str) -> CellThread:
         return self.threads.setdefault(variant, CellThread())
@@ -166,7 +176,7 @@ class NotebookSession:
         kept = () if args.new else self._kept_tools(variant, cell_key)
         if variant != "rumination":  # resolved before any state changes
             tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)
-        before = {name: self._copy(t) for name, t in self.threads.items()}  # put back if the prompt does not fit
+        before = self._copies()  # put back if the prompt does not fit
         thread, settings = None, None
         if variant == "rumination":
             corpus = args.corpus or ""
@@ -184,8 +194,8 @@ class NotebookSession:
             )  # fmt: skip
             response = conversation.send(prompt)
         if cell_key is not None and cell_key[0] == "cell":  # a cell whose magic changed leaves its old conversation
-            for name, other in self.threads.items():  # as a re-run would: its turn and the later ones go
-                if name != variant:
+            for name in VARIANTS:  # as a re-run would: its turn and the later ones go
+                for other in self.every_thread(name) if name != variant else ():
                     other.rewind_for(cell_key, self.cell_run)
         template = Transcript(
             variant, model.label, prompt, output_format=args.output_format or "markdown", sampling=sampling,
@@ -207,7 +217,7 @@ class NotebookSession:
             raise
         except BaseException as error:
             if isinstance(error, PromptTooLongError):
-                self.threads = before  # raised before anything was generated: the cell changed nothing
+                self.threads, self.earlier = before  # raised before anything was generated: the cell changed nothing
             if shown.record is not None:  # what the cell shows: stopped by an error, or before anything was sent
                 self.add_record(shown.record)
             raise
@@ -236,23 +246,26 @@ class NotebookSession:
                 thread.turns.append(settings._replace(start=start))
         self.add_record(transcript)
 
-    @staticmethod
-    def _copy(thread: CellThread | None) -> CellThread | None:
-        if thread is None:
-            return None
-        return dataclasses.replace(thread, messages=list(thread.messages), turns=list(thread.turns))
+    def _copies(self) -> tuple[dict[str, CellThread], dict[str, list[CellThread]]]:
+        """Copies of every conversation, current and set aside, to put back."""
+        earlier = {name: [thread.copy() for thread in threads] for name, threads in self.earlier.items()}
+        return {name: thread.copy() for name, thread in self.threads.items()}, earlier
 
     def _thread_for(
         self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None
     ) -> tuple[CellThread, CellTurn | None]:
-        """The thread the cell's turn goes on, its settings applied, and the turn as it begins (None: no key)."""
-        if args.new:
-            self.threads.pop(variant, None)
+        """The thread the cell's turn goes on, its settings applied, and the turn as it begins (None: no key): the
+        cell's own, rewound to before its turn; a new one with --new; else the current one."""
+        current = self.threads.get(variant)
+        home = self._home(variant, cell_key)
+        if home is not None and cell_key is not None:
+            home.rewind_for(cell_key, self.cell_run)
+        if args.new or (home is not None and home is not current):
+            following = CellThread() if args.new else home
+            self.earlier[variant] = set_aside(self.earlier.get(variant, []), current, following)
+            self.threads[variant] = following
         thread = self.thread(variant)
-        turn = None
-        if cell_key is not None:
-            thread.rewind_for(cell_key, self.cell_run)
-            turn = thread.turn(cell_key, len(thread.messages), self.cell_run)
+        turn = None if cell_key is None else thread.turn(cell_key, len(thread.messages), self.cell_run)
         if args.system is not None:
             thread.system, thread.own_system = args.system or None, True
         elif not thread.own_system and self.defaults.system is not None:
@@ -261,20 +274,27 @@ class NotebookSession:
             thread.tool_names = args.tools
         return thread, turn
 
+    def _home(self, variant: str, cell_key: tuple[str, str] | None) -> CellThread | None:
+        """The thread with the turn a re-run of the cell replaces, if any (see `home_thread`)."""
+        if cell_key is None:
+            return None
+        return home_thread(self.threads.get(variant), self.earlier.get(variant, []), cell_key, self.cell_run)
+
     def _kept_tools(self, variant: str, cell_key: tuple[str, str] | None) -> tuple[str, ...]:
         """The tools `variant`'s conversation goes on with: as they were before the turn a re-run replaces."""
+        home = self._home(variant, cell_key)
+        replaced = home.replaced_turn(cell_key, self.cell_run) if home is not None and cell_key is not None else None
+        if replaced is not None:
+            return replaced.tool_names
         thread = self.threads.get(variant)
-        if thread is None:
-            return ()
-        replaced = thread.replaced_turn(cell_key, self.cell_run) if cell_key is not None else None
-        return thread.tool_names if replaced is None else replaced.tool_names
+        return () if thread is None else thread.tool_names
 
     def engine_turn(
         self, sink: ReplySink, template: Transcript, stopped: threading.Event | None = None
     ) -> _EngineTurn:
         """`with session.engine_turn(sink, template):` holds the engine for one reply (waiting visibly if busy).
         `stopped`: set from another thread (the chat panel's Stop), it ends the wait with `TurnStopped`."""
-        return _EngineTurn(self.engine_lock, sink, template, stopped)
+        return _EngineTurn(self.engine_lock, self._engine_holder, sink, template, stopped)
 
 
 class _ShownRecord:
@@ -299,14 +319,23 @@ class TurnStopped(Exception):
 class _EngineTurn:
     """Holds the engine lock for one reply; says so in the output while it waits for another reply to end."""
 
-    def __init__(self, lock: threading.Lock, sink: ReplySink, template: Transcript, stopped: threading.Event | None):
-        self.lock, self.sink, self.template, self.stopped = lock, sink, template, stopped
+    def __init__(
+        self, lock: threading.Lock, holder: list[str], sink: ReplySink, template: Transcript,
+        stopped: threading.Event | None,
+    ):  # fmt: skip
+        self.lock, self.holder, self.sink, self.template, self.stopped = lock, holder, sink, template, stopped
 
     def __enter__(self) -> None:
         self._check_stopped()  # Stop pressed while the model loaded
-        if self.lock.acquire(blocking=False):
-            return
-        note = _WAIT_PANEL if self.stopped is not None else _WAIT_CELL
+        if not self.lock.acquire(blocking=False):
+            self._wait()
+        self.holder[0] = "panel" if self.stopped is not None else "cell"
+
+    def _wait(self) -> None:
+        if self.stopped is None:
+            note = _WAIT_CELL  # a cell runs on the kernel's thread: what holds the engine is a panel's reply
+        else:  # a chat panel's reply, behind a cell's or another panel's (two panels in one notebook)
+            note = _WAIT_PANEL_ON_PANEL if self.holder[0] == "panel" else _WAIT_PANEL
         self.sink.update(_with_note(self.template, note))
         try:
             while not self.lock.acquire(timeout=0.05):
@@ -332,6 +361,10 @@ _WAIT_CELL = (
 )
 _WAIT_PANEL = (
     "Waiting: the model is busy with a cell's reply; this one starts when it ends (interrupt the cell (■) to end it)."
+)
+_WAIT_PANEL_ON_PANEL = (
+    "Waiting: the model is busy with another chat panel's reply; this one starts when it ends (press Stop there to "
+    "end it, or here to stop waiting)."
 )
 _NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
 _STOPPED = "Stopped while waiting for the model: nothing was sent, and the conversation is unchanged."

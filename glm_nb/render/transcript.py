@@ -7,7 +7,8 @@ artifacts, usage and sampling. `_repr_mimebundle_` gives
     application/vnd.glm-nb.transcript+json    the record itself, for the lab extension (schema: `to_json`)
     text/html, text/markdown, text/plain       fallbacks that read well without it (JupyterLab, VS Code, nbviewer)
 
-and the output metadata carries model, sampling and usage under "glm_nb".
+and the output metadata carries model, sampling and usage under "glm_nb". With `thinking_display` "hidden" none
+of them holds the thinking (`saved_parts`): it stays in the kernel's record (`glm_nb.last().thinking`) alone.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ class Transcript:
         return "\n\n".join(p.text for p in self.parts if p.kind == "thinking")
 
     @property
+    def saved_parts(self) -> tuple[Part, ...]:
+        """The parts the output shows and the saved notebook keeps: with `--thinking hidden`, none of the thinking
+        (the user chose not to see it, so it is not written into the file either; `thinking` still has it)."""
+        if self.thinking_display != "hidden":
+            return self.parts
+        return tuple(p for p in self.parts if p.kind != "thinking")
+
+    @property
     def tool_cards(self) -> list[ToolCard]:
         return [p.tool for p in self.parts if p.tool is not None]
 
@@ -122,7 +131,7 @@ class Transcript:
             "variant": self.variant,
             "model": self.model,
             "prompt": self.prompt,
-            "parts": [p.to_json() for p in self.parts],
+            "parts": [p.to_json() for p in self.saved_parts],
             "answer": self.answer,
             "format": self.output_format,
             "artifacts": [a.to_json() for a in self.artifacts],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import threading
 
 import pytest
@@ -401,3 +402,18 @@ def test_research_interrupted_mid_action_says_so_instead_of_showing_half_a_json_
     assert record["note"].startswith(f'Stopped while writing its next action ({shown}{{"name": "se')
     assert "that action was not run" in final["data"]["text/plain"]
     assert "the research stopped" in str(kernel.errors[-1]) and "conversation" not in str(kernel.errors[-1])
+
+
+def test_hidden_thinking_is_written_nowhere_in_the_saved_cell_but_the_kernel_keeps_it(kernel):
+    kernel.use(["Secret reasoning, step by step.</think>\nParis.", "Quietly musing.</think>\nLyon."])
+
+    outputs = kernel.run("%%glm_z1 --thinking hidden\nCapital of France?")
+    saved = kernel.final(kernel.run("%%glm_rumination --corpus . --thinking hidden -n 8\nAnd a city?"))
+
+    for output in [*outputs, saved]:  # every update too: a notebook saved mid-reply keeps that one
+        for name, value in [*output["data"].items(), ("metadata", output["metadata"])]:
+            assert "Secret reasoning" not in json.dumps(value) and "Quietly" not in json.dumps(value), name
+    record = kernel.final(outputs)["data"][MIME_TYPE]
+    assert record["answer"] == "Paris." and record["thinking_display"] == "hidden"
+    assert all(part["type"] != "thinking" for part in record["parts"])
+    assert [t.thinking for t in kernel.session.transcripts] == ["Secret reasoning, step by step.", "Quietly m"]

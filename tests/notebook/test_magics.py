@@ -7,6 +7,7 @@ from IPython.core.error import UsageError
 
 import glm_nb
 from glm_nb.chat import CHAT_SAMPLING, AssistantMessage, UserMessage
+from glm_nb.magics import live
 from glm_nb.magics.options import GlmCellArgs
 from glm_nb.magics.views import history_view
 from glm_nb.render import MIME_TYPE
@@ -74,6 +75,42 @@ def test_rerunning_a_cell_replaces_its_turn_and_later_ones(kernel):
     assert [m.content for m in messages if isinstance(m, UserMessage)] == ["first, edited"]
     assert [m.text for m in messages if isinstance(m, AssistantMessage)] == ["One again."]
     assert generator.prompts[2][:-8] == first_prompt[: len(generator.prompts[2]) - 8]  # same start as before
+
+
+def _said(kernel) -> list[str]:
+    """The chat conversation's user messages and answers, in order."""
+    messages = kernel.session.threads["chat"].messages
+    return [m.content if isinstance(m, UserMessage) else m.text for m in messages]
+
+
+def test_rerunning_a_cell_from_before_a_new_conversation_goes_back_to_its_own(kernel):
+    kernel.use(["\nA1.", "\nB1.", "\nC1.", "\nA2.", "\nC2.", "\nB2.", "\nD1."])
+    kernel.run("%%glm -s ALPHA\nalpha", cell_id="a")
+    kernel.run("%%glm --new\nbravo", cell_id="b")
+    kernel.run("%%glm\ncharlie", cell_id="c")
+
+    kernel.run("%%glm\nalpha again", cell_id="a")  # as a restart and "Run all" would run it: before b's --new
+    assert _said(kernel) == ["alpha again", "A2."] and kernel.session.threads["chat"].system is None
+    kernel.run("%%glm\ncharlie again", cell_id="c")  # back to b's conversation, after b's turn
+    assert _said(kernel) == ["bravo", "B1.", "charlie again", "C2."]
+    kernel.run("%%glm --new\nbravo again", cell_id="b")  # b's conversation starts afresh, without c's turn
+    assert _said(kernel) == ["bravo again", "B2."]
+    kernel.run("%%glm\ndelta", cell_id="d")  # a new cell goes on from the cell run last
+    assert _said(kernel) == ["bravo again", "B2.", "delta", "D1."]
+    assert kernel.errors == [None] * 7
+
+
+def test_reset_forgets_the_conversations_set_aside_by_new_too(kernel):
+    kernel.use(["\nA1.", "\nB1.", "\nC1.", "\nA2.", "\nB2."])
+    kernel.run("%%glm\nalpha", cell_id="a")
+    kernel.run("%%glm --new\nbravo", cell_id="b")
+    kernel.run("%%glm --new\ncharlie", cell_id="c")
+    kernel.run("%glm reset")
+
+    kernel.run("%%glm\nalpha again", cell_id="a")
+    kernel.run("%%glm\nbravo again", cell_id="b")  # its --new gone: it goes on from a, not back to its old thread
+
+    assert _said(kernel) == ["alpha again", "A2.", "bravo again", "B2."]
 
 
 def _add(a: float, b: float) -> float:
@@ -227,6 +264,35 @@ def test_output_variable_holds_the_answer_or_the_parsed_json(kernel):
 
     assert kernel.shell.user_ns["answer"] == "Just text."
     assert kernel.shell.user_ns["data"] == {"city": "Paris", "temp": 21}
+
+
+def test_a_cell_that_ends_in_an_error_sets_its_output_variable_to_none_not_an_earlier_runs_answer(kernel, capsys):
+    generator = kernel.use(["\nThe first run's answer.", "\nNever sent."])
+    kernel.run("%%glm -o answer\nHi", cell_id="a")
+    assert kernel.shell.user_ns["answer"] == "The first run's answer."
+    generator.max_length = 40
+
+    kernel.run("%%glm -o answer\n" + "many words here " * 20, cell_id="a")  # the same cell, now too long
+
+    assert isinstance(kernel.errors[-1], UsageError) and kernel.shell.user_ns["answer"] is None
+    assert "ended in an error, so answer = None" in capsys.readouterr().err
+
+
+def test_an_interrupt_as_the_record_is_shown_still_stores_the_ended_reply(kernel, monkeypatch):
+    kernel.use(["\nAn old answer.", "\nThis run's answer."])
+    kernel.run("%%glm -o answer\nHi", cell_id="a")
+    real_finish = live.LiveOutput.finish
+
+    def interrupted_finish(self, transcript):
+        monkeypatch.setattr(live.LiveOutput, "finish", real_finish)
+        raise KeyboardInterrupt  # the kernel's interrupt, as the cell renders the final record
+
+    monkeypatch.setattr(live.LiveOutput, "finish", interrupted_finish)
+
+    kernel.run("%%glm -o answer\nHi", cell_id="a")
+
+    assert "Interrupted as the reply was shown" in str(kernel.errors[-1])
+    assert kernel.shell.user_ns["answer"] == "This run's answer."  # the reply had ended and is kept
 
 
 def test_code_format_puts_the_code_in_the_next_cell_and_never_runs_it(kernel):
