@@ -5,14 +5,16 @@ the backend to continue it; `LocalBackend` reuses the KV cache for the common pr
 computes its new tokens. When the model calls tools (FORMAT.md, "What the model emits"), each call is validated
 and run, its result goes back as an observation, and the model continues, until it answers in plain text or
 `max_tool_rounds` (at least 1) is reached. A call that repeats, exactly, one refused as invalid earlier in the
-reply, or one that already ran twice in it and returned the same result both times, is not run and the reply ends
-(`Done.repeated_failed_call`, `Done.looping_call`; see `tool_rounds`). A conversation that declares no tools reads
-every answer as text, as an OpenAI-style server answers a request without tools: a model that writes a call anyway
-(a small one may) ends its turn there, nothing runs, no error goes back to it to retry, and
-`Done.undeclared_tool_call` says so; several such calls show a paragraph apart. GLM-Z1 (FORMAT.md,
-"GLM-Z1"): a template whose generation prompt ends with `<think>` forces thinking; `force_thinking=True` forces it
-with any template; history keeps only the answers. A turn that ends inside its thinking has no answer: `Done` says
-whether the token limit cut it (`thinking_cut_off`) or the model stopped there itself (`stopped_in_thinking`).
+reply is not run and the reply ends (`Done.repeated_failed_call`). One that already ran twice in it and returned the
+same result both times is not run either, and the model is asked to answer with what it has; if it loops again, the
+reply ends (`Done.looping_call`; see `tool_rounds`, and `@tool(repeatable=True)` for a tool polled on purpose).
+A conversation that declares no tools reads every answer as text, as an OpenAI-style server answers a request
+without tools: a model that writes a call anyway (a small one may) ends its turn there, nothing runs, no error goes
+back to it to retry, and `Done.undeclared_tool_call` says so; several such calls show a paragraph apart. GLM-Z1
+(FORMAT.md, "GLM-Z1"): a template whose generation prompt ends with `<think>` forces thinking; `force_thinking=True`
+forces it with any template; history keeps only the answers. A turn that ends inside its thinking has no answer:
+`Done` says whether the token limit cut it (`thinking_cut_off`) or the model stopped there itself
+(`stopped_in_thinking`).
 
 A history that fills the context is refused (`PromptTooLongError`) or cuts the answer short, unless
 `drop_old_turns=True` drops its oldest turns (see `context_overflow`).
@@ -257,8 +259,9 @@ class Conversation:
     def _tool_loop(self, response: Response, sampling: SamplingParams, dropped: DroppedTurns) -> Iterator[Event]:
         usage, last, stop = Usage(), None, None
         finish: FinishReason | None = None
-        log = CallLog()  # this reply's calls: a repeat that cannot help ends the reply instead of running
-        repeats: list[Repeat] = []
+        log = CallLog(t.name for t in self.tools if t.repeatable)  # this reply's calls, for the repeats not to run
+        ended_by: list[Repeat] = []  # why the repeats that ended the reply were not run
+        loop_refused = False  # a looping round was not run, and the model was asked to answer with what it has
         for round_index in range(self.max_tool_rounds + 1):
             if response.cancelled:
                 break
@@ -266,9 +269,13 @@ class Conversation:
             usage = response.usage_so_far = usage + outcome.usage
             last, stop = outcome.message, outcome.stop
             finish = self._finish_reason(last, round_index)
-            if finish is None and (repeats := log.repeats(last.tool_calls) or []):
-                finish = "stop"  # running them again would only repeat what the model already has
+            repeats = log.repeats(last.tool_calls) if finish is None else None
+            if repeats:  # running them again would only repeat what the model already has
                 yield from skip_calls(response, [(c, NOT_RUN_BECAUSE[r]) for c, r in zip(last.tool_calls, repeats)])
+                if "failed" not in repeats and not loop_refused:
+                    loop_refused = True  # the model reads why, and answers (a round left: round_index < max)
+                    continue
+                finish, ended_by = "stop", repeats
             if finish == "round_limit":
                 yield from skip_calls(
                     response, [(c, "the limit of tool rounds was reached") for c in last.tool_calls]
@@ -289,8 +296,8 @@ class Conversation:
             thinking_cut_off=bool(last and last.thinking_cut_off),
             stopped_in_thinking=bool(last and last.stopped_in_thinking),
             undeclared_tool_call=not self.tools and stop == OBSERVATION_TOKEN,
-            repeated_failed_call="failed" in repeats,
-            looping_call="looping" in repeats,
+            repeated_failed_call="failed" in ended_by,
+            looping_call="looping" in ended_by,
         )
 
     def _fitted_turn(self, response: Response, sampling: SamplingParams, dropped: DroppedTurns) -> Iterator[Event]:

@@ -106,8 +106,10 @@ class Done:
     # unknown tool, arguments that do not fit, an unreadable call): it was not run, and the reply ended there, since
     # an identical retry cannot succeed (a small model may otherwise repeat it until max_tool_rounds).
     repeated_failed_call: bool = False
-    # The model made, a third time, a call that already ran twice in this reply and returned the same result both
-    # times: it was not run, and the reply ended there (a small model may otherwise loop until max_tool_rounds).
+    # The model looped twice: it made, a third time, a call that already ran twice in this reply and returned the
+    # same result both times, was told that call was not run and asked to answer with what it had, and made such a
+    # call again; that one was not run either, and the reply ended there (a small model may otherwise loop until
+    # max_tool_rounds). A model that answers after the first refusal ends its reply as usual, with this False.
     looping_call: bool = False
 
 

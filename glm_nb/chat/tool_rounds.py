@@ -5,8 +5,13 @@ thousands of tokens later. Two calls are the same when `_call_key` says so. A ca
 invalid earlier in the reply (an unknown tool, arguments that do not fit, an unreadable call) would be refused again
 (`Done.repeated_failed_call`). A tool may rightly answer differently the second time (a clock, a queue, a file that
 changed), so a second identical call always runs; but a call that already ran twice in the reply and returned the
-same result both times is a loop, and a third is not run (`Done.looping_call`). A round made only of such repeats
-ends the reply: each of its calls gets a "not run" observation that says why, so history stays well formed.
+same result both times is a loop, and a third is not run. Only calls that ran count (ok, error, timeout): one the
+user declined, or one not run, returned nothing, so declining a call twice never keeps the confirm hook from being
+asked again. A tool that may rightly return the same result again and again (a job's status, polled) opts out with
+`@tool(repeatable=True)`. A round made only of such repeats is not run: each of its calls gets a "not run"
+observation that says why and asks for an answer with what the model has, so history stays well formed. A repeat
+of a failed call ends the reply there; a loop first gets that one more turn to answer, and ends the reply
+(`Done.looping_call`) only if the model loops again (see `Conversation._tool_loop`).
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ NOT_RUN_BECAUSE: dict[Repeat, str] = {
     "failed": "this exact call already failed in this reply",
     "looping": "this exact call already ran twice in this reply and returned the same result both times",
 }
+_RAN = frozenset({"ok", "error", "timeout"})  # the statuses of a call whose tool ran: what it returned may repeat
 
 
 class CallLog:
-    """The calls one reply ran, by `_call_key`: those refused as invalid, and what the others returned."""
+    """The calls one reply ran, by `_call_key`: those refused as invalid, and what the others returned when they
+    ran, but for the tools named in `repeatable` (the looping rule does not apply to them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, repeatable: Iterable[str] = ()) -> None:
+        self._repeatable = frozenset(repeatable)
         self._failed: set[tuple] = set()
         self._returned: dict[tuple, list[tuple[str, str]]] = {}  # key -> (status, observation text) of each run
 
@@ -41,7 +49,7 @@ class CallLog:
             key = _call_key(result.call)
             if result.status == "invalid":
                 self._failed.add(key)
-            else:
+            elif result.status in _RAN and result.call.name not in self._repeatable:
                 self._returned.setdefault(key, []).append((result.status, result.content))
 
     def repeats(self, calls: Sequence[ToolCall]) -> list[Repeat] | None:

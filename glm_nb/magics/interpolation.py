@@ -1,11 +1,16 @@
 """`{name}` in a cell becomes the value of the notebook variable `name`.
 
-Only a bare identifier in single braces is replaced, and only when the name exists; anything else (JSON, a set
-literal, `{unknown}`) is left as written, so pasting code or data into a prompt never breaks it. `{{text}}`
-writes `{text}` literally. Around a name, braces pair up from the outside in, as in a Python format string: each
-`{{`...`}}` pair writes one pair of braces, and an odd one left in the middle is the variable, so `{{{name}}}`
-writes the value in braces and `{{{{name}}}}` writes `{{name}}`. A brace with no partner on the other side (the
-`}}` closing JSON after `{"a": {"b": {name}}}`) is written as it is.
+The cell is read as a Python format string reads it, with one difference. `{name}`, a bare identifier in single
+braces, is the variable (only when the notebook has it; `{unknown}`, `{x:>5}`, `{0}`, `{a.b}` stay as written);
+`{{` and `}}` are escapes, each written as one brace, so `{{city}}` sends `{city}`, `{{{city}}}` sends `{Paris}`
+and `x = {{{city}: 1}}` sends `x = {Paris: 1}`. The difference: an escape counts only with a partner, a `{{`
+closed by a later `}}` (nested like brackets); a `{{` or `}}` without one is sent as written, as is any other
+brace, so pasted JSON or code keeps its braces (`{"a": {"b": {city}}}` sends `{"a": {"b": Paris}}`: its `}}` has
+no `{{`). As in a format string, `{{` and `}}` are read before names, left to right: `{{city}` is a `{{` without a
+partner, then `city}`, and sends `{{city}`.
+
+Code with f-strings or format strings is read the same way (`print(f"{{{x}}}")` sends `print(f"{5}")` when `x`
+is 5): run such a cell with `--raw` to send it exactly as written.
 """
 
 from __future__ import annotations
@@ -18,39 +23,43 @@ from IPython.core.error import UsageError
 
 __all__ = ["interpolate", "unknown_names"]
 
-# A run of braces around a Python name (letters of any script, `{城市}` too, as Python 3 allows; digits after the
-# first; underscores), or else `{{text}}` around anything.
-_TOKEN = re.compile(r"(\{+)([^\W\d]\w*)(\}+)|\{\{(.*?)\}\}", re.DOTALL)
+# An escape (`{{`, `}}`) or a field around a Python name (letters of any script, `{城市}` too, as Python 3 allows;
+# digits after the first; underscores). Tried in this order at each place, left to right, as str.format reads them.
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^\W\d]\w*)\}")
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    def replace(match: re.Match) -> str:
-        if match.group(4) is not None:
-            return "{" + match.group(4) + "}"
-        before, pairs, name, after = _braces(match)
-        field = name in namespace and _is_field(match)
-        inner = _text_of(name, namespace[name]) if field else "{" * (pairs % 2) + name + "}" * (pairs % 2)
-        return before + "{" * (pairs // 2) + inner + "}" * (pairs // 2) + after
-
-    return _TOKEN.sub(replace, text)
+    tokens = list(_TOKEN.finditer(text))
+    escapes = _paired_escapes(tokens)
+    pieces, end = [], 0
+    for index, token in enumerate(tokens):
+        name = token.group(1)
+        if index in escapes:
+            written = token.group(0)[0]
+        elif name is not None and name in namespace:
+            written = _text_of(name, namespace[name])
+        else:
+            written = token.group(0)
+        pieces += [text[end : token.start()], written]
+        end = token.end()
+    return "".join([*pieces, text[end:]])
 
 
 def unknown_names(text: str, namespace: Mapping[str, Any]) -> list[str]:
     """The `{name}`s in `text` that `interpolate` leaves as written because the notebook has no such variable."""
-    names = (m.group(2) for m in _TOKEN.finditer(text) if m.group(2) is not None and _is_field(m))
+    names = (m.group(1) for m in _TOKEN.finditer(text) if m.group(1) is not None)
     return list(dict.fromkeys(name for name in names if name not in namespace))
 
 
-def _braces(match: re.Match) -> tuple[str, int, str, str]:
-    """A name's brace runs as (unpaired opening braces, pairs around the name, the name, unpaired closing ones)."""
-    opening, name, closing = match.group(1), match.group(2), match.group(3)
-    pairs = min(len(opening), len(closing))
-    return opening[pairs:], pairs, name, closing[pairs:]
-
-
-def _is_field(match: re.Match) -> bool:
-    """An odd number of brace pairs around the name: the innermost pair is a variable, not an escape."""
-    return _braces(match)[1] % 2 == 1
+def _paired_escapes(tokens: list[re.Match]) -> set[int]:
+    """The indices of the `{{` and `}}` tokens that pair up, each `}}` with the nearest open `{{` before it."""
+    open_, paired = [], set()
+    for index, token in enumerate(tokens):
+        if token.group(0) == "{{":
+            open_.append(index)
+        elif token.group(0) == "}}" and open_:
+            paired |= {open_.pop(), index}
+    return paired
 
 
 def _text_of(name: str, value: Any) -> str:

@@ -338,11 +338,13 @@ _REPEATED_CALL = (
     "parameters (a cell's --tools, or tools=[...] in Python)."
 )
 
-# Done.looping_call: the last card is a call made a third time after it returned the same result twice.
+# Done.looping_call: a call made a third time after it returned the same result twice was not run, the model was
+# asked to answer with what it had, and it looped again; the last card is that call, not run either.
 _LOOPING_CALL = (
-    "The model made the same tool call a third time after it had returned the same result twice (see its cards), "
-    "so it was not run and the reply ended there. Ask again, e.g. for an answer from the results it has, or check "
-    "that the tool returns what the model needs."
+    "The model made the same tool call a third time after it had returned the same result twice, was told it was not "
+    "run and to answer with what it had, and made such a call again (see its cards), so that one was not run either "
+    "and the reply ended there. Ask again, e.g. for an answer from the results it has, or check that the tool returns "
+    "what the model needs (a tool meant to be polled, such as a job's status, takes @glm_nb.tool(repeatable=True))."
 )
 
 

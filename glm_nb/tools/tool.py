@@ -52,7 +52,9 @@ class Tool:
     """A function the model may call. Build one with `@tool`, `Tool.from_function(fn)` or `Tool.from_dict(spec)`.
 
     `timeout` is how long one call may run, in seconds: the conversation's `tool_timeout` (60 s unless set) when
-    "session", no limit when None (the tool then runs in the calling thread; see `execution`).
+    "session", no limit when None (the tool then runs in the calling thread; see `execution`). `repeatable`: the
+    same call may return the same result any number of times in one reply (a job's status polled until it is done),
+    so the conversation's looping-call rule (`chat.tool_rounds`) never holds it back.
     """
 
     name: str
@@ -64,6 +66,7 @@ class Tool:
     # transformers' apply_chat_template(tools=[spec]) renders (same keys, same order, nothing added).
     spec: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     timeout: ToolTimeout = field(default="session", compare=False)
+    repeatable: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_timeout(self.name, self.timeout)
@@ -76,13 +79,22 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout: ToolTimeout = "session",
+        repeatable: bool = False,
     ) -> Tool:
-        """A tool whose schema comes from `fn`'s type hints and docstring; `timeout` as in `tool`."""
+        """A tool whose schema comes from `fn`'s type hints and docstring; `timeout` and `repeatable` as in `tool`."""
         if isinstance(fn, staticmethod):  # `@tool` above `@staticmethod` in a class body
             fn = fn.__func__
         schema = function_schema(fn, name=name, description=description)
         _check_name(schema.name)
-        return cls(schema.name, schema.description, schema.parameters, fn, schema.converters, timeout=timeout)
+        return cls(
+            schema.name,
+            schema.description,
+            schema.parameters,
+            fn,
+            schema.converters,
+            timeout=timeout,
+            repeatable=repeatable,
+        )
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Tool:
@@ -141,7 +153,11 @@ def _check_timeout(name: str, timeout: Any) -> None:
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: ToolTimeout = "session"
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: ToolTimeout = "session",
+    repeatable: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -150,8 +166,10 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: ToolTimeout = "session",
+    repeatable: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Decorator: `@tool` or `@tool(name=..., description=..., timeout=...)` turns a typed function into a `Tool`.
+    """Decorator: `@tool` or `@tool(name=..., description=..., timeout=..., repeatable=...)` turns a typed function
+    into a `Tool`.
 
     The result is still callable like the function (`get_weather(city="Paris")`).
 
@@ -160,10 +178,14 @@ def tool(
     calling thread, so Ctrl-C stops it and thread-bound objects such as a sqlite3 connection work), or "session"
     (the default) for the conversation's `tool_timeout`, 60 s unless `Conversation(tool_timeout=...)` says else.
     A tool's own timeout wins over the conversation's.
+
+    `repeatable=True` is for a tool that may rightly answer the same call with the same result again and again, such
+    as a job-status tool polled while the job runs: a call that returned the same result twice in one reply is
+    otherwise not run a third time (the model is looping; `Done.looping_call`).
     """
     if fn is not None:
         return Tool.from_function(fn)
-    return lambda f: Tool.from_function(f, name=name, description=description, timeout=timeout)
+    return lambda f: Tool.from_function(f, name=name, description=description, timeout=timeout, repeatable=repeatable)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""The tool loop's limits: a call repeated with the same result ends the reply, and max_tool_rounds is at least 1."""
+"""The tool loop's limits: a looping call is refused, then ends the reply if it loops again; max_tool_rounds >= 1."""
 
 from __future__ import annotations
 
 import pytest
 
 from glm_nb.chat import ChatError, ObservationMessage
-from glm_nb.tools import tool
+from glm_nb.tools import Tool, tool
 
 CALL = 'get_weather\n{"city": "Paris"}<|observation|>'
 
@@ -22,6 +22,21 @@ def get_weather(city: str) -> dict:
     return {"city": city, "temp": 21}
 
 
+def test_a_third_call_after_two_identical_results_is_not_run_and_the_model_answers_with_what_it_has(scripted):
+    conversation, generator = scripted([CALL, CALL, CALL, "\nSunny, 21 degrees."], tools=[get_weather])
+
+    response = conversation.send("Weather in Paris?")
+    done = list(response)[-1]
+
+    assert (done.finish_reason, done.looping_call) == ("stop", False)
+    assert [r.status for r in response.tool_results()] == ["ok", "ok", "not_run"]
+    refused = response.tool_results()[-1]
+    assert "ran twice in this reply and returned the same result both times" in refused.error
+    assert "Answer with what you have" in refused.content  # what the model reads before its answer
+    assert response.text() == "Sunny, 21 degrees."
+    assert len(generator.prompts) == 4
+
+
 @pytest.mark.parametrize(
     "call, status",
     [
@@ -29,17 +44,81 @@ def get_weather(city: str) -> dict:
         ('get_weather\n{"city": "Atlantis"}<|observation|>', "error"),  # the same error twice is a loop too
     ],
 )
-def test_a_third_call_after_two_identical_results_ends_the_reply_unrun(scripted, call, status):
+def test_a_model_that_loops_again_after_being_told_ends_the_reply_unrun(scripted, call, status):
     conversation, generator = scripted([call] * 9, tools=[get_weather])
 
     response = conversation.send("Weather in Paris?")
     done = list(response)[-1]
 
     assert (done.finish_reason, done.looping_call, done.repeated_failed_call) == ("stop", True, False)
-    assert [r.status for r in response.tool_results()] == [status, status, "not_run"]
-    assert "ran twice in this reply and returned the same result both times" in response.tool_results()[-1].error
-    assert len(generator.prompts) == 3  # not max_tool_rounds + 1 generations of the same call
+    assert [r.status for r in response.tool_results()] == [status, status, "not_run", "not_run"]
+    assert len(generator.prompts) == 4  # not max_tool_rounds + 1 generations of the same call
     assert isinstance(conversation.messages[-1], ObservationMessage)  # every call has its observation
+
+
+def test_after_a_refused_loop_new_calls_run_and_the_next_loop_ends_the_reply(scripted):
+    rome = 'get_weather\n{"city": "Rome"}<|observation|>'
+    conversation, _ = scripted([CALL, CALL, CALL, rome, CALL, "\nUnused."], tools=[get_weather])
+
+    response = conversation.send("Paris, then Rome?")
+    done = list(response)[-1]
+
+    assert done.looping_call
+    assert [r.status for r in response.tool_results()] == ["ok", "ok", "not_run", "ok", "not_run"]
+
+
+def test_declined_calls_do_not_count_as_a_loop_and_the_user_is_asked_each_time(scripted):
+    asked = []
+
+    def decline(call):
+        asked.append(call)
+        return False
+
+    conversation, _ = scripted([CALL] * 3 + ["\nI cannot check the weather."], tools=[get_weather], confirm=decline)
+
+    response = conversation.send("Weather in Paris?")
+    done = list(response)[-1]
+
+    assert len(asked) == 3  # the third call went to the confirm hook too
+    assert [r.status for r in response.tool_results()] == ["declined"] * 3
+    assert not any("ran twice" in r.content for r in response.tool_results())
+    assert (done.looping_call, response.text()) == (False, "I cannot check the weather.")
+
+
+def _job_status_tool(make, statuses):
+    """A tool that reports a job's status: each of `statuses` in turn."""
+    replies = iter(statuses)
+
+    def job_status(job: str) -> str:
+        """The status of a job.
+
+        Args:
+            job: The job's id.
+        """
+        return next(replies)
+
+    return make(job_status)
+
+
+@pytest.mark.parametrize(
+    "make", [tool(repeatable=True), lambda f: Tool.from_function(f, repeatable=True)], ids=["@tool", "from_function"]
+)
+def test_a_repeatable_tool_may_return_the_same_result_any_number_of_times(scripted, make):
+    poll = 'job_status\n{"job": "42"}<|observation|>'
+    job_status = _job_status_tool(make, ["running"] * 4 + ["done"])
+    conversation, _ = scripted([poll] * 5 + ["\nJob 42 is done."], tools=[job_status])
+
+    response = conversation.send("Wait for job 42.")
+    done = list(response)[-1]
+
+    assert [r.content for r in response.tool_results()] == ["running"] * 4 + ["done"]
+    assert (done.looping_call, response.text()) == (False, "Job 42 is done.")
+
+
+def test_a_tool_is_not_repeatable_unless_it_says_so():
+    plain, polled = _job_status_tool(tool, []), _job_status_tool(tool(repeatable=True), [])
+
+    assert (plain.repeatable, polled.repeatable) == (False, True)
 
 
 def test_a_tool_that_answers_differently_each_time_keeps_being_called(scripted):
