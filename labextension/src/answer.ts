@@ -8,15 +8,25 @@
  * an update reads only the new text; a finished piece is the same object from one update to the next (and so is
  * its `key`), which the view keeps on screen without drawing it again.
  *
+ * A fence in a list item is no piece of its own: it stays in the list's markdown, drawn in its item as CommonMark
+ * has it (cut out, it ended the list, and the items after it started another).
+ *
  * A thought is cut the same way but for its fences (`new AnswerSplitter({ fences: 'inline' })`): the view draws it
  * as markdown alone, so a fence stays in its block's text (no cut inside it) instead of becoming a piece of its own.
  */
 
+// with its extension, for Node to load lib/ as it is
+import { confineTags } from './tags.js';
+
 export type Segment = { kind: 'markdown'; text: string } | { kind: 'fence'; language: string; body: string };
 
-/** A block of markdown: lines up to a blank line, after which a new paragraph, heading, quote or table starts. */
+/**
+ * A block of markdown: lines up to a blank line, after which a new paragraph, heading, quote or table starts. Its
+ * `source` is what the view draws: its text with a tag it opens mid-line and leaves open shown as text (tags.ts).
+ */
 export interface IBlock {
   readonly text: string;
+  readonly source: string;
   readonly key: string; // what the view compares: `markdown:` and the text
 }
 
@@ -37,7 +47,15 @@ const NEEDS_CONTEXT = /^ {0,3}(<[A-Za-z/!?]|\[[^\]]*\]:)/;
  * where fences stay inline), or inside a fence that is a piece of its own.
  */
 type State =
-  | { kind: 'markdown'; blocks: IBlock[]; lines: string[]; whole: boolean; lastBlank: boolean; fence: string | null }
+  | {
+      kind: 'markdown';
+      blocks: IBlock[];
+      lines: string[];
+      whole: boolean;
+      lastBlank: boolean;
+      fence: string | null;
+      list: number; // the content indent of the outermost list item open (0: none), which a fence in it is inside
+    }
   | { kind: 'fence'; fence: string; indent: number; language: string; body: string[] };
 
 /** Fences as pieces of their own (an answer's, drawn with buttons) or kept in their markdown block (a thought's). */
@@ -91,7 +109,7 @@ export function splitFences(markdown: string): Segment[] {
 }
 
 function outside(): State {
-  return { kind: 'markdown', blocks: [], lines: [], whole: false, lastBlank: false, fence: null };
+  return { kind: 'markdown', blocks: [], lines: [], whole: false, lastBlank: false, fence: null, list: 0 };
 }
 
 /** A copy of `state` that reading the last, unfinished line into can change without changing `state`. */
@@ -111,20 +129,24 @@ function readLine(state: State, line: string, pieces: Piece[], inline: boolean):
     state.body.push(state.indent ? line.replace(new RegExp(`^ {0,${state.indent}}`), '') : line);
     return state;
   }
-  if (state.fence !== null) {
-    // in a fence kept inline: its lines are code, so none of them starts a block or needs context
+  const blank = line.trim() === '';
+  const indent = line.length - line.trimStart().length;
+  if (state.fence !== null && (blank || indent >= state.list)) {
+    // in a fence kept inline: its lines are code, so none of them starts a block or needs context. A fence in a
+    // list item is closed by its own fence line (indented as the item's text is) or a line that ends the item.
     state.lines.push(line);
-    state.fence = closesFence(state.fence, line) ? null : state.fence;
+    state.fence = closesFence(state.fence, line.slice(Math.min(indent, state.list))) ? null : state.fence;
     state.lastBlank = false;
     return state;
   }
+  state.fence = null;
   const open = fenceOpening(line);
-  if (open && !inline) {
+  state.list = listAfter(state, line, blank, indent);
+  // a fence in a list item stays in its markdown block, drawn in the item as CommonMark has it
+  if (open && !inline && !(state.list && indent >= state.list)) {
     finish(state, pieces);
-    const indent = line.length - line.trimStart().length;
     return { kind: 'fence', fence: open.fence, indent, language: open.language, body: [] };
   }
-  const blank = line.trim() === '';
   if (state.lastBlank && BLOCK_START.test(line) && state.lines.some(text => text.trim())) {
     state.blocks.push(block(state.lines));
     state.lines = [];
@@ -134,6 +156,29 @@ function readLine(state: State, line: string, pieces: Piece[], inline: boolean):
   state.lastBlank = blank;
   state.fence = open ? open.fence : null;
   return state;
+}
+
+// A line that opens a list item: its indent, its marker and the spaces after it, and whether text follows
+const LIST_ITEM = /^( {0,3})([-+*]|\d{1,9}[.)])( *)(\S?)/;
+const THEMATIC_BREAK = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
+// A line that does not continue a paragraph lazily (CommonMark's lazy continuation lines are paragraph text only)
+const INTERRUPTS = /^ {0,3}([#>]|`{3}|~{3}|<)/;
+
+/**
+ * The content indent of the outermost list item open after `line` (0: none). A new item at the margin (or less
+ * indented than the open item's text) starts one; a nested item leaves it; a line less indented than the item's
+ * text ends it, after a blank line or where it cannot be the item's paragraph going on lazily.
+ */
+function listAfter(state: State & { kind: 'markdown' }, line: string, blank: boolean, indent: number): number {
+  const item = LIST_ITEM.exec(line);
+  if (item && (item[3] || !item[4]) && !THEMATIC_BREAK.test(line) && (!state.list || indent < state.list)) {
+    const spaces = !item[4] || item[3].length > 4 ? 1 : item[3].length; // past four: indented code in the item
+    return item[1].length + item[2].length + spaces;
+  }
+  if (blank || !state.list || indent >= state.list || item) {
+    return state.list;
+  }
+  return state.lastBlank || INTERRUPTS.test(line) || THEMATIC_BREAK.test(line) ? 0 : state.list;
 }
 
 /** Whether `line` closes a fence `fence` opened: the same character, at least as many, up to three spaces in. */
@@ -151,12 +196,18 @@ function finish(state: State, pieces: Piece[]): void {
   if (!blocks.some(b => b.text.trim())) {
     return;
   }
-  pieces.push({ kind: 'markdown', blocks: state.whole ? [block(blocks.map(b => b.text))] : blocks });
+  pieces.push({ kind: 'markdown', blocks: state.whole ? [joined(blocks)] : blocks });
 }
 
 function block(lines: readonly string[]): IBlock {
   const text = lines.join('\n');
-  return { text, key: `markdown:${text}` };
+  return { text, source: confineTags(text), key: `markdown:${text}` };
+}
+
+/** `blocks` as one, drawn whole: each block's tags kept to it as they are when it is drawn alone. */
+function joined(blocks: readonly IBlock[]): IBlock {
+  const text = blocks.map(b => b.text).join('\n');
+  return { text, source: blocks.map(b => b.source).join('\n'), key: `markdown:${text}` };
 }
 
 /**

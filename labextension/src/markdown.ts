@@ -26,8 +26,11 @@ export async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement
 const FETCHING = 'img, video, audio, source, track, picture, object, embed, iframe, input[src]';
 // What JupyterLab's sanitizer lets through that still acts on the page around it: `id`, `name`, `for` and `form`
 // name its elements, `accesskey` takes a keystroke, a positive `tabindex` puts the element first in the whole
-// page's Tab order, `data-commandlinker-*` runs a JupyterLab command on a click.
+// page's Tab order, `data-commandlinker-*` runs a JupyterLab command on a click; `hidden` and `inert` would keep
+// the model's text (an HTML block's, and all the markdown it holds) from the reader.
 const DROPPED_ATTRIBUTES = new Set([
+  'hidden',
+  'inert',
   'style',
   'srcset',
   'poster',

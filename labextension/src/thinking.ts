@@ -1,6 +1,7 @@
 /**
  * A reply's thinking, drawn in a `<details>`: open while the reply streams, its markdown in blocks so that a long
- * thought draws only its growing last block again (render.ts draws the rest of the reply the same way).
+ * thought draws only its growing last block again (render.ts draws the rest of the reply the same way), and a
+ * paragraph of many lines (a thought's paragraphs are often apart by a single line break) only its last line.
  *
  * A thought that starts collapsed (a finished reply's, as a saved notebook shows them) holds its blocks as plain
  * text until it is opened (`LAZY`): text the browser's find-in-page and JupyterLab's search still find. A match
@@ -12,13 +13,15 @@
 import { AnswerSplitter, IBlock } from './answer.js';
 import { details, ISpec, leaf, setDefaultOpen } from './blocks.js';
 import { el } from './dom.js';
+import { ILines, paragraphLines } from './lines.js';
 import { MarkdownRenderer, renderSafely } from './markdown.js';
 import { wordCount } from './transcript.js';
 
 /**
  * A thought: a `<details>` kept from one update to the next (its label and default state brought up to date), its
  * markdown in blocks that draw alone as they draw together, so that a thought that streams for thousands of words
- * draws only its last block again (fences stay inside their block: a thought's code is drawn as markdown draws it).
+ * draws only its last block again (fences stay inside their block: a thought's code is drawn as markdown draws it),
+ * and a paragraph of many lines only its last line (`paragraphSpec`).
  * A thought that starts collapsed (a finished reply's) holds its blocks as plain text until it is opened (`LAZY`).
  */
 export function thinking(text: string, open: boolean, splitter: AnswerSplitter): ISpec {
@@ -32,7 +35,7 @@ export function thinking(text: string, open: boolean, splitter: AnswerSplitter):
   };
   const blocks = splitter.split(text).flatMap(piece => (piece.kind === 'markdown' ? piece.blocks : []));
   const make = () => el('div', `glm-nb-thinking-body ${RENDERED_MARKDOWN}`);
-  const draw = open ? markdownBlock : lazyBlock;
+  const draw = open ? (block: IBlock) => paragraphSpec(block) ?? markdownBlock(block) : lazyBlock;
   const body = { key: 'body', make, children: blocks.map(draw) };
   const box = (markdown: MarkdownRenderer) => {
     const node = details('glm-nb-thinking', label, open);
@@ -56,9 +59,41 @@ export const RENDERED_MARKDOWN = 'jp-RenderedHTMLCommon jp-RenderedMarkdown';
 export function markdownBlock(block: IBlock): ISpec {
   return leaf(block.key, (markdown, pending) => {
     const box = el('div', '');
-    pending.push(renderSafely(markdown, box, block.text));
+    pending.push(renderSafely(markdown, box, block.source));
     return box;
   });
+}
+
+/**
+ * A paragraph of several lines (a thought's paragraphs are often apart by one line break alone, which keeps them one
+ * paragraph), drawn in pieces cut at its line breaks (lines.ts) so that a growing one draws only its last line
+ * again: one `<p>` whose pieces' content sits in a `<span>` each, a soft break after each but the last, as the
+ * paragraph drawn whole has it. Null for a block that is not such a paragraph.
+ */
+function paragraphSpec(block: IBlock): ISpec | null {
+  const pieces = paragraphLines(block);
+  return pieces && { key: 'paragraph', make: () => el('p', ''), children: pieces.map(linesSpec) };
+}
+
+function linesSpec(lines: ILines): ISpec {
+  return leaf(lines.key, (markdown, pending) => {
+    const span = el('span', '');
+    pending.push(drawInline(markdown, span, lines));
+    return span;
+  });
+}
+
+/** Draws the paragraph `lines` make alone into `span`: its content, without the `<p>` around it. */
+async function drawInline(markdown: MarkdownRenderer, span: HTMLElement, lines: ILines): Promise<void> {
+  const drawn = el('div', '');
+  await renderSafely(markdown, drawn, lines.source);
+  const paragraphs = drawn.querySelectorAll('p');
+  // one paragraph, as lines.ts cuts them; were it anything else, it is shown as drawn rather than lost
+  const content = paragraphs.length === 1 ? paragraphs[0] : drawn;
+  span.append(...Array.from(content.childNodes));
+  if (lines.soft) {
+    span.append(document.createTextNode('\n'));
+  }
 }
 
 /**
@@ -69,11 +104,15 @@ export function markdownBlock(block: IBlock): ISpec {
  */
 const LAZY = 'data-glm-nb-lazy';
 
+// The markdown each block of a collapsed thought draws once opened (its text, shown until then, as written)
+const lazySources = new WeakMap<HTMLElement, string>();
+
 /** A block of a collapsed thought: its text, drawn as markdown once the thought opens (`drawLazyBlocks`). */
 function lazyBlock(block: IBlock): ISpec {
   return leaf(block.key, () => {
     const box = el('div', '', block.text);
     box.setAttribute(LAZY, '');
+    lazySources.set(box, block.source);
     return box;
   });
 }
@@ -89,7 +128,7 @@ async function drawLazyBlocks(box: HTMLDetailsElement, markdown: MarkdownRendere
     blocks.map(async block => {
       const drawn = el('div', '');
       try {
-        await renderSafely(markdown, drawn, block.textContent ?? '');
+        await renderSafely(markdown, drawn, lazySources.get(block) ?? block.textContent ?? '');
       } catch (error) {
         console.error('glm-nb: a thought stays as plain text, its markdown could not be drawn:', error);
         return;

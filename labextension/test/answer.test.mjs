@@ -20,6 +20,9 @@ const ANSWERS = [
   // what needs the markdown around it: an HTML block, a reference definition coming late
   'Para\n\n<!--\n\nhidden\n-->\n\nAfter',
   'See [the docs][d].\n\nMore text.\n\n[d]: https://example.com\n\nTail',
+  // fences in list items (in the item, and one the item's end leaves at the margin), and lists beside fences
+  '1. Install:\n   ```bash\n   pip install x\n\n   echo ok\n   ```\n2. Run:\n\n   ~~~py\n   run()\n   ~~~\n\n' +
+    'Then:\n\n- a\n  ```\n  in a\n```\nat the margin\n```\n\n- b\n```js\nlet c;\n```\n* c\nlazy\n  ```\n  d\n  ```',
 ];
 
 const prefixes = text => Array.from({ length: text.length + 1 }, (_, end) => text.slice(0, end));
@@ -86,6 +89,28 @@ test('markdown cut into blocks draws, block by block, what it draws whole', () =
       assert.equal(apart.replace(/\n+/g, '\n'), whole.replace(/\n+/g, '\n'), JSON.stringify(piece.blocks));
     }
   }
+});
+
+test('a fenced code block in a list item stays in its item, as CommonMark draws it, not cut out of the list', () => {
+  const answer =
+    '1. Install it:\n   ```bash\n   pip install x\n   ```\n2. Run it:\n\n   ```py\n   run()\n   ```\n\nDone.';
+
+  const pieces = splitAnswer(answer);
+
+  assert.deepEqual(pieces.map(piece => piece.kind), ['markdown']); // no code piece of its own
+  const drawn = pieces[0].blocks.map(block => marked.parse(block.text, { gfm: true })).join('');
+  assert.equal(drawn.split('<ol>').length, 2, drawn); // one list, its second item not a list of its own
+  assert.match(drawn, /<li><p>Install it:<\/p>\n<pre><code class="language-bash">pip install x\n<\/code><\/pre>/);
+  assert.match(drawn, /<li><p>Run it:<\/p>\n<pre><code class="language-py">run\(\)\n<\/code><\/pre>\n<\/li>\n<\/ol>/);
+});
+
+test('a fence less indented than the list item text ends the list and is a code block of its own', () => {
+  const kinds = text => splitAnswer(text).map(piece => (piece.kind === 'fence' ? `fence:${piece.body}` : 'markdown'));
+
+  assert.deepEqual(kinds('- a\n```\ncode\n```'), ['markdown', 'fence:code']); // at the margin, lazy or not
+  assert.deepEqual(kinds('- a\n\n ```\ncode\n```'), ['markdown', 'fence:code']); // one space: not in the item
+  assert.deepEqual(kinds('- a\n  ```\n  in\n```\nout\n```'), ['markdown', 'fence:out']); // the item ends its fence
+  assert.deepEqual(kinds('- a\n\nText\n  ```\ncode\n  ```'), ['markdown', 'fence:code']); // the list ended
 });
 
 test('splitFences gives the markdown between fences whole: its blocks joined', () => {

@@ -46,3 +46,10 @@ test("a tabindex from the model is dropped: a positive one would go first in the
 
   assert.equal(link.tabindex, undefined);
 });
+
+test('hidden and inert are dropped: the model cannot hide its text, nor the blocks an HTML block holds', async () => {
+  const links = await drawnLinks([{ href: 'https://example.com', hidden: '', inert: '', title: 'kept' }]);
+
+  const opened = { target: '_blank', rel: 'noopener noreferrer' };
+  assert.deepEqual(links, [{ href: 'https://example.com/', title: 'kept', ...opened }]);
+});

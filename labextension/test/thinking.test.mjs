@@ -9,6 +9,7 @@ import { marked } from 'marked';
 
 import { splitAnswer } from '../lib/answer.js';
 import { cjkFriendlyEmphasis, withoutJoiners } from '../lib/cjk.js';
+import { paragraphLines } from '../lib/lines.js';
 import { installFakeDom, notifyObservers, serialize } from './fake-dom.mjs';
 
 globalThis.navigator ??= { appName: 'node' }; // removeMath reads it
@@ -37,6 +38,16 @@ const record = (thought, finish_reason = null) => ({
   answer: 'Because.', format: 'markdown', finish_reason, thinking_display: 'collapsed', note: '',
 });
 
+// One markdown paragraph: its lines apart by single line breaks, inline markdown within and across them
+const SOFT_THOUGHT = [
+  'The user wants a sort. Let me think.', 'First, **the input**: a list of `int`s, maybe `a[i] < $5`.',
+  'Then *emphasis that runs', 'over a line* and a `code', 'span` that does too.',
+  'Math $x +', 'y$ spans one as well.',
+  '用户问的是**注意：**这是。', 'A [link', 'text](https://example.com) across.', 'snake_case_name stays text.',
+  'A hard break  ', 'after two spaces.', 'A <b>tag', 'closed</b> later and <i>one</i> closed (in its line).',
+  'Ends here.',
+].join('\n');
+
 const THOUGHTS = [
   // code fences with blank lines, `$` and a fence-like line inside; one left open at the end
   'Let me write it.\n\n```python\nx = 1\n\ny = "$5"\n~~~\n\nz = 2\n```\n\nThat runs.\n\n' +
@@ -55,6 +66,8 @@ const THOUGHTS = [
     '<= 3 holds, <- an arrow.\n\nOk.',
   // what needs its context: an HTML block, a reference definition
   'Before.\n\n<div>\n\ninside\n\n</div>\n\nAfter [the docs][d].\n\n[d]: https://example.com\n\nTail.',
+  // paragraphs apart by single line breaks (one paragraph), with what may and may not be cut between its lines
+  SOFT_THOUGHT,
 ];
 
 // The same pseudo-random cut points each run (mulberry32)
@@ -134,6 +147,85 @@ test('a streaming thought draws each finished block once, and only its growing t
   assert.deepEqual(several, [], 'a finished block drawn again with the tail');
   const characters = sources.reduce((sum, source) => sum + source.length, 0);
   assert.ok(characters < 8 * thought.length, `${characters} characters drawn for a thought of ${thought.length}`);
+});
+
+test('a paragraph cut at its line breaks draws, piece by piece in one paragraph, what it draws whole', () => {
+  const draw = text => withoutJoiners(html(cjkFriendlyEmphasis(text)));
+  const inner = text => draw(text).replace(/^<p>([\s\S]*)<\/p>\n$/, '$1');
+  const paragraphs = [SOFT_THOUGHT, SOFT_THOUGHT.replace(/\n/g, '\n   '), 'Only one line.\n', 'a\nb\n\n'];
+  for (const paragraph of paragraphs) {
+    const [block] = splitAnswer(paragraph, { fences: 'inline' })[0].blocks;
+
+    const pieces = paragraphLines(block) ?? [block];
+    const apart = `<p>${pieces.map(piece => inner(piece.source) + (piece.soft ? '\n' : '')).join('')}</p>\n`;
+
+    assert.equal(apart, draw(paragraph), JSON.stringify(pieces.map(piece => piece.text)));
+  }
+});
+
+test('a paragraph is cut only where nothing inline spans the line break, and only a paragraph is', () => {
+  const cut = text => paragraphLines(splitAnswer(text, { fences: 'inline' })[0].blocks[0])?.map(piece => piece.text);
+
+  assert.deepEqual(cut(SOFT_THOUGHT), [
+    'The user wants a sort. Let me think.', 'First, **the input**: a list of `int`s, maybe `a[i] < $5`.',
+    'Then *emphasis that runs\nover a line* and a `code\nspan` that does too.', 'Math $x +\ny$ spans one as well.',
+    '用户问的是**注意：**这是。', 'A [link\ntext](https://example.com) across.', 'snake_case_name stays text.',
+    'A hard break  \nafter two spaces.', 'A <b>tag\nclosed</b> later and <i>one</i> closed (in its line).',
+    'Ends here.',
+  ]);
+  assert.equal(cut('One line.'), undefined);
+  assert.equal(cut('Title\nunderlined\n---'), undefined); // a heading
+  assert.equal(cut('a | b\nc | d'), undefined); // a table, once a delimiter row comes
+  assert.equal(cut('Text\n- a list'), undefined);
+  assert.equal(cut('- a list\n- of two'), undefined);
+});
+
+test('a paragraph of thousands of lines that no line break may cut is read in linear time', () => {
+  const lines = ['A stray ` backtick opens no span here.', ...Array(20_000).fill('and the lines go on and on.')];
+  const [block] = splitAnswer(lines.join('\n'), { fences: 'inline' })[0].blocks;
+  const started = performance.now();
+
+  const pieces = paragraphLines(block);
+
+  assert.ok(performance.now() - started < 1000, `${performance.now() - started} ms`);
+  assert.equal(pieces, null); // its first piece found no end in 24 lines: drawn whole, as the block it is
+});
+
+test('a streaming thought of one paragraph of many lines draws only its last line again', async () => {
+  const lines = Array.from({ length: 30 }, (_, i) => `Line ${i}: let me check case ${i} again.`);
+  const thought = lines.join('\n');
+  const { view, sources } = recordingView();
+
+  for (let end = 0; end <= thought.length; end += 9) {
+    await view.update(record(thought.slice(0, end)));
+  }
+
+  const several = sources.filter(source => source.split('Line').length > 2);
+  assert.deepEqual(several, [], 'finished lines drawn again with the tail');
+  for (const line of lines.slice(0, -1)) {
+    const finished = sources.filter(source => source === line).length;
+    assert.ok(finished <= 2, `${line} drawn ${finished} times once finished`); // as the last line, then before one
+  }
+  const characters = sources.reduce((sum, source) => sum + source.length, 0);
+  assert.ok(characters < 8 * thought.length, `${characters} characters drawn for a thought of ${thought.length}`);
+});
+
+test('a thought shown open, streamed at random cut points, ends drawn as that thought drawn at once', async () => {
+  const next = random(7);
+  const shown = (thought, reason) => ({ ...record(thought, reason), thinking_display: 'shown' });
+  for (const thought of [SOFT_THOUGHT, `${SOFT_THOUGHT}\n\n${THOUGHTS[1]}\n\n${SOFT_THOUGHT}`]) {
+    const streamed = recordingView().view;
+    for (const end of cutPoints(thought, next)) {
+      await streamed.update(shown(thought.slice(0, end)));
+    }
+    await streamed.update(shown(thought, 'stop'));
+    const atOnce = recordingView().view;
+
+    await atOnce.update(shown(thought, 'stop'));
+
+    assert.equal(serialize(streamed.node), serialize(atOnce.node));
+    assert.ok(thinkingOf(atOnce).querySelectorAll('span').length > 5); // drawn in pieces
+  }
 });
 
 test('a thought keeps its box as it streams: its word count follows, and it closes once the reply ends', async () => {

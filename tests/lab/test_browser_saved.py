@@ -1,7 +1,8 @@
 """A saved transcript as a reader opens it, in a real browser (tests/lab/conftest.py): its markdown drawn as
 JupyterLab draws a markdown output, so that a link looks like a link and inline code stands out in the light and the
-dark theme, a drawing that gives only its viewBox shown whole in its frame, and a long chat's collapsed thoughts
-kept as text (found by the browser's find-in-page) until they are opened."""
+dark theme, a drawing that gives only its viewBox shown whole in its frame, a long chat's collapsed thoughts kept as
+text (found by the browser's find-in-page) until they are opened, a tag the model leaves open taking in none of the
+markdown after it, a code block in a list item drawn in the item, and a thought's lines drawn as one paragraph."""
 
 from __future__ import annotations
 
@@ -139,3 +140,50 @@ def test_jupyterlabs_search_opens_the_collapsed_thought_and_tool_result_its_matc
 
     lab.page.keyboard.press("Escape")  # the search ends: the thought, kept as text meanwhile, is drawn
     expect(thought.locator("strong")).to_have_text("think")
+
+
+def test_a_tag_the_model_leaves_open_mid_line_hides_or_takes_in_none_of_the_blocks_after_it(lab, viewer_server):
+    later = "\n\nLater paragraph.\n\n## Later heading"
+    answers = [
+        "Text <details> more, <div hidden> too." + later + "\n\nSee [the docs][d].\n\n[d]: https://example.com/d",
+        "Text <details> more, <div hidden> too." + later,  # drawn in blocks, not whole: the same
+    ]
+    turns = [{**RECORD, "parts": [{"type": "text", "text": answer}], "answer": answer} for answer in answers]
+
+    _, transcript = _open_saved(lab, viewer_server, "tags.ipynb", {"version": 1, "kind": "chat", "turns": turns})
+
+    for answer in transcript.locator(".glm-nb-answer").all():
+        expect(answer.locator("p", has_text="Later paragraph.")).to_be_visible()
+        expect(answer.locator("h2", has_text="Later heading")).to_be_visible()
+        assert answer.locator("details, [hidden]").count() == 0
+        assert answer.locator("p").first.inner_text() == "Text <details> more, <div hidden> too."
+
+
+def test_a_code_block_in_a_list_item_is_drawn_in_the_item(lab, viewer_server):
+    answer = "Steps:\n\n1. Install it:\n   ```bash\n   pip install glm-nb\n   ```\n2. Load it:\n   ```python\n" \
+        "   %load_ext glm_nb\n   ```\n3. Ask.\n\nDone."  # fmt: skip
+    record = {**RECORD, "parts": [{"type": "text", "text": answer}], "answer": answer}
+
+    _, transcript = _open_saved(lab, viewer_server, "list.ipynb", record)
+
+    items = transcript.locator(".glm-nb-answer ol > li")
+    expect(items).to_have_count(3)  # one list: no code block cut it in two
+    expect(items.nth(0).locator("pre code")).to_have_text("pip install glm-nb")
+    expect(items.nth(1).locator("pre code")).to_have_text("%load_ext glm_nb")
+    assert transcript.locator(".glm-nb-answer ol").count() == 1
+    assert transcript.locator(".glm-nb-answer .glm-nb-code").count() == 0
+
+
+def test_a_thought_with_single_line_breaks_is_one_paragraph_drawn_from_its_lines(lab, viewer_server):
+    thought = "Line one of the thought.\nLine **two** with `code`.\nLine three, [a link](https://example.com)."
+    record = {**RECORD, "thinking_display": "shown", "parts": [{"type": "thinking", "text": thought}]}
+
+    _, transcript = _open_saved(lab, viewer_server, "lines.ipynb", record)
+
+    paragraph = transcript.locator("details.glm-nb-thinking p")
+    expect(paragraph).to_have_count(1)
+    expect(paragraph.locator(":scope > span")).to_have_count(3)  # drawn line by line, as it streamed
+    assert paragraph.inner_text() == "Line one of the thought. Line two with code. Line three, a link."
+    expect(paragraph.locator("strong")).to_have_text("two")
+    expect(paragraph.locator("code")).to_have_text("code")
+    expect(paragraph.locator("a[href]")).to_have_attribute("href", "https://example.com/")
