@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +113,27 @@ class Lab:
 
     def save(self, name: str, ready=lambda outputs: True, timeout_s: float = 20) -> list[dict[str, Any]]:
         """Ctrl+S in the notebook, then wait until the file on the server has outputs that satisfy `ready`
-        (the save is asynchronous); returns those outputs."""
+        (the save is asynchronous); returns those outputs.
+
+        The file is read only once the page says the save ended (its tab no longer dirty): jupyter_server writes a
+        notebook in place, so a read in the middle of the write gets a 400 "Unreadable Notebook" (or, with its
+        intermediate file present, puts the old file back). A read that meets another write (an autosave) is
+        retried."""
         self.select(0)
         self.page.keyboard.press("Control+s")
         deadline = time.monotonic() + timeout_s
+        outputs: Any = "(not read: the save had not ended)"
         while True:
-            outputs = self.saved_outputs(name)
-            if ready(outputs):
-                return outputs
+            if not self.page.locator(".lm-TabBar-tab.jp-mod-dirty").count():
+                try:
+                    outputs = self.saved_outputs(name)
+                except urllib.error.HTTPError as e:
+                    if e.code != 400:
+                        raise
+                    outputs = f"(read while written: {e})"
+                else:
+                    if ready(outputs):
+                        return outputs
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} was not saved with the outputs expected: {outputs!r:.2000}")
             time.sleep(0.3)
