@@ -1,8 +1,9 @@
 // The ChatPanel view (anywidget). State lives in the Python model's traits; this file only draws it and sends
 // the user's actions back as messages ({type: "send" | "stop" | "clear" | "export"}, and {type: "view"} once drawn:
 // the kernel then leaves the output's fallbacks alone, as updating them would re-create this view); the kernel
-// answers a send it took with {type: "accepted", text, view} (only then is that view's box emptied), one that
-// failed before any turn showed it with {type: "returned", text, view}, and Export with {type: "download", html}.
+// answers every send: {type: "accepted", text, view} (only then is that view's box emptied) or {type: "refused",
+// reason, view} (the box keeps it; the reason is shown), one that failed before any turn showed it with {type:
+// "returned", text, view}, and Export with {type: "download", html}.
 // `live` ({html, version}: the streaming turn) changes with each token, `live_prompt` (its message) once per turn. A
 // finished turn comes as {type: "turn", index, turn}, and each update of `live` after a turn's first as only what
 // changed, {type: "live", from, to, edits, size} (glm_nb/widget/live_edits.py), once the model has said {type:
@@ -17,6 +18,8 @@
 const NO_ANSWER_MS = 5000;
 const UNFINISHED = "Unfinished: this reply was still streaming when the notebook was saved, and ends here. Run the "
   + "panel's cell again to chat.";
+const STILL_STREAMING = "A reply is still streaming: your message stays in the box; press Stop, or send it once "
+  + "the reply ends.";
 const NO_ANSWER = "The kernel has not answered yet. If it is running a cell, your message goes when that cell "
   + "ends; if this panel comes from a saved notebook (or the kernel restarted), run its cell again to chat.";
 
@@ -272,7 +275,12 @@ function render({ model, el }) {
   }
   function submit() {  // the box keeps the text until the kernel says it took it (it refuses one while busy)
     const text = input.value.trim();
-    if (!text || (model.get("busy") && !unfinished)) return;
+    input.focus();  // after a click on Send too: the next message is typed at once (Send is disabled meanwhile)
+    if (!text) return;
+    if (model.get("busy") && !unfinished) {  // Enter while a reply streams (Send is disabled): not a silent no-op
+      status.textContent = STILL_STREAMING;
+      return;
+    }
     model.send({ type: "send", text, view: viewId });
     answered();
     unanswered = setTimeout(() => { status.textContent = NO_ANSWER; }, NO_ANSWER_MS);
@@ -293,6 +301,9 @@ function render({ model, el }) {
     } else if (message?.type === "accepted" && mine) {
       answered();
       if (input.value.trim() === message.text) input.value = "";
+    } else if (message?.type === "refused" && mine) {
+      answered();
+      status.textContent = message.reason;  // said even where `status` already said so (it sends no change then)
     } else if (message?.type === "returned" && mine) {
       answered();
       returnToBox(message.text);
@@ -318,7 +329,16 @@ function render({ model, el }) {
     setTrait(name, clamped);
   }
   const labels = { temperature: "Temperature", max_tokens: "Max tokens" };
+  // Keys typed in the panel's fields are the user's text, not the notebook's shortcuts (Shift+Enter would run the
+  // cell, re-creating this panel; "a", "b", "d d" edit cells), as ipywidgets' text fields do: they do not bubble to
+  // JupyterLab's keydown handler. With Ctrl or Cmd they do (Ctrl+S saves the notebook, not the browser's page);
+  // not `data-lm-suppress-shortcuts`, which would suppress those too.
+  const typedIn = [input, system, temperature, maxTokens];
+  const keepKey = (event) => {
+    if (!event.ctrlKey && !event.metaKey) event.stopPropagation();
+  };
   const listeners = [
+    ...typedIn.map((field) => [field, "keydown", keepKey]),
     [input, "keydown", (event) => {
       // An Enter that picks an IME candidate (Chinese, Japanese) is not a send. Safari ends the composition before
       // that keydown, so isComposing is false there; keyCode 229 still says an IME processed the key.
@@ -329,7 +349,10 @@ function render({ model, el }) {
     }],
     [send, "click", submit],
     [history, "click", clickRun],
-    [stop, "click", () => model.send({ type: "stop" })],
+    [stop, "click", () => {
+      model.send({ type: "stop" });
+      input.focus();  // Stop is disabled once the reply ends, and a disabled button drops the focus
+    }],
     [clear, "click", () => model.send({ type: "clear" })],
     [exportButton, "click", () => model.send({ type: "export" })],
     [variant, "change", () => setTrait("variant", variant.value)],
@@ -356,7 +379,6 @@ function render({ model, el }) {
     ["change:busy change:variant change:temperature change:max_tokens change:system change:drop_old_turns "
       + "change:tokens_per_s change:status change:model_name", drawState],
     ["msg:custom", fromKernel],
-    ["change:status change:busy", answered],  // a refusal (busy, empty) is the kernel's answer too
     [KERNEL_TRAITS, kernelSpoke],
   ];
   for (const [events, handler] of traits) model.on(events, handler);

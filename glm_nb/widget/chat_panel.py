@@ -15,8 +15,9 @@ What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG san
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
 from the view: `{"type": "view"}` (a view was drawn), `{"type": "sync", "turns"}` (see below), `{"type": "send",
 "text", "view"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted", "text", "view"}` (the message was
-taken: the view named empties its box; a second view of the panel keeps its own), `{"type": "download", "html"}`
-(Export's page), `{"type": "turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}` (below).
+taken: the view named empties its box; a second view of the panel keeps its own) or `{"type": "refused", "reason",
+"view"}` (the box keeps it, the view shows why), `{"type": "download", "html"}` (Export's page), `{"type":
+"turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}` (below).
 
 A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, so the saved widget state
 (JupyterLab's, or nbclient's in a headless run) holds every turn. It is not resent as a whole per turn: once the
@@ -58,13 +59,14 @@ from ..magics.session import NotebookSession, TurnStopped, current_session
 from ..render import Transcript, TranscriptBuilder, transcripts_html
 from ..tools import Tool
 from .chat_export import ChatExport
-from .live_edits import html_edits
+from .live_edits import html_edits, live_message
 from .panel_sink import PanelSink
 
 __all__ = ["ChatPanel"]
 
 _HERE = Path(__file__).parent
 _BUSY = "A reply is still streaming: press Stop, or wait for it to finish."
+_STOPPING = "Stopping: the reply ends at its next token (a tool call that is running, or a model load, ends first)."
 _CLEAR = "Clear starts a new conversation (the model stays loaded)."
 _DROP = "Drop old turns keeps this one going by dropping its oldest turns to make room."
 _SHORTEN = (
@@ -188,7 +190,9 @@ class ChatPanel(anywidget.AnyWidget):
     def _start(self, text: str, box: dict[str, str] | None) -> threading.Thread:
         """box: the message was typed in a view's box (`{"view": id}` names which, where the view says), which a
         failure before its turn gives back; None: sent from code."""
-        target, args = self._reply, (text, box)
+        # The conversation is the one selected when the message was taken, read here, not on the new thread: a
+        # dropdown change the kernel handles next (or a cell's next line) could land before that thread reads it.
+        target, args = self._reply, (text, self.variant, box)
         self._thread = threading.Thread(target=target, args=args, name="glm-nb-chat-panel", daemon=True)
         self._thread.start()
         return self._thread
@@ -196,6 +200,8 @@ class ChatPanel(anywidget.AnyWidget):
     def stop(self) -> None:
         """End the reply: at its next token if it streams (the partial answer stays, marked interrupted); before
         anything is sent if it still waits for the model to load or for another reply to end."""
+        if self.busy:  # said at once: a running tool call (or a model load) cannot be cut short, and may take long
+            self.status = _STOPPING
         self._stopped.set()
         response = self._response
         if response is not None:
@@ -233,8 +239,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._refresh_fallbacks()
 
     # -- the background thread ------------------------------------------------------------------------------------
-    def _reply(self, text: str, box: dict[str, str] | None) -> None:
-        variant = self.variant  # read once: the dropdown may change while the reply streams
+    def _reply(self, text: str, variant: str, box: dict[str, str] | None) -> None:
         shown_before = len(self._shown)
         try:
             model, _ = self.session.model_for(variant)
@@ -262,11 +267,13 @@ class ChatPanel(anywidget.AnyWidget):
         except TurnStopped:
             pass  # the record, already among the turns, says that nothing was sent
         except Exception as e:  # the thread has no caller: show the error in the panel instead of losing it
-            self._show_failure(e, text, box=box if len(self._shown) == shown_before else None)
+            # Given back where no turn shows it, and where the advice is to shorten it (a long paste, to edit).
+            give_back = len(self._shown) == shown_before or isinstance(e, PromptTooLongError)
+            self._show_failure(e, text, box=box if give_back else None)
         finally:
             with self._lock:
                 self._response = None
-                if self.status == _BUSY:  # a message refused while this reply streamed: it can be sent now
+                if self.status in (_BUSY, _STOPPING):  # a refusal while it streamed (it can be sent now); or done
                     self.status = ""
                 if self._clear_pending:
                     self._clear_pending = False
@@ -325,11 +332,7 @@ class ChatPanel(anywidget.AnyWidget):
                 self._frontend_applies_turns = True
                 self._send_turns_after(content.get("turns"))
             elif kind == "send":
-                text = self._take(str(content.get("text", "")))
-                # Only the view it was typed in empties (or gets back) its box, not a second view of this panel.
-                box = {"view": content["view"]} if isinstance(content.get("view"), str) else {}
-                self._tell_view({"type": "accepted", "text": text, **box})  # before the reply: it may fail at once
-                self._start(text, box)
+                self._answer_send(str(content.get("text", "")), content.get("view"))
             elif kind == "stop":
                 self.stop()
             elif kind == "clear":
@@ -338,6 +341,23 @@ class ChatPanel(anywidget.AnyWidget):
                 self._download()
         except GlmError as e:
             self.status = str(e)
+
+    def _answer_send(self, typed: str, view: Any) -> None:
+        """Every send from a view gets an answer naming that view (only its box empties, or keeps the text):
+        `accepted`, or `refused` with the reason, which the view shows. Not only `status`: a refusal that sets it
+        to what it already says (two views refused while a reply streams) sends no update, and the view would
+        take the silence for a kernel that is not there."""
+        box = {"view": view} if isinstance(view, str) else {}
+        try:
+            text = self._take(typed)
+        except GlmError as e:
+            self.status = str(e)
+            self._tell_view({"type": "refused", "reason": str(e), **box})
+            return
+        # Before the reply (it may fail at once); the text as the view sent it: the view compares it with its box,
+        # and JavaScript's trim() leaves characters that Python's strip() takes (U+001C to U+001F).
+        self._tell_view({"type": "accepted", "text": typed, **box})
+        self._start(text, box)
 
     def _download(self) -> None:
         """Export's button: the page to download, on every click."""
@@ -375,7 +395,7 @@ class ChatPanel(anywidget.AnyWidget):
                 return
             base, edits = live["version"], html_edits(live["html"], page)
             live.update(html=page, version=self._live_version)  # in place: traitlets sees no change, sends nothing
-            self._tell_view(_live_message(base, live, edits))
+            self._tell_view(live_message(base, live, edits))
 
     def _send_turns_after(self, held: Any) -> None:
         """A front end's model holds `held` turns (it was made from the state, then missed some): send the rest, or
@@ -390,14 +410,8 @@ class ChatPanel(anywidget.AnyWidget):
                     self._tell_view({"type": "turn", "index": index, "turn": turns[index]})
             with self._live_lock:
                 if "html" in self.live:
-                    self._tell_view(_live_message(None, self.live, [(0, 0, self.live["html"])]))
+                    self._tell_view(live_message(None, self.live, [(0, 0, self.live["html"])]))
             self._tell_view({"type": "synced"})
 
     def _tell_view(self, content: dict[str, Any]) -> None:
         anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)
-
-
-def _live_message(base: int | None, live: dict[str, Any], edits: list[tuple[int, int, str]]) -> dict[str, Any]:
-    """The edits that make `live` from version `base` (None: from an empty page, a snapshot)."""
-    size = len(live["html"].encode("utf-16-le")) // 2  # JavaScript's length: the page checks what it put together
-    return {"type": "live", "from": base, "to": live["version"], "edits": edits, "size": size}

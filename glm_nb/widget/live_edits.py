@@ -11,7 +11,9 @@ Positions are in UTF-16 code units, as JavaScript's strings count (an emoji is t
 
 from __future__ import annotations
 
-__all__ = ["html_edits"]
+from typing import Any
+
+__all__ = ["html_edits", "live_message"]
 
 _ANCHOR = 32  # characters of the old HTML that must recur in the new to resynchronise after a change
 _CHUNK = 4096  # compared as whole slices first: C speed, then character by character in the chunk that differs
@@ -37,6 +39,13 @@ def html_edits(old: str, new: str) -> list[Edit]:
         edits.append((i, i + skip, new[j:at]))
         i, j = i + skip, at
     return _in_utf16(old, edits)
+
+
+def live_message(base: int | None, live: dict[str, Any], edits: list[Edit]) -> dict[str, Any]:
+    """The view's message: the edits that make `live` ({html, version}) from version `base` (None: from an empty
+    page, a snapshot), and the length the page checks what it put together against (JavaScript's)."""
+    size = len(live["html"].encode("utf-16-le")) // 2
+    return {"type": "live", "from": base, "to": live["version"], "edits": edits, "size": size}
 
 
 def _common_length(old: str, i: int, new: str, j: int) -> int:

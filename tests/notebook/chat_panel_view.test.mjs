@@ -20,11 +20,14 @@ class FakeElement {
   addEventListener(name, fn) { (this.listeners[name] ??= []).push(fn); }
   removeEventListener(name, fn) { this.listeners[name] = (this.listeners[name] || []).filter((f) => f !== fn); }
   dispatch(name, event = {}) {
-    const full = { preventDefault() { this.prevented = true; }, ...event };
+    const full = {
+      preventDefault() { this.prevented = true; }, stopPropagation() { this.stopped = true; }, ...event,
+    };
     for (const fn of this.listeners[name] || []) fn(full);
     return full;
   }
   click() { this.dispatch("click"); }
+  focus() { document.activeElement = this; }
   remove() { this.removed = true; this.parent?.detach(this); this.parent = null; }
   all() { return [this, ...this.children.flatMap((c) => (c instanceof FakeElement ? c.all() : []))]; }
   find(predicate) { return this.all().find(predicate); }
@@ -582,4 +585,90 @@ test("a panel drawn busy that the kernel answers streams on, also when the answe
   assert.equal(late.el.find((n) => n.className === "glm-nb-unfinished"), undefined);
   assert.deepEqual(replies(late.el).map((n) => n.innerHTML), ["<p>Attention is all</p>"]);
   late.dispose();
+});
+
+test("a refused send clears the no-answer timer and says why, even where `status` already said so", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const busy = "A reply is still streaming: press Stop, or wait for it to finish.";
+  const model = fakeModel({ status: busy });  // another view's send was refused first: the trait will not change
+  const mine = mount({}, model);
+  const other = mount({}, model);
+  const status = mine.el.find((n) => n.className === "glm-nb-status");
+  const input = mine.pick("textarea");
+  input.value = "Typed here";
+  status.textContent = "";
+  input.dispatch("keydown", { key: "Enter" });
+
+  model.custom({ type: "refused", reason: busy, view: "not this view" });  // the other view's answer
+  t.mock.timers.tick(1000);
+  model.custom({ type: "refused", reason: busy, view: model.sent.at(-1).view });
+  t.mock.timers.tick(10_000);
+
+  assert.equal(status.textContent, busy);  // not "the kernel has not answered"
+  assert.equal(input.value, "Typed here");  // kept, to send once the reply ends
+  mine.dispose();
+  other.dispose();
+});
+
+test("a status the view sets itself is no answer to a send", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { el, pick, dispose } = mount();  // drawn from a saved notebook: nothing answers
+  const status = el.find((n) => n.className === "glm-nb-status");
+  const input = pick("textarea");
+  input.value = "Hello?";
+  input.dispatch("keydown", { key: "Enter" });
+  const temperature = pick("div").all().find((n) => n.type === "number" && n.max === 2);
+  temperature.value = "5";
+  temperature.dispatch("change");  // says "Temperature is from 0 to 2" through the model's status
+  t.mock.timers.tick(5000);
+  assert.match(status.textContent, /kernel has not answered yet/);
+  dispose();
+});
+
+test("keys typed in the panel's fields do not reach the notebook's shortcuts; Ctrl or Cmd ones do", () => {
+  const { el, pick, dispose } = mount();
+  const typedIn = el.all().filter((n) => n.tagName === "textarea"
+    || (n.tagName === "input" && n.type !== "checkbox"));
+  assert.equal(typedIn.length, 4);  // the message, the system prompt, temperature, max tokens
+  for (const field of typedIn) {
+    for (const key of [{ key: "Enter", shiftKey: true }, { key: "a" }, { key: "Escape" }]) {
+      assert.equal(field.dispatch("keydown", key).stopped, true, `${field.tagName} ${key.key}`);
+    }
+    for (const key of [{ key: "s", ctrlKey: true }, { key: "s", metaKey: true }]) {  // Save goes to JupyterLab
+      assert.equal(field.dispatch("keydown", key).stopped, undefined, `${field.tagName} ${key.key}`);
+    }
+  }
+  const shiftEnter = pick("textarea").dispatch("keydown", { key: "Enter", shiftKey: true });
+  assert.equal(shiftEnter.prevented, undefined);  // the browser's newline
+  dispose();
+});
+
+test("after Send or Stop is clicked, the next message can be typed at once", () => {
+  const { model, pick, dispose } = mount();
+  const input = pick("textarea");
+  input.value = "Hello";
+  document.activeElement = pick("button", "Send");
+  pick("button", "Send").click();
+  assert.equal(document.activeElement, input);  // not the Send button, disabled while the reply streams
+  model.change("busy", true);
+  document.activeElement = pick("button", "Stop");
+  pick("button", "Stop").click();
+  assert.equal(document.activeElement, input);  // not Stop, disabled (and so unfocused) once the reply ends
+  assert.deepEqual(model.sent.map((m) => m.type), ["send", "stop"]);
+  document.activeElement = null;
+  dispose();
+});
+
+test("Enter while a reply streams keeps the message and says why nothing was sent", () => {
+  const { model, el, pick, dispose } = mount({ busy: true });
+  const input = pick("textarea");
+  input.value = "A follow-up";
+
+  const enter = input.dispatch("keydown", { key: "Enter" });
+
+  assert.deepEqual(model.sent, []);
+  assert.equal(enter.prevented, true);  // no newline added to the message either
+  assert.equal(input.value, "A follow-up");
+  assert.match(el.find((n) => n.className === "glm-nb-status").textContent, /still streaming.*stays in the box/);
+  dispose();
 });

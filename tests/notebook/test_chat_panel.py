@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -135,6 +136,34 @@ def test_a_magic_and_the_panel_never_interleave_on_one_engine(session, tokenizer
     assert panel.transcripts[0].text == "After the wait."
 
 
+def test_two_panels_take_turns_on_one_engine_each_with_its_own_conversation(session, tokenizer, glm_template):
+    generator = GatedGenerator(tokenizer, ["\nA one.", "\nB one.", "\nA two."], gate_at=1)
+    _serve(session, generator, glm_template)
+    first, second = ChatPanel(session=session), ChatPanel(session=session)
+    notes, waited = [], threading.Event()
+
+    def note_wait(change):
+        if "Waiting" in change["new"].get("html", ""):
+            notes.append(change["new"]["html"])
+            waited.set()
+
+    second.observe(note_wait, names="live")
+    one = first.send("question A1")
+    assert generator.reached.wait(10)
+
+    two = second.send("question B1")
+    assert waited.wait(10)
+    generator.gate.set()
+    one.join(10), two.join(10)
+    first.send("question A2").join(10)
+
+    note = notes[0]
+    assert "another chat panel&#x27;s reply" in note and "press Stop there" in note and "cell" not in note
+    assert [t.text for t in first.transcripts + second.transcripts] == ["A one.", "A two.", "B one."]
+    assert "question B1" not in tokenizer.decode(generator.prompts[-1])  # each panel keeps its own conversation
+    assert "question A1" not in tokenizer.decode(generator.prompts[1])
+
+
 def test_stop_while_the_panel_waits_for_the_engine_ends_the_wait_and_sends_nothing(session, tokenizer, glm_template):
     generator = ScriptedGenerator(tokenizer, ["\nNever sent.", "\nLater."])
     _serve(session, generator, glm_template)
@@ -254,6 +283,19 @@ def test_the_answer_to_a_send_names_the_view_it_was_typed_in(session, tokenizer,
         {"type": "accepted", "text": "Hi", "view": "k3x9"},
         {"type": "returned", "text": "Hi", "view": "k3x9"},
     ]
+
+
+def test_the_answer_to_a_send_repeats_the_text_as_the_view_sent_it(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nHello."]), glm_template)
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+    pasted = "Hi\x1c"  # JavaScript's trim() keeps the separator that Python's strip() takes
+
+    panel._on_view_message(panel, {"type": "send", "text": pasted, "view": "v1"}, [])
+    assert panel.wait(10)
+
+    assert told[0] == {"type": "accepted", "text": pasted, "view": "v1"}  # what the box holds: it empties
+    assert [turn["prompt"] for turn in panel.turns] == ["Hi"]
 
 
 def test_a_message_sent_from_code_that_fails_is_not_put_in_the_views_box(session, tokenizer, glm_template):
@@ -393,6 +435,15 @@ def test_the_view_ships_next_to_the_class():
     assert ".glm-nb-panel" in panel._css
 
 
+def test_a_long_pasted_message_scrolls_in_its_own_box_and_a_long_word_wraps():
+    css = (Path(glm_nb.widget.__file__).parent / "chat_panel.css").read_text()
+
+    you = re.search(r"\.glm-nb-you \{([^}]*)\}", css).group(1)
+
+    # a 2,000-line paste does not push the conversation out of the history; a URL or base64 line does not widen it
+    assert "max-height: 12em" in you and "overflow-y: auto" in you and "overflow-wrap: anywhere" in you
+
+
 def test_a_saved_or_headless_notebook_shows_what_the_panel_is_not_an_object_address(session, tokenizer, glm_template):
     _serve(session, ScriptedGenerator(tokenizer, ["\nHi."]), glm_template)
     panel = ChatPanel(session=session)
@@ -441,6 +492,52 @@ def test_changing_the_model_dropdown_mid_reply_keeps_the_reply_in_its_conversati
     assert panel._messages["z1"] == [] and panel.transcripts[0].variant == "chat"
 
 
+def test_a_message_goes_to_the_conversation_selected_when_it_was_sent(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nChat reply."]), glm_template)
+    panel = ChatPanel(session=session)
+    started, reply = threading.Event(), panel._reply
+
+    def late_thread(*args):  # the reply thread runs only after the kernel handled the next message
+        assert started.wait(10)
+        reply(*args)
+
+    panel._reply = late_thread
+    panel._on_view_message(panel, {"type": "send", "text": "Hello chat"}, [])
+    panel.variant = "z1"  # the dropdown change the view sent just after, handled before the thread ran
+    started.set()
+    assert panel.wait(10)
+
+    assert [t.variant for t in panel.transcripts] == ["chat"] and panel._messages["z1"] == []
+
+
+def test_stop_during_a_tool_call_says_so_at_once_and_ends_the_reply_when_the_tool_returns(
+    session, tokenizer, glm_template
+):
+    running, release = threading.Event(), threading.Event()
+
+    @glm_nb.tool
+    def fetch_page(url: str) -> str:
+        """Fetch a web page (slow)"""
+        running.set()
+        assert release.wait(10)
+        return "the page"
+
+    generator = ScriptedGenerator(tokenizer, ['fetch_page\n{"url": "https://a.example"}<|observation|>', "\nNever."])
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session, tools=[fetch_page])
+    thread = panel.send("Summarise a.example")
+    assert running.wait(10)
+
+    panel._on_view_message(panel, {"type": "stop"}, [])
+    stopping = panel.status
+    release.set()
+    thread.join(10)
+
+    assert "Stopping" in stopping and "tool call" in stopping  # not silence while the tool runs on
+    assert len(generator.prompts) == 1 and "interrupted" in panel.turns[0]["html"]  # the tool's result not sent
+    assert "the page" in panel.turns[0]["html"] and not panel.busy and panel.status == ""
+
+
 def test_tools_given_to_the_panel_are_offered_to_the_model_and_run(session, tokenizer, glm_template):
     @glm_nb.tool
     def get_weather(city: str) -> dict:
@@ -480,8 +577,31 @@ def test_a_refused_message_is_not_acknowledged_and_the_refusal_clears_after_the_
     generator.gate.set()
     assert panel.wait(10)
 
-    assert told == [{"type": "accepted", "text": "first"}]  # the view keeps "second" in its box
+    assert [m["type"] for m in told] == ["accepted", "refused"]  # the view keeps "second" in its box
     assert "still streaming" in refused and panel.status == ""
+
+
+def test_every_refused_send_is_answered_to_its_view_with_the_reason(session, tokenizer, glm_template):
+    generator = GatedGenerator(tokenizer, ["\nSlow reply."], gate_at=1)
+    _serve(session, generator, glm_template)
+    panel = ChatPanel(session=session)
+    told = _told_view(panel)
+    thread = panel.send("first")
+    assert generator.reached.wait(10)
+
+    # two views send while the reply streams: the second refusal leaves `status` as it was, so no update goes
+    panel._on_view_message(panel, {"type": "send", "text": "from one view", "view": "a1"}, [])
+    panel._on_view_message(panel, {"type": "send", "text": "from another", "view": "b2"}, [])
+    panel._on_view_message(panel, {"type": "send", "text": "  ", "view": "a1"}, [])
+    generator.gate.set()
+    thread.join(10)
+
+    busy = {"type": "refused", "reason": "A reply is still streaming: press Stop, or wait for it to finish."}
+    assert told == [
+        {**busy, "view": "a1"},
+        {**busy, "view": "b2"},
+        {"type": "refused", "reason": "Nothing to send: type a message first.", "view": "a1"},
+    ]
 
 
 def test_a_new_model_starts_a_new_conversation_and_the_panel_says_so(session, tokenizer, glm_template):
@@ -823,6 +943,22 @@ def test_with_drop_old_turns_a_message_too_long_by_itself_says_to_shorten_it(ses
 
     assert "shorten the message" in panel.status and "Clear starts" not in panel.status
     assert [m.content for m in panel._messages["chat"] if isinstance(m, UserMessage)] == ["Hi"]  # unchanged
+
+
+def test_a_message_too_long_for_the_context_goes_back_to_the_box_to_shorten(session, tokenizer, glm_template):
+    _serve(session, ScriptedGenerator(tokenizer, ["\nNoted.", "\nNever."], max_length=160), glm_template)
+    panel = ChatPanel(session=session, drop_old_turns=True)
+    told = _told_view(panel)
+    long_paste = "far too long " * 20
+
+    panel._on_view_message(panel, {"type": "send", "text": long_paste, "view": "v1"}, [])
+    assert panel.wait(10)
+
+    assert "shorten the message" in panel.status
+    assert told == [
+        {"type": "accepted", "text": long_paste, "view": "v1"},
+        {"type": "returned", "text": long_paste.strip(), "view": "v1"},  # the box emptied: it is there to edit
+    ]
 
 
 def test_the_live_rate_counts_from_the_first_token_not_from_reading_the_prompt(monkeypatch):
