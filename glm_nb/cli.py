@@ -8,6 +8,9 @@ glm-nb nano path
 glm-nb cache [list [--json] | clear [NAME ...] [--orphaned] [--all] [--dry-run]]
 glm-nb serve MODEL [--host 127.0.0.1] [--port 8000] [--api-key-env NAME] [--served-model-name NAME]
              [--max-queue N] [--device auto|cuda|cpu] [--max-length N]
+
+The context length options are refused and advised in cli_context.py; what the commands print goes through
+cli_output.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 
 from .chat import ChatTemplate, LocalBackend
 from .cli_chat import DEVICE_HELP, SEED_HELP, THREADS_HELP, add_chat_parser, run_chat
+from .cli_context import check_max_length, check_prompt_fits, more_context, too_much_context
 from .cli_convert import Stopped, add_convert_parser, run_convert
 from .cli_output import OutputFailed, drop_stdout, out, replace_unencodable_output, writes_utf8
 from .engine import PRECISIONS, Engine, Generator, IncrementalDetokenizer, SamplingParams, open_model
@@ -125,7 +129,7 @@ def _serve(args) -> int:
         raise GlmError(f"--port {args.port}: a port is 0..65535 (0 = any free one).")
     if args.max_queue < 0:
         raise GlmError(f"--max-queue {args.max_queue}: give how many requests may wait, 0 or more.")
-    _check_max_length(args.max_length)
+    check_max_length(args.max_length)
     api_key = _served_api_key(args.api_key_env)
     engine = _open_engine(args, progress=True)  # a checkpoint's conversion takes minutes: its bar says so
     backend = LocalBackend.from_engine(engine, max_length=args.max_length)
@@ -143,7 +147,7 @@ def _open_engine(args, progress: bool) -> Engine:
                             max_length=args.max_length, threads=args.threads, cuda_graph=args.cuda_graph,
                             progress=progress)  # fmt: skip
     except ContextLengthError as e:  # its advice names open_model's Python argument
-        raise GlmError(_too_much_context(e)) from e
+        raise GlmError(too_much_context(e, "--max-length")) from e
     _refuse_cuda_graph_on_cpu(args.cuda_graph, engine.device)  # --device auto found no usable GPU
     return engine
 
@@ -233,32 +237,7 @@ def _check_lengths(args) -> None:
     """Length options, checked before the model loads (which can take minutes) and worded for the command line."""
     if args.max_new_tokens < 1:
         raise GlmError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}.")
-    _check_max_length(args.max_length)
-
-
-def _check_max_length(max_length: int | None) -> None:
-    if max_length is not None and max_length < 2:
-        raise GlmError(
-            f"--max-length must be at least 2 (tokens the context holds: a prompt token and a new one), got "
-            f"{max_length}; leave it out for the model's default."
-        )
-
-
-def _too_much_context(e: ContextLengthError) -> str:
-    """open_model's refusal of a max_length, in the options' words."""
-    said = (
-        f"--max-length {e.asked} is more than this model's context, {e.most} tokens: give at most {e.most} (or "
-        "leave it out)"
-    )
-    if e.needs_yarn:
-        return (
-            f"{said}. {e.asked} is past the checkpoint's max_position_embeddings too, where converting again cannot "
-            "help: for a longer context, enable YaRN in its config.json and raise max_position_embeddings with it "
-            "(the model card's recipe), then convert again."
-        )
-    if e.needs_yarn is None:
-        return f"{said}, or convert the checkpoint with a larger `glm-nb convert --max-length` if its config allows."
-    return f"{said}, or convert the checkpoint with `glm-nb convert --max-length {e.asked}`."
+    check_max_length(args.max_length)
 
 
 def _check_prompt_ids(prompt: list[int], vocab: int) -> None:
@@ -269,30 +248,6 @@ def _check_prompt_ids(prompt: list[int], vocab: int) -> None:
             f"--prompt-ids: token id {bad[0]} is outside this model's vocabulary (ids 0 to {vocab - 1}); give ids "
             "from this model's tokenizer, or pass the text with --prompt or --chat."
         )
-
-
-def _check_prompt_fits(prompt: list[int], gen: Generator, engine: Engine) -> None:
-    """The Generator's PromptTooLongError advises its Python arguments; here the advice is the options."""
-    if len(prompt) < gen.max_length:
-        return
-    raise GlmError(
-        f"The prompt is {len(prompt)} tokens but the context holds {gen.max_length} (including room for one new "
-        f"token): shorten the prompt, or {_more_context(gen, engine)}."
-    )
-
-
-def _more_context(gen: Generator, engine: Engine) -> str:
-    """Up to what the model's conversion holds, --max-length (which caps the engine) gives more; past it, a new
-    conversion, and past the checkpoint's max_position_embeddings, only YaRN."""
-    limit, most = engine.graph_max_length, engine.checkpoint_max_length
-    if gen.max_length < limit:
-        return f"raise --max-length (up to {limit})"
-    if most is not None and limit >= most:
-        return (
-            f"for more than the checkpoint's max_position_embeddings ({most}), enable YaRN in its config.json and "
-            "raise max_position_embeddings with it (the model card's recipe), then convert again"
-        )
-    return "convert the model again with a larger --max-length" + (" if the checkpoint supports it" * (most is None))
 
 
 def _generate(args) -> int:
@@ -309,7 +264,7 @@ def _generate(args) -> int:
         text = args.prompt if args.prompt is not None else _chat_prompt(engine, args.chat)
         prompt = engine.tokenizer.encode(text)
     gen = Generator(engine, sampling, max_length=args.max_length)
-    _check_prompt_fits(prompt, gen, engine)
+    check_prompt_fits(prompt, gen, engine)
     stream = _TextStream(engine, shown=not args.json)
     try:
         result = generate(gen, prompt, on_token=stream)
@@ -372,7 +327,7 @@ def _context_full(gen: Generator, engine: Engine, new: int) -> str:
     """Why fewer tokens came than --max-new-tokens asked for, and how to get more."""
     return (
         f"glm-nb: stopped after {new} of --max-new-tokens {gen.sampling.max_new_tokens}: the context "
-        f"({gen.max_length} tokens) is full; shorten the prompt, or {_more_context(gen, engine)}."
+        f"({gen.max_length} tokens) is full; shorten the prompt, or {more_context(gen, engine)}."
     )
 
 

@@ -25,8 +25,9 @@ from typing import TextIO
 from . import nano
 from .chat import Conversation, LocalBackend, SystemMessage, messages_from_openai
 from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta
+from .cli_context import too_much_context
 from .engine import PRECISIONS, SamplingParams, open_model
-from .errors import GlmError, PromptTooLongError
+from .errors import ContextLengthError, GlmError, PromptTooLongError
 from .models.hub import SOURCES
 
 __all__ = ["DEVICE_HELP", "SEED_HELP", "THREADS_HELP", "add_chat_parser", "run_chat"]
@@ -120,15 +121,11 @@ def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
     SamplingParams(**overrides)  # each value on its own: SamplingError when out of range
     demo = args.model is None
     folder = nano.checkpoint_path() if demo else args.model
-    engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
-                        threads=args.threads)  # fmt: skip
-    limit = engine.metadata.max_length
-    if args.context is not None and args.context > limit:
-        raise GlmError(
-            f"--context {args.context} is more than this model's context, {limit} tokens: give at most {limit} (or "
-            "leave it out), or convert the checkpoint with a larger `glm-nb convert --max-length` if its config "
-            "allows it."
-        )
+    try:  # --context caps the engine; one beyond the model is refused before a download or a conversion
+        engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
+                            max_length=args.context, threads=args.threads)  # fmt: skip
+    except ContextLengthError as e:  # its advice names open_model's Python argument
+        raise GlmError(too_much_context(e, "--context")) from e
     backend = LocalBackend.from_engine(engine, max_length=args.context)
     template = nano.chat_template("z1") if demo and args.z1 else None
     conversation = Conversation(
@@ -140,8 +137,8 @@ def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
     room = "/reset starts a new conversation"
     if args.drop_old_turns:  # every earlier turn was dropped and it still does not fit: the message is too long
         room = "even with every earlier turn dropped it is too long: shorten it"
-    if (backend.context_length or 0) < engine.metadata.max_length:
-        room += f"; --context up to {engine.metadata.max_length} gives it more room"
+    if (backend.context_length or 0) < engine.graph_max_length:  # not the engine's: --context caps that
+        room += f"; --context up to {engine.graph_max_length} gives it more room"
     if not args.drop_old_turns:
         room += "; --drop-old-turns drops the oldest turns to make room"
     return conversation, banner, room

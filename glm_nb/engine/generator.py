@@ -9,8 +9,9 @@ one chunk a call with `prefill()`) or as the single token just sampled (decode).
 and a prompt sharing a prefix with what is cached costs only its new suffix.
 
 Running the graph (the KV cache, the bound buffers, what each step binds) is step_runner.py's, turning a step into
-the next ids step_sampler.py's, checking the ids callers pass token_rows.py's; the Generator keeps the sequences
-and decides what runs next.
+the next ids step_sampler.py's, checking the ids callers pass token_rows.py's, the defaults and checks of a
+Generator's arguments and the advice when a sequence outgrows its context generator_options.py's; the Generator
+keeps the sequences and decides what runs next.
 
 On CUDA every bound input and output lives on the device. A decode step copies the new ids and `seqlens_k` up
 (12 bytes a row) and one of two things down: what the draw needs of the graph's top-k (its ids alone for greedy),
@@ -34,18 +35,13 @@ import numpy as np
 
 from ..errors import GenerationError, PromptTooLongError
 from .engine import Engine
+from .generator_options import DEFAULT_CONTEXT, PREFILL_CHUNK, READBACKS, check_arguments, more_room
 from .sampling import SamplingParams, make_rng
 from .step_runner import StepRunner
 from .step_sampler import StepSampler
 from .token_rows import parse_rows, parse_stop_ids, whole
 
 __all__ = ["Generator", "GeneratorStats", "DEFAULT_CONTEXT", "PREFILL_CHUNK", "READBACKS"]
-
-DEFAULT_CONTEXT = 8192  # KV buffer length when the caller gives none (capped by the graph's max_length)
-# The most prompt tokens one prefill call runs (batch 1), so that Ctrl-C answers between calls. Chunks cost no time
-# measured: 8,000 tokens took 5.36 s in chunks of 512, 5.48 s in one call (benchmarks/prefill_chunks.py, CPU).
-PREFILL_CHUNK = {"cpu": 512, "cuda": 4096}
-READBACKS = ("auto", "logits")  # auto: the device top-k when the graph has one and it decides the draw exactly
 
 
 @dataclass
@@ -107,7 +103,7 @@ class Generator:
         activations stay the size of a chunk (8,000 tokens through a 512-wide test model took 458 MiB in one call,
         125 MiB in chunks of 512: benchmarks/prefill_chunks.py; GLM-4-9B is eight times wider).
         """
-        _check_arguments(engine, batch_size, max_length, readback, prefill_chunk)
+        check_arguments(engine, batch_size, max_length, readback, prefill_chunk)
         graph = engine.cuda_graph if cuda_graph is None else cuda_graph
         if graph and engine.device == "cuda" and not engine.cuda_graph:
             raise GenerationError("cuda_graph=True needs an engine loaded with Engine.load(..., cuda_graph=True).")
@@ -356,62 +352,5 @@ class Generator:
         return (
             f"The sequence would be {n} tokens but this generator's context holds {self.max_length} "
             f"(including room for one new token). Shorten the prompt or start a new conversation, or "
-            f"{_more_room(self.engine, self.max_length, n + 1)}."
-        )
-
-
-def _more_room(engine: Engine, held: int, needed: int) -> str:
-    """How to get a context of `needed` tokens from a generator holding `held`: a larger Generator when the engine
-    allows it, the model opened again when its conversion holds it (Engine.load and open_model may cap an engine
-    below that), and only beyond that a new conversion."""
-    limit, graph = engine.metadata.max_length, engine.graph_max_length
-    if held < limit and needed <= limit:
-        return f"create the Generator with max_length up to {limit}"
-    if needed <= graph:
-        return (
-            f"open the model again with max_length={needed} or more and create the Generator with as much (this "
-            f"engine was opened with max_length={limit}; its conversion holds up to {graph} tokens)"
-        )
-    return _reconvert(engine, needed)
-
-
-def _reconvert(engine: Engine, needed: int) -> str:
-    """Advice for a context longer than the engine's conversion holds."""
-    most = engine.checkpoint_max_length
-    if most is not None and needed > most:
-        return (
-            f"for more than the checkpoint's max_position_embeddings ({most}), enable YaRN in its config.json and "
-            "raise max_position_embeddings with it (the model card's recipe), then convert again"
-        )
-    permitting = "" if most is not None else ", if the checkpoint's max_position_embeddings allows"
-    return f"convert the model with --max-length {needed} or more{permitting}"
-
-
-def _check_arguments(engine: Engine, batch_size, max_length, readback, prefill_chunk) -> None:
-    """Refuse a Generator's arguments before anything is allocated, saying what to pass instead."""
-    limit = engine.metadata.max_length
-    if not whole(batch_size) or batch_size < 1:
-        raise GenerationError(f"batch_size must be a whole number >= 1 (rows decoded together), got {batch_size!r}.")
-    if max_length is not None and (not whole(max_length) or max_length < 1):
-        raise GenerationError(
-            f"max_length must be a whole number >= 1 (tokens the context holds), or None for the default "
-            f"(up to {min(limit, DEFAULT_CONTEXT)}), got {max_length!r}."
-        )
-    if max_length is not None and max_length > limit:
-        if max_length <= engine.graph_max_length:  # the engine was opened capped below its conversion
-            raise GenerationError(
-                f"max_length {max_length} exceeds this engine's context, {limit} tokens, the max_length it was "
-                f"opened with; its conversion holds up to {engine.graph_max_length}, so open the model again with "
-                f"max_length={max_length} or more (or None for all of it), or give at most {limit}."
-            )
-        raise GenerationError(
-            f"max_length {max_length} exceeds what the model was converted for ({engine.graph_max_length}): give "
-            f"at most that, or {_reconvert(engine, max_length)}."
-        )
-    if readback not in READBACKS:
-        raise GenerationError(f"readback must be one of {', '.join(READBACKS)}, got {readback!r}.")
-    if prefill_chunk is not None and (not whole(prefill_chunk) or prefill_chunk < 1):
-        raise GenerationError(
-            f"prefill_chunk must be a whole number >= 1 (prompt tokens a model call runs), or None for the "
-            f"default ({PREFILL_CHUNK[engine.device]} here), got {prefill_chunk!r}."
+            f"{more_room(self.engine, self.max_length, n + 1)}."
         )

@@ -25,7 +25,10 @@ class ModelMetadata:
     head_dim: int
     hidden_size: int
     vocab_size: int
-    max_length: int  # longest sequence the graph supports (rows of its rotary caches)
+    # The longest sequence this model's Generators may hold. In glm_nb.json, what the graph was converted for
+    # (the rows of its rotary caches); in an engine opened with a smaller max_length, that cap, while
+    # Engine.graph_max_length keeps the conversion's.
+    max_length: int
     rotary: str  # "gqa" (inside GroupQueryAttention) or "rotary_embedding"
     stop_ids: tuple[int, ...]
     pad_id: int
@@ -46,7 +49,8 @@ class ModelMetadata:
                 raise ModelLoadError(
                     f"{folder} is a checkpoint, not a converted glm-nb model (no {METADATA_FILE}). Open it with "
                     f"open_model() (which converts it once, into the cache), or convert it into another folder: "
-                    f"`glm-nb convert {folder} -o {folder.with_name(folder.name + '-onnx')}` (any new folder) and load that."
+                    f"`glm-nb convert {folder} -o {folder.with_name(folder.name + '-onnx')}`"
+                    " (any new folder) and load that."
                 )
             raise ModelLoadError(
                 f"{folder} is not a converted glm-nb model (no {METADATA_FILE}). "

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from glm_nb import cli_chat
 from glm_nb.chat import Conversation, LocalBackend, ScriptedGenerator
 from glm_nb.cli import main
 from glm_nb.cli_chat import _command, _reply, run_chat
@@ -129,6 +130,34 @@ def test_bad_settings_exit_with_the_reason(monkeypatch, capsys, tiny):
     assert code == 2 and "--max-new-tokens (-n) must be at least 1, got 0" in err
     code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "100000"], "Hi\n")
     assert code == 2 and "--context 100000 is more than this model's context, 256 tokens: give at most 256" in err
+
+
+def _never_converted(*args, **kwargs):
+    raise AssertionError("converted before refusing")
+
+
+def test_more_context_than_the_checkpoint_has_is_refused_before_converting_in_the_options_words(
+    monkeypatch, capsys, tiny
+):
+    monkeypatch.setattr("glm_nb.engine.loading.convert", _never_converted)
+
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.src), "--device", "cpu", "--context", "500"], "Hi\n")
+
+    assert code == 2 and "--context 500 is more than this model's context, 256 tokens: give at most 256" in err
+    assert "past the checkpoint's max_position_embeddings too" in err and "enable YaRN" in err
+    assert "max_length" not in err and "--max-length 500" not in err, err
+
+
+def test_context_caps_the_engine_and_keeps_its_conversion(monkeypatch, capsys, tiny):
+    opened = []
+    real_open = cli_chat.open_model
+    monkeypatch.setattr(cli_chat, "open_model", lambda *a, **kw: opened.append(real_open(*a, **kw)) or opened[-1])
+
+    code, _, err = chat(monkeypatch, capsys, [str(tiny.out), "--context", "48", "-n", "1"], "Hi\n")
+
+    [engine] = opened
+    assert code == 0 and (engine.metadata.max_length, engine.graph_max_length) == (48, 256)
+    assert "context 48" in err  # the banner
 
 
 @pytest.mark.parametrize(("option", "reason"), [

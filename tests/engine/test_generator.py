@@ -249,8 +249,8 @@ def test_scoring_runs_in_chunks_with_the_logits_of_one_call(topk_scoring_engine)
     chunked = Generator(topk_scoring_engine, max_length=128, stop_ids=(), prefill_chunk=8)
     rows = []  # how many rows each model call computed
     real = chunked._steps._run_chunk
-    chunked._steps._run_chunk = lambda binding, pending, start: rows.append(len(pending[0])) or real(
-        binding, pending, start
+    chunked._steps._run_chunk = lambda binding, pending, start: (
+        rows.append(len(pending[0])) or real(binding, pending, start)
     )
     np.testing.assert_allclose(chunked.score(LONG), whole.score(LONG), atol=1e-4)
     assert rows == [8, 8, 8, 8, 8, 5] and (whole.stats.forward_calls, chunked.stats.forward_calls) == (1, 6)
@@ -407,11 +407,20 @@ def test_a_batch_rewind_reopens_only_the_rows_it_shortens(tiny):
     assert gen.sequence(1) == single(tiny.engine, long, (stop,), lambda g: g.rewind_to(len(long) + 2))[0]
 
 
-@pytest.mark.parametrize("options", [{"max_length": 0}, {"max_length": -5}, {"batch_size": 0}, {"batch_size": -1},
-                                     {"max_length": 2.5}])  # fmt: skip
-def test_a_context_or_batch_below_one_is_refused(tiny, options):
-    with pytest.raises(GenerationError, match=f"{next(iter(options))} must be a whole number >= 1"):
+@pytest.mark.parametrize(("options", "says"), [
+    ({"max_length": 0}, "max_length must be a whole number of tokens, 2 or more"),
+    ({"max_length": 1}, "max_length must be a whole number of tokens, 2 or more (the longest sequence this "
+                        "Generator holds: a prompt token and a new one)"),
+    ({"max_length": -5}, "max_length must be a whole number of tokens, 2 or more"),
+    ({"max_length": 2.5}, "max_length must be a whole number of tokens, 2 or more"),
+    ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
+    ({"batch_size": -1}, "batch_size must be a whole number >= 1"),
+])  # fmt: skip
+def test_a_context_without_room_for_a_new_token_or_a_batch_below_one_is_refused(tiny, options, says):
+    with pytest.raises(GenerationError) as e:
         Generator(tiny.engine, **options)
+
+    assert says in str(e.value)
 
 
 @pytest.mark.parametrize("verb", ["set_prompt", "score"])

@@ -297,6 +297,8 @@ def test_a_max_length_that_is_no_context_is_refused_before_converting(tiny, tmp_
         open_model(tiny.src, device="cpu", max_length=max_length, progress=False)
     with pytest.raises(ModelLoadError, match=r"max_length must be a whole number of tokens"):
         Engine.load(tiny.out, device="cpu", max_length=max_length)
+    with pytest.raises(GenerationError, match=r"max_length must be a whole number of tokens, 2 or more"):
+        Generator(tiny.engine, max_length=max_length)  # 1 token: no room for a new one, as open_model has it
 
     assert list(tmp_path.iterdir()) == []
 
