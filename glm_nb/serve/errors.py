@@ -9,6 +9,7 @@ from ..errors import GlmError
 
 __all__ = [
     "BadRequestError",
+    "BodyTimeoutError",
     "ContextLengthError",
     "ModelNotFoundError",
     "ServeError",
@@ -33,6 +34,13 @@ class BadRequestError(ServeError):
     """The request body is not JSON, misses a field, or asks for something this server does not do."""
 
     status = 400
+    kind = "invalid_request_error"
+
+
+class BodyTimeoutError(ServeError):
+    """The request body did not arrive in time (a client that trickles it in)."""
+
+    status = 408
     kind = "invalid_request_error"
 
 

@@ -56,6 +56,14 @@ _ENDPOINTS = {  # path -> the methods it takes (besides OPTIONS)
     "/v1/completions": ("POST",),
     "/v1/chat/completions": ("POST",),
 }
+# What to do about the standard library's own refusals (send_error), by status
+_PROTOCOL_ADVICE = {
+    400: "Send an HTTP/1.1 request line: METHOD PATH HTTP/1.1",
+    414: "Send the prompt in the JSON body, not in the URL",
+    431: "Send fewer headers (at most 100), each under 64 KiB",
+    501: "This server takes GET, HEAD, POST and OPTIONS",
+    505: "Send HTTP/1.1 (or HTTP/1.0)",
+}
 Y = TypeVar("Y")
 R = TypeVar("R")
 
@@ -96,6 +104,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         wrong key, a body too large) gets its final answer instead, and the client sends no body."""
         self._continue_pending = True
         return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, an unknown method, too many headers) as
+        OpenAI-shaped JSON saying what to send, like every other error here, not its HTML page."""
+        said = message or self.responses.get(code, ("Error",))[0]
+        advice = _PROTOCOL_ADVICE.get(code, "Check the request")
+        self.log_error("code %d, message %s", code, said)
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # a request line it could not read: still send a status line
+            self.request_version = self.protocol_version
+        self._send_json(code, error_body(f"{said}. {advice}.", "invalid_request_error"))
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:

@@ -106,14 +106,15 @@ class DecodeQueue:
 
 
 def watch_peer(connection: socket.socket, cancel: threading.Event) -> None:
-    """Set `cancel` when the client closes its side. One request per connection, so once the body is read the
-    socket turns readable only at EOF (or reset)."""
+    """Set `cancel` when the client closes its side. One request per connection, so once the body is read nothing
+    more is read from the socket: bytes the client sent after its body (a stray CRLF, a pipelined request) are
+    dropped here, since left unread they would hide the end of the stream behind them."""
     while not cancel.is_set():
         try:
             readable, _, _ = select.select([connection], [], [], 0.1)
-            if readable and not connection.recv(1, socket.MSG_PEEK):
+            if readable and not connection.recv(4096):
                 cancel.set()
             elif readable:
-                time.sleep(0.1)  # unexpected bytes from the client: not a hang-up; check again later
+                time.sleep(0.1)  # bytes after the body: not a hang-up; a client that floods them is read slowly
         except (OSError, ValueError):  # reset, or the socket was closed under us
             cancel.set()

@@ -41,7 +41,9 @@ _UNTIL_ASKED = {
     "structured_outputs": "leave it out: this server has no constrained decoding",
     "logits_processors": "leave it out: this server runs no custom logits processors",
 }
-_NEUTRAL = (None, False, 0, {}, [])
+# The values that ask for nothing. No False: refuse_booleans runs first, so a number field here (min_p, ...) is never
+# a bool, and the other fields' false (guided_json: false) is neutral anyway, equal to 0 in an `in` check.
+_NEUTRAL = (None, 0, {}, [])
 # Fields whose every value but null changes the answer (0 too).
 _UNLESS_NULL = {
     "prompt_logprobs": "leave it out: this server returns no log probabilities",

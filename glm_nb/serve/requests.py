@@ -225,9 +225,13 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
 
 
 # -- fields ---------------------------------------------------------------------------------------------------------
+_JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}  # and numbers
+
+
 def _object(body: Any) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
-        raise BadRequestError("The request body must be one JSON object.")
+        got = _JSON_KINDS.get(type(body), "a number")
+        raise BadRequestError(f'The request body must be one JSON object, such as {{"prompt": "Hi"}}; got {got}.')
     return body
 
 

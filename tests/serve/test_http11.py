@@ -9,6 +9,8 @@ import socket
 
 import pytest
 
+from glm_nb.serve.handler import RequestHandler
+
 BODY = json.dumps({"prompt": "Hi " + "x" * 2000, "max_tokens": 50}).encode()  # over curl's 1 KiB
 
 
@@ -28,6 +30,11 @@ def _read_head(raw: socket.socket) -> bytes:
             raise AssertionError(f"the server closed the connection after {data!r}")
         data += byte
     return data
+
+
+def _status(head: bytes) -> int:
+    """The status code of a response head, whatever HTTP version its status line names."""
+    return int(head.split(b" ", 2)[1])
 
 
 def _read_rest(raw: socket.socket) -> bytes:
@@ -51,17 +58,19 @@ def test_expect_100_continue_is_answered_before_the_body_is_sent(inline_server):
 
 @pytest.mark.parametrize(
     ("options", "path", "status"),
-    [({"api_key": "secret"}, b"/v1/completions", b"401"), ({}, b"/v1/nowhere", b"404")],
+    [({"api_key": "secret"}, b"/v1/completions", 401), ({}, b"/v1/nowhere", 404)],
     ids=["wrong-key", "no-route"],
 )
 def test_a_request_refused_before_its_body_gets_the_final_answer_instead_of_100(inline_server, options, path, status):
     server = inline_server(["Hello"], **options)
 
     with socket.create_connection(server.server_address[:2], timeout=10) as raw:
-        raw.sendall(_head(path=path))
+        raw.sendall(_head(path=path))  # the body is never sent: the client waits for 100 Continue or an answer
         answer = _read_head(raw)
+        error = json.loads(_read_rest(raw))["error"]
 
-    assert answer.startswith(b"HTTP/1.1 " + status + b" ")  # the client need not send the body at all
+    assert _status(answer) == status  # the final answer came first, not a 100 Continue asking for the body
+    assert error["type"] in ("authentication_error", "not_found")
 
 
 def test_every_answer_closes_its_connection(inline_server):
@@ -124,5 +133,46 @@ def test_the_bearer_scheme_is_read_whatever_its_case(inline_server, scheme):
     with socket.create_connection(server.server_address[:2], timeout=10) as raw:
         raw.sendall(head)  # HTTP's auth schemes are case-insensitive (RFC 9110, 11.1)
         answer = _read_head(raw)
+        models = json.loads(_read_rest(raw))
 
-    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert _status(answer) == 200  # not 401
+    assert models["object"] == "list"
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "said"),
+    [
+        (b"BREW /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n", 501, "takes GET, HEAD, POST and OPTIONS"),
+        (b"GET /v1/models HTTP/2.0\r\n", 505, "Send HTTP/1.1"),
+        (b"GET /v1/models HTTP/1.1 extra\r\n", 400, "Send an HTTP/1.1 request line"),
+    ],
+    ids=["unknown-method", "http2", "bad-request-line"],
+)
+def test_a_request_the_http_layer_refuses_gets_a_json_error_saying_what_to_send(
+    inline_server, request_line, status, said
+):
+    server = inline_server()
+
+    with socket.create_connection(server.server_address[:2], timeout=10) as raw:
+        raw.sendall(request_line)
+        head = _read_head(raw)
+        error = json.loads(_read_rest(raw))["error"]  # not the standard library's HTML page
+
+    assert _status(head) == status
+    assert b"Content-Type: application/json" in head
+    assert said in error["message"]
+    assert error["type"] == "invalid_request_error"
+
+
+def test_a_body_that_stops_arriving_gets_a_408_before_the_connection_closes(inline_server, monkeypatch):
+    monkeypatch.setattr(RequestHandler, "timeout", 1)  # the per-read timeout, 120 s in service
+    server = inline_server(["Hello"])
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + b"%d\r\n\r\n" % (len(BODY) + 9)
+
+    with socket.create_connection(server.server_address[:2], timeout=10) as raw:
+        raw.sendall(head + BODY)  # 9 bytes short of what the head announced, and the connection left open
+        final = _read_head(raw)
+        error = json.loads(_read_rest(raw))["error"]
+
+    assert _status(final) == 408  # not a connection closed with no answer
+    assert f"stopped arriving after {len(BODY)} bytes" in error["message"]

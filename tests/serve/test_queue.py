@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
 
 from glm_nb.serve import DecodeQueue, ServerBusyError
-from glm_nb.serve.queue import ClientGone
+from glm_nb.serve.queue import ClientGone, watch_peer
 
 
 def _wait_until(predicate) -> None:
@@ -84,3 +85,21 @@ def test_a_closed_queue_refuses():
     with pytest.raises(ServerBusyError, match="shutting down"):
         with queue.turn(threading.Event()):
             pass
+
+
+def test_a_hang_up_after_stray_bytes_past_the_body_is_still_noticed():
+    """A client that sent a CRLF (or a pipelined request) after its body, then hung up: the bytes it left must not
+    hide the end of the stream, or its abandoned generation runs on to max_tokens."""
+    server_side, client_side = socket.socketpair()
+    cancel = threading.Event()
+    watcher = threading.Thread(target=watch_peer, args=(server_side, cancel), daemon=True)
+    watcher.start()
+
+    client_side.sendall(b"\r\n")
+    client_side.close()
+    noticed = cancel.wait(10)  # bounded: a watcher blind to the hang-up never sets it
+
+    cancel.set()
+    watcher.join(5)
+    server_side.close()
+    assert noticed

@@ -293,3 +293,10 @@ def test_a_sampling_value_out_of_range_names_the_field_and_what_to_send(parse, f
 def test_a_stream_option_that_is_not_true_or_false_is_refused_not_read_as_true(parse, option):
     with pytest.raises(BadRequestError, match=f"'stream_options.{option}' must be true or false, got \"false\""):
         parse(stream=True, stream_options={option: "false"})  # a non-empty string: bool() would read it as true
+
+
+@pytest.mark.parametrize(("body", "got"), [([], "an array"), ("Hi", "a string"), (None, "null"), (3, "a number")])
+@pytest.mark.parametrize("parse", [parse_completion_request, parse_chat_request])
+def test_a_body_that_is_not_an_object_is_a_400_showing_one_that_is(parse, body, got):
+    with pytest.raises(BadRequestError, match=f'one JSON object, such as {{"prompt": "Hi"}}; got {got}'):
+        parse(body, "m", 100)
