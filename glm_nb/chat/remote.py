@@ -78,6 +78,7 @@ GLM_STOP_STRINGS = ("<|user|>", "<|observation|>", "<|endoftext|>")
 # After the finish reason only the usage chunk and `[DONE]` are to come (vLLM sends both at once): a server silent
 # longer than this is stalled, and the turn, whose text is whole, ends instead of waiting out the read timeout
 _FINISH_GRACE_S = 2.0
+_FINISH_LIMIT_S = 10.0  # ...and a stream that keeps sending events after it (empty chunks) ends this long after it
 # vLLM (and glm-nb serve) refuse prompt + max_tokens beyond their context with a 400; knowing the context, this
 # backend cuts max_tokens to fit instead, as the local engine stops at its end
 _UNKNOWN_CONTEXT_HINT = (
@@ -235,8 +236,9 @@ class RemoteBackend:
         grace_until = float("inf")  # once the finish reason came: when to stop waiting for the rest
         try:
             for event in events:
-                if event is None and time.monotonic() > grace_until:
-                    break  # finished, then silent past the grace: the answer is whole (events that came are read)
+                now = time.monotonic()
+                if (event is None and now > grace_until) or now > grace_until + _FINISH_LIMIT_S:
+                    break  # finished, then silent past the grace (or chattering well past it): the answer is whole
                 if event is None:  # the server is silent: an empty chunk lets the conversation check its cancel
                     yield TextChunk("", tokens=0)
                     continue

@@ -84,3 +84,27 @@ def test_a_usage_chunk_that_came_while_the_caller_was_busy_is_kept(fake, tokeniz
 
     end = next(item for item in items if isinstance(item, CompletionEnd))
     assert end.tokens == 5  # the server's 7 less the two chunks counted already (0 when its usage is lost)
+
+
+def test_a_stream_that_keeps_sending_after_its_finish_reason_still_ends(fake, conversation, monkeypatch):
+    """Events after the finish reason (here empty chunks, faster than the reader's idle tick, so that it is never
+    silent) are read, but only for a while: the grace plus its limit, not until the server stops (STALL_S)."""
+    import glm_nb.chat.remote as remote
+
+    monkeypatch.setattr(remote, "_FINISH_LIMIT_S", 1.0, raising=False)
+    empty = data_event({"id": "cmpl-1", "object": "text_completion", "choices": []})
+
+    def write(handler) -> None:
+        stream(chunk("Hello"), chunk(" world", "stop"))(handler)
+        deadline = time.monotonic() + STALL_S
+        while time.monotonic() < deadline:
+            handler.wfile.write(empty)
+            handler.wfile.flush()
+            silence(handler, 0.02)
+
+    fake.completions = write
+
+    reply = conversation.send("Hi")
+
+    assert reply.text() == "Hello world" and reply.finish_reason == "stop"
+    assert fake.hung_up.wait(10)  # the client left while the server was still sending
