@@ -7,7 +7,7 @@
   history, the system prompt and tools and, through the backend's prefix reuse, the KV cache are as they were before
   it. `--new` sets the conversation so far aside (`earlier`), and a re-run of one of its cells goes back to it.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
-  interleave on one KV cache.
+  interleave on one KV cache (`engine_turn()`, engine_turn.py: a reply that waits for it says so).
 - `last()`: the latest reply's record. Only the latest `KEPT_RECORDS` records stay in `transcripts` (each holds a
   reply's thinking and tool results, which history does not keep, so an hours-long kernel would grow without bound);
   `replies` counts them all. A cell stopped by an error or an interrupt keeps the record it shows; one
@@ -44,6 +44,7 @@ from ..errors import GlmError, PromptTooLongError
 from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
 from .cell_threads import CellThread, CellTurn, home_thread, set_aside
+from .engine_turn import EngineTurn
 from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
 from .replies import RecordInterrupted, ReplySink, context_full_note, stream_reply
@@ -291,10 +292,10 @@ class NotebookSession:
 
     def engine_turn(
         self, sink: ReplySink, template: Transcript, stopped: threading.Event | None = None
-    ) -> _EngineTurn:
+    ) -> EngineTurn:
         """`with session.engine_turn(sink, template):` holds the engine for one reply (waiting visibly if busy).
         `stopped`: set from another thread (the chat panel's Stop), it ends the wait with `TurnStopped`."""
-        return _EngineTurn(self.engine_lock, self._engine_holder, sink, template, stopped)
+        return EngineTurn(self.engine_lock, self._engine_holder, sink, template, stopped)
 
 
 class _ShownRecord:
@@ -312,64 +313,6 @@ class _ShownRecord:
         self.sink.finish(transcript)
 
 
-class TurnStopped(Exception):
-    """Stop was pressed while the reply waited for the engine: nothing was sent, and the record says so."""
-
-
-class _EngineTurn:
-    """Holds the engine lock for one reply; says so in the output while it waits for another reply to end."""
-
-    def __init__(
-        self, lock: threading.Lock, holder: list[str], sink: ReplySink, template: Transcript,
-        stopped: threading.Event | None,
-    ):  # fmt: skip
-        self.lock, self.holder, self.sink, self.template, self.stopped = lock, holder, sink, template, stopped
-
-    def __enter__(self) -> None:
-        self._check_stopped()  # Stop pressed while the model loaded
-        if not self.lock.acquire(blocking=False):
-            self._wait()
-        self.holder[0] = "panel" if self.stopped is not None else "cell"
-
-    def _wait(self) -> None:
-        if self.stopped is None:
-            note = _WAIT_CELL  # a cell runs on the kernel's thread: what holds the engine is a panel's reply
-        else:  # a chat panel's reply, behind a cell's or another panel's (two panels in one notebook)
-            note = _WAIT_PANEL_ON_PANEL if self.holder[0] == "panel" else _WAIT_PANEL
-        self.sink.update(_with_note(self.template, note))
-        try:
-            while not self.lock.acquire(timeout=0.05):
-                self._check_stopped()
-        except KeyboardInterrupt:  # the record must not stay "generating…" in the saved notebook
-            self.sink.finish(_with_note(self.template, _NOT_SENT, finish_reason="cancelled"))
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.lock.release()
-
-    def _check_stopped(self) -> None:
-        if self.stopped is not None and self.stopped.is_set():
-            self.sink.finish(_with_note(self.template, _STOPPED, finish_reason="cancelled"))
-            raise TurnStopped(_STOPPED)
-
-
-# Who waits decides what can end the wait: a cell keeps the kernel busy, so the chat panel's buttons wait behind it
-# (their messages are handled between cells); the panel waits in a thread, so a cell can still be interrupted.
-_WAIT_CELL = (
-    "Waiting: the model is busy with the chat panel's reply. While this cell waits, the panel's buttons wait too; "
-    "interrupt this cell (■) to stop waiting and use them."
-)
-_WAIT_PANEL = (
-    "Waiting: the model is busy with a cell's reply; this one starts when it ends (interrupt the cell (■) to end it)."
-)
-_WAIT_PANEL_ON_PANEL = (
-    "Waiting: the model is busy with another chat panel's reply; this one starts when it ends (press Stop there to "
-    "end it, or here to stop waiting)."
-)
-_NOT_SENT = "Interrupted while waiting for the model: nothing was sent, and the conversation is unchanged."
-_STOPPED = "Stopped while waiting for the model: nothing was sent, and the conversation is unchanged."
-
-
 def _way_on(variant: str) -> str:
     magic = "glm_z1" if variant == "z1" else "glm"
     return (
@@ -382,10 +325,6 @@ def _skipped_note(corpus: LocalCorpus) -> str:
     shown = "; ".join(f"{path.relative_to(corpus.folder)} ({why})" for path, why in corpus.skipped[:5])
     more = f"; and {len(corpus.skipped) - 5} more" if len(corpus.skipped) > 5 else ""
     return f"{len(corpus.skipped)} file(s) in {corpus.folder} could not be read and are not searched: {shown}{more}."
-
-
-def _with_note(template: Transcript, note: str, finish_reason: str | None = None) -> Transcript:
-    return Transcript(template.variant, template.model, template.prompt, note=note, finish_reason=finish_reason)
 
 
 def _report(response: Response) -> str | None:

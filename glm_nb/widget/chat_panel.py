@@ -13,24 +13,14 @@ says how many went.
 
 What the view shows is HTML made by `glm_nb.render` (model text escaped, SVG sanitized, HTML only in sandboxed
 frames, its scripts run only when the user clicks its "Run scripts"), the same as a cell's static record. Messages
-from the view: `{"type": "view"}` (a view was drawn), `{"type": "sync", "turns"}` (see below), `{"type": "send",
+from the view: `{"type": "view"}` (a view was drawn), `{"type": "sync", "turns"}` (turn_sync.py), `{"type": "send",
 "text", "view"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted", "text", "view"}` (the message was
 taken: the view named empties its box; a second view of the panel keeps its own) or `{"type": "refused", "reason",
 "view"}` (the box keeps it, the view shows why), `{"type": "download", "html"}` (Export's page), `{"type":
-"turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}` (below).
+"turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}` (turn_sync.py).
 
-A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, so the saved widget state
-(JupyterLab's, or nbclient's in a headless run) holds every turn. It is not resent as a whole per turn: once the
-front end's model says it applies turns itself (`{"type": "sync", "turns": n}`, from chat_panel.js's `initialize`,
-which the kernel answers with any turn after the n it holds), a finished turn goes as `{"type": "turn", "index",
-"turn"}`, and the front end adds it to that model's own list, which every view of it draws and "Save widget state"
-serialises. The kernel's list grows in place, so a page that (re)loads still gets every turn with the state. Until a
-front end says so (a headless run: nbclient records only state updates), each finished turn assigns the whole list.
-Only `live`, the turn now streaming, changes with each token (its message, `live_prompt`, once per turn: a pasted
-document is not sent again with every token); to a front end that applies turns, an update sends only what changed
-since its copy (`{"type": "live"}`: live_edits.py), so a long reply's traffic grows with its length, not its square.
-The kernel answers every "sync" (last: `{"type": "synced"}`), which tells a model drawn from a notebook saved
-mid-reply, with no kernel behind it, from one whose reply still streams (chat_panel.js shows the first as unfinished).
+A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, sent to a front end turn by
+turn and the streaming turn (`live`) as edits, never the whole list or reply per token (turn_sync.py).
 The panel is displayed with a display id, and its text/plain and text/html fallbacks (what GitHub, an untrusted
 notebook or an HTML export without widgets show) are brought up to date after each finished turn, but only while
 no view has been drawn: in JupyterLab an updated display re-creates the live view (losing a half-typed message, the
@@ -53,14 +43,15 @@ from IPython.display import display, update_display
 
 from ..chat import CHAT_SAMPLING, Z1_SAMPLING, Conversation, Message, Response, SystemMessage, as_tool
 from ..errors import GlmError, PromptTooLongError
+from ..magics.engine_turn import TurnStopped
 from ..magics.models import LoadedModel
 from ..magics.replies import context_full_note, stream_reply
-from ..magics.session import NotebookSession, TurnStopped, current_session
+from ..magics.session import NotebookSession, current_session
 from ..render import Transcript, TranscriptBuilder, transcripts_html
 from ..tools import Tool
 from .chat_export import ChatExport
-from .live_edits import html_edits, live_message
 from .panel_sink import PanelSink
+from .turn_sync import TurnSync
 
 __all__ = ["ChatPanel"]
 
@@ -120,9 +111,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._lock = threading.Lock()  # orders a Clear pressed mid-reply against the reply's end
         self._clear_pending = False
         self._shown: list[Transcript] = []  # the record of each turn in `turns`, for the text/html fallback
-        self._frontend_applies_turns = False  # a front end's model takes `{"type": "turn" | "live"}` messages
-        self._live_lock = threading.Lock()  # `live` and the messages that edit it, in one order
-        self._live_version = 0  # each update of `live` gets the next: the edits name the copy they apply to
+        self._turn_sync = TurnSync(self)  # how `turns` and `live` reach a front end
         self._display_id = f"glm-nb-chat-panel-{self.model_id}"
         self._displayed = False  # shown through IPython's display, with `_display_id`
         self._view_seen = False  # a frontend drew a view: updating the display would re-create it
@@ -281,8 +270,7 @@ class ChatPanel(anywidget.AnyWidget):
                 self.busy = False
 
     def _show_failure(self, error: Exception, text: str, *, box: dict[str, str] | None) -> None:
-        with self._live_lock:
-            self.live, self.live_prompt = {}, ""
+        self._turn_sync.end_live()
         if isinstance(error, PromptTooLongError):  # the conversation is as it was; its advice is for the Python API
             advice = _SHORTEN if self.drop_old_turns else f"{_CLEAR} {_DROP}"
             self.status = f"{str(error).split('. ')[0].rstrip('.')}. {advice}"
@@ -329,8 +317,9 @@ class ChatPanel(anywidget.AnyWidget):
             if kind == "view":
                 self._view_seen = True
             elif kind == "sync":
-                self._frontend_applies_turns = True
-                self._send_turns_after(content.get("turns"))
+                self._turn_sync.applies_turns = True
+                with self._lock:  # not interleaved with a Clear the reply thread does as it ends (turns stay cleared)
+                    self._turn_sync.send_turns_after(content.get("turns"))
             elif kind == "send":
                 self._answer_send(str(content.get("text", "")), content.get("view"))
             elif kind == "stop":
@@ -365,53 +354,16 @@ class ChatPanel(anywidget.AnyWidget):
             raise GlmError("Nothing to export yet: send a message first.")
         self._tell_view({"type": "download", "html": self.export().standalone_html()})
 
+    # -- the reply's snapshots, from its `PanelSink` -------------------------------------------------------------
     def _finish_turn(self, turn: dict[str, str], record: Transcript) -> None:
-        """A finished turn, sent once (never per token); the view stops drawing it as the live turn when it arrives.
-
-        Runs on the reply thread, so no `hold_sync`: its flag and pending set are shared with the kernel's thread,
-        where a trait set meanwhile (a refused send's status) would be held back, lost if it lands between the send
-        and the clear, or would break the send's iteration over that set."""
+        """A finished turn, sent once (never per token: turn_sync.py); the fallbacks then show it too."""
         self._shown.append(record)
-        if self._frontend_applies_turns:
-            # In place: traitlets sees no new value, so ipywidgets resends nothing; `get_state()` still reads it all.
-            self.turns.append(turn)
-            self._tell_view({"type": "turn", "index": len(self.turns) - 1, "turn": turn})
-        else:  # no front end applies turn messages (a headless run): the state update is the record
-            self.turns = [*self.turns, turn]
-        with self._live_lock:  # after a snapshot of the live turn the front end asked for, never before it
-            self.live, self.live_prompt = {}, ""
+        self._turn_sync.finish_turn(turn)
         self._refresh_fallbacks()
 
     def _show_live(self, page: str) -> None:
-        """The streaming turn's HTML after an update. A front end that applies edits gets what changed since its copy
-        (`{"type": "live", "from", "to", "edits", "size"}`, see live_edits.py), not the whole turn again, and `live`
-        changes in place so that a reload's state has it all; a turn's first update, and every update where no
-        front end applies edits (a headless run), assigns `live` as a whole."""
-        with self._live_lock:
-            self._live_version += 1
-            live = self.live
-            if not self._frontend_applies_turns or "html" not in live:
-                self.live = {"html": page, "version": self._live_version}
-                return
-            base, edits = live["version"], html_edits(live["html"], page)
-            live.update(html=page, version=self._live_version)  # in place: traitlets sees no change, sends nothing
-            self._tell_view(live_message(base, live, edits))
-
-    def _send_turns_after(self, held: Any) -> None:
-        """A front end's model holds `held` turns (it was made from the state, then missed some): send the rest, or
-        the whole list where it holds more than the kernel (a Clear it missed); then the streaming turn as a whole
-        (its copy may be older than the edits it got), and `{"type": "synced"}`: a kernel is behind this model."""
-        with self._lock:  # not interleaved with a Clear the reply thread does as it ends: cleared turns stay cleared
-            turns = list(self.turns)  # the reply thread may append meanwhile: a turn sent twice is applied once
-            if not isinstance(held, int) or not 0 <= held <= len(turns):
-                self.send_state("turns")
-            else:
-                for index in range(held, len(turns)):
-                    self._tell_view({"type": "turn", "index": index, "turn": turns[index]})
-            with self._live_lock:
-                if "html" in self.live:
-                    self._tell_view(live_message(None, self.live, [(0, 0, self.live["html"])]))
-            self._tell_view({"type": "synced"})
+        """The streaming turn's HTML after an update: to a front end as what changed since its copy (turn_sync.py)."""
+        self._turn_sync.show_live(page)
 
     def _tell_view(self, content: dict[str, Any]) -> None:
         anywidget.AnyWidget.send(self, content)  # the widget's custom message (`send` here is the chat's)
