@@ -1,4 +1,5 @@
-"""Run one tool call: look the tool up, validate its arguments, ask the confirm hook, call it with a timeout.
+"""Run one tool call: look the tool up, validate and convert its arguments, ask the confirm hook, call it with a
+timeout.
 
 Whatever goes wrong on the model's side (a malformed call, an unknown tool, bad arguments) or inside the tool (an
 exception, a timeout) comes back as a `ToolResult` whose observation text tells the model what happened, so it
@@ -61,6 +62,9 @@ def run_tool_call(
         return ToolResult.failure(call, "not_run", f"Tool {call.name!r} has no Python function here; nobody ran it.")
     try:
         arguments = validate_arguments(tool, call.arguments)
+        # Converted now, not when called: a value that fits the schema's type but not the function's ('tomorrow'
+        # for a date) is the model's to fix, and the tool has not run.
+        converted = tool.convert_arguments(arguments)
     except ToolArgumentError as e:
         problems = "; ".join(e.problems)
         return ToolResult.failure(
@@ -81,18 +85,22 @@ def run_tool_call(
             )
     if cancel is not None and cancel.is_set():  # Stop came first (maybe while confirm asked): start nothing
         return ToolResult.failure(call, "not_run", "Not run: the user cancelled the reply.")
-    return _call_with_timeout(tool, call, timeout, cancel)
+    return _call_with_timeout(tool, call, converted, timeout, cancel)
 
 
 def _call_with_timeout(
-    tool: Tool, call: ToolCall, session_timeout: float | None, cancel: threading.Event | None
+    tool: Tool,
+    call: ToolCall,
+    arguments: dict[str, Any],
+    session_timeout: float | None,
+    cancel: threading.Event | None,
 ) -> ToolResult:
     timeout = session_timeout if tool.timeout == "session" else tool.timeout
     warn_if_already_running(call)
-    if timeout is None:
-        return _run(tool, call, (Exception, SystemExit))  # a KeyboardInterrupt is the user's: it goes through
+    if timeout is None:  # a KeyboardInterrupt is the user's: it goes through
+        return _run(tool, call, arguments, (Exception, SystemExit))
     # In the worker nothing is the user's interrupt, so whatever the tool raises is reported.
-    result = run_in_worker(lambda: _run(tool, call, BaseException), call, timeout, cancel)
+    result = run_in_worker(lambda: _run(tool, call, arguments, BaseException), call, timeout, cancel)
     if result is STILL_RUNNING:
         return ToolResult.failure(call, "timeout", _timeout_message(tool, timeout))
     if result is STOPPED:
@@ -118,10 +126,17 @@ def _timeout_message(tool: Tool, timeout: float) -> str:
     )
 
 
-def _run(tool: Tool, call: ToolCall, catch: type[BaseException] | tuple[type[BaseException], ...]) -> ToolResult:
-    """Call the tool and write what it returns; what it raises (also while its value is written) is an error."""
+def _run(
+    tool: Tool,
+    call: ToolCall,
+    arguments: dict[str, Any],
+    catch: type[BaseException] | tuple[type[BaseException], ...],
+) -> ToolResult:
+    """Call the function with the `arguments` converted for it and write what it returns; what it raises (also while
+    its value is written) is an error."""
+    assert tool.function is not None  # run_tool_call answers a tool without one before
     try:
-        return ToolResult.success(call, _finished(tool(**call.arguments), call))
+        return ToolResult.success(call, _finished(tool.function(**arguments), call))
     except catch as e:  # reported to the model and the transcript
         return ToolResult.failure(call, "error", f"{call.name!r} raised {type(e).__name__}: {e}")
 

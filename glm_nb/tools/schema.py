@@ -7,7 +7,9 @@ an `Annotated[..., "text"]` hint or the docstring, `enum` for `Literal` and `Enu
 parameter whose default is None takes null as well (`x: T = None`, as PEP 484 once read it). A dataclass, a
 TypedDict or a pydantic model becomes an object of its fields, given back to the function as an instance (a dict
 for a TypedDict; pydantic's `model_validate` for a model). A `Path` is a string, and so are a `date`, `datetime` and
-`time`, in ISO format (`"format": "date"`), given to the function as those types.
+`time`, in ISO format (`"format": "date"`; a trailing 'Z' is UTC on every Python), given to the function as those
+types. A converter raises ValueError for a value that fits the JSON type but not the Python one ('tomorrow' for a
+date): `Tool.convert_arguments` turns it into a bad-arguments answer for the model before the tool runs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from .docstrings import parse_docstring
 from .errors import ToolDefinitionError
 
-__all__ = ["FunctionSchema", "function_schema", "type_schema"]
+__all__ = ["FunctionSchema", "function_schema", "parse_iso_text", "type_schema"]
 
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 # Types the model writes as strings, in JSON schema's formats, and given to the function as the type: datetime
@@ -38,6 +40,12 @@ _TEXT_TYPES: dict[type, Callable[[str], Any]] = {
     datetime.time: datetime.time.fromisoformat,
 }
 _FORMATS = {datetime.datetime: "date-time", datetime.date: "date", datetime.time: "time"}
+# How to write each, for the model when what it wrote does not parse.
+_FORMS = {
+    datetime.datetime: "a date and time as YYYY-MM-DDTHH:MM:SS (ISO 8601), with an offset such as +02:00 or Z",
+    datetime.date: "a date as YYYY-MM-DD (ISO 8601)",
+    datetime.time: "a time as HH:MM or HH:MM:SS (ISO 8601)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +53,8 @@ class FunctionSchema:
     name: str
     description: str
     parameters: dict[str, Any]
-    # Per-parameter converters from JSON values back to the annotated Python type (Enum members).
+    # Per-parameter converters from JSON values back to the annotated Python type (Enum members, dates, records);
+    # one raises ValueError (pydantic's ValidationError is one) for a value that does not convert.
     converters: Mapping[str, Callable[[Any], Any]]
 
 
@@ -325,7 +334,7 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
     if tp in (tuple, set, frozenset):
         return tp
     if tp in _TEXT_TYPES:
-        return lambda value: _TEXT_TYPES[tp](value) if isinstance(value, str) else value
+        return lambda value: parse_iso_text(tp, value) if isinstance(value, str) else value
     if isinstance(tp, type) and issubclass(tp, PurePath):
         return tp
     if origin in (list, tuple, set, frozenset, Sequence):
@@ -356,6 +365,17 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
             else value
         )  # fmt: skip
     return None
+
+
+def parse_iso_text(tp: type, text: str) -> Any:
+    """`text` as `tp` (a datetime, date or time), written as the schema's `format` says (RFC 3339, which is ISO
+    8601). A trailing 'Z' (UTC, as RFC 3339 writes it) is read as +00:00: Python 3.10's `fromisoformat` refuses it.
+    Raises ValueError saying how to write the value."""
+    iso = text[:-1] + "+00:00" if tp is not datetime.date and text.endswith(("Z", "z")) else text
+    try:
+        return _TEXT_TYPES[tp](iso)
+    except ValueError:
+        raise ValueError(f"{text!r} is not {_FORMS[tp]}") from None
 
 
 def _takes_null(schema: Mapping[str, Any]) -> bool:

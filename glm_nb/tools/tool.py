@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from .errors import ToolDefinitionError
+from .errors import ToolArgumentError, ToolDefinitionError
 from .schema import function_schema
 
 __all__ = ["Tool", "ToolCall", "ToolResult", "ToolStatus", "ToolTimeout", "tool", "new_call_id", "observation_text"]
@@ -122,11 +122,38 @@ class Tool:
         }
 
     def __call__(self, *args: Any, **arguments: Any) -> Any:
-        """Call the function; keyword values are converted as the model's JSON would be (e.g. to Enum members)."""
+        """Call the function; keyword values are converted as the model's JSON would be (e.g. to Enum members).
+        Raises ToolArgumentError for a value that does not convert (see `convert_arguments`)."""
         if self.function is None:
             raise ToolDefinitionError(f"Tool {self.name!r} has no Python function; run the call yourself.")
-        converted = {k: (self.converters[k](v) if k in self.converters else v) for k, v in arguments.items()}
-        return self.function(*args, **converted)
+        return self.function(*args, **self.convert_arguments(arguments))
+
+    def convert_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Keyword values as the function takes them: the model's JSON values converted to the annotated types
+        (Enum members, dates, dataclass and pydantic instances). A value that does not convert (a date written
+        'tomorrow', a pydantic model's ValidationError) raises ToolArgumentError, which says how to write it."""
+        converted: dict[str, Any] = {}
+        problems = []
+        for name, value in arguments.items():
+            try:
+                converted[name] = self.converters[name](value) if name in self.converters else value
+            except ValueError as e:  # pydantic's ValidationError is a ValueError too
+                problems.append(f"'{name}': {_value_problem(e)}")
+        if problems:
+            raise ToolArgumentError(self.name, problems)
+        return converted
+
+
+def _value_problem(error: ValueError) -> str:
+    """Why a value did not convert, in one line: a pydantic ValidationError's errors as 'field: message' each
+    (its text runs over lines, with links), any other ValueError's message."""
+    details = getattr(error, "errors", None)
+    if callable(details):
+        try:
+            return "; ".join(f"{'.'.join(map(str, d['loc'])) or 'value'}: {d['msg']}" for d in details())
+        except (TypeError, KeyError):  # an `errors` that is not pydantic's: its message says it
+            pass
+    return str(error) or type(error).__name__
 
 
 def _check_name(name: str) -> None:
@@ -277,7 +304,7 @@ def _jsonable(value: Any, active: set[int]) -> Any:
     if _is_pandas_table(value):
         return _jsonable(_table(value), active)
     if _is_pydantic_model(value):  # its fields as JSON, by alias, as the model writes them in calls
-        return value.model_dump(mode="json", by_alias=True)
+        return _model_fields(value, active)
     fields = _fields(value)
     if fields is None and not isinstance(value, (Mapping, list, tuple, set, frozenset)):
         return value
@@ -291,6 +318,22 @@ def _jsonable(value: Any, active: set[int]) -> Any:
         plain = [_jsonable(v, active) for v in value]
     active.discard(id(value))
     return plain
+
+
+def _model_fields(model: Any, active: set[int]) -> Any:
+    """A pydantic model's fields as JSON. pydantic cannot write a field of a type it does not know
+    (`arbitrary_types_allowed`: a numpy array, a connection) as JSON; the tool has run by then, with its side
+    effects, so that is no failure to report (the model would call it again): the fields as Python values are made
+    readable here as any other value, and when even those cannot be had, the model's `str` is written."""
+    try:
+        return model.model_dump(mode="json", by_alias=True)
+    except Exception:  # PydanticSerializationError, or a serializer of the user's that raised: the next way is tried
+        pass
+    try:
+        fields = model.model_dump(by_alias=True)
+    except Exception:  # a serializer of the user's raised here too: the model's own text is what is left
+        return str(model)
+    return _jsonable(fields, active)
 
 
 def _bytes_text(data: bytes) -> str:

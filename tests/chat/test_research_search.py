@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 
 import pytest
 
 from glm_nb.chat import ChatError
 from glm_nb.chat.research import BM25, LocalCorpus, PageError, html_to_text, open_page, tokenize
 from glm_nb.chat.research.bm25 import document_terms, query_terms
+from glm_nb.chat.research.pages import read_document
 
 
 @pytest.fixture
@@ -227,6 +231,81 @@ def test_a_link_loop_or_a_broken_link_is_listed_as_skipped_not_left_out_unsaid(c
     assert "a loop" in skipped["a.md"] and "No such file" in skipped["gone.md"]
     with pytest.raises(PageError, match="a loop"):
         open_page("a.md", fetch=None, roots=[corpus_folder])
+
+
+def _finishes(work, seconds=10.0):
+    """What `work()` returns or raises, run in a thread that must end within `seconds`; a thread stuck on a named
+    pipe is set free (a writer opens and closes it) so that it does not outlive the test."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = work()
+        except Exception as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    stuck = thread.is_alive()
+    for pipe in _PIPES:
+        with contextlib.suppress(OSError):  # no reader waiting: nothing to free
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    thread.join(seconds)
+    assert not stuck, "it hung on a named pipe"
+    return outcome
+
+
+_PIPES: list = []  # the named pipes a test made, to free a thread stuck on one
+
+
+@pytest.fixture
+def named_pipe(corpus_folder):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this system")
+    pipe = corpus_folder / "pipe.md"
+    os.mkfifo(pipe)
+    _PIPES.append(pipe)
+    yield pipe
+    _PIPES.remove(pipe)
+
+
+def test_a_link_to_a_named_pipe_is_left_out_rather_than_hang_the_corpus(corpus_folder, named_pipe):
+    # LocalCorpus() used to wait forever: the link was taken for a document, and reading a pipe waits for a writer.
+    (corpus_folder / "p.md").symlink_to(named_pipe)
+
+    outcome = _finishes(lambda: LocalCorpus(corpus_folder))
+
+    corpus = outcome["value"]
+    assert not {"pipe.md", "p.md"} & {page.url.rpartition("/")[2] for page in corpus.pages}
+    assert corpus.skipped == []  # not even opened: only regular files, and links that lead nowhere, are taken
+    assert corpus.search("sunny")[0].title == "Beijing weather"
+
+
+def test_reading_a_named_pipe_as_a_document_is_refused_not_waited_on(named_pipe):
+    outcome = _finishes(lambda: read_document(named_pipe))
+
+    assert isinstance(outcome.get("error"), PageError)
+    assert "not a document file" in str(outcome["error"])
+
+
+def test_the_hint_for_other_files_never_opens_a_pipe_or_a_file_outside_the_corpus(tmp_path, tmp_path_factory):
+    # Looking for other text files used to open every link's target: a pipe hung, a file outside was read.
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this system")
+    outside = tmp_path_factory.mktemp("outside") / "secret.rst"
+    outside.write_text("password hunter2\n")
+    (tmp_path / "secret.rst").symlink_to(outside)
+    os.mkfifo(tmp_path / "pipe.csv")
+    _PIPES.append(tmp_path / "pipe.csv")
+    (tmp_path / "p.csv").symlink_to(tmp_path / "pipe.csv")
+    try:
+        outcome = _finishes(lambda: LocalCorpus(tmp_path))
+    finally:
+        _PIPES.remove(tmp_path / "pipe.csv")
+
+    assert isinstance(outcome.get("error"), ChatError)
+    assert str(outcome["error"]).endswith("add some documents.")
 
 
 def test_open_reads_only_documents_inside_the_corpus(corpus_folder):

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..errors import ChatError
 
 __all__ = [
     "DOCUMENT_SUFFIXES", "MAX_DOCUMENT_BYTES", "Fetcher", "Page", "PageError", "html_to_text", "open_page",
-    "read_document", "resolve_path",
+    "open_regular_file", "read_document", "resolve_path",
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".ipynb")
@@ -50,10 +53,11 @@ def read_document(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Page:
     the text of its cells (its outputs, images among them, are not read), so its file may be larger."""
     notebook = path.suffix.lower() == ".ipynb"
     try:
-        size = path.stat().st_size
-        if size > max_bytes * (_NOTEBOOK_OUTPUTS if notebook else 1):
-            raise _too_large(path, size, max_bytes)
-        raw = _decode(path.read_bytes(), path)
+        with open_regular_file(path) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > max_bytes * (_NOTEBOOK_OUTPUTS if notebook else 1):
+                raise _too_large(path, size, max_bytes)
+            raw = _decode(file.read(), path)
     except OSError as e:
         raise PageError(f"cannot read {path}: {e.strerror or e}") from e
     suffix = path.suffix.lower()
@@ -66,6 +70,22 @@ def read_document(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Page:
     else:
         title, text = _markdown_title(raw), raw.strip()
     return Page(path.resolve().as_uri(), title or path.stem, text)
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """`path` (a link followed) open for reading in binary, if it is a regular file; a named pipe, a device or a
+    socket is a PageError. Opened without blocking and then checked (`fstat`), so that a pipe, which `open` and
+    `read` would wait on forever for a writer, is refused, and nothing can be put in the file's place in between."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PageError(
+                f"{path} is a pipe, device or socket, not a document file; put the document itself there."
+            )
+        return os.fdopen(fd, "rb")  # O_NONBLOCK changes nothing for a regular file's reads
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 _NOTEBOOK_OUTPUTS = 16  # a notebook file may be this many times the limit: its outputs (plots) are not read

@@ -19,7 +19,15 @@ from typing import Protocol, runtime_checkable
 from ...cjk import unspaced_line_breaks
 from ..errors import ChatError
 from .bm25 import BM25, document_terms, query_terms
-from .pages import DOCUMENT_SUFFIXES, MAX_DOCUMENT_BYTES, Page, PageError, read_document, resolve_path
+from .pages import (
+    DOCUMENT_SUFFIXES,
+    MAX_DOCUMENT_BYTES,
+    Page,
+    PageError,
+    open_regular_file,
+    read_document,
+    resolve_path,
+)
 
 __all__ = ["LocalCorpus", "SearchBackend", "SearchResult", "best_passage"]
 
@@ -89,8 +97,11 @@ class LocalCorpus:
 
 
 def _other_text_files(folder: Path) -> str:
-    """What to say about the folder's files of other kinds (.rst, .py, .csv): that `suffixes` reads them as text."""
-    others = sorted({p.suffix.lower() for p in _document_paths(folder, None) if p.suffix and _looks_like_text(p)})[:3]
+    """What to say about the folder's files of other kinds (.rst, .py, .csv): that `suffixes` reads them as text.
+    Only files `LocalCorpus` would read are looked into: not links that lead out of the folder or nowhere."""
+    others = sorted(
+        {p.suffix.lower() for p in _document_paths(folder, None) if p.suffix and _readable_text(p, folder)}
+    )[:3]
     if not others:
         return ""
     return (
@@ -99,20 +110,24 @@ def _other_text_files(folder: Path) -> str:
     )
 
 
-def _looks_like_text(path: Path) -> bool:
-    """Whether a file's start reads as text: no zero byte (images, archives, Office files), not a PDF."""
+def _readable_text(path: Path, folder: Path) -> bool:
+    """Whether a file inside `folder` (a link followed) starts as text: no zero byte (images, archives, Office
+    files), not a PDF. A broken link, a loop, a pipe or a file outside the folder is not opened."""
     try:
-        with path.open("rb") as file:
+        if not resolve_path(path).is_relative_to(folder):
+            return False
+        with open_regular_file(path) as file:
             head = file.read(8192)
-    except OSError:
+    except (OSError, PageError):  # unreadable: it is no hint to give
         return False
     return b"\0" not in head and not head.startswith(b"%PDF")
 
 
 def _document_paths(folder: Path, suffixes: tuple[str, ...] | None) -> list[Path]:
     """The files under `folder` with one of `suffixes` (None: any), sorted, without hidden files or folders; links
-    to folders are not followed (no loops). A link that leads to no file (broken, or a loop) is kept: reading it
-    fails, and `LocalCorpus` lists it as skipped rather than leave it out unsaid."""
+    to folders are not followed (no loops). Only regular files are taken (a link to one too), and links that lead
+    to no file (broken, or a loop): reading those fails, and `LocalCorpus` lists them as skipped rather than leave
+    them out unsaid. A named pipe, even linked to, is left out: reading it would wait forever for a writer."""
     found = []
     for top, folders, files in os.walk(folder):
         folders[:] = [name for name in folders if not name.startswith(".")]
@@ -120,7 +135,8 @@ def _document_paths(folder: Path, suffixes: tuple[str, ...] | None) -> list[Path
         for name in files:
             path = top_path / name
             wanted = suffixes is None or path.suffix.lower() in suffixes
-            if not name.startswith(".") and wanted and (path.is_file() or path.is_symlink()):
+            dangling = path.is_symlink() and not path.exists()  # exists() is False for a loop too
+            if not name.startswith(".") and wanted and (path.is_file() or dangling):
                 found.append(path)
     return sorted(found)
 
