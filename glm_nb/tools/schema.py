@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from .docstrings import parse_docstring
 from .errors import ToolDefinitionError
+from .records import Field, init_fields, is_model, is_typeddict, model_fields, typeddict_fields, typeddict_hints
 
 __all__ = ["FunctionSchema", "function_schema", "parse_iso_text", "type_schema"]
 
@@ -181,10 +182,10 @@ def _schema(tp: Any, outer: tuple[type, ...]) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": _schema(args[1], outer)}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_schema(tp, outer)
-    if _is_typeddict(tp):
-        return _record_schema(tp, _typeddict_fields(tp), outer)
-    if _is_model(tp):
-        return _record_schema(tp, _model_fields(tp), outer, closed=tp.model_config.get("extra") != "allow")
+    if is_typeddict(tp):
+        return _record_schema(tp, typeddict_fields(tp), outer)
+    if is_model(tp):
+        return _record_schema(tp, model_fields(tp), outer, closed=tp.model_config.get("extra") != "allow")
     raise ToolDefinitionError(
         f"cannot describe type {tp!r} as JSON; use str, int, float, bool, list, dict, Literal, an Enum, a dataclass, "
         "a TypedDict, a pydantic model, a Path, a date or Optional."
@@ -201,7 +202,7 @@ def _dataclass_schema(cls: type, outer: tuple[type, ...]) -> dict[str, Any]:
         )
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for f, hint in _init_fields(cls):
+    for f, hint in init_fields(cls):
         field_schema = _schema(hint, (*outer, cls))
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(f.name)
@@ -214,11 +215,7 @@ def _dataclass_schema(cls: type, outer: tuple[type, ...]) -> dict[str, Any]:
     return {**schema, "additionalProperties": False}
 
 
-# A record's field: (name, type hint, required, default); the default is only read when not required.
-_Field = tuple[str, Any, bool, Any]
-
-
-def _record_schema(cls: type, fields: list[_Field], outer: tuple[type, ...], closed: bool = True) -> dict[str, Any]:
+def _record_schema(cls: type, fields: list[Field], outer: tuple[type, ...], closed: bool = True) -> dict[str, Any]:
     """A TypedDict or a pydantic model as a JSON object of its fields, as `_dataclass_schema` writes a dataclass."""
     if cls in outer:
         raise ToolDefinitionError(
@@ -234,83 +231,6 @@ def _record_schema(cls: type, fields: list[_Field], outer: tuple[type, ...], clo
     if required := [name for name, _, needed, _ in fields if needed]:
         schema["required"] = required
     return {**schema, "additionalProperties": False} if closed else schema
-
-
-def _typeddict_fields(cls: type) -> list[_Field]:
-    marked = _hints(cls)
-    return [
-        (name, hint, _required_key(cls, name, marked[name]), _NO_DEFAULT)
-        for name, hint in _typeddict_hints(cls).items()
-    ]
-
-
-def _required_key(cls: type, name: str, hint: Any) -> bool:
-    """Whether a TypedDict needs key `name`: as its hint marks it (Required, NotRequired), else by `total`. Read
-    from the hint, as Python < 3.12 fills `__required_keys__` wrongly under `from __future__ import annotations`."""
-    mark = getattr(get_origin(hint), "_name", None)
-    return mark == "Required" or (mark != "NotRequired" and name in cls.__required_keys__)
-
-
-def _typeddict_hints(cls: type) -> dict[str, Any]:
-    """A TypedDict's field types, without the Required / NotRequired / ReadOnly that mark its keys."""
-    hints = _hints(cls)
-    for name, hint in hints.items():
-        while getattr(get_origin(hint), "_name", None) in ("Required", "NotRequired", "ReadOnly"):
-            hint = get_args(hint)[0]
-        hints[name] = hint
-    return hints
-
-
-def _is_typeddict(tp: Any) -> bool:
-    """A TypedDict class, typing's or typing_extensions' (`typing.is_typeddict` knows only typing's own)."""
-    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
-
-
-def _is_model(tp: Any) -> bool:
-    """A pydantic (v2) model class, told by its API: pydantic is not imported here."""
-    return isinstance(tp, type) and all(hasattr(tp, a) for a in ("model_fields", "model_validate", "model_config"))
-
-
-def _model_fields(cls: Any) -> list[_Field]:
-    """A pydantic model's fields as the model writes them in JSON (by alias, where one is set), each with its
-    `Field(description=...)`."""
-    return [
-        (f.alias or name, Annotated[f.annotation, f.description] if f.description else f.annotation,
-         f.is_required(), f.default)
-        for name, f in cls.model_fields.items()
-    ]  # fmt: skip
-
-
-_NO_DEFAULT = object()  # not JSON: no default is written
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls, include_extras=True)
-    except (NameError, TypeError) as e:
-        raise ToolDefinitionError(
-            f"cannot read the field types of {cls.__name__} ({e}); define it at module level with plain type hints."
-        ) from None
-
-
-def _init_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
-    """The fields `cls(...)` takes, with their type hints."""
-    try:
-        hints = typing.get_type_hints(cls, include_extras=True)
-    except (NameError, TypeError) as e:
-        raise ToolDefinitionError(
-            f"cannot read the field types of dataclass {cls.__name__} ({e}); define it at module level with "
-            "plain type hints."
-        ) from None
-    fields = [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
-    others = [n for n, hint in hints.items() if isinstance(hint, dataclasses.InitVar) or hint is dataclasses.InitVar]
-    if others:  # InitVar pseudo-fields: `cls(...)` needs them, but they are no fields to describe (a ClassVar is
-        # none: the class's own)
-        raise ToolDefinitionError(
-            f"dataclass {cls.__name__} takes {', '.join(others)} as InitVar, which a JSON schema here cannot "
-            "describe; make it a field, or give the tool plain parameters."
-        )
-    return fields
 
 
 def _enum_schema(values: list[Any]) -> dict[str, Any]:
@@ -347,19 +267,19 @@ def _converter(tp: Any) -> Callable[[Any], Any] | None:
     if origin in (dict, Mapping) and len(args) == 2:
         entry = _converter(args[1])
         return None if entry is None else (lambda value: {k: entry(v) for k, v in value.items()})
-    if _is_typeddict(tp):  # a plain dict, with its fields converted
+    if is_typeddict(tp):  # a plain dict, with its fields converted
         fields = {
-            name: convert for name, hint in _typeddict_hints(tp).items() if (convert := _converter(hint)) is not None
+            name: convert for name, hint in typeddict_hints(tp).items() if (convert := _converter(hint)) is not None
         }
         return (
             None
             if not fields
             else (lambda value: {k: (fields[k](v) if k in fields else v) for k, v in value.items()})
         )
-    if _is_model(tp):  # pydantic validates and converts the whole object itself
+    if is_model(tp):  # pydantic validates and converts the whole object itself
         return lambda value: tp.model_validate(value) if isinstance(value, Mapping) else value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        fields = {f.name: convert for f, hint in _init_fields(tp) if (convert := _converter(hint)) is not None}
+        fields = {f.name: convert for f, hint in init_fields(tp) if (convert := _converter(hint)) is not None}
         return lambda value: (  # an instance passes as it is: the tool is still called from Python too
             tp(**{k: (fields[k](v) if k in fields else v) for k, v in value.items()}) if isinstance(value, Mapping)
             else value
