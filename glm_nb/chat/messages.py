@@ -26,7 +26,6 @@ for one but wrote no call (it answers no call the API could pair it with, which 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -241,9 +240,9 @@ def message_from_dict(item: Mapping[str, Any]) -> Message:
     """One message from an OpenAI-style dict or a GLM template dict."""
     role = item.get("role")
     if role in ("system", "developer"):
-        return SystemMessage(_text(item))
+        return SystemMessage(_text(_required_content(item)))
     if role == "user":
-        return UserMessage(_text(item))
+        return UserMessage(_text(_required_content(item)))
     if role in ("tool", "observation", "function"):  # a tool's output, so as untrusted as one our tools return
         content = neutralize_control_tokens(_text(item))
         return ObservationMessage(content, item.get("tool_call_id"), item.get("name"), _status(item))
@@ -271,8 +270,9 @@ def _status(item: Mapping[str, Any]) -> ToolStatus:
 
 def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
     thinking = item.get("reasoning_content") or item.get("thinking") or item.get("reasoning") or None
-    if item.get("metadata"):  # GLM history form of a call: metadata = name, content = arguments JSON
-        return AssistantMessage(tool_calls=(_call(item["metadata"], _text(item)),))
+    if item.get("metadata"):  # GLM history form of a call: metadata = name, content = arguments (JSON or a dict)
+        arguments = item.get("content")
+        return AssistantMessage(tool_calls=(_call(item["metadata"], arguments if arguments is not None else ""),))
     calls = []
     for raw in item.get("tool_calls") or ():
         function = raw.get("function") if isinstance(raw, Mapping) else None
@@ -312,7 +312,19 @@ def _call(name: str, arguments: Any) -> ToolCall:
         return ToolCall(name, {}, error=str(e), raw=f"{name}\n{text}", arguments_text=text)
 
 
+def _required_content(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`item` (a user or system message), refused when it has no content, as OpenAI refuses it."""
+    if item.get("content") is None:
+        raise MessageFormatError(
+            f'A {item.get("role")} message needs its \'content\': send it as text ("content": "..."), or as a list '
+            'of text parts ([{"type": "text", "text": "..."}]).'
+        )
+    return item
+
+
 def _text(item: Mapping[str, Any]) -> str:
+    """A message's content as text: a string, or OpenAI's list of text parts; none is "" (an assistant's, with tool
+    calls). Anything else (a number, an object) is refused, as OpenAI refuses it, rather than sent as its JSON."""
     content = item.get("content")
     if content is None:
         return ""
@@ -327,11 +339,25 @@ def _text(item: Mapping[str, Any]) -> str:
                     f"{_part_kind(part)} part. Send the text parts only (describe an image in words), or use a "
                     "vision model for images."
                 )
-            texts.append(str(part.get("text", "")))
+            if not isinstance(part.get("text"), str):
+                raise MessageFormatError(
+                    f'A text content part needs its text as a string: send {{"type": "text", "text": "..."}}'
+                    f" (this one has {_kind(part.get('text'))})."
+                )
+            texts.append(part["text"])
         return "".join(texts)
-    if isinstance(content, (Mapping, int, float, bool)):
-        return json.dumps(content, ensure_ascii=False)
-    raise MessageFormatError(f"Message content must be text; got {type(content).__name__}.")
+    raise MessageFormatError(
+        f'Message content must be text; got {_kind(content)}. Send "content": "..." (a number or an object '
+        "written as text, e.g. its JSON), or a list of text parts."
+    )
+
+
+def _kind(value: object) -> str:
+    """What a refused value is, for an error, without echoing it (it may be large)."""
+    if value is None:
+        return "no 'text'"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _part_kind(part: object) -> str:

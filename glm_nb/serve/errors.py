@@ -66,7 +66,12 @@ class UnauthorizedError(ServeError):
 
 
 class ServerBusyError(ServeError):
-    """The waiting queue is full, or the server is shutting down."""
+    """The waiting queue is full, or the server is shutting down: retry in `retry_after_s` seconds (the 503's
+    `Retry-After`, which OpenAI's clients wait before they retry)."""
 
     status = 503
     kind = "server_busy"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

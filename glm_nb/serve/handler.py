@@ -7,7 +7,8 @@ stream ends when the server closes it, after `data: [DONE]`; `Expect: 100-contin
 is answered when the body is read (`http_body`), so that a request refused before (a wrong key, a body too large)
 sends none. While a request generates, a watcher notices its client hanging up (the socket turns readable with
 nothing to read) and cancels the generation, so an abandoned request frees the model at its next token. What the
-bodies hold (chunks, whole answers, usage, errors) is `responses`'s.
+bodies hold (chunks, whole answers, usage, errors) is `responses`'s; the paths are `routes`'s, and what an exception
+becomes (the request's fault a 4xx, the server's a 500) is `failures`'s.
 """
 
 from __future__ import annotations
@@ -24,21 +25,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..chat import PromptProgress
-from ..errors import GlmError, PromptTooLongError
-from .errors import (
-    BadRequestError,
-    ContextLengthError,
-    ModelNotFoundError,
-    ServeError,
-    ServerBusyError,
-    UnauthorizedError,
-)
+from .errors import BadRequestError, ModelNotFoundError, ServerBusyError, UnauthorizedError
+from .failures import Failure, failure_of
 from .generation import Finish, chat_prompt, generate_chat, generate_text, stop_token_texts
 from .http_body import read_json_body
-from .prompt_limit import too_long_error
-from .queue import ClientGone, watch_peer
+from .queue import STOPPING_RETRY_S, ClientGone, watch_peer
 from .requests import TokenLimit, parse_chat_request, parse_completion_request
 from .responses import Reply, chat_delta, chat_message, error_body, stop_reason, usage
+from .routes import ENDPOINTS, MODEL, allow, endpoint, unknown_path
 
 if TYPE_CHECKING:  # the server module imports this one; the type is only for annotations
     from .server import GlmServer
@@ -48,14 +42,6 @@ __all__ = ["RequestHandler"]
 # A stream waiting in the queue says it is alive this often: a client's read times out (glm-nb's remote backend: 120 s
 # by default, less when asked), and one that gave up and retried would wait again from the back of the queue
 _WAITING_COMMENT_S = 5.0
-_MODEL = "/v1/models/{id}"  # the one path with a parameter: everything after /v1/models/ is the model's id
-_ENDPOINTS = {  # path -> the methods it takes (besides OPTIONS)
-    "/v1/models": ("GET", "HEAD"),
-    _MODEL: ("GET", "HEAD"),
-    "/health": ("GET", "HEAD"),
-    "/v1/completions": ("POST",),
-    "/v1/chat/completions": ("POST",),
-}
 # What to do about the standard library's own refusals (send_error), by status
 _PROTOCOL_ADVICE = {
     400: "Send an HTTP/1.1 request line: METHOD PATH HTTP/1.1",
@@ -76,17 +62,17 @@ class RequestHandler(BaseHTTPRequestHandler):
     timeout = 120  # seconds for one socket read or write: a client that sends nothing, or stops reading, is dropped
 
     def do_GET(self) -> None:  # and HEAD: the same answer, its body left out (_send_json)
-        self._route({"/v1/models": self._models, _MODEL: self._model, "/health": self._health})
+        self._route({"/v1/models": self._models, MODEL: self._model, "/health": self._health})
 
     do_HEAD = do_GET
 
     def do_OPTIONS(self) -> None:
-        endpoint = _endpoint(urlsplit(self.path).path.rstrip("/"))
-        if endpoint is None:
+        known = endpoint(urlsplit(self.path).path.rstrip("/"))
+        if known is None:
             self._route({})  # the JSON 404
             return
         self.send_response(204)
-        self.send_header("Allow", _allow(endpoint))
+        self.send_header("Allow", allow(known))
         self.send_header("Content-Length", "0")
         self.send_header("Connection", "close")
         self.end_headers()
@@ -128,11 +114,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._counted = False  # whether this request's generation was counted in /health's completed or cancelled
         path = urlsplit(self.path).path.rstrip("/") or "/"
         self._path = path
-        endpoint = _endpoint(path)
-        action = routes.get(endpoint) if endpoint else None
+        known = endpoint(path)
+        action = routes.get(known) if known else None
         try:
             if action is None:
-                self._no_route(path, endpoint)
+                self._no_route(path, known)
                 return
             if path != "/health":
                 self._authorize()
@@ -141,28 +127,20 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.log_message("client left before its turn: %s", path)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.log_message("client disconnected or stalled: %s", path)
-        except ContextLengthError as e:  # the prompt (else the token limit, which the error names) is at fault
-            self._fail(e.status, str(e), e.kind, e.code, e.param or self._prompt_field)
-        except ServeError as e:
-            self._fail(e.status, str(e), e.kind, e.code, e.param)
-        except PromptTooLongError:  # the engine's message advises whoever runs it (--max-length): not a client's
-            e = too_long_error(self.server.backend.context_length)
-            self._fail(e.status, str(e), e.kind, e.code, self._prompt_field)
-        except GlmError as e:  # a template that fails on these messages, ...
-            self._fail(400, str(e), "invalid_request_error")
-        except Exception as e:  # a bug: answer 500 (a dropped connection tells the client nothing) and log it
-            traceback.print_exc()
-            self._fail(500, f"Internal server error ({type(e).__name__}: {e}); see the server's log.", "server_error")
+        except Exception as e:  # the request's fault (4xx) or the server's (500: a dropped connection tells nothing)
+            failure = failure_of(e, self.server.backend.context_length, self._prompt_field)
+            if failure.servers_fault:
+                traceback.print_exc()  # the log the 500 points to
+            self._fail(failure)
         finally:
             self.close_connection = True  # also when no answer was sent (the client left): no second request
 
-    def _no_route(self, path: str, endpoint: str | None) -> None:
-        if endpoint is not None:
-            message = f"{path} takes {_ENDPOINTS[endpoint][0]}, not {self.command}."
-            self._send_json(405, error_body(message, "invalid_request_error"), {"Allow": _allow(endpoint)})
+    def _no_route(self, path: str, known: str | None) -> None:
+        if known is not None:
+            message = f"{path} takes {ENDPOINTS[known][0]}, not {self.command}."
+            self._send_json(405, error_body(message, "invalid_request_error"), {"Allow": allow(known)})
             return
-        known = ", ".join(f"{methods[0]} {p}" for p, methods in _ENDPOINTS.items())
-        self._send_json(404, error_body(f"No {self.command} {path} here; this server has {known}.", "not_found"))
+        self._send_json(404, unknown_path(self.command, path))
 
     def _authorize(self) -> None:
         key = self.server.api_key
@@ -175,17 +153,15 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "Missing or wrong API key. Send the key this server was started with as 'Authorization: Bearer KEY'."
             )
 
-    def _fail(self, status: int, message: str, kind: str, code: str | None = None, param: str | None = None) -> None:
-        body = error_body(message, kind, code, param)
+    def _fail(self, failure: Failure) -> None:
         try:
-            if self._streaming:  # headers already sent: report inside the stream, then end it as vLLM does
-                self._write_event(body)
+            if self._streaming:  # headers already sent: report inside the stream (same type), then end it as vLLM
+                self._write_event(failure.body())
                 self._write_event("[DONE]")
             else:
-                extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-                self._send_json(status, body, extra)
+                self._send_json(failure.status, failure.body(), failure.headers())
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            self.log_message("client disconnected before the error could be sent: %s", message)
+            self.log_message("client disconnected before the error could be sent: %s", failure.message)
 
     # -- endpoints ------------------------------------------------------------------------------------------------
     def _health(self) -> None:
@@ -320,7 +296,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         if finish.reason != "abort":
             return finish
         if self.server.stopping.is_set():
-            raise ServerBusyError("The server is shutting down; this answer is incomplete. Retry when it is back.")
+            raise ServerBusyError(
+                "The server is shutting down; this answer is incomplete. Retry when it is back.",
+                retry_after_s=STOPPING_RETRY_S,
+            )
         raise ClientGone
 
     def _count(self, outcome: str) -> None:
@@ -396,14 +375,3 @@ class _Returning(Generic[Y, R]):
             self.result = yield from self._generator
         finally:
             self._generator.close()  # a write failed midway: stop generating now
-
-
-def _endpoint(path: str) -> str | None:
-    """The `_ENDPOINTS` key that `path` is, if any."""
-    if path.startswith("/v1/models/"):
-        return _MODEL
-    return path if path in _ENDPOINTS else None
-
-
-def _allow(endpoint: str) -> str:
-    return ", ".join((*_ENDPOINTS[endpoint], "OPTIONS"))

@@ -19,9 +19,13 @@ from contextlib import contextmanager
 
 from .errors import ServerBusyError
 
-__all__ = ["ClientGone", "DecodeQueue", "watch_peer"]
+__all__ = ["STOPPING_RETRY_S", "ClientGone", "DecodeQueue", "watch_peer"]
 
 _POLL_S = 0.2  # how often a waiter re-checks its cancel event (a notify wakes it sooner)
+# A 503's Retry-After: a waiter's turn comes within seconds of a short answer; a server shutting down is back (if it
+# is restarted) once it has loaded its model again
+_FULL_RETRY_S = 5
+STOPPING_RETRY_S = 30
 
 
 class ClientGone(Exception):
@@ -56,8 +60,9 @@ class DecodeQueue:
             self._check_open()
             if (self._busy or self._waiting) and len(self._waiting) >= self.max_waiting:
                 raise ServerBusyError(
-                    f"{len(self._waiting)} requests are already waiting for the model; retry in a moment (or start "
-                    "the server with a larger --max-queue)."
+                    f"{len(self._waiting)} requests are already waiting for the model; retry in {_FULL_RETRY_S} s (or "
+                    "start the server with a larger --max-queue).",
+                    retry_after_s=_FULL_RETRY_S,
                 )
             self._waiting.append(ticket)
         try:
@@ -102,7 +107,9 @@ class DecodeQueue:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ServerBusyError("The server is shutting down; retry when it is back.")
+            raise ServerBusyError(
+                "The server is shutting down; retry when it is back.", retry_after_s=STOPPING_RETRY_S
+            )
 
 
 def watch_peer(connection: socket.socket, cancel: threading.Event) -> None:

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..chat import Message, messages_from_openai
-from ..chat.errors import MessageFormatError
+from ..chat import Message
 from ..engine import SamplingParams
+from .chat_messages import read_messages
 from .errors import BadRequestError, ModelNotFoundError
 from .refusals import (
     COMPLETION_UNLESS_NULL,
@@ -44,19 +44,6 @@ __all__ = ["ChatRequest", "CompletionRequest", "TokenLimit", "parse_chat_request
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's and vLLM's default for /v1/completions
 
-# OpenAI's (and vLLM's) content parts that are no text
-_MEDIA_PARTS = (
-    "image_url",
-    "input_image",
-    "image",
-    "input_audio",
-    "audio",
-    "video_url",
-    "video",
-    "file",
-    "input_file",
-)
-_TEXT_ONLY = "GLM-4-0414 is a text-only model: glm-nb serve reads no images, audio, video or files"
 _SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty", "seed")  # named alike in SamplingParams
 _TEMPLATE_NAMES = ("messages", "tools", "documents", "add_generation_prompt")  # set by the request's own fields
 
@@ -177,20 +164,7 @@ def parse_chat_request(body: Any, model: str, max_tokens: int) -> ChatRequest:
     refuse_unhonoured(body)
     refuse_unless_default(body)
     refuse_functions(body)
-    raw_messages = body.get("messages")
-    if (
-        not isinstance(raw_messages, list)
-        or not raw_messages
-        or not all(isinstance(m, Mapping) for m in raw_messages)
-    ):
-        raise BadRequestError(
-            "'messages' must be a non-empty list of {'role': ..., 'content': ...} objects.", param="messages"
-        )
-    _refuse_media(raw_messages)
-    try:
-        messages = tuple(messages_from_openai(raw_messages))
-    except (MessageFormatError, AttributeError, TypeError) as e:
-        raise BadRequestError(f"'messages' cannot be read: {e}", param="messages") from e
+    messages = read_messages(body.get("messages"))
     tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, Mapping) for t in tools):
         raise BadRequestError(
@@ -243,22 +217,6 @@ def _check_model(body: Mapping[str, Any], model: str) -> None:
             "/v1/models lists it).",
             param="model",
         )
-
-
-def _refuse_media(raw_messages: list[Mapping[str, Any]]) -> None:
-    """An image, audio, video or file part in a message's content (OpenAI's content parts): GLM-4-0414 reads text
-    only. Said with what to send instead, and without echoing the part (a data URL may be megabytes)."""
-    for i, message in enumerate(raw_messages):
-        parts = message.get("content")
-        for j, part in enumerate(parts if isinstance(parts, list) else ()):
-            kind = part.get("type") if isinstance(part, Mapping) else None
-            if kind in _MEDIA_PARTS:
-                raise BadRequestError(
-                    f"messages[{i}].content[{j}] is a part of type {kind!r}, but {_TEXT_ONLY}. Send text parts only "
-                    "({'type': 'text', 'text': ...}) or a plain string; for images, describe them in text, or use a "
-                    "vision model (such as GLM-4.1V) on a server that serves one.",
-                    param="messages",
-                )
 
 
 def _sampling(body: Mapping[str, Any], default_max_tokens: int, limit: str = "max_tokens") -> SamplingParams:

@@ -202,11 +202,37 @@ def test_unparseable_openai_arguments_become_a_malformed_call():
         ({"role": "wizard", "content": "x"}, "Unknown message role 'wizard'"),
         ({"role": "user", "content": [{"type": "image_url", "image_url": {}}]}, "Only text content"),
         ({"role": "assistant", "tool_calls": [{"id": "x"}]}, "A tool call needs"),
+        ({"role": "user", "content": 5}, 'got an int. Send "content": "..."'),
+        ({"role": "user", "content": {"text": "Hi"}}, "got a dict"),
+        ({"role": "tool", "content": True, "tool_call_id": "c1"}, "got a bool"),
+        ({"role": "user", "content": [{"type": "text"}]}, "needs its text as a string.*has no 'text'"),
+        ({"role": "user", "content": [{"type": "text", "text": 7}]}, "has an int"),
+        ({"role": "user"}, "A user message needs its 'content'"),
+        ({"role": "user", "content": None}, "A user message needs its 'content'"),
+        ({"role": "system"}, "A system message needs its 'content'"),
     ],
 )
 def test_unreadable_messages_say_what_to_do(item, match):
     with pytest.raises(MessageFormatError, match=match):
         message_from_dict(item)
+
+
+def test_every_valid_openai_shape_is_still_read():
+    messages = messages_from_openai(
+        [
+            {"role": "user", "content": ""},  # empty text is text
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "function": {"name": "f"}}]},
+            {"role": "assistant", "tool_calls": [{"id": "c2", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+            {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "ok"}]},
+            {"role": "assistant", "metadata": "f", "content": {"a": 1}},  # GLM history form, arguments as a dict
+        ]
+    )
+
+    assert messages[0] == UserMessage("")
+    assert [m.tool_calls[0].id for m in messages[1:3]] == ["c1", "c2"]
+    assert [(m.content, m.name) for m in messages[3:5]] == [("done", "f"), ("ok", "f")]
+    assert messages[5].tool_calls[0].arguments == {"a": 1}
 
 
 def test_an_image_part_is_refused_with_what_to_send_and_without_echoing_its_data():

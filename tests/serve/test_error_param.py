@@ -32,6 +32,18 @@ def _error(server, method: str, path: str, body=None) -> tuple[int, dict]:
         ("/v1/completions", {"prompt": "Hi", "max_tokens": 4, "min_tokens": 5}, "min_tokens"),
         ("/v1/completions", {"prompt": ""}, "prompt"),
         ("/v1/chat/completions", {"messages": []}, "messages"),
+        (
+            "/v1/chat/completions",
+            {"messages": [*CHAT["messages"], {"role": "user", "content": 5}]},
+            "messages[1].content",
+        ),
+        ("/v1/chat/completions", {"messages": [{"role": "user"}]}, "messages[0].content"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages[0].content",
+        ),
+        ("/v1/chat/completions", {"messages": [{"role": "wizard", "content": "Hi"}]}, "messages[0]"),
         ("/v1/chat/completions", {**CHAT, "tool_choice": "required"}, "tool_choice"),
         ("/v1/chat/completions", {**CHAT, "n": 2}, "n"),
         ("/v1/chat/completions", {**CHAT, "stop": 5}, "stop"),

@@ -70,7 +70,7 @@ def test_a_request_refused_before_its_body_gets_the_final_answer_instead_of_100(
         error = json.loads(_read_rest(raw))["error"]
 
     assert _status(answer) == status  # the final answer came first, not a 100 Continue asking for the body
-    assert error["type"] in ("authentication_error", "not_found")
+    assert error["type"] in ("authentication_error", "invalid_request_error")
 
 
 def test_every_answer_closes_its_connection(inline_server):

@@ -264,7 +264,7 @@ def test_options_lists_the_methods_a_path_takes(inline_server):
     unknown = _ask(server, "OPTIONS", "/v1/embeddings")
 
     assert (chat[0], chat[1]["Allow"], chat[2]) == (204, "POST, OPTIONS", b"")
-    assert unknown[0] == 404 and json.loads(unknown[2])["error"]["type"] == "not_found"
+    assert unknown[0] == 404 and json.loads(unknown[2])["error"]["code"] == "unknown_url"
 
 
 def test_the_root_path_is_named_in_its_404(inline_server):
