@@ -30,7 +30,7 @@ from .cli_output import OutputFailed, drop_stdout, out, replace_unencodable_outp
 from .engine import PRECISIONS, Engine, Generator, IncrementalDetokenizer, SamplingParams, open_model
 from .engine.model_cache import CLEARED_BY_DEFAULT, STATES, cached_models, clear_cache, format_size, models_dir
 from .engine.run import generate
-from .errors import ContextLengthError, GlmError
+from .errors import GlmError, MaxLengthError
 from .models.hub import SOURCES
 from .nano import checkpoint_path
 from .serve import serve
@@ -146,7 +146,7 @@ def _open_engine(args, progress: bool) -> Engine:
         engine = open_model(args.model, source=args.source, device=args.device, precision=args.precision,
                             max_length=args.max_length, threads=args.threads, cuda_graph=args.cuda_graph,
                             progress=progress)  # fmt: skip
-    except ContextLengthError as e:  # its advice names open_model's Python argument
+    except MaxLengthError as e:  # its advice names open_model's Python argument
         raise GlmError(too_much_context(e, "--max-length")) from e
     _refuse_cuda_graph_on_cpu(args.cuda_graph, engine.device)  # --device auto found no usable GPU
     return engine
@@ -203,8 +203,10 @@ def _cache_list(as_json: bool) -> int:
              "max_length": e.max_length, "why": e.why} for e in entries
         ]}, ensure_ascii=not writes_utf8(sys.stdout)))  # fmt: skip
         return 0
-    total = sum(e.size for e in entries)
-    out(f"{models_dir()}: {len(entries)} conversion{'s' * (len(entries) != 1)}, {format_size(total)} "
+    total, links = sum(e.size for e in entries), sum(e.state == "alias" for e in entries)
+    made = len(entries) - links  # an alias is a second name for one of them, not a conversion of its own
+    named = f" (and {links} alias{'es' * (links != 1)}, a link to one)" if links else ""
+    out(f"{models_dir()}: {made} conversion{'s' * (made != 1)}{named}, {format_size(total)} "
         "(set GLM_NB_CACHE to move the cache)")  # fmt: skip
     if not entries:
         return 0

@@ -27,7 +27,7 @@ from .chat import Conversation, LocalBackend, SystemMessage, messages_from_opena
 from .chat.events import Done, PromptProgress, TextDelta, ThinkingDelta
 from .cli_context import too_much_context
 from .engine import PRECISIONS, SamplingParams, open_model
-from .errors import ContextLengthError, GlmError, PromptTooLongError
+from .errors import GlmError, MaxLengthError, PromptTooLongError
 from .models.hub import SOURCES
 
 __all__ = ["DEVICE_HELP", "SEED_HELP", "THREADS_HELP", "add_chat_parser", "run_chat"]
@@ -124,7 +124,7 @@ def _open(args: argparse.Namespace) -> tuple[Conversation, str, str]:
     try:  # --context caps the engine; one beyond the model is refused before a download or a conversion
         engine = open_model(folder, source=args.source, device=args.device, precision=args.precision,
                             max_length=args.context, threads=args.threads)  # fmt: skip
-    except ContextLengthError as e:  # its advice names open_model's Python argument
+    except MaxLengthError as e:  # its advice names open_model's Python argument
         raise GlmError(too_much_context(e, "--context")) from e
     backend = LocalBackend.from_engine(engine, max_length=args.context)
     template = nano.chat_template("z1") if demo and args.z1 else None

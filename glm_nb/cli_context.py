@@ -10,7 +10,7 @@ max_position_embeddings, only YaRN.
 from __future__ import annotations
 
 from .engine import Engine, Generator
-from .errors import ContextLengthError, GlmError
+from .errors import GlmError, MaxLengthError
 
 __all__ = ["check_max_length", "check_prompt_fits", "more_context", "too_much_context"]
 
@@ -29,7 +29,7 @@ def check_max_length(max_length: int | None) -> None:
         )
 
 
-def too_much_context(e: ContextLengthError, option: str) -> str:
+def too_much_context(e: MaxLengthError, option: str) -> str:
     """open_model's refusal of a max_length (its advice names the Python argument), in the words of `option`, the
     command's context length option (--max-length, --context)."""
     said = (

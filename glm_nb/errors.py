@@ -6,12 +6,14 @@ only want to report a problem catch `GlmError`.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = [
     "GlmError",
     "CheckpointError",
     "ConversionError",
     "ModelLoadError",
-    "ContextLengthError",
+    "MaxLengthError",
     "PromptTooLongError",
     "GenerationError",
     "SamplingError",
@@ -34,15 +36,22 @@ class ModelLoadError(GlmError):
     """A converted model folder cannot be loaded (missing or corrupted files, wrong version)."""
 
 
-class ContextLengthError(ConversionError, ModelLoadError):
+class MaxLengthError(ConversionError, ModelLoadError):
     """A max_length (tokens) beyond what a checkpoint or a conversion holds, refused before converting or loading
     (raised by either, so either's handler takes it). `asked` and `most` give the numbers; `needs_yarn` tells
     whether `asked` is past the checkpoint's own max_position_embeddings, where converting again cannot help
-    (None: not known, for a conversion by an earlier glm-nb). A command line words its advice from these."""
+    (None: not known, for a conversion by an earlier glm-nb). A command line words its advice from these.
+    (Not glm_nb.serve.errors.ContextLengthError, a request's prompt that does not fit, answered with a 400.)"""
 
     def __init__(self, message: str, *, asked: int, most: int, needs_yarn: bool | None):
         super().__init__(message)
         self.asked, self.most, self.needs_yarn = asked, most, needs_yarn
+
+    def __reduce__(self):
+        # An exception pickles as type(self)(*self.args), which leaves out the keyword-only numbers (a TypeError
+        # when a worker process or a kernel's result queue unpickles it): they travel bound to the class.
+        rebuild = functools.partial(type(self), asked=self.asked, most=self.most, needs_yarn=self.needs_yarn)
+        return rebuild, self.args, self.__dict__
 
 
 class PromptTooLongError(GlmError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, ContextLengthError, ConversionError
+from ..errors import CheckpointError, ConversionError, MaxLengthError
 from ..models import Checkpoint, Glm4Spec
 from ..models.checkpoint import TOKENIZER_FILES
 from .folder_lock import FolderLock
@@ -91,7 +91,7 @@ def conversion_length(spec: Glm4Spec, max_length: int | None) -> int:
         )
         if length < 2:
             raise ConversionError(message)
-        raise ContextLengthError(message, asked=length, most=spec.max_position_embeddings, needs_yarn=True)
+        raise MaxLengthError(message, asked=length, most=spec.max_position_embeddings, needs_yarn=True)
     return length
 
 

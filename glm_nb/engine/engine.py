@@ -18,7 +18,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from ..errors import ContextLengthError, ModelLoadError
+from ..errors import MaxLengthError, ModelLoadError
 from .graph_plan import GraphIds
 from .metadata import ModelMetadata
 from .metadata_check import check_metadata
@@ -217,7 +217,7 @@ def _within(meta: ModelMetadata, folder: Path, max_length: int | None) -> ModelM
                 + (" (the checkpoint's max_position_embeddings permitting)" if needs_yarn is None else "")
                 + " and open that folder"
             )
-        raise ContextLengthError(
+        raise MaxLengthError(
             f"{folder} was converted for sequences of at most {meta.max_length} tokens, so it cannot hold "
             f"max_length={max_length}. Give at most {meta.max_length}, or {more}.",
             asked=max_length, most=meta.max_length, needs_yarn=needs_yarn,

@@ -43,6 +43,7 @@ __all__ = [
     "open_model",
     "conversion_for",
     "ConversionChoice",
+    "alias_target",
 ]
 
 
@@ -64,11 +65,26 @@ _CONVERSION_INPUTS = frozenset({"config.json", "model.safetensors.index.json", *
 def entry_names(src: Path, key: str, max_length: int | None) -> tuple[str, ...]:
     """The names the conversion of checkpoint `src` with `key` (a ConversionChoice's) and `max_length` has in the
     cache: today's, hashing the files a conversion reads, then the one glm-nb gave it before 2026-11-29, hashing
-    every file of the folder (one and the same when the folder holds nothing else), which still loads."""
+    every file of the folder (one and the same when the folder holds nothing else), which still loads: it keeps
+    that name, which an older glm-nb sharing the cache looks for, and gets today's as a link (alias_target)."""
     src = src.resolve()
     files = [f for f in sorted(src.iterdir()) if f.is_file()]
     read = [f for f in files if f.name in _CONVERSION_INPUTS or f.suffix == ".safetensors"]
     return tuple(dict.fromkeys(_entry_name(src, fs, key, max_length) for fs in (read, files)))
+
+
+def alias_target(path: Path) -> Path | None:
+    """The cache entry that `path` is another name for, when `path` is a link open_model made
+    (_aliased_for_today): a relative link to a sibling named for the same checkpoint and key, hash aside; else None
+    (a link someone else placed is not followed)."""
+    if not path.is_symlink():
+        return None
+    try:
+        to = os.readlink(path)
+    except OSError:
+        return None
+    named = all(re.fullmatch(r".+-[0-9a-f]{12}", n) for n in (to, path.name))  # {src.name}-{key}-{hash}
+    return path.with_name(to) if named and to[:-12] == path.name[:-12] and to != path.name else None
 
 
 def _entry_name(src: Path, files: list[Path], key: str, max_length: int | None) -> str:
@@ -169,7 +185,7 @@ def longest_conversion(src: Path, key: str, models: Path | None = None) -> tuple
     for name in entry_names(src, key, None):
         length = _usable_length(models / name)
         if length is not None:  # nothing is longer (looked up without listing the cache, which may not be readable)
-            return models / name, length
+            return alias_target(models / name) or models / name, length
     prefix = f"{src.resolve().name}-{key}-"
     found = []
     for path in models.glob(f"{glob.escape(prefix)}*") if models.is_dir() else ():
@@ -177,7 +193,7 @@ def longest_conversion(src: Path, key: str, models: Path | None = None) -> tuple
         if length is None or not re.fullmatch(r"[0-9a-f]{12}", path.name[len(prefix) :]):
             continue
         if path.name in entry_names(src, key, length):  # current: named for today's files and length
-            found.append((length, path))
+            found.append((length, alias_target(path) or path))
     if not found:
         return None
     length, path = max(found)
@@ -201,30 +217,33 @@ def _conversion_serving(folder: Path, choice: ConversionChoice, max_length: int 
     length = conversion_length(Checkpoint(folder).spec, max_length)  # more than the checkpoint has: refused now
     longest = longest_conversion(folder, choice.key)
     if longest is not None and longest[1] >= length:
-        return _renamed_for_today(folder, choice.key, *longest)
+        return _aliased_for_today(folder, choice.key, *longest)
     target = converted_path(folder, choice.key, None)
     _convert_once(folder, target, choice, progress)
     return target
 
 
-def _renamed_for_today(src: Path, key: str, path: Path, length: int) -> Path:
-    """Cache entry `path` under today's name (entry_names): one an earlier glm-nb named by every file of the
-    checkpoint folder is renamed, so that a README edited later does not make it outdated. Where renaming fails
-    (a Windows kernel has it open, a read-only cache) it loads under its old name until then."""
+def _aliased_for_today(src: Path, key: str, path: Path, length: int) -> Path:
+    """Cache entry `path`, which open_model loads; one an earlier glm-nb named by every file of the checkpoint
+    folder keeps that name (an older glm-nb sharing the cache, a script holding the path, a process loading it now
+    all find it there) and gets today's name (entry_names) as a link to it, so that a README edited later leaves
+    it current. Where no link can be made (Windows without the right to make one, a read-only cache) it loads
+    under its old name alone: then a later change to a file the conversion does not read converts it again."""
     for names in (entry_names(src, key, None), entry_names(src, key, length)):
         if path.name in names[1:]:
-            today = path.with_name(names[0])
-            try:
-                with FolderLock(today):  # no conversion writes it meanwhile
-                    if _usable_length(today) is not None:  # renamed by another kernel meanwhile
-                        return today
-                    if not today.exists() and not today.is_symlink():
-                        path.rename(today)
-                        return today
-            except OSError:  # housekeeping only: it loads under its old name, and a later open renames it
-                pass
-            return path
+            _link(path.with_name(names[0]), path)
+            break
     return path
+
+
+def _link(alias: Path, target: Path) -> None:
+    """Make `alias` a relative link to its sibling `target`, unless something is there already."""
+    try:
+        with FolderLock(alias):  # no conversion writes it meanwhile
+            if not alias.exists() and not alias.is_symlink():
+                alias.symlink_to(target.name, target_is_directory=True)
+    except OSError:  # housekeeping only: the entry loads under its own name, as the docstring above says
+        pass
 
 
 def _convert_once(folder: Path, target: Path, choice: ConversionChoice, progress: bool):
@@ -265,7 +284,11 @@ def _convert_once(folder: Path, target: Path, choice: ConversionChoice, progress
 def _remove_damaged(target: Path) -> None:
     """Remove cache entry `target` when it is there but cannot load (its glm_nb.json or model.onnx damaged or
     gone): open_model never loads it, and `convert` will not replace what is not a whole conversion. Its lock is
-    held; a checkpoint someone keeps under the name, or a link, is left for `convert` to refuse."""
+    held; a checkpoint someone keeps under the name, or a link, is left for `convert` to refuse, except a link
+    open_model made to another entry (that entry went, or no longer loads): only the link goes."""
+    if alias_target(target) is not None:
+        target.unlink()
+        return
     if not target.is_dir() or target.is_symlink() or (target / "config.json").exists():
         return
     print(f"glm-nb: {target} is damaged (its {METADATA_FILE} or model.onnx cannot be read); converting it again.",

@@ -15,6 +15,9 @@ GLM-4-9B that is 18 GB (bf16) to 37 GB (fp32) each time. So every entry gets a s
     partial    what an interrupted conversion left (one still writing, which holds the lock of the folder it
                writes, see folder_lock.py, is "converting" and never cleared)
     damaged    its glm_nb.json cannot be read, or its model.onnx is gone (open_model converts such a one again)
+    alias      a link open_model made: today's name for an entry an earlier glm-nb named otherwise (loading.py's
+               _aliased_for_today), 0 bytes; it is removed with its entry, and removing it removes only the link
+               (one whose entry is gone is damaged)
 
 `clear_cache()` removes the outdated, partial and damaged ones by default; orphaned ones and named ones on request.
 Only folders named as the cache names them (`NAME-KEY-<12 hex digits>`, and the dot-named working folders of a
@@ -35,12 +38,12 @@ from pathlib import Path
 
 from ..errors import GlmError
 from .folder_lock import is_held, remove_if_free
-from .loading import cache_dir, entry_names, longest_conversion
+from .loading import alias_target, cache_dir, entry_names, longest_conversion
 from .metadata import FORMAT_VERSION, METADATA_FILE
 
 __all__ = ["CachedModel", "STATES", "cached_models", "clear_cache", "format_size", "outdated_conversions"]
 
-STATES = ("current", "outdated", "orphaned", "unknown", "partial", "converting", "damaged")
+STATES = ("current", "outdated", "orphaned", "unknown", "partial", "converting", "damaged", "alias")
 CLEARED_BY_DEFAULT = ("outdated", "partial", "damaged")
 _STILL_WRITING_S = 300  # with no lock file: a folder written to this recently may be an older glm-nb's, still running
 _ENTRY = re.compile(r"^.+-[0-9a-f]{12}$")  # loading.converted_path: {checkpoint}-{key}-{hash}
@@ -76,18 +79,22 @@ def cached_models(folder: Path | None = None) -> list[CachedModel]:
     folder = models_dir() if folder is None else folder
     if not folder.is_dir():
         return []
-    entries = []
-    for path in sorted(folder.iterdir(), key=lambda p: p.name.lstrip(".")):
+    paths = sorted(folder.iterdir(), key=lambda p: p.name.lstrip("."))
+    aliases = {path: to for path in paths if (to := alias_target(path)) is not None}  # loading._aliased_for_today
+    entries = {}
+    for path in paths:
         # A link placed here is not a conversion this cache made (and rmtree would refuse it): left alone.
         if path.is_symlink() or not path.is_dir() or not (_ENTRY.match(path.name) or _WORKING.match(path.name)):
             continue
         try:
-            entry = _entry(path)
+            entry = _entry(path, tuple(a.name for a, to in aliases.items() if to == path))
         except FileNotFoundError:  # renamed into place or removed by another process meanwhile
             continue
         if entry is not None:
-            entries.append(entry)
-    return entries
+            entries[path] = entry
+    for alias, to in aliases.items():
+        entries[alias] = _alias(alias, entries.get(to))
+    return [entries[path] for path in paths if path in entries]
 
 
 def clear_cache(
@@ -119,11 +126,15 @@ def clear_cache(
             raise GlmError(f"{busy[0].name} is being written by a conversion that is still running; wait for it.")
     else:
         chosen = [e for e in entries if e.state in states and e.state != "converting"]
+    chosen = _with_aliases(chosen, entries)
     removed = []
     for entry in chosen:
         if not dry_run:
             try:
-                shutil.rmtree(entry.path)
+                if entry.path.is_symlink():  # an alias: the link alone, never its entry through it
+                    entry.path.unlink(missing_ok=True)
+                else:
+                    shutil.rmtree(entry.path)
                 if entry.name.startswith("."):
                     remove_if_free(_working_target(entry.path))  # the lock file its killed conversion left
             except OSError as e:
@@ -132,6 +143,29 @@ def clear_cache(
         if on_removed is not None:
             on_removed(entry)
     return removed
+
+
+def _with_aliases(chosen: list[CachedModel], entries: list[CachedModel]) -> list[CachedModel]:
+    """`chosen`, each entry followed by the aliases of it that `chosen` leaves out (a link to a removed entry
+    would only dangle)."""
+    links = [e for e in entries if e.path.is_symlink()]
+    out: dict[Path, CachedModel] = {}
+    for entry in chosen:
+        out.setdefault(entry.path, entry)
+        for link in links:
+            if alias_target(link.path) == entry.path:
+                out.setdefault(link.path, link)
+    return list(out.values())
+
+
+def _alias(path: Path, target: CachedModel | None) -> CachedModel:
+    """A link open_model made to entry `target` (None: gone, or not a conversion)."""
+    to = alias_target(path)
+    if target is None or target.state == "damaged":
+        return CachedModel(path, "damaged", 0, why=f"a link to {to.name}, which is gone or damaged")
+    return CachedModel(path, "alias", 0, target.source, target.precision, target.max_length,
+                       f"another name for {to.name} ({target.state}), the one this glm-nb looks it up by; an "
+                       f"older glm-nb finds it as {to.name}")  # fmt: skip
 
 
 def outdated_conversions(src: Path, folder: Path | None = None) -> list[CachedModel]:
@@ -144,8 +178,8 @@ def outdated_conversions(src: Path, folder: Path | None = None) -> list[CachedMo
     ]  # fmt: skip
 
 
-def _entry(path: Path) -> CachedModel | None:
-    """The entry's state; None for a folder this cache did not make."""
+def _entry(path: Path, also_named: tuple[str, ...] = ()) -> CachedModel | None:
+    """The entry's state, given the names its aliases give it too; None for a folder this cache did not make."""
     size = _size(path)
     if path.name.startswith("."):  # conversion.py's `.NAME.partial-XXXX` and `.NAME.old-PID` working folders
         if _still_writing(path):
@@ -174,11 +208,15 @@ def _entry(path: Path) -> CachedModel | None:
     newer = _newer_revision(Path(source))
     if newer:
         return _with(entry, "outdated", newer)
-    key = _current_key(path, Path(source), max_length)
+    key = next(filter(None, (_current_key(path.with_name(n), Path(source), max_length)
+                             for n in (path.name, *also_named))), None)  # fmt: skip
     if key is None:
         return _with(entry, "outdated", "the checkpoint files it was converted from (config, tokenizer, "
                      "weights) changed since, or an older glm-nb named it")  # fmt: skip
     longest = _longest(Path(source), key, path.parent)
+    if longest is not None and longest[0] != path and _named_as_before(path, Path(source), key):
+        return _with(entry, "current", f"what a glm-nb from before 2026-11-29 loads (this one loads "
+                     f"{longest[0].name})")  # fmt: skip
     if longest is not None and longest[0] != path:
         return _with(entry, "outdated", f"open_model loads {longest[0].name} instead, which holds up to "
                      f"{longest[1]} tokens")  # fmt: skip
@@ -238,6 +276,15 @@ def _current_key(path: Path, src: Path, max_length: int | None) -> str | None:
     except OSError:  # the checkpoint folder became unreadable
         return None
     return key if named else None
+
+
+def _named_as_before(path: Path, src: Path, key: str) -> bool:
+    """Whether `path` is named as a glm-nb from before 2026-11-29 names the full-length conversion of `src` today
+    (loading.entry_names): that glm-nb, sharing this cache, loads it, so it is not cleared as outdated."""
+    try:
+        return path.name in entry_names(src, key, None)[1:]
+    except OSError:  # the checkpoint folder became unreadable
+        return False
 
 
 def _longest(src: Path, key: str, models: Path) -> tuple[Path, int] | None:

@@ -42,15 +42,22 @@ def download(repo_id: str, source: str = "huggingface") -> Path:
 
 def download_config(repo_id: str, source: str = "huggingface") -> dict[str, Any] | None:
     """`repo_id`'s config.json alone (a few kB, into the hub's cache, which the whole download then reuses), so
-    that a setting its checkpoint cannot take is refused before gigabytes of weights come. None when it cannot be
-    fetched or read: the whole download then says why, or the checkpoint's own checks do."""
+    that a setting its checkpoint cannot take is refused before gigabytes of weights come. The hub's cache is read
+    first: a config (or a whole snapshot) already there costs no round trip, nor, offline, a connection timeout.
+    None when it cannot be fetched or read: the whole download then says why, or the checkpoint's own checks do."""
     try:
         snapshot_download, _ = _hub(source)
-        folder = Path(snapshot_download(repo_id, allow_patterns=["config.json"]))
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except Exception:  # network, auth, no such repo or file, no modelscope package: see above
+    except ModelLoadError:  # an unknown source, no modelscope package: the whole download says so
         return None
-    return config if isinstance(config, dict) else None
+    for cached_only in (True, False):
+        try:
+            only = {"local_files_only": True} if cached_only else {}
+            folder = Path(snapshot_download(repo_id, allow_patterns=["config.json"], **only))
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except Exception:  # not cached (or no local_files_only); network, auth, no such repo or file: see above
+            continue
+        return config if isinstance(config, dict) else None
+    return None
 
 
 def _hub(source: str) -> tuple[Callable[..., str], str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import time
 
@@ -77,19 +78,117 @@ def test_a_file_the_conversion_reads_converts_again(cache, ckpt, name):
     assert again != first and states() == {first.name: "outdated", again.name: "current"}
 
 
-def test_a_conversion_named_by_every_file_as_before_still_loads_under_todays_name(cache, ckpt, monkeypatch):
+def _named_as_before(ckpt, cache):
+    """A conversion as a glm-nb from before 2026-11-29 made it (named by every file of the folder, a README too);
+    returns today's name and that one."""
     (ckpt / "README.md").write_text("# GLM-4 notes\n")
-    today, before = entry_names(ckpt, "fp32", None)  # before 2026-11-29 the README counted too
-    old = convert(ckpt, cache / before, progress=False)
+    today, before = entry_names(ckpt, "fp32", None)
+    convert(ckpt, cache / before, progress=False)
+    return today, before
+
+
+def test_a_conversion_named_as_before_keeps_its_name_and_gets_todays_as_a_link(cache, ckpt, monkeypatch):
+    today, before = _named_as_before(ckpt, cache)
     assert states() == {before: "current"}  # what `glm-nb cache` says of it: it loads
     monkeypatch.setattr(loading, "convert", _no_conversion)
 
     engine = open_model(ckpt, device="cpu", progress=False)
 
-    assert engine.folder == cache / today and not old.exists()  # renamed: a README edited later cannot outdate it
-    _touch(ckpt / "README.md")
-    assert open_model(ckpt, device="cpu", progress=False).folder == cache / today
+    assert engine.folder == cache / before and os.readlink(cache / today) == before  # never renamed
+    _touch(ckpt / "README.md")  # no longer named for today's files: found through the link
+    assert open_model(ckpt, device="cpu", progress=False).folder == cache / before
+    assert states() == {before: "current", today: "alias"}
+    [alias] = [e for e in cached_models() if e.state == "alias"]
+    assert alias.size == 0 and alias.why.startswith(f"another name for {before} (current)")
+
+
+def test_the_cache_listing_counts_an_alias_apart_from_the_conversions(cache, ckpt, capsys):
+    today, before = _named_as_before(ckpt, cache)
+    open_model(ckpt, device="cpu", progress=False)
+
+    assert main(["cache"]) == 0
+
+    said = capsys.readouterr().out
+    assert said.startswith(f"{cache}: 1 conversion (and 1 alias, a link to one), "), said
+    assert re.search(rf"^alias +0\.0 MB +fp32 +256 +{today}\n +another name for {before} ", said, re.M), said
+
+
+def test_an_older_glm_nb_still_finds_and_loads_its_entry_after_this_one_opened_it(cache, ckpt):
+    today, before = _named_as_before(ckpt, cache)
+    open_model(ckpt, device="cpu", progress=False)
+
+    src = ckpt.resolve()  # an older glm-nb looks its entry up by the hash of every file (it skips links)
+    older_lookup = loading._entry_name(src, [f for f in sorted(src.iterdir()) if f.is_file()], "fp32", None)
+    assert older_lookup == before and (cache / before).is_dir() and not (cache / before).is_symlink()
+    assert open_model(cache / before, device="cpu").folder == cache / before  # a path copied from a card loads
+
+
+def test_a_conversion_an_older_glm_nb_made_beside_todays_is_not_cleared(cache, ckpt):
+    """Both share the cache: clearing the older glm-nb's copy would only make it convert again (18 GB)."""
+    today, before = _named_as_before(ckpt, cache)
+    convert(ckpt, cache / today, progress=False)  # this glm-nb converted first, then the older one did
+
+    entries = {e.name: e for e in cached_models()}
+
+    assert {n: e.state for n, e in entries.items()} == {before: "current", today: "current"}
+    assert entries[before].why == f"what a glm-nb from before 2026-11-29 loads (this one loads {today})"
+    assert clear_cache() == []
+
+
+def test_clearing_an_alias_removes_only_the_link_and_clearing_its_entry_removes_both(cache, ckpt):
+    today, before = _named_as_before(ckpt, cache)
+    open_model(ckpt, device="cpu", progress=False)
+    assert clear_cache() == []  # neither is cleared by default
+
+    assert [e.name for e in clear_cache([today])] == [today]
+
+    assert (cache / before / "model.onnx").is_file() and not (cache / today).is_symlink()
+    open_model(ckpt, device="cpu", progress=False)  # made again
+    assert [(e.name, e.state) for e in clear_cache([before])] == [(before, "current"), (today, "alias")]
+    assert [p.name for p in cache.iterdir() if not p.name.startswith(".")] == []  # lock files aside
+
+
+def test_cache_clear_all_through_the_command_line_removes_an_entry_once(cache, ckpt, capsys):
+    today, before = _named_as_before(ckpt, cache)
+    open_model(ckpt, device="cpu", progress=False)
+
+    assert main(["cache", "clear", "--all"]) == 0
+
+    said = capsys.readouterr().out
+    assert f"removed {before} (current, " in said and f"removed {today} (alias, 0.0 MB)" in said
+    assert not (cache / before).exists() and not (cache / today).is_symlink()
+
+
+def test_a_link_whose_entry_went_is_damaged_and_open_model_converts_in_its_place(cache, ckpt):
+    today, before = _named_as_before(ckpt, cache)
+    open_model(ckpt, device="cpu", progress=False)
+    shutil.rmtree(cache / before)  # an older glm-nb's `cache clear`, after the README changed
+
+    assert states() == {today: "damaged"}
+    engine = open_model(ckpt, device="cpu", progress=False)
+
+    assert engine.folder == cache / today and not (cache / today).is_symlink()
     assert states() == {today: "current"}
+
+
+@pytest.mark.parametrize("fails", ["link", "lock"])
+def test_where_no_link_can_be_made_the_entry_loads_under_its_old_name(cache, ckpt, monkeypatch, fails):
+    """Windows without the right to make links, or a read-only cache (shared, or on a read-only mount)."""
+    today, before = _named_as_before(ckpt, cache)
+    monkeypatch.setattr(loading, "convert", _no_conversion)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    if fails == "link":
+        monkeypatch.setattr(type(cache), "symlink_to", refused)
+    else:
+        monkeypatch.setattr(loading.FolderLock, "acquire", refused)
+
+    engine = open_model(ckpt, device="cpu", progress=False)
+
+    assert engine.folder == cache / before and not (cache / today).exists() and not (cache / today).is_symlink()
+    assert states() == {before: "current"}
 
 
 def test_an_entry_named_as_before_is_outdated_once_an_unrelated_file_changed(cache, ckpt):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import pickle
 import shutil
 import sys
 import types
@@ -16,7 +17,7 @@ import glm_nb
 from glm_nb.engine import Engine, Generator, SamplingParams, loading
 from glm_nb.engine import engine as engine_module
 from glm_nb.engine.loading import ConversionChoice, conversion_for, converted_path, open_model
-from glm_nb.errors import ContextLengthError, ConversionError, GenerationError, ModelLoadError, PromptTooLongError
+from glm_nb.errors import ConversionError, GenerationError, MaxLengthError, ModelLoadError, PromptTooLongError
 
 from tiny_checkpoint import make_tiny_checkpoint
 
@@ -405,7 +406,7 @@ def _hub_fetching(monkeypatch, src, config_fails: bool = False) -> list:
 def test_more_than_a_hub_checkpoint_allows_is_refused_from_its_config_before_the_download(tiny, cache, monkeypatch):
     fetched = _hub_fetching(monkeypatch, tiny.src)
 
-    with pytest.raises(ContextLengthError, match=r"max_position_embeddings \(256\), got 300\. For a longer context"):
+    with pytest.raises(MaxLengthError, match=r"max_position_embeddings \(256\), got 300\. For a longer context"):
         open_model("THUDM/GLM-4-9B-0414", device="cpu", max_length=300, progress=False)
 
     assert fetched == [["config.json"]]  # the weights never came
@@ -414,7 +415,7 @@ def test_more_than_a_hub_checkpoint_allows_is_refused_from_its_config_before_the
 def test_a_hub_config_that_cannot_be_fetched_alone_is_read_after_the_download(tiny, cache, conversions, monkeypatch):
     fetched = _hub_fetching(monkeypatch, tiny.src, config_fails=True)
 
-    with pytest.raises(ContextLengthError, match=r"max_position_embeddings \(256\), got 300"):
+    with pytest.raises(MaxLengthError, match=r"max_position_embeddings \(256\), got 300"):
         open_model("THUDM/GLM-4-9B-0414", device="cpu", max_length=300, progress=False)
 
     assert len(fetched) == 2 and conversions == []  # still refused before converting
@@ -427,6 +428,56 @@ def test_a_hub_id_within_its_checkpoint_length_is_downloaded_and_capped(tiny, ca
 
     assert fetched[0] == ["config.json"] and len(fetched) == 2
     assert (engine.metadata.max_length, engine.graph_max_length) == (100, 256)
+
+
+def _no_network(monkeypatch) -> list:
+    """Every connection tried from now on is refused (as offline) and recorded."""
+    import socket
+
+    tried = []
+
+    def refused(*args, **kwargs):
+        tried.append(args[1:] or args)
+        raise OSError(errno.ENETUNREACH, "the network is unreachable")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refused)
+    monkeypatch.setattr(socket.socket, "connect", refused)
+    return tried
+
+
+def test_a_hub_config_already_in_the_hubs_cache_is_read_without_a_round_trip(tiny, cache, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / "models--THUDM--GLM-4-9B-0414"  # as an earlier download left it
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    shutil.copy(tiny.src / "config.json", repo / "snapshots" / ("0" * 40))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online as far as huggingface_hub knows
+    tried = _no_network(monkeypatch)
+
+    with pytest.raises(MaxLengthError, match=r"max_position_embeddings \(256\), got 300"):
+        open_model("THUDM/GLM-4-9B-0414", device="cpu", max_length=300, progress=False)
+
+    assert tried == []  # offline, each try would have waited for a connection timeout
+
+
+def test_a_max_length_error_survives_pickling_with_its_numbers(tiny, cache):
+    with pytest.raises(MaxLengthError) as raised:
+        open_model(tiny.src, device="cpu", max_length=300, progress=False)
+
+    again = pickle.loads(pickle.dumps(raised.value))  # a worker process's or a kernel's result queue does this
+
+    assert type(again) is MaxLengthError and str(again) == str(raised.value)
+    assert (again.asked, again.most, again.needs_yarn) == (300, 256, True)
+
+
+def test_the_engines_max_length_error_is_not_named_as_the_servers_context_error():
+    from glm_nb.serve import errors as serve_errors
+
+    assert not hasattr(glm_nb.errors, "ContextLengthError")  # the server's 400 for a prompt that does not fit
+    assert serve_errors.ContextLengthError is not MaxLengthError
 
 
 @pytest.mark.parametrize(
