@@ -14,7 +14,7 @@ Generator's arguments and the advice when a sequence outgrows its context genera
 keeps the sequences and decides what runs next.
 
 On CUDA every bound input and output lives on the device. A decode step copies the new ids and `seqlens_k` up
-(12 bytes a row) and one of two things down: what the draw needs of the graph's top-k (its ids alone for greedy),
+(12 bytes a row) and one of two things down: what the draw needs of the graph's top-k (values and ids for greedy),
 when the graph has a top-k tail (converted with `top_k_output`) and that decides the draw exactly (step_sampler.py,
 topk_sampling.py), or else the whole last logits row. With `Engine.load(..., cuda_graph=True)` decode steps are
 captured as a CUDA graph once per Generator and replayed; prefill and scoring run uncaptured (graph_plan.py says why
@@ -97,7 +97,8 @@ class Generator:
         exactly the inputs a captured graph would see: that is how the CPU tests check the graph path.
         readback: "auto" samples from the graph's device top-k when it has one and the sampling settings allow,
         "logits" always copies the whole last logits row to the host. Both give the same tokens for the same seed,
-        but for temperature alone: "auto" walks the top-k first (topk_sampling.py), "logits" the vocabulary.
+        but for temperature alone (banned ids or a penalty of at least 1 too): "auto" walks the top-k first
+        (topk_sampling.py), "logits" the vocabulary.
         prefill_chunk: the most prompt tokens one model call runs (batch 1; default PREFILL_CHUNK for the device).
         A long prompt runs in chunks: Ctrl-C stops it between them, losing only the chunk it stopped, and its
         activations stay the size of a chunk (8,000 tokens through a 512-wide test model took 458 MiB in one call,

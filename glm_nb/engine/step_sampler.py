@@ -3,15 +3,18 @@
 A graph with a top-k tail (topk_sampling.py) leaves three small outputs besides the logits: `topk_values` and
 `topk_ids` [B, 1, k] and `logits_expsum` [B, 1, 1]. On CUDA reading each is a device-to-host copy and a sync, so a
 step reads only what its draw needs, each at most once (`_TopKReadback`):
-    greedy                          ids (TopK sorts them, ties to the lower id: the first is the argmax)
-    greedy with banned ids or a
-    repetition penalty              values and ids
-    top-k sampling (top_k <= k)     values and ids
+    greedy                          values and ids (banned ids or a penalty or not)
+    top-k sampling (top_k < k)      values and ids
     top-p or temperature alone      values and ids; the exp-sum only when the values alone do not decide
-and the whole logits row only when the top-k cannot decide (top_k > k, a penalty below 1, which raises logits, or a
-row whose draw the tokens outside could change). On a half-precision (fp16) graph, whose logits may overflow, every
-step reads the exp-sum too: a NaN or an infinity anywhere in the row makes it non-finite, and the whole row's draw
-then says what went wrong. Reading the ids alone would pick a token from such a row.
+and the whole logits row only when the top-k cannot decide: top_k >= k, or a penalty below 1, which raises logits
+(nothing of the top-k is read for these), or a row whose draw the tokens outside could change. Greedy needs the
+values too: ONNX Runtime's CUDA TopK on a wide row (RadixTopK) lists tied values in its threads' order, not the lower
+id first as its CPU kernel does, so the argmax is the lowest id among the candidates equal to the largest (and
+undecided when every candidate ties, as a token outside may too).
+
+A NaN or an infinity among the candidates' values sends the step to the whole row, whose draw raises
+`GenerationError`. On a half-precision (fp16) graph, whose logits may overflow, every step reads the exp-sum too: a
+NaN or an infinity anywhere in the row makes it non-finite, so the row is refused even when the candidates look fine.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class StepSampler:
         """One id per row [B] int64, and whether the top-k decided it (no logits row read). `previous`: each row's
         tokens so far, which a repetition penalty lowers."""
         first = None
-        if self.top_k and self.readback == "auto":
+        if self.top_k and self.readback == "auto" and self._may_decide(params):
             top = _TopKReadback(self.buf)
             picks = self._from_top_k(top, params, rng, previous)
             if picks is not None:
@@ -83,16 +86,18 @@ class StepSampler:
                 first = top.ids()  # temperature alone walks the candidates first, decided here or not
         return sample(self.buf.last_logits(), params, rng, previous, first), False
 
+    def _may_decide(self, params: SamplingParams) -> bool:
+        """False for settings the top-k never decides, so that none of it is copied: a penalty below 1 raises
+        logits; the top_k-th candidate (greedy: the first) must lie above the k-th, where tokens outside may tie."""
+        cut = 1 if params.greedy else params.top_k
+        return params.repetition_penalty >= 1.0 and cut < self.top_k
+
     def _from_top_k(
         self, top: _TopKReadback, params: SamplingParams, rng: np.random.Generator, previous: list[list[int]]
     ) -> np.ndarray | None:
         """The draw from the top-k, or None (`rng` untouched) when the whole row must decide."""
-        if params.repetition_penalty < 1.0 or (params.top_k > self.top_k and not params.greedy):
-            return None  # a penalty below 1 raises logits; top_k > k keeps tokens outside
         if self.guard_overflow and not top.finite():
             return None
-        if params.greedy and not lowers(params):
-            return top.ids()[:, 0].astype(np.int64)
         values, ids = top.values(), top.ids()
         lowered = lower(values, ids, params, previous) if lowers(params) else None
         if params.greedy:

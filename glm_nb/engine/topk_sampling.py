@@ -4,12 +4,14 @@ A graph converted with `top_k_output=k` also outputs `topk_values` [B, K, k] flo
 int64: the k largest logits of each picked row, computed where the model runs. A decode step then copies
 2 x k numbers per row to the host instead of the whole vocabulary row (151,552 floats, 592 KiB, for GLM-4).
 
-When is that exact? Greedy is top-1. Top-k sampling with `top_k <= k` and no repetition penalty keeps the same
-tokens as sampling over the full row, and temperature and top-p only look at the kept tokens. The candidates are
-put back in vocabulary order before the draw, so `sample`'s inverse-CDF draw picks the same token from the same
-random number as it would over the full row (up to float rounding of the cumulative sums); `covers` says when.
-One corner differs: ties with the k-th largest value beyond the k candidates are dropped here, kept by
-`apply_top_k`. With top_k > k the whole row decides.
+When is that exact? Greedy is top-1: the lowest id among the candidates equal to the largest (a CUDA TopK lists
+tied values in any order). Top-k sampling with `top_k < k` and no repetition penalty keeps the same tokens as
+sampling over the full row, and temperature and top-p only look at the kept tokens. The candidates are put back in
+vocabulary order before the draw, so `sample`'s inverse-CDF draw picks the same token from the same random number as
+it would over the full row (up to float rounding of the cumulative sums); `covers` says when. Both need the cut
+(greedy's largest, top-k's top_k-th largest, temperature-scaled in float32) strictly above the k-th largest value,
+scaled alike: a token outside at that value is kept by `apply_top_k` (ties at the cut stay) and may have a lower id
+than a candidate, so such a row falls back to the whole row. With top_k >= k the whole row decides.
 
 Top-p without top-k (the chat presets: temperature 0.6, top-p 0.8) is decided step by step: `sample_top_p` bounds
 the probability of the tokens outside the candidates and samples from the candidates when top-p keeps the same
@@ -32,7 +34,10 @@ Temperature alone (top-k and top-p off: OpenAI's defaults, so what `glm-nb serve
 every token, and a draw in vocabulary order needs every token's weight. So on a graph with a top-k output the draw
 walks the candidates first, then the rest (each part in vocabulary order, `sampling.draw_first`): the same
 distribution, and a draw that lands among the candidates whatever the rest weighs is decided by them alone
-(`sample_temperature`). Seeded draws with temperature alone thus differ between graphs with and without a top-k.
+(`sample_temperature`). Seeded draws with temperature alone, also with banned ids or a penalty of at least 1 (the
+same walk over the lowered logits), thus differ between graphs with and without a top-k, and between readback "auto"
+and "logits" on a top-k graph. A penalty below 1 never reads the top-k, so its draws walk vocabulary order under
+either readback; greedy, top-k and top-p draws are the same under both.
 """
 
 from __future__ import annotations
@@ -60,13 +65,14 @@ _F32 = 2.0**-24  # float32's unit roundoff
 
 
 def covers(params: SamplingParams, k: int) -> bool:
-    """True when sampling from the k largest logits of a row equals sampling from the whole row, with nothing
-    lowered (`lowers`)."""
-    if k < 1 or lowers(params):
+    """True when the k largest logits of a row may decide greedy or top-k sampling exactly, with nothing lowered
+    (`lowers`): the cut (greedy's first, top-k's top_k-th) is among the first k - 1 candidates, so that it can lie
+    above the k-th. `sample_top_k` and `sample_greedy` still fall back when a row's cut ties with the k-th."""
+    if k < 2 or lowers(params):
         return False
     if params.greedy:
         return True
-    return 0 < params.top_k <= k
+    return 0 < params.top_k < k
 
 
 def lowers(params: SamplingParams) -> bool:
@@ -91,10 +97,12 @@ def lower(values: np.ndarray, ids: np.ndarray, params: SamplingParams, previous:
     return out
 
 
-def sample_greedy(values: np.ndarray, ids: np.ndarray, lowered: np.ndarray) -> np.ndarray | None:
-    """The argmax of each whole row, ties to the lower id, from its k largest logits `values` [B, k], their `ids`
-    and the same `lowered` (`lower`); None when a row's largest lowered candidate is not above the k-th largest
-    logit, where a token outside may be the argmax."""
+def sample_greedy(values: np.ndarray, ids: np.ndarray, lowered: np.ndarray | None = None) -> np.ndarray | None:
+    """The argmax of each whole row, ties to the lower id, from its k largest logits `values` [B, k] and their `ids`
+    in any order (CUDA's TopK does not list ties lower id first), and the same `lowered` (`lower`) when the settings
+    ban ids or penalize; None when a value is NaN or infinite, or a row's largest lowered candidate is not above the
+    k-th largest logit, where a token outside (of a lower id) may be the argmax."""
+    lowered = values if lowered is None else lowered
     if not np.isfinite(values).all():
         return None  # the whole row's draw says what went wrong
     picks = []
@@ -115,17 +123,19 @@ def sample_top_k(
 ) -> np.ndarray | None:
     """One token id per row from candidates `values` [B, k] (float) and their vocabulary `ids` [B, k] -> int64 [B].
 
-    Without `lowered` the caller checks `covers(params, k)` first. With `lowered` (`lower`) the settings have
-    0 < top_k <= k: None, with `rng` untouched, when a row's top_k-th largest lowered candidate, temperature-scaled,
-    is not above the k-th largest logit (scaled alike), so that a token outside may make the cut."""
-    if lowered is not None:
-        if not np.isfinite(values).all():
+    The settings are greedy or have 0 < top_k <= k (`covers`, with `lowered` (`lower`) when they ban ids or
+    penalize). None, with `rng` untouched, when a value is NaN or infinite, or a row's top_k-th largest (lowered)
+    candidate, temperature-scaled, is not above the k-th largest logit (scaled alike): a token outside may then tie
+    with the cut, and the whole row keeps it (`apply_top_k` keeps ties at the cut)."""
+    lowered = values if lowered is None else lowered
+    if not np.isfinite(values).all():
+        return None  # the whole row's draw says what went wrong
+    cut = 1 if params.greedy else params.top_k
+    for row_values, row_lowered in zip(values, lowered):
+        scaled, edge = _framed(row_values, row_lowered, params.temperature)
+        if scaled is None or not np.partition(scaled, -cut)[-cut] > edge:
             return None
-        for row_values, row_lowered in zip(values, lowered):
-            scaled, edge = _framed(row_values, row_lowered, params.temperature)
-            if scaled is None or not np.partition(scaled, -params.top_k)[-params.top_k] > edge:
-                return None
-        values, params = lowered, _plain_params(params)
+    values, params = lowered, _plain_params(params)
     order = np.argsort(ids, axis=1, kind="stable")  # vocabulary order, as the full row has them
     ids = np.take_along_axis(ids, order, axis=1)
     values = np.take_along_axis(np.asarray(values, dtype=np.float32), order, axis=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -21,6 +22,7 @@ from glm_nb.engine import step_sampler as step_sampler_module
 from glm_nb.engine.graph_plan import UNCAPTURED, GraphIds, StepPlan, decode_plan, prefill_plan, run_options_entries
 from glm_nb.engine.metadata import ModelMetadata
 from glm_nb.engine.sampling import apply_temperature, draw_first, kept_ids, make_rng, sample
+from glm_nb.engine.step_sampler import StepSampler
 from glm_nb.engine.tokenizer import Tokenizer
 from glm_nb.engine.topk_sampling import (
     _outside_mass,
@@ -35,6 +37,7 @@ from glm_nb.errors import ConversionError, GenerationError
 
 PROMPT = [7, 30, 111, 42, 9, 250, 3, 77, 15, 100, 2, 64]
 TOP_K = 8
+CUDA = "CUDAExecutionProvider"
 
 
 def run(gen: Generator, n: int) -> list[int]:
@@ -148,9 +151,11 @@ def test_cuda_graph_needs_a_graph_engine_on_cuda(tiny):
 
 # -- sampling from a device-side top-k ------------------------------------------------------------------------------
 def test_covers_says_when_the_top_k_decides_the_draw():
-    assert covers(SamplingParams(), 1)  # greedy
+    assert covers(SamplingParams(), 2)  # greedy
+    assert not covers(SamplingParams(), 1)  # a token outside may tie with the one candidate
     assert covers(SamplingParams(temperature=0.7, top_k=40, top_p=0.9), 64)
     assert not covers(SamplingParams(temperature=0.7, top_k=40), 32)  # needs more candidates than there are
+    assert not covers(SamplingParams(temperature=0.7, top_k=32), 32)  # a token outside may tie with the 32nd
     assert not covers(SamplingParams(temperature=0.7), 64)  # the whole distribution
     assert not covers(SamplingParams(repetition_penalty=1.2), 64)  # the penalty can move tokens across the cut
     assert not covers(SamplingParams(), 0)
@@ -162,7 +167,7 @@ def test_covers_says_when_the_top_k_decides_the_draw():
         SamplingParams(),
         SamplingParams(temperature=0.8, top_k=8),
         SamplingParams(temperature=1.3, top_k=5, top_p=0.7),
-        SamplingParams(temperature=0.6, top_k=16, top_p=0.95),
+        SamplingParams(temperature=0.6, top_k=15, top_p=0.95),
     ],
 )
 def test_sampling_from_the_top_k_equals_sampling_from_the_whole_row(params):
@@ -336,8 +341,105 @@ def test_top_p_only_leaves_the_other_settings_to_the_static_rule():
 def test_greedy_ties_go_to_the_lower_id_as_argmax_does():
     logits = np.zeros((1, 10), np.float32)
     logits[0, [3, 7]] = 5.0
-    values, ids = np.array([[5.0, 5.0]], np.float32), np.array([[7, 3]])  # candidates in any order
+    values, ids = np.array([[5.0, 5.0, 0.0]], np.float32), np.array([[7, 3, 0]])  # candidates in any order
     assert sample_top_k(values, ids, SamplingParams(), make_rng(0))[0] == sample(logits, SamplingParams(), None)[0]
+    assert sample_top_k(values[:, :2], ids[:, :2], SamplingParams(), make_rng(0)) is None  # all tie: 1 may too
+
+
+def test_top_k_sampling_draws_nothing_when_its_cut_ties_with_the_kth_value():
+    """k = 3, top_k = 3: the top-k lists ids 0, 1 and 2; id 3 ties with id 2 at the cut and the whole row keeps it
+    (apply_top_k keeps ties), so the candidates cannot decide; the whole row's draw then uses the same number."""
+    logits = np.array([[3.0, 2.0, 1.0, 1.0, -5.0]], np.float32)
+    values, ids = logits[:, :3], np.array([[0, 1, 2]])
+    params = SamplingParams(temperature=1.0, top_k=3)
+    picks = set()
+    for seed in range(40):
+        rng = make_rng(seed)
+        assert sample_top_k(values, ids, params, rng) is None
+        assert rng.random() == make_rng(seed).random()  # nothing drawn
+        picks.add(int(sample(logits, params, make_rng(seed))[0]))
+    assert 3 in picks  # the whole row draws the token the candidates left out
+
+
+def test_top_k_sampling_draws_nothing_when_scaling_ties_its_cut_with_the_kth_value():
+    """k = 3, top_k = 2: id 2 lies one float32 step above id 3 (the k-th) and id 0 outside; shifted by the largest
+    and scaled to temperature 1.5 in float32 they are equal, so the whole row keeps ids 0 and 3 too."""
+    below = np.nextafter(np.float32(1.0), np.float32(0.0))
+    logits = np.array([[below, 3.0, 1.0, below, -5.0]], np.float32)
+    params = SamplingParams(temperature=1.5, top_k=2)
+    scaled = apply_temperature(logits, 1.5)[0]
+    assert scaled[2] == scaled[3] == scaled[0] and logits[0, 2] > logits[0, 3]
+    values, ids = logits[:, [1, 2, 3]], np.array([[1, 2, 3]])
+    assert sample_top_k(values, ids, params, make_rng(0)) is None
+    apart = np.array([[3.0, 1.0, 0.5]], np.float32)  # the cut well above the k-th: decided
+    assert sample_top_k(apart, ids, params, make_rng(0)) is not None
+
+
+def top_k_tail(k: int) -> bytes:
+    """A model of a converted graph's top-k tail alone (glm4_graph.py): logits [B, 1, V] in; their k largest and
+    ids (ONNX TopK) and the row's exp-sum out."""
+    h, f = onnx.helper, onnx.TensorProto.FLOAT
+    nodes = [
+        h.make_node("TopK", ["logits", "k"], ["topk_values", "topk_ids"], axis=-1),
+        h.make_node("Slice", ["topk_values", "start", "end", "axis"], ["largest"]),
+        h.make_node("Sub", ["logits", "largest"], ["shifted"]),
+        h.make_node("Exp", ["shifted"], ["weights"]),
+        h.make_node("ReduceSum", ["weights", "axis"], ["logits_expsum"], keepdims=1),
+    ]
+    consts = [("k", k), ("start", 0), ("end", 1), ("axis", -1)]
+    initializers = [h.make_tensor(name, onnx.TensorProto.INT64, [1], [v]) for name, v in consts]
+    outputs = [("topk_values", f), ("topk_ids", onnx.TensorProto.INT64), ("logits_expsum", f)]
+    graph = h.make_graph(
+        nodes,
+        "top_k_tail",
+        [h.make_tensor_value_info("logits", f, ["batch", 1, "vocab"])],
+        [h.make_tensor_value_info(name, kind, None) for name, kind in outputs],
+        initializer=initializers,
+    )
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        "CPUExecutionProvider",
+        pytest.param(
+            CUDA,
+            marks=[
+                pytest.mark.cuda,
+                pytest.mark.skipif(
+                    CUDA not in ort.get_available_providers(), reason="onnxruntime has no CUDA provider"
+                ),
+            ],
+        ),
+    ],
+)
+def test_a_maximum_tied_at_ids_5_and_260_gives_token_5_from_the_devices_top_k(provider):
+    """GLM-4's vocabulary, k = 64 (the default), the largest logit at ids 5 and 260, the outputs left on the device:
+    ONNX Runtime's CUDA TopK on so wide a row (RadixTopK: 256 threads, each a stride of it) may list 260 (thread 4)
+    first. Greedy still takes 5, the whole row's argmax, and top-2 sampling draws as the whole row does."""
+    vocab, k = 151_552, 64
+    logits = np.random.default_rng(0).normal(size=(1, 1, vocab)).astype(np.float32)
+    logits[0, 0, [5, 260]] = 8.0
+    session = ort.InferenceSession(top_k_tail(k), providers=[provider])
+    if session.get_providers()[0] != provider:
+        pytest.skip(f"{provider} did not start here")
+    binding = session.io_binding()
+    binding.bind_cpu_input("logits", logits)
+    for name in ("topk_values", "topk_ids", "logits_expsum"):
+        binding.bind_output(name, "cuda" if provider == CUDA else "cpu")
+    session.run_with_iobinding(binding)
+    values, ids, expsum = binding.get_outputs()  # read back by StepSampler, as a Generator's buffers are
+    buf = SimpleNamespace(topk_values=values, topk_ids=ids, expsum=expsum, last_logits=lambda: logits[:, 0])
+    listed = ids.numpy()[0, 0, :2].tolist()
+    assert sorted(listed) == [5, 260]
+    for guard in (False, True):
+        picks, decided = StepSampler(buf, k, vocab, "auto", guard).next_ids(SamplingParams(), make_rng(0), [[]])
+        assert picks.tolist() == [5] and decided, (guard, listed)
+    params = SamplingParams(temperature=1.0, top_k=2)
+    for seed in range(10):
+        picks, decided = StepSampler(buf, k, vocab, "auto", False).next_ids(params, make_rng(seed), [[]])
+        assert picks.tolist() == sample(logits[:, 0], params, make_rng(seed)).tolist() and decided, listed
 
 
 # -- the graph's top-k tail, run on the CPU --------------------------------------------------------------------------
@@ -362,7 +464,7 @@ def test_top_k_outputs_are_the_largest_logits_of_the_row(topk_engine):
 
 @pytest.mark.parametrize(
     "sampling",
-    [dict(), dict(temperature=0.9, top_k=6, top_p=0.9, seed=7), dict(temperature=1.0, top_k=8, seed=3)],
+    [dict(), dict(temperature=0.9, top_k=6, top_p=0.9, seed=7), dict(temperature=1.0, top_k=7, seed=3)],
 )
 def test_top_k_readback_generates_what_logits_readback_does(topk_engine, sampling):
     tokens, draws = [], []

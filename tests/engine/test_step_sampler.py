@@ -33,12 +33,16 @@ class CountingValue:
         return self.value.numpy() if hasattr(self.value, "numpy") else self.value.copy()
 
 
-def fake_buffers(logits: np.ndarray, k: int, with_sum: bool = True) -> tuple[SimpleNamespace, Counter]:
-    """What a top-k graph leaves in a StepRunner's buffers for `logits` [B, V], each read counted."""
+def fake_buffers(logits: np.ndarray, k: int, with_sum: bool = True, seed: int = 0) -> tuple[SimpleNamespace, Counter]:
+    """What a top-k graph leaves in a StepRunner's buffers for `logits` [B, V], each read counted. Tied values are
+    listed, and picked at the k-th value, in a random order, as ONNX Runtime's CUDA TopK may (its threads' order):
+    only its CPU kernel puts the lower id first, which a sampler must not count on."""
     counts = Counter()
-    ids = np.argsort(-logits, axis=1, kind="stable")[:, :k]  # ONNX TopK: sorted, ties to the lower id
+    shuffle = np.random.default_rng(seed).random(logits.shape)
+    ids = np.lexsort((shuffle, -logits), axis=1)[:, :k]  # sorted by value, ties in any order
     values = np.take_along_axis(logits, ids, axis=1)
-    expsum = np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # an infinite logit: NaN, as the graph's
+        expsum = np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float32)
     buf = SimpleNamespace(
         topk_values=CountingValue(values[:, None], "topk_values", counts),
         topk_ids=CountingValue(ids[:, None], "topk_ids", counts),
@@ -69,14 +73,16 @@ def topk_engine(tiny, tmp_path_factory):
 @pytest.mark.parametrize(
     "params, guard, reads",
     [
-        (SamplingParams(), False, {"topk_ids": 1}),  # greedy: the first id is the argmax
-        (SamplingParams(), True, {"topk_ids": 1, "expsum": 1}),  # fp16: the exp-sum guards against an overflow
+        (SamplingParams(), False, {"topk_values": 1, "topk_ids": 1}),  # greedy: the lowest id of the largest value
+        (SamplingParams(), True, {"topk_values": 1, "topk_ids": 1, "expsum": 1}),  # fp16: the exp-sum guards too
         (SamplingParams(repetition_penalty=1.2), False, {"topk_values": 1, "topk_ids": 1}),
-        (SamplingParams(temperature=0.7, top_k=8), False, {"topk_values": 1, "topk_ids": 1}),
+        (SamplingParams(temperature=0.7, top_k=TOP_K - 1), False, {"topk_values": 1, "topk_ids": 1}),
         (SamplingParams(temperature=0.6, top_p=0.8), False, {"topk_values": 1, "topk_ids": 1}),  # values decide
         (SamplingParams(temperature=0.7), False, {"topk_values": 1, "topk_ids": 1}),  # values decide
         (SamplingParams(temperature=0.7, top_k=TOP_K + 1), False, {"logits": 1}),  # top_k > k: the whole row
+        (SamplingParams(temperature=0.7, top_k=TOP_K), False, {"logits": 1}),  # the k-th may tie with one outside
         (SamplingParams(temperature=0.7, top_p=0.9, repetition_penalty=0.9), False, {"logits": 1}),  # raises
+        (SamplingParams(temperature=0.7, repetition_penalty=0.9), False, {"logits": 1}),  # no ids to walk first
     ],
 )
 def test_a_step_copies_only_what_its_draw_needs(params, guard, reads):
@@ -85,7 +91,7 @@ def test_a_step_copies_only_what_its_draw_needs(params, guard, reads):
     picks, decided = sampler(buf, TOP_K, logits.shape[1], guard).next_ids(params, make_rng(1), [[5, 9], [2]])
     assert dict(counts) == reads
     alone = not params.greedy and params.top_k == 0 and params.top_p == 1.0  # draws the candidates first
-    first = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K] if alone else None
+    first = buf.topk_ids.value[:, 0] if alone and "topk_ids" in reads else None
     assert picks.tolist() == sample(logits, params, make_rng(1), [[5, 9], [2]], first).tolist()
     assert decided == ("logits" not in reads)
 
@@ -106,7 +112,7 @@ def test_the_exp_sum_is_copied_only_when_the_values_alone_cannot_decide(params):
     assert copied[False] >= 5 and copied[True] >= 5, copied  # both kinds of step occurred
 
 
-def test_a_generator_reads_only_the_top_k_ids_in_a_greedy_decode(topk_engine):
+def test_a_generator_reads_only_the_top_k_in_a_greedy_decode(topk_engine):
     counts = Counter()
     gen = Generator(topk_engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=())
     buf = gen._steps.buf
@@ -116,7 +122,7 @@ def test_a_generator_reads_only_the_top_k_ids_in_a_greedy_decode(topk_engine):
     gen.set_prompt(PROMPT)
     for _ in range(10):
         gen.generate_next_token()
-    assert dict(counts) == {"topk_ids": 10}
+    assert dict(counts) == {"topk_values": 10, "topk_ids": 10}
     plain = Generator(topk_engine, SamplingParams(max_new_tokens=1000), max_length=64, stop_ids=(), readback="logits")
     plain.set_prompt(PROMPT)
     for _ in range(10):
@@ -137,7 +143,7 @@ def test_a_generator_on_an_fp16_graph_also_reads_the_exp_sum(tiny, tmp_path):
     gen.set_prompt(PROMPT)
     for _ in range(3):
         gen.generate_next_token()
-    assert dict(counts) == {"topk_ids": 3, "expsum": 3} and gen.stats.top_k_draws == 3
+    assert dict(counts) == {"topk_values": 3, "topk_ids": 3, "expsum": 3} and gen.stats.top_k_draws == 3
 
 
 def test_an_fp16_step_whose_logits_overflowed_is_refused_not_drawn_from_its_ids():
@@ -147,6 +153,119 @@ def test_an_fp16_step_whose_logits_overflowed_is_refused_not_drawn_from_its_ids(
     with pytest.raises(GenerationError, match="overflowed"):
         sampler(buf, TOP_K, logits.shape[1], guard=True).next_ids(SamplingParams(), make_rng(0), [[]] * 2)
     assert dict(counts) == {"expsum": 1, "logits": 1}
+
+
+# -- ties and non-finite values, on any graph ------------------------------------------------------------------------
+def listed_buffers(logits: np.ndarray, ids: list[list[int]]) -> tuple[SimpleNamespace, Counter]:
+    """fake_buffers for `logits` [B, V] whose TopK listed exactly the candidates `ids` [B, k], in that order."""
+    buf, counts = fake_buffers(logits, len(ids[0]))
+    ids = np.array(ids, np.int64)
+    buf.topk_ids.value = ids[:, None]
+    buf.topk_values.value = np.take_along_axis(logits, ids, axis=1)[:, None]
+    return buf, counts
+
+
+@pytest.mark.parametrize("params", [SamplingParams(), SamplingParams(repetition_penalty=1.2)])
+def test_greedy_takes_the_lowest_id_of_a_tied_maximum_whatever_order_the_top_k_lists(params):
+    """CUDA's RadixTopK gives each of 256 threads a stride of the row, so with the largest value at ids 5 and 260
+    it may list 260 (thread 4) first; the whole row's argmax is 5."""
+    logits = ranked_logits(4, slope=2.0, rows=1)
+    logits[0, [5, 260]] = logits.max() + 1.0
+    rest = [int(t) for t in np.argsort(-logits[0], kind="stable") if t not in (5, 260)][: TOP_K - 2]
+    buf, _ = listed_buffers(logits, [[260, 5, *rest]])
+    picks, decided = sampler(buf, TOP_K, logits.shape[1]).next_ids(params, make_rng(0), [[rest[0]]])
+    assert picks.tolist() == [5] == sample(logits, params, None, [[rest[0]]]).tolist() and decided
+
+
+def test_greedy_falls_back_when_every_candidate_ties_as_a_token_outside_may():
+    """k = 2, ids 3, 10 and 20 share the largest value; a CUDA TopK may list 20 and 10, leaving 3 outside."""
+    logits = np.full((1, 50), -1.0, np.float32)
+    logits[0, [3, 10, 20]] = 4.0
+    buf, counts = listed_buffers(logits, [[20, 10]])
+    picks, decided = sampler(buf, 2, 50).next_ids(SamplingParams(), make_rng(0), [[]])
+    assert picks.tolist() == [3] and not decided and counts["logits"] == 1
+
+
+@pytest.mark.parametrize("guard", [False, True])
+@pytest.mark.parametrize("params", [SamplingParams(), SamplingParams(temperature=0.8, top_k=1)])
+def test_greedy_on_tie_heavy_rows_gives_the_whole_rows_argmax(params, guard):
+    """Whole-number logits tie everywhere, the fakes list and pick ties in a random order: every token is the whole
+    row's argmax (ties to the lower id), decided by the top-k unless all of it ties."""
+    decided = Counter()
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        logits = np.round(ranked_logits(seed, slope=rng.uniform(0.2, 1.5), vocab=400)).astype(np.float32)
+        buf, _ = fake_buffers(logits, TOP_K, seed=seed)
+        picks, by_top_k = sampler(buf, TOP_K, 400, guard).next_ids(params, make_rng(seed), [[]] * 2)
+        assert picks.tolist() == logits.argmax(axis=1).tolist(), seed
+        top_two = -np.sort(-logits, axis=1)[:, :2]
+        decided["tied" if by_top_k and (top_two[:, 0] == top_two[:, 1]).any() else by_top_k] += 1
+    assert decided["tied"] >= 20 and decided[False] >= 2, decided  # a tied largest decided; all of a top-k tied
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(),  # greedy: the ids alone would pick a token
+        SamplingParams(repetition_penalty=1.3),
+        SamplingParams(temperature=0.8, top_k=5),
+        SamplingParams(temperature=0.8, top_k=5, repetition_penalty=1.3),
+        SamplingParams(temperature=0.6, top_p=0.8),
+        SamplingParams(temperature=0.7),
+        MaskedSampling.of(SamplingParams(temperature=0.7), frozenset({1})),
+    ],
+)
+@pytest.mark.parametrize("bad, said", [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_a_non_finite_candidate_is_refused_on_any_graph(params, bad, said):
+    """No exp-sum guard (fp32, bf16 graphs): a NaN or an infinity among the top-k values still reaches the whole
+    row's draw, which says what went wrong, instead of a token drawn from the ids."""
+    logits = ranked_logits(5, slope=4.0)
+    ids = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K]
+    logits[1, ids[1, 2]] = bad
+    buf, _ = listed_buffers(logits, ids.tolist())
+    with pytest.raises(GenerationError, match=f"hold {said} \\(row 1\\).*overflowed"):
+        sampler(buf, TOP_K, logits.shape[1]).next_ids(params, make_rng(0), [[3], [4]])
+
+
+def test_an_all_nan_row_is_refused_not_decoded_as_token_0():
+    logits = ranked_logits(6, slope=4.0)
+    logits[0] = np.nan
+    buf, _ = fake_buffers(logits, TOP_K)
+    with pytest.raises(GenerationError, match="NaN \\(row 0\\)"):
+        sampler(buf, TOP_K, logits.shape[1]).next_ids(SamplingParams(), make_rng(0), [[]] * 2)
+
+
+@pytest.mark.parametrize("temperature", [0.6, 1.0, 1.5])
+def test_top_k_sampling_keeps_the_tokens_tied_at_its_cut_as_the_whole_row_does(temperature):
+    """Rows of half-integers (ties everywhere), some nudged one float32 step down so that the temperature's scaling
+    may tie them again, listed and picked at the k-th value in a random order: every draw is the whole row's, from
+    the same random number; a row whose cut ties with the k-th value falls back to the whole row."""
+    decided = Counter()
+    for seed in range(80):
+        rng = np.random.default_rng(seed)
+        logits = np.round(ranked_logits(seed, slope=rng.uniform(0.5, 4.0), vocab=300) * 2) / 2
+        nudged = rng.random(logits.shape) < 0.2
+        logits[nudged] = np.nextafter(logits[nudged], np.float32(-np.inf))
+        params = SamplingParams(temperature=temperature, top_k=int(rng.integers(2, TOP_K)), seed=seed)
+        buf, _ = fake_buffers(logits, TOP_K, seed=seed)
+        picks, by_top_k = sampler(buf, TOP_K, 300).next_ids(params, make_rng(seed), [[]] * 2)
+        assert picks.tolist() == sample(logits, params, make_rng(seed)).tolist(), (seed, params.top_k)
+        decided[by_top_k] += 1
+    assert decided[True] >= 10 and decided[False] >= 10, decided
+
+
+def test_top_k_sampling_falls_back_when_a_token_outside_ties_with_its_cut():
+    """k = 4, top_k = 3: ids 2, 3 and 4 tie at 1.0, the top-k lists two of them. The whole row keeps all three (ties
+    at the cut stay), so the candidates alone cannot draw."""
+    logits = np.array([[3.0, 2.0, 1.0, 1.0, 1.0, -5.0]], np.float32)
+    params = SamplingParams(temperature=1.0, top_k=3)
+    drawn = set()
+    for seed in range(40):
+        buf, _ = listed_buffers(logits, [[0, 1, 3, 2]])
+        picks, decided = sampler(buf, 4, 6).next_ids(params, make_rng(seed), [[]])
+        assert not decided and picks.tolist() == sample(logits, params, make_rng(seed)).tolist()
+        drawn.add(int(picks[0]))
+    assert 4 in drawn  # the whole row does draw the tied token the top-k left out
 
 
 # -- banned ids and a repetition penalty, decided from the top-k ---------------------------------------------------
@@ -192,7 +311,7 @@ def test_banned_ids_and_a_penalty_decided_by_the_top_k_give_the_whole_rows_token
         buf, counts = fake_buffers(logits, TOP_K, with_sum=seed % 5 != 0)
         picks, by_top_k = sampler(buf, TOP_K, logits.shape[1]).next_ids(params, make_rng(seed), previous)
         alone = mode.keys() == {"temperature"}
-        first = np.argsort(-logits, axis=1, kind="stable")[:, :TOP_K] if alone else None
+        first = buf.topk_ids.value[:, 0] if alone else None
         whole = sample(logits, params, make_rng(seed), previous, first)
         assert picks.tolist() == whole.tolist(), (seed, penalty, sorted(banned))
         decided[by_top_k] += 1
