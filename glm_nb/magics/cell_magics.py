@@ -129,8 +129,7 @@ class GlmMagics(Magics):
             raise UsageError(f"%glm config: {e}") from None
         if args.clear:  # a system prompt the defaults gave a conversation goes with them (a cell's own -s stays)
             for thread in self.session.every_thread():
-                if not thread.own_system:
-                    thread.system = None
+                thread.forget_configured_system()
         self.session.defaults = defaults
 
     def _ask(self, variant: str, line: str, cell: str) -> None:

@@ -8,7 +8,9 @@ turn is replaced. A turn is never replaced by one of the same run: a loop callin
 A cell's `--new` sets the conversation so far aside rather than forget it: cells A, B (`--new`), C, then A again
 goes back to A's own conversation, rewound to before A's turn, as a restart and "Run all" would run it (not after C
 in B's); then C again goes back to B's. A new cell goes on from the cell run last. Only the latest `KEPT_ASIDE`
-conversations per magic are kept aside (a cell of an older one goes on from the cell run last, as before).
+conversations per magic are kept aside (a cell of an older one goes on from the cell run last, as before). B re-run
+without its `--new` goes on from the conversation before its own (`joined_thread`), as a restart would run it: after
+A's turn rather than afresh; the conversation it began is forgotten.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import NamedTuple
 
 from ..chat import Message
 
-__all__ = ["KEPT_ASIDE", "CellThread", "CellTurn", "home_thread", "set_aside"]
+__all__ = ["KEPT_ASIDE", "CellThread", "CellTurn", "home_thread", "joined_thread", "set_aside"]
 
 KEPT_ASIDE = 20  # conversations set aside by --new, per magic
 
@@ -33,6 +35,7 @@ class CellTurn(NamedTuple):
     system: str | None
     own_system: bool
     tool_names: tuple[str, ...]
+    new: bool = False  # the cell's --new began the thread with this turn
 
 
 @dataclass
@@ -63,9 +66,16 @@ class CellThread:
                 return turn
         return None
 
-    def turn(self, key: tuple[str, str], start: int, run: int) -> CellTurn:
+    def turn(self, key: tuple[str, str], start: int, run: int, new: bool = False) -> CellTurn:
         """A turn of cell `key` beginning here, with the settings it found (take them before the cell's own)."""
-        return CellTurn(key, start, run, self.system, self.own_system, self.tool_names)
+        return CellTurn(key, start, run, self.system, self.own_system, self.tool_names, new)
+
+    def forget_configured_system(self) -> None:
+        """`%glm config --clear`: the system prompt the defaults gave goes, also from the turns' settings, which a
+        re-run would put back; one a cell's own -s set stays."""
+        if not self.own_system:
+            self.system = None
+        self.turns = [turn if turn.own_system else turn._replace(system=None) for turn in self.turns]
 
     def copy(self) -> CellThread:
         """A copy whose messages and turns change apart from this thread's."""
@@ -86,6 +96,14 @@ def home_thread(
     if key[0] != "cell":
         return None
     return next((thread for thread in reversed(aside) if thread.replaced_turn(key, run) is not None), None)
+
+
+def joined_thread(current: CellThread | None, aside: list[CellThread], home: CellThread) -> CellThread | None:
+    """The thread a re-run cell goes on from once its `--new` is gone (its turn began `home`): the current one, as a
+    new cell would, or when that is `home` itself, the one set aside last (the conversation before it); None: none."""
+    if current is not home:
+        return current
+    return aside[-1] if aside else None
 
 
 def set_aside(aside: list[CellThread], current: CellThread | None, following: CellThread) -> list[CellThread]:

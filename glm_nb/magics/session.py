@@ -5,7 +5,9 @@
 - One conversation thread per variant (`cell_threads.py`): its messages, system prompt, tool names, and which cell
   wrote which turn. Re-running a cell rewinds the thread to where that cell's turn began (later turns go too), so the
   history, the system prompt and tools and, through the backend's prefix reuse, the KV cache are as they were before
-  it. `--new` sets the conversation so far aside (`earlier`), and a re-run of one of its cells goes back to it.
+  it. `--new` sets the conversation so far aside (`earlier`), and a re-run of one of its cells goes back to it. A
+  cell that ends before its first token (interrupted while it waits for the engine, a prompt too long) leaves every
+  conversation as it was.
 - `engine_lock`: one reply at a time across magics and the panel's background thread, so two replies never
   interleave on one KV cache (`engine_turn()`, engine_turn.py: a reply that waits for it says so).
 - `last()`: the latest reply's record. Only the latest `KEPT_RECORDS` records stay in `transcripts` (each holds a
@@ -40,10 +42,10 @@ from ..chat import (
     as_tool,
 )
 from ..engine import SamplingParams
-from ..errors import GlmError, PromptTooLongError
+from ..errors import GlmError
 from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
-from .cell_threads import CellThread, CellTurn, home_thread, set_aside
+from .cell_threads import CellThread, CellTurn, home_thread, joined_thread, set_aside
 from .engine_turn import EngineTurn
 from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
@@ -174,7 +176,7 @@ class NotebookSession:
         own_system = args.system  # a cell's own -s stays for the later cells; `%glm config -s` fills in otherwise
         args = dataclasses.replace(args.over(self.defaults), system=own_system)
         model, _ = self.model_for(variant)
-        kept = () if args.new else self._kept_tools(variant, cell_key)
+        kept = self._kept_tools(variant, args, cell_key)
         if variant != "rumination":  # resolved before any state changes
             tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)
         before = self._copies()  # put back if the prompt does not fit
@@ -216,9 +218,9 @@ class NotebookSession:
         except RecordInterrupted as interrupt:  # as the record was shown: the reply had ended, and is kept
             self._keep(interrupt.transcript, thread, conversation, settings)
             raise
-        except BaseException as error:
-            if isinstance(error, PromptTooLongError):
-                self.threads, self.earlier = before  # raised before anything was generated: the cell changed nothing
+        except BaseException:
+            if _nothing_generated(shown.record):  # e.g. a prompt too long, an interrupt while the engine was busy
+                self.threads, self.earlier = before  # the cell changed nothing: not its re-run's rewind, not --new
             if shown.record is not None:  # what the cell shows: stopped by an error, or before anything was sent
                 self.add_record(shown.record)
             raise
@@ -255,18 +257,19 @@ class NotebookSession:
     def _thread_for(
         self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None
     ) -> tuple[CellThread, CellTurn | None]:
-        """The thread the cell's turn goes on, its settings applied, and the turn as it begins (None: no key): the
-        cell's own, rewound to before its turn; a new one with --new; else the current one."""
+        """The thread the cell's turn goes on (see `_following`), its settings applied, and the turn as it begins
+        (None: no key). The cell's own thread is rewound to before its turn; the current one set aside if another
+        follows it."""
         current = self.threads.get(variant)
+        following = self._following(variant, args, cell_key)
         home = self._home(variant, cell_key)
         if home is not None and cell_key is not None:
             home.rewind_for(cell_key, self.cell_run)
-        if args.new or (home is not None and home is not current):
-            following = CellThread() if args.new else home
+        if following is not current or home is not None:  # a rewound home with no cell's turn left is forgotten
             self.earlier[variant] = set_aside(self.earlier.get(variant, []), current, following)
             self.threads[variant] = following
-        thread = self.thread(variant)
-        turn = None if cell_key is None else thread.turn(cell_key, len(thread.messages), self.cell_run)
+        thread = following
+        turn = None if cell_key is None else thread.turn(cell_key, len(thread.messages), self.cell_run, args.new)
         if args.system is not None:
             thread.system, thread.own_system = args.system or None, True
         elif not thread.own_system and self.defaults.system is not None:
@@ -275,20 +278,31 @@ class NotebookSession:
             thread.tool_names = args.tools
         return thread, turn
 
+    def _following(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> CellThread:
+        """The thread the cell's turn goes on (not yet rewound): a new one with --new, else the cell's own, except
+        one its --new began when the --new is gone (`joined_thread`), else the current one."""
+        current = self.threads.get(variant)
+        home = self._home(variant, cell_key)
+        replaced = home.replaced_turn(cell_key, self.cell_run) if home is not None and cell_key is not None else None
+        if args.new:
+            following = None
+        elif replaced is not None and replaced.new:  # its --new removed: as a restart would run it, not afresh
+            following = joined_thread(current, self.earlier.get(variant, []), home)
+        else:
+            following = home if home is not None else current
+        return CellThread() if following is None else following
+
     def _home(self, variant: str, cell_key: tuple[str, str] | None) -> CellThread | None:
         """The thread with the turn a re-run of the cell replaces, if any (see `home_thread`)."""
         if cell_key is None:
             return None
         return home_thread(self.threads.get(variant), self.earlier.get(variant, []), cell_key, self.cell_run)
 
-    def _kept_tools(self, variant: str, cell_key: tuple[str, str] | None) -> tuple[str, ...]:
+    def _kept_tools(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> tuple[str, ...]:
         """The tools `variant`'s conversation goes on with: as they were before the turn a re-run replaces."""
-        home = self._home(variant, cell_key)
-        replaced = home.replaced_turn(cell_key, self.cell_run) if home is not None and cell_key is not None else None
-        if replaced is not None:
-            return replaced.tool_names
-        thread = self.threads.get(variant)
-        return () if thread is None else thread.tool_names
+        following = self._following(variant, args, cell_key)
+        replaced = following.replaced_turn(cell_key, self.cell_run) if cell_key is not None else None
+        return following.tool_names if replaced is None else replaced.tool_names
 
     def engine_turn(
         self, sink: ReplySink, template: Transcript, stopped: threading.Event | None = None
@@ -311,6 +325,12 @@ class _ShownRecord:
     def finish(self, transcript: Transcript) -> None:
         self.record = transcript
         self.sink.finish(transcript)
+
+
+def _nothing_generated(record: Transcript | None) -> bool:
+    """Whether a reply that ended in an exception ended before its first token: it showed no final record, or one
+    with nothing in it (an interrupt while it waited for the engine, a prompt refused as too long)."""
+    return record is None or not record.parts
 
 
 def _way_on(variant: str) -> str:

@@ -374,6 +374,29 @@ def test_an_interrupt_while_waiting_for_the_engine_ends_the_record(kernel):
     assert len(kernel.session.threads["chat"].messages) == 2  # the first turn only
 
 
+def test_an_interrupt_while_a_rerun_cell_waits_for_the_engine_leaves_every_conversation_as_it_was(kernel):
+    kernel.use(["\nA1.", "\nB1.", "\nC1.", "\nD1."])
+    kernel.run("%%glm\nalpha", cell_id="a")
+    kernel.run("%%glm --new\nbravo", cell_id="b")
+    kernel.run("%%glm\ncharlie", cell_id="c")
+    engine_lock, kernel.session.engine_lock = kernel.session.engine_lock, _BusyThenInterrupted()
+
+    outputs = kernel.run("%%glm\nalpha again", cell_id="a")  # would go back to a's conversation, rewound
+
+    assert isinstance(kernel.errors[-1], KeyboardInterrupt)
+    assert "the conversation is unchanged" in kernel.final(outputs)["data"]["text/plain"]
+    assert _said(kernel.session.threads["chat"]) == ["bravo", "B1.", "charlie", "C1."]
+    assert [_said(thread) for thread in kernel.session.earlier["chat"]] == [["alpha", "A1."]]  # still set aside
+    kernel.session.engine_lock = engine_lock
+    kernel.run("%%glm\ndelta", cell_id="d")  # a new cell goes on from the cell run last
+    assert _said(kernel.session.threads["chat"]) == ["bravo", "B1.", "charlie", "C1.", "delta", "D1."]
+
+
+def _said(thread) -> list[str]:
+    """A conversation's user messages and answers, in order."""
+    return [m.content if isinstance(m, UserMessage) else m.text for m in thread.messages]
+
+
 def test_a_cell_whose_magic_changes_leaves_its_old_conversation(kernel):
     kernel.use(["\nHello.", "\nFine.", "<think>Easy.</think>\nSure.", "\nAgain."])
     kernel.run("%%glm\nHi", cell_id="a")

@@ -79,8 +79,12 @@ def test_rerunning_a_cell_replaces_its_turn_and_later_ones(kernel):
 
 def _said(kernel) -> list[str]:
     """The chat conversation's user messages and answers, in order."""
-    messages = kernel.session.threads["chat"].messages
-    return [m.content if isinstance(m, UserMessage) else m.text for m in messages]
+    return _said_in(kernel.session.threads["chat"])
+
+
+def _said_in(thread) -> list[str]:
+    """A conversation's user messages and answers, in order."""
+    return [m.content if isinstance(m, UserMessage) else m.text for m in thread.messages]
 
 
 def test_rerunning_a_cell_from_before_a_new_conversation_goes_back_to_its_own(kernel):
@@ -111,6 +115,33 @@ def test_reset_forgets_the_conversations_set_aside_by_new_too(kernel):
     kernel.run("%%glm\nbravo again", cell_id="b")  # its --new gone: it goes on from a, not back to its old thread
 
     assert _said(kernel) == ["alpha again", "A2.", "bravo again", "B2."]
+
+
+def test_a_cell_rerun_without_its_new_goes_on_from_the_conversation_before_it(kernel):
+    generator = kernel.use(["\nA1.", "\nB1.", "\nB2."])
+    kernel.shell.user_ns["add"] = _add
+    kernel.run("%%glm -s ALPHA --tools add\nalpha", cell_id="a")
+    kernel.run("%%glm --new\nbravo", cell_id="b")
+
+    kernel.run("%%glm\nbravo", cell_id="b")  # its --new removed: as a restart and "Run all" would run it
+
+    assert kernel.errors == [None] * 3
+    assert _said(kernel) == ["alpha", "A1.", "bravo", "B2."]
+    prompt = generator.tokenizer.decode(generator.prompts[-1])
+    assert "ALPHA" in prompt and "add" in prompt  # a's conversation goes on, with its system prompt and tools
+    assert kernel.session.earlier["chat"] == []  # b's old conversation is gone, and a's is not also set aside
+
+
+def test_a_cell_rerun_without_its_new_from_a_conversation_set_aside_goes_on_from_the_cell_run_last(kernel):
+    kernel.use(["\nA1.", "\nB1.", "\nD1.", "\nB2."])
+    kernel.run("%%glm\nalpha", cell_id="a")
+    kernel.run("%%glm --new\nbravo", cell_id="b")
+    kernel.run("%%glm --new\ndelta", cell_id="d")
+
+    kernel.run("%%glm\nbravo", cell_id="b")  # its --new removed: it goes on as a new cell would
+
+    assert _said(kernel) == ["delta", "D1.", "bravo", "B2."]
+    assert [_said_in(thread) for thread in kernel.session.earlier["chat"]] == [["alpha", "A1."]]  # b's old one went
 
 
 def _add(a: float, b: float) -> float:
@@ -467,6 +498,25 @@ def test_a_cells_own_system_prompt_outlasts_the_configured_one(kernel):
     prompts = [generator.tokenizer.decode(p) for p in generator.prompts]
     assert "CONFSYS" in prompts[0] and "CELLSYS" in prompts[1]
     assert "CELLSYS" in prompts[2] and "CONFSYS" not in prompts[2]
+
+
+def test_config_clear_is_not_undone_by_rerunning_a_cell_but_a_cells_own_system_prompt_stays(kernel):
+    generator = kernel.use(["\nOne.", "\nTwo.", "<think>Hm.</think>\nThree.", "<think>Hm.</think>\nFour.", "\nFive.",
+                            "<think>Hm.</think>\nSix."])  # fmt: skip
+    kernel.run("%glm config -s CONFSYS")
+    kernel.run("%%glm\nq1", cell_id="a")
+    kernel.run("%%glm\nq2", cell_id="b")  # its turn began with the configured system prompt
+    kernel.run("%%glm_z1 -s CELLSYS\nz1", cell_id="y")
+    kernel.run("%%glm_z1\nz2", cell_id="z")
+    kernel.run("%glm config --clear")
+
+    kernel.run("%%glm\nq2 again", cell_id="b")
+    kernel.run("%%glm_z1\nz2 again", cell_id="z")
+
+    assert kernel.errors[-2:] == [None, None]
+    chat, z1 = (generator.tokenizer.decode(prompt) for prompt in generator.prompts[-2:])
+    assert "q2 again" in chat and "CONFSYS" not in chat
+    assert "z2 again" in z1 and "CELLSYS" in z1  # a cell's own -s is not the configured one: it stays
 
 
 def test_config_clear_forgets_the_defaults_and_the_system_prompt_they_gave(kernel):
