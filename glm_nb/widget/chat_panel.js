@@ -8,7 +8,8 @@
 // finished turn comes as {type: "turn", index, turn}, and each update of `live` after a turn's first as only what
 // changed, {type: "live", from, to, edits, size} (glm_nb/widget/live_edits.py), once the model has said {type:
 // "sync", turns} (initialize, below); until then (and on Clear) the kernel assigns `turns` and `live` as a whole. The
-// kernel answers each sync last with {type: "synced"}: a model it never answers was drawn from a saved notebook.
+// kernel answers each sync last with {type: "synced"}: a model it never answers was drawn from a saved notebook, or
+// its kernel runs a cell (syncs wait for the kernel's main thread; see UNFINISHED below).
 // HTML in `turns` and `live` comes from glm_nb.render: model text escaped, SVG sanitized, HTML artifacts inside
 // sandboxed iframes (no allow-same-origin) drawn without their scripts. Nothing here evaluates model output. The
 // inline scripts of that HTML do not run here (innerHTML), so this view does their job: it shows an artifact's
@@ -16,8 +17,13 @@
 // wrapper document the button carries as data.
 
 const NO_ANSWER_MS = 5000;
-const UNFINISHED = "Unfinished: this reply was still streaming when the notebook was saved, and ends here. Run the "
-  + "panel's cell again to chat.";
+const SYNC_RETRY_MS = 10_000;  // a sync with no answer this long may be sent again (then after 20 s, 40 s, 60 s)
+const SYNC_RETRY_MAX_MS = 60_000;
+// Said where no kernel has answered a busy model for twice NO_ANSWER_MS (it asked again in between). That may be a
+// notebook saved mid-reply, or a kernel whose main thread runs a cell while the reply is silent (a tool running, a
+// model loading): the note does not claim to know which, and the next word from a kernel draws the reply as it is.
+const UNFINISHED = "No word from the kernel about this reply: if the notebook was saved while it streamed, it ends "
+  + "here (run the panel's cell again to chat); if the kernel is running a cell, the reply goes on when it answers.";
 const STILL_STREAMING = "A reply is still streaming: your message stays in the box; press Stop, or send it once "
   + "the reply ends.";
 const NO_ANSWER = "The kernel has not answered yet. If it is running a cell, your message goes when that cell "
@@ -78,22 +84,46 @@ function applyLive(model, { from, to, edits, size }) {
 // notebook saved mid-reply hears nothing, and its `busy` is true for good.
 const heard = new WeakSet();
 const KERNEL_TRAITS = "change:busy change:live change:live_prompt change:turns";
+// Each model's `sync` (initialize's), for a view that asks the kernel again before it calls a reply unfinished.
+const syncs = new WeakMap();
 
 // Once per model, before any view: apply finished turns even where no view is drawn (an output scrolled away or
 // cleared still saves them), and tell the kernel how many turns this model holds, so it sends the rest as
 // messages (this model was made from the state, and missed those sent while this file loaded).
+// One sync at a time: its answer (the whole streaming turn, then {type: "synced"}) may take long to come (a slow
+// link, a kernel running a cell), and every edit that arrives meanwhile still does not apply: each asking again
+// would be answered with the whole turn again. Where no answer comes (a message lost), the next gap after
+// SYNC_RETRY_MS asks again, each wait twice the last. `again`: a view's one question on top, however long ago.
 function initialize({ model }) {
-  const sync = () => model.send({ type: "sync", turns: (model.get("turns") || []).length });
+  let waiting = null;  // the outstanding sync's timer: while it runs, a gap asks nothing
+  let wait = SYNC_RETRY_MS;
+  const sync = (again = false) => {
+    if (waiting !== null && !again) return;
+    clearTimeout(waiting);
+    model.send({ type: "sync", turns: (model.get("turns") || []).length });
+    waiting = setTimeout(() => {
+      waiting = null;
+      wait = Math.min(2 * wait, SYNC_RETRY_MAX_MS);
+    }, wait);
+  };
   const onMessage = (message) => {
     heard.add(model);
+    if (message?.type === "synced") {
+      clearTimeout(waiting);
+      waiting = null;
+      wait = SYNC_RETRY_MS;
+    }
     const apply = { turn: applyTurn, live: applyLive }[message?.type];
     if (apply && apply(model, message) === "gap") sync();
   };
   const onTrait = () => heard.add(model);
   model.on("msg:custom", onMessage);
   model.on(KERNEL_TRAITS, onTrait);
+  syncs.set(model, sync);
   sync();
   return () => {
+    clearTimeout(waiting);
+    syncs.delete(model);
     model.off("msg:custom", onMessage);
     model.off(KERNEL_TRAITS, onTrait);
   };
@@ -146,14 +176,21 @@ function render({ model, el }) {
   el.append(root);
 
   const running = new Set();  // the frames the user chose to run: a redraw of the history keeps them running
-  // A model drawn busy that no kernel answers (its sync, sent as it was made) was saved mid-reply: its reply is shown
+  // A model drawn busy that no kernel answers (its sync, sent as it was made) may have been saved mid-reply. After
+  // NO_ANSWER_MS the view asks once more (a sync may be lost), and only after as long again is the reply shown
   // unfinished and Send works (a send then says what to do). Anything from the kernel later draws it as it is.
   let unfinished = false;
+  let silence = null;
   function noKernel() {
     unfinished = !heard.has(model);
     if (unfinished) redraw();
   }
-  const silence = model.get("busy") && !heard.has(model) ? setTimeout(noKernel, NO_ANSWER_MS) : null;
+  function askAgain() {
+    if (heard.has(model)) return;
+    syncs.get(model)?.(true);
+    silence = setTimeout(noKernel, NO_ANSWER_MS);
+  }
+  if (model.get("busy") && !heard.has(model)) silence = setTimeout(askAgain, NO_ANSWER_MS);
   function kernelSpoke() {
     heard.add(model);
     clearTimeout(silence);

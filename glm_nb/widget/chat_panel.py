@@ -16,8 +16,10 @@ frames, its scripts run only when the user clicks its "Run scripts"), the same a
 from the view: `{"type": "view"}` (a view was drawn), `{"type": "sync", "turns"}` (turn_sync.py), `{"type": "send",
 "text", "view"}`, `stop`, `clear`, `export`; to the view: `{"type": "accepted", "text", "view"}` (the message was
 taken: the view named empties its box; a second view of the panel keeps its own) or `{"type": "refused", "reason",
-"view"}` (the box keeps it, the view shows why), `{"type": "download", "html"}` (Export's page), `{"type":
-"turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}` (turn_sync.py).
+"view"}` (the box keeps it, the view shows why), then `{"type": "returned", "text", "view"}` where a taken message
+failed before any turn showed it (the model did not load: it goes back in that view's box), `{"type": "download",
+"html"}` (Export's page), `{"type": "turn", "index", "turn"}`, `{"type": "live", ...}` and `{"type": "synced"}`
+(turn_sync.py).
 
 A saved notebook keeps the conversation: `turns` (the finished turns) is a synced trait, sent to a front end turn by
 turn and the streaming turn (`live`) as edits, never the whole list or reply per token (turn_sync.py).

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .live_edits import html_edits, live_message
+from .live_edits import html_edits, live_message, wire_text
 
 if TYPE_CHECKING:  # the panel makes its own: a type only, not an import at run time
     from .chat_panel import ChatPanel
@@ -44,6 +44,7 @@ class TurnSync:
         where a trait set meanwhile (a refused send's status) would be held back, lost if it lands between the send
         and the clear, or would break the send's iteration over that set."""
         panel = self.panel
+        turn = {**turn, "html": wire_text(turn["html"])}  # as the page gets it: the same when compared
         if self.applies_turns:
             # In place: traitlets sees no new value, so ipywidgets resends nothing; `get_state()` still reads it all.
             panel.turns.append(turn)
@@ -61,7 +62,9 @@ class TurnSync:
         """The streaming turn's HTML after an update. A front end that applies edits gets what changed since its copy
         (`{"type": "live", "from", "to", "edits", "size"}`, see live_edits.py), not the whole turn again, and `live`
         changes in place so that a reload's state has it all; a turn's first update, and every update where no
-        front end applies edits (a headless run), assigns `live` as a whole."""
+        front end applies edits (a headless run), assigns `live` as a whole. Lone surrogates (a tool result's
+        undecodable file name) go as U+FFFD: see live_edits.py."""
+        page = wire_text(page)
         with self._live_lock:
             self._live_version += 1
             live = self.panel.live

@@ -430,6 +430,7 @@ test("the model applies finished turns without a view and asks the kernel for an
   assert.deepEqual(model.sent, [{ type: "sync", turns: 1 }]);  // made from the state: it holds one
 
   model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });
+  model.custom({ type: "synced" });  // the kernel's answer, which ends that sync
   model.custom({ type: "turn", index: 1, turn: { prompt: "Two", html: "<p>2</p>" } });  // the catch-up, again
   model.custom({ type: "turn", index: 3, turn: { prompt: "Four", html: "<p>4</p>" } });  // "Three" was missed
 
@@ -441,7 +442,7 @@ test("the model applies finished turns without a view and asks the kernel for an
 
 test("two views of one model both draw a finished turn, which the model holds once", () => {
   const model = fakeModel({ turns: [{ prompt: "One", html: "<p>1</p>" }] });
-  view.initialize({ model });
+  const cleanup = view.initialize({ model });
   const first = mount({}, model);
   const second = mount({}, model);
 
@@ -451,6 +452,7 @@ test("two views of one model both draw a finished turn, which the model holds on
     assert.deepEqual(replies(el).map((n) => n.innerHTML), ["<p>1</p>", "<p>2</p>"]);
   }
   assert.equal(model.get("turns").length, 2);
+  cleanup();
 });
 
 test("the kernel's answer to a send empties or refills only the box of the view it was typed in", () => {
@@ -532,7 +534,10 @@ test("a streaming turn sent as edits draws what the whole turn draws, and a miss
   assert.equal(edited.writes, undefined);  // applied in place: never sent back to the kernel
 
   const before = edited.sent.length;
+  edited.custom({ type: "synced" });  // the answer to the sync made with the model
   edited.custom({ type: "live", from: 2, to: 6, edits: [[0, 0, "stale"]], size: 5 });  // it missed version 5
+  assert.deepEqual(edited.sent.slice(before), [{ type: "sync", turns: 0 }]);
+  edited.custom({ type: "synced" });
   edited.custom({ type: "live", from: 4, to: 5, edits: [[0, 1, "x"]], size: 3 });  // not what it makes: corrupt
   assert.deepEqual(edited.sent.slice(before), [{ type: "sync", turns: 0 }, { type: "sync", turns: 0 }]);
   assert.equal(replies(byEdits.el).at(-1).innerHTML, pages.at(-1));
@@ -556,12 +561,19 @@ test("a panel saved mid-reply that no kernel answers shows the reply unfinished,
   const { model, el, pick, dispose } = savedMidReply();
   assert.equal(pick("button", "Send").disabled, true);  // at first it may be a kernel slow to answer
   t.mock.timers.tick(5000);
+  assert.equal(pick("button", "Send").disabled, true);  // not yet: it asks once more first
+  const asked = model.sent.filter((m) => m.type === "sync");
+  assert.deepEqual(asked, [{ type: "sync", turns: 0 }, { type: "sync", turns: 0 }]);
+  t.mock.timers.tick(5000);
 
   assert.equal(pick("button", "Send").disabled, false);
   assert.equal(pick("button", "Stop").disabled, true);
   assert.equal(el.find((n) => n.className === "glm-nb-turn glm-nb-streaming"), undefined);
   assert.match(replies(el)[0].innerHTML, /m · unfinished 40 tokens/);
-  assert.match(el.find((n) => n.className === "glm-nb-unfinished").textContent, /saved.*Run the panel's cell again/);
+  // It cannot tell a notebook saved mid-reply from a kernel busy with a cell, and says what to do in each case
+  const note = el.find((n) => n.className === "glm-nb-unfinished").textContent;
+  assert.match(note, /if the notebook was saved while it streamed.*run the panel's cell again/);
+  assert.match(note, /if the kernel is running a cell, the reply goes on when it answers/);
   pick("textarea").value = "Go on";
   pick("button", "Send").click();  // sent; the kernel's silence then says what to do
   assert.deepEqual(model.sent.at(-1), { type: "send", text: "Go on", view: model.sent.at(-1).view });
@@ -578,6 +590,7 @@ test("a panel drawn busy that the kernel answers streams on, also when the answe
   dispose();
 
   const late = savedMidReply();
+  t.mock.timers.tick(5000);  // it asks again
   t.mock.timers.tick(5000);
   assert.equal(late.pick("button", "Send").disabled, false);
   late.model.change("live", { html: "<p>Attention is all</p>", version: 41 });  // a kernel busy with a cell, at last
@@ -671,4 +684,34 @@ test("Enter while a reply streams keeps the message and says why nothing was sen
   assert.equal(input.value, "A follow-up");
   assert.match(el.find((n) => n.className === "glm-nb-status").textContent, /still streaming.*stays in the box/);
   dispose();
+});
+
+test("one sync at a time per model: edits that miss their copy while its answer comes ask nothing more", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const model = fakeModel({ live: { html: "<p>a</p>", version: 3 } });
+  const cleanup = view.initialize({ model });
+  const syncs = () => model.sent.filter((m) => m.type === "sync").length;
+  const missed = (to) => model.custom({ type: "live", from: to - 1, to, edits: [[0, 0, "x"]], size: 9 });
+  model.custom({ type: "synced" });  // the answer to the first, from a kernel (its snapshot came before it)
+
+  for (let to = 10; to < 30; to += 1) missed(to);  // ~10 edits a second from a copy this model missed
+  assert.equal(syncs(), 2);  // the one made, and one gap's: not one per edit
+  t.mock.timers.tick(9000);
+  missed(30);
+  assert.equal(syncs(), 2);  // its answer may still be on its way
+
+  model.custom({ type: "synced" });
+  missed(31);
+  assert.equal(syncs(), 3);  // answered: the next gap asks again
+
+  t.mock.timers.tick(10_000);  // never answered (a message lost): the next gap asks again, then waits twice as long
+  missed(32);
+  assert.equal(syncs(), 4);
+  t.mock.timers.tick(19_000);
+  missed(33);
+  assert.equal(syncs(), 4);
+  t.mock.timers.tick(1000);
+  missed(34);
+  assert.equal(syncs(), 5);
+  cleanup();
 });

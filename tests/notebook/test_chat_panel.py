@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import threading
@@ -14,7 +15,7 @@ from glm_nb.chat import AssistantMessage, ScriptedGenerator, UserMessage
 from glm_nb.errors import GlmError
 from glm_nb.magics import LoadedModel, NotebookSession
 from glm_nb.render import MIME_TYPE
-from glm_nb.widget import ChatPanel
+from glm_nb.widget import ChatPanel, chat_panel
 
 
 class GatedGenerator(ScriptedGenerator):
@@ -983,3 +984,22 @@ def test_the_live_rate_counts_from_the_first_token_not_from_reading_the_prompt(m
         builder.add(TextDelta("word "))
         sink.update(builder.snapshot())
     assert panel.tokens_per_s == pytest.approx(10.0, rel=0.02)
+
+
+def test_the_module_doc_names_every_message_the_panel_sends_to_its_view():
+    """The view's author learns the protocol from that doc: each `{"type": ...}` the widget's code sends is in it."""
+    sent = set()
+    for path in Path(chat_panel.__file__).parent.glob("*.py"):
+        dicts = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Dict)]
+        for keys, values in ((d.keys, d.values) for d in dicts):
+            sent |= {
+                v.value for k, v in zip(keys, values, strict=True) if _is_constant(k, "type") and _is_constant(v)
+            }
+    documented = " ".join(chat_panel.__doc__.split())
+
+    assert {"accepted", "refused", "returned", "turn", "live", "synced"} <= sent
+    assert [kind for kind in sorted(sent) if f'{{"type": "{kind}"' not in documented] == []
+
+
+def _is_constant(node: ast.expr | None, value: object = None) -> bool:
+    return isinstance(node, ast.Constant) and (value is None or node.value == value)

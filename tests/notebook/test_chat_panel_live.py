@@ -6,13 +6,14 @@ import json
 import random
 
 import pytest
+from jupyter_client.session import json_packer
 
-from glm_nb.chat import TextDelta, ThinkingDelta, ToolCallEvent
+from glm_nb.chat import TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent
 from glm_nb.magics import NotebookSession
 from glm_nb.render import Transcript, TranscriptBuilder
-from glm_nb.tools import ToolCall
+from glm_nb.tools import ToolCall, ToolResult
 from glm_nb.widget import ChatPanel
-from glm_nb.widget.live_edits import html_edits
+from glm_nb.widget.live_edits import html_edits, utf16_length
 from glm_nb.widget.panel_sink import PanelSink
 
 
@@ -145,3 +146,30 @@ def test_edits_make_the_new_html_from_the_old_in_javascript_positions(seed):
     new = "".join(new)
 
     assert _apply(old, html_edits(old, new)) == new
+
+
+def test_a_tool_result_with_a_lone_surrogate_reaches_the_page_as_the_kernel_counts_it():
+    """os.listdir of a non-UTF-8 file name gives '\\udce9': the update sends, and the page's copy (what the kernel's
+    JSON makes of it, read as UTF-8 by the browser) has the length the message says, and is the kernel's copy."""
+    panel = ChatPanel(session=NotebookSession(refresh_s=0.0))
+    panel._on_view_message(panel, {"type": "sync", "turns": 0}, [])
+    wire = []  # each message as the page reads it: the kernel's JSON bytes, decoded as a browser does
+    panel.comm.send = lambda data=None, metadata=None, buffers=None: wire.append(
+        json.loads(json_packer(data).decode("utf-8", "replace"))
+    )
+    builder = TranscriptBuilder(Transcript("chat", "scripted-GLM", "What is here?"))
+    sink = PanelSink(panel, builder, "What is here?")
+    call = ToolCall("list_files", {"folder": "."})
+    builder.add(TextDelta("Looking 🙂"))
+    sink.update(builder.snapshot())  # the turn's first update: `live` as a whole
+
+    builder.add(ToolCallEvent(call))
+    builder.add(ToolResultEvent(ToolResult.success(call, ["caf\udce9.txt", "\ud800 odd"])))
+    builder.add(TextDelta("Two files."))
+    sink.update(builder.snapshot())
+
+    (state,) = [d["state"]["live"] for d in wire if "live" in d.get("state", {})]
+    (message,) = [d["content"] for d in wire if d.get("content", {}).get("type") == "live"]
+    page = _apply(state["html"], message["edits"])
+    assert len(page.encode("utf-16-le")) // 2 == message["size"] == utf16_length(panel.live["html"])
+    assert page == panel.live["html"] and "caf\ufffd.txt" in page
