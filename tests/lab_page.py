@@ -115,12 +115,13 @@ class Lab:
         """Ctrl+S in the notebook, then wait until the file on the server has outputs that satisfy `ready`
         (the save is asynchronous); returns those outputs.
 
-        The file is read only once the page says the save ended (its tab no longer dirty): jupyter_server writes a
-        notebook in place, so a read in the middle of the write gets a 400 "Unreadable Notebook" (or, with its
-        intermediate file present, puts the old file back). A read that meets another write (an autosave) is
-        retried."""
+        The file is read only once the server has answered the save's PUT and the page says the save ended (its tab
+        no longer dirty): jupyter_server writes a notebook in place, so a read in the middle of the write gets a 400
+        "Unreadable Notebook" (or, with its intermediate file present, puts the old file back). A read that meets
+        another write (an autosave) is retried."""
         self.select(0)
-        self.page.keyboard.press("Control+s")
+        with self.page.expect_response(lambda r: _saves(r, name), timeout=timeout_s * 1000):
+            self.page.keyboard.press("Control+s")  # returns once the server answered the PUT: the file is written
         deadline = time.monotonic() + timeout_s
         outputs: Any = "(not read: the save had not ended)"
         while True:
@@ -182,3 +183,8 @@ class Lab:
     def saved_outputs(self, name: str) -> list[dict[str, Any]]:
         content = self.server.api(f"contents/{name}")["content"]
         return [output for cell in content["cells"] for output in cell.get("outputs", [])]
+
+
+def _saves(response, name: str) -> bool:
+    """The answer to JupyterLab's PUT of notebook `name` (a save)."""
+    return response.request.method == "PUT" and response.url.split("?")[0].endswith(f"/api/contents/{name}")
