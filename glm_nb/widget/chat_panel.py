@@ -110,7 +110,8 @@ class ChatPanel(anywidget.AnyWidget):
         self._response: Response | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()  # Stop pressed for the current reply, whatever stage it is at
-        self._lock = threading.Lock()  # orders a Clear pressed mid-reply against the reply's end
+        # orders Stop and a Clear pressed mid-reply against the reply's end (reentrant: clear() calls stop())
+        self._lock = threading.RLock()
         self._clear_pending = False
         self._shown: list[Transcript] = []  # the record of each turn in `turns`, for the text/html fallback
         self._turn_sync = TurnSync(self)  # how `turns` and `live` reach a front end
@@ -191,8 +192,9 @@ class ChatPanel(anywidget.AnyWidget):
     def stop(self) -> None:
         """End the reply: at its next token if it streams (the partial answer stays, marked interrupted); before
         anything is sent if it still waits for the model to load or for another reply to end."""
-        if self.busy:  # said at once: a running tool call (or a model load) cannot be cut short, and may take long
-            self.status = _STOPPING
+        with self._lock:  # not between the reply's end and its clearing of the status: "Stopping" would stay
+            if self.busy:  # said at once: a running tool call (or a model load) cannot be cut short, may take long
+                self.status = _STOPPING
         self._stopped.set()
         response = self._response
         if response is not None:

@@ -1003,3 +1003,19 @@ def test_the_module_doc_names_every_message_the_panel_sends_to_its_view():
 
 def _is_constant(node: ast.expr | None, value: object = None) -> bool:
     return isinstance(node, ast.Constant) and (value is None or node.value == value)
+
+
+def test_stop_waits_for_a_reply_ending_at_that_moment_so_stopping_is_not_left_shown(session):
+    """The reply thread ends under the panel's lock (it clears the status, then busy); Stop takes the lock too, so it
+    cannot write "Stopping" after that clearing, where nothing would take it away until the next send."""
+    panel = ChatPanel(session=session)
+    panel.busy = True
+    stopper = threading.Thread(target=panel.stop)
+    with panel._lock:  # the reply's end, in progress
+        stopper.start()
+        stopper.join(0.5)
+        assert stopper.is_alive()  # Stop waits for it
+        panel.status, panel.busy = "", False
+    stopper.join(10)
+
+    assert not stopper.is_alive() and panel.status == ""
