@@ -25,8 +25,10 @@ class ToolDefinitionError(ToolError):
     """A function or dict cannot be turned into a tool (missing type hints, unsupported types, bad schema)."""
 
 
-class ToolArgumentError(ToolError):
-    """Arguments do not match a tool's schema. `problems` lists each one, phrased for the model to fix."""
+class ToolArgumentError(ToolError, ValueError):
+    """Arguments do not match a tool's schema. `problems` lists each one, phrased for the model to fix. A ValueError
+    too, as the ValueError (or pydantic's ValidationError) a tool called from Python with a bad value raised before
+    its arguments were converted apart."""
 
     def __init__(self, tool_name: str, problems: list[str]):
         self.tool_name = tool_name

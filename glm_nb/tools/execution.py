@@ -15,6 +15,11 @@ notebook) work, and a KeyboardInterrupt stops the tool itself.
 What the function returns is finished before it is written: an `async def` tool's coroutine is awaited (with
 `asyncio.run`, or in a helper thread when the calling thread already runs an event loop, as a notebook's does), and
 a generator (a tool that yields, sync or async) is drained into a list.
+
+Arguments are converted (dates, dataclasses, pydantic models) before the confirm hook asks and before the tool's
+time limit starts, in the calling thread: a converter's side effects (a dataclass's `__post_init__`, a pydantic
+validator) happen even for a call the user then declines, and a slow one is not timed. The confirm hook and the
+record see the arguments as the model wrote them.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ def run_tool_call(
         return ToolResult.failure(
             call, "invalid", f"Bad arguments for {call.name!r}: {problems}. Fix them and call again."
         )
+    except Exception as e:  # the user's own code in a converter (a dataclass's __post_init__): the tool's error
+        return ToolResult.failure(call, "error", f"{call.name!r} raised {type(e).__name__}: {e}")
     call = dataclasses.replace(call, arguments=arguments)
     if confirm is not None:
         try:

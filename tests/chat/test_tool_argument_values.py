@@ -3,6 +3,7 @@ to fix, answered as bad arguments before the tool runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import typing
 
@@ -99,3 +100,38 @@ def test_a_trailing_z_is_utc_even_where_fromisoformat_refuses_it(monkeypatch, tp
     monkeypatch.setitem(tool_schema._TEXT_TYPES, tp, strict(tool_schema._TEXT_TYPES[tp]))
 
     assert parse_iso_text(tp, text) == value
+
+
+@dataclasses.dataclass
+class Point:
+    """A point whose own check raises a TypeError (the user's code, run while arguments are converted)."""
+
+    x: int
+    y: int
+
+    def __post_init__(self):
+        if self.x < 0:
+            raise TypeError("x must be >= 0")
+
+
+def test_a_converter_raising_other_than_valueerror_is_the_tools_error_not_a_crash():
+    """A dataclass's __post_init__ (the user's code, run while arguments are converted) raising a TypeError is an
+    error result the model reads, as when the tool itself raises; the reply goes on."""
+
+    def plot(p: Point) -> str:
+        """Plot a point."""
+        return f"plotted {p.x},{p.y}"
+
+    tool = Tool.from_function(plot)
+    result = run_tool_call(ToolCall("plot", {"p": {"x": -1, "y": 2}}), {"plot": tool})
+
+    assert result.status == "error" and "TypeError: x must be >= 0" in result.content
+
+
+def test_a_bad_value_from_python_is_still_a_valueerror():
+    def when(d: datetime.date) -> str:
+        """A day."""
+        return d.isoformat()
+
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        Tool.from_function(when)(d="tomorrow")
