@@ -245,7 +245,12 @@ def message_from_dict(item: Mapping[str, Any]) -> Message:
         return UserMessage(_text(_required_content(item)))
     if role in ("tool", "observation", "function"):  # a tool's output, so as untrusted as one our tools return
         content = neutralize_control_tokens(_text(item))
-        return ObservationMessage(content, item.get("tool_call_id"), item.get("name"), _status(item))
+        tool_call_id = _call_id(
+            item.get("tool_call_id"),
+            "A tool message's 'tool_call_id'",
+            "Send the id of the call it answers, as text.",
+        )
+        return ObservationMessage(content, tool_call_id, item.get("name"), _status(item))
     if role == "assistant":
         return _assistant_from_dict(item)
     raise MessageFormatError(
@@ -279,7 +284,8 @@ def _assistant_from_dict(item: Mapping[str, Any]) -> AssistantMessage:
         if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
             raise MessageFormatError(f"A tool call needs {{'function': {{'name': ..., 'arguments': ...}}}}: {raw!r}")
         call = _call(function["name"], function.get("arguments") or {})
-        calls.append(dataclasses.replace(call, id=raw.get("id") or call.id))
+        call_id = _call_id(raw.get("id"), "A tool call's 'id'", "Send it as text, or leave it out and one is made.")
+        calls.append(dataclasses.replace(call, id=call_id or call.id))
     text = _text(item)
     if _THINK_CLOSE in text:  # thinking written into the content ("<think>...</think>\nHello!"): kept apart
         before, _, text = text.rpartition(_THINK_CLOSE)
@@ -310,6 +316,14 @@ def _call(name: str, arguments: Any) -> ToolCall:
         return ToolCall(name, parse_arguments(text) if text.strip() else {}, arguments_text=text)
     except ToolCallFormatError as e:
         return ToolCall(name, {}, error=str(e), raw=f"{name}\n{text}", arguments_text=text)
+
+
+def _call_id(value: Any, what: str, advice: str) -> str | None:
+    """A call id as sent (None when left out): a string, as OpenAI's are, since a tool message is paired with its
+    call by it. Anything else (a list, an object) is refused, saying what to send, rather than failing later."""
+    if value is None or isinstance(value, str):
+        return value
+    raise MessageFormatError(f'{what} must be a string (such as "call_1"); got {_kind(value)}. {advice}')
 
 
 def _required_content(item: Mapping[str, Any]) -> Mapping[str, Any]:

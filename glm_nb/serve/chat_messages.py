@@ -3,7 +3,7 @@ names the message at fault as OpenAI's `param` does (`messages[2].content`), and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..chat import Message, message_from_dict, messages_from_openai
@@ -29,7 +29,8 @@ _TEXT_ONLY = "GLM-4-0414 is a text-only model: glm-nb serve reads no images, aud
 
 def read_messages(raw_messages: Any) -> tuple[Message, ...]:
     """The request's messages; a BadRequestError for a list that is not one, a media part, or a message the chat
-    layer cannot read (a MessageFormatError, worded by it: content that is no text, a user message without any)."""
+    layer cannot read (a MessageFormatError, worded by it: content that is no text, a user message without any, a
+    call id that is no string)."""
     if (
         not isinstance(raw_messages, list)
         or not raw_messages
@@ -39,13 +40,27 @@ def read_messages(raw_messages: Any) -> tuple[Message, ...]:
             "'messages' must be a non-empty list of {'role': ..., 'content': ...} objects.", param="messages"
         )
     _refuse_media(raw_messages)
+    handed: list[int] = []  # the messages handed on so far, so that a failure pairing them names the one at fault
+    try:
+        return tuple(messages_from_openai(_each_read(raw_messages, handed)))
+    except (MessageFormatError, AttributeError, TypeError) as e:
+        # Pairing a tool message with its call: message_from_dict has refused every id it cannot pair (a list, an
+        # object), so this guard is for what it does not foresee, which is still the request's mistake, not ours.
+        field = f"messages[{handed[-1] if handed else 0}]"
+        raise BadRequestError(f"{field} cannot be read: {e}", param=field) from e
+
+
+def _each_read(raw_messages: list[Mapping[str, Any]], handed: list[int]) -> Iterator[Message]:
+    """Each message read, its index added to `handed` as it is handed on (messages_from_openai takes them one at a
+    time, so the last index there is the message it was pairing when it failed)."""
     for i, message in enumerate(raw_messages):
         try:
-            message_from_dict(message)
+            read = message_from_dict(message)
         except (MessageFormatError, AttributeError, TypeError) as e:
             field = _faulty_field(message, i)
             raise BadRequestError(f"{field} cannot be read: {e}", param=field) from e
-    return tuple(messages_from_openai(raw_messages))
+        handed.append(i)
+        yield read
 
 
 def _faulty_field(message: Mapping[str, Any], i: int) -> str:
@@ -69,5 +84,5 @@ def _refuse_media(raw_messages: list[Mapping[str, Any]]) -> None:
                     f"messages[{i}].content[{j}] is a part of type {kind!r}, but {_TEXT_ONLY}. Send text parts only "
                     "({'type': 'text', 'text': ...}) or a plain string; for images, describe them in text, or use a "
                     "vision model (such as GLM-4.1V) on a server that serves one.",
-                    param="messages",
+                    param=f"messages[{i}].content[{j}]",
                 )

@@ -117,7 +117,8 @@ def _chunk_size(line: bytes) -> int:
 
 class _TimedReader:
     """`rfile`'s body bytes, at most one socket read per step, so that the deadline is checked between reads (a
-    buffered file's `read(n)` and `readline()` would wait across any number of them)."""
+    buffered file's `read(n)` and `readline()` would wait across any number of them). It is checked before each
+    read, as more is waited for: a body whose last bytes land just past it is complete, and is read whole."""
 
     def __init__(self, rfile: io.BufferedReader, clock: Callable[[], float]):
         self._rfile = rfile
@@ -127,26 +128,30 @@ class _TimedReader:
 
     def read(self, size: int) -> bytes:
         data = bytearray()
-        while len(data) < size and (piece := self._rfile.read1(size - len(data))):
+        while len(data) < size:
+            self._refuse_if_late()
+            piece = self._rfile.read1(size - len(data))
+            if not piece:
+                break
             data += piece
-            self._arrived(len(piece))
+            self.count += len(piece)
         return bytes(data)
 
     def readline(self, limit: int) -> bytes:
         """Up to `limit` bytes, ending with the first newline (as a file's `readline(limit)`)."""
         line = bytearray()
         while len(line) < limit and not line.endswith(b"\n"):
+            self._refuse_if_late()
             ahead = self._rfile.peek(1)[: limit - len(line)]  # one socket read at most
             if not ahead:
                 break
             end = ahead.find(b"\n")
             piece = self._rfile.read(len(ahead) if end < 0 else end + 1)  # already buffered: no wait
             line += piece
-            self._arrived(len(piece))
+            self.count += len(piece)
         return bytes(line)
 
-    def _arrived(self, size: int) -> None:
-        self.count += size
+    def _refuse_if_late(self) -> None:
         if self._clock() > self._until:
             raise BodyTimeoutError(
                 f"The request body took over {BODY_DEADLINE_S:.0f} s to arrive ({self.count} bytes came); the "

@@ -23,7 +23,8 @@ __all__ = ["STOPPING_RETRY_S", "ClientGone", "DecodeQueue", "watch_peer"]
 
 _POLL_S = 0.2  # how often a waiter re-checks its cancel event (a notify wakes it sooner)
 # A 503's Retry-After: a waiter's turn comes within seconds of a short answer; a server shutting down is back (if it
-# is restarted) once it has loaded its model again
+# is restarted) once it has loaded its model again. Not less: OpenAI's clients retry twice, the second time about a
+# second after the first, and a retry before a restarted server listens again is refused, which spends it.
 _FULL_RETRY_S = 5
 STOPPING_RETRY_S = 30
 

@@ -210,6 +210,15 @@ def test_unparseable_openai_arguments_become_a_malformed_call():
         ({"role": "user"}, "A user message needs its 'content'"),
         ({"role": "user", "content": None}, "A user message needs its 'content'"),
         ({"role": "system"}, "A system message needs its 'content'"),
+        (
+            {"role": "tool", "content": "21", "tool_call_id": ["c1"]},
+            "'tool_call_id' must be a string.*got a list. Send",
+        ),
+        ({"role": "tool", "content": "21", "tool_call_id": 1}, "'tool_call_id' must be a string.*got an int. Send"),
+        (
+            {"role": "assistant", "tool_calls": [{"id": {"n": 1}, "function": {"name": "f"}}]},
+            "'id' must be a str.*a dict",
+        ),
     ],
 )
 def test_unreadable_messages_say_what_to_do(item, match):

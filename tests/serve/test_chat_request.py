@@ -79,7 +79,19 @@ def test_an_image_or_other_media_part_is_refused_saying_what_to_send_instead(kin
     assert "messages[0].content[1]" in message and "text-only" in message
     assert "Send text parts only" in message and "vision model" in message  # what to do next
     assert len(message) < 500  # the part (a data URL of megabytes) is not echoed
-    assert caught.value.param == "messages"
+    assert caught.value.param == "messages[0].content[1]"  # as OpenAI names a part: the message and the part
+
+
+def test_a_message_that_cannot_be_paired_with_its_call_is_the_requests_mistake_naming_it(monkeypatch):
+    # As if message_from_dict let through an id it cannot pair by (it refuses a list now): the guard still names it.
+    monkeypatch.setattr("glm_nb.chat.messages._call_id", lambda value, *_: value)
+    call = {"id": "c1", "function": {"name": "f", "arguments": "{}"}}
+    messages = [*MESSAGES, {"role": "assistant", "tool_calls": [call]}, {"role": "tool", "tool_call_id": ["c1"]}]
+
+    with pytest.raises(BadRequestError, match=r"messages\[2\] cannot be read: .*unhashable") as caught:
+        parse_chat_request({"messages": messages}, "m", max_tokens=10)
+
+    assert caught.value.param == "messages[2]"
 
 
 @pytest.mark.parametrize(

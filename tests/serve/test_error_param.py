@@ -10,6 +10,7 @@ import json
 import pytest
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}]}
+CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 
 
 def _error(server, method: str, path: str, body=None) -> tuple[int, dict]:
@@ -44,6 +45,11 @@ def _error(server, method: str, path: str, body=None) -> tuple[int, dict]:
             "messages[0].content",
         ),
         ("/v1/chat/completions", {"messages": [{"role": "wizard", "content": "Hi"}]}, "messages[0]"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]}]},
+            "messages[0].content[1]",
+        ),
         ("/v1/chat/completions", {**CHAT, "tool_choice": "required"}, "tool_choice"),
         ("/v1/chat/completions", {**CHAT, "n": 2}, "n"),
         ("/v1/chat/completions", {**CHAT, "stop": 5}, "stop"),
@@ -84,3 +90,31 @@ def test_an_error_without_a_field_at_fault_still_has_all_four_keys(inline_server
 
     assert set(error) == {"message", "type", "param", "code"}
     assert error["param"] is None
+
+
+@pytest.mark.parametrize(
+    ("messages", "param", "said"),
+    [
+        (
+            [*CHAT["messages"], {"role": "assistant", "tool_calls": [{**CALL, "id": {"n": 1}}]}],
+            "messages[1]",
+            "A tool call's 'id' must be a string",
+        ),
+        (
+            [
+                *CHAT["messages"],
+                {"role": "assistant", "tool_calls": [CALL]},
+                {"role": "tool", "tool_call_id": ["c1"]},
+            ],
+            "messages[2]",
+            "A tool message's 'tool_call_id' must be a string",
+        ),
+    ],
+)
+def test_a_call_id_that_is_no_string_is_a_400_naming_its_message(inline_server, messages, param, said):
+    server = inline_server()
+
+    status, error = _error(server, "POST", "/v1/chat/completions", {"messages": messages})
+
+    assert (status, error["type"], error["param"]) == (400, "invalid_request_error", param)  # was a 500: unhashable
+    assert said in error["message"] and "Send" in error["message"]  # what to send instead

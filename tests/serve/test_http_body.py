@@ -72,6 +72,23 @@ def test_a_body_that_trickles_in_past_the_deadline_is_a_408_saying_so(framing):
     assert caught.value.status == 408
 
 
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_body_whose_last_byte_lands_just_past_the_deadline_is_read_whole(framing):
+    head, data = FRAMINGS[framing]
+    seconds_per_byte = BODY_DEADLINE_S / (len(data) - 0.5)  # the deadline passes as the last byte arrives
+
+    assert _read(head, data, seconds_per_byte) == {"prompt": "Hi", "max_tokens": 5}
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_body_one_byte_short_of_its_end_at_the_deadline_is_a_408(framing):
+    head, data = FRAMINGS[framing]
+    seconds_per_byte = BODY_DEADLINE_S / (len(data) - 1.5)  # the deadline passes with the last byte still to come
+
+    with pytest.raises(BodyTimeoutError, match=rf"took over 300 s to arrive \({len(data) - 1} bytes came\)"):
+        _read(head, data, seconds_per_byte)
+
+
 def test_a_chunked_body_within_the_trailer_limit_is_read():
     trailers = b"X-Checksum: abc\r\n" * 100
 
