@@ -61,8 +61,8 @@ class DecodeQueue:
             self._check_open()
             if (self._busy or self._waiting) and len(self._waiting) >= self.max_waiting:
                 raise ServerBusyError(
-                    f"{len(self._waiting)} requests are already waiting for the model; retry in {_FULL_RETRY_S} s (or "
-                    "start the server with a larger --max-queue).",
+                    f"{len(self._waiting)} requests are already waiting for the model; retry in {_FULL_RETRY_S} s "
+                    "(or start the server with a larger --max-queue).",
                     retry_after_s=_FULL_RETRY_S,
                 )
             self._waiting.append(ticket)
