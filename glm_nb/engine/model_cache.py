@@ -164,8 +164,8 @@ def _alias(path: Path, target: CachedModel | None) -> CachedModel:
     if target is None or target.state == "damaged":
         return CachedModel(path, "damaged", 0, why=f"a link to {to.name}, which is gone or damaged")
     return CachedModel(path, "alias", 0, target.source, target.precision, target.max_length,
-                       f"another name for {to.name} ({target.state}), the one this glm-nb looks it up by; an "
-                       f"older glm-nb finds it as {to.name}")  # fmt: skip
+                       f"another name for {to.name} ({target.state}), the one this glm-nb looks it up by; "
+                       f"{to.name} keeps the name an older glm-nb gave it")  # fmt: skip
 
 
 def outdated_conversions(src: Path, folder: Path | None = None) -> list[CachedModel]:

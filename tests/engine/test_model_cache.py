@@ -113,6 +113,18 @@ def test_the_cache_listing_counts_an_alias_apart_from_the_conversions(cache, ckp
     assert re.search(rf"^alias +0\.0 MB +fp32 +256 +{today}\n +another name for {before} ", said, re.M), said
 
 
+def test_an_alias_does_not_claim_an_older_glm_nb_finds_its_entry_once_other_files_changed(cache, ckpt):
+    """An older glm-nb hashes every file of the checkpoint folder: after a README edit it no longer finds the entry
+    by that name, so the listing must not say it does."""
+    today, before = _named_as_before(ckpt, cache)
+    open_model(ckpt, device="cpu", progress=False)
+    (ckpt / "README.md").write_text("edited after the conversion")
+
+    alias = next(e for e in cached_models() if e.name == today)
+
+    assert alias.state == "alias" and before in alias.why and "finds it" not in alias.why
+
+
 def test_an_older_glm_nb_still_finds_and_loads_its_entry_after_this_one_opened_it(cache, ckpt):
     today, before = _named_as_before(ckpt, cache)
     open_model(ckpt, device="cpu", progress=False)
