@@ -7,6 +7,11 @@ as JSON that keeps non-ASCII text (`json.dumps(..., ensure_ascii=False)`). What 
 readable rather than refused: an Enum member becomes its value (what the model sends for it), a dataclass or a
 pydantic model its fields, bytes their UTF-8 text (or a note of their size), numpy values numbers and lists, pandas
 tables records or text, other keys and values their `str`.
+
+A lone surrogate (a web or JSON tool's text cut inside an emoji's UTF-16 pair, '\\ud83d'; `os.listdir` of a file
+name that is not UTF-8, '\\udce9') has no UTF-8 form: the tokenizer refuses it and Jupyter's JSON cannot send it.
+A result's texts (`content`, `error`) have each one as U+FFFD, once, as the result is made, so that every reader
+gets valid text: the model's prompt, the transcript, the magics' output, the chat panel and its export.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ ToolTimeout = float | None | Literal["session"]
 # A tool name as the model writes it and `calls.parse_tool_calls` reads it back: a letter or _, then letters, digits,
 # _ . - (defined here, where tools are named; calls.py imports it).
 TOOL_NAME = re.compile(r"[^\W\d][\w.\-]*")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone in a Python str (a pair is one code point): not UTF-8 text
 
 
 def new_call_id() -> str:
@@ -247,6 +254,12 @@ class ToolResult:
     error: str | None = None  # for the transcript: what went wrong, for a person to read
     value: Any = field(default=None, compare=False, repr=False)  # what the function returned
 
+    def __post_init__(self) -> None:
+        # The texts as valid Unicode, however the result was made (`value` stays what the function returned)
+        object.__setattr__(self, "content", _valid_text(self.content))
+        if self.error is not None:
+            object.__setattr__(self, "error", _valid_text(self.error))
+
     @classmethod
     def success(cls, call: ToolCall, value: Any) -> ToolResult:
         return cls(call, observation_text(value), "ok", None, value)
@@ -258,6 +271,13 @@ class ToolResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+def _valid_text(text: str) -> str:
+    """`text` with each lone surrogate replaced by one U+FFFD (the replacement character); other text as is."""
+    if not isinstance(text, str) or text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def observation_text(value: Any) -> str:

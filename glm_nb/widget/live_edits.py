@@ -10,9 +10,10 @@ Positions are in UTF-16 code units, as JavaScript's strings count (an emoji is t
 They are counted at C speed (this runs ~10 times a second on a long reply), by the length of the UTF-16 encoding
 with surrogatepass: ~0.05 ms for 90 kB, where a compiled regex counting the characters above U+FFFF takes ~0.8 ms
 on text with CJK (Python scans its two-byte strings slowly), and a loop over the characters ~15 ms.
-A lone surrogate (a tool result from `os.listdir` of a non-UTF-8 file name: '\\udce9') has no UTF-8 form: the
-kernel's JSON either fails to send it or sends a byte the page reads as U+FFFD. `wire_text` makes it U+FFFD before
-anything is measured, so that the page's copy and the lengths it checks are the kernel's.
+A lone surrogate ('\\udce9') has no UTF-8 form: the kernel's JSON either fails to send it or sends a byte the page
+reads as U+FFFD. Tool results have none (glm_nb/tools/tool.py makes them U+FFFD); other text may (a message whose
+JSON held "\\ud83d", a call's arguments written so by the model), so `wire_text` makes each U+FFFD before anything is
+measured, and the page's copy and the lengths it checks are the kernel's.
 """
 
 from __future__ import annotations

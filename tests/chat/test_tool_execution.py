@@ -452,3 +452,35 @@ def test_bytes_are_written_as_their_text_or_a_note_of_their_size():
         _run(shell, {"kind": "mixed"}).content
         == '{"stdout": "北京", "image": "(10 bytes of binary data, not shown)"}'
     )
+
+
+# What tools hand back that is not UTF-8 text: a web or JSON tool's text cut inside an emoji's UTF-16 pair, and
+# os.listdir of a file name written in Latin-1 (Python keeps the byte 0xE9 as the lone surrogate U+DCE9)
+CUT_EMOJI, NOT_UTF8_NAME = "cut emoji \ud83d", b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+
+
+def test_lone_surrogates_in_a_result_become_the_replacement_character_and_the_prompt_encodes(scripted, tokenizer):
+    @tool
+    def list_files() -> list:
+        """The files here."""
+        return [CUT_EMOJI, NOT_UTF8_NAME]
+
+    @tool
+    def fail() -> str:
+        """Always fails."""
+        raise OSError(f"cannot open {NOT_UTF8_NAME}")
+
+    conversation, generator = scripted(
+        ["list_files\n{}<|observation|>", "fail\n{}<|observation|>", "\nTwo files."], tools=[list_files, fail]
+    )
+
+    response = conversation.send("What is here?")
+    response.finish()
+
+    assert response.finish_reason == "stop" and response.text() == "Two files."
+    listed, failed = response.tool_results()
+    assert listed.content == '["cut emoji \ufffd", "caf\ufffd.txt"]' and listed.value == [CUT_EMOJI, NOT_UTF8_NAME]
+    assert failed.status == "error" and failed.error.endswith("cannot open caf\ufffd.txt")
+    assert "cannot open caf\ufffd.txt" in failed.content
+    seen = tokenizer.decode(generator.prompts[2])  # what the model read: both results, as valid text
+    assert '["cut emoji \ufffd", "caf\ufffd.txt"]' in seen and "cannot open caf\ufffd.txt" in seen

@@ -148,9 +148,10 @@ def test_edits_make_the_new_html_from_the_old_in_javascript_positions(seed):
     assert _apply(old, html_edits(old, new)) == new
 
 
-def test_a_tool_result_with_a_lone_surrogate_reaches_the_page_as_the_kernel_counts_it():
-    """os.listdir of a non-UTF-8 file name gives '\\udce9': the update sends, and the page's copy (what the kernel's
-    JSON makes of it, read as UTF-8 by the browser) has the length the message says, and is the kernel's copy."""
+def test_a_lone_surrogate_in_a_streaming_turn_reaches_the_page_as_the_kernel_counts_it():
+    """A call's arguments may hold '\\udce9' (the model wrote "\\udce9" in its JSON; a tool's result never does, see
+    glm_nb/tools/tool.py): the update sends, and the page's copy (what the kernel's JSON makes of it, read as UTF-8
+    by the browser) has the length the message says, and is the kernel's copy."""
     panel = ChatPanel(session=NotebookSession(refresh_s=0.0))
     panel._on_view_message(panel, {"type": "sync", "turns": 0}, [])
     wire = []  # each message as the page reads it: the kernel's JSON bytes, decoded as a browser does
@@ -159,7 +160,7 @@ def test_a_tool_result_with_a_lone_surrogate_reaches_the_page_as_the_kernel_coun
     )
     builder = TranscriptBuilder(Transcript("chat", "scripted-GLM", "What is here?"))
     sink = PanelSink(panel, builder, "What is here?")
-    call = ToolCall("list_files", {"folder": "."})
+    call = ToolCall("list_files", {"folder": "caf\udce9 \ud800 odd"})
     builder.add(TextDelta("Looking 🙂"))
     sink.update(builder.snapshot())  # the turn's first update: `live` as a whole
 
@@ -172,4 +173,4 @@ def test_a_tool_result_with_a_lone_surrogate_reaches_the_page_as_the_kernel_coun
     (message,) = [d["content"] for d in wire if d.get("content", {}).get("type") == "live"]
     page = _apply(state["html"], message["edits"])
     assert len(page.encode("utf-16-le")) // 2 == message["size"] == utf16_length(panel.live["html"])
-    assert page == panel.live["html"] and "caf\ufffd.txt" in page
+    assert page == panel.live["html"] and "caf\ufffd.txt" in page and "caf\ufffd \ufffd odd" in page
