@@ -23,6 +23,7 @@ import json
 import re
 from typing import Any, Literal
 
+from ..valid_text import valid_values
 from .errors import ToolCallFormatError
 from .tool import TOOL_NAME, ToolCall
 
@@ -95,7 +96,7 @@ def parse_arguments(text: str) -> dict[str, Any]:
         raise ToolCallFormatError(
             f'the arguments must be a JSON object, not {type(value).__name__}; e.g. {{"city": "Paris"}}.'
         )
-    return value
+    return valid_values(value)  # a "\ud83d" escape decodes to a lone surrogate, which the next prompt cannot hold
 
 
 def format_tool_call(call: ToolCall) -> str:

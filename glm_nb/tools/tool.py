@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
+from ..valid_text import valid_text
 from .errors import ToolArgumentError, ToolDefinitionError
 from .schema import function_schema
 
@@ -45,8 +46,6 @@ ToolTimeout = float | None | Literal["session"]
 # A tool name as the model writes it and `calls.parse_tool_calls` reads it back: a letter or _, then letters, digits,
 # _ . - (defined here, where tools are named; calls.py imports it).
 TOOL_NAME = re.compile(r"[^\W\d][\w.\-]*")
-
-_SURROGATE = re.compile("[\ud800-\udfff]")  # lone in a Python str (a pair is one code point): not UTF-8 text
 
 
 def new_call_id() -> str:
@@ -256,9 +255,9 @@ class ToolResult:
 
     def __post_init__(self) -> None:
         # The texts as valid Unicode, however the result was made (`value` stays what the function returned)
-        object.__setattr__(self, "content", _valid_text(self.content))
+        object.__setattr__(self, "content", valid_text(self.content))
         if self.error is not None:
-            object.__setattr__(self, "error", _valid_text(self.error))
+            object.__setattr__(self, "error", valid_text(self.error))
 
     @classmethod
     def success(cls, call: ToolCall, value: Any) -> ToolResult:
@@ -271,13 +270,6 @@ class ToolResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-def _valid_text(text: str) -> str:
-    """`text` with each lone surrogate replaced by one U+FFFD (the replacement character); other text as is."""
-    if not isinstance(text, str) or text.isascii() or not _SURROGATE.search(text):
-        return text
-    return _SURROGATE.sub("\ufffd", text)
 
 
 def observation_text(value: Any) -> str:

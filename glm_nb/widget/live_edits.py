@@ -18,12 +18,12 @@ measured, and the page's copy and the lengths it checks are the kernel's.
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from ..valid_text import valid_text
 
 __all__ = ["html_edits", "live_message", "utf16_length", "wire_text"]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # lone in a Python str: no UTF-8 form, so not sendable as they are
 
 _ANCHOR = 32  # characters of the old HTML that must recur in the new to resynchronise after a change
 _CHUNK = 4096  # compared as whole slices first: C speed, then character by character in the chunk that differs
@@ -67,7 +67,7 @@ def utf16_length(text: str) -> int:
 def wire_text(text: str) -> str:
     """`text` with each surrogate code point replaced by U+FFFD, as the page would read it: one UTF-16 code unit
     each, in the kernel's count and the page's alike (and the kernel's JSON can send it)."""
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    return valid_text(text)
 
 
 def _common_length(old: str, i: int, new: str, j: int) -> int:

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glm_nb.tools import ToolCall, classify_segment, format_tool_calls, opens_json_object, parse_tool_calls
+from glm_nb.tools import (
+    ToolCall,
+    classify_segment,
+    format_tool_calls,
+    opens_json_object,
+    parse_arguments,
+    parse_tool_calls,
+)
 
 
 def test_one_call():
@@ -126,7 +133,9 @@ def test_never_raises(text):
 def test_arguments_that_are_json_but_not_an_object_are_a_call_told_to_use_an_object():
     for body, kind in (('["Paris"]', "list"), ('"Paris"', "str")):
         (call,) = parse_tool_calls(f"get_weather\n{body}")
-        assert call.name == "get_weather" and call.error.startswith(f"the arguments must be a JSON object, not {kind}")
+        assert call.name == "get_weather" and call.error.startswith(
+            f"the arguments must be a JSON object, not {kind}"
+        )
     assert classify_segment("get_weather\n[") == "call"
 
 
@@ -146,3 +155,11 @@ def test_arguments_that_are_json_but_not_an_object_are_a_call_told_to_use_an_obj
 )
 def test_opens_json_object_tells_a_call_being_written_from_prose(text, opens):
     assert opens_json_object(text) is opens
+
+
+def test_a_lone_surrogate_the_model_escapes_in_its_arguments_becomes_the_replacement_character():
+    """JSON's "\\ud83d" decodes to a lone surrogate, which no prompt, notebook output or page can hold."""
+    arguments = parse_arguments('{"path": "caf\\udce9.txt", "\\ud83d": ["cut \\ud83d"], "ok": "\\ud83d\\ude00"}')
+
+    assert arguments == {"path": "caf\ufffd.txt", "\ufffd": ["cut \ufffd"], "ok": "\U0001f600"}
+    ("".join(arguments) + arguments["path"] + arguments["\ufffd"][0]).encode("utf-8")  # and the text encodes
