@@ -8,20 +8,27 @@ turn is replaced. A turn is never replaced by one of the same run: a loop callin
 A cell's `--new` sets the conversation so far aside rather than forget it: cells A, B (`--new`), C, then A again
 goes back to A's own conversation, rewound to before A's turn, as a restart and "Run all" would run it (not after C
 in B's); then C again goes back to B's. A new cell goes on from the cell run last. Only the latest `KEPT_ASIDE`
-conversations per magic are kept aside (a cell of an older one goes on from the cell run last, as before). B re-run
-without its `--new` goes on from the conversation before its own (`joined_thread`), as a restart would run it: after
-A's turn rather than afresh; the conversation it began is forgotten.
+conversations per magic are kept aside (a cell of an older one goes on from the cell run last, as before).
+
+B re-run without its `--new` goes on from the conversation before its own, as a restart would run it: the turn its
+`--new` began notes the cell before it (`CellTurn.after`: the last turn of the conversation it set aside), and B
+goes on from that cell's conversation, rewound to just after that cell's turn (`joined_thread`); afresh if that
+turn is gone. A cell whose turn lands right after that one is now the cell before B (`placed_after`), so a cell
+run in between (a new one below A) is not dropped by B's re-run, and every turn stays in one conversation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..chat import Message
 
-__all__ = ["KEPT_ASIDE", "CellThread", "CellTurn", "home_thread", "joined_thread", "set_aside"]
+__all__ = [
+    "KEPT_ASIDE", "CellThread", "CellTurn", "Placement", "home_thread", "joined_thread", "placed_after", "set_aside",
+]  # fmt: skip
 
 KEPT_ASIDE = 20  # conversations set aside by --new, per magic
 
@@ -36,6 +43,7 @@ class CellTurn(NamedTuple):
     own_system: bool
     tool_names: tuple[str, ...]
     new: bool = False  # the cell's --new began the thread with this turn
+    after: tuple[str, str] | None = None  # with `new`: the cell before it, whose conversation it set aside
 
 
 @dataclass
@@ -54,10 +62,33 @@ class CellThread:
         turn = self.replaced_turn(key, run)
         if turn is None:
             return False
+        self._rewind_to(turn)
+        return True
+
+    def rewind_after(self, key: tuple[str, str]) -> None:
+        """Drop every turn after the last one cell `key` wrote, as a restart would leave the thread for the cell
+        that follows it; settings as that cell left them."""
+        following = self._turn_after(key)
+        if following is not None:
+            self._rewind_to(following)
+
+    def tools_after(self, key: tuple[str, str]) -> tuple[str, ...]:
+        """The tools a turn right after cell `key`'s finds (see `rewind_after`)."""
+        following = self._turn_after(key)
+        return self.tool_names if following is None else following.tool_names
+
+    def has_turn_of(self, key: tuple[str, str]) -> bool:
+        """Whether cell `key` wrote one of its turns (in any run)."""
+        return any(turn.key == key for turn in self.turns)
+
+    def _turn_after(self, key: tuple[str, str]) -> CellTurn | None:
+        index = max(i for i, turn in enumerate(self.turns) if turn.key == key)
+        return self.turns[index + 1] if index + 1 < len(self.turns) else None
+
+    def _rewind_to(self, turn: CellTurn) -> None:
         del self.messages[turn.start :]
         del self.turns[self.turns.index(turn) :]
         self.system, self.own_system, self.tool_names = turn.system, turn.own_system, turn.tool_names
-        return True
 
     def replaced_turn(self, key: tuple[str, str], run: int) -> CellTurn | None:
         """The turn a cell `key` in run `run` replaces, if any (see `rewind_for`)."""
@@ -66,9 +97,11 @@ class CellThread:
                 return turn
         return None
 
-    def turn(self, key: tuple[str, str], start: int, run: int, new: bool = False) -> CellTurn:
+    def turn(
+        self, key: tuple[str, str], start: int, run: int, new: bool = False, after: tuple[str, str] | None = None
+    ) -> CellTurn:
         """A turn of cell `key` beginning here, with the settings it found (take them before the cell's own)."""
-        return CellTurn(key, start, run, self.system, self.own_system, self.tool_names, new)
+        return CellTurn(key, start, run, self.system, self.own_system, self.tool_names, new, after if new else None)
 
     def forget_configured_system(self) -> None:
         """`%glm config --clear`: the system prompt the defaults gave goes, also from the turns' settings, which a
@@ -98,12 +131,71 @@ def home_thread(
     return next((thread for thread in reversed(aside) if thread.replaced_turn(key, run) is not None), None)
 
 
-def joined_thread(current: CellThread | None, aside: list[CellThread], home: CellThread) -> CellThread | None:
-    """The thread a re-run cell goes on from once its `--new` is gone (its turn began `home`): the current one, as a
-    new cell would, or when that is `home` itself, the one set aside last (the conversation before it); None: none."""
-    if current is not home:
-        return current
-    return aside[-1] if aside else None
+def joined_thread(threads: list[CellThread], home: CellThread, after: tuple[str, str] | None) -> CellThread | None:
+    """The thread a re-run cell goes on from once its `--new` is gone (its turn began `home`): the one with the
+    turn of `after`, the cell before it (rewind it with `rewind_after`); None: that turn is gone, start afresh."""
+    if after is None:
+        return None
+    return next((thread for thread in reversed(threads) if thread is not home and thread.has_turn_of(after)), None)
+
+
+class Placement(NamedTuple):
+    """Where a cell's turn goes (`Placement.of`), worked out before anything changes."""
+
+    following: CellThread  # the thread its turn goes on, not yet rewound (a new one: not yet kept)
+    home: CellThread | None  # the thread with the turn a re-run replaces
+    replaced: CellTurn | None  # that turn
+    after: tuple[str, str] | None  # the cell before it as a restart would run them, when `following` is not home
+
+    @classmethod
+    def of(
+        cls, current: CellThread | None, aside: list[CellThread], key: tuple[str, str] | None, run: int, new: bool
+    ) -> Placement:
+        """A cell `key` of run `run` (`new`: with --new) goes on a new thread with --new, else on its own (`home`),
+        except one its --new began when the --new is gone: then on the cell before it's (`joined_thread`); else on
+        the current one (a new cell goes on from the cell run last)."""
+        home = None if key is None else home_thread(current, aside, key, run)
+        replaced = None if home is None or key is None else home.replaced_turn(key, run)
+        if replaced is not None and replaced.new:
+            after = replaced.after  # the cell before it stays, with or without --new
+        elif not new:
+            after = None
+        elif home is not None and replaced is not None:  # --new added: the cell before it in its conversation
+            index = home.turns.index(replaced)
+            after = home.turns[index - 1].key if index > 0 else None
+        else:
+            after = current.turns[-1].key if current is not None and current.turns else None  # the cell run last
+        if new:
+            following = None
+        elif home is not None and replaced is not None and replaced.new:  # as a restart would run it, not afresh
+            following = joined_thread([*aside, *([current] if current is not None else [])], home, after)
+        else:
+            following = home if home is not None else current
+        return cls(CellThread() if following is None else following, home, replaced, after)
+
+    @property
+    def joins(self) -> bool:
+        """Whether the turn goes on right after the cell before it, in another thread than its own."""
+        return self.following is not self.home and self.after is not None and self.following.has_turn_of(self.after)
+
+    def tool_names(self) -> tuple[str, ...]:
+        """The tools the turn finds: as before the turn a re-run replaces, or as the cell before it left them."""
+        if self.replaced is not None and self.following is self.home:
+            return self.replaced.tool_names
+        return self.following.tools_after(self.after) if self.joins and self.after else self.following.tool_names
+
+
+def placed_after(
+    threads: list[CellThread], previous: Collection[tuple[str, str] | None], key: tuple[str, str]
+) -> None:
+    """Cell `key`'s turn now follows the cells `previous` (a re-run dropped those after it, or it was run right after
+    one): a `--new` turn that noted one of them as the cell before it notes `key` instead, so that its re-run without
+    `--new` goes on right after `key`'s turn and drops no turn."""
+    for thread in threads:
+        thread.turns = [
+            turn._replace(after=key) if turn.new and turn.after in previous and turn.key != key else turn
+            for turn in thread.turns
+        ]
 
 
 def set_aside(aside: list[CellThread], current: CellThread | None, following: CellThread) -> list[CellThread]:

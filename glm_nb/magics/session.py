@@ -45,7 +45,7 @@ from ..engine import SamplingParams
 from ..errors import GlmError
 from ..render import Transcript, TranscriptBuilder
 from ..tools import Tool
-from .cell_threads import CellThread, CellTurn, home_thread, joined_thread, set_aside
+from .cell_threads import CellThread, CellTurn, Placement, placed_after, set_aside
 from .engine_turn import EngineTurn
 from .models import LoadedModel, load_model
 from .options import VARIANTS, GlmCellArgs, ModelArgs
@@ -176,7 +176,7 @@ class NotebookSession:
         own_system = args.system  # a cell's own -s stays for the later cells; `%glm config -s` fills in otherwise
         args = dataclasses.replace(args.over(self.defaults), system=own_system)
         model, _ = self.model_for(variant)
-        kept = self._kept_tools(variant, args, cell_key)
+        kept = self._placement(variant, args, cell_key).tool_names()
         if variant != "rumination":  # resolved before any state changes
             tools = _resolve_tools(kept if args.tools is None else args.tools, namespace)
         before = self._copies()  # put back if the prompt does not fit
@@ -246,7 +246,9 @@ class NotebookSession:
             thread.turns = [turn._replace(start=max(turn.start - shift, 0)) for turn in thread.turns]
             thread.messages = messages
             if settings is not None:
+                previous = thread.turns[-1].key if thread.turns else settings.after
                 thread.turns.append(settings._replace(start=start))
+                placed_after(self.every_thread(transcript.variant), {previous}, settings.key)
         self.add_record(transcript)
 
     def _copies(self) -> tuple[dict[str, CellThread], dict[str, list[CellThread]]]:
@@ -257,19 +259,23 @@ class NotebookSession:
     def _thread_for(
         self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None
     ) -> tuple[CellThread, CellTurn | None]:
-        """The thread the cell's turn goes on (see `_following`), its settings applied, and the turn as it begins
-        (None: no key). The cell's own thread is rewound to before its turn; the current one set aside if another
-        follows it."""
+        """The thread the cell's turn goes on (see `Placement.of`), its settings applied, and the turn as it begins
+        (None: no key). The cell's own thread is rewound to before its turn, the one it joins to just after the cell
+        before it; the current one set aside if another follows it."""
         current = self.threads.get(variant)
-        following = self._following(variant, args, cell_key)
-        home = self._home(variant, cell_key)
-        if home is not None and cell_key is not None:
+        place = self._placement(variant, args, cell_key)
+        home, replaced, thread = place.home, place.replaced, place.following
+        if home is not None and replaced is not None and cell_key is not None:
+            dropped = {turn.key for turn in home.turns[home.turns.index(replaced) + 1 :]}
+            placed_after(self.every_thread(variant), dropped, cell_key)  # the turns a --new noted go: it notes this
             home.rewind_for(cell_key, self.cell_run)
-        if following is not current or home is not None:  # a rewound home with no cell's turn left is forgotten
-            self.earlier[variant] = set_aside(self.earlier.get(variant, []), current, following)
-            self.threads[variant] = following
-        thread = following
-        turn = None if cell_key is None else thread.turn(cell_key, len(thread.messages), self.cell_run, args.new)
+        if place.joins and place.after is not None:
+            thread.rewind_after(place.after)  # joined without its --new: as a restart would leave it
+        if thread is not current or home is not None:  # a rewound home with no cell's turn left is forgotten
+            self.earlier[variant] = set_aside(self.earlier.get(variant, []), current, thread)
+            self.threads[variant] = thread
+        start = len(thread.messages)
+        turn = None if cell_key is None else thread.turn(cell_key, start, self.cell_run, args.new, place.after)
         if args.system is not None:
             thread.system, thread.own_system = args.system or None, True
         elif not thread.own_system and self.defaults.system is not None:
@@ -278,31 +284,9 @@ class NotebookSession:
             thread.tool_names = args.tools
         return thread, turn
 
-    def _following(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> CellThread:
-        """The thread the cell's turn goes on (not yet rewound): a new one with --new, else the cell's own, except
-        one its --new began when the --new is gone (`joined_thread`), else the current one."""
-        current = self.threads.get(variant)
-        home = self._home(variant, cell_key)
-        replaced = home.replaced_turn(cell_key, self.cell_run) if home is not None and cell_key is not None else None
-        if args.new:
-            following = None
-        elif replaced is not None and replaced.new:  # its --new removed: as a restart would run it, not afresh
-            following = joined_thread(current, self.earlier.get(variant, []), home)
-        else:
-            following = home if home is not None else current
-        return CellThread() if following is None else following
-
-    def _home(self, variant: str, cell_key: tuple[str, str] | None) -> CellThread | None:
-        """The thread with the turn a re-run of the cell replaces, if any (see `home_thread`)."""
-        if cell_key is None:
-            return None
-        return home_thread(self.threads.get(variant), self.earlier.get(variant, []), cell_key, self.cell_run)
-
-    def _kept_tools(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> tuple[str, ...]:
-        """The tools `variant`'s conversation goes on with: as they were before the turn a re-run replaces."""
-        following = self._following(variant, args, cell_key)
-        replaced = following.replaced_turn(cell_key, self.cell_run) if cell_key is not None else None
-        return following.tool_names if replaced is None else replaced.tool_names
+    def _placement(self, variant: str, args: GlmCellArgs, cell_key: tuple[str, str] | None) -> Placement:
+        current, aside = self.threads.get(variant), self.earlier.get(variant, [])
+        return Placement.of(current, aside, cell_key, self.cell_run, bool(args.new))
 
     def engine_turn(
         self, sink: ReplySink, template: Transcript, stopped: threading.Event | None = None

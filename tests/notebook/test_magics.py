@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -132,16 +134,112 @@ def test_a_cell_rerun_without_its_new_goes_on_from_the_conversation_before_it(ke
     assert kernel.session.earlier["chat"] == []  # b's old conversation is gone, and a's is not also set aside
 
 
-def test_a_cell_rerun_without_its_new_from_a_conversation_set_aside_goes_on_from_the_cell_run_last(kernel):
+def test_a_cell_rerun_without_its_new_from_a_conversation_set_aside_goes_on_from_the_cell_before_it(kernel):
     kernel.use(["\nA1.", "\nB1.", "\nD1.", "\nB2."])
     kernel.run("%%glm\nalpha", cell_id="a")
     kernel.run("%%glm --new\nbravo", cell_id="b")
     kernel.run("%%glm --new\ndelta", cell_id="d")
 
-    kernel.run("%%glm\nbravo", cell_id="b")  # its --new removed: it goes on as a new cell would
+    kernel.run("%%glm\nbravo", cell_id="b")  # its --new removed: after a, as a restart and "Run all" would run it
 
-    assert _said(kernel) == ["delta", "D1.", "bravo", "B2."]
-    assert [_said_in(thread) for thread in kernel.session.earlier["chat"]] == [["alpha", "A1."]]  # b's old one went
+    assert _said(kernel) == ["alpha", "A1.", "bravo", "B2."]
+    assert [_said_in(thread) for thread in kernel.session.earlier["chat"]] == [["delta", "D1."]]  # b's old one went
+
+
+def test_a_cell_rerun_with_then_without_its_new_goes_on_after_the_cell_before_it(kernel):
+    kernel.use(["\nA1.", "\nB1.", "\nC1.", "\nD1.", "\nE1.", "\nB2.", "\nB3."])
+    for cell, line in zip("abcde", ["", " --new", "", " --new", ""], strict=True):
+        kernel.run(f"%%glm{line}\n{_WORDS[cell]}", cell_id=cell)
+    kernel.run("%%glm --new\nbravo", cell_id="b")
+
+    kernel.run("%%glm\nbravo", cell_id="b")
+
+    assert kernel.errors == [None] * 7
+    assert _said(kernel) == ["alpha", "A1.", "bravo", "B3."]  # not after e: as a restart would give
+    assert [_said_in(thread) for thread in kernel.session.earlier["chat"]] == [["delta", "D1.", "echo", "E1."]]
+
+
+def test_cells_rerun_without_a_new_then_a_later_new_lose_no_turn(kernel):
+    kernel.use(["\nA1.", "\nB1.", "\nC1.", "\nD1.", "\nE1.", "\nB2.", "\nC2.", "\nD2."])
+    for cell, line in zip("abcde", ["", " --new", "", " --new", ""], strict=True):
+        kernel.run(f"%%glm{line}\n{_WORDS[cell]}", cell_id=cell)
+    kernel.run("%%glm\nbravo", cell_id="b")
+    kernel.run("%%glm\ncharlie", cell_id="c")
+
+    kernel.run("%%glm --new\ndelta", cell_id="d")
+
+    assert _said(kernel) == ["delta", "D2."]
+    assert [_said_in(thread) for thread in kernel.session.earlier["chat"]] == [
+        ["alpha", "A1.", "bravo", "B2.", "charlie", "C2."]
+    ]
+
+
+_WORDS = {"a": "alpha", "b": "bravo", "c": "charlie", "d": "delta", "e": "echo"}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cells_run_and_rerun_with_and_without_new_keep_each_turn_in_one_conversation_as_a_restart_would(kernel, seed):
+    rng = random.Random(seed)
+    steps = 12
+    kernel.use([f"\nR{n}." for n in range(steps)])
+    restart = _RestartAndRunAll()
+    said: dict[str, list[str]] = {}  # a cell's latest prompt and answer
+
+    for n in range(steps):
+        cell, new = rng.choice("abcde"), rng.random() < 0.35
+        kernel.run(f"%%glm{' --new' if new else ''}\n{cell} {n}", cell_id=cell)
+        restart.run(cell, new)
+        said[cell] = [f"{cell} {n}", f"R{n}."]
+
+        assert kernel.errors[-1] is None
+        current, *others = restart.conversations()
+        threads = [kernel.session.threads["chat"], *kernel.session.earlier["chat"]]
+        assert _cells_in(threads[0]) == current, f"step {n}: ran {cell}{' --new' if new else ''}"
+        assert sorted(_cells_in(thread) for thread in threads[1:]) == sorted(others), f"step {n}"
+        for thread in threads:  # each turn once, whole, in its cell's conversation only
+            assert _said_in(thread) == [text for cell in _cells_in(thread) for text in said[cell]]
+
+
+def _cells_in(thread) -> list[str]:
+    return [turn.key[1] for turn in thread.turns]
+
+
+class _RestartAndRunAll:
+    """The conversations a restart and "Run all" would give, the cells in the order they stand: a cell run for the
+    first time (or whose turn a re-run dropped) stands right below the cell run last; without the cells whose turns
+    a re-run dropped (the cells below it in its conversation), until they run again."""
+
+    def __init__(self):
+        self.order: list[str] = []
+        self.new: dict[str, bool] = {}
+        self.kept: set[str] = set()
+        self.last: str | None = None
+
+    def run(self, cell: str, new: bool) -> None:
+        if cell in self.kept:
+            segment = next(segment for segment in self._segments() if cell in segment)
+            self.kept -= set(segment[segment.index(cell) + 1 :])
+        else:
+            if cell in self.order:
+                self.order.remove(cell)
+            at = len(self.order) if self.last is None else self.order.index(self.last) + 1
+            self.order.insert(at, cell)
+            self.kept.add(cell)
+        self.new[cell], self.last = new, cell
+
+    def conversations(self) -> list[list[str]]:
+        """The current conversation first."""
+        kept = [[cell for cell in segment if cell in self.kept] for segment in self._segments()]
+        kept = [segment for segment in kept if segment]
+        return sorted(kept, key=lambda segment: self.last not in segment)
+
+    def _segments(self) -> list[list[str]]:
+        segments: list[list[str]] = []
+        for cell in self.order:
+            if self.new[cell] or not segments:
+                segments.append([])
+            segments[-1].append(cell)
+        return segments
 
 
 def _add(a: float, b: float) -> float:
