@@ -9,6 +9,7 @@
 // with their extensions, for Node to load lib/ as it is (test/code.test.mjs draws with a stand-in DOM)
 import { ISpec } from './blocks.js';
 import { button, el } from './dom.js';
+import { codeText, invisibleMark } from './markdown.js';
 import { codePieces } from './transcript.js';
 
 export const INSERT_CELL_EVENT = 'glm-nb-insert-cell';
@@ -34,9 +35,36 @@ export function codeSpec(language: string, body: string): ISpec {
 /** A code block with its language, "Copy" and "Insert as cell below". */
 export function codeBlock(language: string, body: string): HTMLElement {
   const box = el('div', 'glm-nb-code');
+  box.appendChild(codeBar(language, () => bodies.get(box) ?? ''));
+  const pre = el('pre', '');
+  pre.appendChild(el('code', language ? `language-${language}` : ''));
+  box.appendChild(pre);
+  setCode(box, body);
+  return box;
+}
+
+/**
+ * The code blocks the markdown under `host` drew itself (a fence in a list item or a quote, indented code) given
+ * the bar an answer's fences have: their language, "Copy" and "Insert as cell below", which take the code as the
+ * model wrote it (its invisible characters too, which markdown.ts marks).
+ */
+export function addCodeButtons(host: HTMLElement): void {
+  for (const code of Array.from(host.querySelectorAll('code'))) {
+    const pre = code.parentElement;
+    if (pre?.localName !== 'pre' || pre.parentElement?.classList.contains('glm-nb-code')) {
+      continue;
+    }
+    const language = Array.from(code.classList).find(token => token.startsWith('language-'));
+    const box = el('div', 'glm-nb-code');
+    pre.replaceWith(box);
+    box.append(codeBar(language?.slice('language-'.length) ?? '', () => codeText(code)), pre);
+  }
+}
+
+/** A code block's bar: its language, "Copy" and "Insert as cell below" of what `source` gives. */
+function codeBar(language: string, source: () => string): HTMLElement {
   const bar = el('div', 'glm-nb-code-bar');
   bar.appendChild(el('span', 'glm-nb-code-language', language || 'text'));
-  const source = () => bodies.get(box) ?? '';
   const copy = button('Copy', 'glm-nb-copy', () =>
     copyText(source()).then(ok => flash(copy, ok ? 'Copied' : COPY_FAILED))
   );
@@ -54,12 +82,7 @@ export function codeBlock(language: string, body: string): HTMLElement {
   });
   bar.appendChild(copy);
   bar.appendChild(insert);
-  box.appendChild(bar);
-  const pre = el('pre', '');
-  pre.appendChild(el('code', language ? `language-${language}` : ''));
-  box.appendChild(pre);
-  setCode(box, body);
-  return box;
+  return bar;
 }
 
 /** Shows `body` in the code block `box` (drawn by `codeBlock`), if it shows something else. */
@@ -75,9 +98,7 @@ function setCode(box: HTMLElement, body: string): void {
       code.appendChild(document.createTextNode(piece.text));
     } else {
       // drawn, not hidden: an invisible character in code is one the reader should see before inserting it
-      const mark = el('span', 'glm-nb-invisible', `⟨${piece.code}⟩`);
-      mark.title = 'An invisible character: "Copy" and "Insert" keep it as it is';
-      code.appendChild(mark);
+      code.appendChild(invisibleMark(document, piece.code));
     }
   }
 }

@@ -8,16 +8,17 @@
  * goes only before a line indented less than four spaces (no indented code), after a line with no hard break
  * (trailing spaces or `\`), and where nothing inline opened before it could close after it: in the lines since the
  * last cut, brackets and parentheses close (a link's text and destination), every tag opened mid-line closes and
- * none runs on past its line, `$` comes in pairs (math), there is no escape and no `~`, and code spans and `*` and
- * `_` emphasis pair among themselves (emphasis.ts pairs them as the Python renderer does). A paragraph whose lines
- * could make it something else (a heading underline, a table row, a list, a quote, a fence, an HTML block, a blank
- * line before more text) is not cut at all. Only a thought's paragraphs are drawn so (thinking.ts).
+ * none runs on past its line (nor does a comment, a processing instruction or CDATA), `$` comes in pairs (math),
+ * there is no escape and no `~`, and code spans and `*` and `_` emphasis pair among themselves (emphasis.ts pairs
+ * them as the Python renderer does). A paragraph whose lines could make it something else (a heading underline, a
+ * table row, a list, a quote, a fence, an HTML block, a blank line before more text) is not cut at all. Only a
+ * thought's paragraphs are drawn so (thinking.ts).
  */
 
 // with their extensions, for Node to load lib/ as it is
 import { IBlock } from './answer.js';
 import { pairedRuns } from './emphasis.js';
-import { confineTags } from './tags.js';
+import { confineTags, tagsWhole } from './tags.js';
 
 /** A piece of a paragraph: its lines; `soft`: a line break (drawn as the paragraph draws it) follows it. */
 export interface ILines {
@@ -89,8 +90,12 @@ function keepsToItself(text: string): boolean {
   if (prose === null || SPANS_LINES.test(prose) || (prose.split('$').length - 1) % 2 || !nested(prose)) {
     return false;
   }
-  if (/<[A-Za-z/!?]/.test(prose) && (TAG_LEFT_OPEN.test(prose) || confineTags(prose) !== prose)) {
-    return false; // a tag it leaves open, which a later line may close
+  // a tag it leaves open, which a later line may close; HTML that may run on past its line (a processing
+  // instruction, a comment, CDATA, a tag its line does not finish)
+  const html = /<[A-Za-z/!?]/.test(prose);
+  const runsOn = html && (/<[!?]/.test(prose) || !tagsWhole(prose) || TAG_LEFT_OPEN.test(prose));
+  if (runsOn || (html && confineTags(prose) !== prose)) {
+    return false;
   }
   if (!/[*_]/.test(prose)) {
     return true;
@@ -118,10 +123,18 @@ function nested(text: string): boolean {
 /** `text` without its code spans (whose `[` or `$` is code), or null where a run of backticks is left open. */
 function withoutCodeSpans(text: string): string | null {
   const runs = Array.from(text.matchAll(/`+/g));
+  // for each run, the next one as long (-1: none), found in one pass from the end: a text of thousands of code
+  // spans, read again at every update of a streaming thought, costs no more than its length
+  const nextSame = new Array<number>(runs.length);
+  const seen = new Map<number, number>();
+  for (let i = runs.length - 1; i >= 0; i--) {
+    nextSame[i] = seen.get(runs[i][0].length) ?? -1;
+    seen.set(runs[i][0].length, i);
+  }
   const out: string[] = [];
   let last = 0;
   for (let i = 0; i < runs.length; i++) {
-    const close = runs.findIndex((run, j) => j > i && run[0].length === runs[i][0].length);
+    const close = nextSame[i];
     if (close < 0) {
       return null;
     }

@@ -5,6 +5,7 @@
  */
 
 import { cjkFriendlyEmphasis, JOINER, withoutJoiners } from './cjk.js';
+import { codePieces } from './transcript.js';
 
 /** Renders markdown into `host`, sanitized (the mime renderer passes JupyterLab's own). */
 export type MarkdownRenderer = (host: HTMLElement, source: string) => Promise<void>;
@@ -19,6 +20,7 @@ export async function renderSafely(markdown: MarkdownRenderer, host: HTMLElement
   await markdown(scratch, cjkFriendlyEmphasis(text));
   dropJoiners(scratch); // first: `tame` judges the links and classes as they will be
   tame(scratch);
+  markInvisibles(scratch); // after `tame`, which would take the marks' class off
   host.appendChild(document.importNode(scratch, true));
 }
 
@@ -43,13 +45,16 @@ const DROPPED_ATTRIBUTES = new Set([
   'tabindex'
 ]);
 const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
+// Controls whose text the reader would not see as text: a form (its button would submit it to the notebook's own URL
+// and reload the page), a select (shows one option, the others hidden), a text area (its text scrolled away in a box)
+const UNWRAPPED = 'form, select, optgroup, option, datalist, textarea';
 
 /**
  * Makes sanitized markdown inert in the page. Images and media become links (loading them would make the page fetch
  * a URL the model chose, which a prompt injection could use to leak what it read). A link keeps its URL only for
  * an absolute http(s) or mailto URL, and opens in a new tab without a referrer; a `#fragment` link (a heading's ¶)
- * scrolls within the output. A form becomes a plain box (its button would submit it to the notebook's own URL and
- * reload the page). No inline style, and no class but those the markdown renderer gives code (JupyterLab's own
+ * scrolls within the output. A form, a select and its options, and a text area become plain boxes of their text
+ * (`UNWRAPPED`). No inline style, and no class but those the markdown renderer gives code (JupyterLab's own
  * classes, `jp-Dialog` say, would lay the model's text over the page).
  */
 function tame(host: HTMLElement): void {
@@ -65,7 +70,7 @@ function tame(host: HTMLElement): void {
     link.textContent = label;
     media.replaceWith(link);
   });
-  host.querySelectorAll('form').forEach(form => {
+  host.querySelectorAll(UNWRAPPED).forEach(form => {
     const box = doc.createElement('div');
     box.append(...Array.from(form.childNodes));
     form.replaceWith(box);
@@ -109,6 +114,51 @@ function tame(host: HTMLElement): void {
 }
 
 const FRAGMENT_ATTRIBUTE = 'data-glm-nb-fragment';
+export const INVISIBLE_MARK = 'glm-nb-invisible';
+
+/**
+ * Each invisible character in the code blocks under `host` (a fence in a list item or a quote stays in its
+ * markdown) drawn as its code point, as code.ts draws an answer's fences: a bidi control hidden in a command is one
+ * the reader should see before running it. Text nodes are split, so the renderer's highlighting stays.
+ */
+function markInvisibles(host: HTMLElement): void {
+  const doc = host.ownerDocument;
+  for (const code of Array.from(host.querySelectorAll('code')).filter(c => c.parentElement?.localName === 'pre')) {
+    const walker = doc.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    const texts: Text[] = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      texts.push(node as Text);
+    }
+    for (const text of texts) {
+      const pieces = codePieces(text.nodeValue ?? '');
+      if (pieces.some(piece => piece.kind === 'invisible')) {
+        text.replaceWith(
+          ...pieces.map(p => (p.kind === 'text' ? doc.createTextNode(p.text) : invisibleMark(doc, p.code)))
+        );
+      }
+    }
+  }
+}
+
+/** An invisible character's mark, `⟨U+202E⟩`, which `codeText` reads back as the character. */
+export function invisibleMark(doc: Document, code: string): HTMLElement {
+  const mark = doc.createElement('span');
+  mark.className = INVISIBLE_MARK;
+  mark.textContent = `⟨${code}⟩`;
+  mark.title = 'An invisible character: "Copy" and "Insert" keep it as it is';
+  return mark;
+}
+
+/** The text of a code block as the model wrote it: its marks (`invisibleMark`) read back as their characters. */
+export function codeText(code: Element): string {
+  return Array.from(code.childNodes, node => {
+    const mark = node as Element;
+    if (mark.localName === 'span' && mark.classList.contains(INVISIBLE_MARK)) {
+      return String.fromCodePoint(parseInt((mark.textContent ?? '').slice(3, -1), 16));
+    }
+    return mark.localName ? codeText(mark) : (node.nodeValue ?? '');
+  }).join('');
+}
 
 /**
  * The word joiners `cjkFriendlyEmphasis` put in the source out of what was drawn from it: its text (code too) and

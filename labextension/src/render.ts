@@ -13,7 +13,7 @@
 // with their extensions, for Node to load lib/ as it is (test/thinking.test.mjs draws with a stand-in DOM)
 import { AnswerSplitter, ISplitOptions, Piece } from './answer.js';
 import { details, IDrawn, ISpec, leaf, reconcile } from './blocks.js';
-import { codeBlock, codeSpec } from './code.js';
+import { addCodeButtons, codeBlock, codeSpec } from './code.js';
 import { button, el } from './dom.js';
 import { hasScripts, htmlFrame, svgFrame } from './frames.js';
 import { followFragment, MarkdownRenderer } from './markdown.js';
@@ -200,7 +200,7 @@ function answerBlocks(text: string, format: string, artifacts: boolean, splitter
   return pieces.map(piece => {
     if (piece.kind === 'markdown') {
       const make = () => el('div', `glm-nb-markdown ${RENDERED_MARKDOWN}`);
-      return { key: 'markdown', make, children: piece.blocks.map(markdownBlock) };
+      return { key: 'markdown', make, children: piece.blocks.map(b => markdownBlock(b, addCodeButtons)) };
     }
     const { language, body } = piece;
     // a code block is kept as it grows (its buttons with it); an artifact is drawn only once its fence is finished

@@ -55,11 +55,14 @@ export function thinking(text: string, open: boolean, splitter: AnswerSplitter):
 // link looking like the text around it, in either theme)
 export const RENDERED_MARKDOWN = 'jp-RenderedHTMLCommon jp-RenderedMarkdown';
 
-/** A block of markdown, drawn alone; kept on screen while its text stays the same. */
-export function markdownBlock(block: IBlock): ISpec {
+/**
+ * A block of markdown, drawn alone; kept on screen while its text stays the same. `decorate`, where given, is
+ * called on what was drawn before it is shown (an answer's code blocks get their buttons).
+ */
+export function markdownBlock(block: IBlock, decorate?: (box: HTMLElement) => void): ISpec {
   return leaf(block.key, (markdown, pending) => {
     const box = el('div', '');
-    pending.push(renderSafely(markdown, box, block.source));
+    pending.push(renderSafely(markdown, box, block.source).then(() => decorate?.(box)));
     return box;
   });
 }

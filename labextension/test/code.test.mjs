@@ -101,3 +101,40 @@ test('"Copy" the browser refuses says what the reader can do instead', async () 
   assert.equal(copy.textContent, 'Copy failed: select the code and copy it');
   assert.equal(document.activeElement, copy);
 });
+
+/** Draws a list whose item holds a fence as the markdown renderer draws it: `<ol><li><p>…</p><pre><code>`. */
+async function drawListWithFence(host, source) {
+  const doc = host.ownerDocument;
+  const fence = /^ *```(\w*)\n([\s\S]*?)\n *```/m.exec(source);
+  const item = host.appendChild(doc.createElement('ol')).appendChild(doc.createElement('li'));
+  item.appendChild(doc.createElement('p')).appendChild(doc.createTextNode(source.split('\n')[0]));
+  if (fence) {
+    const code = item.appendChild(doc.createElement('pre')).appendChild(doc.createElement('code'));
+    code.className = `language-${fence[1]}`;
+    code.appendChild(doc.createTextNode(fence[2].replace(/^ {3}/gm, '')));
+  }
+}
+
+test('a fence in a list item gets "Copy" and "Insert", and shows its invisible characters', async () => {
+  const shown = new TranscriptView(drawListWithFence);
+  document.body.appendChild(shown.node);
+  const asked = [];
+  shown.node.addEventListener(INSERT_CELL_EVENT, event => {
+    asked.push(event.detail.source);
+    event.preventDefault();
+  });
+  const command = 'rm -rf ./build \u202E# harmless\u202C';
+
+  await shown.update(record(`1. Run this:\n   \`\`\`bash\n   ${command}\n   \`\`\`\n2. Done.`, 'stop'));
+  buttonOf(shown, 'glm-nb-copy').click();
+  buttonOf(shown, 'glm-nb-insert').click();
+  await settle();
+
+  const code = shown.node.querySelector('code');
+  assert.equal(code.textContent, 'rm -rf ./build ⟨U+202E⟩# harmless⟨U+202C⟩');
+  const box = code.parentElement.parentElement;
+  assert.ok(box.classList.contains('glm-nb-code') && box.parentElement.localName === 'li');
+  assert.equal(box.querySelector('span').textContent, 'bash');
+  assert.equal(document.copied.at(-1), command); // the code as written, its invisible characters kept
+  assert.deepEqual(asked, [command]);
+});

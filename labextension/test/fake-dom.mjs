@@ -35,11 +35,11 @@ class FakeNode {
     this.parentNode?.removeChild(this);
   }
 
-  replaceWith(other) {
+  replaceWith(...others) {
     const parent = this.parentNode;
-    other.parentNode?.removeChild(other);
-    parent.childNodes[parent.childNodes.indexOf(this)] = other;
-    other.parentNode = parent;
+    others.forEach(other => other.parentNode?.removeChild(other));
+    parent.childNodes.splice(parent.childNodes.indexOf(this), 1, ...others);
+    others.forEach(other => (other.parentNode = parent));
     this.parentNode = null;
     const doc = this.ownerDocument;
     if (doc?.activeElement && this.contains(doc.activeElement)) {

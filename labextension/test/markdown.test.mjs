@@ -53,3 +53,19 @@ test('hidden and inert are dropped: the model cannot hide its text, nor the bloc
   const opened = { target: '_blank', rel: 'noopener noreferrer' };
   assert.deepEqual(links, [{ href: 'https://example.com/', title: 'kept', ...opened }]);
 });
+
+test('a select, its options and a text area become plain boxes: the text in them is shown, not hidden', async () => {
+  const host = document.createElement('div');
+  const sanitized = async scratch => {
+    const doc = scratch.ownerDocument;
+    const select = scratch.appendChild(doc.createElement('select'));
+    ['shown', 'hidden before'].forEach(text => (select.appendChild(doc.createElement('option')).textContent = text));
+    scratch.appendChild(doc.createElement('textarea')).textContent = 'scrolled away';
+  };
+
+  await renderSafely(sanitized, host, 'ignored');
+
+  assert.equal(host.querySelectorAll('select, option, textarea').length, 0);
+  assert.equal(host.querySelectorAll('div').length, 5); // the scratch box, and one for each control
+  assert.equal(host.textContent, 'shownhidden beforescrolled away');
+});

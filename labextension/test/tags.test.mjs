@@ -9,6 +9,8 @@ import { marked } from 'marked';
 import { splitAnswer } from '../lib/answer.js';
 import { confineTags } from '../lib/tags.js';
 
+// JupyterLab's latex.ts (which takes math out before tags are read) looks at `navigator`, which Node 20 lacks
+globalThis.navigator ??= { appName: 'node' };
 const sanitizer = new Sanitizer(); // JupyterLab's, as the mime renderer is given it
 const draw = source => sanitizer.sanitize(marked.parse(source, { gfm: true })).replace(/\n+/g, '');
 
@@ -75,4 +77,39 @@ test('a forged text of unmatched backticks and unclosed quotes is read in linear
   confineTags(forged);
 
   assert.ok(performance.now() - started < 1000, `${performance.now() - started} ms`);
+});
+
+test('a tag left open that code masking or a quoted `<` would hide is text: no later block is swallowed', () => {
+  const cases = [
+    'Text <details title="<"> more\n\nNext paragraph is hidden.\n\n<br>\n\nTail', // a `<` in a quoted value
+    'A \\`<details> b` more\n\nNext.\n\n<br>', // an escaped backtick opens no code span
+    'Text\n    more <details> x\n\nNext paragraph.\n\n<br>', // a paragraph's line, not indented code
+    '```a`b <details> x\n\nNext.\n\n<br>', // no fence: a backtick in its info string
+    'Text\n    ```\nmore <details> x\n\nNext.\n\n<br>', // no fence: four spaces in, after a paragraph's line
+  ];
+  for (const text of cases) {
+    const { whole, apart } = drawings(text);
+
+    assert.equal(whole, apart, text);
+    assert.doesNotMatch(whole, /<details/, text);
+    assert.match(whole, /<p>Next[^<]*<\/p><br \/>/, text);
+  }
+});
+
+test('code in a fence opened on a list item line, in a quote or in a list item, and math, are no tags', () => {
+  const kept = [
+    '1. ```java\n   List<String> a;\n   ```', '> ~~~\n> List<String> a;\n> ~~~',
+    '- a\n\n      ```\n      x <b> y\n      ```',
+    '- item\n\n      indented <div> code', '# Title\n    code <div>', '1. item\n   ```\n   code\nList<String> x',
+  ];
+  for (const text of kept) {
+    assert.equal(confineTags(text), text);
+  }
+  assert.equal(confineTags('Write \\<div> to open a div.'), 'Write \\<div> to open a div.'); // escaped: no tag
+  for (const math of ['Inline math $f<T> x$ here.', 'Shown $$\na<b> c\n$$ as a formula; @@0@@ stays.', 'a $x @@0@@ <b>$ & b']) {
+    assert.equal(confineTags(math), math); // JupyterLab takes math out before reading tags
+  }
+  assert.equal(confineTags('No math: \\$ a <b> c $'), 'No math: \\$ a &lt;b> c $');
+  const autolinks = 'See <https://example.com/a> and <me@example.com>.';
+  assert.equal(confineTags(autolinks), autolinks);
 });

@@ -178,6 +178,11 @@ test('a paragraph is cut only where nothing inline spans the line break, and onl
   assert.equal(cut('a | b\nc | d'), undefined); // a table, once a delimiter row comes
   assert.equal(cut('Text\n- a list'), undefined);
   assert.equal(cut('- a list\n- of two'), undefined);
+  // HTML that runs on over lines is not cut: a processing instruction, a comment, CDATA, a tag not finished
+  assert.equal(cut('Run <?php echo 1 -> 2;\nand ends with ?> as usual.\nDone.'), undefined);
+  assert.equal(cut('A <!-- note -> x\nends --> here.\nDone.'), undefined);
+  assert.equal(cut('A <![CDATA[ x > y\n]]> here.\nDone.'), undefined);
+  assert.equal(cut('A <span title="a<b">x\n</span> here.\nDone.'), undefined);
 });
 
 test('a paragraph of thousands of lines that no line break may cut is read in linear time', () => {
@@ -189,6 +194,17 @@ test('a paragraph of thousands of lines that no line break may cut is read in li
 
   assert.ok(performance.now() - started < 1000, `${performance.now() - started} ms`);
   assert.equal(pieces, null); // its first piece found no end in 24 lines: drawn whole, as the block it is
+});
+
+test('a paragraph line of thousands of code spans is read in linear time', () => {
+  const text = `${Array(40_000).fill('`a`').join(' ')}\nand the next line.`; // 160 kB: each span closed once
+  const [block] = splitAnswer(text, { fences: 'inline' })[0].blocks;
+  const started = performance.now();
+
+  const pieces = paragraphLines(block);
+
+  assert.ok(performance.now() - started < 1000, `${performance.now() - started} ms`);
+  assert.deepEqual(pieces?.map(piece => piece.soft), [true, false]); // its spans all closed: cut at the break
 });
 
 test('a streaming thought of one paragraph of many lines draws only its last line again', async () => {

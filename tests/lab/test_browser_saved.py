@@ -2,7 +2,8 @@
 JupyterLab draws a markdown output, so that a link looks like a link and inline code stands out in the light and the
 dark theme, a drawing that gives only its viewBox shown whole in its frame, a long chat's collapsed thoughts kept as
 text (found by the browser's find-in-page) until they are opened, a tag the model leaves open taking in none of the
-markdown after it, a code block in a list item drawn in the item, and a thought's lines drawn as one paragraph."""
+markdown after it, a code block in a list item drawn in the item with its buttons and its invisible characters
+marked, and a thought's lines drawn as one paragraph."""
 
 from __future__ import annotations
 
@@ -159,19 +160,43 @@ def test_a_tag_the_model_leaves_open_mid_line_hides_or_takes_in_none_of_the_bloc
         assert answer.locator("p").first.inner_text() == "Text <details> more, <div hidden> too."
 
 
-def test_a_code_block_in_a_list_item_is_drawn_in_the_item(lab, viewer_server):
-    answer = "Steps:\n\n1. Install it:\n   ```bash\n   pip install glm-nb\n   ```\n2. Load it:\n   ```python\n" \
-        "   %load_ext glm_nb\n   ```\n3. Ask.\n\nDone."  # fmt: skip
-    record = {**RECORD, "parts": [{"type": "text", "text": answer}], "answer": answer}
+def test_a_tag_whose_quoted_value_holds_a_lt_or_after_an_escaped_backtick_hides_no_later_block(lab, viewer_server):
+    answers = ['Text <details title="<"> more', "A \\`<details> b` more"]
+    turns = [
+        {**RECORD, "parts": [{"type": "text", "text": text}], "answer": text}
+        for text in (answer + "\n\nNext paragraph.\n\n<br>\n\nLast words." for answer in answers)
+    ]
 
-    _, transcript = _open_saved(lab, viewer_server, "list.ipynb", record)
+    _, transcript = _open_saved(lab, viewer_server, "tags2.ipynb", {"version": 1, "kind": "chat", "turns": turns})
+
+    for answer in transcript.locator(".glm-nb-answer").all():
+        expect(answer.locator("p", has_text="Next paragraph.")).to_be_visible()
+        expect(answer.locator("p", has_text="Last words.")).to_be_visible()
+        assert answer.locator("details").count() == 0
+
+
+def test_a_code_block_in_a_list_item_is_drawn_in_the_item_with_its_buttons_and_invisible_marks(lab, viewer_server):
+    answer = "Steps:\n\n1. Install it:\n   ```bash\n   pip install glm-nb \u202e# harmless\u202c\n   ```\n" \
+        "2. Load it:\n   ```python\n   %load_ext glm_nb\n   ```\n3. Ask.\n\nDone."  # fmt: skip
+    record = {**RECORD, "parts": [{"type": "text", "text": answer}], "answer": answer}
+    lab.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=viewer_server.url)
+
+    viewer, transcript = _open_saved(lab, viewer_server, "list.ipynb", record)
 
     items = transcript.locator(".glm-nb-answer ol > li")
     expect(items).to_have_count(3)  # one list: no code block cut it in two
-    expect(items.nth(0).locator("pre code")).to_have_text("pip install glm-nb")
-    expect(items.nth(1).locator("pre code")).to_have_text("%load_ext glm_nb")
+    first = items.nth(0).locator(".glm-nb-code")
+    expect(first.locator("pre code")).to_have_text("pip install glm-nb ⟨U+202E⟩# harmless⟨U+202C⟩")
+    expect(first.locator(".glm-nb-code-language")).to_have_text("bash")
+    expect(items.nth(1).locator(".glm-nb-code pre code")).to_have_text("%load_ext glm_nb")
     assert transcript.locator(".glm-nb-answer ol").count() == 1
-    assert transcript.locator(".glm-nb-answer .glm-nb-code").count() == 0
+    first.locator(".glm-nb-copy").click()
+    expect(first.locator(".glm-nb-copy")).to_have_text("Copied")
+    assert lab.page.evaluate("navigator.clipboard.readText()") == "pip install glm-nb \u202e# harmless\u202c"
+    first.locator(".glm-nb-insert").click()
+    expect(viewer.cells()).to_have_count(2)
+    inserted = viewer.source(1)  # CodeMirror shows each control character as a bullet of its own
+    assert inserted.startswith("pip install glm-nb ") and "⟨" not in inserted and len(inserted) == 31, inserted
 
 
 def test_a_thought_with_single_line_breaks_is_one_paragraph_drawn_from_its_lines(lab, viewer_server):
