@@ -3,6 +3,7 @@ scripted model (the chat layer's `ScriptedGenerator` through a real tokenizer) s
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass, field
 
 import pytest
@@ -88,4 +89,7 @@ def kernel(monkeypatch, scripted_model):
     k.magics.live_updates = True
     yield k
     shell.extension_manager.unload_extension("glm_nb")
+    # Each shell registers its exit work (a reset with a full garbage collection): a hundred test shells at exit
+    # kept the finished test run alive for minutes. This one's history is in memory, so nothing is lost.
+    atexit.unregister(shell.atexit_operations)
     InteractiveShell.clear_instance()
