@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from chromium import CHROMIUM, LeakServer, need_chromium
+from fake_openai_server import FakeServer
 
 import glm_nb
 from glm_nb.engine import Engine
@@ -65,3 +66,11 @@ def leak_server():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
+
+
+@pytest.fixture
+def fake():
+    """A fake OpenAI-compatible server (tests/fake_openai_server.py), closed after the test."""
+    server = FakeServer()
+    yield server
+    server.close()

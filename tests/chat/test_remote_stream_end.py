@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fake_openai_server import FakeServer, chunk, data_event, silence, stream
+from fake_openai_server import chunk, data_event, silence, stream
 
 from glm_nb.chat import Conversation
 from glm_nb.chat.remote import RemoteBackend
@@ -15,13 +15,6 @@ from glm_nb.chat.remote import RemoteBackend
 STALL_S = 30.0  # far below the read timeout below: a client that waits for the timeout outlasts the stall
 USAGE = {"id": "cmpl-1", "object": "text_completion", "choices": [],
          "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}  # fmt: skip
-
-
-@pytest.fixture
-def fake():
-    server = FakeServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from fake_openai_server import FakeServer, silence
+from fake_openai_server import silence
 from IPython.core.error import UsageError
 
 from glm_nb.chat import LocalBackend
@@ -64,13 +64,6 @@ def test_a_wrong_key_is_a_clear_error_and_keeps_the_previous_model(kernel, tiny,
 
 
 # -- against a fake server (tests/fake_openai_server.py) -----------------------------------------------------------
-@pytest.fixture
-def fake():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("remote-tokenizer")

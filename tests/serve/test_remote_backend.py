@@ -294,13 +294,6 @@ def test_an_interrupt_while_waiting_for_the_server_stops_its_generation(server_w
 
 # -- against a fake server: what real servers, proxies and TLS get wrong (tests/fake_openai_server.py) ------------
 @pytest.fixture
-def fake():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def connect_fake(fake, tokenizer_folder):
     def connect_to(**options) -> RemoteBackend:
         return RemoteBackend.connect(fake.url, tokenizer=tokenizer_folder, **options)
