@@ -269,11 +269,13 @@ def test_a_message_that_fails_before_any_turn_shows_it_goes_back_to_the_box(sess
     ]
 
 
-def test_the_answer_to_a_send_names_the_view_it_was_typed_in(session, tokenizer, glm_template):
-    def no_model(variant):
-        raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
+def _no_model(variant):
+    """A session's model_for when no model can be loaded, as before a first %glm_model on a machine without nano."""
+    raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
 
-    session.model_for = no_model
+
+def test_the_answer_to_a_send_names_the_view_it_was_typed_in(session, tokenizer, glm_template):
+    session.model_for = _no_model
     panel = ChatPanel(session=session)
     told = _told_view(panel)
 
@@ -300,10 +302,7 @@ def test_the_answer_to_a_send_repeats_the_text_as_the_view_sent_it(session, toke
 
 
 def test_a_message_sent_from_code_that_fails_is_not_put_in_the_views_box(session, tokenizer, glm_template):
-    def no_model(variant):
-        raise GlmError("No checkpoint for nano-GLM here: run %glm_model with a model folder first.")
-
-    session.model_for = no_model
+    session.model_for = _no_model
     panel = ChatPanel(session=session)
     told = _told_view(panel)
 
